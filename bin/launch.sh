@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Shared by bin/diglett and bin/diglett-server: runs a module's shaded jar, building it on first use.
+# Usage (from the launchers): launch.sh MODULE [ARGS...]
+set -euo pipefail
+module=$1
+shift
+here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+root=$(cd "$here/.." && pwd)
+jar="$root/$module/target/$module-all.jar"
+if [ ! -f "$jar" ]; then
+  echo "building $module (first run)..." >&2
+  (cd "$root" && mvn -B -q -DskipTests package -pl "$module" -am) >&2
+fi
+# Small heap: a tunnel's buffers are direct memory bounded by its windows, not heap.
+exec java ${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1} -jar "$jar" "$@"

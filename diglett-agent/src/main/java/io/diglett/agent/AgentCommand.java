@@ -1,0 +1,135 @@
+package io.diglett.agent;
+
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.Logging;
+import io.diglett.protocol.Names;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.Sizes;
+import io.diglett.protocol.Version;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code diglett}: the agent's command line. */
+@Command(name = "diglett", mixinStandardHelpOptions = true, versionProvider = AgentCommand.VersionProvider.class,
+        sortOptions = false, usageHelpAutoWidth = true,
+        description = "Exposes a local service through a Diglett gateway: dials the gateway, registers NAME and "
+                + "carries every public connection to the backend HOST:PORT over one multiplexed link.%n"
+                + "Example: diglett -g gateway.com:20000 -n example localhost:9000",
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:the agent was stopped", "1:the gateway refused the agent or the link was lost",
+                "2:wrong arguments"})
+public final class AgentCommand implements Callable<Integer> {
+
+    @Option(names = {"-g", "--gateway"}, required = true, paramLabel = "HOST[:PORT]",
+            converter = GatewayConverter.class,
+            description = "Gateway to dial; the port defaults to " + Protocol.DEFAULT_GATEWAY_PORT + ".")
+    HostPort gateway;
+
+    @Option(names = {"-n", "--name"}, required = true, paramLabel = "NAME", converter = NameConverter.class,
+            description = "Name to register: a DNS label (a-z, 0-9, '-', up to 63 characters).")
+    String name;
+
+    @Option(names = {"-t", "--token"}, paramLabel = "TOKEN", defaultValue = "${env:DIGLETT_TOKEN}",
+            description = "Token handed to the gateway at login (default: the DIGLETT_TOKEN environment variable).")
+    String token;
+
+    @Option(names = {"-d", "--debug"}, description = "More log output: -d debug, -dd trace.")
+    boolean[] debug = new boolean[0];
+
+    @Option(names = "--window", paramLabel = "BYTES", defaultValue = "256k", converter = SizeConverter.class,
+            description = "Per-stream receive window (default: ${DEFAULT-VALUE}).")
+    int window;
+
+    @Parameters(index = "0", paramLabel = "HOST:PORT", converter = BackendConverter.class,
+            description = "The backend to expose, e.g. localhost:9000.")
+    HostPort backend;
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new AgentCommand()).execute(args));
+    }
+
+    @Override
+    public Integer call() throws InterruptedException {
+        Logging.configure(debug.length);
+        Logger log = LoggerFactory.getLogger(AgentCommand.class);
+        AgentConfig config = new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), window,
+                AgentConfig.DEFAULT_CONNECT_TIMEOUT_MILLIS, AgentConfig.DEFAULT_MAX_PENDING_CONNECTS);
+        Agent agent = new Agent(config);
+        Runtime.getRuntime().addShutdownHook(new Thread(agent::close, "diglett-shutdown"));
+        log.info("connecting to gateway {}", gateway);
+        try {
+            for (Registration registration : agent.start().get()) {
+                log.info("'{}' is reachable at {}:{} -> {}", registration.name(), gateway.host(),
+                        registration.publicPort(), backend);
+            }
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RejectedException) {
+                log.error("the gateway refused this agent: {}", cause.getMessage());
+            } else {
+                log.error("{}", cause.getMessage());
+            }
+            agent.close();
+            return 1;
+        }
+        String reason = agent.closed().join();
+        log.error("{}", reason);
+        agent.close();
+        return 1;
+    }
+
+    static final class VersionProvider implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {Version.describe("diglett")};
+        }
+    }
+
+    /** Turns a parser's IllegalArgumentException into picocli's one-line usage error. */
+    private static <T> T convert(java.util.function.Supplier<T> parse) {
+        try {
+            return parse.get();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.TypeConversionException(e.getMessage());
+        }
+    }
+
+    static final class GatewayConverter implements CommandLine.ITypeConverter<HostPort> {
+        @Override
+        public HostPort convert(String value) {
+            return AgentCommand.convert(() -> HostPort.parse(value, Protocol.DEFAULT_GATEWAY_PORT));
+        }
+    }
+
+    static final class BackendConverter implements CommandLine.ITypeConverter<HostPort> {
+        @Override
+        public HostPort convert(String value) {
+            return AgentCommand.convert(() -> HostPort.parse(value, -1));
+        }
+    }
+
+    static final class NameConverter implements CommandLine.ITypeConverter<String> {
+        @Override
+        public String convert(String value) {
+            String problem = Names.problem(value);
+            if (problem != null) {
+                throw new CommandLine.TypeConversionException(problem);
+            }
+            return value;
+        }
+    }
+
+    static final class SizeConverter implements CommandLine.ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String value) {
+            return AgentCommand.convert(() -> Sizes.window(value));
+        }
+    }
+}

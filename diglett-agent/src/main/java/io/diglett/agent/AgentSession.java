@@ -1,0 +1,247 @@
+package io.diglett.agent;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Handshake;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.mux.LinkSession;
+import io.diglett.protocol.mux.Stream;
+import io.diglett.protocol.mux.StreamState;
+import io.diglett.protocol.transport.Transport;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The agent's end of the link. Phases: handshake, login, registration (one Register per name, then
+ * FinishRegister), active. In the active phase each Open from the gateway connects the backend at once, so a
+ * backend that speaks first is heard; Ok goes back when it is connected, Error when it is not.
+ */
+final class AgentSession extends LinkSession {
+
+    private static final Logger log = LoggerFactory.getLogger(AgentSession.class);
+
+    enum Phase { HANDSHAKE, LOGIN, REGISTER, FINISH, ACTIVE, CLOSED }
+
+    /** A tunnel of this link: its registration id, spec and resolved backend. */
+    record Target(int registration, TunnelSpec spec, InetSocketAddress backend) {
+    }
+
+    private final AgentConfig config;
+    private final Transport transport;
+    private final Map<Integer, Target> targets = new HashMap<>();
+    private final List<Registration> registered = new ArrayList<>();
+    private final CompletableFuture<List<Registration>> online;
+    private final CompletableFuture<String> closed;
+    private Phase phase = Phase.HANDSHAKE;
+    private Bootstrap backends;
+    private int pendingConnects;
+    private String endReason;
+    private boolean rejected;
+
+    AgentSession(AgentConfig config, Transport transport, List<Target> targets,
+                 CompletableFuture<List<Registration>> online, CompletableFuture<String> closed) {
+        super(config.window());
+        this.config = config;
+        this.transport = transport;
+        for (Target target : targets) {
+            this.targets.put(target.registration(), target);
+        }
+        this.online = online;
+        this.closed = closed;
+    }
+
+    @Override
+    protected boolean streamsAllowed() {
+        return phase == Phase.ACTIVE;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        backends = new Bootstrap()
+                .group(ctx.channel().eventLoop())
+                .channel(transport.socketChannel())
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, config.connectTimeoutMillis())
+                .handler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        // the Stream handler is added once the connect succeeds
+                    }
+                });
+        ctx.writeAndFlush(Handshake.encode(ctx.alloc()));
+        ctx.fireChannelActive();
+    }
+
+    @Override
+    protected void onHandshake(Handshake handshake) {
+        if (!handshake.compatible()) {
+            reject("the gateway speaks protocol version " + handshake.version() + ", this agent speaks "
+                    + Protocol.VERSION);
+            return;
+        }
+        phase = Phase.LOGIN;
+        ctx.writeAndFlush(Frame.login(ctx.alloc(), config.token()));
+    }
+
+    @Override
+    protected void onFrame(Frame frame) {
+        if (frame.kind() == FrameKind.ERROR && (frame.id() == Protocol.CONNECTION_ID || phase != Phase.ACTIVE)) {
+            reject(frame.text());
+            return;
+        }
+        if (frame.kind() == FrameKind.TERMINATE) {
+            endReason = "gateway ended the session: " + frame.text();
+            ctx.close();
+            return;
+        }
+        switch (phase) {
+            case LOGIN -> {
+                expect(frame, FrameKind.OK);
+                phase = Phase.REGISTER;
+                for (Target target : targets.values()) {
+                    ctx.write(Frame.register(ctx.alloc(), target.registration(), target.spec().name()));
+                }
+                ctx.flush();
+            }
+            case REGISTER -> {
+                expect(frame, FrameKind.OK);
+                registered(frame);
+            }
+            case FINISH -> {
+                expect(frame, FrameKind.OK);
+                phase = Phase.ACTIVE;
+                online.complete(List.copyOf(registered));
+            }
+            case ACTIVE -> {
+                expect(frame, FrameKind.OPEN);
+                open(frame);
+            }
+            default -> throw new ProtocolException("unexpected " + frame.kind() + " frame in phase " + phase);
+        }
+    }
+
+    private void expect(Frame frame, FrameKind kind) {
+        if (frame.kind() != kind) {
+            throw new ProtocolException("expected " + kind + " in phase " + phase + ", got " + frame.kind());
+        }
+    }
+
+    private void registered(Frame frame) {
+        Target target = targets.get(frame.id());
+        if (target == null || frame.content().readableBytes() != 2
+                || registered.stream().anyMatch(r -> r.name().equals(target.spec().name()))) {
+            throw new ProtocolException("unexpected Ok for registration " + Integer.toUnsignedString(frame.id()));
+        }
+        int port = frame.content().getUnsignedShort(frame.content().readerIndex());
+        registered.add(new Registration(target.spec().name(), port));
+        if (registered.size() == targets.size()) {
+            phase = Phase.FINISH;
+            ctx.writeAndFlush(Frame.finishRegister());
+        }
+    }
+
+    /** The gateway refused us: remember why, close, and do not retry. */
+    private void reject(String reason) {
+        rejected = true;
+        endReason = reason;
+        online.completeExceptionally(new RejectedException(reason));
+        ctx.close();
+    }
+
+    // ---------------------------------------------------------------- streams
+
+    private void open(Frame frame) {
+        int id = frame.id();
+        ByteBuf payload = frame.content();
+        int start = payload.readerIndex();
+        Target target = targets.get(payload.getInt(start));
+        int window = payload.getInt(start + 4);
+        String client = payload.toString(start + 8, payload.readableBytes() - 8, StandardCharsets.UTF_8);
+        if (target == null) {
+            throw new ProtocolException("Open for unknown registration "
+                    + Integer.toUnsignedString(payload.getInt(start)));
+        }
+        if (window < Protocol.MIN_WINDOW) {
+            throw new ProtocolException("Open with window " + window + " below " + Protocol.MIN_WINDOW);
+        }
+        if (pendingConnects >= config.maxPendingConnects()) {
+            log.warn("stream={} name={} refused: {} backend connects in progress", Integer.toUnsignedString(id),
+                    target.spec().name(), pendingConnects);
+            mux.write(Frame.error(ctx.alloc(), id, "agent busy: too many backend connects in progress"));
+            mux.flushLinkLater();
+            return;
+        }
+        Stream stream = mux.create(id, target.spec().name());
+        log.debug("stream={} name={} client={} connecting {}", Integer.toUnsignedString(id), target.spec().name(),
+                client, target.spec().backend());
+        pendingConnects++;
+        ChannelFuture connect = backends.connect(target.backend());
+        connect.addListener(f -> {
+            pendingConnects--;
+            connected(stream, target, window, connect);
+        });
+    }
+
+    private void connected(Stream stream, Target target, int window, ChannelFuture connect) {
+        int id = stream.id();
+        if (!connect.isSuccess()) {
+            String reason = "backend " + target.spec().backend() + " unreachable: " + connect.cause().getMessage();
+            log.info("stream={} name={} {}", Integer.toUnsignedString(id), target.spec().name(), reason);
+            if (stream.state() != StreamState.CLOSED) {
+                stream.reset(reason, false);
+                mux.write(Frame.error(ctx.alloc(), id, reason));
+                mux.flushLinkLater();
+            }
+            return;
+        }
+        Channel backend = connect.channel();
+        if (stream.state() == StreamState.CLOSED) {
+            backend.close();
+            return;
+        }
+        mux.write(Frame.opened(ctx.alloc(), id, mux.receiveWindow()));
+        mux.flushLinkLater();
+        stream.attach(backend);
+        if (stream.state() == StreamState.OPENING) {
+            stream.opened(window);
+        }
+    }
+
+    // ---------------------------------------------------------------- end
+
+    @Override
+    protected void onClosed() {
+        phase = Phase.CLOSED;
+        String reason = endReason != null ? endReason : "connection to the gateway closed";
+        if (!online.isDone()) {
+            online.completeExceptionally(rejected ? new RejectedException(reason) : new IOException(reason));
+        }
+        closed.complete(reason);
+    }
+
+    @Override
+    protected void fail(String reason) {
+        if (endReason == null) {
+            endReason = "protocol error: " + reason;
+        }
+        super.fail(reason);
+    }
+}

@@ -1,0 +1,73 @@
+package io.diglett.protocol;
+
+/**
+ * Every frame kind, its code on the wire and the payload sizes it allows. Codes 0-7 are the seed's, kept;
+ * 8-12 are new in version 2. Sizes are checked by {@link FrameDecoder} from the header, before the payload is
+ * read, so a peer cannot make us buffer more than {@link #maxPayload()} bytes for a frame.
+ */
+public enum FrameKind {
+    /** Positive reply to Login (id 0), Register (id = registration), FinishRegister (id 0) or Open (id = stream). */
+    OK(0, 0, 64),
+    /** Negative reply to the same requests; with id 0 it is fatal and the sender closes the connection. UTF-8 reason. */
+    ERROR(1, 0, 1024),
+    /** Agent asks for a public name: id = registration id chosen by the agent, payload = the name (DNS label). */
+    REGISTER(2, 1, 63),
+    /** Agent has sent all its registrations; the gateway opens the listeners and answers Ok(0). */
+    FINISH_REGISTER(3, 0, 0),
+    /** Stream data: id = stream, 1 to 65535 bytes, counted against the receiver's window. */
+    PAYLOAD(4, 1, Protocol.MAX_PAYLOAD),
+    /** Reset a stream (both directions, at once); optional UTF-8 reason. */
+    CLOSE(5, 0, 1024),
+    /** The sender is ending the whole session (id 0); optional UTF-8 reason. */
+    TERMINATE(6, 0, 1024),
+    /** First request of the agent (id 0): the UTF-8 token, possibly empty. */
+    LOGIN(7, 0, 1024),
+    /** Gateway opens a stream for a new public connection: registration (4), window (4), client address (UTF-8). */
+    OPEN(8, 8, 8 + 255),
+    /** Receiver returns credit on a stream: 4-byte increment, 1 to 2^31-1, after data really reached its socket. */
+    WINDOW(9, 4, 4),
+    /** Half-close: the sender will send no more data on this stream, and still reads what comes. */
+    FIN(10, 0, 0),
+    /** Liveness probe (id 0), 8 opaque bytes, answered by Pong with the same bytes. */
+    PING(11, 8, 8),
+    /** Answer to Ping, echoing its 8 bytes. */
+    PONG(12, 8, 8);
+
+    private static final FrameKind[] BY_CODE = new FrameKind[256];
+
+    static {
+        for (FrameKind kind : values()) {
+            BY_CODE[kind.code] = kind;
+        }
+    }
+
+    private final int code;
+    private final int minPayload;
+    private final int maxPayload;
+
+    FrameKind(int code, int minPayload, int maxPayload) {
+        this.code = code;
+        this.minPayload = minPayload;
+        this.maxPayload = maxPayload;
+    }
+
+    /** The byte on the wire. */
+    public int code() {
+        return code;
+    }
+
+    /** Smallest payload this kind may carry. */
+    public int minPayload() {
+        return minPayload;
+    }
+
+    /** Largest payload this kind may carry. */
+    public int maxPayload() {
+        return maxPayload;
+    }
+
+    /** The kind for a wire code, or {@code null} if the code is not one of ours. */
+    public static FrameKind of(int code) {
+        return code >= 0 && code < BY_CODE.length ? BY_CODE[code] : null;
+    }
+}

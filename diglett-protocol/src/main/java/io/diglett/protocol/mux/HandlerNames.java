@@ -1,0 +1,24 @@
+package io.diglett.protocol.mux;
+
+/**
+ * Names of every pipeline handler, in one place. The order on the agent link, both sides:
+ *
+ * <pre>
+ *   HANDSHAKE      HandshakeDecoder  reads the peer's magic + version, then removes itself
+ *   FRAME_DECODER  FrameDecoder      bytes -> Frame, sticky errors
+ *   FRAME_ENCODER  FrameEncoder      Frame -> bytes
+ *   SESSION        GatewaySession / AgentSession (a LinkSession): login, registration, stream frames
+ * </pre>
+ *
+ * On every public client socket (gateway) and backend socket (agent): {@code STREAM}, the {@link Stream}.
+ */
+public final class HandlerNames {
+    public static final String HANDSHAKE = "handshake";
+    public static final String FRAME_DECODER = "frame-decoder";
+    public static final String FRAME_ENCODER = "frame-encoder";
+    public static final String SESSION = "session";
+    public static final String STREAM = "stream";
+
+    private HandlerNames() {
+    }
+}

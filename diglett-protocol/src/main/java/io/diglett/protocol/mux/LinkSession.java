@@ -1,0 +1,150 @@
+package io.diglett.protocol.mux;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Handshake;
+import io.diglett.protocol.Protocol;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderException;
+import io.netty.util.ReferenceCountUtil;
+import java.io.IOException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What both ends of a link do alike: dispatch stream frames to the {@link StreamMux}, answer Ping, and turn
+ * any protocol violation into one Error frame followed by a close. Subclasses hold the session's phases
+ * (login, registration) and see every other frame in {@link #onFrame}.
+ *
+ * <p>Failure is sticky: after {@link #fail} nothing more is read from the peer.
+ */
+public abstract class LinkSession extends ChannelInboundHandlerAdapter {
+
+    private static final Logger log = LoggerFactory.getLogger(LinkSession.class);
+
+    private final int receiveWindow;
+    protected ChannelHandlerContext ctx;
+    protected StreamMux mux;
+    private boolean failed;
+
+    protected LinkSession(int receiveWindow) {
+        this.receiveWindow = receiveWindow;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        this.mux = new StreamMux(ctx.channel(), receiveWindow);
+    }
+
+    /** The peer's handshake arrived. */
+    protected abstract void onHandshake(Handshake handshake);
+
+    /** A frame that is not a stream frame nor Ping/Pong. The caller releases it after this returns. */
+    protected abstract void onFrame(Frame frame);
+
+    /** Whether the session is far enough for stream frames; before that they break the protocol. */
+    protected abstract boolean streamsAllowed();
+
+    /** The link is closed; streams are already reset. */
+    protected abstract void onClosed();
+
+    /** Who the peer is, for log lines. */
+    protected String peer() {
+        return String.valueOf(ctx.channel().remoteAddress());
+    }
+
+    @Override
+    public final void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (failed) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        try {
+            if (msg instanceof Frame frame) {
+                read(frame);
+            } else if (msg instanceof Handshake handshake) {
+                onHandshake(handshake);
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
+        } catch (DecoderException e) {
+            fail(e.getMessage());
+        }
+    }
+
+    private void read(Frame frame) {
+        if (StreamMux.isStreamFrame(frame.kind()) && !streamsAllowed()) {
+            String kind = frame.kind().toString();
+            frame.release();
+            fail("unexpected " + kind + " frame before registration finished");
+            return;
+        }
+        if (mux.onFrame(frame)) {
+            return;
+        }
+        try {
+            if (frame.kind() == FrameKind.PING) {
+                mux.write(Frame.pong(ctx.alloc(), frame.content().getLong(frame.content().readerIndex())));
+                mux.flushLinkLater();
+            } else if (frame.kind() != FrameKind.PONG) {
+                onFrame(frame);
+            }
+        } finally {
+            frame.release();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        mux.linkReadComplete();
+        ctx.fireChannelReadComplete();
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        mux.linkWritabilityChanged();
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        mux.closeAll("link to " + peer() + " closed");
+        onClosed();
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof DecoderException) {
+            fail(cause.getMessage());
+        } else if (cause instanceof IOException) {
+            log.debug("link {}: {}", peer(), cause.toString());
+            ctx.close();
+        } else {
+            log.warn("link {}: unexpected error, closing", peer(), cause);
+            ctx.close();
+        }
+    }
+
+    /** Whether {@link #fail} was called. */
+    protected boolean failed() {
+        return failed;
+    }
+
+    /**
+     * Ends the link because of {@code reason}: logs it, sends it in an Error frame (id 0) and closes once
+     * that is written. Further input is ignored.
+     */
+    protected void fail(String reason) {
+        if (failed) {
+            return;
+        }
+        failed = true;
+        log.warn("closing link {}: {}", peer(), reason);
+        ctx.writeAndFlush(Frame.error(ctx.alloc(), Protocol.CONNECTION_ID, reason))
+                .addListener(ChannelFutureListener.CLOSE);
+    }
+}

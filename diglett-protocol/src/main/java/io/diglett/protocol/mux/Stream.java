@@ -1,0 +1,351 @@
+package io.diglett.protocol.mux;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.util.ArrayDeque;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One multiplexed stream: a local socket (the public client on the gateway, the backend on the agent) bridged
+ * to the link, with credit-based flow control in both directions. Installed in the local socket's pipeline
+ * under {@link HandlerNames#STREAM}; runs on the link's event loop, like everything of one link, so it needs
+ * no locks.
+ *
+ * <p>Socket to link: the local socket has auto-read off; the stream asks for the next read only while it has
+ * send credit, nothing unsent, and the link is writable. What one read brings beyond the credit waits in
+ * {@code unsent} (at most one read buffer) until a Window frame returns credit.
+ *
+ * <p>Link to socket: Payload frames are written to the local socket; their bytes are returned to the peer as
+ * credit only when the write has completed, so a socket that does not drain stops its peer's sender after one
+ * window and nothing grows.
+ */
+public final class Stream extends ChannelInboundHandlerAdapter {
+
+    private static final Logger log = LoggerFactory.getLogger(Stream.class);
+
+    private final StreamMux mux;
+    private final int id;
+    private final String label;
+    private Channel local;
+    private StreamState state = StreamState.OPENING;
+
+    /** Bytes we may still send before the peer returns credit. */
+    private int sendCredit;
+    /** Read from the local socket, not yet sent for lack of credit: at most one read's worth. */
+    private final ArrayDeque<ByteBuf> unsent = new ArrayDeque<>(2);
+    private int unsentBytes;
+    /** The local socket's input ended; FIN goes out once {@link #unsent} is empty. */
+    private boolean localInputEnded;
+
+    /** Bytes the peer may still send: our window minus what is in flight or not yet written. */
+    private int receiveCredit;
+    /** Written to the local socket, not yet returned to the peer as credit. */
+    private int consumed;
+    private int pendingWriteBytes;
+    private ChannelFuture lastWrite;
+    boolean flushQueued;
+
+    Stream(StreamMux mux, int id, String label) {
+        this.mux = mux;
+        this.id = id;
+        this.label = label;
+        this.receiveCredit = mux.receiveWindow();
+    }
+
+    public int id() {
+        return id;
+    }
+
+    public StreamState state() {
+        return state;
+    }
+
+    /** The local socket, or {@code null} while the agent is still connecting it. */
+    public Channel local() {
+        return local;
+    }
+
+    /** Bytes the peer may still send on this stream. */
+    public int receiveCredit() {
+        return receiveCredit;
+    }
+
+    /** Bytes this side may still send. */
+    public int sendCredit() {
+        return sendCredit;
+    }
+
+    /** Bytes held for this stream on this side: read but unsent, plus written to the socket but not drained. */
+    public long bufferedBytes() {
+        return (long) unsentBytes + pendingWriteBytes;
+    }
+
+    /**
+     * Binds the local socket (auto-read must be off). A socket that is already gone resets the stream.
+     */
+    public void attach(Channel channel) {
+        if (local != null) {
+            throw new IllegalStateException("stream " + id + " already has a socket");
+        }
+        local = channel;
+        channel.config().setAutoRead(false);
+        if (state == StreamState.CLOSED) {
+            abort(channel);
+            return;
+        }
+        channel.pipeline().addLast(HandlerNames.STREAM, this);
+        if (!channel.isActive()) {
+            reset("local connection lost", true);
+        }
+    }
+
+    /** The peer accepted the stream and grants {@code window} bytes of send credit: data may flow. */
+    public void opened(int window) {
+        if (state != StreamState.OPENING) {
+            throw new ProtocolException("stream " + Integer.toUnsignedString(id) + " opened twice");
+        }
+        if (window < Protocol.MIN_WINDOW) {
+            throw new ProtocolException("stream " + Integer.toUnsignedString(id) + " window " + window
+                    + " below the minimum " + Protocol.MIN_WINDOW);
+        }
+        sendCredit = window;
+        state = StreamState.OPEN;
+        log.debug("stream={} {} open, send window {}", id, label, window);
+        requestRead();
+    }
+
+    // ---------------------------------------------------------------- local socket -> link
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (!(msg instanceof ByteBuf buf) || !state.canSend() || localInputEnded || !buf.isReadable()) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        unsent.add(buf);
+        unsentBytes += buf.readableBytes();
+        drain();
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        requestRead();
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt == ChannelInputShutdownEvent.INSTANCE) {
+            localInputEnded = true;
+            drain();
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        reset("connection closed", true);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.debug("stream={} {} socket error: {}", id, label, cause.toString());
+        reset(cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage(), true);
+    }
+
+    /** Sends unsent data as far as credit allows, then the FIN if the socket's input has ended. */
+    private void drain() {
+        boolean wrote = false;
+        while (sendCredit > 0 && !unsent.isEmpty()) {
+            ByteBuf head = unsent.peek();
+            int n = Math.min(Math.min(head.readableBytes(), sendCredit), Protocol.MAX_PAYLOAD);
+            ByteBuf chunk = n == head.readableBytes() ? unsent.poll() : head.readRetainedSlice(n);
+            unsentBytes -= n;
+            sendCredit -= n;
+            mux.write(Frame.payload(id, chunk));
+            wrote = true;
+        }
+        if (localInputEnded && unsent.isEmpty() && state.canSend()) {
+            sendFin();
+        } else if (wrote) {
+            mux.flushLinkLater();
+        }
+    }
+
+    /** Asks the local socket for more data if this stream may send it now. */
+    void requestRead() {
+        if (local != null && state.canSend() && !localInputEnded && unsent.isEmpty() && sendCredit > 0
+                && mux.linkWritable()) {
+            local.read();
+        }
+    }
+
+    private void sendFin() {
+        mux.write(Frame.fin(id));
+        mux.flushLinkLater();
+        if (state == StreamState.OPEN) {
+            state = StreamState.HALF_CLOSED_LOCAL;
+        } else {
+            finish();
+        }
+    }
+
+    // ---------------------------------------------------------------- link -> local socket
+
+    void onPayload(ByteBuf data) {
+        int n = data.readableBytes();
+        if (!state.canReceive()) {
+            data.release();
+            throw new ProtocolException("data on stream " + Integer.toUnsignedString(id) + " in state " + state);
+        }
+        if (n > receiveCredit) {
+            data.release();
+            throw new ProtocolException("stream " + Integer.toUnsignedString(id) + " overran its window: "
+                    + n + " bytes with " + receiveCredit + " credit left");
+        }
+        receiveCredit -= n;
+        pendingWriteBytes += n;
+        ChannelFuture write = local.write(data);
+        lastWrite = write;
+        write.addListener(f -> written(n, f));
+        mux.flushLocalLater(this);
+    }
+
+    private void written(int n, io.netty.util.concurrent.Future<?> f) {
+        pendingWriteBytes -= n;
+        if (!f.isSuccess()) {
+            reset("write failed: " + f.cause().getMessage(), true);
+            return;
+        }
+        if (!state.canReceive()) {
+            return;
+        }
+        consumed += n;
+        if (consumed >= mux.windowUpdateThreshold()) {
+            receiveCredit += consumed;
+            mux.write(Frame.window(mux.alloc(), id, consumed));
+            mux.flushLinkLater();
+            consumed = 0;
+        }
+    }
+
+    void flushLocal() {
+        flushQueued = false;
+        if (local != null) {
+            local.flush();
+        }
+    }
+
+    void onWindow(int increment) {
+        if (increment <= 0 || (long) sendCredit + increment > Integer.MAX_VALUE) {
+            throw new ProtocolException("bad window increment " + Integer.toUnsignedString(increment)
+                    + " on stream " + Integer.toUnsignedString(id));
+        }
+        if (state == StreamState.OPENING) {
+            throw new ProtocolException("window on stream " + Integer.toUnsignedString(id) + " before it opened");
+        }
+        sendCredit += increment;
+        if (state.canSend()) {
+            drain();
+            requestRead();
+        }
+    }
+
+    void onFin() {
+        switch (state) {
+            case OPEN -> {
+                state = StreamState.HALF_CLOSED_REMOTE;
+                afterWrites(this::shutdownLocalOutput);
+            }
+            case HALF_CLOSED_LOCAL -> finish();
+            default -> throw new ProtocolException("FIN on stream " + Integer.toUnsignedString(id)
+                    + " in state " + state);
+        }
+    }
+
+    private void shutdownLocalOutput() {
+        if (state == StreamState.CLOSED) {
+            return;
+        }
+        if (local instanceof DuplexChannel duplex) {
+            duplex.shutdownOutput();
+        } else {
+            local.close();
+        }
+    }
+
+    /** Both FINs exchanged: close the socket once what was written to it has drained. */
+    private void finish() {
+        state = StreamState.CLOSED;
+        mux.remove(this);
+        releaseUnsent();
+        log.debug("stream={} {} closed", id, label);
+        afterWrites(() -> local.close());
+    }
+
+    private void afterWrites(Runnable action) {
+        ChannelFuture last = lastWrite;
+        if (last == null || last.isDone()) {
+            action.run();
+        } else {
+            last.addListener(f -> action.run());
+        }
+    }
+
+    // ---------------------------------------------------------------- reset
+
+    /**
+     * Ends the stream at once in both directions. With {@code notifyPeer} a Close frame tells the peer; the
+     * local socket, if any, is aborted (RST) so its client can tell a cut stream from a complete one.
+     */
+    public void reset(String reason, boolean notifyPeer) {
+        if (state == StreamState.CLOSED) {
+            return;
+        }
+        state = StreamState.CLOSED;
+        mux.remove(this);
+        releaseUnsent();
+        log.debug("stream={} {} reset ({}): {}", id, label, notifyPeer ? "local" : "remote", reason);
+        if (notifyPeer) {
+            mux.write(Frame.close(mux.alloc(), id, reason));
+            mux.flushLinkLater();
+        }
+        if (local != null) {
+            abort(local);
+        }
+    }
+
+    private static void abort(Channel channel) {
+        if (channel.isActive()) {
+            try {
+                channel.config().setOption(ChannelOption.SO_LINGER, 0);
+            } catch (RuntimeException ignored) {
+                // not a TCP socket (tests): a plain close will do
+            }
+        }
+        channel.close();
+    }
+
+    private void releaseUnsent() {
+        ByteBuf buf;
+        while ((buf = unsent.poll()) != null) {
+            buf.release();
+        }
+        unsentBytes = 0;
+    }
+
+    @Override
+    public String toString() {
+        return "Stream(" + Integer.toUnsignedString(id) + ", " + label + ", " + state + ")";
+    }
+}

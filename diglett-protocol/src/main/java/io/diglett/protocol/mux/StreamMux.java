@@ -1,0 +1,182 @@
+package io.diglett.protocol.mux;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.Channel;
+import io.netty.util.collection.IntObjectHashMap;
+import io.netty.util.collection.IntObjectMap;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The streams of one link, keyed by stream id, and the link-wide parts of flow control: stream frames are
+ * dispatched here, writes to the link are flushed once per event-loop turn, and streams resume reading when
+ * the link becomes writable again. Confined to the link's event loop.
+ */
+public final class StreamMux {
+
+    private static final Logger log = LoggerFactory.getLogger(StreamMux.class);
+
+    private final Channel link;
+    private final int receiveWindow;
+    private final int windowUpdateThreshold;
+    private final IntObjectMap<Stream> streams = new IntObjectHashMap<>();
+    private final List<Stream> localFlushes = new ArrayList<>();
+    private boolean linkFlushScheduled;
+    private final Runnable linkFlush = this::flushLink;
+
+    /**
+     * @param link          the agent link
+     * @param receiveWindow bytes each stream lets its peer send ahead (advertised in Open / Ok)
+     */
+    public StreamMux(Channel link, int receiveWindow) {
+        if (receiveWindow < Protocol.MIN_WINDOW) {
+            throw new IllegalArgumentException("window " + receiveWindow + " below " + Protocol.MIN_WINDOW);
+        }
+        this.link = link;
+        this.receiveWindow = receiveWindow;
+        // Return credit in quarters of the window: few Window frames, and the sender never runs dry while
+        // a quarter is being acknowledged.
+        this.windowUpdateThreshold = Math.max(1, receiveWindow / 4);
+    }
+
+    /** Creates a stream in state OPENING; the caller attaches its socket and opens it. */
+    public Stream create(int id, String label) {
+        if (streams.containsKey(id)) {
+            throw new ProtocolException("stream " + Integer.toUnsignedString(id) + " is already open");
+        }
+        Stream stream = new Stream(this, id, label);
+        streams.put(id, stream);
+        return stream;
+    }
+
+    public Stream get(int id) {
+        return streams.get(id);
+    }
+
+    public boolean contains(int id) {
+        return streams.containsKey(id);
+    }
+
+    /** Number of streams not yet closed. */
+    public int size() {
+        return streams.size();
+    }
+
+    public int receiveWindow() {
+        return receiveWindow;
+    }
+
+    int windowUpdateThreshold() {
+        return windowUpdateThreshold;
+    }
+
+    ByteBufAllocator alloc() {
+        return link.alloc();
+    }
+
+    boolean linkWritable() {
+        return link.isWritable();
+    }
+
+    void remove(Stream stream) {
+        streams.remove(stream.id(), stream);
+    }
+
+    /**
+     * Handles a Payload, Window, Fin or Close frame and takes ownership of it; returns {@code false}, leaving
+     * the frame to the caller, for any other kind. Frames for an unknown stream (one that was just reset and
+     * whose peer had not yet seen the Close) are dropped.
+     */
+    public boolean onFrame(Frame frame) {
+        FrameKind kind = frame.kind();
+        if (!isStreamFrame(kind)) {
+            return false;
+        }
+        Stream stream = streams.get(frame.id());
+        if (stream == null) {
+            log.trace("dropping {} for unknown stream", frame);
+            frame.release();
+            return true;
+        }
+        switch (kind) {
+            case PAYLOAD -> stream.onPayload(frame.content());
+            case WINDOW -> {
+                int increment = frame.content().getInt(frame.content().readerIndex());
+                frame.release();
+                stream.onWindow(increment);
+            }
+            case FIN -> {
+                frame.release();
+                stream.onFin();
+            }
+            default -> {
+                String reason = frame.text();
+                frame.release();
+                stream.reset(reason.isEmpty() ? "reset by peer" : reason, false);
+            }
+        }
+        return true;
+    }
+
+    /** Whether frames of this kind belong to an open stream: Payload, Window, Fin, Close. */
+    public static boolean isStreamFrame(FrameKind kind) {
+        return kind == FrameKind.PAYLOAD || kind == FrameKind.WINDOW || kind == FrameKind.FIN
+                || kind == FrameKind.CLOSE;
+    }
+
+    /** Queues a frame on the link; {@link #flushLinkLater()} sends it. */
+    public void write(Frame frame) {
+        link.write(frame, link.voidPromise());
+    }
+
+    /** Flushes the link once, after everything this event-loop turn writes. */
+    public void flushLinkLater() {
+        if (!linkFlushScheduled) {
+            linkFlushScheduled = true;
+            link.eventLoop().execute(linkFlush);
+        }
+    }
+
+    private void flushLink() {
+        linkFlushScheduled = false;
+        link.flush();
+    }
+
+    void flushLocalLater(Stream stream) {
+        if (!stream.flushQueued) {
+            stream.flushQueued = true;
+            localFlushes.add(stream);
+        }
+    }
+
+    /** The link's read batch is over: flush what it wrote to local sockets. */
+    public void linkReadComplete() {
+        for (int i = 0; i < localFlushes.size(); i++) {
+            localFlushes.get(i).flushLocal();
+        }
+        localFlushes.clear();
+    }
+
+    /** The link's writability changed: streams paused for it may read again. */
+    public void linkWritabilityChanged() {
+        if (link.isWritable()) {
+            for (Stream stream : new ArrayList<>(streams.values())) {
+                stream.requestRead();
+            }
+        }
+    }
+
+    /** The link is gone: every stream is reset, its socket aborted. */
+    public void closeAll(String reason) {
+        linkReadComplete();
+        for (Stream stream : new ArrayList<>(streams.values())) {
+            stream.reset(reason, false);
+        }
+    }
+}

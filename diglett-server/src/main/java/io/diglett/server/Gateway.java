@@ -1,0 +1,184 @@
+package io.diglett.server;
+
+import io.diglett.protocol.FrameDecoder;
+import io.diglett.protocol.FrameEncoder;
+import io.diglett.protocol.HandshakeDecoder;
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.Version;
+import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.transport.Transport;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import io.netty.util.concurrent.Promise;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.util.OptionalInt;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway: accepts agent links and, for each name an agent registers, a public listener whose connections
+ * are carried to that agent. Each link, its listeners and their connections live on one event loop.
+ */
+public final class Gateway implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(Gateway.class);
+
+    /** Link write buffer: streams pause reading above the high mark, resume below the low one. */
+    static final WriteBufferWaterMark LINK_WATER_MARK = new WriteBufferWaterMark(512 * 1024, 1024 * 1024);
+
+    private final GatewayConfig config;
+    private final Authenticator authenticator;
+    private final Registerer registerer;
+    private final NameRegistry names = new NameRegistry();
+    private final Transport transport = Transport.best();
+    private final EventLoopGroup acceptor;
+    private final EventLoopGroup workers;
+    private final ChannelGroup links = new DefaultChannelGroup("agent-links", GlobalEventExecutor.INSTANCE);
+    private Channel server;
+
+    public Gateway(GatewayConfig config, Authenticator authenticator, Registerer registerer) {
+        this.config = config;
+        this.authenticator = authenticator;
+        this.registerer = registerer;
+        this.acceptor = transport.newGroup(1, "diglett-accept");
+        this.workers = transport.newGroup(0, "diglett-io");
+    }
+
+    public Gateway(GatewayConfig config) {
+        this(config, Authenticator.open(), Registerer.log());
+    }
+
+    GatewayConfig config() {
+        return config;
+    }
+
+    Authenticator authenticator() {
+        return authenticator;
+    }
+
+    Registerer registerer() {
+        return registerer;
+    }
+
+    NameRegistry names() {
+        return names;
+    }
+
+    /** Binds the agent listener; returns its address (useful with port 0). */
+    public InetSocketAddress start() throws InterruptedException {
+        ServerBootstrap bootstrap = new ServerBootstrap()
+                .group(acceptor, workers)
+                .channel(transport.serverChannel())
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.SO_KEEPALIVE, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, LINK_WATER_MARK)
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        links.add(ch);
+                        ch.pipeline()
+                                .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
+                                .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
+                                .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
+                                .addLast(HandlerNames.SESSION, new GatewaySession(Gateway.this));
+                        log.debug("agent connected from {}", ch.remoteAddress());
+                    }
+                });
+        server = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
+        InetSocketAddress address = (InetSocketAddress) server.localAddress();
+        log.info("{} listening for agents on {} ({}, public listeners on {}{})",
+                Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),
+                transport.name().toLowerCase(),
+                config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
+        return address;
+    }
+
+    /** Binds {@code tunnel}'s public listener on {@code loop}, paused (no accepts) until it goes live. */
+    Future<Channel> bindPublic(Tunnel tunnel, EventLoop loop) {
+        ServerBootstrap bootstrap = new ServerBootstrap()
+                .group(loop)
+                .channel(transport.serverChannel())
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        tunnel.session.accept(tunnel, ch);
+                    }
+                });
+        Promise<Channel> promise = loop.newPromise();
+        PortRange range = config.portRange();
+        if (range == null) {
+            bindAttempt(bootstrap, 0, null, 0, 0, promise);
+        } else {
+            bindAttempt(bootstrap, range.low(), range, ThreadLocalRandom.current().nextInt(range.size()), 0,
+                    promise);
+        }
+        return promise;
+    }
+
+    /** Tries ports of the range one after another from a random start, until one binds. */
+    private void bindAttempt(ServerBootstrap bootstrap, int port, PortRange range, int start, int attempt,
+                             Promise<Channel> promise) {
+        int candidate = range == null ? port : range.low() + (start + attempt) % range.size();
+        ChannelFuture bind = bootstrap.bind(config.publicBind(), candidate);
+        bind.addListener(f -> {
+            if (f.isSuccess()) {
+                promise.setSuccess(bind.channel());
+            } else if (range != null && attempt + 1 < range.size()) {
+                bindAttempt(bootstrap, port, range, start, attempt + 1, promise);
+            } else if (range != null) {
+                promise.setFailure(new BindException("no free port in range " + range));
+            } else {
+                promise.setFailure(f.cause());
+            }
+        });
+    }
+
+    /** The public port of {@code name}, if an agent holds it. */
+    public OptionalInt publicPort(String name) {
+        Tunnel tunnel = names.get(name);
+        return tunnel == null || tunnel.port == 0 ? OptionalInt.empty() : OptionalInt.of(tunnel.port);
+    }
+
+    /** Agents connected right now. */
+    public int agents() {
+        return links.size();
+    }
+
+    /** Stops accepting, tells every agent (Terminate), closes all links and stops the event loops. */
+    @Override
+    public void close() {
+        if (server != null) {
+            server.close().syncUninterruptibly();
+        }
+        for (Channel link : links) {
+            GatewaySession session = (GatewaySession) link.pipeline().get(HandlerNames.SESSION);
+            if (session != null) {
+                link.eventLoop().execute(() -> session.terminate("gateway shutting down"));
+            }
+        }
+        links.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+        acceptor.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+}

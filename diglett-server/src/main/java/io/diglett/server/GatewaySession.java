@@ -1,0 +1,290 @@
+package io.diglett.server;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Handshake;
+import io.diglett.protocol.Names;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.mux.LinkSession;
+import io.diglett.protocol.mux.Stream;
+import io.diglett.protocol.mux.StreamState;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import java.net.InetSocketAddress;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway's end of one agent link. Phases: handshake, login, registration, active. In the active phase
+ * each public connection on one of the agent's listeners becomes a stream: Open goes to the agent, and the
+ * connection's reads stay paused until the agent's Ok says the backend is connected.
+ */
+final class GatewaySession extends LinkSession {
+
+    private static final Logger log = LoggerFactory.getLogger(GatewaySession.class);
+
+    enum Phase { HANDSHAKE, LOGIN, REGISTER, ACTIVE, CLOSED }
+
+    private final Gateway gateway;
+    private Phase phase = Phase.HANDSHAKE;
+    private String principal;
+    private final Map<Integer, Tunnel> tunnels = new LinkedHashMap<>();
+    private int pendingBinds;
+    private boolean finishRequested;
+    private int nextStreamId = 1;
+
+    GatewaySession(Gateway gateway) {
+        super(gateway.config().window());
+        this.gateway = gateway;
+    }
+
+    Phase phase() {
+        return phase;
+    }
+
+    @Override
+    protected boolean streamsAllowed() {
+        return phase == Phase.ACTIVE;
+    }
+
+    @Override
+    protected void onHandshake(Handshake handshake) {
+        ctx.write(Handshake.encode(ctx.alloc()));
+        if (!handshake.compatible()) {
+            fail("unsupported protocol version " + handshake.version() + "; this gateway speaks version "
+                    + Protocol.VERSION);
+            return;
+        }
+        ctx.flush();
+        phase = Phase.LOGIN;
+    }
+
+    @Override
+    protected void onFrame(Frame frame) {
+        switch (phase) {
+            case LOGIN -> {
+                if (frame.kind() != FrameKind.LOGIN) {
+                    unexpected(frame);
+                    return;
+                }
+                login(frame.text());
+            }
+            case REGISTER -> {
+                switch (frame.kind()) {
+                    case REGISTER -> register(frame.id(), frame.text());
+                    case FINISH_REGISTER -> finish();
+                    case TERMINATE -> terminated(frame);
+                    default -> unexpected(frame);
+                }
+            }
+            case ACTIVE -> {
+                switch (frame.kind()) {
+                    case OK -> streamOpened(frame);
+                    case ERROR -> streamRefused(frame);
+                    case TERMINATE -> terminated(frame);
+                    default -> unexpected(frame);
+                }
+            }
+            default -> unexpected(frame);
+        }
+    }
+
+    private void unexpected(Frame frame) {
+        fail("unexpected " + frame.kind() + " frame in phase " + phase);
+    }
+
+    private void terminated(Frame frame) {
+        log.info("agent {} ended its session: {}", peer(), frame.text());
+        ctx.close();
+    }
+
+    // ---------------------------------------------------------------- login and registration
+
+    private void login(String token) {
+        try {
+            principal = gateway.authenticator().authenticate(token);
+        } catch (AccessDeniedException e) {
+            fail("login refused: " + e.getMessage());
+            return;
+        }
+        phase = Phase.REGISTER;
+        log.debug("agent {} logged in as {}", peer(), principal);
+        ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
+    }
+
+    private void register(int registration, String name) {
+        String refusal = registrationProblem(registration, name);
+        if (refusal != null) {
+            log.info("agent {} registration {} refused: {}", peer(), Integer.toUnsignedString(registration),
+                    refusal);
+            ctx.writeAndFlush(Frame.error(ctx.alloc(), registration, refusal));
+            return;
+        }
+        Tunnel tunnel = new Tunnel(name, registration, this);
+        if (!gateway.names().claim(tunnel)) {
+            log.info("agent {} asked for name '{}', which is already in use", peer(), name);
+            ctx.writeAndFlush(Frame.error(ctx.alloc(), registration, "name '" + name + "' is already in use"));
+            return;
+        }
+        tunnels.put(registration, tunnel);
+        pendingBinds++;
+        gateway.bindPublic(tunnel, ctx.channel().eventLoop()).addListener(f -> {
+            pendingBinds--;
+            bound(tunnel, f.isSuccess() ? (Channel) f.getNow() : null, f.cause());
+        });
+    }
+
+    private String registrationProblem(int registration, String name) {
+        if (registration == Protocol.CONNECTION_ID || tunnels.containsKey(registration)) {
+            return "registration id " + Integer.toUnsignedString(registration) + " is 0 or already used";
+        }
+        String problem = Names.problem(name);
+        if (problem != null) {
+            return problem;
+        }
+        if (tunnels.size() >= gateway.config().maxNamesPerAgent()) {
+            return "too many names on one agent (limit " + gateway.config().maxNamesPerAgent() + ")";
+        }
+        try {
+            gateway.authenticator().authorize(principal, name);
+        } catch (AccessDeniedException e) {
+            return "name '" + name + "' is not allowed: " + e.getMessage();
+        }
+        return null;
+    }
+
+    private void bound(Tunnel tunnel, Channel listener, Throwable cause) {
+        if (listener == null) {
+            tunnels.remove(tunnel.registration);
+            gateway.names().release(tunnel);
+            log.warn("cannot open a public port for '{}': {}", tunnel.name, String.valueOf(cause));
+            ctx.writeAndFlush(Frame.error(ctx.alloc(), tunnel.registration,
+                    "cannot open a public port for '" + tunnel.name + "': " + cause.getMessage()));
+        } else if (phase == Phase.CLOSED) {
+            listener.close();
+            gateway.names().release(tunnel);
+        } else {
+            tunnel.listener = listener;
+            tunnel.port = ((InetSocketAddress) listener.localAddress()).getPort();
+            ctx.writeAndFlush(Frame.registered(ctx.alloc(), tunnel.registration, tunnel.port));
+        }
+        if (finishRequested && pendingBinds == 0) {
+            finish();
+        }
+    }
+
+    private void finish() {
+        if (pendingBinds > 0) {
+            finishRequested = true;
+            return;
+        }
+        finishRequested = false;
+        if (phase != Phase.REGISTER) {
+            return;
+        }
+        if (tunnels.isEmpty()) {
+            fail("registration finished without any name registered");
+            return;
+        }
+        for (Tunnel tunnel : tunnels.values()) {
+            try {
+                gateway.registerer().register(tunnel.name, tunnel.port);
+            } catch (Exception e) {
+                fail("exposing '" + tunnel.name + "' failed: " + e.getMessage());
+                return;
+            }
+            tunnel.live = true;
+            tunnel.listener.config().setAutoRead(true);
+        }
+        phase = Phase.ACTIVE;
+        ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
+    }
+
+    // ---------------------------------------------------------------- streams
+
+    /** A public client connected to {@code tunnel}'s listener. Runs on this link's event loop. */
+    void accept(Tunnel tunnel, Channel client) {
+        if (phase != Phase.ACTIVE || !ctx.channel().isActive()) {
+            client.close();
+            return;
+        }
+        if (mux.size() >= gateway.config().maxStreamsPerAgent()) {
+            log.warn("name={} client={} refused: {} streams open, the limit", tunnel.name, client.remoteAddress(),
+                    mux.size());
+            client.close();
+            return;
+        }
+        int id = nextStreamId();
+        Stream stream = mux.create(id, tunnel.name);
+        stream.attach(client);
+        if (stream.state() == StreamState.CLOSED) {
+            return;
+        }
+        log.debug("stream={} name={} client={} opening", Integer.toUnsignedString(id), tunnel.name,
+                client.remoteAddress());
+        mux.write(Frame.open(ctx.alloc(), id, tunnel.registration, mux.receiveWindow(),
+                String.valueOf(client.remoteAddress())));
+        mux.flushLinkLater();
+    }
+
+    private int nextStreamId() {
+        int id;
+        do {
+            id = nextStreamId++;
+        } while (id == Protocol.CONNECTION_ID || mux.contains(id));
+        return id;
+    }
+
+    private void streamOpened(Frame frame) {
+        Stream stream = mux.get(frame.id());
+        if (stream == null) {
+            return;
+        }
+        if (frame.content().readableBytes() != 4) {
+            throw new ProtocolException("Ok for stream " + Integer.toUnsignedString(frame.id())
+                    + " must carry a 4-byte window");
+        }
+        stream.opened(frame.content().getInt(frame.content().readerIndex()));
+    }
+
+    private void streamRefused(Frame frame) {
+        if (frame.id() == Protocol.CONNECTION_ID) {
+            log.warn("agent {} reported an error: {}", peer(), frame.text());
+            ctx.close();
+            return;
+        }
+        Stream stream = mux.get(frame.id());
+        if (stream != null) {
+            log.info("stream={} refused by the agent: {}", Integer.toUnsignedString(frame.id()), frame.text());
+            stream.reset(frame.text(), false);
+        }
+    }
+
+    // ---------------------------------------------------------------- end
+
+    @Override
+    protected void onClosed() {
+        phase = Phase.CLOSED;
+        for (Tunnel tunnel : tunnels.values()) {
+            if (tunnel.listener != null) {
+                tunnel.listener.close();
+            }
+            gateway.names().release(tunnel);
+            if (tunnel.live) {
+                tunnel.live = false;
+                gateway.registerer().unregister(tunnel.name, tunnel.port);
+            }
+        }
+        tunnels.clear();
+        log.debug("agent {} disconnected", peer());
+    }
+
+    /** Sends Terminate and closes: the gateway is shutting down. */
+    ChannelFuture terminate(String reason) {
+        return ctx.writeAndFlush(Frame.terminate(ctx.alloc(), reason)).addListener(ChannelFutureListener.CLOSE);
+    }
+}
