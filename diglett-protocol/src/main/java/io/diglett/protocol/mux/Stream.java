@@ -24,7 +24,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Socket to link: the local socket has auto-read off; the stream asks for the next read only while it has
  * send credit, nothing unsent, and the link is writable. What one read brings beyond the credit waits in
- * {@code unsent} (at most one read buffer) until a Window frame returns credit.
+ * {@code unsent} (one read buffer) until a Window frame returns credit. One exception, bounded by the
+ * socket's kernel receive buffer: when the peer half-closes, epoll reads up to the end of input even with
+ * auto-read off, and that data waits in {@code unsent} too, also while the stream is still OPENING.
  *
  * <p>Link to socket: Payload frames are written to the local socket; their bytes are returned to the peer as
  * credit only when the write has completed, so a socket that does not drain stops its peer's sender after one
@@ -122,6 +124,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         sendCredit = window;
         state = StreamState.OPEN;
         log.debug("stream={} {} open, send window {}", id, label, window);
+        drain();
         requestRead();
     }
 
@@ -129,7 +132,10 @@ public final class Stream extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (!(msg instanceof ByteBuf buf) || !state.canSend() || localInputEnded || !buf.isReadable()) {
+        // OPENING counts: the socket may deliver data before the stream is open (epoll reads a peer's
+        // half-close with what precedes it even with auto-read off); it waits in unsent until opened().
+        boolean accepting = state == StreamState.OPENING || state.canSend();
+        if (!(msg instanceof ByteBuf buf) || !accepting || localInputEnded || !buf.isReadable()) {
             ReferenceCountUtil.release(msg);
             return;
         }
@@ -165,6 +171,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
 
     /** Sends unsent data as far as credit allows, then the FIN if the socket's input has ended. */
     private void drain() {
+        if (!state.canSend()) {
+            return;
+        }
         boolean wrote = false;
         while (sendCredit > 0 && !unsent.isEmpty()) {
             ByteBuf head = unsent.peek();
@@ -175,7 +184,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             mux.write(Frame.payload(id, chunk));
             wrote = true;
         }
-        if (localInputEnded && unsent.isEmpty() && state.canSend()) {
+        if (localInputEnded && unsent.isEmpty()) {
             sendFin();
         } else if (wrote) {
             mux.flushLinkLater();
@@ -255,10 +264,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             throw new ProtocolException("window on stream " + Integer.toUnsignedString(id) + " before it opened");
         }
         sendCredit += increment;
-        if (state.canSend()) {
-            drain();
-            requestRead();
-        }
+        drain();
+        requestRead();
     }
 
     void onFin() {

@@ -1,0 +1,556 @@
+package io.diglett.protocol.mux;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The flow-controlled stream: one EmbeddedChannel is the link (frames stay objects, read back with
+ * readOutbound), others are the local sockets.
+ */
+class StreamMuxTest {
+
+    private static final int ID = 7;
+    private static final int BIG_WINDOW = Protocol.MAX_PAYLOAD * 4;
+    private static final ByteBufAllocator ALLOC = ByteBufAllocator.DEFAULT;
+
+    private EmbeddedChannel link;
+    private final List<EmbeddedChannel> locals = new ArrayList<>();
+
+    @BeforeEach
+    void setUp() {
+        link = new EmbeddedChannel();
+    }
+
+    @AfterEach
+    void tearDown() {
+        for (EmbeddedChannel local : locals) {
+            local.finishAndReleaseAll();
+        }
+        link.finishAndReleaseAll();
+    }
+
+    // ------------------------------------------------------------------ fixtures
+
+    /** Counts the read requests a stream makes on its local socket. */
+    static final class ReadCounter extends ChannelOutboundHandlerAdapter {
+        int reads;
+
+        @Override
+        public void read(ChannelHandlerContext ctx) {
+            reads++;
+            ctx.read();
+        }
+    }
+
+    /** An EmbeddedChannel that can half-close like a TCP socket. */
+    static final class DuplexEmbeddedChannel extends EmbeddedChannel implements DuplexChannel {
+        boolean outputShutdown;
+        boolean inputShutdown;
+
+        DuplexEmbeddedChannel(ChannelHandler... handlers) {
+            super(handlers);
+        }
+
+        @Override
+        public boolean isInputShutdown() {
+            return inputShutdown;
+        }
+
+        @Override
+        public ChannelFuture shutdownInput() {
+            return shutdownInput(newPromise());
+        }
+
+        @Override
+        public ChannelFuture shutdownInput(ChannelPromise promise) {
+            inputShutdown = true;
+            return promise.setSuccess();
+        }
+
+        @Override
+        public boolean isOutputShutdown() {
+            return outputShutdown;
+        }
+
+        @Override
+        public ChannelFuture shutdownOutput() {
+            return shutdownOutput(newPromise());
+        }
+
+        @Override
+        public ChannelFuture shutdownOutput(ChannelPromise promise) {
+            outputShutdown = true;
+            return promise.setSuccess();
+        }
+
+        @Override
+        public boolean isShutdown() {
+            return inputShutdown && outputShutdown;
+        }
+
+        @Override
+        public ChannelFuture shutdown() {
+            return shutdown(newPromise());
+        }
+
+        @Override
+        public ChannelFuture shutdown(ChannelPromise promise) {
+            inputShutdown = true;
+            outputShutdown = true;
+            return promise.setSuccess();
+        }
+    }
+
+    /** A stream with its local socket and read counter. */
+    private record Local(Stream stream, EmbeddedChannel channel, ReadCounter counter) {
+        int reads() {
+            return counter.reads;
+        }
+    }
+
+    /** Creates stream {@code id}, attaches a fresh local socket and zeroes its read count; not yet opened. */
+    private Local attach(StreamMux mux, int id, EmbeddedChannel channel, ReadCounter counter) {
+        locals.add(channel);
+        Stream stream = mux.create(id, "test");
+        stream.attach(channel);
+        counter.reads = 0; // EmbeddedChannel reads once on activation, before auto-read is switched off
+        return new Local(stream, channel, counter);
+    }
+
+    private Local attach(StreamMux mux, int id) {
+        ReadCounter counter = new ReadCounter();
+        return attach(mux, id, new EmbeddedChannel(counter), counter);
+    }
+
+    private Local open(StreamMux mux, int sendWindow) {
+        Local local = attach(mux, ID);
+        local.stream().opened(sendWindow);
+        return local;
+    }
+
+    /** A frame the mux wrote on the link, copied out so the frame itself can be released at once. */
+    private record Sent(FrameKind kind, int id, byte[] payload) {
+        int increment() {
+            return Unpooled.wrappedBuffer(payload).readInt();
+        }
+
+        String text() {
+            return new String(payload, StandardCharsets.UTF_8);
+        }
+    }
+
+    /** Runs the link's pending flush and returns (and releases) every frame written on it. */
+    private List<Sent> sent() {
+        link.runPendingTasks();
+        List<Sent> frames = new ArrayList<>();
+        Object msg;
+        while ((msg = link.readOutbound()) != null) {
+            Frame frame = (Frame) msg;
+            frames.add(new Sent(frame.kind(), frame.id(), ByteBufUtil.getBytes(frame.content())));
+            frame.release();
+        }
+        return frames;
+    }
+
+    private static List<FrameKind> kinds(List<Sent> frames) {
+        return frames.stream().map(Sent::kind).toList();
+    }
+
+    private static byte[] payloads(List<Sent> frames) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (Sent frame : frames) {
+            assertEquals(FrameKind.PAYLOAD, frame.kind());
+            assertEquals(ID, frame.id());
+            out.writeBytes(frame.payload());
+        }
+        return out.toByteArray();
+    }
+
+    /** Returns (and releases) everything the stream wrote to its local socket. */
+    private static byte[] written(EmbeddedChannel local) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteBuf buf;
+        while ((buf = local.readOutbound()) != null) {
+            out.writeBytes(ByteBufUtil.getBytes(buf));
+            buf.release();
+        }
+        return out.toByteArray();
+    }
+
+    private static byte[] bytes(int length, int seed) {
+        byte[] data = new byte[length];
+        for (int i = 0; i < length; i++) {
+            data[i] = (byte) (i * 31 + seed);
+        }
+        return data;
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] all = new byte[a.length + b.length];
+        System.arraycopy(a, 0, all, 0, a.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
+    }
+
+    private static ByteBuf buffer(byte[] data) {
+        return ALLOC.buffer(data.length).writeBytes(data);
+    }
+
+    /** The local socket reads {@code data}: one channelRead and one channelReadComplete. */
+    private static void receiveLocally(Local local, byte[] data) {
+        assertFalse(local.channel().writeInbound(buffer(data)), "the stream consumes what its socket reads");
+    }
+
+    private static void peerSends(StreamMux mux, int id, byte[] data) {
+        assertTrue(mux.onFrame(Frame.payload(id, buffer(data))));
+    }
+
+    private static void peerWindow(StreamMux mux, int id, int increment) {
+        assertTrue(mux.onFrame(Frame.window(ALLOC, id, increment)));
+    }
+
+    // ------------------------------------------------------------------ local socket -> link
+
+    @Test
+    void openedRequestsARead() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = attach(mux, ID);
+        assertEquals(StreamState.OPENING, local.stream().state());
+        assertFalse(local.channel().config().isAutoRead());
+        assertEquals(0, local.reads(), "no read before the peer accepted the stream");
+
+        local.stream().opened(BIG_WINDOW);
+
+        assertEquals(StreamState.OPEN, local.stream().state());
+        assertEquals(1, local.reads());
+        assertEquals(BIG_WINDOW, local.stream().sendCredit());
+    }
+
+    @Test
+    void dataWithinCreditBecomesPayloadFramesSplitAt65535() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, BIG_WINDOW);
+        byte[] data = bytes(70_000, 1);
+
+        receiveLocally(local, data);
+        assertNull(link.readOutbound(), "the link is flushed later, once per event-loop turn");
+
+        List<Sent> frames = sent();
+        assertEquals(List.of(Protocol.MAX_PAYLOAD, 70_000 - Protocol.MAX_PAYLOAD),
+                frames.stream().map(f -> f.payload().length).toList());
+        assertArrayEquals(data, payloads(frames));
+        assertEquals(BIG_WINDOW - 70_000, local.stream().sendCredit());
+        assertEquals(2, local.reads(), "everything was sent, so the next read is requested");
+    }
+
+    @Test
+    void dataBeyondCreditIsHeldUntilAWindowArrives() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, Protocol.MIN_WINDOW);
+        byte[] first = bytes(60_000, 1);
+        byte[] second = bytes(10_000, 2);
+
+        receiveLocally(local, first);
+        assertArrayEquals(first, payloads(sent()));
+        assertEquals(2, local.reads());
+
+        receiveLocally(local, second);
+        byte[] out = payloads(sent());
+        assertEquals(Protocol.MIN_WINDOW - 60_000, out.length, "only the remaining credit goes out");
+        assertEquals(0, local.stream().sendCredit());
+        assertEquals(10_000 - out.length, local.stream().bufferedBytes());
+        assertEquals(2, local.reads(), "no read while data is held");
+
+        peerWindow(mux, ID, 8_000);
+
+        byte[] rest = payloads(sent());
+        assertArrayEquals(concat(first, second), concat(concat(first, out), rest));
+        assertEquals(8_000 - rest.length, local.stream().sendCredit());
+        assertEquals(0, local.stream().bufferedBytes());
+        assertEquals(3, local.reads(), "reading resumes once the held data is sent");
+    }
+
+    @Test
+    void noReadWhileTheLinkIsNotWritable() {
+        link.config().setWriteBufferWaterMark(new WriteBufferWaterMark(1, 2));
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        link.write(Unpooled.wrappedBuffer(new byte[16]));
+        assertFalse(link.isWritable());
+
+        Local local = open(mux, BIG_WINDOW);
+        assertEquals(0, local.reads(), "opened, but the link cannot take more");
+        mux.linkWritabilityChanged();
+        assertEquals(0, local.reads(), "still not writable");
+
+        link.flush();
+        ByteBuf filler = link.readOutbound();
+        filler.release();
+        assertTrue(link.isWritable());
+        mux.linkWritabilityChanged();
+        assertEquals(1, local.reads());
+
+        // The Payload frame, queued but not yet flushed, makes the link unwritable again.
+        receiveLocally(local, bytes(100, 3));
+        assertFalse(link.isWritable());
+        assertEquals(1, local.reads());
+
+        assertEquals(100, payloads(sent()).length);
+        assertTrue(link.isWritable());
+        assertEquals(1, local.reads(), "the stream waits to be told");
+        mux.linkWritabilityChanged();
+        assertEquals(2, local.reads());
+    }
+
+    // ------------------------------------------------------------------ link -> local socket
+
+    @Test
+    void incomingPayloadIsWrittenLocallyAndCreditReturnedInQuarters() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, BIG_WINDOW);
+        byte[] first = bytes(40_000, 1);
+        byte[] second = bytes(30_000, 2);
+
+        peerSends(mux, ID, first);
+        assertNull(local.channel().readOutbound(), "local writes are flushed at the end of the link's read");
+        assertEquals(BIG_WINDOW - 40_000, local.stream().receiveCredit());
+        mux.linkReadComplete();
+        assertArrayEquals(first, written(local.channel()));
+        assertEquals(List.of(), sent(), "40000 bytes are less than a quarter of the window");
+
+        peerSends(mux, ID, second);
+        assertEquals(List.of(), sent(), "no credit before the write has completed");
+        assertEquals(BIG_WINDOW - 70_000, local.stream().receiveCredit());
+
+        mux.linkReadComplete();
+        assertArrayEquals(second, written(local.channel()));
+        List<Sent> frames = sent();
+        assertEquals(List.of(FrameKind.WINDOW), kinds(frames));
+        assertEquals(ID, frames.get(0).id());
+        assertEquals(70_000, frames.get(0).increment());
+        assertEquals(BIG_WINDOW, local.stream().receiveCredit());
+    }
+
+    @Test
+    void payloadBeyondTheReceiveCreditIsAProtocolError() {
+        StreamMux mux = new StreamMux(link, Protocol.MIN_WINDOW);
+        Local local = open(mux, Protocol.MIN_WINDOW);
+        peerSends(mux, ID, bytes(Protocol.MAX_PAYLOAD, 1));
+        assertEquals(0, local.stream().receiveCredit());
+
+        ByteBuf extra = buffer(bytes(1, 2));
+        ProtocolException e = assertThrows(ProtocolException.class, () -> mux.onFrame(Frame.payload(ID, extra)));
+        assertTrue(e.getMessage().contains("overran its window"), e.getMessage());
+        assertEquals(0, extra.refCnt(), "the refused payload is released");
+
+        mux.linkReadComplete();
+        assertEquals(Protocol.MAX_PAYLOAD, written(local.channel()).length);
+        sent();
+    }
+
+    // ------------------------------------------------------------------ FIN and CLOSE
+
+    @Test
+    void finFollowsHeldDataAndBothFinsCloseTheStream() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, Protocol.MIN_WINDOW);
+        byte[] data = bytes(70_000, 1);
+
+        receiveLocally(local, data);
+        byte[] out = payloads(sent());
+        assertEquals(Protocol.MIN_WINDOW, out.length);
+
+        local.channel().pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+        assertEquals(List.of(), sent(), "no FIN while data is still held");
+        assertEquals(StreamState.OPEN, local.stream().state());
+
+        peerWindow(mux, ID, 10_000);
+        List<Sent> frames = sent();
+        assertEquals(List.of(FrameKind.PAYLOAD, FrameKind.FIN), kinds(frames));
+        assertArrayEquals(data, concat(out, frames.get(0).payload()));
+        assertEquals(ID, frames.get(1).id());
+        assertEquals(StreamState.HALF_CLOSED_LOCAL, local.stream().state());
+        int reads = local.reads();
+
+        // Still receiving in HALF_CLOSED_LOCAL.
+        peerSends(mux, ID, bytes(10, 2));
+        mux.linkReadComplete();
+        assertArrayEquals(bytes(10, 2), written(local.channel()));
+        assertEquals(reads, local.reads(), "no read after the input ended");
+
+        assertTrue(mux.onFrame(Frame.fin(ID)));
+        assertEquals(StreamState.CLOSED, local.stream().state());
+        assertEquals(0, mux.size());
+        assertFalse(local.channel().isOpen());
+        assertEquals(List.of(), sent(), "a clean end: no Close frame");
+    }
+
+    @Test
+    void finFromThePeerClosesANonDuplexLocalOnceWritesHaveDrained() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, BIG_WINDOW);
+        peerSends(mux, ID, bytes(100, 1)); // written, not yet flushed
+
+        assertTrue(mux.onFrame(Frame.fin(ID)));
+        assertEquals(StreamState.HALF_CLOSED_REMOTE, local.stream().state());
+        assertTrue(local.channel().isOpen(), "the pending write goes out first");
+
+        ByteBuf late = buffer(bytes(5, 2));
+        ProtocolException e = assertThrows(ProtocolException.class, () -> mux.onFrame(Frame.payload(ID, late)));
+        assertTrue(e.getMessage().contains("HALF_CLOSED_REMOTE"), e.getMessage());
+        assertEquals(0, late.refCnt());
+
+        mux.linkReadComplete();
+        assertArrayEquals(bytes(100, 1), written(local.channel()));
+        assertFalse(local.channel().isOpen(), "an EmbeddedChannel cannot half-close, so it is closed");
+        sent();
+    }
+
+    @Test
+    void finFromThePeerShutsDownTheOutputOfADuplexLocal() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        ReadCounter counter = new ReadCounter();
+        DuplexEmbeddedChannel channel = new DuplexEmbeddedChannel(counter);
+        Local local = attach(mux, ID, channel, counter);
+        local.stream().opened(BIG_WINDOW);
+
+        assertTrue(mux.onFrame(Frame.fin(ID)));
+        assertEquals(StreamState.HALF_CLOSED_REMOTE, local.stream().state());
+        assertTrue(channel.outputShutdown);
+        assertTrue(channel.isOpen());
+
+        // This side still sends.
+        receiveLocally(local, bytes(50, 1));
+        assertArrayEquals(bytes(50, 1), payloads(sent()));
+
+        channel.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+        assertEquals(List.of(FrameKind.FIN), kinds(sent()));
+        assertEquals(StreamState.CLOSED, local.stream().state());
+        assertEquals(0, mux.size());
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    void closeFrameResetsTheStream() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, Protocol.MIN_WINDOW);
+        ByteBuf data = buffer(bytes(70_000, 1));
+        assertFalse(local.channel().writeInbound(data));
+        assertEquals(Protocol.MIN_WINDOW, payloads(sent()).length);
+        assertEquals(1, data.refCnt(), "the unsent rest is held");
+
+        assertTrue(mux.onFrame(Frame.close(ALLOC, ID, "client went away")));
+
+        assertEquals(StreamState.CLOSED, local.stream().state());
+        assertEquals(0, mux.size());
+        assertFalse(local.channel().isOpen());
+        assertEquals(0, data.refCnt(), "held data is released");
+        assertEquals(0, local.stream().bufferedBytes());
+        assertEquals(List.of(), sent(), "a reset from the peer is not echoed");
+    }
+
+    @Test
+    void localSocketClosingSendsClose() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, BIG_WINDOW);
+
+        local.channel().close();
+
+        List<Sent> frames = sent();
+        assertEquals(List.of(FrameKind.CLOSE), kinds(frames));
+        assertEquals(ID, frames.get(0).id());
+        assertEquals("connection closed", frames.get(0).text());
+        assertEquals(StreamState.CLOSED, local.stream().state());
+        assertEquals(0, mux.size());
+    }
+
+    // ------------------------------------------------------------------ dispatch and errors
+
+    @Test
+    void framesForUnknownStreamsAreDroppedAndReleased() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, BIG_WINDOW);
+        Frame[] frames = {
+            Frame.payload(99, buffer(bytes(10, 1))),
+            Frame.window(ALLOC, 99, 1000),
+            Frame.fin(99),
+            Frame.close(ALLOC, 99, "gone"),
+        };
+        for (Frame frame : frames) {
+            assertTrue(mux.onFrame(frame), frame.toString());
+            assertEquals(0, frame.refCnt(), frame + " released");
+        }
+        assertEquals(StreamState.OPEN, local.stream().state(), "other streams are untouched");
+        assertEquals(List.of(), sent());
+        mux.linkReadComplete();
+        assertNull(local.channel().readOutbound());
+    }
+
+    @Test
+    void framesOfOtherKindsAreLeftToTheCaller() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Frame ping = Frame.ping(ALLOC, 1);
+        assertFalse(mux.onFrame(ping));
+        assertEquals(1, ping.refCnt());
+        ping.release();
+    }
+
+    @Test
+    void windowOverflowIsAProtocolError() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, Protocol.MIN_WINDOW);
+
+        peerWindow(mux, ID, Integer.MAX_VALUE - Protocol.MIN_WINDOW);
+        assertEquals(Integer.MAX_VALUE, local.stream().sendCredit(), "2^31-1 is still allowed");
+
+        ProtocolException e = assertThrows(ProtocolException.class, () -> peerWindow(mux, ID, 1));
+        assertEquals("bad window increment 1 on stream 7", e.getMessage());
+        assertThrows(ProtocolException.class, () -> peerWindow(mux, ID, 0));
+        assertEquals(Integer.MAX_VALUE, local.stream().sendCredit());
+    }
+
+    @Test
+    void streamLifecycleErrors() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = attach(mux, ID);
+        assertSame(local.stream(), mux.get(ID));
+
+        assertThrows(ProtocolException.class, () -> mux.create(ID, "again"));
+        ProtocolException early = assertThrows(ProtocolException.class, () -> peerWindow(mux, ID, 100));
+        assertTrue(early.getMessage().contains("before it opened"), early.getMessage());
+        assertThrows(ProtocolException.class, () -> local.stream().opened(Protocol.MIN_WINDOW - 1));
+
+        local.stream().opened(Protocol.MIN_WINDOW);
+        assertThrows(ProtocolException.class, () -> local.stream().opened(Protocol.MIN_WINDOW));
+        assertThrows(IllegalArgumentException.class, () -> new StreamMux(link, Protocol.MIN_WINDOW - 1));
+    }
+}

@@ -1,0 +1,172 @@
+package io.diglett.server;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** Blocking test backends on 127.0.0.1, port 0: one thread per connection, closed with the server. */
+final class TestServers {
+
+    private TestServers() {
+    }
+
+    /** What a backend does with one accepted connection. */
+    interface Handler {
+        void handle(Socket socket) throws Exception;
+    }
+
+    /** A running backend. */
+    static final class Backend implements AutoCloseable {
+        private final ServerSocket server;
+        private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
+
+        Backend(Handler handler) throws IOException {
+            server = new ServerSocket(0, 512, InetAddress.getLoopbackAddress());
+            Thread acceptor = new Thread(() -> {
+                while (!server.isClosed()) {
+                    try {
+                        Socket socket = server.accept();
+                        sockets.add(socket);
+                        Thread worker = new Thread(() -> {
+                            try (socket) {
+                                handler.handle(socket);
+                            } catch (Exception ignored) {
+                                // the client went away; the test asserts on what it saw
+                            } finally {
+                                sockets.remove(socket);
+                            }
+                        }, "backend-conn");
+                        worker.setDaemon(true);
+                        worker.start();
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+            }, "backend-accept");
+            acceptor.setDaemon(true);
+            acceptor.start();
+        }
+
+        int port() {
+            return server.getLocalPort();
+        }
+
+        @Override
+        public void close() throws IOException {
+            server.close();
+            for (Socket socket : sockets) {
+                socket.close();
+            }
+        }
+    }
+
+    /** A port on which nothing listens: bound by the OS, then closed again, so connects are refused. */
+    static int refusedPort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+
+    static Socket connect(int port) throws IOException {
+        Socket socket = new Socket();
+        socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 5_000);
+        socket.setSoTimeout(60_000);
+        return socket;
+    }
+
+    /** Reads until end of stream. */
+    static byte[] readAll(InputStream in) throws IOException {
+        return in.readAllBytes();
+    }
+
+    static byte[] readExactly(InputStream in, int n) throws IOException {
+        byte[] bytes = in.readNBytes(n);
+        if (bytes.length != n) {
+            throw new IOException("stream ended after " + bytes.length + " of " + n + " bytes");
+        }
+        return bytes;
+    }
+
+    static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Deterministic pseudo-random bytes: the same seed and length give the same bytes, produced in blocks so
+     * that gigabytes cost no memory.
+     */
+    static final class RandomBytes {
+        static final int BLOCK = 16 * 1024;
+
+        private RandomBytes() {
+        }
+
+        /** Writes {@code length} bytes of the stream {@code seed} and returns their SHA-256. */
+        static byte[] write(long seed, long length, OutputStream out) throws IOException {
+            SplittableRandom random = new SplittableRandom(seed);
+            MessageDigest digest = sha256();
+            byte[] block = new byte[BLOCK];
+            long left = length;
+            while (left > 0) {
+                fill(random, block);
+                int n = (int) Math.min(BLOCK, left);
+                digest.update(block, 0, n);
+                out.write(block, 0, n);
+                left -= n;
+            }
+            out.flush();
+            return digest.digest();
+        }
+
+        /** The SHA-256 of {@code length} bytes of the stream {@code seed}, without sending them. */
+        static byte[] digest(long seed, long length) {
+            try {
+                return write(seed, length, OutputStream.nullOutputStream());
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+
+        private static void fill(SplittableRandom random, byte[] block) {
+            for (int i = 0; i < block.length; i += 8) {
+                long v = random.nextLong();
+                for (int j = 0; j < 8; j++) {
+                    block[i + j] = (byte) (v >>> (8 * j));
+                }
+            }
+        }
+    }
+
+    /** Reads {@code in} to its end (or {@code limit} bytes) and returns the SHA-256 and the count. */
+    static Digested digestUntil(InputStream in, long limit) throws IOException {
+        MessageDigest digest = sha256();
+        byte[] buf = new byte[64 * 1024];
+        long total = 0;
+        while (total < limit) {
+            int n = in.read(buf, 0, (int) Math.min(buf.length, limit - total));
+            if (n < 0) {
+                break;
+            }
+            digest.update(buf, 0, n);
+            total += n;
+        }
+        return new Digested(digest.digest(), total);
+    }
+
+    record Digested(byte[] sha256, long length) {
+    }
+}
