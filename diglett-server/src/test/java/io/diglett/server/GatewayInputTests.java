@@ -1,0 +1,221 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.agent.Agent;
+import io.diglett.agent.RejectedException;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
+import io.diglett.server.RawAgent.RawFrame;
+import io.diglett.server.TestServers.Backend;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Bad input on the agent port, refused names and agents that go away: each gets a clear error, only the
+ * offending connection closes, and a live tunnel keeps serving throughout.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class GatewayInputTests {
+
+    private TunnelFixture fixture;
+    private Backend echo;
+    private int livePort;
+
+    @BeforeEach
+    void start() throws Exception {
+        fixture = new TunnelFixture();
+        echo = new Backend(socket -> socket.getInputStream().transferTo(socket.getOutputStream()));
+        livePort = fixture.expose("live", echo.port());
+    }
+
+    @AfterEach
+    void stop() throws IOException {
+        fixture.close();
+        echo.close();
+    }
+
+    /** The live tunnel still carries a round trip. */
+    private void assertLiveTunnelServes() throws IOException {
+        try (Socket client = TestServers.connect(livePort)) {
+            client.setSoTimeout(5_000);
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertEquals("ping", new String(TestServers.readExactly(client.getInputStream(), 4),
+                    StandardCharsets.UTF_8));
+        }
+    }
+
+    private RawAgent raw() throws IOException {
+        return new RawAgent(fixture.address.getPort());
+    }
+
+    private static void assertConnectionError(RawAgent agent, String expected) throws IOException {
+        RawFrame error = agent.read();
+        assertEquals(FrameKind.ERROR.code(), error.kind(), "an Error frame, got kind " + error.kind());
+        assertEquals(Protocol.CONNECTION_ID, error.id());
+        assertTrue(error.text().contains(expected), "error '" + error.text() + "' should mention '" + expected + "'");
+        assertTrue(agent.closedByPeer(), "the gateway closes the connection");
+    }
+
+    @Test
+    void plainHttpOnTheAgentPortGetsAnErrorAndIsClosed() throws IOException {
+        try (RawAgent agent = raw()) {
+            agent.out.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            agent.out.flush();
+            assertConnectionError(agent, "not a diglett peer");
+        }
+        assertLiveTunnelServes();
+    }
+
+    @Test
+    void garbageAndTlsHelloAreRefused() throws IOException {
+        byte[][] inputs = {
+            {0x16, 0x03, 0x01, 0x00, (byte) 0xa5, 0x01, 0x00, 0x00},
+            {0, 0, 0, 0, 0, 0, 0, 0, 0},
+            {'d', 'i', 'g', 'X'},
+        };
+        for (byte[] input : inputs) {
+            try (RawAgent agent = raw()) {
+                agent.out.write(input);
+                agent.out.flush();
+                assertConnectionError(agent, "not a diglett peer");
+            }
+        }
+        assertLiveTunnelServes();
+    }
+
+    @Test
+    void theSeedsProtocolVersionIsToldWhichVersionWeSpeak() throws IOException {
+        try (RawAgent agent = raw()) {
+            agent.handshake(1);
+            assertEquals(Protocol.VERSION, agent.readHandshake());
+            assertConnectionError(agent, "unsupported protocol version 1; this gateway speaks version 2");
+        }
+        assertLiveTunnelServes();
+    }
+
+    @Test
+    void framesOutOfOrderAreProtocolErrors() throws IOException {
+        try (RawAgent agent = raw()) {
+            agent.handshake(Protocol.VERSION).readHandshake();
+            agent.send(FrameKind.REGISTER, 1, "early");
+            assertConnectionError(agent, "unexpected REGISTER frame in phase LOGIN");
+        }
+        try (RawAgent agent = raw()) {
+            agent.handshake(Protocol.VERSION).readHandshake();
+            agent.send(FrameKind.PAYLOAD, 5, "data before login");
+            assertConnectionError(agent, "unexpected PAYLOAD frame before registration finished");
+        }
+        try (RawAgent agent = raw().loggedIn()) {
+            agent.send(FrameKind.LOGIN, 0, "again");
+            assertConnectionError(agent, "unexpected LOGIN frame in phase REGISTER");
+        }
+        assertLiveTunnelServes();
+    }
+
+    @Test
+    void oversizeAndUnknownFramesFailFromTheHeaderAlone() throws IOException {
+        try (RawAgent agent = raw()) {
+            agent.handshake(Protocol.VERSION).readHandshake();
+            // header only: a Login claiming 60000 bytes; the gateway must not wait for (or buffer) them
+            agent.out.write(new byte[] {(byte) FrameKind.LOGIN.code(), 0, 0, 0, 0, (byte) 0xea, 0x60});
+            agent.out.flush();
+            assertConnectionError(agent, "LOGIN frame with 60000 payload bytes, allowed 0..1024");
+        }
+        try (RawAgent agent = raw()) {
+            agent.handshake(Protocol.VERSION).readHandshake();
+            agent.out.write(new byte[] {0x42, 0, 0, 0, 0, 0, 0});
+            agent.out.flush();
+            assertConnectionError(agent, "unknown frame kind 0x42");
+        }
+        assertLiveTunnelServes();
+    }
+
+    @Test
+    void invalidNamesAreRefusedAndTheAgentMayTryAnother() throws Exception {
+        try (RawAgent agent = raw().loggedIn()) {
+            for (String bad : new String[] {"Upper", "under_score", "-dash", "dash-", "a.b", "sp ace", "ümlaut"}) {
+                agent.send(FrameKind.REGISTER, 7, bad);
+                RawFrame reply = agent.read();
+                assertEquals(FrameKind.ERROR.code(), reply.kind(), bad);
+                assertEquals(7, reply.id());
+                assertTrue(reply.text().startsWith("name '"), reply.text());
+            }
+            agent.send(FrameKind.REGISTER, 8, "good-name");
+            RawFrame ok = agent.read();
+            assertEquals(FrameKind.OK.code(), ok.kind(), ok.text());
+            assertEquals(8, ok.id());
+            int port = new DataInputStream(new java.io.ByteArrayInputStream(ok.payload())).readUnsignedShort();
+            assertTrue(port > 0);
+            agent.send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
+            assertEquals(FrameKind.OK.code(), agent.read().kind());
+            assertEquals(port, fixture.gateway.publicPort("good-name").orElseThrow());
+        }
+        assertLiveTunnelServes();
+    }
+
+    @Test
+    void aTakenNameIsRefusedWhileItsOwnerKeepsServing() throws Exception {
+        Agent second = fixture.agent(fixture.agentConfig("live", echo.port()));
+        ExecutionException failure = assertThrows(ExecutionException.class,
+                () -> second.start().get(10, TimeUnit.SECONDS));
+        assertInstanceOf(RejectedException.class, failure.getCause());
+        assertEquals("name 'live' is already in use", failure.getCause().getMessage());
+        assertLiveTunnelServes();
+    }
+
+    @Test
+    void anAgentThatLeavesFreesItsNameAndPort() throws Exception {
+        Agent agent = fixture.agent(fixture.agentConfig("leaving", echo.port()));
+        int port = agent.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
+        try (Socket open = TestServers.connect(port)) {
+            open.setSoTimeout(5_000);
+            agent.close();
+            assertEquals(-1, readOrReset(open), "the open client is cut when its agent leaves");
+        }
+        TunnelTests.waitFor(() -> fixture.gateway.publicPort("leaving").isEmpty(), "the name is released");
+        assertThrows(IOException.class, () -> TestServers.connect(port).close(), "the public port is closed");
+        assertTrue(fixture.expose("leaving", echo.port()) > 0, "the name can be registered again");
+        assertLiveTunnelServes();
+    }
+
+    private static int readOrReset(Socket socket) throws IOException {
+        try {
+            return socket.getInputStream().read();
+        } catch (java.net.SocketException reset) {
+            return -1;
+        }
+    }
+
+    @Test
+    void halfOpenConnectionsDoNotDisturbTheTunnel() throws Exception {
+        Socket[] idle = new Socket[20];
+        try {
+            for (int i = 0; i < idle.length; i++) {
+                idle[i] = TestServers.connect(fixture.address.getPort());
+                OutputStream out = idle[i].getOutputStream();
+                out.write(new byte[] {'d', 'i'}); // a partial magic, then silence
+                out.flush();
+            }
+            assertLiveTunnelServes();
+        } finally {
+            for (Socket socket : idle) {
+                if (socket != null) {
+                    socket.close();
+                }
+            }
+        }
+    }
+}

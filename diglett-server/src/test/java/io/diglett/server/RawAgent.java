@@ -1,0 +1,102 @@
+package io.diglett.server;
+
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+
+/** A hand-driven agent that writes raw bytes, for probing the gateway with bad input. */
+final class RawAgent implements AutoCloseable {
+
+    /** A frame as read off the wire. */
+    record RawFrame(int kind, int id, byte[] payload) {
+        String text() {
+            return new String(payload, StandardCharsets.UTF_8);
+        }
+    }
+
+    final Socket socket;
+    final DataInputStream in;
+    final DataOutputStream out;
+
+    RawAgent(int port) throws IOException {
+        socket = TestServers.connect(port);
+        socket.setSoTimeout(5_000);
+        in = new DataInputStream(socket.getInputStream());
+        out = new DataOutputStream(socket.getOutputStream());
+    }
+
+    RawAgent handshake(int version) throws IOException {
+        out.writeInt(Protocol.MAGIC);
+        out.writeByte(version);
+        out.flush();
+        return this;
+    }
+
+    /** Reads the gateway's handshake and returns its version. */
+    int readHandshake() throws IOException {
+        int magic = in.readInt();
+        if (magic != Protocol.MAGIC) {
+            throw new IOException(String.format("bad magic 0x%08x", magic));
+        }
+        return in.readUnsignedByte();
+    }
+
+    RawAgent send(FrameKind kind, int id, byte[] payload) throws IOException {
+        out.writeByte(kind.code());
+        out.writeInt(id);
+        out.writeShort(payload.length);
+        out.write(payload);
+        out.flush();
+        return this;
+    }
+
+    RawAgent send(FrameKind kind, int id, String payload) throws IOException {
+        return send(kind, id, payload.getBytes(StandardCharsets.UTF_8));
+    }
+
+    RawFrame read() throws IOException {
+        int kind = in.readUnsignedByte();
+        int id = in.readInt();
+        int size = in.readUnsignedShort();
+        byte[] payload = new byte[size];
+        in.readFully(payload);
+        return new RawFrame(kind, id, payload);
+    }
+
+    /** Handshake and login with an empty token, expecting Ok. */
+    RawAgent loggedIn() throws IOException {
+        handshake(Protocol.VERSION);
+        readHandshake();
+        send(FrameKind.LOGIN, 0, new byte[0]);
+        RawFrame ok = read();
+        if (ok.kind() != FrameKind.OK.code()) {
+            throw new IOException("login failed: " + ok.text());
+        }
+        return this;
+    }
+
+    /** Whether the gateway closed the connection (end of stream or reset) within the socket timeout. */
+    boolean closedByPeer() throws IOException {
+        try {
+            while (true) {
+                if (in.read() < 0) {
+                    return true;
+                }
+            }
+        } catch (EOFException | java.net.SocketException e) {
+            return true;
+        } catch (java.net.SocketTimeoutException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        socket.close();
+    }
+}
