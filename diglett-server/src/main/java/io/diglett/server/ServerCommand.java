@@ -24,6 +24,9 @@ import picocli.CommandLine.Option;
                 "2:wrong arguments"})
 public final class ServerCommand implements Callable<Integer> {
 
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Option(names = {"-l", "--listen"}, paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:20000",
             converter = ListenConverter.class, description = "Where agents dial in (default: ${DEFAULT-VALUE}).")
     HostPort listen;
@@ -65,7 +68,7 @@ public final class ServerCommand implements Callable<Integer> {
             config = GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
                     .withWindow(window).withLimits(maxNames, maxStreams);
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         Gateway gateway = new Gateway(config);
         try {

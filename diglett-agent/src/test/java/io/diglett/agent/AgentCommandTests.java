@@ -1,0 +1,116 @@
+package io.diglett.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import picocli.CommandLine;
+
+/** The agent's command line: usage errors, exit codes, and a gateway that refuses it (over real sockets). */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class AgentCommandTests {
+
+    private record Run(int exitCode, String err, String out) {
+    }
+
+    private static Run run(String... args) {
+        StringWriter err = new StringWriter();
+        StringWriter out = new StringWriter();
+        CommandLine cli = new CommandLine(new AgentCommand());
+        cli.setErr(new PrintWriter(err));
+        cli.setOut(new PrintWriter(out));
+        int code = cli.execute(args);
+        return new Run(code, err.toString(), out.toString());
+    }
+
+    @Test
+    void wrongArgumentsGiveAOneLineErrorUsageAndExitCode2() {
+        Object[][] cases = {
+            {new String[] {"-n", "example", "localhost:9000"}, "Missing required option: '--gateway"},
+            {new String[] {"-g", "gw", "-n", "Example", "localhost:9000"}, "not a DNS label"},
+            {new String[] {"-g", "gw", "-n", "example", "localhost"}, "missing port"},
+            {new String[] {"-g", "gw:http", "-n", "example", "localhost:9000"}, "port 'http' is not a number"},
+            {new String[] {"-g", "gw", "-n", "example", "--window", "1k", "localhost:9000"}, "must be between"},
+            {new String[] {"-g", "gw", "-n", "example", "--bogus", "localhost:9000"}, "Unknown option: '--bogus'"},
+        };
+        for (Object[] c : cases) {
+            Run run = run((String[]) c[0]);
+            assertEquals(2, run.exitCode(), String.join(" ", (String[]) c[0]));
+            String firstLine = run.err().lines().findFirst().orElse("");
+            assertTrue(firstLine.contains((String) c[1]), "first line '" + firstLine + "' should say " + c[1]);
+            assertTrue(run.err().contains("Usage: diglett"), "usage follows the error");
+        }
+    }
+
+    @Test
+    void versionAndHelp() {
+        Run version = run("--version");
+        assertEquals(0, version.exitCode());
+        assertTrue(version.out().startsWith("diglett " + io.diglett.protocol.Version.release()), version.out());
+        Run help = run("--help");
+        assertEquals(0, help.exitCode());
+        assertTrue(help.out().contains("--gateway") && help.out().contains("DIGLETT_TOKEN"), help.out());
+    }
+
+    @Test
+    void anUnreachableGatewayExitsWith1() throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = socket.getLocalPort();
+        }
+        assertEquals(1, run("-g", "127.0.0.1:" + port, "-n", "example", "127.0.0.1:9").exitCode());
+    }
+
+    /** A fake gateway that answers the handshake and refuses the login, as a gateway with a token list would. */
+    @Test
+    void aRefusedLoginExitsWith1AndDoesNotRetry() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<String> token = CompletableFuture.supplyAsync(() -> {
+                try (Socket socket = server.accept()) {
+                    DataInputStream in = new DataInputStream(socket.getInputStream());
+                    DataOutputStream out = new DataOutputStream(socket.getOutputStream());
+                    assertEquals(Protocol.MAGIC, in.readInt());
+                    assertEquals(Protocol.VERSION, in.readByte());
+                    out.writeInt(Protocol.MAGIC);
+                    out.writeByte(Protocol.VERSION);
+                    assertEquals(FrameKind.LOGIN.code(), in.readUnsignedByte());
+                    assertEquals(0, in.readInt());
+                    byte[] sent = new byte[in.readUnsignedShort()];
+                    in.readFully(sent);
+                    byte[] reason = "login refused: unknown token".getBytes(StandardCharsets.UTF_8);
+                    out.writeByte(FrameKind.ERROR.code());
+                    out.writeInt(0);
+                    out.writeShort(reason.length);
+                    out.write(reason);
+                    out.flush();
+                    return new String(sent, StandardCharsets.UTF_8);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            Run run = run("-g", "127.0.0.1:" + server.getLocalPort(), "-t", "s3cret", "-n", "example",
+                    "127.0.0.1:9");
+            assertEquals(1, run.exitCode());
+            assertEquals("s3cret", token.get(5, TimeUnit.SECONDS), "the token is sent at login");
+            server.setSoTimeout(300);
+            try (Socket again = server.accept()) {
+                throw new AssertionError("the agent dialed again after a refusal: " + again);
+            } catch (java.net.SocketTimeoutException expected) {
+                // no second attempt
+            }
+        }
+    }
+}
