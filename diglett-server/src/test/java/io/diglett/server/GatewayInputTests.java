@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -215,6 +216,55 @@ class GatewayInputTests {
                 if (socket != null) {
                     socket.close();
                 }
+            }
+        }
+    }
+
+    @Test
+    void pingIsAnsweredWithTheSameBytesInAnyPhase() throws IOException {
+        try (RawAgent agent = raw()) {
+            agent.handshake(Protocol.VERSION).readHandshake();
+            byte[] opaque = {1, 2, 3, 4, 5, 6, 7, 8};
+            agent.send(FrameKind.PING, 0, opaque);
+            RawFrame pong = agent.read();
+            assertEquals(FrameKind.PONG.code(), pong.kind());
+            assertArrayEquals(opaque, pong.payload());
+        }
+    }
+
+    @Test
+    void finishingWithoutANameIsAnError() throws IOException {
+        try (RawAgent agent = raw().loggedIn()) {
+            agent.send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
+            assertConnectionError(agent, "registration finished without any name registered");
+        }
+    }
+
+    @Test
+    void aPortRangeWithNoFreePortRefusesTheRegistrationClearly() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+             TunnelFixture ranged = new TunnelFixture(GatewayConfig.defaults()
+                     .withPortRange(new PortRange(taken.getLocalPort(), taken.getLocalPort())))) {
+            Agent agent = ranged.agent(ranged.agentConfig("ranged", echo.port()));
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> agent.start().get(10, TimeUnit.SECONDS));
+            assertEquals("cannot open a public port for 'ranged': no free port in range "
+                    + taken.getLocalPort() + "-" + taken.getLocalPort(), failure.getCause().getMessage());
+            assertTrue(ranged.gateway.publicPort("ranged").isEmpty(), "the name is not held");
+        }
+    }
+
+    @Test
+    void streamsBeyondTheLimitAreRefusedWhileOthersKeepWorking() throws Exception {
+        try (TunnelFixture limited = new TunnelFixture(GatewayConfig.defaults().withLimits(4, 1))) {
+            int port = limited.expose("limited", echo.port());
+            try (Socket first = TestServers.connect(port); Socket second = TestServers.connect(port)) {
+                first.getOutputStream().write('1');
+                assertEquals('1', first.getInputStream().read());
+                second.setSoTimeout(5_000);
+                assertEquals(-1, readOrReset(second), "the second stream is over the limit");
+                first.getOutputStream().write('2');
+                assertEquals('2', first.getInputStream().read());
             }
         }
     }
