@@ -9,7 +9,7 @@ root=$(cd "$here/.." && pwd)
 jar="$root/$module/target/$module-all.jar"
 if [ ! -f "$jar" ]; then
   echo "building $module (first run)..." >&2
-  (cd "$root" && mvn -B -q -DskipTests package -pl "$module" -am) >&2
+  (cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl "$module" -am) >&2
 fi
 # Small heap: a tunnel's buffers are direct memory bounded by its windows, not heap.
 exec java ${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1} -jar "$jar" "$@"

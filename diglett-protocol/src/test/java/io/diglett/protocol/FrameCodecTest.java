@@ -194,6 +194,7 @@ class FrameCodecTest {
         ByteBuf body = channel.readOutbound();
         assertNull(channel.readOutbound());
 
+        assertEquals(Protocol.HEADER_LENGTH, header.readableBytes(), "the header alone");
         assertEquals("04" + "00000004" + "07d0", ByteBufUtil.hexDump(header));
         assertTrue(body == payload, "the payload buffer itself is written, not a copy");
         assertEquals(1, payload.refCnt(), "the encoder keeps exactly the reference the frame gave up");

@@ -265,12 +265,18 @@ class StreamMuxTest {
         receiveLocally(local, data);
         assertNull(link.readOutbound(), "the link is flushed later, once per event-loop turn");
 
+        assertFalse(link.isWritable(), "70000 unflushed bytes exceed the default high water mark");
+        assertEquals(1, local.reads(), "so no read yet, although everything was sent");
+
         List<Sent> frames = sent();
         assertEquals(List.of(Protocol.MAX_PAYLOAD, 70_000 - Protocol.MAX_PAYLOAD),
                 frames.stream().map(f -> f.payload().length).toList());
         assertArrayEquals(data, payloads(frames));
         assertEquals(BIG_WINDOW - 70_000, local.stream().sendCredit());
-        assertEquals(2, local.reads(), "everything was sent, so the next read is requested");
+
+        assertTrue(link.isWritable());
+        mux.linkWritabilityChanged();
+        assertEquals(2, local.reads(), "credit left and nothing held: the next read is requested");
     }
 
     @Test
@@ -298,6 +304,48 @@ class StreamMuxTest {
         assertEquals(8_000 - rest.length, local.stream().sendCredit());
         assertEquals(0, local.stream().bufferedBytes());
         assertEquals(3, local.reads(), "reading resumes once the held data is sent");
+    }
+
+    @Test
+    void dataAndInputEndArrivingWhileOpeningWaitForOpened() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = attach(mux, ID);
+        byte[] data = bytes(70_000, 1);
+
+        // Epoll reads a client's half-close, and the data before it, even with auto-read off.
+        receiveLocally(local, data);
+        local.channel().pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+        assertEquals(List.of(), sent(), "nothing goes out before the stream is open");
+        assertEquals(70_000, local.stream().bufferedBytes());
+        assertEquals(StreamState.OPENING, local.stream().state());
+
+        local.stream().opened(Protocol.MIN_WINDOW);
+        byte[] out = payloads(sent());
+        assertEquals(Protocol.MIN_WINDOW, out.length);
+        assertEquals(StreamState.OPEN, local.stream().state(), "no FIN while data is held");
+        assertEquals(0, local.reads(), "the input has ended: nothing more to read");
+
+        peerWindow(mux, ID, 10_000);
+        List<Sent> frames = sent();
+        assertEquals(List.of(FrameKind.PAYLOAD, FrameKind.FIN), kinds(frames));
+        assertArrayEquals(data, concat(out, frames.get(0).payload()));
+        assertEquals(StreamState.HALF_CLOSED_LOCAL, local.stream().state());
+    }
+
+    @Test
+    void resetWhileOpeningReleasesEarlyData() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = attach(mux, ID);
+        ByteBuf data = buffer(bytes(100, 1));
+        assertFalse(local.channel().writeInbound(data));
+        assertEquals(1, data.refCnt(), "held while OPENING");
+
+        assertTrue(mux.onFrame(Frame.close(ALLOC, ID, "agent refused")));
+
+        assertEquals(0, data.refCnt());
+        assertEquals(StreamState.CLOSED, local.stream().state());
+        assertFalse(local.channel().isOpen());
+        assertEquals(List.of(), sent());
     }
 
     @Test
@@ -502,13 +550,14 @@ class StreamMuxTest {
         Frame[] frames = {
             Frame.payload(99, buffer(bytes(10, 1))),
             Frame.window(ALLOC, 99, 1000),
-            Frame.fin(99),
             Frame.close(ALLOC, 99, "gone"),
         };
         for (Frame frame : frames) {
-            assertTrue(mux.onFrame(frame), frame.toString());
-            assertEquals(0, frame.refCnt(), frame + " released");
+            String name = frame.toString();
+            assertTrue(mux.onFrame(frame), name);
+            assertEquals(0, frame.refCnt(), name + " released");
         }
+        assertTrue(mux.onFrame(Frame.fin(99)), "a Fin (no payload buffer to release) is dropped too");
         assertEquals(StreamState.OPEN, local.stream().state(), "other streams are untouched");
         assertEquals(List.of(), sent());
         mux.linkReadComplete();
