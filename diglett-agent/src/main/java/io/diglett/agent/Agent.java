@@ -12,19 +12,28 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProtocols;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The agent: one link to the gateway that carries every public connection of its names to their backends.
  * The link and all backend connections share one event loop.
  */
 public final class Agent implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(Agent.class);
 
     static final WriteBufferWaterMark LINK_WATER_MARK = new WriteBufferWaterMark(512 * 1024, 1024 * 1024);
 
@@ -61,6 +70,21 @@ public final class Agent implements AutoCloseable {
             closed.complete(e.getMessage());
             return online;
         }
+        SslContext tls;
+        try {
+            tls = config.trust().plaintext() ? null : SslContextBuilder.forClient()
+                    .protocols(SslProtocols.TLS_v1_3)
+                    .endpointIdentificationAlgorithm("HTTPS")
+                    .trustManager(new GatewayTrustManager(config.trust(), config.gateway().toString()))
+                    .build();
+        } catch (GeneralSecurityException | SSLException e) {
+            online.completeExceptionally(e);
+            closed.complete("cannot set up TLS: " + e.getMessage());
+            return online;
+        }
+        if (config.trust().plaintext()) {
+            log.warn("--plaintext: the link to the gateway is neither encrypted nor authenticated");
+        }
         Bootstrap bootstrap = new Bootstrap()
                 .group(group)
                 .channel(transport.socketChannel())
@@ -71,6 +95,10 @@ public final class Agent implements AutoCloseable {
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        if (tls != null) {
+                            ch.pipeline().addLast(HandlerNames.TLS,
+                                    tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()));
+                        }
                         ch.pipeline()
                                 .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
                                 .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())

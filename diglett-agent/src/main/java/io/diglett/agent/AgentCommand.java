@@ -1,11 +1,13 @@
 package io.diglett.agent;
 
+import io.diglett.protocol.Fingerprint;
 import io.diglett.protocol.HostPort;
 import io.diglett.protocol.Logging;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
@@ -23,9 +25,13 @@ import picocli.CommandLine.Parameters;
                 + "carries every public connection to the backend HOST:PORT over one multiplexed link.%n"
                 + "Example: diglett -g gateway.com:20000 -n example localhost:9000",
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:the agent was stopped", "1:the gateway refused the agent or the link was lost",
+        exitCodeList = {"0:the agent was stopped",
+            "1:the gateway refused the agent (token, name, identity check) or the link was lost",
                 "2:wrong arguments"})
 public final class AgentCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
 
     @Option(names = {"-g", "--gateway"}, required = true, paramLabel = "HOST[:PORT]",
             converter = GatewayConverter.class,
@@ -47,6 +53,28 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Per-stream receive window (default: ${DEFAULT-VALUE}).")
     int window;
 
+    @Option(names = "--fingerprint", paramLabel = "SHA256:...", converter = FingerprintConverter.class,
+            description = "Accept only a gateway whose certificate has this fingerprint (the gateway logs it at "
+                    + "start).")
+    Fingerprint fingerprint;
+
+    @Option(names = "--known-gateways", paramLabel = "FILE",
+            description = "Trust-on-first-use file (default: $XDG_CONFIG_HOME/diglett/known_gateways or "
+                    + "~/.config/diglett/known_gateways).")
+    Path knownGateways;
+
+    @Option(names = "--insecure", description = "Do not verify the gateway's certificate (a warning is logged).")
+    boolean insecure;
+
+    @Option(names = "--plaintext",
+            description = "No TLS (the gateway must run with --plaintext too). Only on trusted networks.")
+    boolean plaintext;
+
+    @Option(names = "--max-pending-connects", paramLabel = "N",
+            defaultValue = "" + AgentConfig.DEFAULT_MAX_PENDING_CONNECTS,
+            description = "Backend connects in progress at once (default: ${DEFAULT-VALUE}).")
+    int maxPendingConnects;
+
     @Parameters(index = "0", paramLabel = "HOST:PORT", converter = BackendConverter.class,
             description = "The backend to expose, e.g. localhost:9000.")
     HostPort backend;
@@ -57,10 +85,18 @@ public final class AgentCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
+        AgentConfig config;
+        try {
+            TrustSettings trust = new TrustSettings(plaintext, insecure, fingerprint,
+                    knownGateways != null ? knownGateways : TrustSettings.defaultKnownGateways());
+            config = new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), window, trust,
+                    AgentConfig.DEFAULT_HANDSHAKE_TIMEOUT, AgentConfig.DEFAULT_CONNECT_TIMEOUT_MILLIS,
+                    maxPendingConnects);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         Logging.configure(debug.length);
         Logger log = LoggerFactory.getLogger(AgentCommand.class);
-        AgentConfig config = new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), window,
-                AgentConfig.DEFAULT_CONNECT_TIMEOUT_MILLIS, AgentConfig.DEFAULT_MAX_PENDING_CONNECTS);
         Agent agent = new Agent(config);
         Runtime.getRuntime().addShutdownHook(new Thread(agent::close, "diglett-shutdown"));
         log.info("connecting to gateway {}", gateway);
@@ -123,6 +159,13 @@ public final class AgentCommand implements Callable<Integer> {
                 throw new CommandLine.TypeConversionException(problem);
             }
             return value;
+        }
+    }
+
+    static final class FingerprintConverter implements CommandLine.ITypeConverter<Fingerprint> {
+        @Override
+        public Fingerprint convert(String value) {
+            return AgentCommand.convert(() -> Fingerprint.parse(value));
         }
     }
 

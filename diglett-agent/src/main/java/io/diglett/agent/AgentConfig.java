@@ -2,23 +2,29 @@ package io.diglett.agent;
 
 import io.diglett.protocol.HostPort;
 import io.diglett.protocol.Protocol;
+import java.time.Duration;
 import java.util.List;
 
 /**
  * Settings of an agent.
  *
- * @param gateway            where the gateway listens for agents
- * @param token              handed to the gateway at login; empty for none
- * @param tunnels            the names to register, each with its backend
- * @param window             per-stream receive window, bytes
+ * @param gateway              where the gateway listens for agents
+ * @param token                handed to the gateway at login; empty for none
+ * @param tunnels              the names to register, each with its backend
+ * @param window               per-stream receive window, bytes
+ * @param trust                how the gateway's identity is checked
+ * @param handshakeTimeout     time for TLS, login and registration before the agent gives up
  * @param connectTimeoutMillis how long a backend connect may take before the stream is refused
- * @param maxPendingConnects backend connects in progress at once; further Opens are refused
+ * @param maxPendingConnects   backend connects in progress at once; further Opens are refused
  */
-public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunnels, int window,
-                          int connectTimeoutMillis, int maxPendingConnects) {
+public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunnels, int window, TrustSettings trust,
+                          Duration handshakeTimeout, int connectTimeoutMillis, int maxPendingConnects) {
 
     public static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 10_000;
     public static final int DEFAULT_MAX_PENDING_CONNECTS = 256;
+    public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+    /** Longest token: the Login frame's limit. */
+    public static final int MAX_TOKEN_BYTES = 1024;
 
     public AgentConfig {
         tunnels = List.copyOf(tunnels);
@@ -29,15 +35,41 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
             throw new IllegalArgumentException("window must be at least " + Protocol.MIN_WINDOW + " bytes");
         }
         token = token == null ? "" : token;
+        if (token.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_TOKEN_BYTES) {
+            throw new IllegalArgumentException("the token is longer than " + MAX_TOKEN_BYTES + " bytes");
+        }
+        if (maxPendingConnects < 1 || connectTimeoutMillis < 1) {
+            throw new IllegalArgumentException("limits must be at least 1");
+        }
     }
 
-    /** One tunnel with default limits. */
-    public static AgentConfig of(HostPort gateway, String token, String name, HostPort backend) {
-        return new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), Protocol.DEFAULT_WINDOW,
-                DEFAULT_CONNECT_TIMEOUT_MILLIS, DEFAULT_MAX_PENDING_CONNECTS);
+    /** One tunnel with default limits, trusting the gateway as {@code trust} says. */
+    public static AgentConfig of(HostPort gateway, String token, String name, HostPort backend, TrustSettings trust) {
+        return new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), Protocol.DEFAULT_WINDOW, trust,
+                DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_MILLIS, DEFAULT_MAX_PENDING_CONNECTS);
     }
 
     public AgentConfig withWindow(int value) {
-        return new AgentConfig(gateway, token, tunnels, value, connectTimeoutMillis, maxPendingConnects);
+        return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis,
+                maxPendingConnects);
+    }
+
+    public AgentConfig withToken(String value) {
+        return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis,
+                maxPendingConnects);
+    }
+
+    public AgentConfig withTrust(TrustSettings value) {
+        return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis,
+                maxPendingConnects);
+    }
+
+    public AgentConfig withHandshakeTimeout(Duration value) {
+        return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis,
+                maxPendingConnects);
+    }
+
+    public AgentConfig withMaxPendingConnects(int value) {
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value);
     }
 }

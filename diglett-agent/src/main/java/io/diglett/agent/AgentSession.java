@@ -16,14 +16,19 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.handler.ssl.NotSslRecordException;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.security.cert.CertificateException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -53,6 +58,7 @@ final class AgentSession extends LinkSession {
     private int pendingConnects;
     private String endReason;
     private boolean rejected;
+    private ScheduledFuture<?> handshakeTimer;
 
     AgentSession(AgentConfig config, Transport transport, List<Target> targets,
                  CompletableFuture<List<Registration>> online, CompletableFuture<String> closed) {
@@ -87,7 +93,45 @@ final class AgentSession extends LinkSession {
                     }
                 });
         ctx.writeAndFlush(Handshake.encode(ctx.alloc()));
+        long millis = config.handshakeTimeout().toMillis();
+        handshakeTimer = ctx.executor().schedule(() -> {
+            if (phase != Phase.ACTIVE && phase != Phase.CLOSED) {
+                endReason = "the gateway did not finish TLS, login and registration within " + millis + " ms";
+                ctx.close();
+            }
+        }, millis, TimeUnit.MILLISECONDS);
         ctx.fireChannelActive();
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
+            reject(tlsFailure(done.cause()));
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    /** Why TLS failed, in words: a refused certificate carries our own explanation. */
+    private static String tlsFailure(Throwable cause) {
+        for (Throwable t = cause; t != null; t = t.getCause()) {
+            if (t instanceof CertificateException) {
+                return "gateway identity check failed: " + t.getMessage();
+            }
+            if (t instanceof NotSslRecordException) {
+                return "the gateway did not answer with TLS; if it runs with --plaintext, start the agent with"
+                        + " --plaintext too";
+            }
+        }
+        return "TLS handshake with the gateway failed: " + cause.getMessage();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (rejected) {
+            return;
+        }
+        super.exceptionCaught(ctx, cause);
     }
 
     @Override
@@ -128,6 +172,7 @@ final class AgentSession extends LinkSession {
             case FINISH -> {
                 expect(frame, FrameKind.OK);
                 phase = Phase.ACTIVE;
+                handshakeTimer.cancel(false);
                 online.complete(List.copyOf(registered));
             }
             case ACTIVE -> {
@@ -160,6 +205,9 @@ final class AgentSession extends LinkSession {
 
     /** The gateway refused us: remember why, close, and do not retry. */
     private void reject(String reason) {
+        if (rejected) {
+            return;
+        }
         rejected = true;
         endReason = reason;
         online.completeExceptionally(new RejectedException(reason));
@@ -230,6 +278,9 @@ final class AgentSession extends LinkSession {
     @Override
     protected void onClosed() {
         phase = Phase.CLOSED;
+        if (handshakeTimer != null) {
+            handshakeTimer.cancel(false);
+        }
         String reason = endReason != null ? endReason : "connection to the gateway closed";
         if (!online.isDone()) {
             online.completeExceptionally(rejected ? new RejectedException(reason) : new IOException(reason));

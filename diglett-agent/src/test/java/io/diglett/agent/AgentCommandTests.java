@@ -101,7 +101,7 @@ class AgentCommandTests {
                     throw new IllegalStateException(e);
                 }
             });
-            Run run = run("-g", "127.0.0.1:" + server.getLocalPort(), "-t", "s3cret", "-n", "example",
+            Run run = run("--plaintext", "-g", "127.0.0.1:" + server.getLocalPort(), "-t", "s3cret", "-n", "example",
                     "127.0.0.1:9");
             assertEquals(1, run.exitCode());
             assertEquals("s3cret", token.get(5, TimeUnit.SECONDS), "the token is sent at login");

@@ -2,10 +2,13 @@ package io.diglett.server;
 
 /**
  * The seed's pluggable authentication and authorization step: the token from the agent's Login becomes a
- * principal, and each name the agent registers is checked against it. Called on the link's event loop:
- * implementations must not block.
+ * principal, and each name the agent registers is checked against it. Implementations come from an
+ * {@link AuthenticatorProvider} found with {@link java.util.ServiceLoader}; see {@code docs/security.md}.
+ *
+ * <p>Called on the agents' event loops, possibly from several threads at once: implementations must be
+ * thread-safe and must not block.
  */
-public interface Authenticator {
+public interface Authenticator extends AutoCloseable {
 
     /** Who the token belongs to, or {@link AccessDeniedException} with the reason for the agent. */
     String authenticate(String token) throws AccessDeniedException;
@@ -13,7 +16,27 @@ public interface Authenticator {
     /** Allows {@code principal} to register {@code name}, or throws with the reason for the agent. */
     void authorize(String principal, String name) throws AccessDeniedException;
 
-    /** The default: every token is accepted and may register any free name. */
+    /**
+     * Whether this authenticator lets anyone in. The gateway warns at startup when it does; the default is
+     * {@code false}.
+     */
+    default boolean admitsEveryone() {
+        return false;
+    }
+
+    /**
+     * Registers {@code listener}, to be run (on any thread) whenever earlier decisions may have changed, for
+     * example after a token file was edited. The gateway then re-authorizes every live tunnel and closes the
+     * agents that lost a name. The default never changes its decisions.
+     */
+    default void onChange(Runnable listener) {
+    }
+
+    @Override
+    default void close() {
+    }
+
+    /** The seed's open behaviour: every token is accepted and may register any free name. */
     static Authenticator open() {
         return new Authenticator() {
             @Override
@@ -23,6 +46,11 @@ public interface Authenticator {
 
             @Override
             public void authorize(String principal, String name) {
+            }
+
+            @Override
+            public boolean admitsEveryone() {
+                return true;
             }
         };
     }

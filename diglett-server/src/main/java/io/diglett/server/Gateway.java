@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import io.diglett.protocol.Fingerprint;
 import io.diglett.protocol.FrameDecoder;
 import io.diglett.protocol.FrameEncoder;
 import io.diglett.protocol.HandshakeDecoder;
@@ -48,6 +49,7 @@ public final class Gateway implements AutoCloseable {
     private final EventLoopGroup workers;
     private final ChannelGroup links = new DefaultChannelGroup("agent-links", GlobalEventExecutor.INSTANCE);
     private Channel server;
+    private GatewayTls tls;
 
     public Gateway(GatewayConfig config, Authenticator authenticator, Registerer registerer) {
         this.config = config;
@@ -77,8 +79,19 @@ public final class Gateway implements AutoCloseable {
         return names;
     }
 
-    /** Binds the agent listener; returns its address (useful with port 0). */
-    public InetSocketAddress start() throws InterruptedException {
+    /**
+     * Loads the TLS identity, binds the agent listener and returns its address (useful with port 0).
+     *
+     * @throws Exception when the certificate cannot be loaded or the address cannot be bound
+     */
+    public InetSocketAddress start() throws Exception {
+        if (!config.tls().plaintext()) {
+            tls = GatewayTls.load(config.tls());
+        }
+        if (authenticator.admitsEveryone()) {
+            log.warn("no --auth-file: any agent may register any name; see docs/security.md");
+        }
+        authenticator.onChange(this::reauthorizeAll);
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(acceptor, workers)
                 .channel(transport.serverChannel())
@@ -90,22 +103,52 @@ public final class Gateway implements AutoCloseable {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        links.add(ch);
-                        ch.pipeline()
-                                .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
-                                .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
-                                .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
-                                .addLast(HandlerNames.SESSION, new GatewaySession(Gateway.this));
-                        log.debug("agent connected from {}", ch.remoteAddress());
+                        initLink(ch);
                     }
                 });
         server = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
-        log.info("{} listening for agents on {} ({}, public listeners on {}{})",
+        log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),
-                transport.name().toLowerCase(),
+                transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS" : "TLS 1.3 " + tls.fingerprint(),
                 config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
+        if (tls == null) {
+            log.warn("--plaintext: the agent link is neither encrypted nor authenticated; use it only on a"
+                    + " network you trust");
+        }
         return address;
+    }
+
+    private void initLink(Channel ch) {
+        if (links.size() >= config.limits().maxAgents()) {
+            log.warn("agent {} refused: {} agents connected, the limit", ch.remoteAddress(), links.size());
+            ch.close();
+            return;
+        }
+        links.add(ch);
+        if (tls != null) {
+            ch.pipeline().addLast(HandlerNames.TLS_DETECT, new TlsDetector(tls.context()));
+        }
+        ch.pipeline()
+                .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
+                .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
+                .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
+                .addLast(HandlerNames.SESSION, new GatewaySession(this));
+        log.debug("agent connected from {}", ch.remoteAddress());
+    }
+
+    /** The authenticator's decisions changed: every session checks its names again, on its own loop. */
+    private void reauthorizeAll() {
+        for (Channel link : links) {
+            if (link.pipeline().get(HandlerNames.SESSION) instanceof GatewaySession session) {
+                link.eventLoop().execute(session::reauthorize);
+            }
+        }
+    }
+
+    /** The fingerprint of the gateway's TLS certificate, or {@code null} with --plaintext. */
+    public Fingerprint fingerprint() {
+        return tls == null ? null : tls.fingerprint();
     }
 
     /** Binds {@code tunnel}'s public listener on {@code loop}, paused (no accepts) until it goes live. */
@@ -172,12 +215,12 @@ public final class Gateway implements AutoCloseable {
             server.close().syncUninterruptibly();
         }
         for (Channel link : links) {
-            GatewaySession session = (GatewaySession) link.pipeline().get(HandlerNames.SESSION);
-            if (session != null) {
+            if (link.pipeline().get(HandlerNames.SESSION) instanceof GatewaySession session) {
                 link.eventLoop().execute(() -> session.terminate("gateway shutting down"));
             }
         }
         links.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+        authenticator.close();
         acceptor.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }

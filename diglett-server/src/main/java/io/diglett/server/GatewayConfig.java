@@ -2,55 +2,91 @@ package io.diglett.server;
 
 import io.diglett.protocol.HostPort;
 import io.diglett.protocol.Protocol;
+import java.time.Duration;
 
 /**
  * Settings of a gateway.
  *
- * @param listen             where agents dial in
- * @param publicBind         address the per-name public listeners bind to
- * @param portRange          ports for public listeners, or {@code null} for any free port the OS gives
- * @param window             per-stream receive window, bytes
- * @param maxNamesPerAgent   registrations one agent link may hold
- * @param maxStreamsPerAgent streams open at once on one agent link; further public connections are refused
+ * @param listen     where agents dial in
+ * @param publicBind address the per-name public listeners bind to
+ * @param portRange  ports for public listeners, or {@code null} for any free port the OS gives
+ * @param window     per-stream receive window, bytes
+ * @param limits     what one agent, and all agents together, may hold
+ * @param tls        how the agent link is secured
  */
-public record GatewayConfig(HostPort listen, String publicBind, PortRange portRange, int window,
-                            int maxNamesPerAgent, int maxStreamsPerAgent) {
+public record GatewayConfig(HostPort listen, String publicBind, PortRange portRange, int window, Limits limits,
+                            TlsSettings tls) {
 
-    public static final int DEFAULT_MAX_NAMES = 16;
-    public static final int DEFAULT_MAX_STREAMS = 4096;
+    /**
+     * @param maxAgents          agent links at once; further connections are closed at once
+     * @param maxNamesPerAgent   registrations one agent link may hold
+     * @param maxStreamsPerAgent streams open at once on one agent link; further public connections are refused
+     * @param handshakeTimeout   time an agent has from connecting to finishing TLS, login and registration
+     */
+    public record Limits(int maxAgents, int maxNamesPerAgent, int maxStreamsPerAgent, Duration handshakeTimeout) {
+        public static final int DEFAULT_MAX_AGENTS = 1024;
+        public static final int DEFAULT_MAX_NAMES = 16;
+        public static final int DEFAULT_MAX_STREAMS = 4096;
+        public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+
+        public Limits {
+            if (maxAgents < 1 || maxNamesPerAgent < 1 || maxStreamsPerAgent < 1) {
+                throw new IllegalArgumentException("limits must be at least 1");
+            }
+            if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
+                throw new IllegalArgumentException("the handshake timeout must be positive");
+            }
+        }
+
+        public static Limits defaults() {
+            return new Limits(DEFAULT_MAX_AGENTS, DEFAULT_MAX_NAMES, DEFAULT_MAX_STREAMS, DEFAULT_HANDSHAKE_TIMEOUT);
+        }
+    }
 
     public GatewayConfig {
         if (window < Protocol.MIN_WINDOW) {
             throw new IllegalArgumentException("window must be at least " + Protocol.MIN_WINDOW + " bytes");
         }
-        if (maxNamesPerAgent < 1 || maxStreamsPerAgent < 1) {
-            throw new IllegalArgumentException("limits must be at least 1");
-        }
     }
 
-    /** Defaults: agents on 0.0.0.0:20000, public listeners on all interfaces, any port. */
+    /**
+     * Defaults: agents on 0.0.0.0:20000 over TLS with a certificate generated in the default state directory,
+     * public listeners on all interfaces, any port.
+     */
     public static GatewayConfig defaults() {
         return new GatewayConfig(new HostPort("0.0.0.0", Protocol.DEFAULT_GATEWAY_PORT), "0.0.0.0", null,
-                Protocol.DEFAULT_WINDOW, DEFAULT_MAX_NAMES, DEFAULT_MAX_STREAMS);
+                Protocol.DEFAULT_WINDOW, Limits.defaults(), TlsSettings.generated(TlsSettings.defaultStateDir()));
     }
 
     public GatewayConfig withListen(HostPort value) {
-        return new GatewayConfig(value, publicBind, portRange, window, maxNamesPerAgent, maxStreamsPerAgent);
+        return new GatewayConfig(value, publicBind, portRange, window, limits, tls);
     }
 
     public GatewayConfig withPublicBind(String value) {
-        return new GatewayConfig(listen, value, portRange, window, maxNamesPerAgent, maxStreamsPerAgent);
+        return new GatewayConfig(listen, value, portRange, window, limits, tls);
     }
 
     public GatewayConfig withPortRange(PortRange value) {
-        return new GatewayConfig(listen, publicBind, value, window, maxNamesPerAgent, maxStreamsPerAgent);
+        return new GatewayConfig(listen, publicBind, value, window, limits, tls);
     }
 
     public GatewayConfig withWindow(int value) {
-        return new GatewayConfig(listen, publicBind, portRange, value, maxNamesPerAgent, maxStreamsPerAgent);
+        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls);
     }
 
-    public GatewayConfig withLimits(int names, int streams) {
-        return new GatewayConfig(listen, publicBind, portRange, window, names, streams);
+    public GatewayConfig withLimits(Limits value) {
+        return new GatewayConfig(listen, publicBind, portRange, window, value, tls);
+    }
+
+    public GatewayConfig withTls(TlsSettings value) {
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, value);
+    }
+
+    public int maxNamesPerAgent() {
+        return limits.maxNamesPerAgent();
+    }
+
+    public int maxStreamsPerAgent() {
+        return limits.maxStreamsPerAgent();
     }
 }

@@ -12,9 +12,12 @@ import io.diglett.protocol.mux.StreamState;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
 import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,6 +39,7 @@ final class GatewaySession extends LinkSession {
     private int pendingBinds;
     private boolean finishRequested;
     private int nextStreamId = 1;
+    private ScheduledFuture<?> handshakeTimer;
 
     GatewaySession(Gateway gateway) {
         super(gateway.config().window());
@@ -44,6 +48,17 @@ final class GatewaySession extends LinkSession {
 
     Phase phase() {
         return phase;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        long millis = gateway.config().limits().handshakeTimeout().toMillis();
+        handshakeTimer = ctx.executor().schedule(() -> {
+            if (phase != Phase.ACTIVE && phase != Phase.CLOSED) {
+                fail("handshake not finished within " + millis + " ms (TLS, login and registration)");
+            }
+        }, millis, TimeUnit.MILLISECONDS);
+        ctx.fireChannelActive();
     }
 
     @Override
@@ -201,6 +216,9 @@ final class GatewaySession extends LinkSession {
             tunnel.listener.config().setAutoRead(true);
         }
         phase = Phase.ACTIVE;
+        if (handshakeTimer != null) {
+            handshakeTimer.cancel(false);
+        }
         ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
     }
 
@@ -266,9 +284,32 @@ final class GatewaySession extends LinkSession {
 
     // ---------------------------------------------------------------- end
 
+    /**
+     * The authenticator changed its mind (token file edited): every name this agent holds is authorized
+     * again, and the agent is sent away with the reason if one is no longer allowed.
+     */
+    void reauthorize() {
+        if (principal == null || phase == Phase.CLOSED || failed()) {
+            return;
+        }
+        for (Tunnel tunnel : tunnels.values()) {
+            try {
+                gateway.authenticator().authorize(principal, tunnel.name);
+            } catch (AccessDeniedException e) {
+                log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", peer(), tunnel.name,
+                        e.getMessage());
+                terminate("authorization for '" + tunnel.name + "' withdrawn: " + e.getMessage());
+                return;
+            }
+        }
+    }
+
     @Override
     protected void onClosed() {
         phase = Phase.CLOSED;
+        if (handshakeTimer != null) {
+            handshakeTimer.cancel(false);
+        }
         for (Tunnel tunnel : tunnels.values()) {
             if (tunnel.listener != null) {
                 tunnel.listener.close();

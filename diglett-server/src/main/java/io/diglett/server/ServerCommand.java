@@ -5,6 +5,11 @@ import io.diglett.protocol.Logging;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
+import io.diglett.server.GatewayConfig.Limits;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.function.Supplier;
@@ -20,7 +25,8 @@ import picocli.CommandLine.Option;
         description = "The Diglett gateway: agents dial in and register names; for each name it opens a public "
                 + "port whose connections are carried to that agent's backend.",
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:stopped by a signal", "1:could not start (e.g. the listen address is taken)",
+        exitCodeList = {"0:stopped by a signal",
+            "1:could not start (the listen address is taken, the certificate or token file cannot be read)",
                 "2:wrong arguments"})
 public final class ServerCommand implements Callable<Integer> {
 
@@ -46,14 +52,50 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Per-stream receive window (default: ${DEFAULT-VALUE}).")
     int window;
 
-    @Option(names = "--max-names-per-agent", paramLabel = "N", defaultValue = "" + GatewayConfig.DEFAULT_MAX_NAMES,
+    @Option(names = "--tls-cert", paramLabel = "FILE",
+            description = "PEM certificate chain for the agent link (e.g. Let's Encrypt's fullchain.pem).")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "FILE", description = "PEM private key of --tls-cert.")
+    Path tlsKey;
+
+    @Option(names = "--state-dir", paramLabel = "DIR",
+            description = "Where a generated key and self-signed certificate are kept when --tls-cert is not given "
+                    + "(default: $XDG_STATE_HOME/diglett or ~/.local/state/diglett).")
+    Path stateDir;
+
+    @Option(names = "--plaintext",
+            description = "No TLS on the agent link (agents must pass --plaintext too). Only on trusted networks.")
+    boolean plaintext;
+
+    @Option(names = "--auth-file", paramLabel = "FILE",
+            description = "Tokens and the names each may register, one per line; re-read when it changes. "
+                    + "Without it any agent may register any name.")
+    Path authFile;
+
+    @Option(names = "--auth", paramLabel = "NAME",
+            description = "Authenticator to use, from the class path (built in: open, file; default: file with "
+                    + "--auth-file, else open).")
+    String auth;
+
+    @Option(names = "--auth-option", paramLabel = "KEY=VALUE", description = "Option for the --auth authenticator.")
+    Map<String, String> authOptions = new LinkedHashMap<>();
+
+    @Option(names = "--max-agents", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_AGENTS,
+            description = "Agents connected at once (default: ${DEFAULT-VALUE}).")
+    int maxAgents;
+
+    @Option(names = "--max-names-per-agent", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_NAMES,
             description = "Names one agent may register (default: ${DEFAULT-VALUE}).")
     int maxNames;
 
-    @Option(names = "--max-streams-per-agent", paramLabel = "N",
-            defaultValue = "" + GatewayConfig.DEFAULT_MAX_STREAMS,
+    @Option(names = "--max-streams-per-agent", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_STREAMS,
             description = "Public connections open at once through one agent (default: ${DEFAULT-VALUE}).")
     int maxStreams;
+
+    @Option(names = "--handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Time an agent has to finish TLS, login and registration (default: ${DEFAULT-VALUE}).")
+    double handshakeTimeout;
 
     public static void main(String[] args) {
         System.exit(new CommandLine(new ServerCommand()).execute(args));
@@ -65,16 +107,32 @@ public final class ServerCommand implements Callable<Integer> {
         Logger log = LoggerFactory.getLogger(ServerCommand.class);
         GatewayConfig config;
         try {
+            TlsSettings tls = plaintext ? TlsSettings.plain() : new TlsSettings(false, tlsCert, tlsKey,
+                    stateDir != null ? stateDir : TlsSettings.defaultStateDir());
+            if (plaintext && (tlsCert != null || stateDir != null)) {
+                throw new IllegalArgumentException("--plaintext cannot be combined with --tls-cert or --state-dir");
+            }
             config = GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
-                    .withWindow(window).withLimits(maxNames, maxStreams);
+                    .withWindow(window).withTls(tls)
+                    .withLimits(new Limits(maxAgents, maxNames, maxStreams,
+                            Duration.ofMillis(Math.round(handshakeTimeout * 1000))));
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        Gateway gateway = new Gateway(config);
+        Authenticator authenticator;
+        try {
+            authenticator = authenticator();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        } catch (Exception e) {
+            log.error("cannot start the authenticator: {}", e.toString());
+            return 1;
+        }
+        Gateway gateway = new Gateway(config, authenticator, Registerer.log());
         try {
             gateway.start();
         } catch (Exception e) {
-            log.error("cannot listen for agents on {}: {}", listen, e.getMessage());
+            log.error("cannot start the gateway on {}: {}", listen, e.getMessage());
             gateway.close();
             return 1;
         }
@@ -86,6 +144,19 @@ public final class ServerCommand implements Callable<Integer> {
         }, "diglett-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    private Authenticator authenticator() throws Exception {
+        Map<String, String> options = new LinkedHashMap<>(authOptions);
+        String name = auth;
+        if (authFile != null) {
+            if (name != null && !name.equals("file")) {
+                throw new IllegalArgumentException("--auth-file goes with the file authenticator, not '" + name + "'");
+            }
+            name = "file";
+            options.put("file", authFile.toString());
+        }
+        return AuthenticatorProvider.find(name == null ? "open" : name).create(options);
     }
 
     private static <T> T convert(Supplier<T> parse) {

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Bad input on the agent port, refused names and agents that go away: each gets a clear error, only the
+ * Protocol-level bad input on the agent port of a plaintext gateway (so the bytes are ours to choose), refused names and agents that go away: each gets a clear error, only the
  * offending connection closes, and a live tunnel keeps serving throughout.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -37,7 +37,7 @@ class GatewayInputTests {
 
     @BeforeEach
     void start() throws Exception {
-        fixture = new TunnelFixture();
+        fixture = TunnelFixture.plaintext();
         echo = new Backend(socket -> socket.getInputStream().transferTo(socket.getOutputStream()));
         livePort = fixture.expose("live", echo.port());
     }
@@ -256,7 +256,8 @@ class GatewayInputTests {
 
     @Test
     void streamsBeyondTheLimitAreRefusedWhileOthersKeepWorking() throws Exception {
-        try (TunnelFixture limited = new TunnelFixture(GatewayConfig.defaults().withLimits(4, 1))) {
+        try (TunnelFixture limited = new TunnelFixture(GatewayConfig.defaults().withLimits(
+                new GatewayConfig.Limits(8, 4, 1, GatewayConfig.Limits.DEFAULT_HANDSHAKE_TIMEOUT)))) {
             int port = limited.expose("limited", echo.port());
             try (Socket first = TestServers.connect(port); Socket second = TestServers.connect(port)) {
                 first.getOutputStream().write('1');

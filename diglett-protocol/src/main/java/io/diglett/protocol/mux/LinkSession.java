@@ -124,8 +124,8 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
             log.debug("link {}: {}", peer(), cause.toString());
             ctx.close();
         } else {
-            log.warn("link {}: unexpected error, closing", peer(), cause);
-            ctx.close();
+            log.error("link {}: internal error, closing", peer(), cause);
+            fail("internal error: " + cause);
         }
     }
 
