@@ -151,8 +151,19 @@ public final class Gateway implements AutoCloseable {
         return tls == null ? null : tls.fingerprint();
     }
 
+    /** How public listeners are bound; tests swap it to drive sessions without sockets. */
+    interface PublicBinder {
+        Future<Channel> bind(Tunnel tunnel, EventLoop loop);
+    }
+
+    PublicBinder binder = this::bindListener;
+
     /** Binds {@code tunnel}'s public listener on {@code loop}, paused (no accepts) until it goes live. */
     Future<Channel> bindPublic(Tunnel tunnel, EventLoop loop) {
+        return binder.bind(tunnel, loop);
+    }
+
+    private Future<Channel> bindListener(Tunnel tunnel, EventLoop loop) {
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(loop)
                 .channel(transport.serverChannel())

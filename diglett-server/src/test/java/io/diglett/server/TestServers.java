@@ -169,4 +169,52 @@ final class TestServers {
 
     record Digested(byte[] sha256, long length) {
     }
+
+    /**
+     * A TCP relay to {@code target}: every connection is piped both ways, and what clients send is recorded
+     * (for tests that look at the bytes on the wire).
+     */
+    static final class Relay implements AutoCloseable {
+        final java.io.ByteArrayOutputStream clientBytes = new java.io.ByteArrayOutputStream();
+        private final Backend backend;
+
+        Relay(int target) throws IOException {
+            backend = new Backend(client -> {
+                try (Socket upstream = connect(target)) {
+                    Thread down = new Thread(() -> {
+                        try {
+                            upstream.getInputStream().transferTo(client.getOutputStream());
+                        } catch (IOException ignored) {
+                            // either side closed
+                        }
+                    });
+                    down.setDaemon(true);
+                    down.start();
+                    byte[] buf = new byte[8192];
+                    int n;
+                    while ((n = client.getInputStream().read(buf)) >= 0) {
+                        synchronized (clientBytes) {
+                            clientBytes.write(buf, 0, n);
+                        }
+                        upstream.getOutputStream().write(buf, 0, n);
+                    }
+                }
+            });
+        }
+
+        int port() {
+            return backend.port();
+        }
+
+        byte[] recorded() {
+            synchronized (clientBytes) {
+                return clientBytes.toByteArray();
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            backend.close();
+        }
+    }
 }

@@ -1,0 +1,172 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.agent.Agent;
+import io.diglett.agent.AgentConfig;
+import io.diglett.agent.RejectedException;
+import io.diglett.agent.TrustSettings;
+import io.diglett.protocol.Fingerprint;
+import io.diglett.server.TestServers.Backend;
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The agent link's TLS: the gateway's identity, pinning, trust on first use, and plaintext only on request. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class TlsTests {
+
+    @TempDir
+    Path temp;
+
+    private Backend echo;
+    private final List<AutoCloseable> closeables = new java.util.ArrayList<>();
+
+    @BeforeEach
+    void backend() throws IOException {
+        echo = new Backend(socket -> socket.getInputStream().transferTo(socket.getOutputStream()));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        for (AutoCloseable closeable : closeables) {
+            closeable.close();
+        }
+        echo.close();
+    }
+
+    private TunnelFixture fixture(GatewayConfig config) throws Exception {
+        TunnelFixture fixture = new TunnelFixture(config);
+        closeables.add(0, fixture);
+        return fixture;
+    }
+
+    private static void assertServes(int port) throws IOException {
+        try (Socket client = TestServers.connect(port)) {
+            client.setSoTimeout(5_000);
+            client.getOutputStream().write("tls".getBytes(StandardCharsets.UTF_8));
+            assertEquals("tls", new String(TestServers.readExactly(client.getInputStream(), 3), StandardCharsets.UTF_8));
+        }
+    }
+
+    private static RejectedException rejected(TunnelFixture fixture, AgentConfig config) {
+        Agent agent = fixture.agent(config);
+        ExecutionException failure = assertThrows(ExecutionException.class, () -> agent.start().get(10, TimeUnit.SECONDS));
+        return assertInstanceOf(RejectedException.class, failure.getCause());
+    }
+
+    @Test
+    void theGeneratedIdentityIsKeptAcrossRestartsWithAPrivateKeyFile() throws Exception {
+        Path state = temp.resolve("state");
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.generated(state))
+                .withListen(new io.diglett.protocol.HostPort("127.0.0.1", 0));
+        Fingerprint first;
+        try (Gateway gateway = new Gateway(config)) {
+            gateway.start();
+            first = gateway.fingerprint();
+        }
+        assertEquals("rw-------", PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(state.resolve(GatewayTls.KEY_FILE))));
+        try (Gateway gateway = new Gateway(config)) {
+            gateway.start();
+            assertEquals(first, gateway.fingerprint(), "the same certificate after a restart");
+        }
+        var cert = java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(
+                Files.newInputStream(state.resolve(GatewayTls.CERT_FILE)));
+        assertEquals(first, Fingerprint.of(cert), "the logged fingerprint is the certificate's");
+    }
+
+    @Test
+    void aPinnedFingerprintConnectsAndAWrongOneIsRefusedNamingBoth() throws Exception {
+        TunnelFixture fixture = fixture(GatewayConfig.defaults());
+        assertServes(fixture.expose("pinned", echo.port()));
+
+        Fingerprint wrong = new Fingerprint(new byte[32]);
+        RejectedException refused = rejected(fixture,
+                fixture.agentConfig("other", echo.port()).withTrust(TrustSettings.pinned(wrong)));
+        assertTrue(refused.getMessage().contains("gateway identity check failed"), refused.getMessage());
+        assertTrue(refused.getMessage().contains(fixture.gateway.fingerprint().toString()), refused.getMessage());
+        assertTrue(refused.getMessage().contains(wrong.toString()), refused.getMessage());
+    }
+
+    @Test
+    void trustOnFirstUseRecordsTheGatewayAndRefusesAChangedOne() throws Exception {
+        TunnelFixture fixture = fixture(GatewayConfig.defaults());
+        Path known = temp.resolve("config/diglett/known_gateways");
+        TrustSettings tofu = TrustSettings.tofu(known);
+        assertServes(fixture.expose(fixture.agentConfig("first", echo.port()).withTrust(tofu)));
+
+        String gateway = "127.0.0.1:" + fixture.address.getPort();
+        List<String> lines = Files.readAllLines(known);
+        assertTrue(lines.contains(gateway + " " + fixture.gateway.fingerprint()), String.join("\n", lines));
+
+        assertServes(fixture.expose(fixture.agentConfig("second", echo.port()).withTrust(tofu)));
+        assertEquals(lines, Files.readAllLines(known), "a known gateway is not recorded twice");
+
+        Fingerprint other = new Fingerprint(new byte[32]);
+        Files.writeString(known, gateway + " " + other + "\n");
+        RejectedException refused = rejected(fixture, fixture.agentConfig("third", echo.port()).withTrust(tofu));
+        assertTrue(refused.getMessage().contains("GATEWAY IDENTITY CHANGED"), refused.getMessage());
+        assertTrue(refused.getMessage().contains(other.toString())
+                && refused.getMessage().contains(fixture.gateway.fingerprint().toString()), refused.getMessage());
+    }
+
+    @Test
+    void withoutPinOrKnownGatewaysASelfSignedGatewayIsRefused() throws Exception {
+        TunnelFixture fixture = fixture(GatewayConfig.defaults());
+        RejectedException refused = rejected(fixture, fixture.agentConfig("strict", echo.port())
+                .withTrust(new TrustSettings(false, false, null, null)));
+        assertTrue(refused.getMessage().contains("is not trusted"), refused.getMessage());
+    }
+
+    @Test
+    void insecureSkipsVerification() throws Exception {
+        TunnelFixture fixture = fixture(GatewayConfig.defaults());
+        assertServes(fixture.expose(fixture.agentConfig("insecure", echo.port())
+                .withTrust(new TrustSettings(false, true, null, null))));
+    }
+
+    @Test
+    void plaintextOnOneSideOnlyIsRefusedWithAHint() throws Exception {
+        TunnelFixture tlsGateway = fixture(GatewayConfig.defaults());
+        RejectedException plainAgent = rejected(tlsGateway,
+                tlsGateway.agentConfig("plain", echo.port()).withTrust(TrustSettings.plain()));
+        assertEquals("this gateway requires TLS: start the agent without --plaintext", plainAgent.getMessage());
+
+        TunnelFixture plainGateway = fixture(GatewayConfig.defaults().withTls(TlsSettings.plain()));
+        RejectedException tlsAgent = rejected(plainGateway, plainGateway.agentConfig("tls", echo.port())
+                .withTrust(TrustSettings.pinned(new Fingerprint(new byte[32]))));
+        assertTrue(tlsAgent.getMessage().contains("did not answer with TLS"), tlsAgent.getMessage());
+        assertTrue(tlsAgent.getMessage().contains("--plaintext"), tlsAgent.getMessage());
+    }
+
+    @Test
+    void theLinkIsEncryptedOnTheWire() throws Exception {
+        TunnelFixture fixture = fixture(GatewayConfig.defaults());
+        try (TestServers.Relay relay = new TestServers.Relay(fixture.address.getPort())) {
+            AgentConfig config = fixture.agentConfig("wire-secret-name", echo.port()).withToken("wire-secret-token");
+            AgentConfig viaRelay = new AgentConfig(new io.diglett.protocol.HostPort("127.0.0.1", relay.port()),
+                    config.token(), config.tunnels(), config.window(), config.trust(), config.handshakeTimeout(),
+                    config.connectTimeoutMillis(), config.maxPendingConnects());
+            assertServes(fixture.expose(viaRelay));
+            String wire = new String(relay.recorded(), StandardCharsets.ISO_8859_1);
+            assertEquals(0x16, relay.recorded()[0], "the agent opens with a TLS handshake record");
+            assertTrue(!wire.contains("digl") && !wire.contains("wire-secret-token") && !wire.contains("wire-secret-name"),
+                    "nothing of the protocol is readable on the wire");
+        }
+    }
+}
