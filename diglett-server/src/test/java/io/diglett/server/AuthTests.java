@@ -1,0 +1,166 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.agent.Agent;
+import io.diglett.agent.AgentConfig;
+import io.diglett.agent.RejectedException;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
+import io.diglett.server.TestServers.Backend;
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Tokens and names: the token file, its live reload, a pluggable authenticator, and the handshake timeout. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class AuthTests {
+
+    @TempDir
+    Path temp;
+
+    private Path tokens;
+    private Backend echo;
+    private TunnelFixture fixture;
+
+    @BeforeEach
+    void start() throws Exception {
+        echo = new Backend(socket -> socket.getInputStream().transferTo(socket.getOutputStream()));
+        tokens = temp.resolve("tokens");
+        Files.writeString(tokens, """
+                # token                names
+                alice-secret           example team-*
+                sha256:%s  *
+                """.formatted(HexFormat.of().formatHex(TokenFile.sha256("root-secret"))));
+        Authenticator file = FileAuthenticator.start(tokens, Duration.ofMillis(50));
+        fixture = new TunnelFixture(GatewayConfig.defaults(), file);
+    }
+
+    @AfterEach
+    void stop() throws IOException {
+        fixture.close();
+        echo.close();
+    }
+
+    private AgentConfig agent(String token, String name) {
+        return fixture.agentConfig(name, echo.port()).withToken(token);
+    }
+
+    private RejectedException refused(AgentConfig config) {
+        Agent agent = fixture.agent(config);
+        ExecutionException failure = assertThrows(ExecutionException.class,
+                () -> agent.start().get(10, TimeUnit.SECONDS));
+        return assertInstanceOf(RejectedException.class, failure.getCause());
+    }
+
+    private static void assertServes(int port) throws IOException {
+        try (Socket client = TestServers.connect(port)) {
+            client.setSoTimeout(5_000);
+            client.getOutputStream().write('a');
+            assertEquals('a', client.getInputStream().read());
+        }
+    }
+
+    @Test
+    void aTokenMayRegisterItsNamesOnly() throws Exception {
+        assertServes(fixture.expose(agent("alice-secret", "example")));
+        assertServes(fixture.expose(agent("alice-secret", "team-blue")));
+        assertServes(fixture.expose(agent("root-secret", "anything")));
+        assertEquals("name 'other' is not allowed: this token may register only example, team-*",
+                refused(agent("alice-secret", "other")).getMessage());
+    }
+
+    @Test
+    void wrongOrMissingTokensAreRefused() {
+        assertEquals("login refused: unknown token", refused(agent("mallory", "example")).getMessage());
+        assertEquals("login refused: a token is required (--token or DIGLETT_TOKEN)",
+                refused(agent("", "example")).getMessage());
+    }
+
+    @Test
+    void editingTheFileTakesEffectWithoutRestartAndClosesWithdrawnTunnels() throws Exception {
+        Agent alice = fixture.agent(agent("alice-secret", "example"));
+        int port = alice.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
+        assertServes(port);
+        refused(agent("bob-secret", "bob"));
+
+        Files.writeString(tokens, "alice-secret team-*\nbob-secret bob\n");
+        String reason = alice.closed().get(10, TimeUnit.SECONDS);
+        assertTrue(reason.contains("authorization for 'example' withdrawn"), reason);
+        TunnelTests.waitFor(() -> fixture.gateway.publicPort("example").isEmpty(), "the name is released");
+        assertThrows(IOException.class, () -> TestServers.connect(port).close(), "its public port is closed");
+
+        assertServes(fixture.expose(agent("bob-secret", "bob")));
+        assertServes(fixture.expose(agent("alice-secret", "team-red")));
+    }
+
+    @Test
+    void aFileThatNoLongerParsesKeepsThePreviousTokens() throws Exception {
+        Agent alice = fixture.agent(agent("alice-secret", "example"));
+        int port = alice.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
+        Files.writeString(tokens, "alice-secret example\nlonely-token-without-patterns\n");
+        Thread.sleep(300); // several poll intervals: the broken file must have been seen and refused
+        assertTrue(!alice.closed().isDone(), "the agent keeps its tunnel");
+        assertServes(port);
+        assertServes(fixture.expose(agent("root-secret", "still-works")));
+    }
+
+    @Test
+    void aPluggedInAuthenticatorIsFoundByName() throws Exception {
+        Authenticator teams = AuthenticatorProvider.find("team-prefix").create(Map.of("prefix", "team-"));
+        try (TunnelFixture plugged = new TunnelFixture(GatewayConfig.defaults(), teams)) {
+            assertServes(plugged.expose(plugged.agentConfig("red-web", echo.port()).withToken("team-red")));
+            Agent blue = plugged.agent(plugged.agentConfig("red-api", echo.port()).withToken("team-blue"));
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> blue.start().get(10, TimeUnit.SECONDS));
+            assertEquals("name 'red-api' is not allowed: team blue may register only blue-*",
+                    failure.getCause().getMessage());
+        }
+        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
+                () -> AuthenticatorProvider.find("nope"));
+        assertTrue(unknown.getMessage().contains("open") && unknown.getMessage().contains("file")
+                && unknown.getMessage().contains("team-prefix"), unknown.getMessage());
+    }
+
+    @Test
+    void anAgentThatDoesNotFinishTheHandshakeInTimeIsClosed() throws Exception {
+        GatewayConfig.Limits quick = new GatewayConfig.Limits(8, 4, 16, Duration.ofMillis(300));
+        try (TunnelFixture strict = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain())
+                .withLimits(quick))) {
+            try (RawAgent silent = new RawAgent(strict.address.getPort())) {
+                long start = System.nanoTime();
+                silent.handshake(Protocol.VERSION);
+                assertEquals(Protocol.VERSION, silent.readHandshake());
+                RawAgent.RawFrame error = silent.read();
+                long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertEquals(FrameKind.ERROR.code(), error.kind());
+                assertTrue(error.text().startsWith("handshake not finished within 300 ms"), error.text());
+                assertTrue(millis >= 250 && millis < 3_000, "closed after " + millis + " ms");
+                assertTrue(silent.closedByPeer());
+            }
+            // with TLS, a connection that never sends a ClientHello is closed as well; TLS never started, so
+            // the reason comes as a plain Error frame
+            try (TunnelFixture tls = new TunnelFixture(GatewayConfig.defaults().withLimits(quick));
+                 Socket idle = TestServers.connect(tls.address.getPort())) {
+                idle.setSoTimeout(5_000);
+                String answer = new String(idle.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+                assertTrue(answer.contains("handshake not finished within 300 ms"), answer);
+            }
+        }
+    }
+}
