@@ -10,6 +10,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.DecoderException;
 import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,6 +24,9 @@ import org.slf4j.LoggerFactory;
 public abstract class LinkSession extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(LinkSession.class);
+
+    /** How long a failed link may take to deliver its Error frame before it is closed anyway. */
+    static final long FAIL_CLOSE_GRACE_MILLIS = 1_000;
 
     private final int receiveWindow;
     protected ChannelHandlerContext ctx;
@@ -146,5 +150,10 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
         log.warn("closing link {}: {}", peer(), reason);
         ctx.writeAndFlush(Frame.error(ctx.alloc(), Protocol.CONNECTION_ID, reason))
                 .addListener(ChannelFutureListener.CLOSE);
+        // The Error may never be written: a peer that does not read, or a TLS handshake that never finished
+        // (the TLS handler holds writes until it does). Close regardless after a grace period.
+        ctx.executor().schedule(() -> {
+            ctx.close();
+        }, FAIL_CLOSE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
     }
 }
