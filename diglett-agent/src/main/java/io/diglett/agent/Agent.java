@@ -124,10 +124,18 @@ public final class Agent implements AutoCloseable {
         return closed;
     }
 
-    /** Closes the link and stops the event loop. */
+    /** Closes the link and stops the event loop; waits for both unless called on the agent's own thread. */
     @Override
     public void close() {
         Channel channel = link;
+        if (group.next().inEventLoop()) {
+            // called from a callback of our own futures: waiting here would wait for ourselves
+            if (channel != null) {
+                channel.close();
+            }
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            return;
+        }
         if (channel != null) {
             channel.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
         }

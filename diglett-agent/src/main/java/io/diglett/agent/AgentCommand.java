@@ -75,6 +75,10 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Backend connects in progress at once (default: ${DEFAULT-VALUE}).")
     int maxPendingConnects;
 
+    @Option(names = "--max-streams", paramLabel = "N", defaultValue = "" + AgentConfig.DEFAULT_MAX_STREAMS,
+            description = "Streams open at once; the gateway's further Opens are refused (default: ${DEFAULT-VALUE}).")
+    int maxStreams;
+
     @Parameters(index = "0", paramLabel = "HOST:PORT", converter = BackendConverter.class,
             description = "The backend to expose, e.g. localhost:9000.")
     HostPort backend;
@@ -91,7 +95,7 @@ public final class AgentCommand implements Callable<Integer> {
                     knownGateways != null ? knownGateways : TrustSettings.defaultKnownGateways());
             config = new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), window, trust,
                     AgentConfig.DEFAULT_HANDSHAKE_TIMEOUT, AgentConfig.DEFAULT_CONNECT_TIMEOUT_MILLIS,
-                    maxPendingConnects);
+                    maxPendingConnects, maxStreams);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }

@@ -1,6 +1,7 @@
 package io.diglett.agent;
 
 import io.diglett.protocol.HostPort;
+import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import java.time.Duration;
 import java.util.List;
@@ -16,12 +17,15 @@ import java.util.List;
  * @param handshakeTimeout     time for TLS, login and registration before the agent gives up
  * @param connectTimeoutMillis how long a backend connect may take before the stream is refused
  * @param maxPendingConnects   backend connects in progress at once; further Opens are refused
+ * @param maxStreams           streams open at once; further Opens are refused
  */
 public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunnels, int window, TrustSettings trust,
-                          Duration handshakeTimeout, int connectTimeoutMillis, int maxPendingConnects) {
+                          Duration handshakeTimeout, int connectTimeoutMillis, int maxPendingConnects,
+                          int maxStreams) {
 
     public static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 10_000;
     public static final int DEFAULT_MAX_PENDING_CONNECTS = 256;
+    public static final int DEFAULT_MAX_STREAMS = 8192;
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
     /** Longest token: the Login frame's limit. */
     public static final int MAX_TOKEN_BYTES = 1024;
@@ -31,6 +35,12 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
         if (tunnels.isEmpty()) {
             throw new IllegalArgumentException("at least one name is needed");
         }
+        for (TunnelSpec tunnel : tunnels) {
+            String problem = Names.problem(tunnel.name());
+            if (problem != null) {
+                throw new IllegalArgumentException(problem);
+            }
+        }
         if (window < Protocol.MIN_WINDOW) {
             throw new IllegalArgumentException("window must be at least " + Protocol.MIN_WINDOW + " bytes");
         }
@@ -38,7 +48,7 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
         if (token.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_TOKEN_BYTES) {
             throw new IllegalArgumentException("the token is longer than " + MAX_TOKEN_BYTES + " bytes");
         }
-        if (maxPendingConnects < 1 || connectTimeoutMillis < 1) {
+        if (maxPendingConnects < 1 || connectTimeoutMillis < 1 || maxStreams < 1) {
             throw new IllegalArgumentException("limits must be at least 1");
         }
     }
@@ -46,30 +56,36 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
     /** One tunnel with default limits, trusting the gateway as {@code trust} says. */
     public static AgentConfig of(HostPort gateway, String token, String name, HostPort backend, TrustSettings trust) {
         return new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), Protocol.DEFAULT_WINDOW, trust,
-                DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_MILLIS, DEFAULT_MAX_PENDING_CONNECTS);
+                DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_MILLIS, DEFAULT_MAX_PENDING_CONNECTS, DEFAULT_MAX_STREAMS);
+    }
+
+    public AgentConfig withGateway(HostPort value) {
+        return new AgentConfig(value, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis,
+                maxPendingConnects, maxStreams);
     }
 
     public AgentConfig withWindow(int value) {
         return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis,
-                maxPendingConnects);
+                maxPendingConnects, maxStreams);
     }
 
     public AgentConfig withToken(String value) {
         return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis,
-                maxPendingConnects);
+                maxPendingConnects, maxStreams);
     }
 
     public AgentConfig withTrust(TrustSettings value) {
         return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis,
-                maxPendingConnects);
+                maxPendingConnects, maxStreams);
     }
 
     public AgentConfig withHandshakeTimeout(Duration value) {
         return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis,
-                maxPendingConnects);
+                maxPendingConnects, maxStreams);
     }
 
     public AgentConfig withMaxPendingConnects(int value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value,
+                maxStreams);
     }
 }

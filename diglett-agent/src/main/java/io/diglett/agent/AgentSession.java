@@ -13,6 +13,7 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
@@ -86,13 +87,14 @@ final class AgentSession extends LinkSession {
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, config.connectTimeoutMillis())
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, Stream.socketWaterMark(config.window()))
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
                         // the Stream handler is added once the connect succeeds
                     }
                 });
-        ctx.writeAndFlush(Handshake.encode(ctx.alloc()));
+        ctx.writeAndFlush(Handshake.encode(ctx.alloc())).addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
         long millis = config.handshakeTimeout().toMillis();
         handshakeTimer = ctx.executor().schedule(() -> {
             if (phase != Phase.ACTIVE && phase != Phase.CLOSED) {
@@ -142,7 +144,8 @@ final class AgentSession extends LinkSession {
             return;
         }
         phase = Phase.LOGIN;
-        ctx.writeAndFlush(Frame.login(ctx.alloc(), config.token()));
+        ctx.writeAndFlush(Frame.login(ctx.alloc(), config.token()))
+                .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
     }
 
     @Override
@@ -161,7 +164,8 @@ final class AgentSession extends LinkSession {
                 expect(frame, FrameKind.OK);
                 phase = Phase.REGISTER;
                 for (Target target : targets.values()) {
-                    ctx.write(Frame.register(ctx.alloc(), target.registration(), target.spec().name()));
+                    ctx.write(Frame.register(ctx.alloc(), target.registration(), target.spec().name()))
+                            .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
                 }
                 ctx.flush();
             }
@@ -199,7 +203,7 @@ final class AgentSession extends LinkSession {
         registered.add(new Registration(target.spec().name(), port));
         if (registered.size() == targets.size()) {
             phase = Phase.FINISH;
-            ctx.writeAndFlush(Frame.finishRegister());
+            ctx.writeAndFlush(Frame.finishRegister()).addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
         }
     }
 
@@ -230,11 +234,13 @@ final class AgentSession extends LinkSession {
         if (window < Protocol.MIN_WINDOW) {
             throw new ProtocolException("Open with window " + window + " below " + Protocol.MIN_WINDOW);
         }
-        if (pendingConnects >= config.maxPendingConnects()) {
-            log.warn("stream={} name={} refused: {} backend connects in progress", Integer.toUnsignedString(id),
-                    target.spec().name(), pendingConnects);
-            mux.write(Frame.error(ctx.alloc(), id, "agent busy: too many backend connects in progress"));
-            mux.flushLinkLater();
+        String busy = pendingConnects >= config.maxPendingConnects() ? pendingConnects + " backend connects in progress"
+                : mux.size() >= config.maxStreams() ? mux.size() + " streams open" : null;
+        if (busy != null) {
+            log.warn("stream={} name={} refused: {}", Integer.toUnsignedString(id), target.spec().name(), busy);
+            if (mux.writeControl(Frame.error(ctx.alloc(), id, "agent busy: " + busy))) {
+                mux.flushLinkLater();
+            }
             return;
         }
         Stream stream = mux.create(id, target.spec().name());
@@ -255,8 +261,9 @@ final class AgentSession extends LinkSession {
             log.info("stream={} name={} {}", Integer.toUnsignedString(id), target.spec().name(), reason);
             if (stream.state() != StreamState.CLOSED) {
                 stream.reset(reason, false);
-                mux.write(Frame.error(ctx.alloc(), id, reason));
-                mux.flushLinkLater();
+                if (mux.writeControl(Frame.error(ctx.alloc(), id, reason))) {
+                    mux.flushLinkLater();
+                }
             }
             return;
         }
@@ -265,7 +272,10 @@ final class AgentSession extends LinkSession {
             backend.close();
             return;
         }
-        mux.write(Frame.opened(ctx.alloc(), id, mux.receiveWindow()));
+        if (!mux.writeControl(Frame.opened(ctx.alloc(), id, mux.receiveWindow()))) {
+            backend.close();
+            return;
+        }
         mux.flushLinkLater();
         stream.attach(backend);
         if (stream.state() == StreamState.OPENING) {

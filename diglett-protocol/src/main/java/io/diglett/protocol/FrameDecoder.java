@@ -7,8 +7,8 @@ import java.util.List;
 
 /**
  * Bytes to {@link Frame}s. The header is validated (known kind, size within the kind's bounds) before any
- * payload is awaited, so a bad or oversized frame fails at once and costs no allocation. Payloads are
- * retained slices of the input, not copies.
+ * payload is awaited, so a bad or oversized frame fails at once and costs no allocation. Large payloads
+ * are retained slices of the input, small ones copies (see {@link #payload}).
  *
  * <p>Errors are sticky: after the first {@link ProtocolException} every further byte is discarded unread,
  * so the session handler can send its Error frame and close without being fed garbage.
@@ -40,8 +40,22 @@ public final class FrameDecoder extends ByteToMessageDecoder {
                 return;
             }
             in.skipBytes(Protocol.HEADER_LENGTH);
-            out.add(new Frame(kind, id, in.readRetainedSlice(size)));
+            out.add(new Frame(kind, id, payload(ctx, in, size)));
         }
+    }
+
+    /**
+     * The payload as a slice of the input when it fills at least half of the input buffer, else as a copy:
+     * a slice keeps its whole buffer alive until released, so a small payload held for a slow socket must not
+     * pin a large read buffer. Memory held per payload byte is thus at most two bytes.
+     */
+    private static ByteBuf payload(ChannelHandlerContext ctx, ByteBuf in, int size) {
+        if (size >= in.capacity() >>> 1) {
+            return in.readRetainedSlice(size);
+        }
+        ByteBuf copy = ctx.alloc().buffer(size, size);
+        copy.writeBytes(in, size);
+        return copy;
     }
 
     private ProtocolException fail(ByteBuf in, String message) {

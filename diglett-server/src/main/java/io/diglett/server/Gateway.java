@@ -7,6 +7,7 @@ import io.diglett.protocol.HandshakeDecoder;
 import io.diglett.protocol.HostPort;
 import io.diglett.protocol.Version;
 import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.Stream;
 import io.diglett.protocol.transport.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -23,6 +24,8 @@ import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Promise;
 import java.net.BindException;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.OptionalInt;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -172,6 +175,7 @@ public final class Gateway implements AutoCloseable {
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Stream.socketWaterMark(config.window()))
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childHandler(new ChannelInitializer<>() {
                     @Override
@@ -225,10 +229,18 @@ public final class Gateway implements AutoCloseable {
         if (server != null) {
             server.close().syncUninterruptibly();
         }
+        List<Future<?>> told = new ArrayList<>();
         for (Channel link : links) {
             if (link.pipeline().get(HandlerNames.SESSION) instanceof GatewaySession session) {
-                link.eventLoop().execute(() -> session.terminate("gateway shutting down"));
+                Promise<Void> done = link.eventLoop().newPromise();
+                link.eventLoop().execute(() -> session.terminate("gateway shutting down")
+                        .addListener(f -> done.trySuccess(null)));
+                told.add(done);
             }
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        for (Future<?> future : told) {
+            future.awaitUninterruptibly(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
         }
         links.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
         authenticator.close();

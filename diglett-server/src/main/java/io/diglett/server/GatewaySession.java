@@ -136,13 +136,13 @@ final class GatewaySession extends LinkSession {
         if (refusal != null) {
             log.info("agent {} registration {} refused: {}", peer(), Integer.toUnsignedString(registration),
                     refusal);
-            ctx.writeAndFlush(Frame.error(ctx.alloc(), registration, refusal));
+            reply(Frame.error(ctx.alloc(), registration, refusal));
             return;
         }
         Tunnel tunnel = new Tunnel(name, registration, this);
         if (!gateway.names().claim(tunnel)) {
             log.info("agent {} asked for name '{}', which is already in use", peer(), name);
-            ctx.writeAndFlush(Frame.error(ctx.alloc(), registration, "name '" + name + "' is already in use"));
+            reply(Frame.error(ctx.alloc(), registration, "name '" + name + "' is already in use"));
             return;
         }
         tunnels.put(registration, tunnel);
@@ -151,6 +151,13 @@ final class GatewaySession extends LinkSession {
             pendingBinds--;
             bound(tunnel, f.isSuccess() ? (Channel) f.getNow() : null, f.cause());
         });
+    }
+
+    /** Answers a request; counted against the control-frame limit, so a flood of requests cannot pile up. */
+    private void reply(Frame frame) {
+        if (mux.writeControl(frame)) {
+            mux.flushLinkLater();
+        }
     }
 
     private String registrationProblem(int registration, String name) {
@@ -177,7 +184,7 @@ final class GatewaySession extends LinkSession {
             tunnels.remove(tunnel.registration);
             gateway.names().release(tunnel);
             log.warn("cannot open a public port for '{}': {}", tunnel.name, String.valueOf(cause));
-            ctx.writeAndFlush(Frame.error(ctx.alloc(), tunnel.registration,
+            reply(Frame.error(ctx.alloc(), tunnel.registration,
                     "cannot open a public port for '" + tunnel.name + "': " + cause.getMessage()));
         } else if (phase == Phase.CLOSED) {
             listener.close();
@@ -185,7 +192,7 @@ final class GatewaySession extends LinkSession {
         } else {
             tunnel.listener = listener;
             tunnel.port = ((InetSocketAddress) listener.localAddress()).getPort();
-            ctx.writeAndFlush(Frame.registered(ctx.alloc(), tunnel.registration, tunnel.port));
+            reply(Frame.registered(ctx.alloc(), tunnel.registration, tunnel.port));
         }
         if (finishRequested && pendingBinds == 0) {
             finish();
@@ -226,7 +233,7 @@ final class GatewaySession extends LinkSession {
 
     /** A public client connected to {@code tunnel}'s listener. Runs on this link's event loop. */
     void accept(Tunnel tunnel, Channel client) {
-        if (phase != Phase.ACTIVE || !ctx.channel().isActive()) {
+        if (phase != Phase.ACTIVE || failed() || !ctx.channel().isActive()) {
             client.close();
             return;
         }
@@ -315,9 +322,15 @@ final class GatewaySession extends LinkSession {
                 tunnel.listener.close();
             }
             gateway.names().release(tunnel);
+        }
+        for (Tunnel tunnel : tunnels.values()) {
             if (tunnel.live) {
                 tunnel.live = false;
-                gateway.registerer().unregister(tunnel.name, tunnel.port);
+                try {
+                    gateway.registerer().unregister(tunnel.name, tunnel.port);
+                } catch (RuntimeException e) {
+                    log.error("registerer failed to unregister '{}'", tunnel.name, e);
+                }
             }
         }
         tunnels.clear();

@@ -12,7 +12,8 @@ final class Tunnel {
     final GatewaySession session;
     /** The public listener, once bound. */
     Channel listener;
-    int port;
+    /** Written on the link's loop, read by {@link Gateway#publicPort} from any thread. */
+    volatile int port;
     /** The registerer was told; it must be told again when the tunnel goes. */
     boolean live;
 

@@ -269,4 +269,42 @@ class GatewayInputTests {
             }
         }
     }
+
+    @Test
+    void aPeerThatFloodsPingsWithoutReadingIsCutOff() throws Exception {
+        try (Socket flood = new Socket()) {
+            flood.setReceiveBufferSize(4096);
+            flood.connect(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(),
+                    fixture.address.getPort()), 5_000);
+            flood.setSoTimeout(20_000);
+            java.io.DataOutputStream out = new java.io.DataOutputStream(
+                    new java.io.BufferedOutputStream(flood.getOutputStream(), 1 << 16));
+            out.writeInt(Protocol.MAGIC);
+            out.writeByte(Protocol.VERSION);
+            long sent = 0;
+            try {
+                for (; sent < 2_000_000; sent++) {
+                    out.writeByte(FrameKind.PING.code());
+                    out.writeInt(0);
+                    out.writeShort(8);
+                    out.writeLong(sent);
+                }
+                out.flush();
+            } catch (IOException cutOff) {
+                // the gateway closed the connection while we were still sending: what we want
+            }
+            long pongs = 0;
+            try {
+                java.io.InputStream in = flood.getInputStream();
+                byte[] buf = new byte[1 << 16];
+                for (int n; (n = in.read(buf)) >= 0; ) {
+                    pongs += n;
+                }
+            } catch (java.net.SocketException reset) {
+                // reset instead of a clean end: closed all the same
+            }
+            assertTrue(pongs / 15 < sent, "the gateway stopped answering: " + pongs / 15 + " pongs for " + sent + " pings");
+        }
+        assertLiveTunnelServes();
+    }
 }

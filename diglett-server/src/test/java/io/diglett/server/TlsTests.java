@@ -159,9 +159,7 @@ class TlsTests {
         TunnelFixture fixture = fixture(GatewayConfig.defaults());
         try (TestServers.Relay relay = new TestServers.Relay(fixture.address.getPort())) {
             AgentConfig config = fixture.agentConfig("wire-secret-name", echo.port()).withToken("wire-secret-token");
-            AgentConfig viaRelay = new AgentConfig(new io.diglett.protocol.HostPort("127.0.0.1", relay.port()),
-                    config.token(), config.tunnels(), config.window(), config.trust(), config.handshakeTimeout(),
-                    config.connectTimeoutMillis(), config.maxPendingConnects());
+            AgentConfig viaRelay = config.withGateway(new io.diglett.protocol.HostPort("127.0.0.1", relay.port()));
             assertServes(fixture.expose(viaRelay));
             String wire = new String(relay.recorded(), StandardCharsets.ISO_8859_1);
             assertEquals(0x16, relay.recorded()[0], "the agent opens with a TLS handshake record");

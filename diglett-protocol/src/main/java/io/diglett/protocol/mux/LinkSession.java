@@ -40,7 +40,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
-        this.mux = new StreamMux(ctx.channel(), receiveWindow);
+        this.mux = new StreamMux(ctx.channel(), receiveWindow, this::fail);
     }
 
     /** The peer's handshake arrived. */
@@ -91,7 +91,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
         }
         try {
             if (frame.kind() == FrameKind.PING) {
-                mux.write(Frame.pong(ctx.alloc(), frame.content().getLong(frame.content().readerIndex())));
+                mux.writeControl(Frame.pong(ctx.alloc(), frame.content().getLong(frame.content().readerIndex())));
                 mux.flushLinkLater();
             } else if (frame.kind() != FrameKind.PONG) {
                 onFrame(frame);
@@ -129,7 +129,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
             ctx.close();
         } else {
             log.error("link {}: internal error, closing", peer(), cause);
-            fail("internal error: " + cause);
+            fail("internal error");
         }
     }
 
@@ -148,6 +148,9 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
         }
         failed = true;
         log.warn("closing link {}: {}", peer(), reason);
+        // Nothing more is read, and the streams end now rather than when the Error has been written.
+        ctx.channel().config().setAutoRead(false);
+        mux.closeAll(reason);
         ctx.writeAndFlush(Frame.error(ctx.alloc(), Protocol.CONNECTION_ID, reason))
                 .addListener(ChannelFutureListener.CLOSE);
         // The Error may never be written: a peer that does not read, or a TLS handshake that never finished

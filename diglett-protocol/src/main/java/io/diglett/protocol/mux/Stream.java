@@ -9,6 +9,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
@@ -55,6 +56,10 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** Written to the local socket, not yet returned to the peer as credit. */
     private int consumed;
     private int pendingWriteBytes;
+    /** Payload for the socket while it is not writable, written in one piece when it is again. */
+    private ByteBuf held;
+    /** What to do (shut down or close the socket) once {@link #held} is written. */
+    private Runnable afterHeld;
     private ChannelFuture lastWrite;
     boolean flushQueued;
 
@@ -63,6 +68,15 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         this.id = id;
         this.label = label;
         this.receiveCredit = mux.receiveWindow();
+    }
+
+    /**
+     * Write buffer marks for a stream's socket: up to a window of queued writes (what the peer may send ahead
+     * anyway, per-write bookkeeping included); above it, payloads are gathered in one buffer until the socket
+     * drains.
+     */
+    public static WriteBufferWaterMark socketWaterMark(int window) {
+        return new WriteBufferWaterMark(window / 2, window);
     }
 
     public int id() {
@@ -90,7 +104,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
 
     /** Bytes held for this stream on this side: read but unsent, plus written to the socket but not drained. */
     public long bufferedBytes() {
-        return (long) unsentBytes + pendingWriteBytes;
+        return (long) unsentBytes + pendingWriteBytes + (held == null ? 0 : held.readableBytes());
     }
 
     /**
@@ -160,6 +174,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        releaseHeld();
         reset("connection closed", true);
     }
 
@@ -223,11 +238,45 @@ public final class Stream extends ChannelInboundHandlerAdapter {
                     + n + " bytes with " + receiveCredit + " credit left");
         }
         receiveCredit -= n;
+        if (held == null && local.isWritable()) {
+            writeLocal(data);
+            return;
+        }
+        // The socket is backed up: keep the bytes in one buffer instead of queueing one write per frame, so a
+        // peer sending many tiny frames costs bytes, not per-write bookkeeping. Bounded by the window.
+        try {
+            if (held == null) {
+                held = mux.alloc().buffer(Math.max(n, 1024), mux.receiveWindow());
+            }
+            held.writeBytes(data);
+        } finally {
+            data.release();
+        }
+    }
+
+    private void writeLocal(ByteBuf data) {
+        int n = data.readableBytes();
         pendingWriteBytes += n;
         ChannelFuture write = local.write(data);
         lastWrite = write;
         write.addListener(f -> written(n, f));
         mux.flushLocalLater(this);
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (held != null && ctx.channel().isWritable()) {
+            ByteBuf bytes = held;
+            held = null;
+            writeLocal(bytes);
+            local.flush();
+            Runnable action = afterHeld;
+            afterHeld = null;
+            if (action != null) {
+                afterWrites(action);
+            }
+        }
+        ctx.fireChannelWritabilityChanged();
     }
 
     private void written(int n, io.netty.util.concurrent.Future<?> f) {
@@ -242,7 +291,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         consumed += n;
         if (consumed >= mux.windowUpdateThreshold()) {
             receiveCredit += consumed;
-            mux.write(Frame.window(mux.alloc(), id, consumed));
+            mux.writeControl(Frame.window(mux.alloc(), id, consumed));
             mux.flushLinkLater();
             consumed = 0;
         }
@@ -301,6 +350,10 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     }
 
     private void afterWrites(Runnable action) {
+        if (held != null) {
+            afterHeld = action;
+            return;
+        }
         ChannelFuture last = lastWrite;
         if (last == null || last.isDone()) {
             action.run();
@@ -322,9 +375,10 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         state = StreamState.CLOSED;
         mux.remove(this);
         releaseUnsent();
+        releaseHeld();
         log.debug("stream={} {} reset ({}): {}", id, label, notifyPeer ? "local" : "remote", reason);
         if (notifyPeer) {
-            mux.write(Frame.close(mux.alloc(), id, reason));
+            mux.writeControl(Frame.close(mux.alloc(), id, reason));
             mux.flushLinkLater();
         }
         if (local != null) {
@@ -349,6 +403,14 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             buf.release();
         }
         unsentBytes = 0;
+    }
+
+    private void releaseHeld() {
+        if (held != null) {
+            held.release();
+            held = null;
+        }
+        afterHeld = null;
     }
 
     @Override

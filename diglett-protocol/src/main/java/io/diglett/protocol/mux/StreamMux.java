@@ -6,10 +6,12 @@ import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,12 +31,28 @@ public final class StreamMux {
     private final List<Stream> localFlushes = new ArrayList<>();
     private boolean linkFlushScheduled;
     private final Runnable linkFlush = this::flushLink;
+    private final Consumer<String> overloaded;
+    private int queuedControl;
+    private final ChannelFutureListener controlWritten = f -> queuedControl--;
+
+    /** Control frames that may wait unwritten on a link before its peer is judged not to read (as in HTTP/2). */
+    public static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
 
     /**
      * @param link          the agent link
      * @param receiveWindow bytes each stream lets its peer send ahead (advertised in Open / Ok)
      */
     public StreamMux(Channel link, int receiveWindow) {
+        this(link, receiveWindow, reason -> link.close());
+    }
+
+    /**
+     * @param link          the agent link
+     * @param receiveWindow bytes each stream lets its peer send ahead (advertised in Open / Ok)
+     * @param overloaded    told why, when the peer makes us queue more control frames than it reads
+     */
+    public StreamMux(Channel link, int receiveWindow, Consumer<String> overloaded) {
+        this.overloaded = overloaded;
         if (receiveWindow < Protocol.MIN_WINDOW) {
             throw new IllegalArgumentException("window " + receiveWindow + " below " + Protocol.MIN_WINDOW);
         }
@@ -130,9 +148,32 @@ public final class StreamMux {
                 || kind == FrameKind.CLOSE;
     }
 
-    /** Queues a frame on the link; {@link #flushLinkLater()} sends it. */
+    /** Queues a Payload (or another frame bounded by flow control) on the link; {@link #flushLinkLater()} sends it. */
     public void write(Frame frame) {
         link.write(frame, link.voidPromise());
+    }
+
+    /**
+     * Queues a control frame that answers the peer (Pong, Window, Close, replies to requests). A peer that
+     * keeps asking without reading the answers would grow our outbound buffer without limit: beyond
+     * {@link #MAX_QUEUED_CONTROL_FRAMES} unwritten control frames the link is failed instead.
+     *
+     * @return whether the frame was queued
+     */
+    public boolean writeControl(Frame frame) {
+        if (queuedControl >= MAX_QUEUED_CONTROL_FRAMES) {
+            frame.release();
+            overloaded.accept("the peer is not reading: " + MAX_QUEUED_CONTROL_FRAMES + " control frames queued");
+            return false;
+        }
+        queuedControl++;
+        link.write(frame).addListener(controlWritten);
+        return true;
+    }
+
+    /** Control frames queued and not yet written to the socket. */
+    public int queuedControlFrames() {
+        return queuedControl;
     }
 
     /** Flushes the link once, after everything this event-loop turn writes. */

@@ -1,0 +1,117 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.agent.Agent;
+import io.diglett.agent.AgentConfig;
+import io.diglett.agent.Registration;
+import io.diglett.agent.TunnelSpec;
+import io.diglett.protocol.HostPort;
+import io.diglett.server.TestServers.Backend;
+import java.io.IOException;
+import java.net.Socket;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Several names on one agent, the agent's own limits, and cleanup that must not depend on plug-ins behaving. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class AgentEdgeTests {
+
+    @Test
+    void oneAgentCarriesSeveralNamesToTheirOwnBackends() throws Exception {
+        try (Backend upper = new Backend(s -> s.getOutputStream().write('U'));
+             Backend lower = new Backend(s -> s.getOutputStream().write('l'));
+             TunnelFixture fixture = new TunnelFixture()) {
+            AgentConfig base = fixture.agentConfig("web", upper.port());
+            AgentConfig two = new AgentConfig(base.gateway(), "", List.of(
+                    new TunnelSpec("web", new HostPort("127.0.0.1", upper.port())),
+                    new TunnelSpec("api", new HostPort("127.0.0.1", lower.port()))), base.window(), base.trust(),
+                    base.handshakeTimeout(), base.connectTimeoutMillis(), base.maxPendingConnects(), base.maxStreams());
+            List<Registration> registrations = fixture.agent(two).start().get(10, TimeUnit.SECONDS);
+            assertEquals(List.of("web", "api"), registrations.stream().map(Registration::name).toList());
+            for (Registration registration : registrations) {
+                try (Socket client = TestServers.connect(registration.publicPort())) {
+                    assertEquals(registration.name().equals("web") ? 'U' : 'l', client.getInputStream().read());
+                }
+            }
+        }
+    }
+
+    @Test
+    void aRegistererThatThrowsOnUnregisterDoesNotLeakNamesOrPorts() throws Exception {
+        Registerer throwing = new Registerer() {
+            @Override
+            public void register(String name, int port) {
+            }
+
+            @Override
+            public void unregister(String name, int port) {
+                throw new IllegalStateException("registerer is broken");
+            }
+        };
+        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults(), Authenticator.open(), throwing)) {
+            AgentConfig base = fixture.agentConfig("one", echo.port());
+            HostPort backend = new HostPort("127.0.0.1", echo.port());
+            Agent agent = fixture.agent(new AgentConfig(base.gateway(), "", List.of(new TunnelSpec("one", backend),
+                    new TunnelSpec("two", backend)), base.window(), base.trust(), base.handshakeTimeout(),
+                    base.connectTimeoutMillis(), base.maxPendingConnects(), base.maxStreams()));
+            List<Registration> registrations = agent.start().get(10, TimeUnit.SECONDS);
+            agent.close();
+            TunnelTests.waitFor(() -> fixture.gateway.publicPort("one").isEmpty()
+                    && fixture.gateway.publicPort("two").isEmpty(), "both names are released");
+            for (Registration registration : registrations) {
+                assertThrows(IOException.class, () -> TestServers.connect(registration.publicPort()).close());
+            }
+        }
+    }
+
+    @Test
+    void closingTheAgentFromItsOwnCallbackDoesNotHang() throws Exception {
+        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()))) {
+            TunnelFixture fixture = new TunnelFixture();
+            Agent agent = fixture.agent(fixture.agentConfig("callback", echo.port()));
+            agent.start().get(10, TimeUnit.SECONDS);
+            CompletableFuture<Void> closedFromCallback = agent.closed().thenRun(agent::close);
+            fixture.close(); // the gateway goes away: the agent's link closes, the callback runs on its thread
+            closedFromCallback.get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void theAgentRefusesStreamsBeyondItsLimit() throws Exception {
+        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture fixture = new TunnelFixture()) {
+            AgentConfig base = fixture.agentConfig("small", echo.port());
+            AgentConfig one = new AgentConfig(base.gateway(), "", base.tunnels(), base.window(), base.trust(),
+                    base.handshakeTimeout(), base.connectTimeoutMillis(), base.maxPendingConnects(), 1);
+            int port = fixture.expose(one);
+            try (Socket first = TestServers.connect(port); Socket second = TestServers.connect(port)) {
+                first.getOutputStream().write('1');
+                assertEquals('1', first.getInputStream().read());
+                second.setSoTimeout(5_000);
+                int end;
+                try {
+                    end = second.getInputStream().read();
+                } catch (java.net.SocketException reset) {
+                    end = -1;
+                }
+                assertEquals(-1, end, "the second stream is refused by the agent");
+                first.getOutputStream().write('2');
+                assertEquals('2', first.getInputStream().read());
+            }
+        }
+    }
+
+    @Test
+    void namesAreCheckedBeforeDialing() {
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class, () -> AgentConfig.of(
+                new HostPort("127.0.0.1", 1), "", "x".repeat(64), new HostPort("127.0.0.1", 2), null));
+        assertTrue(bad.getMessage().contains("longer than 63"), bad.getMessage());
+    }
+}
