@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Shared by bin/diglett and bin/diglett-server: runs a module's shaded jar, building it on first use.
-# Usage (from the launchers): launch.sh MODULE [ARGS...]
+# Usage (from the launchers): launch.sh MODULE MAIN_CLASS [ARGS...]
+# DIGLETT_JAVA_OPTS replaces the JVM options below; DIGLETT_CLASSPATH adds jars (plug-ins found with
+# ServiceLoader, such as an authenticator).
 set -euo pipefail
 module=$1
-shift
+main=$2
+shift 2
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 root=$(cd "$here/.." && pwd)
 jar="$root/$module/target/$module-all.jar"
@@ -12,4 +15,6 @@ if [ ! -f "$jar" ]; then
   (cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl "$module" -am) >&2
 fi
 # Small heap: a tunnel's buffers are direct memory bounded by its windows, not heap.
-exec java ${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1} -jar "$jar" "$@"
+# shellcheck disable=SC2086
+exec java ${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1} \
+  -cp "$jar${DIGLETT_CLASSPATH:+:$DIGLETT_CLASSPATH}" "$main" "$@"
