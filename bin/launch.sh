@@ -12,7 +12,14 @@ root=$(cd "$here/.." && pwd)
 jar="$root/$module/target/$module-all.jar"
 if [ ! -f "$jar" ]; then
   echo "building $module (first run)..." >&2
-  (cd "$root" && mvn -B -q -Dstyle.color=never -DskipTests package -pl "$module" -am) >&2
+  log=$(mktemp)
+  if ! (cd "$root" && mvn -B -q -DskipTests package -pl "$module" -am) >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "build failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi
 # Small heap: a tunnel's buffers are direct memory bounded by its windows, not heap.
 # shellcheck disable=SC2086

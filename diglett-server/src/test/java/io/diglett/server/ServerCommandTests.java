@@ -16,6 +16,9 @@ import picocli.CommandLine;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ServerCommandTests {
 
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path temp;
+
     private static int run(StringWriter err, String... args) {
         CommandLine cli = new CommandLine(new ServerCommand());
         cli.setErr(new PrintWriter(err));
@@ -43,7 +46,8 @@ class ServerCommandTests {
     @Test
     void aTakenListenAddressExitsWith1() throws Exception {
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            assertEquals(1, run(new StringWriter(), "-l", "127.0.0.1:" + taken.getLocalPort()));
+            assertEquals(1, run(new StringWriter(), "-l", "127.0.0.1:" + taken.getLocalPort(),
+                    "--state-dir", temp.toString()));
         }
     }
 }
