@@ -10,6 +10,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.handler.ssl.SslContext;
@@ -21,15 +22,20 @@ import java.net.UnknownHostException;
 import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The agent: one link to the gateway that carries every public connection of its names to their backends.
- * The link and all backend connections share one event loop.
+ * The agent: one link at a time to the gateway, carrying every public connection of its names to their
+ * backends. The link and all backend connections share one event loop. When the link is lost the agent
+ * reconnects with exponential backoff and registers its names again; only a refusal (token, name, the
+ * gateway's identity) stops it.
  */
 public final class Agent implements AutoCloseable {
 
@@ -40,37 +46,30 @@ public final class Agent implements AutoCloseable {
     private final AgentConfig config;
     private final Transport transport = Transport.best();
     private final EventLoopGroup group;
-    private final CompletableFuture<List<Registration>> online = new CompletableFuture<>();
-    private final CompletableFuture<String> closed = new CompletableFuture<>();
+    private final EventLoop loop;
+    private final Backoff backoff;
+    private final CompletableFuture<List<Registration>> firstOnline = new CompletableFuture<>();
+    private final CompletableFuture<String> stopped = new CompletableFuture<>();
+    private SslContext tls;
     private volatile Channel link;
+    private volatile boolean closing;
+    private final AtomicBoolean closeCalled = new AtomicBoolean();
+    private boolean wasOnline;
+    private ScheduledFuture<?> retry;
 
     public Agent(AgentConfig config) {
         this.config = config;
         this.group = transport.newGroup(1, "diglett-agent");
+        this.loop = group.next();
+        this.backoff = new Backoff(config.reconnectCap(), new Random());
     }
 
     /**
-     * Resolves the backends, dials the gateway and registers the names. The future completes with the
-     * registrations once the tunnels are live, or exceptionally: {@link RejectedException} when the gateway
-     * refused (token, name), an {@link IOException} when it could not be reached.
+     * Starts dialing. The future completes with the registrations once the tunnels are first live, or
+     * exceptionally with {@link RejectedException} when the gateway refused the agent. Unreachable gateways
+     * and lost links are retried; the future stays pending meanwhile.
      */
     public CompletableFuture<List<Registration>> start() {
-        List<AgentSession.Target> targets = new ArrayList<>();
-        int registration = 1;
-        try {
-            for (TunnelSpec spec : config.tunnels()) {
-                InetSocketAddress backend = new InetSocketAddress(spec.backend().host(), spec.backend().port());
-                if (backend.isUnresolved()) {
-                    throw new UnknownHostException("cannot resolve backend host '" + spec.backend().host() + "'");
-                }
-                targets.add(new AgentSession.Target(registration++, spec, backend));
-            }
-        } catch (UnknownHostException e) {
-            online.completeExceptionally(e);
-            closed.complete(e.getMessage());
-            return online;
-        }
-        SslContext tls;
         try {
             tls = config.trust().plaintext() ? null : SslContextBuilder.forClient()
                     .protocols(SslProtocols.TLS_v1_3)
@@ -78,15 +77,38 @@ public final class Agent implements AutoCloseable {
                     .trustManager(new GatewayTrustManager(config.trust(), config.gateway().toString()))
                     .build();
         } catch (GeneralSecurityException | SSLException e) {
-            online.completeExceptionally(e);
-            closed.complete("cannot set up TLS: " + e.getMessage());
-            return online;
+            stop("cannot set up TLS: " + e.getMessage(), e);
+            return firstOnline;
         }
         if (config.trust().plaintext()) {
             log.warn("--plaintext: the link to the gateway is neither encrypted nor authenticated");
         }
+        loop.execute(this::connect);
+        return firstOnline;
+    }
+
+    /** Completes, with the reason, when the agent has stopped for good: refused, or closed. */
+    public CompletableFuture<String> closed() {
+        return stopped;
+    }
+
+    private void connect() {
+        if (closing) {
+            return;
+        }
+        List<AgentSession.Target> targets;
+        try {
+            targets = resolveBackends();
+        } catch (UnknownHostException e) {
+            ended(new LinkEnd(e.getMessage(), false));
+            return;
+        }
+        log.info("connecting to gateway {}", config.gateway());
+        CompletableFuture<List<Registration>> online = new CompletableFuture<>();
+        CompletableFuture<LinkEnd> ended = new CompletableFuture<>();
+        boolean reconnect = wasOnline;
         Bootstrap bootstrap = new Bootstrap()
-                .group(group)
+                .group(loop)
                 .channel(transport.socketChannel())
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.SO_KEEPALIVE, true)
@@ -104,40 +126,107 @@ public final class Agent implements AutoCloseable {
                                 .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
                                 .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
                                 .addLast(HandlerNames.SESSION,
-                                        new AgentSession(config, transport, targets, online, closed));
+                                        new AgentSession(config, transport, targets, reconnect, online, ended));
                     }
                 });
         ChannelFuture connect = bootstrap.connect(config.gateway().host(), config.gateway().port());
         link = connect.channel();
         connect.addListener(f -> {
             if (!f.isSuccess()) {
-                String reason = "cannot reach gateway " + config.gateway() + ": " + f.cause().getMessage();
-                online.completeExceptionally(new IOException(reason, f.cause()));
-                closed.complete(reason);
+                ended.complete(new LinkEnd("cannot reach gateway " + config.gateway() + ": "
+                        + f.cause().getMessage(), false));
             }
         });
-        return online;
+        online.thenAccept(this::online);
+        ended.thenAccept(this::ended);
     }
 
-    /** Completes, with the reason, when the link to the gateway is gone. */
-    public CompletableFuture<String> closed() {
-        return closed;
+    private List<AgentSession.Target> resolveBackends() throws UnknownHostException {
+        List<AgentSession.Target> targets = new ArrayList<>();
+        int registration = 1;
+        for (TunnelSpec spec : config.tunnels()) {
+            InetSocketAddress backend = new InetSocketAddress(spec.backend().host(), spec.backend().port());
+            if (backend.isUnresolved()) {
+                throw new UnknownHostException("cannot resolve backend host '" + spec.backend().host() + "'");
+            }
+            targets.add(new AgentSession.Target(registration++, spec, backend));
+        }
+        return targets;
     }
 
-    /** Closes the link and stops the event loop; waits for both unless called on the agent's own thread. */
+    private void online(List<Registration> registrations) {
+        wasOnline = true;
+        backoff.reset();
+        for (Registration registration : registrations) {
+            log.info("online: '{}' is reachable at {}:{} -> {}", registration.name(), config.gateway().host(),
+                    registration.publicPort(), backendOf(registration.name()));
+        }
+        firstOnline.complete(registrations);
+    }
+
+    private Object backendOf(String name) {
+        return config.tunnels().stream().filter(t -> t.name().equals(name)).findFirst()
+                .map(TunnelSpec::backend).orElse(null);
+    }
+
+    /** A link is over: stop if refused or closing, else try again after the backoff. Runs on the loop. */
+    private void ended(LinkEnd end) {
+        link = null;
+        if (closing) {
+            stopped.complete("agent stopped");
+            return;
+        }
+        if (end.rejected()) {
+            log.error("the gateway refused this agent: {}", end.reason());
+            stop(end.reason(), new RejectedException(end.reason()));
+            return;
+        }
+        long delay = backoff.nextMillis();
+        log.warn("{}; reconnecting in {} s", end.reason(), String.format("%.1f", delay / 1000.0));
+        retry = loop.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
+    }
+
+    private void stop(String reason, Throwable cause) {
+        firstOnline.completeExceptionally(cause);
+        stopped.complete(reason);
+    }
+
+    /**
+     * Tells the gateway (Terminate), closes the link and stops the event loop; waits for that unless called
+     * on the agent's own thread (from one of its futures' callbacks).
+     */
     @Override
     public void close() {
-        Channel channel = link;
-        if (group.next().inEventLoop()) {
-            // called from a callback of our own futures: waiting here would wait for ourselves
-            if (channel != null) {
-                channel.close();
+        if (closeCalled.getAndSet(true)) {
+            return;
+        }
+        closing = true;
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        loop.execute(() -> {
+            if (retry != null) {
+                retry.cancel(false);
             }
+            Channel channel = link;
+            if (channel != null && channel.pipeline().get(HandlerNames.SESSION) instanceof AgentSession session) {
+                session.stop();
+                channel.closeFuture().addListener(f -> done.complete(null));
+            } else {
+                if (channel != null) {
+                    channel.close();
+                }
+                done.complete(null);
+            }
+        });
+        stopped.complete("agent stopped");
+        firstOnline.completeExceptionally(new IOException("agent stopped"));
+        if (loop.inEventLoop()) {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             return;
         }
-        if (channel != null) {
-            channel.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+        try {
+            done.get(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            log.debug("closing the link took too long: {}", e.toString());
         }
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }

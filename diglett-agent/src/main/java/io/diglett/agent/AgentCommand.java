@@ -8,11 +8,9 @@ import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
 import java.nio.file.Path;
-import java.util.List;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ExecutionException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -25,8 +23,8 @@ import picocli.CommandLine.Parameters;
                 + "carries every public connection to the backend HOST:PORT over one multiplexed link.%n"
                 + "Example: diglett -g gateway.com:20000 -n example localhost:9000",
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:the agent was stopped",
-            "1:the gateway refused the agent (token, name, identity check) or the link was lost",
+        exitCodeList = {"0:stopped by SIGTERM or Ctrl-C (after telling the gateway)",
+            "1:the gateway refused the agent (token, name, identity check); lost links are retried, not fatal",
                 "2:wrong arguments"})
 public final class AgentCommand implements Callable<Integer> {
 
@@ -79,6 +77,15 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Streams open at once; the gateway's further Opens are refused (default: ${DEFAULT-VALUE}).")
     int maxStreams;
 
+    @Option(names = "--heartbeat", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Ping an idle link this often; three silent intervals declare it dead (default: "
+                    + "${DEFAULT-VALUE}).")
+    double heartbeat;
+
+    @Option(names = "--reconnect-max", paramLabel = "SECONDS", defaultValue = "30",
+            description = "Longest wait between reconnect attempts (default: ${DEFAULT-VALUE}).")
+    double reconnectMax;
+
     @Parameters(index = "0", paramLabel = "HOST:PORT", converter = BackendConverter.class,
             description = "The backend to expose, e.g. localhost:9000.")
     HostPort backend;
@@ -93,34 +100,26 @@ public final class AgentCommand implements Callable<Integer> {
         try {
             TrustSettings trust = new TrustSettings(plaintext, insecure, fingerprint,
                     knownGateways != null ? knownGateways : TrustSettings.defaultKnownGateways());
-            config = new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), window, trust,
-                    AgentConfig.DEFAULT_HANDSHAKE_TIMEOUT, AgentConfig.DEFAULT_CONNECT_TIMEOUT_MILLIS,
-                    maxPendingConnects, maxStreams);
+            config = AgentConfig.of(gateway, token, name, backend, trust).withWindow(window)
+                    .withMaxPendingConnects(maxPendingConnects).withMaxStreams(maxStreams)
+                    .withHeartbeat(Duration.ofMillis(Math.round(heartbeat * 1000)))
+                    .withReconnectCap(Duration.ofMillis(Math.round(reconnectMax * 1000)));
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         Logging.configure(debug.length);
-        Logger log = LoggerFactory.getLogger(AgentCommand.class);
         Agent agent = new Agent(config);
-        Runtime.getRuntime().addShutdownHook(new Thread(agent::close, "diglett-shutdown"));
-        log.info("connecting to gateway {}", gateway);
-        try {
-            for (Registration registration : agent.start().get()) {
-                log.info("'{}' is reachable at {}:{} -> {}", registration.name(), gateway.host(),
-                        registration.publicPort(), backend);
+        AtomicBoolean refused = new AtomicBoolean();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (!refused.get()) {
+                // SIGTERM / Ctrl-C: leave the gateway cleanly, then exit 0 (the JVM would say 143)
+                agent.close();
+                Runtime.getRuntime().halt(0);
             }
-        } catch (ExecutionException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof RejectedException) {
-                log.error("the gateway refused this agent: {}", cause.getMessage());
-            } else {
-                log.error("{}", cause.getMessage());
-            }
-            agent.close();
-            return 1;
-        }
-        String reason = agent.closed().join();
-        log.error("{}", reason);
+        }, "diglett-shutdown"));
+        agent.start();
+        agent.closed().join(); // only a refusal ends it: lost links are retried
+        refused.set(true);
         agent.close();
         return 1;
     }

@@ -3,6 +3,7 @@ package io.diglett.agent;
 import io.diglett.protocol.HostPort;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
+import io.diglett.protocol.mux.Heartbeat;
 import java.time.Duration;
 import java.util.List;
 
@@ -18,14 +19,17 @@ import java.util.List;
  * @param connectTimeoutMillis how long a backend connect may take before the stream is refused
  * @param maxPendingConnects   backend connects in progress at once; further Opens are refused
  * @param maxStreams           streams open at once; further Opens are refused
+ * @param heartbeat            Ping interval on an idle link; three silent intervals declare it dead
+ * @param reconnectCap         longest wait between reconnect attempts
  */
 public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunnels, int window, TrustSettings trust,
                           Duration handshakeTimeout, int connectTimeoutMillis, int maxPendingConnects,
-                          int maxStreams) {
+                          int maxStreams, Duration heartbeat, Duration reconnectCap) {
 
     public static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 10_000;
     public static final int DEFAULT_MAX_PENDING_CONNECTS = 256;
     public static final int DEFAULT_MAX_STREAMS = 8192;
+    public static final Duration DEFAULT_RECONNECT_CAP = Duration.ofSeconds(30);
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
     /** Longest token: the Login frame's limit. */
     public static final int MAX_TOKEN_BYTES = 1024;
@@ -51,41 +55,55 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
         if (maxPendingConnects < 1 || connectTimeoutMillis < 1 || maxStreams < 1) {
             throw new IllegalArgumentException("limits must be at least 1");
         }
+        if (heartbeat.isNegative() || heartbeat.isZero() || reconnectCap.isNegative()) {
+            throw new IllegalArgumentException("the heartbeat must be positive and the reconnect cap not negative");
+        }
     }
 
     /** One tunnel with default limits, trusting the gateway as {@code trust} says. */
     public static AgentConfig of(HostPort gateway, String token, String name, HostPort backend, TrustSettings trust) {
         return new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), Protocol.DEFAULT_WINDOW, trust,
-                DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_MILLIS, DEFAULT_MAX_PENDING_CONNECTS, DEFAULT_MAX_STREAMS);
+                DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_MILLIS, DEFAULT_MAX_PENDING_CONNECTS, DEFAULT_MAX_STREAMS,
+                Heartbeat.DEFAULT_INTERVAL, DEFAULT_RECONNECT_CAP);
     }
 
     public AgentConfig withGateway(HostPort value) {
-        return new AgentConfig(value, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis,
-                maxPendingConnects, maxStreams);
-    }
-
-    public AgentConfig withWindow(int value) {
-        return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis,
-                maxPendingConnects, maxStreams);
+        return new AgentConfig(value, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
     }
 
     public AgentConfig withToken(String value) {
-        return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis,
-                maxPendingConnects, maxStreams);
+        return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
+    }
+
+    public AgentConfig withTunnels(List<TunnelSpec> value) {
+        return new AgentConfig(gateway, token, value, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
+    }
+
+    public AgentConfig withWindow(int value) {
+        return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
     }
 
     public AgentConfig withTrust(TrustSettings value) {
-        return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis,
-                maxPendingConnects, maxStreams);
+        return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
     }
 
     public AgentConfig withHandshakeTimeout(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis,
-                maxPendingConnects, maxStreams);
+        return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
     }
 
     public AgentConfig withMaxPendingConnects(int value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value,
-                maxStreams);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value, maxStreams, heartbeat, reconnectCap);
+    }
+
+    public AgentConfig withMaxStreams(int value) {
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, value, heartbeat, reconnectCap);
+    }
+
+    public AgentConfig withHeartbeat(Duration value) {
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, value, reconnectCap);
+    }
+
+    public AgentConfig withReconnectCap(Duration value) {
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, value);
     }
 }

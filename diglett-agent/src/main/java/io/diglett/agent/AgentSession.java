@@ -3,8 +3,11 @@ package io.diglett.agent;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
+import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.Heartbeat;
 import io.diglett.protocol.mux.LinkSession;
 import io.diglett.protocol.mux.Stream;
 import io.diglett.protocol.mux.StreamState;
@@ -53,24 +56,33 @@ final class AgentSession extends LinkSession {
     private final Map<Integer, Target> targets = new HashMap<>();
     private final List<Registration> registered = new ArrayList<>();
     private final CompletableFuture<List<Registration>> online;
-    private final CompletableFuture<String> closed;
+    private final CompletableFuture<LinkEnd> ended;
+    private final boolean reconnect;
     private Phase phase = Phase.HANDSHAKE;
     private Bootstrap backends;
     private int pendingConnects;
     private String endReason;
     private boolean rejected;
+    private boolean draining;
     private ScheduledFuture<?> handshakeTimer;
 
-    AgentSession(AgentConfig config, Transport transport, List<Target> targets,
-                 CompletableFuture<List<Registration>> online, CompletableFuture<String> closed) {
+    /**
+     * @param reconnect whether the agent was online before: a name "already in use" is then most likely held
+     *                  by our own previous link, which the gateway has not yet seen die, so it is retried
+     * @param online    completed with the registrations once the tunnels are live
+     * @param ended     completed, on the link's loop, with how the link ended
+     */
+    AgentSession(AgentConfig config, Transport transport, List<Target> targets, boolean reconnect,
+                 CompletableFuture<List<Registration>> online, CompletableFuture<LinkEnd> ended) {
         super(config.window());
         this.config = config;
         this.transport = transport;
         for (Target target : targets) {
             this.targets.put(target.registration(), target);
         }
+        this.reconnect = reconnect;
         this.online = online;
-        this.closed = closed;
+        this.ended = ended;
     }
 
     @Override
@@ -108,32 +120,48 @@ final class AgentSession extends LinkSession {
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
-            reject(tlsFailure(done.cause()));
+            tlsFailed(done.cause());
             return;
         }
         ctx.fireUserEventTriggered(evt);
     }
 
-    /** Why TLS failed, in words: a refused certificate carries our own explanation. */
-    private static String tlsFailure(Throwable cause) {
+    /**
+     * A TLS failure: a refused certificate (our own explanation is in it) or a gateway that does not speak
+     * TLS is a rejection; anything else (a connection cut during the handshake) is worth another attempt.
+     */
+    private void tlsFailed(Throwable cause) {
         for (Throwable t = cause; t != null; t = t.getCause()) {
             if (t instanceof CertificateException) {
-                return "gateway identity check failed: " + t.getMessage();
+                reject("gateway identity check failed: " + t.getMessage());
+                return;
             }
             if (t instanceof NotSslRecordException) {
-                return "the gateway did not answer with TLS; if it runs with --plaintext, start the agent with"
-                        + " --plaintext too";
+                reject("the gateway did not answer with TLS; if it runs with --plaintext, start the agent with"
+                        + " --plaintext too");
+                return;
             }
         }
-        return "TLS handshake with the gateway failed: " + cause.getMessage();
+        endReason = "TLS handshake with the gateway failed: " + cause.getMessage();
+        ctx.close();
     }
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (rejected) {
+        if (rejected || (endReason != null && !ctx.channel().isActive())) {
             return;
         }
         super.exceptionCaught(ctx, cause);
+    }
+
+    /** The agent is stopping: tell the gateway, then close. */
+    void stop() {
+        if (ctx.channel().isActive() && !failed()) {
+            endReason = "agent stopped";
+            ctx.writeAndFlush(Frame.terminate(ctx.alloc(), "agent stopping")).addListener(ChannelFutureListener.CLOSE);
+        } else {
+            ctx.close();
+        }
     }
 
     @Override
@@ -151,12 +179,19 @@ final class AgentSession extends LinkSession {
     @Override
     protected void onFrame(Frame frame) {
         if (frame.kind() == FrameKind.ERROR && (frame.id() == Protocol.CONNECTION_ID || phase != Phase.ACTIVE)) {
+            if (reconnect && phase == Phase.REGISTER && Names.isInUse(frame.text())) {
+                endReason = frame.text() + " (still held by our previous connection?)";
+                ctx.close();
+                return;
+            }
             reject(frame.text());
             return;
         }
         if (frame.kind() == FrameKind.TERMINATE) {
-            endReason = "gateway ended the session: " + frame.text();
-            ctx.close();
+            // The gateway is going away: finish what is open, then close; the agent reconnects.
+            endReason = "the gateway ended the session: " + frame.text();
+            draining = true;
+            mux.whenEmpty(ctx::close);
             return;
         }
         switch (phase) {
@@ -177,6 +212,8 @@ final class AgentSession extends LinkSession {
                 expect(frame, FrameKind.OK);
                 phase = Phase.ACTIVE;
                 handshakeTimer.cancel(false);
+                ctx.pipeline().addBefore(HandlerNames.SESSION, HandlerNames.KEEPALIVE,
+                        new Heartbeat(config.heartbeat()));
                 online.complete(List.copyOf(registered));
             }
             case ACTIVE -> {
@@ -236,6 +273,9 @@ final class AgentSession extends LinkSession {
         }
         String busy = pendingConnects >= config.maxPendingConnects() ? pendingConnects + " backend connects in progress"
                 : mux.size() >= config.maxStreams() ? mux.size() + " streams open" : null;
+        if (busy == null && draining) {
+            busy = "the session is ending";
+        }
         if (busy != null) {
             log.warn("stream={} name={} refused: {}", Integer.toUnsignedString(id), target.spec().name(), busy);
             if (mux.writeControl(Frame.error(ctx.alloc(), id, "agent busy: " + busy))) {
@@ -291,11 +331,11 @@ final class AgentSession extends LinkSession {
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
-        String reason = endReason != null ? endReason : "connection to the gateway closed";
+        String reason = endReason != null ? endReason : "the connection to the gateway closed";
         if (!online.isDone()) {
             online.completeExceptionally(rejected ? new RejectedException(reason) : new IOException(reason));
         }
-        closed.complete(reason);
+        ended.complete(new LinkEnd(reason, rejected));
     }
 
     @Override

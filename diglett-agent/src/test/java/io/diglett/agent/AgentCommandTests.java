@@ -65,15 +65,6 @@ class AgentCommandTests {
         assertTrue(help.out().contains("--gateway") && help.out().contains("DIGLETT_TOKEN"), help.out());
     }
 
-    @Test
-    void anUnreachableGatewayExitsWith1() throws Exception {
-        int port;
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = socket.getLocalPort();
-        }
-        assertEquals(1, run("-g", "127.0.0.1:" + port, "-n", "example", "127.0.0.1:9").exitCode());
-    }
-
     /** A fake gateway that answers the handshake and refuses the login, as a gateway with a token list would. */
     @Test
     void aRefusedLoginExitsWith1AndDoesNotRetry() throws Exception {

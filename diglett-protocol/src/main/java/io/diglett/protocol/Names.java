@@ -34,6 +34,19 @@ public final class Names {
         return null;
     }
 
+    /**
+     * The gateway's exact answer to a Register for a name another agent holds. Agents recognise it (see
+     * {@link #isInUse}) to retry after a reconnect, when the name may still be held by their own dying link.
+     */
+    public static String inUse(String name) {
+        return "name '" + name + "' is already in use";
+    }
+
+    /** Whether a refusal is {@link #inUse}. */
+    public static boolean isInUse(String reason) {
+        return reason != null && reason.startsWith("name '") && reason.endsWith("' is already in use");
+    }
+
     /** The name with control characters escaped, safe to log and echo back. */
     static String printable(String name) {
         StringBuilder sb = new StringBuilder(Math.min(name.length(), 80));

@@ -223,24 +223,30 @@ public final class Gateway implements AutoCloseable {
         return links.size();
     }
 
-    /** Stops accepting, tells every agent (Terminate), closes all links and stops the event loops. */
+    /**
+     * Shuts down gracefully: stops accepting agents and public connections, tells every agent (Terminate),
+     * lets open streams finish for up to the drain timeout, then closes everything and stops the event loops.
+     */
     @Override
     public void close() {
         if (server != null) {
             server.close().syncUninterruptibly();
         }
-        List<Future<?>> told = new ArrayList<>();
+        List<Future<Void>> drained = new ArrayList<>();
         for (Channel link : links) {
             if (link.pipeline().get(HandlerNames.SESSION) instanceof GatewaySession session) {
-                Promise<Void> done = link.eventLoop().newPromise();
-                link.eventLoop().execute(() -> session.terminate("gateway shutting down")
-                        .addListener(f -> done.trySuccess(null)));
-                told.add(done);
+                link.eventLoop().execute(() -> session.drain("gateway shutting down"));
+                drained.add(session.closeFuture());
+            } else {
+                link.close();
             }
         }
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
-        for (Future<?> future : told) {
+        long deadline = System.nanoTime() + config.limits().drainTimeout().toNanos();
+        for (Future<Void> future : drained) {
             future.awaitUninterruptibly(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        }
+        if (!links.isEmpty()) {
+            log.warn("drain timeout: closing {} agent link(s) with open connections", links.size());
         }
         links.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
         authenticator.close();

@@ -22,24 +22,58 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
      * @param maxNamesPerAgent   registrations one agent link may hold
      * @param maxStreamsPerAgent streams open at once on one agent link; further public connections are refused
      * @param handshakeTimeout   time an agent has from connecting to finishing TLS, login and registration
+     * @param heartbeat          Ping interval on an idle link; three silent intervals declare it dead
+     * @param drainTimeout       on shutdown, how long open streams may take to finish
      */
-    public record Limits(int maxAgents, int maxNamesPerAgent, int maxStreamsPerAgent, Duration handshakeTimeout) {
+    public record Limits(int maxAgents, int maxNamesPerAgent, int maxStreamsPerAgent, Duration handshakeTimeout,
+                         Duration heartbeat, Duration drainTimeout) {
         public static final int DEFAULT_MAX_AGENTS = 1024;
         public static final int DEFAULT_MAX_NAMES = 16;
         public static final int DEFAULT_MAX_STREAMS = 4096;
         public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+        public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(10);
 
         public Limits {
             if (maxAgents < 1 || maxNamesPerAgent < 1 || maxStreamsPerAgent < 1) {
                 throw new IllegalArgumentException("limits must be at least 1");
             }
-            if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
-                throw new IllegalArgumentException("the handshake timeout must be positive");
+            for (Duration d : new Duration[] {handshakeTimeout, heartbeat}) {
+                if (d.isNegative() || d.isZero()) {
+                    throw new IllegalArgumentException("timeouts and intervals must be positive");
+                }
+            }
+            if (drainTimeout.isNegative()) {
+                throw new IllegalArgumentException("the drain timeout must not be negative");
             }
         }
 
         public static Limits defaults() {
-            return new Limits(DEFAULT_MAX_AGENTS, DEFAULT_MAX_NAMES, DEFAULT_MAX_STREAMS, DEFAULT_HANDSHAKE_TIMEOUT);
+            return new Limits(DEFAULT_MAX_AGENTS, DEFAULT_MAX_NAMES, DEFAULT_MAX_STREAMS, DEFAULT_HANDSHAKE_TIMEOUT,
+                    io.diglett.protocol.mux.Heartbeat.DEFAULT_INTERVAL, DEFAULT_DRAIN_TIMEOUT);
+        }
+
+        public Limits withMaxAgents(int value) {
+            return new Limits(value, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, heartbeat, drainTimeout);
+        }
+
+        public Limits withMaxNamesPerAgent(int value) {
+            return new Limits(maxAgents, value, maxStreamsPerAgent, handshakeTimeout, heartbeat, drainTimeout);
+        }
+
+        public Limits withMaxStreamsPerAgent(int value) {
+            return new Limits(maxAgents, maxNamesPerAgent, value, handshakeTimeout, heartbeat, drainTimeout);
+        }
+
+        public Limits withHandshakeTimeout(Duration value) {
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, value, heartbeat, drainTimeout);
+        }
+
+        public Limits withHeartbeat(Duration value) {
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, value, drainTimeout);
+        }
+
+        public Limits withDrainTimeout(Duration value) {
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, heartbeat, value);
         }
     }
 

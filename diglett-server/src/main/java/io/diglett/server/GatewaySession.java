@@ -6,13 +6,16 @@ import io.diglett.protocol.Handshake;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.Heartbeat;
 import io.diglett.protocol.mux.LinkSession;
 import io.diglett.protocol.mux.Stream;
 import io.diglett.protocol.mux.StreamState;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -40,6 +43,11 @@ final class GatewaySession extends LinkSession {
     private boolean finishRequested;
     private int nextStreamId = 1;
     private ScheduledFuture<?> handshakeTimer;
+    /** SHA-256 of the login token, or null without one; read by other links' sessions for takeover. */
+    private volatile byte[] tokenDigest;
+    private boolean draining;
+    /** Completed once the link is closed and its names released (listeners run on the global executor). */
+    private final Promise<Void> closed = GlobalEventExecutor.INSTANCE.newPromise();
 
     GatewaySession(Gateway gateway) {
         super(gateway.config().window());
@@ -126,12 +134,17 @@ final class GatewaySession extends LinkSession {
             fail("login refused: " + e.getMessage());
             return;
         }
+        tokenDigest = token.isEmpty() ? null : TokenFile.sha256(token);
         phase = Phase.REGISTER;
         log.debug("agent {} logged in as {}", peer(), principal);
         ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
     }
 
     private void register(int registration, String name) {
+        register(registration, name, true);
+    }
+
+    private void register(int registration, String name, boolean mayTakeOver) {
         String refusal = registrationProblem(registration, name);
         if (refusal != null) {
             log.info("agent {} registration {} refused: {}", peer(), Integer.toUnsignedString(registration),
@@ -141,8 +154,13 @@ final class GatewaySession extends LinkSession {
         }
         Tunnel tunnel = new Tunnel(name, registration, this);
         if (!gateway.names().claim(tunnel)) {
+            Tunnel holder = gateway.names().get(name);
+            if (mayTakeOver && holder != null && holder.session != this && holder.session.sameToken(tokenDigest)) {
+                takeOver(holder, registration, name);
+                return;
+            }
             log.info("agent {} asked for name '{}', which is already in use", peer(), name);
-            reply(Frame.error(ctx.alloc(), registration, "name '" + name + "' is already in use"));
+            reply(Frame.error(ctx.alloc(), registration, Names.inUse(name)));
             return;
         }
         tunnels.put(registration, tunnel);
@@ -151,6 +169,38 @@ final class GatewaySession extends LinkSession {
             pendingBinds--;
             bound(tunnel, f.isSuccess() ? (Channel) f.getNow() : null, f.cause());
         });
+    }
+
+    /**
+     * The same token asks again for a name its earlier link still holds: that link is most likely dead (the
+     * agent reconnected before the gateway noticed), so it is closed and the name handed over.
+     */
+    private void takeOver(Tunnel holder, int registration, String name) {
+        log.info("agent {} takes over '{}' from its previous link {}", peer(), name, holder.session.peer());
+        pendingBinds++;
+        holder.session.evict("name '" + name + "' was taken over by a new connection of the same token from "
+                + peer()).addListener(f -> ctx.executor().execute(() -> {
+                    pendingBinds--;
+                    if (phase == Phase.CLOSED) {
+                        return;
+                    }
+                    register(registration, name, false);
+                    if (finishRequested && pendingBinds == 0) {
+                        finish();
+                    }
+                }));
+    }
+
+    /** Whether this session logged in with the (non-empty) token whose SHA-256 is {@code digest}. */
+    boolean sameToken(byte[] digest) {
+        byte[] mine = tokenDigest;
+        return mine != null && digest != null && java.security.MessageDigest.isEqual(mine, digest);
+    }
+
+    /** Closes this link from another thread; the future completes once its names are released. */
+    Future<Void> evict(String reason) {
+        ctx.executor().execute(() -> fail(reason));
+        return closed;
     }
 
     /** Answers a request; counted against the control-frame limit, so a flood of requests cannot pile up. */
@@ -226,6 +276,8 @@ final class GatewaySession extends LinkSession {
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
+        ctx.pipeline().addBefore(HandlerNames.SESSION, HandlerNames.KEEPALIVE,
+                new Heartbeat(gateway.config().limits().heartbeat()));
         ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
     }
 
@@ -233,7 +285,7 @@ final class GatewaySession extends LinkSession {
 
     /** A public client connected to {@code tunnel}'s listener. Runs on this link's event loop. */
     void accept(Tunnel tunnel, Channel client) {
-        if (phase != Phase.ACTIVE || failed() || !ctx.channel().isActive()) {
+        if (phase != Phase.ACTIVE || failed() || draining || !ctx.channel().isActive()) {
             client.close();
             return;
         }
@@ -305,7 +357,7 @@ final class GatewaySession extends LinkSession {
             } catch (AccessDeniedException e) {
                 log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", peer(), tunnel.name,
                         e.getMessage());
-                terminate("authorization for '" + tunnel.name + "' withdrawn: " + e.getMessage());
+                fail("authorization for '" + tunnel.name + "' withdrawn: " + e.getMessage());
                 return;
             }
         }
@@ -335,10 +387,33 @@ final class GatewaySession extends LinkSession {
         }
         tunnels.clear();
         log.debug("agent {} disconnected", peer());
+        closed.trySuccess(null);
     }
 
-    /** Sends Terminate and closes: the gateway is shutting down. */
-    ChannelFuture terminate(String reason) {
-        return ctx.writeAndFlush(Frame.terminate(ctx.alloc(), reason)).addListener(ChannelFutureListener.CLOSE);
+    /**
+     * The gateway is shutting down: stop accepting public connections, tell the agent (Terminate), and close
+     * the link once its open streams have finished. The gateway closes it anyway after its drain timeout.
+     */
+    void drain(String reason) {
+        for (Tunnel tunnel : tunnels.values()) {
+            if (tunnel.listener != null) {
+                tunnel.listener.close();
+            }
+        }
+        if (failed() || !ctx.channel().isActive()) {
+            ctx.close();
+            return;
+        }
+        draining = true;
+        mux.writeControl(Frame.terminate(ctx.alloc(), reason));
+        mux.flushLinkLater();
+        mux.whenEmpty(ctx::close);
     }
+
+    /** Completes when the link is closed and its names are released. */
+    Future<Void> closeFuture() {
+        return closed;
+    }
+
+
 }

@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
         description = "The Diglett gateway: agents dial in and register names; for each name it opens a public "
                 + "port whose connections are carried to that agent's backend.",
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:stopped by a signal",
+        exitCodeList = {"0:stopped by SIGTERM or Ctrl-C, after draining open connections",
             "1:could not start (the listen address is taken, the certificate or token file cannot be read)",
                 "2:wrong arguments"})
 public final class ServerCommand implements Callable<Integer> {
@@ -97,6 +97,15 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Time an agent has to finish TLS, login and registration (default: ${DEFAULT-VALUE}).")
     double handshakeTimeout;
 
+    @Option(names = "--heartbeat", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Ping an idle agent link this often; three silent intervals declare it dead "
+                    + "(default: ${DEFAULT-VALUE}).")
+    double heartbeat;
+
+    @Option(names = "--drain-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "On SIGTERM, how long open connections may take to finish (default: ${DEFAULT-VALUE}).")
+    double drainTimeout;
+
     public static void main(String[] args) {
         System.exit(new CommandLine(new ServerCommand()).execute(args));
     }
@@ -114,8 +123,8 @@ public final class ServerCommand implements Callable<Integer> {
             }
             config = GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
                     .withWindow(window).withTls(tls)
-                    .withLimits(new Limits(maxAgents, maxNames, maxStreams,
-                            Duration.ofMillis(Math.round(handshakeTimeout * 1000))));
+                    .withLimits(new Limits(maxAgents, maxNames, maxStreams, seconds(handshakeTimeout),
+                            seconds(heartbeat), seconds(drainTimeout)));
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -136,14 +145,19 @@ public final class ServerCommand implements Callable<Integer> {
             gateway.close();
             return 1;
         }
-        CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            log.info("shutting down");
+            log.info("shutting down: no new agents or connections, open connections get {} s to finish",
+                    config.limits().drainTimeout().toSeconds());
             gateway.close();
-            stopped.countDown();
+            log.info("stopped");
+            Runtime.getRuntime().halt(0); // a clean stop on SIGTERM exits 0, not 143
         }, "diglett-shutdown"));
-        stopped.await();
+        new CountDownLatch(1).await(); // until a signal: the hook ends the process
         return 0;
+    }
+
+    private static Duration seconds(double value) {
+        return Duration.ofMillis(Math.round(value * 1000));
     }
 
     private Authenticator authenticator() throws Exception {

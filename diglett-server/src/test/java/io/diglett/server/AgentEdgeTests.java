@@ -28,10 +28,9 @@ class AgentEdgeTests {
              Backend lower = new Backend(s -> s.getOutputStream().write('l'));
              TunnelFixture fixture = new TunnelFixture()) {
             AgentConfig base = fixture.agentConfig("web", upper.port());
-            AgentConfig two = new AgentConfig(base.gateway(), "", List.of(
+            AgentConfig two = base.withTunnels(List.of(
                     new TunnelSpec("web", new HostPort("127.0.0.1", upper.port())),
-                    new TunnelSpec("api", new HostPort("127.0.0.1", lower.port()))), base.window(), base.trust(),
-                    base.handshakeTimeout(), base.connectTimeoutMillis(), base.maxPendingConnects(), base.maxStreams());
+                    new TunnelSpec("api", new HostPort("127.0.0.1", lower.port()))));
             List<Registration> registrations = fixture.agent(two).start().get(10, TimeUnit.SECONDS);
             assertEquals(List.of("web", "api"), registrations.stream().map(Registration::name).toList());
             for (Registration registration : registrations) {
@@ -58,9 +57,8 @@ class AgentEdgeTests {
              TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults(), Authenticator.open(), throwing)) {
             AgentConfig base = fixture.agentConfig("one", echo.port());
             HostPort backend = new HostPort("127.0.0.1", echo.port());
-            Agent agent = fixture.agent(new AgentConfig(base.gateway(), "", List.of(new TunnelSpec("one", backend),
-                    new TunnelSpec("two", backend)), base.window(), base.trust(), base.handshakeTimeout(),
-                    base.connectTimeoutMillis(), base.maxPendingConnects(), base.maxStreams()));
+            Agent agent = fixture.agent(base.withTunnels(List.of(new TunnelSpec("one", backend),
+                    new TunnelSpec("two", backend))));
             List<Registration> registrations = agent.start().get(10, TimeUnit.SECONDS);
             agent.close();
             TunnelTests.waitFor(() -> fixture.gateway.publicPort("one").isEmpty()
@@ -73,13 +71,13 @@ class AgentEdgeTests {
 
     @Test
     void closingTheAgentFromItsOwnCallbackDoesNotHang() throws Exception {
-        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()))) {
-            TunnelFixture fixture = new TunnelFixture();
+        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture fixture = new TunnelFixture()) {
             Agent agent = fixture.agent(fixture.agentConfig("callback", echo.port()));
-            agent.start().get(10, TimeUnit.SECONDS);
-            CompletableFuture<Void> closedFromCallback = agent.closed().thenRun(agent::close);
-            fixture.close(); // the gateway goes away: the agent's link closes, the callback runs on its thread
+            // the callback runs on the agent's own event loop, where close() must not wait for itself
+            CompletableFuture<Void> closedFromCallback = agent.start().thenRun(agent::close);
             closedFromCallback.get(10, TimeUnit.SECONDS);
+            assertEquals("agent stopped", agent.closed().get(10, TimeUnit.SECONDS));
         }
     }
 
@@ -88,8 +86,7 @@ class AgentEdgeTests {
         try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
              TunnelFixture fixture = new TunnelFixture()) {
             AgentConfig base = fixture.agentConfig("small", echo.port());
-            AgentConfig one = new AgentConfig(base.gateway(), "", base.tunnels(), base.window(), base.trust(),
-                    base.handshakeTimeout(), base.connectTimeoutMillis(), base.maxPendingConnects(), 1);
+            AgentConfig one = base.withMaxStreams(1);
             int port = fixture.expose(one);
             try (Socket first = TestServers.connect(port); Socket second = TestServers.connect(port)) {
                 first.getOutputStream().write('1');

@@ -139,7 +139,7 @@ class AuthTests {
 
     @Test
     void anAgentThatDoesNotFinishTheHandshakeInTimeIsClosed() throws Exception {
-        GatewayConfig.Limits quick = new GatewayConfig.Limits(8, 4, 16, Duration.ofMillis(300));
+        GatewayConfig.Limits quick = GatewayConfig.Limits.defaults().withHandshakeTimeout(Duration.ofMillis(300));
         try (TunnelFixture strict = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain())
                 .withLimits(quick))) {
             try (RawAgent silent = new RawAgent(strict.address.getPort())) {

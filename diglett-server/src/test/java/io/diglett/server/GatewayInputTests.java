@@ -257,7 +257,7 @@ class GatewayInputTests {
     @Test
     void streamsBeyondTheLimitAreRefusedWhileOthersKeepWorking() throws Exception {
         try (TunnelFixture limited = new TunnelFixture(GatewayConfig.defaults().withLimits(
-                new GatewayConfig.Limits(8, 4, 1, GatewayConfig.Limits.DEFAULT_HANDSHAKE_TIMEOUT)))) {
+                GatewayConfig.Limits.defaults().withMaxStreamsPerAgent(1)))) {
             int port = limited.expose("limited", echo.port());
             try (Socket first = TestServers.connect(port); Socket second = TestServers.connect(port)) {
                 first.getOutputStream().write('1');

@@ -39,7 +39,7 @@ class HostileInputTests {
 
     @Test
     void aLiveTunnelKeepsServingWhileTheAgentPortIsAttacked() throws Exception {
-        GatewayConfig.Limits limits = new GatewayConfig.Limits(256, 4, 64, Duration.ofSeconds(1));
+        GatewayConfig.Limits limits = GatewayConfig.Limits.defaults().withHandshakeTimeout(Duration.ofSeconds(1));
         try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
              TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withLimits(limits))) {
             int publicPort = fixture.expose("steady", echo.port());

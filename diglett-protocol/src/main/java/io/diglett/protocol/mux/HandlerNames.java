@@ -9,6 +9,7 @@ package io.diglett.protocol.mux;
  *   HANDSHAKE      HandshakeDecoder  reads the peer's magic + version, then removes itself
  *   FRAME_DECODER  FrameDecoder      bytes -> Frame, sticky errors
  *   FRAME_ENCODER  FrameEncoder      Frame -> bytes
+ *   KEEPALIVE      Heartbeat         Ping on an idle link, declares a silent one dead (added once active)
  *   SESSION        GatewaySession / AgentSession (a LinkSession): login, registration, stream frames
  * </pre>
  *
@@ -20,6 +21,7 @@ public final class HandlerNames {
     public static final String HANDSHAKE = "handshake";
     public static final String FRAME_DECODER = "frame-decoder";
     public static final String FRAME_ENCODER = "frame-encoder";
+    public static final String KEEPALIVE = "keepalive";
     public static final String SESSION = "session";
     public static final String STREAM = "stream";
 

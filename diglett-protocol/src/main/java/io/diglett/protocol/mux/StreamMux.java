@@ -32,6 +32,7 @@ public final class StreamMux {
     private boolean linkFlushScheduled;
     private final Runnable linkFlush = this::flushLink;
     private final Consumer<String> overloaded;
+    private Runnable whenEmpty;
     private int queuedControl;
     private final ChannelFutureListener controlWritten = f -> queuedControl--;
 
@@ -103,7 +104,20 @@ public final class StreamMux {
     }
 
     void remove(Stream stream) {
-        streams.remove(stream.id(), stream);
+        if (streams.remove(stream.id(), stream) && streams.isEmpty() && whenEmpty != null) {
+            Runnable action = whenEmpty;
+            whenEmpty = null;
+            action.run();
+        }
+    }
+
+    /** Runs {@code action} once no stream is left: now if there is none, else when the last one ends. */
+    public void whenEmpty(Runnable action) {
+        if (streams.isEmpty()) {
+            action.run();
+        } else {
+            whenEmpty = action;
+        }
     }
 
     /**
