@@ -55,6 +55,7 @@ public final class Agent implements AutoCloseable {
     private volatile boolean closing;
     private final AtomicBoolean closeCalled = new AtomicBoolean();
     private boolean wasOnline;
+    private volatile int timesOnline;
     private ScheduledFuture<?> retry;
 
     public Agent(AgentConfig config) {
@@ -154,8 +155,14 @@ public final class Agent implements AutoCloseable {
         return targets;
     }
 
+    /** How many times the agent has come online (1 after the first link, more after reconnects). */
+    public int timesOnline() {
+        return timesOnline;
+    }
+
     private void online(List<Registration> registrations) {
         wasOnline = true;
+        timesOnline++;
         backoff.reset();
         for (Registration registration : registrations) {
             log.info("online: '{}' is reachable at {}:{} -> {}", registration.name(), config.gateway().host(),

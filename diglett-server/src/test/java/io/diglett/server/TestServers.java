@@ -177,29 +177,55 @@ final class TestServers {
     static final class Relay implements AutoCloseable {
         final java.io.ByteArrayOutputStream clientBytes = new java.io.ByteArrayOutputStream();
         private final Backend backend;
+        /** Connections opened before this many freezes stop forwarding. */
+        private final java.util.concurrent.atomic.AtomicInteger generation = new java.util.concurrent.atomic.AtomicInteger();
+        private final java.util.concurrent.atomic.AtomicInteger open = new java.util.concurrent.atomic.AtomicInteger();
 
         Relay(int target) throws IOException {
             backend = new Backend(client -> {
+                int born = generation.get();
+                open.incrementAndGet();
                 try (Socket upstream = connect(target)) {
-                    Thread down = new Thread(() -> {
-                        try {
-                            upstream.getInputStream().transferTo(client.getOutputStream());
-                        } catch (IOException ignored) {
-                            // either side closed
-                        }
-                    });
+                    upstream.setSoTimeout(0);
+                    client.setSoTimeout(0);
+                    Thread down = new Thread(() -> pump(upstream, client, born, false));
                     down.setDaemon(true);
                     down.start();
-                    byte[] buf = new byte[8192];
-                    int n;
-                    while ((n = client.getInputStream().read(buf)) >= 0) {
+                    pump(client, upstream, born, true);
+                } finally {
+                    open.decrementAndGet();
+                }
+            });
+        }
+
+        private void pump(Socket from, Socket to, int born, boolean record) {
+            byte[] buf = new byte[8192];
+            try {
+                int n;
+                while ((n = from.getInputStream().read(buf)) >= 0) {
+                    if (generation.get() != born) {
+                        // frozen: swallow everything, close nothing (a blackhole)
+                        continue;
+                    }
+                    if (record) {
                         synchronized (clientBytes) {
                             clientBytes.write(buf, 0, n);
                         }
-                        upstream.getOutputStream().write(buf, 0, n);
                     }
+                    to.getOutputStream().write(buf, 0, n);
                 }
-            });
+            } catch (IOException ignored) {
+                // either side closed
+            }
+        }
+
+        /** The connections open now stop forwarding in both directions, without closing; new ones work. */
+        void freeze() {
+            generation.incrementAndGet();
+        }
+
+        int openConnections() {
+            return open.get();
         }
 
         int port() {
