@@ -259,6 +259,9 @@ final class AgentSession extends LinkSession {
 
     private void open(Frame frame) {
         int id = frame.id();
+        if (id == Protocol.CONNECTION_ID) {
+            throw new ProtocolException("Open with stream id 0");
+        }
         ByteBuf payload = frame.content();
         int start = payload.readerIndex();
         Target target = targets.get(payload.getInt(start));

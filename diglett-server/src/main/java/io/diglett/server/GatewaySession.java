@@ -211,8 +211,12 @@ final class GatewaySession extends LinkSession {
     }
 
     private String registrationProblem(int registration, String name) {
-        if (registration == Protocol.CONNECTION_ID || tunnels.containsKey(registration)) {
-            return "registration id " + Integer.toUnsignedString(registration) + " is 0 or already used";
+        if (registration == Protocol.CONNECTION_ID) {
+            // an answer would be Error(0), which means "connection over": say so and mean it
+            throw new ProtocolException("Register with registration id 0");
+        }
+        if (tunnels.containsKey(registration)) {
+            return "registration id " + Integer.toUnsignedString(registration) + " is already used";
         }
         String problem = Names.problem(name);
         if (problem != null) {

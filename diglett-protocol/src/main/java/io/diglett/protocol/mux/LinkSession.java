@@ -62,7 +62,8 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public final void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (failed) {
+        if (failed || !ctx.channel().isOpen()) {
+            // failed, or closed by this side: what is left of the last read is not for us any more
             ReferenceCountUtil.release(msg);
             return;
         }
