@@ -9,6 +9,8 @@ import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -19,9 +21,10 @@ import picocli.CommandLine.Parameters;
 /** {@code diglett}: the agent's command line. */
 @Command(name = "diglett", mixinStandardHelpOptions = true, versionProvider = AgentCommand.VersionProvider.class,
         sortOptions = false, usageHelpAutoWidth = true,
-        description = "Exposes a local service through a Diglett gateway: dials the gateway, registers NAME and "
-                + "carries every public connection to the backend HOST:PORT over one multiplexed link.%n"
-                + "Example: diglett -g gateway.com:20000 -n example localhost:9000",
+        description = "Exposes local services through a Diglett gateway: dials the gateway, registers each NAME "
+                + "and carries every public connection to its backend over one multiplexed link.%n"
+                + "Examples: diglett -g gateway.com:20000 -n example localhost:9000%n"
+                + "          diglett -g gateway.com -n web=localhost:8080 -n api=localhost:9000",
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:stopped by SIGTERM or Ctrl-C (after telling the gateway)",
             "1:the gateway refused the agent (token, name, identity check); lost links are retried, not fatal",
@@ -36,9 +39,12 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Gateway to dial; the port defaults to " + Protocol.DEFAULT_GATEWAY_PORT + ".")
     HostPort gateway;
 
-    @Option(names = {"-n", "--name"}, required = true, paramLabel = "NAME", converter = NameConverter.class,
-            description = "Name to register: a DNS label (a-z, 0-9, '-', up to 63 characters).")
-    String name;
+    @Option(names = {"-n", "--name"}, required = true, paramLabel = "NAME[=HOST:PORT]",
+            converter = NameConverter.class,
+            description = "Name to register: a DNS label (a-z, 0-9, '-', up to 63 characters). Repeat it for "
+                    + "several names; NAME=HOST:PORT gives a name its own backend, e.g. -n web=localhost:8080 "
+                    + "-n api=localhost:9000.")
+    List<NameArg> names;
 
     @Option(names = {"-t", "--token"}, paramLabel = "TOKEN", defaultValue = "${env:DIGLETT_TOKEN}",
             description = "Token handed to the gateway at login (default: the DIGLETT_TOKEN environment variable).")
@@ -86,9 +92,35 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Longest wait between reconnect attempts (default: ${DEFAULT-VALUE}).")
     double reconnectMax;
 
-    @Parameters(index = "0", paramLabel = "HOST:PORT", converter = BackendConverter.class,
-            description = "The backend to expose, e.g. localhost:9000.")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "HOST:PORT", converter = BackendConverter.class,
+            description = "The backend for the names given without one, e.g. localhost:9000.")
     HostPort backend;
+
+    /** A {@code -n} value: a name, and its own backend if written {@code NAME=HOST:PORT}. */
+    record NameArg(String name, HostPort backend) {
+    }
+
+    /** The tunnels the arguments describe: each name with its own backend or the positional one. */
+    List<TunnelSpec> tunnels() {
+        List<TunnelSpec> tunnels = new ArrayList<>();
+        boolean positionalUsed = false;
+        for (NameArg arg : names) {
+            HostPort target = arg.backend() != null ? arg.backend() : backend;
+            if (target == null) {
+                throw new IllegalArgumentException("name '" + arg.name() + "' has no backend: write -n "
+                        + arg.name() + "=HOST:PORT, or give HOST:PORT after the options");
+            }
+            positionalUsed |= arg.backend() == null;
+            if (tunnels.stream().anyMatch(t -> t.name().equals(arg.name()))) {
+                throw new IllegalArgumentException("name '" + arg.name() + "' is given twice");
+            }
+            tunnels.add(new TunnelSpec(arg.name(), target));
+        }
+        if (backend != null && !positionalUsed) {
+            throw new IllegalArgumentException("HOST:PORT " + backend + " is not used: every name has its own backend");
+        }
+        return tunnels;
+    }
 
     public static void main(String[] args) {
         System.exit(new CommandLine(new AgentCommand()).execute(args));
@@ -100,7 +132,9 @@ public final class AgentCommand implements Callable<Integer> {
         try {
             TrustSettings trust = new TrustSettings(plaintext, insecure, fingerprint,
                     knownGateways != null ? knownGateways : TrustSettings.defaultKnownGateways());
-            config = AgentConfig.of(gateway, token, name, backend, trust).withWindow(window)
+            List<TunnelSpec> tunnels = tunnels();
+            config = AgentConfig.of(gateway, token, tunnels.get(0).name(), tunnels.get(0).backend(), trust)
+                    .withTunnels(tunnels).withWindow(window)
                     .withMaxPendingConnects(maxPendingConnects).withMaxStreams(maxStreams)
                     .withHeartbeat(Duration.ofMillis(Math.round(heartbeat * 1000)))
                     .withReconnectCap(Duration.ofMillis(Math.round(reconnectMax * 1000)));
@@ -154,14 +188,18 @@ public final class AgentCommand implements Callable<Integer> {
         }
     }
 
-    static final class NameConverter implements CommandLine.ITypeConverter<String> {
+    static final class NameConverter implements CommandLine.ITypeConverter<NameArg> {
         @Override
-        public String convert(String value) {
-            String problem = Names.problem(value);
+        public NameArg convert(String value) {
+            int equals = value.indexOf('=');
+            String name = equals < 0 ? value : value.substring(0, equals);
+            String problem = Names.problem(name);
             if (problem != null) {
                 throw new CommandLine.TypeConversionException(problem);
             }
-            return value;
+            HostPort target = equals < 0 ? null
+                    : AgentCommand.convert(() -> HostPort.parse(value.substring(equals + 1), -1));
+            return new NameArg(name, target);
         }
     }
 

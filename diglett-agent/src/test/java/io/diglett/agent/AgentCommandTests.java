@@ -104,4 +104,39 @@ class AgentCommandTests {
             }
         }
     }
+
+    private static java.util.List<TunnelSpec> tunnels(String... args) {
+        AgentCommand command = new AgentCommand();
+        new CommandLine(command).parseArgs(args);
+        return command.tunnels();
+    }
+
+    @Test
+    void theSeedsSingleNameFormAndSeveralNamesWithTheirOwnBackends() {
+        assertEquals(java.util.List.of(new TunnelSpec("example", io.diglett.protocol.HostPort.parse("localhost:9000", -1))),
+                tunnels("-g", "gw", "-n", "example", "localhost:9000"));
+        assertEquals(java.util.List.of(
+                        new TunnelSpec("web", io.diglett.protocol.HostPort.parse("localhost:8080", -1)),
+                        new TunnelSpec("api", io.diglett.protocol.HostPort.parse("[::1]:9000", -1))),
+                tunnels("-g", "gw", "-n", "web=localhost:8080", "-n", "api=[::1]:9000"));
+        assertEquals(java.util.List.of(
+                        new TunnelSpec("web", io.diglett.protocol.HostPort.parse("localhost:8080", -1)),
+                        new TunnelSpec("rest", io.diglett.protocol.HostPort.parse("localhost:7000", -1))),
+                tunnels("-g", "gw", "-n", "web=localhost:8080", "-n", "rest", "localhost:7000"));
+    }
+
+    @Test
+    void inconsistentNamesAndBackendsAreUsageErrors() {
+        Object[][] cases = {
+            {new String[] {"-g", "gw", "-n", "lonely"}, "name 'lonely' has no backend"},
+            {new String[] {"-g", "gw", "-n", "a=localhost:1", "localhost:2"}, "is not used"},
+            {new String[] {"-g", "gw", "-n", "a=localhost:1", "-n", "a=localhost:2"}, "name 'a' is given twice"},
+            {new String[] {"-g", "gw", "-n", "a=nowhere", "localhost:2"}, "missing port"},
+        };
+        for (Object[] c : cases) {
+            Run run = run((String[]) c[0]);
+            assertEquals(2, run.exitCode(), String.join(" ", (String[]) c[0]));
+            assertTrue(run.err().contains((String) c[1]), run.err());
+        }
+    }
 }
