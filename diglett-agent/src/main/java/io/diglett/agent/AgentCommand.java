@@ -152,9 +152,14 @@ public final class AgentCommand implements Callable<Integer> {
             }
         }, "diglett-shutdown"));
         agent.start();
-        agent.closed().join(); // only a refusal ends it: lost links are retried
-        refused.set(true);
-        agent.close();
+        try {
+            agent.closed().get(); // only a refusal ends it: lost links are retried
+        } catch (java.util.concurrent.ExecutionException impossible) {
+            throw new IllegalStateException(impossible);
+        } finally {
+            refused.set(true);
+            agent.close();
+        }
         return 1;
     }
 

@@ -137,8 +137,10 @@ final class AgentSession extends LinkSession {
                 return;
             }
             if (t instanceof NotSslRecordException) {
-                reject("the gateway did not answer with TLS; if it runs with --plaintext, start the agent with"
-                        + " --plaintext too");
+                // a gateway run with --plaintext, or something in between (a captive portal): worth retrying
+                endReason = "the gateway did not answer with TLS; if it runs with --plaintext, start the agent"
+                        + " with --plaintext too";
+                ctx.close();
                 return;
             }
         }
@@ -178,13 +180,26 @@ final class AgentSession extends LinkSession {
 
     @Override
     protected void onFrame(Frame frame) {
-        if (frame.kind() == FrameKind.ERROR && (frame.id() == Protocol.CONNECTION_ID || phase != Phase.ACTIVE)) {
-            if (reconnect && phase == Phase.REGISTER && Names.isInUse(frame.text())) {
+        if (frame.kind() == FrameKind.REFUSE) {
+            if (frame.id() != Protocol.CONNECTION_ID) {
+                throw new ProtocolException("Refuse with id " + Integer.toUnsignedString(frame.id()) + ", not 0");
+            }
+            reject(frame.text());
+            return;
+        }
+        if (frame.kind() == FrameKind.ERROR && frame.id() == Protocol.CONNECTION_ID) {
+            // a connection error (a timeout, an overload, the gateway's own trouble): try again later
+            endReason = "the gateway closed the connection: " + frame.text();
+            ctx.close();
+            return;
+        }
+        if (frame.kind() == FrameKind.ERROR && phase == Phase.REGISTER) {
+            if (reconnect && Names.isInUse(frame.text())) {
                 endReason = frame.text() + " (still held by our previous connection?)";
                 ctx.close();
                 return;
             }
-            reject(frame.text());
+            reject(frame.text()); // this name is refused: invalid, not allowed, or another agent's
             return;
         }
         if (frame.kind() == FrameKind.TERMINATE) {

@@ -72,21 +72,43 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
         }
         try {
             system.checkServerTrusted(chain, authType, engine);
+            remember(KnownGateways.CA); // from now on this gateway must chain to the trust store
             return;
         } catch (CertificateException notPublic) {
             if (known == null) {
                 throw new CertificateException("gateway " + gateway + " certificate " + presented
                         + " is not trusted: " + notPublic.getMessage(), notPublic);
             }
+            trustOnFirstUse(presented, notPublic);
         }
-        trustOnFirstUse(presented);
     }
 
-    private void trustOnFirstUse(Fingerprint presented) throws CertificateException {
+    private void remember(String value) throws CertificateException {
+        if (known != null) {
+            try {
+                known.add(gateway, value);
+            } catch (IOException e) {
+                throw new CertificateException("cannot use " + known.file() + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    private void trustOnFirstUse(Fingerprint presented, CertificateException notPublic) throws CertificateException {
         try {
-            Fingerprint recorded = known.get(gateway);
+            String entry = known.get(gateway);
+            if (KnownGateways.CA.equals(entry)) {
+                throw new CertificateException("GATEWAY IDENTITY CHANGED: " + gateway + " was verified by a"
+                        + " certificate authority before, but now presents " + presented + ", which is not trusted ("
+                        + notPublic.getMessage() + "). Someone may be intercepting the connection.");
+            }
+            Fingerprint recorded;
+            try {
+                recorded = entry == null ? null : Fingerprint.parse(entry);
+            } catch (IllegalArgumentException e) {
+                throw new CertificateException(known.file() + ": bad line for " + gateway + ": " + e.getMessage());
+            }
             if (recorded == null) {
-                known.add(gateway, presented);
+                known.add(gateway, presented.toString());
                 log.warn("FIRST CONNECTION to gateway {}: trusting its certificate {} from now on (recorded in {})."
                         + " Compare it with the fingerprint the gateway logs at start; pass --fingerprint to pin it"
                         + " instead.", gateway, presented, known.file());

@@ -65,7 +65,7 @@ class AgentCommandTests {
         assertTrue(help.out().contains("--gateway") && help.out().contains("DIGLETT_TOKEN"), help.out());
     }
 
-    /** A fake gateway that answers the handshake and refuses the login, as a gateway with a token list would. */
+    /** A fake gateway that answers the handshake and refuses the login (Refuse), as a gateway with a token list would. */
     @Test
     void aRefusedLoginExitsWith1AndDoesNotRetry() throws Exception {
         try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
@@ -82,7 +82,7 @@ class AgentCommandTests {
                     byte[] sent = new byte[in.readUnsignedShort()];
                     in.readFully(sent);
                     byte[] reason = "login refused: unknown token".getBytes(StandardCharsets.UTF_8);
-                    out.writeByte(FrameKind.ERROR.code());
+                    out.writeByte(FrameKind.REFUSE.code());
                     out.writeInt(0);
                     out.writeShort(reason.length);
                     out.write(reason);

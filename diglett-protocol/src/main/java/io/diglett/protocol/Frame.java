@@ -78,6 +78,11 @@ public final class Frame extends DefaultByteBufHolder {
         return new Frame(FrameKind.ERROR, id, utf8(alloc, message, FrameKind.ERROR.maxPayload()));
     }
 
+    /** The gateway refuses the agent for good; the connection closes after it. */
+    public static Frame refuse(ByteBufAllocator alloc, String reason) {
+        return new Frame(FrameKind.REFUSE, Protocol.CONNECTION_ID, utf8(alloc, reason, FrameKind.REFUSE.maxPayload()));
+    }
+
     public static Frame login(ByteBufAllocator alloc, String token) {
         return new Frame(FrameKind.LOGIN, Protocol.CONNECTION_ID, utf8(alloc, token, Integer.MAX_VALUE));
     }

@@ -2,7 +2,7 @@ package io.diglett.protocol;
 
 /**
  * Every frame kind, its code on the wire and the payload sizes it allows. Codes 0-7 are the seed's, kept;
- * 8-12 are new in version 2. Sizes are checked by {@link FrameDecoder} from the header, before the payload is
+ * 8-13 are new in version 2. Sizes are checked by {@link FrameDecoder} from the header, before the payload is
  * read, so a peer cannot make us buffer more than {@link #maxPayload()} bytes for a frame.
  */
 public enum FrameKind {
@@ -31,7 +31,9 @@ public enum FrameKind {
     /** Liveness probe (id 0), 8 opaque bytes, answered by Pong with the same bytes. */
     PING(11, 8, 8),
     /** Answer to Ping, echoing its 8 bytes. */
-    PONG(12, 8, 8);
+    PONG(12, 8, 8),
+    /** The gateway refuses the agent for good (token, name, version): UTF-8 reason; the agent must not retry. */
+    REFUSE(13, 0, 1024);
 
     private static final FrameKind[] BY_CODE = new FrameKind[256];
 

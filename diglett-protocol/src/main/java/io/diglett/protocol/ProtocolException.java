@@ -9,7 +9,24 @@ import io.netty.handler.codec.DecoderException;
 public final class ProtocolException extends DecoderException {
     private static final long serialVersionUID = 1L;
 
+    private final boolean refusal;
+
     public ProtocolException(String message) {
+        this(message, false);
+    }
+
+    private ProtocolException(String message, boolean refusal) {
         super(message);
+        this.refusal = refusal;
+    }
+
+    /** A violation that means "go away for good": the peer is told with a Refuse frame, not an Error. */
+    public static ProtocolException refusal(String message) {
+        return new ProtocolException(message, true);
+    }
+
+    /** Whether the peer should not try again ({@link #refusal}). */
+    public boolean isRefusal() {
+        return refusal;
     }
 }

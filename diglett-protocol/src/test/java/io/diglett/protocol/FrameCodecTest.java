@@ -123,6 +123,7 @@ class FrameCodecTest {
             Frame.fin(10),
             Frame.ping(ALLOC, 0x0102030405060708L),
             Frame.pong(ALLOC, 0x0102030405060708L),
+            Frame.refuse(ALLOC, "login refused: unknown token"),
         };
         Set<FrameKind> kinds = EnumSet.noneOf(FrameKind.class);
         for (Frame frame : frames) {

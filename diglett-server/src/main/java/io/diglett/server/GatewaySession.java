@@ -12,6 +12,8 @@ import io.diglett.protocol.mux.LinkSession;
 import io.diglett.protocol.mux.Stream;
 import io.diglett.protocol.mux.StreamState;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
@@ -78,7 +80,7 @@ final class GatewaySession extends LinkSession {
     protected void onHandshake(Handshake handshake) {
         ctx.write(Handshake.encode(ctx.alloc()));
         if (!handshake.compatible()) {
-            fail("unsupported protocol version " + handshake.version() + "; this gateway speaks version "
+            refuse("unsupported protocol version " + handshake.version() + "; this gateway speaks version "
                     + Protocol.VERSION);
             return;
         }
@@ -131,7 +133,7 @@ final class GatewaySession extends LinkSession {
         try {
             principal = gateway.authenticator().authenticate(token);
         } catch (AccessDeniedException e) {
-            fail("login refused: " + e.getMessage());
+            refuse("login refused: " + e.getMessage());
             return;
         }
         tokenDigest = token.isEmpty() ? null : TokenFile.sha256(token);
@@ -153,7 +155,7 @@ final class GatewaySession extends LinkSession {
             return;
         }
         Tunnel tunnel = new Tunnel(name, registration, this);
-        if (!gateway.names().claim(tunnel)) {
+        if (!claim(tunnel)) {
             Tunnel holder = gateway.names().get(name);
             if (mayTakeOver && holder != null && holder.session != this && holder.session.sameToken(tokenDigest)) {
                 takeOver(holder, registration, name);
@@ -199,8 +201,21 @@ final class GatewaySession extends LinkSession {
 
     /** Closes this link from another thread; the future completes once its names are released. */
     Future<Void> evict(String reason) {
-        ctx.executor().execute(() -> fail(reason));
+        ctx.executor().execute(() -> refuse(reason));
         return closed;
+    }
+
+    /** Claims the tunnel's name; a holder that goes away between the attempts is not "in use". */
+    private boolean claim(Tunnel tunnel) {
+        for (int attempt = 0; attempt < 3; attempt++) {
+            if (gateway.names().claim(tunnel)) {
+                return true;
+            }
+            if (gateway.names().get(tunnel.name) != null) {
+                return false;
+            }
+        }
+        return false;
     }
 
     /** Answers a request; counted against the control-frame limit, so a flood of requests cannot pile up. */
@@ -237,10 +252,9 @@ final class GatewaySession extends LinkSession {
         if (listener == null) {
             tunnels.remove(tunnel.registration);
             gateway.names().release(tunnel);
-            log.warn("cannot open a public port for '{}': {}", tunnel.name, String.valueOf(cause));
-            reply(Frame.error(ctx.alloc(), tunnel.registration,
-                    "cannot open a public port for '" + tunnel.name + "': " + cause.getMessage()));
-        } else if (phase == Phase.CLOSED) {
+            // the gateway's problem, not the agent's: a connection error, so the agent tries again later
+            fail("cannot open a public port for '" + tunnel.name + "': " + cause.getMessage());
+        } else if (phase == Phase.CLOSED || failed()) {
             listener.close();
             gateway.names().release(tunnel);
         } else {
@@ -254,6 +268,9 @@ final class GatewaySession extends LinkSession {
     }
 
     private void finish() {
+        if (failed()) {
+            return;
+        }
         if (pendingBinds > 0) {
             finishRequested = true;
             return;
@@ -361,7 +378,7 @@ final class GatewaySession extends LinkSession {
             } catch (AccessDeniedException e) {
                 log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", peer(), tunnel.name,
                         e.getMessage());
-                fail("authorization for '" + tunnel.name + "' withdrawn: " + e.getMessage());
+                refuse("authorization for '" + tunnel.name + "' withdrawn: " + e.getMessage());
                 return;
             }
         }
@@ -409,9 +426,8 @@ final class GatewaySession extends LinkSession {
             return;
         }
         draining = true;
-        mux.writeControl(Frame.terminate(ctx.alloc(), reason));
-        mux.flushLinkLater();
-        mux.whenEmpty(ctx::close);
+        ChannelFuture told = ctx.writeAndFlush(Frame.terminate(ctx.alloc(), reason));
+        mux.whenEmpty(() -> told.addListener(ChannelFutureListener.CLOSE));
     }
 
     /** Completes when the link is closed and its names are released. */

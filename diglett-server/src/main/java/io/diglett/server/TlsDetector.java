@@ -45,7 +45,7 @@ final class TlsDetector extends ByteToMessageDecoder {
         in.skipBytes(in.readableBytes());
         if (plaintextAgent) {
             ctx.writeAndFlush(Handshake.encode(ctx.alloc()));
-            throw new ProtocolException("this gateway requires TLS: start the agent without --plaintext");
+            throw ProtocolException.refusal("this gateway requires TLS: start the agent without --plaintext");
         }
         throw new ProtocolException("expected a TLS handshake from a diglett agent");
     }

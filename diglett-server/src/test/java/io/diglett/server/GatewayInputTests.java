@@ -102,7 +102,10 @@ class GatewayInputTests {
         try (RawAgent agent = raw()) {
             agent.handshake(1);
             assertEquals(Protocol.VERSION, agent.readHandshake());
-            assertConnectionError(agent, "unsupported protocol version 1; this gateway speaks version 2");
+            RawFrame refusal = agent.read();
+            assertEquals(FrameKind.REFUSE.code(), refusal.kind(), "a refusal: retrying will not help");
+            assertEquals("unsupported protocol version 1; this gateway speaks version 2", refusal.text());
+            assertTrue(agent.closedByPeer());
         }
         assertLiveTunnelServes();
     }
@@ -241,15 +244,14 @@ class GatewayInputTests {
     }
 
     @Test
-    void aPortRangeWithNoFreePortRefusesTheRegistrationClearly() throws Exception {
+    void aPortRangeWithNoFreePortFailsTheConnectionClearlySoTheAgentTriesAgainLater() throws Exception {
         try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
-             TunnelFixture ranged = new TunnelFixture(GatewayConfig.defaults()
-                     .withPortRange(new PortRange(taken.getLocalPort(), taken.getLocalPort())))) {
-            Agent agent = ranged.agent(ranged.agentConfig("ranged", echo.port()));
-            ExecutionException failure = assertThrows(ExecutionException.class,
-                    () -> agent.start().get(10, TimeUnit.SECONDS));
-            assertEquals("cannot open a public port for 'ranged': no free port in range "
-                    + taken.getLocalPort() + "-" + taken.getLocalPort(), failure.getCause().getMessage());
+             TunnelFixture ranged = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain())
+                     .withPortRange(new PortRange(taken.getLocalPort(), taken.getLocalPort())));
+             RawAgent agent = new RawAgent(ranged.address.getPort()).loggedIn()) {
+            agent.send(FrameKind.REGISTER, 1, "ranged");
+            assertConnectionError(agent, "cannot open a public port for 'ranged': no free port in range "
+                    + taken.getLocalPort() + "-" + taken.getLocalPort());
             assertTrue(ranged.gateway.publicPort("ranged").isEmpty(), "the name is not held");
         }
     }

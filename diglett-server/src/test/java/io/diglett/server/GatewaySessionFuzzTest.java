@@ -293,7 +293,7 @@ class GatewaySessionFuzzTest {
                         releaseAll(frames);
                         frames = writtenFrames();
                         Frame last = frames.isEmpty() ? null : frames.get(frames.size() - 1);
-                        assertTrue(last != null && last.kind() == FrameKind.ERROR && last.id() == 0,
+                        assertTrue(last != null && endsLink(last),
                                 "a handshake timeout must end with Error(0), got " + frames);
                         stats.timedOut++;
                     } else if (open) {
@@ -507,8 +507,7 @@ class GatewaySessionFuzzTest {
                     assertTrue(!frame.text().startsWith("internal error"), "the session sent " + frame + ": "
                             + frame.text());
                 }
-                if (frame.kind() == FrameKind.ERROR && frame.id() == Protocol.CONNECTION_ID
-) {
+                if (endsLink(frame)) {
                     assertEquals(frames.size() - 1, i, "frames after the connection Error '" + frame.text() + "': "
                             + frames.subList(i, frames.size()));
                     assertTrue(!open, "the link stayed open after the connection Error '" + frame.text() + "'");
@@ -516,7 +515,7 @@ class GatewaySessionFuzzTest {
             }
             if (!open) {
                 Frame last = frames.isEmpty() ? null : frames.get(frames.size() - 1);
-                boolean error = last != null && last.kind() == FrameKind.ERROR && last.id() == Protocol.CONNECTION_ID;
+                boolean error = last != null && endsLink(last);
                 if (error) {
                     stats.closedWithError++;
                     stats.closeReasons.merge(last.text().replaceAll("[0-9]+", "N").replaceAll("'[^']*'", "'X'"),
@@ -1243,5 +1242,11 @@ class GatewaySessionFuzzTest {
         final Map<String, Long> closeReasons = new java.util.TreeMap<>();
         final Map<FrameKind, Long> seenByKind = new EnumMap<>(FrameKind.class);
         final Map<FrameKind, Long> writtenByKind = new EnumMap<>(FrameKind.class);
+    }
+
+    /** A frame after which the link ends: a connection Error (id 0) or a Refuse. */
+    static boolean endsLink(Frame frame) {
+        return (frame.kind() == FrameKind.ERROR && frame.id() == Protocol.CONNECTION_ID)
+                || frame.kind() == FrameKind.REFUSE;
     }
 }

@@ -4,6 +4,7 @@ import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
 import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -76,7 +77,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
                 ReferenceCountUtil.release(msg);
             }
         } catch (DecoderException e) {
-            fail(e.getMessage());
+            failOn(e);
         }
     }
 
@@ -124,7 +125,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         if (cause instanceof DecoderException) {
-            fail(cause.getMessage());
+            failOn(cause);
         } else if (cause instanceof IOException) {
             log.debug("link {}: {}", peer(), cause.toString());
             ctx.close();
@@ -144,7 +145,28 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
      * that is written. Further input is ignored.
      */
     protected void fail(String reason) {
+        end(Frame.error(ctx.alloc(), Protocol.CONNECTION_ID, reason), reason);
+    }
+
+    /**
+     * Ends the link for good: like {@link #fail}, but the peer is told with a Refuse frame that trying again
+     * will not help (a refused token or name, an incompatible version).
+     */
+    protected void refuse(String reason) {
+        end(Frame.refuse(ctx.alloc(), reason), reason);
+    }
+
+    private void failOn(Throwable cause) {
+        if (cause instanceof ProtocolException p && p.isRefusal()) {
+            refuse(p.getMessage());
+        } else {
+            fail(cause.getMessage());
+        }
+    }
+
+    private void end(Frame last, String reason) {
         if (failed) {
+            last.release();
             return;
         }
         failed = true;
@@ -152,8 +174,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
         // Nothing more is read, and the streams end now rather than when the Error has been written.
         ctx.channel().config().setAutoRead(false);
         mux.closeAll(reason);
-        ctx.writeAndFlush(Frame.error(ctx.alloc(), Protocol.CONNECTION_ID, reason))
-                .addListener(ChannelFutureListener.CLOSE);
+        ctx.writeAndFlush(last).addListener(ChannelFutureListener.CLOSE);
         // The Error may never be written: a peer that does not read, or a TLS handshake that never finished
         // (the TLS handler holds writes until it does). Close regardless after a grace period.
         ctx.executor().schedule(() -> {

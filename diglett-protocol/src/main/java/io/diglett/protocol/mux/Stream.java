@@ -291,7 +291,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         consumed += n;
         if (consumed >= mux.windowUpdateThreshold()) {
             receiveCredit += consumed;
-            mux.writeControl(Frame.window(mux.alloc(), id, consumed));
+            // not counted as a control frame: flow control itself bounds Window frames (one per quarter window)
+            mux.write(Frame.window(mux.alloc(), id, consumed));
             mux.flushLinkLater();
             consumed = 0;
         }
@@ -343,7 +344,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** Both FINs exchanged: close the socket once what was written to it has drained. */
     private void finish() {
         state = StreamState.CLOSED;
-        mux.remove(this);
+        // stays in the mux (and counts against its limits) until the socket has taken the last bytes and closed
         releaseUnsent();
         log.debug("stream={} {} closed", id, label);
         afterWrites(() -> local.close());
@@ -370,6 +371,12 @@ public final class Stream extends ChannelInboundHandlerAdapter {
      */
     public void reset(String reason, boolean notifyPeer) {
         if (state == StreamState.CLOSED) {
+            // finished, perhaps still writing its last bytes to a slow socket: a reset ends that too
+            releaseHeld();
+            mux.remove(this);
+            if (local != null && local.isOpen()) {
+                abort(local);
+            }
             return;
         }
         state = StreamState.CLOSED;

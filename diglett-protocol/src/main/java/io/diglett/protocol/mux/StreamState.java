@@ -18,7 +18,7 @@ public enum StreamState {
     HALF_CLOSED_LOCAL,
     /** The peer sent FIN: our socket's output is shut down. We still send what our socket gives us. */
     HALF_CLOSED_REMOTE,
-    /** Done, by both FINs or by a reset. The stream is out of the mux. */
+    /** Done, by both FINs or by a reset. The stream leaves the mux once its socket is closed. */
     CLOSED;
 
     /** Whether this side may still send Payload frames. */
