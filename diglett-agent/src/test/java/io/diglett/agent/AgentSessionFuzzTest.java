@@ -1,5 +1,11 @@
 package io.diglett.agent;
 
+import io.diglett.protocol.testing.Fuzzing.LogCapture;
+import io.diglett.protocol.testing.Fuzzing.TrackingAllocator;
+import static io.diglett.protocol.testing.Fuzzing.caseRandom;
+import static io.diglett.protocol.testing.Fuzzing.decodeFrames;
+import static io.diglett.protocol.testing.Fuzzing.onShallowStack;
+import static io.diglett.protocol.testing.Fuzzing.releaseAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -742,177 +748,6 @@ class AgentSessionFuzzTest {
                     + (size == b.length - Protocol.HEADER_LENGTH ? "" : "size field ") + size + ")";
         }
         return "bytes[" + ByteBufUtil.hexDump(b, 0, Math.min(b.length, 16)) + (b.length > 16 ? "..." : "") + "]";
-    }
-
-    /** Decodes what a session wrote with a FrameDecoder; nothing may be left over, nothing may fail. */
-    static List<Frame> decodeFrames(byte[] bytes, int start) {
-        TrackingAllocator tracker = new TrackingAllocator();
-        List<Frame> frames = new ArrayList<>();
-        EmbeddedChannel decoder = new EmbeddedChannel(new FrameDecoder());
-        decoder.config().setAllocator(tracker);
-        try {
-            decoder.writeInbound(tracker.buffer(bytes.length - start).writeBytes(bytes, start, bytes.length - start));
-            Object msg;
-            while ((msg = decoder.readInbound()) != null) {
-                if (msg instanceof Frame frame) {
-                    // copied out so the decoder's buffers can all be released here
-                    frames.add(frame.replace(Unpooled.wrappedBuffer(ByteBufUtil.getBytes(frame.content()))));
-                }
-                ReferenceCountUtil.release(msg);
-            }
-            decoder.checkException();
-            assertTrue(!((FrameDecoder) decoder.pipeline().first()).failed(), "the session wrote an invalid frame");
-        } catch (Throwable t) {
-            releaseAll(frames);
-            throw new AssertionError("what the session wrote does not decode: " + t, t);
-        } finally {
-            decoder.finishAndReleaseAll();
-        }
-        tracker.assertAllReleased();
-        return frames;
-    }
-
-    private static void releaseAll(List<Frame> frames) {
-        for (Frame frame : frames) {
-            if (frame.refCnt() > 0) {
-                frame.release();
-            }
-        }
-    }
-
-    static SplittableRandom caseRandom(long seed, int index) {
-        return new SplittableRandom(new SplittableRandom(seed + index * 0x9E3779B97F4A7C15L).nextLong());
-    }
-
-    /**
-     * Unpooled buffers that Netty's leak detector does not track (paranoid tracking records a stack trace on
-     * every access: far too slow for this many cases), each remembered so that a case can check that all were
-     * released, and with them every slice. {@code -Ddiglett.fuzz.trace=true} records where each was allocated.
-     */
-    static final class TrackingAllocator extends AbstractByteBufAllocator {
-        private static final boolean TRACE = Boolean.getBoolean("diglett.fuzz.trace");
-        private final List<ByteBuf> allocated = new ArrayList<>();
-        private final List<Throwable> origins = new ArrayList<>();
-
-        TrackingAllocator() {
-            super(false);
-        }
-
-        @Override
-        protected ByteBuf newHeapBuffer(int initialCapacity, int maxCapacity) {
-            return track(new UnpooledHeapByteBuf(this, initialCapacity, maxCapacity));
-        }
-
-        @Override
-        protected ByteBuf newDirectBuffer(int initialCapacity, int maxCapacity) {
-            return track(new UnpooledDirectByteBuf(this, initialCapacity, maxCapacity));
-        }
-
-        @Override
-        public boolean isDirectBufferPooled() {
-            return false;
-        }
-
-        private ByteBuf track(ByteBuf buf) {
-            allocated.add(buf);
-            if (TRACE) {
-                origins.add(new Throwable("allocated here"));
-            }
-            return buf;
-        }
-
-        void assertAllReleased() {
-            List<String> leaked = new ArrayList<>();
-            for (int i = 0; i < allocated.size(); i++) {
-                ByteBuf buf = allocated.get(i);
-                if (buf.refCnt() != 0) {
-                    StringBuilder sb = new StringBuilder(buf.toString());
-                    if (TRACE) {
-                        for (StackTraceElement e : origins.get(i).getStackTrace()) {
-                            sb.append("\n\t\t").append(e);
-                        }
-                    }
-                    leaked.add(sb.toString());
-                    buf.release(buf.refCnt());
-                }
-            }
-            allocated.clear();
-            origins.clear();
-            if (!leaked.isEmpty()) {
-                fail("LEAK: " + leaked.size() + " buffer(s) not released (rerun with -Ddiglett.fuzz.trace=true to see"
-                        + " where they were allocated): " + leaked);
-            }
-        }
-    }
-
-    /** Tees System.err (where slf4j-simple and Netty log) so a case can look for escaped exceptions. */
-    static final class LogCapture extends OutputStream {
-        private final PrintStream original = System.err;
-        private final ByteArrayOutputStream captured = new ByteArrayOutputStream();
-
-        static LogCapture start() {
-            LogCapture capture = new LogCapture();
-            System.setErr(new PrintStream(capture, true, StandardCharsets.UTF_8));
-            return capture;
-        }
-
-        void stop() {
-            System.setErr(original);
-        }
-
-        @Override
-        public synchronized void write(int b) {
-            original.write(b);
-            captured.write(b);
-        }
-
-        @Override
-        public synchronized void write(byte[] b, int off, int len) {
-            original.write(b, off, len);
-            captured.write(b, off, len);
-        }
-
-        @Override
-        public void flush() {
-            original.flush();
-        }
-
-        synchronized void reset() {
-            captured.reset();
-        }
-
-        synchronized String text() {
-            return captured.toString(StandardCharsets.UTF_8);
-        }
-    }
-
-    /**
-     * Runs {@code body} on a fresh thread and rethrows what it throws: the paranoid leak detector records a
-     * stack trace on every buffer access, much cheaper on a shallow stack than under JUnit's seventy frames.
-     */
-    static void onShallowStack(Runnable body) {
-        Throwable[] thrown = new Throwable[1];
-        Thread thread = new Thread(() -> {
-            try {
-                body.run();
-            } catch (Throwable t) {
-                thrown[0] = t;
-            }
-        }, "fuzz");
-        thread.start();
-        try {
-            thread.join();
-        } catch (InterruptedException e) {
-            thread.interrupt();
-            Thread.currentThread().interrupt();
-            throw new AssertionError("interrupted", e);
-        }
-        if (thrown[0] instanceof Error error) {
-            throw error;
-        }
-        if (thrown[0] != null) {
-            throw new AssertionError(thrown[0]);
-        }
     }
 
     private static final class Stats {
