@@ -1,5 +1,6 @@
 package io.diglett.protocol;
 
+import static io.diglett.protocol.testing.Fuzzing.onShallowStack;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -80,35 +81,6 @@ class DecoderFuzzTest {
             for (FrameKind kind : KINDS) {
                 assertTrue(stats.byKind.getOrDefault(kind, 0L) >= 1_000, why);
             }
-        }
-    }
-
-    /**
-     * Runs {@code body} on a fresh thread and rethrows what it throws. The paranoid leak detector records a
-     * stack trace on every buffer access; JUnit's stack is some 70 frames deep, a fresh thread's a handful.
-     */
-    static void onShallowStack(Runnable body) {
-        Throwable[] thrown = new Throwable[1];
-        Thread thread = new Thread(() -> {
-            try {
-                body.run();
-            } catch (Throwable t) {
-                thrown[0] = t;
-            }
-        }, "fuzz");
-        thread.start();
-        try {
-            thread.join();
-        } catch (InterruptedException e) {
-            thread.interrupt();
-            Thread.currentThread().interrupt();
-            throw new AssertionError("interrupted", e);
-        }
-        if (thrown[0] instanceof Error error) {
-            throw error;
-        }
-        if (thrown[0] != null) {
-            throw new AssertionError(thrown[0]);
         }
     }
 
