@@ -45,7 +45,7 @@ public final class Gateway implements AutoCloseable {
 
     private final GatewayConfig config;
     private final Authenticator authenticator;
-    private final Registerer registerer;
+    private final Registrar registrar;
     private final NameRegistry names = new NameRegistry();
     private final Transport transport = Transport.best();
     private final EventLoopGroup acceptor;
@@ -54,16 +54,16 @@ public final class Gateway implements AutoCloseable {
     private Channel server;
     private GatewayTls tls;
 
-    public Gateway(GatewayConfig config, Authenticator authenticator, Registerer registerer) {
+    public Gateway(GatewayConfig config, Authenticator authenticator, Registrar registrar) {
         this.config = config;
         this.authenticator = authenticator;
-        this.registerer = registerer;
+        this.registrar = registrar;
         this.acceptor = transport.newGroup(1, "diglett-accept");
         this.workers = transport.newGroup(0, "diglett-io");
     }
 
     public Gateway(GatewayConfig config) {
-        this(config, Authenticator.open(), Registerer.log());
+        this(config, Authenticator.open(), Registrar.log());
     }
 
     GatewayConfig config() {
@@ -74,8 +74,8 @@ public final class Gateway implements AutoCloseable {
         return authenticator;
     }
 
-    Registerer registerer() {
-        return registerer;
+    Registrar registrar() {
+        return registrar;
     }
 
     NameRegistry names() {
@@ -250,6 +250,7 @@ public final class Gateway implements AutoCloseable {
         }
         links.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
         authenticator.close();
+        registrar.close();
         acceptor.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }

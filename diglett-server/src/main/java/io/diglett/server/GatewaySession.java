@@ -19,7 +19,10 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.Map;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -48,6 +51,8 @@ final class GatewaySession extends LinkSession {
     /** SHA-256 of the login token, or null without one; read by other links' sessions for takeover. */
     private volatile byte[] tokenDigest;
     private boolean draining;
+    /** The registrar is working on this session's names. */
+    private boolean exposing;
     /** Completed once the link is closed and its names released (listeners run on the global executor). */
     private final Promise<Void> closed = GlobalEventExecutor.INSTANCE.newPromise();
 
@@ -276,21 +281,57 @@ final class GatewaySession extends LinkSession {
             return;
         }
         finishRequested = false;
-        if (phase != Phase.REGISTER) {
+        if (phase != Phase.REGISTER || exposing) {
             return;
         }
         if (tunnels.isEmpty()) {
             fail("registration finished without any name registered");
             return;
         }
+        exposing = true;
+        List<CompletableFuture<Void>> stages = new ArrayList<>();
         for (Tunnel tunnel : tunnels.values()) {
+            tunnel.exposure = new Registrar.Exposure(tunnel.name, tunnel.port, peer(), principal);
+            CompletableFuture<Void> stage;
             try {
-                gateway.registerer().register(tunnel.name, tunnel.port);
-            } catch (Exception e) {
-                fail("exposing '" + tunnel.name + "' failed: " + e.getMessage());
-                return;
+                stage = gateway.registrar().register(tunnel.exposure).toCompletableFuture();
+            } catch (RuntimeException e) {
+                stage = CompletableFuture.failedFuture(e);
             }
+            stages.add(stage);
+        }
+        CompletableFuture.allOf(stages.toArray(CompletableFuture[]::new))
+                .whenComplete((ignored, error) -> ctx.executor().execute(() -> exposed(stages)));
+    }
+
+    /** The registrar is done with every name: go live, or undo what was exposed and say why. */
+    private void exposed(List<CompletableFuture<Void>> stages) {
+        exposing = false;
+        List<Tunnel> all = new ArrayList<>(tunnels.values());
+        String failure = null;
+        for (int i = 0; i < all.size() && i < stages.size(); i++) {
+            if (stages.get(i).isCompletedExceptionally() && failure == null) {
+                Throwable cause = stages.get(i).handle((v, e) -> e).join();
+                while (cause instanceof java.util.concurrent.CompletionException && cause.getCause() != null) {
+                    cause = cause.getCause();
+                }
+                failure = "exposing '" + all.get(i).name + "' failed: " + cause.getMessage();
+            }
+        }
+        if (failure != null || failed() || phase != Phase.REGISTER) {
+            for (int i = 0; i < all.size() && i < stages.size(); i++) {
+                if (!stages.get(i).isCompletedExceptionally()) {
+                    unexpose(all.get(i));
+                }
+            }
+            if (failure != null) {
+                fail(failure); // the gateway's trouble, not the agent's: it may try again later
+            }
+            return;
+        }
+        for (Tunnel tunnel : all) {
             tunnel.live = true;
+            log.info("register domain '{}' -> '{}'", tunnel.name, tunnel.port);
             tunnel.listener.config().setAutoRead(true);
         }
         phase = Phase.ACTIVE;
@@ -399,11 +440,8 @@ final class GatewaySession extends LinkSession {
         for (Tunnel tunnel : tunnels.values()) {
             if (tunnel.live) {
                 tunnel.live = false;
-                try {
-                    gateway.registerer().unregister(tunnel.name, tunnel.port);
-                } catch (RuntimeException e) {
-                    log.error("registerer failed to unregister '{}'", tunnel.name, e);
-                }
+                log.info("unregister domain '{}'", tunnel.name);
+                unexpose(tunnel);
             }
         }
         tunnels.clear();
@@ -428,6 +466,14 @@ final class GatewaySession extends LinkSession {
         draining = true;
         ChannelFuture told = ctx.writeAndFlush(Frame.terminate(ctx.alloc(), reason));
         mux.whenEmpty(() -> told.addListener(ChannelFutureListener.CLOSE));
+    }
+
+    private void unexpose(Tunnel tunnel) {
+        try {
+            gateway.registrar().unregister(tunnel.exposure);
+        } catch (RuntimeException e) {
+            log.error("registrar failed to unregister '{}'", tunnel.name, e);
+        }
     }
 
     /** Completes when the link is closed and its names are released. */

@@ -81,6 +81,16 @@ public final class ServerCommand implements Callable<Integer> {
     @Option(names = "--auth-option", paramLabel = "KEY=VALUE", description = "Option for the --auth authenticator.")
     Map<String, String> authOptions = new LinkedHashMap<>();
 
+    @Option(names = "--registrar", paramLabel = "NAME", defaultValue = "log",
+            description = "How registered names are exposed, from the class path (built in: log, the seed's "
+                    + "behaviour; exec, runs --registrar-option command=... with NAME, PORT, ACTION set; traefik, "
+                    + "writes a file per name into --registrar-option dir=... for domain=...). Default: "
+                    + "${DEFAULT-VALUE}.")
+    String registrarName;
+
+    @Option(names = "--registrar-option", paramLabel = "KEY=VALUE", description = "Option for the registrar.")
+    Map<String, String> registrarOptions = new LinkedHashMap<>();
+
     @Option(names = "--max-agents", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_AGENTS,
             description = "Agents connected at once (default: ${DEFAULT-VALUE}).")
     int maxAgents;
@@ -137,7 +147,18 @@ public final class ServerCommand implements Callable<Integer> {
             log.error("cannot start the authenticator: {}", e.toString());
             return 1;
         }
-        Gateway gateway = new Gateway(config, authenticator, Registerer.log());
+        Registrar registrar;
+        try {
+            registrar = RegistrarProvider.find(registrarName).create(registrarOptions);
+        } catch (IllegalArgumentException e) {
+            authenticator.close();
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        } catch (Exception e) {
+            log.error("cannot start the registrar: {}", e.toString());
+            authenticator.close();
+            return 1;
+        }
+        Gateway gateway = new Gateway(config, authenticator, registrar);
         try {
             gateway.start();
         } catch (Exception e) {

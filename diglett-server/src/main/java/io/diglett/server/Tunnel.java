@@ -14,7 +14,9 @@ final class Tunnel {
     Channel listener;
     /** Written on the link's loop, read by {@link Gateway#publicPort} from any thread. */
     volatile int port;
-    /** The registerer was told; it must be told again when the tunnel goes. */
+    /** What the registrar is (or was) asked to expose. */
+    Registrar.Exposure exposure;
+    /** Live: the registrar exposed it; it must be told again when the tunnel goes. */
     boolean live;
 
     Tunnel(String name, int registration, GatewaySession session) {

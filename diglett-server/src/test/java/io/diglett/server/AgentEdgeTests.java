@@ -42,15 +42,16 @@ class AgentEdgeTests {
     }
 
     @Test
-    void aRegistererThatThrowsOnUnregisterDoesNotLeakNamesOrPorts() throws Exception {
-        Registerer throwing = new Registerer() {
+    void aRegistrarThatThrowsOnUnregisterDoesNotLeakNamesOrPorts() throws Exception {
+        Registrar throwing = new Registrar() {
             @Override
-            public void register(String name, int port) {
+            public java.util.concurrent.CompletionStage<Void> register(Exposure exposure) {
+                return java.util.concurrent.CompletableFuture.completedFuture(null);
             }
 
             @Override
-            public void unregister(String name, int port) {
-                throw new IllegalStateException("registerer is broken");
+            public void unregister(Exposure exposure) {
+                throw new IllegalStateException("registrar is broken");
             }
         };
         try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));

@@ -107,7 +107,7 @@ class GatewaySessionFuzzTest {
         int cases = Integer.getInteger("diglett.fuzz.cases", DEFAULT_CASES);
         int only = Integer.getInteger("diglett.fuzz.case", -1);
         gateway = new Gateway(GatewayConfig.defaults().withTls(TlsSettings.plain()), Authenticator.open(),
-                Registerer.log());
+                Registrar.log());
         gateway.binder = (tunnel, loop) -> current.bind(loop);
         LogCapture logs = LogCapture.start();
         long started = System.nanoTime();

@@ -37,16 +37,16 @@ final class TunnelFixture implements AutoCloseable {
     }
 
     TunnelFixture(GatewayConfig base, Authenticator authenticator) throws Exception {
-        this(base, authenticator, Registerer.log());
+        this(base, authenticator, Registrar.log());
     }
 
-    TunnelFixture(GatewayConfig base, Authenticator authenticator, Registerer registerer) throws Exception {
+    TunnelFixture(GatewayConfig base, Authenticator authenticator, Registrar registrar) throws Exception {
         stateDir = Files.createTempDirectory("diglett-test-state");
         GatewayConfig config = base.withListen(new HostPort("127.0.0.1", 0)).withPublicBind("127.0.0.1");
         if (!config.tls().plaintext() && config.tls().certFile() == null) {
             config = config.withTls(TlsSettings.generated(stateDir));
         }
-        gateway = new Gateway(config, authenticator, registerer);
+        gateway = new Gateway(config, authenticator, registrar);
         address = gateway.start();
     }
 

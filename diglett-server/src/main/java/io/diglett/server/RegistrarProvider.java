@@ -1,0 +1,83 @@
+package io.diglett.server;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.ServiceLoader;
+
+/**
+ * Makes {@link Registrar}s; found with {@link ServiceLoader} (list the class in
+ * {@code META-INF/services/io.diglett.server.RegistrarProvider}) and chosen with {@code --registrar NAME}.
+ * Options come from {@code --registrar-option KEY=VALUE}.
+ */
+public interface RegistrarProvider {
+
+    /** The name {@code --registrar} selects this provider by. */
+    String name();
+
+    /** A new registrar; throw {@link IllegalArgumentException} with a clear message for bad options. */
+    Registrar create(Map<String, String> options) throws Exception;
+
+    /** The provider called {@code name} on the class path. */
+    static RegistrarProvider find(String name) {
+        StringBuilder known = new StringBuilder();
+        for (RegistrarProvider provider : ServiceLoader.load(RegistrarProvider.class)) {
+            if (provider.name().equals(name)) {
+                return provider;
+            }
+            known.append(known.length() == 0 ? "" : ", ").append(provider.name());
+        }
+        throw new IllegalArgumentException("no registrar named '" + name + "' (available: " + known + ")");
+    }
+
+    private static String required(Map<String, String> options, String registrar, String key) {
+        String value = options.get(key);
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException("the " + registrar + " registrar needs --registrar-option " + key
+                    + "=...");
+        }
+        return value;
+    }
+
+    /** {@code log}: the seed's behaviour, the registration is only logged. */
+    final class Log implements RegistrarProvider {
+        @Override
+        public String name() {
+            return "log";
+        }
+
+        @Override
+        public Registrar create(Map<String, String> options) {
+            return Registrar.log();
+        }
+    }
+
+    /** {@code exec}: runs {@code command} with NAME, PORT, ACTION (register / unregister) and AGENT set. */
+    final class Exec implements RegistrarProvider {
+        @Override
+        public String name() {
+            return "exec";
+        }
+
+        @Override
+        public Registrar create(Map<String, String> options) {
+            return new ExecRegistrar(required(options, "exec", "command"),
+                    Duration.ofMillis(Long.parseLong(options.getOrDefault("timeout-ms", "10000"))));
+        }
+    }
+
+    /** {@code traefik}: one dynamic-configuration file per name in {@code dir}, routing NAME.{@code domain}. */
+    final class Traefik implements RegistrarProvider {
+        @Override
+        public String name() {
+            return "traefik";
+        }
+
+        @Override
+        public Registrar create(Map<String, String> options) {
+            return new TraefikRegistrar(Path.of(required(options, "traefik", "dir")),
+                    required(options, "traefik", "domain"), options.getOrDefault("entrypoints", ""),
+                    options.getOrDefault("upstream-host", "127.0.0.1"));
+        }
+    }
+}
