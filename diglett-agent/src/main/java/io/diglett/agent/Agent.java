@@ -93,15 +93,35 @@ public final class Agent implements AutoCloseable {
         return stopped;
     }
 
+    /** Resolves the backends off the event loop (DNS may block), then dials from the loop. */
     private void connect() {
         if (closing) {
             return;
         }
-        List<AgentSession.Target> targets;
-        try {
-            targets = resolveBackends();
-        } catch (UnknownHostException e) {
-            ended(new LinkEnd(e.getMessage(), false));
+        CompletableFuture.supplyAsync(() -> {
+            try {
+                return resolveBackends();
+            } catch (UnknownHostException e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        }).whenComplete((targets, error) -> {
+            if (loop.isShuttingDown()) {
+                return;
+            }
+            loop.execute(() -> {
+                if (error != null) {
+                    ended(new LinkEnd(error.getCause() != null ? error.getCause().getMessage() : error.getMessage(),
+                            false));
+                } else {
+                    dial(targets);
+                }
+            });
+        });
+    }
+
+    private void dial(List<AgentSession.Target> targets) {
+        if (closing) {
+            stopped.complete("agent stopped");
             return;
         }
         log.info("connecting to gateway {}", config.gateway());

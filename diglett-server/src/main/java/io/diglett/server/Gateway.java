@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.OptionalInt;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -53,6 +54,8 @@ public final class Gateway implements AutoCloseable {
     private final ChannelGroup links = new DefaultChannelGroup("agent-links", GlobalEventExecutor.INSTANCE);
     private Channel server;
     private GatewayTls tls;
+    /** Agent links open now; counted atomically since links are accepted onto several event loops. */
+    private final AtomicInteger connected = new AtomicInteger();
 
     public Gateway(GatewayConfig config, Authenticator authenticator, Registrar registrar) {
         this.config = config;
@@ -123,11 +126,14 @@ public final class Gateway implements AutoCloseable {
     }
 
     private void initLink(Channel ch) {
-        if (links.size() >= config.limits().maxAgents()) {
-            log.warn("agent {} refused: {} agents connected, the limit", ch.remoteAddress(), links.size());
+        if (connected.incrementAndGet() > config.limits().maxAgents()) {
+            connected.decrementAndGet();
+            log.warn("agent {} refused: {} agents connected, the limit", ch.remoteAddress(),
+                    config.limits().maxAgents());
             ch.close();
             return;
         }
+        ch.closeFuture().addListener(f -> connected.decrementAndGet());
         links.add(ch);
         if (tls != null) {
             ch.pipeline().addLast(HandlerNames.TLS_DETECT, new TlsDetector(tls.context()));

@@ -14,6 +14,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,6 +37,9 @@ import org.slf4j.LoggerFactory;
 public final class Stream extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(Stream.class);
+
+    /** How long a finished stream's socket may take to accept its last bytes before it is aborted. */
+    static final long LINGER_SECONDS = 60;
 
     private final StreamMux mux;
     private final int id;
@@ -61,6 +65,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** What to do (shut down or close the socket) once {@link #held} is written. */
     private Runnable afterHeld;
     private ChannelFuture lastWrite;
+    /** Aborts a finished stream whose socket does not take its last bytes. */
+    private java.util.concurrent.ScheduledFuture<?> linger;
     boolean flushQueued;
 
     Stream(StreamMux mux, int id, String label) {
@@ -174,6 +180,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        if (linger != null) {
+            linger.cancel(false);
+        }
         releaseHeld();
         reset("connection closed", true);
     }
@@ -348,6 +357,13 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         releaseUnsent();
         log.debug("stream={} {} closed", id, label);
         afterWrites(() -> local.close());
+        // a client that never takes the last bytes does not get to hold the socket (and a window) for ever
+        linger = local.eventLoop().schedule(() -> {
+            if (local.isOpen()) {
+                log.debug("stream={} {} last bytes not taken within {} s, aborting", id, label, LINGER_SECONDS);
+                reset("linger timeout", false);
+            }
+        }, LINGER_SECONDS, TimeUnit.SECONDS);
     }
 
     private void afterWrites(Runnable action) {
