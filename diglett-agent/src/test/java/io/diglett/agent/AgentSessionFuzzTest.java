@@ -2,6 +2,13 @@ package io.diglett.agent;
 
 import io.diglett.protocol.testing.Fuzzing.LogCapture;
 import io.diglett.protocol.testing.Fuzzing.TrackingAllocator;
+import static io.diglett.protocol.testing.Fuzzing.describeFrame;
+import static io.diglett.protocol.testing.Fuzzing.randomBytes;
+import static io.diglett.protocol.testing.Fuzzing.readInt;
+import static io.diglett.protocol.testing.Fuzzing.intBytes;
+import static io.diglett.protocol.testing.Fuzzing.text;
+import static io.diglett.protocol.testing.Fuzzing.frame;
+import static io.diglett.protocol.testing.Fuzzing.handshake;
 import static io.diglett.protocol.testing.Fuzzing.caseRandom;
 import static io.diglett.protocol.testing.Fuzzing.decodeFrames;
 import static io.diglett.protocol.testing.Fuzzing.onShallowStack;
@@ -706,49 +713,6 @@ class AgentSessionFuzzTest {
     }
 
     // ------------------------------------------------------------------ helpers
-
-    private static byte[] handshake(int version) {
-        return new byte[] {'d', 'i', 'g', 'l', (byte) version};
-    }
-
-    private static byte[] frame(FrameKind kind, int id, byte[] payload) {
-        byte[] b = new byte[Protocol.HEADER_LENGTH + payload.length];
-        b[0] = (byte) kind.code();
-        System.arraycopy(intBytes(id), 0, b, 1, 4);
-        b[5] = (byte) (payload.length >>> 8);
-        b[6] = (byte) payload.length;
-        System.arraycopy(payload, 0, b, Protocol.HEADER_LENGTH, payload.length);
-        return b;
-    }
-
-    private static byte[] text(FrameKind kind, int id, String text) {
-        return frame(kind, id, text.getBytes(StandardCharsets.UTF_8));
-    }
-
-    private static byte[] intBytes(int v) {
-        return new byte[] {(byte) (v >>> 24), (byte) (v >>> 16), (byte) (v >>> 8), (byte) v};
-    }
-
-    private static int readInt(byte[] b, int at) {
-        return ((b[at] & 0xFF) << 24) | ((b[at + 1] & 0xFF) << 16) | ((b[at + 2] & 0xFF) << 8) | (b[at + 3] & 0xFF);
-    }
-
-    private static byte[] randomBytes(SplittableRandom rnd, int n) {
-        byte[] b = new byte[n];
-        for (int i = 0; i < n; i++) {
-            b[i] = (byte) rnd.nextInt(256);
-        }
-        return b;
-    }
-
-    private static String describeFrame(byte[] b) {
-        if (b.length >= Protocol.HEADER_LENGTH && FrameKind.of(b[0] & 0xFF) != null) {
-            int size = (b[5] & 0xFF) << 8 | (b[6] & 0xFF);
-            return FrameKind.of(b[0] & 0xFF) + "(" + Integer.toUnsignedString(readInt(b, 1)) + ","
-                    + (size == b.length - Protocol.HEADER_LENGTH ? "" : "size field ") + size + ")";
-        }
-        return "bytes[" + ByteBufUtil.hexDump(b, 0, Math.min(b.length, 16)) + (b.length > 16 ? "..." : "") + "]";
-    }
 
     private static final class Stats {
         long cases;

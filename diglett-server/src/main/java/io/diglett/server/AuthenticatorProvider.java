@@ -1,10 +1,9 @@
 package io.diglett.server;
 
 import java.util.Map;
-import java.util.ServiceLoader;
 
 /**
- * Makes {@link Authenticator}s; found with {@link ServiceLoader} (list the class in
+ * Makes {@link Authenticator}s; found with {@link java.util.ServiceLoader} (list the class in
  * {@code META-INF/services/io.diglett.server.AuthenticatorProvider}) and chosen with {@code --auth NAME}.
  * Options come from {@code --auth-option KEY=VALUE}. Built in: {@code open} and {@code file}.
  */
@@ -18,14 +17,7 @@ public interface AuthenticatorProvider {
 
     /** The provider called {@code name} on the class path. */
     static AuthenticatorProvider find(String name) {
-        StringBuilder known = new StringBuilder();
-        for (AuthenticatorProvider provider : ServiceLoader.load(AuthenticatorProvider.class)) {
-            if (provider.name().equals(name)) {
-                return provider;
-            }
-            known.append(known.length() == 0 ? "" : ", ").append(provider.name());
-        }
-        throw new IllegalArgumentException("no authenticator named '" + name + "' (available: " + known + ")");
+        return Plugins.find(AuthenticatorProvider.class, name, AuthenticatorProvider::name, "authenticator");
     }
 
     /** {@code open}: the seed's behaviour, every token may register every name. */

@@ -3,10 +3,9 @@ package io.diglett.server;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
-import java.util.ServiceLoader;
 
 /**
- * Makes {@link Registrar}s; found with {@link ServiceLoader} (list the class in
+ * Makes {@link Registrar}s; found with {@link java.util.ServiceLoader} (list the class in
  * {@code META-INF/services/io.diglett.server.RegistrarProvider}) and chosen with {@code --registrar NAME}.
  * Options come from {@code --registrar-option KEY=VALUE}.
  */
@@ -20,14 +19,7 @@ public interface RegistrarProvider {
 
     /** The provider called {@code name} on the class path. */
     static RegistrarProvider find(String name) {
-        StringBuilder known = new StringBuilder();
-        for (RegistrarProvider provider : ServiceLoader.load(RegistrarProvider.class)) {
-            if (provider.name().equals(name)) {
-                return provider;
-            }
-            known.append(known.length() == 0 ? "" : ", ").append(provider.name());
-        }
-        throw new IllegalArgumentException("no registrar named '" + name + "' (available: " + known + ")");
+        return Plugins.find(RegistrarProvider.class, name, RegistrarProvider::name, "registrar");
     }
 
     private static String required(Map<String, String> options, String registrar, String key) {

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameDecoder;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
 import io.netty.buffer.AbstractByteBufAllocator;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -232,4 +234,49 @@ public final class Fuzzing {
         }
     }
 
+
+    // ---------------------------------------------------------------- bytes of frames, by hand
+
+    public static byte[] handshake(int version) {
+        return new byte[] {'d', 'i', 'g', 'l', (byte) version};
+    }
+
+    public static byte[] frame(FrameKind kind, int id, byte[] payload) {
+        byte[] b = new byte[Protocol.HEADER_LENGTH + payload.length];
+        b[0] = (byte) kind.code();
+        System.arraycopy(intBytes(id), 0, b, 1, 4);
+        b[5] = (byte) (payload.length >>> 8);
+        b[6] = (byte) payload.length;
+        System.arraycopy(payload, 0, b, Protocol.HEADER_LENGTH, payload.length);
+        return b;
+    }
+
+    public static byte[] text(FrameKind kind, int id, String text) {
+        return frame(kind, id, text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static byte[] intBytes(int v) {
+        return new byte[] {(byte) (v >>> 24), (byte) (v >>> 16), (byte) (v >>> 8), (byte) v};
+    }
+
+    public static int readInt(byte[] b, int at) {
+        return ((b[at] & 0xFF) << 24) | ((b[at + 1] & 0xFF) << 16) | ((b[at + 2] & 0xFF) << 8) | (b[at + 3] & 0xFF);
+    }
+
+    public static byte[] randomBytes(SplittableRandom rnd, int n) {
+        byte[] b = new byte[n];
+        for (int i = 0; i < n; i++) {
+            b[i] = (byte) rnd.nextInt(256);
+        }
+        return b;
+    }
+
+    public static String describeFrame(byte[] b) {
+        if (b.length >= Protocol.HEADER_LENGTH && FrameKind.of(b[0] & 0xFF) != null) {
+            int size = (b[5] & 0xFF) << 8 | (b[6] & 0xFF);
+            return FrameKind.of(b[0] & 0xFF) + "(" + Integer.toUnsignedString(readInt(b, 1)) + ","
+                    + (size == b.length - Protocol.HEADER_LENGTH ? "" : "size field ") + size + ")";
+        }
+        return "bytes[" + ByteBufUtil.hexDump(b, 0, Math.min(b.length, 16)) + (b.length > 16 ? "..." : "") + "]";
+    }
 }
