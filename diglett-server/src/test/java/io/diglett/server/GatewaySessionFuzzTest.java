@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import io.diglett.protocol.testing.DuplexEmbeddedChannel;
 import io.diglett.protocol.testing.Fuzzing.LogCapture;
 import io.diglett.protocol.testing.Fuzzing.TrackingAllocator;
 import static io.diglett.protocol.testing.Fuzzing.describeFrame;
@@ -914,11 +915,9 @@ class GatewaySessionFuzzTest {
     /**
      * A public client's socket: half-closable, with writability and write failures under the test's control.
      */
-    static final class FuzzClient extends EmbeddedChannel implements DuplexChannel {
+    static final class FuzzClient extends DuplexEmbeddedChannel {
         boolean writable = true;
         boolean failWrites;
-        boolean inputShutdown;
-        boolean outputShutdown;
 
         FuzzClient(ByteBufAllocator alloc) {
             super();
@@ -940,55 +939,6 @@ class GatewaySessionFuzzTest {
         @Override
         public boolean isWritable() {
             return writable && super.isWritable();
-        }
-
-        @Override
-        public boolean isInputShutdown() {
-            return inputShutdown;
-        }
-
-        @Override
-        public ChannelFuture shutdownInput() {
-            return shutdownInput(newPromise());
-        }
-
-        @Override
-        public ChannelFuture shutdownInput(ChannelPromise promise) {
-            inputShutdown = true;
-            return promise.setSuccess();
-        }
-
-        @Override
-        public boolean isOutputShutdown() {
-            return outputShutdown;
-        }
-
-        @Override
-        public ChannelFuture shutdownOutput() {
-            return shutdownOutput(newPromise());
-        }
-
-        @Override
-        public ChannelFuture shutdownOutput(ChannelPromise promise) {
-            outputShutdown = true;
-            return promise.setSuccess();
-        }
-
-        @Override
-        public boolean isShutdown() {
-            return inputShutdown && outputShutdown;
-        }
-
-        @Override
-        public ChannelFuture shutdown() {
-            return shutdown(newPromise());
-        }
-
-        @Override
-        public ChannelFuture shutdown(ChannelPromise promise) {
-            inputShutdown = true;
-            outputShutdown = true;
-            return promise.setSuccess();
         }
     }
 

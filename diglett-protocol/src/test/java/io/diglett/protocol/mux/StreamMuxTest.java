@@ -12,6 +12,7 @@ import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.testing.DuplexEmbeddedChannel;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
@@ -69,65 +70,6 @@ class StreamMuxTest {
         public void read(ChannelHandlerContext ctx) {
             reads++;
             ctx.read();
-        }
-    }
-
-    /** An EmbeddedChannel that can half-close like a TCP socket. */
-    static final class DuplexEmbeddedChannel extends EmbeddedChannel implements DuplexChannel {
-        boolean outputShutdown;
-        boolean inputShutdown;
-
-        DuplexEmbeddedChannel(ChannelHandler... handlers) {
-            super(handlers);
-        }
-
-        @Override
-        public boolean isInputShutdown() {
-            return inputShutdown;
-        }
-
-        @Override
-        public ChannelFuture shutdownInput() {
-            return shutdownInput(newPromise());
-        }
-
-        @Override
-        public ChannelFuture shutdownInput(ChannelPromise promise) {
-            inputShutdown = true;
-            return promise.setSuccess();
-        }
-
-        @Override
-        public boolean isOutputShutdown() {
-            return outputShutdown;
-        }
-
-        @Override
-        public ChannelFuture shutdownOutput() {
-            return shutdownOutput(newPromise());
-        }
-
-        @Override
-        public ChannelFuture shutdownOutput(ChannelPromise promise) {
-            outputShutdown = true;
-            return promise.setSuccess();
-        }
-
-        @Override
-        public boolean isShutdown() {
-            return inputShutdown && outputShutdown;
-        }
-
-        @Override
-        public ChannelFuture shutdown() {
-            return shutdown(newPromise());
-        }
-
-        @Override
-        public ChannelFuture shutdown(ChannelPromise promise) {
-            inputShutdown = true;
-            outputShutdown = true;
-            return promise.setSuccess();
         }
     }
 
