@@ -1,6 +1,5 @@
 package io.diglett.server;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.server.TestServers.Backend;
@@ -72,7 +71,8 @@ class HostileInputTests {
             traffic.get(30, TimeUnit.SECONDS);
             attackers.shutdownNow();
             assertTrue(served.get() >= 50, "requests served during the attack: " + served.get());
-            assertEquals(1, fixture.gateway.agents(), "only the real agent is left connected");
+            // A hostile client may see its connection end a moment before the gateway's close listener has run.
+            TunnelTests.waitFor(() -> fixture.gateway.agents() == 1, "only the real agent is left connected");
         }
     }
 
