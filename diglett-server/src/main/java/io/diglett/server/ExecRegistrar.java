@@ -9,7 +9,6 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -26,11 +25,7 @@ final class ExecRegistrar implements Registrar {
 
     private final String command;
     private final Duration timeout;
-    private final ExecutorService runner = Executors.newSingleThreadExecutor(r -> {
-        Thread thread = new Thread(r, "diglett-registrar-exec");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final ExecutorService runner = Plugins.worker("diglett-registrar-exec");
 
     ExecRegistrar(String command, Duration timeout) {
         this.command = command;

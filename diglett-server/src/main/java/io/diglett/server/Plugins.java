@@ -1,9 +1,14 @@
 package io.diglett.server;
 
 import java.util.ServiceLoader;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.Function;
 
-/** Finds a plug-in (authenticator, registrar) on the class path by the name the operator gives. */
+/**
+ * Finds a plug-in (authenticator, registrar) on the class path by the name the operator gives, and gives one a
+ * thread for its slow work.
+ */
 final class Plugins {
 
     private Plugins() {
@@ -24,5 +29,17 @@ final class Plugins {
             known.append(known.length() == 0 ? "" : ", ").append(candidate);
         }
         throw new IllegalArgumentException("no " + what + " named '" + name + "' (available: " + known + ")");
+    }
+
+    /**
+     * One daemon thread called {@code threadName} for a plug-in's slow work (never an event loop's), running
+     * tasks one at a time in order.
+     */
+    static ExecutorService worker(String threadName) {
+        return Executors.newSingleThreadExecutor(r -> {
+            Thread thread = new Thread(r, threadName);
+            thread.setDaemon(true);
+            return thread;
+        });
     }
 }

@@ -7,7 +7,7 @@ import java.util.concurrent.CompletionStage;
  * The seed's "configuration" step, pluggable: told when a name goes live on a public port and when it goes
  * away, so that it can expose it (configure an ingress proxy, DNS, a firewall). Chosen with {@code --registrar}
  * from the {@link RegistrarProvider}s on the class path; built in: {@code log} (the seed's default),
- * {@code exec} and {@code traefik}.
+ * {@code exec}, {@code traefik} and {@code caddy}.
  *
  * <p>Called on the agents' event loops: return at once and do slow work elsewhere, completing the stage when
  * done. A stage that completes exceptionally refuses the registration: the agent is told why, and nothing of

@@ -31,6 +31,21 @@ public interface RegistrarProvider {
         return value;
     }
 
+    /** Option {@code timeout-ms} (default 10000). */
+    private static Duration timeout(Map<String, String> options, String registrar) {
+        String value = options.getOrDefault("timeout-ms", "10000");
+        try {
+            long millis = Long.parseLong(value.strip());
+            if (millis > 0) {
+                return Duration.ofMillis(millis);
+            }
+        } catch (NumberFormatException e) {
+            // said below
+        }
+        throw new IllegalArgumentException("the " + registrar + " registrar's timeout-ms must be a positive number"
+                + " of milliseconds, not '" + value + "'");
+    }
+
     /** {@code log}: the seed's behaviour, the registration is only logged. */
     final class Log implements RegistrarProvider {
         @Override
@@ -53,8 +68,7 @@ public interface RegistrarProvider {
 
         @Override
         public Registrar create(Map<String, String> options) {
-            return new ExecRegistrar(required(options, "exec", "command"),
-                    Duration.ofMillis(Long.parseLong(options.getOrDefault("timeout-ms", "10000"))));
+            return new ExecRegistrar(required(options, "exec", "command"), timeout(options, "exec"));
         }
     }
 
@@ -70,6 +84,24 @@ public interface RegistrarProvider {
             return new TraefikRegistrar(Path.of(required(options, "traefik", "dir")),
                     required(options, "traefik", "domain"), options.getOrDefault("entrypoints", ""),
                     options.getOrDefault("upstream-host", "127.0.0.1"));
+        }
+    }
+
+    /**
+     * {@code caddy}: a route per name through Caddy's admin API ({@code admin}, default {@code localhost:2019}, or
+     * {@code unix//PATH}), matching NAME.{@code domain} in HTTP server {@code server} (default {@code srv0}).
+     */
+    final class Caddy implements RegistrarProvider {
+        @Override
+        public String name() {
+            return "caddy";
+        }
+
+        @Override
+        public Registrar create(Map<String, String> options) {
+            return new CaddyRegistrar(required(options, "caddy", "domain"),
+                    options.getOrDefault("admin", "localhost:2019"), options.getOrDefault("server", "srv0"),
+                    options.getOrDefault("upstream-host", "127.0.0.1"), timeout(options, "caddy"));
         }
     }
 }

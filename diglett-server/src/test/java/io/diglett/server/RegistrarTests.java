@@ -107,7 +107,7 @@ class RegistrarTests {
     void unknownRegistrarsAndMissingOptionsAreClearErrors() {
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
                 () -> RegistrarProvider.find("nginx"));
-        assertEquals("no registrar named 'nginx' (available: log, exec, traefik)", unknown.getMessage());
+        assertEquals("no registrar named 'nginx' (available: log, exec, traefik, caddy)", unknown.getMessage());
         IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
                 () -> RegistrarProvider.find("traefik").create(Map.of("dir", "/tmp")));
         assertEquals("the traefik registrar needs --registrar-option domain=...", missing.getMessage());

@@ -1,0 +1,381 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.sun.net.httpserver.HttpServer;
+import io.diglett.server.CaddyRegistrar.Http;
+import io.diglett.server.Registrar.Exposure;
+import java.io.File;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@code caddy} registrar against a real Caddy (Debian's {@code caddy} package, which {@code .ci/run}
+ * installs), started here with its admin API and its HTTP server on unix sockets in a temporary directory: no
+ * fixed ports, no network, no automatic HTTPS, nothing persisted.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class CaddyTests {
+
+    private static final String DOMAIN = "gateway.test";
+    private static final String CATCH_ALL = "caddy: no such site";
+    private static final Duration TIMEOUT = Duration.ofSeconds(10);
+
+    @TempDir
+    static Path dir;
+
+    private static Process caddy;
+    private static Path caddyLog;
+    private static Path adminSocket;
+    private static Path httpSocket;
+
+    @BeforeAll
+    static void startCaddy() throws Exception {
+        Path executable = onPath("caddy");
+        if (executable == null) {
+            fail("caddy is not installed (not on PATH: " + System.getenv("PATH") + "); .ci/run installs Debian's"
+                    + " caddy package, or run: apt-get install caddy");
+        }
+        adminSocket = dir.resolve("admin.sock");
+        httpSocket = dir.resolve("http.sock");
+        caddyLog = dir.resolve("caddy.log");
+        Path config = dir.resolve("caddy.json");
+        Files.writeString(config, """
+                {
+                  "admin": {"listen": "unix/%1$s/admin.sock", "config": {"persist": false}},
+                  "storage": {"module": "file_system", "root": "%1$s/data"},
+                  "apps": {"http": {"servers": {"srv0": {
+                    "listen": ["unix/%1$s/http.sock"],
+                    "automatic_https": {"disable": true},
+                    "routes": [{"handle": [{"handler": "static_response", "status_code": 404,
+                                            "body": "%2$s"}]}]
+                  },
+                  "empty": {"listen": ["unix/%1$s/empty.sock"], "automatic_https": {"disable": true}, "routes": []},
+                  "bare": {"listen": ["unix/%1$s/bare.sock"], "automatic_https": {"disable": true}}
+                  }}}
+                }
+                """.formatted(dir, CATCH_ALL));
+        ProcessBuilder builder = new ProcessBuilder(executable.toString(), "run", "--config", config.toString())
+                .redirectErrorStream(true).redirectOutput(caddyLog.toFile());
+        Map<String, String> env = builder.environment();
+        env.remove("CADDY_ADMIN");
+        env.put("HOME", dir.toString());
+        env.put("XDG_CONFIG_HOME", dir.resolve("config").toString());
+        env.put("XDG_DATA_HOME", dir.resolve("data").toString());
+        caddy = builder.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (true) {
+            if (!caddy.isAlive()) {
+                fail("caddy exited with " + caddy.exitValue() + ":\n" + Files.readString(caddyLog));
+            }
+            try {
+                if (admin("GET", "/config/", null).ok()) {
+                    return;
+                }
+            } catch (IOException notYet) {
+                // the socket is not there yet
+            }
+            if (System.nanoTime() > deadline) {
+                fail("caddy's admin API did not come up:\n" + Files.readString(caddyLog));
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    @AfterAll
+    static void stopCaddy() throws InterruptedException {
+        if (caddy != null) {
+            caddy.destroy();
+            if (!caddy.waitFor(5, TimeUnit.SECONDS)) {
+                caddy.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static Path onPath(String program) {
+        for (String entry : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
+            Path candidate = Path.of(entry.isEmpty() ? "." : entry, program);
+            if (Files.isExecutable(candidate)) {
+                return candidate;
+            }
+        }
+        return null;
+    }
+
+    private static Http.Response admin(String method, String path, String body) throws IOException {
+        return Http.exchange(UnixDomainSocketAddress.of(adminSocket), "", method, path, body, TIMEOUT);
+    }
+
+    /** What Caddy's HTTP server answers for {@code host}. */
+    private static Http.Response site(String host) throws IOException {
+        return site(httpSocket, host);
+    }
+
+    private static Http.Response site(Path socket, String host) throws IOException {
+        return Http.exchange(UnixDomainSocketAddress.of(socket), host, "GET", "/", null, TIMEOUT);
+    }
+
+    private static Registrar registrar(String... options) throws Exception {
+        Map<String, String> all = new HashMap<>(Map.of("domain", DOMAIN, "admin", "unix/" + adminSocket));
+        for (int i = 0; i < options.length; i += 2) {
+            all.put(options[i], options[i + 1]);
+        }
+        return RegistrarProvider.find("caddy").create(all);
+    }
+
+    /** A Java HTTP server on 127.0.0.1, port 0, answering {@code body} to everything. */
+    private static HttpServer backend(String body) throws IOException {
+        HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        server.createContext("/", exchange -> {
+            byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, bytes.length);
+            exchange.getResponseBody().write(bytes);
+            exchange.close();
+        });
+        server.start();
+        return server;
+    }
+
+    private static int routesWithId(String id) throws IOException {
+        Matcher matcher = Pattern.compile("\"@id\":\"" + id + "\"")
+                .matcher(admin("GET", "/config/apps/http/servers/srv0/routes", null).body());
+        int count = 0;
+        while (matcher.find()) {
+            count++;
+        }
+        return count;
+    }
+
+    private static String failureOf(Registrar registrar, Exposure exposure) {
+        ExecutionException failed = assertThrows(ExecutionException.class,
+                () -> registrar.register(exposure).toCompletableFuture().get(30, TimeUnit.SECONDS));
+        return failed.getCause().getMessage();
+    }
+
+    @Test
+    void registerRoutesTheNameThroughCaddyAndUnregisterRemovesIt() throws Exception {
+        HttpServer backend = backend("hello from the backend");
+        try (Registrar caddyRegistrar = registrar()) {
+            Exposure example = new Exposure("example", backend.getAddress().getPort(), "test", null);
+            caddyRegistrar.register(example).toCompletableFuture().get(30, TimeUnit.SECONDS);
+
+            Http.Response proxied = site("example." + DOMAIN);
+            assertEquals(200, proxied.status(), proxied.body());
+            assertEquals("hello from the backend", proxied.body());
+            assertTrue(admin("GET", "/config/apps/http/servers/srv0/routes/0", null).body()
+                    .contains("\"@id\":\"diglett-example\""), "first, ahead of the catch-all");
+            assertEquals(CATCH_ALL, site("other." + DOMAIN).body(), "other hosts still reach the catch-all");
+
+            caddyRegistrar.unregister(example);
+            TunnelTests.waitFor(() -> status("example." + DOMAIN) == 404, "Caddy no longer routes the name");
+            assertEquals(CATCH_ALL, site("example." + DOMAIN).body());
+            assertEquals(404, admin("GET", "/id/diglett-example", null).status());
+            caddyRegistrar.unregister(example); // already gone: fine
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    private static int status(String host) {
+        try {
+            return site(host).status();
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    @Test
+    void aStaleRouteFromACrashedGatewayIsReplaced() throws Exception {
+        HttpServer backend = backend("fresh");
+        try (Registrar caddyRegistrar = registrar()) {
+            int dead = TestServers.refusedPort();
+            String stale = "{\"@id\":\"diglett-stale\",\"match\":[{\"host\":[\"stale." + DOMAIN + "\"]}],"
+                    + "\"handle\":[{\"handler\":\"reverse_proxy\",\"upstreams\":[{\"dial\":\"127.0.0.1:" + dead
+                    + "\"}]}]}";
+            assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/0", stale).ok());
+            assertEquals(502, site("stale." + DOMAIN).status(), "the stale route points at nothing");
+
+            Exposure fresh = new Exposure("stale", backend.getAddress().getPort(), "test", null);
+            caddyRegistrar.register(fresh).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            assertEquals("fresh", site("stale." + DOMAIN).body());
+            assertEquals(1, routesWithId("diglett-stale"));
+
+            // an older registration's unregister, arriving late, leaves the newer route alone
+            caddyRegistrar.unregister(new Exposure("stale", dead, "old", null));
+            caddyRegistrar.unregister(fresh);
+            TunnelTests.waitFor(() -> status("stale." + DOMAIN) == 404, "the route is removed");
+            assertEquals(0, routesWithId("diglett-stale"));
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    @Test
+    void aServerWithAnEmptyOrNoRouteListGetsOne() throws Exception {
+        HttpServer backend = backend("first route");
+        try {
+            for (String server : List.of("empty", "bare")) {
+                try (Registrar caddyRegistrar = registrar("server", server)) {
+                    Exposure exposure = new Exposure(server, backend.getAddress().getPort(), "test", null);
+                    caddyRegistrar.register(exposure).toCompletableFuture().get(30, TimeUnit.SECONDS);
+                    Path socket = dir.resolve(server + ".sock");
+                    assertEquals("first route", site(socket, server + "." + DOMAIN).body(), server);
+                    caddyRegistrar.unregister(exposure);
+                    TunnelTests.waitFor(() -> admin404("/id/diglett-" + server), "the route is removed");
+                    assertEquals("[]", admin("GET", "/config/apps/http/servers/" + server + "/routes", null)
+                            .body().strip());
+                }
+            }
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    private static boolean admin404(String path) {
+        try {
+            return admin("GET", path, null).status() == 404;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Test
+    void aFailingCaddyRefusesTheRegistrationWithAClearMessage() throws Exception {
+        Exposure exposure = new Exposure("refused", TestServers.refusedPort(), "test", null);
+        Path missing = dir.resolve("no-such-admin.sock");
+        try (Registrar nowhere = registrar("admin", "unix/" + missing)) {
+            assertEquals("Caddy's admin API at unix/" + missing + ": DELETE /id/diglett-refused: cannot connect"
+                    + " (No such file or directory)", failureOf(nowhere, exposure));
+        }
+        try (Registrar wrongServer = registrar("server", "nosuch")) {
+            assertEquals("Caddy's admin API at unix/" + adminSocket + " has no HTTP server 'nosuch' in"
+                    + " apps.http.servers (choose one with --registrar-option server=NAME)",
+                    failureOf(wrongServer, exposure));
+        }
+        assertEquals(404, admin("GET", "/id/diglett-refused", null).status(), "nothing half-exposed");
+        assertEquals(CATCH_ALL, site("refused." + DOMAIN).body());
+    }
+
+    @Test
+    void anAnswerThatIsNotA2xxIsPassedOnWithCaddysWords() throws Exception {
+        // A stand-in for an admin API on TCP that refuses every change, as Caddy does when a config fails to load.
+        List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        HttpServer refusing = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        refusing.createContext("/", exchange -> {
+            String method = exchange.getRequestMethod();
+            seen.add(method + " " + exchange.getRequestURI() + " Host="
+                    + exchange.getRequestHeaders().getFirst("Host"));
+            int status = method.equals("DELETE") ? 404 : method.equals("GET") ? 200 : 500;
+            byte[] body = (status == 500 ? "{\"error\":\"loading new config: refused by the test\"}\n"
+                    : status == 404 ? "{\"error\":\"unknown object ID\"}" : "[{\"handle\":[]}]")
+                    .getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(status, 0); // chunked
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        refusing.start();
+        String admin = "127.0.0.1:" + refusing.getAddress().getPort();
+        try (Registrar registrar = registrar("admin", admin)) {
+            assertEquals("Caddy's admin API at " + admin + " answered PUT /config/apps/http/servers/srv0/routes/0"
+                    + " with 500: {\"error\":\"loading new config: refused by the test\"}",
+                    failureOf(registrar, new Exposure("refused", 1, "test", null)));
+            assertEquals("DELETE /id/diglett-refused Host=" + admin, seen.get(0), "Caddy checks Host");
+        } finally {
+            refusing.stop(0);
+        }
+    }
+
+    @Test
+    void anAdminApiThatNeverAnswersTimesOut() throws Exception {
+        Path silent = dir.resolve("silent.sock");
+        try (ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            listener.bind(UnixDomainSocketAddress.of(silent));
+            Thread acceptor = new Thread(() -> {
+                try (SocketChannel accepted = listener.accept()) {
+                    Thread.sleep(60_000); // reads nothing, answers nothing
+                } catch (IOException | InterruptedException ignored) {
+                    // the test is over
+                }
+            });
+            acceptor.setDaemon(true);
+            acceptor.start();
+            try (Registrar slow = registrar("admin", "unix/" + silent, "timeout-ms", "300")) {
+                long start = System.nanoTime();
+                String message = failureOf(slow, new Exposure("slow", 1, "test", null));
+                assertTrue(message.endsWith(": DELETE /id/diglett-slow: no answer within 300 ms"), message);
+                assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10));
+            } finally {
+                acceptor.interrupt();
+            }
+        }
+    }
+
+    @Test
+    void aTunnelThroughARealGatewayIsServedByCaddy() throws Exception {
+        HttpServer backend = backend("through the tunnel");
+        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults(), Authenticator.open(),
+                registrar())) {
+            var agent = fixture.agent(fixture.agentConfig("tunneled", backend.getAddress().getPort()));
+            int port = agent.start().get(30, TimeUnit.SECONDS).get(0).publicPort();
+            assertNotEquals(backend.getAddress().getPort(), port);
+            Http.Response proxied = site("tunneled." + DOMAIN);
+            assertEquals(200, proxied.status(), proxied.body());
+            assertEquals("through the tunnel", proxied.body());
+            agent.close();
+            TunnelTests.waitFor(() -> status("tunneled." + DOMAIN) == 404, "the route goes with the tunnel");
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    @Test
+    void badOptionsAreClearErrors() {
+        assertEquals("the caddy registrar needs --registrar-option domain=...", assertThrows(
+                IllegalArgumentException.class, () -> RegistrarProvider.find("caddy").create(Map.of()))
+                .getMessage());
+        assertEquals("caddy admin 'localhost': expected HOST:PORT (e.g. localhost:2019) or unix//PATH",
+                assertThrows(IllegalArgumentException.class, () -> registrar("admin", "localhost")).getMessage());
+        assertEquals("the caddy registrar's timeout-ms must be a positive number of milliseconds, not 'soon'",
+                assertThrows(IllegalArgumentException.class, () -> registrar("timeout-ms", "soon")).getMessage());
+    }
+
+    @Test
+    void theHttpClientReadsChunkedAndSizedBodies() throws IOException {
+        byte[] chunked = ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: ETag\r\n\r\n"
+                + "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nEtag: \"x\"\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+        assertEquals(new Http.Response(200, "hello, world"), Http.parse(chunked));
+        byte[] sized = "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nnoEXTRA".getBytes(StandardCharsets.US_ASCII);
+        assertEquals(new Http.Response(404, "no"), Http.parse(sized));
+        assertThrows(IOException.class, () -> Http.parse("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"
+                .getBytes(StandardCharsets.US_ASCII)));
+        SocketAddress tcp = InetSocketAddress.createUnresolved("localhost", 2019);
+        assertEquals("localhost:2019", Http.spell(tcp));
+        assertEquals(List.of("\"a\\\"b\\\\c\\u003c\\n\""), List.of(CaddyRegistrar.json("a\"b\\c<\n")));
+    }
+}
