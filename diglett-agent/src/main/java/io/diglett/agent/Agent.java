@@ -185,8 +185,9 @@ public final class Agent implements AutoCloseable {
         timesOnline++;
         backoff.reset();
         for (Registration registration : registrations) {
-            log.info("online: '{}' is reachable at {}:{} -> {}", registration.name(), config.gateway().host(),
-                    registration.publicPort(), backendOf(registration.name()));
+            String raw = config.gateway().host() + ":" + registration.publicPort();
+            String where = registration.urls().isEmpty() ? raw : String.join(", ", registration.urls()) + " and " + raw;
+            log.info("online: '{}' is reachable at {} -> {}", registration.name(), where, backendOf(registration.name()));
         }
         firstOnline.complete(registrations);
     }

@@ -39,12 +39,23 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Gateway to dial; the port defaults to " + Protocol.DEFAULT_GATEWAY_PORT + ".")
     HostPort gateway;
 
-    @Option(names = {"-n", "--name"}, required = true, paramLabel = "NAME[=HOST:PORT]",
+    @Option(names = {"-n", "--name"}, required = true, paramLabel = "NAME[=HOST:PORT][,OPTION...]",
             converter = NameConverter.class,
             description = "Name to register: a DNS label (a-z, 0-9, '-', up to 63 characters). Repeat it for "
                     + "several names; NAME=HOST:PORT gives a name its own backend, e.g. -n web=localhost:8080 "
-                    + "-n api=localhost:9000.")
+                    + "-n api=localhost:9000. Options after commas: proxy=v1|v2 (as --proxy-protocol), "
+                    + "tls=passthrough (as --tls-passthrough), e.g. -n shop=localhost:8443,tls=passthrough.")
     List<NameArg> names;
+
+    @Option(names = "--proxy-protocol", paramLabel = "v1|v2", converter = ProxyConverter.class,
+            description = "Send each backend connection a PROXY protocol header first (HAProxy's v1 text or v2 "
+                    + "binary) carrying the public client's address; the backend must expect it.")
+    TunnelSpec.ProxyProtocol proxyProtocol;
+
+    @Option(names = "--tls-passthrough",
+            description = "On the gateway's HTTPS ingress, pass the client's TLS through untouched: the backend "
+                    + "terminates TLS itself (its own certificate for NAME.DOMAIN; HTTP/2 works end to end).")
+    boolean tlsPassthrough;
 
     @Option(names = {"-t", "--token"}, paramLabel = "TOKEN", defaultValue = "${env:DIGLETT_TOKEN}",
             description = "Token handed to the gateway at login (default: the DIGLETT_TOKEN environment variable).")
@@ -96,8 +107,11 @@ public final class AgentCommand implements Callable<Integer> {
             description = "The backend for the names given without one, e.g. localhost:9000.")
     HostPort backend;
 
-    /** A {@code -n} value: a name, and its own backend if written {@code NAME=HOST:PORT}. */
-    record NameArg(String name, HostPort backend) {
+    /** A {@code -n} value: a name, its own backend if written {@code NAME=HOST:PORT}, and its options. */
+    record NameArg(String name, HostPort backend, TunnelSpec.ProxyProtocol proxy, boolean tlsPassthrough) {
+        NameArg(String name, HostPort backend) {
+            this(name, backend, null, false);
+        }
     }
 
     /** The tunnels the arguments describe: each name with its own backend or the positional one. */
@@ -114,7 +128,8 @@ public final class AgentCommand implements Callable<Integer> {
             if (tunnels.stream().anyMatch(t -> t.name().equals(arg.name()))) {
                 throw new IllegalArgumentException("name '" + arg.name() + "' is given twice");
             }
-            tunnels.add(new TunnelSpec(arg.name(), target));
+            tunnels.add(new TunnelSpec(arg.name(), target, arg.proxy() != null ? arg.proxy() : proxyProtocol,
+                    arg.tlsPassthrough() || tlsPassthrough));
         }
         if (backend != null && !positionalUsed) {
             throw new IllegalArgumentException("HOST:PORT " + backend + " is not used: every name has its own backend");
@@ -196,15 +211,42 @@ public final class AgentCommand implements Callable<Integer> {
     static final class NameConverter implements CommandLine.ITypeConverter<NameArg> {
         @Override
         public NameArg convert(String value) {
-            int equals = value.indexOf('=');
-            String name = equals < 0 ? value : value.substring(0, equals);
+            String[] parts = value.split(",", -1);
+            String head = parts[0];
+            int equals = head.indexOf('=');
+            String name = equals < 0 ? head : head.substring(0, equals);
             String problem = Names.problem(name);
             if (problem != null) {
                 throw new CommandLine.TypeConversionException(problem);
             }
             HostPort target = equals < 0 ? null
-                    : AgentCommand.convert(() -> HostPort.parse(value.substring(equals + 1), -1));
-            return new NameArg(name, target);
+                    : AgentCommand.convert(() -> HostPort.parse(head.substring(equals + 1), -1));
+            TunnelSpec.ProxyProtocol proxy = null;
+            boolean passthrough = false;
+            for (int i = 1; i < parts.length; i++) {
+                String option = parts[i].trim();
+                if (option.startsWith("proxy=")) {
+                    proxy = new ProxyConverter().convert(option.substring("proxy=".length()));
+                } else if (option.equals("tls=passthrough")) {
+                    passthrough = true;
+                } else {
+                    throw new CommandLine.TypeConversionException("'" + value + "': unknown option '" + option
+                            + "' (known: proxy=v1, proxy=v2, tls=passthrough)");
+                }
+            }
+            return new NameArg(name, target, proxy, passthrough);
+        }
+    }
+
+    static final class ProxyConverter implements CommandLine.ITypeConverter<TunnelSpec.ProxyProtocol> {
+        @Override
+        public TunnelSpec.ProxyProtocol convert(String value) {
+            return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "v1", "1" -> TunnelSpec.ProxyProtocol.V1;
+                case "v2", "2" -> TunnelSpec.ProxyProtocol.V2;
+                default -> throw new CommandLine.TypeConversionException("PROXY protocol version '" + value
+                        + "': expected v1 or v2");
+            };
         }
     }
 

@@ -6,6 +6,7 @@ import io.diglett.protocol.Handshake;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Requests;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
 import io.diglett.protocol.mux.LinkSession;
@@ -214,7 +215,8 @@ final class AgentSession extends LinkSession {
                 expect(frame, FrameKind.OK);
                 phase = Phase.REGISTER;
                 for (Target target : targets.values()) {
-                    ctx.write(Frame.register(ctx.alloc(), target.registration(), target.spec().name()))
+                    ctx.write(Frame.register(ctx.alloc(), target.registration(), target.spec().name(),
+                                    target.spec().tlsPassthrough() ? Requests.FLAG_TLS_PASSTHROUGH : 0))
                             .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
                 }
                 ctx.flush();
@@ -247,12 +249,12 @@ final class AgentSession extends LinkSession {
 
     private void registered(Frame frame) {
         Target target = targets.get(frame.id());
-        if (target == null || frame.content().readableBytes() != 2
+        if (target == null || frame.content().readableBytes() < 2
                 || registered.stream().anyMatch(r -> r.name().equals(target.spec().name()))) {
             throw new ProtocolException("unexpected Ok for registration " + Integer.toUnsignedString(frame.id()));
         }
-        int port = frame.content().getUnsignedShort(frame.content().readerIndex());
-        registered.add(new Registration(target.spec().name(), port));
+        Requests.Registered answer = Requests.registered(frame.content());
+        registered.add(new Registration(target.spec().name(), answer.port(), answer.urls()));
         if (registered.size() == targets.size()) {
             phase = Phase.FINISH;
             ctx.writeAndFlush(Frame.finishRegister()).addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
@@ -281,7 +283,8 @@ final class AgentSession extends LinkSession {
         int start = payload.readerIndex();
         Target target = targets.get(payload.getInt(start));
         int window = payload.getInt(start + 4);
-        String client = payload.toString(start + 8, payload.readableBytes() - 8, StandardCharsets.UTF_8);
+        Requests.Addresses client = Requests.addresses(
+                payload.toString(start + 8, payload.readableBytes() - 8, StandardCharsets.UTF_8));
         if (target == null) {
             throw new ProtocolException("Open for unknown registration "
                     + Integer.toUnsignedString(payload.getInt(start)));
@@ -303,16 +306,17 @@ final class AgentSession extends LinkSession {
         }
         Stream stream = mux.create(id, target.spec().name());
         log.debug("stream={} name={} client={} connecting {}", Integer.toUnsignedString(id), target.spec().name(),
-                client, target.spec().backend());
+                client.client(), target.spec().backend());
         pendingConnects++;
         ChannelFuture connect = backends.connect(target.backend());
         connect.addListener(f -> {
             pendingConnects--;
-            connected(stream, target, window, connect);
+            connected(stream, target, window, client, connect);
         });
     }
 
-    private void connected(Stream stream, Target target, int window, ChannelFuture connect) {
+    private void connected(Stream stream, Target target, int window, Requests.Addresses client,
+                           ChannelFuture connect) {
         int id = stream.id();
         if (!connect.isSuccess()) {
             String reason = "backend " + target.spec().backend() + " unreachable: " + connect.cause().getMessage();
@@ -335,6 +339,10 @@ final class AgentSession extends LinkSession {
             return;
         }
         mux.flushLinkLater();
+        if (target.spec().proxyProtocol() != TunnelSpec.ProxyProtocol.NONE) {
+            // the backend's first bytes: who the client really is (not counted against any window)
+            ProxyHeader.write(backend, target.spec().proxyProtocol(), client);
+        }
         stream.attach(backend);
         if (stream.state() == StreamState.OPENING) {
             stream.opened(window);

@@ -66,7 +66,19 @@ public final class Frame extends DefaultByteBufHolder {
 
     /** Ok to a Register: the public port bound for the registration. */
     public static Frame registered(ByteBufAllocator alloc, int registration, int port) {
-        return new Frame(FrameKind.OK, registration, alloc.buffer(2).writeShort(port));
+        return registered(alloc, registration, port, java.util.List.of());
+    }
+
+    /** Ok to a Register: the public port, then the name's public URLs (one per line). */
+    public static Frame registered(ByteBufAllocator alloc, int registration, int port, java.util.List<String> urls) {
+        ByteBuf buf = alloc.buffer(2 + 64);
+        try {
+            Requests.writeRegistered(buf, port, urls, FrameKind.OK.maxPayload());
+        } catch (RuntimeException e) {
+            buf.release();
+            throw e;
+        }
+        return new Frame(FrameKind.OK, registration, buf);
     }
 
     /** Ok to an Open: the agent's receive window for the stream. */
@@ -88,7 +100,14 @@ public final class Frame extends DefaultByteBufHolder {
     }
 
     public static Frame register(ByteBufAllocator alloc, int registration, String name) {
-        return new Frame(FrameKind.REGISTER, registration, utf8(alloc, name, Integer.MAX_VALUE));
+        return register(alloc, registration, name, 0);
+    }
+
+    /** Register with flags ({@link Requests#FLAG_TLS_PASSTHROUGH}); no flags means the plain name. */
+    public static Frame register(ByteBufAllocator alloc, int registration, String name, int flags) {
+        ByteBuf buf = alloc.buffer(name.length() + 2);
+        Requests.writeRegister(buf, name, flags);
+        return new Frame(FrameKind.REGISTER, registration, buf);
     }
 
     public static Frame finishRegister() {
@@ -106,6 +125,13 @@ public final class Frame extends DefaultByteBufHolder {
     public static Frame terminate(ByteBufAllocator alloc, String reason) {
         return new Frame(FrameKind.TERMINATE, Protocol.CONNECTION_ID,
                 utf8(alloc, reason, FrameKind.TERMINATE.maxPayload()));
+    }
+
+    /** Open with the client's address and the gateway address it connected to ({@link Requests#address}). */
+    public static Frame open(ByteBufAllocator alloc, int stream, int registration, int window, String client,
+                             String server) {
+        String from = client == null ? "unknown" : client;
+        return open(alloc, stream, registration, window, server == null ? from : from + " " + server);
     }
 
     public static Frame open(ByteBufAllocator alloc, int stream, int registration, int window, String client) {

@@ -6,12 +6,12 @@ package io.diglett.protocol;
  * read, so a peer cannot make us buffer more than {@link #maxPayload()} bytes for a frame.
  */
 public enum FrameKind {
-    /** Positive reply to Login (id 0), Register (id = registration), FinishRegister (id 0) or Open (id = stream). */
-    OK(0, 0, 64),
+    /** Positive reply to Login, Register (port + public URLs), FinishRegister or Open (window). */
+    OK(0, 0, 1024),
     /** Negative reply to the same requests; with id 0 it is fatal and the sender closes the connection. UTF-8 reason. */
     ERROR(1, 0, 1024),
-    /** Agent asks for a public name: id = registration id chosen by the agent, payload = the name (DNS label). */
-    REGISTER(2, 1, 63),
+    /** Agent asks for a public name: id = registration id chosen by the agent; the name, optionally 0x00 + flags. */
+    REGISTER(2, 1, 63 + 2),
     /** Agent has sent all its registrations; the gateway opens the listeners and answers Ok(0). */
     FINISH_REGISTER(3, 0, 0),
     /** Stream data: id = stream, 1 to 65535 bytes, counted against the receiver's window. */

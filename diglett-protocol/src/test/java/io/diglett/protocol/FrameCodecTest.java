@@ -296,7 +296,7 @@ class FrameCodecTest {
 
     @Test
     void sizeAboveTheKindsMaximumFailsFromTheHeaderAlone() {
-        assertSizeRejected(FrameKind.REGISTER, 64, "REGISTER frame with 64 payload bytes, allowed 1..63");
+        assertSizeRejected(FrameKind.REGISTER, 66, "REGISTER frame with 66 payload bytes, allowed 1..65");
         assertSizeRejected(FrameKind.WINDOW, 5, "WINDOW frame with 5 payload bytes, allowed 4..4");
         assertSizeRejected(FrameKind.FIN, 1, "FIN frame with 1 payload bytes, allowed 0..0");
         assertSizeRejected(FrameKind.ERROR, 1025, "ERROR frame with 1025 payload bytes, allowed 0..1024");
@@ -358,10 +358,10 @@ class FrameCodecTest {
     @Test
     void encoderRefusesAPayloadAboveTheKindsMaximum() {
         EmbeddedChannel channel = new EmbeddedChannel(FrameEncoder.INSTANCE);
-        Frame frame = new Frame(FrameKind.REGISTER, 1, Unpooled.wrappedBuffer(new byte[64]));
+        Frame frame = new Frame(FrameKind.REGISTER, 1, Unpooled.wrappedBuffer(new byte[66]));
 
         EncoderException e = assertThrows(EncoderException.class, () -> channel.writeOutbound(frame));
-        assertTrue(e.getMessage().contains("REGISTER frame with 64 payload bytes"), e.getMessage());
+        assertTrue(e.getMessage().contains("REGISTER frame with 66 payload bytes"), e.getMessage());
         assertNull(channel.readOutbound(), "nothing was written");
         assertEquals(0, frame.refCnt(), "the refused frame is released");
         assertFalse(channel.finishAndReleaseAll());

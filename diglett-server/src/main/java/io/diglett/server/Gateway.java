@@ -54,6 +54,8 @@ public final class Gateway implements AutoCloseable {
     private final ChannelGroup links = new DefaultChannelGroup("agent-links", GlobalEventExecutor.INSTANCE);
     private Channel server;
     private GatewayTls tls;
+    /** The HTTP/HTTPS ingress for NAME.DOMAIN, or {@code null} without --http / --https. */
+    private Ingress ingress;
     /** Agent links open now; counted atomically since links are accepted onto several event loops. */
     private final AtomicInteger connected = new AtomicInteger();
 
@@ -113,6 +115,10 @@ public final class Gateway implements AutoCloseable {
                     }
                 });
         server = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
+        if (config.ingress().enabled()) {
+            ingress = new Ingress(config, names);
+            ingress.start(acceptor, workers, transport);
+        }
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
         log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),
@@ -224,6 +230,22 @@ public final class Gateway implements AutoCloseable {
         return tunnel == null || tunnel.port == 0 ? OptionalInt.empty() : OptionalInt.of(tunnel.port);
     }
 
+    /** The public URLs of {@code tunnel} on the ingress (sent to its agent); empty without one. */
+    List<String> urls(Tunnel tunnel) {
+        return ingress == null ? List.of() : ingress.urls(tunnel);
+    }
+
+    /** The port of the HTTP ingress, if it runs. */
+    public OptionalInt httpPort() {
+        return ingress == null || ingress.httpPort() == 0 ? OptionalInt.empty() : OptionalInt.of(ingress.httpPort());
+    }
+
+    /** The port of the HTTPS ingress, if it runs. */
+    public OptionalInt httpsPort() {
+        return ingress == null || ingress.httpsPort() == 0 ? OptionalInt.empty()
+                : OptionalInt.of(ingress.httpsPort());
+    }
+
     /** Agents connected right now. */
     public int agents() {
         return links.size();
@@ -237,6 +259,9 @@ public final class Gateway implements AutoCloseable {
     public void close() {
         if (server != null) {
             server.close().syncUninterruptibly();
+        }
+        if (ingress != null) {
+            ingress.close();
         }
         List<Future<Void>> drained = new ArrayList<>();
         for (Channel link : links) {

@@ -13,9 +13,10 @@ import java.time.Duration;
  * @param window     per-stream receive window, bytes
  * @param limits     what one agent, and all agents together, may hold
  * @param tls        how the agent link is secured
+ * @param ingress    the built-in HTTP/HTTPS ingress for NAME.DOMAIN, or {@link IngressSettings#none()}
  */
 public record GatewayConfig(HostPort listen, String publicBind, PortRange portRange, int window, Limits limits,
-                            TlsSettings tls) {
+                            TlsSettings tls, IngressSettings ingress) {
 
     /**
      * @param maxAgents          agent links at once; further connections are closed at once
@@ -89,31 +90,36 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
      */
     public static GatewayConfig defaults() {
         return new GatewayConfig(new HostPort("0.0.0.0", Protocol.DEFAULT_GATEWAY_PORT), "0.0.0.0", null,
-                Protocol.DEFAULT_WINDOW, Limits.defaults(), TlsSettings.generated(TlsSettings.defaultStateDir()));
+                Protocol.DEFAULT_WINDOW, Limits.defaults(), TlsSettings.generated(TlsSettings.defaultStateDir()),
+                IngressSettings.none());
     }
 
     public GatewayConfig withListen(HostPort value) {
-        return new GatewayConfig(value, publicBind, portRange, window, limits, tls);
+        return new GatewayConfig(value, publicBind, portRange, window, limits, tls, ingress);
     }
 
     public GatewayConfig withPublicBind(String value) {
-        return new GatewayConfig(listen, value, portRange, window, limits, tls);
+        return new GatewayConfig(listen, value, portRange, window, limits, tls, ingress);
     }
 
     public GatewayConfig withPortRange(PortRange value) {
-        return new GatewayConfig(listen, publicBind, value, window, limits, tls);
+        return new GatewayConfig(listen, publicBind, value, window, limits, tls, ingress);
     }
 
     public GatewayConfig withWindow(int value) {
-        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls);
+        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls, ingress);
     }
 
     public GatewayConfig withLimits(Limits value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, value, tls);
+        return new GatewayConfig(listen, publicBind, portRange, window, value, tls, ingress);
     }
 
     public GatewayConfig withTls(TlsSettings value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, value);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, value, ingress);
+    }
+
+    public GatewayConfig withIngress(IngressSettings value) {
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, value);
     }
 
     public int maxNamesPerAgent() {

@@ -6,6 +6,7 @@ import io.diglett.protocol.Handshake;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Requests;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
 import io.diglett.protocol.mux.LinkSession;
@@ -65,6 +66,11 @@ final class GatewaySession extends LinkSession {
         return phase;
     }
 
+    /** The link's event loop: streams of this link run there. */
+    io.netty.util.concurrent.EventExecutor executor() {
+        return ctx.executor();
+    }
+
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         long millis = gateway.config().limits().handshakeTimeout().toMillis();
@@ -105,7 +111,7 @@ final class GatewaySession extends LinkSession {
             }
             case REGISTER -> {
                 switch (frame.kind()) {
-                    case REGISTER -> register(frame.id(), frame.text());
+                    case REGISTER -> register(frame.id(), Requests.register(frame.content()));
                     case FINISH_REGISTER -> finish();
                     case TERMINATE -> terminated(frame);
                     default -> unexpected(frame);
@@ -147,23 +153,24 @@ final class GatewaySession extends LinkSession {
         ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
     }
 
-    private void register(int registration, String name) {
-        register(registration, name, true);
+    private void register(int registration, Requests.Register request) {
+        register(registration, request, true);
     }
 
-    private void register(int registration, String name, boolean mayTakeOver) {
-        String refusal = registrationProblem(registration, name);
+    private void register(int registration, Requests.Register request, boolean mayTakeOver) {
+        String name = request.name();
+        String refusal = registrationProblem(registration, request);
         if (refusal != null) {
             log.info("agent {} registration {} refused: {}", peer(), Integer.toUnsignedString(registration),
                     refusal);
             reply(Frame.error(ctx.alloc(), registration, refusal));
             return;
         }
-        Tunnel tunnel = new Tunnel(name, registration, this);
+        Tunnel tunnel = new Tunnel(name, registration, this, request.tlsPassthrough());
         if (!claim(tunnel)) {
             Tunnel holder = gateway.names().get(name);
             if (mayTakeOver && holder != null && holder.session != this && holder.session.sameToken(tokenDigest)) {
-                takeOver(holder, registration, name);
+                takeOver(holder, registration, request);
                 return;
             }
             log.info("agent {} asked for name '{}', which is already in use", peer(), name);
@@ -182,7 +189,8 @@ final class GatewaySession extends LinkSession {
      * The same token asks again for a name its earlier link still holds: that link is most likely dead (the
      * agent reconnected before the gateway noticed), so it is closed and the name handed over.
      */
-    private void takeOver(Tunnel holder, int registration, String name) {
+    private void takeOver(Tunnel holder, int registration, Requests.Register request) {
+        String name = request.name();
         log.info("agent {} takes over '{}' from its previous link {}", peer(), name, holder.session.peer());
         pendingBinds++;
         holder.session.evict("name '" + name + "' was taken over by a new connection of the same token from "
@@ -191,7 +199,7 @@ final class GatewaySession extends LinkSession {
                     if (phase == Phase.CLOSED) {
                         return;
                     }
-                    register(registration, name, false);
+                    register(registration, request, false);
                     if (finishRequested && pendingBinds == 0) {
                         finish();
                     }
@@ -230,7 +238,8 @@ final class GatewaySession extends LinkSession {
         }
     }
 
-    private String registrationProblem(int registration, String name) {
+    private String registrationProblem(int registration, Requests.Register request) {
+        String name = request.name();
         if (registration == Protocol.CONNECTION_ID) {
             // an answer would be Error(0), which means "connection over": say so and mean it
             throw new ProtocolException("Register with registration id 0");
@@ -241,6 +250,10 @@ final class GatewaySession extends LinkSession {
         String problem = Names.problem(name);
         if (problem != null) {
             return problem;
+        }
+        if ((request.flags() & ~Requests.KNOWN_FLAGS) != 0) {
+            return "unknown registration flags 0x" + Integer.toHexString(request.flags())
+                    + " (this gateway knows 0x" + Integer.toHexString(Requests.KNOWN_FLAGS) + ")";
         }
         if (tunnels.size() >= gateway.config().maxNamesPerAgent()) {
             return "too many names on one agent (limit " + gateway.config().maxNamesPerAgent() + ")";
@@ -265,7 +278,7 @@ final class GatewaySession extends LinkSession {
         } else {
             tunnel.listener = listener;
             tunnel.port = ((InetSocketAddress) listener.localAddress()).getPort();
-            reply(Frame.registered(ctx.alloc(), tunnel.registration, tunnel.port));
+            reply(Frame.registered(ctx.alloc(), tunnel.registration, tunnel.port, gateway.urls(tunnel)));
         }
         if (finishRequested && pendingBinds == 0) {
             finish();
@@ -347,27 +360,50 @@ final class GatewaySession extends LinkSession {
 
     /** A public client connected to {@code tunnel}'s listener. Runs on this link's event loop. */
     void accept(Tunnel tunnel, Channel client) {
-        if (phase != Phase.ACTIVE || failed() || draining || !ctx.channel().isActive()) {
+        if (open(tunnel, client, Stream.TCP) == null) {
             client.close();
-            return;
+        }
+    }
+
+    /**
+     * Opens a stream of {@code tunnel} for {@code client}, a connection the ingress accepted (possibly on
+     * another event loop) and routed by its Host header or TLS server name. Runs on this link's event loop.
+     *
+     * @return the stream, or {@code null} when the agent cannot take it now (the caller answers the client)
+     */
+    Stream openIngress(Tunnel tunnel, Channel client, Stream.LocalEnd end) {
+        return open(tunnel, client, end);
+    }
+
+    /** Why this link takes no new stream now, or {@code null} if it does. */
+    String busy() {
+        if (phase != Phase.ACTIVE || failed() || draining || !ctx.channel().isActive()) {
+            return "the agent is not connected";
         }
         if (mux.size() >= gateway.config().maxStreamsPerAgent()) {
-            log.warn("name={} client={} refused: {} streams open, the limit", tunnel.name, client.remoteAddress(),
-                    mux.size());
-            client.close();
-            return;
+            return mux.size() + " streams open, the limit";
+        }
+        return null;
+    }
+
+    private Stream open(Tunnel tunnel, Channel client, Stream.LocalEnd end) {
+        String busy = busy();
+        if (busy != null) {
+            log.warn("name={} client={} refused: {}", tunnel.name, client.remoteAddress(), busy);
+            return null;
         }
         int id = nextStreamId();
         Stream stream = mux.create(id, tunnel.name);
-        stream.attach(client);
+        stream.attach(client, end);
         if (stream.state() == StreamState.CLOSED) {
-            return;
+            return stream;
         }
         log.debug("stream={} name={} client={} opening", Integer.toUnsignedString(id), tunnel.name,
                 client.remoteAddress());
         mux.write(Frame.open(ctx.alloc(), id, tunnel.registration, mux.receiveWindow(),
-                String.valueOf(client.remoteAddress())));
+                Requests.address(client.remoteAddress()), Requests.address(client.localAddress())));
         mux.flushLinkLater();
+        return stream;
     }
 
     private int nextStreamId() {

@@ -87,13 +87,11 @@ final class GatewayTls {
             cert = dir.resolve(CERT_FILE);
             key = dir.resolve(KEY_FILE);
             if (!Files.exists(cert) || !Files.exists(key)) {
-                generate(dir, cert, key);
+                generate(cert, key, "diglett gateway", localNames());
+                log.warn("generated a new self-signed TLS certificate in {}: agents verify it by fingerprint", dir);
             }
         }
         List<X509Certificate> chain = readCertificates(cert);
-        if (chain.isEmpty()) {
-            throw new IOException("no certificate in " + cert);
-        }
         SslContext context = SslContextBuilder.forServer(readPrivateKey(key), chain)
                 .protocols(SslProtocols.TLS_v1_3)
                 .build();
@@ -103,7 +101,8 @@ final class GatewayTls {
         return new GatewayTls(context, fingerprint);
     }
 
-    private static List<X509Certificate> readCertificates(Path file) throws IOException, GeneralSecurityException {
+    /** The certificate chain in a PEM file; at least one certificate, or an IOException naming the file. */
+    static List<X509Certificate> readCertificates(Path file) throws IOException, GeneralSecurityException {
         CertificateFactory factory = CertificateFactory.getInstance("X.509");
         List<X509Certificate> certificates = new ArrayList<>();
         try (InputStream in = new ByteArrayInputStream(Files.readAllBytes(file))) {
@@ -111,7 +110,20 @@ final class GatewayTls {
                 certificates.add((X509Certificate) certificate);
             }
         }
+        if (certificates.isEmpty()) {
+            throw new IOException("no certificate in " + file);
+        }
         return certificates;
+    }
+
+    private static List<String> localNames() {
+        Set<String> names = new LinkedHashSet<>(List.of("localhost"));
+        try {
+            names.add(InetAddress.getLocalHost().getCanonicalHostName());
+        } catch (IOException ignored) {
+            // no host name: localhost alone
+        }
+        return List.copyOf(names);
     }
 
     /** Reads a PEM private key in any of the usual forms: PKCS#8, PKCS#1 (RSA) or SEC1 (EC). */
@@ -134,26 +146,24 @@ final class GatewayTls {
         throw new IOException(file + ": no PEM private key found");
     }
 
-    /** A P-256 key and a self-signed certificate for it, valid ten years, written with owner-only access. */
-    private static void generate(Path dir, Path certFile, Path keyFile) throws IOException, GeneralSecurityException {
-        Files.createDirectories(dir);
+    /**
+     * A P-256 key and a self-signed certificate for it ({@code commonName}, DNS names {@code dnsNames}), valid
+     * ten years, written with owner-only access.
+     */
+    static void generate(Path certFile, Path keyFile, String commonName, List<String> dnsNames)
+            throws IOException, GeneralSecurityException {
+        Files.createDirectories(certFile.toAbsolutePath().getParent());
         KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
         generator.initialize(new ECGenParameterSpec("secp256r1"), new SecureRandom());
         KeyPair pair = generator.generateKeyPair();
-        X500Name subject = new X500Name("CN=diglett gateway");
+        X500Name subject = new X500Name("CN=" + commonName);
         Instant now = Instant.now();
         X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(subject,
                 new BigInteger(127, new SecureRandom()), Date.from(now.minus(Duration.ofDays(1))),
                 Date.from(now.plus(Duration.ofDays(3650))), subject, pair.getPublic());
         try {
             builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
-            Set<String> names = new LinkedHashSet<>(List.of("localhost"));
-            try {
-                names.add(InetAddress.getLocalHost().getCanonicalHostName());
-            } catch (IOException ignored) {
-                // no host name: localhost alone
-            }
-            GeneralName[] sans = names.stream().map(n -> new GeneralName(GeneralName.dNSName, n))
+            GeneralName[] sans = dnsNames.stream().map(n -> new GeneralName(GeneralName.dNSName, n))
                     .toArray(GeneralName[]::new);
             builder.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(sans));
             X509Certificate certificate = new JcaX509CertificateConverter().getCertificate(
@@ -166,7 +176,6 @@ final class GatewayTls {
         } catch (org.bouncycastle.operator.OperatorCreationException e) {
             throw new GeneralSecurityException("cannot sign the gateway certificate", e);
         }
-        log.warn("generated a new self-signed TLS certificate in {}: agents verify it by fingerprint", dir);
     }
 
     private static String pem(Object object) throws IOException {

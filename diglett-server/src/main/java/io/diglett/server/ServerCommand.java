@@ -52,6 +52,27 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Per-stream receive window (default: ${DEFAULT-VALUE}).")
     int window;
 
+    @Option(names = "--domain", paramLabel = "DOMAIN",
+            description = "Serve each name as NAME.DOMAIN on --http / --https (DNS: a wildcard record *.DOMAIN "
+                    + "pointing here); also the default domain of the caddy and traefik registrars.")
+    String domain;
+
+    @Option(names = "--http", paramLabel = "HOST[:PORT]", converter = HttpConverter.class,
+            description = "Serve http://NAME.DOMAIN here, routed by the Host header (e.g. 0.0.0.0:80).")
+    HostPort http;
+
+    @Option(names = "--https", paramLabel = "HOST[:PORT]", converter = HttpsConverter.class,
+            description = "Serve https://NAME.DOMAIN here, routed by the TLS server name: terminated with "
+                    + "--https-cert, or passed through to agents that ask for it (e.g. 0.0.0.0:443).")
+    HostPort https;
+
+    @Option(names = "--https-cert", paramLabel = "FILE",
+            description = "PEM certificate chain for *.DOMAIN (default: a self-signed one in --state-dir).")
+    Path httpsCert;
+
+    @Option(names = "--https-key", paramLabel = "FILE", description = "PEM private key of --https-cert.")
+    Path httpsKey;
+
     @Option(names = "--tls-cert", paramLabel = "FILE",
             description = "PEM certificate chain for the agent link (e.g. Let's Encrypt's fullchain.pem).")
     Path tlsCert;
@@ -133,6 +154,7 @@ public final class ServerCommand implements Callable<Integer> {
             }
             config = GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
                     .withWindow(window).withTls(tls)
+                    .withIngress(new IngressSettings(domain, http, https, httpsCert, httpsKey))
                     .withLimits(new Limits(maxAgents, maxNames, maxStreams, seconds(handshakeTimeout),
                             seconds(heartbeat), seconds(drainTimeout)));
         } catch (IllegalArgumentException e) {
@@ -149,6 +171,9 @@ public final class ServerCommand implements Callable<Integer> {
         }
         Registrar registrar;
         try {
+            if (config.ingress().domain() != null) {
+                registrarOptions.putIfAbsent("domain", config.ingress().domain());
+            }
             registrar = RegistrarProvider.find(registrarName).create(registrarOptions);
         } catch (IllegalArgumentException e) {
             authenticator.close();
@@ -213,6 +238,22 @@ public final class ServerCommand implements Callable<Integer> {
         @Override
         public HostPort convert(String value) {
             return ServerCommand.convert(() -> HostPort.parse(value, Protocol.DEFAULT_GATEWAY_PORT));
+        }
+    }
+
+    /** {@code --http}: the port defaults to 80. */
+    static final class HttpConverter implements CommandLine.ITypeConverter<HostPort> {
+        @Override
+        public HostPort convert(String value) {
+            return ServerCommand.convert(() -> HostPort.parse(value, 80));
+        }
+    }
+
+    /** {@code --https}: the port defaults to 443. */
+    static final class HttpsConverter implements CommandLine.ITypeConverter<HostPort> {
+        @Override
+        public HostPort convert(String value) {
+            return ServerCommand.convert(() -> HostPort.parse(value, 443));
         }
     }
 

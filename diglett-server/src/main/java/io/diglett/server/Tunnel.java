@@ -16,13 +16,16 @@ final class Tunnel {
     volatile int port;
     /** What the registrar is (or was) asked to expose. */
     Registrar.Exposure exposure;
-    /** Live: the registrar exposed it; it must be told again when the tunnel goes. */
-    boolean live;
+    /** Live: the registrar exposed it; it must be told again when the tunnel goes. Read by the ingress. */
+    volatile boolean live;
+    /** On the HTTPS ingress, forward the client's TLS untouched (the backend terminates it). */
+    final boolean tlsPassthrough;
 
-    Tunnel(String name, int registration, GatewaySession session) {
+    Tunnel(String name, int registration, GatewaySession session, boolean tlsPassthrough) {
         this.name = name;
         this.registration = registration;
         this.session = session;
+        this.tlsPassthrough = tlsPassthrough;
     }
 
     @Override

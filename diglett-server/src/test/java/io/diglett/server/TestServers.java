@@ -31,7 +31,12 @@ final class TestServers {
         private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
 
         Backend(Handler handler) throws IOException {
-            server = new ServerSocket(0, 512, InetAddress.getLoopbackAddress());
+            this(new ServerSocket(0, 512, InetAddress.getLoopbackAddress()), handler);
+        }
+
+        /** A backend on a server socket of the test's own (a TLS one, say). */
+        Backend(ServerSocket listening, Handler handler) {
+            server = listening;
             Thread acceptor = new Thread(() -> {
                 while (!server.isClosed()) {
                     try {

@@ -14,6 +14,18 @@ package io.diglett.protocol.mux;
  * </pre>
  *
  * On every public client socket (gateway) and backend socket (agent): {@code STREAM}, the {@link Stream}.
+ *
+ * <p>On a connection to the gateway's ingress (its HTTP and HTTPS listeners, routed by name):
+ *
+ * <pre>
+ *   SNI            TlsIngress        HTTPS only: reads the TLS server name; a passthrough tunnel -> replaced
+ *                                    by INGRESS (RawIngress); otherwise replaced by TLS
+ *   TLS            SslHandler        HTTPS only: terminates TLS with the ingress certificate
+ *   HTTP_DECODER   HttpRequestDecoder bytes -> requests (removed after a WebSocket / Upgrade switch)
+ *   INGRESS        HttpIngress       routes each request by Host, adds X-Forwarded-*, error pages;
+ *                  or RawIngress     passthrough: the TLS bytes as they are
+ *   STREAM         Stream            added once routed, on the agent link's event loop
+ * </pre>
  */
 public final class HandlerNames {
     public static final String TLS_DETECT = "tls-detect";
@@ -24,6 +36,9 @@ public final class HandlerNames {
     public static final String KEEPALIVE = "keepalive";
     public static final String SESSION = "session";
     public static final String STREAM = "stream";
+    public static final String SNI = "sni";
+    public static final String HTTP_DECODER = "http-decoder";
+    public static final String INGRESS = "ingress";
 
     private HandlerNames() {
     }

@@ -33,6 +33,11 @@ import org.slf4j.LoggerFactory;
  * <p>Link to socket: Payload frames are written to the local socket; their bytes are returned to the peer as
  * credit only when the write has completed, so a socket that does not drain stops its peer's sender after one
  * window and nothing grows.
+ *
+ * <p>The local socket may live on another event loop than the link (the gateway's HTTP ingress accepts a
+ * connection before it knows which agent it is for): the stream handler is then added with the link's loop as
+ * its executor, and every socket callback (write completions, timers) hops back to the link's loop, so the
+ * stream's state is still touched by one thread only.
  */
 public final class Stream extends ChannelInboundHandlerAdapter {
 
@@ -41,10 +46,41 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** How long a finished stream's socket may take to accept its last bytes before it is aborted. */
     static final long LINGER_SECONDS = 60;
 
+    /**
+     * How a stream ends its local socket; called on the link's loop. The default ({@link #TCP}) half-closes the
+     * socket's output on the peer's FIN and aborts it with an RST on a reset; the gateway's HTTP ingress answers
+     * with an error page instead when the client has not had a response yet.
+     */
+    public interface LocalEnd {
+        /** The peer sent FIN and everything before it was written: the socket gets no more data. */
+        void outputDone(Channel local);
+
+        /** The stream was reset (the peer's Close, a refused open, a lost link): end the socket now. */
+        void reset(Channel local, String reason);
+    }
+
+    /** Plain TCP: FIN becomes a half-close of the socket, a reset an RST. */
+    public static final LocalEnd TCP = new LocalEnd() {
+        @Override
+        public void outputDone(Channel local) {
+            if (local instanceof DuplexChannel duplex) {
+                duplex.shutdownOutput();
+            } else {
+                local.close();
+            }
+        }
+
+        @Override
+        public void reset(Channel local, String reason) {
+            abort(local);
+        }
+    };
+
     private final StreamMux mux;
     private final int id;
     private final String label;
     private Channel local;
+    private LocalEnd end = TCP;
     private StreamState state = StreamState.OPENING;
 
     /** Bytes we may still send before the peer returns credit. */
@@ -117,18 +153,40 @@ public final class Stream extends ChannelInboundHandlerAdapter {
      * Binds the local socket (auto-read must be off). A socket that is already gone resets the stream.
      */
     public void attach(Channel channel) {
+        attach(channel, TCP);
+    }
+
+    /**
+     * Binds the local socket, ended the way {@code end} says. The socket may belong to another event loop; the
+     * stream handler then runs on the link's loop all the same. Call on the link's loop.
+     */
+    public void attach(Channel channel, LocalEnd end) {
         if (local != null) {
             throw new IllegalStateException("stream " + id + " already has a socket");
         }
         local = channel;
+        this.end = end;
         channel.config().setAutoRead(false);
         if (state == StreamState.CLOSED) {
-            abort(channel);
+            end.reset(channel, "stream closed before its socket was attached");
             return;
         }
-        channel.pipeline().addLast(HandlerNames.STREAM, this);
+        if (channel.eventLoop() == mux.executor()) {
+            channel.pipeline().addLast(HandlerNames.STREAM, this);
+        } else {
+            channel.pipeline().addLast(mux.executor(), HandlerNames.STREAM, this);
+        }
         if (!channel.isActive()) {
             reset("local connection lost", true);
+        }
+    }
+
+    /** Runs a socket callback on the link's loop (it may come from the socket's own loop). */
+    private void onLinkLoop(Runnable action) {
+        if (mux.executor().inEventLoop()) {
+            action.run();
+        } else {
+            mux.executor().execute(action);
         }
     }
 
@@ -268,7 +326,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         pendingWriteBytes += n;
         ChannelFuture write = local.write(data);
         lastWrite = write;
-        write.addListener(f -> written(n, f));
+        write.addListener(f -> onLinkLoop(() -> written(n, f)));
         mux.flushLocalLater(this);
     }
 
@@ -343,11 +401,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         if (state == StreamState.CLOSED) {
             return;
         }
-        if (local instanceof DuplexChannel duplex) {
-            duplex.shutdownOutput();
-        } else {
-            local.close();
-        }
+        end.outputDone(local);
     }
 
     /** Both FINs exchanged: close the socket once what was written to it has drained. */
@@ -358,7 +412,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         log.debug("stream={} {} closed", id, label);
         afterWrites(() -> local.close());
         // a client that never takes the last bytes does not get to hold the socket (and a window) for ever
-        linger = local.eventLoop().schedule(() -> {
+        linger = mux.executor().schedule(() -> {
             if (local.isOpen()) {
                 log.debug("stream={} {} last bytes not taken within {} s, aborting", id, label, LINGER_SECONDS);
                 reset("linger timeout", false);
@@ -375,7 +429,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         if (last == null || last.isDone()) {
             action.run();
         } else {
-            last.addListener(f -> action.run());
+            last.addListener(f -> onLinkLoop(action));
         }
     }
 
@@ -391,7 +445,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             releaseHeld();
             mux.remove(this);
             if (local != null && local.isOpen()) {
-                abort(local);
+                end.reset(local, reason);
             }
             return;
         }
@@ -405,11 +459,12 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             mux.flushLinkLater();
         }
         if (local != null) {
-            abort(local);
+            end.reset(local, reason);
         }
     }
 
-    private static void abort(Channel channel) {
+    /** Closes {@code channel} with an RST (SO_LINGER 0), so its peer can tell a cut stream from a complete one. */
+    public static void abort(Channel channel) {
         if (channel.isActive()) {
             try {
                 channel.config().setOption(ChannelOption.SO_LINGER, 0);

@@ -99,6 +99,11 @@ public final class StreamMux {
         return link.alloc();
     }
 
+    /** The link's event loop, where every stream of the link runs. */
+    io.netty.channel.EventLoop executor() {
+        return link.eventLoop();
+    }
+
     boolean linkWritable() {
         return link.isWritable();
     }

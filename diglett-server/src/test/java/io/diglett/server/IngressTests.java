@@ -1,0 +1,433 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.diglett.agent.Agent;
+import io.diglett.agent.Registration;
+import io.diglett.agent.TunnelSpec;
+import io.diglett.protocol.HostPort;
+import io.diglett.server.HttpTestClient.Response;
+import io.diglett.server.TestServers.Backend;
+import io.diglett.server.TestServers.RandomBytes;
+import java.io.ByteArrayOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.SSLSocket;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The built-in ingress through real sockets: a gateway with {@code --domain gateway.test --http --https} (all
+ * on 127.0.0.1, port 0), agents for the names {@code alpha} and {@code beta} in front of JDK HTTP servers, and
+ * requests written byte by byte so that the Host header and the TLS server name are the test's to choose.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class IngressTests {
+
+    static final String DOMAIN = "gateway.test";
+
+    static TunnelFixture fixture;
+    static HttpServer alpha;
+    static HttpServer beta;
+    static final AtomicInteger alphaRequests = new AtomicInteger();
+    static List<Registration> alphaRegistration;
+    static int http;
+    static int https;
+
+    @BeforeAll
+    static void start() throws Exception {
+        fixture = new TunnelFixture(GatewayConfig.defaults().withIngress(ingressSettings()));
+        alpha = backend("alpha", alphaRequests);
+        beta = backend("beta", new AtomicInteger());
+        alphaRegistration = fixture.agent(fixture.agentConfig("alpha", alpha.getAddress().getPort()))
+                .start().get(10, TimeUnit.SECONDS);
+        fixture.agent(fixture.agentConfig("beta", beta.getAddress().getPort())).start().get(10, TimeUnit.SECONDS);
+        http = fixture.gateway.httpPort().orElseThrow();
+        https = fixture.gateway.httpsPort().orElseThrow();
+    }
+
+    static IngressSettings ingressSettings() {
+        return new IngressSettings(DOMAIN, new HostPort("127.0.0.1", 0), new HostPort("127.0.0.1", 0), null, null);
+    }
+
+    @AfterAll
+    static void stop() {
+        fixture.close();
+        alpha.stop(0);
+        beta.stop(0);
+    }
+
+    /**
+     * A JDK HTTP server answering {@code /} with who it is and the request head it got, {@code /upload} with
+     * the SHA-256 of the body, {@code /download?n=BYTES} with that many seeded random bytes (chunked).
+     */
+    static HttpServer backend(String who, AtomicInteger requests) throws IOException {
+        HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 64);
+        server.setExecutor(Executors.newCachedThreadPool());
+        server.createContext("/", exchange -> {
+            requests.incrementAndGet();
+            StringBuilder text = new StringBuilder(who + "\n" + exchange.getRequestMethod() + " "
+                    + exchange.getRequestURI() + "\n");
+            exchange.getRequestHeaders().forEach((name, values) -> values.forEach(
+                    value -> text.append(name.toLowerCase()).append(": ").append(value).append('\n')));
+            exchange.getRequestBody().readAllBytes();
+            send(exchange, 200, text.toString());
+        });
+        server.createContext("/upload", exchange -> {
+            MessageDigest digest = TestServers.sha256();
+            byte[] buf = new byte[64 * 1024];
+            long total = 0;
+            try (InputStream in = exchange.getRequestBody()) {
+                for (int n = in.read(buf); n >= 0; n = in.read(buf)) {
+                    digest.update(buf, 0, n);
+                    total += n;
+                }
+            }
+            send(exchange, 200, total + " " + HexFormat.of().formatHex(digest.digest()));
+        });
+        server.createContext("/download", exchange -> {
+            long n = Long.parseLong(exchange.getRequestURI().getQuery().substring(2));
+            exchange.sendResponseHeaders(200, 0);
+            try (OutputStream out = exchange.getResponseBody()) {
+                RandomBytes.write(n, n, out);
+            }
+        });
+        server.start();
+        return server;
+    }
+
+    static void send(HttpExchange exchange, int status, String body) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        exchange.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = exchange.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+
+    @Test
+    void theAgentIsToldItsPublicUrls() {
+        assertEquals(List.of("https://alpha." + DOMAIN + ":" + https, "http://alpha." + DOMAIN + ":" + http),
+                alphaRegistration.get(0).urls());
+    }
+
+    @Test
+    void plainHttpIsRoutedByHostWithForwardedHeadersSetByTheGateway() throws Exception {
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response response = HttpTestClient.exchange(socket, "GET /hello?x=1 HTTP/1.1\r\nHost: Alpha." + DOMAIN
+                    + ":" + http + "\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.test\r\n\r\n");
+            assertEquals(200, response.status());
+            String text = response.text();
+            assertTrue(text.startsWith("alpha\nGET /hello?x=1\n"), text);
+            assertTrue(text.contains("x-forwarded-for: 127.0.0.1\n"), text);
+            assertFalse(text.contains("6.6.6.6"), "a client's own X-Forwarded-For is replaced: " + text);
+            assertTrue(text.contains("x-forwarded-proto: http\n"), text);
+            assertTrue(text.contains("x-forwarded-host: Alpha." + DOMAIN + ":" + http + "\n"), text);
+            assertTrue(text.contains("host: Alpha." + DOMAIN + ":" + http + "\n"), "the Host header is kept: " + text);
+        }
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response response = HttpTestClient.exchange(socket, HttpTestClient.get("beta." + DOMAIN + ".", "/"));
+            assertTrue(response.text().startsWith("beta\n"), response.text());
+        }
+    }
+
+    @Test
+    void keepAliveServesManyRequestsOnOneConnection() throws Exception {
+        try (Socket socket = HttpTestClient.connect(http)) {
+            for (int i = 0; i < 20; i++) {
+                Response response = HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN, "/n" + i));
+                assertEquals(200, response.status());
+                assertTrue(response.text().startsWith("alpha\nGET /n" + i + "\n"), response.text());
+            }
+        }
+    }
+
+    @Test
+    void aKeepAliveRequestForAnotherHostIsNeverSentToTheFirstTunnel() throws Exception {
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response first = HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN, "/first"));
+            assertTrue(first.text().startsWith("alpha\n"));
+            int before = alphaRequests.get();
+            // the next request on the same connection names beta: the gateway must not hand it to alpha
+            socket.getOutputStream().write(HttpTestClient.get("beta." + DOMAIN, "/second")
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertThrows(EOFException.class, () -> HttpTestClient.read(socket.getInputStream()),
+                    "closed cleanly, without an answer from the wrong tunnel");
+            assertEquals(before, alphaRequests.get(), "alpha never saw the request for beta");
+        }
+    }
+
+    @Test
+    void unknownNamesAndForeignHostsGet404AndAMissingHost400() throws Exception {
+        for (String host : new String[] {"nobody." + DOMAIN, DOMAIN, "alpha.other.test", "a.alpha." + DOMAIN,
+            "[::1]:80", "bad_name." + DOMAIN}) {
+            try (Socket socket = HttpTestClient.connect(http)) {
+                Response response = HttpTestClient.exchange(socket, HttpTestClient.get(host, "/"));
+                assertEquals(404, response.status(), host);
+                assertTrue(response.text().contains("No tunnel here"), response.text());
+                assertEquals("close", response.headers().get("connection"));
+            }
+        }
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response response = HttpTestClient.exchange(socket, "GET / HTTP/1.0\r\n\r\n");
+            assertEquals(400, response.status());
+        }
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response response = HttpTestClient.exchange(socket, "GET /" + "a".repeat(Ingress.MAX_INITIAL_LINE)
+                    + " HTTP/1.1\r\nHost: alpha." + DOMAIN + "\r\n\r\n");
+            assertEquals(414, response.status());
+        }
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response response = HttpTestClient.exchange(socket, "GET / HTTP/1.1\r\nHost: alpha." + DOMAIN
+                    + "\r\nX-Big: " + "b".repeat(Ingress.MAX_HEADER_SIZE) + "\r\n\r\n");
+            assertEquals(431, response.status());
+        }
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response response = HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN, "/"));
+            assertEquals(200, response.status(), "the tunnel still serves after all that");
+        }
+    }
+
+    @Test
+    void aRefusingBackendGets502AndSoDoesAnAgentLeavingMidRequest() throws Exception {
+        Agent refused = fixture.agent(fixture.agentConfig("refused", TestServers.refusedPort()));
+        refused.start().get(10, TimeUnit.SECONDS);
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response response = HttpTestClient.exchange(socket, HttpTestClient.get("refused." + DOMAIN, "/"));
+            assertEquals(502, response.status());
+            assertTrue(response.text().contains("unreachable"), response.text());
+        }
+        CountDownLatch requestSeen = new CountDownLatch(1);
+        try (Backend silent = new Backend(s -> {
+            requestSeen.countDown();
+            s.getInputStream().readAllBytes(); // reads, never answers
+        })) {
+            Agent leaving = fixture.agent(fixture.agentConfig("leaving", silent.port()));
+            leaving.start().get(10, TimeUnit.SECONDS);
+            try (Socket socket = HttpTestClient.connect(http)) {
+                socket.getOutputStream().write(HttpTestClient.get("leaving." + DOMAIN, "/")
+                        .getBytes(StandardCharsets.US_ASCII));
+                assertTrue(requestSeen.await(10, TimeUnit.SECONDS));
+                leaving.close();
+                Response response = HttpTestClient.read(socket.getInputStream());
+                assertEquals(502, response.status());
+            }
+        }
+    }
+
+    @Test
+    void httpsIsTerminatedWithTheIngressCertificateAndRoutedByName() throws Exception {
+        try (SSLSocket socket = HttpTestClient.connectTls(https, "alpha." + DOMAIN)) {
+            String subject = ((java.security.cert.X509Certificate) socket.getSession().getPeerCertificates()[0])
+                    .getSubjectX500Principal().getName();
+            assertEquals("CN=*." + DOMAIN, subject);
+            for (int i = 0; i < 3; i++) {
+                Response response = HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN, "/tls"));
+                assertEquals(200, response.status());
+                assertTrue(response.text().contains("x-forwarded-proto: https\n"), response.text());
+            }
+        }
+        try (SSLSocket socket = HttpTestClient.connectTls(https, "nobody." + DOMAIN)) {
+            assertEquals(404, HttpTestClient.exchange(socket, HttpTestClient.get("nobody." + DOMAIN, "/")).status());
+        }
+    }
+
+    @Test
+    void largeBodiesStreamBothWaysChunkedOrNot() throws Exception {
+        long size = 48L * 1024 * 1024;
+        try (Socket socket = HttpTestClient.connect(http)) {
+            // upload, chunked
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST /upload HTTP/1.1\r\nHost: alpha." + DOMAIN + "\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            byte[] sent = RandomBytes.write(7, size, new ChunkedOutput(out, 50_000));
+            out.write("0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            Response upload = HttpTestClient.read(socket.getInputStream());
+            assertEquals(size + " " + HexFormat.of().formatHex(sent), upload.text());
+            // upload, Content-Length, on the same connection
+            out.write(("POST /upload HTTP/1.1\r\nHost: alpha." + DOMAIN + "\r\nContent-Length: " + size + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            sent = RandomBytes.write(8, size, out);
+            upload = HttpTestClient.read(socket.getInputStream());
+            assertEquals(size + " " + HexFormat.of().formatHex(sent), upload.text());
+            // download
+            Response download = HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN,
+                    "/download?n=" + size));
+            assertEquals(size, download.body().length);
+            assertArrayEquals(RandomBytes.digest(size, size), TestServers.sha256().digest(download.body()));
+        }
+    }
+
+    /** Chunked transfer coding around a stream, in chunks of at most {@code max} bytes. */
+    static final class ChunkedOutput extends OutputStream {
+        private final OutputStream out;
+        private final int max;
+
+        ChunkedOutput(OutputStream out, int max) {
+            this.out = out;
+            this.max = max;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            while (len > 0) {
+                int n = Math.min(len, max);
+                out.write((Integer.toHexString(n) + "\r\n").getBytes(StandardCharsets.US_ASCII));
+                out.write(b, off, n);
+                out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+                off += n;
+                len -= n;
+            }
+        }
+    }
+
+    @Test
+    void curlReachesBothListenersWithTheNameResolvedByHand() throws Exception {
+        Process curl = new ProcessBuilder("curl", "-sS", "-k", "--max-time", "20",
+                "--resolve", "beta." + DOMAIN + ":" + https + ":127.0.0.1",
+                "--resolve", "beta." + DOMAIN + ":" + http + ":127.0.0.1",
+                "https://beta." + DOMAIN + ":" + https + "/via-curl",
+                "http://beta." + DOMAIN + ":" + http + "/via-curl-plain")
+                .redirectErrorStream(true).start();
+        String output = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, curl.waitFor(), output);
+        assertTrue(output.contains("beta\nGET /via-curl\n"), output);
+        assertTrue(output.contains("beta\nGET /via-curl-plain\n"), output);
+        assertTrue(output.contains("x-forwarded-proto: https"), output);
+    }
+
+    @Test
+    void aWebSocketUpgradeSwitchesToRawBytesBothWays() throws Exception {
+        try (Backend ws = new Backend(WebSockets::echoServer)) {
+            fixture.agent(fixture.agentConfig("ws", ws.port())).start().get(10, TimeUnit.SECONDS);
+            try (Socket socket = HttpTestClient.connect(http)) {
+                String key = WebSockets.newKey();
+                Response switched = HttpTestClient.exchange(socket, "GET /chat HTTP/1.1\r\nHost: ws." + DOMAIN
+                        + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key
+                        + "\r\nSec-WebSocket-Version: 13\r\n\r\n");
+                assertEquals(101, switched.status());
+                assertEquals(WebSockets.accept(key), switched.headers().get("sec-websocket-accept"));
+                for (String message : new String[] {"hello", "GET / HTTP/1.1\r\nHost: beta." + DOMAIN + "\r\n\r\n",
+                    "x".repeat(70_000)}) {
+                    WebSockets.sendText(socket.getOutputStream(), message);
+                    assertEquals(message, WebSockets.readText(socket.getInputStream()),
+                            "after the switch, bytes are not parsed as HTTP any more");
+                }
+            }
+        }
+    }
+
+    @Test
+    void tlsPassthroughReachesTheBackendsOwnTlsServer() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("diglett-backend-tls");
+        java.nio.file.Path cert = dir.resolve("backend.crt");
+        java.nio.file.Path key = dir.resolve("backend.key");
+        GatewayTls.generate(cert, key, "secure backend", List.of("secure." + DOMAIN));
+        javax.net.ssl.SSLServerSocket server = TlsBackends.server(cert, key);
+        try (Backend tls = new Backend(server, s -> {
+            javax.net.ssl.SSLSocket socket = (javax.net.ssl.SSLSocket) s;
+            HttpTestClient.line(socket.getInputStream());
+            for (String line = HttpTestClient.line(socket.getInputStream()); line != null && !line.isEmpty();
+                 line = HttpTestClient.line(socket.getInputStream())) {
+                // the head; no X-Forwarded-* could have been added to encrypted bytes
+            }
+            byte[] body = "served by the backend's own TLS".getBytes(StandardCharsets.UTF_8);
+            socket.getOutputStream().write(("HTTP/1.1 200 OK\r\nContent-Length: " + body.length
+                    + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().write(body);
+            socket.getOutputStream().flush();
+        })) {
+            List<Registration> registered = fixture.agent(fixture.agentConfig("secure", tls.port())
+                    .withTunnels(List.of(new TunnelSpec("secure", new HostPort("127.0.0.1", tls.port()))
+                            .withTlsPassthrough(true)))).start().get(10, TimeUnit.SECONDS);
+            assertEquals(List.of("https://secure." + DOMAIN + ":" + https), registered.get(0).urls());
+            try (SSLSocket socket = HttpTestClient.connectTls(https, "secure." + DOMAIN)) {
+                String subject = ((java.security.cert.X509Certificate) socket.getSession().getPeerCertificates()[0])
+                        .getSubjectX500Principal().getName();
+                assertEquals("CN=secure backend", subject, "the backend's certificate, end to end");
+                Response response = HttpTestClient.exchange(socket, HttpTestClient.get("secure." + DOMAIN, "/"));
+                assertEquals("served by the backend's own TLS", response.text());
+            }
+            try (Socket socket = HttpTestClient.connect(http)) {
+                Response redirect = HttpTestClient.exchange(socket, HttpTestClient.get("secure." + DOMAIN, "/p?q"));
+                assertEquals(308, redirect.status(), "plain HTTP for a passthrough name goes to HTTPS");
+                assertEquals("https://secure." + DOMAIN + ":" + https + "/p?q", redirect.headers().get("location"));
+            }
+        }
+    }
+
+    @Test
+    void proxyProtocolHeadersTellTheBackendTheRealClient() throws Exception {
+        for (TunnelSpec.ProxyProtocol version : new TunnelSpec.ProxyProtocol[] {TunnelSpec.ProxyProtocol.V1,
+            TunnelSpec.ProxyProtocol.V2}) {
+            java.util.concurrent.CompletableFuture<byte[]> header = new java.util.concurrent.CompletableFuture<>();
+            try (Backend backend = new Backend(s -> {
+                InputStream in = s.getInputStream();
+                header.complete(version == TunnelSpec.ProxyProtocol.V1
+                        ? HttpTestClient.line(in).getBytes(StandardCharsets.US_ASCII) : readV2(in));
+                s.getOutputStream().write("after the header".getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+            })) {
+                String name = "proxy" + version.name().toLowerCase();
+                int port = fixture.expose(fixture.agentConfig(name, backend.port()).withTunnels(List.of(
+                        new TunnelSpec(name, new HostPort("127.0.0.1", backend.port())).withProxyProtocol(version))));
+                try (Socket client = TestServers.connect(port)) {
+                    client.setSoTimeout(10_000);
+                    assertEquals("after the header", new String(TestServers.readExactly(client.getInputStream(), 16),
+                            StandardCharsets.US_ASCII), "the backend speaks first, after reading the header");
+                    byte[] got = header.get(10, TimeUnit.SECONDS);
+                    if (version == TunnelSpec.ProxyProtocol.V1) {
+                        assertEquals("PROXY TCP4 127.0.0.1 127.0.0.1 " + client.getLocalPort() + " " + port,
+                                new String(got, StandardCharsets.US_ASCII));
+                    } else {
+                        java.nio.ByteBuffer v2 = java.nio.ByteBuffer.wrap(got);
+                        assertEquals(0x21, v2.get(12) & 0xff, "version 2, PROXY command");
+                        assertEquals(0x11, v2.get(13) & 0xff, "TCP over IPv4");
+                        assertEquals(12, v2.getShort(14), "two addresses and two ports");
+                        assertEquals(0x7f000001, v2.getInt(16), "source address");
+                        assertEquals(0x7f000001, v2.getInt(20), "destination address");
+                        assertEquals(client.getLocalPort(), v2.getShort(24) & 0xffff, "source port");
+                        assertEquals(port, v2.getShort(26) & 0xffff, "destination port");
+                    }
+                }
+            }
+        }
+    }
+
+    /** A PROXY v2 header: 12-byte signature, version/command, family, length, then that many bytes. */
+    private static byte[] readV2(InputStream in) throws IOException {
+        byte[] fixed = TestServers.readExactly(in, 16);
+        byte[] signature = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+        assertArrayEquals(signature, java.util.Arrays.copyOf(fixed, 12));
+        int length = ((fixed[14] & 0xff) << 8) | (fixed[15] & 0xff);
+        ByteArrayOutputStream all = new ByteArrayOutputStream();
+        all.write(fixed);
+        all.write(TestServers.readExactly(in, length));
+        return all.toByteArray();
+    }
+}
