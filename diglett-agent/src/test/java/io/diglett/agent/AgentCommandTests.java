@@ -126,8 +126,25 @@ class AgentCommandTests {
     }
 
     @Test
+    void perNameOptionsOverrideTheGlobalProxyAndPassthroughFlags() {
+        io.diglett.protocol.HostPort web = io.diglett.protocol.HostPort.parse("localhost:8080", -1);
+        io.diglett.protocol.HostPort shop = io.diglett.protocol.HostPort.parse("localhost:8443", -1);
+        assertEquals(java.util.List.of(
+                        new TunnelSpec("web", web, TunnelSpec.ProxyProtocol.V2, false),
+                        new TunnelSpec("shop", shop, TunnelSpec.ProxyProtocol.V1, true)),
+                tunnels("-g", "gw", "--proxy-protocol", "v2", "-n", "web=localhost:8080",
+                        "-n", "shop=localhost:8443,proxy=v1,tls=passthrough"));
+        assertEquals(java.util.List.of(new TunnelSpec("example", io.diglett.protocol.HostPort.parse("localhost:9000",
+                        -1), TunnelSpec.ProxyProtocol.NONE, true)),
+                tunnels("-g", "gw", "--tls-passthrough", "-n", "example", "localhost:9000"));
+    }
+
+    @Test
     void inconsistentNamesAndBackendsAreUsageErrors() {
         Object[][] cases = {
+            {new String[] {"-g", "gw", "-n", "a=localhost:1,proxy=v3"}, "expected v1 or v2"},
+            {new String[] {"-g", "gw", "-n", "a=localhost:1,fast"}, "unknown option 'fast'"},
+            {new String[] {"-g", "gw", "--proxy-protocol", "v9", "-n", "a=localhost:1"}, "expected v1 or v2"},
             {new String[] {"-g", "gw", "-n", "lonely"}, "name 'lonely' has no backend"},
             {new String[] {"-g", "gw", "-n", "a=localhost:1", "localhost:2"}, "is not used"},
             {new String[] {"-g", "gw", "-n", "a=localhost:1", "-n", "a=localhost:2"}, "name 'a' is given twice"},

@@ -105,7 +105,9 @@ public final class ServerCommand implements Callable<Integer> {
     @Option(names = "--registrar", paramLabel = "NAME", defaultValue = "log",
             description = "How registered names are exposed, from the class path (built in: log, the seed's "
                     + "behaviour; exec, runs --registrar-option command=... with NAME, PORT, ACTION set; traefik, "
-                    + "writes a file per name into --registrar-option dir=... for domain=...). Default: "
+                    + "writes a file per name into --registrar-option dir=... for domain=...; caddy, adds a route per "
+                    + "name through Caddy's admin API, admin=... and domain=...; domain defaults to --domain). "
+                    + "Default: "
                     + "${DEFAULT-VALUE}.")
     String registrarName;
 
