@@ -1,0 +1,244 @@
+package io.diglett.admin;
+
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.transport.Transport;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.timeout.ReadTimeoutHandler;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The admin endpoint of the gateway and the agent ({@code --admin HOST:PORT}): {@code /metrics} in the
+ * Prometheus text format, JSON routes of the program's own, and static files bundled in the jar (the
+ * dashboard: no CDN, so it works on an air-gapped host). Read-only: GET and HEAD. With a token, every request
+ * needs {@code Authorization: Bearer TOKEN} (or {@code ?token=TOKEN}, for a browser opening the dashboard).
+ * Runs on its own single thread, so a slow scrape never delays a tunnel.
+ */
+public final class AdminServer implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
+
+    /** An answer: status, content type, body. */
+    public record Response(int status, String contentType, byte[] body) {
+        public static Response json(String json) {
+            return new Response(200, "application/json; charset=utf-8", json.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    private static final Map<String, String> TYPES = Map.of("html", "text/html; charset=utf-8",
+            "js", "text/javascript; charset=utf-8", "css", "text/css; charset=utf-8", "svg", "image/svg+xml",
+            "png", "image/png", "ico", "image/x-icon", "json", "application/json; charset=utf-8");
+
+    private final PrometheusRegistry registry;
+    private final byte[] token;
+    private final Map<String, Supplier<Response>> routes = new LinkedHashMap<>();
+    private String staticRoot;
+    private EventLoopGroup group;
+    private Channel listener;
+
+    /**
+     * @param registry the metrics {@code /metrics} exposes
+     * @param token    the bearer token every request must carry, or {@code null} for none
+     */
+    public AdminServer(PrometheusRegistry registry, String token) {
+        this.registry = registry;
+        this.token = token == null || token.isEmpty() ? null : token.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Answers GET {@code path} (exact match) with what {@code handler} returns at that moment. */
+    public AdminServer route(String path, Supplier<Response> handler) {
+        routes.put(path, handler);
+        return this;
+    }
+
+    /** Serves the class-path directory {@code root} (e.g. {@code /io/diglett/server/dashboard}) at {@code /}. */
+    public AdminServer staticFiles(String root) {
+        this.staticRoot = root.endsWith("/") ? root.substring(0, root.length() - 1) : root;
+        return this;
+    }
+
+    /** Binds {@code at} and returns the bound address (useful with port 0). */
+    public InetSocketAddress start(HostPort at) throws InterruptedException {
+        Transport transport = Transport.best();
+        group = transport.newGroup(1, "diglett-admin");
+        listener = new ServerBootstrap()
+                .group(group)
+                .channel(transport.serverChannel())
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline()
+                                .addLast("read-timeout", new ReadTimeoutHandler(30, TimeUnit.SECONDS))
+                                .addLast("http", new HttpServerCodec(4096, 8192, 8192))
+                                .addLast("aggregator", new HttpObjectAggregator(8192))
+                                .addLast("admin", new Handler());
+                    }
+                })
+                .bind(at.host(), at.port()).sync().channel();
+        InetSocketAddress address = (InetSocketAddress) listener.localAddress();
+        log.info("admin endpoint on http://{}/ (metrics at /metrics{})", io.diglett.protocol.Requests.address(address),
+                token == null ? "" : ", bearer token required");
+        return address;
+    }
+
+    /**
+     * {@code --admin} values: {@code HOST:PORT}, or just {@code PORT} for localhost (the safe default).
+     */
+    public static HostPort parseAddress(String text) {
+        if (text != null && text.matches("\\d{1,5}")) {
+            return new HostPort("127.0.0.1", Integer.parseInt(text));
+        }
+        return HostPort.parse(text, -1);
+    }
+
+    @Override
+    public void close() {
+        if (listener != null) {
+            listener.close().syncUninterruptibly();
+        }
+        if (group != null) {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    /** One request at a time per connection; keep-alive as the client asks. */
+    private final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+            Response response;
+            QueryStringDecoder uri = new QueryStringDecoder(request.uri());
+            if (!request.decoderResult().isSuccess()) {
+                response = text(400, "bad request\n");
+            } else if (!authorized(request, uri)) {
+                response = text(401, "a bearer token is required: Authorization: Bearer TOKEN\n");
+            } else if (request.method() != HttpMethod.GET && request.method() != HttpMethod.HEAD) {
+                response = text(405, "read-only: GET and HEAD\n");
+            } else {
+                response = answer(uri.path());
+            }
+            FullHttpResponse out = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+                    HttpResponseStatus.valueOf(response.status()),
+                    request.method() == HttpMethod.HEAD ? Unpooled.EMPTY_BUFFER
+                            : Unpooled.wrappedBuffer(response.body()));
+            out.headers().set(HttpHeaderNames.CONTENT_TYPE, response.contentType())
+                    .setInt(HttpHeaderNames.CONTENT_LENGTH, response.body().length)
+                    .set(HttpHeaderNames.CACHE_CONTROL, "no-store")
+                    .set("X-Content-Type-Options", "nosniff");
+            if (response.status() == 401) {
+                out.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Bearer");
+            }
+            boolean keepAlive = HttpUtil.isKeepAlive(request) && response.status() < 400;
+            if (!keepAlive) {
+                out.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            }
+            var write = ctx.writeAndFlush(out);
+            if (!keepAlive) {
+                write.addListener(ChannelFutureListener.CLOSE);
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            log.debug("admin client {}: {}", ctx.channel().remoteAddress(), cause.toString());
+            ctx.close();
+        }
+    }
+
+    private boolean authorized(FullHttpRequest request, QueryStringDecoder uri) {
+        if (token == null) {
+            return true;
+        }
+        String header = request.headers().get(HttpHeaderNames.AUTHORIZATION);
+        String given = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).trim()
+                : null;
+        if (given == null) {
+            List<String> query = uri.parameters().get("token");
+            given = query == null || query.isEmpty() ? null : query.get(0);
+        }
+        return given != null && MessageDigest.isEqual(token, given.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** What GET {@code path} returns. */
+    Response answer(String path) {
+        if (path.equals("/metrics")) {
+            return metrics();
+        }
+        Supplier<Response> route = routes.get(path);
+        if (route != null) {
+            try {
+                return route.get();
+            } catch (RuntimeException e) {
+                log.warn("admin route {} failed", path, e);
+                return text(500, "internal error: " + e + "\n");
+            }
+        }
+        if (staticRoot != null) {
+            Response file = staticFile(path.equals("/") ? "/index.html" : path);
+            if (file != null) {
+                return file;
+            }
+        }
+        return text(404, "not found: " + path + "\n");
+    }
+
+    private Response metrics() {
+        try (var out = new java.io.ByteArrayOutputStream(16 * 1024)) {
+            PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
+            writer.write(out, registry.scrape());
+            return new Response(200, writer.getContentType(), out.toByteArray());
+        } catch (IOException e) {
+            return text(500, "cannot write metrics: " + e + "\n");
+        }
+    }
+
+    private Response staticFile(String path) {
+        if (!path.matches("/[A-Za-z0-9._-]+") || path.contains("..")) {
+            return null;
+        }
+        String extension = path.substring(path.lastIndexOf('.') + 1);
+        String type = TYPES.get(extension);
+        if (type == null) {
+            return null;
+        }
+        try (InputStream in = AdminServer.class.getResourceAsStream(staticRoot + path)) {
+            return in == null ? null : new Response(200, type, in.readAllBytes());
+        } catch (IOException e) {
+            return text(500, "cannot read " + path + "\n");
+        }
+    }
+
+    private static Response text(int status, String message) {
+        return new Response(status, "text/plain; charset=utf-8", message.getBytes(StandardCharsets.UTF_8));
+    }
+}
