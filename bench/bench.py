@@ -1,0 +1,869 @@
+#!/usr/bin/env python3
+"""Orchestration for bench/run: starts the backends and the three paths on loopback, measures every scenario
+on each path (interleaved), repeats, and hands the medians to report.py.
+
+Paths: "direct" (client straight to the backend: the physical limit), "ssh" (ssh -N -R through a local sshd)
+and "diglett" (the gateway and agent with default settings, TLS on). Standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import report  # noqa: E402  (bench/report.py)
+
+# The launchers and jars to run: bench/run passes a copy taken at its start (a rebuild during the run cannot
+# touch it); the checkout itself otherwise.
+DIGLETT_HOME = os.environ.get("BENCH_DIGLETT_HOME") or ROOT
+PATHS = ("direct", "ssh", "diglett")
+SMALL_BYTES = 1024
+LARGE_BYTES = 64 * 1024 * 1024
+
+
+class HarnessError(Exception):
+    """The harness itself broke (a tool missing, a service or tunnel that never came up): exit 1."""
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port():
+    """A port the kernel picks, for tools that cannot bind port 0 and report it (nginx, iperf3, sshd).
+    It is closed again before the tool binds it: a small race, retried by the callers on failure."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port, timeout=0.2):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(port, path="/index.html", timeout=2.0):
+    """One GET with Connection: close; True on a 200 with the whole body."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head.startswith(b"HTTP/1.1 200") and len(body) == SMALL_BYTES
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# processes
+
+
+class Procs:
+    """Every process the harness starts, each in its own session (so its process group is its pid). The
+    process groups are listed in $BENCH_WORK/pgids for bench/run's trap, in case this script dies hard."""
+
+    def __init__(self, work):
+        self.work = work
+        self.live = {}
+        self.lock = threading.Lock()
+
+    def _write(self):
+        tmp = os.path.join(self.work, "pgids.tmp")
+        with open(tmp, "w") as f:
+            for pid in self.live:
+                f.write(f"{pid}\n")
+        os.replace(tmp, os.path.join(self.work, "pgids"))
+
+    def spawn(self, name, cmd, log_path=None, env=None, stdout=None):
+        out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout or out, stderr=out,
+                                env=env, start_new_session=True)
+        if log_path:
+            out.close()
+        proc.bench_name = name
+        with self.lock:
+            self.live[proc.pid] = proc
+            self._write()
+        return proc
+
+    def stop(self, proc, grace=5.0):
+        if proc is None:
+            return
+        descendants = descendants_of(proc.pid)
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+        for pid in descendants:  # children that left the group (sshd's sessions)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        with self.lock:
+            self.live.pop(proc.pid, None)
+            self._write()
+
+    def stop_all(self):
+        for proc in reversed(list(self.live.values())):
+            self.stop(proc, grace=3.0)
+
+
+def proc_table():
+    """pid -> ppid for every process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+                table[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError):
+                pass
+    return table
+
+
+def descendants_of(pid):
+    table = proc_table()
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in table.items():
+            if ppid == parent:
+                found.append(child)
+                frontier.append(child)
+    return found
+
+
+def rss_mb(pids):
+    """Summed VmRSS of the given pids in MB (10^6 bytes); processes that are gone count 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass
+    return total / 1e6
+
+
+class RssSampler:
+    """Peak RSS per label while running; each label maps to a function returning the pids to sum."""
+
+    def __init__(self, sources, interval=0.1):
+        self.sources, self.interval = sources, interval
+        self.peak = {label: 0.0 for label in sources}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for label, pids in self.sources.items():
+                self.peak[label] = max(self.peak[label], rss_mb(pids()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def wait_for(what, predicate, timeout, proc=None, log_path=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    tail = ""
+    if log_path and os.path.exists(log_path):
+        with open(log_path, errors="replace") as f:
+            tail = "".join(f.readlines()[-15:])
+    state = f" (it exited with {proc.returncode})" if proc is not None and proc.poll() is not None else ""
+    raise HarnessError(f"{what} did not happen within {timeout} s{state}\n{tail}")
+
+
+def grep_log(path, regex, offset=0):
+    try:
+        with open(path, errors="replace") as f:
+            f.seek(offset)
+            m = re.search(regex, f.read())
+            return m
+    except OSError:
+        return None
+
+
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the services
+
+
+class Bench:
+    def __init__(self, opts, work):
+        self.o = opts
+        self.work = work
+        self.procs = Procs(work)
+        self.tools = {t: os.environ.get(f"BENCH_{t.upper().replace('-', '_')}") or shutil.which(t) or t
+                      for t in ("nginx", "iperf3", "wrk", "sshd", "ssh", "ssh-keygen", "gnuplot", "java")}
+        self.nginx = self.iperf = self.sshd = None
+        self.gateway = self.agent = self.ssh = None
+        self.ports = {}
+        self.warnings = []
+
+    def path(self, *parts):
+        return os.path.join(self.work, *parts)
+
+    # --- backends -----------------------------------------------------------------------------------------
+
+    def start_on_free_port(self, name, spawn, ready, log_path):
+        """For tools that cannot report a port they chose (nginx, iperf3, sshd): asks the kernel for a free
+        port, starts spawn(port) and waits for ready(port); another port if someone took it meanwhile."""
+        for attempt in range(3):
+            port = free_port()
+            proc = spawn(port)
+            try:
+                wait_for(f"{name} on 127.0.0.1:{port}", lambda: ready(port), 10, proc, log_path)
+                self.ports[name] = port
+                return proc
+            except HarnessError:
+                self.procs.stop(proc)
+                if attempt == 2:
+                    raise
+
+    def start_nginx(self):
+        www = self.path("www")
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "index.html"), "wb") as f:
+            f.write((b"diglett bench " * 80)[:SMALL_BYTES - 1] + b"\n")
+        with open(os.path.join(www, "large.bin"), "wb") as f:
+            block = os.urandom(1 << 20)
+            for _ in range(LARGE_BYTES >> 20):
+                f.write(block)
+        tmp = self.path("nginx-tmp")
+        os.makedirs(tmp, exist_ok=True)
+        user = ""
+        if os.geteuid() == 0:  # workers would switch to nobody, who cannot read our private temp dir
+            import grp
+            import pwd
+            user = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
+        conf = self.path("nginx.conf")
+
+        def spawn(port):
+            with open(conf, "w") as f:
+                f.write(f"""daemon off;
+master_process on;
+worker_processes auto;
+worker_rlimit_nofile 65536;
+pid {self.path('nginx.pid')};
+error_log {self.path('nginx-error.log')} warn;
+{user}
+events {{ worker_connections 16384; multi_accept on; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 120s;
+    keepalive_requests 100000000;
+    default_type application/octet-stream;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        root {www};
+    }}
+}}
+""")
+            return self.procs.spawn("nginx", [self.tools["nginx"], "-p", self.work, "-c", conf,
+                                              "-e", self.path("nginx-error.log")], self.path("nginx.out"))
+
+        self.nginx = self.start_on_free_port("nginx", spawn, http_ok, self.path("nginx-error.log"))
+
+    def start_iperf(self):
+        self.iperf = self.start_on_free_port(
+            "iperf", lambda port: self.procs.spawn("iperf3", [self.tools["iperf3"], "-s", "-B", "127.0.0.1", "-p",
+                                                              str(port)], self.path("iperf3.log")),
+            port_open, self.path("iperf3.log"))
+
+    def restart_iperf(self):
+        self.procs.stop(self.iperf)
+        self.start_iperf()
+
+    def start_sshd(self):
+        keygen = self.tools["ssh-keygen"]
+        for key in ("host_key", "client_key"):
+            subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", self.path(key)], check=True)
+        shutil.copy(self.path("client_key.pub"), self.path("authorized_keys"))
+        if os.geteuid() == 0:
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+        conf = self.path("sshd_config")
+
+        def spawn(port):
+            with open(conf, "w") as f:
+                f.write(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {self.path('host_key')}
+PidFile {self.path('sshd.pid')}
+AuthorizedKeysFile {self.path('authorized_keys')}
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+UseDNS no
+PrintMotd no
+PermitTTY no
+X11Forwarding no
+AllowTcpForwarding yes
+GatewayPorts no
+ClientAliveInterval 0
+MaxStartups 100
+LogLevel INFO
+""")
+            return self.procs.spawn("sshd", [self.tools["sshd"], "-D", "-e", "-f", conf], self.path("sshd.log"))
+
+        self.sshd = self.start_on_free_port("sshd", spawn, port_open, self.path("sshd.log"))
+        # One login running a command: checks the keys and records the negotiated cipher for the report.
+        out = subprocess.run(self.ssh_base() + ["-v", "true"], capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise HarnessError("ssh to the harness's sshd failed:\n" + out.stderr[-2000:])
+        m = re.search(r"kex: server->client cipher: (\S+)", out.stderr)
+        self.ssh_cipher = m.group(1) if m else "unknown"
+
+    def ssh_base(self):
+        return [self.tools["ssh"], "-F", "/dev/null", "-p", str(self.ports["sshd"]), "-i", self.path("client_key"),
+                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", f"UserKnownHostsFile={self.path('known_hosts')}", "-o", "IdentitiesOnly=yes",
+                f"{os_user()}@127.0.0.1"]
+
+    # --- the tunnels ----------------------------------------------------------------------------------
+
+    def start_gateway(self):
+        glog = self.path("gateway.log")
+        offset = log_size(glog)
+        cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett-server"), "-l", "127.0.0.1:0", "--bind", "127.0.0.1",
+               "--state-dir", self.path("gateway-state")]
+        self.gateway = self.procs.spawn("gateway", cmd, glog)
+        m = wait_for("the gateway listening", lambda: grep_log(glog, r"listening for agents on \S+:(\d+)", offset),
+                     60, self.gateway, glog)
+        self.ports["gateway"] = int(m.group(1))
+
+    def start_agent(self):
+        """Starts the agent (names web and iperf) and returns the seconds until a request through it
+        succeeded (scenario 6)."""
+        glog, alog = self.path("gateway.log"), self.path("agent.log")
+        offset = log_size(glog)
+        cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"127.0.0.1:{self.ports['gateway']}",
+               "--known-gateways", self.path("known_gateways"),
+               "-n", f"web=127.0.0.1:{self.ports['nginx']}", "-n", f"iperf=127.0.0.1:{self.ports['iperf']}"]
+        start = time.monotonic()
+        self.agent = self.procs.spawn("agent", cmd, alog)
+
+        def ready():
+            m = grep_log(glog, r"register domain 'web' -> '(\d+)'", offset)
+            return m is not None and http_ok(int(m.group(1)), timeout=1.0)
+
+        wait_for("a request through the diglett tunnel", ready, 60, self.agent, alog)
+        elapsed = time.monotonic() - start
+        self.ports["diglett-web"] = int(grep_log(glog, r"register domain 'web' -> '(\d+)'", offset).group(1))
+        m = wait_for("the iperf name registered",
+                     lambda: grep_log(glog, r"register domain 'iperf' -> '(\d+)'", offset), 30, self.agent, alog)
+        self.ports["diglett-iperf"] = int(m.group(1))
+        return elapsed
+
+    def start_ssh(self):
+        """ssh -N -R with a remote forward each for nginx and iperf3; sshd picks the remote ports (0) and ssh
+        prints them. Returns the seconds until a request through it succeeded."""
+        slog = self.path("ssh.log")
+        offset = log_size(slog)
+        web, iperf = self.ports["nginx"], self.ports["iperf"]
+        cmd = self.ssh_base()[:-1] + ["-N", "-o", "ExitOnForwardFailure=yes",
+                                      "-R", f"127.0.0.1:0:127.0.0.1:{web}",
+                                      "-R", f"127.0.0.1:0:127.0.0.1:{iperf}", self.ssh_base()[-1]]
+        start = time.monotonic()
+        self.ssh = self.procs.spawn("ssh", cmd, slog)
+
+        def allocated(target):
+            return grep_log(slog, rf"Allocated port (\d+) for remote forward to 127\.0\.0\.1:{target}\b", offset)
+
+        def ready():
+            m = allocated(web)
+            return m is not None and http_ok(int(m.group(1)), timeout=1.0)
+
+        wait_for("a request through ssh -R", ready, 30, self.ssh, slog)
+        elapsed = time.monotonic() - start
+        self.ports["ssh-web"] = int(allocated(web).group(1))
+        m = wait_for("the ssh -R forward for iperf3", lambda: allocated(iperf), 10, self.ssh, slog)
+        self.ports["ssh-iperf"] = int(m.group(1))
+        return elapsed
+
+    def stop_tunnels(self):
+        self.procs.stop(self.ssh)
+        self.procs.stop(self.agent)
+        self.procs.stop(self.gateway, grace=15.0)
+        self.ssh = self.agent = self.gateway = None
+
+    def web_port(self, path):
+        return {"direct": self.ports["nginx"], "ssh": self.ports.get("ssh-web"),
+                "diglett": self.ports.get("diglett-web")}[path]
+
+    def iperf_port(self, path):
+        return {"direct": self.ports["iperf"], "ssh": self.ports.get("ssh-iperf"),
+                "diglett": self.ports.get("diglett-iperf")}[path]
+
+    # --- memory -------------------------------------------------------------------------------------------
+
+    def rss_sources(self):
+        """Server side: the gateway, or sshd's processes for the ssh -R session (all but its listener).
+        Client side: the agent, or the ssh client."""
+        sshd_pid = self.sshd.pid
+        return {
+            ("diglett", "server"): lambda: [self.gateway.pid],
+            ("diglett", "client"): lambda: [self.agent.pid],
+            ("ssh", "server"): lambda: descendants_of(sshd_pid),
+            ("ssh", "client"): lambda: [self.ssh.pid],
+        }
+
+    def rss_now(self):
+        return {key: rss_mb(pids()) for key, pids in self.rss_sources().items()}
+
+    # --- clients ------------------------------------------------------------------------------------------
+
+    def run_client(self, name, cmd, timeout):
+        """Runs a measuring client in its own process group (registered for clean-up); returns (rc, out)."""
+        out_path = self.path(f"{name}.out")
+        with open(out_path, "wb") as out:
+            proc = self.procs.spawn(name, cmd, self.path(f"{name}.err"), stdout=out)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.warnings.append(f"{name} timed out after {timeout} s: {' '.join(cmd)}")
+            finally:
+                self.procs.stop(proc, grace=2.0)
+        with open(out_path, errors="replace") as f:
+            text = f.read()
+        with open(self.path(f"{name}.err"), errors="replace") as f:
+            err = f.read()
+        return proc.returncode, text, err
+
+    def iperf3(self, path, streams, reverse, seconds):
+        port = self.iperf_port(path)
+        cmd = [self.tools["iperf3"], "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-P", str(streams),
+               "-J", "--connect-timeout", "5000"]
+        if self.o.omit:
+            cmd += ["-O", str(self.o.omit)]
+        if reverse:
+            cmd.append("-R")
+        for attempt in range(2):
+            rc, out, err = self.run_client("iperf3-client", cmd, seconds + self.o.omit + 30)
+            try:
+                doc = json.loads(out)
+            except ValueError:
+                doc = {"error": (out + err)[-500:] or f"exit {rc}"}
+            if "error" not in doc:
+                return doc["end"]["sum_received"]["bits_per_second"] / 1e9
+            # A failed test can leave iperf3 -s believing it is still busy: restart it and try once more.
+            self.warnings.append(f"iperf3 {path} -P {streams}{' -R' if reverse else ''}: {doc['error']}")
+            self.restart_iperf()
+        return None
+
+    def wrk(self, path, conns, seconds, url_path="/index.html", threads=2, name="wrk"):
+        port = self.web_port(path)
+        cmd = [self.tools["wrk"], f"-t{min(threads, conns)}", f"-c{conns}", f"-d{seconds}s", "--latency",
+               "--timeout", "5s", f"http://127.0.0.1:{port}{url_path}"]
+        rc, out, err = self.run_client(name, cmd, seconds + 60)
+        parsed = parse_wrk(out)
+        if parsed is None:
+            self.warnings.append(f"wrk {path} -c{conns} {url_path}: no result (exit {rc}) {err[-300:]}")
+        return parsed
+
+
+def os_user():
+    import pwd
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+UNITS_BYTES = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4}
+
+
+def parse_wrk(text):
+    """requests/s, p50 and p99 latency in ms, errors (socket errors plus non-2xx/3xx), bytes/s."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not rps:
+        return None
+    result = {"rps": float(rps.group(1)), "errors": 0}
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m|h)\s*$", text, re.M)
+        result[f"p{pct}"] = float(m.group(1)) * UNITS_MS[m.group(2)] if m else None
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        result["errors"] += sum(int(x) for x in m.groups())
+        result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        result["errors"] += int(m.group(1))
+        result["non2xx"] = int(m.group(1))
+    m = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB|TB)", text)
+    result["bytes_per_s"] = float(m.group(1)) * UNITS_BYTES[m.group(2)] if m else None
+    m = re.search(r"(\d+) requests in", text)
+    result["requests"] = int(m.group(1)) if m else None
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# one run
+
+
+def rotated(run_index):
+    k = run_index % len(PATHS)
+    return PATHS[k:] + PATHS[:k]
+
+
+def one_run(b, index):
+    o = b.o
+    fig = {}
+
+    def put(key, path, value):
+        fig.setdefault(key, {})[path] = value
+
+    log(f"run {index + 1}/{o.runs}: starting the tunnels")
+    b.start_gateway()
+    order = rotated(index)
+    for path in order:  # 6. start-up: from starting the tunnel's client to the first request through it
+        if path == "ssh":
+            put("startup", "ssh", b.start_ssh())
+        elif path == "diglett":
+            put("startup", "diglett", b.start_agent())
+    log(f"  first request after {fig['startup']['ssh']:.3f} s (ssh -R), {fig['startup']['diglett']:.3f} s (diglett)")
+    time.sleep(o.settle)
+    for (path, side), value in b.rss_now().items():  # 5. idle memory
+        put(f"rss_{side}_idle", path, value)
+
+    if o.warmup:
+        log("  warm-up")
+        for path in order:
+            b.wrk(path, o.conns, o.warmup, name="warmup")
+            b.iperf3(path, 1, False, 1)
+
+    log("  1. bulk throughput (iperf3)")
+    for streams, reverse in o.variants:
+        key = f"bulk_{streams}_{'down' if reverse else 'up'}"
+        for path in order:
+            put(key, path, b.iperf3(path, streams, reverse, o.duration))
+        log("     " + key + ": " + fmt_paths(fig[key], "Gbit/s"))
+
+    log(f"  2. HTTP, {o.conns} keep-alive connections")
+    for path in order:
+        r = b.wrk(path, o.conns, o.duration) or {}
+        put("c32_rps", path, r.get("rps"))
+        put("c32_p50", path, r.get("p50"))
+        put("c32_p99", path, r.get("p99"))
+        put("c32_errors", path, r.get("errors"))
+    log("     req/s " + fmt_paths(fig["c32_rps"], "") + "; p99 " + fmt_paths(fig["c32_p99"], "ms"))
+
+    log(f"  3. HTTP, {o.many} connections; 5. memory at {o.many} connections")
+    for path in order:
+        sources = {side: pids for (p, side), pids in b.rss_sources().items() if p == path}
+        with RssSampler(sources) as sampler:
+            r = b.wrk(path, o.many, o.duration) or {}
+        for side, peak in sampler.peak.items():
+            put(f"rss_{side}_1k", path, peak)
+        put("c1k_rps", path, r.get("rps"))
+        put("c1k_p50", path, r.get("p50"))
+        put("c1k_p99", path, r.get("p99"))
+        put("c1k_errors", path, r.get("errors"))
+        if r.get("socket_errors") and r["errors"]:
+            put("c1k_error_detail", path, {**r["socket_errors"], "non2xx": r.get("non2xx", 0)})
+    log("     req/s " + fmt_paths(fig["c1k_rps"], "") + "; errors " + fmt_paths(fig["c1k_errors"], ""))
+
+    log(f"  4. small requests ({o.conns} connections) while a large download saturates the same tunnel")
+    for path in order:
+        result = {}
+
+        def bulk():  # starts half a second before the small requests and ends half a second after them
+            result["bulk"] = b.wrk(path, 1, o.duration + 1, url_path="/large.bin", threads=1, name="wrk-bulk")
+
+        t = threading.Thread(target=bulk)
+        t.start()
+        time.sleep(0.5)
+        r = b.wrk(path, o.conns, o.duration) or {}
+        t.join()
+        bulk_r = result.get("bulk") or {}
+        put("load_p50", path, r.get("p50"))
+        put("load_p99", path, r.get("p99"))
+        put("load_rps", path, r.get("rps"))
+        put("load_bulk", path, bulk_r["bytes_per_s"] * 8 / 1e9 if bulk_r.get("bytes_per_s") else None)
+    log("     p99 " + fmt_paths(fig["load_p99"], "ms") + "; bulk alongside " + fmt_paths(fig["load_bulk"], "Gbit/s"))
+
+    time.sleep(o.settle)
+    for (path, side), value in b.rss_now().items():
+        put(f"rss_{side}_after", path, value)
+    b.stop_tunnels()
+    return fig
+
+
+def fmt_paths(values, unit):
+    parts = []
+    for path in PATHS:
+        if path in values:
+            v = values[path]
+            parts.append(f"{path} {'failed' if v is None else report.fmt_num(v)}")
+    return ", ".join(parts) + (f" {unit}" if unit else "")
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def tool_version(cmd, pattern=None):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        text = (out.stdout + out.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if pattern:
+        m = re.search(pattern, text)
+        return m.group(0) if m else text.splitlines()[0] if text else "unknown"
+    return text.splitlines()[0] if text else "unknown"
+
+
+def cpu_busy(seconds=2.0):
+    """Share of the CPUs busy over a short interval (before the run: others' load skews every figure)."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def machine_info(b):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+            cpu = m.group(1).strip() if m else platform.processor() or "unknown"
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
+            mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    git = tool_version(["git", "-C", ROOT, "describe", "--always", "--dirty"])
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "kernel": platform.release(),
+        "os": tool_version(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "java": tool_version([b.tools["java"], "-version"], r"(OpenJDK|Java\(TM\)) [^\n]*VM[^\n]*"),
+        "diglett": git,
+        "nginx": tool_version([b.tools["nginx"], "-v"], r"nginx/\S+"),
+        "iperf3": tool_version([b.tools["iperf3"], "--version"], r"iperf \S+"),
+        "wrk": tool_version([b.tools["wrk"], "-v"], r"wrk \S+"),
+        "openssh": tool_version([b.tools["ssh"], "-V"], r"OpenSSH_[^,\s]+"),
+        "gnuplot": tool_version([b.tools["gnuplot"], "--version"]),
+        "python": platform.python_version(),
+    }
+
+
+def median_figures(runs):
+    keys = []
+    for fig in runs:
+        for key in fig:
+            if key not in keys:
+                keys.append(key)
+    med = {}
+    for key in keys:
+        med[key] = {}
+        for path in PATHS:
+            values = [fig[key][path] for fig in runs if path in fig.get(key, {})]
+            nums = [v for v in values if isinstance(v, (int, float))]
+            if values and not nums:
+                med[key][path] = None
+            elif nums:
+                med[key][path] = statistics.median(nums)
+    return med
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=None, help="repetitions; the median is quoted (default 3)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="about 20 s: 1 run, 1-2 s durations, fewer connections; report to a temp dir")
+    ap.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 10)")
+    ap.add_argument("--connections", type=int, default=None, help="the many-connections scenario (default 1000)")
+    ap.add_argument("--out", default=None, help="report directory (default docs/; with --smoke a temp dir)")
+    ap.add_argument("--results", default=None, help="raw JSON directory (default bench/results/)")
+    o = ap.parse_args(argv)
+    work = os.environ.get("BENCH_WORK")
+    if not work:
+        import tempfile
+        work = tempfile.mkdtemp(prefix="diglett-bench.")
+    o.conns = 32
+    if o.smoke:
+        o.runs = o.runs or 1
+        o.duration = o.duration or 1
+        o.many = o.connections or 200
+        o.omit, o.warmup, o.settle = 0, 0, 0.5
+        o.variants = [(1, False), (4, True)]
+        o.out = o.out or os.path.join(work, "report")
+        o.results = o.results or o.out
+    else:
+        o.runs = o.runs or 3
+        o.duration = o.duration or 10
+        o.many = o.connections or 1000
+        o.omit, o.warmup, o.settle = 1, 3, 2.0
+        o.variants = [(1, False), (1, True), (4, False), (4, True)]
+        o.out = o.out or os.path.join(ROOT, "docs")
+        o.results = o.results or os.path.join(HERE, "results")
+    o.duration = int(o.duration) if float(o.duration).is_integer() else o.duration
+    os.makedirs(o.out, exist_ok=True)
+    os.makedirs(o.results, exist_ok=True)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt()
+
+    signal.signal(signal.SIGTERM, on_term)
+    b = Bench(o, work)
+    started = time.monotonic()
+    runs = []
+    try:
+        soft, _ = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
+        if soft < 2 * o.many + 256:
+            raise HarnessError(f"open files limit {soft} is too low for {o.many} connections (ulimit -n)")
+        info = machine_info(b)
+        busy = cpu_busy()
+        info["busy_before"] = f"{busy * 100:.0f}% of the CPUs busy before the run, load average {loadavg()}"
+        if busy > 0.15:
+            b.warnings.append(f"the machine was busy before the run ({busy * 100:.0f}% CPU): other work skews "
+                              "every figure")
+            log(f"warning: the machine is busy ({busy * 100:.0f}% CPU) before the run: figures will suffer")
+        log("starting nginx, iperf3 -s and sshd on 127.0.0.1")
+        b.start_nginx()
+        b.start_iperf()
+        b.start_sshd()
+        log(f"  nginx :{b.ports['nginx']}, iperf3 :{b.ports['iperf']}, sshd :{b.ports['sshd']} ({b.ssh_cipher})")
+        for index in range(o.runs):
+            runs.append(one_run(b, index))
+    except HarnessError as e:
+        log(f"HARNESS FAILED: {e}")
+        return 1
+    except KeyboardInterrupt:
+        log("interrupted; stopping everything")
+        return 130
+    finally:
+        b.procs.stop_all()
+    elapsed = time.monotonic() - started
+    info["load_after"] = loadavg()
+
+    settings = {
+        "mode": "smoke" if o.smoke else "full",
+        "runs": o.runs,
+        "duration_s": o.duration,
+        "iperf3_omit_s": o.omit,
+        "warmup_s": o.warmup,
+        "connections": o.conns,
+        "many_connections": o.many,
+        "wrk_threads": 2,
+        "variants": [f"{s} stream{'s' if s > 1 else ''} {'download (-R)' if r else 'upload'}" for s, r in o.variants],
+        "small_file_bytes": SMALL_BYTES,
+        "large_file_bytes": LARGE_BYTES,
+        "ssh_cipher": b.ssh_cipher,
+        "diglett_java_opts": os.environ.get("DIGLETT_JAVA_OPTS") or launcher_java_opts(),
+        "open_files_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0],
+        "elapsed_s": round(elapsed, 1),
+    }
+    doc = {"machine": info, "settings": settings, "runs": runs, "median": median_figures(runs),
+           "warnings": b.warnings}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = os.path.join(o.results, f"{'smoke' if o.smoke else 'full'}-{stamp}.json")
+    published = os.path.abspath(o.out) == os.path.join(ROOT, "docs") and not o.smoke
+    # The run behind docs/benchmarks.md is bench/results/benchmarks.json (committed with the page).
+    shown_json = os.path.join(o.results, "benchmarks.json") if published else json_path
+    md_path = report.write(doc, o.out, b.tools["gnuplot"], shown_json)
+    for path in {json_path, shown_json}:
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=1)
+    for w in b.warnings:
+        log(f"warning: {w}")
+    log(f"done in {elapsed:.0f} s: {md_path}, raw results {json_path}")
+    if not o.smoke:  # a smoke run's figures mean nothing: no pass/fail lines in CI's log
+        print(report.summary(doc), flush=True)
+    # The harness broke if a direct measurement failed: that path involves no tunnel, only the tools.
+    direct_missing = [k for k, v in doc["median"].items() if "direct" in v and v["direct"] is None]
+    if direct_missing:
+        log(f"HARNESS FAILED: direct measurements without a result: {', '.join(direct_missing)}")
+        return 1
+    return 0
+
+
+def launcher_java_opts():
+    try:
+        with open(os.path.join(DIGLETT_HOME, "bin", "launch.sh")) as f:
+            m = re.search(r"DIGLETT_JAVA_OPTS:-([^}]*)\}", f.read())
+            return (m.group(1) + " (bin/launch.sh's defaults)") if m else "bin/launch.sh's defaults"
+    except OSError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""The report of bench/run: benchmarks.md (machine, settings, every figure with its ratios, the issue's targets)
+and benchmarks.png (gnuplot). Standard library only; used by bench.py."""
+import os
+import statistics
+import subprocess
+
+PATH_LABELS = {"direct": "direct", "ssh": "ssh -R", "diglett": "diglett"}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# What follows this line in an existing benchmarks.md (a tuning log, findings) is kept when it is regenerated.
+KEEP_MARKER = "<!-- Written by hand below this line: bench/run keeps it when it regenerates the page. -->"
+
+
+def figures(settings):
+    """(key, scenario, metric, unit, better) in table order."""
+    c, many = settings["connections"], settings["many_connections"]
+    rows = []
+    for v in settings["variants"]:
+        streams, _, direction = v.partition(" stream")
+        direction = direction.lstrip("s ").strip()
+        key = f"bulk_{streams}_{'down' if 'download' in direction else 'up'}"
+        rows.append((key, "1. bulk (iperf3)", f"{streams} stream{'s' if streams != '1' else ''}, {direction}",
+                     "Gbit/s", "higher"))
+    rows += [
+        ("c32_rps", f"2. HTTP, {c} conns", "requests/s", "req/s", "higher"),
+        ("c32_p50", f"2. HTTP, {c} conns", "p50 latency", "ms", "lower"),
+        ("c32_p99", f"2. HTTP, {c} conns", "p99 latency", "ms", "lower"),
+        ("c32_errors", f"2. HTTP, {c} conns", "errors", "", "lower"),
+        ("c1k_rps", f"3. HTTP, {many:,} conns", "requests/s", "req/s", "higher"),
+        ("c1k_p50", f"3. HTTP, {many:,} conns", "p50 latency", "ms", "lower"),
+        ("c1k_p99", f"3. HTTP, {many:,} conns", "p99 latency", "ms", "lower"),
+        ("c1k_errors", f"3. HTTP, {many:,} conns", "errors (socket errors + non-2xx)", "", "lower"),
+        ("load_p50", "4. under bulk load", f"small-request p50 ({c} conns)", "ms", "lower"),
+        ("load_p99", "4. under bulk load", f"small-request p99 ({c} conns)", "ms", "lower"),
+        ("load_rps", "4. under bulk load", "small requests/s", "req/s", "higher"),
+        ("load_bulk", "4. under bulk load", "the large download alongside", "Gbit/s", "higher"),
+        ("rss_server_idle", "5. memory (RSS)", "gateway / sshd session, idle", "MB", "lower"),
+        ("rss_client_idle", "5. memory (RSS)", "agent / ssh client, idle", "MB", "lower"),
+        ("rss_server_1k", "5. memory (RSS)", f"gateway / sshd session, peak at {many:,} conns", "MB", "lower"),
+        ("rss_client_1k", "5. memory (RSS)", f"agent / ssh client, peak at {many:,} conns", "MB", "lower"),
+        ("rss_server_after", "5. memory (RSS)", "gateway / sshd session, idle after the run", "MB", "lower"),
+        ("rss_client_after", "5. memory (RSS)", "agent / ssh client, idle after the run", "MB", "lower"),
+        ("startup", "6. start-up", "start of agent / ssh to first request", "s", "lower"),
+    ]
+    return rows
+
+
+def fmt_num(v):
+    if v is None:
+        return "failed"
+    if isinstance(v, int) or float(v).is_integer() and abs(v) >= 100:
+        return f"{int(v):,}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def per_run_ratio(doc, key, num, den, key_den=None):
+    """Median over runs of (key on path num) / (key_den on path den), each ratio taken within one run."""
+    ratios = []
+    for fig in doc["runs"]:
+        a = fig.get(key, {}).get(num)
+        b = fig.get(key_den or key, {}).get(den)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b > 0:
+            ratios.append(a / b)
+    return statistics.median(ratios) if ratios else None
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "—"
+    if r >= 10:
+        return f"{r:.0f}×"
+    return f"{r:.2f}×"
+
+
+def targets(doc):
+    """The issue's targets: (target, measured, pass) rows."""
+    med = doc["median"]
+    s = doc["settings"]
+    rows = []
+    for key, scenario, metric, unit, _ in figures(s):
+        if key.startswith("bulk_"):
+            vs_ssh = per_run_ratio(doc, key, "diglett", "ssh")
+            vs_direct = per_run_ratio(doc, key, "diglett", "direct")
+            ok = vs_ssh is not None and vs_direct is not None and vs_ssh >= 1.5 and vs_direct >= 0.35
+            rows.append((f"bulk, {metric}: ≥ 1.5× ssh -R and ≥ 35% of direct",
+                         f"{fmt_ratio(vs_ssh)} ssh -R, {pct(vs_direct)} of direct", ok))
+    r = per_run_ratio(doc, "c32_rps", "diglett", "ssh")
+    rows.append((f"{s['connections']} conns: req/s ≥ 3× ssh -R", f"{fmt_ratio(r)}", r is not None and r >= 3))
+    r = per_run_ratio(doc, "c32_p99", "diglett", "ssh")
+    rows.append((f"{s['connections']} conns: p99 ≤ 1/5 of ssh -R's",
+                 f"{fmt_ratio(r)} ({fmt_num(med.get('c32_p99', {}).get('diglett'))} ms vs "
+                 f"{fmt_num(med.get('c32_p99', {}).get('ssh'))} ms)", r is not None and r <= 0.2))
+    r = per_run_ratio(doc, "c1k_rps", "diglett", "ssh")
+    rows.append((f"{s['many_connections']:,} conns: req/s ≥ ssh -R's", fmt_ratio(r), r is not None and r >= 1))
+    errors = [fig.get("c1k_errors", {}).get("diglett") for fig in doc["runs"]]
+    total = sum(e for e in errors if isinstance(e, int)) if all(isinstance(e, int) for e in errors) else None
+    rows.append((f"{s['many_connections']:,} conns: zero errors (all runs)",
+                 "failed" if total is None else f"{total:,} errors", total == 0))
+    r = per_run_ratio(doc, "load_p99", "diglett", "diglett", key_den="c32_p99")
+    rows.append(("under a saturating download: small-request p99 ≤ 3× diglett's idle p99",
+                 f"{fmt_ratio(r)} ({fmt_num(med.get('load_p99', {}).get('diglett'))} ms vs "
+                 f"{fmt_num(med.get('c32_p99', {}).get('diglett'))} ms)", r is not None and r <= 3))
+    for side, name in (("server", "gateway"), ("client", "agent")):
+        v = med.get(f"rss_{side}_1k", {}).get("diglett")
+        rows.append((f"{name} ≤ 150 MB resident at {s['many_connections']:,} conns",
+                     f"{fmt_num(v)} MB", v is not None and v <= 150))
+    v = med.get("startup", {}).get("diglett")
+    rows.append(("first request within 1.5 s of starting the agent", f"{fmt_num(v)} s", v is not None and v <= 1.5))
+    return rows
+
+
+def pct(r):
+    return "—" if r is None else f"{r * 100:.0f}%"
+
+
+def write(doc, out_dir, gnuplot, json_path):
+    png = os.path.join(out_dir, "benchmarks.png")
+    chart_ok = chart(doc, out_dir, gnuplot, png)
+    md = os.path.join(out_dir, "benchmarks.md")
+    kept = ""
+    if os.path.exists(md):
+        with open(md) as f:
+            old = f.read()
+        if KEEP_MARKER in old:
+            kept = old[old.index(KEEP_MARKER) + len(KEEP_MARKER):]
+    with open(md, "w") as f:
+        f.write(markdown(doc, chart_ok, json_path))
+        f.write("\n" + KEEP_MARKER + (kept if kept.strip() else "\n"))
+    return md
+
+
+def markdown(doc, chart_ok, json_path):
+    m, s, med = doc["machine"], doc["settings"], doc["median"]
+    smoke = s["mode"] == "smoke"
+    out = []
+    w = out.append
+    w("# Benchmarks\n")
+    if smoke:
+        w("**Smoke run** (`bench/run --smoke`): short durations and fewer connections, to keep the harness "
+          "working. These figures are not meaningful.\n")
+    w("Diglett against the physical limit (**direct**: the client talks to the backend itself) and the tunnel "
+      "everyone already has (**ssh -R**: `ssh -N -R` through an sshd), all on loopback on one machine, measured "
+      "interleaved in the same run by `bench/run` (see [bench/README.md](../bench/README.md)). Diglett runs "
+      "with its defaults: TLS 1.3 on the agent link, the launchers' JVM options, one agent link carrying every "
+      "connection. Regenerate this page with `bench/run`.\n")
+    w(f"Generated {m['date']}; {s['runs']} run{'s' if s['runs'] != 1 else ''}, median quoted; "
+      f"the whole run took {s['elapsed_s'] / 60:.1f} min.\n")
+    w("## Machine\n")
+    w("| | |\n|---|---|")
+    for label, key in (("CPU", "cpu"), ("cores", "cores"), ("memory", "memory"), ("OS", "os"),
+                       ("kernel", "kernel"), ("Java", "java"), ("Diglett (git)", "diglett"), ("nginx", "nginx"),
+                       ("iperf3", "iperf3"), ("wrk", "wrk"), ("OpenSSH", "openssh"), ("gnuplot", "gnuplot"),
+                       ("other load", "busy_before"), ("load average after", "load_after")):
+        w(f"| {label} | {m.get(key, '')} |")
+    w("")
+    w("## Settings\n")
+    w(f"- Everything on 127.0.0.1: nginx ({s['small_file_bytes']:,}-byte `index.html`, "
+      f"{s['large_file_bytes'] // 2 ** 20} MiB `large.bin`, keep-alive, access log off, `worker_processes auto`), "
+      "`iperf3 -s`, an sshd with its own config and keys on a free port.")
+    w(f"- Each figure is measured on the three paths one after the other within a run, the order rotating "
+      f"from run to run; {s['duration_s']} s per measurement"
+      + (f", iperf3 omitting its first {s['iperf3_omit_s']} s (`-O`)" if s["iperf3_omit_s"] else "")
+      + (f", after a {s['warmup_s']} s warm-up of each path" if s["warmup_s"] else "") + ".")
+    w(f"- iperf3 `-P 1` and `-P 4`, upload (client to backend) and download (`-R`, backend to client): "
+      f"{', '.join(s['variants'])}.")
+    w(f"- wrk `--latency -t{s['wrk_threads']} --timeout 5s` on the small file, {s['connections']} and "
+      f"{s['many_connections']:,} keep-alive connections; errors are wrk's socket errors (connect, read, write, "
+      "timeout) plus non-2xx responses.")
+    w(f"- Under bulk load: `wrk -c1` downloads `large.bin` in a loop through the same tunnel (the same ssh "
+      f"connection, the same agent link) while `wrk -c{s['connections']}` measures the small file; the target "
+      f"compares that p99 with the same path's p99 at {s['connections']} connections without the download.")
+    w(f"- Memory: VmRSS from `/proc`, MB = 10^6 bytes. Server side: the gateway's JVM, or for ssh -R the sshd "
+      "processes serving the session (privilege-separation monitor and session child, summed; not the listener). "
+      f"Client side: the agent's JVM, or the `ssh` client. Idle: after start-up; peak: sampled every 100 ms "
+      f"during the {s['many_connections']:,}-connection run.")
+    w("- Start-up: from starting the agent (`bin/diglett`, a JVM) or `ssh -N -R` to the first successful request "
+      "through the tunnel, the gateway or sshd already running; the client polls every 10 ms.")
+    w(f"- ssh: OpenSSH defaults (cipher `{s['ssh_cipher']}`), `-N -R 127.0.0.1:0:127.0.0.1:PORT`. "
+      f"Diglett: gateway `-l 127.0.0.1:0 --bind 127.0.0.1`, agent `-n web=... -n iperf=...` with trust on first "
+      f"use, JVM options `{s['diglett_java_opts']}`.")
+    w(f"- Open files limit {s['open_files_limit']:,}.\n")
+    if chart_ok:
+        w("![Diglett, ssh -R and direct: throughput, requests/s, latency, memory, start-up](benchmarks.png)\n")
+    w("## Results\n")
+    w("Median of the runs. The ratio columns are the median of the ratios taken within each run (diglett's "
+      "figure over the other path's); for latency, memory and time lower is better, so a ratio below 1× is "
+      "diglett ahead.\n")
+    w("| scenario | figure | direct | ssh -R | diglett | diglett / direct | diglett / ssh -R |")
+    w("|---|---|--:|--:|--:|--:|--:|")
+    for key, scenario, metric, unit, _ in figures(s):
+        vals = med.get(key, {})
+        cells = []
+        for path in ("direct", "ssh", "diglett"):
+            cells.append("—" if path not in vals else fmt_num(vals[path]))
+        r_direct = per_run_ratio(doc, key, "diglett", "direct") if "direct" in vals else None
+        r_ssh = per_run_ratio(doc, key, "diglett", "ssh") if "ssh" in vals else None
+        if key.endswith("_errors"):
+            r_direct = r_ssh = None
+        label = f"{metric} ({unit})" if unit else metric
+        w(f"| {scenario} | {label} | {' | '.join(cells)} | {fmt_ratio(r_direct)} | {fmt_ratio(r_ssh)} |")
+    w("")
+    detail = [(path, fig["c1k_error_detail"][path]) for fig in doc["runs"]
+              for path in fig.get("c1k_error_detail", {})]
+    if detail:
+        w("Errors at many connections, per run: " + "; ".join(
+            f"{PATH_LABELS[p]}: " + ", ".join(f"{k} {v}" for k, v in d.items() if v) for p, d in detail) + ".\n")
+    w("## Targets (issue 6)\n")
+    w("| target | measured | |\n|---|---|---|")
+    for target, measured, ok in targets(doc):
+        w(f"| {target} | {measured} | {'pass' if ok else '**fail**'} |")
+    w("")
+    if len(doc["runs"]) > 1:
+        w("## Every run\n")
+        w("| figure | path | " + " | ".join(f"run {i + 1}" for i in range(len(doc["runs"]))) + " |")
+        w("|---|---|" + "--:|" * len(doc["runs"]))
+        for key, scenario, metric, unit, _ in figures(s):
+            for path in ("direct", "ssh", "diglett"):
+                values = [fig.get(key, {}).get(path, "absent") for fig in doc["runs"]]
+                if all(v == "absent" for v in values):
+                    continue
+                w(f"| {scenario}: {metric} | {PATH_LABELS[path]} | "
+                  + " | ".join("—" if v == "absent" else fmt_num(v) for v in values) + " |")
+        w("")
+    if doc.get("warnings"):
+        w("## Warnings\n")
+        for warning in doc["warnings"]:
+            w(f"- {warning}")
+        w("")
+    shown = os.path.relpath(json_path, ROOT)
+    w(f"Raw results: `{json_path if shown.startswith('..') else shown}`.\n")
+    return "\n".join(out)
+
+
+def chart(doc, out_dir, gnuplot, png):
+    """Six panels of clustered bars (direct, ssh -R, diglett); False if gnuplot failed."""
+    med, s = doc["median"], doc["settings"]
+    data_dir = os.path.join(out_dir, ".chart")
+    os.makedirs(data_dir, exist_ok=True)
+
+    def table(name, rows, paths=("direct", "ssh", "diglett"), scale=1.0):
+        path = os.path.join(data_dir, name)
+        with open(path, "w") as f:
+            f.write("label " + " ".join(f'"{PATH_LABELS[p]}"' for p in paths) + "\n")
+            for label, key in rows:
+                vals = []
+                for p in paths:
+                    v = med.get(key, {}).get(p)
+                    vals.append("-" if v is None else f"{v * scale:.6g}")
+                f.write(f'"{label}" ' + " ".join(vals) + "\n")
+        return path
+
+    bulk_rows = [(key.replace("bulk_", "P").replace("_", " "), key)
+                 for key, *_ in figures(s) if key.startswith("bulk_")]
+    c, many = s["connections"], s["many_connections"]
+    files = {
+        "bulk": table("bulk.dat", bulk_rows),
+        "rps": table("rps.dat", [(f"{c} conns", "c32_rps"), (f"{many} conns", "c1k_rps"),
+                                 (f"{c} + bulk", "load_rps")], scale=1e-3),
+        "p50": table("p50.dat", [(f"{c} conns", "c32_p50"), (f"{many} conns", "c1k_p50"),
+                                 (f"{c} + bulk", "load_p50")]),
+        "p99": table("p99.dat", [(f"{c} conns", "c32_p99"), (f"{many} conns", "c1k_p99"),
+                                 (f"{c} + bulk", "load_p99")]),
+        "rss": table("rss.dat", [("server idle", "rss_server_idle"), (f"server {many}", "rss_server_1k"),
+                                 ("client idle", "rss_client_idle"), (f"client {many}", "rss_client_1k")],
+                     paths=("ssh", "diglett")),
+        "startup": table("startup.dat", [("first request", "startup")], paths=("ssh", "diglett")),
+    }
+    title = "Diglett vs ssh -R vs direct" + (" (SMOKE RUN, not meaningful)" if s["mode"] == "smoke" else "") + \
+        f" — {doc['machine']['cpu']}, {doc['machine']['cores']} cores, median of {s['runs']}"
+    script = f"""
+set terminal pngcairo size 1500,900 font "sans,10"
+set output "{png}"
+set datafile missing "-"
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key top right
+set grid ytics
+set yrange [0:*]
+set linetype 1 lc rgb "#9e9e9e"
+set linetype 2 lc rgb "#e6862a"
+set linetype 3 lc rgb "#2a7ab0"
+set multiplot layout 2,3 title "{title}"
+set title "1. bulk throughput, Gbit/s (iperf3 P streams, up/down)"
+plot for [i=2:4] "{files['bulk']}" using i:xtic(1) title columnheader(i) lt i-1
+set title "HTTP requests/s (thousands), small file"
+plot for [i=2:4] "{files['rps']}" using i:xtic(1) title columnheader(i) lt i-1
+set title "p50 latency, ms (log scale)"
+set logscale y
+set yrange [*:*]
+plot for [i=2:4] "{files['p50']}" using i:xtic(1) title columnheader(i) lt i-1
+set title "p99 latency, ms (log scale)"
+plot for [i=2:4] "{files['p99']}" using i:xtic(1) title columnheader(i) lt i-1
+unset logscale y
+set yrange [0:*]
+set title "5. resident memory, MB (server: gateway / sshd; client: agent / ssh)"
+plot for [i=2:3] "{files['rss']}" using i:xtic(1) title columnheader(i) lt i
+set title "6. start of agent / ssh to first request, s"
+plot for [i=2:3] "{files['startup']}" using i:xtic(1) title columnheader(i) lt i
+unset multiplot
+"""
+    script_path = os.path.join(data_dir, "chart.gp")
+    with open(script_path, "w") as f:
+        f.write(script)
+    result = subprocess.run([gnuplot, script_path], capture_output=True, text=True)
+    ok = result.returncode == 0 and os.path.exists(png)
+    if not ok:
+        doc.setdefault("warnings", []).append("gnuplot failed: " + result.stderr[-500:])
+    else:
+        for name in os.listdir(data_dir):
+            os.remove(os.path.join(data_dir, name))
+        os.rmdir(data_dir)
+    return ok
+
+
+def summary(doc):
+    lines = ["", "targets:"]
+    for target, measured, ok in targets(doc):
+        lines.append(f"  {'PASS' if ok else 'FAIL'}  {target}: {measured}")
+    return "\n".join(lines)
