@@ -6,6 +6,7 @@ Paths: "direct" (client straight to the backend: the physical limit), "ssh" (ssh
 and "diglett" (the gateway and agent with default settings, TLS on). Standard library only.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -179,6 +180,48 @@ def rss_mb(pids):
     return total / 1e6
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_jiffies():
+    """(busy, total) jiffies of all CPUs since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_jiffies_ours():
+    """Jiffies used by this harness and everything below it: live descendants with the children they reaped,
+    and ours reaped through os.times()."""
+    t = os.times()
+    total = (t.user + t.system + t.children_user + t.children_system) * CLK_TCK
+    for pid in descendants_of(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+class OtherCpu:
+    """Share of the machine's CPU time that processes outside the harness used while the block ran (a build
+    or a test run next to the benchmark skews every figure)."""
+
+    def __enter__(self):
+        self.busy, self.total = cpu_jiffies()
+        self.ours = cpu_jiffies_ours()
+        return self
+
+    def __exit__(self, *exc):
+        busy, total = cpu_jiffies()
+        ours = cpu_jiffies_ours()
+        self.share = max(0.0, (busy - self.busy) - (ours - self.ours)) / max(1, total - self.total)
+
+
 class RssSampler:
     """Peak RSS per label while running; each label maps to a function returning the pids to sum."""
 
@@ -252,6 +295,8 @@ class Bench:
         self.gateway = self.agent = self.ssh = None
         self.ports = {}
         self.warnings = []
+        self.other_cpu = []
+        self.run_index = 0
 
     def path(self, *parts):
         return os.path.join(self.work, *parts)
@@ -458,6 +503,32 @@ LogLevel INFO
         return {"direct": self.ports["iperf"], "ssh": self.ports.get("ssh-iperf"),
                 "diglett": self.ports.get("diglett-iperf")}[path]
 
+    # --- other work on the machine ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def slot(self, key, path):
+        """One measurement: first waits (up to --quiet-wait s) until other processes use less than 15% of
+        the CPUs, then records how much they used during it."""
+        if self.o.quiet_wait > 0:
+            deadline = time.monotonic() + self.o.quiet_wait
+            told = False
+            while True:
+                with OtherCpu() as other:
+                    time.sleep(1.0)
+                if other.share < 0.15:
+                    break
+                if time.monotonic() > deadline:
+                    self.warnings.append(f"{key} on {path}: measured although other processes used "
+                                         f"{other.share * 100:.0f}% of the CPUs")
+                    break
+                if not told:
+                    log(f"     waiting for other processes to calm down ({other.share * 100:.0f}% of the CPUs)")
+                    told = True
+        with OtherCpu() as other:
+            yield
+        self.other_cpu.append({"run": self.run_index + 1, "figure": key, "path": path,
+                               "share": round(other.share, 3)})
+
     # --- memory -------------------------------------------------------------------------------------------
 
     def rss_sources(self):
@@ -574,14 +645,17 @@ def one_run(b, index):
     def put(key, path, value):
         fig.setdefault(key, {})[path] = value
 
+    b.run_index = index
     log(f"run {index + 1}/{o.runs}: starting the tunnels")
     b.start_gateway()
     order = rotated(index)
     for path in order:  # 6. start-up: from starting the tunnel's client to the first request through it
         if path == "ssh":
-            put("startup", "ssh", b.start_ssh())
+            with b.slot("startup", path):
+                put("startup", "ssh", b.start_ssh())
         elif path == "diglett":
-            put("startup", "diglett", b.start_agent())
+            with b.slot("startup", path):
+                put("startup", "diglett", b.start_agent())
     log(f"  first request after {fig['startup']['ssh']:.3f} s (ssh -R), {fig['startup']['diglett']:.3f} s (diglett)")
     time.sleep(o.settle)
     for (path, side), value in b.rss_now().items():  # 5. idle memory
@@ -597,12 +671,14 @@ def one_run(b, index):
     for streams, reverse in o.variants:
         key = f"bulk_{streams}_{'down' if reverse else 'up'}"
         for path in order:
-            put(key, path, b.iperf3(path, streams, reverse, o.duration))
+            with b.slot(key, path):
+                put(key, path, b.iperf3(path, streams, reverse, o.duration))
         log("     " + key + ": " + fmt_paths(fig[key], "Gbit/s"))
 
     log(f"  2. HTTP, {o.conns} keep-alive connections")
     for path in order:
-        r = b.wrk(path, o.conns, o.duration) or {}
+        with b.slot("c32", path):
+            r = b.wrk(path, o.conns, o.duration) or {}
         put("c32_rps", path, r.get("rps"))
         put("c32_p50", path, r.get("p50"))
         put("c32_p99", path, r.get("p99"))
@@ -612,7 +688,7 @@ def one_run(b, index):
     log(f"  3. HTTP, {o.many} connections; 5. memory at {o.many} connections")
     for path in order:
         sources = {side: pids for (p, side), pids in b.rss_sources().items() if p == path}
-        with RssSampler(sources) as sampler:
+        with b.slot("c1k", path), RssSampler(sources) as sampler:
             r = b.wrk(path, o.many, o.duration) or {}
         for side, peak in sampler.peak.items():
             put(f"rss_{side}_1k", path, peak)
@@ -631,11 +707,12 @@ def one_run(b, index):
         def bulk():  # starts half a second before the small requests and ends half a second after them
             result["bulk"] = b.wrk(path, 1, o.duration + 1, url_path="/large.bin", threads=1, name="wrk-bulk")
 
-        t = threading.Thread(target=bulk)
-        t.start()
-        time.sleep(0.5)
-        r = b.wrk(path, o.conns, o.duration) or {}
-        t.join()
+        with b.slot("load", path):
+            t = threading.Thread(target=bulk)
+            t.start()
+            time.sleep(0.5)
+            r = b.wrk(path, o.conns, o.duration) or {}
+            t.join()
         bulk_r = result.get("bulk") or {}
         put("load_p50", path, r.get("p50"))
         put("load_p99", path, r.get("p99"))
@@ -753,6 +830,9 @@ def main(argv=None):
     ap.add_argument("--connections", type=int, default=None, help="the many-connections scenario (default 1000)")
     ap.add_argument("--out", default=None, help="report directory (default docs/; with --smoke a temp dir)")
     ap.add_argument("--results", default=None, help="raw JSON directory (default bench/results/)")
+    ap.add_argument("--quiet-wait", type=float, default=None,
+                    help="before each measurement, wait up to S seconds for other processes to use less than "
+                         "15%% of the CPUs (default 120; 0 with --smoke)")
     o = ap.parse_args(argv)
     work = os.environ.get("BENCH_WORK")
     if not work:
@@ -764,6 +844,7 @@ def main(argv=None):
         o.duration = o.duration or 1
         o.many = o.connections or 200
         o.omit, o.warmup, o.settle = 0, 0, 0.5
+        o.quiet_wait = o.quiet_wait if o.quiet_wait is not None else 0
         o.variants = [(1, False), (4, True)]
         o.out = o.out or os.path.join(work, "report")
         o.results = o.results or o.out
@@ -772,6 +853,7 @@ def main(argv=None):
         o.duration = o.duration or 10
         o.many = o.connections or 1000
         o.omit, o.warmup, o.settle = 1, 3, 2.0
+        o.quiet_wait = o.quiet_wait if o.quiet_wait is not None else 120
         o.variants = [(1, False), (1, True), (4, False), (4, True)]
         o.out = o.out or os.path.join(ROOT, "docs")
         o.results = o.results or os.path.join(HERE, "results")
@@ -793,7 +875,7 @@ def main(argv=None):
         info = machine_info(b)
         busy = cpu_busy()
         info["busy_before"] = f"{busy * 100:.0f}% of the CPUs busy before the run, load average {loadavg()}"
-        if busy > 0.15:
+        if busy > 0.15 and not o.quiet_wait:
             b.warnings.append(f"the machine was busy before the run ({busy * 100:.0f}% CPU): other work skews "
                               "every figure")
             log(f"warning: the machine is busy ({busy * 100:.0f}% CPU) before the run: figures will suffer")
@@ -829,11 +911,12 @@ def main(argv=None):
         "large_file_bytes": LARGE_BYTES,
         "ssh_cipher": b.ssh_cipher,
         "diglett_java_opts": os.environ.get("DIGLETT_JAVA_OPTS") or launcher_java_opts(),
+        "quiet_wait_s": o.quiet_wait,
         "open_files_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0],
         "elapsed_s": round(elapsed, 1),
     }
     doc = {"machine": info, "settings": settings, "runs": runs, "median": median_figures(runs),
-           "warnings": b.warnings}
+           "other_cpu": b.other_cpu, "warnings": b.warnings}
     stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path = os.path.join(o.results, f"{'smoke' if o.smoke else 'full'}-{stamp}.json")
     published = os.path.abspath(o.out) == os.path.join(ROOT, "docs") and not o.smoke

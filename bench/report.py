@@ -157,6 +157,11 @@ def markdown(doc, chart_ok, json_path):
                        ("iperf3", "iperf3"), ("wrk", "wrk"), ("OpenSSH", "openssh"), ("gnuplot", "gnuplot"),
                        ("other load", "busy_before"), ("load average after", "load_after")):
         w(f"| {label} | {m.get(key, '')} |")
+    shares = [entry["share"] for entry in doc.get("other_cpu", [])]
+    if shares:
+        busy = sum(1 for x in shares if x > 0.10)
+        w(f"| other processes' CPU during the measurements | median {statistics.median(shares) * 100:.0f}%, "
+          f"max {max(shares) * 100:.0f}% of the machine; {busy} of {len(shares)} measurements above 10% |")
     w("")
     w("## Settings\n")
     w(f"- Everything on 127.0.0.1: nginx ({s['small_file_bytes']:,}-byte `index.html`, "
@@ -183,7 +188,10 @@ def markdown(doc, chart_ok, json_path):
     w(f"- ssh: OpenSSH defaults (cipher `{s['ssh_cipher']}`), `-N -R 127.0.0.1:0:127.0.0.1:PORT`. "
       f"Diglett: gateway `-l 127.0.0.1:0 --bind 127.0.0.1`, agent `-n web=... -n iperf=...` with trust on first "
       f"use, JVM options `{s['diglett_java_opts']}`.")
-    w(f"- Open files limit {s['open_files_limit']:,}.\n")
+    w(f"- Open files limit {s['open_files_limit']:,}. "
+      + (f"Before each measurement the harness waited (up to {s['quiet_wait_s']:g} s) until processes outside "
+         "it used less than 15% of the CPUs; what they used during each measurement is in the raw results."
+         if s.get("quiet_wait_s") else "No waiting for other processes to calm down.") + "\n")
     if chart_ok:
         w("![Diglett, ssh -R and direct: throughput, requests/s, latency, memory, start-up](benchmarks.png)\n")
     w("## Results\n")
