@@ -42,7 +42,8 @@ import org.slf4j.LoggerFactory;
  * The admin endpoint of the gateway and the agent ({@code --admin HOST:PORT}): {@code /metrics} in the
  * Prometheus text format, JSON routes of the program's own, and static files bundled in the jar (the
  * dashboard: no CDN, so it works on an air-gapped host). Read-only: GET and HEAD. With a token, every request
- * needs {@code Authorization: Bearer TOKEN} (or {@code ?token=TOKEN}, for a browser opening the dashboard).
+ * for data needs {@code Authorization: Bearer TOKEN} (or {@code ?token=TOKEN}, for a browser opening the
+ * dashboard); the bundled files themselves are served to anyone.
  * Runs on its own single thread, so a slow scrape never delays a tunnel.
  */
 public final class AdminServer implements AutoCloseable {
@@ -124,11 +125,12 @@ public final class AdminServer implements AutoCloseable {
 
     @Override
     public void close() {
+        // bounded: a stop must never hang on the admin endpoint
         if (listener != null) {
-            listener.close().syncUninterruptibly();
+            listener.close().awaitUninterruptibly(2, TimeUnit.SECONDS);
         }
         if (group != null) {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
         }
     }
 
@@ -140,7 +142,7 @@ public final class AdminServer implements AutoCloseable {
             QueryStringDecoder uri = new QueryStringDecoder(request.uri());
             if (!request.decoderResult().isSuccess()) {
                 response = text(400, "bad request\n");
-            } else if (!authorized(request, uri)) {
+            } else if (!authorized(request, uri) && !isStaticFile(uri.path())) {
                 response = text(401, "a bearer token is required: Authorization: Bearer TOKEN\n");
             } else if (request.method() != HttpMethod.GET && request.method() != HttpMethod.HEAD) {
                 response = text(405, "read-only: GET and HEAD\n");
@@ -187,6 +189,15 @@ public final class AdminServer implements AutoCloseable {
             given = query == null || query.isEmpty() ? null : query.get(0);
         }
         return given != null && MessageDigest.isEqual(token, given.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The bundled files (the dashboard's page, script and style) hold no data and need no token: the page
+     * itself asks for the data with the token from its address.
+     */
+    private boolean isStaticFile(String path) {
+        return staticRoot != null && !routes.containsKey(path) && !path.equals("/metrics")
+                && staticFile(path.equals("/") ? "/index.html" : path) != null;
     }
 
     /** What GET {@code path} returns. */

@@ -58,9 +58,13 @@ class AdminServerTests {
 
     @Test
     void aTokenIsRequiredWhenConfigured() throws Exception {
-        try (AdminServer admin = new AdminServer(new PrometheusRegistry(), "s3cret")) {
+        try (AdminServer admin = new AdminServer(new PrometheusRegistry(), "s3cret")
+                .route("/api/x", () -> AdminServer.Response.json("[]")).staticFiles("/io/diglett/admin/testsite")) {
             int port = admin.start(new HostPort("127.0.0.1", 0)).getPort();
             assertEquals(401, get(port, "/metrics", null).statusCode());
+            assertEquals(401, get(port, "/api/x", null).statusCode());
+            assertEquals(200, get(port, "/", null).statusCode(), "the bundled page holds no data");
+            assertEquals(404, get(port, "/nothing.html", "s3cret").statusCode());
             assertEquals(401, get(port, "/metrics", "wrong").statusCode());
             assertEquals(200, get(port, "/metrics", "s3cret").statusCode());
             assertEquals(200, get(port, "/metrics?token=s3cret", null).statusCode());

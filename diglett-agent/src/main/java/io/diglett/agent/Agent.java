@@ -57,9 +57,12 @@ public final class Agent implements AutoCloseable {
     private boolean wasOnline;
     private volatile int timesOnline;
     private ScheduledFuture<?> retry;
+    private final AgentStatus status;
+    private AgentAdmin admin;
 
     public Agent(AgentConfig config) {
         this.config = config;
+        this.status = new AgentStatus(config, java.time.Clock.systemUTC());
         this.group = transport.newGroup(1, "diglett-agent");
         this.loop = group.next();
         this.backoff = new Backoff(config.reconnectCap(), new Random());
@@ -86,6 +89,20 @@ public final class Agent implements AutoCloseable {
         }
         loop.execute(this::connect);
         return firstOnline;
+    }
+
+    /** What the agent is doing: state, names, figures, recent connections (for views and the admin API). */
+    public AgentStatus status() {
+        return status;
+    }
+
+    /**
+     * Starts the admin endpoint ({@code /metrics}, {@code /api/status}) on {@code at}; {@code token}, if not
+     * null, is required as a bearer token. Returns the bound address.
+     */
+    public InetSocketAddress startAdmin(io.diglett.protocol.HostPort at, String token) throws InterruptedException {
+        admin = new AgentAdmin(status, token);
+        return admin.start(at);
     }
 
     /** Completes, with the reason, when the agent has stopped for good: refused, or closed. */
@@ -125,6 +142,7 @@ public final class Agent implements AutoCloseable {
             return;
         }
         log.info("connecting to gateway {}", config.gateway());
+        status.state(AgentStatus.State.CONNECTING);
         CompletableFuture<List<Registration>> online = new CompletableFuture<>();
         CompletableFuture<LinkEnd> ended = new CompletableFuture<>();
         boolean reconnect = wasOnline;
@@ -147,7 +165,8 @@ public final class Agent implements AutoCloseable {
                                 .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
                                 .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
                                 .addLast(HandlerNames.SESSION,
-                                        new AgentSession(config, transport, targets, reconnect, online, ended));
+                                        new AgentSession(config, transport, targets, reconnect, online, ended,
+                                                status));
                     }
                 });
         ChannelFuture connect = bootstrap.connect(config.gateway().host(), config.gateway().port());
@@ -184,6 +203,7 @@ public final class Agent implements AutoCloseable {
         wasOnline = true;
         timesOnline++;
         backoff.reset();
+        status.online(registrations);
         for (Registration registration : registrations) {
             String raw = config.gateway().host() + ":" + registration.publicPort();
             String where = registration.urls().isEmpty() ? raw : String.join(", ", registration.urls()) + " and " + raw;
@@ -206,10 +226,13 @@ public final class Agent implements AutoCloseable {
         }
         if (end.rejected()) {
             log.error("the gateway refused this agent: {}", end.reason());
+            status.error(end.reason());
+            status.state(AgentStatus.State.REFUSED);
             stop(end.reason(), new RejectedException(end.reason()));
             return;
         }
         long delay = backoff.nextMillis();
+        status.retrying(end.reason(), java.time.Duration.ofMillis(delay));
         log.warn("{}; reconnecting in {} s", end.reason(), String.format("%.1f", delay / 1000.0));
         retry = loop.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
     }
@@ -229,6 +252,10 @@ public final class Agent implements AutoCloseable {
             return;
         }
         closing = true;
+        status.state(AgentStatus.State.STOPPED);
+        if (admin != null) {
+            admin.close();
+        }
         CompletableFuture<Void> done = new CompletableFuture<>();
         loop.execute(() -> {
             if (retry != null) {

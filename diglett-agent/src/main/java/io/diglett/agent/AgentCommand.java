@@ -7,6 +7,8 @@ import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
+import io.diglett.protocol.cli.CommandLines;
+import io.diglett.protocol.cli.ConfigDefaults;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -20,7 +22,7 @@ import picocli.CommandLine.Parameters;
 
 /** {@code diglett}: the agent's command line. */
 @Command(name = "diglett", mixinStandardHelpOptions = true, versionProvider = AgentCommand.VersionProvider.class,
-        sortOptions = false, usageHelpAutoWidth = true,
+        sortOptions = false, usageHelpAutoWidth = true, synopsisSubcommandLabel = "",
         description = "Exposes local services through a Diglett gateway: dials the gateway, registers each NAME "
                 + "and carries every public connection to its backend over one multiplexed link.%n"
                 + "Examples: diglett -g gateway.com:20000 -n example localhost:9000%n"
@@ -40,7 +42,7 @@ public final class AgentCommand implements Callable<Integer> {
     HostPort gateway;
 
     @Option(names = {"-n", "--name"}, required = true, paramLabel = "NAME[=HOST:PORT][,OPTION...]",
-            converter = NameConverter.class,
+            converter = NameConverter.class, split = ConfigDefaults.SPLIT, hideParamSyntax = true,
             description = "Name to register: a DNS label (a-z, 0-9, '-', up to 63 characters). Repeat it for "
                     + "several names; NAME=HOST:PORT gives a name its own backend, e.g. -n web=localhost:8080 "
                     + "-n api=localhost:9000. Options after commas: proxy=v1|v2 (as --proxy-protocol), "
@@ -57,11 +59,12 @@ public final class AgentCommand implements Callable<Integer> {
                     + "terminates TLS itself (its own certificate for NAME.DOMAIN; HTTP/2 works end to end).")
     boolean tlsPassthrough;
 
-    @Option(names = {"-t", "--token"}, paramLabel = "TOKEN", defaultValue = "${env:DIGLETT_TOKEN}",
+    @Option(names = {"-t", "--token"}, paramLabel = "TOKEN",
             description = "Token handed to the gateway at login (default: the DIGLETT_TOKEN environment variable).")
     String token;
 
-    @Option(names = {"-d", "--debug"}, description = "More log output: -d debug, -dd trace.")
+    @Option(names = {"-d", "--debug"}, split = ConfigDefaults.SPLIT,
+            description = "More log output: -d debug, -dd trace.")
     boolean[] debug = new boolean[0];
 
     @Option(names = "--window", paramLabel = "BYTES", defaultValue = "256k", converter = SizeConverter.class,
@@ -99,11 +102,34 @@ public final class AgentCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE}).")
     double heartbeat;
 
+    @Option(names = "--admin", paramLabel = "[HOST:]PORT", converter = AdminConverter.class,
+            description = "Serve /metrics (Prometheus) and /api/status (JSON) here; a bare port means localhost. "
+                    + "Off by default.")
+    HostPort admin;
+
+    @Option(names = "--admin-token", paramLabel = "TOKEN", defaultValue = "${env:DIGLETT_ADMIN_TOKEN}",
+            description = "Bearer token the admin endpoint requires (default: the DIGLETT_ADMIN_TOKEN environment "
+                    + "variable).")
+    String adminToken;
+
+    @Option(names = "--no-console", fallbackValue = "true",
+            description = "Plain log lines on standard error even on a terminal, instead of the live status view "
+                    + "(whose log lines go to $XDG_STATE_HOME/diglett/agent.log).")
+    boolean noConsole;
+
     @Option(names = "--reconnect-max", paramLabel = "SECONDS", defaultValue = "30",
             description = "Longest wait between reconnect attempts (default: ${DEFAULT-VALUE}).")
     double reconnectMax;
 
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "YAML file with values for any option: the long name without dashes as the key "
+                    + "(gateway: gw.example.com; name: [web=localhost:8080, api=localhost:9000]; backend: for "
+                    + "HOST:PORT). Command-line options override DIGLETT_* environment variables (DIGLETT_GATEWAY, "
+                    + "DIGLETT_NAME, ...), which override the file. Default: the DIGLETT_CONFIG environment variable.")
+    Path config;
+
     @Parameters(index = "0", arity = "0..1", paramLabel = "HOST:PORT", converter = BackendConverter.class,
+            descriptionKey = "backend",
             description = "The backend for the names given without one, e.g. localhost:9000.")
     HostPort backend;
 
@@ -138,7 +164,7 @@ public final class AgentCommand implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        System.exit(new CommandLine(new AgentCommand()).execute(args));
+        System.exit(CommandLines.prepare(new AgentCommand(), args, System.getenv()).execute(args));
     }
 
     @Override
@@ -156,24 +182,57 @@ public final class AgentCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
+        String xdgState = System.getenv("XDG_STATE_HOME");
+        java.nio.file.Path logFile = (xdgState != null && !xdgState.isBlank() ? java.nio.file.Path.of(xdgState)
+                : java.nio.file.Path.of(System.getProperty("user.home"), ".local", "state"))
+                .resolve("diglett").resolve("agent.log");
+        boolean console = !noConsole && StatusView.usable();
+        if (console) {
+            try {
+                Logging.toFile(logFile);
+            } catch (java.io.IOException e) {
+                console = false;
+            }
+        }
         Logging.configure(debug.length);
+        ConfigDefaults defaults = ConfigDefaults.of(spec);
+        if (defaults != null) {
+            defaults.warnings().forEach(org.slf4j.LoggerFactory.getLogger(AgentCommand.class)::warn);
+        }
         Agent agent = new Agent(config);
+        if (admin != null) {
+            agent.startAdmin(admin, adminToken);
+        }
+        StatusView view = console ? new StatusView(agent.status(), System.out, logFile.toString()) : null;
         AtomicBoolean refused = new AtomicBoolean();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             if (!refused.get()) {
                 // SIGTERM / Ctrl-C: leave the gateway cleanly, then exit 0 (the JVM would say 143)
+                if (view != null) {
+                    view.close();
+                }
                 agent.close();
                 Runtime.getRuntime().halt(0);
             }
         }, "diglett-shutdown"));
+        if (view != null) {
+            view.start();
+        }
         agent.start();
+        String reason;
         try {
-            agent.closed().get(); // only a refusal ends it: lost links are retried
+            reason = agent.closed().get(); // only a refusal ends it: lost links are retried
         } catch (java.util.concurrent.ExecutionException impossible) {
             throw new IllegalStateException(impossible);
         } finally {
             refused.set(true);
+            if (view != null) {
+                view.close();
+            }
             agent.close();
+        }
+        if (view != null) {
+            System.err.println("diglett: the gateway refused this agent: " + reason + " (log: " + logFile + ")");
         }
         return 1;
     }
@@ -182,6 +241,14 @@ public final class AgentCommand implements Callable<Integer> {
         @Override
         public String[] getVersion() {
             return new String[] {Version.describe("diglett")};
+        }
+    }
+
+    /** {@code --admin}: HOST:PORT, or a bare port on localhost. */
+    static final class AdminConverter implements CommandLine.ITypeConverter<HostPort> {
+        @Override
+        public HostPort convert(String value) {
+            return AgentCommand.convert(() -> io.diglett.admin.AdminServer.parseAddress(value));
         }
     }
 

@@ -21,7 +21,9 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.diglett.protocol.Fingerprint;
 import io.netty.handler.ssl.NotSslRecordException;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -66,6 +68,7 @@ final class AgentSession extends LinkSession {
     private boolean rejected;
     private boolean draining;
     private ScheduledFuture<?> handshakeTimer;
+    private final AgentStatus status;
 
     /**
      * @param reconnect whether the agent was online before: a name "already in use" is then most likely held
@@ -74,8 +77,10 @@ final class AgentSession extends LinkSession {
      * @param ended     completed, on the link's loop, with how the link ended
      */
     AgentSession(AgentConfig config, Transport transport, List<Target> targets, boolean reconnect,
-                 CompletableFuture<List<Registration>> online, CompletableFuture<LinkEnd> ended) {
+                 CompletableFuture<List<Registration>> online, CompletableFuture<LinkEnd> ended,
+                 AgentStatus status) {
         super(config.window());
+        this.status = status;
         this.config = config;
         this.transport = transport;
         for (Target target : targets) {
@@ -123,6 +128,15 @@ final class AgentSession extends LinkSession {
         if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
             tlsFailed(done.cause());
             return;
+        }
+        if (evt instanceof SslHandshakeCompletionEvent && ctx.pipeline().get(SslHandler.class) != null) {
+            try {
+                java.security.cert.Certificate[] peer = ctx.pipeline().get(SslHandler.class).engine().getSession()
+                        .getPeerCertificates();
+                status.fingerprint(Fingerprint.of((java.security.cert.X509Certificate) peer[0]).toString());
+            } catch (javax.net.ssl.SSLPeerUnverifiedException | ClassCastException e) {
+                log.debug("no gateway certificate to show: {}", e.toString());
+            }
         }
         ctx.fireUserEventTriggered(evt);
     }
@@ -304,7 +318,7 @@ final class AgentSession extends LinkSession {
             }
             return;
         }
-        Stream stream = mux.create(id, target.spec().name());
+        Stream stream = mux.create(id, target.spec().name(), status.newStream(target.spec().name(), client.client()));
         log.debug("stream={} name={} client={} connecting {}", Integer.toUnsignedString(id), target.spec().name(),
                 client.client(), target.spec().backend());
         pendingConnects++;

@@ -34,8 +34,13 @@ final class ProxyHeader {
                     : new HAProxyMessage(v, HAProxyCommand.LOCAL, HAProxyProxiedProtocol.UNKNOWN, null, null, 0, 0);
         }
         HAProxyProxiedProtocol family = isV6(source) ? HAProxyProxiedProtocol.TCP6 : HAProxyProxiedProtocol.TCP4;
-        return new HAProxyMessage(v, HAProxyCommand.PROXY, family, source.host(), destination.host(),
-                source.port(), destination.port());
+        try {
+            return new HAProxyMessage(v, HAProxyCommand.PROXY, family, source.host(), destination.host(),
+                    source.port(), destination.port());
+        } catch (IllegalArgumentException notAnIp) {
+            // the gateway sent something that is not an IP address (it should not): say "unknown" rather than fail
+            return message(version, new Requests.Addresses(null, null));
+        }
     }
 
     /** Writes the header to {@code backend} (call on its event loop, before anything else is written). */

@@ -202,7 +202,8 @@ class AgentSessionFuzzTest {
         }
 
         void run() {
-            AgentSession session = new AgentSession(CONFIG, Transport.NIO, targets, false, online, ended);
+            AgentSession session = new AgentSession(CONFIG, Transport.NIO, targets, false, online, ended,
+                    new AgentStatus(CONFIG, java.time.Clock.systemUTC()));
             link = new EmbeddedChannel(new ChannelInitializer<>() {
                 @Override
                 protected void initChannel(Channel ch) {

@@ -32,6 +32,13 @@ public interface Authenticator extends AutoCloseable {
     default void onChange(Runnable listener) {
     }
 
+    /**
+     * Reads whatever the decisions come from again, now (the gateway got SIGHUP), and tells the
+     * {@link #onChange} listeners if they changed. The default has nothing to read.
+     */
+    default void reload() {
+    }
+
     @Override
     default void close() {
     }

@@ -110,6 +110,18 @@ final class FileAuthenticator implements Authenticator {
         throw new AccessDeniedException("the token is no longer accepted");
     }
 
+    /** Re-reads the file now, on the polling thread, and waits for it. */
+    @Override
+    public void reload() {
+        try {
+            poller.submit(this::poll).get(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            log.warn("cannot re-read token file {}: {}", file, e.toString());
+        }
+    }
+
     @Override
     public void onChange(Runnable listener) {
         listeners.add(listener);

@@ -44,9 +44,10 @@ public final class Gateway implements AutoCloseable {
     /** Link write buffer: streams pause reading above the high mark, resume below the low one. */
     static final WriteBufferWaterMark LINK_WATER_MARK = new WriteBufferWaterMark(512 * 1024, 1024 * 1024);
 
-    private final GatewayConfig config;
-    private final Authenticator authenticator;
-    private final Registrar registrar;
+    /** Limits, authenticator and registrar are replaced by a reload (SIGHUP): see {@link GatewayReload}. */
+    private volatile GatewayConfig config;
+    private volatile Authenticator authenticator;
+    private volatile Registrar registrar;
     private final NameRegistry names = new NameRegistry();
     private final Transport transport = Transport.best();
     private final EventLoopGroup acceptor;
@@ -56,8 +57,14 @@ public final class Gateway implements AutoCloseable {
     private GatewayTls tls;
     /** The HTTP/HTTPS ingress for NAME.DOMAIN, or {@code null} without --http / --https. */
     private Ingress ingress;
+    /** The admin endpoint, or {@code null} without --admin. */
+    private GatewayAdmin admin;
     /** Agent links open now; counted atomically since links are accepted onto several event loops. */
     private final AtomicInteger connected = new AtomicInteger();
+    private final GatewayMetrics metrics = new GatewayMetrics(names::live, this::agents);
+    /** Monotonic time for latencies; wall time for "since". Tests may replace them. */
+    java.util.function.LongSupplier nanoClock = System::nanoTime;
+    java.time.Clock clock = java.time.Clock.systemUTC();
 
     public Gateway(GatewayConfig config, Authenticator authenticator, Registrar registrar) {
         this.config = config;
@@ -85,6 +92,15 @@ public final class Gateway implements AutoCloseable {
 
     NameRegistry names() {
         return names;
+    }
+
+    GatewayMetrics metrics() {
+        return metrics;
+    }
+
+    /** The registry behind {@code /metrics}. */
+    public io.prometheus.metrics.model.registry.PrometheusRegistry metricsRegistry() {
+        return metrics.registry;
     }
 
     /**
@@ -116,7 +132,7 @@ public final class Gateway implements AutoCloseable {
                 });
         server = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         if (config.ingress().enabled()) {
-            ingress = new Ingress(config, names);
+            ingress = new Ingress(config, names, metrics);
             ingress.start(acceptor, workers, transport);
         }
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
@@ -150,6 +166,27 @@ public final class Gateway implements AutoCloseable {
                 .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
                 .addLast(HandlerNames.SESSION, new GatewaySession(this));
         log.debug("agent connected from {}", ch.remoteAddress());
+    }
+
+    /** New limits: links, registrations, streams and handshakes from now on are held to them. */
+    public synchronized void updateLimits(GatewayConfig.Limits limits) {
+        config = config.withLimits(limits);
+    }
+
+    /** Puts {@code next} in place (every live tunnel is authorized again) and returns the previous one, to close. */
+    synchronized Authenticator replaceAuthenticator(Authenticator next) {
+        Authenticator previous = authenticator;
+        next.onChange(this::reauthorizeAll);
+        authenticator = next;
+        reauthorizeAll();
+        return previous;
+    }
+
+    /** Puts {@code next} in place and returns the previous one; moving the live names over is the caller's job. */
+    synchronized Registrar replaceRegistrar(Registrar next) {
+        Registrar previous = registrar;
+        registrar = next;
+        return previous;
     }
 
     /** The authenticator's decisions changed: every session checks its names again, on its own loop. */
@@ -230,6 +267,15 @@ public final class Gateway implements AutoCloseable {
         return tunnel == null || tunnel.port == 0 ? OptionalInt.empty() : OptionalInt.of(tunnel.port);
     }
 
+    /**
+     * Starts the admin endpoint ({@code /metrics}, {@code /api/tunnels}, the dashboard) on {@code at};
+     * {@code token}, if not null, is required as a bearer token. Returns the bound address.
+     */
+    public InetSocketAddress startAdmin(HostPort at, String token) throws InterruptedException {
+        admin = new GatewayAdmin(this, token);
+        return admin.start(at);
+    }
+
     /** The public URLs of {@code tunnel} on the ingress (sent to its agent); empty without one. */
     List<String> urls(Tunnel tunnel) {
         return ingress == null ? List.of() : ingress.urls(tunnel);
@@ -262,6 +308,9 @@ public final class Gateway implements AutoCloseable {
         }
         if (ingress != null) {
             ingress.close();
+        }
+        if (admin != null) {
+            admin.close();
         }
         List<Future<Void>> drained = new ArrayList<>();
         for (Channel link : links) {

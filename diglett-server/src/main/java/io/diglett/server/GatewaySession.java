@@ -129,6 +129,33 @@ final class GatewaySession extends LinkSession {
         }
     }
 
+    /** Counts a link that ends before it was active, by the stage it reached. */
+    private void countHandshakeFailure(String reason) {
+        if (failed() || phase == Phase.ACTIVE || phase == Phase.CLOSED) {
+            return;
+        }
+        String stage = reason != null && reason.startsWith("handshake not finished within") ? "timeout"
+                : switch (phase) {
+                    case HANDSHAKE -> ctx.pipeline().get(io.netty.handler.ssl.SslHandler.class) == null
+                            && ctx.pipeline().get(HandlerNames.TLS_DETECT) != null ? "not_tls" : "handshake";
+                    case LOGIN -> "login";
+                    default -> "registration";
+                };
+        gateway.metrics().handshakeFailures.labelValues(stage).inc();
+    }
+
+    @Override
+    protected void fail(String reason) {
+        countHandshakeFailure(reason);
+        super.fail(reason);
+    }
+
+    @Override
+    protected void refuse(String reason) {
+        countHandshakeFailure(reason);
+        super.refuse(reason);
+    }
+
     private void unexpected(Frame frame) {
         fail("unexpected " + frame.kind() + " frame in phase " + phase);
     }
@@ -144,6 +171,7 @@ final class GatewaySession extends LinkSession {
         try {
             principal = gateway.authenticator().authenticate(token);
         } catch (AccessDeniedException e) {
+            gateway.metrics().authFailures.labelValues("login_refused").inc();
             refuse("login refused: " + e.getMessage());
             return;
         }
@@ -174,6 +202,7 @@ final class GatewaySession extends LinkSession {
                 return;
             }
             log.info("agent {} asked for name '{}', which is already in use", peer(), name);
+            gateway.metrics().authFailures.labelValues("name_in_use").inc();
             reply(Frame.error(ctx.alloc(), registration, Names.inUse(name)));
             return;
         }
@@ -249,6 +278,7 @@ final class GatewaySession extends LinkSession {
         }
         String problem = Names.problem(name);
         if (problem != null) {
+            gateway.metrics().authFailures.labelValues("name_invalid").inc();
             return problem;
         }
         if ((request.flags() & ~Requests.KNOWN_FLAGS) != 0) {
@@ -261,6 +291,7 @@ final class GatewaySession extends LinkSession {
         try {
             gateway.authenticator().authorize(principal, name);
         } catch (AccessDeniedException e) {
+            gateway.metrics().authFailures.labelValues("name_not_allowed").inc();
             return "name '" + name + "' is not allowed: " + e.getMessage();
         }
         return null;
@@ -343,6 +374,7 @@ final class GatewaySession extends LinkSession {
             return;
         }
         for (Tunnel tunnel : all) {
+            tunnel.since = gateway.clock.instant();
             tunnel.live = true;
             log.info("register domain '{}' -> '{}'", tunnel.name, tunnel.port);
             tunnel.listener.config().setAutoRead(true);
@@ -393,7 +425,8 @@ final class GatewaySession extends LinkSession {
             return null;
         }
         int id = nextStreamId();
-        Stream stream = mux.create(id, tunnel.name);
+        Stream stream = mux.create(id, tunnel.name,
+                tunnel.stats.newStream(gateway.nanoClock, gateway.metrics().streamOpenSeconds::observe));
         stream.attach(client, end);
         if (stream.state() == StreamState.CLOSED) {
             return stream;
@@ -455,6 +488,7 @@ final class GatewaySession extends LinkSession {
             } catch (AccessDeniedException e) {
                 log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", peer(), tunnel.name,
                         e.getMessage());
+                gateway.metrics().authFailures.labelValues("withdrawn").inc();
                 refuse("authorization for '" + tunnel.name + "' withdrawn: " + e.getMessage());
                 return;
             }

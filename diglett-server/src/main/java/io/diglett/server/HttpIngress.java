@@ -76,6 +76,11 @@ final class HttpIngress extends IngressBridge {
     }
 
     @Override
+    protected Ingress ingress() {
+        return ingress;
+    }
+
+    @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         super.handlerAdded(ctx);
         firstRequestTimer = ctx.executor().schedule(() -> {
@@ -127,13 +132,19 @@ final class HttpIngress extends IngressBridge {
             refuseMalformed(result.cause());
             return;
         }
-        String host = request.headers().get(HttpHeaderNames.HOST);
-        if (host == null) {
-            errorPage(IngressPages.badRequest(400, "Bad Request", "the request has no Host header, so it names no"
-                    + " tunnel"));
+        java.util.List<String> hosts = request.headers().getAll(HttpHeaderNames.HOST);
+        if (hosts.size() != 1) {
+            if (state == State.ROUTING) {
+                errorPage(IngressPages.badRequest(400, "Bad Request", hosts.isEmpty()
+                        ? "the request has no Host header, so it names no tunnel" : "more than one Host header"));
+            } else {
+                // requests before it are being answered on this connection: end like a host switch
+                state = State.ENDED;
+                endInput();
+            }
             return;
         }
-        Ingress.Route route = ingress.route(host);
+        Ingress.Route route = ingress.route(hosts.get(0));
         if (state == State.ROUTING) {
             if (firstRequestTimer != null) {
                 firstRequestTimer.cancel(false);
@@ -146,11 +157,18 @@ final class HttpIngress extends IngressBridge {
                 errorPage(ingress.httpsRedirect(route.host(), request.uri()));
                 return;
             }
+            if (route.tunnel().tlsPassthrough) {
+                // a TLS connection terminated here (its server name named another tunnel): this name's backend
+                // expects the client's own TLS, never decrypted requests
+                errorPage(IngressPages.badRequest(421, "Misdirected Request", "'" + route.host() + "' is served"
+                        + " by its own TLS endpoint; connect with that server name"));
+                return;
+            }
             state = State.FORWARDING;
-            forwardHead(request);
+            forwardHead(request, true);
             connect(route.tunnel());
         } else if (route.tunnel() == tunnel() && state == State.FORWARDING) {
-            forwardHead(request);
+            forwardHead(request, false);
         } else {
             // another host on a keep-alive connection: never to this tunnel; let the backend finish, then close
             state = State.ENDED;
@@ -196,6 +214,7 @@ final class HttpIngress extends IngressBridge {
                 forwardChunk(data, last ? (LastHttpContent) content : null);
             }
             if (last && upgrade) {
+                // the request is out; until its answer says whether the protocol switched, read nothing more
                 state = State.UPGRADING;
             }
         } finally {
@@ -203,12 +222,24 @@ final class HttpIngress extends IngressBridge {
         }
     }
 
-    /** The request line and headers, with the gateway's X-Forwarded-* headers. */
-    private void forwardHead(HttpRequest request) {
+    /**
+     * The request line and headers, with the gateway's X-Forwarded-* headers. An Upgrade (WebSocket) is
+     * honoured on the first request of a connection only, when no earlier response can still be on its way
+     * (clients open a new connection for it); on a later request the Upgrade header is dropped, so the
+     * backend answers it as a plain request and the bytes after it are still parsed as HTTP.
+     */
+    private void forwardHead(HttpRequest request, boolean first) {
         HttpHeaders headers = request.headers();
         chunked = HttpUtil.isTransferEncodingChunked(request);
-        upgrade = headers.contains(HttpHeaderNames.UPGRADE)
+        boolean asksUpgrade = headers.contains(HttpHeaderNames.UPGRADE)
                 && headers.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
+        upgrade = asksUpgrade && first;
+        if (asksUpgrade && !first) {
+            headers.remove(HttpHeaderNames.UPGRADE);
+            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+        }
+        statusLine = new byte[0];
+        stripForwardingHeaders(headers);
         String clientIp = ctx.channel().remoteAddress() instanceof InetSocketAddress inet && inet.getAddress() != null
                 ? inet.getAddress().getHostAddress() : "unknown";
         headers.set(Ingress.X_FORWARDED_FOR, clientIp);
@@ -217,7 +248,7 @@ final class HttpIngress extends IngressBridge {
         ByteBuf head = ctx.alloc().buffer(256 + request.uri().length() + 32 * headers.size());
         head.writeCharSequence(request.method().asciiName(), StandardCharsets.US_ASCII);
         head.writeByte(' ');
-        head.writeCharSequence(request.uri(), StandardCharsets.UTF_8);
+        head.writeCharSequence(request.uri(), StandardCharsets.ISO_8859_1); // the decoder read it byte for char
         head.writeByte(' ');
         head.writeCharSequence(request.protocolVersion().text(), StandardCharsets.US_ASCII);
         head.writeShort(CRLF);
@@ -227,6 +258,21 @@ final class HttpIngress extends IngressBridge {
     }
 
     private static final int CRLF = ('\r' << 8) | '\n';
+
+    /**
+     * Removes every forwarding header a client may have sent (Forwarded, X-Real-IP, X-Forwarded-*, also
+     * spelled with underscores, which CGI-style servers read the same): only the gateway's own reach the backend.
+     */
+    private static void stripForwardingHeaders(HttpHeaders headers) {
+        java.util.List<String> drop = new java.util.ArrayList<>();
+        for (String name : headers.names()) {
+            String n = name.toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+            if (n.equals("forwarded") || n.equals("x-real-ip") || n.startsWith("x-forwarded-")) {
+                drop.add(name);
+            }
+        }
+        drop.forEach(headers::remove);
+    }
 
     /** Header lines as the decoder read them (ISO-8859-1 keeps any obs-text byte as it was). */
     private static void writeHeaders(ByteBuf out, HttpHeaders headers) {
@@ -270,15 +316,15 @@ final class HttpIngress extends IngressBridge {
     public void read(ChannelHandlerContext ctx) {
         if (state == State.UPGRADING) {
             readPending = true; // the client must wait for the 101 before it sends anything anyway
-        } else if (state != State.ENDED && !answered) {
+        } else if (state != State.ENDED && !answered && mayRead()) {
             ctx.read();
         }
     }
 
     @Override
     protected void onResponse(ByteBuf bytes) {
-        if (state != State.UPGRADING) {
-            return;
+        if (!upgrade) {
+            return; // only the answer to an upgrade request is looked at
         }
         int want = Math.min(PREFIX_101.length - statusLine.length, bytes.readableBytes());
         byte[] more = new byte[statusLine.length + want];
@@ -293,12 +339,13 @@ final class HttpIngress extends IngressBridge {
         statusLine = new byte[0];
         upgrade = false;
         if (switched) {
+            // the upgrade request has no body in practice (WebSocket); bytes from now on are the new protocol
             state = State.RAW;
             if (ctx.pipeline().get(HandlerNames.HTTP_DECODER) != null) {
                 ctx.pipeline().remove(HandlerNames.HTTP_DECODER);
             }
-        } else {
-            state = State.FORWARDING;
+        } else if (state == State.UPGRADING) {
+            state = State.FORWARDING; // declined: plain HTTP goes on
         }
         if (readPending) {
             readPending = false;

@@ -52,14 +52,16 @@ final class Ingress implements AutoCloseable {
     private final IngressSettings settings;
     private final NameRegistry names;
     private final GatewayConfig config;
+    private final GatewayMetrics metrics;
     private SslContext httpsContext;
     private Channel httpListener;
     private Channel httpsListener;
     private volatile int httpPort;
     private volatile int httpsPort;
 
-    Ingress(GatewayConfig config, NameRegistry names) {
+    Ingress(GatewayConfig config, NameRegistry names, GatewayMetrics metrics) {
         this.config = config;
+        this.metrics = metrics;
         this.settings = config.ingress();
         this.names = names;
     }
@@ -194,6 +196,11 @@ final class Ingress implements AutoCloseable {
         }
         String path = uri.startsWith("/") ? uri : "/";
         return IngressPages.toHttps("https://" + host + (httpsPort == 443 ? "" : ":" + httpsPort) + path);
+    }
+
+    /** The gateway answered an ingress request itself with {@code status}. */
+    void answered(int status) {
+        metrics.ingressAnswers.labelValues(Integer.toString(status)).inc();
     }
 
     int httpPort() {

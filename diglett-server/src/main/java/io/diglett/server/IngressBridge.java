@@ -43,6 +43,9 @@ abstract class IngressBridge extends ChannelDuplexHandler implements Stream.Loca
     /** Whether the client speaks HTTP through this bridge (and so gets error pages). */
     protected abstract boolean http();
 
+    /** The ingress this connection came through. */
+    protected abstract Ingress ingress();
+
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
@@ -122,7 +125,26 @@ abstract class IngressBridge extends ChannelDuplexHandler implements Stream.Loca
         }
         answered = true;
         releasePending();
+        ingress().answered(Integer.parseInt(page.toString(9, 3, java.nio.charset.StandardCharsets.US_ASCII)));
         ctx.writeAndFlush(page).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    /** The client's input ended (seen on this loop): reads asked for later, from the link's loop, are stale. */
+    private boolean inputShutdown;
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt == io.netty.channel.socket.ChannelInputShutdownEvent.INSTANCE) {
+            inputShutdown = true;
+            endInput(); // in order with what is pending, not around it
+        } else {
+            ctx.fireUserEventTriggered(evt);
+        }
+    }
+
+    /** Whether a read asked for now may still go to the socket. */
+    protected boolean mayRead() {
+        return !inputShutdown;
     }
 
     @Override

@@ -21,6 +21,18 @@ final class NameRegistry {
         return byName.get(name);
     }
 
+    /** The names that are live now (a snapshot view; safe from any thread). */
+    java.util.List<Tunnel> live() {
+        java.util.List<Tunnel> live = new java.util.ArrayList<>();
+        for (Tunnel tunnel : byName.values()) {
+            if (tunnel.live) {
+                live.add(tunnel);
+            }
+        }
+        live.sort(java.util.Comparator.comparing(t -> t.name));
+        return live;
+    }
+
     int size() {
         return byName.size();
     }

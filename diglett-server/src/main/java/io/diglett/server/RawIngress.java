@@ -11,10 +11,17 @@ import io.netty.util.ReferenceCountUtil;
  */
 final class RawIngress extends IngressBridge {
 
+    private final Ingress ingress;
     private final Tunnel target;
 
-    RawIngress(Tunnel target) {
+    RawIngress(Ingress ingress, Tunnel target) {
+        this.ingress = ingress;
         this.target = target;
+    }
+
+    @Override
+    protected Ingress ingress() {
+        return ingress;
     }
 
     @Override
@@ -39,7 +46,7 @@ final class RawIngress extends IngressBridge {
 
     @Override
     public void read(ChannelHandlerContext ctx) {
-        if (attached()) {
+        if (attached() && mayRead()) {
             ctx.read(); // the stream asks, under its flow control
         }
     }

@@ -5,6 +5,8 @@ import io.diglett.protocol.Logging;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
+import io.diglett.protocol.cli.CommandLines;
+import io.diglett.protocol.cli.ConfigDefaults;
 import io.diglett.server.GatewayConfig.Limits;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -22,6 +24,7 @@ import picocli.CommandLine.Option;
 /** {@code diglett-server}: the gateway's command line. */
 @Command(name = "diglett-server", mixinStandardHelpOptions = true,
         versionProvider = ServerCommand.VersionProvider.class, sortOptions = false, usageHelpAutoWidth = true,
+        synopsisSubcommandLabel = "",
         description = "The Diglett gateway: agents dial in and register names; for each name it opens a public "
                 + "port whose connections are carried to that agent's backend.",
         exitCodeListHeading = "%nExit codes:%n",
@@ -37,7 +40,8 @@ public final class ServerCommand implements Callable<Integer> {
             converter = ListenConverter.class, description = "Where agents dial in (default: ${DEFAULT-VALUE}).")
     HostPort listen;
 
-    @Option(names = {"-d", "--debug"}, description = "More log output: -d debug, -dd trace.")
+    @Option(names = {"-d", "--debug"}, split = ConfigDefaults.SPLIT,
+            description = "More log output: -d debug, -dd trace.")
     boolean[] debug = new boolean[0];
 
     @Option(names = "--bind", paramLabel = "ADDRESS", defaultValue = "0.0.0.0",
@@ -73,6 +77,16 @@ public final class ServerCommand implements Callable<Integer> {
     @Option(names = "--https-key", paramLabel = "FILE", description = "PEM private key of --https-cert.")
     Path httpsKey;
 
+    @Option(names = "--admin", paramLabel = "[HOST:]PORT", converter = AdminConverter.class,
+            description = "Serve the admin endpoint here: /metrics (Prometheus), /api/tunnels (JSON) and a live "
+                    + "dashboard at /. A bare port means localhost. Off by default.")
+    HostPort admin;
+
+    @Option(names = "--admin-token", paramLabel = "TOKEN", defaultValue = "${env:DIGLETT_ADMIN_TOKEN}",
+            description = "Bearer token the admin endpoint requires (default: the DIGLETT_ADMIN_TOKEN environment "
+                    + "variable; none: open to whoever reaches the address).")
+    String adminToken;
+
     @Option(names = "--tls-cert", paramLabel = "FILE",
             description = "PEM certificate chain for the agent link (e.g. Let's Encrypt's fullchain.pem).")
     Path tlsCert;
@@ -99,7 +113,8 @@ public final class ServerCommand implements Callable<Integer> {
                     + "--auth-file, else open).")
     String auth;
 
-    @Option(names = "--auth-option", paramLabel = "KEY=VALUE", description = "Option for the --auth authenticator.")
+    @Option(names = "--auth-option", paramLabel = "KEY=VALUE", split = ConfigDefaults.SPLIT,
+            hideParamSyntax = true, description = "Option for the --auth authenticator.")
     Map<String, String> authOptions = new LinkedHashMap<>();
 
     @Option(names = "--registrar", paramLabel = "NAME", defaultValue = "log",
@@ -111,7 +126,8 @@ public final class ServerCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE}.")
     String registrarName;
 
-    @Option(names = "--registrar-option", paramLabel = "KEY=VALUE", description = "Option for the registrar.")
+    @Option(names = "--registrar-option", paramLabel = "KEY=VALUE", split = ConfigDefaults.SPLIT,
+            hideParamSyntax = true, description = "Option for the registrar.")
     Map<String, String> registrarOptions = new LinkedHashMap<>();
 
     @Option(names = "--max-agents", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_AGENTS,
@@ -139,26 +155,29 @@ public final class ServerCommand implements Callable<Integer> {
             description = "On SIGTERM, how long open connections may take to finish (default: ${DEFAULT-VALUE}).")
     double drainTimeout;
 
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "YAML file with values for any option: the long name without dashes as the key "
+                    + "(listen: 0.0.0.0:20000; registrar-option: {dir: /x}). Command-line options override DIGLETT_* "
+                    + "environment variables (DIGLETT_LISTEN, DIGLETT_AUTH_FILE, ...), which override the file. "
+                    + "SIGHUP re-reads it and the --auth-file. Default: the DIGLETT_CONFIG environment variable.")
+    Path config;
+
     public static void main(String[] args) {
-        System.exit(new CommandLine(new ServerCommand()).execute(args));
+        System.exit(CommandLines.prepare(new ServerCommand(), args, System.getenv()).execute(args));
     }
 
     @Override
     public Integer call() throws InterruptedException {
         Logging.configure(debug.length);
         Logger log = LoggerFactory.getLogger(ServerCommand.class);
+        ConfigDefaults defaults = ConfigDefaults.of(spec);
+        if (defaults != null && defaults.file() != null) {
+            log.info("options from config file {}", defaults.file());
+            defaults.warnings().forEach(log::warn);
+        }
         GatewayConfig config;
         try {
-            TlsSettings tls = plaintext ? TlsSettings.plain() : new TlsSettings(false, tlsCert, tlsKey,
-                    stateDir != null ? stateDir : TlsSettings.defaultStateDir());
-            if (plaintext && (tlsCert != null || stateDir != null)) {
-                throw new IllegalArgumentException("--plaintext cannot be combined with --tls-cert or --state-dir");
-            }
-            config = GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
-                    .withWindow(window).withTls(tls)
-                    .withIngress(new IngressSettings(domain, http, https, httpsCert, httpsKey))
-                    .withLimits(new Limits(maxAgents, maxNames, maxStreams, seconds(handshakeTimeout),
-                            seconds(heartbeat), seconds(drainTimeout)));
+            config = gatewayConfig();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -173,10 +192,7 @@ public final class ServerCommand implements Callable<Integer> {
         }
         Registrar registrar;
         try {
-            if (config.ingress().domain() != null) {
-                registrarOptions.putIfAbsent("domain", config.ingress().domain());
-            }
-            registrar = RegistrarProvider.find(registrarName).create(registrarOptions);
+            registrar = registrar(config.ingress().domain());
         } catch (IllegalArgumentException e) {
             authenticator.close();
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
@@ -188,14 +204,18 @@ public final class ServerCommand implements Callable<Integer> {
         Gateway gateway = new Gateway(config, authenticator, registrar);
         try {
             gateway.start();
+            if (admin != null) {
+                gateway.startAdmin(admin, adminToken);
+            }
         } catch (Exception e) {
             log.error("cannot start the gateway on {}: {}", listen, e.getMessage());
             gateway.close();
             return 1;
         }
+        new GatewayReload(this, gateway).onSignal();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("shutting down: no new agents or connections, open connections get {} s to finish",
-                    config.limits().drainTimeout().toSeconds());
+                    gateway.config().limits().drainTimeout().toSeconds());
             gateway.close();
             log.info("stopped");
             Runtime.getRuntime().halt(0); // a clean stop on SIGTERM exits 0, not 143
@@ -208,7 +228,36 @@ public final class ServerCommand implements Callable<Integer> {
         return Duration.ofMillis(Math.round(value * 1000));
     }
 
-    private Authenticator authenticator() throws Exception {
+    /** The gateway's settings from the options. */
+    GatewayConfig gatewayConfig() {
+        TlsSettings tls = plaintext ? TlsSettings.plain() : new TlsSettings(false, tlsCert, tlsKey,
+                stateDir != null ? stateDir : TlsSettings.defaultStateDir());
+        if (plaintext && (tlsCert != null || stateDir != null)) {
+            throw new IllegalArgumentException("--plaintext cannot be combined with --tls-cert or --state-dir");
+        }
+        return GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
+                .withWindow(window).withTls(tls)
+                .withIngress(new IngressSettings(domain, http, https, httpsCert, httpsKey))
+                .withLimits(limits());
+    }
+
+    /** The limits the options give. */
+    Limits limits() {
+        return new Limits(maxAgents, maxNames, maxStreams, seconds(handshakeTimeout), seconds(heartbeat),
+                seconds(drainTimeout));
+    }
+
+    /** A new registrar from --registrar and --registrar-option; its domain defaults to {@code domain}. */
+    Registrar registrar(String domain) throws Exception {
+        Map<String, String> options = new LinkedHashMap<>(registrarOptions);
+        if (domain != null) {
+            options.putIfAbsent("domain", domain);
+        }
+        return RegistrarProvider.find(registrarName).create(options);
+    }
+
+    /** A new authenticator from --auth-file, or --auth and --auth-option. */
+    Authenticator authenticator() throws Exception {
         Map<String, String> options = new LinkedHashMap<>(authOptions);
         String name = auth;
         if (authFile != null) {
@@ -240,6 +289,14 @@ public final class ServerCommand implements Callable<Integer> {
         @Override
         public HostPort convert(String value) {
             return ServerCommand.convert(() -> HostPort.parse(value, Protocol.DEFAULT_GATEWAY_PORT));
+        }
+    }
+
+    /** {@code --admin}: HOST:PORT, or a bare port on localhost. */
+    static final class AdminConverter implements CommandLine.ITypeConverter<HostPort> {
+        @Override
+        public HostPort convert(String value) {
+            return ServerCommand.convert(() -> io.diglett.admin.AdminServer.parseAddress(value));
         }
     }
 

@@ -42,7 +42,7 @@ final class TlsIngress extends AbstractSniHandler<Tunnel> {
         if (passthrough != null) {
             log.debug("client={} sni={} passthrough to name={}", ctx.channel().remoteAddress(), hostname,
                     passthrough.name);
-            ctx.pipeline().addAfter(ctx.name(), HandlerNames.INGRESS, new RawIngress(passthrough));
+            ctx.pipeline().addAfter(ctx.name(), HandlerNames.INGRESS, new RawIngress(ingress, passthrough));
             ctx.pipeline().remove(this); // the buffered ClientHello goes on to RawIngress
             return;
         }

@@ -14,8 +14,12 @@ final class Tunnel {
     Channel listener;
     /** Written on the link's loop, read by {@link Gateway#publicPort} from any thread. */
     volatile int port;
-    /** What the registrar is (or was) asked to expose. */
-    Registrar.Exposure exposure;
+    /** What the registrar is (or was) asked to expose; read by the admin endpoint. */
+    volatile Registrar.Exposure exposure;
+    /** When it went live. */
+    volatile java.time.Instant since;
+    /** Streams, connections and bytes, for metrics and the admin API. */
+    final TunnelStats stats = new TunnelStats();
     /** Live: the registrar exposed it; it must be told again when the tunnel goes. Read by the ingress. */
     volatile boolean live;
     /** On the HTTPS ingress, forward the client's TLS untouched (the backend terminates it). */

@@ -62,7 +62,7 @@ class BrowserTests {
         }
     }
 
-    private static String findChromium() {
+    static String findChromium() {
         for (String candidate : List.of("/usr/bin/chromium", "/usr/bin/chromium-browser")) {
             if (Files.isExecutable(Path.of(candidate))) {
                 return candidate;
@@ -72,7 +72,7 @@ class BrowserTests {
                 + " (apt-get install chromium)");
     }
 
-    private static void deleteTree(Path dir) throws IOException {
+    static void deleteTree(Path dir) throws IOException {
         try (var files = Files.walk(dir)) {
             files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }

@@ -22,7 +22,8 @@ class HttpIngressTest {
 
     private final NameRegistry names = new NameRegistry();
     private final Ingress ingress = new Ingress(GatewayConfig.defaults().withIngress(new IngressSettings(
-            "Gateway.Test.", new HostPort("127.0.0.1", 0), null, null, null)), names);
+            "Gateway.Test.", new HostPort("127.0.0.1", 0), null, null, null)), names,
+            new GatewayMetrics(names::live, () -> 0));
 
     private EmbeddedChannel channel() {
         EmbeddedChannel channel = new EmbeddedChannel();

@@ -26,6 +26,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.HexFormat;
+import java.util.concurrent.CompletableFuture;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
@@ -343,6 +344,19 @@ class IngressTests {
     }
 
     @Test
+    void anUpgradeOnALaterKeepAliveRequestIsForwardedAsAPlainRequest() throws Exception {
+        try (Socket socket = HttpTestClient.connect(http)) {
+            assertEquals(200, HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN, "/one")).status());
+            Response second = HttpTestClient.exchange(socket, "GET /two HTTP/1.1\r\nHost: alpha." + DOMAIN
+                    + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+            assertEquals(200, second.status());
+            assertFalse(second.text().contains("upgrade: websocket"), second.text());
+            assertEquals(200, HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN, "/three"))
+                    .status(), "still plain HTTP on the same connection");
+        }
+    }
+
+    @Test
     void tlsPassthroughReachesTheBackendsOwnTlsServer() throws Exception {
         java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("diglett-backend-tls");
         java.nio.file.Path cert = dir.resolve("backend.crt");
@@ -372,6 +386,10 @@ class IngressTests {
                 assertEquals("CN=secure backend", subject, "the backend's certificate, end to end");
                 Response response = HttpTestClient.exchange(socket, HttpTestClient.get("secure." + DOMAIN, "/"));
                 assertEquals("served by the backend's own TLS", response.text());
+            }
+            try (SSLSocket socket = HttpTestClient.connectTls(https, "alpha." + DOMAIN)) {
+                Response misdirected = HttpTestClient.exchange(socket, HttpTestClient.get("secure." + DOMAIN, "/"));
+                assertEquals(421, misdirected.status(), "decrypted requests never reach a passthrough backend");
             }
             try (Socket socket = HttpTestClient.connect(http)) {
                 Response redirect = HttpTestClient.exchange(socket, HttpTestClient.get("secure." + DOMAIN, "/p?q"));
@@ -429,5 +447,121 @@ class IngressTests {
         all.write(fixed);
         all.write(TestServers.readExactly(in, length));
         return all.toByteArray();
+    }
+
+    /** Reads a request head (up to the empty line) as ISO-8859-1. */
+    static String head(InputStream in) throws Exception {
+        StringBuilder head = new StringBuilder();
+        for (String line = HttpTestClient.line(in); line != null && !line.isEmpty(); line = HttpTestClient.line(in)) {
+            head.append(line).append('\n');
+        }
+        return head.toString();
+    }
+
+    /** A pipelined request without Host after a routed one: the first request must get its own answer. */
+    @Test
+    void aHostlessPipelinedRequestDoesNotReplaceTheFirstResponse() throws Exception {
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response first = HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN, "/first")
+                    + "GET /second HTTP/1.1\r\n\r\n");
+            assertEquals(200, first.status(), "response to the first request: " + first.text());
+        }
+    }
+
+    /** Raw (non-ASCII) bytes of the request target must reach the backend unchanged. */
+    @Test
+    void requestTargetBytesAreForwardedUnchanged() throws Exception {
+        CompletableFuture<String> requestLine = new CompletableFuture<>();
+        try (Backend raw = new Backend(s -> {
+            requestLine.complete(HttpTestClient.line(s.getInputStream()));
+            s.getOutputStream().write("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+        })) {
+            fixture.agent(fixture.agentConfig("rawuri", raw.port())).start().get(10, TimeUnit.SECONDS);
+            try (Socket socket = HttpTestClient.connect(http)) {
+                OutputStream out = socket.getOutputStream();
+                out.write("GET /caf".getBytes(StandardCharsets.US_ASCII));
+                out.write(new byte[] {(byte) 0xC3, (byte) 0xA9}); // "é" in UTF-8, sent raw
+                out.write((" HTTP/1.1\r\nHost: rawuri." + DOMAIN + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                HttpTestClient.read(socket.getInputStream());
+            }
+            // HttpTestClient.line decodes ISO-8859-1: the two bytes C3 A9 read as "Ã©"
+            assertEquals("GET /caf\u00c3\u00a9 HTTP/1.1", requestLine.get(10, TimeUnit.SECONDS));
+        }
+    }
+
+    /** A client that sends its request and half-closes: the backend must get the body and the FIN. */
+    @Test
+    void aClientThatHalfClosesAfterItsRequestGetsItsAnswer() throws Exception {
+        TestServers.Handler echoCountAtEof = s -> {
+            InputStream in = s.getInputStream();
+            String head = head(in);
+            byte[] rest = in.readAllBytes(); // until the client's FIN reaches the backend
+            byte[] body = (head.split("\n")[0] + " / body after head: " + rest.length).getBytes(StandardCharsets.US_ASCII);
+            OutputStream out = s.getOutputStream();
+            out.write(("HTTP/1.1 200 OK\r\nContent-Length: " + body.length + "\r\nConnection: close\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            out.write(body);
+            out.flush();
+        };
+        try (Backend backend = new Backend(echoCountAtEof)) {
+            int port = fixture.expose("halfclose", backend.port());
+            String request = "POST /p HTTP/1.1\r\nHost: halfclose." + DOMAIN + "\r\nContent-Length: 5\r\n\r\nhello";
+            // control: the name's own TCP port
+            try (Socket socket = HttpTestClient.connect(port)) {
+                socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+                socket.shutdownOutput();
+                assertEquals("POST /p HTTP/1.1 / body after head: 5",
+                        HttpTestClient.read(socket.getInputStream()).text());
+            }
+            // the same through the HTTP ingress
+            for (int i = 0; i < 20; i++) {
+                try (Socket socket = HttpTestClient.connect(http)) {
+                    socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+                    socket.shutdownOutput();
+                    assertEquals("POST /p HTTP/1.1 / body after head: 5",
+                            HttpTestClient.read(socket.getInputStream()).text(), "attempt " + i);
+                }
+            }
+        }
+    }
+
+    /** An upgrade request with a body that the backend answers (not 101) before the body is complete. */
+    @Test
+    void anEarlyNon101AnswerToAnUpgradeRequestDoesNotStallTheConnection() throws Exception {
+        try (Backend backend = new Backend(s -> {
+            InputStream in = s.getInputStream();
+            OutputStream out = s.getOutputStream();
+            head(in);
+            out.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno".getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            TestServers.readExactly(in, 5); // the body
+            head(in); // the next request
+            out.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            in.readAllBytes();
+        })) {
+            fixture.agent(fixture.agentConfig("early", backend.port())).start().get(10, TimeUnit.SECONDS);
+            try (Socket socket = HttpTestClient.connect(http)) {
+                Response refused = HttpTestClient.exchange(socket, "POST /ws HTTP/1.1\r\nHost: early." + DOMAIN
+                        + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 5\r\n\r\n");
+                assertEquals(400, refused.status());
+                socket.getOutputStream().write("hello".getBytes(StandardCharsets.US_ASCII));
+                Response next = HttpTestClient.exchange(socket, HttpTestClient.get("early." + DOMAIN, "/next"));
+                assertEquals("ok", next.text());
+            }
+        }
+    }
+
+    /** Forwarding headers of any spelling a client sends never reach the backend. */
+    @Test
+    void clientForwardingHeadersOfEverySpellingAreStripped() throws Exception {
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response response = HttpTestClient.exchange(socket, "GET / HTTP/1.1\r\nHost: alpha." + DOMAIN
+                    + "\r\nForwarded: for=6.6.6.6;proto=https;host=evil.test\r\nX-Real-IP: 6.6.6.6"
+                    + "\r\nX-Forwarded-Port: 1\r\nX-Forwarded-Prefix: /evil\r\nX_Forwarded_For: 6.6.6.6\r\n\r\n");
+            String text = response.text();
+            assertFalse(text.contains("6.6.6.6") || text.contains("/evil"), text);
+        }
     }
 }

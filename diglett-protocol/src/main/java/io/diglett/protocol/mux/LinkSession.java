@@ -58,7 +58,8 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
 
     /** Who the peer is, for log lines. */
     protected String peer() {
-        return String.valueOf(ctx.channel().remoteAddress());
+        String address = io.diglett.protocol.Requests.address(ctx.channel().remoteAddress());
+        return address != null ? address : String.valueOf(ctx.channel().remoteAddress());
     }
 
     @Override

@@ -105,10 +105,15 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     private java.util.concurrent.ScheduledFuture<?> linger;
     boolean flushQueued;
 
-    Stream(StreamMux mux, int id, String label) {
+    private final StreamObserver observer;
+    /** Both FINs were exchanged before the stream left the mux. */
+    private boolean finished;
+
+    Stream(StreamMux mux, int id, String label, StreamObserver observer) {
         this.mux = mux;
         this.id = id;
         this.label = label;
+        this.observer = observer;
         this.receiveCredit = mux.receiveWindow();
     }
 
@@ -201,6 +206,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         }
         sendCredit = window;
         state = StreamState.OPEN;
+        observer.opened();
         log.debug("stream={} {} open, send window {}", id, label, window);
         drain();
         requestRead();
@@ -264,6 +270,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             unsentBytes -= n;
             sendCredit -= n;
             mux.write(Frame.payload(id, chunk));
+            observer.sent(n);
             wrote = true;
         }
         if (localInputEnded && unsent.isEmpty()) {
@@ -352,6 +359,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             reset("write failed: " + f.cause().getMessage(), true);
             return;
         }
+        observer.received(n);
         if (!state.canReceive()) {
             return;
         }
@@ -407,6 +415,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** Both FINs exchanged: close the socket once what was written to it has drained. */
     private void finish() {
         state = StreamState.CLOSED;
+        finished = true;
         // stays in the mux (and counts against its limits) until the socket has taken the last bytes and closed
         releaseUnsent();
         log.debug("stream={} {} closed", id, label);
@@ -443,14 +452,14 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         if (state == StreamState.CLOSED) {
             // finished, perhaps still writing its last bytes to a slow socket: a reset ends that too
             releaseHeld();
-            mux.remove(this);
+            leave(reason);
             if (local != null && local.isOpen()) {
                 end.reset(local, reason);
             }
             return;
         }
         state = StreamState.CLOSED;
-        mux.remove(this);
+        leave(reason);
         releaseUnsent();
         releaseHeld();
         log.debug("stream={} {} reset ({}): {}", id, label, notifyPeer ? "local" : "remote", reason);
@@ -460,6 +469,13 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         }
         if (local != null) {
             end.reset(local, reason);
+        }
+    }
+
+    /** Leaves the mux (once) and tells the observer how the stream ended. */
+    private void leave(String reason) {
+        if (mux.remove(this)) {
+            observer.closed(finished, finished ? null : reason);
         }
     }
 

@@ -66,10 +66,15 @@ public final class StreamMux {
 
     /** Creates a stream in state OPENING; the caller attaches its socket and opens it. */
     public Stream create(int id, String label) {
+        return create(id, label, StreamObserver.NONE);
+    }
+
+    /** Creates a stream in state OPENING, watched by {@code observer}. */
+    public Stream create(int id, String label, StreamObserver observer) {
         if (streams.containsKey(id)) {
             throw new ProtocolException("stream " + Integer.toUnsignedString(id) + " is already open");
         }
-        Stream stream = new Stream(this, id, label);
+        Stream stream = new Stream(this, id, label, observer);
         streams.put(id, stream);
         return stream;
     }
@@ -108,12 +113,17 @@ public final class StreamMux {
         return link.isWritable();
     }
 
-    void remove(Stream stream) {
-        if (streams.remove(stream.id(), stream) && streams.isEmpty() && whenEmpty != null) {
+    /** Removes {@code stream}; false if it was not (or no longer) in the mux. */
+    boolean remove(Stream stream) {
+        if (!streams.remove(stream.id(), stream)) {
+            return false;
+        }
+        if (streams.isEmpty() && whenEmpty != null) {
             Runnable action = whenEmpty;
             whenEmpty = null;
             action.run();
         }
+        return true;
     }
 
     /** Runs {@code action} once no stream is left: now if there is none, else when the last one ends. */

@@ -404,6 +404,65 @@ class StreamMuxTest {
         assertEquals(List.of(), sent(), "a clean end: no Close frame");
     }
 
+    /** Records what a stream tells its observer. */
+    static final class Recorder implements StreamObserver {
+        final List<String> events = new ArrayList<>();
+        long sent;
+        long received;
+
+        @Override
+        public void opened() {
+            events.add("opened");
+        }
+
+        @Override
+        public void sent(int bytes) {
+            sent += bytes;
+        }
+
+        @Override
+        public void received(int bytes) {
+            received += bytes;
+        }
+
+        @Override
+        public void closed(boolean clean, String reason) {
+            events.add(clean ? "finished" : "reset: " + reason);
+        }
+    }
+
+    @Test
+    void theObserverCountsBytesBothWaysAndHearsOfACleanEndOnce() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Recorder recorder = new Recorder();
+        EmbeddedChannel channel = new EmbeddedChannel();
+        locals.add(channel);
+        Stream stream = mux.create(ID, "test", recorder);
+        stream.attach(channel);
+        stream.opened(BIG_WINDOW);
+        receiveLocally(new Local(stream, channel, new ReadCounter()), bytes(100_000, 3));
+        sent();
+        peerSends(mux, ID, bytes(5_000, 4));
+        mux.linkReadComplete();
+        written(channel);
+        assertEquals(100_000, recorder.sent);
+        assertEquals(5_000, recorder.received);
+        channel.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+        assertTrue(mux.onFrame(Frame.fin(ID)));
+        sent();
+        assertFalse(channel.isOpen());
+        assertEquals(List.of("opened", "finished"), recorder.events);
+
+        Recorder second = new Recorder();
+        EmbeddedChannel other = new EmbeddedChannel();
+        locals.add(other);
+        Stream reset = mux.create(ID + 1, "test", second);
+        reset.attach(other);
+        reset.reset("refused by the backend", false);
+        reset.reset("again", true);
+        assertEquals(List.of("reset: refused by the backend"), second.events, "told once, with the first reason");
+    }
+
     @Test
     void finFromThePeerClosesANonDuplexLocalOnceWritesHaveDrained() {
         StreamMux mux = new StreamMux(link, BIG_WINDOW);

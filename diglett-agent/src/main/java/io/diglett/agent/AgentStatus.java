@@ -1,0 +1,244 @@
+package io.diglett.agent;
+
+import io.diglett.protocol.mux.StreamObserver;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * What the agent is doing, for its status view, {@code /api/status} and {@code /metrics}: its state, the
+ * gateway's identity, each name's URLs and figures, the recent connections and the last error. Written on the
+ * agent's event loop, read from any thread.
+ */
+public final class AgentStatus {
+
+    /** Where the agent is. */
+    public enum State { STARTING, CONNECTING, ONLINE, RECONNECTING, REFUSED, STOPPED }
+
+    /** Figures of one name. */
+    public static final class Tunnel {
+        final String name;
+        final String backend;
+        /** Bytes from public clients to the backend. */
+        final LongAdder bytesIn = new LongAdder();
+        /** Bytes from the backend to public clients. */
+        final LongAdder bytesOut = new LongAdder();
+        final LongAdder connections = new LongAdder();
+        final LongAdder backendFailures = new LongAdder();
+        final AtomicInteger open = new AtomicInteger();
+        volatile Registration registration;
+
+        Tunnel(String name, String backend) {
+            this.name = name;
+            this.backend = backend;
+        }
+
+        public String name() {
+            return name;
+        }
+
+        public String backend() {
+            return backend;
+        }
+
+        public Registration registration() {
+            return registration;
+        }
+
+        public long bytesIn() {
+            return bytesIn.sum();
+        }
+
+        public long bytesOut() {
+            return bytesOut.sum();
+        }
+
+        public long connections() {
+            return connections.sum();
+        }
+
+        public long backendFailures() {
+            return backendFailures.sum();
+        }
+
+        public int open() {
+            return open.get();
+        }
+    }
+
+    /** One finished public connection. */
+    public record Connection(Instant at, String name, String client, Duration duration, long bytesIn,
+                             long bytesOut, String result) {
+    }
+
+    static final int RECENT = 20;
+
+    private final Clock clock;
+    private final String gateway;
+    private final Map<String, Tunnel> tunnels = new LinkedHashMap<>();
+    private final ArrayDeque<Connection> recent = new ArrayDeque<>(RECENT);
+    private final LongAdder reconnects = new LongAdder();
+    private volatile State state = State.STARTING;
+    private volatile Instant stateSince;
+    private volatile String fingerprint;
+    private volatile String lastError;
+    private volatile Instant lastErrorAt;
+    private volatile Instant nextAttempt;
+
+    AgentStatus(AgentConfig config, Clock clock) {
+        this.clock = clock;
+        this.gateway = config.gateway().toString();
+        this.stateSince = clock.instant();
+        for (TunnelSpec spec : config.tunnels()) {
+            tunnels.put(spec.name(), new Tunnel(spec.name(), spec.backend().toString()));
+        }
+    }
+
+    // ---------------------------------------------------------------- written by the agent
+
+    void state(State value) {
+        if (value == State.CONNECTING && (state == State.RECONNECTING)) {
+            reconnects.increment();
+        }
+        state = value;
+        stateSince = clock.instant();
+        if (value != State.RECONNECTING) {
+            nextAttempt = null;
+        }
+    }
+
+    void online(List<Registration> registrations) {
+        for (Registration registration : registrations) {
+            Tunnel tunnel = tunnels.get(registration.name());
+            if (tunnel != null) {
+                tunnel.registration = registration;
+            }
+        }
+        state(State.ONLINE);
+    }
+
+    void retrying(String reason, Duration in) {
+        error(reason);
+        state(State.RECONNECTING);
+        nextAttempt = clock.instant().plus(in);
+    }
+
+    void error(String reason) {
+        lastError = reason;
+        lastErrorAt = clock.instant();
+    }
+
+    void fingerprint(String value) {
+        fingerprint = value;
+    }
+
+    /** The observer of one new stream of {@code name}, for a client at {@code client}. */
+    StreamObserver newStream(String name, String client) {
+        Tunnel tunnel = tunnels.get(name);
+        if (tunnel == null) {
+            return StreamObserver.NONE;
+        }
+        tunnel.connections.increment();
+        tunnel.open.incrementAndGet();
+        Instant start = clock.instant();
+        return new StreamObserver() {
+            private long in;
+            private long out;
+            private boolean opened;
+
+            @Override
+            public void opened() {
+                opened = true;
+            }
+
+            @Override
+            public void sent(int bytes) {
+                out += bytes;
+                tunnel.bytesOut.add(bytes);
+            }
+
+            @Override
+            public void received(int bytes) {
+                in += bytes;
+                tunnel.bytesIn.add(bytes);
+            }
+
+            @Override
+            public void closed(boolean clean, String reason) {
+                tunnel.open.decrementAndGet();
+                if (!opened) {
+                    tunnel.backendFailures.increment();
+                }
+                String result = clean ? "closed" : opened ? "reset: " + reason : "refused: " + reason;
+                Instant now = clock.instant();
+                remember(new Connection(start, name, client, Duration.between(start, now), in, out, result));
+            }
+        };
+    }
+
+    private void remember(Connection connection) {
+        synchronized (recent) {
+            if (recent.size() == RECENT) {
+                recent.removeFirst();
+            }
+            recent.addLast(connection);
+        }
+    }
+
+    // ---------------------------------------------------------------- read by views
+
+    public State state() {
+        return state;
+    }
+
+    public Instant stateSince() {
+        return stateSince;
+    }
+
+    public String gateway() {
+        return gateway;
+    }
+
+    /** The gateway certificate's fingerprint once verified, or {@code null} (plaintext, not yet connected). */
+    public String fingerprint() {
+        return fingerprint;
+    }
+
+    public String lastError() {
+        return lastError;
+    }
+
+    public Instant lastErrorAt() {
+        return lastErrorAt;
+    }
+
+    public Instant nextAttempt() {
+        return nextAttempt;
+    }
+
+    public long reconnects() {
+        return reconnects.sum();
+    }
+
+    public List<Tunnel> tunnels() {
+        return List.copyOf(tunnels.values());
+    }
+
+    /** The last finished connections, newest last. */
+    public List<Connection> recent() {
+        synchronized (recent) {
+            return new ArrayList<>(recent);
+        }
+    }
+
+    public Instant now() {
+        return clock.instant();
+    }
+}

@@ -1,0 +1,99 @@
+package io.diglett.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.cli.ConfigDefaults;
+import io.diglett.protocol.testing.CliRun;
+import io.diglett.protocol.testing.CliRun.Result;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The agent's --config file and DIGLETT_* variables, its completion script and its man page. */
+class AgentConfigFileTests {
+
+    @TempDir
+    Path temp;
+
+    private static AgentCommand parse(Map<String, String> env, String... args) {
+        return CliRun.parse(new AgentCommand(), env, args);
+    }
+
+    @Test
+    void flagsBeatTheEnvironmentWhichBeatsTheFileWhichBeatsTheDefault() throws Exception {
+        String file = CliRun.write(temp.resolve("agent.yaml"), """
+                gateway: file.example.com
+                name: [web=localhost:8080, api=localhost:9000]
+                token: from-file
+                window: 512k
+                plaintext: true
+                heartbeat: 2.5
+                """);
+        Map<String, String> env = Map.of("DIGLETT_GATEWAY", "env.example.com:4000", "DIGLETT_TOKEN", "from-env");
+        assertEquals(new HostPort("flag.example.com", 20000),
+                parse(env, "--config", file, "-g", "flag.example.com").gateway);
+        assertEquals(new HostPort("env.example.com", 4000), parse(env, "--config", file).gateway);
+        AgentCommand fromFile = parse(Map.of(), "--config", file);
+        assertEquals(new HostPort("file.example.com", 20000), fromFile.gateway);
+        assertEquals("from-file", fromFile.token);
+        assertEquals("from-env", parse(env, "--config", file).token);
+        assertEquals("from-flag", parse(env, "--config", file, "-t", "from-flag").token);
+        assertEquals(512 * 1024, fromFile.window);
+        assertEquals(2.5, fromFile.heartbeat);
+        assertEquals(256 * 1024, parse(Map.of(), "-g", "gw", "-n", "x", "localhost:1").window, "the default");
+        assertTrue(fromFile.plaintext);
+        assertTrue(parse(Map.of(), "--config", file, "--plaintext").plaintext, "the flag keeps the file's true");
+        assertFalse(parse(Map.of("DIGLETT_PLAINTEXT", "false"), "--config", file).plaintext);
+
+        List<TunnelSpec> tunnels = fromFile.tunnels();
+        assertEquals(List.of("web", "api"), tunnels.stream().map(TunnelSpec::name).toList());
+        assertEquals(new HostPort("localhost", 9000), tunnels.get(1).backend());
+        assertEquals(List.of("solo"), parse(Map.of(), "--config", file, "-n", "solo", "localhost:1").tunnels()
+                .stream().map(TunnelSpec::name).toList(), "-n on the command line replaces the file's names");
+    }
+
+    @Test
+    void requiredOptionsMayComeFromTheFileOrTheEnvironment() throws Exception {
+        String file = CliRun.write(temp.resolve("agent.yaml"), "name: example\nbackend: localhost:9000\n");
+        AgentCommand agent = parse(Map.of("DIGLETT_GATEWAY", "gw"), "--config", file);
+        assertEquals(new HostPort("localhost", 9000), agent.tunnels().get(0).backend());
+        Result missing = CliRun.run(new AgentCommand(), Map.of(), "--config", file);
+        assertEquals(2, missing.exitCode());
+        assertTrue(missing.err().startsWith("Missing required option: '--gateway"), missing.err());
+    }
+
+    @Test
+    void anUnknownKeyIsAUsageErrorNamingItAndTheFile() throws Exception {
+        String file = CliRun.write(temp.resolve("agent.yaml"), "gateway: gw\nnames: [web]\n");
+        Result run = CliRun.run(new AgentCommand(), Map.of(), "--config", file);
+        assertEquals(2, run.exitCode());
+        assertTrue(run.err().contains("config file " + file + ": unknown key 'names'"), run.err());
+    }
+
+    @Test
+    void aTokenInAReadableFileIsWarnedAbout() throws Exception {
+        String file = CliRun.write(temp.resolve("agent.yaml"),
+                "gateway: gw\nname: web\nbackend: localhost:1\ntoken: s3cret\n");
+        Files.setPosixFilePermissions(Path.of(file), PosixFilePermissions.fromString("rw-r-----"));
+        AgentCommand agent = parse(Map.of(), "--config", file);
+        List<String> warnings = ConfigDefaults.of(agent.spec).warnings();
+        assertEquals(1, warnings.size(), warnings.toString());
+        assertTrue(warnings.get(0).contains("holds a token but others may read it"), warnings.get(0));
+    }
+
+    @Test
+    void completionScriptManPageAndEveryRepeatableOptionFromTheFile() throws Exception {
+        CliRun.assertRepeatableOptionsSplit(new AgentCommand());
+        CliRun.assertCompletion(new AgentCommand(), "--gateway", "--name", "--token", "--config", "--plaintext");
+        CliRun.assertManPage(new AgentCommand(), "diglett - Exposes local services", "-g, --gateway=HOST[:PORT]",
+                "-n, --name=NAME[=HOST:PORT][,OPTION...]", "--config=FILE", "DIGLETT_TOKEN", "HOST:PORT",
+                "--window=BYTES", "Per-stream receive window (default: 256k).");
+    }
+}

@@ -1,0 +1,84 @@
+package io.diglett.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.mux.StreamObserver;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The agent's status model and its terminal view, on a fixed clock. */
+class StatusViewTest {
+
+    /** A clock the test moves by hand. */
+    static final class ManualClock extends Clock {
+        Instant now = Instant.parse("2026-11-24T12:00:00Z");
+
+        @Override
+        public ZoneOffset getZone() {
+            return ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(java.time.ZoneId zone) {
+            return this;
+        }
+
+        @Override
+        public Instant instant() {
+            return now;
+        }
+    }
+
+    @Test
+    void theViewShowsStateUrlsFiguresRecentConnectionsAndTheLastError() {
+        ManualClock clock = new ManualClock();
+        AgentConfig config = AgentConfig.of(new HostPort("gw.test", 20000), "", "web",
+                new HostPort("localhost", 8080), TrustSettings.plain());
+        AgentStatus status = new AgentStatus(config, clock);
+        status.state(AgentStatus.State.CONNECTING);
+        status.fingerprint("SHA256:abc");
+        status.online(List.of(new Registration("web", 33605, List.of("https://web.gw.test"))));
+
+        StreamObserver ok = status.newStream("web", "203.0.113.7:5555");
+        ok.opened();
+        ok.received(2048);
+        ok.sent(3 * 1024 * 1024);
+        clock.now = clock.now.plusMillis(120);
+        ok.closed(true, null);
+        StreamObserver refused = status.newStream("web", "203.0.113.8:6666");
+        refused.closed(false, "backend localhost:8080 unreachable: Connection refused");
+        StreamObserver open = status.newStream("web", "203.0.113.9:7777");
+        open.opened();
+        clock.now = clock.now.plusSeconds(75);
+
+        AgentStatus.Tunnel web = status.tunnels().get(0);
+        assertEquals(3, web.connections());
+        assertEquals(1, web.open());
+        assertEquals(1, web.backendFailures());
+        assertEquals(2048, web.bytesIn());
+        assertEquals(2, status.recent().size());
+
+        String screen = StatusView.render(status, 100);
+        assertTrue(screen.contains("online for 1m15s"), screen);
+        assertTrue(screen.contains("SHA256:abc"), screen);
+        assertTrue(screen.contains("https://web.gw.test  port 33605 -> localhost:8080"), screen);
+        assertTrue(screen.matches("(?s).*web\\s+1\\s+3\\s+2\\.0 KiB\\s+3\\.0 MiB.*"), screen);
+        assertTrue(screen.contains("203.0.113.7:5555"), screen);
+        assertTrue(screen.contains("120ms"), screen);
+        assertTrue(screen.contains("refused: backend localhost:8080"), screen);
+
+        status.retrying("the connection to the gateway closed", Duration.ofSeconds(4));
+        screen = StatusView.render(status, 100);
+        assertTrue(screen.contains("reconnecting in 4 s"), screen);
+        assertTrue(screen.contains("Last error    12:01:15 the connection to the gateway closed")
+                || screen.contains("the connection to the gateway closed"), screen);
+        status.state(AgentStatus.State.CONNECTING);
+        assertEquals(1, status.reconnects());
+    }
+}

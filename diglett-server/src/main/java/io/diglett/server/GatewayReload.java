@@ -1,0 +1,255 @@
+package io.diglett.server;
+
+import io.diglett.protocol.cli.CommandLines;
+import io.diglett.protocol.cli.ConfigDefaults;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import sun.misc.Signal;
+
+/**
+ * SIGHUP: the gateway reads its command line, environment and config file again and applies, without
+ * dropping a tunnel, what can change while it runs: the limits, the authenticator (the token file is re-read
+ * in any case) and the registrar. Every other option needs a restart; a change to one is logged and ignored.
+ * Each reload logs its outcome on one line.
+ */
+final class GatewayReload {
+
+    private static final Logger log = LoggerFactory.getLogger(GatewayReload.class);
+
+    static final Set<String> LIMITS = Set.of("max-agents", "max-names-per-agent", "max-streams-per-agent",
+            "handshake-timeout", "heartbeat", "drain-timeout");
+    static final Set<String> AUTH = Set.of("auth", "auth-file", "auth-option");
+    static final Set<String> REGISTRAR = Set.of("registrar", "registrar-option");
+    /** How long the new registrar may take to expose the live names. */
+    private static final long REGISTRAR_TIMEOUT_SECONDS = 30;
+
+    private final Gateway gateway;
+    private final String[] args;
+    private final Map<String, String> env;
+    /** The options in force, by key: what the gateway started with, updated by every part a reload applied. */
+    private final Map<String, Object> inForce;
+    private final ExecutorService worker = Plugins.worker("diglett-reload");
+
+    /** Reloads for {@code gateway}, started by {@code running}, a parsed command line. */
+    GatewayReload(ServerCommand running, Gateway gateway) {
+        this.gateway = gateway;
+        ConfigDefaults defaults = ConfigDefaults.of(running.spec);
+        this.args = defaults != null ? defaults.args()
+                : running.spec.commandLine().getParseResult().originalArgs().toArray(String[]::new);
+        this.env = defaults != null ? defaults.env() : System.getenv();
+        this.inForce = values(running.spec);
+    }
+
+    /** Reloads on every SIGHUP, on a thread of its own. */
+    void onSignal() {
+        try {
+            Signal.handle(new Signal("HUP"), signal -> worker.execute(this::reload));
+        } catch (IllegalArgumentException e) {
+            log.warn("SIGHUP cannot be handled here ({}): no configuration reload", e.getMessage());
+        }
+    }
+
+    /** Reads the configuration again and applies what it can; returns the outcome it logged. */
+    synchronized String reload() {
+        ServerCommand fresh = new ServerCommand();
+        CommandLine cli = CommandLines.prepare(fresh, args, env);
+        try {
+            cli.parseArgs(args);
+        } catch (CommandLine.ParameterException e) {
+            return outcome(true, "configuration not reloaded, nothing changed: " + e.getMessage());
+        }
+        Map<String, Object> next = values(cli.getCommandSpec());
+        List<String> changed = new ArrayList<>();
+        next.forEach((key, value) -> {
+            if (!Objects.deepEquals(value, inForce.get(key))) {
+                changed.add(key);
+            }
+        });
+        List<String> said = new ArrayList<>();
+        boolean trouble = false;
+        List<String> limits = changed.stream().filter(LIMITS::contains).toList();
+        if (!limits.isEmpty()) {
+            try {
+                gateway.updateLimits(fresh.limits());
+                said.add("limits " + describe(limits, next));
+                accept(LIMITS, next);
+            } catch (IllegalArgumentException e) {
+                trouble = true;
+                said.add("limits kept: " + e.getMessage());
+            }
+        }
+        if (changed.stream().anyMatch(AUTH::contains)) {
+            try {
+                gateway.replaceAuthenticator(fresh.authenticator()).close();
+                // which options changed, not their values: --auth-option may hold a secret
+                said.add("authenticator replaced (" + String.join(", ", changed.stream().filter(AUTH::contains)
+                        .map(key -> "--" + key).toList()) + " changed)");
+                accept(AUTH, next);
+            } catch (Exception e) {
+                trouble = true;
+                said.add("authenticator kept: " + e.getMessage());
+            }
+        } else {
+            gateway.authenticator().reload();
+            said.add("tokens re-read");
+        }
+        if (changed.stream().anyMatch(REGISTRAR::contains)) {
+            boolean sameKind = Objects.equals(next.get("registrar"), inForce.get("registrar"));
+            try {
+                int moved = replaceRegistrar(fresh.registrar(gateway.config().ingress().domain()), sameKind);
+                said.add("registrar " + next.get("registrar") + " in place, " + moved + " live name(s) exposed by it");
+                accept(REGISTRAR, next);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return outcome(true, "reload interrupted");
+            } catch (Exception e) {
+                trouble = true;
+                said.add("registrar " + inForce.get("registrar") + " kept, the new one failed: " + e.getMessage());
+            }
+        }
+        List<String> restart = changed.stream()
+                .filter(key -> !LIMITS.contains(key) && !AUTH.contains(key) && !REGISTRAR.contains(key))
+                .map(key -> "--" + key).toList();
+        if (!restart.isEmpty()) {
+            said.add("needs a restart, ignored: " + String.join(", ", restart));
+        }
+        return outcome(trouble, (changed.isEmpty() ? "configuration unchanged; " : "") + String.join("; ", said));
+    }
+
+    private static String outcome(boolean trouble, String text) {
+        String line = "reload: " + text;
+        if (trouble) {
+            log.warn(line);
+        } else {
+            log.info(line);
+        }
+        return line;
+    }
+
+    /** {@code max-agents 1024 -> 2}, for each key. */
+    private String describe(List<String> keys, Map<String, Object> next) {
+        List<String> parts = new ArrayList<>();
+        for (String key : keys) {
+            parts.add(key + " " + inForce.get(key) + " -> " + next.get(key));
+        }
+        return String.join(", ", parts);
+    }
+
+    private void accept(Set<String> keys, Map<String, Object> next) {
+        for (String key : keys) {
+            inForce.put(key, next.get(key));
+        }
+    }
+
+    /** Every option's value by key. */
+    private static Map<String, Object> values(CommandSpec spec) {
+        Map<String, Object> values = new LinkedHashMap<>();
+        for (OptionSpec option : spec.options()) {
+            String key = ConfigDefaults.key(option);
+            if (key != null) {
+                values.put(key, option.getValue());
+            }
+        }
+        return values;
+    }
+
+    /**
+     * Moves the live names to {@code next}: it exposes every one of them, then it takes over and the old
+     * registrar withdraws them and is closed. A registrar of the same kind as the old one usually writes to the
+     * same place (the same Traefik directory, the same Caddy routes), where registering again replaces the old
+     * entry and withdrawing would undo it: the old one is then closed without withdrawing. If {@code next} fails
+     * to expose a name, the old registrar stays in place, with every name, and {@code next} is closed.
+     *
+     * @return how many names were moved
+     */
+    int replaceRegistrar(Registrar next, boolean sameKind) throws InterruptedException {
+        List<Tunnel> moving = gateway.names().live();
+        List<CompletableFuture<Void>> stages = new ArrayList<>();
+        for (Tunnel tunnel : moving) {
+            stages.add(register(next, tunnel.exposure));
+        }
+        String failure = awaitAll(moving, stages);
+        if (failure != null) {
+            for (int i = 0; i < moving.size(); i++) {
+                if (!sameKind && !stages.get(i).isCompletedExceptionally()) {
+                    next.unregister(moving.get(i).exposure);
+                }
+            }
+            next.close();
+            if (sameKind) {
+                Registrar current = gateway.registrar();
+                moving.forEach(tunnel -> register(current, tunnel.exposure)); // what the new one may have replaced
+            }
+            throw new IllegalStateException(failure);
+        }
+        Registrar old = gateway.replaceRegistrar(next);
+        // Names that went live or away while they were being moved: the old registrar exposed the first, the
+        // new one may have exposed the second after its tunnel had gone.
+        for (Tunnel tunnel : gateway.names().live()) {
+            if (!moving.contains(tunnel)) {
+                register(next, tunnel.exposure).exceptionally(e -> {
+                    log.error("the new registrar failed to expose '{}': {}", tunnel.name, e.getMessage());
+                    return null;
+                });
+                if (!sameKind) {
+                    old.unregister(tunnel.exposure);
+                }
+            }
+        }
+        for (Tunnel tunnel : moving) {
+            if (!tunnel.live) {
+                next.unregister(tunnel.exposure);
+            } else if (!sameKind) {
+                old.unregister(tunnel.exposure);
+            }
+        }
+        old.close();
+        return moving.size();
+    }
+
+    private static CompletableFuture<Void> register(Registrar registrar, Registrar.Exposure exposure) {
+        try {
+            return registrar.register(exposure).toCompletableFuture();
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** Waits for every stage; the first failure, or {@code null} if all succeeded. */
+    private static String awaitAll(List<Tunnel> tunnels, List<CompletableFuture<Void>> stages)
+            throws InterruptedException {
+        try {
+            CompletableFuture.allOf(stages.toArray(CompletableFuture[]::new))
+                    .get(REGISTRAR_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            // one failed: found below
+        } catch (TimeoutException e) {
+            return "it did not expose the live names within " + REGISTRAR_TIMEOUT_SECONDS + " s";
+        }
+        for (int i = 0; i < stages.size(); i++) {
+            if (stages.get(i).isCompletedExceptionally()) {
+                Throwable cause = stages.get(i).handle((v, e) -> e).join();
+                while (cause instanceof CompletionException && cause.getCause() != null) {
+                    cause = cause.getCause();
+                }
+                return "exposing '" + tunnels.get(i).name + "' failed: " + cause.getMessage();
+            }
+        }
+        return null;
+    }
+}

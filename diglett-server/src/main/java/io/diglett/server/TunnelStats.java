@@ -1,0 +1,50 @@
+package io.diglett.server;
+
+import io.diglett.protocol.mux.StreamObserver;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
+
+/**
+ * Live figures of one tunnel: streams open, connections accepted, bytes each way. Written on the tunnel's
+ * link loop (by its streams' observers), read by the admin endpoint from its own thread.
+ */
+final class TunnelStats {
+    /** Bytes from public clients toward the backend. */
+    final LongAdder bytesIn = new LongAdder();
+    /** Bytes from the backend to public clients. */
+    final LongAdder bytesOut = new LongAdder();
+    final LongAdder connections = new LongAdder();
+    final AtomicInteger open = new AtomicInteger();
+
+    /**
+     * The observer of one new stream of this tunnel; {@code openLatency} is told the seconds from the Open
+     * to the agent's Ok (the backend connected).
+     */
+    StreamObserver newStream(LongSupplier nanoClock, java.util.function.DoubleConsumer openLatency) {
+        connections.increment();
+        open.incrementAndGet();
+        long start = nanoClock.getAsLong();
+        return new StreamObserver() {
+            @Override
+            public void opened() {
+                openLatency.accept((nanoClock.getAsLong() - start) / 1e9);
+            }
+
+            @Override
+            public void sent(int bytes) {
+                bytesIn.add(bytes);
+            }
+
+            @Override
+            public void received(int bytes) {
+                bytesOut.add(bytes);
+            }
+
+            @Override
+            public void closed(boolean clean, String reason) {
+                open.decrementAndGet();
+            }
+        };
+    }
+}
