@@ -82,6 +82,7 @@ public final class AgentStatus {
 
     private final Clock clock;
     private final String gateway;
+    private final String gatewayHost;
     private final Map<String, Tunnel> tunnels = new LinkedHashMap<>();
     private final ArrayDeque<Connection> recent = new ArrayDeque<>(RECENT);
     private final LongAdder reconnects = new LongAdder();
@@ -95,6 +96,7 @@ public final class AgentStatus {
     AgentStatus(AgentConfig config, Clock clock) {
         this.clock = clock;
         this.gateway = config.gateway().toString();
+        this.gatewayHost = config.gateway().host();
         this.stateSince = clock.instant();
         for (TunnelSpec spec : config.tunnels()) {
             tunnels.put(spec.name(), new Tunnel(spec.name(), spec.backend().toString()));
@@ -204,6 +206,11 @@ public final class AgentStatus {
 
     public String gateway() {
         return gateway;
+    }
+
+    /** The gateway's host, where the names' raw ports are. */
+    public String gatewayHost() {
+        return gatewayHost;
     }
 
     /** The gateway certificate's fingerprint once verified, or {@code null} (plaintext, not yet connected). */

@@ -74,7 +74,7 @@ final class StatusView implements AutoCloseable {
         for (AgentStatus.Tunnel t : status.tunnels()) {
             Registration r = t.registration();
             String where = r == null ? "(not registered)" : String.join("  ", r.urls()) + (r.urls().isEmpty() ? "" : "  ")
-                    + "port " + r.publicPort();
+                    + status.gatewayHost() + ":" + r.publicPort();
             line(s, "Forwarding", where + " -> " + t.backend());
         }
         s.append('\n');

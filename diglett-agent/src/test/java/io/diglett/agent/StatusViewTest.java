@@ -67,7 +67,7 @@ class StatusViewTest {
         String screen = StatusView.render(status, 100);
         assertTrue(screen.contains("online for 1m15s"), screen);
         assertTrue(screen.contains("SHA256:abc"), screen);
-        assertTrue(screen.contains("https://web.gw.test  port 33605 -> localhost:8080"), screen);
+        assertTrue(screen.contains("https://web.gw.test  gw.test:33605 -> localhost:8080"), screen);
         assertTrue(screen.matches("(?s).*web\\s+1\\s+3\\s+2\\.0 KiB\\s+3\\.0 MiB.*"), screen);
         assertTrue(screen.contains("203.0.113.7:5555"), screen);
         assertTrue(screen.contains("120ms"), screen);
