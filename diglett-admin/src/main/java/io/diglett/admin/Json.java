@@ -30,7 +30,7 @@ public final class Json {
     /** The next member's name, inside an object. */
     public Json name(String name) {
         comma();
-        quote(name);
+        quote(out, name);
         out.append(':');
         filled[depth] = false; // the value follows without a comma
         return this;
@@ -41,7 +41,7 @@ public final class Json {
         if (value == null) {
             out.append("null");
         } else {
-            quote(value);
+            quote(out, value);
         }
         return this;
     }
@@ -87,7 +87,16 @@ public final class Json {
         filled[depth] = true;
     }
 
-    private void quote(String s) {
+    /** {@code value} as a JSON string literal. */
+    public static String quote(String value) {
+        return quote(new StringBuilder(value.length() + 2), value).toString();
+    }
+
+    /**
+     * Appends {@code s} as a JSON string literal. Besides what JSON requires, {@code <}, {@code >} and
+     * {@code &} are escaped too, as Go's encoder does: the text is then safe inside HTML as well.
+     */
+    private static StringBuilder quote(StringBuilder out, String s) {
         out.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -98,15 +107,15 @@ public final class Json {
                 case '\r' -> out.append("\\r");
                 case '\t' -> out.append("\\t");
                 default -> {
-                    if (c < 0x20 || c == 0x2028 || c == 0x2029) {
-                        out.append(String.format("\\u%04x", (int) c));
+                    if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x2028 || c == 0x2029) {
+                        out.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
                     } else {
                         out.append(c);
                     }
                 }
             }
         }
-        out.append('"');
+        return out.append('"');
     }
 
     @Override

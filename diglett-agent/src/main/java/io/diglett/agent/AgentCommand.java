@@ -102,15 +102,8 @@ public final class AgentCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE}).")
     double heartbeat;
 
-    @Option(names = "--admin", paramLabel = "[HOST:]PORT", converter = AdminConverter.class,
-            description = "Serve /metrics (Prometheus) and /api/status (JSON) here; a bare port means localhost. "
-                    + "Off by default.")
-    HostPort admin;
-
-    @Option(names = "--admin-token", paramLabel = "TOKEN", defaultValue = "${env:DIGLETT_ADMIN_TOKEN}",
-            description = "Bearer token the admin endpoint requires (default: the DIGLETT_ADMIN_TOKEN environment "
-                    + "variable).")
-    String adminToken;
+    @CommandLine.Mixin
+    io.diglett.admin.AdminOptions admin = new io.diglett.admin.AdminOptions();
 
     @Option(names = "--no-console", fallbackValue = "true",
             description = "Plain log lines on standard error even on a terminal, instead of the live status view "
@@ -200,8 +193,8 @@ public final class AgentCommand implements Callable<Integer> {
             defaults.warnings().forEach(org.slf4j.LoggerFactory.getLogger(AgentCommand.class)::warn);
         }
         Agent agent = new Agent(config);
-        if (admin != null) {
-            agent.startAdmin(admin, adminToken);
+        if (admin.address != null) {
+            agent.startAdmin(admin.address, admin.token);
         }
         StatusView view = console ? new StatusView(agent.status(), System.out, logFile.toString()) : null;
         AtomicBoolean refused = new AtomicBoolean();
@@ -241,14 +234,6 @@ public final class AgentCommand implements Callable<Integer> {
         @Override
         public String[] getVersion() {
             return new String[] {Version.describe("diglett")};
-        }
-    }
-
-    /** {@code --admin}: HOST:PORT, or a bare port on localhost. */
-    static final class AdminConverter implements CommandLine.ITypeConverter<HostPort> {
-        @Override
-        public HostPort convert(String value) {
-            return AgentCommand.convert(() -> io.diglett.admin.AdminServer.parseAddress(value));
         }
     }
 

@@ -211,27 +211,9 @@ final class CaddyRegistrar implements Registrar {
         }
     }
 
-    /** {@code value} as a JSON string literal. */
+    /** {@code value} as a JSON string literal (escaped as Caddy's own Go encoder does). */
     static String json(String value) {
-        StringBuilder out = new StringBuilder(value.length() + 2).append('"');
-        for (int i = 0; i < value.length(); i++) {
-            char c = value.charAt(i);
-            switch (c) {
-                case '"' -> out.append("\\\"");
-                case '\\' -> out.append("\\\\");
-                case '\n' -> out.append("\\n");
-                case '\r' -> out.append("\\r");
-                case '\t' -> out.append("\\t");
-                default -> {
-                    if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x2028 || c == 0x2029) {
-                        out.append(String.format(Locale.ROOT, "\\u%04x", (int) c)); // as Go's encoder does
-                    } else {
-                        out.append(c);
-                    }
-                }
-            }
-        }
-        return out.append('"').toString();
+        return io.diglett.admin.Json.quote(value);
     }
 
     /** Lets queued requests (the unregisters of a shutting-down gateway) reach Caddy, for a bounded time. */

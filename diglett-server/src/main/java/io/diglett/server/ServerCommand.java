@@ -77,15 +77,8 @@ public final class ServerCommand implements Callable<Integer> {
     @Option(names = "--https-key", paramLabel = "FILE", description = "PEM private key of --https-cert.")
     Path httpsKey;
 
-    @Option(names = "--admin", paramLabel = "[HOST:]PORT", converter = AdminConverter.class,
-            description = "Serve the admin endpoint here: /metrics (Prometheus), /api/tunnels (JSON) and a live "
-                    + "dashboard at /. A bare port means localhost. Off by default.")
-    HostPort admin;
-
-    @Option(names = "--admin-token", paramLabel = "TOKEN", defaultValue = "${env:DIGLETT_ADMIN_TOKEN}",
-            description = "Bearer token the admin endpoint requires (default: the DIGLETT_ADMIN_TOKEN environment "
-                    + "variable; none: open to whoever reaches the address).")
-    String adminToken;
+    @CommandLine.Mixin
+    io.diglett.admin.AdminOptions admin = new io.diglett.admin.AdminOptions();
 
     @Option(names = "--tls-cert", paramLabel = "FILE",
             description = "PEM certificate chain for the agent link (e.g. Let's Encrypt's fullchain.pem).")
@@ -204,8 +197,8 @@ public final class ServerCommand implements Callable<Integer> {
         Gateway gateway = new Gateway(config, authenticator, registrar);
         try {
             gateway.start();
-            if (admin != null) {
-                gateway.startAdmin(admin, adminToken);
+            if (admin.address != null) {
+                gateway.startAdmin(admin.address, admin.token);
             }
         } catch (Exception e) {
             log.error("cannot start the gateway on {}: {}", listen, e.getMessage());
@@ -289,14 +282,6 @@ public final class ServerCommand implements Callable<Integer> {
         @Override
         public HostPort convert(String value) {
             return ServerCommand.convert(() -> HostPort.parse(value, Protocol.DEFAULT_GATEWAY_PORT));
-        }
-    }
-
-    /** {@code --admin}: HOST:PORT, or a bare port on localhost. */
-    static final class AdminConverter implements CommandLine.ITypeConverter<HostPort> {
-        @Override
-        public HostPort convert(String value) {
-            return ServerCommand.convert(() -> io.diglett.admin.AdminServer.parseAddress(value));
         }
     }
 
