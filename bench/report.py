@@ -212,11 +212,13 @@ def markdown(doc, chart_ok, json_path):
         label = f"{metric} ({unit})" if unit else metric
         w(f"| {scenario} | {label} | {' | '.join(cells)} | {fmt_ratio(r_direct)} | {fmt_ratio(r_ssh)} |")
     w("")
-    detail = [(path, fig["c1k_error_detail"][path]) for fig in doc["runs"]
+    detail = [(i + 1, path, fig["c1k_error_detail"][path]) for i, fig in enumerate(doc["runs"])
               for path in fig.get("c1k_error_detail", {})]
     if detail:
-        w("Errors at many connections, per run: " + "; ".join(
-            f"{PATH_LABELS[p]}: " + ", ".join(f"{k} {v}" for k, v in d.items() if v) for p, d in detail) + ".\n")
+        w(f"Errors at {s['many_connections']:,} connections (wrk's socket errors; read: the connection was closed "
+          "before a response): " + "; ".join(
+            f"run {i}, {PATH_LABELS[p]}: " + ", ".join(f"{k} {v}" for k, v in d.items() if v)
+            for i, p, d in detail) + ".\n")
     w("## Targets (issue 6)\n")
     w("| target | measured | |\n|---|---|---|")
     for target, measured, ok in targets(doc):
