@@ -76,6 +76,7 @@ public final class Agent implements AutoCloseable {
     public CompletableFuture<List<Registration>> start() {
         try {
             tls = config.trust().plaintext() ? null : SslContextBuilder.forClient()
+                    .sslProvider(io.diglett.protocol.transport.Tls.provider())
                     .protocols(SslProtocols.TLS_v1_3)
                     .endpointIdentificationAlgorithm("HTTPS")
                     .trustManager(new GatewayTrustManager(config.trust(), config.gateway().toString()))

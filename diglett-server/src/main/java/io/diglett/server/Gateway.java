@@ -138,7 +138,7 @@ public final class Gateway implements AutoCloseable {
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
         log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),
-                transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS" : "TLS 1.3 " + tls.fingerprint(),
+                transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS" : "TLS 1.3 via " + io.diglett.protocol.transport.Tls.describe() + " " + tls.fingerprint(),
                 config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
         if (tls == null) {
             log.warn("--plaintext: the agent link is neither encrypted nor authenticated; use it only on a"

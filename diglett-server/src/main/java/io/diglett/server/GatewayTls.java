@@ -93,6 +93,7 @@ final class GatewayTls {
         }
         List<X509Certificate> chain = readCertificates(cert);
         SslContext context = SslContextBuilder.forServer(readPrivateKey(key), chain)
+                .sslProvider(io.diglett.protocol.transport.Tls.provider())
                 .protocols(SslProtocols.TLS_v1_3)
                 .build();
         Fingerprint fingerprint = Fingerprint.of(chain.get(0));

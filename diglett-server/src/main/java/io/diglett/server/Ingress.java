@@ -140,6 +140,7 @@ final class Ingress implements AutoCloseable {
                     cert, settings.domain());
         }
         return SslContextBuilder.forServer(GatewayTls.readPrivateKey(key), GatewayTls.readCertificates(cert))
+                .sslProvider(io.diglett.protocol.transport.Tls.provider())
                 .protocols(SslProtocols.TLS_v1_3, SslProtocols.TLS_v1_2)
                 .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
                         ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
