@@ -90,7 +90,8 @@ public final class AgentCommand implements Callable<Integer> {
 
     @Option(names = "--max-pending-connects", paramLabel = "N",
             defaultValue = "" + AgentConfig.DEFAULT_MAX_PENDING_CONNECTS,
-            description = "Backend connects in progress at once (default: ${DEFAULT-VALUE}).")
+            description = "Backend connects in progress at once; more clients wait for a slot (default: "
+                    + "${DEFAULT-VALUE}).")
     int maxPendingConnects;
 
     @Option(names = "--max-streams", paramLabel = "N", defaultValue = "" + AgentConfig.DEFAULT_MAX_STREAMS,

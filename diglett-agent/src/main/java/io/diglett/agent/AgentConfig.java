@@ -17,7 +17,7 @@ import java.util.List;
  * @param trust                how the gateway's identity is checked
  * @param handshakeTimeout     time for TLS, login and registration before the agent gives up
  * @param connectTimeoutMillis how long a backend connect may take before the stream is refused
- * @param maxPendingConnects   backend connects in progress at once; further Opens are refused
+ * @param maxPendingConnects   backend connects in progress at once; further Opens wait for a slot
  * @param maxStreams           streams open at once; further Opens are refused
  * @param heartbeat            Ping interval on an idle link; three silent intervals declare it dead
  * @param reconnectCap         longest wait between reconnect attempts

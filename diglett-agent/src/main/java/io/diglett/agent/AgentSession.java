@@ -64,6 +64,8 @@ final class AgentSession extends LinkSession {
     private Phase phase = Phase.HANDSHAKE;
     private Bootstrap backends;
     private int pendingConnects;
+    /** Opens waiting for a connect slot (beyond maxPendingConnects); bounded by maxStreams, being streams. */
+    private final java.util.ArrayDeque<Runnable> waitingConnects = new java.util.ArrayDeque<>();
     private String endReason;
     private boolean rejected;
     private boolean draining;
@@ -306,8 +308,7 @@ final class AgentSession extends LinkSession {
         if (window < Protocol.MIN_WINDOW) {
             throw new ProtocolException("Open with window " + window + " below " + Protocol.MIN_WINDOW);
         }
-        String busy = pendingConnects >= config.maxPendingConnects() ? pendingConnects + " backend connects in progress"
-                : mux.size() >= config.maxStreams() ? mux.size() + " streams open" : null;
+        String busy = mux.size() >= config.maxStreams() ? mux.size() + " streams open" : null;
         if (busy == null && draining) {
             busy = "the session is ending";
         }
@@ -319,14 +320,37 @@ final class AgentSession extends LinkSession {
             return;
         }
         Stream stream = mux.create(id, target.spec().name(), status.newStream(target.spec().name(), client.client()));
-        log.debug("stream={} name={} client={} connecting {}", Integer.toUnsignedString(id), target.spec().name(),
-                client.client(), target.spec().backend());
+        Runnable connect = () -> connect(stream, target, window, client);
+        if (pendingConnects >= config.maxPendingConnects()) {
+            // a burst of clients: they wait for a connect slot (their streams count against maxStreams)
+            waitingConnects.add(connect);
+        } else {
+            connect.run();
+        }
+    }
+
+    private void connect(Stream stream, AgentSession.Target target, int window, Requests.Addresses client) {
+        if (stream.state() == StreamState.CLOSED) {
+            startWaitingConnect(); // reset by the gateway while it waited
+            return;
+        }
+        log.debug("stream={} name={} client={} connecting {}", Integer.toUnsignedString(stream.id()),
+                target.spec().name(), client.client(), target.spec().backend());
         pendingConnects++;
         ChannelFuture connect = backends.connect(target.backend());
         connect.addListener(f -> {
             pendingConnects--;
             connected(stream, target, window, client, connect);
+            startWaitingConnect();
         });
+    }
+
+    private void startWaitingConnect() {
+        Runnable next;
+        while (pendingConnects < config.maxPendingConnects() && phase != Phase.CLOSED
+                && (next = waitingConnects.poll()) != null) {
+            next.run();
+        }
     }
 
     private void connected(Stream stream, Target target, int window, Requests.Addresses client,
@@ -368,6 +392,7 @@ final class AgentSession extends LinkSession {
     @Override
     protected void onClosed() {
         phase = Phase.CLOSED;
+        waitingConnects.clear(); // their streams were reset with the link
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }

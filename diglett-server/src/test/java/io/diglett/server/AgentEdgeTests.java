@@ -23,6 +23,42 @@ import org.junit.jupiter.api.Timeout;
 class AgentEdgeTests {
 
     @Test
+    void aBurstBeyondThePendingConnectLimitWaitsForSlotsInsteadOfBeingRefused() throws Exception {
+        int clients = 60;
+        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture fixture = new TunnelFixture()) {
+            int port = fixture.expose(fixture.agentConfig("burst", echo.port()).withMaxPendingConnects(2));
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(clients);
+            try {
+                List<CompletableFuture<String>> answers = new java.util.ArrayList<>();
+                java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+                for (int i = 0; i < clients; i++) {
+                    String message = "client " + i;
+                    answers.add(CompletableFuture.supplyAsync(() -> {
+                        try (Socket client = TestServers.connect(port)) {
+                            client.setSoTimeout(10_000);
+                            go.await();
+                            client.getOutputStream().write(message.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                            client.shutdownOutput();
+                            return new String(client.getInputStream().readAllBytes(),
+                                    java.nio.charset.StandardCharsets.UTF_8);
+                        } catch (Exception e) {
+                            return "failed: " + e;
+                        }
+                    }, pool));
+                }
+                go.countDown();
+                for (int i = 0; i < clients; i++) {
+                    assertEquals("client " + i, answers.get(i).get(30, TimeUnit.SECONDS),
+                            "every client of the burst is served, two backend connects at a time");
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    @Test
     void oneAgentCarriesSeveralNamesToTheirOwnBackends() throws Exception {
         try (Backend upper = new Backend(s -> s.getOutputStream().write('U'));
              Backend lower = new Backend(s -> s.getOutputStream().write('l'));
