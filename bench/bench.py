@@ -370,15 +370,20 @@ http {{
 
         self.nginx = self.start_on_free_port("nginx", spawn, http_ok, self.path("nginx-error.log"))
 
+    def spawn_iperf(self, port):
+        return self.procs.spawn("iperf3", [self.tools["iperf3"], "-s", "-B", "127.0.0.1", "-p", str(port)],
+                                self.path("iperf3.log"))
+
     def start_iperf(self):
-        self.iperf = self.start_on_free_port(
-            "iperf", lambda port: self.procs.spawn("iperf3", [self.tools["iperf3"], "-s", "-B", "127.0.0.1", "-p",
-                                                              str(port)], self.path("iperf3.log")),
-            port_open, self.path("iperf3.log"))
+        self.iperf = self.start_on_free_port("iperf", self.spawn_iperf, port_open, self.path("iperf3.log"))
 
     def restart_iperf(self):
+        """On the same port: the tunnels forward to it."""
+        port = self.ports["iperf"]
         self.procs.stop(self.iperf)
-        self.start_iperf()
+        self.iperf = self.spawn_iperf(port)
+        wait_for(f"iperf3 -s again on 127.0.0.1:{port}", lambda: port_open(port), 10, self.iperf,
+                 self.path("iperf3.log"))
 
     def start_sshd(self):
         keygen = self.tools["ssh-keygen"]
@@ -833,7 +838,15 @@ def main(argv=None):
     ap.add_argument("--quiet-wait", type=float, default=None,
                     help="before each measurement, wait up to S seconds for other processes to use less than "
                          "15%% of the CPUs (default 120; 0 with --smoke)")
+    ap.add_argument("--report", metavar="JSON", default=None,
+                    help="measure nothing: write the page and chart again from raw results (to --out, default docs/)")
     o = ap.parse_args(argv)
+    if o.report:
+        with open(o.report) as f:
+            doc = json.load(f)
+        out = o.out or os.path.join(ROOT, "docs")
+        print(report.write(doc, out, shutil.which("gnuplot") or "gnuplot", os.path.abspath(o.report)))
+        return 0
     work = os.environ.get("BENCH_WORK")
     if not work:
         import tempfile

@@ -297,15 +297,19 @@ set linetype 1 lc rgb "#9e9e9e"
 set linetype 2 lc rgb "#e6862a"
 set linetype 3 lc rgb "#2a7ab0"
 set multiplot layout 2,3 title "{title}"
-set title "1. bulk throughput, Gbit/s (iperf3 P streams, up/down)"
+set title "1. bulk throughput, Gbit/s (iperf3 P streams, up/down; log scale)"
+set logscale y
+set yrange [*:*]
 plot for [i=2:4] "{files['bulk']}" using i:xtic(1) title columnheader(i) lt i-1
-set title "HTTP requests/s (thousands), small file"
+set title "2.-4. HTTP requests/s (thousands), small file"
+unset logscale y
+set yrange [0:*]
 plot for [i=2:4] "{files['rps']}" using i:xtic(1) title columnheader(i) lt i-1
-set title "p50 latency, ms (log scale)"
+set title "2.-4. p50 latency, ms (log scale)"
 set logscale y
 set yrange [*:*]
 plot for [i=2:4] "{files['p50']}" using i:xtic(1) title columnheader(i) lt i-1
-set title "p99 latency, ms (log scale)"
+set title "2.-4. p99 latency, ms (log scale)"
 plot for [i=2:4] "{files['p99']}" using i:xtic(1) title columnheader(i) lt i-1
 unset logscale y
 set yrange [0:*]
