@@ -495,8 +495,9 @@ LogLevel INFO
         return elapsed
 
     def stop_tunnels(self):
+        # Generous: at its first exit a launcher's JVM writes its class-data sharing archive.
         self.procs.stop(self.ssh)
-        self.procs.stop(self.agent)
+        self.procs.stop(self.agent, grace=15.0)
         self.procs.stop(self.gateway, grace=15.0)
         self.ssh = self.agent = self.gateway = None
 
