@@ -195,6 +195,8 @@ public final class ServerCommand implements Callable<Integer> {
             return 1;
         }
         Gateway gateway = new Gateway(config, authenticator, registrar);
+        // before the listeners open: once an agent can connect, a SIGHUP reloads (the JVM's default would exit)
+        new GatewayReload(this, gateway).onSignal();
         try {
             gateway.start();
             if (admin.address != null) {
@@ -205,7 +207,6 @@ public final class ServerCommand implements Callable<Integer> {
             gateway.close();
             return 1;
         }
-        new GatewayReload(this, gateway).onSignal();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("shutting down: no new agents or connections, open connections get {} s to finish",
                     gateway.config().limits().drainTimeout().toSeconds());

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class FaultInjectionTests {
 
-    private static final String LISTENING = "listening for agents on 127\\.0\\.0\\.1:(\\d+) .*TLS 1\\.3 (SHA256:\\S+),";
+    private static final String LISTENING = "listening for agents on 127\\.0\\.0\\.1:(\\d+) .*TLS 1\\.3 .*?(SHA256:\\S+),";
 
     @TempDir
     Path temp;
