@@ -55,10 +55,17 @@ final class GatewayReload {
         this.inForce = values(running.spec);
     }
 
+    static final String SIGHUP_IGNORED = "SIGHUP is ignored by this process (started under nohup?): no"
+            + " configuration reload on SIGHUP; restart to apply changes";
+
     /** Reloads on every SIGHUP, on a thread of its own. */
     void onSignal() {
         try {
-            Signal.handle(new Signal("HUP"), signal -> worker.execute(this::reload));
+            sun.misc.SignalHandler previous = Signal.handle(new Signal("HUP"), signal -> worker.execute(this::reload));
+            if (previous == sun.misc.SignalHandler.SIG_IGN) {
+                // the JVM leaves a signal ignored at start ignored (nohup): say so instead of failing quietly
+                log.warn(SIGHUP_IGNORED);
+            }
         } catch (IllegalArgumentException e) {
             log.warn("SIGHUP cannot be handled here ({}): no configuration reload", e.getMessage());
         }
