@@ -879,9 +879,32 @@ def main(argv=None):
         raise KeyboardInterrupt()
 
     signal.signal(signal.SIGTERM, on_term)
+    def settings(elapsed):
+        return {
+            "mode": "smoke" if o.smoke else "full",
+            "runs": o.runs,
+            "duration_s": o.duration,
+            "iperf3_omit_s": o.omit,
+            "warmup_s": o.warmup,
+            "connections": o.conns,
+            "many_connections": o.many,
+            "wrk_threads": 2,
+            "variants": [f"{s} stream{'s' if s > 1 else ''} {'download (-R)' if r else 'upload'}" for s, r in o.variants],
+            "small_file_bytes": SMALL_BYTES,
+            "large_file_bytes": LARGE_BYTES,
+            "ssh_cipher": b.ssh_cipher,
+            "diglett_java_opts": os.environ.get("DIGLETT_JAVA_OPTS") or launcher_java_opts(),
+            "quiet_wait_s": o.quiet_wait,
+            "open_files_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0],
+            "elapsed_s": round(elapsed, 1),
+        }
+
     b = Bench(o, work)
     started = time.monotonic()
     runs = []
+    info = {}
+    # After every run, what is done so far: an interrupted run leaves its finished runs for --report.
+    partial = os.path.join(o.results, f"partial-{time.strftime('%Y%m%d-%H%M%S')}.json")
     try:
         soft, _ = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
         if soft < 2 * o.many + 256:
@@ -900,6 +923,10 @@ def main(argv=None):
         log(f"  nginx :{b.ports['nginx']}, iperf3 :{b.ports['iperf']}, sshd :{b.ports['sshd']} ({b.ssh_cipher})")
         for index in range(o.runs):
             runs.append(one_run(b, index))
+            with open(partial, "w") as f:
+                json.dump({"machine": info, "settings": {**settings(time.monotonic() - started), "runs": len(runs)},
+                           "runs": runs, "median": median_figures(runs), "other_cpu": b.other_cpu,
+                           "warnings": b.warnings + [f"partial: {len(runs)} of {o.runs} runs"]}, f, indent=1)
     except HarnessError as e:
         log(f"HARNESS FAILED: {e}")
         return 1
@@ -911,26 +938,10 @@ def main(argv=None):
     elapsed = time.monotonic() - started
     info["load_after"] = loadavg()
 
-    settings = {
-        "mode": "smoke" if o.smoke else "full",
-        "runs": o.runs,
-        "duration_s": o.duration,
-        "iperf3_omit_s": o.omit,
-        "warmup_s": o.warmup,
-        "connections": o.conns,
-        "many_connections": o.many,
-        "wrk_threads": 2,
-        "variants": [f"{s} stream{'s' if s > 1 else ''} {'download (-R)' if r else 'upload'}" for s, r in o.variants],
-        "small_file_bytes": SMALL_BYTES,
-        "large_file_bytes": LARGE_BYTES,
-        "ssh_cipher": b.ssh_cipher,
-        "diglett_java_opts": os.environ.get("DIGLETT_JAVA_OPTS") or launcher_java_opts(),
-        "quiet_wait_s": o.quiet_wait,
-        "open_files_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0],
-        "elapsed_s": round(elapsed, 1),
-    }
-    doc = {"machine": info, "settings": settings, "runs": runs, "median": median_figures(runs),
+    doc = {"machine": info, "settings": settings(elapsed), "runs": runs, "median": median_figures(runs),
            "other_cpu": b.other_cpu, "warnings": b.warnings}
+    if os.path.exists(partial):
+        os.remove(partial)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path = os.path.join(o.results, f"{'smoke' if o.smoke else 'full'}-{stamp}.json")
     published = os.path.abspath(o.out) == os.path.join(ROOT, "docs") and not o.smoke
