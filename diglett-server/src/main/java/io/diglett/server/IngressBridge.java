@@ -106,12 +106,18 @@ abstract class IngressBridge extends ChannelDuplexHandler implements Stream.Loca
 
     /** Tells the stream the client will send nothing more (the stream sends FIN). */
     protected void endInput() {
+        if (inputEnded) {
+            return; // the client's own half-close and a host switch may both end it
+        }
+        inputEnded = true;
         if (attached) {
             ctx.fireUserEventTriggered(io.netty.channel.socket.ChannelInputShutdownEvent.INSTANCE);
         } else {
             pending.add(INPUT_ENDED);
         }
     }
+
+    private boolean inputEnded;
 
     protected boolean attached() {
         return attached;

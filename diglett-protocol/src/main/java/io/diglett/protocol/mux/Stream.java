@@ -81,6 +81,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     private final String label;
     private Channel local;
     private LocalEnd end = TCP;
+    /** The socket lives on another event loop than the link: its callbacks hop to the link's loop. */
+    private boolean crossLoop;
     private StreamState state = StreamState.OPENING;
 
     /** Bytes we may still send before the peer returns credit. */
@@ -176,7 +178,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             end.reset(channel, "stream closed before its socket was attached");
             return;
         }
-        if (channel.eventLoop() == mux.executor()) {
+        crossLoop = channel.eventLoop() != mux.executor();
+        if (!crossLoop) {
             channel.pipeline().addLast(HandlerNames.STREAM, this);
         } else {
             channel.pipeline().addLast(mux.executor(), HandlerNames.STREAM, this);
@@ -188,7 +191,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
 
     /** Runs a socket callback on the link's loop (it may come from the socket's own loop). */
     private void onLinkLoop(Runnable action) {
-        if (mux.executor().inEventLoop()) {
+        if (!crossLoop || mux.executor().inEventLoop()) {
             action.run();
         } else {
             mux.executor().execute(action);
@@ -333,7 +336,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         pendingWriteBytes += n;
         ChannelFuture write = local.write(data);
         lastWrite = write;
-        write.addListener(f -> onLinkLoop(() -> written(n, f)));
+        // one listener per write on the hot path; the hop only for a socket on another loop (the ingress)
+        write.addListener(crossLoop ? f -> onLinkLoop(() -> written(n, f)) : f -> written(n, f));
         mux.flushLocalLater(this);
     }
 
