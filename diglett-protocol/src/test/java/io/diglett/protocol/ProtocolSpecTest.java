@@ -1,0 +1,109 @@
+package io.diglett.protocol;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.embedded.EmbeddedChannel;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.Locale;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Holds the code to {@code docs/protocol.md}: the frame-kind table there (code, name, payload size) is parsed
+ * and compared with {@link FrameKind}, and one frame of every kind is encoded and compared with bytes written
+ * out by hand from the spec, so renumbering a kind or changing a bound fails here, not in the field.
+ */
+class ProtocolSpecTest {
+
+    private static final ByteBufAllocator ALLOC = ByteBufAllocator.DEFAULT;
+
+    /** A row of section 3's table: {@code | 8 | Open | gateway → agent | stream | ... | 8-263 |}. */
+    private static final Pattern ROW = Pattern.compile(
+            "^\\|\\s*(\\d+)\\s*\\|\\s*([A-Za-z]+)\\s*\\|.*\\|\\s*(\\d+)(?:-(\\d+))?\\s*\\|\\s*$");
+
+    @Test
+    void theKindTableInTheSpecIsTheCodes() throws IOException {
+        Path spec = Path.of("..", "docs", "protocol.md");
+        Set<FrameKind> seen = EnumSet.noneOf(FrameKind.class);
+        for (String line : Files.readAllLines(spec, StandardCharsets.UTF_8)) {
+            Matcher m = ROW.matcher(line);
+            if (!m.matches()) {
+                continue;
+            }
+            int code = Integer.parseInt(m.group(1));
+            String name = m.group(2);
+            int min = Integer.parseInt(m.group(3));
+            int max = m.group(4) == null ? min : Integer.parseInt(m.group(4));
+            FrameKind kind = FrameKind.of(code);
+            assertNotNull(kind, "the spec lists code " + code + " (" + name + "), the code has no such kind");
+            assertEquals(constantName(name), kind.name(), "code " + code);
+            assertEquals(min, kind.minPayload(), name + " smallest payload");
+            assertEquals(max, kind.maxPayload(), name + " largest payload");
+            seen.add(kind);
+        }
+        assertEquals(EnumSet.allOf(FrameKind.class), seen, "every kind in the code is in the spec's table");
+    }
+
+    /** "FinishRegister" to "FINISH_REGISTER". */
+    private static String constantName(String specName) {
+        return specName.replaceAll("([a-z])([A-Z])", "$1_$2").toUpperCase(Locale.ROOT);
+    }
+
+    @Test
+    void everyKindEncodesToTheBytesTheSpecDescribes() {
+        // kind (1) | id (4) | size (2) | payload, big-endian (section 2); payload layouts from section 3
+        check(Frame.ok(7), "00 00000007 0000");
+        check(Frame.registered(ALLOC, 3, 8080, java.util.List.of("https://web.example.com")),
+                "00 00000003 0019 1f90" + hex("https://web.example.com"));
+        check(Frame.opened(ALLOC, 9, 262_144), "00 00000009 0004 00040000");
+        check(Frame.error(ALLOC, 2, "no"), "01 00000002 0002 6e6f");
+        check(Frame.register(ALLOC, 1, "web"), "02 00000001 0003 776562");
+        check(Frame.register(ALLOC, 1, "web", Requests.FLAG_TLS_PASSTHROUGH), "02 00000001 0005 776562 00 01");
+        check(Frame.finishRegister(), "03 00000000 0000");
+        check(Frame.payload(5, Unpooled.wrappedBuffer(new byte[] {1, 2, 3})), "04 00000005 0003 010203");
+        check(Frame.close(ALLOC, 5, "gone"), "05 00000005 0004 676f6e65");
+        check(Frame.terminate(ALLOC, "bye"), "06 00000000 0003 627965");
+        check(Frame.login(ALLOC, "t"), "07 00000000 0001 74");
+        check(Frame.open(ALLOC, 7, 1, 262_144, "1.2.3.4:5"),
+                "08 00000007 0011 00000001 00040000" + hex("1.2.3.4:5"));
+        check(Frame.window(ALLOC, 7, 65_536), "09 00000007 0004 00010000");
+        check(Frame.fin(7), "0a 00000007 0000");
+        check(Frame.ping(ALLOC, 0x0102030405060708L), "0b 00000000 0008 0102030405060708");
+        check(Frame.pong(ALLOC, 0x0102030405060708L), "0c 00000000 0008 0102030405060708");
+        check(Frame.refuse(ALLOC, "no"), "0d 00000000 0002 6e6f");
+        check(Handshake.encode(ALLOC), "6469676c 02");
+    }
+
+    private static String hex(String ascii) {
+        return ByteBufUtil.hexDump(ascii.getBytes(StandardCharsets.US_ASCII));
+    }
+
+    private static void check(Object message, String expectedHex) {
+        EmbeddedChannel channel = new EmbeddedChannel(FrameEncoder.INSTANCE);
+        try {
+            String described = message.toString();
+            channel.writeOutbound(message);
+            ByteBuf all = Unpooled.buffer();
+            ByteBuf part;
+            while ((part = channel.readOutbound()) != null) {
+                all.writeBytes(part);
+                part.release();
+            }
+            assertEquals(expectedHex.replace(" ", ""), ByteBufUtil.hexDump(all), described);
+            all.release();
+        } finally {
+            channel.finishAndReleaseAll();
+        }
+    }
+}
