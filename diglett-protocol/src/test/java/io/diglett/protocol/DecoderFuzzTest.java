@@ -22,6 +22,7 @@ import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -180,34 +181,35 @@ class DecoderFuzzTest {
                 messages.add(event);
             }
         }
-        int expectedCount = (expected.version >= 0 ? 1 : 0) + expected.frames.size();
-        assertEquals(expectedCount, messages.size(), () -> where + ": expected handshake version "
-                + expected.version + " and " + expected.frames.size() + " frames, got " + messages);
         int m = 0;
         if (expected.version >= 0) {
+            assertTrue(!messages.isEmpty(), () -> where + ": expected handshake version " + expected.version
+                    + ", decoders gave nothing");
             Object first = messages.get(m++);
             assertInstanceOf(Handshake.class, first, where);
             assertEquals(expected.version, ((Handshake) first).version(), where);
             stats.handshakes++;
         }
+        // Payload frames may come out in pieces (FrameDecoder passes stream data on as it arrives): compare the
+        // byte streams, consecutive Payload frames of one stream joined, on both sides.
+        List<Seen> want = new ArrayList<>();
         for (int[] frame : expected.frames) {
-            Object got = messages.get(m++);
-            if (!(got instanceof Seen seen)) {
-                fail(where + ": expected a frame, got " + got);
-                return;
-            }
             int at = frame[0];
-            FrameKind kind = FrameKind.of(input[at] & 0xFF);
-            int id = readInt(input, at + 1);
-            int size = frame[1];
-            assertEquals(kind, seen.kind, where + " frame at offset " + at);
-            assertEquals(id, seen.id, where + " frame at offset " + at);
             int start = at + Protocol.HEADER_LENGTH;
-            assertArrayEquals(Arrays.copyOfRange(input, start, start + size), seen.payload,
-                    where + " payload of the frame at offset " + at);
+            FrameKind kind = FrameKind.of(input[at] & 0xFF);
+            want.add(new Seen(kind, readInt(input, at + 1), Arrays.copyOfRange(input, start, start + frame[1])));
             stats.frames++;
             stats.byKind.merge(kind, 1L, Long::sum);
         }
+        List<Seen> got = new ArrayList<>();
+        for (Object message : messages.subList(m, messages.size())) {
+            if (!(message instanceof Seen seen)) {
+                fail(where + ": expected a frame, got " + message + " in " + messages);
+                return;
+            }
+            got.add(seen);
+        }
+        assertEquals(joined(want), joined(got), () -> where + ": expected frames " + want + ", got " + got);
         if (expected.error == null) {
             stats.clean++;
         } else if (expected.error.equals("handshake")) {
@@ -244,16 +246,43 @@ class DecoderFuzzTest {
 
     private record Seen(FrameKind kind, int id, byte[] payload) {
         @Override
+        public boolean equals(Object o) {
+            return o instanceof Seen s && s.kind == kind && s.id == id && Arrays.equals(s.payload, payload);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(kind, id, Arrays.hashCode(payload));
+        }
+
+        @Override
         public String toString() {
             return kind + "(id=" + Integer.toUnsignedString(id) + ", size=" + payload.length + ")";
         }
+    }
+
+    /** Joins consecutive Payload frames of the same stream into one. */
+    private static List<Seen> joined(List<Seen> frames) {
+        List<Seen> out = new ArrayList<>();
+        for (Seen f : frames) {
+            Seen last = out.isEmpty() ? null : out.get(out.size() - 1);
+            if (last != null && f.kind == FrameKind.PAYLOAD && last.kind == FrameKind.PAYLOAD && last.id == f.id) {
+                byte[] both = Arrays.copyOf(last.payload, last.payload.length + f.payload.length);
+                System.arraycopy(f.payload, 0, both, last.payload.length, f.payload.length);
+                out.set(out.size() - 1, new Seen(f.kind, f.id, both));
+            } else {
+                out.add(f);
+            }
+        }
+        return out;
     }
 
     // ------------------------------------------------------------------ reference parser
 
     /**
      * @param version handshake version, or -1 when no complete handshake
-     * @param frames  {offset, size} of each complete frame the decoders must emit
+     * @param frames  {offset, size} of each complete frame the decoders must emit, and of the part of a
+     *                trailing Payload frame that has arrived
      * @param error   null, "handshake" or "frame"
      */
     private record Expected(int version, List<int[]> frames, String error) {
@@ -278,7 +307,12 @@ class DecoderFuzzTest {
             if (kind == null || size < kind.minPayload() || size > kind.maxPayload()) {
                 return new Expected(version, frames, "frame");
             }
-            if (in.length - pos - Protocol.HEADER_LENGTH < size) {
+            int available = in.length - pos - Protocol.HEADER_LENGTH;
+            if (available < size) {
+                if (kind == FrameKind.PAYLOAD && available > 0) {
+                    // stream data is passed on as it arrives, before the rest of its frame
+                    frames.add(new int[] {pos, available});
+                }
                 break;
             }
             frames.add(new int[] {pos, size});

@@ -64,13 +64,25 @@ class FrameCodecTest {
         }
     }
 
+    /**
+     * What the decoder emitted, with consecutive Payload pieces of one stream joined: stream data is passed on as
+     * it arrives, so a Payload frame split across reads comes out in pieces ({@link #payloadComesOutAsItArrives}).
+     */
     private static List<Snapshot> drainInbound(EmbeddedChannel channel) {
         List<Snapshot> frames = new ArrayList<>();
         Object msg;
         while ((msg = channel.readInbound()) != null) {
             Frame frame = (Frame) msg;
-            frames.add(Snapshot.of(frame));
+            Snapshot snapshot = Snapshot.of(frame);
             frame.release();
+            Snapshot last = frames.isEmpty() ? null : frames.get(frames.size() - 1);
+            if (last != null && snapshot.kind() == FrameKind.PAYLOAD && last.kind() == FrameKind.PAYLOAD
+                    && last.id() == snapshot.id()) {
+                frames.set(frames.size() - 1,
+                        new Snapshot(FrameKind.PAYLOAD, last.id(), last.payloadHex() + snapshot.payloadHex()));
+            } else {
+                frames.add(snapshot);
+            }
         }
         return frames;
     }
@@ -272,6 +284,51 @@ class FrameCodecTest {
             pieces[i] = new byte[] {wire[i]};
         }
         assertEquals(expected, decode(pieces));
+    }
+
+    @Test
+    void payloadComesOutAsItArrives() {
+        byte[] data = new byte[1000];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (byte) (i * 7);
+        }
+        byte[] wire = encode(Frame.payload(9, Unpooled.wrappedBuffer(data)), Frame.window(ALLOC, 9, 4096),
+                Frame.close(ALLOC, 9, "done"));
+        EmbeddedChannel channel = new EmbeddedChannel(new FrameDecoder());
+        try {
+            // the header and 300 bytes of the payload: those 300 bytes go on at once, nothing waits for the rest
+            channel.writeInbound(Unpooled.wrappedBuffer(wire, 0, Protocol.HEADER_LENGTH + 300));
+            assertEquals(List.of(new Snapshot(FrameKind.PAYLOAD, 9, ByteBufUtil.hexDump(data, 0, 300))),
+                    drainInbound(channel));
+            // the rest of the payload, the Window and half of the Close: the Close only comes out whole
+            int upTo = wire.length - 3;
+            channel.writeInbound(Unpooled.wrappedBuffer(wire, Protocol.HEADER_LENGTH + 300,
+                    upTo - Protocol.HEADER_LENGTH - 300));
+            assertEquals(List.of(new Snapshot(FrameKind.PAYLOAD, 9, ByteBufUtil.hexDump(data, 300, 700)),
+                    new Snapshot(FrameKind.WINDOW, 9, "00001000")), drainInbound(channel));
+            channel.writeInbound(Unpooled.wrappedBuffer(wire, upTo, 3));
+            assertEquals(List.of(new Snapshot(FrameKind.CLOSE, 9, ByteBufUtil.hexDump("done".getBytes(
+                    StandardCharsets.UTF_8)))), drainInbound(channel));
+        } finally {
+            assertFalse(channel.finishAndReleaseAll());
+        }
+    }
+
+    @Test
+    void aLargePayloadIsASliceOfTheReadBufferNotACopy() {
+        byte[] wire = encode(Frame.payload(3, Unpooled.wrappedBuffer(new byte[40_000])));
+        ByteBuf read = ALLOC.directBuffer(wire.length).writeBytes(wire);
+        EmbeddedChannel channel = new EmbeddedChannel(new FrameDecoder());
+        try {
+            channel.writeInbound(read);
+            Frame frame = channel.readInbound();
+            assertEquals(40_000, frame.content().readableBytes());
+            assertTrue(frame.content().unwrap() != null, "a slice of the read buffer, not a copy");
+            frame.release();
+            assertEquals(0, read.refCnt(), "the read buffer is freed once its slice is");
+        } finally {
+            assertFalse(channel.finishAndReleaseAll());
+        }
     }
 
     // ------------------------------------------------------------------ malformed input
