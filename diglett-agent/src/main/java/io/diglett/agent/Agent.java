@@ -3,6 +3,7 @@ package io.diglett.agent;
 import io.diglett.protocol.FrameDecoder;
 import io.diglett.protocol.FrameEncoder;
 import io.diglett.protocol.HandshakeDecoder;
+import io.diglett.protocol.Reasons;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.transport.Transport;
 import io.netty.bootstrap.Bootstrap;
@@ -82,7 +83,7 @@ public final class Agent implements AutoCloseable {
                     .trustManager(new GatewayTrustManager(config.trust(), config.gateway().toString()))
                     .build();
         } catch (GeneralSecurityException | SSLException e) {
-            stop("cannot set up TLS: " + e.getMessage(), e);
+            stop("cannot set up TLS: " + Reasons.of(e), e);
             return firstOnline;
         }
         if (config.trust().plaintext()) {
@@ -128,7 +129,7 @@ public final class Agent implements AutoCloseable {
             }
             loop.execute(() -> {
                 if (error != null) {
-                    ended(new LinkEnd(error.getCause() != null ? error.getCause().getMessage() : error.getMessage(),
+                    ended(new LinkEnd(Reasons.of(error.getCause() != null ? error.getCause() : error),
                             false));
                 } else {
                     dial(targets);
@@ -175,7 +176,7 @@ public final class Agent implements AutoCloseable {
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 ended.complete(new LinkEnd("cannot reach gateway " + config.gateway() + ": "
-                        + f.cause().getMessage(), false));
+                        + Reasons.of(f.cause()), false));
             }
         });
         online.thenAccept(this::online);

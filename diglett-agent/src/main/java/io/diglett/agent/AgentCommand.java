@@ -5,6 +5,7 @@ import io.diglett.protocol.HostPort;
 import io.diglett.protocol.Logging;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
+import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
 import io.diglett.protocol.cli.CommandLines;
@@ -13,12 +14,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
+import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine;
 
 /** {@code diglett}: the agent's command line. */
 @Command(name = "diglett", mixinStandardHelpOptions = true, versionProvider = AgentCommand.VersionProvider.class,
@@ -174,7 +175,7 @@ public final class AgentCommand implements Callable<Integer> {
                     .withHeartbeat(Duration.ofMillis(Math.round(heartbeat * 1000)))
                     .withReconnectCap(Duration.ofMillis(Math.round(reconnectMax * 1000)));
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         }
         String xdgState = System.getenv("XDG_STATE_HOME");
         java.nio.file.Path logFile = (xdgState != null && !xdgState.isBlank() ? java.nio.file.Path.of(xdgState)
@@ -243,7 +244,7 @@ public final class AgentCommand implements Callable<Integer> {
         try {
             return parse.get();
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.TypeConversionException(e.getMessage());
+            throw new CommandLine.TypeConversionException(Reasons.of(e));
         }
     }
 

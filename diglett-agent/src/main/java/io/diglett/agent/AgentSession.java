@@ -1,11 +1,13 @@
 package io.diglett.agent;
 
+import io.diglett.protocol.Fingerprint;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Requests;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
@@ -21,14 +23,13 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
-import io.diglett.protocol.Fingerprint;
 import io.netty.handler.ssl.NotSslRecordException;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.security.cert.CertificateException;
 import java.nio.charset.StandardCharsets;
+import java.security.cert.CertificateException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -150,7 +151,7 @@ final class AgentSession extends LinkSession {
     private void tlsFailed(Throwable cause) {
         for (Throwable t = cause; t != null; t = t.getCause()) {
             if (t instanceof CertificateException) {
-                reject("gateway identity check failed: " + t.getMessage());
+                reject("gateway identity check failed: " + Reasons.of(t));
                 return;
             }
             if (t instanceof NotSslRecordException) {
@@ -161,7 +162,7 @@ final class AgentSession extends LinkSession {
                 return;
             }
         }
-        endReason = "TLS handshake with the gateway failed: " + cause.getMessage();
+        endReason = "TLS handshake with the gateway failed: " + Reasons.of(cause);
         ctx.close();
     }
 
@@ -357,7 +358,7 @@ final class AgentSession extends LinkSession {
                            ChannelFuture connect) {
         int id = stream.id();
         if (!connect.isSuccess()) {
-            String reason = "backend " + target.spec().backend() + " unreachable: " + connect.cause().getMessage();
+            String reason = "backend " + target.spec().backend() + " unreachable: " + Reasons.of(connect.cause());
             log.info("stream={} name={} {}", Integer.toUnsignedString(id), target.spec().name(), reason);
             if (stream.state() != StreamState.CLOSED) {
                 stream.reset(reason, false);

@@ -1,6 +1,7 @@
 package io.diglett.agent;
 
 import io.diglett.protocol.Fingerprint;
+import io.diglett.protocol.Reasons;
 import java.io.IOException;
 import java.net.Socket;
 import java.security.GeneralSecurityException;
@@ -77,7 +78,7 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
         } catch (CertificateException notPublic) {
             if (known == null) {
                 throw new CertificateException("gateway " + gateway + " certificate " + presented
-                        + " is not trusted: " + notPublic.getMessage(), notPublic);
+                        + " is not trusted: " + Reasons.of(notPublic), notPublic);
             }
             trustOnFirstUse(presented, notPublic);
         }
@@ -88,7 +89,7 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
             try {
                 known.add(gateway, value);
             } catch (IOException e) {
-                throw new CertificateException("cannot use " + known.file() + ": " + e.getMessage(), e);
+                throw new CertificateException("cannot use " + known.file() + ": " + Reasons.of(e), e);
             }
         }
     }
@@ -99,13 +100,13 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
             if (KnownGateways.CA.equals(entry)) {
                 throw new CertificateException("GATEWAY IDENTITY CHANGED: " + gateway + " was verified by a"
                         + " certificate authority before, but now presents " + presented + ", which is not trusted ("
-                        + notPublic.getMessage() + "). Someone may be intercepting the connection.");
+                        + Reasons.of(notPublic) + "). Someone may be intercepting the connection.");
             }
             Fingerprint recorded;
             try {
                 recorded = entry == null ? null : Fingerprint.parse(entry);
             } catch (IllegalArgumentException e) {
-                throw new CertificateException(known.file() + ": bad line for " + gateway + ": " + e.getMessage());
+                throw new CertificateException(known.file() + ": bad line for " + gateway + ": " + Reasons.of(e));
             }
             if (recorded == null) {
                 known.add(gateway, presented.toString());
@@ -121,7 +122,7 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
                         + " line from " + known.file() + " or pass --fingerprint.");
             }
         } catch (IOException e) {
-            throw new CertificateException("cannot use " + known.file() + ": " + e.getMessage(), e);
+            throw new CertificateException("cannot use " + known.file() + ": " + Reasons.of(e), e);
         }
     }
 

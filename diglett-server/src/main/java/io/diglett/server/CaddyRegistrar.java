@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import io.diglett.protocol.Reasons;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -100,7 +101,7 @@ final class CaddyRegistrar implements Registrar {
                 try {
                     withdraw(exposure);
                 } catch (IOException | RuntimeException e) {
-                    log.warn("cannot remove Caddy route {}: {}", idOf(exposure.name()), e.getMessage());
+                    log.warn("cannot remove Caddy route {}: {}", idOf(exposure.name()), Reasons.of(e));
                 }
             });
         } catch (RejectedExecutionException e) {
@@ -119,15 +120,15 @@ final class CaddyRegistrar implements Registrar {
             log.debug("Caddy routes {}.{} to {} (route {})", exposure.name(), domain, upstreamOf(exposure.port()),
                     id);
         } catch (Http.Unreached e) {
-            throw new IllegalStateException(e.getMessage(), e); // nothing was sent
+            throw new IllegalStateException(Reasons.of(e), e); // nothing was sent
         } catch (IOException e) {
             // No answer: Caddy may have applied the request all the same. Nothing may stay half-exposed.
             try {
                 removeAll(id);
             } catch (IOException | RuntimeException again) {
-                log.warn("cannot remove Caddy route {} after a failed registration: {}", id, again.getMessage());
+                log.warn("cannot remove Caddy route {} after a failed registration: {}", id, Reasons.of(again));
             }
-            throw new IllegalStateException(e.getMessage(), e);
+            throw new IllegalStateException(Reasons.of(e), e);
         }
     }
 
@@ -322,7 +323,7 @@ final class CaddyRegistrar implements Registrar {
 
         /** {@code e} with {@code context} before its message, of the same kind. */
         static IOException explained(String context, IOException e) {
-            String message = context + e.getMessage();
+            String message = context + Reasons.of(e);
             return e instanceof Unreached ? new Unreached(message, e) : new IOException(message, e);
         }
 
@@ -365,7 +366,7 @@ final class CaddyRegistrar implements Registrar {
                         connected = channel.finishConnect();
                     }
                 } catch (IOException e) {
-                    String why = e instanceof Late ? e.getMessage() : "cannot connect (" + e.getMessage() + ")";
+                    String why = e instanceof Late ? e.getMessage() : "cannot connect (" + Reasons.of(e) + ")";
                     throw new Unreached(why, e);
                 }
                 while (request.hasRemaining()) {

@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import io.diglett.protocol.Reasons;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -43,7 +44,7 @@ final class ExecRegistrar implements Registrar {
             try {
                 run("unregister", exposure);
             } catch (RuntimeException e) {
-                log.warn("registrar command failed to unregister '{}': {}", exposure.name(), e.getMessage());
+                log.warn("registrar command failed to unregister '{}': {}", exposure.name(), Reasons.of(e));
             }
         });
     }
@@ -74,7 +75,7 @@ final class ExecRegistrar implements Registrar {
                 throw new IllegalStateException("registrar command exited with " + process.exitValue() + ": " + said);
             }
         } catch (IOException e) {
-            throw new IllegalStateException("cannot run registrar command: " + e.getMessage(), e);
+            throw new IllegalStateException("cannot run registrar command: " + Reasons.of(e), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);

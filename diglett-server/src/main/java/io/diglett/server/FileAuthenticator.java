@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import io.diglett.protocol.Reasons;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -69,7 +70,7 @@ final class FileAuthenticator implements Authenticator {
         try {
             fresh = TokenFile.parse(new String(content, java.nio.charset.StandardCharsets.UTF_8), file.toString());
         } catch (IllegalArgumentException e) {
-            log.error("token file changed but does not parse, keeping the previous tokens: {}", e.getMessage());
+            log.error("token file changed but does not parse, keeping the previous tokens: {}", Reasons.of(e));
             return;
         }
         fresh.warnings().forEach(log::warn);

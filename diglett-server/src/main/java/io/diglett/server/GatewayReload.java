@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import io.diglett.protocol.Reasons;
 import io.diglett.protocol.cli.CommandLines;
 import io.diglett.protocol.cli.ConfigDefaults;
 import java.util.ArrayList;
@@ -16,9 +17,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine;
 import sun.misc.Signal;
 
 /**
@@ -67,7 +68,7 @@ final class GatewayReload {
                 log.warn(SIGHUP_IGNORED);
             }
         } catch (IllegalArgumentException e) {
-            log.warn("SIGHUP cannot be handled here ({}): no configuration reload", e.getMessage());
+            log.warn("SIGHUP cannot be handled here ({}): no configuration reload", Reasons.of(e));
         }
     }
 
@@ -78,7 +79,7 @@ final class GatewayReload {
         try {
             cli.parseArgs(args);
         } catch (CommandLine.ParameterException e) {
-            return outcome(true, "configuration not reloaded, nothing changed: " + e.getMessage());
+            return outcome(true, "configuration not reloaded, nothing changed: " + Reasons.of(e));
         }
         Map<String, Object> next = values(cli.getCommandSpec());
         List<String> changed = new ArrayList<>();
@@ -97,7 +98,7 @@ final class GatewayReload {
                 accept(LIMITS, next);
             } catch (IllegalArgumentException e) {
                 trouble = true;
-                said.add("limits kept: " + e.getMessage());
+                said.add("limits kept: " + Reasons.of(e));
             }
         }
         if (changed.stream().anyMatch(AUTH::contains)) {
@@ -109,7 +110,7 @@ final class GatewayReload {
                 accept(AUTH, next);
             } catch (Exception e) {
                 trouble = true;
-                said.add("authenticator kept: " + e.getMessage());
+                said.add("authenticator kept: " + Reasons.of(e));
             }
         } else {
             gateway.authenticator().reload();
@@ -126,7 +127,7 @@ final class GatewayReload {
                 return outcome(true, "reload interrupted");
             } catch (Exception e) {
                 trouble = true;
-                said.add("registrar " + inForce.get("registrar") + " kept, the new one failed: " + e.getMessage());
+                said.add("registrar " + inForce.get("registrar") + " kept, the new one failed: " + Reasons.of(e));
             }
         }
         List<String> restart = changed.stream()
@@ -210,7 +211,7 @@ final class GatewayReload {
         for (Tunnel tunnel : gateway.names().live()) {
             if (!moving.contains(tunnel)) {
                 register(next, tunnel.exposure).exceptionally(e -> {
-                    log.error("the new registrar failed to expose '{}': {}", tunnel.name, e.getMessage());
+                    log.error("the new registrar failed to expose '{}': {}", tunnel.name, Reasons.of(e));
                     return null;
                 });
                 if (!sameKind) {
@@ -254,7 +255,7 @@ final class GatewayReload {
                 while (cause instanceof CompletionException && cause.getCause() != null) {
                     cause = cause.getCause();
                 }
-                return "exposing '" + tunnels.get(i).name + "' failed: " + cause.getMessage();
+                return "exposing '" + tunnels.get(i).name + "' failed: " + Reasons.of(cause);
             }
         }
         return null;

@@ -6,6 +6,7 @@ import io.diglett.protocol.Handshake;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Requests;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
@@ -23,8 +24,8 @@ import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -172,7 +173,7 @@ final class GatewaySession extends LinkSession {
             principal = gateway.authenticator().authenticate(token);
         } catch (AccessDeniedException e) {
             gateway.metrics().authFailures.labelValues("login_refused").inc();
-            refuse("login refused: " + e.getMessage());
+            refuse("login refused: " + Reasons.of(e));
             return;
         }
         tokenDigest = token.isEmpty() ? null : TokenFile.sha256(token);
@@ -292,7 +293,7 @@ final class GatewaySession extends LinkSession {
             gateway.authenticator().authorize(principal, name);
         } catch (AccessDeniedException e) {
             gateway.metrics().authFailures.labelValues("name_not_allowed").inc();
-            return "name '" + name + "' is not allowed: " + e.getMessage();
+            return "name '" + name + "' is not allowed: " + Reasons.of(e);
         }
         return null;
     }
@@ -302,7 +303,7 @@ final class GatewaySession extends LinkSession {
             tunnels.remove(tunnel.registration);
             gateway.names().release(tunnel);
             // the gateway's problem, not the agent's: a connection error, so the agent tries again later
-            fail("cannot open a public port for '" + tunnel.name + "': " + cause.getMessage());
+            fail("cannot open a public port for '" + tunnel.name + "': " + Reasons.of(cause));
         } else if (phase == Phase.CLOSED || failed()) {
             listener.close();
             gateway.names().release(tunnel);
@@ -359,7 +360,7 @@ final class GatewaySession extends LinkSession {
                 while (cause instanceof java.util.concurrent.CompletionException && cause.getCause() != null) {
                     cause = cause.getCause();
                 }
-                failure = "exposing '" + all.get(i).name + "' failed: " + cause.getMessage();
+                failure = "exposing '" + all.get(i).name + "' failed: " + Reasons.of(cause);
             }
         }
         if (failure != null || failed() || phase != Phase.REGISTER) {
@@ -487,9 +488,9 @@ final class GatewaySession extends LinkSession {
                 gateway.authenticator().authorize(principal, tunnel.name);
             } catch (AccessDeniedException e) {
                 log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", peer(), tunnel.name,
-                        e.getMessage());
+                        Reasons.of(e));
                 gateway.metrics().authFailures.labelValues("withdrawn").inc();
-                refuse("authorization for '" + tunnel.name + "' withdrawn: " + e.getMessage());
+                refuse("authorization for '" + tunnel.name + "' withdrawn: " + Reasons.of(e));
                 return;
             }
         }

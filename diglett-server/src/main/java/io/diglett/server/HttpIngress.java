@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import io.diglett.protocol.Reasons;
 import io.diglett.protocol.mux.HandlerNames;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
@@ -185,7 +186,7 @@ final class HttpIngress extends IngressBridge {
                 errorPage(IngressPages.badRequest(414, "URI Too Long", "the request line is longer than "
                         + Ingress.MAX_INITIAL_LINE + " bytes"));
             } else {
-                errorPage(IngressPages.badRequest(400, "Bad Request", "malformed request: " + cause.getMessage()));
+                errorPage(IngressPages.badRequest(400, "Bad Request", "malformed request: " + Reasons.of(cause)));
             }
         } else {
             // requests before it were forwarded: end the stream's input, the backend answers them, then close

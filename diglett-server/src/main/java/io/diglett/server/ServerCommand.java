@@ -3,23 +3,31 @@ package io.diglett.server;
 import io.diglett.protocol.HostPort;
 import io.diglett.protocol.Logging;
 import io.diglett.protocol.Protocol;
+import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
 import io.diglett.protocol.cli.CommandLines;
 import io.diglett.protocol.cli.ConfigDefaults;
 import io.diglett.server.GatewayConfig.Limits;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /** {@code diglett-server}: the gateway's command line. */
 @Command(name = "diglett-server", mixinStandardHelpOptions = true,
@@ -172,13 +180,14 @@ public final class ServerCommand implements Callable<Integer> {
         try {
             config = gatewayConfig();
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         }
+        checkAddresses();
         Authenticator authenticator;
         try {
             authenticator = authenticator();
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         } catch (Exception e) {
             log.error("cannot start the authenticator: {}", e.toString());
             return 1;
@@ -188,7 +197,7 @@ public final class ServerCommand implements Callable<Integer> {
             registrar = registrar(config.ingress().domain());
         } catch (IllegalArgumentException e) {
             authenticator.close();
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         } catch (Exception e) {
             log.error("cannot start the registrar: {}", e.toString());
             authenticator.close();
@@ -203,7 +212,7 @@ public final class ServerCommand implements Callable<Integer> {
                 gateway.startAdmin(admin.address, admin.token);
             }
         } catch (Exception e) {
-            log.error("cannot start the gateway on {}: {}", listen, e.getMessage());
+            log.error("cannot start the gateway on {}: {}", listen, Reasons.of(e));
             gateway.close();
             return 1;
         }
@@ -226,13 +235,86 @@ public final class ServerCommand implements Callable<Integer> {
     GatewayConfig gatewayConfig() {
         TlsSettings tls = plaintext ? TlsSettings.plain() : new TlsSettings(false, tlsCert, tlsKey,
                 stateDir != null ? stateDir : TlsSettings.defaultStateDir());
-        if (plaintext && (tlsCert != null || stateDir != null)) {
-            throw new IllegalArgumentException("--plaintext cannot be combined with --tls-cert or --state-dir");
+        if (plaintext) {
+            List<String> given = new ArrayList<>();
+            if (tlsCert != null) {
+                given.add("--tls-cert");
+            }
+            if (tlsKey != null) {
+                given.add("--tls-key");
+            }
+            if (stateDir != null) {
+                given.add("--state-dir");
+            }
+            if (!given.isEmpty()) {
+                throw new IllegalArgumentException("--plaintext cannot be combined with " + String.join(" or ", given)
+                        + ": the agent link has no TLS, so there is no certificate or key to use");
+            }
         }
         return GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
                 .withWindow(window).withTls(tls)
                 .withIngress(new IngressSettings(domain, http, https, httpsCert, httpsKey))
                 .withLimits(limits());
+    }
+
+    /**
+     * The addresses the gateway will listen on resolve to addresses of this machine: a typo is a usage error at
+     * start (exit 2), not a failure at each agent's registration. A port that is taken is checked by the start.
+     */
+    void checkAddresses() {
+        checkLocal("--listen", listen.host());
+        checkLocal("--bind", bind);
+        if (http != null) {
+            checkLocal("--http", http.host());
+        }
+        if (https != null) {
+            checkLocal("--https", https.host());
+        }
+        if (admin.address != null) {
+            checkLocal("--admin", admin.address.host());
+        }
+    }
+
+    /** {@code host}, the host of {@code option}'s value, resolves to an address of this machine, else a usage error. */
+    private void checkLocal(String option, String host) {
+        CommandLine.Model.OptionSpec optionSpec = spec.findOption(option);
+        String value = given(optionSpec);
+        InetAddress address;
+        try {
+            address = InetAddress.getByName(host);
+        } catch (UnknownHostException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), option + " " + value
+                    + ": not an IP address or a known host name", optionSpec, value);
+        }
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.bind(new InetSocketAddress(address, 0), 1);
+        } catch (IOException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), option + " " + value + ": cannot listen on "
+                    + address.getHostAddress() + " (" + Reasons.of(e) + "); is it an address of this machine?",
+                    optionSpec, value);
+        }
+    }
+
+    /**
+     * The text {@code option} was given as: on the command line, else by the config file or environment, else
+     * its default (so that a usage error about it can say where the value came from).
+     */
+    private String given(CommandLine.Model.OptionSpec option) {
+        CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
+        CommandLine.Model.OptionSpec matched = parsed == null ? null : parsed.matchedOption(option.longestName());
+        if (matched != null && !matched.stringValues().isEmpty()) {
+            return matched.stringValues().get(matched.stringValues().size() - 1);
+        }
+        try {
+            String provided = spec.defaultValueProvider() == null ? null
+                    : spec.defaultValueProvider().defaultValue(option);
+            if (provided != null) {
+                return provided;
+            }
+        } catch (Exception e) {
+            // the provider already reported its problem when the options were parsed
+        }
+        return option.defaultValue() != null ? option.defaultValue() : String.valueOf(option.getValue());
     }
 
     /** The limits the options give. */
@@ -268,7 +350,7 @@ public final class ServerCommand implements Callable<Integer> {
         try {
             return parse.get();
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.TypeConversionException(e.getMessage());
+            throw new CommandLine.TypeConversionException(Reasons.of(e));
         }
     }
 

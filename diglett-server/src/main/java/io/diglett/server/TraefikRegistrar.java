@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import io.diglett.protocol.Reasons;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -73,7 +74,7 @@ final class TraefikRegistrar implements Registrar {
                 Files.move(tmp, fileOf(exposure.name()), StandardCopyOption.REPLACE_EXISTING,
                         StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot write Traefik configuration in " + dir + ": " + e.getMessage(),
+                throw new UncheckedIOException("cannot write Traefik configuration in " + dir + ": " + Reasons.of(e),
                         e);
             }
         });

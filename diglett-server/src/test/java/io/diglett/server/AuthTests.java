@@ -6,10 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.agent.Agent;
+import io.diglett.agent.AgentCommand;
 import io.diglett.agent.AgentConfig;
 import io.diglett.agent.RejectedException;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Protocol;
+import io.diglett.protocol.testing.CliRun;
+import io.diglett.protocol.testing.Fuzzing.LogCapture;
 import io.diglett.server.TestServers.Backend;
 import java.io.IOException;
 import java.net.Socket;
@@ -90,6 +93,30 @@ class AuthTests {
         assertEquals("login refused: unknown token", refused(agent("mallory", "example")).getMessage());
         assertEquals("login refused: a token is required (--token or DIGLETT_TOKEN)",
                 refused(agent("", "example")).getMessage());
+    }
+
+    /** The agent's command line, run as its main runs it, against this gateway and its token file. */
+    @Test
+    void theAgentCommandWithAWrongTokenExitsWith1AndSaysWhyWithoutRetrying() throws Exception {
+        LogCapture logs = LogCapture.start();
+        CliRun.Result run;
+        long start = System.nanoTime();
+        try {
+            run = CliRun.run(new AgentCommand(), Map.of(), "--no-console", "-g", "127.0.0.1:" + fixture.address.getPort(),
+                    "--fingerprint", fixture.gateway.fingerprint().toString(),
+                    "--known-gateways", temp.resolve("known_gateways").toString(),
+                    "-t", "mallory", "-n", "example", "127.0.0.1:" + echo.port());
+        } finally {
+            logs.stop();
+        }
+        long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertEquals(1, run.exitCode(), "exit code; the agent logged:\n" + logs.text());
+        assertTrue(logs.text().contains("the gateway refused this agent: login refused: unknown token"), logs.text());
+        assertTrue(!logs.text().contains("reconnecting"), "no retry: " + logs.text());
+        assertTrue(millis < 10_000, "returned after " + millis + " ms");
+        assertEquals(1.0, fixture.gateway.metrics().authFailures.labelValues("login_refused").get(),
+                "one login, refused once");
+        assertTrue(fixture.gateway.publicPort("example").isEmpty());
     }
 
     @Test

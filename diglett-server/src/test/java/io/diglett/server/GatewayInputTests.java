@@ -7,9 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.agent.Agent;
+import io.diglett.agent.AgentCommand;
 import io.diglett.agent.RejectedException;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Protocol;
+import io.diglett.protocol.testing.CliRun;
+import io.diglett.protocol.testing.Fuzzing.LogCapture;
 import io.diglett.server.RawAgent.RawFrame;
 import io.diglett.server.TestServers.Backend;
 import java.io.DataInputStream;
@@ -17,6 +20,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -270,6 +274,68 @@ class GatewayInputTests {
                 assertEquals('2', first.getInputStream().read());
             }
         }
+    }
+
+    @Test
+    void aConnectionBeyondMaxAgentsIsClosedAtOnceAndTheRefusalLogged() throws Exception {
+        LogCapture logs = LogCapture.start();
+        try (TunnelFixture limited = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain())
+                .withLimits(GatewayConfig.Limits.defaults().withMaxAgents(1)))) {
+            int port = limited.expose("first", echo.port());
+            try (Socket second = TestServers.connect(limited.address.getPort())) {
+                second.setSoTimeout(5_000);
+                long start = System.nanoTime();
+                assertEquals(-1, readOrReset(second), "the connection over the limit is closed");
+                long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertTrue(millis < 2_000, "closed after " + millis + " ms: at once, not at the handshake timeout");
+            }
+            TunnelTests.waitFor(() -> logs.text().contains("refused: 1 agents connected, the limit"),
+                    "the gateway logs the refusal");
+            try (Socket client = TestServers.connect(port)) {
+                client.getOutputStream().write('a');
+                assertEquals('a', client.getInputStream().read(), "the agent within the limit keeps serving");
+            }
+            assertEquals(1, limited.gateway.agents());
+        } finally {
+            logs.stop();
+        }
+    }
+
+    @Test
+    void moreNamesThanMaxNamesPerAgentAreRefusedAndTheAgentCommandExitsWith1() throws Exception {
+        try (TunnelFixture limited = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain())
+                .withLimits(GatewayConfig.Limits.defaults().withMaxNamesPerAgent(1)))) {
+            String backend = "127.0.0.1:" + echo.port();
+            LogCapture logs = LogCapture.start();
+            CliRun.Result run;
+            long start = System.nanoTime();
+            try {
+                run = CliRun.run(new AgentCommand(), Map.of(), "--plaintext", "--no-console",
+                        "-g", "127.0.0.1:" + limited.address.getPort(), "-n", "one=" + backend, "-n", "two=" + backend);
+            } finally {
+                logs.stop();
+            }
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertEquals(1, run.exitCode(), "exit code; the agent logged:\n" + logs.text());
+            assertTrue(logs.text().contains("the gateway refused this agent: too many names on one agent (limit 1)"),
+                    logs.text());
+            assertTrue(millis < 10_000, "refused after " + millis + " ms: no retry");
+            TunnelTests.waitFor(() -> limited.gateway.publicPort("one").isEmpty(), "the first name is released");
+            assertTrue(limited.gateway.publicPort("two").isEmpty());
+            assertEquals(0, limited.gateway.agents());
+        }
+    }
+
+    /** A failure without a message (an address that does not resolve, here) still gives the agent a reason. */
+    @Test
+    void aPublicPortThatCannotBeOpenedIsExplainedEvenWhenTheExceptionHasNoMessage() throws Exception {
+        fixture.gateway.binder = (tunnel, loop) -> loop.newFailedFuture(new java.nio.channels.UnresolvedAddressException());
+        try (RawAgent agent = raw().loggedIn()) {
+            agent.send(FrameKind.REGISTER, 1, "nowhere");
+            assertConnectionError(agent, "cannot open a public port for 'nowhere': UnresolvedAddressException");
+        }
+        assertTrue(fixture.gateway.publicPort("nowhere").isEmpty(), "the name is not held");
+        assertLiveTunnelServes();
     }
 
     @Test

@@ -161,7 +161,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
         if (cause instanceof ProtocolException p && p.isRefusal()) {
             refuse(p.getMessage());
         } else {
-            fail(cause.getMessage());
+            fail(io.diglett.protocol.Reasons.of(cause));
         }
     }
 
