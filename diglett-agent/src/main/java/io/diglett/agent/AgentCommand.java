@@ -10,6 +10,7 @@ import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
 import io.diglett.protocol.cli.CommandLines;
 import io.diglett.protocol.cli.ConfigDefaults;
+import io.diglett.protocol.transport.Transport;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -159,6 +160,7 @@ public final class AgentCommand implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
+        Transport.applyNettyDefaults();
         System.exit(CommandLines.prepare(new AgentCommand(), args, System.getenv()).execute(args));
     }
 

@@ -8,6 +8,7 @@ import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
 import io.diglett.protocol.cli.CommandLines;
 import io.diglett.protocol.cli.ConfigDefaults;
+import io.diglett.protocol.transport.Transport;
 import io.diglett.server.GatewayConfig.Limits;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -164,6 +165,7 @@ public final class ServerCommand implements Callable<Integer> {
     Path config;
 
     public static void main(String[] args) {
+        Transport.applyNettyDefaults();
         System.exit(CommandLines.prepare(new ServerCommand(), args, System.getenv()).execute(args));
     }
 
