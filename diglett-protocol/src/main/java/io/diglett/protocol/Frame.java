@@ -15,11 +15,26 @@ public final class Frame extends DefaultByteBufHolder {
 
     private final FrameKind kind;
     private final int id;
+    /** The payload's first {@link Protocol#HEADER_LENGTH} bytes before its reader index are free for the header. */
+    private final boolean headerRoom;
 
     public Frame(FrameKind kind, int id, ByteBuf payload) {
+        this(kind, id, payload, false);
+    }
+
+    private Frame(FrameKind kind, int id, ByteBuf payload, boolean headerRoom) {
         super(payload);
         this.kind = kind;
         this.id = id;
+        this.headerRoom = headerRoom;
+    }
+
+    /**
+     * Whether the payload buffer has {@link Protocol#HEADER_LENGTH} unused bytes of its own in front of its reader
+     * index, where {@link FrameEncoder} may write the header to send header and payload as one buffer.
+     */
+    public boolean hasHeaderRoom() {
+        return headerRoom;
     }
 
     public FrameKind kind() {
@@ -116,6 +131,17 @@ public final class Frame extends DefaultByteBufHolder {
 
     public static Frame payload(int stream, ByteBuf data) {
         return new Frame(FrameKind.PAYLOAD, stream, data);
+    }
+
+    /**
+     * Payload whose buffer has {@link Protocol#HEADER_LENGTH} free bytes of its own before its reader index (a
+     * stream socket's read buffer, see {@code StreamReads}): the encoder writes the header there.
+     */
+    public static Frame payloadWithHeaderRoom(int stream, ByteBuf data) {
+        if (data.readerIndex() < Protocol.HEADER_LENGTH) {
+            throw new IllegalArgumentException("no room for a header before index " + data.readerIndex());
+        }
+        return new Frame(FrameKind.PAYLOAD, stream, data, true);
     }
 
     public static Frame close(ByteBufAllocator alloc, int stream, String reason) {

@@ -8,8 +8,10 @@ import io.netty.handler.codec.MessageToMessageEncoder;
 import java.util.List;
 
 /**
- * {@link Frame}s to bytes. Small payloads are copied behind the header into one buffer; large ones are sent as
- * header + the payload buffer itself (a gathering write), never copied.
+ * {@link Frame}s to bytes. A payload read from a stream socket with room in front ({@link Frame#hasHeaderRoom})
+ * gets its header written into that room and goes out as one buffer, uncopied; other small payloads are copied
+ * behind the header into one buffer; other large ones are sent as header + the payload buffer itself (a
+ * gathering write).
  */
 @Sharable
 public final class FrameEncoder extends MessageToMessageEncoder<Frame> {
@@ -32,7 +34,12 @@ public final class FrameEncoder extends MessageToMessageEncoder<Frame> {
             throw new EncoderException(kind + " frame with " + size + " payload bytes, allowed "
                     + kind.minPayload() + ".." + kind.maxPayload());
         }
-        if (size <= COPY_THRESHOLD) {
+        if (frame.hasHeaderRoom()) {
+            int start = payload.readerIndex() - Protocol.HEADER_LENGTH;
+            payload.setByte(start, kind.code()).setInt(start + 1, frame.id()).setShort(start + 5, size);
+            payload.readerIndex(start);
+            out.add(payload.retain());
+        } else if (size <= COPY_THRESHOLD) {
             ByteBuf buf = ctx.alloc().ioBuffer(Protocol.HEADER_LENGTH + size);
             writeHeader(buf, kind, frame.id(), size);
             buf.writeBytes(payload, payload.readerIndex(), size);

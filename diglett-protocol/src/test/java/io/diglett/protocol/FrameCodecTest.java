@@ -315,6 +315,32 @@ class FrameCodecTest {
     }
 
     @Test
+    void aPayloadWithHeaderRoomGoesOutAsOneBufferWithTheSameBytes() {
+        byte[] data = new byte[5000];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (byte) (i * 13);
+        }
+        byte[] expected = encode(Frame.payload(42, Unpooled.wrappedBuffer(data)));
+
+        // a stream socket's read buffer: the data at offset HEADER_LENGTH, the bytes in front free
+        ByteBuf read = ALLOC.directBuffer(Protocol.HEADER_LENGTH + data.length);
+        read.setIndex(Protocol.HEADER_LENGTH, Protocol.HEADER_LENGTH).writeBytes(data);
+        EmbeddedChannel channel = new EmbeddedChannel(FrameEncoder.INSTANCE);
+        try {
+            channel.writeOutbound(Frame.payloadWithHeaderRoom(42, read));
+            ByteBuf out = channel.readOutbound();
+            assertTrue(out == read, "the read buffer itself, header written in front, nothing copied");
+            assertArrayEquals(expected, ByteBufUtil.getBytes(out));
+            assertNull(channel.readOutbound(), "one buffer for header and payload");
+            out.release();
+        } finally {
+            assertFalse(channel.finishAndReleaseAll());
+        }
+        assertThrows(IllegalArgumentException.class,
+                () -> Frame.payloadWithHeaderRoom(1, Unpooled.wrappedBuffer(data)), "no room in front");
+    }
+
+    @Test
     void aLargePayloadIsASliceOfTheReadBufferNotACopy() {
         byte[] wire = encode(Frame.payload(3, Unpooled.wrappedBuffer(new byte[40_000])));
         ByteBuf read = ALLOC.directBuffer(wire.length).writeBytes(wire);

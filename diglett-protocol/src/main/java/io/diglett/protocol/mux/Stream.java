@@ -90,6 +90,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** Read from the local socket, not yet sent for lack of credit: at most one read's worth. */
     private final ArrayDeque<ByteBuf> unsent = new ArrayDeque<>(2);
     private int unsentBytes;
+    /** The unsent buffer, if any, that is a fresh socket read with room for a frame header ({@link StreamReads}). */
+    private ByteBuf roomy;
     /** The local socket's input ended; FIN goes out once {@link #unsent} is empty. */
     private boolean localInputEnded;
 
@@ -180,6 +182,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         }
         crossLoop = channel.eventLoop() != mux.executor();
         if (!crossLoop) {
+            StreamReads.install(channel.config());
             channel.pipeline().addLast(HandlerNames.STREAM, this);
         } else {
             channel.pipeline().addLast(mux.executor(), HandlerNames.STREAM, this);
@@ -225,6 +228,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         if (!(msg instanceof ByteBuf buf) || !accepting || localInputEnded || !buf.isReadable()) {
             ReferenceCountUtil.release(msg);
             return;
+        }
+        if (StreamReads.isFreshRead(buf)) {
+            roomy = buf;
         }
         unsent.add(buf);
         unsentBytes += buf.readableBytes();
@@ -272,7 +278,17 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             ByteBuf chunk = n == head.readableBytes() ? unsent.poll() : head.readRetainedSlice(n);
             unsentBytes -= n;
             sendCredit -= n;
-            mux.write(Frame.payload(id, chunk));
+            if (chunk == roomy) {
+                // the whole read buffer, its header room untouched: header and payload go out as one buffer
+                roomy = null;
+                mux.write(Frame.payloadWithHeaderRoom(id, chunk));
+            } else {
+                if (head == roomy) {
+                    // a first part of it went out: the bytes in front of the rest are that part's, not free
+                    roomy = null;
+                }
+                mux.write(Frame.payload(id, chunk));
+            }
             observer.sent(n);
             wrote = true;
         }
@@ -496,6 +512,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     }
 
     private void releaseUnsent() {
+        roomy = null;
         ByteBuf buf;
         while ((buf = unsent.poll()) != null) {
             buf.release();

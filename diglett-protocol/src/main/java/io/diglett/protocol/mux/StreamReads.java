@@ -1,0 +1,128 @@
+package io.diglett.protocol.mux;
+
+import io.diglett.protocol.Protocol;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.AdaptiveRecvByteBufAllocator;
+import io.netty.channel.ChannelConfig;
+import io.netty.channel.RecvByteBufAllocator;
+import io.netty.util.UncheckedBooleanSupplier;
+import io.netty.util.concurrent.FastThreadLocal;
+
+/**
+ * Read buffers for stream sockets with room for a frame header in front: each read lands at offset
+ * {@link Protocol#HEADER_LENGTH} of its buffer, so the frame encoder can write the Payload header into those
+ * first bytes and hand the link one contiguous frame. The TLS handler then encrypts the frame straight from the
+ * read buffer; with the header in a buffer of its own it first copied header and payload together, every byte.
+ *
+ * <p>Reads are sized by Netty's adaptive guess, capped at {@link #MAX_READ} so that a full read makes one frame
+ * of exactly 64 KiB: four whole TLS records.
+ *
+ * <p>Only a buffer that reaches the stream as it was read may use the room: the stream checks that the message
+ * is the buffer this thread's last stream-socket read filled ({@link #isFreshRead}), and that nothing was read
+ * from it yet. Anything a handler in front of the stream made (the HTTP ingress) does not qualify and gets its
+ * header in a buffer of its own, as before.
+ */
+public final class StreamReads implements RecvByteBufAllocator {
+
+    /** Largest read: header plus read make one 65,536-byte frame. */
+    public static final int MAX_READ = 65_536 - Protocol.HEADER_LENGTH;
+
+    public static final StreamReads INSTANCE = new StreamReads();
+
+    /** The buffer the last stream-socket read on this event loop allocated; compared by identity only. */
+    private static final FastThreadLocal<ByteBuf> LAST = new FastThreadLocal<>();
+
+    private final AdaptiveRecvByteBufAllocator sizes =
+            new AdaptiveRecvByteBufAllocator(64, 2048, 65_536);
+
+    private StreamReads() {
+    }
+
+    /** Uses these read buffers for {@code config}'s channel (its first read must still be to come). */
+    static void install(ChannelConfig config) {
+        config.setRecvByteBufAllocator(INSTANCE);
+    }
+
+    /**
+     * Whether {@code buf} is the buffer the last stream-socket read of this thread filled, untouched since: its
+     * first {@link Protocol#HEADER_LENGTH} bytes are free for a header.
+     */
+    static boolean isFreshRead(ByteBuf buf) {
+        return LAST.getIfExists() == buf && buf.readerIndex() == Protocol.HEADER_LENGTH;
+    }
+
+    @Override
+    public Handle newHandle() {
+        return new RoomyHandle((ExtendedHandle) sizes.newHandle());
+    }
+
+    /** Netty's adaptive sizing, with each buffer allocated with room in front. */
+    private static final class RoomyHandle implements ExtendedHandle {
+        private final ExtendedHandle delegate;
+
+        RoomyHandle(ExtendedHandle delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public ByteBuf allocate(ByteBufAllocator alloc) {
+            int size = Math.min(delegate.guess(), MAX_READ);
+            ByteBuf buf = alloc.ioBuffer(Protocol.HEADER_LENGTH + size, Protocol.HEADER_LENGTH + size);
+            buf.setIndex(Protocol.HEADER_LENGTH, Protocol.HEADER_LENGTH);
+            LAST.set(buf);
+            return buf;
+        }
+
+        @Override
+        public int guess() {
+            return Math.min(delegate.guess(), MAX_READ);
+        }
+
+        @Override
+        public void reset(ChannelConfig config) {
+            delegate.reset(config);
+        }
+
+        @Override
+        public void incMessagesRead(int numMessages) {
+            delegate.incMessagesRead(numMessages);
+        }
+
+        @Override
+        public void lastBytesRead(int bytes) {
+            delegate.lastBytesRead(bytes);
+        }
+
+        @Override
+        public int lastBytesRead() {
+            return delegate.lastBytesRead();
+        }
+
+        @Override
+        public void attemptedBytesRead(int bytes) {
+            delegate.attemptedBytesRead(bytes);
+        }
+
+        @Override
+        public int attemptedBytesRead() {
+            return delegate.attemptedBytesRead();
+        }
+
+        @Override
+        public boolean continueReading() {
+            return delegate.continueReading();
+        }
+
+        @Override
+        public boolean continueReading(UncheckedBooleanSupplier maybeMoreDataSupplier) {
+            return delegate.continueReading(maybeMoreDataSupplier);
+        }
+
+        @Override
+        public void readComplete() {
+            delegate.readComplete();
+            LAST.remove();
+        }
+    }
+}
