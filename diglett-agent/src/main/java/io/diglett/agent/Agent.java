@@ -5,6 +5,7 @@ import io.diglett.protocol.FrameEncoder;
 import io.diglett.protocol.HandshakeDecoder;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.Heartbeat;
 import io.diglett.protocol.transport.Transport;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
@@ -56,6 +57,9 @@ public final class Agent implements AutoCloseable {
     private volatile boolean closing;
     private final AtomicBoolean closeCalled = new AtomicBoolean();
     private boolean wasOnline;
+    /** Whether the current link came online; when the last one that had ended (System.nanoTime). */
+    private boolean linkOnline;
+    private long lostOnlineLinkAt;
     private volatile int timesOnline;
     private ScheduledFuture<?> retry;
     private final AgentStatus status;
@@ -147,7 +151,7 @@ public final class Agent implements AutoCloseable {
         status.state(AgentStatus.State.CONNECTING);
         CompletableFuture<List<Registration>> online = new CompletableFuture<>();
         CompletableFuture<LinkEnd> ended = new CompletableFuture<>();
-        boolean reconnect = wasOnline;
+        boolean inUseMayBeOurs = wasOnline && System.nanoTime() - lostOnlineLinkAt < inUseGraceNanos();
         Bootstrap bootstrap = new Bootstrap()
                 .group(loop)
                 .channel(transport.socketChannel())
@@ -167,7 +171,7 @@ public final class Agent implements AutoCloseable {
                                 .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
                                 .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
                                 .addLast(HandlerNames.SESSION,
-                                        new AgentSession(config, transport, targets, reconnect, online, ended,
+                                        new AgentSession(config, transport, targets, inUseMayBeOurs, online, ended,
                                                 status));
                     }
                 });
@@ -201,8 +205,20 @@ public final class Agent implements AutoCloseable {
         return timesOnline;
     }
 
+    /**
+     * How long after losing an online link a name "already in use" (which the gateway answers so only when
+     * neither link has a token) is retried, as possibly still held by that link: the gateway declares a silent
+     * link dead three heartbeat intervals after it last heard from it, which was no later than our loss. One more
+     * interval covers timers and a gateway heartbeat a little longer than ours; after that the name is taken
+     * by someone else and the agent stops rather than retrying for ever.
+     */
+    private long inUseGraceNanos() {
+        return (Heartbeat.DEAD_AFTER_INTERVALS + 1) * config.heartbeat().toNanos();
+    }
+
     private void online(List<Registration> registrations) {
         wasOnline = true;
+        linkOnline = true;
         timesOnline++;
         backoff.reset();
         status.online(registrations);
@@ -222,6 +238,10 @@ public final class Agent implements AutoCloseable {
     /** A link is over: stop if refused or closing, else try again after the backoff. Runs on the loop. */
     private void ended(LinkEnd end) {
         link = null;
+        if (linkOnline) {
+            linkOnline = false;
+            lostOnlineLinkAt = System.nanoTime();
+        }
         if (closing) {
             stopped.complete("agent stopped");
             return;

@@ -61,7 +61,7 @@ final class AgentSession extends LinkSession {
     private final List<Registration> registered = new ArrayList<>();
     private final CompletableFuture<List<Registration>> online;
     private final CompletableFuture<LinkEnd> ended;
-    private final boolean reconnect;
+    private final boolean inUseMayBeOurs;
     private Phase phase = Phase.HANDSHAKE;
     private Bootstrap backends;
     private int pendingConnects;
@@ -74,12 +74,14 @@ final class AgentSession extends LinkSession {
     private final AgentStatus status;
 
     /**
-     * @param reconnect whether the agent was online before: a name "already in use" is then most likely held
-     *                  by our own previous link, which the gateway has not yet seen die, so it is retried
+     * @param inUseMayBeOurs whether the agent lost an online link so recently that a name "already in use"
+     *                  may still be held by that link, which the gateway has not yet seen die: the gateway
+     *                  answers so with an Error (not a Refuse) only when neither link has a token, since a
+     *                  token of its own takes the name over and another token is refused for good
      * @param online    completed with the registrations once the tunnels are live
      * @param ended     completed, on the link's loop, with how the link ended
      */
-    AgentSession(AgentConfig config, Transport transport, List<Target> targets, boolean reconnect,
+    AgentSession(AgentConfig config, Transport transport, List<Target> targets, boolean inUseMayBeOurs,
                  CompletableFuture<List<Registration>> online, CompletableFuture<LinkEnd> ended,
                  AgentStatus status) {
         super(config.window());
@@ -89,7 +91,7 @@ final class AgentSession extends LinkSession {
         for (Target target : targets) {
             this.targets.put(target.registration(), target);
         }
-        this.reconnect = reconnect;
+        this.inUseMayBeOurs = inUseMayBeOurs;
         this.online = online;
         this.ended = ended;
     }
@@ -212,7 +214,7 @@ final class AgentSession extends LinkSession {
             return;
         }
         if (frame.kind() == FrameKind.ERROR && phase == Phase.REGISTER) {
-            if (reconnect && Names.isInUse(frame.text())) {
+            if (inUseMayBeOurs && Names.isInUse(frame.text())) {
                 endReason = frame.text() + " (still held by our previous connection?)";
                 ctx.close();
                 return;

@@ -35,8 +35,9 @@ public final class Names {
     }
 
     /**
-     * The gateway's exact answer to a Register for a name another agent holds. Agents recognise it (see
-     * {@link #isInUse}) to retry after a reconnect, when the name may still be held by their own dying link.
+     * The gateway's exact answer to a Register for a name another agent holds: a Refuse when the holder has another
+     * token, an Error when neither agent has one (the holder may be the asking agent's own dying link). Agents
+     * recognise the Error (see {@link #isInUse}) and retry it for a few heartbeat intervals after losing a link.
      */
     public static String inUse(String name) {
         return "name '" + name + "' is already in use";

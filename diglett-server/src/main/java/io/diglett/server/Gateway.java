@@ -61,6 +61,7 @@ public final class Gateway implements AutoCloseable {
     private GatewayAdmin admin;
     /** Agent links open now; counted atomically since links are accepted onto several event loops. */
     private final AtomicInteger connected = new AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
     private final GatewayMetrics metrics = new GatewayMetrics(names::live, this::agents);
     /** Monotonic time for latencies; wall time for "since". Tests may replace them. */
     java.util.function.LongSupplier nanoClock = System::nanoTime;
@@ -300,9 +301,13 @@ public final class Gateway implements AutoCloseable {
     /**
      * Shuts down gracefully: stops accepting agents and public connections, tells every agent (Terminate),
      * lets open streams finish for up to the drain timeout, then closes everything and stops the event loops.
+     * Later calls do nothing.
      */
     @Override
     public void close() {
+        if (closed.getAndSet(true)) {
+            return;
+        }
         if (server != null) {
             server.close().syncUninterruptibly();
         }

@@ -15,7 +15,6 @@ import io.diglett.protocol.mux.Stream;
 import io.diglett.protocol.mux.StreamState;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
@@ -39,6 +38,9 @@ import org.slf4j.LoggerFactory;
 final class GatewaySession extends LinkSession {
 
     private static final Logger log = LoggerFactory.getLogger(GatewaySession.class);
+
+    /** How long a draining link may stay open after its streams ended, for the agent to close it. */
+    static final java.time.Duration TERMINATE_GRACE = java.time.Duration.ofSeconds(2);
 
     enum Phase { HANDSHAKE, LOGIN, REGISTER, ACTIVE, CLOSED }
 
@@ -202,9 +204,19 @@ final class GatewaySession extends LinkSession {
                 takeOver(holder, registration, request);
                 return;
             }
-            log.info("agent {} asked for name '{}', which is already in use", peer(), name);
             gateway.metrics().authFailures.labelValues("name_in_use").inc();
-            reply(Frame.error(ctx.alloc(), registration, Names.inUse(name)));
+            if (holder == null || holder.session != this && tokenDigest == null && !holder.session.hasToken()) {
+                // Gone between our attempts, or held by a link whose owner we cannot tell from this one (neither
+                // has a token): it may be this agent's own dying link, so a request error the agent may retry
+                log.info("agent {} asked for name '{}', which is already in use", peer(), name);
+                reply(Frame.error(ctx.alloc(), registration, Names.inUse(name)));
+                return;
+            }
+            // Held under another token (the same one took it over above), or by this very link: that will not
+            // change by trying again, so the agent is refused for good and stops with this reason
+            log.info("agent {} asked for name '{}', which {} holds", peer(), name,
+                    holder.session == this ? "this link already" : "another token");
+            refuse(Names.inUse(name));
             return;
         }
         tunnels.put(registration, tunnel);
@@ -234,6 +246,11 @@ final class GatewaySession extends LinkSession {
                         finish();
                     }
                 }));
+    }
+
+    /** Whether this session logged in with a non-empty token. */
+    boolean hasToken() {
+        return tokenDigest != null;
     }
 
     /** Whether this session logged in with the (non-empty) token whose SHA-256 is {@code digest}. */
@@ -521,8 +538,16 @@ final class GatewaySession extends LinkSession {
     }
 
     /**
-     * The gateway is shutting down: stop accepting public connections, tell the agent (Terminate), and close
-     * the link once its open streams have finished. The gateway closes it anyway after its drain timeout.
+     * The gateway is shutting down: stop accepting public connections, tell the agent (Terminate), and let the
+     * agent close the link once its open streams have finished, as it does on a Terminate. The gateway keeps
+     * reading meanwhile and closes the link itself only if the agent has not done so {@link #TERMINATE_GRACE}
+     * after the streams ended (and {@link Gateway#close} closes it after the drain timeout).
+     *
+     * <p>Closing right after the Terminate was written, as the gateway did before, races with whatever the agent
+     * sends meanwhile (a Ping, a Pong, stream frames): a close with unread input makes the kernel reset the
+     * connection instead of ending it, which throws away what the gateway had not sent yet (on a slow link, the
+     * Terminate itself) and reaches the agent as a reset; the agent then reports a lost link ("the connection to
+     * the gateway closed") instead of the gateway's reason.
      */
     void drain(String reason) {
         for (Tunnel tunnel : tunnels.values()) {
@@ -530,13 +555,26 @@ final class GatewaySession extends LinkSession {
                 tunnel.listener.close();
             }
         }
-        if (failed() || !ctx.channel().isActive()) {
+        if (failed() || !ctx.channel().isActive() || phase == Phase.HANDSHAKE) {
+            // nothing to tell: before our handshake reply a frame would break the protocol
             ctx.close();
             return;
         }
         draining = true;
         ChannelFuture told = ctx.writeAndFlush(Frame.terminate(ctx.alloc(), reason));
-        mux.whenEmpty(() -> told.addListener(ChannelFutureListener.CLOSE));
+        mux.whenEmpty(() -> told.addListener(f -> {
+            if (!f.isSuccess()) {
+                ctx.close();
+                return;
+            }
+            ctx.executor().schedule(() -> {
+                if (ctx.channel().isOpen()) {
+                    log.info("agent {} did not close its link within {} ms of the end of its streams; closing it",
+                            peer(), TERMINATE_GRACE.toMillis());
+                    ctx.close();
+                }
+            }, TERMINATE_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+        }));
     }
 
     private void unexpose(Tunnel tunnel) {

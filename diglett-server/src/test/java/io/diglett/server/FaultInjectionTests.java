@@ -10,6 +10,7 @@ import io.diglett.agent.AgentConfig;
 import io.diglett.agent.TrustSettings;
 import io.diglett.protocol.Fingerprint;
 import io.diglett.protocol.HostPort;
+import io.diglett.protocol.testing.Fuzzing.LogCapture;
 import io.diglett.server.TestServers.Backend;
 import java.io.IOException;
 import java.io.InputStream;
@@ -29,6 +30,16 @@ import org.junit.jupiter.api.io.TempDir;
 class FaultInjectionTests {
 
     private static final String LISTENING = "listening for agents on 127\\.0\\.0\\.1:(\\d+) .*TLS 1\\.3 .*?(SHA256:\\S+),";
+
+    /** The agent's backoff cap in the restart test: small, so "back within its backoff" is a tight bound. */
+    private static final Duration RECONNECT_CAP = Duration.ofSeconds(1);
+
+    /**
+     * Time for TLS, login and registration once the agent dials a gateway that has just started: the new JVM
+     * runs that code for the first time (class loading, interpreted TLS) on a 2-core machine that is busy with
+     * this test and another JVM. It is a multiple of what a warm handshake takes, not of the backoff cap.
+     */
+    private static final long HANDSHAKE_SLACK_MILLIS = 2_000;
 
     @TempDir
     Path temp;
@@ -65,7 +76,7 @@ class FaultInjectionTests {
             Fingerprint fingerprint = Fingerprint.parse(listening.group(2));
             AgentConfig config = AgentConfig.of(new HostPort("127.0.0.1", port), "", "survivor",
                     new HostPort("127.0.0.1", endless.port()), TrustSettings.pinned(fingerprint))
-                    .withHeartbeat(Duration.ofSeconds(1)).withReconnectCap(Duration.ofSeconds(2));
+                    .withHeartbeat(Duration.ofSeconds(1)).withReconnectCap(RECONNECT_CAP);
             try (Agent agent = new Agent(config)) {
                 int publicPort = agent.start().get(20, TimeUnit.SECONDS).get(0).publicPort();
                 try (Socket client = TestServers.connect(publicPort)) {
@@ -79,8 +90,24 @@ class FaultInjectionTests {
                     assertTrue(millis < 5_000, "closed after " + millis + " ms");
                 }
                 try (ChildProcess second = gateway(port)) {
-                    second.await("register domain 'survivor' -> '(\\d+)'", 20_000);
+                    second.await(LISTENING, 30_000);
+                    long listeningAt = System.nanoTime();
                     TunnelTests.waitFor(() -> agent.timesOnline() == 2, "the agent is online again");
+                    long back = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - listeningAt);
+                    System.out.println("restart: the agent was online again " + back + " ms after the new gateway"
+                            + " listened");
+                    // the agent retries at most every RECONNECT_CAP (it has been failing for seconds by now),
+                    // then needs TLS, login and registration with a gateway JVM that has just started
+                    assertTrue(back <= RECONNECT_CAP.toMillis() + HANDSHAKE_SLACK_MILLIS,
+                            "online again " + back + " ms after the new gateway listened (backoff cap "
+                                    + RECONNECT_CAP.toMillis() + " ms)");
+                    int newPort = Integer.parseInt(second.await("register domain 'survivor' -> '(\\d+)'", 10_000)
+                            .group(1));
+                    try (Socket client = TestServers.connect(newPort)) {
+                        client.setSoTimeout(10_000);
+                        assertEquals(100_000, client.getInputStream().readNBytes(100_000).length,
+                                "the tunnel serves the backend's bytes again, on its new port " + newPort);
+                    }
                 }
             }
         }
@@ -131,6 +158,7 @@ class FaultInjectionTests {
             AgentConfig config = AgentConfig.of(new HostPort("127.0.0.1", Integer.parseInt(listening.group(1))), "",
                     "draining", new HostPort("127.0.0.1", slow.port()),
                     TrustSettings.pinned(Fingerprint.parse(listening.group(2))));
+            LogCapture logs = LogCapture.start();
             try (Agent agent = new Agent(config)) {
                 int publicPort = agent.start().get(20, TimeUnit.SECONDS).get(0).publicPort();
                 try (Socket client = TestServers.connect(publicPort)) {
@@ -147,6 +175,39 @@ class FaultInjectionTests {
                     assertTrue(body.startsWith("part 0\n") && body.endsWith("part 9\n"),
                             "the whole response arrived during the drain: " + body);
                     assertEquals(0, exit.get(30, TimeUnit.SECONDS), "exit code after SIGTERM");
+                }
+                TunnelTests.waitFor(() -> logs.text().contains("; reconnecting in "), "the agent reconnects");
+                String line = logs.text().lines().filter(l -> l.contains("; reconnecting in ")).findFirst()
+                        .orElseThrow();
+                assertTrue(line.contains("the gateway ended the session: gateway shutting down"),
+                        "the agent was told by a Terminate, it did not just lose the link: " + line);
+            } finally {
+                logs.stop();
+            }
+        }
+    }
+
+    /** The agent's first "reconnecting" line, which says why it lost the link. */
+    private static String firstReconnectLine(ChildProcess agent) throws InterruptedException {
+        return agent.await("^.*; reconnecting in .*$", 20_000).group();
+    }
+
+    @Test
+    void sigtermOnTheGatewayTellsAnIdleAgentWhichReconnectsToTheNextGateway() throws Exception {
+        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             ChildProcess gateway = gateway(0)) {
+            Matcher listening = gateway.await(LISTENING, 30_000);
+            int port = Integer.parseInt(listening.group(1));
+            try (ChildProcess agent = ChildProcess.start(AgentCommand.class, "--no-console", "-g", "127.0.0.1:" + port,
+                    "-n", "idle", "--fingerprint", listening.group(2), "--reconnect-max", "1",
+                    "127.0.0.1:" + echo.port())) {
+                agent.await("online: 'idle' is reachable", 30_000);
+                assertEquals(0, gateway.terminate(20_000), "exit code after SIGTERM");
+                String line = firstReconnectLine(agent);
+                assertTrue(line.contains("the gateway ended the session: gateway shutting down"),
+                        "the agent was told by a Terminate, it did not just lose the link: " + line);
+                try (ChildProcess next = gateway(port)) {
+                    next.await("register domain 'idle'", 30_000);
                 }
             }
         }

@@ -21,6 +21,7 @@ import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -182,6 +183,80 @@ class GatewayInputTests {
         assertInstanceOf(RejectedException.class, failure.getCause());
         assertEquals("name 'live' is already in use", failure.getCause().getMessage());
         assertLiveTunnelServes();
+    }
+
+    @Test
+    void aTakenNameIsARequestErrorBetweenAgentsWithoutTokenAndARefusalForAnotherToken() throws Exception {
+        // 'live' is held by an agent without a token: another one without a token may be that agent coming
+        // back before the gateway saw its old link die, so only that registration is refused
+        try (RawAgent agent = raw().loggedIn()) {
+            agent.send(FrameKind.REGISTER, 1, "live");
+            RawFrame error = agent.read();
+            assertEquals(FrameKind.ERROR.code(), error.kind(), error.text());
+            assertEquals(1, error.id());
+            assertEquals("name 'live' is already in use", error.text());
+            agent.send(FrameKind.REGISTER, 2, "not-live");
+            assertEquals(FrameKind.OK.code(), agent.read().kind(), "the link goes on");
+        }
+        // a token is someone else for sure (the same token would take the name over): refused for good
+        try (RawAgent agent = raw()) {
+            agent.handshake(Protocol.VERSION).readHandshake();
+            agent.send(FrameKind.LOGIN, 0, "somebody-else");
+            assertEquals(FrameKind.OK.code(), agent.read().kind());
+            agent.send(FrameKind.REGISTER, 1, "live");
+            RawFrame refused = agent.read();
+            assertEquals(FrameKind.REFUSE.code(), refused.kind(), refused.text());
+            assertEquals(Protocol.CONNECTION_ID, refused.id());
+            assertEquals("name 'live' is already in use", refused.text());
+            assertTrue(agent.closedByPeer(), "the gateway closes the link");
+        }
+        assertLiveTunnelServes();
+    }
+
+    /** A raw agent with {@code name} live. */
+    private RawAgent rawOnline(String name) throws IOException {
+        RawAgent agent = raw().loggedIn();
+        agent.send(FrameKind.REGISTER, 1, name);
+        assertEquals(FrameKind.OK.code(), agent.read().kind());
+        agent.send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
+        assertEquals(FrameKind.OK.code(), agent.read().kind());
+        return agent;
+    }
+
+    private static void assertTerminate(RawAgent agent) throws IOException {
+        RawFrame terminate = agent.read();
+        assertEquals(FrameKind.TERMINATE.code(), terminate.kind(), "a Terminate, got kind " + terminate.kind());
+        assertEquals("gateway shutting down", terminate.text());
+    }
+
+    @Test
+    void aGatewayShuttingDownTellsTheAgentAndLeavesClosingTheLinkToIt() throws Exception {
+        try (RawAgent agent = rawOnline("leaving-last")) {
+            CompletableFuture<Void> closing = CompletableFuture.runAsync(fixture.gateway::close);
+            assertTerminate(agent);
+            // What the agent sends meanwhile is still read and answered: a gateway that closed the link right
+            // after the Terminate would have it reset by the kernel (a close with unread input), which also
+            // discards whatever the gateway had not sent yet, the Terminate itself included
+            agent.send(FrameKind.PING, Protocol.CONNECTION_ID, new byte[8]);
+            assertEquals(FrameKind.PONG.code(), agent.read().kind(), "the link is still open after the Terminate");
+            agent.close(); // as a real agent does once its streams are done
+            closing.get(5, TimeUnit.SECONDS); // well within the drain timeout (10 s): every agent closed its link
+        }
+    }
+
+    @Test
+    void anAgentThatDoesNotCloseAfterTerminateIsClosedAfterAGracePeriod() throws Exception {
+        try (RawAgent agent = rawOnline("lingering")) {
+            long start = System.nanoTime();
+            CompletableFuture<Void> closing = CompletableFuture.runAsync(fixture.gateway::close);
+            assertTerminate(agent);
+            agent.socket.setSoTimeout(10_000);
+            assertTrue(agent.closedByPeer(), "the gateway closes a link the agent keeps open");
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(millis >= GatewaySession.TERMINATE_GRACE.toMillis() && millis < 8_000,
+                    "closed after " + millis + " ms, not before the grace period nor at the drain timeout");
+            closing.get(5, TimeUnit.SECONDS);
+        }
     }
 
     @Test

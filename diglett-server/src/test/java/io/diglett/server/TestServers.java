@@ -13,6 +13,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 
 /** Blocking test backends on 127.0.0.1, port 0: one thread per connection, closed with the server. */
 final class TestServers {
@@ -66,12 +67,17 @@ final class TestServers {
             return server.getLocalPort();
         }
 
-        @Override
-        public void close() throws IOException {
-            server.close();
+        /** Closes the connections accepted so far; the server keeps accepting. */
+        void closeConnections() throws IOException {
             for (Socket socket : sockets) {
                 socket.close();
             }
+        }
+
+        @Override
+        public void close() throws IOException {
+            server.close();
+            closeConnections();
         }
     }
 
@@ -185,9 +191,19 @@ final class TestServers {
         /** Connections opened before this many freezes stop forwarding. */
         private final java.util.concurrent.atomic.AtomicInteger generation = new java.util.concurrent.atomic.AtomicInteger();
         private final java.util.concurrent.atomic.AtomicInteger open = new java.util.concurrent.atomic.AtomicInteger();
+        /** While set, new connections are accepted but wait before they are relayed. */
+        private boolean holding;
+        /** When bytes were last passed on toward the target, and back toward the client (System.nanoTime). */
+        private volatile long lastToTarget;
+        private volatile long lastToClient;
+        /** A freeze waiting for the target's next exchange, and since when it waits. */
+        private java.util.concurrent.CompletableFuture<Frozen> pendingFreeze;
+        private long armedAt;
+        private final java.util.concurrent.CountDownLatch closed = new java.util.concurrent.CountDownLatch(1);
 
         Relay(int target) throws IOException {
             backend = new Backend(client -> {
+                awaitRelease();
                 int born = generation.get();
                 open.incrementAndGet();
                 try (Socket upstream = connect(target)) {
@@ -197,6 +213,11 @@ final class TestServers {
                     down.setDaemon(true);
                     down.start();
                     pump(client, upstream, born, true);
+                    if (generation.get() != born) {
+                        // a blackhole passes nothing on, not even the client's close: the target keeps its
+                        // half-open connection until the relay itself is closed
+                        closed.await(60, TimeUnit.SECONDS);
+                    }
                 } finally {
                     open.decrementAndGet();
                 }
@@ -218,15 +239,78 @@ final class TestServers {
                         }
                     }
                     to.getOutputStream().write(buf, 0, n);
+                    forwarded(record);
                 }
             } catch (IOException ignored) {
                 // either side closed
             }
         }
 
+        /** New connections are accepted but not relayed (their clients wait) until {@link #release}. */
+        synchronized void hold() {
+            holding = true;
+        }
+
+        /** Relays the connections that were held, and new ones at once again. */
+        synchronized void release() {
+            holding = false;
+            notifyAll();
+        }
+
+        private synchronized void awaitRelease() throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            for (long left; holding && (left = deadline - System.nanoTime()) > 0; ) {
+                wait(TimeUnit.NANOSECONDS.toMillis(left) + 1);
+            }
+        }
+
+        /** Closes the connections open now, on both sides, as a reset link would; new ones work. */
+        void cut() throws IOException {
+            backend.closeConnections();
+        }
+
+        private void forwarded(boolean toTarget) {
+            long now = System.nanoTime();
+            java.util.concurrent.CompletableFuture<Frozen> freeze = null;
+            synchronized (this) {
+                if (toTarget) {
+                    lastToTarget = now;
+                    if (pendingFreeze != null && lastToClient > armedAt
+                            && now - lastToClient < TimeUnit.MILLISECONDS.toNanos(50)) {
+                        freeze = pendingFreeze;
+                        pendingFreeze = null;
+                    }
+                } else {
+                    lastToClient = now;
+                }
+            }
+            if (freeze != null) {
+                freeze.complete(freeze());
+            }
+        }
+
         /** The connections open now stop forwarding in both directions, without closing; new ones work. */
-        void freeze() {
+        Frozen freeze() {
             generation.incrementAndGet();
+            return new Frozen(System.nanoTime(), lastToTarget, lastToClient);
+        }
+
+        /**
+         * Freezes the connections open now right after the next exchange the target starts: bytes toward the
+         * client answered within 50 ms by bytes toward the target. On an idle agent link that is the gateway's
+         * Ping and the agent's Pong, so the freeze comes just after the gateway heard from the agent.
+         */
+        synchronized java.util.concurrent.CompletableFuture<Frozen> freezeAfterTargetsNextExchange() {
+            pendingFreeze = new java.util.concurrent.CompletableFuture<>();
+            armedAt = System.nanoTime();
+            return pendingFreeze;
+        }
+
+        /**
+         * When the relay froze, and when it last passed bytes on toward the target and toward the client (what
+         * each end heard last), all System.nanoTime.
+         */
+        record Frozen(long at, long lastToTarget, long lastToClient) {
         }
 
         int openConnections() {
@@ -245,6 +329,7 @@ final class TestServers {
 
         @Override
         public void close() throws IOException {
+            closed.countDown();
             backend.close();
         }
     }

@@ -10,28 +10,37 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Keeps an idle link alive and notices a dead one. Every {@code interval} it checks when the peer was last
- * heard from: after one silent interval it sends a Ping (the peer's Pong, or any other frame, counts as
- * heard); after {@link #DEAD_AFTER_INTERVALS} silent intervals the link is declared dead, which closes it
- * through the session like any other protocol failure. Both ends run one, so a pulled cable, a NAT that
- * forgot the connection or a half-open TCP link is found within three intervals on each side.
+ * Keeps an idle link alive and notices a dead one. The peer counts as heard when any frame arrives (its Pong to
+ * our Ping, or anything else). After one silent interval a Ping is sent, after two another; at
+ * {@link #DEAD_AFTER_INTERVALS} silent intervals the link is declared dead, which closes it through the session
+ * like any other protocol failure. Both ends run one, so a pulled cable, a NAT that forgot the connection or a
+ * half-open TCP link is found three intervals after the peer was last heard, on each side.
  *
- * <p>Time comes from a {@link Ticker}, so tests drive it without waiting.
+ * <p>There is no fixed polling period: the one timer is always set for the next moment something is due
+ * (last heard + 1, 2 or 3 intervals), so detection does not wait for the next check of a fixed schedule (which
+ * made it take three to four intervals). A read only records the time; when the timer finds that the peer was
+ * heard in the meantime it simply sets itself again, so a busy link costs one timer run per interval.
+ *
+ * <p>Time comes from a {@link Ticker}, so tests drive it without waiting; the timer runs on the link's event
+ * loop, scheduled with delays measured on that ticker.
  */
 public final class Heartbeat extends ChannelInboundHandlerAdapter {
 
     /** Silent intervals after which the link is dead. */
     public static final int DEAD_AFTER_INTERVALS = 3;
 
-    /** Default interval between checks. */
+    /** Default heartbeat interval. */
     public static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(10);
 
     private final long intervalNanos;
     private final Ticker ticker;
     private ChannelHandlerContext ctx;
     private long lastHeard;
+    /** Pings sent since the peer was last heard (at most DEAD_AFTER_INTERVALS - 1). */
+    private int unanswered;
     private long pings;
     private ScheduledFuture<?> timer;
+    private boolean stopped;
 
     public Heartbeat(Duration interval) {
         this(interval, Ticker.systemTicker());
@@ -48,30 +57,28 @@ public final class Heartbeat extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
-        lastHeard = ticker.nanoTime();
+        heard();
         if (ctx.channel().isActive()) {
-            start();
+            schedule();
         }
     }
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
-        lastHeard = ticker.nanoTime();
-        start();
+        heard();
+        schedule();
         ctx.fireChannelActive();
-    }
-
-    private void start() {
-        if (timer == null) {
-            timer = ctx.executor().scheduleWithFixedDelay(this::tick, intervalNanos, intervalNanos,
-                    TimeUnit.NANOSECONDS);
-        }
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        lastHeard = ticker.nanoTime();
+        heard();
         ctx.fireChannelRead(msg);
+    }
+
+    private void heard() {
+        lastHeard = ticker.nanoTime();
+        unanswered = 0;
     }
 
     @Override
@@ -86,15 +93,32 @@ public final class Heartbeat extends ChannelInboundHandlerAdapter {
     }
 
     private void stop() {
+        stopped = true;
         if (timer != null) {
             timer.cancel(false);
             timer = null;
         }
     }
 
-    /** One check; runs every interval on the link's event loop. */
+    /** Sets the timer for the next moment something is due: the next Ping, or the link's death. */
+    private void schedule() {
+        if (stopped) {
+            return;
+        }
+        long due = lastHeard + (unanswered + 1L) * intervalNanos;
+        long delay = Math.max(0, due - ticker.nanoTime());
+        timer = ctx.executor().schedule(this::tick, delay, TimeUnit.NANOSECONDS);
+    }
+
+    /** Nanoseconds until the timer runs next; for tests. */
+    long nextCheckInNanos() {
+        return timer == null ? -1 : timer.getDelay(TimeUnit.NANOSECONDS);
+    }
+
+    /** The timer: runs on the link's event loop when a Ping or the death of the link is due. */
     void tick() {
-        if (!ctx.channel().isActive()) {
+        timer = null;
+        if (stopped || !ctx.channel().isActive()) {
             return;
         }
         long silent = ticker.nanoTime() - lastHeard;
@@ -102,8 +126,15 @@ public final class Heartbeat extends ChannelInboundHandlerAdapter {
             stop();
             ctx.fireExceptionCaught(new ProtocolException("link dead: nothing heard from the peer for "
                     + TimeUnit.NANOSECONDS.toMillis(silent) + " ms"));
-        } else if (silent >= intervalNanos) {
+            return;
+        }
+        // a Ping after each whole silent interval before the last; none if the peer was heard since the timer
+        // was set (it then runs early and just sets itself again)
+        long owed = Math.min(silent / intervalNanos, DEAD_AFTER_INTERVALS - 1);
+        if (owed > unanswered) {
+            unanswered = (int) owed;
             ctx.writeAndFlush(Frame.ping(ctx.alloc(), ++pings));
         }
+        schedule();
     }
 }
