@@ -70,7 +70,8 @@ public final class AgentCommand implements Callable<Integer> {
     boolean[] debug = new boolean[0];
 
     @Option(names = "--window", paramLabel = "BYTES", defaultValue = "256k", converter = SizeConverter.class,
-            description = "Per-stream receive window (default: ${DEFAULT-VALUE}).")
+            description = "Initial per-stream receive window; a stream's window grows up to 16 times this (at most 4m)"
+                    + " while it limits a transfer (default: ${DEFAULT-VALUE}).")
     int window;
 
     @Option(names = "--fingerprint", paramLabel = "SHA256:...", converter = FingerprintConverter.class,

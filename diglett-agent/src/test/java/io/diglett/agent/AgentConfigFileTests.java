@@ -94,6 +94,6 @@ class AgentConfigFileTests {
         CliRun.assertCompletion(new AgentCommand(), "--gateway", "--name", "--token", "--config", "--plaintext");
         CliRun.assertManPage(new AgentCommand(), "diglett - Exposes local services", "-g, --gateway=HOST[:PORT]",
                 "-n, --name=NAME[=HOST:PORT][,OPTION...]", "--config=FILE", "DIGLETT_TOKEN", "HOST:PORT",
-                "--window=BYTES", "Per-stream receive window (default: 256k).");
+                "--window=BYTES", "Initial per-stream receive window");
     }
 }

@@ -62,7 +62,8 @@ public final class ServerCommand implements Callable<Integer> {
     PortRange portRange;
 
     @Option(names = "--window", paramLabel = "BYTES", defaultValue = "256k", converter = WindowConverter.class,
-            description = "Per-stream receive window (default: ${DEFAULT-VALUE}).")
+            description = "Initial per-stream receive window; a stream's window grows up to 16 times this (at most 4m)"
+                    + " while it limits a transfer (default: ${DEFAULT-VALUE}).")
     int window;
 
     @Option(names = "--domain", paramLabel = "DOMAIN",

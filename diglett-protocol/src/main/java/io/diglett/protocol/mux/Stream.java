@@ -95,6 +95,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** The local socket's input ended; FIN goes out once {@link #unsent} is empty. */
     private boolean localInputEnded;
 
+    /** Our receive window: the initial one, grown while the stream is limited by it (see {@link #written}). */
+    private int window;
     /** Bytes the peer may still send: our window minus what is in flight or not yet written. */
     private int receiveCredit;
     /** Written to the local socket, not yet returned to the peer as credit. */
@@ -118,7 +120,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         this.id = id;
         this.label = label;
         this.observer = observer;
-        this.receiveCredit = mux.receiveWindow();
+        this.window = mux.receiveWindow();
+        this.receiveCredit = window;
     }
 
     /**
@@ -141,6 +144,11 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** The local socket, or {@code null} while the agent is still connecting it. */
     public Channel local() {
         return local;
+    }
+
+    /** This side's receive window for the stream: the initial one, or what it grew to. */
+    public int window() {
+        return window;
     }
 
     /** Bytes the peer may still send on this stream. */
@@ -339,7 +347,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         // peer sending many tiny frames costs bytes, not per-write bookkeeping. Bounded by the window.
         try {
             if (held == null) {
-                held = mux.alloc().buffer(Math.max(n, 1024), mux.receiveWindow());
+                held = mux.alloc().buffer(Math.max(n, 1024), window);
             }
             held.writeBytes(data);
         } finally {
@@ -385,12 +393,37 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         }
         consumed += n;
         if (consumed >= mux.windowUpdateThreshold()) {
-            receiveCredit += consumed;
+            int increment = consumed + grow();
+            receiveCredit += increment;
             // not counted as a control frame: flow control itself bounds Window frames (one per quarter window)
-            mux.write(Frame.window(mux.alloc(), id, consumed));
+            mux.write(Frame.window(mux.alloc(), id, increment));
             mux.flushLinkLater();
             consumed = 0;
         }
+    }
+
+    /**
+     * Window growth, granted as extra credit with a credit return. The window is what limits a stream when the
+     * peer has used up nearly all of it by the time credit goes back (less than a quarter left): the sender waits
+     * for credit, as in a fast transfer whose credit round trip (two processes' scheduling, the TLS on both ends)
+     * takes longer than the window lasts. Such a stream doubles its window, up to {@link StreamMux#maxWindow()},
+     * as long as the link's growth budget lasts. A sender slower than the window never grows one, and a reader
+     * that stops returns no credit, so it grows nothing either; a reader slower than the link may grow its
+     * stream's window, which the budget bounds. Memory stays bounded by the initial window per stream plus the
+     * link's budget, which a stream gives back when it ends. The socket's write-buffer marks follow the window,
+     * so what flow control lets in is queued, not gathered in {@link #held}.
+     */
+    private int grow() {
+        if (window >= mux.maxWindow() || receiveCredit >= mux.windowUpdateThreshold()) {
+            return 0;
+        }
+        int growth = mux.takeGrowth(Math.min(window, mux.maxWindow() - window));
+        if (growth > 0) {
+            window += growth;
+            local.config().setWriteBufferWaterMark(socketWaterMark(window));
+            log.debug("stream={} {} window grown to {}", id, label, window);
+        }
+        return growth;
     }
 
     void flushLocal() {
@@ -495,6 +528,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** Leaves the mux (once) and tells the observer how the stream ended. */
     private void leave(String reason) {
         if (mux.remove(this)) {
+            mux.returnGrowth(window - mux.receiveWindow());
             observer.closed(finished, finished ? null : reason);
         }
     }

@@ -27,6 +27,10 @@ public final class StreamMux {
     private final Channel link;
     private final int receiveWindow;
     private final int windowUpdateThreshold;
+    /** Largest receive window a stream may grow to (see {@link Stream} on window growth). */
+    private final int maxWindow;
+    /** Bytes of window growth this link's streams may still take: what bounds the growth's memory. */
+    private long growthLeft;
     private final IntObjectMap<Stream> streams = new IntObjectHashMap<>();
     private final List<Stream> localFlushes = new ArrayList<>();
     private boolean linkFlushScheduled;
@@ -38,6 +42,13 @@ public final class StreamMux {
 
     /** Control frames that may wait unwritten on a link before its peer is judged not to read (as in HTTP/2). */
     public static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
+
+    /** A stream's receive window may grow to this many times the initial window (at most {@link #MAX_GROWN_WINDOW}). */
+    public static final int GROWTH_FACTOR = 16;
+    /** Cap of a grown window: 4 MiB, what a bulk transfer needs on a loaded two-core machine (docs/benchmarks.md). */
+    public static final int MAX_GROWN_WINDOW = 4 << 20;
+    /** Window growth all streams of one link may hold at once, in grown windows: four streams at full size. */
+    public static final int GROWN_WINDOWS_PER_LINK = 4;
 
     /**
      * @param link          the agent link
@@ -59,6 +70,8 @@ public final class StreamMux {
         }
         this.link = link;
         this.receiveWindow = receiveWindow;
+        this.maxWindow = Math.max(receiveWindow, (int) Math.min((long) receiveWindow * GROWTH_FACTOR, MAX_GROWN_WINDOW));
+        this.growthLeft = (long) (maxWindow - receiveWindow) * GROWN_WINDOWS_PER_LINK;
         // Return credit in quarters of the window: few Window frames, and the sender never runs dry while
         // a quarter is being acknowledged.
         this.windowUpdateThreshold = Math.max(1, receiveWindow / 4);
@@ -98,6 +111,28 @@ public final class StreamMux {
 
     int windowUpdateThreshold() {
         return windowUpdateThreshold;
+    }
+
+    /** Largest receive window a stream of this link may grow to. */
+    public int maxWindow() {
+        return maxWindow;
+    }
+
+    /** Window growth the link's streams may still take, in bytes. */
+    public long growthLeft() {
+        return growthLeft;
+    }
+
+    /** Takes up to {@code wanted} bytes of window growth from the link's budget; returns what was granted. */
+    int takeGrowth(int wanted) {
+        int granted = (int) Math.min(wanted, growthLeft);
+        growthLeft -= Math.max(granted, 0);
+        return Math.max(granted, 0);
+    }
+
+    /** A stream that grew its window by {@code bytes} ended: the growth goes back to the link's budget. */
+    void returnGrowth(int bytes) {
+        growthLeft += bytes;
     }
 
     ByteBufAllocator alloc() {

@@ -350,6 +350,103 @@ class StreamMuxTest {
         assertEquals(BIG_WINDOW, local.stream().receiveCredit());
     }
 
+    /**
+     * The peer sends all the credit it has, this side writes it out at once, and returns credit: one credit round
+     * trip of a stream limited by its window. Returns the credit the peer got back.
+     */
+    private int roundTrip(StreamMux mux, Local local, int credit, int seed) {
+        for (int left = credit; left > 0; left -= Protocol.MAX_PAYLOAD) {
+            peerSends(mux, ID, bytes(Math.min(left, Protocol.MAX_PAYLOAD), seed));
+        }
+        mux.linkReadComplete();
+        assertEquals(credit, written(local.channel()).length);
+        int returned = 0;
+        for (Sent frame : sent()) {
+            assertEquals(FrameKind.WINDOW, frame.kind());
+            returned += frame.increment();
+        }
+        return returned;
+    }
+
+    @Test
+    void aStreamLimitedByItsWindowGrowsItUpToTheMaximumAndGivesTheGrowthBackWhenItEnds() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, BIG_WINDOW);
+        // as the programs set up stream sockets: write-buffer marks of a window
+        local.channel().config().setWriteBufferWaterMark(Stream.socketWaterMark(BIG_WINDOW));
+        long budget = mux.growthLeft();
+        assertEquals((long) (mux.maxWindow() - BIG_WINDOW) * StreamMux.GROWN_WINDOWS_PER_LINK, budget);
+        assertEquals(BIG_WINDOW * StreamMux.GROWTH_FACTOR, mux.maxWindow());
+
+        int credit = BIG_WINDOW;
+        List<Integer> windows = new ArrayList<>();
+        for (int round = 0; round < 8; round++) {
+            credit = roundTrip(mux, local, credit, round);
+            windows.add(local.stream().window());
+            assertEquals(local.stream().window(), credit, "credit back: what was written plus the growth");
+        }
+        // doubled each round the peer used up the whole window, until the maximum
+        assertEquals(List.of(2 * BIG_WINDOW, 4 * BIG_WINDOW, 8 * BIG_WINDOW, 16 * BIG_WINDOW, 16 * BIG_WINDOW,
+                16 * BIG_WINDOW, 16 * BIG_WINDOW, 16 * BIG_WINDOW), windows);
+        assertEquals(budget - (mux.maxWindow() - BIG_WINDOW), mux.growthLeft());
+
+        local.stream().reset("done", true);
+        sent();
+        assertEquals(budget, mux.growthLeft(), "the growth goes back to the link when the stream ends");
+    }
+
+    @Test
+    void aStreamWhosePeerSendsLessThanItsWindowDoesNotGrow() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, BIG_WINDOW);
+        local.channel().config().setWriteBufferWaterMark(Stream.socketWaterMark(BIG_WINDOW));
+        for (int round = 0; round < 6; round++) {
+            // a quarter window per round trip: the window is not what limits this stream
+            assertEquals(BIG_WINDOW / 4, roundTrip(mux, local, BIG_WINDOW / 4, round));
+        }
+        assertEquals(BIG_WINDOW, local.stream().window());
+        assertEquals(BIG_WINDOW, local.stream().receiveCredit());
+    }
+
+    @Test
+    void theLinksGrowthBudgetBoundsWhatAllItsStreamsGrowTogether() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        int streams = StreamMux.GROWN_WINDOWS_PER_LINK + 2;
+        List<Local> all = new ArrayList<>();
+        List<Integer> credits = new ArrayList<>();
+        for (int i = 0; i < streams; i++) {
+            Local local = attach(mux, ID + i);
+            local.channel().config().setWriteBufferWaterMark(Stream.socketWaterMark(BIG_WINDOW));
+            local.stream().opened(BIG_WINDOW);
+            all.add(local);
+            credits.add(BIG_WINDOW);
+        }
+        for (int round = 0; round < 6; round++) {
+            for (int i = 0; i < streams; i++) {
+                Local local = all.get(i);
+                int id = ID + i;
+                for (int left = credits.get(i); left > 0; left -= Protocol.MAX_PAYLOAD) {
+                    peerSends(mux, id, bytes(Math.min(left, Protocol.MAX_PAYLOAD), round));
+                }
+                mux.linkReadComplete();
+                written(local.channel());
+                int returned = 0;
+                for (Sent frame : sent()) {
+                    returned += frame.increment();
+                }
+                credits.set(i, returned);
+            }
+        }
+        long grown = 0;
+        for (Local local : all) {
+            grown += local.stream().window() - BIG_WINDOW;
+            assertTrue(local.stream().window() <= mux.maxWindow());
+        }
+        assertEquals((long) (mux.maxWindow() - BIG_WINDOW) * StreamMux.GROWN_WINDOWS_PER_LINK, grown,
+                "the streams took the whole budget and not a byte more");
+        assertEquals(0, mux.growthLeft());
+    }
+
     @Test
     void payloadBeyondTheReceiveCreditIsAProtocolError() {
         StreamMux mux = new StreamMux(link, Protocol.MIN_WINDOW);
