@@ -166,12 +166,16 @@ class ReconnectTests {
         }
     }
 
-    @Test
-    void theSameTokenTakesOverANameFromItsDyingLinkAndAnotherTokenDoesNot() throws Exception {
+    /** A gateway whose token file lets both "owner-token" and "other-token" register "svc". */
+    private TunnelFixture twoTokensForSvc() throws Exception {
         Path tokens = temp.resolve("tokens");
         Files.writeString(tokens, "owner-token svc\nother-token svc\n");
-        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults(),
-                FileAuthenticator.start(tokens, Duration.ofSeconds(1)));
+        return new TunnelFixture(GatewayConfig.defaults(), FileAuthenticator.start(tokens, Duration.ofSeconds(1)));
+    }
+
+    @Test
+    void theSameTokenTakesOverANameFromItsDyingLinkAndAnotherTokenDoesNot() throws Exception {
+        try (TunnelFixture fixture = twoTokensForSvc();
              TestServers.Relay relay = new TestServers.Relay(fixture.address.getPort())) {
             AgentConfig owner = fixture.agentConfig("svc", echo.port()).withToken("owner-token");
             Agent dying = fixture.agent(owner.withGateway(new HostPort("127.0.0.1", relay.port())));
@@ -193,10 +197,7 @@ class ReconnectTests {
 
     @Test
     void anAgentThatFindsItsNameTakenByAnotherTokenOnReconnectStopsWithTheReason() throws Exception {
-        Path tokens = temp.resolve("tokens");
-        Files.writeString(tokens, "owner-token svc\nother-token svc\n");
-        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults(),
-                FileAuthenticator.start(tokens, Duration.ofSeconds(1)));
+        try (TunnelFixture fixture = twoTokensForSvc();
              TestServers.Relay relay = new TestServers.Relay(fixture.address.getPort())) {
             Agent owner = fixture.agent(fixture.agentConfig("svc", echo.port()).withToken("owner-token")
                     .withGateway(new HostPort("127.0.0.1", relay.port())));
