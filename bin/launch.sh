@@ -23,7 +23,10 @@ if [ ! -f "$jar" ]; then
 fi
 # Class-data sharing for start-up: the first run that does real work writes an archive of the classes it
 # loaded next to the jar (at exit, SIGTERM included); later runs map it instead of loading and verifying
-# those classes again. A rebuilt jar makes the archive stale, so it is made again. DIGLETT_CDS=0 turns it off.
+# those classes again. The JVM silently ignores an archive made for another jar path, another JDK or other
+# options, so JAR.jsa.key records what it was made for: a rebuilt or moved jar, an upgraded JDK or changed
+# DIGLETT_JAVA_OPTS make it again. DIGLETT_CDS=0 turns it off.
+opts=${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC}
 cds=()
 jsa="$jar.jsa"
 if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ]; then
@@ -31,15 +34,20 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ]; then
   for arg in "$@"; do
     case "$arg" in -h|--help|-V|--version|generate-completion|gen-manpage) quick=1 ;; esac
   done
-  if [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; then
+  java_bin=$(readlink -f "$(command -v java)" || true)
+  libjvm="$(dirname "$java_bin")/../lib/server/libjvm.so"
+  [ -f "$libjvm" ] || libjvm=$java_bin
+  key="jar=$jar java=$java_bin jvm-modified=$(stat -c %Y "$libjvm" 2>/dev/null || echo unknown) opts=$opts"
+  if [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ] && [ "$(cat "$jsa.key" 2>/dev/null)" = "$key" ]; then
     cds=(-XX:SharedArchiveFile="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
   elif [ "$quick" = 0 ] && [ -w "$(dirname "$jar")" ]; then
-    rm -f "$jsa"
+    rm -f "$jsa" "$jsa.key"
+    printf '%s\n' "$key" >"$jsa.key"
     cds=(-XX:ArchiveClassesAtExit="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
   fi
 fi
 # Small heap: a tunnel's buffers are pooled direct memory bounded by its windows, not heap. Serial GC: the
 # least memory and threads; C2 (the default tiered compiler) for throughput.
 # shellcheck disable=SC2086
-exec java ${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC} "${cds[@]}" \
+exec java $opts "${cds[@]}" \
   -cp "$jar${DIGLETT_CLASSPATH:+:$DIGLETT_CLASSPATH}" "$main" "$@"
