@@ -392,7 +392,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             return;
         }
         consumed += n;
-        if (consumed >= mux.windowUpdateThreshold()) {
+        // Credit goes back in quarters of the current window: a grown window returns it in larger steps, so a
+        // 4 MiB window costs one Window frame (and one wake-up of the sender) per MiB, not per 64 KiB.
+        if (consumed >= Math.max(mux.windowUpdateThreshold(), window / 4)) {
             int increment = consumed + grow();
             receiveCredit += increment;
             // not counted as a control frame: flow control itself bounds Window frames (one per quarter window)

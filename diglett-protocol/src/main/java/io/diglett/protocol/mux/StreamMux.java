@@ -73,7 +73,8 @@ public final class StreamMux {
         this.maxWindow = Math.max(receiveWindow, (int) Math.min((long) receiveWindow * GROWTH_FACTOR, MAX_GROWN_WINDOW));
         this.growthLeft = (long) (maxWindow - receiveWindow) * GROWN_WINDOWS_PER_LINK;
         // Return credit in quarters of the window: few Window frames, and the sender never runs dry while
-        // a quarter is being acknowledged.
+        // a quarter is being acknowledged. This is the quarter of the initial window; a grown stream uses a
+        // quarter of its own (Stream#written).
         this.windowUpdateThreshold = Math.max(1, receiveWindow / 4);
     }
 

@@ -383,7 +383,11 @@ class StreamMuxTest {
         for (int round = 0; round < 8; round++) {
             credit = roundTrip(mux, local, credit, round);
             windows.add(local.stream().window());
-            assertEquals(local.stream().window(), credit, "credit back: what was written plus the growth");
+            // credit back: what was written plus the growth, but for less than a quarter of the window, which
+            // waits for the next bytes (credit goes back in quarters of the current window)
+            int held = local.stream().window() - credit;
+            assertTrue(held >= 0 && held < local.stream().window() / 4, "held back " + held);
+            assertEquals(credit, local.stream().receiveCredit(), "the peer's credit, as this side counts it");
         }
         // doubled each round the peer used up the whole window, until the maximum
         assertEquals(List.of(2 * BIG_WINDOW, 4 * BIG_WINDOW, 8 * BIG_WINDOW, 16 * BIG_WINDOW, 16 * BIG_WINDOW,
@@ -393,6 +397,30 @@ class StreamMuxTest {
         local.stream().reset("done", true);
         sent();
         assertEquals(budget, mux.growthLeft(), "the growth goes back to the link when the stream ends");
+    }
+
+    @Test
+    void aGrownWindowTakesCreditBackInQuartersOfItself() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local local = open(mux, BIG_WINDOW);
+        local.channel().config().setWriteBufferWaterMark(Stream.socketWaterMark(BIG_WINDOW));
+        int credit = BIG_WINDOW;
+        while (local.stream().window() < mux.maxWindow()) {
+            credit = roundTrip(mux, local, credit, 1);
+        }
+        // the peer spends the grown window one frame per link read, each written out at once
+        List<Integer> increments = new ArrayList<>();
+        for (int left = credit; left > 0; left -= Protocol.MAX_PAYLOAD) {
+            peerSends(mux, ID, bytes(Math.min(left, Protocol.MAX_PAYLOAD), 2));
+            mux.linkReadComplete();
+            written(local.channel());
+            sent().forEach(frame -> increments.add(frame.increment()));
+        }
+        // a Window frame per quarter of the 16x window, not per quarter of the initial one (which would be 64)
+        assertEquals(4, increments.size(), increments.toString());
+        for (int increment : increments) {
+            assertTrue(increment >= mux.maxWindow() / 4, increments.toString());
+        }
     }
 
     @Test
