@@ -34,6 +34,8 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ]; then
   for arg in "$@"; do
     case "$arg" in -h|--help|-V|--version|generate-completion|gen-manpage) quick=1 ;; esac
   done
+  # The JVM refuses to write an archive with a JVMTI agent loaded (a profiler, say): run without one.
+  case " $opts " in *" -agentpath:"*|*" -agentlib:"*|*" -javaagent:"*) quick=1 ;; esac
   java_bin=$(readlink -f "$(command -v java)" || true)
   libjvm="$(dirname "$java_bin")/../lib/server/libjvm.so"
   [ -f "$libjvm" ] || libjvm=$java_bin

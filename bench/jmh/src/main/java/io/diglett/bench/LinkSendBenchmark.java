@@ -43,7 +43,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(1)
 public class LinkSendBenchmark {
 
-    private static final int READ = 65_536 - Protocol.HEADER_LENGTH;
+    private static final int READ = io.diglett.protocol.mux.StreamReads.MAX_READ;
 
     @Param({"true", "false"})
     boolean headerRoom;

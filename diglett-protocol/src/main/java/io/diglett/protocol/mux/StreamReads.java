@@ -16,7 +16,10 @@ import io.netty.util.concurrent.FastThreadLocal;
  * read buffer; with the header in a buffer of its own it first copied header and payload together, every byte.
  *
  * <p>Reads are sized by Netty's adaptive guess, capped at {@link #MAX_READ} so that a full read makes one frame
- * of exactly 64 KiB: four whole TLS records.
+ * whose TLS records take {@link #FRAME_ON_WIRE} bytes: one TCP segment on loopback (MSS 65,483) and one
+ * segmentation-offload packet of 45 whole segments on an Ethernet link (MSS 1,448). A frame of exactly 64 KiB
+ * took 65,624 bytes, so each went out as a full segment plus a 141-byte one (TCP_NODELAY sends it at once):
+ * twice the packets, ACKs and wake-ups on the link.
  *
  * <p>Only a buffer that reaches the stream as it was read may use the room: the stream checks that the message
  * is the buffer this thread's last stream-socket read filled ({@link #isFreshRead}), and that nothing was read
@@ -25,8 +28,14 @@ import io.netty.util.concurrent.FastThreadLocal;
  */
 public final class StreamReads implements RecvByteBufAllocator {
 
-    /** Largest read: header plus read make one 65,536-byte frame. */
-    public static final int MAX_READ = 65_536 - Protocol.HEADER_LENGTH;
+    /** What TLS 1.3 adds to each record: a 5-byte header, the content-type byte and a 16-byte AEAD tag. */
+    public static final int TLS_RECORD_OVERHEAD = 22;
+
+    /** What a full read's frame takes on the link once encrypted: 45 Ethernet segments, under 64 KiB. */
+    public static final int FRAME_ON_WIRE = 45 * 1448;
+
+    /** Largest read: header plus read make a frame of four TLS records, {@link #FRAME_ON_WIRE} bytes in all. */
+    public static final int MAX_READ = FRAME_ON_WIRE - 4 * TLS_RECORD_OVERHEAD - Protocol.HEADER_LENGTH;
 
     public static final StreamReads INSTANCE = new StreamReads();
 
