@@ -264,6 +264,21 @@ def wait_for(what, predicate, timeout, proc=None, log_path=None):
     raise HarnessError(f"{what} did not happen within {timeout} s{state}\n{tail}")
 
 
+def log_time(path, regex, offset, since):
+    """Seconds from the wall-clock time since to the time stamp of the first log line matching regex
+    (slf4j-simple's "yyyy-MM-dd HH:mm:ss.SSS" in local time); None without one."""
+    try:
+        with open(path, errors="replace") as f:
+            f.seek(offset)
+            for line in f:
+                if re.search(regex, line):
+                    stamp = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) + int(line[20:23]) / 1000
+                    return round(stamp - since, 3)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def grep_log(path, regex, offset=0):
     try:
         with open(path, errors="replace") as f:
@@ -454,7 +469,8 @@ LogLevel INFO
         cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"127.0.0.1:{self.ports['gateway']}",
                "--known-gateways", self.path("known_gateways"),
                "-n", f"web=127.0.0.1:{self.ports['nginx']}", "-n", f"iperf=127.0.0.1:{self.ports['iperf']}"]
-        start = time.monotonic()
+        aoffset = log_size(alog)
+        start, start_wall = time.monotonic(), time.time()
         self.agent = self.procs.spawn("agent", cmd, alog)
 
         def ready():
@@ -463,6 +479,8 @@ LogLevel INFO
 
         wait_for("a request through the diglett tunnel", ready, 60, self.agent, alog)
         elapsed = time.monotonic() - start
+        self.startup_phases = {"dialing": log_time(alog, r"connecting to gateway", aoffset, start_wall),
+                               "online": log_time(alog, r"online: ", aoffset, start_wall)}
         self.ports["diglett-web"] = int(grep_log(glog, r"register domain 'web' -> '(\d+)'", offset).group(1))
         m = wait_for("the iperf name registered",
                      lambda: grep_log(glog, r"register domain 'iperf' -> '(\d+)'", offset), 30, self.agent, alog)
@@ -676,7 +694,10 @@ def one_run(b, index):
         elif path == "diglett":
             with b.slot("startup", path):
                 put("startup", "diglett", b.start_agent())
-    log(f"  first request after {fig['startup']['ssh']:.3f} s (ssh -R), {fig['startup']['diglett']:.3f} s (diglett)")
+                fig["startup_phases"] = b.startup_phases
+    phases = fig.get("startup_phases", {})
+    log(f"  first request after {fig['startup']['ssh']:.3f} s (ssh -R), {fig['startup']['diglett']:.3f} s (diglett; "
+        f"its log: dialing at {phases.get('dialing')} s, online at {phases.get('online')} s)")
     time.sleep(o.settle)
     for (path, side), value in b.rss_now().items():  # 5. idle memory
         put(f"rss_{side}_idle", path, value)
