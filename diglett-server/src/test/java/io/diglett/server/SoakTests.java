@@ -85,10 +85,10 @@ class SoakTests {
             }
 
             // warm-up, then the first measurement with the clients paused
-            waitUntil(() -> System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(WARM_UP_MILLIS)
+            TunnelTests.waitFor(() -> System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(WARM_UP_MILLIS)
                     || !failures.isEmpty(), "the warm-up is over", WARM_UP_MILLIS + 10_000);
             running = false;
-            waitUntil(this::allPaused, "every client paused", 20_000);
+            TunnelTests.waitFor(this::allPaused, "every client paused", 20_000);
             long fdsAfterWarmUp = settledFileDescriptors();
             long heapAfterWarmUp = liveHeap();
             long countAfterWarmUp = done.get();
@@ -116,17 +116,6 @@ class SoakTests {
                     "live heap grew by more than 10%, from " + heapAfterWarmUp + " to " + heapAtEnd + " bytes");
             assertTrue(fdsAtEnd <= fdsAfterWarmUp + JVM_FDS_MARGIN,
                     "open fds grew from " + fdsAfterWarmUp + " to " + fdsAtEnd);
-        }
-    }
-
-    private static void waitUntil(java.util.function.BooleanSupplier condition, String what, long timeoutMillis)
-            throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting until " + what);
-            }
-            Thread.sleep(10);
         }
     }
 

@@ -323,7 +323,13 @@ class TunnelTests {
     }
 
     static void waitFor(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        waitFor(condition, what, 10_000);
+    }
+
+    /** Polls {@code condition} every 10 ms until it holds; fails after {@code timeoutMillis}. */
+    static void waitFor(java.util.function.BooleanSupplier condition, String what, long timeoutMillis)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("timed out waiting until " + what);
