@@ -892,7 +892,7 @@ def main(argv=None):
         o.runs = o.runs or 1
         o.duration = o.duration or 1
         o.many = o.connections or 200
-        o.omit, o.warmup, o.settle = 0, 0, 0.5
+        o.omit, o.warmup, o.settle = 0, 0, 0.2
         o.quiet_wait = o.quiet_wait if o.quiet_wait is not None else 0
         o.variants = [(1, False), (4, True)]
         o.out = o.out or os.path.join(work, "report")
@@ -945,7 +945,7 @@ def main(argv=None):
         if soft < 2 * o.many + 256:
             raise HarnessError(f"open files limit {soft} is too low for {o.many} connections (ulimit -n)")
         info = machine_info(b)
-        busy = cpu_busy()
+        busy = cpu_busy(0.5 if o.smoke else 2.0)
         info["busy_before"] = f"{busy * 100:.0f}% of the CPUs busy before the run, load average {loadavg()}"
         if busy > 0.15 and not o.quiet_wait:
             b.warnings.append(f"the machine was busy before the run ({busy * 100:.0f}% CPU): other work skews "
