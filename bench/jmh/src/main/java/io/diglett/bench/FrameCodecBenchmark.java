@@ -24,8 +24,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Payload frames through the encoder and then the decoder, as on a link: frames per second for payload sizes
- * from interactive (64 B) to bulk (64 KiB). Multiply by the size for bytes per second; run with
- * {@code -prof gc} for the allocation per frame.
+ * from interactive (64 B) to bulk (64 KiB), and payload bytes per second ({@code bytes}, {@link PayloadBytes});
+ * run with {@code -prof gc} for the allocation per frame.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -57,7 +57,7 @@ public class FrameCodecBenchmark {
     }
 
     @Benchmark
-    public int encodeThenDecode() {
+    public int encodeThenDecode(PayloadBytes moved) {
         encoder.writeOutbound(Frame.payload(7, payload.retainedDuplicate()));
         Object bytes;
         while ((bytes = encoder.readOutbound()) != null) {
@@ -66,6 +66,7 @@ public class FrameCodecBenchmark {
         Frame frame = decoder.readInbound();
         int read = frame.content().readableBytes();
         ReferenceCountUtil.release(frame);
+        moved.bytes += read;
         return read;
     }
 }

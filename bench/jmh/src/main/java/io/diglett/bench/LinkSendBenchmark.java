@@ -33,7 +33,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * encrypted by the link's TLS handler (the programs' provider, BoringSSL where it loads). {@code headerRoom}
  * compares the read buffer with room for the header in front ({@code StreamReads}: header and payload one
  * buffer, encrypted in place) with a plain read buffer (the header in a buffer of its own, so the TLS handler
- * copies both into 16 KiB pieces first). Frames per second.
+ * copies both into 16 KiB pieces first). Frames per second, payload bytes per second
+ * ({@code bytes}).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -101,7 +102,7 @@ public class LinkSendBenchmark {
     }
 
     @Benchmark
-    public int readToEncryptedFrame() {
+    public int readToEncryptedFrame(PayloadBytes moved) {
         // the socket read: the data at offset HEADER_LENGTH of its buffer, or at 0 without room
         int room = headerRoom ? Protocol.HEADER_LENGTH : 0;
         ByteBuf read = client.alloc().directBuffer(room + READ);
@@ -113,6 +114,7 @@ public class LinkSendBenchmark {
             sent += ((ByteBuf) out).readableBytes();
             ReferenceCountUtil.release(out);
         }
+        moved.bytes += READ;
         return sent;
     }
 }
