@@ -6,8 +6,10 @@ Paths: "direct" (client straight to the backend: the physical limit), "ssh" (ssh
 and "diglett" (the gateway and agent with default settings, TLS on). Standard library only.
 """
 import argparse
+import calendar
 import contextlib
 import datetime
+import glob
 import json
 import os
 import platform
@@ -266,15 +268,18 @@ def wait_for(what, predicate, timeout, proc=None, log_path=None):
 
 def log_time(path, regex, offset, since):
     """Seconds from the wall-clock time since to the time stamp of the first log line matching regex
-    (slf4j-simple's "yyyy-MM-dd HH:mm:ss.SSS" in local time); None without one."""
+    (slf4j-simple's "yyyy-MM-dd HH:mm:ss.SSS"; the harness runs the programs with TZ=UTC); None without one."""
     try:
         with open(path, errors="replace") as f:
             f.seek(offset)
             for line in f:
                 if re.search(regex, line):
-                    stamp = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) + int(line[20:23]) / 1000
-                    return round(stamp - since, 3)
-    except (OSError, ValueError):
+                    try:
+                        stamp = calendar.timegm(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
+                        return round(stamp + int(line[20:23]) / 1000 - since, 3)
+                    except ValueError:
+                        continue
+    except OSError:
         pass
     return None
 
@@ -456,7 +461,7 @@ LogLevel INFO
         offset = log_size(glog)
         cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett-server"), "-l", "127.0.0.1:0", "--bind", "127.0.0.1",
                "--state-dir", self.path("gateway-state")]
-        self.gateway = self.procs.spawn("gateway", cmd, glog)
+        self.gateway = self.procs.spawn("gateway", cmd, glog, env=dict(os.environ, TZ="UTC"))
         m = wait_for("the gateway listening", lambda: grep_log(glog, r"listening for agents on \S+:(\d+)", offset),
                      60, self.gateway, glog)
         self.ports["gateway"] = int(m.group(1))
@@ -471,7 +476,7 @@ LogLevel INFO
                "-n", f"web=127.0.0.1:{self.ports['nginx']}", "-n", f"iperf=127.0.0.1:{self.ports['iperf']}"]
         aoffset = log_size(alog)
         start, start_wall = time.monotonic(), time.time()
-        self.agent = self.procs.spawn("agent", cmd, alog)
+        self.agent = self.procs.spawn("agent", cmd, alog, env=dict(os.environ, TZ="UTC"))  # log_time reads UTC
 
         def ready():
             m = grep_log(glog, r"register domain 'web' -> '(\d+)'", offset)
@@ -521,7 +526,7 @@ LogLevel INFO
         self.start_gateway()
         first = self.start_agent()
         self.stop_tunnels()
-        missing = [j for j in LAUNCHED_JARS if not os.path.exists(os.path.join(DIGLETT_HOME, j + ".jsa"))]
+        missing = [j for j in LAUNCHED_JARS if not glob.glob(os.path.join(DIGLETT_HOME, j + ".*.jsa"))]
         if missing:
             self.warnings.append("no class-data sharing archive after the first start: " + ", ".join(missing))
         return first
@@ -866,7 +871,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=None, help="repetitions; the median is quoted (default 3)")
     ap.add_argument("--smoke", action="store_true",
-                    help="about 20 s: 1 run, 1-2 s durations, fewer connections; report to a temp dir")
+                    help="about 25 s: 1 run, 1-2 s durations, fewer connections; report to a temp dir")
     ap.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 10)")
     ap.add_argument("--connections", type=int, default=None, help="the many-connections scenario (default 1000)")
     ap.add_argument("--out", default=None, help="report directory (default docs/; with --smoke a temp dir)")
@@ -958,6 +963,8 @@ def main(argv=None):
         log(f"  nginx :{b.ports['nginx']}, iperf3 :{b.ports['iperf']}, sshd :{b.ports['sshd']} ({b.ssh_cipher})")
         if o.smoke:  # its start-up figure means nothing: no class-data sharing archive to make and wait for
             os.environ.setdefault("DIGLETT_CDS", "0")
+        elif os.environ.get("DIGLETT_CDS") == "0" or os.environ.get("DIGLETT_CLASSPATH"):
+            log("class-data sharing is off (DIGLETT_CDS=0 or DIGLETT_CLASSPATH): start-up measured without it")
         else:
             log("starting the gateway and the agent once, so that their launchers write class-data sharing "
                 "archives")

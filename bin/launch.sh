@@ -23,34 +23,39 @@ if [ ! -f "$jar" ]; then
 fi
 # Small heap: a tunnel's buffers are pooled direct memory bounded by its windows, not heap. Serial GC: the
 # least memory and threads; C2 (the default tiered compiler) for throughput. The native heap is trimmed every
-# 2 s (JDK 17.0.9 and later; older ones ignore the option), and glibc keeps two malloc arenas instead of one
-# per thread: freed native memory goes back to the system (resident memory at 1,000 connections after a
-# bulk transfer, gateway and agent: 8-10 MB less at the peak, 13-22 MB less afterwards).
-opts=${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:+IgnoreUnrecognizedVMOptions -XX:TrimNativeHeapInterval=2000}
+# 2 s (JDK 17.0.9 and later; the first of those call the option experimental, hence the unlock; older JDKs
+# ignore it), and glibc keeps two malloc arenas instead of one per thread: freed native memory goes back to
+# the system (resident memory at 1,000 connections after a bulk transfer, gateway and agent: 8-10 MB less at
+# the peak, 13-22 MB less afterwards).
+opts=${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:+IgnoreUnrecognizedVMOptions -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=2000}
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 # Class-data sharing for start-up: the first run that does real work writes an archive of the classes it
 # loaded next to the jar (at exit, SIGTERM included); later runs map it instead of loading and verifying
 # those classes again. The JVM silently ignores an archive made for another jar path, another JDK or other
-# options, so JAR.jsa.key records what it was made for: a rebuilt or moved jar, an upgraded JDK or changed
-# DIGLETT_JAVA_OPTS make it again. DIGLETT_CDS=0 turns it off.
+# options, so the archive's name carries a checksum of those (JAR.CHECKSUM.jsa): a moved jar, an upgraded
+# JDK or other DIGLETT_JAVA_OPTS get an archive of their own, and a rebuilt jar makes every older archive
+# stale (removed when the next one is made). Making one is best effort: any failure just runs without.
+# DIGLETT_CDS=0 turns it off.
 cds=()
-jsa="$jar.jsa"
-if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ]; then
+java_bin=$(readlink -f "$(command -v java 2>/dev/null)" 2>/dev/null || true)
+if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$java_bin" ]; then
   quick=0
   for arg in "$@"; do
     case "$arg" in -h|--help|-V|--version|generate-completion|gen-manpage) quick=1 ;; esac
   done
   # The JVM refuses to write an archive with a JVMTI agent loaded (a profiler, say): run without one.
   case " $opts " in *" -agentpath:"*|*" -agentlib:"*|*" -javaagent:"*) quick=1 ;; esac
-  java_bin=$(readlink -f "$(command -v java)" || true)
   libjvm="$(dirname "$java_bin")/../lib/server/libjvm.so"
   [ -f "$libjvm" ] || libjvm=$java_bin
   key="jar=$jar java=$java_bin jvm-modified=$(stat -c %Y "$libjvm" 2>/dev/null || echo unknown) opts=$opts"
-  if [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ] && [ "$(cat "$jsa.key" 2>/dev/null)" = "$key" ]; then
+  jsa="$jar.$(printf '%s' "$key" | cksum | cut -d' ' -f1).jsa"
+  if [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; then
     cds=(-XX:SharedArchiveFile="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
   elif [ "$quick" = 0 ] && [ -w "$(dirname "$jar")" ]; then
-    rm -f "$jsa" "$jsa.key"
-    printf '%s\n' "$key" >"$jsa.key"
+    for old in "$jar".*.jsa; do
+      if [ -f "$old" ] && ! [ "$old" -nt "$jar" ]; then rm -f "$old" 2>/dev/null || true; fi
+    done
+    rm -f "$jsa" "$jar.jsa" "$jar.jsa.key" 2>/dev/null || true  # the last two: this launcher's older naming
     cds=(-XX:ArchiveClassesAtExit="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
   fi
 fi

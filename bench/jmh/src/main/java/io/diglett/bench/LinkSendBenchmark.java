@@ -29,7 +29,7 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * The send side of a TLS agent link: a full stream read (65,529 bytes) becomes a Payload frame, is encoded and
+ * The send side of a TLS agent link: a full stream read (65,065 bytes) becomes a Payload frame, is encoded and
  * encrypted by the link's TLS handler (the programs' provider, BoringSSL where it loads). {@code headerRoom}
  * compares the read buffer with room for the header in front ({@code StreamReads}: header and payload one
  * buffer, encrypted in place) with a plain read buffer (the header in a buffer of its own, so the TLS handler

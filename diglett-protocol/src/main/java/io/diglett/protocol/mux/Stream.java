@@ -407,7 +407,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /**
      * Window growth, granted as extra credit with a credit return. The window is what limits a stream when the
      * peer has used up nearly all of it by the time credit goes back (less than a quarter of the initial window
-     * left, the size of one credit return): the sender waits
+     * left, the size of an ungrown window's credit return): the sender waits
      * for credit, as in a fast transfer whose credit round trip (two processes' scheduling, the TLS on both ends)
      * takes longer than the window lasts. Such a stream doubles its window, up to {@link StreamMux#maxWindow()},
      * as long as the link's growth budget lasts. A sender slower than the window never grows one, and a reader

@@ -16,8 +16,9 @@ import io.netty.util.concurrent.FastThreadLocal;
  * read buffer; with the header in a buffer of its own it first copied header and payload together, every byte.
  *
  * <p>Reads are sized by Netty's adaptive guess, capped at {@link #MAX_READ} so that a full read makes one frame
- * whose TLS records take {@link #FRAME_ON_WIRE} bytes: one TCP segment on loopback (MSS 65,483) and one
- * segmentation-offload packet of 45 whole segments on an Ethernet link (MSS 1,448). A frame of exactly 64 KiB
+ * whose TLS records (BoringSSL's, TLS 1.3) take {@link #FRAME_ON_WIRE} bytes: one TCP segment on loopback (MSS
+ * 65,483 once the connection's window has grown) and one segmentation-offload packet of 45 whole segments on
+ * an Ethernet link (MSS 1,448). The JDK's engine, used where BoringSSL does not load, adds 64 bytes more. A frame of exactly 64 KiB
  * took 65,624 bytes, so each went out as a full segment plus a 141-byte one (TCP_NODELAY sends it at once):
  * twice the packets, ACKs and wake-ups on the link.
  *
