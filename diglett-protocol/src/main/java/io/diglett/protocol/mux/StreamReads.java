@@ -18,9 +18,9 @@ import io.netty.util.concurrent.FastThreadLocal;
  * <p>Reads are sized by Netty's adaptive guess, capped at {@link #MAX_READ} so that a full read makes one frame
  * whose TLS records (BoringSSL's, TLS 1.3) take {@link #FRAME_ON_WIRE} bytes: one TCP segment on loopback (MSS
  * 65,483 once the connection's window has grown) and one segmentation-offload packet of 45 whole segments on
- * an Ethernet link (MSS 1,448). The JDK's engine, used where BoringSSL does not load, adds 64 bytes more. A frame of exactly 64 KiB
- * took 65,624 bytes, so each went out as a full segment plus a 141-byte one (TCP_NODELAY sends it at once):
- * twice the packets, ACKs and wake-ups on the link.
+ * an Ethernet link (MSS 1,448). The JDK's engine, used where BoringSSL does not load, adds 64 bytes more. A
+ * frame of exactly 64 KiB took 65,624 bytes, so each went out as a full segment plus a 141-byte one
+ * (TCP_NODELAY sends it at once): twice the packets, ACKs and wake-ups on the link.
  *
  * <p>Only a buffer that reaches the stream as it was read may use the room: the stream checks that the message
  * is the buffer this thread's last stream-socket read filled ({@link #isFreshRead}), and that nothing was read
@@ -30,7 +30,7 @@ import io.netty.util.concurrent.FastThreadLocal;
 public final class StreamReads implements RecvByteBufAllocator {
 
     /** What TLS 1.3 adds to each record: a 5-byte header, the content-type byte and a 16-byte AEAD tag. */
-    public static final int TLS_RECORD_OVERHEAD = 22;
+    private static final int TLS_RECORD_OVERHEAD = 22;
 
     /** What a full read's frame takes on the link once encrypted: 45 Ethernet segments, under 64 KiB. */
     public static final int FRAME_ON_WIRE = 45 * 1448;
