@@ -170,7 +170,9 @@ def markdown(doc, chart_ok, json_path):
     w(f"- Each figure is measured on the three paths one after the other within a run, the order rotating "
       f"from run to run; {s['duration_s']} s per measurement"
       + (f", iperf3 omitting its first {s['iperf3_omit_s']} s (`-O`)" if s["iperf3_omit_s"] else "")
-      + (f", after a {s['warmup_s']} s warm-up of each path" if s["warmup_s"] else "") + ".")
+      + (f", after a warm-up of each path ({s['warmup_s']} s of wrk"
+         + (f", then {s['bulk_warmup_s']} s of each iperf3 variant" if s.get("bulk_warmup_s") else ", then 1 s of "
+            "iperf3") + ")" if s["warmup_s"] else "") + ".")
     w(f"- iperf3 `-P 1` and `-P 4`, upload (client to backend) and download (`-R`, backend to client): "
       f"{', '.join(s['variants'])}.")
     w(f"- wrk `--latency -t{s['wrk_threads']} --timeout 5s` on the small file, {s['connections']} and "
