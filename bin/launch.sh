@@ -10,8 +10,22 @@ shift 2
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 root=$(cd "$here/.." && pwd)
 jar="$root/$module/target/$module-all.jar"
-if [ ! -f "$jar" ]; then
-  echo "building $module (first run)..." >&2
+# The jar is built on first use, and again when a source or pom it is made from is newer than it (after a git
+# pull or an edit), so a checkout never runs code older than itself. A stale jar that cannot be rebuilt here
+# (no mvn, or a read-only install) runs with a warning.
+stale_source() {
+  local dirs=("$root/pom.xml" "$root/$module")
+  local dep
+  for dep in $(grep -o '<artifactId>diglett-[a-z]*</artifactId>' "$root/$module/pom.xml" 2>/dev/null \
+      | sed 's/<[^>]*>//g' | sort -u); do
+    [ -d "$root/$dep" ] && dirs+=("$root/$dep")
+  done
+  find "${dirs[@]}" \( -name target -o -name '.*' \) -prune -o -type f \( -name pom.xml -o -path '*/src/main/*' \) \
+    -newer "$jar" -print -quit 2>/dev/null
+}
+build() {
+  echo "building $module ($1)..." >&2
+  local log
   log=$(mktemp)
   if ! (cd "$root" && mvn -B -q -DskipTests package -pl "$module" -am) >"$log" 2>&1; then
     cat "$log" >&2
@@ -20,6 +34,18 @@ if [ ! -f "$jar" ]; then
     exit 1
   fi
   rm -f "$log"
+}
+if [ ! -f "$jar" ]; then
+  build "first run"
+else
+  newer=$(stale_source || true)
+  if [ -z "$newer" ]; then
+    :
+  elif command -v mvn >/dev/null 2>&1 && [ -w "$root/$module/target" ]; then
+    build "${newer#"$root"/} is newer than the jar"
+  else
+    echo "warning: $jar is older than ${newer#"$root"/}; run 'mvn -B package -DskipTests' to rebuild it" >&2
+  fi
 fi
 # Small heap: a tunnel's buffers are pooled direct memory bounded by its windows, not heap. Serial GC: the
 # least memory and threads; C2 (the default tiered compiler) for throughput. The native heap is trimmed every

@@ -1,0 +1,174 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code bin/launch.sh} in a checkout of its own (a module with a pom, a source and a built jar), with stand-ins
+ * for {@code mvn} and {@code java} on the PATH that record how they were called: when the launcher builds the
+ * jar, and that it always runs it.
+ */
+class LauncherTests {
+
+    private static final Path LAUNCHER = Path.of("..", "bin", "launch.sh").toAbsolutePath().normalize();
+    private static final List<String> UTILITIES = List.of("dirname", "readlink", "find", "grep", "sed", "sort",
+            "mktemp", "cat", "rm", "stat", "cksum", "cut", "touch");
+
+    @TempDir
+    Path root;
+    private Path tools;
+    private Path calls;
+    private Path jar;
+    private Path source;
+
+    @BeforeEach
+    void checkout() throws IOException {
+        Files.createDirectories(root.resolve("bin"));
+        Files.copy(LAUNCHER, root.resolve("bin/launch.sh"));
+        write(root.resolve("pom.xml"), "<project/>");
+        write(root.resolve("diglett-lib/pom.xml"), "<project/>");
+        write(root.resolve("diglett-lib/src/main/java/Lib.java"), "class Lib {}");
+        write(root.resolve("diglett-app/pom.xml"),
+                "<project><artifactId>diglett-app</artifactId><dependencies><dependency>"
+                        + "<artifactId>diglett-lib</artifactId></dependency></dependencies></project>");
+        source = root.resolve("diglett-app/src/main/java/App.java");
+        write(source, "class App {}");
+        write(root.resolve("diglett-unrelated/src/main/java/Other.java"), "class Other {}");
+        jar = root.resolve("diglett-app/target/diglett-app-all.jar");
+        write(jar, "jar");
+        try (var files = Files.walk(root)) {
+            for (Path file : files.filter(Files::isRegularFile).toList()) {
+                Files.setLastModifiedTime(file, FileTime.from(Instant.now().minusSeconds(3600)));
+            }
+        }
+        Files.setLastModifiedTime(jar, FileTime.from(Instant.now().minusSeconds(60)));
+
+        // the PATH holds only these: the stand-ins, and the utilities the launcher (and they) use
+        tools = root.resolve("tools");
+        calls = root.resolve("calls");
+        for (String utility : UTILITIES) {
+            Path real = List.of(Path.of("/usr/bin", utility), Path.of("/bin", utility)).stream()
+                    .filter(Files::isExecutable).findFirst()
+                    .orElseThrow(() -> new IllegalStateException("no " + utility + " in /usr/bin or /bin"));
+            Files.createDirectories(tools);
+            Files.createSymbolicLink(tools.resolve(utility), real);
+        }
+        // mvn: records its arguments and "builds" the jar by touching it
+        script(tools.resolve("mvn"), "echo \"mvn $*\" >> " + calls + "\ntouch " + jar + "\n");
+        script(tools.resolve("java"), "echo \"java $*\" >> " + calls + "\n");
+    }
+
+    @Test
+    void aJarNewerThanEverySourceRunsAsItIs() throws Exception {
+        Result result = launch(true);
+
+        assertEquals(0, result.exit, result.output);
+        assertEquals(List.of("java"), commands());
+    }
+
+    @Test
+    void aMissingJarIsBuiltFirst() throws Exception {
+        Files.delete(jar);
+
+        Result result = launch(true);
+
+        assertEquals(0, result.exit, result.output);
+        assertEquals(List.of("mvn", "java"), commands());
+        assertTrue(result.output.contains("building diglett-app (first run)"), result.output);
+    }
+
+    @Test
+    void aSourceNewerThanTheJarRebuildsItOnce() throws Exception {
+        Files.setLastModifiedTime(source, FileTime.from(Instant.now()));
+
+        Result first = launch(true);
+        Result second = launch(true);
+
+        assertEquals(0, first.exit, first.output);
+        assertTrue(first.output.contains("diglett-app/src/main/java/App.java is newer than the jar"), first.output);
+        assertEquals(0, second.exit, second.output);
+        assertEquals(List.of("mvn", "java", "java"), commands());
+    }
+
+    @Test
+    void aChangedDependencyOrPomRebuildsButAnUnrelatedModuleDoesNot() throws Exception {
+        Files.setLastModifiedTime(root.resolve("diglett-unrelated/src/main/java/Other.java"),
+                FileTime.from(Instant.now()));
+        launch(true);
+        assertEquals(List.of("java"), commands());
+
+        Files.setLastModifiedTime(root.resolve("diglett-lib/src/main/java/Lib.java"), FileTime.from(Instant.now()));
+        launch(true);
+        assertEquals(List.of("java", "mvn", "java"), commands());
+
+        Files.setLastModifiedTime(root.resolve("pom.xml"), FileTime.from(Instant.now()));
+        launch(true);
+        assertEquals(List.of("java", "mvn", "java", "mvn", "java"), commands());
+    }
+
+    @Test
+    void aStaleJarWithoutMavenRunsWithAWarning() throws Exception {
+        Files.setLastModifiedTime(source, FileTime.from(Instant.now()));
+
+        Result result = launch(false);
+
+        assertEquals(0, result.exit, result.output);
+        assertEquals(List.of("java"), commands());
+        assertTrue(result.output.contains("warning: ") && result.output.contains("is older than "
+                + "diglett-app/src/main/java/App.java"), result.output);
+    }
+
+    private record Result(int exit, String output) {
+    }
+
+    private Result launch(boolean withMaven) throws Exception {
+        if (!withMaven) {
+            Files.delete(tools.resolve("mvn"));
+        }
+        ProcessBuilder builder = new ProcessBuilder("/bin/bash", root.resolve("bin/launch.sh").toString(),
+                "diglett-app", "io.example.Main", "--flag").redirectErrorStream(true);
+        builder.environment().put("PATH", tools.toString());
+        builder.environment().put("DIGLETT_CDS", "0");
+        Process process = builder.start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(process.waitFor(30, TimeUnit.SECONDS), "launcher did not finish");
+        return new Result(process.exitValue(), output);
+    }
+
+    /** The first word of each recorded call: which tool ran, in order. */
+    private List<String> commands() throws IOException {
+        if (!Files.exists(calls)) {
+            return List.of();
+        }
+        List<String> lines = Files.readAllLines(calls);
+        for (String line : lines) {
+            if (line.startsWith("java ")) {
+                assertTrue(line.contains("-cp " + jar) && line.endsWith("io.example.Main --flag"), line);
+            }
+        }
+        return lines.stream().map(line -> line.split(" ", 2)[0]).toList();
+    }
+
+    private static void write(Path file, String text) throws IOException {
+        Files.createDirectories(file.getParent());
+        Files.writeString(file, text);
+    }
+
+    private static void script(Path file, String body) throws IOException {
+        write(file, "#!/bin/sh\n" + body);
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+}
