@@ -676,6 +676,30 @@ def parse_wrk(text):
 # one run
 
 
+def each_path(order, measure, together):
+    """Runs measure(path) for every path: one after the other, or (smoke mode, whose figures mean nothing) all at
+    once, to keep the smoke run short. Only the HTTP scenarios go together: iperf3 -s serves one test at a time."""
+    if not together:
+        for path in order:
+            measure(path)
+        return
+    errors = []
+
+    def run(path):
+        try:
+            measure(path)
+        except Exception as e:  # noqa: BLE001  (re-raised below, on the harness's thread)
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(path,)) for path in order]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
 def rotated(run_index):
     k = run_index % len(PATHS)
     return PATHS[k:] + PATHS[:k]
@@ -726,20 +750,24 @@ def one_run(b, index):
         log("     " + key + ": " + fmt_paths(fig[key], "Gbit/s"))
 
     log(f"  2. HTTP, {o.conns} keep-alive connections")
-    for path in order:
+
+    def c32(path):
         with b.slot("c32", path):
-            r = b.wrk(path, o.conns, o.duration) or {}
+            r = b.wrk(path, o.conns, o.duration, name=f"wrk-{path}") or {}
         put("c32_rps", path, r.get("rps"))
         put("c32_p50", path, r.get("p50"))
         put("c32_p99", path, r.get("p99"))
         put("c32_errors", path, r.get("errors"))
+
+    each_path(order, c32, o.smoke)
     log("     req/s " + fmt_paths(fig["c32_rps"], "") + "; p99 " + fmt_paths(fig["c32_p99"], "ms"))
 
     log(f"  3. HTTP, {o.many} connections; 5. memory at {o.many} connections")
-    for path in order:
+
+    def many(path):
         sources = {side: pids for (p, side), pids in b.rss_sources().items() if p == path}
         with b.slot("c1k", path), RssSampler(sources) as sampler:
-            r = b.wrk(path, o.many, o.duration) or {}
+            r = b.wrk(path, o.many, o.duration, name=f"wrk-{path}") or {}
         for side, peak in sampler.peak.items():
             put(f"rss_{side}_1k", path, peak)
         put("c1k_rps", path, r.get("rps"))
@@ -748,26 +776,31 @@ def one_run(b, index):
         put("c1k_errors", path, r.get("errors"))
         if r.get("socket_errors") and r["errors"]:
             put("c1k_error_detail", path, {**r["socket_errors"], "non2xx": r.get("non2xx", 0)})
+
+    each_path(order, many, o.smoke)
     log("     req/s " + fmt_paths(fig["c1k_rps"], "") + "; errors " + fmt_paths(fig["c1k_errors"], ""))
 
     log(f"  4. small requests ({o.conns} connections) while a large download saturates the same tunnel")
-    for path in order:
+    def loaded(path):
         result = {}
 
         def bulk():  # starts half a second before the small requests and ends half a second after them
-            result["bulk"] = b.wrk(path, 1, o.duration + 1, url_path="/large.bin", threads=1, name="wrk-bulk")
+            result["bulk"] = b.wrk(path, 1, o.duration + 1, url_path="/large.bin", threads=1,
+                                   name=f"wrk-bulk-{path}")
 
         with b.slot("load", path):
             t = threading.Thread(target=bulk)
             t.start()
             time.sleep(0.5)
-            r = b.wrk(path, o.conns, o.duration) or {}
+            r = b.wrk(path, o.conns, o.duration, name=f"wrk-{path}") or {}
             t.join()
         bulk_r = result.get("bulk") or {}
         put("load_p50", path, r.get("p50"))
         put("load_p99", path, r.get("p99"))
         put("load_rps", path, r.get("rps"))
         put("load_bulk", path, bulk_r["bytes_per_s"] * 8 / 1e9 if bulk_r.get("bytes_per_s") else None)
+
+    each_path(order, loaded, o.smoke)
     log("     p99 " + fmt_paths(fig["load_p99"], "ms") + "; bulk alongside " + fmt_paths(fig["load_bulk"], "Gbit/s"))
 
     time.sleep(o.settle)

@@ -141,8 +141,9 @@ def markdown(doc, chart_ok, json_path):
     w = out.append
     w("# Benchmarks\n")
     if smoke:
-        w("**Smoke run** (`bench/run --smoke`): short durations and fewer connections, to keep the harness "
-          "working. These figures are not meaningful.\n")
+        w("**Smoke run** (`bench/run --smoke`): short durations and fewer connections, and the HTTP scenarios "
+          "measure the three paths at the same time, to keep the harness working in a few seconds. These figures "
+          "are not meaningful.\n")
     w("Diglett against the physical limit (**direct**: the client talks to the backend itself) and the tunnel "
       "everyone already has (**ssh -R**: `ssh -N -R` through an sshd), all on loopback on one machine, measured "
       "interleaved in the same run by `bench/run` (see [bench/README.md](../bench/README.md)). Diglett runs "
