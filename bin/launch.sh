@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Shared by bin/diglett and bin/diglett-server: runs a module's shaded jar, building it on first use.
+# Shared by bin/diglett and bin/diglett-server: runs a module's shaded jar, building it when it is missing or stale.
 # Usage (from the launchers): launch.sh MODULE MAIN_CLASS [ARGS...]
 # DIGLETT_JAVA_OPTS replaces the JVM options below; DIGLETT_CLASSPATH adds jars (plug-ins found with
 # ServiceLoader, such as an authenticator).
@@ -10,41 +10,71 @@ shift 2
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 root=$(cd "$here/.." && pwd)
 jar="$root/$module/target/$module-all.jar"
-# The jar is built on first use, and again when a source or pom it is made from is newer than it (after a git
-# pull or an edit), so a checkout never runs code older than itself. A stale jar that cannot be rebuilt here
-# (no mvn, or a read-only install) runs with a warning.
-stale_source() {
-  local dirs=("$root/pom.xml" "$root/$module")
-  local dep
-  for dep in $(grep -o '<artifactId>diglett-[a-z]*</artifactId>' "$root/$module/pom.xml" 2>/dev/null \
-      | sed 's/<[^>]*>//g' | sort -u); do
+# The jar is built on first use, and again when a source or pom it is made from (the module's, or one of
+# the diglett modules its pom depends on outside test scope) is newer than it: after a git pull or an edit, a
+# checkout does not run code older than itself. One build at a time per checkout (flock): a second launcher
+# waits and then finds the jar fresh. A stale jar that cannot be rebuilt here (no mvn, a read-only install, a
+# failed build) runs with a warning.
+main_deps() {  # artifactIds of the diglett modules the module's pom depends on, test scope left out
+  awk '/<dependency>/ { a = ""; t = 0 }
+       /<artifactId>diglett-/ { v = $0; gsub(/.*<artifactId>|<\/artifactId>.*/, "", v); a = v }
+       /<scope>test<\/scope>/ { t = 1 }
+       /<\/dependency>/ { if (a != "" && !t) print a; a = "" }' "$root/$module/pom.xml" 2>/dev/null | sort -u
+}
+stale_source() {  # prints the first pom or main source newer than the jar, if any
+  local dirs=("$root/pom.xml" "$root/$module") dep
+  for dep in $(main_deps); do
     [ -d "$root/$dep" ] && dirs+=("$root/$dep")
   done
   find "${dirs[@]}" \( -name target -o -name '.*' \) -prune -o -type f \( -name pom.xml -o -path '*/src/main/*' \) \
     -newer "$jar" -print -quit 2>/dev/null
 }
-build() {
+why_build() {
+  if [ ! -f "$jar" ]; then
+    echo "first run"
+  else
+    local newer
+    newer=$(stale_source || true)
+    [ -z "$newer" ] || echo "${newer#"$root"/} is newer than the jar"
+  fi
+}
+build() {  # returns non-zero (after printing Maven's output) when the build fails
   echo "building $module ($1)..." >&2
-  local log
+  # Maven rewrites a jar in place; a JVM still running from it (the other program, after a git pull) would
+  # read garbage when it loads its next class. Each jar gets a fresh inode first; running JVMs keep the old.
+  local j log
+  for j in "$root"/*/target/*-all.jar; do
+    if [ -f "$j" ]; then cp -p "$j" "$j.tmp" && mv -f "$j.tmp" "$j"; fi
+  done
   log=$(mktemp)
   if ! (cd "$root" && mvn -B -q -DskipTests package -pl "$module" -am) >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"
-    echo "build failed" >&2
-    exit 1
+    return 1
   fi
   rm -f "$log"
+  # A build whose output did not change leaves the jar's time alone (the shade plugin skips equal bytes):
+  # mark it fresh, or every start would build again.
+  touch "$jar"
 }
-if [ ! -f "$jar" ]; then
-  build "first run"
-else
-  newer=$(stale_source || true)
-  if [ -z "$newer" ]; then
-    :
-  elif command -v mvn >/dev/null 2>&1 && [ -w "$root/$module/target" ]; then
-    build "${newer#"$root"/} is newer than the jar"
+reason=$(why_build)
+if [ -n "$reason" ]; then
+  if command -v mvn >/dev/null 2>&1 && [ -w "$root" ] && [ -w "$root/$module" ]; then
+    if command -v flock >/dev/null 2>&1 && exec 9>>"$root/.launcher-build.lock"; then
+      flock 9
+      reason=$(why_build)  # another launcher may have built it while this one waited
+    fi
+    if [ -n "$reason" ] && ! build "$reason"; then
+      [ -f "$jar" ] || { echo "build failed" >&2; exit 1; }
+      echo "warning: the build failed; running the jar built before (older than the sources)" >&2
+    fi
+    exec 9>&-  # the JVM must not inherit the lock
+  elif [ -f "$jar" ]; then
+    echo "warning: $jar is older than its sources ($reason); rebuild it with 'mvn -B package -DskipTests'" \
+      "in $root" >&2
   else
-    echo "warning: $jar is older than ${newer#"$root"/}; run 'mvn -B package -DskipTests' to rebuild it" >&2
+    echo "$jar is missing and cannot be built here (needs mvn and a writable $root)" >&2
+    exit 1
   fi
 fi
 # Small heap: a tunnel's buffers are pooled direct memory bounded by its windows, not heap. Serial GC: the

@@ -1,6 +1,8 @@
 package io.diglett.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -17,18 +19,20 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code bin/launch.sh} in a checkout of its own (a module with a pom, a source and a built jar), with stand-ins
- * for {@code mvn} and {@code java} on the PATH that record how they were called: when the launcher builds the
- * jar, and that it always runs it.
+ * {@code bin/launch.sh} in a checkout of its own (a module with a pom, a source and a built jar, a dependency, a
+ * test-only dependency and an unrelated module), with stand-ins for {@code mvn} and {@code java} on the PATH
+ * that record how they were called: when the launcher builds the jar, what it does when it cannot, and that
+ * the JVM it starts holds no build lock.
  */
 class LauncherTests {
 
     private static final Path LAUNCHER = Path.of("..", "bin", "launch.sh").toAbsolutePath().normalize();
-    private static final List<String> UTILITIES = List.of("dirname", "readlink", "find", "grep", "sed", "sort",
-            "mktemp", "cat", "rm", "stat", "cksum", "cut", "touch");
+    private static final List<String> UTILITIES = List.of("dirname", "readlink", "find", "awk", "sort", "mktemp",
+            "cat", "rm", "cp", "mv", "stat", "cksum", "cut", "touch", "flock");
 
     @TempDir
-    Path root;
+    Path temp;
+    private Path root;
     private Path tools;
     private Path calls;
     private Path jar;
@@ -36,14 +40,28 @@ class LauncherTests {
 
     @BeforeEach
     void checkout() throws IOException {
+        root = temp.toRealPath();  // the launcher resolves its own path
         Files.createDirectories(root.resolve("bin"));
         Files.copy(LAUNCHER, root.resolve("bin/launch.sh"));
         write(root.resolve("pom.xml"), "<project/>");
         write(root.resolve("diglett-lib/pom.xml"), "<project/>");
         write(root.resolve("diglett-lib/src/main/java/Lib.java"), "class Lib {}");
-        write(root.resolve("diglett-app/pom.xml"),
-                "<project><artifactId>diglett-app</artifactId><dependencies><dependency>"
-                        + "<artifactId>diglett-lib</artifactId></dependency></dependencies></project>");
+        write(root.resolve("diglett-testonly/src/main/java/Fixture.java"), "class Fixture {}");
+        write(root.resolve("diglett-app/pom.xml"), """
+                <project>
+                  <parent><artifactId>diglett-parent</artifactId></parent>
+                  <artifactId>diglett-app</artifactId>
+                  <dependencies>
+                    <dependency>
+                      <artifactId>diglett-lib</artifactId>
+                    </dependency>
+                    <dependency>
+                      <artifactId>diglett-testonly</artifactId>
+                      <scope>test</scope>
+                    </dependency>
+                  </dependencies>
+                </project>
+                """);
         source = root.resolve("diglett-app/src/main/java/App.java");
         write(source, "class App {}");
         write(root.resolve("diglett-unrelated/src/main/java/Other.java"), "class Other {}");
@@ -51,10 +69,10 @@ class LauncherTests {
         write(jar, "jar");
         try (var files = Files.walk(root)) {
             for (Path file : files.filter(Files::isRegularFile).toList()) {
-                Files.setLastModifiedTime(file, FileTime.from(Instant.now().minusSeconds(3600)));
+                Files.setLastModifiedTime(file, ago(3600));
             }
         }
-        Files.setLastModifiedTime(jar, FileTime.from(Instant.now().minusSeconds(60)));
+        Files.setLastModifiedTime(jar, ago(60));
 
         // the PATH holds only these: the stand-ins, and the utilities the launcher (and they) use
         tools = root.resolve("tools");
@@ -66,14 +84,20 @@ class LauncherTests {
             Files.createDirectories(tools);
             Files.createSymbolicLink(tools.resolve(utility), real);
         }
-        // mvn: records its arguments and "builds" the jar by touching it
-        script(tools.resolve("mvn"), "echo \"mvn $*\" >> " + calls + "\ntouch " + jar + "\n");
-        script(tools.resolve("java"), "echo \"java $*\" >> " + calls + "\n");
+        // mvn records its arguments and makes a missing jar; like the shade plugin, it leaves an existing jar
+        // untouched when the output did not change. It fails while the file "mvn-fails" exists.
+        script(tools.resolve("mvn"), "echo \"mvn $*\" >> '" + calls + "'\n"
+                + "[ -e '" + root.resolve("mvn-fails") + "' ] && { echo 'COMPILATION ERROR'; exit 1; }\n"
+                + "[ -f '" + jar + "' ] || echo built > '" + jar + "'\n");
+        // java records its arguments, and whether it inherited the launcher's build lock (fd 9)
+        script(tools.resolve("java"), "echo \"java $*\" >> '" + calls + "'\n"
+                + "[ -e /proc/$$/fd/9 ] && echo 'java-holds-the-build-lock' >> '" + calls + "'\n"
+                + "exit 0\n");
     }
 
     @Test
     void aJarNewerThanEverySourceRunsAsItIs() throws Exception {
-        Result result = launch(true);
+        Result result = launch();
 
         assertEquals(0, result.exit, result.output);
         assertEquals(List.of("java"), commands());
@@ -83,7 +107,7 @@ class LauncherTests {
     void aMissingJarIsBuiltFirst() throws Exception {
         Files.delete(jar);
 
-        Result result = launch(true);
+        Result result = launch();
 
         assertEquals(0, result.exit, result.output);
         assertEquals(List.of("mvn", "java"), commands());
@@ -91,53 +115,83 @@ class LauncherTests {
     }
 
     @Test
-    void aSourceNewerThanTheJarRebuildsItOnce() throws Exception {
-        Files.setLastModifiedTime(source, FileTime.from(Instant.now()));
+    void aSourceNewerThanTheJarRebuildsItOnceEvenWhenTheJarComesOutUnchanged() throws Exception {
+        Files.setLastModifiedTime(source, ago(30));
+        Object inode = Files.getAttribute(jar, "unix:ino");
 
-        Result first = launch(true);
-        Result second = launch(true);
+        Result first = launch();
+        Result second = launch();
 
         assertEquals(0, first.exit, first.output);
         assertTrue(first.output.contains("diglett-app/src/main/java/App.java is newer than the jar"), first.output);
         assertEquals(0, second.exit, second.output);
         assertEquals(List.of("mvn", "java", "java"), commands());
+        // a JVM still running from the old jar keeps its file: the rebuilt jar is a new one
+        assertNotEquals(inode, Files.getAttribute(jar, "unix:ino"));
+        assertTrue(Files.readAllLines(calls).get(0).endsWith("package -pl diglett-app -am"));
     }
 
     @Test
-    void aChangedDependencyOrPomRebuildsButAnUnrelatedModuleDoesNot() throws Exception {
-        Files.setLastModifiedTime(root.resolve("diglett-unrelated/src/main/java/Other.java"),
-                FileTime.from(Instant.now()));
-        launch(true);
+    void aChangedDependencyOrPomRebuildsButAnUnrelatedOrTestOnlyModuleDoesNot() throws Exception {
+        Files.setLastModifiedTime(root.resolve("diglett-unrelated/src/main/java/Other.java"), ago(30));
+        Files.setLastModifiedTime(root.resolve("diglett-testonly/src/main/java/Fixture.java"), ago(30));
+        launch();
         assertEquals(List.of("java"), commands());
 
-        Files.setLastModifiedTime(root.resolve("diglett-lib/src/main/java/Lib.java"), FileTime.from(Instant.now()));
-        launch(true);
+        Files.setLastModifiedTime(root.resolve("diglett-lib/src/main/java/Lib.java"), ago(30));
+        launch();
         assertEquals(List.of("java", "mvn", "java"), commands());
 
-        Files.setLastModifiedTime(root.resolve("pom.xml"), FileTime.from(Instant.now()));
-        launch(true);
+        Files.setLastModifiedTime(jar, ago(60));
+        Files.setLastModifiedTime(root.resolve("diglett-lib/src/main/java/Lib.java"), ago(3600));
+        Files.setLastModifiedTime(root.resolve("pom.xml"), ago(30));
+        launch();
         assertEquals(List.of("java", "mvn", "java", "mvn", "java"), commands());
     }
 
     @Test
     void aStaleJarWithoutMavenRunsWithAWarning() throws Exception {
-        Files.setLastModifiedTime(source, FileTime.from(Instant.now()));
+        Files.setLastModifiedTime(source, ago(30));
+        Files.delete(tools.resolve("mvn"));
 
-        Result result = launch(false);
+        Result result = launch();
 
         assertEquals(0, result.exit, result.output);
         assertEquals(List.of("java"), commands());
-        assertTrue(result.output.contains("warning: ") && result.output.contains("is older than "
-                + "diglett-app/src/main/java/App.java"), result.output);
+        assertTrue(result.output.contains("warning: ") && result.output.contains("is older than its sources "
+                + "(diglett-app/src/main/java/App.java is newer than the jar)"), result.output);
+    }
+
+    @Test
+    void aFailedRebuildRunsTheJarBuiltBeforeWithAWarning() throws Exception {
+        Files.setLastModifiedTime(source, ago(30));
+        Files.writeString(root.resolve("mvn-fails"), "");
+
+        Result result = launch();
+
+        assertEquals(0, result.exit, result.output);
+        assertEquals(List.of("mvn", "java"), commands());
+        assertTrue(result.output.contains("COMPILATION ERROR"), result.output);
+        assertTrue(result.output.contains("warning: the build failed; running the jar built before"), result.output);
+    }
+
+    @Test
+    void aFailedFirstBuildStopsWithMavensOutput() throws Exception {
+        Files.delete(jar);
+        Files.writeString(root.resolve("mvn-fails"), "");
+
+        Result result = launch();
+
+        assertEquals(1, result.exit, result.output);
+        assertEquals(List.of("mvn"), commands());
+        assertTrue(result.output.contains("COMPILATION ERROR") && result.output.contains("build failed"),
+                result.output);
     }
 
     private record Result(int exit, String output) {
     }
 
-    private Result launch(boolean withMaven) throws Exception {
-        if (!withMaven) {
-            Files.delete(tools.resolve("mvn"));
-        }
+    private Result launch() throws Exception {
         ProcessBuilder builder = new ProcessBuilder("/bin/bash", root.resolve("bin/launch.sh").toString(),
                 "diglett-app", "io.example.Main", "--flag").redirectErrorStream(true);
         builder.environment().put("PATH", tools.toString());
@@ -146,6 +200,10 @@ class LauncherTests {
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(process.waitFor(30, TimeUnit.SECONDS), "launcher did not finish");
         return new Result(process.exitValue(), output);
+    }
+
+    private static FileTime ago(long seconds) {
+        return FileTime.from(Instant.now().minusSeconds(seconds));
     }
 
     /** The first word of each recorded call: which tool ran, in order. */
@@ -158,6 +216,7 @@ class LauncherTests {
             if (line.startsWith("java ")) {
                 assertTrue(line.contains("-cp " + jar) && line.endsWith("io.example.Main --flag"), line);
             }
+            assertFalse(line.contains("java-holds-the-build-lock"), "the JVM inherited the launcher's lock");
         }
         return lines.stream().map(line -> line.split(" ", 2)[0]).toList();
     }
