@@ -691,13 +691,15 @@ def each_path(order, measure, together):
         except Exception as e:  # noqa: BLE001  (re-raised below, on the harness's thread)
             errors.append(e)
 
-    threads = [threading.Thread(target=run, args=(path,)) for path in order]
+    threads = [threading.Thread(target=run, args=(path,), daemon=True) for path in order]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    if errors:
+    if len(errors) == 1:
         raise errors[0]
+    if errors:
+        raise HarnessError("; ".join(str(e) for e in errors))
 
 
 def rotated(run_index):
@@ -733,7 +735,7 @@ def one_run(b, index):
 
     if o.warmup:
         # The JVM's JIT compiles for the first 20-30 s of traffic: with only a short warm-up, the compiler threads
-        # took 14% of the machine during the first bulk measurement (docs/benchmarks.md). Every bulk variant
+        # took about 15% of the machine during the first bulk measurement (docs/benchmarks.md). Every bulk variant
         # runs briefly first, so each measurement sees code compiled for it, as a long-running tunnel does.
         log("  warm-up")
         for path in order:
@@ -908,7 +910,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=None, help="repetitions; the median is quoted (default 3)")
     ap.add_argument("--smoke", action="store_true",
-                    help="about 25 s: 1 run, 1-2 s durations, fewer connections; report to a temp dir")
+                    help="about 20 s: 1 run, 1-2 s durations, fewer connections; report to a temp dir")
     ap.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 10)")
     ap.add_argument("--connections", type=int, default=None, help="the many-connections scenario (default 1000)")
     ap.add_argument("--out", default=None, help="report directory (default docs/; with --smoke a temp dir)")

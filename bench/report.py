@@ -168,12 +168,19 @@ def markdown(doc, chart_ok, json_path):
     w(f"- Everything on 127.0.0.1: nginx ({s['small_file_bytes']:,}-byte `index.html`, "
       f"{s['large_file_bytes'] // 2 ** 20} MiB `large.bin`, keep-alive, access log off, `worker_processes auto`), "
       "`iperf3 -s`, an sshd with its own config and keys on a free port.")
-    w(f"- Each figure is measured on the three paths one after the other within a run, the order rotating "
-      f"from run to run; {s['duration_s']} s per measurement"
-      + (f", iperf3 omitting its first {s['iperf3_omit_s']} s (`-O`)" if s["iperf3_omit_s"] else "")
-      + (f", after a warm-up of each path ({s['warmup_s']} s of wrk"
-         + (f", then {s['bulk_warmup_s']} s of each iperf3 variant" if s.get("bulk_warmup_s") else ", then 1 s of "
-            "iperf3") + ")" if s["warmup_s"] else "") + ".")
+    omit = s["iperf3_omit_s"] or 0
+    if s.get("bulk_warmup_s"):
+        bulk_warmup = f", then {s['bulk_warmup_s'] + omit} s of each iperf3 variant"
+    else:  # results of the harness before 640b3c0: one 1 s upload
+        bulk_warmup = f", then {1 + omit} s of one-stream upload"
+    w(("- Each bulk figure is measured on the three paths one after the other and each HTTP figure on the three "
+       "at the same time (smoke mode)" if smoke else
+       "- Each figure is measured on the three paths one after the other within a run, the order rotating "
+       "from run to run")
+      + f"; {s['duration_s']} s per measurement"
+      + (f", iperf3 omitting its first {omit} s (`-O`)" if omit else "")
+      + (f", after a warm-up of each path ({s['warmup_s']} s of wrk{bulk_warmup})" if s["warmup_s"] else "")
+      + ".")
     w(f"- iperf3 `-P 1` and `-P 4`, upload (client to backend) and download (`-R`, backend to client): "
       f"{', '.join(s['variants'])}.")
     w(f"- wrk `--latency -t{s['wrk_threads']} --timeout 5s` on the small file, {s['connections']} and "

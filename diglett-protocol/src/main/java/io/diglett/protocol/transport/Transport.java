@@ -40,8 +40,8 @@ public enum Transport {
      * zeroing alone at about 5% of the CPU time.</li>
      * <li>{@code io.netty.leakDetection.samplingInterval=1024}. Netty's default leak detection tracks one
      * buffer in 128 and records a stack trace for each tracked buffer when it is allocated and when it is
-     * released: 2.6% of the gateway's busiest thread in a profile of a four-stream upload. One in 1,024
-     * costs an eighth of that; a leak on a per-frame path is still tracked within a tenth of a second of a
+     * released: 2.6% of the gateway's busiest thread in a profile of a four-stream upload, 0.9% with one in
+     * 1,024 (warm-up included, when stack traces cost the most). A leak on a per-frame path is still tracked within a tenth of a second of a
      * transfer (about 15,000 buffers a second) and reported once the garbage collector finds the lost buffer.
      * The tests run with paranoid detection, which tracks every buffer.</li>
      * </ul>
