@@ -85,15 +85,19 @@ fi
 # the peak, 13-22 MB less afterwards).
 opts=${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:+IgnoreUnrecognizedVMOptions -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=2000}
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
-# Class-data sharing for start-up: the first run that does real work writes an archive of the classes it
-# loaded next to the jar (at exit, SIGTERM included); later runs map it instead of loading and verifying
-# those classes again. The JVM silently ignores an archive made for another jar path, another JDK or other
-# options, so the archive's name carries a checksum of those (JAR.CHECKSUM.jsa): a moved jar, an upgraded
-# JDK or other DIGLETT_JAVA_OPTS get an archive of their own, and a rebuilt jar makes every older archive
-# stale (removed when the next one is made). Making one is best effort: any failure just runs without.
-# DIGLETT_CDS=0 turns it off.
+# Class-data sharing for start-up: a run that gets to work (the gateway listening, the agent online) leaves an
+# archive of the classes it loaded next to the jar, and later starts map it instead of loading and verifying
+# those classes again. The JVM writes the archive at exit (SIGTERM included) to JAR.CHECKSUM.jsa.PID.partial;
+# the program creates JAR.CHECKSUM.jsa.PID.ok once it works, and the next start moves a partial archive whose
+# JVM has exited and whose run got that far into place. A run that stopped early (a typo, a gateway that was
+# down, a refused login) loaded too few classes to be worth an archive: its partial file is removed instead.
+# The JVM silently ignores an archive made for another jar path, another JDK or other options, so the name
+# carries a checksum of those: a moved jar, an upgraded JDK or other DIGLETT_JAVA_OPTS get an archive of their
+# own, and a rebuilt jar makes every older archive stale (removed when the next one is made). Making one is
+# best effort: any failure just runs without. DIGLETT_CDS=0 turns it off.
 cds=()
 java_bin=$(readlink -f "$(command -v java 2>/dev/null)" 2>/dev/null || true)
+running() { kill -0 "$1" 2>/dev/null || [ -e "/proc/$1" ]; }
 if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$java_bin" ]; then
   quick=0
   for arg in "$@"; do
@@ -105,14 +109,37 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$jav
   [ -f "$libjvm" ] || libjvm=$java_bin
   key="jar=$jar java=$java_bin jvm-modified=$(stat -c %Y "$libjvm" 2>/dev/null || echo unknown) opts=$opts"
   jsa="$jar.$(printf '%s' "$key" | cksum | cut -d' ' -f1).jsa"
+  if [ -w "$(dirname "$jar")" ]; then
+    if ! { [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; }; then
+      for partial in "$jsa".*.partial; do  # a finished run that got to work: its archive goes into place
+        pid=${partial%.partial}; pid=${pid##*.}
+        if [ -f "$partial" ] && [ -f "${partial%.partial}.ok" ] && ! running "$pid" && [ "$partial" -nt "$jar" ]; then
+          mv -f "$partial" "$jsa" 2>/dev/null && break
+        fi
+      done
+    fi
+    for partial in "$jar".*.jsa.*.partial; do  # left by runs that have exited: stopped early, or stale
+      pid=${partial%.partial}; pid=${pid##*.}
+      if [ -f "$partial" ] && ! running "$pid" && { ! [ -f "${partial%.partial}.ok" ] || ! [ "$partial" -nt "$jar" ]; }
+      then
+        rm -f "$partial" "${partial%.partial}.ok" 2>/dev/null || true
+      fi
+    done
+    for ok in "$jar".*.jsa.*.ok; do  # a run killed before it could write its archive, or one put in place
+      pid=${ok%.ok}; pid=${pid##*.}
+      if [ -f "$ok" ] && ! [ -f "${ok%.ok}.partial" ] && ! running "$pid"; then rm -f "$ok" 2>/dev/null || true; fi
+    done
+  fi
   if [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; then
     cds=(-XX:SharedArchiveFile="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
   elif [ "$quick" = 0 ] && [ -w "$(dirname "$jar")" ]; then
     for old in "$jar".*.jsa; do
       if [ -f "$old" ] && ! [ "$old" -nt "$jar" ]; then rm -f "$old" 2>/dev/null || true; fi
     done
-    rm -f "$jsa" "$jar.jsa" "$jar.jsa.key" 2>/dev/null || true  # the last two: this launcher's older naming
-    cds=(-XX:ArchiveClassesAtExit="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
+    rm -f "$jar.jsa" "$jar.jsa.key" 2>/dev/null || true  # this launcher's older naming
+    # exec keeps this shell's pid: the JVM's
+    cds=(-XX:ArchiveClassesAtExit="$jsa.$$.partial" -Ddiglett.cds.marker="$jsa.$$.ok" -Xlog:cds=off
+      -Xlog:cds+dynamic=off)
   fi
 fi
 # shellcheck disable=SC2086

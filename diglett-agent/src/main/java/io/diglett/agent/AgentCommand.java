@@ -8,6 +8,7 @@ import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
+import io.diglett.protocol.cli.ClassDataSharing;
 import io.diglett.protocol.cli.CommandLines;
 import io.diglett.protocol.cli.ConfigDefaults;
 import io.diglett.protocol.transport.Transport;
@@ -216,7 +217,7 @@ public final class AgentCommand implements Callable<Integer> {
         if (view != null) {
             view.start();
         }
-        agent.start();
+        agent.start().thenRun(ClassDataSharing::working);
         String reason;
         try {
             reason = agent.closed().get(); // only a refusal ends it: lost links are retried

@@ -6,6 +6,7 @@ import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Sizes;
 import io.diglett.protocol.Version;
+import io.diglett.protocol.cli.ClassDataSharing;
 import io.diglett.protocol.cli.CommandLines;
 import io.diglett.protocol.cli.ConfigDefaults;
 import io.diglett.protocol.transport.Transport;
@@ -214,6 +215,7 @@ public final class ServerCommand implements Callable<Integer> {
             if (admin.address != null) {
                 gateway.startAdmin(admin.address, admin.token);
             }
+            ClassDataSharing.working();
         } catch (Exception e) {
             log.error("cannot start the gateway on {}: {}", listen, Reasons.of(e));
             gateway.close();

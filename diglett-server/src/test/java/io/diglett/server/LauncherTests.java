@@ -13,6 +13,7 @@ import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -89,9 +90,15 @@ class LauncherTests {
         script(tools.resolve("mvn"), "echo \"mvn $*\" >> '" + calls + "'\n"
                 + "[ -e '" + root.resolve("mvn-fails") + "' ] && { echo 'COMPILATION ERROR'; exit 1; }\n"
                 + "[ -f '" + jar + "' ] || echo built > '" + jar + "'\n");
-        // java records its arguments, and whether it inherited the launcher's build lock (fd 9)
+        // java records its arguments, and whether it inherited the launcher's build lock (fd 9); asked for a
+        // class-data archive, it writes one "at exit", and creates the marker when WORKING is set (a run that
+        // got to work, as the programs do once listening or online)
         script(tools.resolve("java"), "echo \"java $*\" >> '" + calls + "'\n"
                 + "[ -e /proc/$$/fd/9 ] && echo 'java-holds-the-build-lock' >> '" + calls + "'\n"
+                + "for a in \"$@\"; do case \"$a\" in\n"
+                + "  -XX:ArchiveClassesAtExit=*) echo archive > \"${a#*=}\" ;;\n"
+                + "  -Ddiglett.cds.marker=*) [ -n \"$WORKING\" ] && : > \"${a#*=}\" ;;\n"
+                + "esac; done\n"
                 + "exit 0\n");
     }
 
@@ -188,14 +195,76 @@ class LauncherTests {
                 result.output);
     }
 
+    @Test
+    void aRunThatGotToWorkLeavesAClassDataArchiveTheNextStartMaps() throws Exception {
+        launch(Map.of("WORKING", "1"));
+        String first = javaLine(0);
+        Result second = launch(Map.of());
+
+        String partial = option(first, "-XX:ArchiveClassesAtExit=");
+        assertTrue(partial.startsWith(jar + ".") && partial.endsWith(".partial"), first);
+        assertEquals(partial.replaceAll("\\.partial$", ".ok"), option(first, "-Ddiglett.cds.marker="));
+        String archive = partial.replaceAll("\\.\\d+\\.partial$", "");
+        assertEquals(archive, option(javaLine(1), "-XX:SharedArchiveFile="), second.output);
+        assertTrue(Files.exists(Path.of(archive)));
+        try (var left = Files.list(jar.getParent())) {
+            assertEquals(List.of(), left.filter(f -> f.toString().matches(".*\\.(partial|ok)$")).toList(),
+                    "the partial archive and its marker are gone");
+        }
+    }
+
+    @Test
+    void aRunThatStoppedEarlyLeavesNoArchive() throws Exception {
+        launch(Map.of());  // a typo, a refused login: the program never says it works
+        String first = javaLine(0);
+        launch(Map.of());
+
+        String second = javaLine(1);
+        assertFalse(second.contains("-XX:SharedArchiveFile="), second);
+        assertTrue(second.contains("-XX:ArchiveClassesAtExit="), "the next run tries again: " + second);
+        assertFalse(Files.exists(Path.of(option(first, "-XX:ArchiveClassesAtExit="))),
+                "the early run's partial archive is removed");
+    }
+
+    @Test
+    void noArchiveForHelpOrVersion() throws Exception {
+        ProcessBuilder builder = new ProcessBuilder("/bin/bash", root.resolve("bin/launch.sh").toString(),
+                "diglett-app", "io.example.Main", "--version").redirectErrorStream(true);
+        builder.environment().put("PATH", tools.toString());
+        Process process = builder.start();
+        process.getInputStream().readAllBytes();
+        assertEquals(0, process.waitFor());
+
+        assertFalse(javaLine(0).contains("Archive"), javaLine(0));
+    }
+
+    private String javaLine(int index) throws IOException {
+        return Files.readAllLines(calls).stream().filter(line -> line.startsWith("java ")).toList().get(index);
+    }
+
+    /** The value of {@code prefix} among a recorded command line's words. */
+    private static String option(String line, String prefix) {
+        for (String word : line.split(" ")) {
+            if (word.startsWith(prefix)) {
+                return word.substring(prefix.length());
+            }
+        }
+        throw new AssertionError("no " + prefix + " in " + line);
+    }
+
     private record Result(int exit, String output) {
     }
 
     private Result launch() throws Exception {
+        return launch(Map.of("DIGLETT_CDS", "0"));
+    }
+
+    private Result launch(Map<String, String> env) throws Exception {
         ProcessBuilder builder = new ProcessBuilder("/bin/bash", root.resolve("bin/launch.sh").toString(),
                 "diglett-app", "io.example.Main", "--flag").redirectErrorStream(true);
         builder.environment().put("PATH", tools.toString());
-        builder.environment().put("DIGLETT_CDS", "0");
+        builder.environment().remove("DIGLETT_CDS");
+        builder.environment().putAll(env);
         Process process = builder.start();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(process.waitFor(30, TimeUnit.SECONDS), "launcher did not finish");
