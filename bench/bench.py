@@ -785,6 +785,7 @@ def one_run(b, index):
     log("     req/s " + fmt_paths(fig["c1k_rps"], "") + "; errors " + fmt_paths(fig["c1k_errors"], ""))
 
     log(f"  4. small requests ({o.conns} connections) while a large download saturates the same tunnel")
+
     def loaded(path):
         result = {}
 

@@ -61,7 +61,7 @@ reason=$(why_build)
 if [ -n "$reason" ]; then
   if command -v mvn >/dev/null 2>&1 && [ -w "$root" ] && [ -w "$root/$module" ]; then
     if command -v flock >/dev/null 2>&1 && exec 9>>"$root/.launcher-build.lock"; then
-      flock 9
+      flock 9 || true
       reason=$(why_build)  # another launcher may have built it while this one waited
     fi
     if [ -n "$reason" ] && ! build "$reason"; then
