@@ -109,28 +109,25 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$jav
   [ -f "$libjvm" ] || libjvm=$java_bin
   key="jar=$jar java=$java_bin jvm-modified=$(stat -c %Y "$libjvm" 2>/dev/null || echo unknown) opts=$opts"
   jsa="$jar.$(printf '%s' "$key" | cksum | cut -d' ' -f1).jsa"
+  fresh() { [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; }
+  # What runs that have exited left (RUN.partial, RUN.ok; RUN is JAR.CHECKSUM.jsa.PID): this configuration's
+  # partial archive goes into place if its run got to work and the jar has not changed since; the rest is
+  # removed, except another configuration's archive that its own next start will want.
   if [ -w "$(dirname "$jar")" ]; then
-    if ! { [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; }; then
-      for partial in "$jsa".*.partial; do  # a finished run that got to work: its archive goes into place
-        pid=${partial%.partial}; pid=${pid##*.}
-        if [ -f "$partial" ] && [ -f "${partial%.partial}.ok" ] && ! running "$pid" && [ "$partial" -nt "$jar" ]; then
-          mv -f "$partial" "$jsa" 2>/dev/null && break
-        fi
-      done
-    fi
-    for partial in "$jar".*.jsa.*.partial; do  # left by runs that have exited: stopped early, or stale
-      pid=${partial%.partial}; pid=${pid##*.}
-      if [ -f "$partial" ] && ! running "$pid" && { ! [ -f "${partial%.partial}.ok" ] || ! [ "$partial" -nt "$jar" ]; }
-      then
-        rm -f "$partial" "${partial%.partial}.ok" 2>/dev/null || true
+    for left in "$jar".*.jsa.*.partial "$jar".*.jsa.*.ok; do
+      run=${left%.*}
+      if ! [ -f "$left" ] || running "${run##*.}"; then continue; fi
+      usable=0
+      if [ -f "$run.partial" ] && [ -f "$run.ok" ] && [ "$run.partial" -nt "$jar" ]; then usable=1; fi
+      if [ "${run%.*}" = "$jsa" ]; then
+        if [ "$usable" = 1 ] && ! fresh; then mv -f "$run.partial" "$jsa" 2>/dev/null || true; fi
+        rm -f "$run.partial" "$run.ok" 2>/dev/null || true
+      elif [ "$usable" = 0 ]; then
+        rm -f "$run.partial" "$run.ok" 2>/dev/null || true
       fi
     done
-    for ok in "$jar".*.jsa.*.ok; do  # a run killed before it could write its archive, or one put in place
-      pid=${ok%.ok}; pid=${pid##*.}
-      if [ -f "$ok" ] && ! [ -f "${ok%.ok}.partial" ] && ! running "$pid"; then rm -f "$ok" 2>/dev/null || true; fi
-    done
   fi
-  if [ -f "$jsa" ] && [ "$jsa" -nt "$jar" ]; then
+  if fresh; then
     cds=(-XX:SharedArchiveFile="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
   elif [ "$quick" = 0 ] && [ -w "$(dirname "$jar")" ]; then
     for old in "$jar".*.jsa; do
