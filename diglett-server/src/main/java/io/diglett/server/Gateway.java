@@ -7,35 +7,50 @@ import io.diglett.protocol.HandshakeDecoder;
 import io.diglett.protocol.HostPort;
 import io.diglett.protocol.Version;
 import io.diglett.protocol.mux.HandlerNames;
-import io.diglett.protocol.mux.Stream;
+import io.diglett.protocol.transport.Tls;
 import io.diglett.protocol.transport.Transport;
+import io.diglett.server.admin.GatewayAdmin;
+import io.diglett.server.admin.GatewayMetrics;
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.ingress.Ingress;
+import io.diglett.server.link.GatewaySession;
+import io.diglett.server.link.LinkServices;
+import io.diglett.server.link.LocalNameRegistry;
+import io.diglett.server.link.NameRegistry;
+import io.diglett.server.link.PublicListeners;
+import io.diglett.server.link.Registrations;
+import io.diglett.server.link.TlsDetector;
+import io.diglett.server.link.Tunnel;
+import io.diglett.server.registrar.Registrar;
+import io.diglett.server.tls.GatewayTls;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
-import io.netty.util.concurrent.Promise;
-import java.net.BindException;
 import java.net.InetSocketAddress;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The gateway: accepts agent links and, for each name an agent registers, a public listener whose connections
- * are carried to that agent. Each link, its listeners and their connections live on one event loop.
+ * are carried to that agent. Each link, its listeners and their connections live on one event loop. This class
+ * wires the parts together (docs/architecture.md has the map): the link sessions and the life of a name
+ * ({@code link}), the ingress, the authenticator, the registrar, the admin endpoint.
  */
 public final class Gateway implements AutoCloseable {
 
@@ -43,16 +58,19 @@ public final class Gateway implements AutoCloseable {
 
     /** Link write buffer: streams pause reading above the high mark, resume below the low one. */
     static final WriteBufferWaterMark LINK_WATER_MARK = new WriteBufferWaterMark(512 * 1024, 1024 * 1024);
+    /** How long a new registrar may take to expose the live names on a reload. */
+    private static final Duration REGISTRAR_MOVE_TIMEOUT = Duration.ofSeconds(30);
 
-    /** Limits, authenticator and registrar are replaced by a reload (SIGHUP): see {@link GatewayReload}. */
+    /** Limits are replaced by a reload (SIGHUP). */
     private volatile GatewayConfig config;
-    private volatile Authenticator authenticator;
-    private volatile Registrar registrar;
-    private final NameRegistry names = new NameRegistry();
+    private final NameRegistry names;
+    private final Registrations registrations;
+    private final LinkServices linkServices;
     private final Transport transport = Transport.best();
     private final EventLoopGroup acceptor;
     private final EventLoopGroup workers;
     private final ChannelGroup links = new DefaultChannelGroup("agent-links", GlobalEventExecutor.INSTANCE);
+    private final Clock clock = Clock.systemUTC();
     private Channel server;
     private GatewayTls tls;
     /** The HTTP/HTTPS ingress for NAME.DOMAIN, or {@code null} without --http / --https. */
@@ -61,16 +79,21 @@ public final class Gateway implements AutoCloseable {
     private GatewayAdmin admin;
     /** Agent links open now; counted atomically since links are accepted onto several event loops. */
     private final AtomicInteger connected = new AtomicInteger();
-    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
-    private final GatewayMetrics metrics = new GatewayMetrics(names::live, this::agents);
-    /** Monotonic time for latencies; wall time for "since". Tests may replace them. */
-    java.util.function.LongSupplier nanoClock = System::nanoTime;
-    java.time.Clock clock = java.time.Clock.systemUTC();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final GatewayMetrics metrics;
 
     public Gateway(GatewayConfig config, Authenticator authenticator, Registrar registrar) {
+        this(config, authenticator, registrar, new LocalNameRegistry());
+    }
+
+    /** A gateway whose names live in {@code names}. */
+    public Gateway(GatewayConfig config, Authenticator authenticator, Registrar registrar, NameRegistry names) {
         this.config = config;
-        this.authenticator = authenticator;
-        this.registrar = registrar;
+        this.names = names;
+        this.metrics = new GatewayMetrics(names::live, this::agents);
+        this.registrations = new Registrations(names, authenticator, registrar,
+                new PublicListeners(transport, this::config), metrics, clock);
+        this.linkServices = new LinkServices(this::config, registrations, metrics, this::urls, System::nanoTime);
         this.acceptor = transport.newGroup(1, "diglett-accept");
         this.workers = transport.newGroup(0, "diglett-io");
     }
@@ -79,29 +102,36 @@ public final class Gateway implements AutoCloseable {
         this(config, Authenticator.open(), Registrar.log());
     }
 
-    GatewayConfig config() {
+    /** The settings in force. */
+    public GatewayConfig config() {
         return config;
     }
 
-    Authenticator authenticator() {
-        return authenticator;
+    public Authenticator authenticator() {
+        return registrations.authenticator();
     }
 
-    Registrar registrar() {
-        return registrar;
+    public Registrar registrar() {
+        return registrations.registrar();
     }
 
-    NameRegistry names() {
-        return names;
+    /** The names and the steps of their life (tests drive sessions through it). */
+    public Registrations registrations() {
+        return registrations;
     }
 
-    GatewayMetrics metrics() {
+    /** What every agent link session of this gateway is built with. */
+    public LinkServices linkServices() {
+        return linkServices;
+    }
+
+    public GatewayMetrics metrics() {
         return metrics;
     }
 
     /** The registry behind {@code /metrics}. */
     public io.prometheus.metrics.model.registry.PrometheusRegistry metricsRegistry() {
-        return metrics.registry;
+        return metrics.registry();
     }
 
     /**
@@ -113,10 +143,10 @@ public final class Gateway implements AutoCloseable {
         if (!config.tls().plaintext()) {
             tls = GatewayTls.load(config.tls());
         }
-        if (authenticator.admitsEveryone()) {
+        if (authenticator().admitsEveryone()) {
             log.warn("no --auth-file: any agent may register any name; see docs/security.md");
         }
-        authenticator.onChange(this::reauthorizeAll);
+        authenticator().onChange(this::reauthorizeAll);
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(acceptor, workers)
                 .channel(transport.serverChannel())
@@ -133,13 +163,14 @@ public final class Gateway implements AutoCloseable {
                 });
         server = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         if (config.ingress().enabled()) {
-            ingress = new Ingress(config, names, metrics);
+            ingress = new Ingress(config, names, metrics::ingressAnswered);
             ingress.start(acceptor, workers, transport);
         }
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
         log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),
-                transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS" : "TLS 1.3 via " + io.diglett.protocol.transport.Tls.describe() + " " + tls.fingerprint(),
+                transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS"
+                        : "TLS 1.3 via " + Tls.describe() + " " + tls.fingerprint(),
                 config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
         if (tls == null) {
             log.warn("--plaintext: the agent link is neither encrypted nor authenticated; use it only on a"
@@ -165,7 +196,7 @@ public final class Gateway implements AutoCloseable {
                 .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
                 .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
                 .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
-                .addLast(HandlerNames.SESSION, new GatewaySession(this));
+                .addLast(HandlerNames.SESSION, new GatewaySession(linkServices));
         log.debug("agent connected from {}", ch.remoteAddress());
     }
 
@@ -175,19 +206,21 @@ public final class Gateway implements AutoCloseable {
     }
 
     /** Puts {@code next} in place (every live tunnel is authorized again) and returns the previous one, to close. */
-    synchronized Authenticator replaceAuthenticator(Authenticator next) {
-        Authenticator previous = authenticator;
+    public synchronized Authenticator replaceAuthenticator(Authenticator next) {
         next.onChange(this::reauthorizeAll);
-        authenticator = next;
+        Authenticator previous = registrations.replaceAuthenticator(next);
         reauthorizeAll();
         return previous;
     }
 
-    /** Puts {@code next} in place and returns the previous one; moving the live names over is the caller's job. */
-    synchronized Registrar replaceRegistrar(Registrar next) {
-        Registrar previous = registrar;
-        registrar = next;
-        return previous;
+    /**
+     * Moves the live names to {@code next} and puts it in place, closing the old one; {@code sameKind}: both
+     * write to the same place. Keeps the old one, and throws, when {@code next} fails to expose a name.
+     *
+     * @return how many live names were moved
+     */
+    public int replaceRegistrar(Registrar next, boolean sameKind) throws InterruptedException {
+        return registrations.moveTo(next, sameKind, REGISTRAR_MOVE_TIMEOUT);
     }
 
     /** The authenticator's decisions changed: every session checks its names again, on its own loop. */
@@ -204,68 +237,10 @@ public final class Gateway implements AutoCloseable {
         return tls == null ? null : tls.fingerprint();
     }
 
-    /** How public listeners are bound; tests swap it to drive sessions without sockets. */
-    interface PublicBinder {
-        Future<Channel> bind(Tunnel tunnel, EventLoop loop);
-    }
-
-    PublicBinder binder = this::bindListener;
-
-    /** Binds {@code tunnel}'s public listener on {@code loop}, paused (no accepts) until it goes live. */
-    Future<Channel> bindPublic(Tunnel tunnel, EventLoop loop) {
-        return binder.bind(tunnel, loop);
-    }
-
-    private Future<Channel> bindListener(Tunnel tunnel, EventLoop loop) {
-        ServerBootstrap bootstrap = new ServerBootstrap()
-                .group(loop)
-                .channel(transport.serverChannel())
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.SO_REUSEADDR, true)
-                .option(ChannelOption.SO_BACKLOG, 1024)
-                .childOption(ChannelOption.AUTO_READ, false)
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Stream.socketWaterMark(config.window()))
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        tunnel.session.accept(tunnel, ch);
-                    }
-                });
-        Promise<Channel> promise = loop.newPromise();
-        PortRange range = config.portRange();
-        if (range == null) {
-            bindAttempt(bootstrap, 0, null, 0, 0, promise);
-        } else {
-            bindAttempt(bootstrap, range.low(), range, ThreadLocalRandom.current().nextInt(range.size()), 0,
-                    promise);
-        }
-        return promise;
-    }
-
-    /** Tries ports of the range one after another from a random start, until one binds. */
-    private void bindAttempt(ServerBootstrap bootstrap, int port, PortRange range, int start, int attempt,
-                             Promise<Channel> promise) {
-        int candidate = range == null ? port : range.low() + (start + attempt) % range.size();
-        ChannelFuture bind = bootstrap.bind(config.publicBind(), candidate);
-        bind.addListener(f -> {
-            if (f.isSuccess()) {
-                promise.setSuccess(bind.channel());
-            } else if (range != null && attempt + 1 < range.size()) {
-                bindAttempt(bootstrap, port, range, start, attempt + 1, promise);
-            } else if (range != null) {
-                promise.setFailure(new BindException("no free port in range " + range));
-            } else {
-                promise.setFailure(f.cause());
-            }
-        });
-    }
-
     /** The public port of {@code name}, if an agent holds it. */
     public OptionalInt publicPort(String name) {
-        Tunnel tunnel = names.get(name);
-        return tunnel == null || tunnel.port == 0 ? OptionalInt.empty() : OptionalInt.of(tunnel.port);
+        Tunnel tunnel = names.lookup(name).orElse(null);
+        return tunnel == null || tunnel.port() == 0 ? OptionalInt.empty() : OptionalInt.of(tunnel.port());
     }
 
     /**
@@ -273,13 +248,29 @@ public final class Gateway implements AutoCloseable {
      * {@code token}, if not null, is required as a bearer token. Returns the bound address.
      */
     public InetSocketAddress startAdmin(HostPort at, String token) throws InterruptedException {
-        admin = new GatewayAdmin(this, token);
+        admin = new GatewayAdmin(metrics, names, this::urls, new GatewayAdmin.Facts() {
+            @Override
+            public Fingerprint fingerprint() {
+                return Gateway.this.fingerprint();
+            }
+
+            @Override
+            public String domain() {
+                return config.ingress().domain();
+            }
+
+            @Override
+            public int agents() {
+                return Gateway.this.agents();
+            }
+        }, clock, token);
         return admin.start(at);
     }
 
     /** The public URLs of {@code tunnel} on the ingress (sent to its agent); empty without one. */
-    List<String> urls(Tunnel tunnel) {
-        return ingress == null ? List.of() : ingress.urls(tunnel);
+    private List<String> urls(Tunnel tunnel) {
+        Ingress running = ingress;
+        return running == null ? List.of() : running.urls(tunnel);
     }
 
     /** The port of the HTTP ingress, if it runs. */
@@ -334,8 +325,9 @@ public final class Gateway implements AutoCloseable {
             log.warn("drain timeout: closing {} agent link(s) with open connections", links.size());
         }
         links.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
-        authenticator.close();
-        registrar.close();
+        authenticator().close();
+        registrar().close();
+        names.close();
         acceptor.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }

@@ -1,5 +1,9 @@
 package io.diglett.server;
 
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.registrar.Registrar;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,5 +1,12 @@
 package io.diglett.server;
 
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.auth.AuthenticatorProvider;
+import io.diglett.server.auth.FileAuthenticator;
+import io.diglett.server.auth.TokenFile;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.TlsSettings;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -114,7 +121,7 @@ class AuthTests {
         assertTrue(logs.text().contains("the gateway refused this agent: login refused: unknown token"), logs.text());
         assertTrue(!logs.text().contains("reconnecting"), "no retry: " + logs.text());
         assertTrue(millis < 10_000, "returned after " + millis + " ms");
-        assertEquals(1.0, fixture.gateway.metrics().authFailures.labelValues("login_refused").get(),
+        assertEquals(1.0, fixture.gateway.metrics().refusals("login_refused"),
                 "one login, refused once");
         assertTrue(fixture.gateway.publicPort("example").isEmpty());
     }

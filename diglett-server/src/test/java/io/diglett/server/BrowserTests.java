@@ -1,5 +1,7 @@
 package io.diglett.server;
 
+import io.diglett.server.config.GatewayConfig;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,5 +1,11 @@
 package io.diglett.server;
 
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.registrar.CaddyRegistrar;
+import io.diglett.server.registrar.Registrar;
+import io.diglett.server.registrar.RegistrarProvider;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -7,8 +13,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.sun.net.httpserver.HttpServer;
-import io.diglett.server.CaddyRegistrar.Http;
-import io.diglett.server.Registrar.Exposure;
+import io.diglett.server.registrar.CaddyRegistrar.Http;
+import io.diglett.server.registrar.Registrar.Exposure;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;

@@ -1,10 +1,14 @@
 package io.diglett.server;
 
+import io.diglett.server.auth.AccessDeniedException;
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.auth.AuthenticatorProvider;
+
 import java.util.Map;
 
 /**
  * The example from docs/security.md, registered in this module's test resources
- * ({@code META-INF/services/io.diglett.server.AuthenticatorProvider}): tokens of the form {@code team-NAME}
+ * ({@code META-INF/services/io.diglett.server.auth.AuthenticatorProvider}): tokens of the form {@code team-NAME}
  * may register names that start with {@code NAME-}; the prefix of the token is an option.
  */
 public final class ExampleAuthenticatorProvider implements AuthenticatorProvider {

@@ -1,5 +1,10 @@
 package io.diglett.server;
 
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.PortRange;
+import io.diglett.server.config.TlsSettings;
+import io.diglett.server.link.GatewaySession;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -404,7 +409,8 @@ class GatewayInputTests {
     /** A failure without a message (an address that does not resolve, here) still gives the agent a reason. */
     @Test
     void aPublicPortThatCannotBeOpenedIsExplainedEvenWhenTheExceptionHasNoMessage() throws Exception {
-        fixture.gateway.binder = (tunnel, loop) -> loop.newFailedFuture(new java.nio.channels.UnresolvedAddressException());
+        fixture.gateway.registrations().useBinder(
+                (tunnel, loop) -> loop.newFailedFuture(new java.nio.channels.UnresolvedAddressException()));
         try (RawAgent agent = raw().loggedIn()) {
             agent.send(FrameKind.REGISTER, 1, "nowhere");
             assertConnectionError(agent, "cannot open a public port for 'nowhere': UnresolvedAddressException");

@@ -1,5 +1,9 @@
 package io.diglett.server;
 
+import io.diglett.server.cli.GatewayReload;
+import io.diglett.server.cli.ServerCommand;
+import io.diglett.server.registrar.Registrar;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,5 +1,7 @@
 package io.diglett.server;
 
+import io.diglett.server.config.GatewayConfig;
+
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.server.TestServers.Backend;

@@ -1,5 +1,10 @@
 package io.diglett.server;
 
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.IngressSettings;
+import io.diglett.server.ingress.Ingress;
+import io.diglett.server.tls.GatewayTls;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

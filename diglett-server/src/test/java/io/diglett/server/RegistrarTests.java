@@ -1,5 +1,11 @@
 package io.diglett.server;
 
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.TlsSettings;
+import io.diglett.server.registrar.Registrar;
+import io.diglett.server.registrar.RegistrarProvider;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,5 +1,7 @@
 package io.diglett.server;
 
+import io.diglett.server.tls.GatewayTls;
+
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.security.KeyStore;

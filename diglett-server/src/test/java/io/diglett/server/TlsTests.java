@@ -1,5 +1,9 @@
 package io.diglett.server;
 
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.TlsSettings;
+import io.diglett.server.tls.GatewayTls;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;

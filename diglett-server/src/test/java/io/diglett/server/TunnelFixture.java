@@ -1,5 +1,10 @@
 package io.diglett.server;
 
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.TlsSettings;
+import io.diglett.server.registrar.Registrar;
+
 import io.diglett.agent.Agent;
 import io.diglett.agent.AgentConfig;
 import io.diglett.agent.Registration;

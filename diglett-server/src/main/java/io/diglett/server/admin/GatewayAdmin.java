@@ -1,0 +1,108 @@
+package io.diglett.server.admin;
+
+import io.diglett.admin.AdminServer;
+import io.diglett.admin.Json;
+import io.diglett.protocol.Fingerprint;
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.Version;
+import io.diglett.server.link.NameRegistry;
+import io.diglett.server.link.Tunnel;
+import io.diglett.server.registrar.Registrar;
+import java.net.InetSocketAddress;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.function.Function;
+
+/**
+ * The gateway's admin endpoint ({@code --admin}): {@code /metrics}, {@code /api/tunnels} (the live names with
+ * their figures), {@code /api/gateway} (a summary) and the dashboard at {@code /}, bundled in the jar.
+ */
+public final class GatewayAdmin implements AutoCloseable {
+
+    static final String DASHBOARD = "/io/diglett/server/admin/dashboard";
+
+    /** What the summary tells about the gateway. */
+    public interface Facts {
+        /** The agent link's certificate fingerprint, or {@code null} without TLS. */
+        Fingerprint fingerprint();
+
+        /** The ingress domain, or {@code null}. */
+        String domain();
+
+        /** Agents connected now. */
+        int agents();
+    }
+
+    private final NameRegistry names;
+    private final Function<Tunnel, List<String>> urls;
+    private final Facts facts;
+    private final Clock clock;
+    private final AdminServer server;
+    private final Instant started;
+
+    public GatewayAdmin(GatewayMetrics metrics, NameRegistry names, Function<Tunnel, List<String>> urls, Facts facts,
+                        Clock clock, String token) {
+        this.names = names;
+        this.urls = urls;
+        this.facts = facts;
+        this.clock = clock;
+        this.started = clock.instant();
+        this.server = new AdminServer(metrics.registry(), token)
+                .route("/api/tunnels", () -> AdminServer.Response.json(tunnels()))
+                .route("/api/gateway", () -> AdminServer.Response.json(summary()))
+                .staticFiles(DASHBOARD);
+    }
+
+    public InetSocketAddress start(HostPort at) throws InterruptedException {
+        return server.start(at);
+    }
+
+    /** A JSON array: one object per live name. */
+    String tunnels() {
+        Json json = new Json().beginArray();
+        for (Tunnel t : names.live()) {
+            Registrar.Exposure exposure = t.exposure();
+            Instant since = t.since();
+            json.beginObject()
+                    .name("name").value(t.name())
+                    .name("agent").value(exposure == null ? null : exposure.agent())
+                    .name("principal").value(exposure == null ? null : exposure.principal())
+                    .name("port").value(t.port())
+                    .name("urls").beginArray();
+            for (String url : urls.apply(t)) {
+                json.value(url);
+            }
+            json.endArray()
+                    .name("tlsPassthrough").value(t.tlsPassthrough())
+                    .name("since").value(since == null ? null : since.toString())
+                    .name("streams").value(t.stats().open())
+                    .name("connections").value(t.stats().connections())
+                    .name("bytesIn").value(t.stats().bytesIn())
+                    .name("bytesOut").value(t.stats().bytesOut())
+                    .endObject();
+        }
+        return json.endArray().toString();
+    }
+
+    String summary() {
+        Instant now = clock.instant();
+        Fingerprint fingerprint = facts.fingerprint();
+        return new Json().beginObject()
+                .name("version").value(Version.describe("diglett-server"))
+                .name("fingerprint").value(fingerprint == null ? null : fingerprint.toString())
+                .name("domain").value(facts.domain())
+                .name("agents").value(facts.agents())
+                .name("tunnels").value(names.live().size())
+                .name("started").value(started.toString())
+                .name("uptimeSeconds").value(Duration.between(started, now).toSeconds())
+                .name("time").value(now.toString())
+                .endObject().toString();
+    }
+
+    @Override
+    public void close() {
+        server.close();
+    }
+}

@@ -1,0 +1,119 @@
+package io.diglett.server.admin;
+
+
+import io.diglett.server.link.LinkEvents;
+import io.diglett.server.link.Tunnel;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Unit;
+import java.util.function.IntSupplier;
+import java.util.function.Supplier;
+
+/**
+ * The gateway's metrics (Prometheus names under {@code diglett_}). Per-tunnel figures are read from the live
+ * tunnels at scrape time, so a name that goes away leaves no stale series; the rest are plain counters.
+ */
+public final class GatewayMetrics implements LinkEvents {
+
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    /** Agent links that ended before they were active, by where: tls, handshake, login, registration, timeout. */
+    private final Counter handshakeFailures;
+    /** Refused logins and names, by reason: login_refused, name_not_allowed, name_in_use, name_invalid, withdrawn. */
+    private final Counter authFailures;
+    /** Seconds from a stream's Open to the agent's Ok: the backend connect through the tunnel. */
+    private final Histogram streamOpenSeconds;
+    /** Ingress requests answered by the gateway itself, by status (404, 502, ...). */
+    private final Counter ingressAnswers;
+
+    public GatewayMetrics(Supplier<? extends Iterable<Tunnel>> tunnels, IntSupplier agents) {
+        handshakeFailures = Counter.builder().name("diglett_handshake_failures_total")
+                .help("Agent connections that ended before their session was active, by stage")
+                .labelNames("reason").register(registry);
+        authFailures = Counter.builder().name("diglett_auth_failures_total")
+                .help("Refused logins and name registrations, by reason").labelNames("reason").register(registry);
+        streamOpenSeconds = Histogram.builder().name("diglett_stream_open_seconds")
+                .help("Time from a public connection's Open to the agent's Ok (backend connected)")
+                .unit(Unit.SECONDS).classicOnly()
+                .classicUpperBounds(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+                .register(registry);
+        ingressAnswers = Counter.builder().name("diglett_ingress_answers_total")
+                .help("Ingress requests the gateway answered itself (unknown name, backend down, bad request)")
+                .labelNames("status").register(registry);
+        GaugeWithCallback.builder().name("diglett_agents_connected").help("Agent links open")
+                .callback(cb -> cb.call(agents.getAsInt())).register(registry);
+        GaugeWithCallback.builder().name("diglett_tunnels").help("Names live (registered and exposed)")
+                .callback(cb -> {
+                    int n = 0;
+                    for (Tunnel ignored : tunnels.get()) {
+                        n++;
+                    }
+                    cb.call(n);
+                }).register(registry);
+        GaugeWithCallback.builder().name("diglett_tunnel_info")
+                .help("One series per live name: its agent and public port").labelNames("name", "agent", "port")
+                .callback(cb -> {
+                    for (Tunnel t : tunnels.get()) {
+                        cb.call(1, t.name(), t.exposure() == null ? "" : t.exposure().agent(),
+                                Integer.toString(t.port()));
+                    }
+                }).register(registry);
+        GaugeWithCallback.builder().name("diglett_tunnel_streams_open").help("Streams open per name")
+                .labelNames("name")
+                .callback(cb -> tunnels.get().forEach(t -> cb.call(t.stats().open(), t.name()))).register(registry);
+        GaugeWithCallback.builder().name("diglett_streams_open").help("Streams open on all names")
+                .callback(cb -> {
+                    long n = 0;
+                    for (Tunnel t : tunnels.get()) {
+                        n += t.stats().open();
+                    }
+                    cb.call(n);
+                }).register(registry);
+        CounterWithCallback.builder().name("diglett_tunnel_connections").help("Public connections accepted per name")
+                .labelNames("name")
+                .callback(cb -> tunnels.get().forEach(t -> cb.call(t.stats().connections(), t.name())))
+                .register(registry);
+        CounterWithCallback.builder().name("diglett_tunnel_bytes").unit(Unit.BYTES)
+                .help("Bytes carried per name: in = from public clients to the backend, out = back to clients")
+                .labelNames("name", "direction")
+                .callback(cb -> tunnels.get().forEach(t -> {
+                    cb.call(t.stats().bytesIn(), t.name(), "in");
+                    cb.call(t.stats().bytesOut(), t.name(), "out");
+                })).register(registry);
+        JvmMetrics.builder().register(registry);
+    }
+
+    /** The registry behind {@code /metrics}. */
+    public PrometheusRegistry registry() {
+        return registry;
+    }
+
+    @Override
+    public void handshakeFailed(String stage) {
+        handshakeFailures.labelValues(stage).inc();
+    }
+
+    @Override
+    public void refused(String reason) {
+        authFailures.labelValues(reason).inc();
+    }
+
+    @Override
+    public void streamOpened(double seconds) {
+        streamOpenSeconds.observe(seconds);
+    }
+
+    /** The gateway answered an ingress request itself with {@code status} (404, 502, ...). */
+    public void ingressAnswered(int status) {
+        ingressAnswers.labelValues(Integer.toString(status)).inc();
+    }
+
+    /** Refusals counted so far for {@code reason}. */
+    public double refusals(String reason) {
+        return authFailures.labelValues(reason).get();
+    }
+}

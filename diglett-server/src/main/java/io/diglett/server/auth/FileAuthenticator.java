@@ -1,0 +1,135 @@
+package io.diglett.server.auth;
+
+import io.diglett.protocol.Reasons;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Tokens and the names each may register, from a {@link TokenFile}. Tokens are compared by their SHA-256,
+ * in constant time and against every entry. The file is polled and re-read when its content changes; a file
+ * that no longer parses is reported and the previous tokens stay in force.
+ */
+public final class FileAuthenticator implements Authenticator {
+
+    private static final Logger log = LoggerFactory.getLogger(FileAuthenticator.class);
+
+    private final Path file;
+    private final ScheduledExecutorService poller;
+    private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
+    private volatile TokenFile tokens;
+    private byte[] lastContent;
+
+    private FileAuthenticator(Path file, TokenFile tokens, byte[] content) {
+        this.file = file;
+        this.tokens = tokens;
+        this.lastContent = content;
+        this.poller = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread thread = new Thread(r, "diglett-auth-file");
+            thread.setDaemon(true);
+            return thread;
+        });
+    }
+
+    /** Reads {@code file} (failing if it does not parse) and polls it every {@code interval}. */
+    public static FileAuthenticator start(Path file, Duration interval) throws IOException {
+        byte[] content = Files.readAllBytes(file);
+        TokenFile tokens = TokenFile.parse(new String(content, java.nio.charset.StandardCharsets.UTF_8),
+                file.toString());
+        tokens.warnings().forEach(log::warn);
+        FileAuthenticator authenticator = new FileAuthenticator(file, tokens, content);
+        log.info("{} token(s) from {}, re-read when it changes", tokens.entries().size(), file);
+        long millis = Math.max(10, interval.toMillis());
+        authenticator.poller.scheduleWithFixedDelay(authenticator::poll, millis, millis, TimeUnit.MILLISECONDS);
+        return authenticator;
+    }
+
+    private void poll() {
+        byte[] content;
+        try {
+            content = Files.readAllBytes(file);
+        } catch (IOException e) {
+            log.warn("cannot read token file {}: {}; keeping the previous tokens", file, e.toString());
+            return;
+        }
+        if (Arrays.equals(content, lastContent)) {
+            return;
+        }
+        lastContent = content;
+        TokenFile fresh;
+        try {
+            fresh = TokenFile.parse(new String(content, java.nio.charset.StandardCharsets.UTF_8), file.toString());
+        } catch (IllegalArgumentException e) {
+            log.error("token file changed but does not parse, keeping the previous tokens: {}", Reasons.of(e));
+            return;
+        }
+        fresh.warnings().forEach(log::warn);
+        tokens = fresh;
+        log.info("token file {} re-read: {} token(s)", file, fresh.entries().size());
+        for (Runnable listener : listeners) {
+            listener.run();
+        }
+    }
+
+    @Override
+    public String authenticate(String token) throws AccessDeniedException {
+        byte[] digest = TokenFile.sha256(token);
+        TokenFile.Entry found = null;
+        for (TokenFile.Entry entry : tokens.entries()) {
+            // every entry is compared, each in constant time: timing says nothing about which one matched
+            if (MessageDigest.isEqual(entry.sha256(), digest)) {
+                found = entry;
+            }
+        }
+        if (found == null) {
+            throw new AccessDeniedException(token.isEmpty() ? "a token is required (--token or DIGLETT_TOKEN)"
+                    : "unknown token");
+        }
+        return found.principal();
+    }
+
+    @Override
+    public void authorize(String principal, String name) throws AccessDeniedException {
+        for (TokenFile.Entry entry : tokens.entries()) {
+            if (entry.principal().equals(principal)) {
+                if (entry.allows(name)) {
+                    return;
+                }
+                throw new AccessDeniedException("this token may register only " + String.join(", ", entry.patterns()));
+            }
+        }
+        throw new AccessDeniedException("the token is no longer accepted");
+    }
+
+    /** Re-reads the file now, on the polling thread, and waits for it. */
+    @Override
+    public void reload() {
+        try {
+            poller.submit(this::poll).get(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            log.warn("cannot re-read token file {}: {}", file, e.toString());
+        }
+    }
+
+    @Override
+    public void onChange(Runnable listener) {
+        listeners.add(listener);
+    }
+
+    @Override
+    public void close() {
+        poller.shutdownNow();
+    }
+}

@@ -1,0 +1,415 @@
+package io.diglett.server.cli;
+
+import io.diglett.server.Gateway;
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.auth.AuthenticatorProvider;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.IngressSettings;
+import io.diglett.server.config.PortRange;
+import io.diglett.server.config.TlsSettings;
+import io.diglett.server.registrar.Registrar;
+import io.diglett.server.registrar.RegistrarProvider;
+
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.Logging;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.Reasons;
+import io.diglett.protocol.Sizes;
+import io.diglett.protocol.Version;
+import io.diglett.protocol.cli.ClassDataSharing;
+import io.diglett.protocol.cli.CommandLines;
+import io.diglett.protocol.cli.ConfigDefaults;
+import io.diglett.protocol.transport.Transport;
+import io.diglett.server.config.GatewayConfig.Limits;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine;
+
+/** {@code diglett-server}: the gateway's command line. */
+@Command(name = "diglett-server", mixinStandardHelpOptions = true,
+        versionProvider = ServerCommand.VersionProvider.class, sortOptions = false, usageHelpAutoWidth = true,
+        synopsisSubcommandLabel = "",
+        description = "The Diglett gateway: agents dial in and register names; for each name it opens a public "
+                + "port whose connections are carried to that agent's backend.",
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:stopped by SIGTERM or Ctrl-C, after draining open connections",
+            "1:could not start (the listen address is taken, the certificate or token file cannot be read)",
+                "2:wrong arguments"})
+public final class ServerCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = {"-l", "--listen"}, paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:20000",
+            converter = ListenConverter.class, description = "Where agents dial in (default: ${DEFAULT-VALUE}).")
+    HostPort listen;
+
+    @Option(names = {"-d", "--debug"}, split = ConfigDefaults.SPLIT,
+            description = "More log output: -d debug, -dd trace.")
+    boolean[] debug = new boolean[0];
+
+    @Option(names = "--bind", paramLabel = "ADDRESS", defaultValue = "0.0.0.0",
+            description = "Address the public per-name listeners bind to (default: ${DEFAULT-VALUE}).")
+    String bind;
+
+    @Option(names = "--port-range", paramLabel = "LOW-HIGH", converter = PortRangeConverter.class,
+            description = "Ports for public listeners (default: any free port the system assigns).")
+    PortRange portRange;
+
+    @Option(names = "--window", paramLabel = "BYTES", defaultValue = "256k", converter = WindowConverter.class,
+            description = "Initial per-stream receive window; a stream's window grows up to 16 times this (at most 4m)"
+                    + " while it limits a transfer (default: ${DEFAULT-VALUE}).")
+    int window;
+
+    @Option(names = "--domain", paramLabel = "DOMAIN",
+            description = "Serve each name as NAME.DOMAIN on --http / --https (DNS: a wildcard record *.DOMAIN "
+                    + "pointing here); also the default domain of the caddy and traefik registrars.")
+    String domain;
+
+    @Option(names = "--http", paramLabel = "HOST[:PORT]", converter = HttpConverter.class,
+            description = "Serve http://NAME.DOMAIN here, routed by the Host header (e.g. 0.0.0.0:80).")
+    HostPort http;
+
+    @Option(names = "--https", paramLabel = "HOST[:PORT]", converter = HttpsConverter.class,
+            description = "Serve https://NAME.DOMAIN here, routed by the TLS server name: terminated with "
+                    + "--https-cert, or passed through to agents that ask for it (e.g. 0.0.0.0:443).")
+    HostPort https;
+
+    @Option(names = "--https-cert", paramLabel = "FILE",
+            description = "PEM certificate chain for *.DOMAIN (default: a self-signed one in --state-dir).")
+    Path httpsCert;
+
+    @Option(names = "--https-key", paramLabel = "FILE", description = "PEM private key of --https-cert.")
+    Path httpsKey;
+
+    @CommandLine.Mixin
+    io.diglett.admin.AdminOptions admin = new io.diglett.admin.AdminOptions();
+
+    @Option(names = "--tls-cert", paramLabel = "FILE",
+            description = "PEM certificate chain for the agent link (e.g. Let's Encrypt's fullchain.pem).")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "FILE", description = "PEM private key of --tls-cert.")
+    Path tlsKey;
+
+    @Option(names = "--state-dir", paramLabel = "DIR",
+            description = "Where a generated key and self-signed certificate are kept when --tls-cert is not given "
+                    + "(default: $XDG_STATE_HOME/diglett or ~/.local/state/diglett).")
+    Path stateDir;
+
+    @Option(names = "--plaintext",
+            description = "No TLS on the agent link (agents must pass --plaintext too). Only on trusted networks.")
+    boolean plaintext;
+
+    @Option(names = "--auth-file", paramLabel = "FILE",
+            description = "Tokens and the names each may register, one per line; re-read when it changes. "
+                    + "Without it any agent may register any name.")
+    Path authFile;
+
+    @Option(names = "--auth", paramLabel = "NAME",
+            description = "Authenticator to use, from the class path (built in: open, file; default: file with "
+                    + "--auth-file, else open).")
+    String auth;
+
+    @Option(names = "--auth-option", paramLabel = "KEY=VALUE", split = ConfigDefaults.SPLIT,
+            hideParamSyntax = true, description = "Option for the --auth authenticator.")
+    Map<String, String> authOptions = new LinkedHashMap<>();
+
+    @Option(names = "--registrar", paramLabel = "NAME", defaultValue = "log",
+            description = "How registered names are exposed, from the class path (built in: log, the seed's "
+                    + "behaviour; exec, runs --registrar-option command=... with NAME, PORT, ACTION set; traefik, "
+                    + "writes a file per name into --registrar-option dir=... for domain=...; caddy, adds a route per "
+                    + "name through Caddy's admin API, admin=... and domain=...; domain defaults to --domain). "
+                    + "Default: "
+                    + "${DEFAULT-VALUE}.")
+    String registrarName;
+
+    @Option(names = "--registrar-option", paramLabel = "KEY=VALUE", split = ConfigDefaults.SPLIT,
+            hideParamSyntax = true, description = "Option for the registrar.")
+    Map<String, String> registrarOptions = new LinkedHashMap<>();
+
+    @Option(names = "--max-agents", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_AGENTS,
+            description = "Agents connected at once (default: ${DEFAULT-VALUE}).")
+    int maxAgents;
+
+    @Option(names = "--max-names-per-agent", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_NAMES,
+            description = "Names one agent may register (default: ${DEFAULT-VALUE}).")
+    int maxNames;
+
+    @Option(names = "--max-streams-per-agent", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_STREAMS,
+            description = "Public connections open at once through one agent (default: ${DEFAULT-VALUE}).")
+    int maxStreams;
+
+    @Option(names = "--handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Time an agent has to finish TLS, login and registration (default: ${DEFAULT-VALUE}).")
+    double handshakeTimeout;
+
+    @Option(names = "--heartbeat", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Ping an idle agent link this often; three silent intervals declare it dead "
+                    + "(default: ${DEFAULT-VALUE}).")
+    double heartbeat;
+
+    @Option(names = "--drain-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "On SIGTERM, how long open connections may take to finish (default: ${DEFAULT-VALUE}).")
+    double drainTimeout;
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "YAML file with values for any option: the long name without dashes as the key "
+                    + "(listen: 0.0.0.0:20000; registrar-option: {dir: /x}). Command-line options override DIGLETT_* "
+                    + "environment variables (DIGLETT_LISTEN, DIGLETT_AUTH_FILE, ...), which override the file. "
+                    + "SIGHUP re-reads it and the --auth-file. Default: the DIGLETT_CONFIG environment variable.")
+    Path config;
+
+    public static void main(String[] args) {
+        Transport.applyNettyDefaults();
+        System.exit(CommandLines.prepare(new ServerCommand(), args, System.getenv()).execute(args));
+    }
+
+    @Override
+    public Integer call() throws InterruptedException {
+        Logging.configure(debug.length);
+        Logger log = LoggerFactory.getLogger(ServerCommand.class);
+        ConfigDefaults defaults = ConfigDefaults.of(spec);
+        if (defaults != null && defaults.file() != null) {
+            log.info("options from config file {}", defaults.file());
+            defaults.warnings().forEach(log::warn);
+        }
+        GatewayConfig config;
+        try {
+            config = gatewayConfig();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
+        }
+        checkAddresses();
+        Authenticator authenticator;
+        try {
+            authenticator = authenticator();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
+        } catch (Exception e) {
+            log.error("cannot start the authenticator: {}", e.toString());
+            return 1;
+        }
+        Registrar registrar;
+        try {
+            registrar = registrar(config.ingress().domain());
+        } catch (IllegalArgumentException e) {
+            authenticator.close();
+            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
+        } catch (Exception e) {
+            log.error("cannot start the registrar: {}", e.toString());
+            authenticator.close();
+            return 1;
+        }
+        Gateway gateway = new Gateway(config, authenticator, registrar);
+        // before the listeners open: once an agent can connect, a SIGHUP reloads (the JVM's default would exit)
+        new GatewayReload(this, gateway).onSignal();
+        try {
+            gateway.start();
+            if (admin.address != null) {
+                gateway.startAdmin(admin.address, admin.token);
+            }
+            ClassDataSharing.working();
+        } catch (Exception e) {
+            log.error("cannot start the gateway on {}: {}", listen, Reasons.of(e));
+            gateway.close();
+            return 1;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            log.info("shutting down: no new agents or connections, open connections get {} s to finish",
+                    gateway.config().limits().drainTimeout().toSeconds());
+            gateway.close();
+            log.info("stopped");
+            Runtime.getRuntime().halt(0); // a clean stop on SIGTERM exits 0, not 143
+        }, "diglett-shutdown"));
+        new CountDownLatch(1).await(); // until a signal: the hook ends the process
+        return 0;
+    }
+
+    private static Duration seconds(double value) {
+        return Duration.ofMillis(Math.round(value * 1000));
+    }
+
+    /** The gateway's settings from the options. */
+    public GatewayConfig gatewayConfig() {
+        TlsSettings tls = plaintext ? TlsSettings.plain() : new TlsSettings(false, tlsCert, tlsKey,
+                stateDir != null ? stateDir : TlsSettings.defaultStateDir());
+        if (plaintext) {
+            List<String> given = new ArrayList<>();
+            if (tlsCert != null) {
+                given.add("--tls-cert");
+            }
+            if (tlsKey != null) {
+                given.add("--tls-key");
+            }
+            if (stateDir != null) {
+                given.add("--state-dir");
+            }
+            if (!given.isEmpty()) {
+                throw new IllegalArgumentException("--plaintext cannot be combined with " + String.join(" or ", given)
+                        + ": the agent link has no TLS, so there is no certificate or key to use");
+            }
+        }
+        return GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
+                .withWindow(window).withTls(tls)
+                .withIngress(new IngressSettings(domain, http, https, httpsCert, httpsKey))
+                .withLimits(limits());
+    }
+
+    /**
+     * The addresses the gateway will listen on resolve to addresses of this machine: a typo is a usage error at
+     * start (exit 2), not a failure at each agent's registration. A port that is taken is checked by the start.
+     */
+    void checkAddresses() {
+        checkLocal("--listen", listen.host());
+        checkLocal("--bind", bind);
+        if (http != null) {
+            checkLocal("--http", http.host());
+        }
+        if (https != null) {
+            checkLocal("--https", https.host());
+        }
+        if (admin.address != null) {
+            checkLocal("--admin", admin.address.host());
+        }
+    }
+
+    /** {@code host}, the host of {@code option}'s value, resolves to an address of this machine, else a usage error. */
+    private void checkLocal(String option, String host) {
+        CommandLine.Model.OptionSpec optionSpec = spec.findOption(option);
+        String value = given(optionSpec);
+        InetAddress address;
+        try {
+            address = InetAddress.getByName(host);
+        } catch (UnknownHostException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), option + " " + value
+                    + ": not an IP address or a known host name", optionSpec, value);
+        }
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.bind(new InetSocketAddress(address, 0), 1);
+        } catch (IOException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), option + " " + value + ": cannot listen on "
+                    + address.getHostAddress() + " (" + Reasons.of(e) + "); is it an address of this machine?",
+                    optionSpec, value);
+        }
+    }
+
+    /**
+     * The text {@code option} was given as: on the command line, else by the config file or environment, else
+     * its default (so that a usage error about it can say where the value came from).
+     */
+    private String given(CommandLine.Model.OptionSpec option) {
+        CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
+        CommandLine.Model.OptionSpec matched = parsed == null ? null : parsed.matchedOption(option.longestName());
+        if (matched != null && !matched.stringValues().isEmpty()) {
+            return matched.stringValues().get(matched.stringValues().size() - 1);
+        }
+        try {
+            String provided = spec.defaultValueProvider() == null ? null
+                    : spec.defaultValueProvider().defaultValue(option);
+            if (provided != null) {
+                return provided;
+            }
+        } catch (Exception e) {
+            // the provider already reported its problem when the options were parsed
+        }
+        return option.defaultValue() != null ? option.defaultValue() : String.valueOf(option.getValue());
+    }
+
+    /** The limits the options give. */
+    Limits limits() {
+        return new Limits(maxAgents, maxNames, maxStreams, seconds(handshakeTimeout), seconds(heartbeat),
+                seconds(drainTimeout));
+    }
+
+    /** A new registrar from --registrar and --registrar-option; its domain defaults to {@code domain}. */
+    public Registrar registrar(String domain) throws Exception {
+        Map<String, String> options = new LinkedHashMap<>(registrarOptions);
+        if (domain != null) {
+            options.putIfAbsent("domain", domain);
+        }
+        return RegistrarProvider.find(registrarName).create(options);
+    }
+
+    /** A new authenticator from --auth-file, or --auth and --auth-option. */
+    public Authenticator authenticator() throws Exception {
+        Map<String, String> options = new LinkedHashMap<>(authOptions);
+        String name = auth;
+        if (authFile != null) {
+            if (name != null && !name.equals("file")) {
+                throw new IllegalArgumentException("--auth-file goes with the file authenticator, not '" + name + "'");
+            }
+            name = "file";
+            options.put("file", authFile.toString());
+        }
+        return AuthenticatorProvider.find(name == null ? "open" : name).create(options);
+    }
+
+    private static <T> T convert(Supplier<T> parse) {
+        try {
+            return parse.get();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.TypeConversionException(Reasons.of(e));
+        }
+    }
+
+    static final class VersionProvider implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {Version.describe("diglett-server")};
+        }
+    }
+
+    static final class ListenConverter implements CommandLine.ITypeConverter<HostPort> {
+        @Override
+        public HostPort convert(String value) {
+            return ServerCommand.convert(() -> HostPort.parse(value, Protocol.DEFAULT_GATEWAY_PORT));
+        }
+    }
+
+    /** {@code --http}: the port defaults to 80. */
+    static final class HttpConverter implements CommandLine.ITypeConverter<HostPort> {
+        @Override
+        public HostPort convert(String value) {
+            return ServerCommand.convert(() -> HostPort.parse(value, 80));
+        }
+    }
+
+    /** {@code --https}: the port defaults to 443. */
+    static final class HttpsConverter implements CommandLine.ITypeConverter<HostPort> {
+        @Override
+        public HostPort convert(String value) {
+            return ServerCommand.convert(() -> HostPort.parse(value, 443));
+        }
+    }
+
+    static final class PortRangeConverter implements CommandLine.ITypeConverter<PortRange> {
+        @Override
+        public PortRange convert(String value) {
+            return ServerCommand.convert(() -> PortRange.parse(value));
+        }
+    }
+
+    static final class WindowConverter implements CommandLine.ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String value) {
+            return ServerCommand.convert(() -> Sizes.window(value));
+        }
+    }
+}

@@ -1,0 +1,132 @@
+package io.diglett.server.config;
+
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.Protocol;
+import java.time.Duration;
+
+/**
+ * Settings of a gateway.
+ *
+ * @param listen     where agents dial in
+ * @param publicBind address the per-name public listeners bind to
+ * @param portRange  ports for public listeners, or {@code null} for any free port the OS gives
+ * @param window     per-stream receive window, bytes
+ * @param limits     what one agent, and all agents together, may hold
+ * @param tls        how the agent link is secured
+ * @param ingress    the built-in HTTP/HTTPS ingress for NAME.DOMAIN, or {@link IngressSettings#none()}
+ */
+public record GatewayConfig(HostPort listen, String publicBind, PortRange portRange, int window, Limits limits,
+                            TlsSettings tls, IngressSettings ingress) {
+
+    /**
+     * @param maxAgents          agent links at once; further connections are closed at once
+     * @param maxNamesPerAgent   registrations one agent link may hold
+     * @param maxStreamsPerAgent streams open at once on one agent link; further public connections are refused
+     * @param handshakeTimeout   time an agent has from connecting to finishing TLS, login and registration
+     * @param heartbeat          Ping interval on an idle link; three silent intervals declare it dead
+     * @param drainTimeout       on shutdown, how long open streams may take to finish
+     */
+    public record Limits(int maxAgents, int maxNamesPerAgent, int maxStreamsPerAgent, Duration handshakeTimeout,
+                         Duration heartbeat, Duration drainTimeout) {
+        public static final int DEFAULT_MAX_AGENTS = 1024;
+        public static final int DEFAULT_MAX_NAMES = 16;
+        public static final int DEFAULT_MAX_STREAMS = 4096;
+        public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+        public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(10);
+
+        public Limits {
+            if (maxAgents < 1 || maxNamesPerAgent < 1 || maxStreamsPerAgent < 1) {
+                throw new IllegalArgumentException("limits must be at least 1");
+            }
+            for (Duration d : new Duration[] {handshakeTimeout, heartbeat}) {
+                if (d.isNegative() || d.isZero()) {
+                    throw new IllegalArgumentException("timeouts and intervals must be positive");
+                }
+            }
+            if (drainTimeout.isNegative()) {
+                throw new IllegalArgumentException("the drain timeout must not be negative");
+            }
+        }
+
+        public static Limits defaults() {
+            return new Limits(DEFAULT_MAX_AGENTS, DEFAULT_MAX_NAMES, DEFAULT_MAX_STREAMS, DEFAULT_HANDSHAKE_TIMEOUT,
+                    io.diglett.protocol.mux.Heartbeat.DEFAULT_INTERVAL, DEFAULT_DRAIN_TIMEOUT);
+        }
+
+        public Limits withMaxAgents(int value) {
+            return new Limits(value, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, heartbeat, drainTimeout);
+        }
+
+        public Limits withMaxNamesPerAgent(int value) {
+            return new Limits(maxAgents, value, maxStreamsPerAgent, handshakeTimeout, heartbeat, drainTimeout);
+        }
+
+        public Limits withMaxStreamsPerAgent(int value) {
+            return new Limits(maxAgents, maxNamesPerAgent, value, handshakeTimeout, heartbeat, drainTimeout);
+        }
+
+        public Limits withHandshakeTimeout(Duration value) {
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, value, heartbeat, drainTimeout);
+        }
+
+        public Limits withHeartbeat(Duration value) {
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, value, drainTimeout);
+        }
+
+        public Limits withDrainTimeout(Duration value) {
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, heartbeat, value);
+        }
+    }
+
+    public GatewayConfig {
+        if (window < Protocol.MIN_WINDOW) {
+            throw new IllegalArgumentException("window must be at least " + Protocol.MIN_WINDOW + " bytes");
+        }
+    }
+
+    /**
+     * Defaults: agents on 0.0.0.0:20000 over TLS with a certificate generated in the default state directory,
+     * public listeners on all interfaces, any port.
+     */
+    public static GatewayConfig defaults() {
+        return new GatewayConfig(new HostPort("0.0.0.0", Protocol.DEFAULT_GATEWAY_PORT), "0.0.0.0", null,
+                Protocol.DEFAULT_WINDOW, Limits.defaults(), TlsSettings.generated(TlsSettings.defaultStateDir()),
+                IngressSettings.none());
+    }
+
+    public GatewayConfig withListen(HostPort value) {
+        return new GatewayConfig(value, publicBind, portRange, window, limits, tls, ingress);
+    }
+
+    public GatewayConfig withPublicBind(String value) {
+        return new GatewayConfig(listen, value, portRange, window, limits, tls, ingress);
+    }
+
+    public GatewayConfig withPortRange(PortRange value) {
+        return new GatewayConfig(listen, publicBind, value, window, limits, tls, ingress);
+    }
+
+    public GatewayConfig withWindow(int value) {
+        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls, ingress);
+    }
+
+    public GatewayConfig withLimits(Limits value) {
+        return new GatewayConfig(listen, publicBind, portRange, window, value, tls, ingress);
+    }
+
+    public GatewayConfig withTls(TlsSettings value) {
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, value, ingress);
+    }
+
+    public GatewayConfig withIngress(IngressSettings value) {
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, value);
+    }
+
+    public int maxNamesPerAgent() {
+        return limits.maxNamesPerAgent();
+    }
+
+    public int maxStreamsPerAgent() {
+        return limits.maxStreamsPerAgent();
+    }
+}

@@ -1,0 +1,366 @@
+package io.diglett.server.ingress;
+
+import io.diglett.protocol.Reasons;
+import io.diglett.protocol.mux.HandlerNames;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Routes HTTP requests by their Host header to the tunnel named by it, behind Netty's request decoder: the
+ * first request binds the connection to a tunnel and opens its stream; each request is written to the stream
+ * again as HTTP/1.1 bytes with X-Forwarded-For, -Proto and -Host set by the gateway (a client's own values are
+ * replaced: they cannot be trusted). Bodies, chunked or not, stream through as they come, under the stream's
+ * flow control.
+ *
+ * <p>A keep-alive request that names another host is never sent to this tunnel: the connection stops taking
+ * requests, the stream is half-closed so the backend finishes what it has, and then the connection closes (a
+ * client opens a new one and retries). A request that upgrades the connection (WebSocket) pauses reading
+ * until the response starts: on {@code 101} the decoder is removed and bytes flow untouched both ways.
+ */
+final class HttpIngress extends IngressBridge {
+
+    /** How long a new connection may take to send its first request head. */
+    static final long FIRST_REQUEST_TIMEOUT_SECONDS = 30;
+
+    private enum State {
+        /** Waiting for the first request head. */
+        ROUTING,
+        /** Bound to a tunnel: requests for it are forwarded. */
+        FORWARDING,
+        /** An upgrade request went out: no reading until the response says whether it switched. */
+        UPGRADING,
+        /** Upgraded (101): bytes flow untouched. */
+        RAW,
+        /** A request named another host, or the client is answered: nothing more is forwarded. */
+        ENDED
+    }
+
+    private final Ingress ingress;
+    private final boolean https;
+    private State state = State.ROUTING;
+    /** The request being forwarded uses chunked transfer coding (its chunks are framed again). */
+    private boolean chunked;
+    /** The request being forwarded asks to upgrade the connection. */
+    private boolean upgrade;
+    /** A read asked for while reading is paused. */
+    private boolean readPending;
+    /** The first bytes of the response to an upgrade request, until its status code is known. */
+    private byte[] statusLine = new byte[0];
+    private ScheduledFuture<?> firstRequestTimer;
+
+    HttpIngress(Ingress ingress, boolean https) {
+        this.ingress = ingress;
+        this.https = https;
+    }
+
+    @Override
+    protected boolean http() {
+        return true;
+    }
+
+    @Override
+    protected Ingress ingress() {
+        return ingress;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        super.handlerAdded(ctx);
+        firstRequestTimer = ctx.executor().schedule(() -> {
+            if (state == State.ROUTING && !answered) {
+                errorPage(IngressPages.badRequest(408, "Request Timeout", "no request within "
+                        + FIRST_REQUEST_TIMEOUT_SECONDS + " s"));
+            }
+        }, FIRST_REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        if (ctx.channel().isActive()) {
+            ctx.read();
+        }
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        ctx.read();
+        ctx.fireChannelActive();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (msg instanceof HttpRequest request) {
+            onRequest(request);
+        }
+        if (msg instanceof HttpContent content) {
+            onContent(content);
+        } else if (msg instanceof ByteBuf raw) {
+            // after an upgrade the decoder is gone: what it still held, and everything after, is opaque
+            forward(raw);
+        } else if (!(msg instanceof HttpRequest)) {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (state == State.ROUTING && !answered) {
+            ctx.read(); // the request head is not complete yet
+        }
+        ctx.fireChannelReadComplete();
+    }
+
+    private void onRequest(HttpRequest request) {
+        if (state == State.ENDED || answered) {
+            return;
+        }
+        DecoderResult result = request.decoderResult();
+        if (result.isFailure()) {
+            refuseMalformed(result.cause());
+            return;
+        }
+        java.util.List<String> hosts = request.headers().getAll(HttpHeaderNames.HOST);
+        if (hosts.size() != 1) {
+            if (state == State.ROUTING) {
+                errorPage(IngressPages.badRequest(400, "Bad Request", hosts.isEmpty()
+                        ? "the request has no Host header, so it names no tunnel" : "more than one Host header"));
+            } else {
+                // requests before it are being answered on this connection: end like a host switch
+                state = State.ENDED;
+                endInput();
+            }
+            return;
+        }
+        Ingress.Route route = ingress.route(hosts.get(0));
+        if (state == State.ROUTING) {
+            if (firstRequestTimer != null) {
+                firstRequestTimer.cancel(false);
+            }
+            if (route.tunnel() == null) {
+                errorPage(IngressPages.notFound(route.host(), ingress.domain()));
+                return;
+            }
+            if (route.tunnel().tlsPassthrough() && !https) {
+                errorPage(ingress.httpsRedirect(route.host(), request.uri()));
+                return;
+            }
+            if (route.tunnel().tlsPassthrough()) {
+                // a TLS connection terminated here (its server name named another tunnel): this name's backend
+                // expects the client's own TLS, never decrypted requests
+                errorPage(IngressPages.badRequest(421, "Misdirected Request", "'" + route.host() + "' is served"
+                        + " by its own TLS endpoint; connect with that server name"));
+                return;
+            }
+            state = State.FORWARDING;
+            forwardHead(request, true);
+            connect(route.tunnel());
+        } else if (route.tunnel() == tunnel() && state == State.FORWARDING) {
+            forwardHead(request, false);
+        } else {
+            // another host on a keep-alive connection: never to this tunnel; let the backend finish, then close
+            state = State.ENDED;
+            endInput();
+        }
+    }
+
+    private void refuseMalformed(Throwable cause) {
+        if (state == State.ROUTING) {
+            if (cause instanceof TooLongHttpHeaderException) {
+                errorPage(IngressPages.badRequest(431, "Request Header Fields Too Large", "the request head is"
+                        + " larger than " + Ingress.MAX_HEADER_SIZE + " bytes"));
+            } else if (cause instanceof TooLongHttpLineException || cause instanceof TooLongFrameException) {
+                errorPage(IngressPages.badRequest(414, "URI Too Long", "the request line is longer than "
+                        + Ingress.MAX_INITIAL_LINE + " bytes"));
+            } else {
+                errorPage(IngressPages.badRequest(400, "Bad Request", "malformed request: " + Reasons.of(cause)));
+            }
+        } else {
+            // requests before it were forwarded: end the stream's input, the backend answers them, then close
+            state = State.ENDED;
+            endInput();
+        }
+    }
+
+    private void onContent(HttpContent content) {
+        try {
+            if (state != State.FORWARDING || answered) {
+                return;
+            }
+            ByteBuf data = content.content();
+            if (content.decoderResult().isFailure()) {
+                state = State.ENDED;
+                endInput();
+                return;
+            }
+            boolean last = content instanceof LastHttpContent;
+            if (!chunked) {
+                if (data.isReadable()) {
+                    forward(data.retain());
+                }
+            } else {
+                forwardChunk(data, last ? (LastHttpContent) content : null);
+            }
+            if (last && upgrade) {
+                // the request is out; until its answer says whether the protocol switched, read nothing more
+                state = State.UPGRADING;
+            }
+        } finally {
+            content.release();
+        }
+    }
+
+    /**
+     * The request line and headers, with the gateway's X-Forwarded-* headers. An Upgrade (WebSocket) is
+     * honoured on the first request of a connection only, when no earlier response can still be on its way
+     * (clients open a new connection for it); on a later request the Upgrade header is dropped, so the
+     * backend answers it as a plain request and the bytes after it are still parsed as HTTP.
+     */
+    private void forwardHead(HttpRequest request, boolean first) {
+        HttpHeaders headers = request.headers();
+        chunked = HttpUtil.isTransferEncodingChunked(request);
+        boolean asksUpgrade = headers.contains(HttpHeaderNames.UPGRADE)
+                && headers.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
+        upgrade = asksUpgrade && first;
+        if (asksUpgrade && !first) {
+            headers.remove(HttpHeaderNames.UPGRADE);
+            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+        }
+        statusLine = new byte[0];
+        stripForwardingHeaders(headers);
+        String clientIp = ctx.channel().remoteAddress() instanceof InetSocketAddress inet && inet.getAddress() != null
+                ? inet.getAddress().getHostAddress() : "unknown";
+        headers.set(Ingress.X_FORWARDED_FOR, clientIp);
+        headers.set(Ingress.X_FORWARDED_PROTO, https ? "https" : "http");
+        headers.set(Ingress.X_FORWARDED_HOST, headers.get(HttpHeaderNames.HOST));
+        ByteBuf head = ctx.alloc().buffer(256 + request.uri().length() + 32 * headers.size());
+        head.writeCharSequence(request.method().asciiName(), StandardCharsets.US_ASCII);
+        head.writeByte(' ');
+        head.writeCharSequence(request.uri(), StandardCharsets.ISO_8859_1); // the decoder read it byte for char
+        head.writeByte(' ');
+        head.writeCharSequence(request.protocolVersion().text(), StandardCharsets.US_ASCII);
+        head.writeShort(CRLF);
+        writeHeaders(head, headers);
+        head.writeShort(CRLF);
+        forward(head);
+    }
+
+    private static final int CRLF = ('\r' << 8) | '\n';
+
+    /**
+     * Removes every forwarding header a client may have sent (Forwarded, X-Real-IP, X-Forwarded-*, also
+     * spelled with underscores, which CGI-style servers read the same): only the gateway's own reach the backend.
+     */
+    private static void stripForwardingHeaders(HttpHeaders headers) {
+        java.util.List<String> drop = new java.util.ArrayList<>();
+        for (String name : headers.names()) {
+            String n = name.toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+            if (n.equals("forwarded") || n.equals("x-real-ip") || n.startsWith("x-forwarded-")) {
+                drop.add(name);
+            }
+        }
+        drop.forEach(headers::remove);
+    }
+
+    /** Header lines as the decoder read them (ISO-8859-1 keeps any obs-text byte as it was). */
+    private static void writeHeaders(ByteBuf out, HttpHeaders headers) {
+        for (var it = headers.iteratorCharSequence(); it.hasNext(); ) {
+            Map.Entry<CharSequence, CharSequence> header = it.next();
+            out.writeCharSequence(header.getKey(), StandardCharsets.ISO_8859_1);
+            out.writeByte(':').writeByte(' ');
+            out.writeCharSequence(header.getValue(), StandardCharsets.ISO_8859_1);
+            out.writeShort(CRLF);
+        }
+    }
+
+    /** One chunk in chunked coding; with {@code last}, the final zero-size chunk and the trailers too. */
+    private void forwardChunk(ByteBuf data, LastHttpContent last) {
+        CompositeByteBuf out = ctx.alloc().compositeBuffer(3);
+        if (data.isReadable()) {
+            ByteBuf size = ctx.alloc().buffer(12);
+            size.writeCharSequence(Integer.toHexString(data.readableBytes()), StandardCharsets.US_ASCII);
+            size.writeShort(CRLF);
+            out.addComponent(true, size);
+            out.addComponent(true, data.retain());
+            out.addComponent(true, ctx.alloc().buffer(2).writeShort(CRLF));
+        }
+        if (last != null) {
+            ByteBuf end = ctx.alloc().buffer(16);
+            end.writeByte('0').writeShort(CRLF);
+            writeHeaders(end, last.trailingHeaders());
+            end.writeShort(CRLF);
+            out.addComponent(true, end);
+        }
+        if (out.isReadable()) {
+            forward(out);
+        } else {
+            out.release();
+        }
+    }
+
+    // ---------------------------------------------------------------- reading and the upgrade switch
+
+    @Override
+    public void read(ChannelHandlerContext ctx) {
+        if (state == State.UPGRADING) {
+            readPending = true; // the client must wait for the 101 before it sends anything anyway
+        } else if (state != State.ENDED && !answered && mayRead()) {
+            ctx.read();
+        }
+    }
+
+    @Override
+    protected void onResponse(ByteBuf bytes) {
+        if (!upgrade) {
+            return; // only the answer to an upgrade request is looked at
+        }
+        int want = Math.min(PREFIX_101.length - statusLine.length, bytes.readableBytes());
+        byte[] more = new byte[statusLine.length + want];
+        System.arraycopy(statusLine, 0, more, 0, statusLine.length);
+        bytes.getBytes(bytes.readerIndex(), more, statusLine.length, want);
+        statusLine = more;
+        if (statusLine.length < PREFIX_101.length) {
+            return;
+        }
+        // "HTTP/1.1 101" (or 1.0): the protocol switched; anything else answers the request as plain HTTP
+        boolean switched = new String(statusLine, StandardCharsets.US_ASCII).matches("HTTP/1\\.[01] 101");
+        statusLine = new byte[0];
+        upgrade = false;
+        if (switched) {
+            // the upgrade request has no body in practice (WebSocket); bytes from now on are the new protocol
+            state = State.RAW;
+            if (ctx.pipeline().get(HandlerNames.HTTP_DECODER) != null) {
+                ctx.pipeline().remove(HandlerNames.HTTP_DECODER);
+            }
+        } else if (state == State.UPGRADING) {
+            state = State.FORWARDING; // declined: plain HTTP goes on
+        }
+        if (readPending) {
+            readPending = false;
+            ctx.read();
+        }
+    }
+
+    private static final byte[] PREFIX_101 = "HTTP/1.1 101".getBytes(StandardCharsets.US_ASCII);
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (firstRequestTimer != null) {
+            firstRequestTimer.cancel(false);
+        }
+        super.channelInactive(ctx);
+    }
+}

@@ -1,0 +1,231 @@
+package io.diglett.server.ingress;
+
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.IngressSettings;
+import io.diglett.server.link.NameRegistry;
+import io.diglett.server.link.Tunnel;
+import io.diglett.server.tls.GatewayTls;
+
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.Names;
+import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.Stream;
+import io.diglett.protocol.transport.Transport;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpRequestDecoder;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProtocols;
+import io.netty.util.AsciiString;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.IntConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway's built-in ingress: {@code http://NAME.DOMAIN} (routed by the Host header) and
+ * {@code https://NAME.DOMAIN} (routed by the TLS server name; terminated with the ingress certificate, or
+ * passed through to a backend that terminates TLS itself). Connections are accepted on the gateway's worker
+ * loops with auto-read off and carried by a stream of the named tunnel's agent link, like any public
+ * connection. Pipeline order: {@link HandlerNames}.
+ */
+public final class Ingress implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(Ingress.class);
+
+    public static final int MAX_INITIAL_LINE = 8192;
+    public static final int MAX_HEADER_SIZE = 16384;
+    static final AsciiString X_FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
+    static final AsciiString X_FORWARDED_PROTO = AsciiString.cached("x-forwarded-proto");
+    static final AsciiString X_FORWARDED_HOST = AsciiString.cached("x-forwarded-host");
+
+    /** Where a Host or server name leads: the host as given (lower case, no port) and its live tunnel, if any. */
+    record Route(String host, Tunnel tunnel) {
+    }
+
+    private final IngressSettings settings;
+    private final NameRegistry names;
+    private final GatewayConfig config;
+    private final IntConsumer answered;
+    private SslContext httpsContext;
+    private Channel httpListener;
+    private Channel httpsListener;
+    private volatile int httpPort;
+    private volatile int httpsPort;
+
+    /** The ingress of {@code config} for the names in {@code names}; {@code answered} counts its own answers. */
+    public Ingress(GatewayConfig config, NameRegistry names, IntConsumer answered) {
+        this.config = config;
+        this.answered = answered;
+        this.settings = config.ingress();
+        this.names = names;
+    }
+
+    String domain() {
+        return settings.domain();
+    }
+
+    SslContext httpsContext() {
+        return httpsContext;
+    }
+
+    /** Loads the certificate and binds the HTTP and HTTPS listeners that are configured. */
+    public void start(EventLoopGroup acceptor, EventLoopGroup workers, Transport transport) throws Exception {
+        if (settings.https() != null) {
+            httpsContext = loadContext();
+            httpsListener = bind(acceptor, workers, transport, settings.https(), true);
+            httpsPort = ((InetSocketAddress) httpsListener.localAddress()).getPort();
+            log.info("serving https://NAME.{} on {}", settings.domain(), httpsListener.localAddress());
+        }
+        if (settings.http() != null) {
+            httpListener = bind(acceptor, workers, transport, settings.http(), false);
+            httpPort = ((InetSocketAddress) httpListener.localAddress()).getPort();
+            log.info("serving http://NAME.{} on {}", settings.domain(), httpListener.localAddress());
+        }
+    }
+
+    private Channel bind(EventLoopGroup acceptor, EventLoopGroup workers, Transport transport, HostPort at,
+                         boolean https) throws InterruptedException {
+        return new ServerBootstrap()
+                .group(acceptor, workers)
+                .channel(transport.serverChannel())
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Stream.socketWaterMark(config.window()))
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        if (https) {
+                            ch.pipeline().addLast(HandlerNames.SNI, new TlsIngress(Ingress.this,
+                                    config.limits().handshakeTimeout().toMillis()));
+                        } else {
+                            ch.pipeline().addLast(HandlerNames.HTTP_DECODER, newRequestDecoder())
+                                    .addLast(HandlerNames.INGRESS, new HttpIngress(Ingress.this, false));
+                        }
+                    }
+                })
+                .bind(at.host(), at.port()).sync().channel();
+    }
+
+    HttpRequestDecoder newRequestDecoder() {
+        return new HttpRequestDecoder(new HttpDecoderConfig()
+                .setMaxInitialLineLength(MAX_INITIAL_LINE)
+                .setMaxHeaderSize(MAX_HEADER_SIZE)
+                .setMaxChunkSize(64 * 1024));
+    }
+
+    /** The ingress certificate: the operator's (for *.DOMAIN), or one generated and kept in the state dir. */
+    private SslContext loadContext() throws Exception {
+        Path cert = settings.httpsCert();
+        Path key = settings.httpsKey();
+        if (cert == null) {
+            Path dir = config.tls().stateDir() != null ? config.tls().stateDir()
+                    : io.diglett.server.config.TlsSettings.defaultStateDir();
+            cert = dir.resolve("ingress-" + settings.domain() + ".crt");
+            key = dir.resolve("ingress-" + settings.domain() + ".key");
+            if (!Files.exists(cert) || !Files.exists(key)) {
+                GatewayTls.generate(cert, key, "*." + settings.domain(),
+                        List.of("*." + settings.domain(), settings.domain()));
+            }
+            log.warn("--https without --https-cert: serving the self-signed certificate {} for *.{}, which browsers"
+                    + " will not trust; give a wildcard certificate with --https-cert/--https-key",
+                    cert, settings.domain());
+        }
+        return SslContextBuilder.forServer(GatewayTls.readPrivateKey(key), GatewayTls.readCertificates(cert))
+                .sslProvider(io.diglett.protocol.transport.Tls.provider())
+                .protocols(SslProtocols.TLS_v1_3, SslProtocols.TLS_v1_2)
+                .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
+                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,
+                        ApplicationProtocolNames.HTTP_1_1))
+                .build();
+    }
+
+    /**
+     * Routes a Host header value or TLS server name: {@code NAME.DOMAIN} (any case, an optional port and
+     * trailing dot) leads to the live tunnel called NAME; anything else to none.
+     */
+    Route route(String hostHeader) {
+        String host = hostHeader.trim().toLowerCase(Locale.ROOT);
+        if (host.startsWith("[")) {
+            return new Route(host, null); // an IPv6 literal names no tunnel
+        }
+        int colon = host.indexOf(':');
+        if (colon >= 0) {
+            host = host.substring(0, colon);
+        }
+        if (host.endsWith(".")) {
+            host = host.substring(0, host.length() - 1);
+        }
+        String suffix = "." + settings.domain();
+        if (!host.endsWith(suffix)) {
+            return new Route(host, null);
+        }
+        String name = host.substring(0, host.length() - suffix.length());
+        if (name.indexOf('.') >= 0 || Names.problem(name) != null) {
+            return new Route(host, null);
+        }
+        Tunnel tunnel = names.lookup(name).orElse(null);
+        return new Route(host, tunnel != null && tunnel.live() ? tunnel : null);
+    }
+
+    /** The URLs under which {@code tunnel} is served, HTTPS first; empty without an ingress. */
+    public List<String> urls(Tunnel tunnel) {
+        List<String> urls = new ArrayList<>(2);
+        String host = tunnel.name() + "." + settings.domain();
+        if (httpsListener != null) {
+            urls.add("https://" + host + (httpsPort == 443 ? "" : ":" + httpsPort));
+        }
+        if (httpListener != null && !tunnel.tlsPassthrough()) {
+            urls.add("http://" + host + (httpPort == 80 ? "" : ":" + httpPort));
+        }
+        return urls;
+    }
+
+    /** A 308 to the HTTPS listener for a name that serves only HTTPS (passthrough), or a 404 without one. */
+    ByteBuf httpsRedirect(String host, String uri) {
+        if (httpsListener == null) {
+            return IngressPages.notFound(host, settings.domain());
+        }
+        String path = uri.startsWith("/") ? uri : "/";
+        return IngressPages.toHttps("https://" + host + (httpsPort == 443 ? "" : ":" + httpsPort) + path);
+    }
+
+    /** The gateway answered an ingress request itself with {@code status}. */
+    void answered(int status) {
+        answered.accept(status);
+    }
+
+    public int httpPort() {
+        return httpPort;
+    }
+
+    public int httpsPort() {
+        return httpsPort;
+    }
+
+    @Override
+    public void close() {
+        for (Channel listener : new Channel[] {httpListener, httpsListener}) {
+            if (listener != null) {
+                listener.close().syncUninterruptibly();
+            }
+        }
+    }
+}

@@ -1,0 +1,532 @@
+package io.diglett.server.link;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Handshake;
+import io.diglett.protocol.Names;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Reasons;
+import io.diglett.protocol.Requests;
+import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.Heartbeat;
+import io.diglett.protocol.mux.LinkSession;
+import io.diglett.protocol.mux.Stream;
+import io.diglett.protocol.mux.StreamState;
+import io.diglett.server.auth.AccessDeniedException;
+import io.diglett.server.auth.TokenFile;
+import io.diglett.server.config.GatewayConfig;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.EventLoop;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import io.netty.util.concurrent.Promise;
+import java.net.InetSocketAddress;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway's end of one agent link. Phases: handshake, login, registration, active. Registration asks
+ * {@link Registrations} to authorize, claim, bind and expose each name; in the active phase each public
+ * connection on one of the agent's listeners becomes a stream: Open goes to the agent, and the connection's
+ * reads stay paused until the agent's Ok says the backend is connected. Runs on the link's event loop.
+ */
+public final class GatewaySession extends LinkSession {
+
+    private static final Logger log = LoggerFactory.getLogger(GatewaySession.class);
+
+    /** How long a draining link may stay open after its streams ended, for the agent to close it. */
+    public static final Duration TERMINATE_GRACE = Duration.ofSeconds(2);
+
+    /** Where a link is in its life. */
+    public enum Phase { HANDSHAKE, LOGIN, REGISTER, ACTIVE, CLOSED }
+
+    private final LinkServices services;
+    private final Registrations registrations;
+    private Phase phase = Phase.HANDSHAKE;
+    private String principal;
+    /** This link's names by registration id, claimed or being claimed. */
+    private final Map<Integer, Tunnel> tunnels = new LinkedHashMap<>();
+    private int pendingBinds;
+    private boolean finishRequested;
+    private int nextStreamId = 1;
+    private ScheduledFuture<?> handshakeTimer;
+    /** SHA-256 of the login token, or null without one; read by other links' sessions for takeover. */
+    private volatile byte[] tokenDigest;
+    private boolean draining;
+    /** The registrar is working on this session's names. */
+    private boolean exposing;
+    /** Completed once the link is closed and its names released (listeners run on the global executor). */
+    private final Promise<Void> closed = GlobalEventExecutor.INSTANCE.newPromise();
+
+    public GatewaySession(LinkServices services) {
+        super(services.config().get().window());
+        this.services = services;
+        this.registrations = services.registrations();
+    }
+
+    public Phase phase() {
+        return phase;
+    }
+
+    private GatewayConfig config() {
+        return services.config().get();
+    }
+
+    /** The link's event loop: streams of this link run there. */
+    EventExecutor executor() {
+        return ctx.executor();
+    }
+
+    EventLoop eventLoop() {
+        return ctx.channel().eventLoop();
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        long millis = config().limits().handshakeTimeout().toMillis();
+        handshakeTimer = ctx.executor().schedule(() -> {
+            if (phase != Phase.ACTIVE && phase != Phase.CLOSED) {
+                fail("handshake not finished within " + millis + " ms (TLS, login and registration)");
+            }
+        }, millis, TimeUnit.MILLISECONDS);
+        ctx.fireChannelActive();
+    }
+
+    @Override
+    protected boolean streamsAllowed() {
+        return phase == Phase.ACTIVE;
+    }
+
+    @Override
+    protected void onHandshake(Handshake handshake) {
+        ctx.write(Handshake.encode(ctx.alloc()));
+        if (!handshake.compatible()) {
+            refuse("unsupported protocol version " + handshake.version() + "; this gateway speaks version "
+                    + Protocol.VERSION);
+            return;
+        }
+        ctx.flush();
+        phase = Phase.LOGIN;
+    }
+
+    @Override
+    protected void onFrame(Frame frame) {
+        switch (phase) {
+            case LOGIN -> {
+                if (frame.kind() != FrameKind.LOGIN) {
+                    unexpected(frame);
+                    return;
+                }
+                login(frame.text());
+            }
+            case REGISTER -> {
+                switch (frame.kind()) {
+                    case REGISTER -> register(frame.id(), Requests.register(frame.content()));
+                    case FINISH_REGISTER -> finish();
+                    case TERMINATE -> terminated(frame);
+                    default -> unexpected(frame);
+                }
+            }
+            case ACTIVE -> {
+                switch (frame.kind()) {
+                    case OK -> streamOpened(frame);
+                    case ERROR -> streamRefused(frame);
+                    case TERMINATE -> terminated(frame);
+                    default -> unexpected(frame);
+                }
+            }
+            default -> unexpected(frame);
+        }
+    }
+
+    /** Counts a link that ends before it was active, by the stage it reached. */
+    private void countHandshakeFailure(String reason) {
+        if (failed() || phase == Phase.ACTIVE || phase == Phase.CLOSED) {
+            return;
+        }
+        String stage = reason != null && reason.startsWith("handshake not finished within") ? "timeout"
+                : switch (phase) {
+                    case HANDSHAKE -> ctx.pipeline().get(SslHandler.class) == null
+                            && ctx.pipeline().get(HandlerNames.TLS_DETECT) != null ? "not_tls" : "handshake";
+                    case LOGIN -> "login";
+                    default -> "registration";
+                };
+        services.events().handshakeFailed(stage);
+    }
+
+    @Override
+    protected void fail(String reason) {
+        countHandshakeFailure(reason);
+        super.fail(reason);
+    }
+
+    @Override
+    protected void refuse(String reason) {
+        countHandshakeFailure(reason);
+        super.refuse(reason);
+    }
+
+    private void unexpected(Frame frame) {
+        fail("unexpected " + frame.kind() + " frame in phase " + phase);
+    }
+
+    private void terminated(Frame frame) {
+        log.info("agent {} ended its session: {}", peer(), frame.text());
+        ctx.close();
+    }
+
+    // ---------------------------------------------------------------- login and registration
+
+    private void login(String token) {
+        try {
+            principal = registrations.authenticator().authenticate(token);
+        } catch (AccessDeniedException e) {
+            services.events().refused("login_refused");
+            refuse("login refused: " + Reasons.of(e));
+            return;
+        }
+        tokenDigest = token.isEmpty() ? null : TokenFile.sha256(token);
+        phase = Phase.REGISTER;
+        log.debug("agent {} logged in as {}", peer(), principal);
+        ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
+    }
+
+    private void register(int registration, Requests.Register request) {
+        String refusal = registrationProblem(registration, request);
+        if (refusal != null) {
+            log.info("agent {} registration {} refused: {}", peer(), Integer.toUnsignedString(registration),
+                    refusal);
+            reply(Frame.error(ctx.alloc(), registration, refusal));
+            return;
+        }
+        Tunnel tunnel = new Tunnel(request.name(), registration, this, request.tlsPassthrough());
+        tunnels.put(registration, tunnel);
+        pendingBinds++;
+        registrations.claimAndBind(tunnel).whenComplete((listener, error) -> {
+            pendingBinds--;
+            bound(tunnel, listener, error == null ? null : Registrations.unwrap(error));
+        });
+    }
+
+    /** Whether this session logged in with a non-empty token. */
+    boolean hasToken() {
+        return tokenDigest != null;
+    }
+
+    /** The agent's address, for log lines about this link. */
+    String agent() {
+        return peer();
+    }
+
+    byte[] tokenDigest() {
+        return tokenDigest;
+    }
+
+    /** Whether this session logged in with the (non-empty) token whose SHA-256 is {@code digest}. */
+    boolean sameToken(byte[] digest) {
+        byte[] mine = tokenDigest;
+        return mine != null && digest != null && MessageDigest.isEqual(mine, digest);
+    }
+
+    /** Closes this link from another thread; the future completes once its names are released. */
+    Future<Void> evict(String reason) {
+        ctx.executor().execute(() -> refuse(reason));
+        return closed;
+    }
+
+    /** Answers a request; counted against the control-frame limit, so a flood of requests cannot pile up. */
+    private void reply(Frame frame) {
+        if (mux.writeControl(frame)) {
+            mux.flushLinkLater();
+        }
+    }
+
+    private String registrationProblem(int registration, Requests.Register request) {
+        String name = request.name();
+        if (registration == Protocol.CONNECTION_ID) {
+            // an answer would be Error(0), which means "connection over": say so and mean it
+            throw new ProtocolException("Register with registration id 0");
+        }
+        if (tunnels.containsKey(registration)) {
+            return "registration id " + Integer.toUnsignedString(registration) + " is already used";
+        }
+        String problem = Names.problem(name);
+        if (problem != null) {
+            services.events().refused("name_invalid");
+            return problem;
+        }
+        if ((request.flags() & ~Requests.KNOWN_FLAGS) != 0) {
+            return "unknown registration flags 0x" + Integer.toHexString(request.flags())
+                    + " (this gateway knows 0x" + Integer.toHexString(Requests.KNOWN_FLAGS) + ")";
+        }
+        if (tunnels.size() >= config().maxNamesPerAgent()) {
+            return "too many names on one agent (limit " + config().maxNamesPerAgent() + ")";
+        }
+        String denied = registrations.authorize(principal, name);
+        if (denied != null) {
+            services.events().refused("name_not_allowed");
+            return "name '" + name + "' is not allowed: " + denied;
+        }
+        return null;
+    }
+
+    /** The claim and bind of {@code tunnel} ended: with its listener, or with {@code error}. */
+    private void bound(Tunnel tunnel, Channel listener, Throwable error) {
+        if (error != null) {
+            tunnels.remove(tunnel.registration());
+            if (phase == Phase.CLOSED || failed()) {
+                // the link ended meanwhile: nothing to answer
+            } else if (error instanceof Registrations.Refusal refusal && !refusal.fatal) {
+                reply(Frame.error(ctx.alloc(), tunnel.registration(), refusal.getMessage()));
+            } else if (error instanceof Registrations.Refusal refusal) {
+                refuse(refusal.getMessage());
+            } else if (error instanceof Registrations.BindFailure) {
+                // the gateway's problem, not the agent's: a connection error, so the agent tries again later
+                fail("cannot open a public port for '" + tunnel.name() + "': " + error.getMessage());
+            } else {
+                fail("cannot claim the name '" + tunnel.name() + "': " + Reasons.of(error));
+            }
+        } else if (phase == Phase.CLOSED || failed()) {
+            tunnel.bound(listener, 0);
+            registrations.release(tunnel);
+        } else {
+            tunnel.bound(listener, ((InetSocketAddress) listener.localAddress()).getPort());
+            reply(Frame.registered(ctx.alloc(), tunnel.registration(), tunnel.port(), services.urls().apply(tunnel)));
+        }
+        if (finishRequested && pendingBinds == 0) {
+            finish();
+        }
+    }
+
+    private void finish() {
+        if (failed()) {
+            return;
+        }
+        if (pendingBinds > 0) {
+            finishRequested = true;
+            return;
+        }
+        finishRequested = false;
+        if (phase != Phase.REGISTER || exposing) {
+            return;
+        }
+        if (tunnels.isEmpty()) {
+            fail("registration finished without any name registered");
+            return;
+        }
+        exposing = true;
+        List<Tunnel> all = new ArrayList<>(tunnels.values());
+        Registrations.Exposed exposed = registrations.expose(all, peer(), principal);
+        exposed.done().whenComplete((ignored, error) -> ctx.executor().execute(() -> exposed(all, exposed)));
+    }
+
+    /** The registrar is done with every name: go live, or undo what was exposed and say why. */
+    private void exposed(List<Tunnel> all, Registrations.Exposed exposed) {
+        exposing = false;
+        String failure = exposed.failure();
+        if (failure != null || failed() || phase != Phase.REGISTER) {
+            for (int i = 0; i < all.size(); i++) {
+                if (exposed.succeeded(i)) {
+                    Registrations.withdraw(registrations.registrar(), all.get(i).exposure());
+                }
+            }
+            if (failure != null) {
+                fail(failure); // the gateway's trouble, not the agent's: it may try again later
+            }
+            return;
+        }
+        registrations.goLive(all);
+        phase = Phase.ACTIVE;
+        if (handshakeTimer != null) {
+            handshakeTimer.cancel(false);
+        }
+        ctx.pipeline().addBefore(HandlerNames.SESSION, HandlerNames.KEEPALIVE,
+                new Heartbeat(config().limits().heartbeat()));
+        ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
+    }
+
+    /** The registry took {@code tunnel}'s name away (a lease expired, another holder fenced it). */
+    void lost(Tunnel tunnel, String reason) {
+        if (phase == Phase.CLOSED || failed() || tunnels.get(tunnel.registration()) != tunnel) {
+            return;
+        }
+        log.warn("agent {}: the name '{}' was lost ({}), closing the link", peer(), tunnel.name(), reason);
+        fail("the name '" + tunnel.name() + "' was lost: " + reason);
+    }
+
+    // ---------------------------------------------------------------- streams
+
+    /** A public client connected to {@code tunnel}'s listener. Runs on this link's event loop. */
+    void accept(Tunnel tunnel, Channel client) {
+        if (open(tunnel, client, Stream.TCP) == null) {
+            client.close();
+        }
+    }
+
+    /** Why this link takes no new stream now, or {@code null} if it does. */
+    String busy() {
+        if (phase != Phase.ACTIVE || failed() || draining || !ctx.channel().isActive()) {
+            return "the agent is not connected";
+        }
+        if (mux.size() >= config().maxStreamsPerAgent()) {
+            return mux.size() + " streams open, the limit";
+        }
+        return null;
+    }
+
+    /**
+     * Opens a stream of {@code tunnel} for {@code client}: Open goes to the agent. Runs on this link's event loop.
+     *
+     * @return the stream, or {@code null} when the agent cannot take it now
+     */
+    Stream open(Tunnel tunnel, Channel client, Stream.LocalEnd end) {
+        String busy = busy();
+        if (busy != null) {
+            log.warn("name={} client={} refused: {}", tunnel.name(), client.remoteAddress(), busy);
+            return null;
+        }
+        int id = nextStreamId();
+        Stream stream = mux.create(id, tunnel.name(),
+                tunnel.stats().newStream(services.nanoClock(), services.events()::streamOpened));
+        stream.attach(client, end);
+        if (stream.state() == StreamState.CLOSED) {
+            return stream;
+        }
+        log.debug("stream={} name={} client={} opening", Integer.toUnsignedString(id), tunnel.name(),
+                client.remoteAddress());
+        mux.write(Frame.open(ctx.alloc(), id, tunnel.registration(), mux.receiveWindow(),
+                Requests.address(client.remoteAddress()), Requests.address(client.localAddress())));
+        mux.flushLinkLater();
+        return stream;
+    }
+
+    private int nextStreamId() {
+        int id;
+        do {
+            id = nextStreamId++;
+        } while (id == Protocol.CONNECTION_ID || mux.contains(id));
+        return id;
+    }
+
+    private void streamOpened(Frame frame) {
+        Stream stream = mux.get(frame.id());
+        if (stream == null) {
+            return;
+        }
+        if (frame.content().readableBytes() != 4) {
+            throw new ProtocolException("Ok for stream " + Integer.toUnsignedString(frame.id())
+                    + " must carry a 4-byte window");
+        }
+        stream.opened(frame.content().getInt(frame.content().readerIndex()));
+    }
+
+    private void streamRefused(Frame frame) {
+        if (frame.id() == Protocol.CONNECTION_ID) {
+            log.warn("agent {} reported an error: {}", peer(), frame.text());
+            ctx.close();
+            return;
+        }
+        Stream stream = mux.get(frame.id());
+        if (stream != null) {
+            log.info("stream={} refused by the agent: {}", Integer.toUnsignedString(frame.id()), frame.text());
+            stream.reset(frame.text(), false);
+        }
+    }
+
+    // ---------------------------------------------------------------- end
+
+    /**
+     * The authenticator changed its mind (token file edited): every name this agent holds is authorized
+     * again, and the agent is sent away with the reason if one is no longer allowed.
+     */
+    public void reauthorize() {
+        if (principal == null || phase == Phase.CLOSED || failed()) {
+            return;
+        }
+        for (Tunnel tunnel : tunnels.values()) {
+            String denied = registrations.authorize(principal, tunnel.name());
+            if (denied != null) {
+                log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", peer(),
+                        tunnel.name(), denied);
+                services.events().refused("withdrawn");
+                refuse("authorization for '" + tunnel.name() + "' withdrawn: " + denied);
+                return;
+            }
+        }
+    }
+
+    @Override
+    protected void onClosed() {
+        phase = Phase.CLOSED;
+        if (handshakeTimer != null) {
+            handshakeTimer.cancel(false);
+        }
+        for (Tunnel tunnel : tunnels.values()) {
+            registrations.release(tunnel);
+        }
+        for (Tunnel tunnel : tunnels.values()) {
+            registrations.unexpose(tunnel);
+        }
+        tunnels.clear();
+        log.debug("agent {} disconnected", peer());
+        closed.trySuccess(null);
+    }
+
+    /**
+     * The gateway is shutting down: stop accepting public connections, tell the agent (Terminate), and let the
+     * agent close the link once its open streams have finished, as it does on a Terminate. The gateway keeps
+     * reading meanwhile and closes the link itself only if the agent has not done so {@link #TERMINATE_GRACE}
+     * after the streams ended (and the gateway closes it after the drain timeout).
+     *
+     * <p>Closing right after the Terminate was written, as the gateway did before, races with whatever the agent
+     * sends meanwhile (a Ping, a Pong, stream frames): a close with unread input makes the kernel reset the
+     * connection instead of ending it, which throws away what the gateway had not sent yet (on a slow link, the
+     * Terminate itself) and reaches the agent as a reset; the agent then reports a lost link ("the connection to
+     * the gateway closed") instead of the gateway's reason.
+     */
+    public void drain(String reason) {
+        for (Tunnel tunnel : tunnels.values()) {
+            if (tunnel.listener() != null) {
+                tunnel.listener().close();
+            }
+        }
+        if (failed() || !ctx.channel().isActive() || phase == Phase.HANDSHAKE) {
+            // nothing to tell: before our handshake reply a frame would break the protocol
+            ctx.close();
+            return;
+        }
+        draining = true;
+        ChannelFuture told = ctx.writeAndFlush(Frame.terminate(ctx.alloc(), reason));
+        mux.whenEmpty(() -> told.addListener(f -> {
+            if (!f.isSuccess()) {
+                ctx.close();
+                return;
+            }
+            ctx.executor().schedule(() -> {
+                if (ctx.channel().isOpen()) {
+                    log.info("agent {} did not close its link within {} ms of the end of its streams; closing it",
+                            peer(), TERMINATE_GRACE.toMillis());
+                    ctx.close();
+                }
+            }, TERMINATE_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+        }));
+    }
+
+    /** Completes when the link is closed and its names are released. */
+    public Future<Void> closeFuture() {
+        return closed;
+    }
+}

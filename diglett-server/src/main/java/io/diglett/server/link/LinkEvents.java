@@ -1,0 +1,32 @@
+package io.diglett.server.link;
+
+/**
+ * What agent links report for monitoring (the gateway's metrics implement it). Called on links' event loops:
+ * implementations return at once.
+ */
+public interface LinkEvents {
+
+    /** A link ended before it was active; {@code stage}: not_tls, handshake, login, registration, timeout. */
+    void handshakeFailed(String stage);
+
+    /** A login or name was refused; {@code reason}: login_refused, name_not_allowed, name_in_use, name_invalid, withdrawn. */
+    void refused(String reason);
+
+    /** A stream's backend connected, {@code seconds} after its Open. */
+    void streamOpened(double seconds);
+
+    /** Reports nothing. */
+    LinkEvents NONE = new LinkEvents() {
+        @Override
+        public void handshakeFailed(String stage) {
+        }
+
+        @Override
+        public void refused(String reason) {
+        }
+
+        @Override
+        public void streamOpened(double seconds) {
+        }
+    };
+}

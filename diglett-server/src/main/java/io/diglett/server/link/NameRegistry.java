@@ -1,0 +1,61 @@
+package io.diglett.server.link;
+
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Who holds which name: the one piece of state that agent links share, and the seam a shared store plugs into.
+ *
+ * <p>The contract is that of a remote, asynchronous, lease-backed store, so that a cluster of gateways can keep
+ * its names in one (etcd, say) without another change to the link code:
+ * <ul>
+ *   <li>{@link #claim} is asynchronous and may fail: it completes later, on any thread, with a {@link NameClaim}
+ *       or exceptionally with {@link NameTakenException} (held by someone else) or any other exception (the store
+ *       is unreachable: the link is failed with that reason and the agent tries again later);</li>
+ *   <li>a claim carries a {@linkplain NameClaim#fence() fencing number}, larger for every new claim of a name,
+ *       so that a store can refuse writes of a holder that was superseded;</li>
+ *   <li>a claim can be {@linkplain NameClaim#lost() lost} while it is held (its lease expired, another node took
+ *       the name over): the link that held it gives the name up;</li>
+ *   <li>{@link #lookup} answers from what this gateway knows now and never blocks: it only returns tunnels
+ *       whose agent link ends here.</li>
+ * </ul>
+ * The default, {@link LocalNameRegistry}, keeps the names in this process; its claims complete at once and are
+ * never lost.
+ */
+public interface NameRegistry extends AutoCloseable {
+
+    /**
+     * Claims {@code tunnel}'s name for it. The stage completes with the claim, or exceptionally with
+     * {@link NameTakenException} when another tunnel holds the name.
+     */
+    CompletionStage<NameClaim> claim(Tunnel tunnel);
+
+    /** The tunnel of this gateway that holds {@code name} now, if any. */
+    Optional<Tunnel> lookup(String name);
+
+    /** This gateway's tunnels that are live (exposed and accepting), sorted by name; a snapshot. */
+    List<Tunnel> live();
+
+    /** How many names this gateway's tunnels hold or are claiming. */
+    int size();
+
+    /** Tells {@code listener} of every change from now on (on the thread that made it). */
+    void subscribe(Listener listener);
+
+    /** A change of the namespace. */
+    record Change(Kind kind, String name, long fence) {
+        /** What happened to the name. */
+        public enum Kind { CLAIMED, RELEASED, LOST }
+    }
+
+    /** Learns about changes: must return at once (it may run on an event loop). */
+    @FunctionalInterface
+    interface Listener {
+        void changed(Change change);
+    }
+
+    @Override
+    default void close() {
+    }
+}

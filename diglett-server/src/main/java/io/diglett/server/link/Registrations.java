@@ -1,0 +1,372 @@
+package io.diglett.server.link;
+
+import io.diglett.protocol.Names;
+import io.diglett.protocol.Reasons;
+import io.diglett.server.auth.AccessDeniedException;
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.registrar.Registrar;
+import io.netty.channel.Channel;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The life of a name, in one place: authorize it, claim it in the {@link NameRegistry} (taking it over from a
+ * dead link of the same token), bind its public listener, have the {@link Registrar} expose it, roll back what
+ * was done when a step fails, and release it all when its link ends. Agent link sessions use it for their names,
+ * and a reload for moving the live names to a new registrar. Per-name steps run on the name's link loop.
+ */
+public final class Registrations {
+
+    private static final Logger log = LoggerFactory.getLogger(Registrations.class);
+
+    private final NameRegistry names;
+    private final LinkEvents events;
+    private final Clock clock;
+    private volatile Authenticator authenticator;
+    private volatile Registrar registrar;
+    private volatile PublicBinder binder;
+
+    public Registrations(NameRegistry names, Authenticator authenticator, Registrar registrar,
+                         PublicBinder binder, LinkEvents events, Clock clock) {
+        this.names = names;
+        this.authenticator = authenticator;
+        this.registrar = registrar;
+        this.binder = binder;
+        this.events = events;
+        this.clock = clock;
+    }
+
+    public NameRegistry names() {
+        return names;
+    }
+
+    public Authenticator authenticator() {
+        return authenticator;
+    }
+
+    public Registrar registrar() {
+        return registrar;
+    }
+
+    /** Puts {@code next} in place and returns the previous one (its caller closes it). */
+    public synchronized Authenticator replaceAuthenticator(Authenticator next) {
+        Authenticator previous = authenticator;
+        authenticator = next;
+        return previous;
+    }
+
+    /** Binds public listeners with {@code next} from now on (tests drive sessions without sockets). */
+    public void useBinder(PublicBinder next) {
+        binder = next;
+    }
+
+    LinkEvents events() {
+        return events;
+    }
+
+    // ---------------------------------------------------------------- authorize, claim, bind
+
+    /** Why {@code principal} may not hold {@code name} now, or {@code null} if it may. */
+    String authorize(String principal, String name) {
+        try {
+            authenticator.authorize(principal, name);
+            return null;
+        } catch (AccessDeniedException e) {
+            return Reasons.of(e);
+        }
+    }
+
+    /** A name refused for a reason the agent is told: {@code fatal} ones stop it, others it may retry. */
+    static final class Refusal extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final boolean fatal;
+
+        Refusal(String message, boolean fatal) {
+            super(message, null, false, false);
+            this.fatal = fatal;
+        }
+    }
+
+    /** The public listener could not be bound: the gateway's trouble. */
+    static final class BindFailure extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        BindFailure(Throwable cause) {
+            super(Reasons.of(cause), cause, false, false);
+        }
+    }
+
+    /**
+     * Claims {@code tunnel}'s name and binds its public listener; completes on the tunnel's link loop with the
+     * listener, or exceptionally with a {@link Refusal} (the name is held), a {@link BindFailure}, or the
+     * registry's own failure. A failed bind gives the name back; what happens to a listener that arrives after
+     * its link ended is the caller's decision (see {@link #release}).
+     */
+    CompletionStage<Channel> claimAndBind(Tunnel tunnel) {
+        EventExecutor loop = tunnel.session().executor();
+        return claim(tunnel, true).thenCompose(claim -> {
+            tunnel.claimed(claim);
+            claim.lost().thenAccept(reason -> loop.execute(() -> tunnel.session().lost(tunnel, reason)));
+            return on(loop, toStage(binder.bind(tunnel, tunnel.session().eventLoop()))).handle((channel, error) -> {
+                if (error != null) {
+                    claim.release();
+                    throw new BindFailure(unwrap(error));
+                }
+                return channel;
+            });
+        });
+    }
+
+    private CompletionStage<NameClaim> claim(Tunnel tunnel, boolean mayTakeOver) {
+        GatewaySession session = tunnel.session();
+        EventExecutor loop = session.executor();
+        return on(loop, names.claim(tunnel)).handle((claim, error) -> {
+            if (error == null) {
+                return CompletableFuture.completedFuture(claim);
+            }
+            Throwable cause = unwrap(error);
+            if (!(cause instanceof NameTakenException taken)) {
+                return CompletableFuture.<NameClaim>failedFuture(cause);
+            }
+            String name = tunnel.name();
+            Tunnel holder = taken.localHolder().orElse(null);
+            if (mayTakeOver && holder != null && holder.session() != session
+                    && holder.session().sameToken(session.tokenDigest())) {
+                // The same token asks again for a name its earlier link still holds: that link is most likely
+                // dead (the agent reconnected before the gateway noticed), so it is closed and the name handed over
+                log.info("agent {} takes over '{}' from its previous link {}", session.agent(), name,
+                        holder.session().agent());
+                Future<Void> evicted = holder.session().evict("name '" + name + "' was taken over by a new"
+                        + " connection of the same token from " + session.agent());
+                return on(loop, toStage(evicted).handle((v, e) -> null)).thenCompose(v -> claim(tunnel, false));
+            }
+            events.refused("name_in_use");
+            if (holder == null || holder.session() != session && !session.hasToken() && !holder.session().hasToken()) {
+                // Gone between our attempts, or held by a link whose owner we cannot tell from this one (neither
+                // has a token): it may be this agent's own dying link, so a request error the agent may retry
+                log.info("agent {} asked for name '{}', which is already in use", session.agent(), name);
+                return CompletableFuture.<NameClaim>failedFuture(new Refusal(Names.inUse(name), false));
+            }
+            // Held under another token (the same one took it over above), or by this very link: that will not
+            // change by trying again, so the agent is refused for good and stops with this reason
+            log.info("agent {} asked for name '{}', which {} holds", session.agent(), name,
+                    holder.session() == session ? "this link already" : "another token");
+            return CompletableFuture.<NameClaim>failedFuture(new Refusal(Names.inUse(name), true));
+        }).thenCompose(stage -> stage);
+    }
+
+    // ---------------------------------------------------------------- expose, withdraw
+
+    /** The registrar's answers for a batch of names, in order. */
+    static final class Exposed {
+        private final List<Registrar.Exposure> exposures;
+        private final List<CompletableFuture<Void>> stages;
+
+        private Exposed(List<Registrar.Exposure> exposures, List<CompletableFuture<Void>> stages) {
+            this.exposures = exposures;
+            this.stages = stages;
+        }
+
+        /** Completes when the registrar has answered for every name. */
+        CompletableFuture<Void> done() {
+            return CompletableFuture.allOf(stages.toArray(CompletableFuture[]::new)).handle((v, e) -> null);
+        }
+
+        /** {@code exposing 'NAME' failed: reason} for the first name that failed, or {@code null}. */
+        String failure() {
+            for (int i = 0; i < stages.size(); i++) {
+                if (stages.get(i).isCompletedExceptionally()) {
+                    return "exposing '" + exposures.get(i).name() + "' failed: "
+                            + Reasons.of(unwrap(stages.get(i).handle((v, e) -> e).join()));
+                }
+            }
+            return null;
+        }
+
+        /** Whether the registrar exposed the {@code i}-th name. */
+        boolean succeeded(int i) {
+            return stages.get(i).isDone() && !stages.get(i).isCompletedExceptionally();
+        }
+    }
+
+    /** Asks {@code with} to expose every one of {@code exposures}; a registrar that throws fails that name. */
+    static Exposed expose(Registrar with, List<Registrar.Exposure> exposures) {
+        List<CompletableFuture<Void>> stages = new ArrayList<>(exposures.size());
+        for (Registrar.Exposure exposure : exposures) {
+            CompletableFuture<Void> stage;
+            try {
+                stage = with.register(exposure).toCompletableFuture();
+            } catch (RuntimeException e) {
+                stage = CompletableFuture.failedFuture(e);
+            }
+            stages.add(stage);
+        }
+        return new Exposed(List.copyOf(exposures), stages);
+    }
+
+    /** Asks {@code from} to withdraw {@code exposure}; a failure is logged, never fatal. */
+    static void withdraw(Registrar from, Registrar.Exposure exposure) {
+        try {
+            from.unregister(exposure);
+        } catch (RuntimeException e) {
+            log.error("registrar failed to unregister '{}'", exposure.name(), e);
+        }
+    }
+
+    /** Exposes {@code tunnels} (bound, of one link) with the registrar in place now. */
+    Exposed expose(List<Tunnel> tunnels, String agent, String principal) {
+        List<Registrar.Exposure> exposures = new ArrayList<>(tunnels.size());
+        for (Tunnel tunnel : tunnels) {
+            Registrar.Exposure exposure = new Registrar.Exposure(tunnel.name(), tunnel.port(), agent, principal);
+            tunnel.exposing(exposure);
+            exposures.add(exposure);
+        }
+        return expose(registrar, exposures);
+    }
+
+    /** Every name of the batch went live: accept its connections. */
+    void goLive(List<Tunnel> tunnels) {
+        for (Tunnel tunnel : tunnels) {
+            tunnel.goLive(clock.instant());
+            log.info("register domain '{}' -> '{}'", tunnel.name(), tunnel.port());
+        }
+    }
+
+    /** Closes {@code tunnel}'s listener and gives its name back (first step of a link's end). */
+    void release(Tunnel tunnel) {
+        Channel listener = tunnel.listener();
+        if (listener != null) {
+            listener.close();
+        }
+        NameClaim claim = tunnel.claim();
+        if (claim != null) {
+            claim.release();
+        }
+    }
+
+    /** Takes {@code tunnel} off the registrar if it was live (second step of a link's end). */
+    void unexpose(Tunnel tunnel) {
+        if (tunnel.goDown()) {
+            log.info("unregister domain '{}'", tunnel.name());
+            withdraw(registrar, tunnel.exposure());
+        }
+    }
+
+    // ---------------------------------------------------------------- a new registrar (reload)
+
+    /**
+     * Moves the live names to {@code next}: it exposes every one of them, then it takes over and the old
+     * registrar withdraws them and is closed. A registrar of the same kind as the old one usually writes to the
+     * same place (the same Traefik directory, the same Caddy routes), where registering again replaces the old
+     * entry and withdrawing would undo it: the old one is then closed without withdrawing. If {@code next} fails
+     * to expose a name within {@code timeout}, the old registrar stays in place, with every name, {@code next}
+     * is closed and this throws {@link IllegalStateException} saying why.
+     *
+     * @return how many names were moved
+     */
+    public synchronized int moveTo(Registrar next, boolean sameKind, Duration timeout) throws InterruptedException {
+        List<Tunnel> moving = names.live();
+        List<Registrar.Exposure> exposures = moving.stream().map(Tunnel::exposure).toList();
+        Exposed exposed = expose(next, exposures);
+        String failure;
+        try {
+            exposed.done().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            failure = exposed.failure();
+        } catch (TimeoutException e) {
+            failure = "it did not expose the live names within " + timeout.toSeconds() + " s";
+        } catch (ExecutionException e) {
+            failure = Reasons.of(unwrap(e));
+        }
+        if (failure != null) {
+            for (int i = 0; i < exposures.size(); i++) {
+                if (!sameKind && exposed.succeeded(i)) {
+                    withdraw(next, exposures.get(i));
+                }
+            }
+            next.close();
+            if (sameKind) {
+                expose(registrar, exposures); // what the new one may have replaced
+            }
+            throw new IllegalStateException(failure);
+        }
+        Registrar old = registrar;
+        registrar = next;
+        // Names that went live or away while they were being moved: the old registrar exposed the first, the
+        // new one may have exposed the second after its tunnel had gone.
+        for (Tunnel tunnel : names.live()) {
+            if (!moving.contains(tunnel)) {
+                Exposed late = expose(next, List.of(tunnel.exposure()));
+                late.done().thenRun(() -> {
+                    String trouble = late.failure();
+                    if (trouble != null) {
+                        log.error("the new registrar failed: {}", trouble);
+                    }
+                });
+                if (!sameKind) {
+                    withdraw(old, tunnel.exposure());
+                }
+            }
+        }
+        for (Tunnel tunnel : moving) {
+            if (!tunnel.live()) {
+                withdraw(next, tunnel.exposure());
+            } else if (!sameKind) {
+                withdraw(old, tunnel.exposure());
+            }
+        }
+        old.close();
+        return moving.size();
+    }
+
+    // ---------------------------------------------------------------- futures
+
+    /** {@code stage}, with what depends on it run on {@code loop} (at once when it is done and we are there). */
+    static <T> CompletionStage<T> on(EventExecutor loop, CompletionStage<T> stage) {
+        CompletableFuture<T> future = stage.toCompletableFuture();
+        if (future.isDone() && loop.inEventLoop()) {
+            return future;
+        }
+        CompletableFuture<T> hopped = new CompletableFuture<>();
+        stage.whenComplete((value, error) -> loop.execute(() -> {
+            if (error != null) {
+                hopped.completeExceptionally(error);
+            } else {
+                hopped.complete(value);
+            }
+        }));
+        return hopped;
+    }
+
+    static <T> CompletionStage<T> toStage(Future<T> future) {
+        CompletableFuture<T> stage = new CompletableFuture<>();
+        future.addListener(f -> {
+            if (f.isSuccess()) {
+                stage.complete(future.getNow());
+            } else {
+                stage.completeExceptionally(f.cause());
+            }
+        });
+        return stage;
+    }
+
+    static Throwable unwrap(Throwable error) {
+        Throwable cause = error;
+        while ((cause instanceof CompletionException || cause instanceof ExecutionException)
+                && cause.getCause() != null) {
+            cause = cause.getCause();
+        }
+        return cause;
+    }
+}

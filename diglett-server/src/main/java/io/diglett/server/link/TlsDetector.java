@@ -1,0 +1,52 @@
+package io.diglett.server.link;
+
+import io.diglett.protocol.Handshake;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.mux.HandlerNames;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.ssl.SslContext;
+import java.util.List;
+
+/**
+ * First handler on a TLS gateway's agent link. A TLS handshake record (first byte 0x16) replaces this handler
+ * with the {@link io.netty.handler.ssl.SslHandler}. Anything else is refused with a reason: an agent started
+ * with {@code --plaintext} gets our handshake and an Error frame telling it to drop the flag (so it can say so
+ * to its user); other peers get the Error and the connection is closed. Decisions are sticky.
+ */
+public final class TlsDetector extends ByteToMessageDecoder {
+
+    private static final int TLS_HANDSHAKE_RECORD = 0x16;
+
+    private final SslContext context;
+    private boolean failed;
+
+    public TlsDetector(SslContext context) {
+        this.context = context;
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        if (failed) {
+            in.skipBytes(in.readableBytes());
+            return;
+        }
+        if (!in.isReadable()) {
+            return;
+        }
+        if (in.getUnsignedByte(in.readerIndex()) == TLS_HANDSHAKE_RECORD) {
+            ctx.pipeline().replace(this, HandlerNames.TLS, context.newHandler(ctx.alloc()));
+            return;
+        }
+        failed = true;
+        boolean plaintextAgent = in.getUnsignedByte(in.readerIndex()) == (Protocol.MAGIC >>> 24);
+        in.skipBytes(in.readableBytes());
+        if (plaintextAgent) {
+            ctx.writeAndFlush(Handshake.encode(ctx.alloc()));
+            throw ProtocolException.refusal("this gateway requires TLS: start the agent without --plaintext");
+        }
+        throw new ProtocolException("expected a TLS handshake from a diglett agent");
+    }
+}

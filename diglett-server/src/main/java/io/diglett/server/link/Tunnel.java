@@ -1,0 +1,134 @@
+package io.diglett.server.link;
+
+import io.diglett.protocol.mux.Stream;
+import io.diglett.server.registrar.Registrar;
+import io.netty.channel.Channel;
+import java.time.Instant;
+import java.util.function.Consumer;
+
+/**
+ * A name registered by an agent link: what the rest of the gateway may ask of it (its figures, whether it is
+ * live, a new stream for a client) and nothing more. Its state is written only by its own link's session, on
+ * that link's event loop; the volatile parts are read from any thread (ingress, admin, metrics).
+ */
+public final class Tunnel {
+    private final String name;
+    private final int registration;
+    private final GatewaySession session;
+    private final boolean tlsPassthrough;
+    private final TunnelStats stats = new TunnelStats();
+    /** The public listener, once bound; link loop only. */
+    private Channel listener;
+    /** The claim on the name, once granted; link loop only. */
+    private NameClaim claim;
+    private volatile int port;
+    private volatile Registrar.Exposure exposure;
+    private volatile Instant since;
+    private volatile boolean live;
+
+    Tunnel(String name, int registration, GatewaySession session, boolean tlsPassthrough) {
+        this.name = name;
+        this.registration = registration;
+        this.session = session;
+        this.tlsPassthrough = tlsPassthrough;
+    }
+
+    /** The registered name. */
+    public String name() {
+        return name;
+    }
+
+    /** The public port, or 0 before the listener is bound. */
+    public int port() {
+        return port;
+    }
+
+    /** Whether the HTTPS ingress forwards the client's TLS untouched (the backend terminates it). */
+    public boolean tlsPassthrough() {
+        return tlsPassthrough;
+    }
+
+    /** Whether it is exposed and accepts connections. */
+    public boolean live() {
+        return live;
+    }
+
+    /** When it went live, or {@code null}. */
+    public Instant since() {
+        return since;
+    }
+
+    /** What the registrar is (or was) asked to expose: name, port, agent, principal; {@code null} before. */
+    public Registrar.Exposure exposure() {
+        return exposure;
+    }
+
+    /** Streams, connections and bytes. */
+    public TunnelStats stats() {
+        return stats;
+    }
+
+    /**
+     * Opens a stream of this tunnel for {@code client}, a connection accepted elsewhere (the ingress, possibly
+     * on another event loop) and routed here; {@code end} is told what the stream needs of the client's side.
+     * Runs on the agent link's event loop and then calls {@code done} there with {@code null} when the stream is
+     * open, or with why the agent cannot take it now (the caller answers the client).
+     */
+    public void openStream(Channel client, Stream.LocalEnd end, Consumer<String> done) {
+        session.executor().execute(() -> done.accept(session.open(this, client, end) == null ? session.busy() : null));
+    }
+
+    // ---------------------------------------------------------------- the owning session's side
+
+    GatewaySession session() {
+        return session;
+    }
+
+    int registration() {
+        return registration;
+    }
+
+    NameClaim claim() {
+        return claim;
+    }
+
+    void claimed(NameClaim value) {
+        claim = value;
+    }
+
+    Channel listener() {
+        return listener;
+    }
+
+    void bound(Channel value, int boundPort) {
+        listener = value;
+        port = boundPort;
+    }
+
+    void exposing(Registrar.Exposure value) {
+        exposure = value;
+    }
+
+    void goLive(Instant when) {
+        since = when;
+        live = true;
+        listener.config().setAutoRead(true);
+    }
+
+    /** Ends its life: {@code true} if it was live (the registrar must be told). */
+    boolean goDown() {
+        boolean was = live;
+        live = false;
+        return was;
+    }
+
+    /** A public client connected to this tunnel's own listener. Runs on the link's event loop. */
+    void accept(Channel client) {
+        session.accept(this, client);
+    }
+
+    @Override
+    public String toString() {
+        return "Tunnel(" + name + ", port " + port + ")";
+    }
+}

@@ -1,0 +1,101 @@
+package io.diglett.server.registrar;
+
+import io.diglett.server.config.Plugins;
+
+import io.diglett.protocol.Reasons;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs an operator's command ({@code /bin/sh -c COMMAND}) for each registration and unregistration, with
+ * {@code ACTION} ({@code register} / {@code unregister}), {@code NAME}, {@code PORT} and {@code AGENT} in its
+ * environment. Commands run one at a time on a thread of their own, never on an event loop; a register command
+ * that exits non-zero or outlives the timeout refuses the registration, with the end of its output as reason.
+ */
+final class ExecRegistrar implements Registrar {
+
+    private static final Logger log = LoggerFactory.getLogger(ExecRegistrar.class);
+
+    private final String command;
+    private final Duration timeout;
+    private final ExecutorService runner = Plugins.worker("diglett-registrar-exec");
+
+    ExecRegistrar(String command, Duration timeout) {
+        this.command = command;
+        this.timeout = timeout;
+    }
+
+    @Override
+    public CompletionStage<Void> register(Exposure exposure) {
+        return CompletableFuture.runAsync(() -> run("register", exposure), runner);
+    }
+
+    @Override
+    public void unregister(Exposure exposure) {
+        runner.execute(() -> {
+            try {
+                run("unregister", exposure);
+            } catch (RuntimeException e) {
+                log.warn("registrar command failed to unregister '{}': {}", exposure.name(), Reasons.of(e));
+            }
+        });
+    }
+
+    private void run(String action, Exposure exposure) {
+        ProcessBuilder builder = new ProcessBuilder(List.of("/bin/sh", "-c", command)).redirectErrorStream(true);
+        Map<String, String> env = builder.environment();
+        env.put("ACTION", action);
+        env.put("NAME", exposure.name());
+        env.put("PORT", Integer.toString(exposure.port()));
+        env.put("AGENT", String.valueOf(exposure.agent()));
+        try {
+            Process process = builder.start();
+            process.getOutputStream().close();
+            CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> tail(process.getInputStream()));
+            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                process.destroyForcibly();
+                throw new IllegalStateException("registrar command for '" + exposure.name() + "' did not finish"
+                        + " within " + timeout.toMillis() + " ms");
+            }
+            if (process.exitValue() != 0) {
+                String said;
+                try {
+                    said = output.get(1, TimeUnit.SECONDS).strip(); // the pipe ends soon after the process
+                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                    said = "";
+                }
+                throw new IllegalStateException("registrar command exited with " + process.exitValue() + ": " + said);
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot run registrar command: " + Reasons.of(e), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    /** The last 300 characters the command printed. */
+    private static String tail(InputStream in) {
+        try {
+            String all = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            return all.length() <= 300 ? all : all.substring(all.length() - 300);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    @Override
+    public void close() {
+        runner.shutdown();
+    }
+}

@@ -1,0 +1,56 @@
+package io.diglett.server.registrar;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * The seed's "configuration" step, pluggable: told when a name goes live on a public port and when it goes
+ * away, so that it can expose it (configure an ingress proxy, DNS, a firewall). Chosen with {@code --registrar}
+ * from the {@link RegistrarProvider}s on the class path; built in: {@code log} (the seed's default),
+ * {@code exec}, {@code traefik} and {@code caddy}.
+ *
+ * <p>Called on the agents' event loops: return at once and do slow work elsewhere, completing the stage when
+ * done. A stage that completes exceptionally refuses the registration: the agent is told why, and nothing of
+ * it stays exposed.
+ */
+public interface Registrar extends AutoCloseable {
+
+    /** What goes live: the name, its public port, and who registered it. */
+    record Exposure(String name, int port, String agent, String principal) {
+    }
+
+    /** Expose {@code exposure}; complete when done, exceptionally to refuse. */
+    CompletionStage<Void> register(Exposure exposure);
+
+    /** Withdraw {@code exposure} (best effort: failures are logged, never fatal). */
+    void unregister(Exposure exposure);
+
+    @Override
+    default void close() {
+    }
+
+    /**
+     * The seed's default: nothing beyond the gateway's own log lines, {@code register domain 'NAME' -> 'PORT'}
+     * and {@code unregister domain 'NAME'}, which every registrar gets.
+     */
+    static Registrar log() {
+        return LogRegistrar.INSTANCE;
+    }
+
+    /** The {@code log} registrar: exposes nothing itself. */
+    final class LogRegistrar implements Registrar {
+        static final LogRegistrar INSTANCE = new LogRegistrar();
+
+        private LogRegistrar() {
+        }
+
+        @Override
+        public CompletionStage<Void> register(Exposure exposure) {
+            return CompletableFuture.completedFuture(null);
+        }
+
+        @Override
+        public void unregister(Exposure exposure) {
+        }
+    }
+}

@@ -1,0 +1,90 @@
+package io.diglett.server.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.protocol.testing.CliRun;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import picocli.CommandLine;
+
+/** The gateway's command line: usage errors and a listen address that is taken. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class ServerCommandTests {
+
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path temp;
+
+    private static int run(StringWriter err, String... args) {
+        CommandLine cli = new CommandLine(new ServerCommand());
+        cli.setErr(new PrintWriter(err));
+        cli.setOut(new PrintWriter(new StringWriter()));
+        return cli.execute(args);
+    }
+
+    /**
+     * A one-line error naming the problem, then the usage, exit code 2. Cases that would start a gateway if the
+     * check were missing listen on 127.0.0.1 port 0 without TLS, so a regression cannot take a fixed port.
+     */
+    @Test
+    void wrongArgumentsExitWith2() {
+        String local = "127.0.0.1:0";
+        Object[][] cases = {
+            {new String[] {"--port-range", "40000-30000"}, "40000-30000"},
+            {new String[] {"--port-range", "abc"}, "abc"},
+            {new String[] {"-l", "0.0.0.0:99999"}, "port 99999 is out of range"},
+            {new String[] {"--window", "12"}, "--window"},
+            {new String[] {"--max-streams-per-agent", "0"}, "limits must be at least 1"},
+            {new String[] {"--nope"}, "Unknown option: '--nope'"},
+            // a bare host takes the default port, but it must resolve, and to an address of this machine
+            {new String[] {"--plaintext", "-l", "nope"}, "--listen nope: not an IP address or a known host name"},
+            {new String[] {"--plaintext", "-l", "192.0.2.1:0"}, "--listen 192.0.2.1:0: cannot listen on 192.0.2.1"},
+            {new String[] {"--plaintext", "-l", local, "--bind", "1.2.3.4.5"},
+                "--bind 1.2.3.4.5: not an IP address or a known host name"},
+            {new String[] {"--plaintext", "-l", local, "--bind", "192.0.2.1"}, "--bind 192.0.2.1: cannot listen on"},
+            {new String[] {"--plaintext", "-l", local, "--domain", "example.com", "--http", "nope:0"},
+                "--http nope:0: not an IP address"},
+            {new String[] {"--plaintext", "-l", local, "--tls-key", "x"},
+                "--plaintext cannot be combined with --tls-key"},
+            {new String[] {"--plaintext", "-l", local, "--tls-cert", "x", "--tls-key", "y"},
+                "--plaintext cannot be combined with --tls-cert or --tls-key"},
+            {new String[] {"--plaintext", "-l", local, "--state-dir", "x"},
+                "--plaintext cannot be combined with --state-dir"},
+        };
+        for (Object[] c : cases) {
+            String[] args = (String[]) c[0];
+            StringWriter err = new StringWriter();
+            assertEquals(2, run(err, args), String.join(" ", args) + ": " + err);
+            List<String> lines = err.toString().lines().toList();
+            assertTrue(lines.size() > 1 && lines.get(0).contains((String) c[1]),
+                    String.join(" ", args) + ": the first line should say " + c[1] + ":\n" + err);
+            assertTrue(lines.get(1).startsWith("Usage: diglett-server"), "one line, then the usage:\n" + err);
+            assertTrue(!err.toString().contains("null"), err.toString());
+        }
+    }
+
+    @Test
+    void aBadAddressFromTheEnvironmentSaysWhereItCameFrom() {
+        CliRun.Result run = CliRun.run(new ServerCommand(), Map.of("DIGLETT_BIND", "1.2.3.4.5"), "--plaintext",
+                "-l", "127.0.0.1:0");
+        assertEquals(2, run.exitCode(), run.err());
+        String firstLine = run.err().lines().findFirst().orElse("");
+        assertTrue(firstLine.contains("--bind 1.2.3.4.5: not an IP address or a known host name")
+                && firstLine.contains("DIGLETT_BIND"), firstLine);
+    }
+
+    @Test
+    void aTakenListenAddressExitsWith1() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            assertEquals(1, run(new StringWriter(), "-l", "127.0.0.1:" + taken.getLocalPort(),
+                    "--state-dir", temp.toString()));
+        }
+    }
+}

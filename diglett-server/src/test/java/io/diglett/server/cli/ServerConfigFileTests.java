@@ -1,0 +1,77 @@
+package io.diglett.server.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.protocol.HostPort;
+import io.diglett.protocol.testing.CliRun;
+import io.diglett.protocol.testing.CliRun.Result;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The gateway's --config file and DIGLETT_* variables, its completion script and its man page. */
+class ServerConfigFileTests {
+
+    @TempDir
+    Path temp;
+
+    private static ServerCommand parse(Map<String, String> env, String... args) {
+        return CliRun.parse(new ServerCommand(), env, args);
+    }
+
+    @Test
+    void flagsBeatTheEnvironmentWhichBeatsTheFileWhichBeatsTheDefault() throws Exception {
+        String file = CliRun.write(temp.resolve("gateway.yaml"), """
+                listen: 127.0.0.1:1111
+                max-agents: 5
+                heartbeat: 0.5
+                auth-file: /etc/diglett/tokens
+                registrar: traefik
+                registrar-option: {dir: /srv/traefik, entrypoints: websecure}
+                plaintext: true
+                debug: true
+                """);
+        Map<String, String> env = Map.of("DIGLETT_LISTEN", "127.0.0.1:2222", "DIGLETT_MAX_AGENTS", "6");
+        assertEquals(new HostPort("127.0.0.1", 3333), parse(env, "--config", file, "-l", "127.0.0.1:3333").listen);
+        assertEquals(new HostPort("127.0.0.1", 2222), parse(env, "--config", file).listen);
+        ServerCommand fromFile = parse(Map.of(), "--config", file);
+        assertEquals(new HostPort("127.0.0.1", 1111), fromFile.listen);
+        assertEquals(new HostPort("0.0.0.0", 20000), parse(Map.of()).listen);
+        assertEquals(6, parse(env, "--config", file).maxAgents);
+        assertEquals(7, parse(env, "--config", file, "--max-agents", "7").maxAgents);
+        assertEquals(5, fromFile.limits().maxAgents());
+        assertEquals(Duration.ofMillis(500), fromFile.limits().heartbeat());
+        assertEquals(Path.of("/etc/diglett/tokens"), fromFile.authFile);
+        assertEquals("traefik", fromFile.registrarName);
+        assertEquals(Map.of("dir", "/srv/traefik", "entrypoints", "websecure"), fromFile.registrarOptions);
+        assertEquals(Map.of("dir", "/elsewhere"),
+                parse(Map.of(), "--config", file, "--registrar-option", "dir=/elsewhere").registrarOptions);
+        assertTrue(fromFile.plaintext && fromFile.debug.length == 1);
+        assertEquals(Map.of("dir", "/a", "domain", "b.test"),
+                parse(Map.of("DIGLETT_REGISTRAR_OPTION", "dir=/a\ndomain=b.test")).registrarOptions);
+    }
+
+    @Test
+    void anUnknownKeyIsAUsageErrorNamingItAndTheFile() throws Exception {
+        String file = CliRun.write(temp.resolve("gateway.yaml"), "listen: 127.0.0.1:0\nmax-agent: 3\n");
+        Result run = CliRun.run(new ServerCommand(), Map.of(), "--config", file);
+        assertEquals(2, run.exitCode());
+        assertTrue(run.err().startsWith("config file " + file + ": unknown key 'max-agent' (keys are"), run.err());
+        assertTrue(run.err().contains("max-agents"), "the known keys are listed: " + run.err());
+        Result unreadable = CliRun.run(new ServerCommand(), Map.of("DIGLETT_CONFIG", temp.toString()));
+        assertEquals(2, unreadable.exitCode());
+        assertTrue(unreadable.err().startsWith("cannot read config file " + temp), unreadable.err());
+    }
+
+    @Test
+    void completionScriptManPageAndEveryRepeatableOptionFromTheFile() throws Exception {
+        CliRun.assertRepeatableOptionsSplit(new ServerCommand());
+        CliRun.assertCompletion(new ServerCommand(), "--listen", "--auth-file", "--registrar-option", "--config");
+        CliRun.assertManPage(new ServerCommand(), "diglett-server - The Diglett gateway", "-l, --listen=HOST:PORT",
+                "Where agents dial in (default: 0.0.0.0:20000).", "--registrar-option=KEY=VALUE", "--config=FILE",
+                "DIGLETT_AUTH_FILE", "--max-streams-per-agent=N", "wrong arguments");
+    }
+}
