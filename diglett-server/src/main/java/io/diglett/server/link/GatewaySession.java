@@ -3,7 +3,6 @@ package io.diglett.server.link;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
-import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
 import io.diglett.protocol.Reasons;
@@ -25,21 +24,16 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Promise;
-import java.net.InetSocketAddress;
 import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The gateway's end of one agent link. Phases: handshake, login, registration, active. Registration asks
- * {@link Registrations} to authorize, claim, bind and expose each name; in the active phase each public
+ * The gateway's end of one agent link: its phases (handshake, login, registration, active), its frames and its
+ * streams. Its names are {@link LinkNames}' business (Register and FinishRegister go there); in the active phase each public
  * connection on one of the agent's listeners becomes a stream: Open goes to the agent, and the connection's
  * reads stay paused until the agent's Ok says the backend is connected. Runs on the link's event loop.
  */
@@ -56,18 +50,13 @@ public final class GatewaySession extends LinkSession {
     private final LinkServices services;
     private final Registrations registrations;
     private Phase phase = Phase.HANDSHAKE;
-    private String principal;
-    /** This link's names by registration id, claimed or being claimed. */
-    private final Map<Integer, Tunnel> tunnels = new LinkedHashMap<>();
-    private int pendingBinds;
-    private boolean finishRequested;
+    /** This link's names. */
+    private final LinkNames names;
     private int nextStreamId = 1;
     private ScheduledFuture<?> handshakeTimer;
     /** SHA-256 of the login token, or null without one; read by other links' sessions for takeover. */
     private volatile byte[] tokenDigest;
     private boolean draining;
-    /** The registrar is working on this session's names. */
-    private boolean exposing;
     /** Completed once the link is closed and its names released (listeners run on the global executor). */
     private final Promise<Void> closed = GlobalEventExecutor.INSTANCE.newPromise();
 
@@ -75,6 +64,7 @@ public final class GatewaySession extends LinkSession {
         super(services.config().get().window());
         this.services = services;
         this.registrations = services.registrations();
+        this.names = new LinkNames(this, services);
     }
 
     public Phase phase() {
@@ -134,8 +124,8 @@ public final class GatewaySession extends LinkSession {
             }
             case REGISTER -> {
                 switch (frame.kind()) {
-                    case REGISTER -> register(frame.id(), Requests.register(frame.content()));
-                    case FINISH_REGISTER -> finish();
+                    case REGISTER -> names.register(frame.id(), Requests.register(frame.content()));
+                    case FINISH_REGISTER -> names.finish();
                     case TERMINATE -> terminated(frame);
                     default -> unexpected(frame);
                 }
@@ -167,6 +157,11 @@ public final class GatewaySession extends LinkSession {
         services.events().handshakeFailed(stage);
     }
 
+    /** The link failed or closed: nothing more is answered. */
+    boolean over() {
+        return phase == Phase.CLOSED || failed();
+    }
+
     @Override
     protected void fail(String reason) {
         countHandshakeFailure(reason);
@@ -192,7 +187,7 @@ public final class GatewaySession extends LinkSession {
 
     private void login(String token) {
         try {
-            principal = registrations.authenticator().authenticate(token);
+            names.loggedIn(registrations.authenticator().authenticate(token));
         } catch (AccessDeniedException e) {
             services.events().refused("login_refused");
             refuse("login refused: " + Reasons.of(e));
@@ -200,25 +195,8 @@ public final class GatewaySession extends LinkSession {
         }
         tokenDigest = token.isEmpty() ? null : TokenFile.sha256(token);
         phase = Phase.REGISTER;
-        log.debug("agent {} logged in as {}", peer(), principal);
+        log.debug("agent {} logged in", peer());
         ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
-    }
-
-    private void register(int registration, Requests.Register request) {
-        String refusal = registrationProblem(registration, request);
-        if (refusal != null) {
-            log.info("agent {} registration {} refused: {}", peer(), Integer.toUnsignedString(registration),
-                    refusal);
-            reply(Frame.error(ctx.alloc(), registration, refusal));
-            return;
-        }
-        Tunnel tunnel = new Tunnel(request.name(), registration, this, request.tlsPassthrough());
-        tunnels.put(registration, tunnel);
-        pendingBinds++;
-        registrations.claimAndBind(tunnel).whenComplete((listener, error) -> {
-            pendingBinds--;
-            bound(tunnel, listener, error == null ? null : Registrations.unwrap(error));
-        });
     }
 
     /** Whether this session logged in with a non-empty token. */
@@ -248,107 +226,14 @@ public final class GatewaySession extends LinkSession {
     }
 
     /** Answers a request; counted against the control-frame limit, so a flood of requests cannot pile up. */
-    private void reply(Frame frame) {
+    void reply(Frame frame) {
         if (mux.writeControl(frame)) {
             mux.flushLinkLater();
         }
     }
 
-    private String registrationProblem(int registration, Requests.Register request) {
-        String name = request.name();
-        if (registration == Protocol.CONNECTION_ID) {
-            // an answer would be Error(0), which means "connection over": say so and mean it
-            throw new ProtocolException("Register with registration id 0");
-        }
-        if (tunnels.containsKey(registration)) {
-            return "registration id " + Integer.toUnsignedString(registration) + " is already used";
-        }
-        String problem = Names.problem(name);
-        if (problem != null) {
-            services.events().refused("name_invalid");
-            return problem;
-        }
-        if ((request.flags() & ~Requests.KNOWN_FLAGS) != 0) {
-            return "unknown registration flags 0x" + Integer.toHexString(request.flags())
-                    + " (this gateway knows 0x" + Integer.toHexString(Requests.KNOWN_FLAGS) + ")";
-        }
-        if (tunnels.size() >= config().maxNamesPerAgent()) {
-            return "too many names on one agent (limit " + config().maxNamesPerAgent() + ")";
-        }
-        String denied = registrations.authorize(principal, name);
-        if (denied != null) {
-            services.events().refused("name_not_allowed");
-            return "name '" + name + "' is not allowed: " + denied;
-        }
-        return null;
-    }
-
-    /** The claim and bind of {@code tunnel} ended: with its listener, or with {@code error}. */
-    private void bound(Tunnel tunnel, Channel listener, Throwable error) {
-        if (error != null) {
-            tunnels.remove(tunnel.registration());
-            if (phase == Phase.CLOSED || failed()) {
-                // the link ended meanwhile: nothing to answer
-            } else if (error instanceof Registrations.Refusal refusal && !refusal.fatal) {
-                reply(Frame.error(ctx.alloc(), tunnel.registration(), refusal.getMessage()));
-            } else if (error instanceof Registrations.Refusal refusal) {
-                refuse(refusal.getMessage());
-            } else if (error instanceof Registrations.BindFailure) {
-                // the gateway's problem, not the agent's: a connection error, so the agent tries again later
-                fail("cannot open a public port for '" + tunnel.name() + "': " + error.getMessage());
-            } else {
-                fail("cannot claim the name '" + tunnel.name() + "': " + Reasons.of(error));
-            }
-        } else if (phase == Phase.CLOSED || failed()) {
-            tunnel.bound(listener, 0);
-            registrations.release(tunnel);
-        } else {
-            tunnel.bound(listener, ((InetSocketAddress) listener.localAddress()).getPort());
-            reply(Frame.registered(ctx.alloc(), tunnel.registration(), tunnel.port(), services.urls().apply(tunnel)));
-        }
-        if (finishRequested && pendingBinds == 0) {
-            finish();
-        }
-    }
-
-    private void finish() {
-        if (failed()) {
-            return;
-        }
-        if (pendingBinds > 0) {
-            finishRequested = true;
-            return;
-        }
-        finishRequested = false;
-        if (phase != Phase.REGISTER || exposing) {
-            return;
-        }
-        if (tunnels.isEmpty()) {
-            fail("registration finished without any name registered");
-            return;
-        }
-        exposing = true;
-        List<Tunnel> all = new ArrayList<>(tunnels.values());
-        Registrations.Exposed exposed = registrations.expose(all, peer(), principal);
-        exposed.done().whenComplete((ignored, error) -> ctx.executor().execute(() -> exposed(all, exposed)));
-    }
-
-    /** The registrar is done with every name: go live, or undo what was exposed and say why. */
-    private void exposed(List<Tunnel> all, Registrations.Exposed exposed) {
-        exposing = false;
-        String failure = exposed.failure();
-        if (failure != null || failed() || phase != Phase.REGISTER) {
-            for (int i = 0; i < all.size(); i++) {
-                if (exposed.succeeded(i)) {
-                    Registrations.withdraw(registrations.registrar(), all.get(i).exposure());
-                }
-            }
-            if (failure != null) {
-                fail(failure); // the gateway's trouble, not the agent's: it may try again later
-            }
-            return;
-        }
-        registrations.goLive(all);
+    /** The registrar exposed every name: the link goes active and its public connections become streams. */
+    void activate() {
         phase = Phase.ACTIVE;
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
@@ -358,13 +243,13 @@ public final class GatewaySession extends LinkSession {
         ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
     }
 
-    /** The registry took {@code tunnel}'s name away (a lease expired, another holder fenced it). */
+    /** The registry took {@code tunnel}'s name away. */
     void lost(Tunnel tunnel, String reason) {
-        if (phase == Phase.CLOSED || failed() || tunnels.get(tunnel.registration()) != tunnel) {
-            return;
-        }
-        log.warn("agent {}: the name '{}' was lost ({}), closing the link", peer(), tunnel.name(), reason);
-        fail("the name '" + tunnel.name() + "' was lost: " + reason);
+        names.lost(tunnel, reason);
+    }
+
+    io.netty.buffer.ByteBufAllocator alloc() {
+        return ctx.alloc();
     }
 
     // ---------------------------------------------------------------- streams
@@ -453,19 +338,7 @@ public final class GatewaySession extends LinkSession {
      * again, and the agent is sent away with the reason if one is no longer allowed.
      */
     public void reauthorize() {
-        if (principal == null || phase == Phase.CLOSED || failed()) {
-            return;
-        }
-        for (Tunnel tunnel : tunnels.values()) {
-            String denied = registrations.authorize(principal, tunnel.name());
-            if (denied != null) {
-                log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", peer(),
-                        tunnel.name(), denied);
-                services.events().refused("withdrawn");
-                refuse("authorization for '" + tunnel.name() + "' withdrawn: " + denied);
-                return;
-            }
-        }
+        names.reauthorize();
     }
 
     @Override
@@ -474,13 +347,7 @@ public final class GatewaySession extends LinkSession {
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
-        for (Tunnel tunnel : tunnels.values()) {
-            registrations.release(tunnel);
-        }
-        for (Tunnel tunnel : tunnels.values()) {
-            registrations.unexpose(tunnel);
-        }
-        tunnels.clear();
+        names.releaseAll();
         log.debug("agent {} disconnected", peer());
         closed.trySuccess(null);
     }
@@ -498,11 +365,7 @@ public final class GatewaySession extends LinkSession {
      * the gateway closed") instead of the gateway's reason.
      */
     public void drain(String reason) {
-        for (Tunnel tunnel : tunnels.values()) {
-            if (tunnel.listener() != null) {
-                tunnel.listener().close();
-            }
-        }
+        names.closeListeners();
         if (failed() || !ctx.channel().isActive() || phase == Phase.HANDSHAKE) {
             // nothing to tell: before our handshake reply a frame would break the protocol
             ctx.close();

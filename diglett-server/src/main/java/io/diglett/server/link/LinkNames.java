@@ -1,0 +1,223 @@
+package io.diglett.server.link;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.Names;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Reasons;
+import io.diglett.protocol.Requests;
+import io.netty.channel.Channel;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The names of one agent link, from its Register frames to the link's end: checks each request, has
+ * {@link Registrations} claim and bind it, answers the agent, exposes the whole batch when the agent finishes
+ * registering (then the link goes active), authorizes them again when the tokens change, and releases them
+ * when the link ends. Runs on the link's event loop, like its {@link GatewaySession}.
+ */
+final class LinkNames {
+
+    private static final Logger log = LoggerFactory.getLogger(LinkNames.class);
+
+    private final GatewaySession session;
+    private final LinkServices services;
+    private final Registrations registrations;
+    /** By registration id: claimed, or being claimed and bound. */
+    private final Map<Integer, Tunnel> tunnels = new LinkedHashMap<>();
+    /** Claims and binds not finished yet. */
+    private int pending;
+    /** FinishRegister arrived while some were pending: finish once they are done. */
+    private boolean finishRequested;
+    /** The registrar is working on this link's names. */
+    private boolean exposing;
+    /** Who logged in, as the authenticator named it. */
+    private String principal;
+
+    LinkNames(GatewaySession session, LinkServices services) {
+        this.session = session;
+        this.services = services;
+        this.registrations = services.registrations();
+    }
+
+    /** The agent logged in as {@code who}: its names are authorized for that principal. */
+    void loggedIn(String who) {
+        principal = who;
+    }
+
+    /** A Register frame: refused at once with an Error, or claimed and bound, then answered. */
+    void register(int registration, Requests.Register request) {
+        String refusal = problem(registration, request);
+        if (refusal != null) {
+            log.info("agent {} registration {} refused: {}", session.agent(), Integer.toUnsignedString(registration),
+                    refusal);
+            session.reply(Frame.error(session.alloc(), registration, refusal));
+            return;
+        }
+        Tunnel tunnel = new Tunnel(request.name(), registration, session, request.tlsPassthrough());
+        tunnels.put(registration, tunnel);
+        pending++;
+        registrations.claimAndBind(tunnel).whenComplete((listener, error) -> {
+            pending--;
+            bound(tunnel, listener, error == null ? null : Registrations.unwrap(error));
+        });
+    }
+
+    /** Why the agent may not register this, or {@code null}; a registration id 0 breaks the protocol. */
+    private String problem(int registration, Requests.Register request) {
+        String name = request.name();
+        if (registration == Protocol.CONNECTION_ID) {
+            // an answer would be Error(0), which means "connection over": say so and mean it
+            throw new ProtocolException("Register with registration id 0");
+        }
+        if (tunnels.containsKey(registration)) {
+            return "registration id " + Integer.toUnsignedString(registration) + " is already used";
+        }
+        String invalid = Names.problem(name);
+        if (invalid != null) {
+            services.events().refused("name_invalid");
+            return invalid;
+        }
+        if ((request.flags() & ~Requests.KNOWN_FLAGS) != 0) {
+            return "unknown registration flags 0x" + Integer.toHexString(request.flags())
+                    + " (this gateway knows 0x" + Integer.toHexString(Requests.KNOWN_FLAGS) + ")";
+        }
+        int limit = services.config().get().maxNamesPerAgent();
+        if (tunnels.size() >= limit) {
+            return "too many names on one agent (limit " + limit + ")";
+        }
+        String denied = registrations.authorize(principal, name);
+        if (denied != null) {
+            services.events().refused("name_not_allowed");
+            return "name '" + name + "' is not allowed: " + denied;
+        }
+        return null;
+    }
+
+    /** The claim and bind of {@code tunnel} ended: with its listener, or with {@code error}. */
+    private void bound(Tunnel tunnel, Channel listener, Throwable error) {
+        if (error != null) {
+            tunnels.remove(tunnel.registration());
+            if (session.over()) {
+                // the link ended meanwhile: nothing to answer
+            } else if (error instanceof Registrations.Refusal refusal && !refusal.fatal) {
+                session.reply(Frame.error(session.alloc(), tunnel.registration(), refusal.getMessage()));
+            } else if (error instanceof Registrations.Refusal refusal) {
+                session.refuse(refusal.getMessage());
+            } else if (error instanceof Registrations.BindFailure) {
+                // the gateway's problem, not the agent's: a connection error, so the agent tries again later
+                session.fail("cannot open a public port for '" + tunnel.name() + "': " + error.getMessage());
+            } else {
+                session.fail("cannot claim the name '" + tunnel.name() + "': " + Reasons.of(error));
+            }
+        } else if (session.over()) {
+            tunnel.bound(listener, 0);
+            registrations.release(tunnel);
+        } else {
+            tunnel.bound(listener, ((InetSocketAddress) listener.localAddress()).getPort());
+            session.reply(Frame.registered(session.alloc(), tunnel.registration(), tunnel.port(),
+                    services.urls().apply(tunnel)));
+        }
+        if (finishRequested && pending == 0) {
+            finish();
+        }
+    }
+
+    /**
+     * FinishRegister: once every claim and bind is done, the registrar exposes the batch; then the names go
+     * live and the session active, or what was exposed is withdrawn and the link fails with the reason.
+     */
+    void finish() {
+        if (session.over()) {
+            return;
+        }
+        if (pending > 0) {
+            finishRequested = true;
+            return;
+        }
+        finishRequested = false;
+        if (session.phase() != GatewaySession.Phase.REGISTER || exposing) {
+            return;
+        }
+        if (tunnels.isEmpty()) {
+            session.fail("registration finished without any name registered");
+            return;
+        }
+        exposing = true;
+        List<Tunnel> all = new ArrayList<>(tunnels.values());
+        Registrations.Exposed exposed = registrations.expose(all, session.agent(), principal);
+        exposed.done().whenComplete((ignored, error) -> session.executor().execute(() -> exposed(all, exposed)));
+    }
+
+    private void exposed(List<Tunnel> all, Registrations.Exposed exposed) {
+        exposing = false;
+        String failure = exposed.failure();
+        if (failure != null || session.over() || session.phase() != GatewaySession.Phase.REGISTER) {
+            for (int i = 0; i < all.size(); i++) {
+                if (exposed.succeeded(i)) {
+                    Registrations.withdraw(registrations.registrar(), all.get(i).exposure());
+                }
+            }
+            if (failure != null) {
+                session.fail(failure); // the gateway's trouble, not the agent's: it may try again later
+            }
+            return;
+        }
+        registrations.goLive(all);
+        session.activate();
+    }
+
+    /** The registry took {@code tunnel}'s name away (a lease expired, another holder fenced it). */
+    void lost(Tunnel tunnel, String reason) {
+        if (session.over() || tunnels.get(tunnel.registration()) != tunnel) {
+            return;
+        }
+        log.warn("agent {}: the name '{}' was lost ({}), closing the link", session.agent(), tunnel.name(), reason);
+        session.fail("the name '" + tunnel.name() + "' was lost: " + reason);
+    }
+
+    /**
+     * The authenticator changed its mind (token file edited): every name is authorized again, and the link is
+     * refused with the reason if one is no longer allowed.
+     */
+    void reauthorize() {
+        if (principal == null || session.over()) {
+            return;
+        }
+        for (Tunnel tunnel : tunnels.values()) {
+            String denied = registrations.authorize(principal, tunnel.name());
+            if (denied != null) {
+                log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", session.agent(),
+                        tunnel.name(), denied);
+                services.events().refused("withdrawn");
+                session.refuse("authorization for '" + tunnel.name() + "' withdrawn: " + denied);
+                return;
+            }
+        }
+    }
+
+    /** Stops accepting public connections (the gateway drains). */
+    void closeListeners() {
+        for (Tunnel tunnel : tunnels.values()) {
+            if (tunnel.listener() != null) {
+                tunnel.listener().close();
+            }
+        }
+    }
+
+    /** The link ended: listeners closed and names released first, then the registrar told. */
+    void releaseAll() {
+        for (Tunnel tunnel : tunnels.values()) {
+            registrations.release(tunnel);
+        }
+        for (Tunnel tunnel : tunnels.values()) {
+            registrations.unexpose(tunnel);
+        }
+        tunnels.clear();
+    }
+}
