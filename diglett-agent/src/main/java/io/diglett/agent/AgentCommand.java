@@ -1,17 +1,17 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.Fingerprint;
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.Logging;
+import io.diglett.common.HostPort;
+import io.diglett.common.Version;
+import io.diglett.common.cli.ClassDataSharing;
+import io.diglett.common.cli.CommandLines;
+import io.diglett.common.cli.ConfigDefaults;
+import io.diglett.common.cli.Sizes;
+import io.diglett.common.logging.Logging;
+import io.diglett.common.transport.Fingerprint;
+import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Reasons;
-import io.diglett.protocol.Sizes;
-import io.diglett.protocol.Version;
-import io.diglett.protocol.cli.ClassDataSharing;
-import io.diglett.protocol.cli.CommandLines;
-import io.diglett.protocol.cli.ConfigDefaults;
-import io.diglett.protocol.transport.Transport;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;

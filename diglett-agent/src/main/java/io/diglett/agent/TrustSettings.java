@@ -1,6 +1,6 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.Fingerprint;
+import io.diglett.common.transport.Fingerprint;
 import java.nio.file.Path;
 
 /**

@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.cli.ConfigDefaults;
-import io.diglett.protocol.testing.CliRun;
-import io.diglett.protocol.testing.CliRun.Result;
+import io.diglett.common.HostPort;
+import io.diglett.common.cli.ConfigDefaults;
+import io.diglett.common.testing.CliRun.Result;
+import io.diglett.common.testing.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;

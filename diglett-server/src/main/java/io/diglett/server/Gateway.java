@@ -1,14 +1,14 @@
 package io.diglett.server;
 
-import io.diglett.protocol.Fingerprint;
+import io.diglett.common.HostPort;
+import io.diglett.common.Version;
+import io.diglett.common.transport.Fingerprint;
+import io.diglett.common.transport.Transport;
 import io.diglett.protocol.FrameDecoder;
 import io.diglett.protocol.FrameEncoder;
 import io.diglett.protocol.HandshakeDecoder;
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.Version;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Stream;
-import io.diglett.protocol.transport.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -139,7 +139,7 @@ public final class Gateway implements AutoCloseable {
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
         log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),
-                transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS" : "TLS 1.3 via " + io.diglett.protocol.transport.Tls.describe() + " " + tls.fingerprint(),
+                transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS" : "TLS 1.3 via " + io.diglett.common.transport.Tls.describe() + " " + tls.fingerprint(),
                 config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
         if (tls == null) {
             log.warn("--plaintext: the agent link is neither encrypted nor authenticated; use it only on a"

@@ -2,8 +2,8 @@ package io.diglett.server;
 
 import io.diglett.admin.AdminServer;
 import io.diglett.admin.Json;
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.Version;
+import io.diglett.common.HostPort;
+import io.diglett.common.Version;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;

@@ -1,8 +1,8 @@
 package io.diglett.server;
 
+import io.diglett.common.cli.CommandLines;
+import io.diglett.common.cli.ConfigDefaults;
 import io.diglett.protocol.Reasons;
-import io.diglett.protocol.cli.CommandLines;
-import io.diglett.protocol.cli.ConfigDefaults;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -1,15 +1,15 @@
 package io.diglett.server;
 
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.Logging;
+import io.diglett.common.HostPort;
+import io.diglett.common.Version;
+import io.diglett.common.cli.ClassDataSharing;
+import io.diglett.common.cli.CommandLines;
+import io.diglett.common.cli.ConfigDefaults;
+import io.diglett.common.cli.Sizes;
+import io.diglett.common.logging.Logging;
+import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Reasons;
-import io.diglett.protocol.Sizes;
-import io.diglett.protocol.Version;
-import io.diglett.protocol.cli.ClassDataSharing;
-import io.diglett.protocol.cli.CommandLines;
-import io.diglett.protocol.cli.ConfigDefaults;
-import io.diglett.protocol.transport.Transport;
 import io.diglett.server.GatewayConfig.Limits;
 import java.io.IOException;
 import java.net.InetAddress;

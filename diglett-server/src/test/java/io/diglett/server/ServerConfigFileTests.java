@@ -3,9 +3,9 @@ package io.diglett.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.testing.CliRun;
-import io.diglett.protocol.testing.CliRun.Result;
+import io.diglett.common.HostPort;
+import io.diglett.common.testing.CliRun.Result;
+import io.diglett.common.testing.CliRun;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;

@@ -1,4 +1,4 @@
-package io.diglett.protocol.cli;
+package io.diglett.common.cli;
 
 import java.util.Map;
 import picocli.AutoComplete;
