@@ -1,12 +1,10 @@
 package io.diglett.agent;
 
 import io.diglett.common.transport.Transport;
-import io.diglett.protocol.FrameDecoder;
-import io.diglett.protocol.FrameEncoder;
-import io.diglett.protocol.HandshakeDecoder;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
+import io.diglett.protocol.mux.LinkPipeline;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -162,17 +160,9 @@ public final class Agent implements AutoCloseable {
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        if (tls != null) {
-                            ch.pipeline().addLast(HandlerNames.TLS,
-                                    tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()));
-                        }
-                        ch.pipeline()
-                                .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
-                                .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
-                                .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
-                                .addLast(HandlerNames.SESSION,
-                                        new AgentSession(config, transport, targets, inUseMayBeOurs, online, ended,
-                                                status));
+                        LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS, tls == null ? null
+                                        : tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()),
+                                new AgentSession(config, transport, targets, inUseMayBeOurs, online, ended, status));
                     }
                 });
         ChannelFuture connect = bootstrap.connect(config.gateway().host(), config.gateway().port());

@@ -4,10 +4,8 @@ import io.diglett.common.HostPort;
 import io.diglett.common.Version;
 import io.diglett.common.transport.Fingerprint;
 import io.diglett.common.transport.Transport;
-import io.diglett.protocol.FrameDecoder;
-import io.diglett.protocol.FrameEncoder;
-import io.diglett.protocol.HandshakeDecoder;
 import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.LinkPipeline;
 import io.diglett.protocol.mux.Stream;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -158,14 +156,8 @@ public final class Gateway implements AutoCloseable {
         }
         ch.closeFuture().addListener(f -> connected.decrementAndGet());
         links.add(ch);
-        if (tls != null) {
-            ch.pipeline().addLast(HandlerNames.TLS_DETECT, new TlsDetector(tls.context()));
-        }
-        ch.pipeline()
-                .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
-                .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
-                .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
-                .addLast(HandlerNames.SESSION, new GatewaySession(this));
+        LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS_DETECT,
+                tls == null ? null : new TlsDetector(tls.context()), new GatewaySession(this));
         log.debug("agent connected from {}", ch.remoteAddress());
     }
 
