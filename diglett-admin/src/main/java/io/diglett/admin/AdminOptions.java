@@ -1,6 +1,6 @@
 package io.diglett.admin;
 
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 

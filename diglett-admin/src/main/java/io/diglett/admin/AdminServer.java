@@ -1,7 +1,7 @@
 package io.diglett.admin;
 
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.transport.Transport;
+import io.diglett.common.HostPort;
+import io.diglett.common.transport.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;

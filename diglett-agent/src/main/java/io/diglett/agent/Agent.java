@@ -1,12 +1,10 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.FrameDecoder;
-import io.diglett.protocol.FrameEncoder;
-import io.diglett.protocol.HandshakeDecoder;
+import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
-import io.diglett.protocol.transport.Transport;
+import io.diglett.protocol.mux.LinkPipeline;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -81,7 +79,7 @@ public final class Agent implements AutoCloseable {
     public CompletableFuture<List<Registration>> start() {
         try {
             tls = config.trust().plaintext() ? null : SslContextBuilder.forClient()
-                    .sslProvider(io.diglett.protocol.transport.Tls.provider())
+                    .sslProvider(io.diglett.common.transport.Tls.provider())
                     .protocols(SslProtocols.TLS_v1_3)
                     .endpointIdentificationAlgorithm("HTTPS")
                     .trustManager(new GatewayTrustManager(config.trust(), config.gateway().toString()))
@@ -106,7 +104,7 @@ public final class Agent implements AutoCloseable {
      * Starts the admin endpoint ({@code /metrics}, {@code /api/status}) on {@code at}; {@code token}, if not
      * null, is required as a bearer token. Returns the bound address.
      */
-    public InetSocketAddress startAdmin(io.diglett.protocol.HostPort at, String token) throws InterruptedException {
+    public InetSocketAddress startAdmin(io.diglett.common.HostPort at, String token) throws InterruptedException {
         admin = new AgentAdmin(status, token);
         return admin.start(at);
     }
@@ -162,17 +160,9 @@ public final class Agent implements AutoCloseable {
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        if (tls != null) {
-                            ch.pipeline().addLast(HandlerNames.TLS,
-                                    tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()));
-                        }
-                        ch.pipeline()
-                                .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
-                                .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
-                                .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
-                                .addLast(HandlerNames.SESSION,
-                                        new AgentSession(config, transport, targets, inUseMayBeOurs, online, ended,
-                                                status));
+                        LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS, tls == null ? null
+                                        : tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()),
+                                new AgentSession(config, transport, targets, inUseMayBeOurs, online, ended, status));
                     }
                 });
         ChannelFuture connect = bootstrap.connect(config.gateway().host(), config.gateway().port());

@@ -2,8 +2,8 @@ package io.diglett.agent;
 
 import io.diglett.admin.AdminServer;
 import io.diglett.admin.Json;
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.Version;
+import io.diglett.common.HostPort;
+import io.diglett.common.Version;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;

@@ -1,30 +1,32 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.Fingerprint;
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.Logging;
+import io.diglett.common.Directories;
+import io.diglett.common.HostPort;
+import io.diglett.common.cli.ClassDataSharing;
+import io.diglett.common.cli.CommandLines;
+import io.diglett.common.cli.ConfigDefaults;
+import io.diglett.common.cli.Converters;
+import io.diglett.common.cli.DebugOption;
+import io.diglett.common.cli.ShutdownHook;
+import io.diglett.common.cli.VersionProvider;
+import io.diglett.common.cli.WindowOption;
+import io.diglett.common.logging.Logging;
+import io.diglett.common.transport.Fingerprint;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Reasons;
-import io.diglett.protocol.Sizes;
-import io.diglett.protocol.Version;
-import io.diglett.protocol.cli.ClassDataSharing;
-import io.diglett.protocol.cli.CommandLines;
-import io.diglett.protocol.cli.ConfigDefaults;
-import io.diglett.protocol.transport.Transport;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine;
 
 /** {@code diglett}: the agent's command line. */
-@Command(name = "diglett", mixinStandardHelpOptions = true, versionProvider = AgentCommand.VersionProvider.class,
+@Command(name = "diglett", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         sortOptions = false, usageHelpAutoWidth = true, synopsisSubcommandLabel = "",
         description = "Exposes local services through a Diglett gateway: dials the gateway, registers each NAME "
                 + "and carries every public connection to its backend over one multiplexed link.%n"
@@ -40,7 +42,7 @@ public final class AgentCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Option(names = {"-g", "--gateway"}, required = true, paramLabel = "HOST[:PORT]",
-            converter = GatewayConverter.class,
+            converter = Converters.LinkAddress.class,
             description = "Gateway to dial; the port defaults to " + Protocol.DEFAULT_GATEWAY_PORT + ".")
     HostPort gateway;
 
@@ -66,14 +68,11 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Token handed to the gateway at login (default: the DIGLETT_TOKEN environment variable).")
     String token;
 
-    @Option(names = {"-d", "--debug"}, split = ConfigDefaults.SPLIT,
-            description = "More log output: -d debug, -dd trace.")
-    boolean[] debug = new boolean[0];
+    @CommandLine.Mixin
+    DebugOption debug = new DebugOption();
 
-    @Option(names = "--window", paramLabel = "BYTES", defaultValue = "256k", converter = SizeConverter.class,
-            description = "Initial per-stream receive window; a stream's window grows up to 16 times this (at most 4m)"
-                    + " while it limits a transfer (default: ${DEFAULT-VALUE}).")
-    int window;
+    @CommandLine.Mixin
+    WindowOption window = new WindowOption();
 
     @Option(names = "--fingerprint", paramLabel = "SHA256:...", converter = FingerprintConverter.class,
             description = "Accept only a gateway whose certificate has this fingerprint (the gateway logs it at "
@@ -126,7 +125,7 @@ public final class AgentCommand implements Callable<Integer> {
                     + "DIGLETT_NAME, ...), which override the file. Default: the DIGLETT_CONFIG environment variable.")
     Path config;
 
-    @Parameters(index = "0", arity = "0..1", paramLabel = "HOST:PORT", converter = BackendConverter.class,
+    @Parameters(index = "0", arity = "0..1", paramLabel = "HOST:PORT", converter = Converters.HostAndPort.class,
             descriptionKey = "backend",
             description = "The backend for the names given without one, e.g. localhost:9000.")
     HostPort backend;
@@ -162,29 +161,35 @@ public final class AgentCommand implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        Transport.applyNettyDefaults();
-        System.exit(CommandLines.prepare(new AgentCommand(), args, System.getenv()).execute(args));
+        CommandLines.run(AgentCommand::new, args);
+    }
+
+    /** The agent's directories, in the environment the command line was given. */
+    Directories directories() {
+        return Directories.of(CommandLines.env(spec));
+    }
+
+    /** The agent's settings from the options. */
+    AgentConfig agentConfig() {
+        TrustSettings trust = new TrustSettings(plaintext, insecure, fingerprint,
+                knownGateways != null ? knownGateways : TrustSettings.defaultKnownGateways(directories()));
+        List<TunnelSpec> tunnels = tunnels();
+        return AgentConfig.of(gateway, token, tunnels.get(0).name(), tunnels.get(0).backend(), trust)
+                .withTunnels(tunnels).withWindow(window.bytes())
+                .withMaxPendingConnects(maxPendingConnects).withMaxStreams(maxStreams)
+                .withHeartbeat(Duration.ofMillis(Math.round(heartbeat * 1000)))
+                .withReconnectCap(Duration.ofMillis(Math.round(reconnectMax * 1000)));
     }
 
     @Override
     public Integer call() throws InterruptedException {
         AgentConfig config;
         try {
-            TrustSettings trust = new TrustSettings(plaintext, insecure, fingerprint,
-                    knownGateways != null ? knownGateways : TrustSettings.defaultKnownGateways());
-            List<TunnelSpec> tunnels = tunnels();
-            config = AgentConfig.of(gateway, token, tunnels.get(0).name(), tunnels.get(0).backend(), trust)
-                    .withTunnels(tunnels).withWindow(window)
-                    .withMaxPendingConnects(maxPendingConnects).withMaxStreams(maxStreams)
-                    .withHeartbeat(Duration.ofMillis(Math.round(heartbeat * 1000)))
-                    .withReconnectCap(Duration.ofMillis(Math.round(reconnectMax * 1000)));
+            config = agentConfig();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         }
-        String xdgState = System.getenv("XDG_STATE_HOME");
-        java.nio.file.Path logFile = (xdgState != null && !xdgState.isBlank() ? java.nio.file.Path.of(xdgState)
-                : java.nio.file.Path.of(System.getProperty("user.home"), ".local", "state"))
-                .resolve("diglett").resolve("agent.log");
+        Path logFile = directories().state().resolve("agent.log");
         boolean console = !noConsole && StatusView.usable();
         if (console) {
             try {
@@ -193,7 +198,7 @@ public final class AgentCommand implements Callable<Integer> {
                 console = false;
             }
         }
-        Logging.configure(debug.length);
+        Logging.configure(debug.verbosity());
         ConfigDefaults defaults = ConfigDefaults.of(spec);
         if (defaults != null) {
             defaults.warnings().forEach(org.slf4j.LoggerFactory.getLogger(AgentCommand.class)::warn);
@@ -203,17 +208,13 @@ public final class AgentCommand implements Callable<Integer> {
             agent.startAdmin(admin.address, admin.token);
         }
         StatusView view = console ? new StatusView(agent.status(), System.out, logFile.toString()) : null;
-        AtomicBoolean refused = new AtomicBoolean();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            if (!refused.get()) {
-                // SIGTERM / Ctrl-C: leave the gateway cleanly, then exit 0 (the JVM would say 143)
-                if (view != null) {
-                    view.close();
-                }
-                agent.close();
-                Runtime.getRuntime().halt(0);
+        // SIGTERM / Ctrl-C: leave the gateway cleanly, then exit 0
+        ShutdownHook shutdown = ShutdownHook.install(() -> {
+            if (view != null) {
+                view.close();
             }
-        }, "diglett-shutdown"));
+            agent.close();
+        });
         if (view != null) {
             view.start();
         }
@@ -224,7 +225,7 @@ public final class AgentCommand implements Callable<Integer> {
         } catch (java.util.concurrent.ExecutionException impossible) {
             throw new IllegalStateException(impossible);
         } finally {
-            refused.set(true);
+            shutdown.disarm(); // from here on the exit code is this method's: 1
             if (view != null) {
                 view.close();
             }
@@ -234,36 +235,6 @@ public final class AgentCommand implements Callable<Integer> {
             System.err.println("diglett: the gateway refused this agent: " + reason + " (log: " + logFile + ")");
         }
         return 1;
-    }
-
-    static final class VersionProvider implements CommandLine.IVersionProvider {
-        @Override
-        public String[] getVersion() {
-            return new String[] {Version.describe("diglett")};
-        }
-    }
-
-    /** Turns a parser's IllegalArgumentException into picocli's one-line usage error. */
-    private static <T> T convert(java.util.function.Supplier<T> parse) {
-        try {
-            return parse.get();
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.TypeConversionException(Reasons.of(e));
-        }
-    }
-
-    static final class GatewayConverter implements CommandLine.ITypeConverter<HostPort> {
-        @Override
-        public HostPort convert(String value) {
-            return AgentCommand.convert(() -> HostPort.parse(value, Protocol.DEFAULT_GATEWAY_PORT));
-        }
-    }
-
-    static final class BackendConverter implements CommandLine.ITypeConverter<HostPort> {
-        @Override
-        public HostPort convert(String value) {
-            return AgentCommand.convert(() -> HostPort.parse(value, -1));
-        }
     }
 
     static final class NameConverter implements CommandLine.ITypeConverter<NameArg> {
@@ -278,7 +249,7 @@ public final class AgentCommand implements Callable<Integer> {
                 throw new CommandLine.TypeConversionException(problem);
             }
             HostPort target = equals < 0 ? null
-                    : AgentCommand.convert(() -> HostPort.parse(head.substring(equals + 1), -1));
+                    : new Converters.HostAndPort().convert(head.substring(equals + 1));
             TunnelSpec.ProxyProtocol proxy = null;
             boolean passthrough = false;
             for (int i = 1; i < parts.length; i++) {
@@ -311,14 +282,7 @@ public final class AgentCommand implements Callable<Integer> {
     static final class FingerprintConverter implements CommandLine.ITypeConverter<Fingerprint> {
         @Override
         public Fingerprint convert(String value) {
-            return AgentCommand.convert(() -> Fingerprint.parse(value));
-        }
-    }
-
-    static final class SizeConverter implements CommandLine.ITypeConverter<Integer> {
-        @Override
-        public Integer convert(String value) {
-            return AgentCommand.convert(() -> Sizes.window(value));
+            return Converters.parse(() -> Fingerprint.parse(value));
         }
     }
 }

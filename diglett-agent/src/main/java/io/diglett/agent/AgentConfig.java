@@ -1,6 +1,6 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.mux.Heartbeat;

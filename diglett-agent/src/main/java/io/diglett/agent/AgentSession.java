@@ -1,6 +1,7 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.Fingerprint;
+import io.diglett.common.transport.Fingerprint;
+import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
@@ -14,7 +15,6 @@ import io.diglett.protocol.mux.Heartbeat;
 import io.diglett.protocol.mux.LinkSession;
 import io.diglett.protocol.mux.Stream;
 import io.diglett.protocol.mux.StreamState;
-import io.diglett.protocol.transport.Transport;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;

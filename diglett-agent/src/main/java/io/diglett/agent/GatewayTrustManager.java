@@ -1,6 +1,6 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.Fingerprint;
+import io.diglett.common.transport.Fingerprint;
 import io.diglett.protocol.Reasons;
 import java.io.IOException;
 import java.net.Socket;

@@ -1,6 +1,6 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import io.diglett.protocol.Requests;
 import io.netty.channel.Channel;
 import io.netty.handler.codec.haproxy.HAProxyCommand;

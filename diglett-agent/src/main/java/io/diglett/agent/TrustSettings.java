@@ -1,6 +1,7 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.Fingerprint;
+import io.diglett.common.Directories;
+import io.diglett.common.transport.Fingerprint;
 import java.nio.file.Path;
 
 /**
@@ -36,10 +37,8 @@ public record TrustSettings(boolean plaintext, boolean insecure, Fingerprint pin
         return new TrustSettings(true, false, null, null);
     }
 
-    /** The default known-gateways file: $XDG_CONFIG_HOME/diglett/known_gateways, else ~/.config/diglett/... */
-    public static Path defaultKnownGateways() {
-        String xdg = System.getenv("XDG_CONFIG_HOME");
-        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".config");
-        return base.resolve("diglett").resolve("known_gateways");
+    /** The default known-gateways file: {@code known_gateways} in the configuration directory. */
+    public static Path defaultKnownGateways(Directories directories) {
+        return directories.config().resolve("known_gateways");
     }
 }

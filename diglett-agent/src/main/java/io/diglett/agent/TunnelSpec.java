@@ -1,6 +1,6 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 
 /**
  * One name to register, the backend its connections go to, and how:

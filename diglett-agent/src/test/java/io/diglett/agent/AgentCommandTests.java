@@ -59,7 +59,7 @@ class AgentCommandTests {
     void versionAndHelp() {
         Run version = run("--version");
         assertEquals(0, version.exitCode());
-        assertTrue(version.out().startsWith("diglett " + io.diglett.protocol.Version.release()), version.out());
+        assertTrue(version.out().startsWith("diglett " + io.diglett.common.Version.release()), version.out());
         Run help = run("--help");
         assertEquals(0, help.exitCode());
         assertTrue(help.out().contains("--gateway") && help.out().contains("DIGLETT_TOKEN"), help.out());
@@ -113,28 +113,28 @@ class AgentCommandTests {
 
     @Test
     void theSeedsSingleNameFormAndSeveralNamesWithTheirOwnBackends() {
-        assertEquals(java.util.List.of(new TunnelSpec("example", io.diglett.protocol.HostPort.parse("localhost:9000", -1))),
+        assertEquals(java.util.List.of(new TunnelSpec("example", io.diglett.common.HostPort.parse("localhost:9000", -1))),
                 tunnels("-g", "gw", "-n", "example", "localhost:9000"));
         assertEquals(java.util.List.of(
-                        new TunnelSpec("web", io.diglett.protocol.HostPort.parse("localhost:8080", -1)),
-                        new TunnelSpec("api", io.diglett.protocol.HostPort.parse("[::1]:9000", -1))),
+                        new TunnelSpec("web", io.diglett.common.HostPort.parse("localhost:8080", -1)),
+                        new TunnelSpec("api", io.diglett.common.HostPort.parse("[::1]:9000", -1))),
                 tunnels("-g", "gw", "-n", "web=localhost:8080", "-n", "api=[::1]:9000"));
         assertEquals(java.util.List.of(
-                        new TunnelSpec("web", io.diglett.protocol.HostPort.parse("localhost:8080", -1)),
-                        new TunnelSpec("rest", io.diglett.protocol.HostPort.parse("localhost:7000", -1))),
+                        new TunnelSpec("web", io.diglett.common.HostPort.parse("localhost:8080", -1)),
+                        new TunnelSpec("rest", io.diglett.common.HostPort.parse("localhost:7000", -1))),
                 tunnels("-g", "gw", "-n", "web=localhost:8080", "-n", "rest", "localhost:7000"));
     }
 
     @Test
     void perNameOptionsOverrideTheGlobalProxyAndPassthroughFlags() {
-        io.diglett.protocol.HostPort web = io.diglett.protocol.HostPort.parse("localhost:8080", -1);
-        io.diglett.protocol.HostPort shop = io.diglett.protocol.HostPort.parse("localhost:8443", -1);
+        io.diglett.common.HostPort web = io.diglett.common.HostPort.parse("localhost:8080", -1);
+        io.diglett.common.HostPort shop = io.diglett.common.HostPort.parse("localhost:8443", -1);
         assertEquals(java.util.List.of(
                         new TunnelSpec("web", web, TunnelSpec.ProxyProtocol.V2, false),
                         new TunnelSpec("shop", shop, TunnelSpec.ProxyProtocol.V1, true)),
                 tunnels("-g", "gw", "--proxy-protocol", "v2", "-n", "web=localhost:8080",
                         "-n", "shop=localhost:8443,proxy=v1,tls=passthrough"));
-        assertEquals(java.util.List.of(new TunnelSpec("example", io.diglett.protocol.HostPort.parse("localhost:9000",
+        assertEquals(java.util.List.of(new TunnelSpec("example", io.diglett.common.HostPort.parse("localhost:9000",
                         -1), TunnelSpec.ProxyProtocol.NONE, true)),
                 tunnels("-g", "gw", "--tls-passthrough", "-n", "example", "localhost:9000"));
     }

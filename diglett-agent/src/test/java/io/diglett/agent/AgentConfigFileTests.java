@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.cli.ConfigDefaults;
-import io.diglett.protocol.testing.CliRun;
-import io.diglett.protocol.testing.CliRun.Result;
+import io.diglett.common.HostPort;
+import io.diglett.common.cli.ConfigDefaults;
+import io.diglett.common.testing.CliRun.Result;
+import io.diglett.common.testing.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -45,9 +45,9 @@ class AgentConfigFileTests {
         assertEquals("from-file", fromFile.token);
         assertEquals("from-env", parse(env, "--config", file).token);
         assertEquals("from-flag", parse(env, "--config", file, "-t", "from-flag").token);
-        assertEquals(512 * 1024, fromFile.window);
+        assertEquals(512 * 1024, fromFile.window.bytes());
         assertEquals(2.5, fromFile.heartbeat);
-        assertEquals(256 * 1024, parse(Map.of(), "-g", "gw", "-n", "x", "localhost:1").window, "the default");
+        assertEquals(256 * 1024, parse(Map.of(), "-g", "gw", "-n", "x", "localhost:1").window.bytes(), "the default");
         assertTrue(fromFile.plaintext);
         assertTrue(parse(Map.of(), "--config", file, "--plaintext").plaintext, "the flag keeps the file's true");
         assertFalse(parse(Map.of("DIGLETT_PLAINTEXT", "false"), "--config", file).plaintext);
@@ -67,6 +67,18 @@ class AgentConfigFileTests {
         Result missing = CliRun.run(new AgentCommand(), Map.of(), "--config", file);
         assertEquals(2, missing.exitCode());
         assertTrue(missing.err().startsWith("Missing required option: '--gateway"), missing.err());
+    }
+
+    @Test
+    void theKnownGatewaysFileFollowsHomeAndXdgConfigHomeOfTheEnvironmentGiven() {
+        String[] args = {"-g", "gw", "-n", "web", "localhost:1"};
+        assertEquals(Path.of("/somewhere/.config/diglett/known_gateways"),
+                parse(Map.of("HOME", "/somewhere"), args).agentConfig().trust().knownGateways());
+        assertEquals(Path.of("/xdg/diglett/known_gateways"),
+                parse(Map.of("HOME", "/somewhere", "XDG_CONFIG_HOME", "/xdg"), args).agentConfig().trust()
+                        .knownGateways());
+        assertEquals(Path.of("/somewhere/.local/state/diglett"),
+                parse(Map.of("HOME", "/somewhere"), args).directories().state(), "where agent.log goes");
     }
 
     @Test

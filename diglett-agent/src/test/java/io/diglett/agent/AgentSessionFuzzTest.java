@@ -1,7 +1,7 @@
 package io.diglett.agent;
 
-import io.diglett.protocol.testing.Fuzzing.LogCapture;
-import io.diglett.protocol.testing.Fuzzing.TrackingAllocator;
+import io.diglett.common.HostPort;
+import io.diglett.common.transport.Transport;
 import static io.diglett.protocol.testing.Fuzzing.describeFrame;
 import static io.diglett.protocol.testing.Fuzzing.randomBytes;
 import static io.diglett.protocol.testing.Fuzzing.readInt;
@@ -23,10 +23,10 @@ import io.diglett.protocol.FrameEncoder;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
 import io.diglett.protocol.HandshakeDecoder;
-import io.diglett.protocol.HostPort;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.mux.HandlerNames;
-import io.diglett.protocol.transport.Transport;
+import io.diglett.protocol.testing.Fuzzing.LogCapture;
+import io.diglett.protocol.testing.Fuzzing.TrackingAllocator;
 import io.netty.buffer.AbstractByteBufAllocator;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;

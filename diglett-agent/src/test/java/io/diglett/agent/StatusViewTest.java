@@ -3,7 +3,7 @@ package io.diglett.agent;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import io.diglett.protocol.mux.StreamObserver;
 import java.time.Clock;
 import java.time.Duration;

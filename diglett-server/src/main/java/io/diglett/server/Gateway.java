@@ -1,14 +1,12 @@
 package io.diglett.server;
 
-import io.diglett.protocol.Fingerprint;
-import io.diglett.protocol.FrameDecoder;
-import io.diglett.protocol.FrameEncoder;
-import io.diglett.protocol.HandshakeDecoder;
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.Version;
+import io.diglett.common.HostPort;
+import io.diglett.common.Version;
+import io.diglett.common.transport.Fingerprint;
+import io.diglett.common.transport.Transport;
 import io.diglett.protocol.mux.HandlerNames;
-import io.diglett.protocol.transport.Tls;
-import io.diglett.protocol.transport.Transport;
+import io.diglett.common.transport.Tls;
+import io.diglett.protocol.mux.LinkPipeline;
 import io.diglett.server.admin.GatewayAdmin;
 import io.diglett.server.admin.GatewayMetrics;
 import io.diglett.server.auth.Authenticator;
@@ -189,14 +187,8 @@ public final class Gateway implements AutoCloseable {
         }
         ch.closeFuture().addListener(f -> connected.decrementAndGet());
         links.add(ch);
-        if (tls != null) {
-            ch.pipeline().addLast(HandlerNames.TLS_DETECT, new TlsDetector(tls.context()));
-        }
-        ch.pipeline()
-                .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
-                .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
-                .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
-                .addLast(HandlerNames.SESSION, new GatewaySession(linkServices));
+        LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS_DETECT,
+                tls == null ? null : new TlsDetector(tls.context()), new GatewaySession(linkServices));
         log.debug("agent connected from {}", ch.remoteAddress());
     }
 

@@ -3,7 +3,7 @@ package io.diglett.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import io.diglett.server.TestServers.Backend;
 import io.diglett.server.TestServers.RandomBytes;
 import java.io.IOException;

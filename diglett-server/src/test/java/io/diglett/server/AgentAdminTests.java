@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.agent.Agent;
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import io.diglett.server.TestServers.Backend;
 import java.net.Socket;
 import java.net.URI;

@@ -12,7 +12,7 @@ import io.diglett.agent.Agent;
 import io.diglett.agent.AgentConfig;
 import io.diglett.agent.Registration;
 import io.diglett.agent.TunnelSpec;
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import io.diglett.server.TestServers.Backend;
 import java.io.IOException;
 import java.net.Socket;

@@ -5,11 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.diglett.common.transport.Tls;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameEncoder;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.mux.StreamReads;
-import io.diglett.protocol.transport.Tls;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;

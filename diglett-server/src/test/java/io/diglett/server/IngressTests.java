@@ -16,7 +16,7 @@ import com.sun.net.httpserver.HttpServer;
 import io.diglett.agent.Agent;
 import io.diglett.agent.Registration;
 import io.diglett.agent.TunnelSpec;
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import io.diglett.server.HttpTestClient.Response;
 import io.diglett.server.TestServers.Backend;
 import io.diglett.server.TestServers.RandomBytes;

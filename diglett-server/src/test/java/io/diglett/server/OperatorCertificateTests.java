@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.agent.Agent;
 import io.diglett.agent.TrustSettings;
-import io.diglett.protocol.Fingerprint;
+import io.diglett.common.transport.Fingerprint;
 import io.diglett.server.TestServers.Backend;
 import java.io.OutputStream;
 import java.io.StringWriter;

@@ -13,7 +13,7 @@ import io.diglett.agent.Agent;
 import io.diglett.agent.AgentConfig;
 import io.diglett.agent.AgentStatus;
 import io.diglett.agent.RejectedException;
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import io.diglett.server.TestServers.Backend;
 import java.io.IOException;
 import java.net.Socket;

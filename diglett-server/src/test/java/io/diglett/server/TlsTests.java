@@ -13,7 +13,7 @@ import io.diglett.agent.Agent;
 import io.diglett.agent.AgentConfig;
 import io.diglett.agent.RejectedException;
 import io.diglett.agent.TrustSettings;
-import io.diglett.protocol.Fingerprint;
+import io.diglett.common.transport.Fingerprint;
 import io.diglett.server.TestServers.Backend;
 import java.io.IOException;
 import java.net.Socket;
@@ -77,7 +77,7 @@ class TlsTests {
     void theGeneratedIdentityIsKeptAcrossRestartsWithAPrivateKeyFile() throws Exception {
         Path state = temp.resolve("state");
         GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.generated(state))
-                .withListen(new io.diglett.protocol.HostPort("127.0.0.1", 0));
+                .withListen(new io.diglett.common.HostPort("127.0.0.1", 0));
         Fingerprint first;
         try (Gateway gateway = new Gateway(config)) {
             gateway.start();
@@ -166,7 +166,7 @@ class TlsTests {
         TunnelFixture fixture = fixture(GatewayConfig.defaults());
         try (TestServers.Relay relay = new TestServers.Relay(fixture.address.getPort())) {
             AgentConfig config = fixture.agentConfig("wire-secret-name", echo.port()).withToken("wire-secret-token");
-            AgentConfig viaRelay = config.withGateway(new io.diglett.protocol.HostPort("127.0.0.1", relay.port()));
+            AgentConfig viaRelay = config.withGateway(new io.diglett.common.HostPort("127.0.0.1", relay.port()));
             assertServes(fixture.expose(viaRelay));
             String wire = new String(relay.recorded(), StandardCharsets.ISO_8859_1);
             assertEquals(0x16, relay.recorded()[0], "the agent opens with a TLS handshake record");

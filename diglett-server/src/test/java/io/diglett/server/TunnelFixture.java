@@ -9,7 +9,7 @@ import io.diglett.agent.Agent;
 import io.diglett.agent.AgentConfig;
 import io.diglett.agent.Registration;
 import io.diglett.agent.TrustSettings;
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;

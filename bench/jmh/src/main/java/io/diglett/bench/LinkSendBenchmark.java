@@ -1,9 +1,9 @@
 package io.diglett.bench;
 
+import io.diglett.common.transport.Tls;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameEncoder;
 import io.diglett.protocol.Protocol;
-import io.diglett.protocol.transport.Tls;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.embedded.EmbeddedChannel;

@@ -2,9 +2,9 @@ package io.diglett.server.admin;
 
 import io.diglett.admin.AdminServer;
 import io.diglett.admin.Json;
-import io.diglett.protocol.Fingerprint;
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.Version;
+import io.diglett.common.transport.Fingerprint;
+import io.diglett.common.HostPort;
+import io.diglett.common.Version;
 import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.Tunnel;
 import io.diglett.server.registrar.Registrar;

@@ -3,9 +3,9 @@ package io.diglett.server.cli;
 import io.diglett.server.Gateway;
 import io.diglett.server.config.Plugins;
 
+import io.diglett.common.cli.CommandLines;
+import io.diglett.common.cli.ConfigDefaults;
 import io.diglett.protocol.Reasons;
-import io.diglett.protocol.cli.CommandLines;
-import io.diglett.protocol.cli.ConfigDefaults;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -10,16 +10,18 @@ import io.diglett.server.config.TlsSettings;
 import io.diglett.server.registrar.Registrar;
 import io.diglett.server.registrar.RegistrarProvider;
 
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.Logging;
-import io.diglett.protocol.Protocol;
+import io.diglett.common.Directories;
+import io.diglett.common.HostPort;
+import io.diglett.common.cli.ClassDataSharing;
+import io.diglett.common.cli.CommandLines;
+import io.diglett.common.cli.ConfigDefaults;
+import io.diglett.common.cli.Converters;
+import io.diglett.common.cli.DebugOption;
+import io.diglett.common.cli.ShutdownHook;
+import io.diglett.common.cli.VersionProvider;
+import io.diglett.common.cli.WindowOption;
+import io.diglett.common.logging.Logging;
 import io.diglett.protocol.Reasons;
-import io.diglett.protocol.Sizes;
-import io.diglett.protocol.Version;
-import io.diglett.protocol.cli.ClassDataSharing;
-import io.diglett.protocol.cli.CommandLines;
-import io.diglett.protocol.cli.ConfigDefaults;
-import io.diglett.protocol.transport.Transport;
 import io.diglett.server.config.GatewayConfig.Limits;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -34,7 +36,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -43,7 +44,7 @@ import picocli.CommandLine;
 
 /** {@code diglett-server}: the gateway's command line. */
 @Command(name = "diglett-server", mixinStandardHelpOptions = true,
-        versionProvider = ServerCommand.VersionProvider.class, sortOptions = false, usageHelpAutoWidth = true,
+        versionProvider = VersionProvider.class, sortOptions = false, usageHelpAutoWidth = true,
         synopsisSubcommandLabel = "",
         description = "The Diglett gateway: agents dial in and register names; for each name it opens a public "
                 + "port whose connections are carried to that agent's backend.",
@@ -57,12 +58,11 @@ public final class ServerCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Option(names = {"-l", "--listen"}, paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:20000",
-            converter = ListenConverter.class, description = "Where agents dial in (default: ${DEFAULT-VALUE}).")
+            converter = Converters.LinkAddress.class, description = "Where agents dial in (default: ${DEFAULT-VALUE}).")
     HostPort listen;
 
-    @Option(names = {"-d", "--debug"}, split = ConfigDefaults.SPLIT,
-            description = "More log output: -d debug, -dd trace.")
-    boolean[] debug = new boolean[0];
+    @CommandLine.Mixin
+    DebugOption debug = new DebugOption();
 
     @Option(names = "--bind", paramLabel = "ADDRESS", defaultValue = "0.0.0.0",
             description = "Address the public per-name listeners bind to (default: ${DEFAULT-VALUE}).")
@@ -72,10 +72,8 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Ports for public listeners (default: any free port the system assigns).")
     PortRange portRange;
 
-    @Option(names = "--window", paramLabel = "BYTES", defaultValue = "256k", converter = WindowConverter.class,
-            description = "Initial per-stream receive window; a stream's window grows up to 16 times this (at most 4m)"
-                    + " while it limits a transfer (default: ${DEFAULT-VALUE}).")
-    int window;
+    @CommandLine.Mixin
+    WindowOption window = new WindowOption();
 
     @Option(names = "--domain", paramLabel = "DOMAIN",
             description = "Serve each name as NAME.DOMAIN on --http / --https (DNS: a wildcard record *.DOMAIN "
@@ -177,13 +175,12 @@ public final class ServerCommand implements Callable<Integer> {
     Path config;
 
     public static void main(String[] args) {
-        Transport.applyNettyDefaults();
-        System.exit(CommandLines.prepare(new ServerCommand(), args, System.getenv()).execute(args));
+        CommandLines.run(ServerCommand::new, args);
     }
 
     @Override
     public Integer call() throws InterruptedException {
-        Logging.configure(debug.length);
+        Logging.configure(debug.verbosity());
         Logger log = LoggerFactory.getLogger(ServerCommand.class);
         ConfigDefaults defaults = ConfigDefaults.of(spec);
         if (defaults != null && defaults.file() != null) {
@@ -231,13 +228,12 @@ public final class ServerCommand implements Callable<Integer> {
             gateway.close();
             return 1;
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        ShutdownHook.install(() -> { // a clean stop on SIGTERM exits 0, not 143
             log.info("shutting down: no new agents or connections, open connections get {} s to finish",
                     gateway.config().limits().drainTimeout().toSeconds());
             gateway.close();
             log.info("stopped");
-            Runtime.getRuntime().halt(0); // a clean stop on SIGTERM exits 0, not 143
-        }, "diglett-shutdown"));
+        });
         new CountDownLatch(1).await(); // until a signal: the hook ends the process
         return 0;
     }
@@ -249,7 +245,7 @@ public final class ServerCommand implements Callable<Integer> {
     /** The gateway's settings from the options. */
     public GatewayConfig gatewayConfig() {
         TlsSettings tls = plaintext ? TlsSettings.plain() : new TlsSettings(false, tlsCert, tlsKey,
-                stateDir != null ? stateDir : TlsSettings.defaultStateDir());
+                stateDir != null ? stateDir : Directories.of(CommandLines.env(spec)).state());
         if (plaintext) {
             List<String> given = new ArrayList<>();
             if (tlsCert != null) {
@@ -267,7 +263,7 @@ public final class ServerCommand implements Callable<Integer> {
             }
         }
         return GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
-                .withWindow(window).withTls(tls)
+                .withWindow(window.bytes()).withTls(tls)
                 .withIngress(new IngressSettings(domain, http, https, httpsCert, httpsKey))
                 .withLimits(limits());
     }
@@ -361,55 +357,24 @@ public final class ServerCommand implements Callable<Integer> {
         return AuthenticatorProvider.find(name == null ? "open" : name).create(options);
     }
 
-    private static <T> T convert(Supplier<T> parse) {
-        try {
-            return parse.get();
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.TypeConversionException(Reasons.of(e));
-        }
-    }
-
-    static final class VersionProvider implements CommandLine.IVersionProvider {
-        @Override
-        public String[] getVersion() {
-            return new String[] {Version.describe("diglett-server")};
-        }
-    }
-
-    static final class ListenConverter implements CommandLine.ITypeConverter<HostPort> {
-        @Override
-        public HostPort convert(String value) {
-            return ServerCommand.convert(() -> HostPort.parse(value, Protocol.DEFAULT_GATEWAY_PORT));
-        }
-    }
-
     /** {@code --http}: the port defaults to 80. */
-    static final class HttpConverter implements CommandLine.ITypeConverter<HostPort> {
-        @Override
-        public HostPort convert(String value) {
-            return ServerCommand.convert(() -> HostPort.parse(value, 80));
+    static final class HttpConverter extends Converters.Address {
+        HttpConverter() {
+            super(80);
         }
     }
 
     /** {@code --https}: the port defaults to 443. */
-    static final class HttpsConverter implements CommandLine.ITypeConverter<HostPort> {
-        @Override
-        public HostPort convert(String value) {
-            return ServerCommand.convert(() -> HostPort.parse(value, 443));
+    static final class HttpsConverter extends Converters.Address {
+        HttpsConverter() {
+            super(443);
         }
     }
 
     static final class PortRangeConverter implements CommandLine.ITypeConverter<PortRange> {
         @Override
         public PortRange convert(String value) {
-            return ServerCommand.convert(() -> PortRange.parse(value));
-        }
-    }
-
-    static final class WindowConverter implements CommandLine.ITypeConverter<Integer> {
-        @Override
-        public Integer convert(String value) {
-            return ServerCommand.convert(() -> Sizes.window(value));
+            return Converters.parse(() -> PortRange.parse(value));
         }
     }
 }

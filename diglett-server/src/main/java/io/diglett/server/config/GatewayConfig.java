@@ -1,6 +1,6 @@
 package io.diglett.server.config;
 
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import io.diglett.protocol.Protocol;
 import java.time.Duration;
 

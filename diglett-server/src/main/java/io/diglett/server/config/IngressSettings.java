@@ -1,6 +1,6 @@
 package io.diglett.server.config;
 
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
 import java.nio.file.Path;
 import java.util.Locale;
 

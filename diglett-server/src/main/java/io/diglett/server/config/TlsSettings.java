@@ -1,5 +1,6 @@
 package io.diglett.server.config;
 
+import io.diglett.common.Directories;
 import java.nio.file.Path;
 
 /**
@@ -28,11 +29,8 @@ public record TlsSettings(boolean plaintext, Path certFile, Path keyFile, Path s
         return new TlsSettings(true, null, null, null);
     }
 
-    /** The default state directory: $XDG_STATE_HOME/diglett, else ~/.local/state/diglett. */
+    /** The default state directory in this process's environment (see {@link Directories}). */
     public static Path defaultStateDir() {
-        String xdg = System.getenv("XDG_STATE_HOME");
-        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg)
-                : Path.of(System.getProperty("user.home"), ".local", "state");
-        return base.resolve("diglett");
+        return Directories.of(System.getenv()).state();
     }
 }

@@ -6,11 +6,11 @@ import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.Tunnel;
 import io.diglett.server.tls.GatewayTls;
 
-import io.diglett.protocol.HostPort;
+import io.diglett.common.HostPort;
+import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Stream;
-import io.diglett.protocol.transport.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -148,7 +148,7 @@ public final class Ingress implements AutoCloseable {
                     cert, settings.domain());
         }
         return SslContextBuilder.forServer(GatewayTls.readPrivateKey(key), GatewayTls.readCertificates(cert))
-                .sslProvider(io.diglett.protocol.transport.Tls.provider())
+                .sslProvider(io.diglett.common.transport.Tls.provider())
                 .protocols(SslProtocols.TLS_v1_3, SslProtocols.TLS_v1_2)
                 .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
                         ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,

@@ -1,7 +1,7 @@
 package io.diglett.server.link;
 
 import io.diglett.protocol.mux.Stream;
-import io.diglett.protocol.transport.Transport;
+import io.diglett.common.transport.Transport;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PortRange;
 import io.netty.bootstrap.ServerBootstrap;

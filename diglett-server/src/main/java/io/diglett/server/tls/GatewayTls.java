@@ -2,7 +2,7 @@ package io.diglett.server.tls;
 
 import io.diglett.server.config.TlsSettings;
 
-import io.diglett.protocol.Fingerprint;
+import io.diglett.common.transport.Fingerprint;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProtocols;
@@ -95,7 +95,7 @@ public final class GatewayTls {
         }
         List<X509Certificate> chain = readCertificates(cert);
         SslContext context = SslContextBuilder.forServer(readPrivateKey(key), chain)
-                .sslProvider(io.diglett.protocol.transport.Tls.provider())
+                .sslProvider(io.diglett.common.transport.Tls.provider())
                 .protocols(SslProtocols.TLS_v1_3)
                 .build();
         Fingerprint fingerprint = Fingerprint.of(chain.get(0));

@@ -3,7 +3,7 @@ package io.diglett.server.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.diglett.protocol.testing.CliRun;
+import io.diglett.common.testing.CliRun;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetAddress;

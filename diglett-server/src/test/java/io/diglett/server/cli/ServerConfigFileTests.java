@@ -3,9 +3,9 @@ package io.diglett.server.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.diglett.protocol.HostPort;
-import io.diglett.protocol.testing.CliRun;
-import io.diglett.protocol.testing.CliRun.Result;
+import io.diglett.common.HostPort;
+import io.diglett.common.testing.CliRun.Result;
+import io.diglett.common.testing.CliRun;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -49,9 +49,17 @@ class ServerConfigFileTests {
         assertEquals(Map.of("dir", "/srv/traefik", "entrypoints", "websecure"), fromFile.registrarOptions);
         assertEquals(Map.of("dir", "/elsewhere"),
                 parse(Map.of(), "--config", file, "--registrar-option", "dir=/elsewhere").registrarOptions);
-        assertTrue(fromFile.plaintext && fromFile.debug.length == 1);
+        assertTrue(fromFile.plaintext && fromFile.debug.verbosity() == 1);
         assertEquals(Map.of("dir", "/a", "domain", "b.test"),
                 parse(Map.of("DIGLETT_REGISTRAR_OPTION", "dir=/a\ndomain=b.test")).registrarOptions);
+    }
+
+    @Test
+    void theStateDirectoryFollowsHomeAndXdgStateHomeOfTheEnvironmentGiven() {
+        assertEquals(Path.of("/somewhere/.local/state/diglett"),
+                parse(Map.of("HOME", "/somewhere")).gatewayConfig().tls().stateDir());
+        assertEquals(Path.of("/xdg/diglett"),
+                parse(Map.of("HOME", "/somewhere", "XDG_STATE_HOME", "/xdg")).gatewayConfig().tls().stateDir());
     }
 
     @Test

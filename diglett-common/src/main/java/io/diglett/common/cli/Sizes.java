@@ -1,4 +1,6 @@
-package io.diglett.protocol;
+package io.diglett.common.cli;
+
+import io.diglett.protocol.Protocol;
 
 /** Byte sizes as people write them: {@code 262144}, {@code 256k}, {@code 4m}. */
 public final class Sizes {

@@ -1,4 +1,4 @@
-package io.diglett.protocol.transport;
+package io.diglett.common.transport;
 
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslProvider;

@@ -1,4 +1,4 @@
-package io.diglett.protocol;
+package io.diglett.common;
 
 /**
  * A host and port as people write them on a command line: {@code host:port}, {@code [::1]:port}, or just

@@ -1,5 +1,6 @@
-package io.diglett.protocol;
+package io.diglett.common;
 
+import io.diglett.protocol.Protocol;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;

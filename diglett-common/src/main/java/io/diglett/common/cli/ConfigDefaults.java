@@ -1,4 +1,4 @@
-package io.diglett.protocol.cli;
+package io.diglett.common.cli;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -1,4 +1,4 @@
-package io.diglett.protocol.cli;
+package io.diglett.common.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.diglett.protocol.testing.CliRun;
-import io.diglett.protocol.testing.CliRun.Result;
+import io.diglett.common.testing.CliRun.Result;
+import io.diglett.common.testing.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;

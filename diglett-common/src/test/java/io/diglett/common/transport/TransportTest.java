@@ -1,4 +1,4 @@
-package io.diglett.protocol.transport;
+package io.diglett.common.transport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

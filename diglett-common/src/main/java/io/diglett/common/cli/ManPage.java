@@ -1,6 +1,6 @@
-package io.diglett.protocol.cli;
+package io.diglett.common.cli;
 
-import io.diglett.protocol.Version;
+import io.diglett.common.Version;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package io.diglett.protocol.cli;
+package io.diglett.common.cli;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

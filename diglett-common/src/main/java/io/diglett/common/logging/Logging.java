@@ -1,4 +1,4 @@
-package io.diglett.protocol;
+package io.diglett.common.logging;
 
 /**
  * Log levels from the command line's {@code -d} count, for slf4j-simple (its format is set in each program's

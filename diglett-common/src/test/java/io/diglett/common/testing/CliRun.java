@@ -1,10 +1,10 @@
-package io.diglett.protocol.testing;
+package io.diglett.common.testing;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.diglett.protocol.cli.CommandLines;
-import io.diglett.protocol.cli.ConfigDefaults;
+import io.diglett.common.cli.CommandLines;
+import io.diglett.common.cli.ConfigDefaults;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;

@@ -1,4 +1,4 @@
-package io.diglett.protocol;
+package io.diglett.common.transport;
 
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;

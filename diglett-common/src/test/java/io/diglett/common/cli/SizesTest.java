@@ -1,8 +1,9 @@
-package io.diglett.protocol;
+package io.diglett.common.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.diglett.protocol.Protocol;
 import org.junit.jupiter.api.Test;
 
 class SizesTest {
