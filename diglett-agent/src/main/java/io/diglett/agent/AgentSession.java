@@ -10,13 +10,14 @@ import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Requests;
+import io.diglett.protocol.Signals;
+import io.diglett.common.Version;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
 import io.diglett.protocol.mux.LinkSession;
 import io.diglett.protocol.mux.Stream;
 import io.diglett.protocol.mux.StreamState;
 import io.netty.bootstrap.Bootstrap;
-import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
@@ -28,7 +29,6 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.security.cert.CertificateException;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -189,13 +189,29 @@ final class AgentSession extends LinkSession {
     @Override
     protected void onHandshake(Handshake handshake) {
         if (!handshake.compatible()) {
-            reject("the gateway speaks protocol version " + handshake.version() + ", this agent speaks "
-                    + Protocol.VERSION);
+            reject(versionMismatch(handshake.version()));
             return;
         }
+        useVersion(handshake.version());
         phase = Phase.LOGIN;
         ctx.writeAndFlush(Frame.login(ctx.alloc(), config.token()))
                 .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
+    }
+
+    /**
+     * What the user reads when the gateway answered our handshake with another version: which side to upgrade. A
+     * gateway of version 2 answers with 2 and refuses us; a newer gateway answers with its own version only when it
+     * no longer serves ours.
+     */
+    private static String versionMismatch(int gatewayVersion) {
+        if (gatewayVersion < Protocol.VERSION) {
+            return "the gateway speaks protocol version " + gatewayVersion + ", older than this agent's version "
+                    + Protocol.VERSION + ": upgrade the gateway to diglett-server " + Version.release()
+                    + " or later (or use an agent of the gateway's release)";
+        }
+        return "the gateway speaks protocol version " + gatewayVersion + " and no longer serves this agent's version "
+                + Protocol.VERSION + ": upgrade this agent, diglett " + Version.release()
+                + ", to the gateway's release";
     }
 
     @Override
@@ -204,27 +220,28 @@ final class AgentSession extends LinkSession {
             if (frame.id() != Protocol.CONNECTION_ID) {
                 throw new ProtocolException("Refuse with id " + Integer.toUnsignedString(frame.id()) + ", not 0");
             }
-            reject(frame.text());
+            reject(Signals.Reason.decode(frame).text());
             return;
         }
         if (frame.kind() == FrameKind.ERROR && frame.id() == Protocol.CONNECTION_ID) {
             // a connection error (a timeout, an overload, the gateway's own trouble): try again later
-            endReason = "the gateway closed the connection: " + frame.text();
+            endReason = "the gateway closed the connection: " + Signals.Reason.decode(frame).text();
             ctx.close();
             return;
         }
         if (frame.kind() == FrameKind.ERROR && phase == Phase.REGISTER) {
-            if (inUseMayBeOurs && Names.isInUse(frame.text())) {
-                endReason = frame.text() + " (still held by our previous connection?)";
+            String reason = Signals.Reason.decode(frame).text();
+            if (inUseMayBeOurs && Names.isInUse(reason)) {
+                endReason = reason + " (still held by our previous connection?)";
                 ctx.close();
                 return;
             }
-            reject(frame.text()); // this name is refused: invalid, not allowed, or another agent's
+            reject(reason); // this name is refused: invalid, not allowed, or another agent's
             return;
         }
         if (frame.kind() == FrameKind.TERMINATE) {
             // The gateway is going away: finish what is open, then close; the agent reconnects.
-            endReason = "the gateway ended the session: " + frame.text();
+            endReason = "the gateway ended the session: " + Signals.Reason.decode(frame).text();
             draining = true;
             mux.whenEmpty(ctx::close);
             return;
@@ -268,11 +285,10 @@ final class AgentSession extends LinkSession {
 
     private void registered(Frame frame) {
         Target target = targets.get(frame.id());
-        if (target == null || frame.content().readableBytes() < 2
-                || registered.stream().anyMatch(r -> r.name().equals(target.spec().name()))) {
+        if (target == null || registered.stream().anyMatch(r -> r.name().equals(target.spec().name()))) {
             throw new ProtocolException("unexpected Ok for registration " + Integer.toUnsignedString(frame.id()));
         }
-        Requests.Registered answer = Requests.registered(frame.content());
+        Requests.Registered answer = Requests.Registered.decode(frame);
         registered.add(new Registration(target.spec().name(), answer.port(), answer.urls()));
         if (registered.size() == targets.size()) {
             phase = Phase.FINISH;
@@ -298,18 +314,11 @@ final class AgentSession extends LinkSession {
         if (id == Protocol.CONNECTION_ID) {
             throw new ProtocolException("Open with stream id 0");
         }
-        ByteBuf payload = frame.content();
-        int start = payload.readerIndex();
-        Target target = targets.get(payload.getInt(start));
-        int window = payload.getInt(start + 4);
-        Requests.Addresses client = Requests.addresses(
-                payload.toString(start + 8, payload.readableBytes() - 8, StandardCharsets.UTF_8));
+        Requests.Open open = Requests.Open.decode(frame);
+        Target target = targets.get(open.registration());
         if (target == null) {
             throw new ProtocolException("Open for unknown registration "
-                    + Integer.toUnsignedString(payload.getInt(start)));
-        }
-        if (window < Protocol.MIN_WINDOW) {
-            throw new ProtocolException("Open with window " + window + " below " + Protocol.MIN_WINDOW);
+                    + Integer.toUnsignedString(open.registration()));
         }
         String busy = mux.size() >= config.maxStreams() ? mux.size() + " streams open" : null;
         if (busy == null && draining) {
@@ -322,8 +331,9 @@ final class AgentSession extends LinkSession {
             }
             return;
         }
-        Stream stream = mux.create(id, target.spec().name(), status.newStream(target.spec().name(), client.client()));
-        Runnable connect = () -> connect(stream, target, window, client);
+        String client = open.client() == null ? "unknown" : Requests.address(open.client());
+        Stream stream = mux.create(id, target.spec().name(), status.newStream(target.spec().name(), client));
+        Runnable connect = () -> connect(stream, target, open, client);
         if (pendingConnects >= config.maxPendingConnects()) {
             // a burst of clients: they wait for a connect slot (their streams count against maxStreams)
             waitingConnects.add(connect);
@@ -332,18 +342,18 @@ final class AgentSession extends LinkSession {
         }
     }
 
-    private void connect(Stream stream, AgentSession.Target target, int window, Requests.Addresses client) {
+    private void connect(Stream stream, AgentSession.Target target, Requests.Open open, String client) {
         if (stream.state() == StreamState.CLOSED) {
             startWaitingConnect(); // reset by the gateway while it waited
             return;
         }
         log.debug("stream={} name={} client={} connecting {}", Integer.toUnsignedString(stream.id()),
-                target.spec().name(), client.client(), target.spec().backend());
+                target.spec().name(), client, target.spec().backend());
         pendingConnects++;
         ChannelFuture connect = backends.connect(target.backend());
         connect.addListener(f -> {
             pendingConnects--;
-            connected(stream, target, window, client, connect);
+            connected(stream, target, open, connect);
             startWaitingConnect();
         });
     }
@@ -356,8 +366,7 @@ final class AgentSession extends LinkSession {
         }
     }
 
-    private void connected(Stream stream, Target target, int window, Requests.Addresses client,
-                           ChannelFuture connect) {
+    private void connected(Stream stream, Target target, Requests.Open open, ChannelFuture connect) {
         int id = stream.id();
         if (!connect.isSuccess()) {
             String reason = "backend " + target.spec().backend() + " unreachable: " + Reasons.of(connect.cause());
@@ -382,11 +391,11 @@ final class AgentSession extends LinkSession {
         mux.flushLinkLater();
         if (target.spec().proxyProtocol() != TunnelSpec.ProxyProtocol.NONE) {
             // the backend's first bytes: who the client really is (not counted against any window)
-            ProxyHeader.write(backend, target.spec().proxyProtocol(), client);
+            ProxyHeader.write(backend, target.spec().proxyProtocol(), open.client(), open.destination());
         }
         stream.attach(backend);
         if (stream.state() == StreamState.OPENING) {
-            stream.opened(window);
+            stream.opened(open.window());
         }
     }
 

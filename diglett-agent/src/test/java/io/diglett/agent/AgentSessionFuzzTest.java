@@ -24,6 +24,8 @@ import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
 import io.diglett.protocol.HandshakeDecoder;
 import io.diglett.protocol.Protocol;
+import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Requests;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.testing.Fuzzing.LogCapture;
 import io.diglett.protocol.testing.Fuzzing.TrackingAllocator;
@@ -450,11 +452,14 @@ class AgentSessionFuzzTest {
                     }
                     openZero |= kind == FrameKind.OPEN && frame.id() == Protocol.CONNECTION_ID;
                     if (kind == FrameKind.OPEN && open && active && !peerEnded) {
-                        ByteBuf payload = frame.content();
-                        int registration = payload.getInt(payload.readerIndex());
-                        int window = payload.getInt(payload.readerIndex() + 4);
-                        if (targets.stream().anyMatch(t -> t.registration() == registration)
-                                && window >= Protocol.MIN_WINDOW) {
+                        Requests.Open request = null;
+                        try {
+                            request = Requests.Open.decode(frame);
+                        } catch (ProtocolException malformed) {
+                            // the agent ends the link; nothing to answer
+                        }
+                        int registration = request == null ? 0 : request.registration();
+                        if (request != null && targets.stream().anyMatch(t -> t.registration() == registration)) {
                             opens.add(frame.id());
                         }
                     }
@@ -481,7 +486,7 @@ class AgentSessionFuzzTest {
             List<Object> transcript() {
                 int h = rnd.nextInt(100);
                 if (h < 92) {
-                    out.add(handshake(2));
+                    out.add(handshake(Protocol.VERSION));
                 } else if (h < 95) {
                     out.add(handshake(rnd.nextBoolean() ? 1 : rnd.nextInt(256)));
                 } else if (h < 98) {
@@ -558,13 +563,34 @@ class AgentSessionFuzzTest {
                     case 2 -> Integer.MAX_VALUE;
                     default -> Protocol.MIN_WINDOW + rnd.nextInt(1 << 20);
                 };
-                byte[] client = ("203.0.113." + rnd.nextInt(256) + ":" + rnd.nextInt(65536))
-                        .getBytes(StandardCharsets.US_ASCII);
-                byte[] payload = new byte[8 + client.length];
-                System.arraycopy(intBytes(registration()), 0, payload, 0, 4);
-                System.arraycopy(intBytes(window), 0, payload, 4, 4);
-                System.arraycopy(client, 0, payload, 8, client.length);
-                return frame(FrameKind.OPEN, id, payload);
+                return frame(FrameKind.OPEN, id, openPayload(registration(), window, rnd.nextInt(20) == 0));
+            }
+
+            /**
+             * An Open's payload in this version's layout: two addresses, each unknown, IPv4 or IPv6 with a port;
+             * {@code malformed}: with an unknown family, a missing byte or one too many.
+             */
+            private byte[] openPayload(int registration, int window, boolean malformed) {
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                out.writeBytes(intBytes(registration));
+                out.writeBytes(intBytes(window));
+                for (int a = 0; a < 2; a++) {
+                    int family = new int[] {0, 4, 4, 6}[rnd.nextInt(4)];
+                    out.write(family);
+                    out.writeBytes(randomBytes(rnd, family == 0 ? 0 : family == 4 ? 4 + 2 : 16 + 2));
+                }
+                byte[] payload = out.toByteArray();
+                if (!malformed) {
+                    return payload;
+                }
+                return switch (rnd.nextInt(3)) {
+                    case 0 -> {
+                        payload[8] = (byte) (7 + rnd.nextInt(249)); // no such family
+                        yield payload;
+                    }
+                    case 1 -> Arrays.copyOf(payload, payload.length - 1);
+                    default -> Arrays.copyOf(payload, payload.length + 1);
+                };
             }
 
             /**
@@ -577,13 +603,8 @@ class AgentSessionFuzzTest {
                 int id = 1 + rnd.nextInt(opened + 1);
                 if (k < 250) {
                     opened++;
-                    byte[] client = ("198.51.100." + rnd.nextInt(256) + ":" + rnd.nextInt(65536))
-                            .getBytes(StandardCharsets.US_ASCII);
-                    byte[] payload = new byte[8 + client.length];
-                    System.arraycopy(intBytes(1 + rnd.nextInt(targets.size())), 0, payload, 0, 4);
-                    System.arraycopy(intBytes(Protocol.MIN_WINDOW + rnd.nextInt(1 << 20)), 0, payload, 4, 4);
-                    System.arraycopy(client, 0, payload, 8, client.length);
-                    return frame(FrameKind.OPEN, opened, payload);
+                    return frame(FrameKind.OPEN, opened, openPayload(1 + rnd.nextInt(targets.size()),
+                            Protocol.MIN_WINDOW + rnd.nextInt(1 << 20), false));
                 } else if (k < 500) {
                     int size = 1 + rnd.nextInt(rnd.nextBoolean() ? 64 : 1400);
                     return frame(FrameKind.PAYLOAD, id, randomBytes(rnd, size));

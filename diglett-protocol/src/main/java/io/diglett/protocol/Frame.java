@@ -2,14 +2,16 @@ package io.diglett.protocol;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.DefaultByteBufHolder;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
  * One frame: kind, id and payload. The frame owns its payload; whoever holds a frame releases it (or passes
- * it on). Factories build each kind with its payload layout from {@code docs/protocol.md}.
+ * it on). The payload layouts of {@code docs/protocol.md} are the records of {@link Requests} and {@link Signals},
+ * which encode and decode them; the factories here are shorthands for them (Open has none: its layout depends on
+ * the link's version, see {@link Requests.Open#encode}).
  */
 public final class Frame extends DefaultByteBufHolder {
 
@@ -46,7 +48,7 @@ public final class Frame extends DefaultByteBufHolder {
         return id;
     }
 
-    /** The payload decoded as UTF-8 (for Error, Close, Terminate, Login, Register). */
+    /** The payload decoded as UTF-8, unchecked, for logs and tests: sessions read payloads with the typed decoders. */
     public String text() {
         return content().toString(StandardCharsets.UTF_8);
     }
@@ -73,7 +75,25 @@ public final class Frame extends DefaultByteBufHolder {
         return kind + "(id=" + Integer.toUnsignedString(id) + ", size=" + content().readableBytes() + ")";
     }
 
-    // ---- factories, one per message ----
+    /**
+     * The payload, for a decoder of {@code expected}'s layout ({@link Requests}, {@link Signals}): this frame must be
+     * of that kind (else the caller dispatched it wrongly: {@link IllegalArgumentException}) and its size within the
+     * kind's range, as {@link FrameDecoder} checks for every frame off the wire.
+     */
+    ByteBuf checkedContent(FrameKind expected) {
+        if (kind != expected) {
+            throw new IllegalArgumentException("a " + kind + " frame, not " + expected);
+        }
+        ByteBuf payload = content();
+        int size = payload.readableBytes();
+        if (size < kind.minPayload() || size > kind.maxPayload()) {
+            throw new ProtocolException(kind + " frame with " + size + " payload bytes, allowed " + kind.minPayload()
+                    + ".." + kind.maxPayload());
+        }
+        return payload;
+    }
+
+    // ---- shorthands: one per message; the payload layouts are the records of Requests and Signals ----
 
     public static Frame ok(int id) {
         return new Frame(FrameKind.OK, id, Unpooled.EMPTY_BUFFER);
@@ -81,37 +101,30 @@ public final class Frame extends DefaultByteBufHolder {
 
     /** Ok to a Register: the public port bound for the registration. */
     public static Frame registered(ByteBufAllocator alloc, int registration, int port) {
-        return registered(alloc, registration, port, java.util.List.of());
+        return registered(alloc, registration, port, List.of());
     }
 
     /** Ok to a Register: the public port, then the name's public URLs (one per line). */
-    public static Frame registered(ByteBufAllocator alloc, int registration, int port, java.util.List<String> urls) {
-        ByteBuf buf = alloc.buffer(2 + 64);
-        try {
-            Requests.writeRegistered(buf, port, urls, FrameKind.OK.maxPayload());
-        } catch (RuntimeException e) {
-            buf.release();
-            throw e;
-        }
-        return new Frame(FrameKind.OK, registration, buf);
+    public static Frame registered(ByteBufAllocator alloc, int registration, int port, List<String> urls) {
+        return new Requests.Registered(port, urls).encode(alloc, registration);
     }
 
     /** Ok to an Open: the agent's receive window for the stream. */
     public static Frame opened(ByteBufAllocator alloc, int stream, int window) {
-        return new Frame(FrameKind.OK, stream, alloc.buffer(4).writeInt(window));
+        return new Requests.Opened(window).encode(alloc, stream);
     }
 
     public static Frame error(ByteBufAllocator alloc, int id, String message) {
-        return new Frame(FrameKind.ERROR, id, utf8(alloc, message, FrameKind.ERROR.maxPayload()));
+        return new Signals.Reason(message).encode(alloc, FrameKind.ERROR, id);
     }
 
     /** The gateway refuses the agent for good; the connection closes after it. */
     public static Frame refuse(ByteBufAllocator alloc, String reason) {
-        return new Frame(FrameKind.REFUSE, Protocol.CONNECTION_ID, utf8(alloc, reason, FrameKind.REFUSE.maxPayload()));
+        return new Signals.Reason(reason).encode(alloc, FrameKind.REFUSE, Protocol.CONNECTION_ID);
     }
 
     public static Frame login(ByteBufAllocator alloc, String token) {
-        return new Frame(FrameKind.LOGIN, Protocol.CONNECTION_ID, utf8(alloc, token, Integer.MAX_VALUE));
+        return new Requests.Login(token).encode(alloc);
     }
 
     public static Frame register(ByteBufAllocator alloc, int registration, String name) {
@@ -120,9 +133,7 @@ public final class Frame extends DefaultByteBufHolder {
 
     /** Register with flags ({@link Requests#FLAG_TLS_PASSTHROUGH}); no flags means the plain name. */
     public static Frame register(ByteBufAllocator alloc, int registration, String name, int flags) {
-        ByteBuf buf = alloc.buffer(name.length() + 2);
-        Requests.writeRegister(buf, name, flags);
-        return new Frame(FrameKind.REGISTER, registration, buf);
+        return new Requests.Register(name, flags).encode(alloc, registration);
     }
 
     public static Frame finishRegister() {
@@ -145,30 +156,15 @@ public final class Frame extends DefaultByteBufHolder {
     }
 
     public static Frame close(ByteBufAllocator alloc, int stream, String reason) {
-        return new Frame(FrameKind.CLOSE, stream, utf8(alloc, reason, FrameKind.CLOSE.maxPayload()));
+        return new Signals.Reason(reason).encode(alloc, FrameKind.CLOSE, stream);
     }
 
     public static Frame terminate(ByteBufAllocator alloc, String reason) {
-        return new Frame(FrameKind.TERMINATE, Protocol.CONNECTION_ID,
-                utf8(alloc, reason, FrameKind.TERMINATE.maxPayload()));
-    }
-
-    /** Open with the client's address and the gateway address it connected to ({@link Requests#address}). */
-    public static Frame open(ByteBufAllocator alloc, int stream, int registration, int window, String client,
-                             String server) {
-        String from = client == null ? "unknown" : client;
-        return open(alloc, stream, registration, window, server == null ? from : from + " " + server);
-    }
-
-    public static Frame open(ByteBufAllocator alloc, int stream, int registration, int window, String client) {
-        ByteBuf buf = alloc.buffer(8 + 32);
-        buf.writeInt(registration).writeInt(window);
-        writeUtf8Truncated(buf, client, FrameKind.OPEN.maxPayload() - 8);
-        return new Frame(FrameKind.OPEN, stream, buf);
+        return new Signals.Reason(reason).encode(alloc, FrameKind.TERMINATE, Protocol.CONNECTION_ID);
     }
 
     public static Frame window(ByteBufAllocator alloc, int stream, int increment) {
-        return new Frame(FrameKind.WINDOW, stream, alloc.buffer(4).writeInt(increment));
+        return Signals.WindowUpdate.encode(alloc, stream, increment);
     }
 
     public static Frame fin(int stream) {
@@ -176,45 +172,10 @@ public final class Frame extends DefaultByteBufHolder {
     }
 
     public static Frame ping(ByteBufAllocator alloc, long opaque) {
-        return new Frame(FrameKind.PING, Protocol.CONNECTION_ID, alloc.buffer(8).writeLong(opaque));
+        return new Signals.Ping(opaque).encode(alloc);
     }
 
     public static Frame pong(ByteBufAllocator alloc, long opaque) {
-        return new Frame(FrameKind.PONG, Protocol.CONNECTION_ID, alloc.buffer(8).writeLong(opaque));
-    }
-
-    /**
-     * UTF-8 bytes of {@code text}, cut to at most {@code max} bytes at a character boundary. Messages that
-     * would not fit a frame are shortened rather than refused: a reason must never fail to be sent.
-     */
-    private static ByteBuf utf8(ByteBufAllocator alloc, String text, int max) {
-        if (text == null || text.isEmpty()) {
-            return Unpooled.EMPTY_BUFFER;
-        }
-        ByteBuf buf = alloc.buffer(Math.min(ByteBufUtil.utf8MaxBytes(text), Math.min(max, Protocol.MAX_PAYLOAD)));
-        writeUtf8Truncated(buf, text, max);
-        return buf;
-    }
-
-    private static void writeUtf8Truncated(ByteBuf buf, String text, int max) {
-        if (text == null || text.isEmpty()) {
-            return;
-        }
-        if (ByteBufUtil.utf8Bytes(text) <= max) {
-            ByteBufUtil.writeUtf8(buf, text);
-            return;
-        }
-        int bytes = 0;
-        int end = 0;
-        while (end < text.length()) {
-            int cp = text.codePointAt(end);
-            int len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-            if (bytes + len > max) {
-                break;
-            }
-            bytes += len;
-            end += Character.charCount(cp);
-        }
-        ByteBufUtil.writeUtf8(buf, text, 0, end);
+        return new Signals.Pong(opaque).encode(alloc);
     }
 }

@@ -2,8 +2,9 @@ package io.diglett.protocol;
 
 /**
  * Every frame kind, its code on the wire and the payload sizes it allows. Codes 0-7 are the seed's, kept;
- * 8-13 are new in version 2. Sizes are checked by {@link FrameDecoder} from the header, before the payload is
- * read, so a peer cannot make us buffer more than {@link #maxPayload()} bytes for a frame.
+ * 8-13 are new in version 2; version 3 changed only Open's payload. Sizes are checked by {@link FrameDecoder}
+ * from the header, before the payload is read, so a peer cannot make us buffer more than {@link #maxPayload()}
+ * bytes for a frame.
  */
 public enum FrameKind {
     /** Positive reply to Login, Register (port + public URLs), FinishRegister or Open (window). */
@@ -22,7 +23,12 @@ public enum FrameKind {
     TERMINATE(6, 0, 1024),
     /** First request of the agent (id 0): the UTF-8 token, possibly empty. */
     LOGIN(7, 0, 1024),
-    /** Gateway opens a stream for a new public connection: registration (4), window (4), client address (UTF-8). */
+    /**
+     * Gateway opens a stream for a new public connection: registration (4), window (4), then the client's and the
+     * gateway's address, as binary fields (version 3: 10-46 bytes, see {@link Requests.Open}) or one text (version
+     * 2: 8-263 bytes). The range checked from the header covers both layouts; {@link Requests.Open#decode} checks
+     * the exact one.
+     */
     OPEN(8, 8, 8 + 255),
     /** Receiver returns credit on a stream: 4-byte increment, 1 to 2^31-1, after data really reached its socket. */
     WINDOW(9, 4, 4),

@@ -9,8 +9,18 @@ public final class Protocol {
     /** First four bytes each side sends: ASCII "digl", big-endian. The seed's value, kept. */
     public static final int MAGIC = 0x6469676c;
 
-    /** Protocol version spoken here. The seed was version 1 (ECDH + unauthenticated ChaCha20). */
-    public static final byte VERSION = 2;
+    /**
+     * Protocol version spoken here, the newest: what the agent sends and the most the gateway answers. The seed was
+     * version 1 (ECDH + unauthenticated ChaCha20); version 2 brought TLS, stream windows and the kinds 8-13;
+     * version 3 carries Open's addresses as binary fields (docs/protocol.md, section 9).
+     */
+    public static final byte VERSION = 3;
+
+    /**
+     * Oldest version a gateway still serves: an agent of version 2 gets a version-2 link (its handshake answered
+     * with 2, Open in the version-2 layout). An agent speaks only {@link #VERSION}.
+     */
+    public static final int OLDEST_SERVED_VERSION = 2;
 
     /** Length of the handshake: magic (4) + version (1). */
     public static final int HANDSHAKE_LENGTH = 5;

@@ -1,16 +1,25 @@
 package io.diglett.protocol;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 
 /**
- * The structured payloads of Register, Ok-to-Register and Open (docs/protocol.md, section 3): their layouts in
- * one place, for the encoder side ({@link Frame}'s factories) and the decoder side (the sessions).
+ * The requests of a link and their answers as typed payloads (docs/protocol.md, section 3): {@link Login},
+ * {@link Register} and its Ok ({@link Registered}), {@link Open} and its Ok ({@link Opened}). Each record encodes
+ * its frame and decodes one; a decoder checks the frame's kind, then the payload's length against the layout
+ * before it reads or allocates anything, and throws a {@link ProtocolException} saying what is wrong. The other
+ * kinds' payloads are in {@link Signals}; Ok to Login and to FinishRegister, FinishRegister and Fin are empty,
+ * and Payload is stream data, which is never wrapped.
  */
 public final class Requests {
 
@@ -22,80 +31,266 @@ public final class Requests {
     private Requests() {
     }
 
-    /** A Register payload: the name, and the flags byte (0 when absent). */
-    public record Register(String name, int flags) {
-        public boolean tlsPassthrough() {
-            return (flags & FLAG_TLS_PASSTHROUGH) != 0;
+    /** Login (agent to gateway, id 0): the agent's token, UTF-8, possibly empty. */
+    public record Login(String token) {
+
+        public Login {
+            Objects.requireNonNull(token, "token");
         }
-    }
 
-    /** An Ok to a Register: the public port and the public URLs of the name (may be empty). */
-    public record Registered(int port, List<String> urls) {
-        public Registered {
-            urls = List.copyOf(urls);
+        /** @throws IllegalArgumentException if the token is longer than a Login frame carries (1,024 bytes) */
+        public Frame encode(ByteBufAllocator alloc) {
+            int bytes = ByteBufUtil.utf8Bytes(token);
+            if (bytes > FrameKind.LOGIN.maxPayload()) {
+                throw new IllegalArgumentException("a token of " + bytes + " bytes does not fit a Login frame (at most "
+                        + FrameKind.LOGIN.maxPayload() + ")");
+            }
+            if (bytes == 0) {
+                return new Frame(FrameKind.LOGIN, Protocol.CONNECTION_ID, Unpooled.EMPTY_BUFFER);
+            }
+            ByteBuf buf = alloc.buffer(bytes);
+            ByteBufUtil.writeUtf8(buf, token);
+            return new Frame(FrameKind.LOGIN, Protocol.CONNECTION_ID, buf);
         }
-    }
 
-    /** An Open's addresses: the public client, and the gateway address it connected to (may be null). */
-    public record Addresses(String client, String server) {
-    }
-
-    static void writeRegister(ByteBuf buf, String name, int flags) {
-        buf.writeCharSequence(name, StandardCharsets.US_ASCII);
-        if (flags != 0) {
-            buf.writeByte(0).writeByte(flags);
+        public static Login decode(Frame frame) {
+            return new Login(frame.checkedContent(FrameKind.LOGIN).toString(StandardCharsets.UTF_8));
         }
     }
 
     /**
-     * Reads a Register payload: {@code name} or {@code name 0x00 flags}. The name is not validated here (the
-     * gateway answers a bad one with a request error); a malformed options part is a protocol error.
+     * Register (agent to gateway, id = registration): the name, then optionally {@code 0x00} and a flags byte
+     * (0 when absent). The name is not validated here: the gateway answers a bad one with a request error.
      */
-    public static Register register(ByteBuf payload) {
-        int start = payload.readerIndex();
-        int end = payload.writerIndex();
-        int nul = payload.indexOf(start, end, (byte) 0);
-        if (nul < 0) {
-            return new Register(payload.toString(start, end - start, StandardCharsets.UTF_8), 0);
-        }
-        if (end - nul != 2) {
-            throw new ProtocolException("Register options must be one 0x00 byte and one flags byte, got "
-                    + (end - nul) + " bytes after the name");
-        }
-        return new Register(payload.toString(start, nul - start, StandardCharsets.UTF_8),
-                payload.getUnsignedByte(nul + 1));
-    }
+    public record Register(String name, int flags) {
 
-    static void writeRegistered(ByteBuf buf, int port, List<String> urls, int max) {
-        buf.writeShort(port);
-        StringBuilder text = new StringBuilder();
-        for (String url : urls) {
-            if (text.length() > 0) {
-                text.append('\n');
-            }
-            text.append(url);
-        }
-        if (ByteBufUtil.utf8Bytes(text) > max - 2) {
-            throw new IllegalArgumentException("public URLs do not fit an Ok frame: " + text);
-        }
-        ByteBufUtil.writeUtf8(buf, text);
-    }
-
-    /** Reads an Ok to a Register: port (2), then URLs separated by line feeds. */
-    public static Registered registered(ByteBuf payload) {
-        if (payload.readableBytes() < 2) {
-            throw new ProtocolException("Ok to a Register must carry the 2-byte public port");
-        }
-        int start = payload.readerIndex();
-        int port = payload.getUnsignedShort(start);
-        List<String> urls = new ArrayList<>();
-        String text = payload.toString(start + 2, payload.readableBytes() - 2, StandardCharsets.UTF_8);
-        for (String url : text.split("\n")) {
-            if (!url.isEmpty()) {
-                urls.add(url);
+        public Register {
+            Objects.requireNonNull(name, "name");
+            if (flags < 0 || flags > 0xFF) {
+                throw new IllegalArgumentException("flags 0x" + Integer.toHexString(flags) + " do not fit a byte");
             }
         }
-        return new Registered(port, urls);
+
+        public boolean tlsPassthrough() {
+            return (flags & FLAG_TLS_PASSTHROUGH) != 0;
+        }
+
+        public Frame encode(ByteBufAllocator alloc, int registration) {
+            ByteBuf buf = alloc.buffer(name.length() + 2);
+            buf.writeCharSequence(name, StandardCharsets.US_ASCII);
+            if (flags != 0) {
+                buf.writeByte(0).writeByte(flags);
+            }
+            return new Frame(FrameKind.REGISTER, registration, buf);
+        }
+
+        /** A malformed options part (a {@code 0x00} not followed by exactly one byte) is a protocol error. */
+        public static Register decode(Frame frame) {
+            ByteBuf payload = frame.checkedContent(FrameKind.REGISTER);
+            int start = payload.readerIndex();
+            int end = payload.writerIndex();
+            int nul = payload.indexOf(start, end, (byte) 0);
+            if (nul < 0) {
+                return new Register(payload.toString(start, end - start, StandardCharsets.UTF_8), 0);
+            }
+            if (end - nul != 2) {
+                throw new ProtocolException("Register options must be one 0x00 byte and one flags byte, got "
+                        + (end - nul) + " bytes after the name");
+            }
+            return new Register(payload.toString(start, nul - start, StandardCharsets.UTF_8),
+                    payload.getUnsignedByte(nul + 1));
+        }
+    }
+
+    /** Ok to a Register (gateway to agent, id = registration): the public port (2), then URLs one per line. */
+    public record Registered(int port, List<String> urls) {
+
+        public Registered {
+            if (port < 0 || port > 0xFFFF) {
+                throw new IllegalArgumentException("port " + port + " is out of range 0-65535");
+            }
+            urls = List.copyOf(urls);
+        }
+
+        /** @throws IllegalArgumentException if the URLs do not fit an Ok frame (1,024 bytes with the port) */
+        public Frame encode(ByteBufAllocator alloc, int registration) {
+            String text = String.join("\n", urls);
+            int bytes = ByteBufUtil.utf8Bytes(text);
+            if (bytes > FrameKind.OK.maxPayload() - 2) {
+                throw new IllegalArgumentException("public URLs do not fit an Ok frame: " + text);
+            }
+            ByteBuf buf = alloc.buffer(2 + bytes);
+            buf.writeShort(port);
+            ByteBufUtil.writeUtf8(buf, text);
+            return new Frame(FrameKind.OK, registration, buf);
+        }
+
+        /** Empty lines are skipped: the URLs of a name with no ingress are no URLs, not one empty one. */
+        public static Registered decode(Frame frame) {
+            ByteBuf payload = frame.checkedContent(FrameKind.OK);
+            if (payload.readableBytes() < 2) {
+                throw new ProtocolException("Ok to a Register must carry the 2-byte public port, got "
+                        + payload.readableBytes() + " bytes");
+            }
+            int start = payload.readerIndex();
+            List<String> urls = new ArrayList<>();
+            String text = payload.toString(start + 2, payload.readableBytes() - 2, StandardCharsets.UTF_8);
+            for (String url : text.split("\n")) {
+                if (!url.isEmpty()) {
+                    urls.add(url);
+                }
+            }
+            return new Registered(payload.getUnsignedShort(start), urls);
+        }
+    }
+
+    /**
+     * Open (gateway to agent, id = the new stream): the registration the public client came in on, the gateway's
+     * receive window for the stream, the client's address and the gateway address it connected to. An address is
+     * {@code null} when unknown (not an IP socket). The layout depends on the link's version (docs/protocol.md,
+     * sections 3 and 9): version 3 has binary address fields, version 2 had one text.
+     */
+    public record Open(int registration, int window, InetSocketAddress client, InetSocketAddress destination) {
+
+        /** First version whose Open carries binary address fields; version 2 carried one text. */
+        public static final int ADDRESS_FIELDS_SINCE = 3;
+        /** Address family byte: no address follows. */
+        public static final int FAMILY_UNKNOWN = 0;
+        /** Address family byte: 4 address bytes and a 2-byte port follow. */
+        public static final int FAMILY_IPV4 = 4;
+        /** Address family byte: 16 address bytes and a 2-byte port follow. */
+        public static final int FAMILY_IPV6 = 6;
+        /** Smallest version-3 payload: registration, window, two unknown addresses. */
+        public static final int MIN_LENGTH = 8 + 1 + 1;
+        /** Largest version-3 payload: registration, window, two IPv6 addresses with ports. */
+        public static final int MAX_LENGTH = 8 + 2 * (1 + 16 + 2);
+
+        public Open {
+            if (client != null && client.getAddress() == null
+                    || destination != null && destination.getAddress() == null) {
+                throw new IllegalArgumentException("Open addresses are IP addresses, got " + client + " and "
+                        + destination);
+            }
+        }
+
+        /** An Open for a connection's addresses; one that is not an IP socket (a test's channel) is unknown. */
+        public static Open of(int registration, int window, SocketAddress client, SocketAddress destination) {
+            return new Open(registration, window, ip(client), ip(destination));
+        }
+
+        private static InetSocketAddress ip(SocketAddress address) {
+            return address instanceof InetSocketAddress inet && inet.getAddress() != null ? inet : null;
+        }
+
+        /** The frame for a link of {@code version}, in that version's layout. */
+        public Frame encode(ByteBufAllocator alloc, int stream, int version) {
+            if (version < Protocol.OLDEST_SERVED_VERSION || version > Protocol.VERSION) {
+                throw new IllegalArgumentException("no Open layout for protocol version " + version);
+            }
+            ByteBuf buf = alloc.buffer(version >= ADDRESS_FIELDS_SINCE ? MAX_LENGTH : 8 + 96);
+            buf.writeInt(registration).writeInt(window);
+            if (version >= ADDRESS_FIELDS_SINCE) {
+                writeAddress(buf, client);
+                writeAddress(buf, destination);
+            } else {
+                // version 2: "client server" (IPv6 in brackets), "unknown" for an unknown client, no server if
+                // unknown; at most 95 bytes, within the 255 that layout allows
+                String from = client == null ? "unknown" : address(client);
+                buf.writeCharSequence(destination == null ? from : from + " " + address(destination),
+                        StandardCharsets.US_ASCII);
+            }
+            return new Frame(FrameKind.OPEN, stream, buf);
+        }
+
+        private static void writeAddress(ByteBuf buf, InetSocketAddress address) {
+            if (address == null) {
+                buf.writeByte(FAMILY_UNKNOWN);
+                return;
+            }
+            byte[] ip = address.getAddress().getAddress(); // 4 or 16 bytes; an IPv6 scope is not sent
+            buf.writeByte(ip.length == 4 ? FAMILY_IPV4 : FAMILY_IPV6).writeBytes(ip).writeShort(address.getPort());
+        }
+
+        /**
+         * Reads a version-3 Open, the only layout an agent of this version receives. The window must be at least
+         * {@link Protocol#MIN_WINDOW}; the payload must end right after the destination address.
+         */
+        public static Open decode(Frame frame) {
+            ByteBuf payload = frame.checkedContent(FrameKind.OPEN);
+            int start = payload.readerIndex();
+            int end = payload.writerIndex();
+            if (end - start < MIN_LENGTH || end - start > MAX_LENGTH) {
+                throw new ProtocolException("Open payload of " + (end - start) + " bytes, a version-3 Open has "
+                        + MIN_LENGTH + ".." + MAX_LENGTH);
+            }
+            int registration = payload.getInt(start);
+            int window = payload.getInt(start + 4);
+            if (window < Protocol.MIN_WINDOW) {
+                throw new ProtocolException("Open with window " + Integer.toUnsignedString(window) + " below "
+                        + Protocol.MIN_WINDOW);
+            }
+            int clientAt = start + 8;
+            int destinationAt = addressEnd(payload, clientAt, end, "client");
+            int after = addressEnd(payload, destinationAt, end, "destination");
+            if (after != end) {
+                throw new ProtocolException("Open has " + (end - after) + " bytes after its addresses");
+            }
+            return new Open(registration, window, readAddress(payload, clientAt), readAddress(payload, destinationAt));
+        }
+
+        /** Checks the address at {@code at} (family byte and what that family needs) and returns where it ends. */
+        private static int addressEnd(ByteBuf payload, int at, int end, String which) {
+            if (at >= end) {
+                throw new ProtocolException("Open ends before its " + which + " address");
+            }
+            int family = payload.getUnsignedByte(at);
+            int length = switch (family) {
+                case FAMILY_UNKNOWN -> 0;
+                case FAMILY_IPV4 -> 4 + 2;
+                case FAMILY_IPV6 -> 16 + 2;
+                default -> throw new ProtocolException("Open " + which + " address of unknown family 0x"
+                        + Integer.toHexString(family));
+            };
+            if (end - at - 1 < length) {
+                throw new ProtocolException("Open " + which + " address of family " + family + " needs " + length
+                        + " bytes, " + (end - at - 1) + " left");
+            }
+            return at + 1 + length;
+        }
+
+        /** The address {@link #addressEnd} checked; an IPv4-mapped IPv6 address reads as IPv4. */
+        private static InetSocketAddress readAddress(ByteBuf payload, int at) {
+            int family = payload.getUnsignedByte(at);
+            if (family == FAMILY_UNKNOWN) {
+                return null;
+            }
+            byte[] ip = new byte[family == FAMILY_IPV4 ? 4 : 16];
+            payload.getBytes(at + 1, ip);
+            try {
+                int port = payload.getUnsignedShort(at + 1 + ip.length);
+                return new InetSocketAddress(InetAddress.getByAddress(ip), port);
+            } catch (UnknownHostException e) {
+                throw new IllegalStateException("4 or 16 bytes are an IP address", e); // getByAddress: bad length only
+            }
+        }
+    }
+
+    /** Ok to an Open (agent to gateway, id = stream): the agent's receive window for the stream (4). */
+    public record Opened(int window) {
+
+        public Frame encode(ByteBufAllocator alloc, int stream) {
+            return new Frame(FrameKind.OK, stream, alloc.buffer(4).writeInt(window));
+        }
+
+        /** The window is read, not judged: the stream checks it against the minimum when it opens. */
+        public static Opened decode(Frame frame) {
+            ByteBuf payload = frame.checkedContent(FrameKind.OK);
+            if (payload.readableBytes() != 4) {
+                throw new ProtocolException("Ok for stream " + Integer.toUnsignedString(frame.id())
+                        + " must carry a 4-byte window, got " + payload.readableBytes() + " bytes");
+            }
+            return new Opened(payload.getInt(payload.readerIndex()));
+        }
     }
 
     /** {@code ip:port}, an IPv6 address in brackets; {@code null} for anything that is not an IP socket. */
@@ -109,12 +304,5 @@ public final class Requests {
             ip = ip.substring(0, zone);
         }
         return (ip.indexOf(':') >= 0 ? "[" + ip + "]" : ip) + ":" + inet.getPort();
-    }
-
-    /** Reads an Open's address text: the client's address, then optionally a space and the server's. */
-    public static Addresses addresses(String text) {
-        int space = text.indexOf(' ');
-        return space < 0 ? new Addresses(text, null)
-                : new Addresses(text.substring(0, space), text.substring(space + 1));
     }
 }

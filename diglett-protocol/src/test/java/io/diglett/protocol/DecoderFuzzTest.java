@@ -373,7 +373,7 @@ class DecoderFuzzTest {
             randomBytes(rnd, out, rnd.nextInt(48));
         } else if (mode < 16) {
             // a damaged or short magic: the handshake decoder must fail at the first differing byte only
-            handshake(out, 2);
+            handshake(out, Protocol.VERSION);
             if (rnd.nextBoolean()) {
                 out.data[rnd.nextInt(5)] ^= (byte) (1 + rnd.nextInt(255));
             }
@@ -387,11 +387,11 @@ class DecoderFuzzTest {
             };
             out.add(text, 0, text.length);
         } else if (mode < 36) {
-            handshake(out, rnd.nextInt(8) == 0 ? rnd.nextInt(256) : 2);
+            handshake(out, rnd.nextInt(8) == 0 ? rnd.nextInt(256) : Protocol.VERSION);
             randomBytes(rnd, out, rnd.nextInt(rnd.nextBoolean() ? 16 : 200));
         } else if (mode < 44) {
             // random headers: a kind and size drawn near the edges of every range
-            handshake(out, 2);
+            handshake(out, Protocol.VERSION);
             int n = 1 + rnd.nextInt(8);
             for (int i = 0; i < n; i++) {
                 int code = rnd.nextInt(10) == 0 ? rnd.nextInt(256) : rnd.nextInt(KINDS.length + 1);
@@ -401,7 +401,7 @@ class DecoderFuzzTest {
                 randomBytes(rnd, out, Math.min(size, rnd.nextInt(4) == 0 ? rnd.nextInt(size + 1) : size));
             }
         } else {
-            handshake(out, rnd.nextInt(50) == 0 ? 1 : 2);
+            handshake(out, rnd.nextInt(50) == 0 ? 1 : Protocol.VERSION);
             int n = rnd.nextInt(4) == 0 ? 1 + rnd.nextInt(40) : 1 + rnd.nextInt(10);
             for (int i = 0; i < n; i++) {
                 validFrame(rnd, out);

@@ -13,6 +13,7 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.EncoderException;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.EnumSet;
@@ -130,7 +131,8 @@ class FrameCodecTest {
             Frame.payload(9, Unpooled.wrappedBuffer(bytes(100))),
             Frame.close(ALLOC, 9, "reset by client"),
             Frame.terminate(ALLOC, "shutting down"),
-            Frame.open(ALLOC, 10, 3, 131_072, "203.0.113.9:51234"),
+            Requests.Open.of(3, 131_072, new InetSocketAddress("203.0.113.9", 51234), null)
+                    .encode(ALLOC, 10, Protocol.VERSION),
             Frame.window(ALLOC, 10, 4096),
             Frame.fin(10),
             Frame.ping(ALLOC, 0x0102030405060708L),
@@ -153,10 +155,10 @@ class FrameCodecTest {
         assertEquals("s3cret", payloadOf(out.get(4)).toString(StandardCharsets.UTF_8));
         assertEquals("web", payloadOf(out.get(5)).toString(StandardCharsets.UTF_8));
         assertEquals("", out.get(6).payloadHex());
-        ByteBuf open = payloadOf(out.get(10));
-        assertEquals(3, open.readInt());
-        assertEquals(131_072, open.readInt());
-        assertEquals("203.0.113.9:51234", open.toString(StandardCharsets.UTF_8));
+        Frame open = new Frame(FrameKind.OPEN, out.get(10).id(), payloadOf(out.get(10)));
+        assertEquals(new Requests.Open(3, 131_072, new InetSocketAddress("203.0.113.9", 51234), null),
+                Requests.Open.decode(open));
+        open.release();
         assertEquals(4096, payloadOf(out.get(11)).readInt());
         assertEquals(0x0102030405060708L, payloadOf(out.get(13)).readLong());
         assertEquals(0x0102030405060708L, payloadOf(out.get(14)).readLong());

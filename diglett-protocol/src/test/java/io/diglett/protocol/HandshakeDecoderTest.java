@@ -61,17 +61,17 @@ class HandshakeDecoderTest {
 
     @Test
     void encodedHandshakeIsMagicThenVersion() {
-        assertEquals("6469676c02", ByteBufUtil.hexDump(handshakeBytes(Protocol.VERSION)));
-        assertEquals("digl", new String(handshakeBytes(2), 0, 4, StandardCharsets.US_ASCII));
+        assertEquals("6469676c03", ByteBufUtil.hexDump(handshakeBytes(Protocol.VERSION)));
+        assertEquals("digl", new String(handshakeBytes(Protocol.VERSION), 0, 4, StandardCharsets.US_ASCII));
     }
 
     @Test
     void handshakeAndFrameInOneBuffer() {
-        ByteBuf buf = Unpooled.wrappedBuffer(Unpooled.wrappedBuffer(handshakeBytes(2)), pingBytes(42));
+        ByteBuf buf = Unpooled.wrappedBuffer(Unpooled.wrappedBuffer(handshakeBytes(Protocol.VERSION)), pingBytes(42));
         assertTrue(channel.writeInbound(buf));
 
         Handshake handshake = channel.readInbound();
-        assertEquals(new Handshake(2), handshake);
+        assertEquals(new Handshake(Protocol.VERSION), handshake);
         assertTrue(handshake.compatible());
         assertPing(42);
         assertNull(channel.readInbound());
@@ -81,13 +81,13 @@ class HandshakeDecoderTest {
 
     @Test
     void handshakeSplitByteByByte() {
-        byte[] handshake = handshakeBytes(2);
+        byte[] handshake = handshakeBytes(Protocol.VERSION);
         for (int i = 0; i < handshake.length - 1; i++) {
             assertFalse(channel.writeInbound(Unpooled.wrappedBuffer(new byte[] {handshake[i]})), "byte " + i);
             assertNotNull(channel.pipeline().get(HandshakeDecoder.class));
         }
         assertTrue(channel.writeInbound(Unpooled.wrappedBuffer(new byte[] {handshake[4]})));
-        assertEquals(new Handshake(2), channel.readInbound());
+        assertEquals(new Handshake(Protocol.VERSION), channel.readInbound());
         assertNull(channel.pipeline().get(HandshakeDecoder.class));
 
         ByteBuf ping = pingBytes(7);
@@ -134,7 +134,7 @@ class HandshakeDecoderTest {
                 () -> channel.writeInbound(Unpooled.copiedBuffer("G", StandardCharsets.US_ASCII)));
 
         // A valid handshake and frame afterwards: nothing comes out, nothing fails.
-        assertFalse(channel.writeInbound(Unpooled.wrappedBuffer(handshakeBytes(2))));
+        assertFalse(channel.writeInbound(Unpooled.wrappedBuffer(handshakeBytes(Protocol.VERSION))));
         assertFalse(channel.writeInbound(pingBytes(1)));
         assertFalse(channel.writeInbound(Unpooled.copiedBuffer("junk", StandardCharsets.US_ASCII)));
         channel.checkException();
@@ -145,7 +145,7 @@ class HandshakeDecoderTest {
 
     @Test
     void otherVersionsAreDecodedButNotCompatible() {
-        for (int version : new int[] {1, 3}) {
+        for (int version : new int[] {1, 2, 4}) {
             EmbeddedChannel ch = new EmbeddedChannel(new HandshakeDecoder(), new FrameDecoder());
             assertTrue(ch.writeInbound(Unpooled.wrappedBuffer(handshakeBytes(version))));
             Handshake handshake = ch.readInbound();
@@ -153,5 +153,26 @@ class HandshakeDecoderTest {
             assertFalse(handshake.compatible(), "version " + version);
             assertFalse(ch.finishAndReleaseAll());
         }
+    }
+
+    @Test
+    void theGatewayAnswersWithTheNewestVersionBothSpeak() {
+        assertEquals(-1, new Handshake(0).negotiate());
+        assertEquals(-1, new Handshake(1).negotiate(), "the seed's version is not served");
+        assertEquals(2, new Handshake(2).negotiate(), "a version-2 agent gets a version-2 link");
+        assertEquals(3, new Handshake(3).negotiate());
+        assertEquals(3, new Handshake(4).negotiate(), "a newer agent is offered ours");
+        assertEquals(3, new Handshake(255).negotiate());
+        assertTrue(new Handshake(new Handshake(Protocol.VERSION).negotiate()).compatible(),
+                "an agent of this version accepts what a gateway of this version answers");
+    }
+
+    @Test
+    void peekReadsAWholeHandshakeWithoutConsumingIt() {
+        ByteBuf whole = Unpooled.wrappedBuffer(handshakeBytes(2));
+        assertEquals(new Handshake(2), Handshake.peek(whole));
+        assertEquals(0, whole.readerIndex());
+        assertNull(Handshake.peek(Unpooled.wrappedBuffer(handshakeBytes(2), 0, 4)), "not all there yet");
+        assertNull(Handshake.peek(Unpooled.wrappedBuffer(new byte[] {'d', 'i', 'g', 'X', 2})), "not the magic");
     }
 }

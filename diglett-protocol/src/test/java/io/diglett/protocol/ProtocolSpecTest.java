@@ -9,6 +9,7 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -75,14 +76,22 @@ class ProtocolSpecTest {
         check(Frame.close(ALLOC, 5, "gone"), "05 00000005 0004 676f6e65");
         check(Frame.terminate(ALLOC, "bye"), "06 00000000 0003 627965");
         check(Frame.login(ALLOC, "t"), "07 00000000 0001 74");
-        check(Frame.open(ALLOC, 7, 1, 262_144, "1.2.3.4:5"),
-                "08 00000007 0011 00000001 00040000" + hex("1.2.3.4:5"));
+        check(Requests.Open.of(1, 262_144, new InetSocketAddress("203.0.113.9", 51234),
+                        new InetSocketAddress("2001:db8::1", 443)).encode(ALLOC, 7, Protocol.VERSION),
+                "08 00000007 0022 00000001 00040000 04 cb007109 c822 06 20010db8000000000000000000000001 01bb");
+        check(new Requests.Open(1, 262_144, null, null).encode(ALLOC, 7, Protocol.VERSION),
+                "08 00000007 000a 00000001 00040000 00 00");
+        // section 9: the version-2 layout a gateway still sends on a link with a version-2 agent
+        check(Requests.Open.of(1, 262_144, new InetSocketAddress("1.2.3.4", 5), new InetSocketAddress("6.7.8.9", 10))
+                        .encode(ALLOC, 7, 2),
+                "08 00000007 001c 00000001 00040000" + hex("1.2.3.4:5 6.7.8.9:10"));
         check(Frame.window(ALLOC, 7, 65_536), "09 00000007 0004 00010000");
         check(Frame.fin(7), "0a 00000007 0000");
         check(Frame.ping(ALLOC, 0x0102030405060708L), "0b 00000000 0008 0102030405060708");
         check(Frame.pong(ALLOC, 0x0102030405060708L), "0c 00000000 0008 0102030405060708");
         check(Frame.refuse(ALLOC, "no"), "0d 00000000 0002 6e6f");
-        check(Handshake.encode(ALLOC), "6469676c 02");
+        check(Handshake.encode(ALLOC), "6469676c 03");
+        check(Handshake.encode(ALLOC, 2), "6469676c 02");
     }
 
     private static String hex(String ascii) {

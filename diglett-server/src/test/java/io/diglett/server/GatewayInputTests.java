@@ -16,13 +16,19 @@ import io.diglett.agent.AgentCommand;
 import io.diglett.agent.RejectedException;
 import io.diglett.common.testing.CliRun;
 import io.diglett.protocol.FrameKind;
+import io.diglett.common.HostPort;
 import io.diglett.protocol.Protocol;
+import io.diglett.common.Version;
 import io.diglett.protocol.testing.Fuzzing.LogCapture;
 import io.diglett.server.RawAgent.RawFrame;
 import io.diglett.server.TestServers.Backend;
 import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
@@ -114,10 +120,106 @@ class GatewayInputTests {
             assertEquals(Protocol.VERSION, agent.readHandshake());
             RawFrame refusal = agent.read();
             assertEquals(FrameKind.REFUSE.code(), refusal.kind(), "a refusal: retrying will not help");
-            assertEquals("unsupported protocol version 1; this gateway speaks version 2", refusal.text());
+            assertEquals("unsupported protocol version 1; this gateway speaks versions 2 to 3: upgrade the agent",
+                    refusal.text());
             assertTrue(agent.closedByPeer());
         }
         assertLiveTunnelServes();
+    }
+
+    /**
+     * Compatibility: an agent of version 2 (which accepts only a handshake of 2 and parses Open's addresses as
+     * "client server" text) is served in version 2, and an agent of this version in version 3 (binary address
+     * fields). Each registers a name, gets the Open of a real public connection in its layout, byte for byte, and
+     * relays bytes both ways.
+     */
+    @Test
+    void eachAgentVersionGetsOpenInItsOwnLayoutAndRelays() throws IOException {
+        for (int version : new int[] {2, Protocol.VERSION}) {
+            String name = "layout-v" + version;
+            try (RawAgent agent = raw().loggedIn(version)) {
+                agent.send(FrameKind.REGISTER, 1, name);
+                RawFrame registered = agent.read();
+                assertEquals(FrameKind.OK.code(), registered.kind(), registered.text());
+                int port = ((registered.payload()[0] & 0xFF) << 8) | (registered.payload()[1] & 0xFF);
+                agent.send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
+                assertEquals(FrameKind.OK.code(), agent.read().kind());
+
+                try (Socket client = TestServers.connect(port)) {
+                    client.setSoTimeout(5_000);
+                    assertEquals("127.0.0.1", client.getLocalAddress().getHostAddress());
+                    RawFrame open = agent.readSkippingPings();
+                    assertEquals(FrameKind.OPEN.code(), open.kind());
+                    int stream = open.id();
+                    String fields = String.format("00000001%08x", fixture.gateway.config().window());
+                    if (version == 2) {
+                        String text = "127.0.0.1:" + client.getLocalPort() + " 127.0.0.1:" + port;
+                        assertEquals(fields + hex(text.getBytes(StandardCharsets.US_ASCII)), hex(open.payload()),
+                                "version 2: registration, window, then the text a version-2 agent splits at ' '");
+                    } else {
+                        String addresses = String.format("047f000001%04x047f000001%04x", client.getLocalPort(), port);
+                        assertEquals(fields + addresses, hex(open.payload()),
+                                "version 3: registration, window, family-address-port twice");
+                    }
+
+                    agent.send(FrameKind.OK, stream, new byte[] {0, 1, 0, 0}); // the agent's window: 65,536
+                    client.getOutputStream().write("hello".getBytes(StandardCharsets.US_ASCII));
+                    RawFrame up = agent.readSkippingPings();
+                    assertEquals(FrameKind.PAYLOAD.code(), up.kind());
+                    assertEquals(stream, up.id());
+                    assertEquals("hello", up.text());
+                    agent.send(FrameKind.PAYLOAD, stream, "world");
+                    assertEquals("world", new String(TestServers.readExactly(client.getInputStream(), 5),
+                            StandardCharsets.US_ASCII));
+                    agent.send(FrameKind.FIN, stream, new byte[0]);
+                    assertEquals(-1, client.getInputStream().read(), "the agent's Fin ends the client's input");
+                }
+            }
+        }
+        assertLiveTunnelServes();
+    }
+
+    private static String hex(byte[] bytes) {
+        return io.netty.buffer.ByteBufUtil.hexDump(bytes);
+    }
+
+    /**
+     * A gateway of version 2 answers this agent's handshake with 2 and refuses it ("unsupported protocol version 3;
+     * this gateway speaks version 2"): the agent stops, saying which side to upgrade.
+     */
+    @Test
+    void anAgentOfThisVersionIsToldToUpgradeAVersion2Gateway() throws Exception {
+        try (ServerSocket oldGateway = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<Integer> offered = CompletableFuture.supplyAsync(() -> {
+                try (Socket socket = oldGateway.accept()) {
+                    DataInputStream in = new DataInputStream(socket.getInputStream());
+                    DataOutputStream out = new DataOutputStream(socket.getOutputStream());
+                    assertEquals(Protocol.MAGIC, in.readInt());
+                    int version = in.readUnsignedByte();
+                    byte[] reason = ("unsupported protocol version " + version + "; this gateway speaks version 2")
+                            .getBytes(StandardCharsets.UTF_8);
+                    out.writeInt(Protocol.MAGIC);
+                    out.writeByte(2);
+                    out.writeByte(FrameKind.REFUSE.code());
+                    out.writeInt(0);
+                    out.writeShort(reason.length);
+                    out.write(reason);
+                    out.flush();
+                    return version;
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            Agent agent = fixture.agent(fixture.agentConfig("new-agent", echo.port())
+                    .withGateway(new HostPort("127.0.0.1", oldGateway.getLocalPort())));
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> agent.start().get(10, TimeUnit.SECONDS));
+            assertInstanceOf(RejectedException.class, failure.getCause(), "rejected: the agent does not retry");
+            assertEquals("the gateway speaks protocol version 2, older than this agent's version 3: upgrade the gateway"
+                    + " to diglett-server " + Version.release() + " or later (or use an agent of the gateway's"
+                    + " release)", failure.getCause().getMessage());
+            assertEquals(Protocol.VERSION, offered.get(5, TimeUnit.SECONDS));
+        }
     }
 
     @Test

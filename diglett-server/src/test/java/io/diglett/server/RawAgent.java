@@ -68,10 +68,27 @@ final class RawAgent implements AutoCloseable {
         return new RawFrame(kind, id, payload);
     }
 
+    /** The next frame that is not a Ping (the gateway's keepalive, when a test takes its time). */
+    RawFrame readSkippingPings() throws IOException {
+        RawFrame frame;
+        do {
+            frame = read();
+        } while (frame.kind() == FrameKind.PING.code());
+        return frame;
+    }
+
     /** Handshake and login with an empty token, expecting Ok. */
     RawAgent loggedIn() throws IOException {
-        handshake(Protocol.VERSION);
-        readHandshake();
+        return loggedIn(Protocol.VERSION);
+    }
+
+    /** Handshake as an agent of {@code version}, expecting the gateway to answer with it, and login. */
+    RawAgent loggedIn(int version) throws IOException {
+        handshake(version);
+        int answer = readHandshake();
+        if (answer != version) {
+            throw new IOException("the gateway answered version " + version + " with " + answer);
+        }
         send(FrameKind.LOGIN, 0, new byte[0]);
         RawFrame ok = read();
         if (ok.kind() != FrameKind.OK.code()) {

@@ -14,6 +14,8 @@ import io.diglett.agent.AgentConfig;
 import io.diglett.agent.RejectedException;
 import io.diglett.agent.TrustSettings;
 import io.diglett.common.transport.Fingerprint;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
 import io.diglett.server.TestServers.Backend;
 import java.io.IOException;
 import java.net.Socket;
@@ -150,6 +152,14 @@ class TlsTests {
         RejectedException plainAgent = rejected(tlsGateway,
                 tlsGateway.agentConfig("plain", echo.port()).withTrust(TrustSettings.plain()));
         assertEquals("this gateway requires TLS: start the agent without --plaintext", plainAgent.getMessage());
+        // an agent of the oldest version served gets a handshake it accepts, so it reads the hint too
+        try (RawAgent older = new RawAgent(tlsGateway.address.getPort())) {
+            older.handshake(Protocol.OLDEST_SERVED_VERSION);
+            assertEquals(Protocol.OLDEST_SERVED_VERSION, older.readHandshake());
+            RawAgent.RawFrame refusal = older.read();
+            assertEquals(FrameKind.REFUSE.code(), refusal.kind());
+            assertEquals("this gateway requires TLS: start the agent without --plaintext", refusal.text());
+        }
 
         // the other way round it may be something in between (a captive portal): the agent keeps trying
         TunnelFixture plainGateway = fixture(GatewayConfig.defaults().withTls(TlsSettings.plain()));

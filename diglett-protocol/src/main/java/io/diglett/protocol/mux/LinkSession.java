@@ -5,6 +5,7 @@ import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Signals;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -33,6 +34,8 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
     protected ChannelHandlerContext ctx;
     protected StreamMux mux;
     private boolean failed;
+    /** The protocol version the link runs, once the handshakes agreed on one; 0 before. */
+    private int version;
 
     protected LinkSession(int receiveWindow) {
         this.receiveWindow = receiveWindow;
@@ -55,6 +58,19 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
 
     /** The link is closed; streams are already reset. */
     protected abstract void onClosed();
+
+    /** The protocol version the link runs (what payload layouts it uses); 0 until {@link #useVersion}. */
+    protected final int version() {
+        return version;
+    }
+
+    /** The handshakes agreed on {@code version}: the link's frames use its layouts from now on. */
+    protected final void useVersion(int version) {
+        if (version < Protocol.OLDEST_SERVED_VERSION || version > Protocol.VERSION) {
+            throw new IllegalArgumentException("protocol version " + version + " is not spoken here");
+        }
+        this.version = version;
+    }
 
     /** Who the peer is, for log lines. */
     protected String peer() {
@@ -94,7 +110,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
         }
         try {
             if (frame.kind() == FrameKind.PING) {
-                mux.writeControl(Frame.pong(ctx.alloc(), frame.content().getLong(frame.content().readerIndex())));
+                mux.writeControl(Signals.Ping.decode(frame).answer().encode(ctx.alloc()));
                 mux.flushLinkLater();
             } else if (frame.kind() != FrameKind.PONG) {
                 onFrame(frame);

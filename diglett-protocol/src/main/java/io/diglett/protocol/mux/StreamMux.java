@@ -4,6 +4,7 @@ import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Signals;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -190,8 +191,12 @@ public final class StreamMux {
         switch (kind) {
             case PAYLOAD -> stream.onPayload(frame.content());
             case WINDOW -> {
-                int increment = frame.content().getInt(frame.content().readerIndex());
-                frame.release();
+                int increment;
+                try {
+                    increment = Signals.WindowUpdate.increment(frame);
+                } finally {
+                    frame.release();
+                }
                 stream.onWindow(increment);
             }
             case FIN -> {
@@ -199,8 +204,12 @@ public final class StreamMux {
                 stream.onFin();
             }
             default -> {
-                String reason = frame.text();
-                frame.release();
+                String reason;
+                try {
+                    reason = Signals.Reason.decode(frame).text();
+                } finally {
+                    frame.release();
+                }
                 stream.reset(reason.isEmpty() ? "reset by peer" : reason, false);
             }
         }

@@ -4,9 +4,9 @@ import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
 import io.diglett.protocol.Protocol;
-import io.diglett.protocol.ProtocolException;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Requests;
+import io.diglett.protocol.Signals;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
 import io.diglett.protocol.mux.LinkSession;
@@ -102,12 +102,14 @@ public final class GatewaySession extends LinkSession {
 
     @Override
     protected void onHandshake(Handshake handshake) {
-        ctx.write(Handshake.encode(ctx.alloc()));
-        if (!handshake.compatible()) {
-            refuse("unsupported protocol version " + handshake.version() + "; this gateway speaks version "
-                    + Protocol.VERSION);
+        int version = handshake.negotiate();
+        ctx.write(Handshake.encode(ctx.alloc(), version < 0 ? Protocol.VERSION : version));
+        if (version < 0) {
+            refuse("unsupported protocol version " + handshake.version() + "; this gateway speaks versions "
+                    + Protocol.OLDEST_SERVED_VERSION + " to " + Protocol.VERSION + ": upgrade the agent");
             return;
         }
+        useVersion(version);
         ctx.flush();
         phase = Phase.LOGIN;
     }
@@ -120,11 +122,11 @@ public final class GatewaySession extends LinkSession {
                     unexpected(frame);
                     return;
                 }
-                login(frame.text());
+                login(Requests.Login.decode(frame).token());
             }
             case REGISTER -> {
                 switch (frame.kind()) {
-                    case REGISTER -> names.register(frame.id(), Requests.register(frame.content()));
+                    case REGISTER -> names.register(frame.id(), Requests.Register.decode(frame));
                     case FINISH_REGISTER -> names.finish();
                     case TERMINATE -> terminated(frame);
                     default -> unexpected(frame);
@@ -179,7 +181,7 @@ public final class GatewaySession extends LinkSession {
     }
 
     private void terminated(Frame frame) {
-        log.info("agent {} ended its session: {}", peer(), frame.text());
+        log.info("agent {} ended its session: {}", peer(), Signals.Reason.decode(frame).text());
         ctx.close();
     }
 
@@ -292,8 +294,8 @@ public final class GatewaySession extends LinkSession {
         }
         log.debug("stream={} name={} client={} opening", Integer.toUnsignedString(id), tunnel.name(),
                 client.remoteAddress());
-        mux.write(Frame.open(ctx.alloc(), id, tunnel.registration(), mux.receiveWindow(),
-                Requests.address(client.remoteAddress()), Requests.address(client.localAddress())));
+        mux.write(Requests.Open.of(tunnel.registration(), mux.receiveWindow(), client.remoteAddress(),
+                client.localAddress()).encode(ctx.alloc(), id, version()));
         mux.flushLinkLater();
         return stream;
     }
@@ -311,23 +313,20 @@ public final class GatewaySession extends LinkSession {
         if (stream == null) {
             return;
         }
-        if (frame.content().readableBytes() != 4) {
-            throw new ProtocolException("Ok for stream " + Integer.toUnsignedString(frame.id())
-                    + " must carry a 4-byte window");
-        }
-        stream.opened(frame.content().getInt(frame.content().readerIndex()));
+        stream.opened(Requests.Opened.decode(frame).window());
     }
 
     private void streamRefused(Frame frame) {
+        String reason = Signals.Reason.decode(frame).text();
         if (frame.id() == Protocol.CONNECTION_ID) {
-            log.warn("agent {} reported an error: {}", peer(), frame.text());
+            log.warn("agent {} reported an error: {}", peer(), reason);
             ctx.close();
             return;
         }
         Stream stream = mux.get(frame.id());
         if (stream != null) {
-            log.info("stream={} refused by the agent: {}", Integer.toUnsignedString(frame.id()), frame.text());
-            stream.reset(frame.text(), false);
+            log.info("stream={} refused by the agent: {}", Integer.toUnsignedString(frame.id()), reason);
+            stream.reset(reason, false);
         }
     }
 

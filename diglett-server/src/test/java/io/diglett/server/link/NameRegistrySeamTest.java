@@ -226,7 +226,7 @@ class NameRegistrySeamTest {
             Frame active = (Frame) replies.get(1);
             assertEquals(FrameKind.OK, registered.kind());
             assertEquals(1, registered.id());
-            assertEquals(40123, Requests.registered(registered.content()).port());
+            assertEquals(40123, Requests.Registered.decode(registered).port());
             assertEquals(FrameKind.OK, active.kind());
             assertEquals(Protocol.CONNECTION_ID, active.id());
         }
