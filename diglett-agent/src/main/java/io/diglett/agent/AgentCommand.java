@@ -6,7 +6,10 @@ import io.diglett.common.cli.ClassDataSharing;
 import io.diglett.common.cli.CommandLines;
 import io.diglett.common.cli.ConfigDefaults;
 import io.diglett.common.cli.Converters;
+import io.diglett.common.cli.ConfigOption;
 import io.diglett.common.cli.DebugOption;
+import io.diglett.common.cli.HeartbeatOption;
+import io.diglett.common.cli.PlaintextOption;
 import io.diglett.common.cli.ShutdownHook;
 import io.diglett.common.cli.VersionProvider;
 import io.diglett.common.cli.WindowOption;
@@ -87,9 +90,8 @@ public final class AgentCommand implements Callable<Integer> {
     @Option(names = "--insecure", description = "Do not verify the gateway's certificate (a warning is logged).")
     boolean insecure;
 
-    @Option(names = "--plaintext",
-            description = "No TLS (the gateway must run with --plaintext too). Only on trusted networks.")
-    boolean plaintext;
+    @CommandLine.Mixin
+    PlaintextOption plaintext = new PlaintextOption();
 
     @Option(names = "--max-pending-connects", paramLabel = "N",
             defaultValue = "" + AgentConfig.DEFAULT_MAX_PENDING_CONNECTS,
@@ -101,10 +103,8 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Streams open at once; the gateway's further Opens are refused (default: ${DEFAULT-VALUE}).")
     int maxStreams;
 
-    @Option(names = "--heartbeat", paramLabel = "SECONDS", defaultValue = "10",
-            description = "Ping an idle link this often; three silent intervals declare it dead (default: "
-                    + "${DEFAULT-VALUE}).")
-    double heartbeat;
+    @CommandLine.Mixin
+    HeartbeatOption heartbeat = new HeartbeatOption();
 
     @CommandLine.Mixin
     io.diglett.admin.AdminOptions admin = new io.diglett.admin.AdminOptions();
@@ -118,12 +118,8 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Longest wait between reconnect attempts (default: ${DEFAULT-VALUE}).")
     double reconnectMax;
 
-    @Option(names = "--config", paramLabel = "FILE",
-            description = "YAML file with values for any option: the long name without dashes as the key "
-                    + "(gateway: gw.example.com; name: [web=localhost:8080, api=localhost:9000]; backend: for "
-                    + "HOST:PORT). Command-line options override DIGLETT_* environment variables (DIGLETT_GATEWAY, "
-                    + "DIGLETT_NAME, ...), which override the file. Default: the DIGLETT_CONFIG environment variable.")
-    Path config;
+    @CommandLine.Mixin
+    ConfigOption config = new ConfigOption();
 
     @Parameters(index = "0", arity = "0..1", paramLabel = "HOST:PORT", converter = Converters.HostAndPort.class,
             descriptionKey = "backend",
@@ -171,13 +167,13 @@ public final class AgentCommand implements Callable<Integer> {
 
     /** The agent's settings from the options. */
     AgentConfig agentConfig() {
-        TrustSettings trust = new TrustSettings(plaintext, insecure, fingerprint,
+        TrustSettings trust = new TrustSettings(plaintext.enabled(), insecure, fingerprint,
                 knownGateways != null ? knownGateways : TrustSettings.defaultKnownGateways(directories()));
         List<TunnelSpec> tunnels = tunnels();
         return AgentConfig.of(gateway, token, tunnels.get(0).name(), tunnels.get(0).backend(), trust)
                 .withTunnels(tunnels).withWindow(window.bytes())
                 .withMaxPendingConnects(maxPendingConnects).withMaxStreams(maxStreams)
-                .withHeartbeat(Duration.ofMillis(Math.round(heartbeat * 1000)))
+                .withHeartbeat(heartbeat.interval())
                 .withReconnectCap(Duration.ofMillis(Math.round(reconnectMax * 1000)));
     }
 

@@ -46,11 +46,11 @@ class AgentConfigFileTests {
         assertEquals("from-env", parse(env, "--config", file).token);
         assertEquals("from-flag", parse(env, "--config", file, "-t", "from-flag").token);
         assertEquals(512 * 1024, fromFile.window.bytes());
-        assertEquals(2.5, fromFile.heartbeat);
+        assertEquals(java.time.Duration.ofMillis(2500), fromFile.heartbeat.interval());
         assertEquals(256 * 1024, parse(Map.of(), "-g", "gw", "-n", "x", "localhost:1").window.bytes(), "the default");
-        assertTrue(fromFile.plaintext);
-        assertTrue(parse(Map.of(), "--config", file, "--plaintext").plaintext, "the flag keeps the file's true");
-        assertFalse(parse(Map.of("DIGLETT_PLAINTEXT", "false"), "--config", file).plaintext);
+        assertTrue(fromFile.plaintext.enabled());
+        assertTrue(parse(Map.of(), "--config", file, "--plaintext").plaintext.enabled(), "the flag keeps the file's true");
+        assertFalse(parse(Map.of("DIGLETT_PLAINTEXT", "false"), "--config", file).plaintext.enabled());
 
         List<TunnelSpec> tunnels = fromFile.tunnels();
         assertEquals(List.of("web", "api"), tunnels.stream().map(TunnelSpec::name).toList());

@@ -16,7 +16,10 @@ import io.diglett.common.cli.ClassDataSharing;
 import io.diglett.common.cli.CommandLines;
 import io.diglett.common.cli.ConfigDefaults;
 import io.diglett.common.cli.Converters;
+import io.diglett.common.cli.ConfigOption;
 import io.diglett.common.cli.DebugOption;
+import io.diglett.common.cli.HeartbeatOption;
+import io.diglett.common.cli.PlaintextOption;
 import io.diglett.common.cli.ShutdownHook;
 import io.diglett.common.cli.VersionProvider;
 import io.diglett.common.cli.WindowOption;
@@ -47,7 +50,8 @@ import picocli.CommandLine;
         versionProvider = VersionProvider.class, sortOptions = false, usageHelpAutoWidth = true,
         synopsisSubcommandLabel = "",
         description = "The Diglett gateway: agents dial in and register names; for each name it opens a public "
-                + "port whose connections are carried to that agent's backend.",
+                + "port whose connections are carried to that agent's backend. SIGHUP re-reads the --config file "
+                + "and the --auth-file.",
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:stopped by SIGTERM or Ctrl-C, after draining open connections",
             "1:could not start (the listen address is taken, the certificate or token file cannot be read)",
@@ -111,9 +115,8 @@ public final class ServerCommand implements Callable<Integer> {
                     + "(default: $XDG_STATE_HOME/diglett or ~/.local/state/diglett).")
     Path stateDir;
 
-    @Option(names = "--plaintext",
-            description = "No TLS on the agent link (agents must pass --plaintext too). Only on trusted networks.")
-    boolean plaintext;
+    @CommandLine.Mixin
+    PlaintextOption plaintext = new PlaintextOption();
 
     @Option(names = "--auth-file", paramLabel = "FILE",
             description = "Tokens and the names each may register, one per line; re-read when it changes. "
@@ -158,21 +161,15 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Time an agent has to finish TLS, login and registration (default: ${DEFAULT-VALUE}).")
     double handshakeTimeout;
 
-    @Option(names = "--heartbeat", paramLabel = "SECONDS", defaultValue = "10",
-            description = "Ping an idle agent link this often; three silent intervals declare it dead "
-                    + "(default: ${DEFAULT-VALUE}).")
-    double heartbeat;
+    @CommandLine.Mixin
+    HeartbeatOption heartbeat = new HeartbeatOption();
 
     @Option(names = "--drain-timeout", paramLabel = "SECONDS", defaultValue = "10",
             description = "On SIGTERM, how long open connections may take to finish (default: ${DEFAULT-VALUE}).")
     double drainTimeout;
 
-    @Option(names = "--config", paramLabel = "FILE",
-            description = "YAML file with values for any option: the long name without dashes as the key "
-                    + "(listen: 0.0.0.0:20000; registrar-option: {dir: /x}). Command-line options override DIGLETT_* "
-                    + "environment variables (DIGLETT_LISTEN, DIGLETT_AUTH_FILE, ...), which override the file. "
-                    + "SIGHUP re-reads it and the --auth-file. Default: the DIGLETT_CONFIG environment variable.")
-    Path config;
+    @CommandLine.Mixin
+    ConfigOption config = new ConfigOption();
 
     public static void main(String[] args) {
         CommandLines.run(ServerCommand::new, args);
@@ -244,9 +241,9 @@ public final class ServerCommand implements Callable<Integer> {
 
     /** The gateway's settings from the options. */
     public GatewayConfig gatewayConfig() {
-        TlsSettings tls = plaintext ? TlsSettings.plain() : new TlsSettings(false, tlsCert, tlsKey,
+        TlsSettings tls = plaintext.enabled() ? TlsSettings.plain() : new TlsSettings(false, tlsCert, tlsKey,
                 stateDir != null ? stateDir : Directories.of(CommandLines.env(spec)).state());
-        if (plaintext) {
+        if (plaintext.enabled()) {
             List<String> given = new ArrayList<>();
             if (tlsCert != null) {
                 given.add("--tls-cert");
@@ -330,7 +327,7 @@ public final class ServerCommand implements Callable<Integer> {
 
     /** The limits the options give. */
     Limits limits() {
-        return new Limits(maxAgents, maxNames, maxStreams, seconds(handshakeTimeout), seconds(heartbeat),
+        return new Limits(maxAgents, maxNames, maxStreams, seconds(handshakeTimeout), heartbeat.interval(),
                 seconds(drainTimeout));
     }
 

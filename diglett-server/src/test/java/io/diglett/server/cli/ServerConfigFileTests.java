@@ -49,7 +49,7 @@ class ServerConfigFileTests {
         assertEquals(Map.of("dir", "/srv/traefik", "entrypoints", "websecure"), fromFile.registrarOptions);
         assertEquals(Map.of("dir", "/elsewhere"),
                 parse(Map.of(), "--config", file, "--registrar-option", "dir=/elsewhere").registrarOptions);
-        assertTrue(fromFile.plaintext && fromFile.debug.verbosity() == 1);
+        assertTrue(fromFile.plaintext.enabled() && fromFile.debug.verbosity() == 1);
         assertEquals(Map.of("dir", "/a", "domain", "b.test"),
                 parse(Map.of("DIGLETT_REGISTRAR_OPTION", "dir=/a\ndomain=b.test")).registrarOptions);
     }
