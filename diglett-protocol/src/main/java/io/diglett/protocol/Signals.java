@@ -55,11 +55,12 @@ public final class Signals {
             return new Frame(kind, id, buf);
         }
 
+        /** The reason a peer sent, {@linkplain Printable escaped}: it reaches logs and terminals. */
         public static Reason decode(Frame frame) {
             if (!carriesReason(frame.kind())) {
                 throw new IllegalArgumentException(frame.kind() + " carries no reason");
             }
-            return new Reason(frame.checkedContent(frame.kind()).toString(StandardCharsets.UTF_8));
+            return new Reason(Printable.of(frame.checkedContent(frame.kind()).toString(StandardCharsets.UTF_8)));
         }
 
         private static boolean carriesReason(FrameKind kind) {

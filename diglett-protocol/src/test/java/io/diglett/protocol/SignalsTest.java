@@ -17,6 +17,25 @@ class SignalsTest {
     private static final UnpooledByteBufAllocator ALLOC = UnpooledByteBufAllocator.DEFAULT;
 
     @Test
+    void aReasonFromThePeerIsEscapedForLogsAndTerminals() {
+        String forged = "busy\n2026-12-04 [main] INFO register domain 'bank' -> '443'\u001b[2J\u202egnp.exe\u0085";
+        Frame frame = new Frame(FrameKind.ERROR, 7, Unpooled.copiedBuffer(forged, StandardCharsets.UTF_8));
+        try {
+            assertEquals("busy\\u000a2026-12-04 [main] INFO register domain 'bank' -> '443'\\u001b[2J\\u202egnp.exe"
+                    + "\\u0085", Signals.Reason.decode(frame).text());
+        } finally {
+            frame.release();
+        }
+        Frame plain = new Frame(FrameKind.CLOSE, 7, Unpooled.copiedBuffer("Zürich backend refused: ✗",
+                StandardCharsets.UTF_8));
+        try {
+            assertEquals("Zürich backend refused: ✗", Signals.Reason.decode(plain).text(), "letters stay as they are");
+        } finally {
+            plain.release();
+        }
+    }
+
+    @Test
     void everyReasonKindCarriesUtf8Text() {
         FrameKind[] kinds = {FrameKind.ERROR, FrameKind.CLOSE, FrameKind.TERMINATE, FrameKind.REFUSE};
         for (FrameKind kind : kinds) {
