@@ -147,8 +147,15 @@ class AuthTests {
     void aFileThatNoLongerParsesKeepsThePreviousTokens() throws Exception {
         Agent alice = fixture.agent(agent("alice-secret", "example"));
         int port = alice.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
-        Files.writeString(tokens, "alice-secret example\nlonely-token-without-patterns\n");
-        Thread.sleep(300); // several poll intervals: the broken file must have been seen and refused
+        LogCapture logs = LogCapture.start();
+        try {
+            Files.writeString(tokens, "alice-secret example\nlonely-token-without-patterns\n");
+            fixture.gateway.authenticator().reload(); // re-reads the file now (unless the poll did), and waits
+            assertTrue(logs.text().contains("token file changed but does not parse, keeping the previous tokens"),
+                    "the broken file was seen and refused: " + logs.text());
+        } finally {
+            logs.stop();
+        }
         assertTrue(!alice.closed().isDone(), "the agent keeps its tunnel");
         assertServes(port);
         assertServes(fixture.expose(agent("root-secret", "still-works")));

@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.sun.net.httpserver.HttpServer;
-import io.diglett.server.registrar.CaddyRegistrar.Http;
+import io.diglett.server.registrar.AdminHttpClient;
 import io.diglett.server.registrar.Registrar.Exposure;
 import java.io.File;
 import java.io.IOException;
@@ -52,6 +52,8 @@ class CaddyTests {
     private static final String DOMAIN = "gateway.test";
     private static final String CATCH_ALL = "caddy: no such site";
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
+    /** The registrar's own client, for talking to Caddy and its sites here too. */
+    private static final AdminHttpClient HTTP = new AdminHttpClient(TIMEOUT, "caddy-tests-http");
 
     @TempDir
     static Path dir;
@@ -116,6 +118,7 @@ class CaddyTests {
 
     @AfterAll
     static void stopCaddy() throws InterruptedException {
+        HTTP.close();
         if (caddy != null) {
             caddy.destroy();
             if (!caddy.waitFor(5, TimeUnit.SECONDS)) {
@@ -134,17 +137,17 @@ class CaddyTests {
         return null;
     }
 
-    private static Http.Response admin(String method, String path, String body) throws IOException {
-        return Http.exchange(UnixDomainSocketAddress.of(adminSocket), "", method, path, body, TIMEOUT);
+    private static AdminHttpClient.Response admin(String method, String path, String body) throws IOException {
+        return HTTP.exchange(UnixDomainSocketAddress.of(adminSocket), "", method, path, body);
     }
 
     /** What Caddy's HTTP server answers for {@code host}. */
-    private static Http.Response site(String host) throws IOException {
+    private static AdminHttpClient.Response site(String host) throws IOException {
         return site(httpSocket, host);
     }
 
-    private static Http.Response site(Path socket, String host) throws IOException {
-        return Http.exchange(UnixDomainSocketAddress.of(socket), host, "GET", "/", null, TIMEOUT);
+    private static AdminHttpClient.Response site(Path socket, String host) throws IOException {
+        return HTTP.exchange(UnixDomainSocketAddress.of(socket), host, "GET", "/", null);
     }
 
     private static Registrar registrar(String... options) throws Exception {
@@ -191,7 +194,7 @@ class CaddyTests {
             Exposure example = new Exposure("example", backend.getAddress().getPort(), "test", null);
             caddyRegistrar.register(example).toCompletableFuture().get(30, TimeUnit.SECONDS);
 
-            Http.Response proxied = site("example." + DOMAIN);
+            AdminHttpClient.Response proxied = site("example." + DOMAIN);
             assertEquals(200, proxied.status(), proxied.body());
             assertEquals("hello from the backend", proxied.body());
             assertTrue(admin("GET", "/config/apps/http/servers/srv0/routes/0", null).body()
@@ -350,7 +353,7 @@ class CaddyTests {
             var agent = fixture.agent(fixture.agentConfig("tunneled", backend.getAddress().getPort()));
             int port = agent.start().get(30, TimeUnit.SECONDS).get(0).publicPort();
             assertNotEquals(backend.getAddress().getPort(), port);
-            Http.Response proxied = site("tunneled." + DOMAIN);
+            AdminHttpClient.Response proxied = site("tunneled." + DOMAIN);
             assertEquals(200, proxied.status(), proxied.body());
             assertEquals("through the tunnel", proxied.body());
             agent.close();
@@ -372,16 +375,45 @@ class CaddyTests {
     }
 
     @Test
-    void theHttpClientReadsChunkedAndSizedBodies() throws IOException {
-        byte[] chunked = ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: ETag\r\n\r\n"
-                + "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nEtag: \"x\"\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
-        assertEquals(new Http.Response(200, "hello, world"), Http.parse(chunked));
-        byte[] sized = "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nnoEXTRA".getBytes(StandardCharsets.US_ASCII);
-        assertEquals(new Http.Response(404, "no"), Http.parse(sized));
-        assertThrows(IOException.class, () -> Http.parse("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"
-                .getBytes(StandardCharsets.US_ASCII)));
+    void theHttpClientReadsChunkedAndSizedBodiesAndRefusesBrokenOrHugeOnes() throws Exception {
+        assertEquals(new AdminHttpClient.Response(200, "hello, world"), cannedAnswer(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: ETag\r\n\r\n"
+                        + "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nEtag: \"x\"\r\n\r\n"));
+        assertEquals(new AdminHttpClient.Response(404, "no"), cannedAnswer(
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"));
+        IOException truncated = assertThrows(IOException.class, () -> cannedAnswer(
+                "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"));
+        assertTrue(truncated.getMessage().contains("the connection closed before a complete answer"),
+                truncated.getMessage());
+        IOException huge = assertThrows(IOException.class, () -> cannedAnswer(
+                "HTTP/1.1 200 OK\r\nContent-Length: 5000000\r\n\r\n" + "x".repeat(1000)));
+        assertTrue(huge.getMessage().contains("answer larger than 1048576 bytes"), huge.getMessage());
         SocketAddress tcp = InetSocketAddress.createUnresolved("localhost", 2019);
-        assertEquals("localhost:2019", Http.spell(tcp));
+        assertEquals("localhost:2019", AdminHttpClient.spell(tcp));
         assertEquals(List.of("\"a\\\"b\\\\c\\u003c\\n\""), List.of(CaddyRegistrar.json("a\"b\\c<\n")));
+    }
+
+    /** What the client makes of {@code raw}, sent by a server on 127.0.0.1 that then closes the connection. */
+    private static AdminHttpClient.Response cannedAnswer(String raw) throws Exception {
+        try (java.net.ServerSocket server = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            Thread answering = new Thread(() -> {
+                try (java.net.Socket client = server.accept()) {
+                    java.io.InputStream in = client.getInputStream();
+                    StringBuilder request = new StringBuilder();
+                    for (int c; !request.toString().endsWith("\r\n\r\n") && (c = in.read()) >= 0; ) {
+                        request.append((char) c);
+                    }
+                    client.getOutputStream().write(raw.getBytes(StandardCharsets.ISO_8859_1));
+                } catch (IOException e) {
+                    // the client gave up: its exception is what the test looks at
+                }
+            }, "canned-http");
+            answering.start();
+            try {
+                return HTTP.exchange(server.getLocalSocketAddress(), "localhost", "GET", "/", null);
+            } finally {
+                answering.join(10_000);
+            }
+        }
     }
 }

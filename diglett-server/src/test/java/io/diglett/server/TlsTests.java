@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.agent.Agent;
+import io.diglett.agent.AgentStatus;
 import io.diglett.agent.AgentConfig;
 import io.diglett.agent.RejectedException;
 import io.diglett.agent.TrustSettings;
@@ -166,9 +167,12 @@ class TlsTests {
         Agent tlsAgent = plainGateway.agent(plainGateway.agentConfig("tls", echo.port())
                 .withTrust(TrustSettings.pinned(new Fingerprint(new byte[32]))));
         tlsAgent.start();
-        Thread.sleep(1_500);
+        // the first attempt failed and the agent decided to try again (a refusal would have stopped it)
+        TunnelTests.waitFor(() -> tlsAgent.status().state() == AgentStatus.State.RECONNECTING,
+                "the agent schedules another attempt");
         assertEquals(0, tlsAgent.timesOnline());
         assertTrue(!tlsAgent.closed().isDone(), "no TLS from the gateway is retried, not final");
+        assertTrue(tlsAgent.status().lastError() != null, "the attempt's failure is reported");
     }
 
     @Test

@@ -3,20 +3,11 @@ package io.diglett.server.registrar;
 import io.diglett.server.config.Plugins;
 
 import io.diglett.protocol.Reasons;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
-import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
-import java.nio.ByteBuffer;
-import java.nio.channels.SelectionKey;
-import java.nio.channels.Selector;
-import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.Arrays;
-import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
@@ -32,8 +23,8 @@ import org.slf4j.LoggerFactory;
  * certificates for the name as for any other site.
  *
  * <p>The admin endpoint may be a unix socket ({@code unix//PATH}, Caddy's own spelling), which
- * {@code java.net.http} cannot reach, so requests go through {@link Http}, a small bounded HTTP/1.1 client over
- * a {@link SocketChannel}. Requests run one at a time on a thread of their own, never on an event loop: a
+ * {@code java.net.http} cannot reach, so requests go through {@link AdminHttpClient} (Netty's HTTP codec, over
+ * TCP or a unix socket). Requests run one at a time on a thread of their own, never on an event loop: a
  * register, a stale route's replacement and an unregister never interleave. A non-2xx answer (quoted in the
  * error), an unreachable Caddy or a timeout refuses the registration and leaves no route behind.
  */
@@ -50,6 +41,7 @@ public final class CaddyRegistrar implements Registrar {
     private final String upstreamHost;
     private final Duration timeout;
     private final ExecutorService runner = Plugins.worker("diglett-registrar-caddy");
+    private final AdminHttpClient http;
 
     CaddyRegistrar(String domain, String admin, String server, String upstreamHost, Duration timeout) {
         if (!domain.matches("[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")) {
@@ -65,6 +57,7 @@ public final class CaddyRegistrar implements Registrar {
         this.server = server;
         this.upstreamHost = upstreamHost;
         this.timeout = timeout;
+        this.http = new AdminHttpClient(timeout, "diglett-registrar-caddy-io");
     }
 
     static String idOf(String name) {
@@ -121,7 +114,7 @@ public final class CaddyRegistrar implements Registrar {
             insert(route(exposure));
             log.debug("Caddy routes {}.{} to {} (route {})", exposure.name(), domain, upstreamOf(exposure.port()),
                     id);
-        } catch (Http.Unreached e) {
+        } catch (AdminHttpClient.Unreached e) {
             throw new IllegalStateException(Reasons.of(e), e); // nothing was sent
         } catch (IOException e) {
             // No answer: Caddy may have applied the request all the same. Nothing may stay half-exposed.
@@ -138,19 +131,19 @@ public final class CaddyRegistrar implements Registrar {
     private void insert(String route) throws IOException {
         String serverPath = "/config/apps/http/servers/" + server;
         String routes = serverPath + "/routes";
-        Http.Response front = call("PUT", routes + "/0", route);
+        AdminHttpClient.Response front = call("PUT", routes + "/0", route);
         if (front.ok()) {
             return;
         }
         // Caddy cannot insert at index 0 of an empty or missing array: find out which, or say why not.
-        Http.Response list = call("GET", routes, null);
+        AdminHttpClient.Response list = call("GET", routes, null);
         String listed = list.ok() ? list.body().strip() : "";
         if (listed.equals("[]")) {
             check(call("POST", routes, route), "POST", routes);
             return;
         }
         if (!list.ok() || listed.equals("null")) {
-            Http.Response found = call("GET", serverPath, null);
+            AdminHttpClient.Response found = call("GET", serverPath, null);
             if (!found.ok() || found.body().strip().equals("null")) {
                 throw new IllegalStateException("Caddy's admin API at " + admin + " has no HTTP server '" + server
                         + "' in apps.http.servers (choose one with --registrar-option server=NAME)");
@@ -166,7 +159,7 @@ public final class CaddyRegistrar implements Registrar {
     /** Deletes every route with {@code @id} {@code id}; how many there were. */
     private int removeAll(String id) throws IOException {
         for (int removed = 0; removed < MAX_STALE; removed++) {
-            Http.Response deleted = call("DELETE", "/id/" + id, null);
+            AdminHttpClient.Response deleted = call("DELETE", "/id/" + id, null);
             if (deleted.status() == 404) {
                 return removed;
             }
@@ -179,7 +172,7 @@ public final class CaddyRegistrar implements Registrar {
     /** Deletes the name's route, unless it now proxies to another port (a newer registration of the name). */
     private void withdraw(Exposure exposure) throws IOException {
         String id = idOf(exposure.name());
-        Http.Response current = call("GET", "/id/" + id, null);
+        AdminHttpClient.Response current = call("GET", "/id/" + id, null);
         if (current.status() == 404) {
             log.debug("no Caddy route {} to remove", id);
             return;
@@ -189,7 +182,7 @@ public final class CaddyRegistrar implements Registrar {
             log.debug("Caddy route {} now serves a newer registration; left in place", id);
             return;
         }
-        Http.Response deleted = call("DELETE", "/id/" + id, null);
+        AdminHttpClient.Response deleted = call("DELETE", "/id/" + id, null);
         if (deleted.status() == 404) {
             log.debug("no Caddy route {} to remove", id);
             return;
@@ -198,16 +191,16 @@ public final class CaddyRegistrar implements Registrar {
         log.debug("removed Caddy route {}", id);
     }
 
-    private Http.Response call(String method, String path, String body) throws IOException {
+    private AdminHttpClient.Response call(String method, String path, String body) throws IOException {
         try {
-            return Http.exchange(admin.address(), admin.host(), method, path, body, timeout);
+            return http.exchange(admin.address(), admin.host(), method, path, body);
         } catch (IOException e) {
-            throw Http.explained("Caddy's admin API at ", e);
+            throw AdminHttpClient.explained("Caddy's admin API at ", e);
         }
     }
 
     /** A non-2xx answer as a clear error, with what Caddy said. */
-    private void check(Http.Response response, String method, String path) {
+    private void check(AdminHttpClient.Response response, String method, String path) {
         if (!response.ok()) {
             throw new IllegalStateException("Caddy's admin API at " + admin + " answered " + method + " " + path
                     + " with " + response.status() + ": " + response.excerpt());
@@ -231,6 +224,8 @@ public final class CaddyRegistrar implements Registrar {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             runner.shutdownNow();
+        } finally {
+            http.close();
         }
     }
 
@@ -268,236 +263,6 @@ public final class CaddyRegistrar implements Registrar {
         @Override
         public String toString() {
             return spelled;
-        }
-    }
-
-    /**
-     * A small blocking HTTP/1.1 client over a {@link SocketChannel}, for TCP and unix-socket endpoints alike: one
-     * request per connection ({@code Connection: close}), the response read to its end, all within one deadline
-     * and a size cap.
-     */
-    public static final class Http {
-
-        /** The most a response (head and body) may be. */
-        static final int MAX_RESPONSE = 1024 * 1024 + 64 * 1024;
-
-        private Http() {
-        }
-
-        /** A response: status and decoded body. */
-        public record Response(int status, String body) {
-            public boolean ok() {
-                return status >= 200 && status < 300;
-            }
-
-            /** The body, trimmed to one short line, for error messages. */
-            String excerpt() {
-                String said = body.strip().replaceAll("\\s+", " ");
-                return said.isEmpty() ? "(no body)" : said.length() <= 500 ? said : said.substring(0, 500) + "...";
-            }
-        }
-
-        /** {@code unix//PATH} or {@code HOST:PORT}: how messages name {@code address}. */
-        public static String spell(SocketAddress address) {
-            if (address instanceof UnixDomainSocketAddress unix) {
-                return "unix/" + unix.getPath();
-            }
-            InetSocketAddress inet = (InetSocketAddress) address;
-            String host = inet.getHostString();
-            return (host.contains(":") ? "[" + host + "]" : host) + ":" + inet.getPort();
-        }
-
-        /**
-         * Sends one request ({@code body} as JSON, or none) with {@code Host: host} and reads the response, all
-         * within {@code timeout}.
-         *
-         * @throws IOException saying where, what and why, when there is no complete HTTP answer
-         */
-        public static Response exchange(SocketAddress address, String host, String method, String path, String body,
-                                 Duration timeout) throws IOException {
-            try {
-                return exchange(address, host, method, path, body, System.nanoTime() + timeout.toNanos(),
-                        timeout.toMillis());
-            } catch (IOException e) {
-                throw explained(spell(address) + ": " + method + " " + path + ": ", e);
-            }
-        }
-
-        /** {@code e} with {@code context} before its message, of the same kind. */
-        static IOException explained(String context, IOException e) {
-            String message = context + Reasons.of(e);
-            return e instanceof Unreached ? new Unreached(message, e) : new IOException(message, e);
-        }
-
-        /** The request was not sent: the endpoint could not be reached. */
-        static final class Unreached extends IOException {
-            Unreached(String message, Throwable cause) {
-                super(message, cause);
-            }
-        }
-
-        private static Response exchange(SocketAddress address, String host, String method, String path,
-                                         String body, long deadline, long timeoutMillis) throws IOException {
-            byte[] content = body == null ? new byte[0] : body.getBytes(StandardCharsets.UTF_8);
-            StringBuilder head = new StringBuilder()
-                    .append(method).append(' ').append(path).append(" HTTP/1.1\r\n")
-                    .append("Host: ").append(host).append("\r\n")
-                    .append("Accept: application/json\r\n")
-                    .append("Connection: close\r\n");
-            if (body != null) {
-                head.append("Content-Type: application/json\r\n");
-            }
-            if (body != null || !method.equals("GET")) {
-                head.append("Content-Length: ").append(content.length).append("\r\n");
-            }
-            byte[] headBytes = head.append("\r\n").toString().getBytes(StandardCharsets.ISO_8859_1);
-            ByteBuffer request = ByteBuffer.allocate(headBytes.length + content.length).put(headBytes).put(content)
-                    .flip();
-            boolean unix = address instanceof UnixDomainSocketAddress;
-            if (address instanceof InetSocketAddress inet && inet.isUnresolved()) {
-                address = new InetSocketAddress(inet.getHostString(), inet.getPort()); // resolves: not on a loop
-            }
-            try (SocketChannel channel = unix ? SocketChannel.open(StandardProtocolFamily.UNIX) : SocketChannel.open();
-                 Selector selector = Selector.open()) {
-                channel.configureBlocking(false);
-                SelectionKey key = channel.register(selector, 0);
-                try {
-                    boolean connected = channel.connect(address);
-                    while (!connected) {
-                        await(selector, key, SelectionKey.OP_CONNECT, deadline, timeoutMillis);
-                        connected = channel.finishConnect();
-                    }
-                } catch (IOException e) {
-                    String why = e instanceof Late ? e.getMessage() : "cannot connect (" + Reasons.of(e) + ")";
-                    throw new Unreached(why, e);
-                }
-                while (request.hasRemaining()) {
-                    if (channel.write(request) == 0) {
-                        await(selector, key, SelectionKey.OP_WRITE, deadline, timeoutMillis);
-                    }
-                }
-                ByteArrayOutputStream response = new ByteArrayOutputStream();
-                ByteBuffer buffer = ByteBuffer.allocate(16 * 1024);
-                for (int n; (n = channel.read(buffer.clear())) >= 0; ) {
-                    if (n == 0) {
-                        await(selector, key, SelectionKey.OP_READ, deadline, timeoutMillis);
-                    } else if (response.size() + n > MAX_RESPONSE) {
-                        throw new IOException("answer larger than " + MAX_RESPONSE + " bytes");
-                    } else {
-                        response.write(buffer.array(), 0, n);
-                    }
-                }
-                return parse(response.toByteArray());
-            }
-        }
-
-        /** The deadline passed. */
-        private static final class Late extends IOException {
-            Late(long timeoutMillis) {
-                super("no answer within " + timeoutMillis + " ms");
-            }
-        }
-
-        private static void await(Selector selector, SelectionKey key, int op, long deadline, long timeoutMillis)
-                throws IOException {
-            key.interestOps(op);
-            long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
-            if (left <= 0) {
-                throw new Late(timeoutMillis);
-            }
-            selector.select(left); // spurious wake-ups are fine: the caller tries again and comes back
-            selector.selectedKeys().clear();
-        }
-
-        /** Parses a whole response: status line, headers, then a chunked, sized or read-to-the-end body. */
-        public static Response parse(byte[] raw) throws IOException {
-            String text = new String(raw, StandardCharsets.ISO_8859_1);
-            int end = text.indexOf("\r\n\r\n");
-            if (end < 0) {
-                throw new IOException("incomplete HTTP response (" + raw.length + " bytes)");
-            }
-            String[] lines = text.substring(0, end).split("\r\n");
-            String[] status = lines[0].split(" ", 3);
-            int code;
-            try {
-                code = status.length >= 2 && status[0].startsWith("HTTP/1.") ? Integer.parseInt(status[1]) : -1;
-            } catch (NumberFormatException e) {
-                code = -1;
-            }
-            if (code < 100 || code > 999) {
-                throw new IOException("not an HTTP/1.1 answer: " + lines[0]);
-            }
-            boolean chunked = false;
-            int length = -1;
-            for (int i = 1; i < lines.length; i++) {
-                int colon = lines[i].indexOf(':');
-                if (colon <= 0) {
-                    continue;
-                }
-                String name = lines[i].substring(0, colon).strip().toLowerCase(Locale.ROOT);
-                String value = lines[i].substring(colon + 1).strip();
-                if (name.equals("transfer-encoding")) {
-                    chunked = value.toLowerCase(Locale.ROOT).endsWith("chunked");
-                } else if (name.equals("content-length")) {
-                    try {
-                        length = Integer.parseInt(value);
-                    } catch (NumberFormatException e) {
-                        throw new IOException("bad Content-Length: " + value);
-                    }
-                }
-            }
-            int start = end + 4;
-            byte[] body;
-            if (chunked) {
-                body = dechunk(raw, start);
-            } else if (length >= 0) {
-                if (raw.length - start < length) {
-                    throw new IOException("connection closed after " + (raw.length - start) + " of " + length
-                            + " body bytes");
-                }
-                body = Arrays.copyOfRange(raw, start, start + length);
-            } else {
-                body = Arrays.copyOfRange(raw, start, raw.length);
-            }
-            return new Response(code, new String(body, StandardCharsets.UTF_8));
-        }
-
-        /** The body of a chunked message starting at {@code at}; trailers are ignored. */
-        private static byte[] dechunk(byte[] raw, int at) throws IOException {
-            ByteArrayOutputStream body = new ByteArrayOutputStream();
-            while (true) {
-                int lineEnd = indexOfCrlf(raw, at);
-                if (lineEnd < 0) {
-                    throw new IOException("truncated chunked body");
-                }
-                String sizeLine = new String(raw, at, lineEnd - at, StandardCharsets.ISO_8859_1);
-                int semicolon = sizeLine.indexOf(';');
-                int size;
-                try {
-                    size = Integer.parseInt((semicolon < 0 ? sizeLine : sizeLine.substring(0, semicolon)).strip(),
-                            16);
-                } catch (NumberFormatException e) {
-                    throw new IOException("bad chunk size: " + sizeLine);
-                }
-                at = lineEnd + 2;
-                if (size == 0) {
-                    return body.toByteArray();
-                }
-                if (size < 0 || raw.length - at < size) {
-                    throw new IOException("truncated chunked body");
-                }
-                body.write(raw, at, size);
-                at += size + 2; // the chunk's CRLF
-            }
-        }
-
-        private static int indexOfCrlf(byte[] raw, int from) {
-            for (int i = from; i + 1 < raw.length; i++) {
-                if (raw[i] == '\r' && raw[i + 1] == '\n') {
-                    return i;
-                }
-            }
-            return -1;
         }
     }
 }

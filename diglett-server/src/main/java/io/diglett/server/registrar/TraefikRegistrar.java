@@ -1,6 +1,7 @@
 package io.diglett.server.registrar;
 
 import io.diglett.protocol.Reasons;
+import io.diglett.server.config.Plugins;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -9,6 +10,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,7 +19,9 @@ import org.slf4j.LoggerFactory;
  * Exposes each name through Traefik's file provider: writes {@code diglett-NAME.yml} into the directory Traefik
  * watches (its {@code providers.file.directory}), routing {@code Host(`NAME.DOMAIN`)} to the name's public
  * port, and deletes it on unregister. Files are written whole and renamed into place, so Traefik never reads
- * half a file.
+ * half a file. Every write and delete runs on one thread, in the order they were asked for, and a delete removes
+ * only the file its own exposure wrote: the withdrawal of a link that died never removes the file its
+ * successor (the same name, another port) wrote.
  */
 final class TraefikRegistrar implements Registrar {
 
@@ -26,6 +31,7 @@ final class TraefikRegistrar implements Registrar {
     private final String domain;
     private final String entryPoints;
     private final String upstreamHost;
+    private final ExecutorService runner = Plugins.worker("diglett-registrar-traefik");
 
     TraefikRegistrar(Path dir, String domain, String entryPoints, String upstreamHost) {
         this.dir = dir;
@@ -77,17 +83,40 @@ final class TraefikRegistrar implements Registrar {
                 throw new UncheckedIOException("cannot write Traefik configuration in " + dir + ": " + Reasons.of(e),
                         e);
             }
-        });
+        }, runner);
     }
 
     @Override
     public void unregister(Exposure exposure) {
-        CompletableFuture.runAsync(() -> {
+        runner.execute(() -> {
+            Path file = fileOf(exposure.name());
             try {
-                Files.deleteIfExists(fileOf(exposure.name()));
+                if (!Files.exists(file)) {
+                    return;
+                }
+                if (!Files.readString(file, StandardCharsets.UTF_8).equals(configuration(exposure))) {
+                    log.debug("{} now belongs to a newer registration of '{}': left in place", file, exposure.name());
+                    return;
+                }
+                Files.deleteIfExists(file);
             } catch (IOException e) {
-                log.warn("cannot remove {}: {}", fileOf(exposure.name()), e.toString());
+                log.warn("cannot remove {}: {}", file, e.toString());
             }
         });
+    }
+
+    /** Finishes what was asked (a file Traefik reads is never left half done), then stops. */
+    @Override
+    public void close() {
+        runner.shutdown();
+        try {
+            if (!runner.awaitTermination(10, TimeUnit.SECONDS)) {
+                log.warn("the traefik registrar's directory {} is slow: not waiting for its last writes", dir);
+                runner.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            runner.shutdownNow();
+        }
     }
 }
