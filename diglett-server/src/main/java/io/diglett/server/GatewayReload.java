@@ -3,6 +3,7 @@ package io.diglett.server;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.cli.CommandLines;
 import io.diglett.protocol.cli.ConfigDefaults;
+import io.diglett.protocol.cli.Signals;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,7 +21,6 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine;
-import sun.misc.Signal;
 
 /**
  * SIGHUP: the gateway reads its command line, environment and config file again and applies, without
@@ -62,8 +62,7 @@ final class GatewayReload {
     /** Reloads on every SIGHUP, on a thread of its own. */
     void onSignal() {
         try {
-            sun.misc.SignalHandler previous = Signal.handle(new Signal("HUP"), signal -> worker.execute(this::reload));
-            if (previous == sun.misc.SignalHandler.SIG_IGN) {
+            if (!Signals.handle("HUP", () -> worker.execute(this::reload))) {
                 // the JVM leaves a signal ignored at start ignored (nohup): say so instead of failing quietly
                 log.warn(SIGHUP_IGNORED);
             }
