@@ -329,6 +329,8 @@ final class CaddyRegistrar implements Registrar {
 
         /** The request was not sent: the endpoint could not be reached. */
         static final class Unreached extends IOException {
+            private static final long serialVersionUID = 1L;
+
             Unreached(String message, Throwable cause) {
                 super(message, cause);
             }
@@ -391,6 +393,8 @@ final class CaddyRegistrar implements Registrar {
 
         /** The deadline passed. */
         private static final class Late extends IOException {
+            private static final long serialVersionUID = 1L;
+
             Late(long timeoutMillis) {
                 super("no answer within " + timeoutMillis + " ms");
             }
