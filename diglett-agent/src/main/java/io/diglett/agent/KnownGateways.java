@@ -47,6 +47,7 @@ final class KnownGateways {
     static final String CA = "ca";
 
     /** Records {@code value} for {@code gateway} unless the file already has a line for it. */
+    @SuppressWarnings("try") // the lock is held for the body, never referenced in it
     void add(String gateway, String value) throws IOException {
         Path dir = file.toAbsolutePath().getParent();
         Files.createDirectories(dir);

@@ -321,6 +321,7 @@ class CaddyTests {
     }
 
     @Test
+    @SuppressWarnings("try") // the accepted connection is held open, never used
     void anAdminApiThatNeverAnswersTimesOut() throws Exception {
         Path silent = dir.resolve("silent.sock");
         try (ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {

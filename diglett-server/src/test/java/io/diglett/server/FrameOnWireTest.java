@@ -41,6 +41,7 @@ class FrameOnWireTest {
 
     @BeforeEach
     void handshake() throws Exception {
+        @SuppressWarnings("deprecation") // Netty 4.2 points to netty-pkitesting instead: a dependency for one test
         SelfSignedCertificate cert = new SelfSignedCertificate("gateway.test");
         SslContext serverContext = SslContextBuilder.forServer(cert.certificate(), cert.privateKey())
                 .sslProvider(Tls.provider()).protocols("TLSv1.3").build();

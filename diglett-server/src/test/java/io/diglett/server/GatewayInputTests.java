@@ -337,6 +337,7 @@ class GatewayInputTests {
     }
 
     @Test
+    @SuppressWarnings("try") // the agent closes its link mid-test, as a real one does
     void aGatewayShuttingDownTellsTheAgentAndLeavesClosingTheLinkToIt() throws Exception {
         try (RawAgent agent = rawOnline("leaving-last")) {
             CompletableFuture<Void> closing = CompletableFuture.runAsync(fixture.gateway::close);

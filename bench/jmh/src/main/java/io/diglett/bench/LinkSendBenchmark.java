@@ -55,6 +55,7 @@ public class LinkSendBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() throws Exception {
+        @SuppressWarnings("deprecation") // Netty 4.2 points to netty-pkitesting instead: a dependency for one certificate
         SelfSignedCertificate cert = new SelfSignedCertificate("bench");
         SslContext serverContext = SslContextBuilder.forServer(cert.certificate(), cert.privateKey())
                 .sslProvider(Tls.provider()).protocols("TLSv1.3").build();

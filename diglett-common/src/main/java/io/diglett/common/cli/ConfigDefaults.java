@@ -387,6 +387,8 @@ public final class ConfigDefaults implements CommandLine.IDefaultValueProvider {
 
     /** A problem with the config file or the environment: a one-line usage error. */
     static final class ConfigException extends CommandLine.ParameterException {
+        private static final long serialVersionUID = 1L;
+
         ConfigException(CommandLine cli, String message) {
             super(cli, message);
         }

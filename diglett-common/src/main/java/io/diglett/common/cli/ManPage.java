@@ -90,7 +90,7 @@ public final class ManPage {
     /** {@code .TP}, the label, then the description. */
     private static void item(StringBuilder page, String label, ArgSpec arg) {
         page.append(".TP\n").append(label).append('\n');
-        List<String> lines = lines(arg.renderedDescription());
+        List<String> lines = lines(arg.description());
         for (int i = 0; i < lines.size(); i++) {
             page.append(i == 0 ? "" : ".br\n").append(escape(lines.get(i).strip())).append('\n');
         }

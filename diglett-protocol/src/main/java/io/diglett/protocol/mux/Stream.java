@@ -177,6 +177,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
      * Binds the local socket, ended the way {@code end} says. The socket may belong to another event loop; the
      * stream handler then runs on the link's loop all the same. Call on the link's loop.
      */
+    // addLast(EventExecutorGroup, ...), which runs the handler on the link's loop, is deprecated since Netty 4.2
+    // (hand-made offloading recommended) but works there; replacing it is a change of its own.
+    @SuppressWarnings("deprecation")
     public void attach(Channel channel, LocalEnd end) {
         if (local != null) {
             throw new IllegalStateException("stream " + id + " already has a socket");

@@ -63,7 +63,7 @@ public final class StreamReads implements RecvByteBufAllocator {
     }
 
     @Override
-    public Handle newHandle() {
+    public ExtendedHandle newHandle() {
         return new RoomyHandle((ExtendedHandle) sizes.newHandle());
     }
 

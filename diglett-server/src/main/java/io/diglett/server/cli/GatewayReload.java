@@ -6,6 +6,7 @@ import io.diglett.server.config.Plugins;
 import io.diglett.common.cli.CommandLines;
 import io.diglett.common.cli.ConfigDefaults;
 import io.diglett.protocol.Reasons;
+import io.diglett.common.cli.Signals;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -18,7 +19,6 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine;
-import sun.misc.Signal;
 
 /**
  * SIGHUP: the gateway reads its command line, environment and config file again and applies, without
@@ -58,8 +58,7 @@ public final class GatewayReload {
     /** Reloads on every SIGHUP, on a thread of its own. */
     public void onSignal() {
         try {
-            sun.misc.SignalHandler previous = Signal.handle(new Signal("HUP"), signal -> worker.execute(this::reload));
-            if (previous == sun.misc.SignalHandler.SIG_IGN) {
+            if (!Signals.handle("HUP", () -> worker.execute(this::reload))) {
                 // the JVM leaves a signal ignored at start ignored (nohup): say so instead of failing quietly
                 log.warn(SIGHUP_IGNORED);
             }
