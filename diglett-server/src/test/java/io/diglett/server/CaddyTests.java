@@ -2,6 +2,7 @@ package io.diglett.server;
 
 import io.diglett.server.auth.Authenticator;
 import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.registrar.AdminHttpClient;
 import io.diglett.server.registrar.CaddyRegistrar;
 import io.diglett.server.registrar.Registrar;
 import io.diglett.server.registrar.RegistrarProvider;
@@ -13,7 +14,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.sun.net.httpserver.HttpServer;
-import io.diglett.server.registrar.AdminHttpClient;
+import io.diglett.common.transport.Transport;
+import io.diglett.server.registrar.AdminHttpClient.Response;
 import io.diglett.server.registrar.Registrar.Exposure;
 import java.io.File;
 import java.io.IOException;
@@ -44,7 +46,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The {@code caddy} registrar against a real Caddy (Debian's {@code caddy} package, which {@code .ci/run}
  * installs), started here with its admin API and its HTTP server on unix sockets in a temporary directory: no
- * fixed ports, no network, no automatic HTTPS, nothing persisted.
+ * fixed ports, no network, no automatic HTTPS, nothing persisted. One test starts a second Caddy with its admin
+ * API on a free TCP port of 127.0.0.1.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class CaddyTests {
@@ -52,31 +55,40 @@ class CaddyTests {
     private static final String DOMAIN = "gateway.test";
     private static final String CATCH_ALL = "caddy: no such site";
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
-    /** The registrar's own client, for talking to Caddy and its sites here too. */
-    private static final AdminHttpClient HTTP = new AdminHttpClient(TIMEOUT, "caddy-tests-http");
 
     @TempDir
     static Path dir;
 
     private static Process caddy;
-    private static Path caddyLog;
+    /** The tests' own client, for Caddy's admin API and its HTTP servers. */
+    private static AdminHttpClient client;
     private static Path adminSocket;
     private static Path httpSocket;
 
     @BeforeAll
     static void startCaddy() throws Exception {
+        client = new AdminHttpClient(Transport.best(), "caddy-tests-http");
+        adminSocket = dir.resolve("admin.sock");
+        httpSocket = dir.resolve("http.sock");
+        caddy = startCaddy(dir, "unix/" + adminSocket, UnixDomainSocketAddress.of(adminSocket), "");
+    }
+
+    /**
+     * A Caddy with its admin API on {@code adminListen} (reached at {@code adminAddress} with Host
+     * {@code adminHost}) and its HTTP servers on unix sockets in {@code home}, once its admin API answers.
+     */
+    private static Process startCaddy(Path home, String adminListen, SocketAddress adminAddress, String adminHost)
+            throws Exception {
         Path executable = onPath("caddy");
         if (executable == null) {
             fail("caddy is not installed (not on PATH: " + System.getenv("PATH") + "); .ci/run installs Debian's"
                     + " caddy package, or run: apt-get install caddy");
         }
-        adminSocket = dir.resolve("admin.sock");
-        httpSocket = dir.resolve("http.sock");
-        caddyLog = dir.resolve("caddy.log");
-        Path config = dir.resolve("caddy.json");
+        Path log = home.resolve("caddy.log");
+        Path config = home.resolve("caddy.json");
         Files.writeString(config, """
                 {
-                  "admin": {"listen": "unix/%1$s/admin.sock", "config": {"persist": false}},
+                  "admin": {"listen": "%3$s", "config": {"persist": false}},
                   "storage": {"module": "file_system", "root": "%1$s/data"},
                   "apps": {"http": {"servers": {"srv0": {
                     "listen": ["unix/%1$s/http.sock"],
@@ -88,29 +100,30 @@ class CaddyTests {
                   "bare": {"listen": ["unix/%1$s/bare.sock"], "automatic_https": {"disable": true}}
                   }}}
                 }
-                """.formatted(dir, CATCH_ALL));
+                """.formatted(home, CATCH_ALL, adminListen));
         ProcessBuilder builder = new ProcessBuilder(executable.toString(), "run", "--config", config.toString())
-                .redirectErrorStream(true).redirectOutput(caddyLog.toFile());
+                .redirectErrorStream(true).redirectOutput(log.toFile());
         Map<String, String> env = builder.environment();
         env.remove("CADDY_ADMIN");
-        env.put("HOME", dir.toString());
-        env.put("XDG_CONFIG_HOME", dir.resolve("config").toString());
-        env.put("XDG_DATA_HOME", dir.resolve("data").toString());
-        caddy = builder.start();
+        env.put("HOME", home.toString());
+        env.put("XDG_CONFIG_HOME", home.resolve("config").toString());
+        env.put("XDG_DATA_HOME", home.resolve("data").toString());
+        Process started = builder.start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (true) {
-            if (!caddy.isAlive()) {
-                fail("caddy exited with " + caddy.exitValue() + ":\n" + Files.readString(caddyLog));
+            if (!started.isAlive()) {
+                fail("caddy exited with " + started.exitValue() + ":\n" + Files.readString(log));
             }
             try {
-                if (admin("GET", "/config/", null).ok()) {
-                    return;
+                if (client.exchange(adminAddress, adminHost, "GET", "/config/", null, TIMEOUT).ok()) {
+                    return started;
                 }
             } catch (IOException notYet) {
                 // the socket is not there yet
             }
             if (System.nanoTime() > deadline) {
-                fail("caddy's admin API did not come up:\n" + Files.readString(caddyLog));
+                stop(started);
+                fail("caddy's admin API did not come up:\n" + Files.readString(log));
             }
             Thread.sleep(50);
         }
@@ -118,12 +131,18 @@ class CaddyTests {
 
     @AfterAll
     static void stopCaddy() throws InterruptedException {
-        HTTP.close();
         if (caddy != null) {
-            caddy.destroy();
-            if (!caddy.waitFor(5, TimeUnit.SECONDS)) {
-                caddy.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-            }
+            stop(caddy);
+        }
+        if (client != null) {
+            client.close();
+        }
+    }
+
+    private static void stop(Process process) throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(5, TimeUnit.SECONDS)) {
+            process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
         }
     }
 
@@ -137,17 +156,17 @@ class CaddyTests {
         return null;
     }
 
-    private static AdminHttpClient.Response admin(String method, String path, String body) throws IOException {
-        return HTTP.exchange(UnixDomainSocketAddress.of(adminSocket), "", method, path, body);
+    private static Response admin(String method, String path, String body) throws IOException {
+        return client.exchange(UnixDomainSocketAddress.of(adminSocket), "", method, path, body, TIMEOUT);
     }
 
     /** What Caddy's HTTP server answers for {@code host}. */
-    private static AdminHttpClient.Response site(String host) throws IOException {
+    private static Response site(String host) throws IOException {
         return site(httpSocket, host);
     }
 
-    private static AdminHttpClient.Response site(Path socket, String host) throws IOException {
-        return HTTP.exchange(UnixDomainSocketAddress.of(socket), host, "GET", "/", null);
+    private static Response site(Path socket, String host) throws IOException {
+        return client.exchange(UnixDomainSocketAddress.of(socket), host, "GET", "/", null, TIMEOUT);
     }
 
     private static Registrar registrar(String... options) throws Exception {
@@ -194,7 +213,7 @@ class CaddyTests {
             Exposure example = new Exposure("example", backend.getAddress().getPort(), "test", null);
             caddyRegistrar.register(example).toCompletableFuture().get(30, TimeUnit.SECONDS);
 
-            AdminHttpClient.Response proxied = site("example." + DOMAIN);
+            Response proxied = site("example." + DOMAIN);
             assertEquals(200, proxied.status(), proxied.body());
             assertEquals("hello from the backend", proxied.body());
             assertTrue(admin("GET", "/config/apps/http/servers/srv0/routes/0", null).body()
@@ -212,8 +231,12 @@ class CaddyTests {
     }
 
     private static int status(String host) {
+        return status(httpSocket, host);
+    }
+
+    private static int status(Path socket, String host) {
         try {
-            return site(host).status();
+            return site(socket, host).status();
         } catch (IOException e) {
             return -1;
         }
@@ -321,14 +344,18 @@ class CaddyTests {
     }
 
     @Test
-    @SuppressWarnings("try") // the accepted connection is held open, never used
     void anAdminApiThatNeverAnswersTimesOut() throws Exception {
         Path silent = dir.resolve("silent.sock");
         try (ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             listener.bind(UnixDomainSocketAddress.of(silent));
             Thread acceptor = new Thread(() -> {
-                try (SocketChannel accepted = listener.accept()) {
-                    Thread.sleep(60_000); // reads nothing, answers nothing
+                try {
+                    SocketChannel accepted = listener.accept();
+                    try {
+                        Thread.sleep(60_000); // reads nothing, answers nothing
+                    } finally {
+                        accepted.close();
+                    }
                 } catch (IOException | InterruptedException ignored) {
                     // the test is over
                 }
@@ -354,7 +381,7 @@ class CaddyTests {
             var agent = fixture.agent(fixture.agentConfig("tunneled", backend.getAddress().getPort()));
             int port = agent.start().get(30, TimeUnit.SECONDS).get(0).publicPort();
             assertNotEquals(backend.getAddress().getPort(), port);
-            AdminHttpClient.Response proxied = site("tunneled." + DOMAIN);
+            Response proxied = site("tunneled." + DOMAIN);
             assertEquals(200, proxied.status(), proxied.body());
             assertEquals("through the tunnel", proxied.body());
             agent.close();
@@ -376,45 +403,98 @@ class CaddyTests {
     }
 
     @Test
-    void theHttpClientReadsChunkedAndSizedBodiesAndRefusesBrokenOrHugeOnes() throws Exception {
-        assertEquals(new AdminHttpClient.Response(200, "hello, world"), cannedAnswer(
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: ETag\r\n\r\n"
-                        + "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nEtag: \"x\"\r\n\r\n"));
-        assertEquals(new AdminHttpClient.Response(404, "no"), cannedAnswer(
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"));
-        IOException truncated = assertThrows(IOException.class, () -> cannedAnswer(
-                "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"));
-        assertTrue(truncated.getMessage().contains("the connection closed before a complete answer"),
-                truncated.getMessage());
-        IOException huge = assertThrows(IOException.class, () -> cannedAnswer(
-                "HTTP/1.1 200 OK\r\nContent-Length: 5000000\r\n\r\n" + "x".repeat(1000)));
-        assertTrue(huge.getMessage().contains("answer larger than 1048576 bytes"), huge.getMessage());
+    void addressesAreSpelledAsCaddyDoesAndJsonIsEscapedAsItsEncoderDoes() {
         SocketAddress tcp = InetSocketAddress.createUnresolved("localhost", 2019);
         assertEquals("localhost:2019", AdminHttpClient.spell(tcp));
+        assertEquals("unix//run/caddy.sock", AdminHttpClient.spell(UnixDomainSocketAddress.of("/run/caddy.sock")));
         assertEquals(List.of("\"a\\\"b\\\\c\\u003c\\n\""), List.of(CaddyRegistrar.json("a\"b\\c<\n")));
     }
 
-    /** What the client makes of {@code raw}, sent by a server on 127.0.0.1 that then closes the connection. */
-    private static AdminHttpClient.Response cannedAnswer(String raw) throws Exception {
-        try (java.net.ServerSocket server = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            Thread answering = new Thread(() -> {
-                try (java.net.Socket client = server.accept()) {
-                    java.io.InputStream in = client.getInputStream();
-                    StringBuilder request = new StringBuilder();
-                    for (int c; !request.toString().endsWith("\r\n\r\n") && (c = in.read()) >= 0; ) {
-                        request.append((char) c);
-                    }
-                    client.getOutputStream().write(raw.getBytes(StandardCharsets.ISO_8859_1));
-                } catch (IOException e) {
-                    // the client gave up: its exception is what the test looks at
-                }
-            }, "canned-http");
-            answering.start();
-            try {
-                return HTTP.exchange(server.getLocalSocketAddress(), "localhost", "GET", "/", null);
-            } finally {
-                answering.join(10_000);
+    @Test
+    void anAdminApiOnTcpIsReachedToo() throws Exception {
+        Path home = Files.createDirectories(dir.resolve("tcp"));
+        int port = TestServers.refusedPort();
+        String admin = "127.0.0.1:" + port;
+        Process tcpCaddy = startCaddy(home, admin, new InetSocketAddress("127.0.0.1", port), admin);
+        HttpServer backend = backend("over tcp");
+        try (Registrar caddyRegistrar = registrar("admin", admin)) {
+            Exposure exposure = new Exposure("tcp", backend.getAddress().getPort(), "test", null);
+            caddyRegistrar.register(exposure).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            assertEquals("over tcp", site(home.resolve("http.sock"), "tcp." + DOMAIN).body());
+            caddyRegistrar.unregister(exposure);
+            TunnelTests.waitFor(() -> status(home.resolve("http.sock"), "tcp." + DOMAIN) == 404,
+                    "the route is removed");
+            assertEquals(CATCH_ALL, site(home.resolve("http.sock"), "tcp." + DOMAIN).body());
+        } finally {
+            backend.stop(0);
+            stop(tcpCaddy);
+        }
+    }
+
+    @Test
+    void bothTransportsReachAUnixSocketAndSayWhyTheyCannot() throws Exception {
+        List<Transport> transports = Transport.best() == Transport.EPOLL ? List.of(Transport.EPOLL, Transport.NIO)
+                : List.of(Transport.NIO);
+        Path missing = dir.resolve("no-such.sock");
+        Path stale = dir.resolve("nobody-listens.sock"); // a socket file left behind by a process that exited
+        try (ServerSocketChannel gone = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            gone.bind(UnixDomainSocketAddress.of(stale));
+        }
+        for (Transport transport : transports) {
+            try (AdminHttpClient own = new AdminHttpClient(transport, "caddy-tests-" + transport)) {
+                Response listen = own.exchange(UnixDomainSocketAddress.of(adminSocket), "", "GET",
+                        "/config/apps/http/servers/srv0/listen", null, TIMEOUT);
+                assertEquals(200, listen.status(), transport + ": " + listen.body());
+                assertTrue(listen.body().contains(httpSocket.toString()), transport + ": " + listen.body());
+                IOException unreached = assertThrows(AdminHttpClient.Unreached.class, () -> own.exchange(
+                        UnixDomainSocketAddress.of(missing), "", "GET", "/", null, TIMEOUT));
+                assertEquals("unix/" + missing + ": GET /: cannot connect (No such file or directory)",
+                        unreached.getMessage(), transport.toString());
+                IOException refused = assertThrows(AdminHttpClient.Unreached.class, () -> own.exchange(
+                        UnixDomainSocketAddress.of(stale), "", "GET", "/", null, TIMEOUT));
+                assertEquals("unix/" + stale + ": GET /: cannot connect (Connection refused)", refused.getMessage(),
+                        transport.toString());
+                int closed = TestServers.refusedPort();
+                IOException refusedTcp = assertThrows(AdminHttpClient.Unreached.class, () -> own.exchange(
+                        new InetSocketAddress("127.0.0.1", closed), "", "GET", "/", null, TIMEOUT));
+                assertEquals("127.0.0.1:" + closed + ": GET /: cannot connect (Connection refused)",
+                        refusedTcp.getMessage(), transport.toString());
             }
         }
+    }
+
+    @Test
+    void aNameRegisteredAgainBeforeItsOldLinkWithdrawsItKeepsItsNewRoute() throws Exception {
+        HttpServer backend = backend("the new link");
+        try (Registrar caddyRegistrar = registrar()) {
+            int port = backend.getAddress().getPort();
+            Exposure old = new Exposure("moved", port, "old-link", null);
+            caddyRegistrar.register(old).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            // The new link was given the same public port, so the route alone cannot tell the two apart.
+            Exposure fresh = new Exposure("moved", port, "new-link", null);
+            var registered = caddyRegistrar.register(fresh).toCompletableFuture();
+            caddyRegistrar.unregister(old);
+            registered.get(30, TimeUnit.SECONDS);
+            afterEverythingAskedSoFar(caddyRegistrar);
+            assertEquals("the new link", site("moved." + DOMAIN).body());
+            assertEquals(1, routesWithId("diglett-moved"));
+
+            // a quick unregister and register again run in order
+            caddyRegistrar.unregister(fresh);
+            Exposure again = new Exposure("moved", port, "third-link", null);
+            caddyRegistrar.register(again).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            assertEquals("the new link", site("moved." + DOMAIN).body());
+            caddyRegistrar.unregister(again);
+            TunnelTests.waitFor(() -> status("moved." + DOMAIN) == 404, "the route is removed");
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    /** Waits until {@code registrar} has done what it was asked so far (it works in order). */
+    private static void afterEverythingAskedSoFar(Registrar registrar) throws Exception {
+        Exposure barrier = new Exposure("barrier", TestServers.refusedPort(), "test", null);
+        registrar.register(barrier).toCompletableFuture().get(30, TimeUnit.SECONDS);
+        registrar.unregister(barrier);
     }
 }

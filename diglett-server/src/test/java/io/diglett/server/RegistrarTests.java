@@ -13,6 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Protocol;
+import io.diglett.server.registrar.Registrar.Exposure;
 import io.diglett.server.TestServers.Backend;
 import java.io.IOException;
 import java.net.Socket;
@@ -26,7 +27,10 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.yaml.snakeyaml.Yaml;
 
-/** The pluggable "registrar" step: exec and traefik, and a registrar that fails leaving nothing exposed. */
+/**
+ * The pluggable "registrar" step: exec and traefik, a registrar that fails leaving nothing exposed, and the order
+ * of one name's registrations when it moves from link to link.
+ */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class RegistrarTests {
 
@@ -107,6 +111,63 @@ class RegistrarTests {
             TunnelTests.waitFor(() -> !Files.exists(file), "the file is removed with the tunnel");
             assertFalse(Files.list(dynamic).anyMatch(p -> p.getFileName().toString().endsWith(".tmp")));
         }
+    }
+
+    @Test
+    void execRunsOneNamesCommandsInOrderAndNeverUndoesANewerRegistration() throws Exception {
+        Path record = temp.resolve("record");
+        try (Registrar exec = RegistrarProvider.find("exec").create(Map.of("command",
+                "echo \"$ACTION $NAME $PORT $AGENT\" >> " + record))) {
+            Exposure old = new Exposure("moving", 1001, "old-link", null);
+            exec.register(old).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            // The name's new link registers it before its old link's unregister is asked for.
+            Exposure fresh = new Exposure("moving", 1001, "new-link", null);
+            var registered = exec.register(fresh).toCompletableFuture();
+            exec.unregister(old);
+            // Then a quick reconnect: unregister and register again without waiting.
+            exec.unregister(fresh);
+            Exposure third = new Exposure("moving", 1002, "third-link", null);
+            var again = exec.register(third).toCompletableFuture();
+            registered.get(10, TimeUnit.SECONDS);
+            again.get(10, TimeUnit.SECONDS);
+            assertEquals(List.of("register moving 1001 old-link", "register moving 1001 new-link",
+                    "unregister moving 1001 new-link", "register moving 1002 third-link"), lines(record));
+        }
+    }
+
+    @Test
+    void traefikKeepsTheFileOfANewerRegistrationAndWritesInOrder() throws Exception {
+        Path dynamic = temp.resolve("traefik/dynamic");
+        Path file = dynamic.resolve("diglett-moving.yml");
+        try (Registrar traefik = RegistrarProvider.find("traefik").create(Map.of("dir", dynamic.toString(),
+                "domain", "gateway.test"))) {
+            Exposure old = new Exposure("moving", 2001, "old-link", null);
+            traefik.register(old).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            Exposure fresh = new Exposure("moving", 2002, "new-link", null);
+            var registered = traefik.register(fresh).toCompletableFuture();
+            traefik.unregister(old); // late: the name's new link registered it already
+            registered.get(10, TimeUnit.SECONDS);
+            afterEverythingAskedSoFar(traefik);
+            assertTrue(Files.readString(file).contains("http://127.0.0.1:2002"), "the new link's file stays");
+
+            for (int port = 2003; port < 2053; port++) { // quick reconnects, none waited for
+                traefik.unregister(fresh);
+                fresh = new Exposure("moving", port, "link-" + port, null);
+                traefik.register(fresh);
+            }
+            afterEverythingAskedSoFar(traefik);
+            assertTrue(Files.readString(file).contains("http://127.0.0.1:2052"), "the last link's file");
+            traefik.unregister(fresh);
+            afterEverythingAskedSoFar(traefik);
+            assertFalse(Files.exists(file), "removed with the last link");
+        }
+    }
+
+    /** Waits until {@code registrar} has done what it was asked so far (it works in order). */
+    private static void afterEverythingAskedSoFar(Registrar registrar) throws Exception {
+        Exposure barrier = new Exposure("barrier", 1, "test", null);
+        registrar.register(barrier).toCompletableFuture().get(10, TimeUnit.SECONDS);
+        registrar.unregister(barrier);
     }
 
     @Test

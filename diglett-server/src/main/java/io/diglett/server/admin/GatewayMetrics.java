@@ -1,6 +1,5 @@
 package io.diglett.server.admin;
 
-
 import io.diglett.server.link.LinkEvents;
 import io.diglett.server.link.Tunnel;
 

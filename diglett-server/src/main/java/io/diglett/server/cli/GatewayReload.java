@@ -40,7 +40,8 @@ public final class GatewayReload {
     private final Map<String, String> env;
     /** The options in force, by key: what the gateway started with, updated by every part a reload applied. */
     private final Map<String, Object> inForce;
-    private final ExecutorService worker = Plugins.worker("diglett-reload");
+    /** One reload at a time, and one more waiting: it reads the newest files, so further SIGHUPs add nothing. */
+    private final ExecutorService worker = Plugins.worker("diglett-reload", 1);
 
     /** Reloads for {@code gateway}, started by {@code running}, a parsed command line. */
     public GatewayReload(ServerCommand running, Gateway gateway) {
@@ -58,12 +59,21 @@ public final class GatewayReload {
     /** Reloads on every SIGHUP, on a thread of its own. */
     public void onSignal() {
         try {
-            if (!Signals.handle("HUP", () -> worker.execute(this::reload))) {
+            if (!Signals.handle("HUP", this::requested)) {
                 // the JVM leaves a signal ignored at start ignored (nohup): say so instead of failing quietly
                 log.warn(SIGHUP_IGNORED);
             }
         } catch (IllegalArgumentException e) {
             log.warn("SIGHUP cannot be handled here ({}): no configuration reload", Reasons.of(e));
+        }
+    }
+
+    /** A SIGHUP: a reload runs on the worker, unless one is already waiting there (it will see the same files). */
+    private void requested() {
+        try {
+            worker.execute(this::reload);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            log.debug("SIGHUP while a reload is already waiting: that one will read the configuration");
         }
     }
 

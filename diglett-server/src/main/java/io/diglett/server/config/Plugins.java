@@ -2,7 +2,10 @@ package io.diglett.server.config;
 
 import java.util.ServiceLoader;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
@@ -32,14 +35,20 @@ public final class Plugins {
     }
 
     /**
-     * One daemon thread called {@code threadName} for a plug-in's slow work (never an event loop's), running
-     * tasks one at a time in order.
+     * One daemon thread called {@code threadName} for slow work (never an event loop's), running tasks one at a
+     * time in order, with at most {@code capacity} tasks waiting: {@code execute} throws
+     * {@link java.util.concurrent.RejectedExecutionException} when they are that many (and once shut down).
      */
-    public static ExecutorService worker(String threadName) {
-        return Executors.newSingleThreadExecutor(r -> {
+    public static ExecutorService worker(String threadName, int capacity) {
+        return new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(capacity),
+                daemon(threadName));
+    }
+
+    private static ThreadFactory daemon(String threadName) {
+        return r -> {
             Thread thread = new Thread(r, threadName);
             thread.setDaemon(true);
             return thread;
-        });
+        };
     }
 }

@@ -1,6 +1,5 @@
 package io.diglett.server.ingress;
 
-
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;

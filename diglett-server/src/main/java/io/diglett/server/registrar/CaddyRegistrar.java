@@ -1,18 +1,13 @@
 package io.diglett.server.registrar;
 
-import io.diglett.server.config.Plugins;
-
 import io.diglett.protocol.Reasons;
+import io.diglett.common.transport.Transport;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,10 +18,12 @@ import org.slf4j.LoggerFactory;
  * certificates for the name as for any other site.
  *
  * <p>The admin endpoint may be a unix socket ({@code unix//PATH}, Caddy's own spelling), which
- * {@code java.net.http} cannot reach, so requests go through {@link AdminHttpClient} (Netty's HTTP codec, over
- * TCP or a unix socket). Requests run one at a time on a thread of their own, never on an event loop: a
- * register, a stale route's replacement and an unregister never interleave. A non-2xx answer (quoted in the
- * error), an unreachable Caddy or a timeout refuses the registration and leaves no route behind.
+ * {@code java.net.http} cannot reach, so requests go through an {@link AdminHttpClient} (Netty's HTTP codec, over
+ * TCP or a unix socket). Requests run one at a time on a thread of their own, never on an event loop, in the
+ * order they were asked for: a register, a stale route's replacement and an unregister never interleave, and the
+ * unregister of a name registered again meanwhile (by a newer link) leaves the newer route alone (see
+ * {@link RegistrarWorker}). A non-2xx answer (quoted in the error), an unreachable Caddy or a timeout refuses the
+ * registration and leaves no route behind.
  */
 public final class CaddyRegistrar implements Registrar {
 
@@ -40,7 +37,7 @@ public final class CaddyRegistrar implements Registrar {
     private final String server;
     private final String upstreamHost;
     private final Duration timeout;
-    private final ExecutorService runner = Plugins.worker("diglett-registrar-caddy");
+    private final RegistrarWorker worker = new RegistrarWorker("caddy", log);
     private final AdminHttpClient http;
 
     CaddyRegistrar(String domain, String admin, String server, String upstreamHost, Duration timeout) {
@@ -57,7 +54,7 @@ public final class CaddyRegistrar implements Registrar {
         this.server = server;
         this.upstreamHost = upstreamHost;
         this.timeout = timeout;
-        this.http = new AdminHttpClient(timeout, "diglett-registrar-caddy-io");
+        this.http = new AdminHttpClient(Transport.best(), "diglett-registrar-caddy-io"); // last: options were fine
     }
 
     static String idOf(String name) {
@@ -82,26 +79,18 @@ public final class CaddyRegistrar implements Registrar {
 
     @Override
     public CompletionStage<Void> register(Exposure exposure) {
-        try {
-            return CompletableFuture.runAsync(() -> expose(exposure), runner);
-        } catch (RejectedExecutionException e) {
-            return CompletableFuture.failedFuture(new IllegalStateException("the caddy registrar is closed"));
-        }
+        return worker.register(exposure, () -> expose(exposure));
     }
 
     @Override
     public void unregister(Exposure exposure) {
-        try {
-            runner.execute(() -> {
-                try {
-                    withdraw(exposure);
-                } catch (IOException | RuntimeException e) {
-                    log.warn("cannot remove Caddy route {}: {}", idOf(exposure.name()), Reasons.of(e));
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            log.warn("the caddy registrar is closed: Caddy route {} stays", idOf(exposure.name()));
-        }
+        worker.unregister(exposure, () -> {
+            try {
+                withdraw(exposure);
+            } catch (IOException | RuntimeException e) {
+                log.warn("cannot remove Caddy route {}: {}", idOf(exposure.name()), Reasons.of(e));
+            }
+        });
     }
 
     private void expose(Exposure exposure) {
@@ -193,7 +182,7 @@ public final class CaddyRegistrar implements Registrar {
 
     private AdminHttpClient.Response call(String method, String path, String body) throws IOException {
         try {
-            return http.exchange(admin.address(), admin.host(), method, path, body);
+            return http.exchange(admin.address(), admin.host(), method, path, body, timeout);
         } catch (IOException e) {
             throw AdminHttpClient.explained("Caddy's admin API at ", e);
         }
@@ -215,15 +204,8 @@ public final class CaddyRegistrar implements Registrar {
     /** Lets queued requests (the unregisters of a shutting-down gateway) reach Caddy, for a bounded time. */
     @Override
     public void close() {
-        runner.shutdown();
         try {
-            if (!runner.awaitTermination(timeout.toMillis() + 1000, TimeUnit.MILLISECONDS)) {
-                log.warn("Caddy's admin API at {} is slow: not waiting for its last requests", admin);
-                runner.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            runner.shutdownNow();
+            worker.close(timeout.plusSeconds(1));
         } finally {
             http.close();
         }

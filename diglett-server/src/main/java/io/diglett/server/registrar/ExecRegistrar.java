@@ -1,7 +1,5 @@
 package io.diglett.server.registrar;
 
-import io.diglett.server.config.Plugins;
-
 import io.diglett.protocol.Reasons;
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,7 +9,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,8 +16,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs an operator's command ({@code /bin/sh -c COMMAND}) for each registration and unregistration, with
  * {@code ACTION} ({@code register} / {@code unregister}), {@code NAME}, {@code PORT} and {@code AGENT} in its
- * environment. Commands run one at a time on a thread of their own, never on an event loop; a register command
- * that exits non-zero or outlives the timeout refuses the registration, with the end of its output as reason.
+ * environment. Commands run one at a time on a thread of their own, never on an event loop, in the order they
+ * were asked for, and the unregister of a name that was registered again meanwhile (by a newer link) is not run
+ * (see {@link RegistrarWorker}). A register command that exits non-zero or outlives the timeout refuses the
+ * registration, with the end of its output as reason.
  */
 final class ExecRegistrar implements Registrar {
 
@@ -28,7 +27,7 @@ final class ExecRegistrar implements Registrar {
 
     private final String command;
     private final Duration timeout;
-    private final ExecutorService runner = Plugins.worker("diglett-registrar-exec");
+    private final RegistrarWorker worker = new RegistrarWorker("exec", log);
 
     ExecRegistrar(String command, Duration timeout) {
         this.command = command;
@@ -37,12 +36,12 @@ final class ExecRegistrar implements Registrar {
 
     @Override
     public CompletionStage<Void> register(Exposure exposure) {
-        return CompletableFuture.runAsync(() -> run("register", exposure), runner);
+        return worker.register(exposure, () -> run("register", exposure));
     }
 
     @Override
     public void unregister(Exposure exposure) {
-        runner.execute(() -> {
+        worker.unregister(exposure, () -> {
             try {
                 run("unregister", exposure);
             } catch (RuntimeException e) {
@@ -62,7 +61,14 @@ final class ExecRegistrar implements Registrar {
             Process process = builder.start();
             process.getOutputStream().close();
             CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> tail(process.getInputStream()));
-            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            boolean finished;
+            try {
+                finished = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                process.destroyForcibly(); // the registrar is closing and cannot wait any longer
+                throw e;
+            }
+            if (!finished) {
                 process.destroyForcibly();
                 throw new IllegalStateException("registrar command for '" + exposure.name() + "' did not finish"
                         + " within " + timeout.toMillis() + " ms");
@@ -94,8 +100,9 @@ final class ExecRegistrar implements Registrar {
         }
     }
 
+    /** Lets the commands asked for (the unregisters of a shutting-down gateway) run, for a bounded time. */
     @Override
     public void close() {
-        runner.shutdown();
+        worker.close(timeout.plusSeconds(1));
     }
 }

@@ -22,7 +22,11 @@ public interface Registrar extends AutoCloseable {
     /** Expose {@code exposure}; complete when done, exceptionally to refuse. */
     CompletionStage<Void> register(Exposure exposure);
 
-    /** Withdraw {@code exposure} (best effort: failures are logged, never fatal). */
+    /**
+     * Withdraw {@code exposure} (best effort: failures are logged, never fatal). {@code exposure} is the very
+     * object {@link #register} was given. A name that moves to a new link may be registered again before the
+     * old link's exposure is withdrawn: the built-in registrars then leave the newer registration in place.
+     */
     void unregister(Exposure exposure);
 
     @Override

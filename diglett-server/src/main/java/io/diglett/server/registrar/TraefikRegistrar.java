@@ -1,17 +1,14 @@
 package io.diglett.server.registrar;
 
 import io.diglett.protocol.Reasons;
-import io.diglett.server.config.Plugins;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.concurrent.CompletableFuture;
+import java.time.Duration;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,19 +16,22 @@ import org.slf4j.LoggerFactory;
  * Exposes each name through Traefik's file provider: writes {@code diglett-NAME.yml} into the directory Traefik
  * watches (its {@code providers.file.directory}), routing {@code Host(`NAME.DOMAIN`)} to the name's public
  * port, and deletes it on unregister. Files are written whole and renamed into place, so Traefik never reads
- * half a file. Every write and delete runs on one thread, in the order they were asked for, and a delete removes
- * only the file its own exposure wrote: the withdrawal of a link that died never removes the file its
- * successor (the same name, another port) wrote.
+ * half a file. Files are written and deleted on a thread of their own, in the order asked for, and the
+ * unregister of a name that was registered again meanwhile (by a newer link) leaves the newer file in place (see
+ * {@link RegistrarWorker}).
  */
 final class TraefikRegistrar implements Registrar {
 
     private static final Logger log = LoggerFactory.getLogger(TraefikRegistrar.class);
 
+    /** How long {@link #close} lets the requests made run. */
+    private static final Duration CLOSE_GRACE = Duration.ofSeconds(5);
+
     private final Path dir;
     private final String domain;
     private final String entryPoints;
     private final String upstreamHost;
-    private final ExecutorService runner = Plugins.worker("diglett-registrar-traefik");
+    private final RegistrarWorker worker = new RegistrarWorker("traefik", log);
 
     TraefikRegistrar(Path dir, String domain, String entryPoints, String upstreamHost) {
         this.dir = dir;
@@ -72,51 +72,43 @@ final class TraefikRegistrar implements Registrar {
 
     @Override
     public CompletionStage<Void> register(Exposure exposure) {
-        return CompletableFuture.runAsync(() -> {
-            try {
-                Files.createDirectories(dir);
-                Path tmp = Files.createTempFile(dir, ".diglett-" + exposure.name(), ".tmp");
-                Files.writeString(tmp, configuration(exposure), StandardCharsets.UTF_8);
-                Files.move(tmp, fileOf(exposure.name()), StandardCopyOption.REPLACE_EXISTING,
-                        StandardCopyOption.ATOMIC_MOVE);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot write Traefik configuration in " + dir + ": " + Reasons.of(e),
-                        e);
+        return worker.register(exposure, () -> write(exposure));
+    }
+
+    private void write(Exposure exposure) {
+        Path tmp = null;
+        try {
+            Files.createDirectories(dir);
+            tmp = Files.createTempFile(dir, ".diglett-" + exposure.name(), ".tmp");
+            Files.writeString(tmp, configuration(exposure), StandardCharsets.UTF_8);
+            Files.move(tmp, fileOf(exposure.name()), StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException again) {
+                    log.warn("cannot remove {}: {}", tmp, Reasons.of(again));
+                }
             }
-        }, runner);
+            throw new UncheckedIOException("cannot write Traefik configuration in " + dir + ": " + Reasons.of(e), e);
+        }
     }
 
     @Override
     public void unregister(Exposure exposure) {
-        runner.execute(() -> {
-            Path file = fileOf(exposure.name());
+        worker.unregister(exposure, () -> {
             try {
-                if (!Files.exists(file)) {
-                    return;
-                }
-                if (!Files.readString(file, StandardCharsets.UTF_8).equals(configuration(exposure))) {
-                    log.debug("{} now belongs to a newer registration of '{}': left in place", file, exposure.name());
-                    return;
-                }
-                Files.deleteIfExists(file);
+                Files.deleteIfExists(fileOf(exposure.name()));
             } catch (IOException e) {
-                log.warn("cannot remove {}: {}", file, e.toString());
+                log.warn("cannot remove {}: {}", fileOf(exposure.name()), Reasons.of(e));
             }
         });
     }
 
-    /** Finishes what was asked (a file Traefik reads is never left half done), then stops. */
+    /** Lets the requests made (the unregisters of a shutting-down gateway) run, for a bounded time. */
     @Override
     public void close() {
-        runner.shutdown();
-        try {
-            if (!runner.awaitTermination(10, TimeUnit.SECONDS)) {
-                log.warn("the traefik registrar's directory {} is slow: not waiting for its last writes", dir);
-                runner.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            runner.shutdownNow();
-        }
+        worker.close(CLOSE_GRACE);
     }
 }

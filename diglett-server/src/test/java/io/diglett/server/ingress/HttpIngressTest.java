@@ -1,6 +1,5 @@
 package io.diglett.server.ingress;
 
-
 import io.diglett.server.link.LocalNameRegistry;
 import io.diglett.server.link.TestTunnels;
 import io.diglett.server.config.GatewayConfig;
