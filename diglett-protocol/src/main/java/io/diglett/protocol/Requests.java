@@ -125,7 +125,10 @@ public final class Requests {
             return new Frame(FrameKind.OK, registration, buf);
         }
 
-        /** Empty lines are skipped: the URLs of a name with no ingress are no URLs, not one empty one. */
+        /**
+         * Empty lines are skipped: the URLs of a name with no ingress are no URLs, not one empty one. Each URL is
+         * {@linkplain Printable escaped}: the agent logs and shows them.
+         */
         public static Registered decode(Frame frame) {
             ByteBuf payload = frame.checkedContent(FrameKind.OK);
             if (payload.readableBytes() < 2) {
@@ -137,7 +140,7 @@ public final class Requests {
             String text = payload.toString(start + 2, payload.readableBytes() - 2, StandardCharsets.UTF_8);
             for (String url : text.split("\n")) {
                 if (!url.isEmpty()) {
-                    urls.add(url);
+                    urls.add(Printable.of(url));
                 }
             }
             return new Registered(payload.getUnsignedShort(start), urls);

@@ -20,7 +20,7 @@ import java.util.function.Supplier;
 public final class GatewayMetrics implements LinkEvents {
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
-    /** Agent links that ended before they were active, by where: tls, handshake, login, registration, timeout. */
+    /** Agent links that ended before they were active, by where: not_tls, handshake, login, registration, timeout. */
     private final Counter handshakeFailures;
     /** Refused logins and names, by reason: login_refused, name_not_allowed, name_in_use, name_invalid, withdrawn. */
     private final Counter authFailures;

@@ -26,6 +26,7 @@ import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Promise;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -346,9 +347,9 @@ public final class GatewaySession extends LinkSession {
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
-        names.releaseAll();
+        CompletableFuture<Void> released = names.releaseAll();
         log.debug("agent {} disconnected", peer());
-        closed.trySuccess(null);
+        released.whenComplete((v, e) -> closed.trySuccess(null));
     }
 
     /**

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -62,10 +63,10 @@ final class LinkNames {
         Tunnel tunnel = new Tunnel(request.name(), registration, session, request.tlsPassthrough());
         tunnels.put(registration, tunnel);
         pending++;
-        registrations.claimAndBind(tunnel).whenComplete((listener, error) -> {
+        registrations.claimAndBind(tunnel).whenComplete((listener, error) -> guarded(() -> {
             pending--;
             bound(tunnel, listener, error == null ? null : Registrations.unwrap(error));
-        });
+        }));
     }
 
     /** Why the agent may not register this, or {@code null}; a registration id 0 breaks the protocol. */
@@ -99,11 +100,25 @@ final class LinkNames {
         return null;
     }
 
+    /**
+     * Runs a continuation of a stage: what it throws would vanish with the stage, leaving the link waiting for
+     * an answer that never comes, so it fails the link instead, with a log line.
+     */
+    private void guarded(Runnable continuation) {
+        try {
+            continuation.run();
+        } catch (RuntimeException e) {
+            log.error("agent {}: internal error while registering its names", session.agent(), e);
+            session.fail("internal error while registering: " + Reasons.of(e));
+        }
+    }
+
     /** The claim and bind of {@code tunnel} ended: with its listener, or with {@code error}. */
     private void bound(Tunnel tunnel, Channel listener, Throwable error) {
         if (error != null) {
             tunnels.remove(tunnel.registration());
-            if (session.over()) {
+            registrations.release(tunnel); // whatever part of it is held (safe twice)
+            if (session.over() || error instanceof Registrations.LinkOver) {
                 // the link ended meanwhile: nothing to answer
             } else if (error instanceof Registrations.Refusal refusal && !refusal.fatal) {
                 session.reply(Frame.error(session.alloc(), tunnel.registration(), refusal.getMessage()));
@@ -151,7 +166,8 @@ final class LinkNames {
         exposing = true;
         List<Tunnel> all = new ArrayList<>(tunnels.values());
         Registrations.Exposed exposed = registrations.expose(all, session.agent(), principal);
-        exposed.done().whenComplete((ignored, error) -> session.executor().execute(() -> exposed(all, exposed)));
+        exposed.done().whenComplete((ignored, error) -> session.executor().execute(
+                () -> guarded(() -> exposed(all, exposed))));
     }
 
     private void exposed(List<Tunnel> all, Registrations.Exposed exposed) {
@@ -210,14 +226,20 @@ final class LinkNames {
         }
     }
 
-    /** The link ended: listeners closed and names released first, then the registrar told. */
-    void releaseAll() {
+    /**
+     * The link ended: listeners closed and names released first, then the registrar told. Completes when the
+     * registry has every name back (at once in memory; a remote store answers later), so that a takeover waiting
+     * for this link finds the name free.
+     */
+    CompletableFuture<Void> releaseAll() {
+        List<CompletableFuture<Void>> released = new ArrayList<>(tunnels.size());
         for (Tunnel tunnel : tunnels.values()) {
-            registrations.release(tunnel);
+            released.add(registrations.release(tunnel).toCompletableFuture());
         }
         for (Tunnel tunnel : tunnels.values()) {
             registrations.unexpose(tunnel);
         }
         tunnels.clear();
+        return CompletableFuture.allOf(released.toArray(CompletableFuture[]::new));
     }
 }

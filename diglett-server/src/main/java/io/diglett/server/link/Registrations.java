@@ -118,8 +118,19 @@ public final class Registrations {
         EventExecutor loop = tunnel.session().executor();
         return claim(tunnel, true).thenCompose(claim -> {
             tunnel.claimed(claim);
+            if (tunnel.session().over()) {
+                // the link ended while the store answered: give the name back, bind nothing
+                claim.release();
+                return CompletableFuture.<Channel>failedFuture(new LinkOver());
+            }
             claim.lost().thenAccept(reason -> loop.execute(() -> tunnel.session().lost(tunnel, reason)));
-            return on(loop, toStage(binder.bind(tunnel, tunnel.session().eventLoop()))).handle((channel, error) -> {
+            CompletionStage<Channel> bound;
+            try {
+                bound = toStage(binder.bind(tunnel, tunnel.session().eventLoop()));
+            } catch (RuntimeException e) {
+                bound = CompletableFuture.failedFuture(e);
+            }
+            return on(loop, bound).handle((channel, error) -> {
                 if (error != null) {
                     claim.release();
                     throw new BindFailure(unwrap(error));
@@ -127,6 +138,15 @@ public final class Registrations {
                 return channel;
             });
         });
+    }
+
+    /** The link ended before its name was claimed: nothing to answer, nothing held. */
+    static final class LinkOver extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        LinkOver() {
+            super("the link ended", null, false, false);
+        }
     }
 
     private CompletionStage<NameClaim> claim(Tunnel tunnel, boolean mayTakeOver) {
@@ -150,7 +170,9 @@ public final class Registrations {
                         holder.session().agent());
                 Future<Void> evicted = holder.session().evict("name '" + name + "' was taken over by a new"
                         + " connection of the same token from " + session.agent());
-                return on(loop, toStage(evicted).handle((v, e) -> null)).thenCompose(v -> claim(tunnel, false));
+                return on(loop, toStage(evicted).handle((v, e) -> null)).thenCompose(v -> session.over()
+                        ? CompletableFuture.<NameClaim>failedFuture(new LinkOver()) // no claim for a dead link
+                        : claim(tunnel, false));
             }
             events.refused("name_in_use");
             if (holder == null || holder.session() != session && !session.hasToken() && !holder.session().hasToken()) {
@@ -193,6 +215,11 @@ public final class Registrations {
                 }
             }
             return null;
+        }
+
+        /** Whether the registrar refused the {@code i}-th name (so there is nothing of it to withdraw). */
+        boolean failed(int i) {
+            return stages.get(i).isCompletedExceptionally();
         }
 
         /** Whether the registrar exposed the {@code i}-th name. */
@@ -245,15 +272,13 @@ public final class Registrations {
     }
 
     /** Closes {@code tunnel}'s listener and gives its name back (first step of a link's end). */
-    void release(Tunnel tunnel) {
+    CompletionStage<Void> release(Tunnel tunnel) {
         Channel listener = tunnel.listener();
         if (listener != null) {
             listener.close();
         }
         NameClaim claim = tunnel.claim();
-        if (claim != null) {
-            claim.release();
-        }
+        return claim == null ? CompletableFuture.completedFuture(null) : claim.release();
     }
 
     /** Takes {@code tunnel} off the registrar if it was live (second step of a link's end). */
@@ -287,11 +312,13 @@ public final class Registrations {
         } catch (TimeoutException e) {
             failure = "it did not expose the live names within " + timeout.toSeconds() + " s";
         } catch (ExecutionException e) {
-            failure = Reasons.of(unwrap(e));
+            throw new IllegalStateException(e); // done() completes normally, whatever the stages did
         }
         if (failure != null) {
             for (int i = 0; i < exposures.size(); i++) {
-                if (!sameKind && exposed.succeeded(i)) {
+                // still pending ones too: a registrar keeps a name's requests in order, so this withdrawal
+                // runs after the exposure it undoes
+                if (!sameKind && !exposed.failed(i)) {
                     withdraw(next, exposures.get(i));
                 }
             }

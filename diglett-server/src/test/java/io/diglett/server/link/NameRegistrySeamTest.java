@@ -132,6 +132,8 @@ class NameRegistrySeamTest {
 
     private final DeferredRegistry names = new DeferredRegistry();
     private final List<EmbeddedChannel> listeners = new ArrayList<>();
+    /** When set, the binder throws this instead of returning a future (a plug-in seam gone wrong). */
+    private RuntimeException binderThrows;
     private final EmbeddedChannel link;
     private final EmbeddedChannel agent = new EmbeddedChannel(new HandshakeDecoder(), new FrameDecoder());
     /** Every message the gateway sent, released after the test. */
@@ -141,6 +143,9 @@ class NameRegistrySeamTest {
         GatewayConfig config = GatewayConfig.defaults();
         Registrations registrations = new Registrations(names, Authenticator.open(), Registrar.log(),
                 (tunnel, loop) -> {
+                    if (binderThrows != null) {
+                        throw binderThrows;
+                    }
                     EmbeddedChannel listener = new EmbeddedChannel() {
                         @Override
                         public SocketAddress localAddress() {
@@ -275,4 +280,30 @@ class NameRegistrySeamTest {
         assertFalse(listeners.get(0).isOpen(), "its public listener is closed");
     }
 
+
+    @Test
+    void aClaimGrantedAfterTheLinkClosedIsGivenBackAndBindsNothing() {
+        loggedInWithRegistration();
+        link.close();
+        link.runPendingTasks();
+        names.grant("web");
+        link.runPendingTasks();
+        assertNull(names.held.get("web"), "the name is free again");
+        assertTrue(listeners.isEmpty(), "no listener for a dead link");
+        assertEquals(List.of(Change.Kind.CLAIMED, Change.Kind.RELEASED),
+                names.changes.stream().map(Change::kind).toList());
+    }
+
+    @Test
+    void aBinderThatThrowsFailsTheLinkAndGivesTheNameBack() {
+        binderThrows = new IllegalStateException("binder broke");
+        loggedInWithRegistration();
+        names.grant("web");
+        {
+            Frame error = only(received());
+            assertEquals(FrameKind.ERROR, error.kind());
+            assertEquals("cannot open a public port for 'web': binder broke", error.text());
+        }
+        assertNull(names.held.get("web"), "the claim is released");
+    }
 }
