@@ -2,9 +2,9 @@ package io.diglett.protocol;
 
 /**
  * Text a peer sent, made safe for a log line or a terminal: control characters (C0, DEL, C1), line and paragraph
- * separators and the bidirectional overrides are written as <code>&#92;uXXXX</code>, so a reason cannot start a forged
- * log line, move the cursor or reorder what an operator reads. Everything else, non-ASCII letters included, is
- * kept.
+ * separators and the bidirectional overrides are written as a backslash, u and four hex digits, so a reason
+ * cannot start a forged log line, move the cursor or reorder what an operator reads. Everything else, non-ASCII
+ * letters included, is kept.
  */
 public final class Printable {
 
