@@ -26,6 +26,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Map;
@@ -76,6 +77,15 @@ class AuthTests {
         ExecutionException failure = assertThrows(ExecutionException.class,
                 () -> agent.start().get(10, TimeUnit.SECONDS));
         return assertInstanceOf(RejectedException.class, failure.getCause());
+    }
+
+    /**
+     * Replaces {@code file} whole (write, then rename): the poller never reads it truncated or half-written,
+     * which would parse as fewer tokens and withdraw tunnels.
+     */
+    private static void replace(Path file, String content) throws IOException {
+        Path next = Files.writeString(file.resolveSibling(file.getFileName() + ".next"), content);
+        Files.move(next, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     private static void assertServes(int port) throws IOException {
@@ -133,7 +143,7 @@ class AuthTests {
         assertServes(port);
         refused(agent("bob-secret", "bob"));
 
-        Files.writeString(tokens, "alice-secret team-*\nbob-secret bob\n");
+        replace(tokens, "alice-secret team-*\nbob-secret bob\n");
         String reason = alice.closed().get(10, TimeUnit.SECONDS);
         assertTrue(reason.contains("authorization for 'example' withdrawn"), reason);
         TunnelTests.waitFor(() -> fixture.gateway.publicPort("example").isEmpty(), "the name is released");
@@ -149,7 +159,7 @@ class AuthTests {
         int port = alice.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
         LogCapture logs = LogCapture.start();
         try {
-            Files.writeString(tokens, "alice-secret example\nlonely-token-without-patterns\n");
+            replace(tokens, "alice-secret example\nlonely-token-without-patterns\n");
             fixture.gateway.authenticator().reload(); // re-reads the file now (unless the poll did), and waits
             assertTrue(logs.text().contains("token file changed but does not parse, keeping the previous tokens"),
                     "the broken file was seen and refused: " + logs.text());
