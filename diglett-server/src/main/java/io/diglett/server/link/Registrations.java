@@ -72,10 +72,6 @@ public final class Registrations {
         binder = next;
     }
 
-    LinkEvents events() {
-        return events;
-    }
-
     // ---------------------------------------------------------------- authorize, claim, bind
 
     /** Why {@code principal} may not hold {@code name} now, or {@code null} if it may. */
