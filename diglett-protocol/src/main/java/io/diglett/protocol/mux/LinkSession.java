@@ -31,6 +31,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
     static final long FAIL_CLOSE_GRACE_MILLIS = 1_000;
 
     private final int receiveWindow;
+    private final FlowLimits limits;
     protected ChannelHandlerContext ctx;
     protected StreamMux mux;
     private boolean failed;
@@ -38,13 +39,19 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
     private int version;
 
     protected LinkSession(int receiveWindow) {
+        this(receiveWindow, FlowLimits.unbounded());
+    }
+
+    /** A session whose streams are held to {@code limits} as well as to their windows. */
+    protected LinkSession(int receiveWindow, FlowLimits limits) {
         this.receiveWindow = receiveWindow;
+        this.limits = limits;
     }
 
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
-        this.mux = new StreamMux(ctx.channel(), receiveWindow, this::fail);
+        this.mux = new StreamMux(ctx.channel(), receiveWindow, this::fail, limits);
     }
 
     /** The peer's handshake arrived. */

@@ -102,6 +102,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** Written to the local socket, not yet returned to the peer as credit. */
     private int consumed;
     private int pendingWriteBytes;
+    /** Of {@link #pendingWriteBytes}, those written since the socket was last flushed. */
+    private int unflushedBytes;
     /** Payload for the socket while it is not writable, written in one piece when it is again. */
     private ByteBuf held;
     /** What to do (shut down or close the socket) once {@link #held} is written. */
@@ -114,12 +116,21 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     private final StreamObserver observer;
     /** Both FINs were exchanged before the stream left the mux. */
     private boolean finished;
+    /** What this stream holds for its socket, charged to the process's budget (see {@link BufferBudget}). */
+    private final BufferBudget.Holding holding;
+    /** Window growth taken from the link's growth budget, given back when the window shrinks or the stream ends. */
+    private int growth;
+    /** When the socket last took bytes, or bytes started waiting for it ({@link StreamMux#nanoTime()}). */
+    private long lastProgress;
+    /** In the mux's queue of streams waiting for the link to become writable. */
+    private boolean waitingForLink;
 
-    Stream(StreamMux mux, int id, String label, StreamObserver observer) {
+    Stream(StreamMux mux, int id, String label, StreamObserver observer, BufferBudget.Holding holding) {
         this.mux = mux;
         this.id = id;
         this.label = label;
         this.observer = observer;
+        this.holding = holding;
         this.window = mux.receiveWindow();
         this.receiveCredit = window;
     }
@@ -283,6 +294,16 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             return;
         }
         boolean wrote = false;
+        if (sendCredit > 0 && !unsent.isEmpty() && !mux.linkWritable()) {
+            // The link holds enough for now: what was read waits here (one read at most), and the mux lets the
+            // waiting streams go on in turn once the link drains, so its queue stays near its high mark however
+            // many streams have data.
+            if (!waitingForLink) {
+                waitingForLink = true;
+                mux.waitForLink(this);
+            }
+            return;
+        }
         while (sendCredit > 0 && !unsent.isEmpty()) {
             ByteBuf head = unsent.peek();
             int n = Math.min(Math.min(head.readableBytes(), sendCredit), Protocol.MAX_PAYLOAD);
@@ -308,6 +329,13 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         } else if (wrote) {
             mux.flushLinkLater();
         }
+    }
+
+    /** The link became writable again after this stream stopped for it: send what waits, then read on. */
+    void resumeSending() {
+        waitingForLink = false;
+        drain();
+        requestRead();
     }
 
     /** Asks the local socket for more data if this stream may send it now. */
@@ -342,25 +370,66 @@ public final class Stream extends ChannelInboundHandlerAdapter {
                     + n + " bytes with " + receiveCredit + " credit left");
         }
         receiveCredit -= n;
+        if (bufferedTowardSocket() == 0) {
+            lastProgress = mux.nanoTime();
+        }
+        holding.add(n);
+        // Over the budget, a stream whose socket is behind (it has not taken what was flushed to it) is the one
+        // that goes, not the link and not the streams whose sockets take their bytes.
+        if (holding.over() && socketBehind()) {
+            data.release();
+            shed(BufferBudget.Shed.BUDGET, "buffer budget exhausted and its socket is not taking data ("
+                    + holding.held() + " bytes waiting for it)");
+            return;
+        }
         if (held == null && local.isWritable()) {
             writeLocal(data);
             return;
         }
-        // The socket is backed up: keep the bytes in one buffer instead of queueing one write per frame, so a
-        // peer sending many tiny frames costs bytes, not per-write bookkeeping. Bounded by the window.
+        // Keep the bytes in one buffer instead of queueing one write per frame, so a peer sending many tiny
+        // frames costs bytes, not per-write bookkeeping. Bounded by the window.
         try {
             if (held == null) {
-                held = mux.alloc().buffer(Math.max(n, 1024), window);
+                // up to the largest window: this one may grow while the socket is still backed up
+                held = mux.alloc().buffer(Math.max(n, 1024), mux.maxWindow());
             }
             held.writeBytes(data);
+        } catch (OutOfMemoryError e) {
+            // direct memory is short: this stream goes, the link and its other streams stay
+            shed(BufferBudget.Shed.ALLOCATION, "no memory for its data: " + e.getMessage());
         } finally {
             data.release();
         }
     }
 
+    /** Whether the socket has not taken bytes already flushed to it: its kernel buffer is full. */
+    private boolean socketBehind() {
+        return held != null || pendingWriteBytes > unflushedBytes || !local.isWritable();
+    }
+
+    /** Bytes received for the socket that it has not taken yet. */
+    private long bufferedTowardSocket() {
+        return (long) pendingWriteBytes + (held == null ? 0 : held.readableBytes());
+    }
+
+    /**
+     * How long bytes have waited for the socket without it taking any: 0 when nothing waits. A stream whose
+     * socket stalls that long is {@linkplain StreamMux#sweepStalled() reset}.
+     */
+    long stalledFor(long now) {
+        return bufferedTowardSocket() == 0 ? 0 : now - lastProgress;
+    }
+
+    /** Resets the stream for {@code why}, counted and logged (at most a line a second) by the budget. */
+    void shed(BufferBudget.Shed why, String reason) {
+        mux.budget().countShed(why, "stream=" + Integer.toUnsignedString(id) + " " + label, reason);
+        reset(reason, true);
+    }
+
     private void writeLocal(ByteBuf data) {
         int n = data.readableBytes();
         pendingWriteBytes += n;
+        unflushedBytes += n;
         ChannelFuture write = local.write(data);
         lastWrite = write;
         // one listener per write on the hot path; the hop only for a socket on another loop (the ingress)
@@ -374,6 +443,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             ByteBuf bytes = held;
             held = null;
             writeLocal(bytes);
+            unflushedBytes = 0;
             local.flush();
             Runnable action = afterHeld;
             afterHeld = null;
@@ -386,6 +456,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
 
     private void written(int n, io.netty.util.concurrent.Future<?> f) {
         pendingWriteBytes -= n;
+        holding.remove(n);
+        lastProgress = mux.nanoTime();
         if (!f.isSuccess()) {
             reset("write failed: " + f.cause().getMessage(), true);
             return;
@@ -397,14 +469,42 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         consumed += n;
         // Credit goes back in quarters of the current window: a grown window returns it in larger steps, so a
         // 4 MiB window costs one Window frame (and one wake-up of the sender) per MiB, not per 64 KiB.
-        if (consumed >= Math.max(mux.windowUpdateThreshold(), window / 4)) {
-            int increment = consumed + grow();
-            receiveCredit += increment;
-            // not counted as a control frame: flow control itself bounds Window frames (one per quarter window)
-            mux.write(Frame.window(mux.alloc(), id, increment));
-            mux.flushLinkLater();
+        if (consumed >= window / 4) {
+            int increment;
+            if (holding.pressure() >= BufferBudget.PRESSURE) {
+                increment = consumed - shrink();
+            } else {
+                increment = consumed + grow();
+            }
             consumed = 0;
+            if (increment > 0) {
+                receiveCredit += increment;
+                // not counted as a control frame: flow control itself bounds Window frames (one per quarter)
+                mux.write(Frame.window(mux.alloc(), id, increment));
+                mux.flushLinkLater();
+            }
         }
+    }
+
+    /**
+     * The budget is under pressure: the window shrinks by up to half of what was consumed, down to the
+     * protocol's minimum, and the peer gets that much less credit back. Growth goes back to the link first.
+     *
+     * @return the bytes of credit withheld
+     */
+    private int shrink() {
+        int cut = Math.min(consumed / 2, window - Protocol.MIN_WINDOW);
+        if (cut <= 0) {
+            return 0;
+        }
+        window -= cut;
+        int returned = Math.min(cut, growth);
+        growth -= returned;
+        mux.returnGrowth(returned);
+        local.config().setWriteBufferWaterMark(socketWaterMark(window));
+        mux.budget().countShrink();
+        log.debug("stream={} {} window shrunk to {}: buffer budget under pressure", id, label, window);
+        return cut;
     }
 
     /**
@@ -423,17 +523,19 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         if (window >= mux.maxWindow() || receiveCredit >= mux.windowUpdateThreshold()) {
             return 0;
         }
-        int growth = mux.takeGrowth(Math.min(window, mux.maxWindow() - window));
-        if (growth > 0) {
-            window += growth;
+        int granted = mux.takeGrowth(Math.min(window, mux.maxWindow() - window));
+        if (granted > 0) {
+            window += granted;
+            growth += granted;
             local.config().setWriteBufferWaterMark(socketWaterMark(window));
             log.debug("stream={} {} window grown to {}", id, label, window);
         }
-        return growth;
+        return granted;
     }
 
     void flushLocal() {
         flushQueued = false;
+        unflushedBytes = 0;
         if (local != null) {
             local.flush();
         }
@@ -534,7 +636,13 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     /** Leaves the mux (once) and tells the observer how the stream ended. */
     private void leave(String reason) {
         if (mux.remove(this)) {
-            mux.returnGrowth(window - mux.receiveWindow());
+            mux.returnGrowth(growth);
+            growth = 0;
+            holding.close();
+            if (waitingForLink) {
+                waitingForLink = false;
+                mux.stopWaiting(this);
+            }
             observer.closed(finished, finished ? null : reason);
         }
     }

@@ -10,8 +10,11 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -40,6 +43,13 @@ public final class StreamMux {
     private Runnable whenEmpty;
     private int queuedControl;
     private final ChannelFutureListener controlWritten = f -> queuedControl--;
+    private final FlowLimits limits;
+    /** This link's share of the process's buffer budget. */
+    private final BufferBudget.Share linkShare;
+    /** Streams with data read that wait for the link to become writable, in the order they stopped. */
+    private final ArrayDeque<Stream> waitingForLink = new ArrayDeque<>();
+    /** Looks for stalled sockets once a second while the link has streams; {@code null} without a stall timeout. */
+    private ScheduledFuture<?> stallSweep;
 
     /** Control frames that may wait unwritten on a link before its peer is judged not to read (as in HTTP/2). */
     public static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
@@ -65,7 +75,19 @@ public final class StreamMux {
      * @param overloaded    told why, when the peer makes us queue more control frames than it reads
      */
     public StreamMux(Channel link, int receiveWindow, Consumer<String> overloaded) {
+        this(link, receiveWindow, overloaded, FlowLimits.unbounded());
+    }
+
+    /**
+     * @param link          the agent link
+     * @param receiveWindow bytes each stream lets its peer send ahead (advertised in Open / Ok)
+     * @param overloaded    told why, when the peer makes us queue more control frames than it reads
+     * @param limits        the buffer budget and stall timeout the link's streams are held to
+     */
+    public StreamMux(Channel link, int receiveWindow, Consumer<String> overloaded, FlowLimits limits) {
         this.overloaded = overloaded;
+        this.limits = limits;
+        this.linkShare = limits.budget().newLinkShare();
         if (receiveWindow < Protocol.MIN_WINDOW) {
             throw new IllegalArgumentException("window " + receiveWindow + " below " + Protocol.MIN_WINDOW);
         }
@@ -86,12 +108,64 @@ public final class StreamMux {
 
     /** Creates a stream in state OPENING, watched by {@code observer}. */
     public Stream create(int id, String label, StreamObserver observer) {
+        return create(id, label, observer, null);
+    }
+
+    /**
+     * Creates a stream in state OPENING, watched by {@code observer}, whose bytes count against the budget share
+     * of client {@code clientKey} (its address; {@code null} for none).
+     */
+    public Stream create(int id, String label, StreamObserver observer, Object clientKey) {
         if (streams.containsKey(id)) {
             throw new ProtocolException("stream " + Integer.toUnsignedString(id) + " is already open");
         }
-        Stream stream = new Stream(this, id, label, observer);
+        Stream stream = new Stream(this, id, label, observer, limits.budget().hold(linkShare, clientKey));
         streams.put(id, stream);
+        if (stallSweep == null && !limits.stallTimeout().isZero()) {
+            stallSweep = link.eventLoop().scheduleAtFixedRate(this::sweepStalled, 1, 1, TimeUnit.SECONDS);
+        }
         return stream;
+    }
+
+    /** The budget this link's streams are held to. */
+    public BufferBudget budget() {
+        return limits.budget();
+    }
+
+    /** This link's share of the budget: what its streams hold now. */
+    public BufferBudget.Share linkShare() {
+        return linkShare;
+    }
+
+    long nanoTime() {
+        return limits.nanoClock().getAsLong();
+    }
+
+    /**
+     * Resets every stream whose socket accepted no byte for the stall timeout while bytes waited for it. Runs
+     * once a second while the link has streams; tests call it with their own clock.
+     */
+    void sweepStalled() {
+        long timeout = limits.stallTimeout().toNanos();
+        if (timeout == 0 || streams.isEmpty()) {
+            return;
+        }
+        long now = nanoTime();
+        List<Stream> stalled = null;
+        for (Stream stream : streams.values()) {
+            if (stream.stalledFor(now) >= timeout) {
+                if (stalled == null) {
+                    stalled = new ArrayList<>();
+                }
+                stalled.add(stream);
+            }
+        }
+        if (stalled != null) {
+            for (Stream stream : stalled) {
+                stream.shed(BufferBudget.Shed.STALL, "the socket accepted no byte for "
+                        + limits.stallTimeout().toSeconds() + " s while data waited for it");
+            }
+        }
     }
 
     public Stream get(int id) {
@@ -154,6 +228,10 @@ public final class StreamMux {
     boolean remove(Stream stream) {
         if (!streams.remove(stream.id(), stream)) {
             return false;
+        }
+        if (streams.isEmpty() && stallSweep != null) {
+            stallSweep.cancel(false);
+            stallSweep = null;
         }
         if (streams.isEmpty() && whenEmpty != null) {
             Runnable action = whenEmpty;
@@ -278,8 +356,26 @@ public final class StreamMux {
         localFlushes.clear();
     }
 
-    /** The link's writability changed: streams paused for it may read again. */
+    /** {@code stream} has data to send and the link is not writable: it goes on once the link is. */
+    void waitForLink(Stream stream) {
+        waitingForLink.add(stream);
+    }
+
+    /** {@code stream} ended while it waited for the link. */
+    void stopWaiting(Stream stream) {
+        waitingForLink.remove(stream);
+    }
+
+    /**
+     * The link's writability changed: streams that stopped for it send what they hold, in the order they
+     * stopped, as long as the link stays writable (one read each at most, so what the link queues stays near its
+     * high mark however many streams wait); then the streams paused for it may read again.
+     */
     public void linkWritabilityChanged() {
+        Stream waiting;
+        while (link.isWritable() && (waiting = waitingForLink.poll()) != null) {
+            waiting.resumeSending();
+        }
         if (link.isWritable()) {
             for (Stream stream : new ArrayList<>(streams.values())) {
                 stream.requestRead();
@@ -289,6 +385,11 @@ public final class StreamMux {
 
     /** The link is gone: every stream is reset, its socket aborted. */
     public void closeAll(String reason) {
+        if (stallSweep != null) {
+            stallSweep.cancel(false);
+            stallSweep = null;
+        }
+        waitingForLink.clear();
         linkReadComplete();
         for (Stream stream : new ArrayList<>(streams.values())) {
             stream.reset(reason, false);

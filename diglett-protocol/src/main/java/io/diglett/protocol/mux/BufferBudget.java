@@ -1,0 +1,279 @@
+package io.diglett.protocol.mux;
+
+import io.netty.util.internal.PlatformDependent;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What all streams of a process may hold for their local sockets: bytes received from the link that the socket
+ * has not taken yet. A stream's window bounds what one stream holds; this bounds the sum, process-wide, per link
+ * (one agent) and per client address, since a client that asks for data and never reads keeps a full window
+ * per connection, and a few thousand connections are cheap to open.
+ *
+ * <p>Three levels, each a {@link Share} with its own limit: the {@linkplain #total() total}, a
+ * {@linkplain #newLinkShare() share per link} and a {@linkplain #clientShare(Object) share per client address}
+ * (on the gateway). A stream charges every level for each byte it holds ({@link Holding}). Above
+ * {@link #PRESSURE} of any of its limits a stream's window stops growing and shrinks towards the protocol's
+ * minimum as credit goes back (the peer is granted less instead of us buffering more); over a limit, a stream that
+ * would have to <em>hold</em> more bytes (its socket is not taking them) is shed: reset with a reason, its memory
+ * freed. A stream whose socket takes what arrives is never shed for the budget: a stalled reader pays, not the
+ * clients that read.
+ *
+ * <p>Thread safe: links live on several event loops. The counters are plain atomics, touched once per Payload
+ * frame and once per completed socket write.
+ */
+public final class BufferBudget {
+
+    private static final Logger log = LoggerFactory.getLogger(BufferBudget.class);
+
+    /** Share of a limit above which windows shrink and stop growing. */
+    public static final double PRESSURE = 0.5;
+
+    /** Why a stream was shed; the metric's label. */
+    public enum Shed {
+        /** Its bytes would have gone over a limit of the budget while its socket was not taking them. */
+        BUDGET("budget"),
+        /** Its socket took no byte for the stall timeout while bytes waited for it. */
+        STALL("stall"),
+        /** Memory for its bytes could not be allocated. */
+        ALLOCATION("allocation");
+
+        private final String label;
+
+        Shed(String label) {
+            this.label = label;
+        }
+
+        public String label() {
+            return label;
+        }
+    }
+
+    private final Share total;
+    private final long perLink;
+    private final long perClient;
+    private final ConcurrentHashMap<Object, Share> clients = new ConcurrentHashMap<>();
+    private final LongAdder[] shed = new LongAdder[Shed.values().length];
+    private final LongAdder shrunk = new LongAdder();
+    /** Sheds since the last summary line; the log gets at most one line a second, however many streams go. */
+    private final AtomicLong unlogged = new AtomicLong();
+    private final AtomicLong lastLog = new AtomicLong(Long.MIN_VALUE / 2);
+    private final LongSupplier nanoClock;
+
+    /**
+     * @param total     bytes all streams together may hold
+     * @param perLink   bytes the streams of one link (one agent) may hold
+     * @param perClient bytes the streams of one client address may hold
+     */
+    public BufferBudget(long total, long perLink, long perClient) {
+        this(total, perLink, perClient, System::nanoTime);
+    }
+
+    BufferBudget(long total, long perLink, long perClient, LongSupplier nanoClock) {
+        if (total <= 0 || perLink <= 0 || perClient <= 0) {
+            throw new IllegalArgumentException("budget limits must be positive");
+        }
+        this.total = new Share(total);
+        this.perLink = Math.min(perLink, total);
+        this.perClient = Math.min(perClient, total);
+        this.nanoClock = nanoClock;
+        for (int i = 0; i < shed.length; i++) {
+            shed[i] = new LongAdder();
+        }
+    }
+
+    /** No limit at all (tests, benchmarks of the mux itself). */
+    public static BufferBudget unlimited() {
+        return new BufferBudget(Long.MAX_VALUE, Long.MAX_VALUE, Long.MAX_VALUE);
+    }
+
+    /**
+     * The default total: half of the direct memory the JVM may use, where Netty's buffers live (the launchers cap
+     * the heap, and with it direct memory, at 256 MiB: 128 MiB for streams, the rest for TLS, links and reads).
+     */
+    public static long defaultTotal() {
+        long direct = PlatformDependent.maxDirectMemory();
+        return Math.max(8L << 20, (direct > 0 ? direct : Runtime.getRuntime().maxMemory()) / 2);
+    }
+
+    /** The whole budget's share. */
+    public Share total() {
+        return total;
+    }
+
+    public long perLink() {
+        return perLink;
+    }
+
+    public long perClient() {
+        return perClient;
+    }
+
+    /** A share for a new link, limited to {@link #perLink()}. */
+    public Share newLinkShare() {
+        return new Share(perLink);
+    }
+
+    /**
+     * The share of the client with address {@code key} (an {@code InetAddress}), held by one more stream until
+     * {@link Holding#close()}; {@code null} without a key.
+     */
+    Share clientShare(Object key) {
+        if (key == null) {
+            return null;
+        }
+        return clients.compute(key, (k, share) -> {
+            Share s = share == null ? new Share(perClient) : share;
+            s.streams++;
+            return s;
+        });
+    }
+
+    private void leaveClient(Object key) {
+        clients.computeIfPresent(key, (k, share) -> --share.streams == 0 ? null : share);
+    }
+
+    /** Client addresses with a stream open now (a bounded map: an entry lives as long as its streams). */
+    public int clients() {
+        return clients.size();
+    }
+
+    /** Starts accounting for one stream of the link whose share is {@code link}, for client {@code clientKey}. */
+    Holding hold(Share link, Object clientKey) {
+        return new Holding(link, clientKey, clientShare(clientKey));
+    }
+
+    /** Streams shed for {@code why} since start. */
+    public long shed(Shed why) {
+        return shed[why.ordinal()].sum();
+    }
+
+    /** Credit returns that shrank a window because the budget was under pressure. */
+    public long windowsShrunk() {
+        return shrunk.sum();
+    }
+
+    void countShrink() {
+        shrunk.increment();
+    }
+
+    /** Counts a shed stream and logs a summary at most once a second (a flood of stalled clients is one line). */
+    void countShed(Shed why, String stream, String reason) {
+        shed[why.ordinal()].increment();
+        long pending = unlogged.incrementAndGet();
+        long now = nanoClock.getAsLong();
+        long last = lastLog.get();
+        if (now - last >= 1_000_000_000L && lastLog.compareAndSet(last, now)) {
+            long count = unlogged.getAndSet(0);
+            log.warn("{} shed: {} ({} stream{} shed since the last such line; streams hold {} bytes, budget {})",
+                    stream, reason, count, count == 1 ? "" : "s", total.used(),
+                    total.limit() == Long.MAX_VALUE ? "unlimited" : total.limit());
+        } else {
+            log.debug("{} shed: {} ({} not logged yet)", stream, reason, pending);
+        }
+    }
+
+    /** One level of the budget: bytes held against a limit. */
+    public static final class Share {
+        private final long limit;
+        private final AtomicLong used = new AtomicLong();
+        /** Streams holding a client share (changed only inside the map's compute). */
+        private int streams;
+
+        Share(long limit) {
+            this.limit = limit;
+        }
+
+        public long limit() {
+            return limit;
+        }
+
+        public long used() {
+            return used.get();
+        }
+
+        void add(long bytes) {
+            used.addAndGet(bytes);
+        }
+
+        boolean over() {
+            return used.get() > limit;
+        }
+
+        double pressure() {
+            return limit == Long.MAX_VALUE ? 0 : (double) used.get() / limit;
+        }
+    }
+
+    /** What one stream holds, charged to the total, its link's share and its client's share. */
+    final class Holding {
+        private final Share link;
+        private final Object clientKey;
+        private final Share client;
+        private long held;
+        private boolean closed;
+
+        private Holding(Share link, Object clientKey, Share client) {
+            this.link = link;
+            this.clientKey = clientKey;
+            this.client = client;
+        }
+
+        /** Bytes this stream holds now. */
+        long held() {
+            return held;
+        }
+
+        void add(int bytes) {
+            if (closed) {
+                return;
+            }
+            held += bytes;
+            total.add(bytes);
+            link.add(bytes);
+            if (client != null) {
+                client.add(bytes);
+            }
+        }
+
+        void remove(int bytes) {
+            if (closed) {
+                return;
+            }
+            int n = (int) Math.min(bytes, held);
+            held -= n;
+            total.add(-n);
+            link.add(-n);
+            if (client != null) {
+                client.add(-n);
+            }
+        }
+
+        /** Whether any level is over its limit. */
+        boolean over() {
+            return total.over() || link.over() || client != null && client.over();
+        }
+
+        /** The highest share of a limit in use, over the levels this stream is charged to. */
+        double pressure() {
+            double p = Math.max(total.pressure(), link.pressure());
+            return client == null ? p : Math.max(p, client.pressure());
+        }
+
+        /** The stream ended: what it still holds goes back, and it leaves its client's share. */
+        void close() {
+            if (closed) {
+                return;
+            }
+            remove((int) Math.min(held, Integer.MAX_VALUE));
+            closed = true;
+            if (clientKey != null) {
+                leaveClient(clientKey);
+            }
+        }
+    }
+}

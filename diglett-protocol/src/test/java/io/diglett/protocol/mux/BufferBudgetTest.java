@@ -1,0 +1,281 @@
+package io.diglett.protocol.mux;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
+import io.diglett.protocol.Signals;
+import io.netty.buffer.AbstractByteBufAllocator;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.embedded.EmbeddedChannel;
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The process-wide bound on what streams hold for sockets that do not take their bytes: shedding the stalled
+ * stream over the budget (never one whose socket reads), smaller windows under pressure, the stall timeout,
+ * allocation failures, and the link's queue staying bounded when many streams have data at once.
+ */
+class BufferBudgetTest {
+
+    private static final int WINDOW = Protocol.DEFAULT_WINDOW;
+    private static final int CHUNK = Protocol.MAX_PAYLOAD;
+
+    private final EmbeddedChannel link = new EmbeddedChannel();
+    private final List<EmbeddedChannel> locals = new ArrayList<>();
+    private final AtomicLong now = new AtomicLong(1_000);
+
+    @AfterEach
+    void tearDown() {
+        locals.forEach(EmbeddedChannel::finishAndReleaseAll);
+        drainLink().forEach(Frame::release);
+        link.finishAndReleaseAll();
+    }
+
+    /** A socket whose client never reads: writes are queued and never flushed, so it stays unwritable. */
+    private static final class NeverFlushes extends ChannelOutboundHandlerAdapter {
+        @Override
+        public void flush(ChannelHandlerContext ctx) {
+            // the kernel buffer is full: nothing leaves
+        }
+    }
+
+    private Stream stream(StreamMux mux, int id, boolean reads, Object client) {
+        EmbeddedChannel local = reads ? new EmbeddedChannel() : new EmbeddedChannel(new NeverFlushes());
+        local.config().setWriteBufferWaterMark(Stream.socketWaterMark(WINDOW));
+        locals.add(local);
+        Stream stream = mux.create(id, "test-" + id, StreamObserver.NONE, client);
+        stream.attach(local);
+        stream.opened(WINDOW);
+        return stream;
+    }
+
+    private StreamMux mux(BufferBudget budget, Duration stallTimeout) {
+        return new StreamMux(link, WINDOW, reason -> link.close(), new FlowLimits(budget, stallTimeout, now::get));
+    }
+
+    /** The peer's Payload arrives in a read of the link of its own, flushed to the socket at the read's end. */
+    private static void peerSends(StreamMux mux, int id, int bytes) {
+        assertTrue(mux.onFrame(Frame.payload(id, Unpooled.wrappedBuffer(new byte[bytes]))));
+        mux.linkReadComplete();
+    }
+
+    /** Frames written on the link since the last call, released. */
+    private List<Frame> drainLink() {
+        link.runPendingTasks();
+        List<Frame> frames = new ArrayList<>();
+        for (Object msg; (msg = link.readOutbound()) != null; ) {
+            frames.add((Frame) msg);
+        }
+        return frames;
+    }
+
+    private List<String> closeReasons() {
+        List<String> reasons = new ArrayList<>();
+        for (Frame frame : drainLink()) {
+            if (frame.kind() == FrameKind.CLOSE) {
+                reasons.add(Signals.Reason.decode(frame).text());
+            }
+            frame.release();
+        }
+        return reasons;
+    }
+
+    @Test
+    void overTheBudgetTheStreamWhoseSocketDoesNotReadIsShedAndTheOthersKeepGoing() {
+        BufferBudget budget = new BufferBudget(300 * 1024, Long.MAX_VALUE, Long.MAX_VALUE);
+        StreamMux mux = mux(budget, Duration.ZERO);
+        Stream first = stream(mux, 1, false, null);
+        Stream second = stream(mux, 3, false, null);
+        Stream reader = stream(mux, 5, true, null);
+
+        for (int sent = 0; sent + CHUNK <= WINDOW; sent += CHUNK) {
+            peerSends(mux, 1, CHUNK);
+        }
+        assertEquals(4L * CHUNK, budget.total().used(), "a stalled stream holds its whole window");
+        peerSends(mux, 3, CHUNK);
+        assertEquals(StreamState.OPEN, second.state(), "within the budget");
+        peerSends(mux, 3, CHUNK);
+
+        assertEquals(StreamState.CLOSED, second.state(), "over the budget, the stream that needed more goes");
+        assertEquals(1, budget.shed(BufferBudget.Shed.BUDGET));
+        assertEquals(4L * CHUNK, budget.total().used(), "what it held went back");
+        assertTrue(closeReasons().get(0).contains("buffer budget exhausted"));
+        assertEquals(StreamState.OPEN, first.state(), "what was already held stays");
+
+        // still over the pressure mark, but this socket takes its bytes: never shed for the budget
+        peerSends(mux, 5, CHUNK);
+        mux.linkReadComplete();
+        assertEquals(StreamState.OPEN, reader.state());
+        assertEquals(4L * CHUNK, budget.total().used(), "bytes the socket took are not held");
+
+        first.reset("test over", true);
+        reader.reset("test over", true);
+        assertEquals(0, budget.total().used(), "every byte of the budget comes back when the streams end");
+        assertEquals(0, mux.linkShare().used());
+    }
+
+    @Test
+    void eachClientAddressHasItsOwnShare() throws Exception {
+        BufferBudget budget = new BufferBudget(Long.MAX_VALUE, Long.MAX_VALUE, 2L * CHUNK);
+        StreamMux mux = mux(budget, Duration.ZERO);
+        InetAddress greedy = InetAddress.getByName("192.0.2.1");
+        InetAddress other = InetAddress.getByName("192.0.2.2");
+        Stream a = stream(mux, 1, false, greedy);
+        Stream b = stream(mux, 3, false, other);
+        peerSends(mux, 1, CHUNK);
+        peerSends(mux, 1, CHUNK);
+        peerSends(mux, 3, CHUNK);
+        peerSends(mux, 3, CHUNK);
+        assertEquals(2, budget.clients());
+        peerSends(mux, 1, CHUNK);
+        assertEquals(StreamState.CLOSED, a.state(), "its address's share is spent");
+        assertEquals(StreamState.OPEN, b.state(), "another address is not charged for it");
+        assertEquals(1, budget.clients(), "a client's entry goes with its last stream");
+        b.reset("test over", true);
+        assertEquals(0, budget.clients());
+    }
+
+    @Test
+    void underPressureCreditComesBackShortAndTheWindowShrinksInsteadOfGrowing() {
+        BufferBudget budget = new BufferBudget(3L * CHUNK, Long.MAX_VALUE, Long.MAX_VALUE);
+        StreamMux mux = mux(budget, Duration.ZERO);
+        stream(mux, 1, false, null);
+        Stream reader = stream(mux, 3, true, null);
+        peerSends(mux, 1, CHUNK);
+        peerSends(mux, 1, CHUNK);
+        assertTrue(budget.total().used() >= BufferBudget.PRESSURE * budget.total().limit());
+        drainLink().forEach(Frame::release);
+
+        peerSends(mux, 3, CHUNK);
+        peerSends(mux, 3, 1); // a quarter of the window consumed: credit goes back
+        List<Frame> frames = drainLink();
+        try {
+            assertEquals(1, frames.size());
+            assertEquals(FrameKind.WINDOW, frames.get(0).kind());
+            int increment = Signals.WindowUpdate.increment(frames.get(0));
+            assertEquals(WINDOW / 8, increment, "half of the consumed bytes are withheld");
+        } finally {
+            frames.forEach(Frame::release);
+        }
+        assertEquals(WINDOW - WINDOW / 8, reader.window());
+        assertEquals(1, budget.windowsShrunk());
+        assertEquals(reader.window(), reader.receiveCredit(), "nothing in flight: the credit is the shrunk window");
+    }
+
+    @Test
+    void aSocketThatTakesNothingForTheStallTimeoutIsResetAndAnIdleOneIsNot() {
+        BufferBudget budget = BufferBudget.unlimited();
+        StreamMux mux = mux(budget, Duration.ofSeconds(60));
+        Stream stalled = stream(mux, 1, false, null);
+        Stream idle = stream(mux, 3, true, null);
+        peerSends(mux, 1, 1000);
+
+        now.addAndGet(Duration.ofSeconds(59).toNanos());
+        mux.sweepStalled();
+        assertEquals(StreamState.OPEN, stalled.state());
+
+        now.addAndGet(Duration.ofSeconds(1).toNanos());
+        mux.sweepStalled();
+        assertEquals(StreamState.CLOSED, stalled.state());
+        assertEquals(StreamState.OPEN, idle.state(), "nothing waits for an idle socket: not stalled");
+        assertEquals(1, budget.shed(BufferBudget.Shed.STALL));
+        assertTrue(closeReasons().get(0).contains("accepted no byte for 60 s"));
+        assertEquals(0, budget.total().used());
+    }
+
+    @Test
+    void aSocketThatKeepsTakingBytesIsNotStalledHoweverLongItTakes() {
+        StreamMux mux = mux(BufferBudget.unlimited(), Duration.ofSeconds(60));
+        Stream slow = stream(mux, 1, true, null);
+        for (int i = 0; i < 10; i++) {
+            peerSends(mux, 1, 1000);
+            now.addAndGet(Duration.ofSeconds(30).toNanos());
+            mux.linkReadComplete(); // the socket takes it, 30 s later
+            mux.sweepStalled();
+        }
+        assertEquals(StreamState.OPEN, slow.state());
+    }
+
+    /** Direct memory is short: buffers of 1 KiB and more cannot be had (small control frames still can). */
+    private static final class ShortOfMemory extends AbstractByteBufAllocator {
+        @Override
+        protected ByteBuf newHeapBuffer(int initialCapacity, int maxCapacity) {
+            return newDirectBuffer(initialCapacity, maxCapacity);
+        }
+
+        @Override
+        protected ByteBuf newDirectBuffer(int initialCapacity, int maxCapacity) {
+            if (initialCapacity >= 1024) {
+                throw new OutOfMemoryError("Cannot reserve " + initialCapacity + " bytes of direct buffer memory");
+            }
+            return Unpooled.buffer(initialCapacity, maxCapacity);
+        }
+
+        @Override
+        public boolean isDirectBufferPooled() {
+            return false;
+        }
+    }
+
+    @Test
+    void anAllocationFailureShedsTheStreamNotTheLink() {
+        link.config().setAllocator(new ShortOfMemory());
+        BufferBudget budget = BufferBudget.unlimited();
+        StreamMux mux = mux(budget, Duration.ZERO);
+        Stream stalled = stream(mux, 1, false, null);
+        locals.get(0).config().setWriteBufferWaterMark(new WriteBufferWaterMark(1, 2));
+        Stream other = stream(mux, 3, true, null);
+        peerSends(mux, 1, CHUNK);
+        peerSends(mux, 1, 10); // the socket is backed up: this one needs a buffer of its own
+
+        assertEquals(StreamState.CLOSED, stalled.state());
+        assertEquals(StreamState.OPEN, other.state());
+        assertTrue(link.isActive(), "the link stays");
+        assertEquals(1, budget.shed(BufferBudget.Shed.ALLOCATION));
+        link.config().setAllocator(ByteBufAllocator.DEFAULT);
+    }
+
+    @Test
+    void streamsWithDataForABackedUpLinkWaitAndGoOnInTurn() {
+        link.config().setWriteBufferWaterMark(new WriteBufferWaterMark(1, 2));
+        StreamMux mux = mux(BufferBudget.unlimited(), Duration.ZERO);
+        Stream a = stream(mux, 1, true, null);
+        Stream b = stream(mux, 3, true, null);
+        link.write(Unpooled.wrappedBuffer(new byte[16]));
+        assertFalse(link.isWritable());
+
+        // reads that were already asked for arrive while the link is full: they wait in their streams
+        locals.get(0).writeInbound(Unpooled.wrappedBuffer(new byte[100]));
+        locals.get(1).writeInbound(Unpooled.wrappedBuffer(new byte[200]));
+        link.flush();
+        ByteBuf filler = link.readOutbound();
+        filler.release();
+        assertTrue(drainLink().isEmpty(), "nothing queued on the link beyond its high mark");
+        assertEquals(300, a.bufferedBytes() + b.bufferedBytes());
+
+        mux.linkWritabilityChanged();
+        List<Frame> first = drainLink();
+        assertEquals(1, first.size(), "the first stream's frame takes the link over its mark again");
+        assertEquals(1, first.get(0).id());
+        first.forEach(Frame::release);
+        mux.linkWritabilityChanged();
+        List<Frame> second = drainLink();
+        assertEquals(3, second.get(0).id(), "then the next in line");
+        second.forEach(Frame::release);
+        assertEquals(0, a.bufferedBytes() + b.bufferedBytes());
+    }
+}
