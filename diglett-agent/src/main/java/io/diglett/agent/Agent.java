@@ -4,6 +4,7 @@ import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
+import io.diglett.protocol.mux.FlowLimits;
 import io.diglett.protocol.mux.LinkPipeline;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
@@ -61,11 +62,14 @@ public final class Agent implements AutoCloseable {
     private volatile int timesOnline;
     private ScheduledFuture<?> retry;
     private final AgentStatus status;
+    /** The buffer budget every link of this agent (one at a time) shares, and the stall timeout. */
+    private final FlowLimits flow;
     private AgentAdmin admin;
 
     public Agent(AgentConfig config) {
         this.config = config;
         this.status = new AgentStatus(config, java.time.Clock.systemUTC());
+        this.flow = config.buffers().flowLimits();
         this.group = transport.newGroup(1, "diglett-agent");
         this.loop = group.next();
         this.backoff = new Backoff(config.reconnectCap(), new Random());
@@ -162,7 +166,8 @@ public final class Agent implements AutoCloseable {
                     protected void initChannel(Channel ch) {
                         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS, tls == null ? null
                                         : tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()),
-                                new AgentSession(config, transport, targets, inUseMayBeOurs, online, ended, status));
+                                new AgentSession(config, transport, targets, inUseMayBeOurs, online, ended, status,
+                                        flow));
                     }
                 });
         ChannelFuture connect = bootstrap.connect(config.gateway().host(), config.gateway().port());

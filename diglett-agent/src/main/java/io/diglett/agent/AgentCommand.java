@@ -107,6 +107,9 @@ public final class AgentCommand implements Callable<Integer> {
     HeartbeatOption heartbeat = new HeartbeatOption();
 
     @CommandLine.Mixin
+    io.diglett.common.cli.BufferOptions buffers = new io.diglett.common.cli.BufferOptions();
+
+    @CommandLine.Mixin
     io.diglett.admin.AdminOptions admin = new io.diglett.admin.AdminOptions();
 
     @Option(names = "--no-console", fallbackValue = "true",
@@ -174,6 +177,7 @@ public final class AgentCommand implements Callable<Integer> {
                 .withTunnels(tunnels).withWindow(window.bytes())
                 .withMaxPendingConnects(maxPendingConnects).withMaxStreams(maxStreams)
                 .withHeartbeat(heartbeat.interval())
+                .withBuffers(buffers.settings(Long.MAX_VALUE, Long.MAX_VALUE)) // one link: all of the budget
                 .withReconnectCap(Duration.ofMillis(Math.round(reconnectMax * 1000)));
     }
 

@@ -1,6 +1,7 @@
 package io.diglett.agent;
 
 import io.diglett.common.HostPort;
+import io.diglett.common.transport.BufferSettings;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.mux.Heartbeat;
@@ -21,14 +22,15 @@ import java.util.List;
  * @param maxStreams           streams open at once; further Opens are refused
  * @param heartbeat            Ping interval on an idle link; three silent intervals declare it dead
  * @param reconnectCap         longest wait between reconnect attempts
+ * @param buffers              what streams may hold for backends that do not take their bytes
  */
 public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunnels, int window, TrustSettings trust,
                           Duration handshakeTimeout, int connectTimeoutMillis, int maxPendingConnects,
-                          int maxStreams, Duration heartbeat, Duration reconnectCap) {
+                          int maxStreams, Duration heartbeat, Duration reconnectCap, BufferSettings buffers) {
 
     public static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 10_000;
     public static final int DEFAULT_MAX_PENDING_CONNECTS = 256;
-    public static final int DEFAULT_MAX_STREAMS = 8192;
+    public static final int DEFAULT_MAX_STREAMS = 16_384;
     public static final Duration DEFAULT_RECONNECT_CAP = Duration.ofSeconds(30);
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
     /** Longest token: the Login frame's limit. */
@@ -64,46 +66,50 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
     public static AgentConfig of(HostPort gateway, String token, String name, HostPort backend, TrustSettings trust) {
         return new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), Protocol.DEFAULT_WINDOW, trust,
                 DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_MILLIS, DEFAULT_MAX_PENDING_CONNECTS, DEFAULT_MAX_STREAMS,
-                Heartbeat.DEFAULT_INTERVAL, DEFAULT_RECONNECT_CAP);
+                Heartbeat.DEFAULT_INTERVAL, DEFAULT_RECONNECT_CAP, BufferSettings.defaults());
     }
 
     public AgentConfig withGateway(HostPort value) {
-        return new AgentConfig(value, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
+        return new AgentConfig(value, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
     }
 
     public AgentConfig withToken(String value) {
-        return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
+        return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
     }
 
     public AgentConfig withTunnels(List<TunnelSpec> value) {
-        return new AgentConfig(gateway, token, value, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
+        return new AgentConfig(gateway, token, value, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
     }
 
     public AgentConfig withWindow(int value) {
-        return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
+        return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
     }
 
     public AgentConfig withTrust(TrustSettings value) {
-        return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
+        return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
     }
 
     public AgentConfig withHandshakeTimeout(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap);
+        return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
     }
 
     public AgentConfig withMaxPendingConnects(int value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value, maxStreams, heartbeat, reconnectCap);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value, maxStreams, heartbeat, reconnectCap, buffers);
     }
 
     public AgentConfig withMaxStreams(int value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, value, heartbeat, reconnectCap);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, value, heartbeat, reconnectCap, buffers);
+    }
+
+    public AgentConfig withBuffers(BufferSettings value) {
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, value);
     }
 
     public AgentConfig withHeartbeat(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, value, reconnectCap);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, value, reconnectCap, buffers);
     }
 
     public AgentConfig withReconnectCap(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, value);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, value, buffers);
     }
 }

@@ -14,6 +14,7 @@ import io.diglett.protocol.Signals;
 import io.diglett.common.Version;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
+import io.diglett.protocol.mux.FlowLimits;
 import io.diglett.protocol.mux.LinkSession;
 import io.diglett.protocol.mux.Stream;
 import io.diglett.protocol.mux.StreamState;
@@ -83,8 +84,8 @@ final class AgentSession extends LinkSession {
      */
     AgentSession(AgentConfig config, Transport transport, List<Target> targets, boolean inUseMayBeOurs,
                  CompletableFuture<List<Registration>> online, CompletableFuture<LinkEnd> ended,
-                 AgentStatus status) {
-        super(config.window());
+                 AgentStatus status, FlowLimits flow) {
+        super(config.window(), flow);
         this.status = status;
         this.config = config;
         this.transport = transport;
@@ -103,7 +104,7 @@ final class AgentSession extends LinkSession {
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
-        backends = new Bootstrap()
+        backends = transport.limitUnsent(new Bootstrap(), config.buffers().unsentPerSocket())
                 .group(ctx.channel().eventLoop())
                 .channel(transport.socketChannel())
                 .option(ChannelOption.AUTO_READ, false)

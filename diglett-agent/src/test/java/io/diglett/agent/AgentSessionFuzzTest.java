@@ -206,7 +206,7 @@ class AgentSessionFuzzTest {
 
         void run() {
             AgentSession session = new AgentSession(CONFIG, Transport.NIO, targets, false, online, ended,
-                    new AgentStatus(CONFIG, java.time.Clock.systemUTC()));
+                    new AgentStatus(CONFIG, java.time.Clock.systemUTC()), io.diglett.protocol.mux.FlowLimits.unbounded());
             link = new EmbeddedChannel(new ChannelInitializer<>() {
                 @Override
                 protected void initChannel(Channel ch) {

@@ -53,7 +53,8 @@ class AgentSessionTest {
         AgentSession session = new AgentSession(CONFIG, Transport.NIO,
                 List.of(new AgentSession.Target(1, CONFIG.tunnels().get(0),
                         new InetSocketAddress(InetAddress.getLoopbackAddress(), 9))),
-                false, online, ended, new AgentStatus(CONFIG, Clock.systemUTC()));
+                false, online, ended, new AgentStatus(CONFIG, Clock.systemUTC()),
+                io.diglett.protocol.mux.FlowLimits.unbounded());
         link = new EmbeddedChannel(new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {

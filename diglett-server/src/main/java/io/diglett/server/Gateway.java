@@ -7,6 +7,7 @@ import io.diglett.common.transport.Transport;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.common.transport.Tls;
 import io.diglett.protocol.mux.LinkPipeline;
+import io.diglett.protocol.mux.FlowLimits;
 import io.diglett.server.admin.GatewayAdmin;
 import io.diglett.server.admin.GatewayMetrics;
 import io.diglett.server.auth.Authenticator;
@@ -91,7 +92,9 @@ public final class Gateway implements AutoCloseable {
         this.metrics = new GatewayMetrics(names::live, this::agents);
         this.registrations = new Registrations(names, authenticator, registrar,
                 new PublicListeners(transport, this::config), metrics, clock);
-        this.linkServices = new LinkServices(this::config, registrations, metrics, this::urls, System::nanoTime);
+        FlowLimits flow = config.buffers().flowLimits();
+        metrics.watch(flow.budget());
+        this.linkServices = new LinkServices(this::config, registrations, metrics, this::urls, System::nanoTime, flow);
         this.acceptor = transport.newGroup(1, "diglett-accept");
         this.workers = transport.newGroup(0, "diglett-io");
     }
@@ -170,11 +173,39 @@ public final class Gateway implements AutoCloseable {
                 transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS"
                         : "TLS 1.3 via " + Tls.describe() + " " + tls.fingerprint(),
                 config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
+        warnAboutMemory();
         if (tls == null) {
             log.warn("--plaintext: the agent link is neither encrypted nor authenticated; use it only on a"
                     + " network you trust");
         }
         return address;
+    }
+
+    /**
+     * Says what bounds the memory streams may hold, and warns when the limits promise more than the JVM has: a
+     * buffer budget beyond its direct memory, or one agent's streams at full windows (bounded by the per-agent
+     * share) beyond it.
+     */
+    private void warnAboutMemory() {
+        long direct = io.netty.util.internal.PlatformDependent.maxDirectMemory();
+        var buffers = config.buffers();
+        long perAgentAtFullWindows = (long) config.maxStreamsPerAgent() * config.window();
+        log.info("streams: up to {} per agent, window {} bytes; buffer budget {} bytes ({} per agent, {} per client"
+                        + " address), stall timeout {} s, kernel queue {} bytes per public socket; JVM direct memory {}"
+                        + " bytes", config.maxStreamsPerAgent(), config.window(), buffers.total(), buffers.perLink(),
+                buffers.perClient(), buffers.stallTimeout().toSeconds(), buffers.unsentPerSocket(), direct);
+        if (direct > 0 && buffers.total() > direct) {
+            log.warn("--buffer-budget {} exceeds the JVM's direct memory ({} bytes): streams could exhaust it before"
+                    + " the budget sheds them; lower the budget or raise -XX:MaxDirectMemorySize",
+                    buffers.total(), direct);
+        }
+        long perAgent = Math.min(perAgentAtFullWindows, buffers.perLink());
+        if (direct > 0 && perAgent > direct) {
+            log.warn("one agent's streams may hold {} bytes (--max-streams-per-agent {} x --window {}, at most"
+                            + " --buffer-budget-per-agent {}), more than the JVM's direct memory ({} bytes): lower"
+                            + " them or raise -XX:MaxDirectMemorySize", perAgent, config.maxStreamsPerAgent(),
+                    config.window(), buffers.perLink(), direct);
+        }
     }
 
     private void initLink(Channel ch) {

@@ -29,6 +29,54 @@ public final class Converters {
         }
     }
 
+    /** A size in bytes, or {@code auto} (-1) for the default the program derives: {@code 128m}, {@code auto}. */
+    public static final class SizeOrAuto implements CommandLine.ITypeConverter<Long> {
+        @Override
+        public Long convert(String value) {
+            return "auto".equalsIgnoreCase(value.trim()) ? -1L : parse(() -> {
+                long size = Sizes.parse(value);
+                if (size <= 0) {
+                    throw new IllegalArgumentException("'" + value + "' must be a positive size or 'auto'");
+                }
+                return size;
+            });
+        }
+    }
+
+    /** A positive count, or {@code auto} (-1) for the default the program derives. */
+    public static final class CountOrAuto implements CommandLine.ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String value) {
+            return "auto".equalsIgnoreCase(value.trim()) ? -1 : parse(() -> {
+                int count;
+                try {
+                    count = Integer.parseInt(value.trim());
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("'" + value + "' is not a number or 'auto'");
+                }
+                if (count < 1) {
+                    throw new IllegalArgumentException("'" + value + "' must be at least 1, or 'auto'");
+                }
+                return count;
+            });
+        }
+    }
+
+    /** A size in bytes that fits an int: {@code 128k}. */
+    public static final class IntSize implements CommandLine.ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String value) {
+            return parse(() -> {
+                long size = Sizes.parse(value);
+                if (size <= 0 || size > Integer.MAX_VALUE) {
+                    throw new IllegalArgumentException("'" + value + "' must be between 1 and " + Integer.MAX_VALUE
+                            + " bytes");
+                }
+                return (int) size;
+            });
+        }
+    }
+
     /** {@code HOST[:PORT]}, {@code [IPv6]:PORT}; the port the subclass names applies when none is given. */
     public abstract static class Address implements CommandLine.ITypeConverter<HostPort> {
 

@@ -1,10 +1,14 @@
 package io.diglett.common.transport;
 
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
@@ -72,6 +76,27 @@ public enum Transport {
     public EventLoopGroup newGroup(int threads, String name) {
         IoHandlerFactory factory = this == EPOLL ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         return new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory(name, true), factory);
+    }
+
+    /**
+     * Bounds what the kernel queues unsent on each connection {@code bootstrap} accepts: with epoll,
+     * TCP_NOTSENT_LOWAT (a write fails with EAGAIN once that much is unsent, whatever the send buffer's
+     * autotuned size, so a client that does not read holds {@code bytes} of kernel memory rather than up to
+     * 4 MiB; what is in flight still grows with the congestion window); with NIO, the send buffer's size.
+     */
+    public ServerBootstrap limitUnsentAccepted(ServerBootstrap bootstrap, int bytes) {
+        if (this == EPOLL) {
+            return bootstrap.childOption(EpollChannelOption.TCP_NOTSENT_LOWAT, (long) bytes);
+        }
+        return bootstrap.childOption(ChannelOption.SO_SNDBUF, bytes);
+    }
+
+    /** {@link #limitUnsentAccepted} for the connections {@code bootstrap} makes. */
+    public Bootstrap limitUnsent(Bootstrap bootstrap, int bytes) {
+        if (this == EPOLL) {
+            return bootstrap.option(EpollChannelOption.TCP_NOTSENT_LOWAT, (long) bytes);
+        }
+        return bootstrap.option(ChannelOption.SO_SNDBUF, bytes);
     }
 
     public Class<? extends ServerChannel> serverChannel() {

@@ -1,5 +1,6 @@
 package io.diglett.server.admin;
 
+import io.diglett.protocol.mux.BufferBudget;
 import io.diglett.server.link.LinkEvents;
 import io.diglett.server.link.Tunnel;
 
@@ -84,6 +85,39 @@ public final class GatewayMetrics implements LinkEvents {
                     cb.call(t.stats().bytesOut(), t.name(), "out");
                 })).register(registry);
         JvmMetrics.builder().register(registry);
+    }
+
+    /**
+     * Publishes {@code budget}'s figures: what streams hold for their sockets against the limit, streams shed by
+     * reason (budget, stall, allocation), windows shrunk under pressure, client addresses with streams.
+     */
+    public void watch(BufferBudget budget) {
+        GaugeWithCallback.builder().name("diglett_stream_buffered_bytes").unit(Unit.BYTES)
+                .help("Bytes streams hold for public sockets that have not taken them yet")
+                .callback(cb -> cb.call(budget.total().used())).register(registry);
+        GaugeWithCallback.builder().name("diglett_stream_buffer_budget_bytes").unit(Unit.BYTES)
+                .help("The buffer budget: over it, a stream whose socket is not reading is shed")
+                .labelNames("scope")
+                .callback(cb -> {
+                    cb.call(budget.total().limit(), "total");
+                    cb.call(budget.perLink(), "agent");
+                    cb.call(budget.perClient(), "client");
+                }).register(registry);
+        CounterWithCallback.builder().name("diglett_streams_shed")
+                .help("Streams reset to free memory, by reason: budget (over the buffer budget with a socket not"
+                        + " reading), stall (no byte taken for the stall timeout), allocation (no memory)")
+                .labelNames("reason")
+                .callback(cb -> {
+                    for (BufferBudget.Shed why : BufferBudget.Shed.values()) {
+                        cb.call(budget.shed(why), why.label());
+                    }
+                }).register(registry);
+        CounterWithCallback.builder().name("diglett_stream_windows_shrunk")
+                .help("Credit returns that shrank a stream's window because the buffer budget was under pressure")
+                .callback(cb -> cb.call(budget.windowsShrunk())).register(registry);
+        GaugeWithCallback.builder().name("diglett_stream_clients")
+                .help("Client addresses with a stream open (each has its share of the buffer budget)")
+                .callback(cb -> cb.call(budget.clients())).register(registry);
     }
 
     /** The registry behind {@code /metrics}. */

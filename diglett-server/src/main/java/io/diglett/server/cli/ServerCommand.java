@@ -12,6 +12,7 @@ import io.diglett.server.registrar.RegistrarProvider;
 
 import io.diglett.common.Directories;
 import io.diglett.common.HostPort;
+import io.diglett.common.cli.BufferOptions;
 import io.diglett.common.cli.ClassDataSharing;
 import io.diglett.common.cli.CommandLines;
 import io.diglett.common.cli.ConfigDefaults;
@@ -24,6 +25,7 @@ import io.diglett.common.cli.ShutdownHook;
 import io.diglett.common.cli.VersionProvider;
 import io.diglett.common.cli.WindowOption;
 import io.diglett.common.logging.Logging;
+import io.diglett.common.transport.BufferSettings;
 import io.diglett.protocol.Reasons;
 import io.diglett.server.config.GatewayConfig.Limits;
 import java.io.IOException;
@@ -153,9 +155,27 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Names one agent may register (default: ${DEFAULT-VALUE}).")
     int maxNames;
 
-    @Option(names = "--max-streams-per-agent", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_STREAMS,
-            description = "Public connections open at once through one agent (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-streams-per-agent", paramLabel = "N", defaultValue = "auto",
+            converter = Converters.CountOrAuto.class,
+            description = "Public connections open at once through one agent (default: ${DEFAULT-VALUE}: the buffer"
+                    + " budget / 8 KiB, between 1,024 and 65,536; " + Limits.DEFAULT_MAX_STREAMS
+                    + " with the default budget).")
     int maxStreams;
+
+    @CommandLine.Mixin
+    BufferOptions buffers = new BufferOptions();
+
+    @Option(names = "--buffer-budget-per-agent", paramLabel = "BYTES", defaultValue = "auto",
+            converter = Converters.SizeOrAuto.class,
+            description = "Of the buffer budget, what the streams of one agent may hold (default: ${DEFAULT-VALUE},"
+                    + " half of it).")
+    long budgetPerAgent;
+
+    @Option(names = "--buffer-budget-per-client", paramLabel = "BYTES", defaultValue = "auto",
+            converter = Converters.SizeOrAuto.class,
+            description = "Of the buffer budget, what the streams of one client address may hold (default:"
+                    + " ${DEFAULT-VALUE}, a quarter of it).")
+    long budgetPerClient;
 
     @Option(names = "--handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
             description = "Time an agent has to finish TLS, login and registration (default: ${DEFAULT-VALUE}).")
@@ -262,6 +282,7 @@ public final class ServerCommand implements Callable<Integer> {
         return GatewayConfig.defaults().withListen(listen).withPublicBind(bind).withPortRange(portRange)
                 .withWindow(window.bytes()).withTls(tls)
                 .withIngress(new IngressSettings(domain, http, https, httpsCert, httpsKey))
+                .withBuffers(bufferSettings())
                 .withLimits(limits());
     }
 
@@ -327,8 +348,14 @@ public final class ServerCommand implements Callable<Integer> {
 
     /** The limits the options give. */
     Limits limits() {
-        return new Limits(maxAgents, maxNames, maxStreams, seconds(handshakeTimeout), heartbeat.interval(),
+        int streams = maxStreams > 0 ? maxStreams : Limits.streamsFor(bufferSettings().total());
+        return new Limits(maxAgents, maxNames, streams, seconds(handshakeTimeout), heartbeat.interval(),
                 seconds(drainTimeout));
+    }
+
+    /** The buffer budget, stall timeout and kernel queue per socket from the options. */
+    BufferSettings bufferSettings() {
+        return buffers.settings(budgetPerAgent, budgetPerClient);
     }
 
     /** A new registrar from --registrar and --registrar-option; its domain defaults to {@code domain}. */

@@ -1,6 +1,7 @@
 package io.diglett.server.config;
 
 import io.diglett.common.HostPort;
+import io.diglett.common.transport.BufferSettings;
 import io.diglett.protocol.Protocol;
 import java.time.Duration;
 
@@ -14,9 +15,10 @@ import java.time.Duration;
  * @param limits     what one agent, and all agents together, may hold
  * @param tls        how the agent link is secured
  * @param ingress    the built-in HTTP/HTTPS ingress for NAME.DOMAIN, or {@link IngressSettings#none()}
+ * @param buffers    what streams may hold for sockets that do not take their bytes (read at start only)
  */
 public record GatewayConfig(HostPort listen, String publicBind, PortRange portRange, int window, Limits limits,
-                            TlsSettings tls, IngressSettings ingress) {
+                            TlsSettings tls, IngressSettings ingress, BufferSettings buffers) {
 
     /**
      * @param maxAgents          agent links at once; further connections are closed at once
@@ -30,7 +32,13 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
                          Duration heartbeat, Duration drainTimeout) {
         public static final int DEFAULT_MAX_AGENTS = 1024;
         public static final int DEFAULT_MAX_NAMES = 16;
-        public static final int DEFAULT_MAX_STREAMS = 4096;
+        /**
+         * Default streams per agent with the default buffer budget; {@link #streamsFor} derives it from the
+         * budget.
+         */
+        public static final int DEFAULT_MAX_STREAMS = 16_384;
+        /** What one stream is reckoned to cost beside the bytes the buffer budget bounds: objects, a socket. */
+        public static final int STREAM_OVERHEAD = 8 * 1024;
         public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
         public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(10);
 
@@ -46,6 +54,16 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
             if (drainTimeout.isNegative()) {
                 throw new IllegalArgumentException("the drain timeout must not be negative");
             }
+        }
+
+        /**
+         * Streams per agent for a buffer budget of {@code budget} bytes: what the budget's bytes would pay for at
+         * {@link #STREAM_OVERHEAD} each, between 1,024 and 65,536. Bytes a stream holds are bounded by the
+         * budget itself (a stalled stream is shed), so this bounds what streams cost beside them; the default
+         * budget of 128 MiB gives {@value #DEFAULT_MAX_STREAMS}.
+         */
+        public static int streamsFor(long budget) {
+            return (int) Math.max(1024, Math.min(65_536, budget / STREAM_OVERHEAD));
         }
 
         public static Limits defaults() {
@@ -91,35 +109,39 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
     public static GatewayConfig defaults() {
         return new GatewayConfig(new HostPort("0.0.0.0", Protocol.DEFAULT_GATEWAY_PORT), "0.0.0.0", null,
                 Protocol.DEFAULT_WINDOW, Limits.defaults(), TlsSettings.generated(TlsSettings.defaultStateDir()),
-                IngressSettings.none());
+                IngressSettings.none(), BufferSettings.defaults());
     }
 
     public GatewayConfig withListen(HostPort value) {
-        return new GatewayConfig(value, publicBind, portRange, window, limits, tls, ingress);
+        return new GatewayConfig(value, publicBind, portRange, window, limits, tls, ingress, buffers);
     }
 
     public GatewayConfig withPublicBind(String value) {
-        return new GatewayConfig(listen, value, portRange, window, limits, tls, ingress);
+        return new GatewayConfig(listen, value, portRange, window, limits, tls, ingress, buffers);
     }
 
     public GatewayConfig withPortRange(PortRange value) {
-        return new GatewayConfig(listen, publicBind, value, window, limits, tls, ingress);
+        return new GatewayConfig(listen, publicBind, value, window, limits, tls, ingress, buffers);
     }
 
     public GatewayConfig withWindow(int value) {
-        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls, ingress);
+        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls, ingress, buffers);
     }
 
     public GatewayConfig withLimits(Limits value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, value, tls, ingress);
+        return new GatewayConfig(listen, publicBind, portRange, window, value, tls, ingress, buffers);
     }
 
     public GatewayConfig withTls(TlsSettings value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, value, ingress);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, value, ingress, buffers);
     }
 
     public GatewayConfig withIngress(IngressSettings value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, value);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, value, buffers);
+    }
+
+    public GatewayConfig withBuffers(BufferSettings value) {
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, ingress, value);
     }
 
     public int maxNamesPerAgent() {

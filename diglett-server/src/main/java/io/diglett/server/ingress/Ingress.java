@@ -99,7 +99,7 @@ public final class Ingress implements AutoCloseable {
 
     private Channel bind(EventLoopGroup acceptor, EventLoopGroup workers, Transport transport, HostPort at,
                          boolean https) throws InterruptedException {
-        return new ServerBootstrap()
+        return transport.limitUnsentAccepted(new ServerBootstrap(), config.buffers().unsentPerSocket())
                 .group(acceptor, workers)
                 .channel(transport.serverChannel())
                 .option(ChannelOption.SO_REUSEADDR, true)

@@ -24,6 +24,7 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Promise;
+import java.net.InetSocketAddress;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -62,7 +63,7 @@ public final class GatewaySession extends LinkSession {
     private final Promise<Void> closed = GlobalEventExecutor.INSTANCE.newPromise();
 
     public GatewaySession(LinkServices services) {
-        super(services.config().get().window());
+        super(services.config().get().window(), services.flow());
         this.services = services;
         this.registrations = services.registrations();
         this.names = new LinkNames(this, services);
@@ -288,7 +289,8 @@ public final class GatewaySession extends LinkSession {
         }
         int id = nextStreamId();
         Stream stream = mux.create(id, tunnel.name(),
-                tunnel.stats().newStream(services.nanoClock(), services.events()::streamOpened));
+                tunnel.stats().newStream(services.nanoClock(), services.events()::streamOpened),
+                client.remoteAddress() instanceof InetSocketAddress address ? address.getAddress() : null);
         stream.attach(client, end);
         if (stream.state() == StreamState.CLOSED) {
             return stream;

@@ -1,5 +1,6 @@
 package io.diglett.server.link;
 
+import io.diglett.protocol.mux.FlowLimits;
 import io.diglett.server.config.GatewayConfig;
 import java.util.List;
 import java.util.function.Function;
@@ -14,7 +15,8 @@ import java.util.function.Supplier;
  * @param events        what links report for monitoring
  * @param urls          the public URLs of a tunnel on the ingress (told to its agent); empty without one
  * @param nanoClock     monotonic time, for latencies
+ * @param flow          the buffer budget every link's streams share, and the stall timeout
  */
 public record LinkServices(Supplier<GatewayConfig> config, Registrations registrations, LinkEvents events,
-                           Function<Tunnel, List<String>> urls, LongSupplier nanoClock) {
+                           Function<Tunnel, List<String>> urls, LongSupplier nanoClock, FlowLimits flow) {
 }

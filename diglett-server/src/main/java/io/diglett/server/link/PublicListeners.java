@@ -33,7 +33,8 @@ public final class PublicListeners implements PublicBinder {
     @Override
     public Future<Channel> bind(Tunnel tunnel, EventLoop loop) {
         GatewayConfig settings = config.get();
-        ServerBootstrap bootstrap = new ServerBootstrap()
+        ServerBootstrap bootstrap = transport.limitUnsentAccepted(new ServerBootstrap(),
+                        settings.buffers().unsentPerSocket())
                 .group(loop)
                 .channel(transport.serverChannel())
                 .option(ChannelOption.AUTO_READ, false)

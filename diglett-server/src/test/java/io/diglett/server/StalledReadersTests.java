@@ -1,0 +1,124 @@
+package io.diglett.server;
+
+import static io.diglett.server.TunnelTests.waitFor;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.common.transport.BufferSettings;
+import io.diglett.protocol.mux.BufferBudget;
+import io.diglett.server.TestServers.Backend;
+import io.diglett.server.TestServers.Digested;
+import io.diglett.server.TestServers.RandomBytes;
+import io.diglett.server.config.GatewayConfig;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Clients that ask for a large response and never read, through a real gateway and agent: what the gateway
+ * holds stays within its buffer budget (the greedy address's share first), the streams that go over it are shed,
+ * the stall timeout frees the rest, and meanwhile another client of the same tunnel is served in full and the
+ * agent's link never drops.
+ */
+class StalledReadersTests {
+
+    private static final int STALLED = 48;
+    private static final long TOTAL = 8L << 20;
+    private static final long PER_CLIENT = 2L << 20;
+
+    @Test
+    void clientsThatNeverReadAreHeldToTheBudgetAndShedWhileAnotherClientIsServed() throws Exception {
+        BufferSettings buffers = new BufferSettings(TOTAL, TOTAL, PER_CLIENT, Duration.ofSeconds(3), 64 * 1024);
+        AtomicLong endlessWritten = new AtomicLong();
+        List<Socket> stalled = new ArrayList<>();
+        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withBuffers(buffers));
+             Backend backend = new Backend(socket -> {
+                 OutputStream out = socket.getOutputStream();
+                 if (socket.getInputStream().read() == 'E') {
+                     byte[] block = new byte[64 * 1024];
+                     while (true) {
+                         out.write(block);
+                         endlessWritten.addAndGet(block.length);
+                     }
+                 }
+                 RandomBytes.write(3, 8L << 20, out);
+             })) {
+            int port = fixture.expose("big", backend.port());
+            BufferBudget budget = fixture.gateway.linkServices().flow().budget();
+            try {
+                for (int i = 0; i < STALLED; i++) {
+                    Socket socket = new Socket();
+                    stalled.add(socket);
+                    socket.setReceiveBufferSize(4096);
+                    socket.bind(new InetSocketAddress("127.0.0.2", 0));
+                    socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+                    socket.getOutputStream().write('E');
+                }
+                waitFor(() -> budget.shed(BufferBudget.Shed.BUDGET) > 0, "the greedy address's share is spent", 20_000);
+                long held = budget.total().used();
+                // a share is checked before a stream holds more: over it by at most one frame per stream at once
+                assertTrue(held <= PER_CLIENT + STALLED * 65_535L, "held " + held + " bytes");
+                String metrics = scrape(fixture.gateway);
+                assertTrue(counter(metrics, "diglett_streams_shed_total", "budget") >= 1, metrics);
+                assertTrue(gauge(metrics, "diglett_stream_buffered_bytes") <= TOTAL, metrics);
+
+                // another client of the same tunnel, from another address, gets its 8 MiB in full meanwhile
+                try (Socket reader = TestServers.connect(port)) {
+                    reader.getOutputStream().write('F');
+                    Digested got = TestServers.digestUntil(reader.getInputStream(), Long.MAX_VALUE);
+                    assertEquals(8L << 20, got.length());
+                    assertArrayEquals(RandomBytes.digest(3, 8L << 20), got.sha256());
+                }
+
+                // the stall timeout frees what the streams that were not shed still hold
+                waitFor(() -> budget.shed(BufferBudget.Shed.STALL) > 0 && budget.total().used() == 0,
+                        "stalled streams are reset and their bytes freed", 20_000);
+                assertEquals(0, budget.clients(), "no client entry outlives its streams");
+                metrics = scrape(fixture.gateway);
+                assertTrue(counter(metrics, "diglett_streams_shed_total", "stall") >= 1, metrics);
+                assertEquals(0, counter(metrics, "diglett_streams_shed_total", "allocation"), metrics);
+                assertEquals(1.0, gauge(metrics, "diglett_agents_connected"), "the agent's link never dropped");
+                long written = endlessWritten.get();
+                // each stalled stream: a window at the gateway, one read at the agent, the kernel queues between and
+                // the backend's own send buffer (autotuned up to 4 MiB): nothing read without credit
+                assertTrue(written < STALLED * (6L << 20), "the backends wrote " + written + " bytes");
+                System.out.printf("%d stalled clients: %d shed over the budget, %d by the stall timeout; held %d"
+                        + " bytes at the first shed; backends wrote %d bytes%n", STALLED,
+                        budget.shed(BufferBudget.Shed.BUDGET), budget.shed(BufferBudget.Shed.STALL), held, written);
+            } finally {
+                for (Socket socket : stalled) {
+                    socket.close();
+                }
+            }
+        }
+    }
+
+    static String scrape(Gateway gateway) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrometheusTextFormatWriter.create().write(out, gateway.metricsRegistry().scrape());
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    static double counter(String metrics, String name, String reason) {
+        Matcher m = Pattern.compile("(?m)^" + name + "\\{reason=\"" + reason + "\"} (\\S+)$").matcher(metrics);
+        return m.find() ? Double.parseDouble(m.group(1)) : 0;
+    }
+
+    static double gauge(String metrics, String name) {
+        Matcher m = Pattern.compile("(?m)^" + name + " (\\S+)$").matcher(metrics);
+        assertTrue(m.find(), name + " in " + metrics);
+        return Double.parseDouble(m.group(1));
+    }
+}
