@@ -64,12 +64,15 @@ public final class Agent implements AutoCloseable {
     private final AgentStatus status;
     /** The buffer budget every link of this agent (one at a time) shares, and the stall timeout. */
     private final FlowLimits flow;
+    /** Tells the buffer budget when the kernel's socket memory is short. */
+    private final io.diglett.common.transport.TcpMemory tcpMemory;
     private AgentAdmin admin;
 
     public Agent(AgentConfig config) {
         this.config = config;
         this.status = new AgentStatus(config, java.time.Clock.systemUTC());
         this.flow = config.buffers().flowLimits();
+        this.tcpMemory = new io.diglett.common.transport.TcpMemory(flow.budget());
         this.group = transport.newGroup(1, "diglett-agent");
         this.loop = group.next();
         this.backoff = new Backoff(config.reconnectCap(), new Random());
@@ -81,6 +84,7 @@ public final class Agent implements AutoCloseable {
      * and lost links are retried; the future stays pending meanwhile.
      */
     public CompletableFuture<List<Registration>> start() {
+        tcpMemory.start(loop);
         try {
             tls = config.trust().plaintext() ? null : SslContextBuilder.forClient()
                     .sslProvider(io.diglett.common.transport.Tls.provider())

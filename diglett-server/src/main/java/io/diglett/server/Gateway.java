@@ -3,6 +3,7 @@ package io.diglett.server;
 import io.diglett.common.HostPort;
 import io.diglett.common.Version;
 import io.diglett.common.transport.Fingerprint;
+import io.diglett.common.transport.TcpMemory;
 import io.diglett.common.transport.Transport;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.common.transport.Tls;
@@ -80,6 +81,8 @@ public final class Gateway implements AutoCloseable {
     private final AtomicInteger connected = new AtomicInteger();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final GatewayMetrics metrics;
+    /** Tells the buffer budget when the kernel's socket memory is short. */
+    private final TcpMemory tcpMemory;
 
     public Gateway(GatewayConfig config, Authenticator authenticator, Registrar registrar) {
         this(config, authenticator, registrar, new LocalNameRegistry());
@@ -94,6 +97,7 @@ public final class Gateway implements AutoCloseable {
                 new PublicListeners(transport, this::config), metrics, clock);
         FlowLimits flow = config.buffers().flowLimits();
         metrics.watch(flow.budget());
+        this.tcpMemory = new TcpMemory(flow.budget());
         this.linkServices = new LinkServices(this::config, registrations, metrics, this::urls, System::nanoTime, flow);
         this.acceptor = transport.newGroup(1, "diglett-accept");
         this.workers = transport.newGroup(0, "diglett-io");
@@ -174,6 +178,7 @@ public final class Gateway implements AutoCloseable {
                         : "TLS 1.3 via " + Tls.describe() + " " + tls.fingerprint(),
                 config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
         warnAboutMemory();
+        tcpMemory.start(workers.next());
         if (tls == null) {
             log.warn("--plaintext: the agent link is neither encrypted nor authenticated; use it only on a"
                     + " network you trust");
@@ -322,6 +327,7 @@ public final class Gateway implements AutoCloseable {
         if (closed.getAndSet(true)) {
             return;
         }
+        tcpMemory.stop();
         if (server != null) {
             server.close().syncUninterruptibly();
         }

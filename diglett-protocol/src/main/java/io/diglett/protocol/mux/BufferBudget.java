@@ -33,12 +33,22 @@ public final class BufferBudget {
     /** Share of a limit above which windows shrink and stop growing. */
     public static final double PRESSURE = 0.5;
 
+    /**
+     * How long a socket may take nothing while data waits for it when memory is short (a limit of the budget is
+     * exceeded, or the system's socket memory is near its pressure mark): then a stalled stream is shed after
+     * this, not after the stall timeout, because what it pins elsewhere (kernel buffers of its sockets, the
+     * backend's) is what the memory is short of.
+     */
+    public static final java.time.Duration SHORT_STALL = java.time.Duration.ofSeconds(2);
+
     /** Why a stream was shed; the metric's label. */
     public enum Shed {
         /** Its bytes would have gone over a limit of the budget while its socket was not taking them. */
         BUDGET("budget"),
         /** Its socket took no byte for the stall timeout while bytes waited for it. */
         STALL("stall"),
+        /** Memory was short and its socket took no byte for {@link #SHORT_STALL} while bytes waited for it. */
+        PRESSURE("pressure"),
         /** Memory for its bytes could not be allocated. */
         ALLOCATION("allocation");
 
@@ -63,6 +73,8 @@ public final class BufferBudget {
     private final AtomicLong unlogged = new AtomicLong();
     private final AtomicLong lastLog = new AtomicLong(Long.MIN_VALUE / 2);
     private final LongSupplier nanoClock;
+    /** Set by a watcher of the system's socket memory ({@code TcpMemory}) while it is near its pressure mark. */
+    private volatile boolean systemPressure;
 
     /**
      * @param total     bytes all streams together may hold
@@ -147,6 +159,16 @@ public final class BufferBudget {
         return new Holding(link, clientKey, clientShare(clientKey));
     }
 
+    /** Tells the budget whether the system's socket memory is short: stalled streams are then shed early. */
+    public void systemPressure(boolean value) {
+        systemPressure = value;
+    }
+
+    /** Whether the system's socket memory was last reported short. */
+    public boolean systemPressure() {
+        return systemPressure;
+    }
+
     /** Streams shed for {@code why} since start. */
     public long shed(Shed why) {
         return shed[why.ordinal()].sum();
@@ -161,8 +183,11 @@ public final class BufferBudget {
         shrunk.increment();
     }
 
-    /** Counts a shed stream and logs a summary at most once a second (a flood of stalled clients is one line). */
-    void countShed(Shed why, String stream, String reason) {
+    /**
+     * Counts a shed stream and logs a summary at most once a second (a flood of stalled clients is one line);
+     * returns whether this one was logged.
+     */
+    boolean countShed(Shed why, String stream, String reason) {
         shed[why.ordinal()].increment();
         long pending = unlogged.incrementAndGet();
         long now = nanoClock.getAsLong();
@@ -172,9 +197,10 @@ public final class BufferBudget {
             log.warn("{} shed: {} ({} stream{} shed since the last such line; streams hold {} bytes, budget {})",
                     stream, reason, count, count == 1 ? "" : "s", total.used(),
                     total.limit() == Long.MAX_VALUE ? "unlimited" : total.limit());
-        } else {
-            log.debug("{} shed: {} ({} not logged yet)", stream, reason, pending);
+            return true;
         }
+        log.debug("{} shed: {} ({} not logged yet)", stream, reason, pending);
+        return false;
     }
 
     /** One level of the budget: bytes held against a limit. */
@@ -256,6 +282,11 @@ public final class BufferBudget {
         /** Whether any level is over its limit. */
         boolean over() {
             return total.over() || link.over() || client != null && client.over();
+        }
+
+        /** Memory is short for this stream: a level over its limit, or the system's socket memory. */
+        boolean overloaded() {
+            return systemPressure || over();
         }
 
         /** The highest share of a limit in use, over the levels this stream is charged to. */

@@ -122,6 +122,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     private int growth;
     /** When the socket last took bytes, or bytes started waiting for it ({@link StreamMux#nanoTime()}). */
     private long lastProgress;
+    /** When the send credit ran out ({@link StreamMux#nanoTime()}); meaningless while there is credit. */
+    private long creditSpentAt;
     /** In the mux's queue of streams waiting for the link to become writable. */
     private boolean waitingForLink;
 
@@ -310,6 +312,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             ByteBuf chunk = n == head.readableBytes() ? unsent.poll() : head.readRetainedSlice(n);
             unsentBytes -= n;
             sendCredit -= n;
+            if (sendCredit == 0) {
+                creditSpentAt = mux.nanoTime();
+            }
             if (chunk == roomy) {
                 // the whole read buffer, its header room untouched: header and payload go out as one buffer
                 roomy = null;
@@ -418,6 +423,19 @@ public final class Stream extends ChannelInboundHandlerAdapter {
      */
     long stalledFor(long now) {
         return bufferedTowardSocket() == 0 ? 0 : now - lastProgress;
+    }
+
+    /**
+     * How long this stream has waited for credit from its peer (whose socket takes nothing, or slowly): 0 while
+     * it has credit or cannot send anyway.
+     */
+    long creditStalledFor(long now) {
+        return sendCredit == 0 && state.canSend() && !localInputEnded ? now - creditSpentAt : 0;
+    }
+
+    /** Whether memory is short for this stream: a level of its budget is over its limit, or the system's. */
+    boolean memoryShort() {
+        return holding.overloaded();
     }
 
     /** Resets the stream for {@code why}, counted and logged (at most a line a second) by the budget. */

@@ -121,7 +121,7 @@ public final class StreamMux {
         }
         Stream stream = new Stream(this, id, label, observer, limits.budget().hold(linkShare, clientKey));
         streams.put(id, stream);
-        if (stallSweep == null && !limits.stallTimeout().isZero()) {
+        if (stallSweep == null) {
             stallSweep = link.eventLoop().scheduleAtFixedRate(this::sweepStalled, 1, 1, TimeUnit.SECONDS);
         }
         return stream;
@@ -142,18 +142,24 @@ public final class StreamMux {
     }
 
     /**
-     * Resets every stream whose socket accepted no byte for the stall timeout while bytes waited for it. Runs
-     * once a second while the link has streams; tests call it with their own clock.
+     * Resets every stream whose socket accepted no byte for the stall timeout while bytes waited for it; and
+     * while memory is short for a stream, one whose socket took nothing, or whose peer returned no credit, for
+     * {@link BufferBudget#SHORT_STALL}. Runs once a second while the link has streams; tests call it with their
+     * own clock.
      */
     void sweepStalled() {
-        long timeout = limits.stallTimeout().toNanos();
-        if (timeout == 0 || streams.isEmpty()) {
+        if (streams.isEmpty()) {
             return;
         }
+        long timeout = limits.stallTimeout().toNanos();
+        long shortTimeout = BufferBudget.SHORT_STALL.toNanos();
         long now = nanoTime();
         List<Stream> stalled = null;
         for (Stream stream : streams.values()) {
-            if (stream.stalledFor(now) >= timeout) {
+            long stalledFor = stream.stalledFor(now);
+            if (stalledFor > 0 && timeout > 0 && stalledFor >= timeout
+                    || stream.memoryShort() && (stalledFor >= shortTimeout
+                    || stream.creditStalledFor(now) >= shortTimeout)) {
                 if (stalled == null) {
                     stalled = new ArrayList<>();
                 }
@@ -162,8 +168,14 @@ public final class StreamMux {
         }
         if (stalled != null) {
             for (Stream stream : stalled) {
-                stream.shed(BufferBudget.Shed.STALL, "the socket accepted no byte for "
-                        + limits.stallTimeout().toSeconds() + " s while data waited for it");
+                if (timeout > 0 && stream.stalledFor(now) >= timeout) {
+                    stream.shed(BufferBudget.Shed.STALL, "the socket accepted no byte for "
+                            + limits.stallTimeout().toSeconds() + " s while data waited for it");
+                } else {
+                    stream.shed(BufferBudget.Shed.PRESSURE, "memory is short and the "
+                            + (stream.stalledFor(now) >= shortTimeout ? "socket" : "peer") + " took no byte for "
+                            + BufferBudget.SHORT_STALL.toSeconds() + " s while data waited for it");
+                }
             }
         }
     }

@@ -198,6 +198,52 @@ class BufferBudgetTest {
     }
 
     @Test
+    void whileMemoryIsShortAStalledSocketOrAPeerThatReturnsNoCreditIsShedAfterTwoSeconds() {
+        BufferBudget budget = BufferBudget.unlimited();
+        StreamMux mux = mux(budget, Duration.ofSeconds(60));
+        Stream stalled = stream(mux, 1, false, null);
+        Stream starved = stream(mux, 3, true, null);
+        Stream idle = stream(mux, 5, true, null);
+        peerSends(mux, 1, 1000);
+        // the local socket reads a whole window: all credit spent, the peer returns none
+        locals.get(1).writeInbound(Unpooled.wrappedBuffer(new byte[WINDOW]));
+        drainLink().forEach(Frame::release);
+        assertEquals(0, starved.sendCredit());
+
+        now.addAndGet(BufferBudget.SHORT_STALL.toNanos());
+        mux.sweepStalled();
+        assertEquals(StreamState.OPEN, stalled.state(), "memory is not short: the stall timeout applies");
+        assertEquals(StreamState.OPEN, starved.state());
+
+        budget.systemPressure(true);
+        mux.sweepStalled();
+        assertEquals(StreamState.CLOSED, stalled.state());
+        assertEquals(StreamState.CLOSED, starved.state());
+        assertEquals(StreamState.OPEN, idle.state(), "nothing waits on an idle stream");
+        assertEquals(2, budget.shed(BufferBudget.Shed.PRESSURE));
+        List<String> reasons = closeReasons();
+        assertTrue(reasons.contains("memory is short and the socket took no byte for 2 s while data waited for it"),
+                reasons.toString());
+        assertTrue(reasons.contains("memory is short and the peer took no byte for 2 s while data waited for it"),
+                reasons.toString());
+    }
+
+    @Test
+    void aThousandShedStreamsInOneSecondMakeOneLogLine() {
+        BufferBudget budget = new BufferBudget(1, 1, 1, now::get);
+        int logged = 0;
+        for (int i = 0; i < 1000; i++) {
+            if (budget.countShed(BufferBudget.Shed.BUDGET, "stream=" + i, "test")) {
+                logged++;
+            }
+        }
+        assertEquals(1, logged);
+        now.addAndGet(Duration.ofSeconds(1).toNanos());
+        assertTrue(budget.countShed(BufferBudget.Shed.BUDGET, "stream=1000", "test"), "a second later, one more");
+        assertEquals(1001, budget.shed(BufferBudget.Shed.BUDGET));
+    }
+
+    @Test
     void aSocketThatKeepsTakingBytesIsNotStalledHoweverLongItTakes() {
         StreamMux mux = mux(BufferBudget.unlimited(), Duration.ofSeconds(60));
         Stream slow = stream(mux, 1, true, null);

@@ -115,6 +115,10 @@ public final class GatewayMetrics implements LinkEvents {
         CounterWithCallback.builder().name("diglett_stream_windows_shrunk")
                 .help("Credit returns that shrank a stream's window because the buffer budget was under pressure")
                 .callback(cb -> cb.call(budget.windowsShrunk())).register(registry);
+        GaugeWithCallback.builder().name("diglett_memory_short")
+                .help("1 while the kernel's TCP socket memory is near its pressure mark: stalled streams are shed"
+                        + " after 2 s")
+                .callback(cb -> cb.call(budget.systemPressure() ? 1 : 0)).register(registry);
         GaugeWithCallback.builder().name("diglett_stream_clients")
                 .help("Client addresses with a stream open (each has its share of the buffer budget)")
                 .callback(cb -> cb.call(budget.clients())).register(registry);

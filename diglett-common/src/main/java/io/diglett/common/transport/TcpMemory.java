@@ -1,0 +1,129 @@
+package io.diglett.common.transport;
+
+import io.diglett.protocol.mux.BufferBudget;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Watches the memory the Linux kernel holds in TCP socket buffers, system-wide, against its pressure mark
+ * ({@code net.ipv4.tcp_mem}'s second value). Above the mark the kernel shrinks every socket's buffers to a
+ * fair share, and an agent link, which carries every stream of an agent, then crawls for all its clients.
+ * Thousands of clients that ask for data and never read fill kernel buffers this process cannot free except
+ * by closing their connections (the backend's send buffers, the agent's receive buffers, the public sockets'):
+ * so from {@link #WATCH_SHARE} of the mark on, the {@link BufferBudget} is told memory is short, and stalled
+ * streams are shed after {@link BufferBudget#SHORT_STALL} instead of the stall timeout.
+ *
+ * <p>Reads {@code /proc/net/sockstat} and {@code /proc/sys/net/ipv4/tcp_mem} once a second; elsewhere (no such
+ * files) it does nothing.
+ */
+public final class TcpMemory {
+
+    private static final Logger log = LoggerFactory.getLogger(TcpMemory.class);
+
+    /** Share of the kernel's pressure mark from which memory counts as short here. */
+    public static final double WATCH_SHARE = 0.8;
+
+    private static final Path SOCKSTAT = Path.of("/proc/net/sockstat");
+    private static final Path TCP_MEM = Path.of("/proc/sys/net/ipv4/tcp_mem");
+
+    private final Path sockstat;
+    private final Path tcpMem;
+    private final BufferBudget budget;
+    private boolean memoryShort;
+    private ScheduledFuture<?> task;
+
+    public TcpMemory(BufferBudget budget) {
+        this(budget, SOCKSTAT, TCP_MEM);
+    }
+
+    TcpMemory(BufferBudget budget, Path sockstat, Path tcpMem) {
+        this.budget = budget;
+        this.sockstat = sockstat;
+        this.tcpMem = tcpMem;
+    }
+
+    /** Checks once a second on {@code executor}, if this system has the files; returns whether it does. */
+    public boolean start(EventExecutor executor) {
+        if (!Files.isReadable(sockstat) || !Files.isReadable(tcpMem)) {
+            return false;
+        }
+        task = executor.scheduleAtFixedRate(this::check, 1, 1, TimeUnit.SECONDS);
+        return true;
+    }
+
+    public void stop() {
+        if (task != null) {
+            task.cancel(false);
+        }
+    }
+
+    /** Reads the figures and tells the budget; logs when memory becomes short and when it no longer is. */
+    void check() {
+        long used;
+        long mark;
+        try {
+            used = pagesInUse(read(sockstat));
+            mark = pressureMark(read(tcpMem));
+        } catch (IOException | RuntimeException e) {
+            log.debug("cannot read the kernel's TCP memory figures: {}", e.toString());
+            return;
+        }
+        if (used < 0 || mark <= 0) {
+            return;
+        }
+        boolean now = used >= WATCH_SHARE * mark;
+        if (now != memoryShort) {
+            memoryShort = now;
+            if (now) {
+                log.warn("TCP socket memory at {} of the kernel's pressure mark of {} pages: streams whose clients"
+                        + " take nothing for {} s are shed until it is below {}%", used, mark,
+                        BufferBudget.SHORT_STALL.toSeconds(), Math.round(WATCH_SHARE * 100));
+            } else {
+                log.info("TCP socket memory back at {} of {} pages", used, mark);
+            }
+        }
+        budget.systemPressure(now);
+    }
+
+    /**
+     * The whole of a {@code /proc} file in one read: a sysctl file read from an offset other than 0 reads as
+     * empty, and {@code Files.readString} (the file's size is 0) reads its first byte alone, then the rest from
+     * offset 1, so it saw "2" where the file says "287889 383855 575778".
+     */
+    private static String read(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            byte[] buf = new byte[8192];
+            int n = in.readNBytes(buf, 0, buf.length);
+            return new String(buf, 0, n, StandardCharsets.US_ASCII);
+        }
+    }
+
+    /** The {@code mem} figure of the {@code TCP:} line of {@code /proc/net/sockstat}, in pages; -1 if absent. */
+    static long pagesInUse(String sockstat) {
+        for (String line : sockstat.split("\n")) {
+            if (line.startsWith("TCP:")) {
+                String[] fields = line.trim().split("\\s+");
+                for (int i = 1; i + 1 < fields.length; i++) {
+                    if (fields[i].equals("mem")) {
+                        return Long.parseLong(fields[i + 1]);
+                    }
+                }
+            }
+        }
+        return -1;
+    }
+
+    /** The second of {@code tcp_mem}'s three values: where the kernel's memory pressure begins, in pages. */
+    static long pressureMark(String tcpMem) {
+        String[] values = tcpMem.trim().split("\\s+");
+        return values.length == 3 ? Long.parseLong(values[1]) : -1;
+    }
+}
