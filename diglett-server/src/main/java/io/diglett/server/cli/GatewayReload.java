@@ -31,7 +31,8 @@ public final class GatewayReload {
     private static final Logger log = LoggerFactory.getLogger(GatewayReload.class);
 
     static final Set<String> LIMITS = Set.of("max-agents", "max-names-per-agent", "max-streams-per-agent",
-            "handshake-timeout", "heartbeat", "drain-timeout");
+            "handshake-timeout", "heartbeat", "drain-timeout", "max-pending-logins", "max-pending-logins-per-ip",
+            "first-byte-timeout", "login-timeout");
     static final Set<String> AUTH = Set.of("auth", "auth-file", "auth-option");
     static final Set<String> REGISTRAR = Set.of("registrar", "registrar-option");
 
@@ -98,7 +99,9 @@ public final class GatewayReload {
         List<String> limits = changed.stream().filter(LIMITS::contains).toList();
         if (!limits.isEmpty()) {
             try {
+                io.diglett.server.config.PreLoginLimits preLogin = fresh.preLogin(); // both valid, or neither applied
                 gateway.updateLimits(fresh.limits());
+                gateway.updatePreLogin(preLogin);
                 said.add("limits " + describe(limits, next));
                 accept(LIMITS, next);
             } catch (IllegalArgumentException e) {
