@@ -73,6 +73,8 @@ class PreLoginTests {
         try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withPreLogin(slow)
                 .withLimits(GatewayConfig.Limits.defaults().withHandshakeTimeout(Duration.ofSeconds(30))), tokens);
              IdleSockets crowd = new IdleSockets()) {
+            assertTrue(maxFileDescriptors() >= 4_096, "this test holds 2,000 sockets in one JVM: raise the limit of"
+                    + " open files (ulimit -n) to at least 4096; it is " + maxFileDescriptors());
             long opening = System.nanoTime();
             crowd.open(2_000, CROWD, fixture.address);
             int allowed = PreLoginLimits.DEFAULT_MAX_PENDING_LOGINS_PER_IP;
@@ -198,6 +200,13 @@ class PreLoginTests {
             assertEquals("the gateway closed the connection before answering the protocol handshake (it may be"
                     + " full or refusing this address)", agent.status().lastError());
         }
+    }
+
+    /** The JVM's limit of open files (it raises its soft limit to the hard one at start), or MAX_VALUE if unknown. */
+    private static long maxFileDescriptors() {
+        return java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.UnixOperatingSystemMXBean unix
+                ? unix.getMaxFileDescriptorCount() : Long.MAX_VALUE;
     }
 
     private static long millisSince(long nanos) {
