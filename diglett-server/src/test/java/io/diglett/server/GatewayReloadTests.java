@@ -176,6 +176,25 @@ class GatewayReloadTests {
     }
 
     @Test
+    void thePreLoginLimitsAreReloadedForConnectionsAcceptedAfterwards() throws Exception {
+        try (Running gateway = start()) {
+            configure("max-pending-logins-per-ip: 1\nlogin-timeout: 7\n");
+            String outcome = gateway.reload().reload();
+            assertTrue(outcome.startsWith("reload: limits "), outcome);
+            assertTrue(outcome.contains("max-pending-logins-per-ip 16 -> 1")
+                    && outcome.contains("login-timeout 5.0 -> 7.0"), outcome);
+            assertEquals(1, gateway.fixture().gateway.config().preLogin().maxPendingLoginsPerIp());
+            try (Socket held = TestServers.connect(gateway.fixture().address.getPort())) {
+                TunnelTests.waitFor(() -> gateway.fixture().gateway.pendingLogins() == 1, "the first one is held");
+                assertTrue(held.isConnected());
+                try (Socket second = TestServers.connect(gateway.fixture().address.getPort())) {
+                    assertClosedAtOnce(second);
+                }
+            }
+        }
+    }
+
+    @Test
     void aRegistrarThatFailsLeavesTheOldOneInPlace() throws Exception {
         try (Running gateway = start()) {
             Agent alice = gateway.agent("web", "alice-secret");
