@@ -21,6 +21,9 @@ import org.slf4j.Logger;
  * refusals.warn("connection from {} refused: {}", address, reason);
  * // connection from 10.0.0.7 refused: 16 pending logins from this address (1843 more like this left out in 1.0 s)
  * }</pre>
+ *
+ * <p>The count is appended as extra arguments, so pass an exception as text ({@code e.toString()}), not as the
+ * trailing Throwable slf4j would print a stack trace for: a stack trace per second is a flood of its own.
  */
 public final class RateLimitedLog {
 
