@@ -72,6 +72,8 @@ final class AgentSession extends LinkSession {
     private boolean rejected;
     private boolean draining;
     private ScheduledFuture<?> handshakeTimer;
+    /** Whether the TLS handshake succeeded (an unanswered handshake after it is not a TLS failure). */
+    private boolean tlsDone;
     private final AgentStatus status;
 
     /**
@@ -135,6 +137,9 @@ final class AgentSession extends LinkSession {
             tlsFailed(done.cause());
             return;
         }
+        if (evt instanceof SslHandshakeCompletionEvent) {
+            tlsDone = true;
+        }
         if (evt instanceof SslHandshakeCompletionEvent && ctx.pipeline().get(SslHandler.class) != null) {
             try {
                 java.security.cert.Certificate[] peer = ctx.pipeline().get(SslHandler.class).engine().getSession()
@@ -152,6 +157,9 @@ final class AgentSession extends LinkSession {
      * TLS is a rejection; anything else (a connection cut during the handshake) is worth another attempt.
      */
     private void tlsFailed(Throwable cause) {
+        if (endReason != null) {
+            return; // we closed it ourselves (the handshake timer), and said why
+        }
         for (Throwable t = cause; t != null; t = t.getCause()) {
             if (t instanceof CertificateException) {
                 reject("gateway identity check failed: " + Reasons.of(t));
@@ -164,9 +172,24 @@ final class AgentSession extends LinkSession {
                 ctx.close();
                 return;
             }
+            if (t instanceof java.nio.channels.ClosedChannelException
+                    || (t instanceof IOException && !(t instanceof javax.net.ssl.SSLException))) {
+                endReason = closedEarly("the TLS handshake finished");
+                ctx.close();
+                return;
+            }
         }
         endReason = "TLS handshake with the gateway failed: " + Reasons.of(cause);
         ctx.close();
+    }
+
+    /**
+     * Why the link ended when the gateway closed (or reset) the connection before {@code before}: the gateway
+     * turns connections away before TLS when it holds as many unauthenticated connections as it allows, from
+     * this address or in all (docs/security.md), or when this agent sent nothing in time.
+     */
+    static String closedEarly(String before) {
+        return "the gateway closed the connection before " + before + " (it may be full or refusing this address)";
     }
 
     @Override
@@ -404,6 +427,10 @@ final class AgentSession extends LinkSession {
 
     @Override
     protected void onClosed() {
+        if (endReason == null && phase == Phase.HANDSHAKE) {
+            endReason = closedEarly(ctx.pipeline().get(SslHandler.class) != null && !tlsDone
+                    ? "the TLS handshake finished" : "answering the protocol handshake");
+        }
         phase = Phase.CLOSED;
         waitingConnects.clear(); // their streams were reset with the link
         if (handshakeTimer != null) {

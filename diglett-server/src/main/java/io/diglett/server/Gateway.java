@@ -13,11 +13,14 @@ import io.diglett.server.admin.GatewayAdmin;
 import io.diglett.server.admin.GatewayMetrics;
 import io.diglett.server.auth.Authenticator;
 import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.PreLoginLimits;
 import io.diglett.server.ingress.Ingress;
 import io.diglett.server.link.GatewaySession;
+import io.diglett.server.link.LinkAdmission;
 import io.diglett.server.link.LinkServices;
 import io.diglett.server.link.LocalNameRegistry;
 import io.diglett.server.link.NameRegistry;
+import io.diglett.server.link.PreLoginGuard;
 import io.diglett.server.link.PublicListeners;
 import io.diglett.server.link.Registrations;
 import io.diglett.server.link.TlsDetector;
@@ -42,7 +45,6 @@ import java.util.List;
 import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -77,8 +79,8 @@ public final class Gateway implements AutoCloseable {
     private Ingress ingress;
     /** The admin endpoint, or {@code null} without --admin. */
     private GatewayAdmin admin;
-    /** Agent links open now; counted atomically since links are accepted onto several event loops. */
-    private final AtomicInteger connected = new AtomicInteger();
+    /** Connections before Login and logged-in agents, counted atomically (links live on several event loops). */
+    private final LinkAdmission admission;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final GatewayMetrics metrics;
     /** Tells the buffer budget when the kernel's socket memory is short. */
@@ -93,6 +95,8 @@ public final class Gateway implements AutoCloseable {
         this.config = config;
         this.names = names;
         this.metrics = new GatewayMetrics(names::live, this::agents);
+        this.admission = new LinkAdmission(this::config, metrics, System::nanoTime);
+        metrics.watchPendingLogins(admission::pending);
         this.registrations = new Registrations(names, authenticator, registrar,
                 new PublicListeners(transport, this::config), metrics, clock);
         FlowLimits flow = config.buffers().flowLimits();
@@ -213,15 +217,17 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
+    /**
+     * A new connection on the agent port. Until it logs in it is pending: held to the pending limits and
+     * deadlines by its {@link PreLoginGuard}; only at Login does it count against --max-agents.
+     */
     private void initLink(Channel ch) {
-        if (connected.incrementAndGet() > config.limits().maxAgents()) {
-            connected.decrementAndGet();
-            log.warn("agent {} refused: {} agents connected, the limit", ch.remoteAddress(),
-                    config.limits().maxAgents());
+        PreLoginGuard guard = admission.admit(ch);
+        if (guard == null) {
             ch.close();
             return;
         }
-        ch.closeFuture().addListener(f -> connected.decrementAndGet());
+        ch.pipeline().addLast(PreLoginGuard.NAME, guard);
         links.add(ch);
         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS_DETECT,
                 tls == null ? null : new TlsDetector(tls.context()), new GatewaySession(linkServices));
@@ -231,6 +237,11 @@ public final class Gateway implements AutoCloseable {
     /** New limits: links, registrations, streams and handshakes from now on are held to them. */
     public synchronized void updateLimits(GatewayConfig.Limits limits) {
         config = config.withLimits(limits);
+    }
+
+    /** New pre-login limits: connections accepted from now on are held to them. */
+    public synchronized void updatePreLogin(PreLoginLimits preLogin) {
+        config = config.withPreLogin(preLogin);
     }
 
     /** Puts {@code next} in place (every live tunnel is authorized again) and returns the previous one, to close. */
@@ -312,9 +323,14 @@ public final class Gateway implements AutoCloseable {
                 : OptionalInt.of(ingress.httpsPort());
     }
 
-    /** Agents connected right now. */
+    /** Agents logged in right now (connections that have not logged in yet are {@link #pendingLogins}). */
     public int agents() {
-        return links.size();
+        return admission == null ? 0 : admission.agents();
+    }
+
+    /** Connections on the agent port that have not logged in yet. */
+    public int pendingLogins() {
+        return admission.pending();
     }
 
     /**

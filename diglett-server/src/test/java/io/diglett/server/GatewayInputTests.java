@@ -465,20 +465,24 @@ class GatewayInputTests {
     }
 
     @Test
-    void aConnectionBeyondMaxAgentsIsClosedAtOnceAndTheRefusalLogged() throws Exception {
+    void aLoginBeyondMaxAgentsGetsARetryableErrorAtOnceAndTheRefusalLogged() throws Exception {
         LogCapture logs = LogCapture.start();
         try (TunnelFixture limited = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain())
                 .withLimits(GatewayConfig.Limits.defaults().withMaxAgents(1)))) {
             int port = limited.expose("first", echo.port());
-            try (Socket second = TestServers.connect(limited.address.getPort())) {
-                second.setSoTimeout(5_000);
+            try (RawAgent second = new RawAgent(limited.address.getPort())) {
+                second.handshake(Protocol.VERSION);
+                second.readHandshake();
                 long start = System.nanoTime();
-                assertEquals(-1, readOrReset(second), "the connection over the limit is closed");
+                second.send(FrameKind.LOGIN, 0, new byte[0]);
+                assertConnectionError(second, "gateway full: 1 agents logged in, the limit");
                 long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
                 assertTrue(millis < 2_000, "closed after " + millis + " ms: at once, not at the handshake timeout");
             }
-            TunnelTests.waitFor(() -> logs.text().contains("refused: 1 agents connected, the limit"),
+            TunnelTests.waitFor(() -> logs.text().contains("refused at login: gateway full: 1 agents logged in"),
                     "the gateway logs the refusal");
+            TunnelTests.waitFor(() -> limited.gateway.pendingLogins() == 0, "the refused link is given back");
+            assertEquals(1, limited.gateway.metrics().handshakeFailures("max_agents"));
             try (Socket client = TestServers.connect(port)) {
                 client.getOutputStream().write('a');
                 assertEquals('a', client.getInputStream().read(), "the agent within the limit keeps serving");

@@ -151,7 +151,7 @@ class GatewayReloadTests {
                     window: 512k
                     """.formatted(traefik));
             String outcome = gateway.reload().reload();
-            assertTrue(outcome.startsWith("reload: limits max-streams-per-agent 4096 -> 1; tokens re-read; "
+            assertTrue(outcome.startsWith("reload: limits max-streams-per-agent auto -> 1; tokens re-read; "
                     + "registrar traefik in place"), outcome);
             assertTrue(outcome.endsWith("; needs a restart, ignored: --window"), outcome);
 
@@ -172,6 +172,25 @@ class GatewayReloadTests {
             String again = gateway.reload().reload();
             assertEquals("reload: tokens re-read; needs a restart, ignored: --window", again,
                     "applied parts are not applied twice; the restart is still needed");
+        }
+    }
+
+    @Test
+    void thePreLoginLimitsAreReloadedForConnectionsAcceptedAfterwards() throws Exception {
+        try (Running gateway = start()) {
+            configure("max-pending-logins-per-ip: 1\nlogin-timeout: 7\n");
+            String outcome = gateway.reload().reload();
+            assertTrue(outcome.startsWith("reload: limits "), outcome);
+            assertTrue(outcome.contains("max-pending-logins-per-ip 16 -> 1")
+                    && outcome.contains("login-timeout 5.0 -> 7.0"), outcome);
+            assertEquals(1, gateway.fixture().gateway.config().preLogin().maxPendingLoginsPerIp());
+            try (Socket held = TestServers.connect(gateway.fixture().address.getPort())) {
+                TunnelTests.waitFor(() -> gateway.fixture().gateway.pendingLogins() == 1, "the first one is held");
+                assertTrue(held.isConnected());
+                try (Socket second = TestServers.connect(gateway.fixture().address.getPort())) {
+                    assertClosedAtOnce(second);
+                }
+            }
         }
     }
 

@@ -21,7 +21,11 @@ import java.util.function.Supplier;
 public final class GatewayMetrics implements LinkEvents {
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
-    /** Agent links that ended before they were active, by where: not_tls, handshake, login, registration, timeout. */
+    /**
+     * Agent connections that ended before they were active, by where: not_tls, handshake, login, registration,
+     * timeout; or by the pre-login limit that closed them: pending_logins, pending_logins_per_ip,
+     * first_byte_timeout, login_timeout, max_agents.
+     */
     private final Counter handshakeFailures;
     /** Refused logins and names, by reason: login_refused, name_not_allowed, name_in_use, name_invalid, withdrawn. */
     private final Counter authFailures;
@@ -44,7 +48,7 @@ public final class GatewayMetrics implements LinkEvents {
         ingressAnswers = Counter.builder().name("diglett_ingress_answers_total")
                 .help("Ingress requests the gateway answered itself (unknown name, backend down, bad request)")
                 .labelNames("status").register(registry);
-        GaugeWithCallback.builder().name("diglett_agents_connected").help("Agent links open")
+        GaugeWithCallback.builder().name("diglett_agents_connected").help("Agent links logged in")
                 .callback(cb -> cb.call(agents.getAsInt())).register(registry);
         GaugeWithCallback.builder().name("diglett_tunnels").help("Names live (registered and exposed)")
                 .callback(cb -> {
@@ -124,6 +128,13 @@ public final class GatewayMetrics implements LinkEvents {
                 .callback(cb -> cb.call(budget.clients())).register(registry);
     }
 
+    /** Publishes {@code diglett_pending_logins}: connections on the agent port that have not logged in yet. */
+    public void watchPendingLogins(IntSupplier pending) {
+        GaugeWithCallback.builder().name("diglett_pending_logins")
+                .help("Connections on the agent port that have not logged in yet")
+                .callback(cb -> cb.call(pending.getAsInt())).register(registry);
+    }
+
     /** The registry behind {@code /metrics}. */
     public PrometheusRegistry registry() {
         return registry;
@@ -147,6 +158,11 @@ public final class GatewayMetrics implements LinkEvents {
     /** The gateway answered an ingress request itself with {@code status} (404, 502, ...). */
     public void ingressAnswered(int status) {
         ingressAnswers.labelValues(Integer.toString(status)).inc();
+    }
+
+    /** Agent connections counted so far as ended before they were active for {@code reason}. */
+    public double handshakeFailures(String reason) {
+        return handshakeFailures.labelValues(reason).get();
     }
 
     /** Refusals counted so far for {@code reason}. */

@@ -31,7 +31,8 @@ public final class GatewayReload {
     private static final Logger log = LoggerFactory.getLogger(GatewayReload.class);
 
     static final Set<String> LIMITS = Set.of("max-agents", "max-names-per-agent", "max-streams-per-agent",
-            "handshake-timeout", "heartbeat", "drain-timeout");
+            "handshake-timeout", "heartbeat", "drain-timeout", "max-pending-logins", "max-pending-logins-per-ip",
+            "first-byte-timeout", "login-timeout");
     static final Set<String> AUTH = Set.of("auth", "auth-file", "auth-option");
     static final Set<String> REGISTRAR = Set.of("registrar", "registrar-option");
 
@@ -98,7 +99,9 @@ public final class GatewayReload {
         List<String> limits = changed.stream().filter(LIMITS::contains).toList();
         if (!limits.isEmpty()) {
             try {
+                io.diglett.server.config.PreLoginLimits preLogin = fresh.preLogin(); // both valid, or neither applied
                 gateway.updateLimits(fresh.limits());
+                gateway.updatePreLogin(preLogin);
                 said.add("limits " + describe(limits, next));
                 accept(LIMITS, next);
             } catch (IllegalArgumentException e) {
@@ -158,9 +161,14 @@ public final class GatewayReload {
     private String describe(List<String> keys, Map<String, Object> next) {
         List<String> parts = new ArrayList<>();
         for (String key : keys) {
-            parts.add(key + " " + inForce.get(key) + " -> " + next.get(key));
+            parts.add(key + " " + shown(inForce.get(key)) + " -> " + shown(next.get(key)));
         }
         return String.join(", ", parts);
+    }
+
+    /** An option's value as written: -1 is how the {@code auto} converters spell a derived default. */
+    private static Object shown(Object value) {
+        return value instanceof Number n && n.longValue() == -1 ? "auto" : value;
     }
 
     private void accept(Set<String> keys, Map<String, Object> next) {

@@ -6,6 +6,7 @@ import io.diglett.server.auth.AuthenticatorProvider;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.IngressSettings;
 import io.diglett.server.config.PortRange;
+import io.diglett.server.config.PreLoginLimits;
 import io.diglett.server.config.TlsSettings;
 import io.diglett.server.registrar.Registrar;
 import io.diglett.server.registrar.RegistrarProvider;
@@ -148,7 +149,8 @@ public final class ServerCommand implements Callable<Integer> {
     Map<String, String> registrarOptions = new LinkedHashMap<>();
 
     @Option(names = "--max-agents", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_AGENTS,
-            description = "Agents connected at once (default: ${DEFAULT-VALUE}).")
+            description = "Agents logged in at once; a further login is told to try again later "
+                    + "(default: ${DEFAULT-VALUE}).")
     int maxAgents;
 
     @Option(names = "--max-names-per-agent", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_NAMES,
@@ -180,6 +182,27 @@ public final class ServerCommand implements Callable<Integer> {
     @Option(names = "--handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
             description = "Time an agent has to finish TLS, login and registration (default: ${DEFAULT-VALUE}).")
     double handshakeTimeout;
+
+    @Option(names = "--max-pending-logins", paramLabel = "N",
+            defaultValue = "" + PreLoginLimits.DEFAULT_MAX_PENDING_LOGINS,
+            description = "Connections on the agent port that have not logged in yet, at once; more are closed at "
+                    + "once (default: ${DEFAULT-VALUE}).")
+    int maxPendingLogins;
+
+    @Option(names = "--max-pending-logins-per-ip", paramLabel = "N",
+            defaultValue = "" + PreLoginLimits.DEFAULT_MAX_PENDING_LOGINS_PER_IP,
+            description = "Of those, from one address (IPv6: one /64) (default: ${DEFAULT-VALUE}).")
+    int maxPendingLoginsPerIp;
+
+    @Option(names = "--first-byte-timeout", paramLabel = "SECONDS", defaultValue = "3",
+            description = "Time a new connection on the agent port has to send its first byte "
+                    + "(default: ${DEFAULT-VALUE}).")
+    double firstByteTimeout;
+
+    @Option(names = "--login-timeout", paramLabel = "SECONDS", defaultValue = "5",
+            description = "Time a new connection on the agent port has to finish TLS and log in; registration "
+                    + "then has the rest of --handshake-timeout (default: ${DEFAULT-VALUE}).")
+    double loginTimeout;
 
     @CommandLine.Mixin
     HeartbeatOption heartbeat = new HeartbeatOption();
@@ -283,7 +306,8 @@ public final class ServerCommand implements Callable<Integer> {
                 .withWindow(window.bytes()).withTls(tls)
                 .withIngress(new IngressSettings(domain, http, https, httpsCert, httpsKey))
                 .withBuffers(bufferSettings())
-                .withLimits(limits());
+                .withLimits(limits())
+                .withPreLogin(preLogin());
     }
 
     /**
@@ -356,6 +380,12 @@ public final class ServerCommand implements Callable<Integer> {
     /** The buffer budget, stall timeout and kernel queue per socket from the options. */
     BufferSettings bufferSettings() {
         return buffers.settings(budgetPerAgent, budgetPerClient);
+    }
+
+    /** The pre-login limits the options give. */
+    PreLoginLimits preLogin() {
+        return new PreLoginLimits(maxPendingLogins, maxPendingLoginsPerIp, seconds(firstByteTimeout),
+                seconds(loginTimeout));
     }
 
     /** A new registrar from --registrar and --registrar-option; its domain defaults to {@code domain}. */

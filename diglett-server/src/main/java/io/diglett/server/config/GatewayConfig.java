@@ -16,12 +16,14 @@ import java.time.Duration;
  * @param tls        how the agent link is secured
  * @param ingress    the built-in HTTP/HTTPS ingress for NAME.DOMAIN, or {@link IngressSettings#none()}
  * @param buffers    what streams may hold for sockets that do not take their bytes (read at start only)
+ * @param preLogin   what agent connections may hold before they logged in
  */
 public record GatewayConfig(HostPort listen, String publicBind, PortRange portRange, int window, Limits limits,
-                            TlsSettings tls, IngressSettings ingress, BufferSettings buffers) {
+                            TlsSettings tls, IngressSettings ingress, BufferSettings buffers,
+                            PreLoginLimits preLogin) {
 
     /**
-     * @param maxAgents          agent links at once; further connections are closed at once
+     * @param maxAgents          logged-in agent links at once; a further Login is answered with an Error
      * @param maxNamesPerAgent   registrations one agent link may hold
      * @param maxStreamsPerAgent streams open at once on one agent link; further public connections are refused
      * @param handshakeTimeout   time an agent has from connecting to finishing TLS, login and registration
@@ -109,39 +111,43 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
     public static GatewayConfig defaults() {
         return new GatewayConfig(new HostPort("0.0.0.0", Protocol.DEFAULT_GATEWAY_PORT), "0.0.0.0", null,
                 Protocol.DEFAULT_WINDOW, Limits.defaults(), TlsSettings.generated(TlsSettings.defaultStateDir()),
-                IngressSettings.none(), BufferSettings.defaults());
+                IngressSettings.none(), BufferSettings.defaults(), PreLoginLimits.defaults());
     }
 
     public GatewayConfig withListen(HostPort value) {
-        return new GatewayConfig(value, publicBind, portRange, window, limits, tls, ingress, buffers);
+        return new GatewayConfig(value, publicBind, portRange, window, limits, tls, ingress, buffers, preLogin);
     }
 
     public GatewayConfig withPublicBind(String value) {
-        return new GatewayConfig(listen, value, portRange, window, limits, tls, ingress, buffers);
+        return new GatewayConfig(listen, value, portRange, window, limits, tls, ingress, buffers, preLogin);
     }
 
     public GatewayConfig withPortRange(PortRange value) {
-        return new GatewayConfig(listen, publicBind, value, window, limits, tls, ingress, buffers);
+        return new GatewayConfig(listen, publicBind, value, window, limits, tls, ingress, buffers, preLogin);
     }
 
     public GatewayConfig withWindow(int value) {
-        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls, ingress, buffers);
+        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls, ingress, buffers, preLogin);
     }
 
     public GatewayConfig withLimits(Limits value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, value, tls, ingress, buffers);
+        return new GatewayConfig(listen, publicBind, portRange, window, value, tls, ingress, buffers, preLogin);
     }
 
     public GatewayConfig withTls(TlsSettings value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, value, ingress, buffers);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, value, ingress, buffers, preLogin);
     }
 
     public GatewayConfig withIngress(IngressSettings value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, value, buffers);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, value, buffers, preLogin);
     }
 
     public GatewayConfig withBuffers(BufferSettings value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, ingress, value);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, ingress, value, preLogin);
+    }
+
+    public GatewayConfig withPreLogin(PreLoginLimits value) {
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, ingress, buffers, value);
     }
 
     public int maxNamesPerAgent() {

@@ -17,6 +17,7 @@ import io.diglett.server.auth.TokenFile;
 import io.diglett.server.config.GatewayConfig;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.EventLoop;
 import io.netty.handler.ssl.SslHandler;
@@ -45,6 +46,9 @@ public final class GatewaySession extends LinkSession {
 
     /** How long a draining link may stay open after its streams ended, for the agent to close it. */
     public static final Duration TERMINATE_GRACE = Duration.ofSeconds(2);
+
+    /** How long an agent turned away by {@code --max-agents} may take to read why before the link is closed. */
+    static final Duration FULL_CLOSE_GRACE = Duration.ofSeconds(1);
 
     /** Where a link is in its life. */
     public enum Phase { HANDSHAKE, LOGIN, REGISTER, ACTIVE, CLOSED }
@@ -142,6 +146,9 @@ public final class GatewaySession extends LinkSession {
                     default -> unexpected(frame);
                 }
             }
+            case CLOSED -> {
+                // turned away at Login (gateway full): what the agent sent after it is not read
+            }
             default -> unexpected(frame);
         }
     }
@@ -197,10 +204,32 @@ public final class GatewaySession extends LinkSession {
             refuse("login refused: " + Reasons.of(e));
             return;
         }
+        String full = PreLoginGuard.loggedIn(ctx.pipeline());
+        if (full != null) {
+            gatewayFull(full);
+            return;
+        }
         tokenDigest = token.isEmpty() ? null : TokenFile.sha256(token);
         phase = Phase.REGISTER;
         log.debug("agent {} logged in", peer());
         ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
+    }
+
+    /**
+     * {@code --max-agents} are logged in: the agent is told with an Error (it tries again later) and the link
+     * closed. Counted and logged, at most once a second, by the {@link LinkAdmission}, not by {@link #fail}: a
+     * crowd of agents at a full gateway must not write a line each.
+     */
+    private void gatewayFull(String reason) {
+        phase = Phase.CLOSED;
+        ctx.channel().config().setAutoRead(false);
+        mux.closeAll(reason);
+        ctx.writeAndFlush(Frame.error(ctx.alloc(), Protocol.CONNECTION_ID, reason))
+                .addListener(ChannelFutureListener.CLOSE);
+        // an agent that does not read cannot hold the link open: close regardless after a grace period
+        ctx.executor().schedule(() -> {
+            ctx.close();
+        }, FULL_CLOSE_GRACE.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** Whether this session logged in with a non-empty token. */

@@ -6,7 +6,11 @@ package io.diglett.server.link;
  */
 public interface LinkEvents {
 
-    /** A link ended before it was active; {@code stage}: not_tls, handshake, login, registration, timeout. */
+    /**
+     * A link ended before it was active; {@code stage}: not_tls, handshake, login, registration, timeout, or a
+     * pre-login limit ({@link LinkAdmission}): pending_logins, pending_logins_per_ip, first_byte_timeout,
+     * login_timeout, max_agents.
+     */
     void handshakeFailed(String stage);
 
     /** A login or name was refused; {@code reason}: login_refused, name_not_allowed, name_in_use, name_invalid, withdrawn. */

@@ -41,7 +41,8 @@ class ServerCommandTests {
             {new String[] {"--port-range", "abc"}, "abc"},
             {new String[] {"-l", "0.0.0.0:99999"}, "port 99999 is out of range"},
             {new String[] {"--window", "12"}, "--window"},
-            {new String[] {"--max-streams-per-agent", "0"}, "limits must be at least 1"},
+            {new String[] {"--max-streams-per-agent", "0"}, "'0' must be at least 1, or 'auto'"},
+            {new String[] {"--max-names-per-agent", "0"}, "limits must be at least 1"},
             {new String[] {"--nope"}, "Unknown option: '--nope'"},
             // a bare host takes the default port, but it must resolve, and to an address of this machine
             {new String[] {"--plaintext", "-l", "nope"}, "--listen nope: not an IP address or a known host name"},

@@ -55,6 +55,21 @@ class ServerConfigFileTests {
     }
 
     @Test
+    void thePreLoginLimitsComeFromTheFileTheEnvironmentAndTheCommandLineWithTheirDefaults() throws Exception {
+        assertEquals(io.diglett.server.config.PreLoginLimits.defaults(), parse(Map.of()).gatewayConfig().preLogin());
+        String file = CliRun.write(temp.resolve("gateway.yaml"), """
+                max-pending-logins: 64
+                max-pending-logins-per-ip: 4
+                first-byte-timeout: 1.5
+                login-timeout: 4
+                """);
+        io.diglett.server.config.PreLoginLimits limits = parse(Map.of("DIGLETT_LOGIN_TIMEOUT", "6"), "--config", file,
+                "--max-pending-logins-per-ip", "8").gatewayConfig().preLogin();
+        assertEquals(new io.diglett.server.config.PreLoginLimits(64, 8, Duration.ofMillis(1_500),
+                Duration.ofSeconds(6)), limits);
+    }
+
+    @Test
     void theStateDirectoryFollowsHomeAndXdgStateHomeOfTheEnvironmentGiven() {
         assertEquals(Path.of("/somewhere/.local/state/diglett"),
                 parse(Map.of("HOME", "/somewhere")).gatewayConfig().tls().stateDir());

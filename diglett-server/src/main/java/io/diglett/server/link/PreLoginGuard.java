@@ -1,0 +1,113 @@
+package io.diglett.server.link;
+
+import io.diglett.server.config.PreLoginLimits;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelPipeline;
+import java.net.InetAddress;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * First handler of an agent connection, there until it logs in: holds the connection's place in the
+ * {@link LinkAdmission} counts and its deadlines. No byte within the first-byte timeout, or no Login within the
+ * login timeout, closes the connection (counted and logged by the admission). At Login the session calls
+ * {@link #loggedIn}: the place moves from the pending counts to the agents (or the gateway is full) and this
+ * handler leaves the pipeline; whatever the connection counts as is given back when it closes. Runs on the
+ * connection's event loop.
+ */
+public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
+
+    /** The handler's name in the pipeline. */
+    public static final String NAME = "pre-login";
+
+    private enum State { PENDING, AGENT, DONE }
+
+    private final LinkAdmission admission;
+    private final InetAddress source;
+    private final PreLoginLimits limits;
+    private State state = State.PENDING;
+    private boolean readSome;
+    private ChannelHandlerContext ctx;
+    private ScheduledFuture<?> firstByteTimer;
+    private ScheduledFuture<?> loginTimer;
+
+    /** A guard for a connection from {@code source}, already counted as pending by {@code admission}. */
+    PreLoginGuard(LinkAdmission admission, InetAddress source, PreLoginLimits limits) {
+        this.admission = admission;
+        this.source = source;
+        this.limits = limits;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        ctx.channel().closeFuture().addListener(f -> release());
+        long firstByte = limits.firstByteTimeout().toMillis();
+        firstByteTimer = ctx.executor().schedule(() -> {
+            if (!readSome && state == State.PENDING) {
+                admission.timedOut(ctx.channel(), LinkAdmission.FIRST_BYTE_TIMEOUT,
+                        "no byte within " + firstByte + " ms (--first-byte-timeout)");
+                ctx.close();
+            }
+        }, firstByte, TimeUnit.MILLISECONDS);
+        long login = limits.loginTimeout().toMillis();
+        loginTimer = ctx.executor().schedule(() -> {
+            if (state == State.PENDING) {
+                admission.timedOut(ctx.channel(), LinkAdmission.LOGIN_TIMEOUT,
+                        "no login within " + login + " ms (--login-timeout)");
+                ctx.close();
+            }
+        }, login, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (!readSome) {
+            readSome = true;
+            firstByteTimer.cancel(false);
+        }
+        ctx.fireChannelRead(msg);
+    }
+
+    /**
+     * The connection on {@code pipeline} logged in. Returns {@code null} when it now counts as an agent (or has no
+     * guard: a session under test), else why the gateway takes no more agents.
+     */
+    static String loggedIn(ChannelPipeline pipeline) {
+        PreLoginGuard guard = pipeline.get(PreLoginGuard.class);
+        return guard == null ? null : guard.loggedIn();
+    }
+
+    private String loggedIn() {
+        if (state != State.PENDING) {
+            return state == State.DONE ? "the connection is closing" : null;
+        }
+        cancelTimers();
+        admission.leavePending(source);
+        String full = admission.enterAgent(ctx.channel());
+        state = full == null ? State.AGENT : State.DONE;
+        ctx.pipeline().remove(this);
+        return full;
+    }
+
+    /** The connection closed: give back what it counted as. */
+    private void release() {
+        cancelTimers();
+        if (state == State.PENDING) {
+            admission.leavePending(source);
+        } else if (state == State.AGENT) {
+            admission.leaveAgent();
+        }
+        state = State.DONE;
+    }
+
+    private void cancelTimers() {
+        if (firstByteTimer != null) {
+            firstByteTimer.cancel(false);
+        }
+        if (loginTimer != null) {
+            loginTimer.cancel(false);
+        }
+    }
+}
