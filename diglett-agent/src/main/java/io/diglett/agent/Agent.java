@@ -61,6 +61,8 @@ public final class Agent implements AutoCloseable {
     private volatile int timesOnline;
     private ScheduledFuture<?> retry;
     private final AgentStatus status;
+    /** Random, made once per agent: sent at every login, so the gateway knows our new link from another agent's. */
+    private final java.util.UUID instance = io.diglett.protocol.Requests.Login.newInstance();
     private AgentAdmin admin;
 
     public Agent(AgentConfig config) {
@@ -162,7 +164,8 @@ public final class Agent implements AutoCloseable {
                     protected void initChannel(Channel ch) {
                         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS, tls == null ? null
                                         : tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()),
-                                new AgentSession(config, transport, targets, inUseMayBeOurs, online, ended, status));
+                                new AgentSession(config, transport, targets, inUseMayBeOurs, instance, online, ended,
+                                        status));
                     }
                 });
         ChannelFuture connect = bootstrap.connect(config.gateway().host(), config.gateway().port());

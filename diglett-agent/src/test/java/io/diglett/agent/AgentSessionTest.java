@@ -53,7 +53,7 @@ class AgentSessionTest {
         AgentSession session = new AgentSession(CONFIG, Transport.NIO,
                 List.of(new AgentSession.Target(1, CONFIG.tunnels().get(0),
                         new InetSocketAddress(InetAddress.getLoopbackAddress(), 9))),
-                false, online, ended, new AgentStatus(CONFIG, Clock.systemUTC()));
+                false, java.util.UUID.randomUUID(), online, ended, new AgentStatus(CONFIG, Clock.systemUTC()));
         link = new EmbeddedChannel(new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
@@ -86,7 +86,7 @@ class AgentSessionTest {
     @Test
     void aGatewayOfThisVersionGetsTheLogin() {
         byte[] written = linkTo(Fuzzing.handshake(Protocol.VERSION));
-        assertEquals("6469676c03", ByteBufUtil.hexDump(written, 0, Protocol.HANDSHAKE_LENGTH), "the agent speaks 3");
+        assertEquals("6469676c04", ByteBufUtil.hexDump(written, 0, Protocol.HANDSHAKE_LENGTH), "the agent speaks 4");
         assertEquals(FrameKind.LOGIN.code(), written[Protocol.HANDSHAKE_LENGTH], "then logs in");
         assertTrue(!online.isDone() && link.isOpen());
     }
@@ -94,10 +94,10 @@ class AgentSessionTest {
     /** A version-2 gateway answers with 2 and refuses: the agent says to upgrade the gateway, and to which release. */
     @Test
     void aVersion2GatewayIsReportedAsTheOneToUpgrade() {
-        byte[] refusal = "unsupported protocol version 3; this gateway speaks version 2"
+        byte[] refusal = "unsupported protocol version 4; this gateway speaks version 2"
                 .getBytes(StandardCharsets.UTF_8);
         byte[] written = linkTo(Fuzzing.handshake(2), Fuzzing.frame(FrameKind.REFUSE, 0, refusal));
-        assertEquals("the gateway speaks protocol version 2, older than this agent's version 3: upgrade the gateway"
+        assertEquals("the gateway speaks protocol version 2, older than this agent's version 4: upgrade the gateway"
                 + " to diglett-server " + Version.release() + " or later (or use an agent of the gateway's release)",
                 rejection());
         assertEquals(Protocol.HANDSHAKE_LENGTH, written.length, "no Login to a gateway of another version");
@@ -107,7 +107,7 @@ class AgentSessionTest {
     @Test
     void aNewerGatewayThatNoLongerServesThisVersionAsksForAnUpgradedAgent() {
         linkTo(Fuzzing.handshake(Protocol.VERSION + 1));
-        assertEquals("the gateway speaks protocol version 4 and no longer serves this agent's version 3: upgrade this"
+        assertEquals("the gateway speaks protocol version 5 and no longer serves this agent's version 4: upgrade this"
                 + " agent, diglett " + Version.release() + ", to the gateway's release", rejection());
     }
 }
