@@ -42,6 +42,8 @@ class AgentSessionTest {
     private final CompletableFuture<List<Registration>> online = new CompletableFuture<>();
     private final CompletableFuture<LinkEnd> ended = new CompletableFuture<>();
     private EmbeddedChannel link;
+    private final AgentStatus status = new AgentStatus(CONFIG, Clock.systemUTC());
+    private final java.util.UUID instance = java.util.UUID.randomUUID();
 
     @AfterEach
     void close() {
@@ -53,7 +55,7 @@ class AgentSessionTest {
         AgentSession session = new AgentSession(CONFIG, Transport.NIO,
                 List.of(new AgentSession.Target(1, CONFIG.tunnels().get(0),
                         new InetSocketAddress(InetAddress.getLoopbackAddress(), 9))),
-                false, java.util.UUID.randomUUID(), online, ended, new AgentStatus(CONFIG, Clock.systemUTC()));
+                false, instance, online, ended, status);
         link = new EmbeddedChannel(new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
@@ -89,6 +91,26 @@ class AgentSessionTest {
         assertEquals("6469676c04", ByteBufUtil.hexDump(written, 0, Protocol.HANDSHAKE_LENGTH), "the agent speaks 4");
         assertEquals(FrameKind.LOGIN.code(), written[Protocol.HANDSHAKE_LENGTH], "then logs in");
         assertTrue(!online.isDone() && link.isOpen());
+    }
+
+    /**
+     * Version 4: the Login carries this agent's instance id; once active, an Error for a registration is the gateway
+     * withdrawing that name (another link of our token took it): the link stays up, the name is shown as gone, and
+     * the reason arrives escaped.
+     */
+    @Test
+    void aWithdrawnNameLeavesTheLinkUp() {
+        byte[] written = linkTo(Fuzzing.handshake(Protocol.VERSION), Fuzzing.frame(FrameKind.OK, 0, new byte[0]),
+                Fuzzing.frame(FrameKind.OK, 1, new byte[] {(byte) 0x82, 0x35}),
+                Fuzzing.frame(FrameKind.OK, 0, new byte[0]),
+                Fuzzing.text(FrameKind.ERROR, 1, "name 'name' was taken over\r\nforged line"));
+        String login = ByteBufUtil.hexDump(written, Protocol.HANDSHAKE_LENGTH, Protocol.HEADER_LENGTH + 17);
+        assertEquals("07000000000011" + "00" + instance.toString().replace("-", ""), login,
+                "Login: an empty token, then 0x00 and the instance id");
+        assertTrue(online.isDone() && !online.isCompletedExceptionally(), "it came online");
+        assertTrue(link.isOpen() && !ended.isDone(), "the link stays up");
+        assertEquals(null, status.tunnels().get(0).registration(), "the name is no longer shown as registered");
+        assertEquals("name 'name' was taken over\\u000d\\u000aforged line", status.lastError());
     }
 
     /** A version-2 gateway answers with 2 and refuses: the agent says to upgrade the gateway, and to which release. */
