@@ -132,6 +132,40 @@ class TakeoverTests {
         }
     }
 
+    private static void signal(ChildProcess process, String signal) throws Exception {
+        assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).inheritIO().start()
+                .waitFor(), "kill -" + signal);
+    }
+
+    /**
+     * A real agent process stopped with SIGSTOP loses only the contested name; resumed, it reads the gateway's
+     * notice, says which name it lost and serves its other name on the same link.
+     */
+    @Test
+    void aStoppedAgentProcessLosesOneNameAndKeepsServingTheOtherOnceResumed() throws Exception {
+        try (ChildProcess frozen = ChildProcess.start(io.diglett.agent.AgentCommand.class, "--plaintext", "-g",
+                "127.0.0.1:" + fixture.address.getPort(), "-t", TOKEN, "-n", "stop-a", "-n", "stop-b",
+                "127.0.0.1:" + echo.port())) {
+            frozen.await("online: 'stop-b' is reachable", 30_000);
+            int b = port("stop-b");
+            assertServes(b);
+            signal(frozen, "STOP");
+            try {
+                List<Registration> taken = fixture.agent(agentConfig("stop-a")).start().get(10, TimeUnit.SECONDS);
+                assertEquals(taken.get(0).publicPort(), port("stop-a"));
+                assertServes(port("stop-a"));
+                assertEquals(b, port("stop-b"), "the stopped agent keeps its other name");
+            } finally {
+                signal(frozen, "CONT");
+            }
+            frozen.await("the gateway withdrew 'stop-a': name 'stop-a' was taken over by another connection of the"
+                    + " same token", 10_000);
+            assertServes(b);
+            assertEquals(1, frozen.lines().stream().filter(l -> l.contains("connecting to gateway")).count(),
+                    "the resumed agent kept its link");
+        }
+    }
+
     @Test
     void theSameAgentProcessTakesItsNameOverAtOnceFromALiveLink() throws Exception {
         UUID instance = UUID.randomUUID();
