@@ -50,6 +50,9 @@ public final class GatewaySession extends LinkSession {
     /** Longest wait for a live agent's answer before a name is taken from its link (docs/security.md). */
     public static final Duration LIVENESS_DEADLINE_CAP = Duration.ofSeconds(2);
 
+    /** The opaque bytes of a liveness check's Ping (the heartbeat's count up from 1). */
+    private static final long LIVENESS_PING = 0x6c69766520636b21L;
+
     /** Where a link is in its life. */
     public enum Phase { HANDSHAKE, LOGIN, REGISTER, ACTIVE, CLOSED }
 
@@ -297,9 +300,6 @@ public final class GatewaySession extends LinkSession {
         });
         return answer;
     }
-
-    /** The opaque bytes of a liveness check's Ping (the heartbeat's count up from 1). */
-    private static final long LIVENESS_PING = 0x6c69766520636b21L;
 
     /**
      * Takes {@code tunnel}'s name from this link, from another thread (the name goes to another link of the same
