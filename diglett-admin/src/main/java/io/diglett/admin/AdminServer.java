@@ -172,7 +172,8 @@ public final class AdminServer implements AutoCloseable {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            log.debug("admin client {}: {}", ctx.channel().remoteAddress(), cause.toString());
+            log.debug("admin client {}: {}", ctx.channel().remoteAddress(),
+                    io.diglett.protocol.Printable.of(cause.toString()));
             ctx.close();
         }
     }

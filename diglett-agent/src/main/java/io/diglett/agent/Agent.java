@@ -66,6 +66,8 @@ public final class Agent implements AutoCloseable {
     private final FlowLimits flow;
     /** Tells the buffer budget when the kernel's socket memory is short. */
     private final io.diglett.common.transport.TcpMemory tcpMemory;
+    /** Random, made once per agent: sent at every login, so the gateway knows our new link from another agent's. */
+    private final java.util.UUID instance = io.diglett.protocol.Requests.Login.newInstance();
     private AgentAdmin admin;
 
     public Agent(AgentConfig config) {
@@ -170,8 +172,8 @@ public final class Agent implements AutoCloseable {
                     protected void initChannel(Channel ch) {
                         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS, tls == null ? null
                                         : tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()),
-                                new AgentSession(config, transport, targets, inUseMayBeOurs, online, ended, status,
-                                        flow));
+                                new AgentSession(config, transport, targets, inUseMayBeOurs, instance, online, ended,
+                                        status, flow));
                     }
                 });
         ChannelFuture connect = bootstrap.connect(config.gateway().host(), config.gateway().port());

@@ -33,8 +33,9 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
     public static final int DEFAULT_MAX_STREAMS = 16_384;
     public static final Duration DEFAULT_RECONNECT_CAP = Duration.ofSeconds(30);
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
-    /** Longest token: the Login frame's limit. */
-    public static final int MAX_TOKEN_BYTES = 1024;
+    /** Longest token: the Login frame's limit, less the instance id that follows the token. */
+    public static final int MAX_TOKEN_BYTES = io.diglett.protocol.FrameKind.LOGIN.maxPayload()
+            - io.diglett.protocol.Requests.Login.INSTANCE_BYTES;
 
     public AgentConfig {
         tunnels = List.copyOf(tunnels);
@@ -53,6 +54,9 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
         token = token == null ? "" : token;
         if (token.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_TOKEN_BYTES) {
             throw new IllegalArgumentException("the token is longer than " + MAX_TOKEN_BYTES + " bytes");
+        }
+        if (token.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("the token contains a NUL character");
         }
         if (maxPendingConnects < 1 || connectTimeoutMillis < 1 || maxStreams < 1) {
             throw new IllegalArgumentException("limits must be at least 1");

@@ -63,6 +63,8 @@ final class AgentSession extends LinkSession {
     private final CompletableFuture<List<Registration>> online;
     private final CompletableFuture<LinkEnd> ended;
     private final boolean inUseMayBeOurs;
+    /** This agent process's instance id, sent at login: the gateway hands our names over to us at once. */
+    private final java.util.UUID instance;
     private Phase phase = Phase.HANDSHAKE;
     private Bootstrap backends;
     private int pendingConnects;
@@ -81,13 +83,15 @@ final class AgentSession extends LinkSession {
      *                  may still be held by that link, which the gateway has not yet seen die: the gateway
      *                  answers so with an Error (not a Refuse) only when neither link has a token, since a
      *                  token of its own takes the name over and another token is refused for good
+     * @param instance  this agent process's instance id (docs/protocol.md, Login)
      * @param online    completed with the registrations once the tunnels are live
      * @param ended     completed, on the link's loop, with how the link ended
      */
     AgentSession(AgentConfig config, Transport transport, List<Target> targets, boolean inUseMayBeOurs,
-                 CompletableFuture<List<Registration>> online, CompletableFuture<LinkEnd> ended,
-                 AgentStatus status, FlowLimits flow) {
+                 java.util.UUID instance, CompletableFuture<List<Registration>> online,
+                 CompletableFuture<LinkEnd> ended, AgentStatus status, FlowLimits flow) {
         super(config.window(), flow);
+        this.instance = instance;
         this.status = status;
         this.config = config;
         this.transport = transport;
@@ -218,7 +222,7 @@ final class AgentSession extends LinkSession {
         }
         useVersion(handshake.version());
         phase = Phase.LOGIN;
-        ctx.writeAndFlush(Frame.login(ctx.alloc(), config.token()))
+        ctx.writeAndFlush(new Requests.Login(config.token(), instance).encode(ctx.alloc(), version()))
                 .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
     }
 
@@ -255,12 +259,22 @@ final class AgentSession extends LinkSession {
         }
         if (frame.kind() == FrameKind.ERROR && phase == Phase.REGISTER) {
             String reason = Signals.Reason.decode(frame).text();
+            if (Names.isInUseByLiveAgent(reason)) {
+                // another agent of our token serves the name now: try again later, it gets ours once it is gone
+                endReason = reason;
+                ctx.close();
+                return;
+            }
             if (inUseMayBeOurs && Names.isInUse(reason)) {
                 endReason = reason + " (still held by our previous connection?)";
                 ctx.close();
                 return;
             }
             reject(reason); // this name is refused: invalid, not allowed, or another agent's
+            return;
+        }
+        if (frame.kind() == FrameKind.ERROR && phase == Phase.ACTIVE) {
+            withdrawn(frame.id(), Signals.Reason.decode(frame).text());
             return;
         }
         if (frame.kind() == FrameKind.TERMINATE) {
@@ -318,6 +332,21 @@ final class AgentSession extends LinkSession {
             phase = Phase.FINISH;
             ctx.writeAndFlush(Frame.finishRegister()).addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
         }
+    }
+
+    /**
+     * An Error for one of our registrations once active (version 4): the gateway gave that name to another link of
+     * our token (it found this link silent, or it is our own newer link). The other names stay; this one gets no
+     * more connections.
+     */
+    private void withdrawn(int registration, String reason) {
+        Target target = targets.get(registration);
+        if (target == null) {
+            throw new ProtocolException("Error for unknown registration " + Integer.toUnsignedString(registration));
+        }
+        registered.removeIf(r -> r.name().equals(target.spec().name()));
+        log.warn("the gateway withdrew '{}': {}", target.spec().name(), reason);
+        status.withdrawn(target.spec().name(), reason);
     }
 
     /** The gateway refused us: remember why, close, and do not retry. */

@@ -126,6 +126,15 @@ public final class AgentStatus {
         state(State.ONLINE);
     }
 
+    /** The gateway took {@code name} from this agent (another agent of its token has it now). */
+    void withdrawn(String name, String reason) {
+        Tunnel tunnel = tunnels.get(name);
+        if (tunnel != null) {
+            tunnel.registration = null;
+        }
+        error(reason);
+    }
+
     void retrying(String reason, Duration in) {
         error(reason);
         state(State.RECONNECTING);

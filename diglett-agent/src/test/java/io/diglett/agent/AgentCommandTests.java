@@ -87,7 +87,10 @@ class AgentCommandTests {
                     out.writeShort(reason.length);
                     out.write(reason);
                     out.flush();
-                    return new String(sent, StandardCharsets.UTF_8);
+                    // version 4: the token, then 0x00 and the agent's 16-byte instance id
+                    int end = sent.length - io.diglett.protocol.Requests.Login.INSTANCE_BYTES;
+                    assertEquals(0, sent[end], "the instance id follows the token");
+                    return new String(sent, 0, end, StandardCharsets.UTF_8);
                 } catch (Exception e) {
                     throw new IllegalStateException(e);
                 }

@@ -205,7 +205,7 @@ class AgentSessionFuzzTest {
         }
 
         void run() {
-            AgentSession session = new AgentSession(CONFIG, Transport.NIO, targets, false, online, ended,
+            AgentSession session = new AgentSession(CONFIG, Transport.NIO, targets, false, java.util.UUID.randomUUID(), online, ended,
                     new AgentStatus(CONFIG, java.time.Clock.systemUTC()), io.diglett.protocol.mux.FlowLimits.unbounded());
             link = new EmbeddedChannel(new ChannelInitializer<>() {
                 @Override

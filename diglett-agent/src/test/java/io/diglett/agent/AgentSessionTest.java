@@ -42,6 +42,8 @@ class AgentSessionTest {
     private final CompletableFuture<List<Registration>> online = new CompletableFuture<>();
     private final CompletableFuture<LinkEnd> ended = new CompletableFuture<>();
     private EmbeddedChannel link;
+    private final AgentStatus status = new AgentStatus(CONFIG, Clock.systemUTC());
+    private final java.util.UUID instance = java.util.UUID.randomUUID();
 
     @AfterEach
     void close() {
@@ -53,8 +55,7 @@ class AgentSessionTest {
         AgentSession session = new AgentSession(CONFIG, Transport.NIO,
                 List.of(new AgentSession.Target(1, CONFIG.tunnels().get(0),
                         new InetSocketAddress(InetAddress.getLoopbackAddress(), 9))),
-                false, online, ended, new AgentStatus(CONFIG, Clock.systemUTC()),
-                io.diglett.protocol.mux.FlowLimits.unbounded());
+                false, instance, online, ended, status, io.diglett.protocol.mux.FlowLimits.unbounded());
         link = new EmbeddedChannel(new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
@@ -87,18 +88,38 @@ class AgentSessionTest {
     @Test
     void aGatewayOfThisVersionGetsTheLogin() {
         byte[] written = linkTo(Fuzzing.handshake(Protocol.VERSION));
-        assertEquals("6469676c03", ByteBufUtil.hexDump(written, 0, Protocol.HANDSHAKE_LENGTH), "the agent speaks 3");
+        assertEquals("6469676c04", ByteBufUtil.hexDump(written, 0, Protocol.HANDSHAKE_LENGTH), "the agent speaks 4");
         assertEquals(FrameKind.LOGIN.code(), written[Protocol.HANDSHAKE_LENGTH], "then logs in");
         assertTrue(!online.isDone() && link.isOpen());
+    }
+
+    /**
+     * Version 4: the Login carries this agent's instance id; once active, an Error for a registration is the gateway
+     * withdrawing that name (another link of our token took it): the link stays up, the name is shown as gone, and
+     * the reason arrives escaped.
+     */
+    @Test
+    void aWithdrawnNameLeavesTheLinkUp() {
+        byte[] written = linkTo(Fuzzing.handshake(Protocol.VERSION), Fuzzing.frame(FrameKind.OK, 0, new byte[0]),
+                Fuzzing.frame(FrameKind.OK, 1, new byte[] {(byte) 0x82, 0x35}),
+                Fuzzing.frame(FrameKind.OK, 0, new byte[0]),
+                Fuzzing.text(FrameKind.ERROR, 1, "name 'name' was taken over\r\nforged line"));
+        String login = ByteBufUtil.hexDump(written, Protocol.HANDSHAKE_LENGTH, Protocol.HEADER_LENGTH + 17);
+        assertEquals("07000000000011" + "00" + instance.toString().replace("-", ""), login,
+                "Login: an empty token, then 0x00 and the instance id");
+        assertTrue(online.isDone() && !online.isCompletedExceptionally(), "it came online");
+        assertTrue(link.isOpen() && !ended.isDone(), "the link stays up");
+        assertEquals(null, status.tunnels().get(0).registration(), "the name is no longer shown as registered");
+        assertEquals("name 'name' was taken over\\u000d\\u000aforged line", status.lastError());
     }
 
     /** A version-2 gateway answers with 2 and refuses: the agent says to upgrade the gateway, and to which release. */
     @Test
     void aVersion2GatewayIsReportedAsTheOneToUpgrade() {
-        byte[] refusal = "unsupported protocol version 3; this gateway speaks version 2"
+        byte[] refusal = "unsupported protocol version 4; this gateway speaks version 2"
                 .getBytes(StandardCharsets.UTF_8);
         byte[] written = linkTo(Fuzzing.handshake(2), Fuzzing.frame(FrameKind.REFUSE, 0, refusal));
-        assertEquals("the gateway speaks protocol version 2, older than this agent's version 3: upgrade the gateway"
+        assertEquals("the gateway speaks protocol version 2, older than this agent's version 4: upgrade the gateway"
                 + " to diglett-server " + Version.release() + " or later (or use an agent of the gateway's release)",
                 rejection());
         assertEquals(Protocol.HANDSHAKE_LENGTH, written.length, "no Login to a gateway of another version");
@@ -108,7 +129,7 @@ class AgentSessionTest {
     @Test
     void aNewerGatewayThatNoLongerServesThisVersionAsksForAnUpgradedAgent() {
         linkTo(Fuzzing.handshake(Protocol.VERSION + 1));
-        assertEquals("the gateway speaks protocol version 4 and no longer serves this agent's version 3: upgrade this"
+        assertEquals("the gateway speaks protocol version 5 and no longer serves this agent's version 4: upgrade this"
                 + " agent, diglett " + Version.release() + ", to the gateway's release", rejection());
     }
 }

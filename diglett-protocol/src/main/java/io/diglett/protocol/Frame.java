@@ -123,6 +123,7 @@ public final class Frame extends DefaultByteBufHolder {
         return new Signals.Reason(reason).encode(alloc, FrameKind.REFUSE, Protocol.CONNECTION_ID);
     }
 
+    /** Login without an instance id (the layout of every version). */
     public static Frame login(ByteBufAllocator alloc, String token) {
         return new Requests.Login(token).encode(alloc);
     }

@@ -43,6 +43,20 @@ public final class Names {
         return "name '" + name + "' is already in use";
     }
 
+    /**
+     * The gateway's answer (an Error to the Register, version 4) when a link of the same token holds the name and
+     * answered the gateway's liveness check: another agent with this token serves the name now. Trying again later
+     * is the point: the name is handed over once that agent is gone.
+     */
+    public static String inUseByLiveAgent(String name) {
+        return "name '" + name + "' is in use by a live agent";
+    }
+
+    /** Whether a refusal is {@link #inUseByLiveAgent}. */
+    public static boolean isInUseByLiveAgent(String reason) {
+        return reason != null && reason.startsWith("name '") && reason.endsWith("' is in use by a live agent");
+    }
+
     /** Whether a refusal is {@link #inUse}. */
     public static boolean isInUse(String reason) {
         return reason != null && reason.startsWith("name '") && reason.endsWith("' is already in use");

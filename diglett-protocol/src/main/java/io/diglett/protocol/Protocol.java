@@ -12,13 +12,15 @@ public final class Protocol {
     /**
      * Protocol version spoken here, the newest: what the agent sends and the most the gateway answers. The seed was
      * version 1 (ECDH + unauthenticated ChaCha20); version 2 brought TLS, stream windows and the kinds 8-13;
-     * version 3 carries Open's addresses as binary fields (docs/protocol.md, section 9).
+     * version 3 carries Open's addresses as binary fields; version 4 adds the agent's instance id to Login and lets
+     * the gateway withdraw one name of a live link (docs/protocol.md, section 9).
      */
-    public static final byte VERSION = 3;
+    public static final byte VERSION = 4;
 
     /**
      * Oldest version a gateway still serves: an agent of version 2 gets a version-2 link (its handshake answered
-     * with 2, Open in the version-2 layout). An agent speaks only {@link #VERSION}.
+     * with 2, Open in the version-2 layout), one of version 3 a version-3 link (Login without an instance id). An
+     * agent speaks only {@link #VERSION}.
      */
     public static final int OLDEST_SERVED_VERSION = 2;
 

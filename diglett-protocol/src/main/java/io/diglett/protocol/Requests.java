@@ -9,9 +9,11 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.UUID;
 
 /**
  * The requests of a link and their answers as typed payloads (docs/protocol.md, section 3): {@link Login},
@@ -31,30 +33,95 @@ public final class Requests {
     private Requests() {
     }
 
-    /** Login (agent to gateway, id 0): the agent's token, UTF-8, possibly empty. */
-    public record Login(String token) {
+    /**
+     * Login (agent to gateway, id 0): the agent's token, UTF-8, possibly empty; from version 4 optionally followed by
+     * {@code 0x00} and the agent's 16-byte instance id ({@code instance}, {@code null} when absent). The instance id
+     * is random, made once per agent process: a gateway hands a name over at once to a link of the same token and
+     * instance (the same agent reconnecting), and only to that. Before version 4 the whole payload is the token.
+     */
+    public record Login(String token, UUID instance) {
+
+        /** First version whose Login may carry the agent's instance id. */
+        public static final int INSTANCE_SINCE = 4;
+        /** Bytes the instance id adds after the token: {@code 0x00} and 16 bytes. */
+        public static final int INSTANCE_BYTES = 1 + 16;
 
         public Login {
             Objects.requireNonNull(token, "token");
         }
 
-        /** @throws IllegalArgumentException if the token is longer than a Login frame carries (1,024 bytes) */
+        /** A Login without an instance id. */
+        public Login(String token) {
+            this(token, null);
+        }
+
+        /** A random instance id: 16 bytes from a {@link SecureRandom}, for one agent process. */
+        public static UUID newInstance() {
+            SecureRandom random = new SecureRandom();
+            return new UUID(random.nextLong(), random.nextLong());
+        }
+
+        /** The frame in the layout of versions 2 and 3 (the token alone); there is no instance id to send. */
         public Frame encode(ByteBufAllocator alloc) {
-            int bytes = ByteBufUtil.utf8Bytes(token);
-            if (bytes > FrameKind.LOGIN.maxPayload()) {
-                throw new IllegalArgumentException("a token of " + bytes + " bytes does not fit a Login frame (at most "
-                        + FrameKind.LOGIN.maxPayload() + ")");
+            if (instance != null) {
+                throw new IllegalArgumentException("a Login of version 2 or 3 carries no instance id");
             }
-            if (bytes == 0) {
+            return encode(alloc, INSTANCE_SINCE - 1);
+        }
+
+        /**
+         * The frame for a link of {@code version}; the instance id goes out only from version 4.
+         *
+         * @throws IllegalArgumentException if the token is longer than a Login frame carries (1,024 bytes, less
+         *                                  {@link #INSTANCE_BYTES} with an instance id) or, from version 4, holds a
+         *                                  NUL character (the separator)
+         */
+        public Frame encode(ByteBufAllocator alloc, int version) {
+            boolean withInstance = instance != null && version >= INSTANCE_SINCE;
+            if (version >= INSTANCE_SINCE && token.indexOf('\0') >= 0) {
+                throw new IllegalArgumentException("a token must not contain a NUL character");
+            }
+            int bytes = ByteBufUtil.utf8Bytes(token);
+            int max = FrameKind.LOGIN.maxPayload() - (withInstance ? INSTANCE_BYTES : 0);
+            if (bytes > max) {
+                throw new IllegalArgumentException("a token of " + bytes + " bytes does not fit a Login frame (at most "
+                        + max + ")");
+            }
+            if (bytes == 0 && !withInstance) {
                 return new Frame(FrameKind.LOGIN, Protocol.CONNECTION_ID, Unpooled.EMPTY_BUFFER);
             }
-            ByteBuf buf = alloc.buffer(bytes);
+            ByteBuf buf = alloc.buffer(bytes + (withInstance ? INSTANCE_BYTES : 0));
             ByteBufUtil.writeUtf8(buf, token);
+            if (withInstance) {
+                buf.writeByte(0).writeLong(instance.getMostSignificantBits())
+                        .writeLong(instance.getLeastSignificantBits());
+            }
             return new Frame(FrameKind.LOGIN, Protocol.CONNECTION_ID, buf);
         }
 
+        /** A Login of this version (4): the token, then optionally the instance id. */
         public static Login decode(Frame frame) {
-            return new Login(frame.checkedContent(FrameKind.LOGIN).toString(StandardCharsets.UTF_8));
+            return decode(frame, Protocol.VERSION);
+        }
+
+        /**
+         * A Login of a link of {@code version}. From version 4, a {@code 0x00} not followed by exactly 16 bytes is a
+         * protocol error.
+         */
+        public static Login decode(Frame frame, int version) {
+            ByteBuf payload = frame.checkedContent(FrameKind.LOGIN);
+            int start = payload.readerIndex();
+            int end = payload.writerIndex();
+            int nul = version >= INSTANCE_SINCE ? payload.indexOf(start, end, (byte) 0) : -1;
+            if (nul < 0) {
+                return new Login(payload.toString(start, end - start, StandardCharsets.UTF_8), null);
+            }
+            if (end - nul != INSTANCE_BYTES) {
+                throw new ProtocolException("Login's instance id must be one 0x00 byte and 16 bytes, got "
+                        + (end - nul) + " bytes after the token");
+            }
+            return new Login(payload.toString(start, nul - start, StandardCharsets.UTF_8),
+                    new UUID(payload.getLong(nul + 1), payload.getLong(nul + 9)));
         }
     }
 

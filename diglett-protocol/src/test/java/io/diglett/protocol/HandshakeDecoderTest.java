@@ -61,7 +61,7 @@ class HandshakeDecoderTest {
 
     @Test
     void encodedHandshakeIsMagicThenVersion() {
-        assertEquals("6469676c03", ByteBufUtil.hexDump(handshakeBytes(Protocol.VERSION)));
+        assertEquals("6469676c04", ByteBufUtil.hexDump(handshakeBytes(Protocol.VERSION)));
         assertEquals("digl", new String(handshakeBytes(Protocol.VERSION), 0, 4, StandardCharsets.US_ASCII));
     }
 
@@ -145,7 +145,7 @@ class HandshakeDecoderTest {
 
     @Test
     void otherVersionsAreDecodedButNotCompatible() {
-        for (int version : new int[] {1, 2, 4}) {
+        for (int version : new int[] {1, 2, 3, 5}) {
             EmbeddedChannel ch = new EmbeddedChannel(new HandshakeDecoder(), new FrameDecoder());
             assertTrue(ch.writeInbound(Unpooled.wrappedBuffer(handshakeBytes(version))));
             Handshake handshake = ch.readInbound();
@@ -160,9 +160,10 @@ class HandshakeDecoderTest {
         assertEquals(-1, new Handshake(0).negotiate());
         assertEquals(-1, new Handshake(1).negotiate(), "the seed's version is not served");
         assertEquals(2, new Handshake(2).negotiate(), "a version-2 agent gets a version-2 link");
-        assertEquals(3, new Handshake(3).negotiate());
-        assertEquals(3, new Handshake(4).negotiate(), "a newer agent is offered ours");
-        assertEquals(3, new Handshake(255).negotiate());
+        assertEquals(3, new Handshake(3).negotiate(), "a version-3 agent gets a version-3 link");
+        assertEquals(4, new Handshake(4).negotiate());
+        assertEquals(4, new Handshake(5).negotiate(), "a newer agent is offered ours");
+        assertEquals(4, new Handshake(255).negotiate());
         assertTrue(new Handshake(new Handshake(Protocol.VERSION).negotiate()).compatible(),
                 "an agent of this version accepts what a gateway of this version answers");
     }

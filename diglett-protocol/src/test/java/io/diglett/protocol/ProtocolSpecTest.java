@@ -76,6 +76,8 @@ class ProtocolSpecTest {
         check(Frame.close(ALLOC, 5, "gone"), "05 00000005 0004 676f6e65");
         check(Frame.terminate(ALLOC, "bye"), "06 00000000 0003 627965");
         check(Frame.login(ALLOC, "t"), "07 00000000 0001 74");
+        check(new Requests.Login("t", new java.util.UUID(0x0001020304050607L, 0x08090a0b0c0d0e0fL)).encode(ALLOC, 4),
+                "07 00000000 0012 74 00 000102030405060708090a0b0c0d0e0f");
         check(Requests.Open.of(1, 262_144, new InetSocketAddress("203.0.113.9", 51234),
                         new InetSocketAddress("2001:db8::1", 443)).encode(ALLOC, 7, Protocol.VERSION),
                 "08 00000007 0022 00000001 00040000 04 cb007109 c822 06 20010db8000000000000000000000001 01bb");
@@ -90,7 +92,7 @@ class ProtocolSpecTest {
         check(Frame.ping(ALLOC, 0x0102030405060708L), "0b 00000000 0008 0102030405060708");
         check(Frame.pong(ALLOC, 0x0102030405060708L), "0c 00000000 0008 0102030405060708");
         check(Frame.refuse(ALLOC, "no"), "0d 00000000 0002 6e6f");
-        check(Handshake.encode(ALLOC), "6469676c 03");
+        check(Handshake.encode(ALLOC), "6469676c 04");
         check(Handshake.encode(ALLOC, 2), "6469676c 02");
     }
 

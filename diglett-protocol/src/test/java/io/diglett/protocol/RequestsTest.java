@@ -65,6 +65,31 @@ class RequestsTest {
                 "a token longer than the frame is refused before anything is sent");
     }
 
+    @Test
+    void aVersion4LoginCarriesTheAgentsInstanceIdAfterTheToken() {
+        java.util.UUID instance = new java.util.UUID(0x0102030405060708L, 0x090a0b0c0d0e0f10L);
+        Frame frame = new Requests.Login("tok", instance).encode(ALLOC, 4);
+        assertEquals("746f6b 00 0102030405060708090a0b0c0d0e0f10".replace(" ", ""), ByteBufUtil.hexDump(frame.content()));
+        assertEquals(new Requests.Login("tok", instance), decoded(frame, f -> Requests.Login.decode(f, 4)));
+        assertEquals(new Requests.Login("", instance),
+                decoded(new Requests.Login("", instance).encode(ALLOC, 4), Requests.Login::decode));
+        assertEquals(new Requests.Login("tok", null), decoded(frame(FrameKind.LOGIN, 0, "746f6b"), Requests.Login::decode),
+                "the instance id is optional");
+        assertEquals("746f6b", hexOf(new Requests.Login("tok", instance).encode(ALLOC, 3)),
+                "a version-3 link gets the token alone");
+        assertEquals(new Requests.Login("tok\u0000" + "x".repeat(16), null),
+                decoded(frame(FrameKind.LOGIN, 0, "746f6b00" + "78".repeat(16)), f -> Requests.Login.decode(f, 3)),
+                "before version 4 the whole payload is the token");
+        assertEquals("Login's instance id must be one 0x00 byte and 16 bytes, got 3 bytes after the token",
+                rejection(frame(FrameKind.LOGIN, 0, "746f6b 00 0102"), Requests.Login::decode));
+        assertThrows(IllegalArgumentException.class, () -> new Requests.Login("a\u0000b", instance).encode(ALLOC, 4),
+                "NUL separates the token from the instance id");
+        assertThrows(IllegalArgumentException.class,
+                () -> new Requests.Login("x".repeat(1024 - 16), instance).encode(ALLOC, 4),
+                "the token and the instance id share the frame's 1,024 bytes");
+        assertTrue(!Requests.Login.newInstance().equals(Requests.Login.newInstance()), "random per agent");
+    }
+
     // ------------------------------------------------------------------ Register
 
     @Test

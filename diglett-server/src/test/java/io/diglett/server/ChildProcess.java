@@ -76,6 +76,12 @@ final class ChildProcess implements AutoCloseable {
         }
     }
 
+    /** Every line the process printed so far, in order (those already awaited included). */
+    synchronized List<String> lines() {
+        lines.drainTo(seen);
+        return List.copyOf(seen);
+    }
+
     /** SIGKILL: no chance to clean up. */
     void kill() throws InterruptedException {
         process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
@@ -86,6 +92,14 @@ final class ChildProcess implements AutoCloseable {
         process.destroy();
         if (!process.waitFor(timeoutMillis, TimeUnit.MILLISECONDS)) {
             throw new AssertionError("did not exit within " + timeoutMillis + " ms of SIGTERM");
+        }
+        return process.exitValue();
+    }
+
+    /** Waits for the process to exit on its own and returns its exit code. */
+    int exitCode(long timeoutMillis) throws InterruptedException {
+        if (!process.waitFor(timeoutMillis, TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("did not exit within " + timeoutMillis + " ms");
         }
         return process.exitValue();
     }

@@ -120,7 +120,7 @@ class GatewayInputTests {
             assertEquals(Protocol.VERSION, agent.readHandshake());
             RawFrame refusal = agent.read();
             assertEquals(FrameKind.REFUSE.code(), refusal.kind(), "a refusal: retrying will not help");
-            assertEquals("unsupported protocol version 1; this gateway speaks versions 2 to 3: upgrade the agent",
+            assertEquals("unsupported protocol version 1; this gateway speaks versions 2 to 4: upgrade the agent",
                     refusal.text());
             assertTrue(agent.closedByPeer());
         }
@@ -129,13 +129,13 @@ class GatewayInputTests {
 
     /**
      * Compatibility: an agent of version 2 (which accepts only a handshake of 2 and parses Open's addresses as
-     * "client server" text) is served in version 2, and an agent of this version in version 3 (binary address
-     * fields). Each registers a name, gets the Open of a real public connection in its layout, byte for byte, and
-     * relays bytes both ways.
+     * "client server" text) is served in version 2, an agent of version 3 (binary address fields, a Login without
+     * an instance id) in version 3, and an agent of this version in version 4. Each registers a name, gets the Open
+     * of a real public connection in its layout, byte for byte, and relays bytes both ways.
      */
     @Test
     void eachAgentVersionGetsOpenInItsOwnLayoutAndRelays() throws IOException {
-        for (int version : new int[] {2, Protocol.VERSION}) {
+        for (int version : new int[] {2, 3, Protocol.VERSION}) {
             String name = "layout-v" + version;
             try (RawAgent agent = raw().loggedIn(version)) {
                 agent.send(FrameKind.REGISTER, 1, name);
@@ -159,7 +159,7 @@ class GatewayInputTests {
                     } else {
                         String addresses = String.format("047f000001%04x047f000001%04x", client.getLocalPort(), port);
                         assertEquals(fields + addresses, hex(open.payload()),
-                                "version 3: registration, window, family-address-port twice");
+                                "version 3 and later: registration, window, family-address-port twice");
                     }
 
                     agent.send(FrameKind.OK, stream, new byte[] {0, 1, 0, 0}); // the agent's window: 65,536
@@ -184,7 +184,7 @@ class GatewayInputTests {
     }
 
     /**
-     * A gateway of version 2 answers this agent's handshake with 2 and refuses it ("unsupported protocol version 3;
+     * A gateway of version 2 answers this agent's handshake with 2 and refuses it ("unsupported protocol version 4;
      * this gateway speaks version 2"): the agent stops, saying which side to upgrade.
      */
     @Test
@@ -220,7 +220,7 @@ class GatewayInputTests {
             ExecutionException failure = assertThrows(ExecutionException.class,
                     () -> agent.start().get(10, TimeUnit.SECONDS));
             assertInstanceOf(RejectedException.class, failure.getCause(), "rejected: the agent does not retry");
-            assertEquals("the gateway speaks protocol version 2, older than this agent's version 3: upgrade the gateway"
+            assertEquals("the gateway speaks protocol version 2, older than this agent's version 4: upgrade the gateway"
                     + " to diglett-server " + Version.release() + " or later (or use an agent of the gateway's"
                     + " release)", failure.getCause().getMessage());
             assertEquals(Protocol.VERSION, offered.get(5, TimeUnit.SECONDS));

@@ -97,6 +97,55 @@ final class RawAgent implements AutoCloseable {
         return this;
     }
 
+    /** Handshake of this version and a Login with {@code token} and the instance id {@code instance}, expecting Ok. */
+    RawAgent loggedIn(String token, java.util.UUID instance) throws IOException {
+        handshake(Protocol.VERSION);
+        int answer = readHandshake();
+        if (answer != Protocol.VERSION) {
+            throw new IOException("the gateway answered version " + Protocol.VERSION + " with " + answer);
+        }
+        io.diglett.protocol.Frame login = new io.diglett.protocol.Requests.Login(token, instance)
+                .encode(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT, Protocol.VERSION);
+        try {
+            send(FrameKind.LOGIN, 0, io.netty.buffer.ByteBufUtil.getBytes(login.content()));
+        } finally {
+            login.release();
+        }
+        RawFrame ok = read();
+        if (ok.kind() != FrameKind.OK.code()) {
+            throw new IOException("login failed: " + ok.text());
+        }
+        return this;
+    }
+
+    /** The next frame that is neither Ping nor Pong. */
+    RawFrame readSkippingKeepalive() throws IOException {
+        RawFrame frame;
+        do {
+            frame = read();
+        } while (frame.kind() == FrameKind.PING.code() || frame.kind() == FrameKind.PONG.code());
+        return frame;
+    }
+
+    /** Registers {@code name} as {@code registration} and returns the public port of the gateway's Ok. */
+    int register(int registration, String name) throws IOException {
+        send(FrameKind.REGISTER, registration, name);
+        RawFrame answer = readSkippingKeepalive();
+        if (answer.kind() != FrameKind.OK.code() || answer.id() != registration) {
+            throw new IOException("registering '" + name + "' got kind " + answer.kind() + ": " + answer.text());
+        }
+        return ((answer.payload()[0] & 0xFF) << 8) | (answer.payload()[1] & 0xFF);
+    }
+
+    /** FinishRegister, expecting Ok: the names are live. */
+    void finish() throws IOException {
+        send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
+        RawFrame ok = readSkippingKeepalive();
+        if (ok.kind() != FrameKind.OK.code()) {
+            throw new IOException("finishing registration got kind " + ok.kind() + ": " + ok.text());
+        }
+    }
+
     /** Whether the gateway closed the connection (end of stream or reset) within the socket timeout. */
     boolean closedByPeer() throws IOException {
         try {

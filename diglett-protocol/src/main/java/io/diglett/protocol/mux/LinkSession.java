@@ -85,8 +85,13 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
         return address != null ? address : String.valueOf(ctx.channel().remoteAddress());
     }
 
+    /** Something arrived from the peer (any frame, Pong included): it is alive. Runs before the frame is handled. */
+    protected void heard() {
+    }
+
     @Override
     public final void channelRead(ChannelHandlerContext ctx, Object msg) {
+        heard();
         if (failed || !ctx.channel().isOpen()) {
             // failed, or closed by this side: what is left of the last read is not for us any more
             ReferenceCountUtil.release(msg);

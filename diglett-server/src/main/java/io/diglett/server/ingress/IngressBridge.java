@@ -2,6 +2,7 @@ package io.diglett.server.ingress;
 
 import io.diglett.server.link.Tunnel;
 
+import io.diglett.protocol.Printable;
 import io.diglett.protocol.mux.Stream;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -214,7 +215,7 @@ abstract class IngressBridge extends ChannelDuplexHandler implements Stream.Loca
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        log.debug("ingress client={} error: {}", ctx.channel().remoteAddress(), cause.toString());
+        log.debug("ingress client={} error: {}", ctx.channel().remoteAddress(), Printable.of(cause.toString()));
         if (attached) {
             ctx.fireExceptionCaught(cause); // the stream resets itself and closes the connection
         } else {

@@ -2,6 +2,7 @@ package io.diglett.server.ingress;
 
 import io.diglett.server.link.Tunnel;
 
+import io.diglett.protocol.Printable;
 import io.diglett.protocol.mux.HandlerNames;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http.HttpRequestDecoder;
@@ -42,8 +43,8 @@ final class TlsIngress extends AbstractSniHandler<Tunnel> {
     protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<Tunnel> future) {
         Tunnel passthrough = future.getNow();
         if (passthrough != null) {
-            log.debug("client={} sni={} passthrough to name={}", ctx.channel().remoteAddress(), hostname,
-                    passthrough.name());
+            log.debug("client={} sni={} passthrough to name={}", ctx.channel().remoteAddress(),
+                    Printable.of(hostname), passthrough.name());
             ctx.pipeline().addAfter(ctx.name(), HandlerNames.INGRESS, new RawIngress(ingress, passthrough));
             ctx.pipeline().remove(this); // the buffered ClientHello goes on to RawIngress
             return;

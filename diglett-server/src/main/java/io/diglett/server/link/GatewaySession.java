@@ -28,7 +28,9 @@ import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -50,6 +52,12 @@ public final class GatewaySession extends LinkSession {
     /** How long an agent turned away by {@code --max-agents} may take to read why before the link is closed. */
     static final Duration FULL_CLOSE_GRACE = Duration.ofSeconds(1);
 
+    /** Longest wait for a live agent's answer before a name is taken from its link (docs/security.md). */
+    public static final Duration LIVENESS_DEADLINE_CAP = Duration.ofSeconds(2);
+
+    /** The opaque bytes of a liveness check's Ping (the heartbeat's count up from 1). */
+    private static final long LIVENESS_PING = 0x6c69766520636b21L;
+
     /** Where a link is in its life. */
     public enum Phase { HANDSHAKE, LOGIN, REGISTER, ACTIVE, CLOSED }
 
@@ -62,6 +70,10 @@ public final class GatewaySession extends LinkSession {
     private ScheduledFuture<?> handshakeTimer;
     /** SHA-256 of the login token, or null without one; read by other links' sessions for takeover. */
     private volatile byte[] tokenDigest;
+    /** The agent's instance id from its Login (version 4), or null; read by other links' sessions for takeover. */
+    private volatile UUID instance;
+    /** A liveness check in progress: completes with true when anything arrives from the agent, false at its deadline. */
+    private CompletableFuture<Boolean> probe;
     private boolean draining;
     /** Completed once the link is closed and its names released (listeners run on the global executor). */
     private final Promise<Void> closed = GlobalEventExecutor.INSTANCE.newPromise();
@@ -128,7 +140,7 @@ public final class GatewaySession extends LinkSession {
                     unexpected(frame);
                     return;
                 }
-                login(Requests.Login.decode(frame).token());
+                login(Requests.Login.decode(frame, version()));
             }
             case REGISTER -> {
                 switch (frame.kind()) {
@@ -196,7 +208,8 @@ public final class GatewaySession extends LinkSession {
 
     // ---------------------------------------------------------------- login and registration
 
-    private void login(String token) {
+    private void login(Requests.Login request) {
+        String token = request.token();
         try {
             names.loggedIn(registrations.authenticator().authenticate(token));
         } catch (AccessDeniedException e) {
@@ -210,6 +223,7 @@ public final class GatewaySession extends LinkSession {
             return;
         }
         tokenDigest = token.isEmpty() ? null : TokenFile.sha256(token);
+        instance = request.instance();
         phase = Phase.REGISTER;
         log.debug("agent {} logged in", peer());
         ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
@@ -252,10 +266,89 @@ public final class GatewaySession extends LinkSession {
         return mine != null && digest != null && MessageDigest.isEqual(mine, digest);
     }
 
-    /** Closes this link from another thread; the future completes once its names are released. */
-    Future<Void> evict(String reason) {
-        ctx.executor().execute(() -> refuse(reason));
-        return closed;
+    /** Whether this session's agent sent the instance id {@code other} at login: the same agent process. */
+    boolean sameInstance(UUID other) {
+        UUID mine = instance;
+        return mine != null && mine.equals(other);
+    }
+
+    UUID instance() {
+        return instance;
+    }
+
+    /**
+     * How long a liveness check of this link's agent waits for an answer before a name of its token is taken from
+     * it: the heartbeat interval, at most {@link #LIVENESS_DEADLINE_CAP}.
+     */
+    Duration livenessDeadline() {
+        Duration heartbeat = config().limits().heartbeat();
+        return heartbeat.compareTo(LIVENESS_DEADLINE_CAP) < 0 ? heartbeat : LIVENESS_DEADLINE_CAP;
+    }
+
+    /** Whether the link runs protocol {@code version} or a newer one. */
+    boolean speaks(int version) {
+        return version() >= version;
+    }
+
+    @Override
+    protected void heard() {
+        CompletableFuture<Boolean> waiting = probe;
+        if (waiting != null) {
+            probe = null;
+            waiting.complete(true);
+        }
+    }
+
+    /**
+     * Whether this link's agent is alive, asked from any thread: a Ping goes out at once and the stage completes
+     * with {@code true} as soon as anything arrives from the agent (its Pong, or any frame: a busy link's Pong may
+     * wait behind its data), {@code false} if nothing did within {@code deadline} or the link is over. Checks asked
+     * while one is in progress share it, so a flood of requests sends one Ping.
+     */
+    CompletionStage<Boolean> alive(Duration deadline) {
+        CompletableFuture<Boolean> answer = new CompletableFuture<>();
+        ctx.executor().execute(() -> {
+            if (over() || !ctx.channel().isActive()) {
+                answer.complete(false);
+                return;
+            }
+            if (probe == null) {
+                CompletableFuture<Boolean> check = new CompletableFuture<>();
+                probe = check;
+                ScheduledFuture<?> timer = ctx.executor().schedule(() -> {
+                    if (probe == check) {
+                        probe = null;
+                    }
+                    check.complete(false);
+                }, deadline.toNanos(), TimeUnit.NANOSECONDS);
+                check.whenComplete((v, e) -> timer.cancel(false));
+                if (mux.writeControl(Frame.ping(ctx.alloc(), LIVENESS_PING))) {
+                    mux.flushLinkLater();
+                }
+            }
+            probe.whenComplete((alive, e) -> answer.complete(alive));
+        });
+        return answer;
+    }
+
+    /**
+     * Takes {@code tunnel}'s name from this link, from another thread (the name goes to another link of the same
+     * token). An active link loses that name only (see {@link LinkNames#takeAway}); a link still registering has
+     * nothing live and is closed. Completes once the name is released.
+     */
+    CompletionStage<Void> takeAway(Tunnel tunnel, String reason) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        ctx.executor().execute(() -> {
+            if (phase == Phase.ACTIVE && !over()) {
+                names.takeAway(tunnel, reason).whenComplete((v, e) -> done.complete(null));
+                return;
+            }
+            if (!over()) {
+                fail(reason);
+            }
+            closed.addListener(f -> done.complete(null));
+        });
+        return done;
     }
 
     /** Answers a request; counted against the control-frame limit, so a flood of requests cannot pile up. */
@@ -375,6 +468,11 @@ public final class GatewaySession extends LinkSession {
     @Override
     protected void onClosed() {
         phase = Phase.CLOSED;
+        CompletableFuture<Boolean> waiting = probe;
+        if (waiting != null) {
+            probe = null;
+            waiting.complete(false);
+        }
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }

@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -195,6 +196,31 @@ final class LinkNames {
         }
         log.warn("agent {}: the name '{}' was lost ({}), closing the link", session.agent(), tunnel.name(), reason);
         session.fail("the name '" + tunnel.name() + "' was lost: " + reason);
+    }
+
+    /**
+     * Another link of the same token takes {@code tunnel}'s name: its listener closes, the name is released and
+     * withdrawn from the registrar, and the agent is told with an Error for that registration (from version 4; an
+     * older agent would take it for a protocol error, so it is told nothing and simply gets no more connections
+     * for the name). The link keeps its other names and their streams; connections already open on this name
+     * finish here. A link left without a name is closed (with a connection error: its agent may try again).
+     * Completes once the registry has the name back.
+     */
+    CompletionStage<Void> takeAway(Tunnel tunnel, String reason) {
+        if (session.over() || tunnels.get(tunnel.registration()) != tunnel) {
+            return CompletableFuture.completedFuture(null);
+        }
+        tunnels.remove(tunnel.registration());
+        log.warn("agent {}: {}", session.agent(), reason);
+        CompletionStage<Void> released = registrations.release(tunnel);
+        registrations.unexpose(tunnel);
+        if (session.speaks(Requests.Login.INSTANCE_SINCE)) {
+            session.reply(Frame.error(session.alloc(), tunnel.registration(), reason));
+        }
+        if (tunnels.isEmpty()) {
+            session.fail(reason + "; this link has no name left");
+        }
+        return released;
     }
 
     /**

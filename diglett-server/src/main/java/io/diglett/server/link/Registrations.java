@@ -158,31 +158,66 @@ public final class Registrations {
             }
             String name = tunnel.name();
             Tunnel holder = taken.localHolder().orElse(null);
-            if (mayTakeOver && holder != null && holder.session() != session
-                    && holder.session().sameToken(session.tokenDigest())) {
-                // The same token asks again for a name its earlier link still holds: that link is most likely
-                // dead (the agent reconnected before the gateway noticed), so it is closed and the name handed over
-                log.info("agent {} takes over '{}' from its previous link {}", session.agent(), name,
-                        holder.session().agent());
-                Future<Void> evicted = holder.session().evict("name '" + name + "' was taken over by a new"
-                        + " connection of the same token from " + session.agent());
-                return on(loop, toStage(evicted).handle((v, e) -> null)).thenCompose(v -> session.over()
-                        ? CompletableFuture.<NameClaim>failedFuture(new LinkOver()) // no claim for a dead link
-                        : claim(tunnel, false));
+            GatewaySession old = holder == null ? null : holder.session();
+            boolean sameToken = old != null && old != session && old.sameToken(session.tokenDigest());
+            if (mayTakeOver && sameToken) {
+                // The same token asks for a name another of its links holds. That link keeps it while its agent is
+                // alive (two agents sharing a token must not steal each other's names); it loses it, and only it,
+                // when it is the same agent process reconnecting (the gateway has not noticed the old link die) or
+                // when it does not answer a Ping at once
+                if (old.sameInstance(session.instance())) {
+                    return takeOver(tunnel, holder, "the same agent reconnected");
+                }
+                Duration deadline = session.livenessDeadline();
+                return on(loop, old.alive(deadline)).thenCompose(alive -> {
+                    if (session.over()) {
+                        return CompletableFuture.<NameClaim>failedFuture(new LinkOver());
+                    }
+                    if (!alive) {
+                        return takeOver(tunnel, holder, "its link did not answer within " + deadline.toMillis()
+                                + " ms");
+                    }
+                    events.refused("name_in_use");
+                    log.info("agent {} asked for name '{}', which a live link of the same token holds ({})",
+                            session.agent(), name, old.agent());
+                    return CompletableFuture.<NameClaim>failedFuture(new Refusal(Names.inUseByLiveAgent(name), false));
+                });
             }
             events.refused("name_in_use");
-            if (holder == null || holder.session() != session && !session.hasToken() && !holder.session().hasToken()) {
+            if (sameToken) {
+                // taken over meanwhile by yet another link of this token: it may be gone when the agent tries again
+                log.info("agent {} asked for name '{}', which another link of the same token holds", session.agent(),
+                        name);
+                return CompletableFuture.<NameClaim>failedFuture(new Refusal(Names.inUseByLiveAgent(name), false));
+            }
+            if (holder == null || old != session && !session.hasToken() && !old.hasToken()) {
                 // Gone between our attempts, or held by a link whose owner we cannot tell from this one (neither
                 // has a token): it may be this agent's own dying link, so a request error the agent may retry
                 log.info("agent {} asked for name '{}', which is already in use", session.agent(), name);
                 return CompletableFuture.<NameClaim>failedFuture(new Refusal(Names.inUse(name), false));
             }
-            // Held under another token (the same one took it over above), or by this very link: that will not
-            // change by trying again, so the agent is refused for good and stops with this reason
+            // Held under another token, or by this very link: that will not change by trying again, so the agent
+            // is refused for good and stops with this reason
             log.info("agent {} asked for name '{}', which {} holds", session.agent(), name,
-                    holder.session() == session ? "this link already" : "another token");
+                    old == session ? "this link already" : "another token");
             return CompletableFuture.<NameClaim>failedFuture(new Refusal(Names.inUse(name), true));
         }).thenCompose(stage -> stage);
+    }
+
+    /**
+     * Takes {@code holder}'s name from its link for {@code tunnel}, of the same token ({@code why} says why that is
+     * allowed), then claims it again; the holder's other names stay where they are.
+     */
+    private CompletionStage<NameClaim> takeOver(Tunnel tunnel, Tunnel holder, String why) {
+        GatewaySession session = tunnel.session();
+        log.info("agent {} takes over '{}' from link {}: {}", session.agent(), tunnel.name(), holder.session().agent(),
+                why);
+        CompletionStage<Void> released = holder.session().takeAway(holder, "name '" + tunnel.name()
+                + "' was taken over by another connection of the same token from " + session.agent() + " (" + why
+                + ")");
+        return on(session.executor(), released).thenCompose(v -> session.over()
+                ? CompletableFuture.<NameClaim>failedFuture(new LinkOver()) // no claim for a dead link
+                : claim(tunnel, false));
     }
 
     // ---------------------------------------------------------------- expose, withdraw

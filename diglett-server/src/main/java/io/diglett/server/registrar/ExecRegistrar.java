@@ -1,5 +1,6 @@
 package io.diglett.server.registrar;
 
+import io.diglett.protocol.Printable;
 import io.diglett.protocol.Reasons;
 import java.io.IOException;
 import java.io.InputStream;
@@ -19,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * environment. Commands run one at a time on a thread of their own, never on an event loop, in the order they
  * were asked for, and the unregister of a name that was registered again meanwhile (by a newer link) is not run
  * (see {@link RegistrarWorker}). A register command that exits non-zero or outlives the timeout refuses the
- * registration, with the end of its output as reason.
+ * registration, with the end of its output as reason ({@linkplain Printable escaped}: it reaches the log and the
+ * agent).
  */
 final class ExecRegistrar implements Registrar {
 
@@ -80,7 +82,9 @@ final class ExecRegistrar implements Registrar {
                 } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
                     said = "";
                 }
-                throw new IllegalStateException("registrar command exited with " + process.exitValue() + ": " + said);
+                // what the command printed goes to the log and, as the link's error, to the agent: escaped
+                throw new IllegalStateException("registrar command exited with " + process.exitValue() + ": "
+                        + Printable.of(said));
             }
         } catch (IOException e) {
             throw new IllegalStateException("cannot run registrar command: " + Reasons.of(e), e);
