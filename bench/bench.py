@@ -1234,17 +1234,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=None, help="repetitions; the median is quoted (default 3)")
     ap.add_argument("--smoke", action="store_true",
-                    help="about 1.5 min: 1 run, 1-2 s durations, fewer connections and hostile clients; report to a temp dir")
+                    help="about a minute: 1 run, 1-2 s durations, fewer connections and hostile clients; report to a "
+                         "temp dir")
     ap.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 10)")
     ap.add_argument("--connections", type=int, default=None, help="the many-connections scenario (default 1000)")
     ap.add_argument("--hostile", action="store_true",
                     help="only the hostile-clients scenario (issue 14); a run without it measures every scenario")
     ap.add_argument("--stalled", type=int, default=None,
-                    help="hostile: clients that request the 512 MiB file and never read (default 3000)")
+                    help="hostile: clients that request the 512 MiB file and never read (default 3000; smoke 300)")
     ap.add_argument("--idle-sockets", type=int, default=None,
-                    help="hostile: idle connections held at the agent port (default 2000)")
+                    help="hostile: idle connections held at the agent port (default 2000; smoke 200)")
     ap.add_argument("--hostile-connections", type=int, default=None,
-                    help="hostile: keep-alive connections through one tunnel (default 10000)")
+                    help="hostile: keep-alive connections through one tunnel (default 10000; smoke 1000)")
     ap.add_argument("--out", default=None, help="report directory (default docs/; with --smoke a temp dir)")
     ap.add_argument("--results", default=None, help="raw JSON directory (default bench/results/)")
     ap.add_argument("--quiet-wait", type=float, default=None,
@@ -1406,7 +1407,8 @@ def main(argv=None):
     if os.path.exists(partial):
         os.remove(partial)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    json_path = os.path.join(o.results, f"{'smoke' if o.smoke else 'full'}-{stamp}{'-hostile' if o.hostile else ''}.json")
+    json_path = os.path.join(o.results,
+                             f"{'smoke' if o.smoke else 'full'}-{stamp}{'-hostile' if o.hostile else ''}.json")
     published = os.path.abspath(o.out) == os.path.join(ROOT, "docs") and not o.smoke
     # The run behind docs/benchmarks.md is bench/results/benchmarks.json (committed with the page).
     shown_json = os.path.join(o.results, "benchmarks.json") if published else json_path

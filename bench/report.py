@@ -228,8 +228,8 @@ def hostile_markdown(doc, w):
       "on the next), the paths one after the other, the order rotating from run to run"
       + (f", after {hs['warmup_s']} s of wrk on each" if hs.get("warmup_s") else "") + "; "
       f"{hs['duration_s']} s per wrk measurement (`wrk --latency -t2 --timeout 5s`, the 1 KiB file).")
-    w(f"- **H1, stalled readers**: {hs['stalled']:,} clients each send one `GET /big.bin` ({hs['big_file_bytes'] >> 20} "
-      f"MiB, a sparse file) with `SO_RCVBUF` {hs['stall_rcvbuf']:,} set before connecting, and never read. Once "
+    w(f"- **H1, stalled readers**: {hs['stalled']:,} clients each send one `GET /big.bin` "
+      f"({hs['big_file_bytes'] >> 20} MiB, a sparse file) with `SO_RCVBUF` {hs['stall_rcvbuf']:,} set before connecting, and never read. Once "
       "the kernel's TCP memory and the tunnel's RSS (both sides) grow less than 2% in a second (at most "
       f"{hs['stall_settle_s']:g} s), `wrk -c{hs['stall_conns']}` measures through the same path, against the "
       "same path's figure just before the stall. Peak RSS (every 100 ms) and log lines cover the stall from the "
