@@ -599,6 +599,17 @@ LogLevel INFO
             time.sleep(0.1)
         return None
 
+    def check_tunnels(self, case):
+        """A warning for every tunnel process (gateway, agent, ssh) that exited during case: its figures after that
+        moment measure a tunnel that was gone."""
+        for name in ("gateway", "agent", "ssh"):
+            proc = getattr(self, name)
+            if proc is not None and proc.poll() is not None and not getattr(proc, "bench_reported", False):
+                proc.bench_reported = True
+                self.warnings.append(f"run {self.run_index + 1}: the {name} exited (code {proc.returncode}) during "
+                                     f"{case}")
+                log(f"     warning: the {name} exited (code {proc.returncode}) during {case}")
+
     def hostile_client(self, name, args):
         return HostileClient(self, name, args)
 
@@ -1070,6 +1081,7 @@ def hostile_run(b, index):
         after = poll_until(lambda: http_ok(port, timeout=1.0), 5 if o.smoke else 10)
         put("stall_after_ok", path, 1 if after else 0)
         note("stall_client", path, {"ready": ready, "done": done, "settle_s": round(settled, 2)})
+        b.check_tunnels(f"the stalled readers on {path}")
 
     for path in order:
         stalled(path)
@@ -1104,8 +1116,10 @@ def hostile_run(b, index):
             put(f"{key}_held", path, done.get("open_median"))
             put(f"{key}_log_server", path, lines(path, since)[0])
             note(key, path, {"ready": ready, "done": done, "deadline_s": o.register_deadline})
+            b.check_tunnels(f"the idle sockets ({variant}) on {path}")
         log(f"     from {'127.0.0.2' if variant == 'one' else f'{o.idle_sockets:,} addresses'}: "
-            + fmt_paths(fig[key], "s") + f" (deadline {o.register_deadline:g} s)")
+            + ", ".join(f"{p} " + (f"{v:.3f} s" if v is not None else f"not within {o.register_deadline:g} s")
+                        for p, v in fig[key].items()))
     b.stop_tunnels()
 
     # --- 3. many connections through one tunnel --------------------------------------------------------------
@@ -1128,6 +1142,7 @@ def hostile_run(b, index):
             put(f"rss_{side}_many", path, peak)
         if r.get("socket_errors") or r.get("non2xx"):
             note("many_errors", path, {**(r.get("socket_errors") or {}), "non2xx": r.get("non2xx", 0)})
+        b.check_tunnels(f"{o.hostile_conns:,} connections on {path}")
 
     for path in order:
         many(path)
