@@ -35,6 +35,7 @@ LAUNCHED_JARS = ("diglett-server/target/diglett-server-all.jar", "diglett-agent/
 PATHS = ("direct", "ssh", "diglett")
 SMALL_BYTES = 1024
 LARGE_BYTES = 64 * 1024 * 1024
+BIG_BYTES = 512 * 1024 * 1024  # the hostile scenario's stalled downloads: a sparse file, no disk needed
 
 
 class HarnessError(Exception):
@@ -348,6 +349,8 @@ class Bench:
             block = os.urandom(1 << 20)
             for _ in range(LARGE_BYTES >> 20):
                 f.write(block)
+        with open(os.path.join(www, "big.bin"), "wb") as f:  # a hole: nginx sends zeros from the page cache
+            f.truncate(BIG_BYTES)
         tmp = self.path("nginx-tmp")
         os.makedirs(tmp, exist_ok=True)
         user = ""
@@ -436,6 +439,7 @@ AllowTcpForwarding yes
 GatewayPorts no
 ClientAliveInterval 0
 MaxStartups 100
+PerSourceMaxStartups 10
 LogLevel INFO
 """)
             return self.procs.spawn("sshd", [self.tools["sshd"], "-D", "-e", "-f", conf], self.path("sshd.log"))
@@ -540,6 +544,81 @@ LogLevel INFO
         self.procs.stop(self.gateway, grace=15.0)
         self.ssh = self.agent = self.gateway = None
 
+    def start_tunnels(self, order):
+        """The gateway, then ssh -R and the agent in the given order; returns their start-up seconds."""
+        self.start_gateway()
+        startup = {}
+        for path in order:
+            if path == "ssh":
+                startup["ssh"] = self.start_ssh()
+            elif path == "diglett":
+                startup["diglett"] = self.start_agent()
+        return startup
+
+    def start_late_agent(self, deadline):
+        """A second agent (name late, to nginx) on the running gateway: the seconds from starting it to the first
+        request through its tunnel, or None if that did not happen within deadline seconds."""
+        glog, alog = self.path("gateway.log"), self.path("agent-late.log")
+        offset = log_size(glog)
+        cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"127.0.0.1:{self.ports['gateway']}",
+               "--known-gateways", self.path("known_gateways"), "-n", f"late=127.0.0.1:{self.ports['nginx']}"]
+        start = time.monotonic()
+        proc = self.procs.spawn("agent-late", cmd, alog, env=dict(os.environ, TZ="UTC"))
+
+        def ready():
+            m = grep_log(glog, r"register domain 'late' -> '(\d+)'", offset)
+            return m is not None and http_ok(int(m.group(1)), timeout=1.0)
+
+        try:
+            done = poll_until(ready, deadline, proc)
+            return time.monotonic() - start if done else None
+        finally:
+            self.procs.stop(proc, grace=15.0)
+
+    def start_late_ssh(self, deadline):
+        """A second ssh -N -R (to nginx) on the running sshd, started again at once whenever it exits (as a
+        supervisor like autossh would, at its quickest): the seconds from the first start to the first request
+        through its forward, or None if that did not happen within deadline seconds."""
+        slog = self.path("ssh-late.log")
+        cmd = self.ssh_base()[:-1] + ["-N", "-o", "ExitOnForwardFailure=yes",
+                                      "-R", f"127.0.0.1:0:127.0.0.1:{self.ports['nginx']}", self.ssh_base()[-1]]
+        start = time.monotonic()
+        while time.monotonic() - start < deadline:
+            offset = log_size(slog)
+            proc = self.procs.spawn("ssh-late", cmd, slog)
+
+            def ready():
+                m = grep_log(slog, r"Allocated port (\d+) for remote forward", offset)
+                return m is not None and http_ok(int(m.group(1)), timeout=1.0)
+
+            try:
+                if poll_until(ready, deadline - (time.monotonic() - start), proc):
+                    return time.monotonic() - start
+            finally:
+                self.procs.stop(proc)
+            time.sleep(0.1)
+        return None
+
+    def check_tunnels(self, case):
+        """A warning for every tunnel process (gateway, agent, ssh) that exited during case: its figures after that
+        moment measure a tunnel that was gone."""
+        for name in ("gateway", "agent", "ssh"):
+            proc = getattr(self, name)
+            if proc is not None and proc.poll() is not None and not getattr(proc, "bench_reported", False):
+                proc.bench_reported = True
+                self.warnings.append(f"run {self.run_index + 1}: the {name} exited (code {proc.returncode}) during "
+                                     f"{case}")
+                log(f"     warning: the {name} exited (code {proc.returncode}) during {case}")
+
+    def hostile_client(self, name, args):
+        return HostileClient(self, name, args)
+
+    def log_paths(self, path):
+        """The logs the hostile scenario counts lines of: (server side, client side)."""
+        return {"direct": (self.path("nginx-error.log"), None),
+                "ssh": (self.path("sshd.log"), self.path("ssh.log")),
+                "diglett": (self.path("gateway.log"), self.path("agent.log"))}[path]
+
     def web_port(self, path):
         return {"direct": self.ports["nginx"], "ssh": self.ports.get("ssh-web"),
                 "diglett": self.ports.get("diglett-web")}[path]
@@ -641,6 +720,102 @@ LogLevel INFO
         return parsed
 
 
+class HostileClient:
+    """bench/hostile.py in its own process: waits for the JSON lines it prints ("ready", then "done" after
+    SIGTERM)."""
+
+    def __init__(self, b, name, args):
+        self.b, self.name = b, name
+        self.out_path = b.path(f"{name}.out")
+        with open(self.out_path, "wb") as out:
+            self.proc = b.procs.spawn(name, [sys.executable, os.path.join(HERE, "hostile.py")] + [str(a) for a in args],
+                                      b.path(f"{name}.err"), stdout=out)
+
+    def event(self, name):
+        try:
+            with open(self.out_path, errors="replace") as f:
+                for line in f:
+                    try:
+                        doc = json.loads(line)
+                    except ValueError:
+                        continue
+                    if doc.get("event") == name:
+                        return doc
+        except OSError:
+            pass
+        return None
+
+    def wait_ready(self, timeout):
+        return wait_for(f"{self.name}'s connections", lambda: self.event("ready"), timeout, self.proc,
+                        self.b.path(f"{self.name}.err"))
+
+    def stop(self):
+        """SIGTERM: it reports what it saw and closes its sockets."""
+        self.b.procs.stop(self.proc, grace=20.0)
+        return self.event("done") or {}
+
+
+class PeakSampler:
+    """The highest value of each function while running, sampled every 100 ms."""
+
+    def __init__(self, sources, interval=0.1):
+        self.sources, self.interval = sources, interval
+        self.peak = {label: 0.0 for label in sources}
+        self.last = dict(self.peak)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for label, fn in self.sources.items():
+                self.last[label] = fn()
+                self.peak[label] = max(self.peak[label], self.last[label])
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def tcp_mem_mb():
+    """The kernel's memory for TCP buffers, machine-wide (/proc/net/sockstat, pages), in MB."""
+    try:
+        with open("/proc/net/sockstat") as f:
+            m = re.search(r"^TCP:.*\bmem (\d+)", f.read(), re.M)
+        return int(m.group(1)) * os.sysconf("SC_PAGE_SIZE") / 1e6 if m else 0.0
+    except OSError:
+        return 0.0
+
+
+def poll_until(predicate, timeout, proc=None):
+    """predicate's first true value within timeout seconds (polled every 10 ms), None otherwise or once proc
+    exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            return None
+        time.sleep(0.01)
+    return None
+
+
+def count_lines(path, offset):
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().count(b"\n")
+    except OSError:
+        return 0
+
+
 def os_user():
     import pwd
     return pwd.getpwuid(os.getuid()).pw_name
@@ -671,6 +846,8 @@ def parse_wrk(text):
     result["bytes_per_s"] = float(m.group(1)) * UNITS_BYTES[m.group(2)] if m else None
     m = re.search(r"(\d+) requests in", text)
     result["requests"] = int(m.group(1)) if m else None
+    if result["requests"] == 0:  # wrk prints 0us percentiles when nothing was answered: no latency at all
+        result["p50"] = result["p99"] = None
     return result
 
 
@@ -815,6 +992,165 @@ def one_run(b, index):
     return fig
 
 
+def hostile_run(b, index):
+    """Issue 14's hostile clients, each case on fresh tunnels (what one case leaves behind, a crashed link or
+    memory not given back, must not weigh on the next): stalled readers, idle sockets at the agent port, many
+    connections. Returns (figures, details): figures[key][path] like one_run's, details the clients' reports."""
+    o = b.o
+    fig, details = {}, {}
+
+    def put(key, path, value):
+        fig.setdefault(key, {})[path] = value
+
+    def note(key, path, value):
+        details.setdefault(key, {})[path] = value
+
+    b.run_index = index
+    order = rotated(index)
+
+    def fresh_tunnels(case):
+        log(f"  hostile: starting fresh tunnels for {case}")
+        startup = b.start_tunnels(order)
+        if o.warmup:
+            for path in order:
+                b.wrk(path, o.conns, o.warmup, name="warmup")
+        return startup
+
+    def offsets(path):
+        return [log_size(p) if p else 0 for p in b.log_paths(path)]
+
+    def lines(path, since):
+        return [count_lines(p, off) for p, off in zip(b.log_paths(path), since)]
+
+    def rss_of(path):
+        return {side: (lambda pids=pids: rss_mb(pids())) for (p, side), pids in b.rss_sources().items()
+                if p == path}
+
+    # --- 1. stalled readers ---------------------------------------------------------------------------------
+    fresh_tunnels("stalled readers")
+    log(f"  hostile 1. {o.stalled:,} clients that request {BIG_BYTES >> 20} MiB and never read; wrk -c{o.stall_conns} "
+        "alongside")
+
+    def stalled(path):
+        port = b.web_port(path)
+        with b.slot("stall_idle", path):
+            r = b.wrk(path, o.stall_conns, o.duration, name=f"wrk-{path}") or {}
+        put("stall_idle_rps", path, r.get("rps"))
+        put("stall_idle_p99", path, r.get("p99"))
+        since = offsets(path)
+        sources = rss_of(path)
+        sources["tcp_mem"] = tcp_mem_mb
+        started = time.monotonic()
+        with b.slot("stall", path), PeakSampler(sources) as sampler:
+            client = b.hostile_client(f"stall-{path}", ["stall", "--port", port, "--count", o.stalled,
+                                                        "--path", "/big.bin"])
+            try:
+                ready = client.wait_ready(300)
+                # Until the buffers along the path are full: the kernel's TCP memory and both sides'
+                # RSS grow less than 2% in a second (at most o.stall_settle: 15 s, smoke 3 s).
+                settle_start = time.monotonic()
+                prev = dict(sampler.last)
+                while time.monotonic() - settle_start < o.stall_settle:
+                    time.sleep(1.0)
+                    cur = dict(sampler.last)
+                    if all(cur[k] <= prev[k] * 1.02 + 1.0 for k in cur):
+                        break
+                    prev = cur
+                settled = time.monotonic() - settle_start
+                r = b.wrk(path, o.stall_conns, o.duration, name=f"wrk-stall-{path}") or {}
+            finally:
+                done = client.stop()
+            time.sleep(1.0)  # what the closing makes the tunnel log counts too
+        seconds = time.monotonic() - started
+        server_lines, client_lines = lines(path, since)
+        put("stall_rps", path, r.get("rps"))
+        put("stall_p99", path, r.get("p99"))
+        put("stall_errors", path, r.get("errors"))
+        put("stall_connected", path, ready.get("connected"))
+        put("stall_answered", path, done.get("with_response_bytes"))
+        put("stall_dropped", path, done.get("dropped_by_server"))
+        put("stall_tcp_mem", path, sampler.peak["tcp_mem"])
+        put("stall_seconds", path, round(seconds, 2))
+        put("stall_log_server", path, server_lines)
+        if client_lines is not None:
+            put("stall_log_client", path, client_lines)
+        for side in ("server", "client"):
+            if side in sampler.peak:
+                put(f"rss_{side}_stall", path, sampler.peak[side])
+        # The same port answers again once they are gone (an agent that lost its link comes back elsewhere).
+        after = poll_until(lambda: http_ok(port, timeout=1.0), 5 if o.smoke else 10)
+        put("stall_after_ok", path, 1 if after else 0)
+        note("stall_client", path, {"ready": ready, "done": done, "settle_s": round(settled, 2)})
+        b.check_tunnels(f"the stalled readers on {path}")
+
+    for path in order:
+        stalled(path)
+    log("     req/s beside them " + fmt_paths(fig["stall_rps"], "") + " (idle: "
+        + fmt_paths(fig["stall_idle_rps"], "") + ")")
+    b.stop_tunnels()
+
+    # --- 2. idle sockets at the agent port ----------------------------------------------------------------
+    startup = fresh_tunnels("idle sockets at the agent port")
+    for path in ("ssh", "diglett"):
+        put("idle_baseline", path, startup.get(path))
+    log(f"  hostile 2. {o.idle_sockets:,} idle sockets at the agent port (sshd's port); a new agent (ssh -R) "
+        "registers")
+    spread = ",".join(f"127.{1 + i // 62500}.{i // 250 % 250}.{1 + i % 250}" for i in range(o.idle_sockets))
+    for variant, sources in (("one", "127.0.0.2"), ("spread", spread)):
+        for path in order:
+            if path == "direct":
+                continue  # no agent port: nothing to register
+            port = b.ports["gateway"] if path == "diglett" else b.ports["sshd"]
+            since = offsets(path)
+            client = b.hostile_client(f"idle-{path}", ["idle", "--port", port, "--count", o.idle_sockets,
+                                                       "--sources", sources])
+            try:
+                ready = client.wait_ready(120)
+                with b.slot(f"idle_{variant}", path):
+                    t = b.start_late_agent(o.register_deadline) if path == "diglett" else \
+                        b.start_late_ssh(o.register_deadline)
+            finally:
+                done = client.stop()
+            key = "idle_register" if variant == "one" else "idle_register_spread"
+            put(key, path, None if t is None else round(t, 3))
+            put(f"{key}_held", path, done.get("open_median"))
+            put(f"{key}_log_server", path, lines(path, since)[0])
+            note(key, path, {"ready": ready, "done": done, "deadline_s": o.register_deadline})
+            b.check_tunnels(f"the idle sockets ({variant}) on {path}")
+        log(f"     from {'127.0.0.2' if variant == 'one' else f'{o.idle_sockets:,} addresses'}: "
+            + ", ".join(f"{p} " + (f"{v:.3f} s" if v is not None else f"not within {o.register_deadline:g} s")
+                        for p, v in fig[key].items()))
+    b.stop_tunnels()
+
+    # --- 3. many connections through one tunnel --------------------------------------------------------------
+    fresh_tunnels(f"{o.hostile_conns:,} connections")
+    log(f"  hostile 3. {o.hostile_conns:,} keep-alive connections through one tunnel")
+
+    def many(path):
+        since = offsets(path)
+        with b.slot("many", path), PeakSampler(rss_of(path)) as sampler:
+            r = b.wrk(path, o.hostile_conns, o.duration, name=f"wrk-many-{path}") or {}
+        server_lines, client_lines = lines(path, since)
+        put("many_rps", path, r.get("rps"))
+        put("many_requests", path, r.get("requests"))
+        put("many_errors", path, r.get("errors"))
+        put("many_p99", path, r.get("p99"))
+        put("many_log_server", path, server_lines)
+        if client_lines is not None:
+            put("many_log_client", path, client_lines)
+        for side, peak in sampler.peak.items():
+            put(f"rss_{side}_many", path, peak)
+        if r.get("socket_errors") or r.get("non2xx"):
+            note("many_errors", path, {**(r.get("socket_errors") or {}), "non2xx": r.get("non2xx", 0)})
+        b.check_tunnels(f"{o.hostile_conns:,} connections on {path}")
+
+    for path in order:
+        many(path)
+    log("     req/s " + fmt_paths(fig["many_rps"], "") + "; errors " + fmt_paths(fig["many_errors"], ""))
+    b.stop_tunnels()
+    return fig, details
+
+
 def fmt_paths(values, unit):
     parts = []
     for path in PATHS:
@@ -913,9 +1249,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=None, help="repetitions; the median is quoted (default 3)")
     ap.add_argument("--smoke", action="store_true",
-                    help="about 20 s: 1 run, 1-2 s durations, fewer connections; report to a temp dir")
+                    help="about a minute: 1 run, 1-2 s durations, fewer connections and hostile clients; report to a "
+                         "temp dir")
     ap.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 10)")
     ap.add_argument("--connections", type=int, default=None, help="the many-connections scenario (default 1000)")
+    ap.add_argument("--hostile", action="store_true",
+                    help="only the hostile-clients scenario (issue 14); a run without it measures every scenario")
+    ap.add_argument("--stalled", type=int, default=None,
+                    help="hostile: clients that request the 512 MiB file and never read (default 3000; smoke 300)")
+    ap.add_argument("--idle-sockets", type=int, default=None,
+                    help="hostile: idle connections held at the agent port (default 2000; smoke 200)")
+    ap.add_argument("--hostile-connections", type=int, default=None,
+                    help="hostile: keep-alive connections through one tunnel (default 10000; smoke 1000)")
     ap.add_argument("--out", default=None, help="report directory (default docs/; with --smoke a temp dir)")
     ap.add_argument("--results", default=None, help="raw JSON directory (default bench/results/)")
     ap.add_argument("--quiet-wait", type=float, default=None,
@@ -935,6 +1280,8 @@ def main(argv=None):
         import tempfile
         work = tempfile.mkdtemp(prefix="diglett-bench.")
     o.conns = 32
+    o.stall_conns = 8  # wrk beside the stalled clients
+    o.regular = not o.hostile
     if o.smoke:
         o.runs = o.runs or 1
         o.duration = o.duration or 1
@@ -942,6 +1289,10 @@ def main(argv=None):
         o.omit, o.warmup, o.bulk_warmup, o.settle = 0, 0, 0, 0.2
         o.quiet_wait = o.quiet_wait if o.quiet_wait is not None else 0
         o.variants = [(1, False), (4, True)]
+        o.stalled = o.stalled or 300
+        o.idle_sockets = o.idle_sockets or 200
+        o.hostile_conns = o.hostile_connections or 1000
+        o.stall_settle, o.register_deadline = 3, 10
         o.out = o.out or os.path.join(work, "report")
         o.results = o.results or o.out
     else:
@@ -951,6 +1302,10 @@ def main(argv=None):
         o.omit, o.warmup, o.bulk_warmup, o.settle = 1, 3, 2, 2.0
         o.quiet_wait = o.quiet_wait if o.quiet_wait is not None else 120
         o.variants = [(1, False), (1, True), (4, False), (4, True)]
+        o.stalled = o.stalled or 3000
+        o.idle_sockets = o.idle_sockets or 2000
+        o.hostile_conns = o.hostile_connections or 10000
+        o.stall_settle, o.register_deadline = 15, 30
         o.out = o.out or os.path.join(ROOT, "docs")
         o.results = o.results or os.path.join(HERE, "results")
     o.duration = int(o.duration) if float(o.duration).is_integer() else o.duration
@@ -982,9 +1337,34 @@ def main(argv=None):
             "elapsed_s": round(elapsed, 1),
         }
 
+    def hostile_settings():
+        return {
+            "mode": "smoke" if o.smoke else "full",
+            "runs": len(hostile_runs),
+            "duration_s": o.duration,
+            "warmup_s": o.warmup,
+            "stalled": o.stalled,
+            "stall_conns": o.stall_conns,
+            "stall_settle_s": o.stall_settle,
+            "stall_rcvbuf": 4096,
+            "big_file_bytes": BIG_BYTES,
+            "idle_sockets": o.idle_sockets,
+            "idle_reopen_delay_s": 1.0,
+            "register_deadline_s": o.register_deadline,
+            "hostile_connections": o.hostile_conns,
+            "connections": o.conns,
+            "tcp_mem": open("/proc/sys/net/ipv4/tcp_mem").read().split(),
+            "tcp_wmem": open("/proc/sys/net/ipv4/tcp_wmem").read().split(),
+        }
+
+    def hostile_doc():
+        return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                "diglett": info.get("diglett"), "settings": hostile_settings(), "runs": hostile_runs,
+                "median": median_figures(hostile_runs), "details": hostile_details}
+
     b = Bench(o, work)
     started = time.monotonic()
-    runs = []
+    runs, hostile_runs, hostile_details = [], [], []
     info = {}
     # After every run, what is done so far: an interrupted run leaves its finished runs for --report.
     partial = os.path.join(o.results, f"partial-{time.strftime('%Y%m%d-%H%M%S')}.json")
@@ -992,6 +1372,8 @@ def main(argv=None):
         soft, _ = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
         if soft < 2 * o.many + 256:
             raise HarnessError(f"open files limit {soft} is too low for {o.many} connections (ulimit -n)")
+        if soft < o.hostile_conns + 256:
+            raise HarnessError(f"open files limit {soft} is too low for {o.hostile_conns} connections (ulimit -n)")
         info = machine_info(b)
         busy = cpu_busy(0.5 if o.smoke else 2.0)
         info["busy_before"] = f"{busy * 100:.0f}% of the CPUs busy before the run, load average {loadavg()}"
@@ -1014,11 +1396,16 @@ def main(argv=None):
             info["first_start_s"] = round(b.prime_launchers(), 3)
             log(f"  first start (no archive yet): {info['first_start_s']:.3f} s to the first request")
         for index in range(o.runs):
-            runs.append(one_run(b, index))
+            if o.regular:
+                runs.append(one_run(b, index))
+            hfig, hdetails = hostile_run(b, index)
+            hostile_runs.append(hfig)
+            hostile_details.append(hdetails)
             with open(partial, "w") as f:
                 json.dump({"machine": info, "settings": {**settings(time.monotonic() - started), "runs": len(runs)},
                            "runs": runs, "median": median_figures(runs), "other_cpu": b.other_cpu,
-                           "warnings": b.warnings + [f"partial: {len(runs)} of {o.runs} runs"]}, f, indent=1)
+                           "hostile": hostile_doc(),
+                           "warnings": b.warnings + [f"partial: {index + 1} of {o.runs} runs"]}, f, indent=1)
     except HarnessError as e:
         log(f"HARNESS FAILED: {e}")
         return 1
@@ -1031,14 +1418,24 @@ def main(argv=None):
     info["load_after"] = loadavg()
 
     doc = {"machine": info, "settings": settings(elapsed), "runs": runs, "median": median_figures(runs),
-           "other_cpu": b.other_cpu, "warnings": b.warnings}
+           "other_cpu": b.other_cpu, "warnings": b.warnings, "hostile": hostile_doc()}
     if os.path.exists(partial):
         os.remove(partial)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    json_path = os.path.join(o.results, f"{'smoke' if o.smoke else 'full'}-{stamp}.json")
+    json_path = os.path.join(o.results,
+                             f"{'smoke' if o.smoke else 'full'}-{stamp}{'-hostile' if o.hostile else ''}.json")
     published = os.path.abspath(o.out) == os.path.join(ROOT, "docs") and not o.smoke
     # The run behind docs/benchmarks.md is bench/results/benchmarks.json (committed with the page).
     shown_json = os.path.join(o.results, "benchmarks.json") if published else json_path
+    if o.hostile:
+        # Only the hostile section was measured: it has its own machine line, warnings and date.
+        doc["hostile"].update(machine=info, warnings=b.warnings, other_cpu=b.other_cpu,
+                              elapsed_s=round(elapsed, 1))
+        if published and os.path.exists(shown_json):  # the rest of the published page stays as it was
+            with open(shown_json) as f:
+                old_doc = json.load(f)
+            doc = {**old_doc, "hostile": doc["hostile"]}
+            log(f"the other scenarios' figures stay those of {shown_json} ({old_doc['machine'].get('date')})")
     md_path = report.write(doc, o.out, b.tools["gnuplot"], shown_json)
     for path in {json_path, shown_json}:
         with open(path, "w") as f:
@@ -1049,7 +1446,8 @@ def main(argv=None):
     if not o.smoke:  # a smoke run's figures mean nothing: no pass/fail lines in CI's log
         print(report.summary(doc), flush=True)
     # The harness broke if a direct measurement failed: that path involves no tunnel, only the tools.
-    direct_missing = [k for k, v in doc["median"].items() if "direct" in v and v["direct"] is None]
+    direct_missing = [k for k, v in list(doc["median"].items()) + list(doc["hostile"]["median"].items())
+                      if "direct" in v and v["direct"] is None]
     if direct_missing:
         log(f"HARNESS FAILED: direct measurements without a result: {', '.join(direct_missing)}")
         return 1

@@ -114,13 +114,200 @@ def targets(doc):
     return rows
 
 
+def hostile_figures(hs):
+    """The hostile scenario's rows (key, scenario, metric, unit, better), in table order."""
+    n, idle, many, c = hs["stalled"], hs["idle_sockets"], hs["hostile_connections"], hs["stall_conns"]
+    stall = f"H1. {n:,} stalled readers"
+    return [
+        ("stall_idle_rps", stall, f"req/s, {c} conns, before (idle)", "req/s", "higher"),
+        ("stall_rps", stall, f"req/s, {c} conns, beside the stalled clients", "req/s", "higher"),
+        ("stall_idle_p99", stall, "p99 latency, before (idle)", "ms", "lower"),
+        ("stall_p99", stall, "p99 latency, beside the stalled clients", "ms", "lower"),
+        ("stall_errors", stall, "errors beside them (socket errors + non-2xx)", "", "lower"),
+        ("stall_connected", stall, "stalled clients connected", "", "higher"),
+        ("stall_answered", stall, "stalled clients with response bytes waiting at the end", "", "higher"),
+        ("stall_dropped", stall, "stalled clients closed or reset by the server", "", "lower"),
+        ("rss_server_stall", stall, "gateway / sshd session, peak RSS", "MB", "lower"),
+        ("rss_client_stall", stall, "agent / ssh client, peak RSS", "MB", "lower"),
+        ("stall_tcp_mem", stall, "kernel TCP memory, peak (machine-wide)", "MB", "lower"),
+        ("stall_seconds", stall, "duration of the stall", "s", "lower"),
+        ("stall_log_server", stall, "log lines: gateway / sshd / nginx error log", "", "lower"),
+        ("stall_log_client", stall, "log lines: agent / ssh client", "", "lower"),
+        ("stall_after_ok", stall, "the same port answers after they closed (1 = yes)", "", "higher"),
+        ("idle_baseline", f"H2. {idle:,} idle sockets", "new agent / ssh -R: first request, no idle sockets", "s",
+         "lower"),
+        ("idle_register", f"H2. {idle:,} idle sockets", "first request, sockets from one address", "s", "lower"),
+        ("idle_register_held", f"H2. {idle:,} idle sockets", "sockets held open meanwhile (median), one address",
+         "", "higher"),
+        ("idle_register_log_server", f"H2. {idle:,} idle sockets", "gateway / sshd log lines, one address", "",
+         "lower"),
+        ("idle_register_spread", f"H2. {idle:,} idle sockets", f"first request, one socket from each of {idle:,} "
+         "addresses", "s", "lower"),
+        ("idle_register_spread_held", f"H2. {idle:,} idle sockets", f"sockets held open meanwhile (median), "
+         f"{idle:,} addresses", "", "higher"),
+        ("idle_register_spread_log_server", f"H2. {idle:,} idle sockets", f"gateway / sshd log lines, {idle:,} "
+         "addresses", "", "lower"),
+        ("many_rps", f"H3. {many:,} conns, one tunnel", "requests/s", "req/s", "higher"),
+        ("many_requests", f"H3. {many:,} conns, one tunnel", "answers", "", "higher"),
+        ("many_errors", f"H3. {many:,} conns, one tunnel", "errors (socket errors + non-2xx)", "", "lower"),
+        ("many_p99", f"H3. {many:,} conns, one tunnel", "p99 latency", "ms", "lower"),
+        ("rss_server_many", f"H3. {many:,} conns, one tunnel", "gateway / sshd session, peak RSS", "MB", "lower"),
+        ("rss_client_many", f"H3. {many:,} conns, one tunnel", "agent / ssh client, peak RSS", "MB", "lower"),
+        ("many_log_server", f"H3. {many:,} conns, one tunnel", "log lines: gateway / sshd / nginx error log", "",
+         "lower"),
+        ("many_log_client", f"H3. {many:,} conns, one tunnel", "log lines: agent / ssh client", "", "lower"),
+    ]
+
+
+def per_run(h, fn):
+    """Median over runs of fn(figures of one run), runs where it is None left out."""
+    values = [v for v in (fn(fig) for fig in h["runs"]) if v is not None]
+    return statistics.median(values) if values else None
+
+
+def hostile_targets(h):
+    """Issue 14's targets: (target, measured, pass) rows, each for diglett."""
+    hs, med = h["settings"], h["median"]
+    rows = []
+
+    def share(path):
+        return per_run_ratio(h, "stall_rps", path, path, key_den="stall_idle_rps")
+
+    r = share("diglett")
+    rows.append((f"beside {hs['stalled']:,} stalled readers, req/s ≥ 50% of the same path's idle req/s",
+                 f"{pct(r)} (direct {pct(share('direct'))}, ssh -R {pct(share('ssh'))})", r is not None and r >= 0.5))
+    for side, name in (("server", "gateway"), ("client", "agent")):
+        v = med.get(f"rss_{side}_stall", {}).get("diglett")
+        rows.append((f"{name} < 300 MB resident during the stall", f"{fmt_num(v)} MB", v is not None and v < 300))
+    for side, name in (("server", "gateway"), ("client", "agent")):
+        def rate(fig, side=side):
+            lines, secs = fig.get(f"stall_log_{side}", {}).get("diglett"), fig.get("stall_seconds", {}).get("diglett")
+            return lines / secs if isinstance(lines, int) and secs else None
+        r = per_run(h, rate)
+        lines = med.get(f"stall_log_{side}", {}).get("diglett")
+        lines = int(lines) if isinstance(lines, float) and lines.is_integer() else lines
+        rows.append((f"{name}: at most one log line a second during the stall",
+                     f"{fmt_num(lines)} lines in {fmt_num(med.get('stall_seconds', {}).get('diglett'))} s",
+                     r is not None and r <= 1))
+    for key, where in (("idle_register", "from one address"),
+                       ("idle_register_spread", f"one from each of {hs['idle_sockets']:,} addresses")):
+        values = [fig.get(key, {}).get("diglett") for fig in h["runs"]]
+        ok = bool(values) and all(isinstance(v, (int, float)) and v <= 2 for v in values)
+        worst = "not within " + f"{hs['register_deadline_s']:g} s" if any(v is None for v in values) else \
+            f"{fmt_num(max(values))} s" if values else "failed"
+        rows.append((f"{hs['idle_sockets']:,} idle sockets at the agent port ({where}): a new agent registers "
+                     "within 2 s (all runs)", f"slowest run: {worst}", ok))
+    errors = [fig.get("many_errors", {}).get("diglett") for fig in h["runs"]]
+    total = sum(errors) if errors and all(isinstance(e, int) for e in errors) else None
+    rows.append((f"{hs['hostile_connections']:,} keep-alive conns through one tunnel: all answered, zero errors "
+                 "(all runs)", "failed" if total is None else f"{total:,} errors", total == 0))
+    for side, name in (("server", "gateway"), ("client", "agent")):
+        v = med.get(f"rss_{side}_many", {}).get("diglett")
+        rows.append((f"{name} ≤ 200 MB resident at {hs['hostile_connections']:,} conns", f"{fmt_num(v)} MB",
+                     v is not None and v <= 200))
+    return rows
+
+
+def hostile_markdown(doc, w):
+    h = doc.get("hostile")
+    if not h or not h.get("runs"):
+        return
+    hs = h["settings"]
+    w("## Hostile clients (issue 14)\n")
+    w("Clients that misbehave, on purpose or not, on each path where the case applies, measured by "
+      "`bench/run` (`bench/run --hostile` alone); the clients are `bench/hostile.py`.")
+    if h.get("machine"):
+        m = h["machine"]
+        w(f"Measured {h['date']} at Diglett {m.get('diglett')} (`bench/run --hostile`), "
+          f"{hs['runs']} run{'s' if hs['runs'] != 1 else ''}, median quoted; {m.get('busy_before', '')}."
+          + (f" The whole run took {h['elapsed_s'] / 60:.1f} min." if h.get("elapsed_s") else "") + "\n")
+    else:
+        w(f"Measured in the same runs as the figures above ({hs['runs']} run{'s' if hs['runs'] != 1 else ''}, "
+          "median quoted).\n")
+    w("- Each case runs on fresh tunnels (gateway and agent, ssh -R: what one case leaves behind must not weigh "
+      "on the next), the paths one after the other, the order rotating from run to run"
+      + (f", after {hs['warmup_s']} s of wrk on each" if hs.get("warmup_s") else "") + "; "
+      f"{hs['duration_s']} s per wrk measurement (`wrk --latency -t2 --timeout 5s`, the 1 KiB file).")
+    w(f"- **H1, stalled readers**: {hs['stalled']:,} clients each send one `GET /big.bin` "
+      f"({hs['big_file_bytes'] >> 20} MiB, a sparse file) with `SO_RCVBUF` {hs['stall_rcvbuf']:,} set before connecting, and never read. Once "
+      "the kernel's TCP memory and the tunnel's RSS (both sides) grow less than 2% in a second (at most "
+      f"{hs['stall_settle_s']:g} s), `wrk -c{hs['stall_conns']}` measures through the same path, against the "
+      "same path's figure just before the stall. Peak RSS (every 100 ms) and log lines cover the stall from the "
+      "first connect to 1 s after the clients closed. Kernel TCP memory is machine-wide (`/proc/net/sockstat`; "
+      f"`tcp_mem` {' '.join(hs['tcp_mem'])} pages, `tcp_wmem` {' '.join(hs['tcp_wmem'])}).")
+    w(f"- **H2, idle sockets at the agent port**: {hs['idle_sockets']:,} TCP connections to the gateway's agent "
+      "port (sshd's port for ssh -R) that send nothing, from 127.0.0.2 or one from each of as many addresses "
+      f"(127.1.x.y); one the server closes is opened again after {hs['idle_reopen_delay_s']:g} s. Meanwhile a "
+      "new agent (`-n late=...`, its own JVM) is started, or a new `ssh -N -R` (started again at once whenever "
+      "it exits), and the time to the first request through it is measured, up to "
+      f"{hs['register_deadline_s']:g} s; the baseline is the same start on the fresh tunnels without idle "
+      "sockets. sshd runs with `MaxStartups 100` and its per-source limit `PerSourceMaxStartups 10` (off by "
+      "default). Direct has no agent port: not applicable.")
+    w(f"- **H3, many connections**: `wrk -c{hs['hostile_connections']}` keep-alive connections through one "
+      "tunnel (one agent link, one ssh connection); RSS peak every 100 ms.\n")
+    w("| scenario | figure | direct | ssh -R | diglett | diglett / direct | diglett / ssh -R |")
+    w("|---|---|--:|--:|--:|--:|--:|")
+    med = h["median"]
+    for key, scenario, metric, unit, _ in hostile_figures(hs):
+        vals = med.get(key, {})
+        if not vals:
+            continue
+        cells = []
+        for path in ("direct", "ssh", "diglett"):
+            if path not in vals:
+                cells.append("n/a" if key.startswith("idle_") and path == "direct" else "—")
+            elif vals[path] is None and key.startswith("idle_register"):
+                cells.append(f"> {hs['register_deadline_s']:g} s")
+            elif vals[path] is None and key.endswith("_p99"):
+                cells.append("no answer")
+            else:
+                v = vals[path]
+                cells.append(fmt_num(int(v) if isinstance(v, float) and v.is_integer() else v))
+        ratio = not any(x in key for x in ("_errors", "_connected", "_answered", "_dropped", "_log_", "_ok",
+                                           "_held", "_seconds", "_requests"))
+        r_direct = per_run_ratio(h, key, "diglett", "direct") if ratio and "direct" in vals else None
+        r_ssh = per_run_ratio(h, key, "diglett", "ssh") if ratio and "ssh" in vals else None
+        label = f"{metric} ({unit})" if unit else metric
+        w(f"| {scenario} | {label} | {' | '.join(cells)} | {fmt_ratio(r_direct)} | {fmt_ratio(r_ssh)} |")
+    w("")
+    detail = [(i + 1, path, d) for i, det in enumerate(h.get("details", []))
+              for path, d in det.get("many_errors", {}).items()]
+    if detail:
+        w(f"Errors at {hs['hostile_connections']:,} connections (wrk's socket errors; read: the connection was "
+          "closed before a response): " + "; ".join(
+            f"run {i}, {PATH_LABELS[p]}: " + ", ".join(f"{k} {v}" for k, v in d.items() if v)
+            for i, p, d in detail) + ".\n")
+    w("### Targets (issue 14)\n")
+    w("| target | measured | |\n|---|---|---|")
+    for target, measured, ok in hostile_targets(h):
+        w(f"| {target} | {measured} | {'pass' if ok else '**fail**'} |")
+    w("")
+    if len(h["runs"]) > 1:
+        w("### Every run, hostile clients\n")
+        w("| figure | path | " + " | ".join(f"run {i + 1}" for i in range(len(h["runs"]))) + " |")
+        w("|---|---|" + "--:|" * len(h["runs"]))
+        for key, scenario, metric, unit, _ in hostile_figures(hs):
+            for path in ("direct", "ssh", "diglett"):
+                values = [fig.get(key, {}).get(path, "absent") for fig in h["runs"]]
+                if all(v == "absent" for v in values):
+                    continue
+                w(f"| {scenario}: {metric} | {PATH_LABELS[path]} | "
+                  + " | ".join("—" if v == "absent" else fmt_num(v) for v in values) + " |")
+        w("")
+    if h.get("warnings") and doc["runs"]:  # alone on its page, they are the page's warnings
+        w("Warnings of the hostile run:\n")
+        for warning in h["warnings"]:
+            w(f"- {warning}")
+        w("")
+
+
 def pct(r):
     return "—" if r is None else f"{r * 100:.0f}%"
 
 
 def write(doc, out_dir, gnuplot, json_path):
     png = os.path.join(out_dir, "benchmarks.png")
-    chart_ok = chart(doc, out_dir, gnuplot, png)
+    chart_ok = bool(doc["runs"]) and chart(doc, out_dir, gnuplot, png)  # no chart for the hostile section alone
     md = os.path.join(out_dir, "benchmarks.md")
     kept = ""
     if os.path.exists(md):
@@ -164,6 +351,20 @@ def markdown(doc, chart_ok, json_path):
         w(f"| other processes' CPU during the measurements | median {statistics.median(shares) * 100:.0f}%, "
           f"max {max(shares) * 100:.0f}% of the machine; {busy} of {len(shares)} measurements above 10% |")
     w("")
+
+    def ending():
+        if doc.get("warnings"):
+            w("## Warnings\n")
+            for warning in doc["warnings"]:
+                w(f"- {warning}")
+            w("")
+        shown = os.path.relpath(json_path, ROOT)
+        w(f"Raw results: `{json_path if shown.startswith('..') else shown}`.\n")
+        return "\n".join(out)
+
+    if not doc["runs"]:  # bench/run --hostile alone, without a published run to add its section to
+        hostile_markdown(doc, w)
+        return ending()
     w("## Settings\n")
     w(f"- Everything on 127.0.0.1: nginx ({s['small_file_bytes']:,}-byte `index.html`, "
       f"{s['large_file_bytes'] // 2 ** 20} MiB `large.bin`, keep-alive, access log off, `worker_processes auto`), "
@@ -249,14 +450,8 @@ def markdown(doc, chart_ok, json_path):
                 w(f"| {scenario}: {metric} | {PATH_LABELS[path]} | "
                   + " | ".join("—" if v == "absent" else fmt_num(v) for v in values) + " |")
         w("")
-    if doc.get("warnings"):
-        w("## Warnings\n")
-        for warning in doc["warnings"]:
-            w(f"- {warning}")
-        w("")
-    shown = os.path.relpath(json_path, ROOT)
-    w(f"Raw results: `{json_path if shown.startswith('..') else shown}`.\n")
-    return "\n".join(out)
+    hostile_markdown(doc, w)
+    return ending()
 
 
 def chart(doc, out_dir, gnuplot, png):
@@ -348,6 +543,9 @@ unset multiplot
 
 def summary(doc):
     lines = ["", "targets:"]
-    for target, measured, ok in targets(doc):
+    rows = targets(doc) if doc["runs"] else []
+    if doc.get("hostile", {}).get("runs"):
+        rows += hostile_targets(doc["hostile"])
+    for target, measured, ok in rows:
         lines.append(f"  {'PASS' if ok else 'FAIL'}  {target}: {measured}")
     return "\n".join(lines)
