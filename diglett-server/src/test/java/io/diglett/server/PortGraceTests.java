@@ -16,6 +16,8 @@ import io.diglett.server.auth.FileAuthenticator;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PortRange;
 import io.diglett.server.config.TlsSettings;
+import io.diglett.server.registrar.Registrar;
+import io.diglett.server.registrar.RegistrarProvider;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -25,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -168,16 +171,21 @@ class PortGraceTests {
                 + " port was free"), logs.text());
     }
 
-    /** A refused name binds nothing, and one whose link ends or times out before it is live frees its port. */
+    /**
+     * A refused name binds nothing, and one whose link ends, times out, or that the registrar fails before it
+     * is live frees its port.
+     */
     @Test
     void registrationsThatAreRefusedOrNeverFinishDoNotKeepTheOnlyPort() throws Exception {
         PortRange range = freeRange(1);
         Path tokens = temp.resolve("tokens");
-        Files.writeString(tokens, "alice svc\n");
+        Files.writeString(tokens, "alice svc bad\n");
+        Registrar hook = RegistrarProvider.find("exec").create(Map.of("command",
+                "if [ \"$NAME\" = bad ]; then echo proxy is down; exit 3; fi"));
         try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain())
                 .withPortRange(range).withLimits(GatewayConfig.Limits.defaults()
                         .withHandshakeTimeout(Duration.ofSeconds(1))),
-                FileAuthenticator.start(tokens, Duration.ofSeconds(1)))) {
+                FileAuthenticator.start(tokens, Duration.ofSeconds(1)), hook)) {
             Agent refused = fixture.agent(fixture.agentConfig("forbidden", echo.port()).withToken("alice"));
             ExecutionException failure = assertThrows(ExecutionException.class,
                     () -> refused.start().get(10, TimeUnit.SECONDS));
@@ -204,6 +212,20 @@ class PortGraceTests {
                 assertTrue(idle.closedByPeer(), "closed by the handshake timeout");
             }
             TunnelTests.waitFor(() -> fixture.gateway.publicPort("svc").isEmpty(), "'svc' is released");
+
+            // a name the registrar fails to expose
+            try (RawAgent failing = new RawAgent(fixture.address.getPort())) {
+                failing.handshake(io.diglett.protocol.Protocol.VERSION).readHandshake();
+                failing.send(FrameKind.LOGIN, 0, "alice");
+                assertEquals(FrameKind.OK.code(), failing.read().kind());
+                failing.send(FrameKind.REGISTER, 1, "bad");
+                assertEquals(FrameKind.OK.code(), failing.read().kind());
+                failing.send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
+                RawAgent.RawFrame error = failing.readSkippingPings();
+                assertEquals(FrameKind.ERROR.code(), error.kind());
+                assertTrue(error.text().contains("proxy is down"), error.text());
+            }
+            TunnelTests.waitFor(() -> fixture.gateway.publicPort("bad").isEmpty(), "'bad' is released");
 
             LogCapture logs = LogCapture.start();
             try {
