@@ -6,10 +6,12 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -82,15 +84,16 @@ public final class PortReservations {
         return held != null && held.released() ? held.port() : 0;
     }
 
-    /** Whether {@code port} is reserved, released, for someone other than {@code owner}. */
-    synchronized boolean reservedForOther(int port, Owner owner) {
+    /** The ports reserved (released, within the grace) for others than {@code owner}. */
+    synchronized Set<Integer> reservedForOthers(Owner owner) {
         expire();
+        Set<Integer> ports = new HashSet<>();
         for (Map.Entry<Owner, Held> entry : byOwner.entrySet()) {
-            if (entry.getValue().port() == port && entry.getValue().released() && !entry.getKey().equals(owner)) {
-                return true;
+            if (entry.getValue().released() && !entry.getKey().equals(owner)) {
+                ports.add(entry.getValue().port());
             }
         }
-        return false;
+        return ports;
     }
 
     /** The ports reserved for others than {@code owner}, released longest ago first (for an exhausted range). */

@@ -18,6 +18,7 @@ import java.net.InetSocketAddress;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -95,6 +96,7 @@ public final class PublicListeners implements PublicBinder {
         }
         int start = ThreadLocalRandom.current().nextInt(range.size());
         boolean previousInRange = previous >= range.low() && previous < range.low() + range.size();
+        Set<Integer> avoid = reservations.reservedForOthers(owner); // one look, not one per port
         return new Iterator<>() {
             private int index = previousInRange ? -1 : 0;
             private Iterator<Integer> reserved;
@@ -107,7 +109,7 @@ public final class PublicListeners implements PublicBinder {
                     if (index > 0 && port == previous && previousInRange) {
                         continue; // tried first
                     }
-                    if (port == previous || !reservations.reservedForOther(port, owner)) {
+                    if (port == previous || !avoid.contains(port)) {
                         return port;
                     }
                 }

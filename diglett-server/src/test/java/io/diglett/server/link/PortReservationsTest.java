@@ -1,8 +1,6 @@
 package io.diglett.server.link;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -10,6 +8,7 @@ import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /** The port grace on a clock the test moves: who gets a released port back, until when, and who avoids it. */
@@ -47,15 +46,15 @@ class PortReservationsTest {
         assertEquals(0, reservations.previous(alice), "in use, not reserved");
         reservations.closed(alice, listener, true);
         assertEquals(4000, reservations.previous(alice));
-        assertTrue(reservations.reservedForOther(4000, bob));
-        assertFalse(reservations.reservedForOther(4000, alice));
+        assertEquals(Set.of(4000), reservations.reservedForOthers(bob));
+        assertEquals(Set.of(), reservations.reservedForOthers(alice));
         assertEquals(0, reservations.previous(new PortReservations.Owner("bb", "web")), "same name, other token");
         assertEquals(0, reservations.previous(new PortReservations.Owner("aa", "other")), "same token, other name");
         clock.now = clock.now.plus(Duration.ofMinutes(5)).minusMillis(1);
         assertEquals(4000, reservations.previous(alice));
         clock.now = clock.now.plusMillis(1);
         assertEquals(0, reservations.previous(alice), "expired");
-        assertFalse(reservations.reservedForOther(4000, bob));
+        assertEquals(Set.of(), reservations.reservedForOthers(bob));
         assertEquals(0, reservations.size());
     }
 
