@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.agent.Agent;
+import io.diglett.agent.AgentCommand;
 import io.diglett.agent.RejectedException;
 import io.diglett.common.HostPort;
 import io.diglett.protocol.FrameKind;
@@ -125,6 +126,26 @@ class PortGraceTests {
             TunnelTests.waitFor(() -> owner.timesOnline() == 2, "the agent is back online");
             assertEquals(before, portOf(fixture.gateway, "svc"), "the same public port as before the drop");
             assertServes(before);
+        }
+    }
+
+    /** The agent process is killed (no goodbye) and started again: its users' address still works. */
+    @Test
+    void aKilledAgentStartedAgainGetsItsPortBack() throws Exception {
+        try (TunnelFixture fixture = withTokens(GatewayConfig.defaults())) {
+            String[] args = {"-g", "127.0.0.1:" + fixture.address.getPort(), "-t", "owner-token", "-n", "svc",
+                "--fingerprint", fixture.gateway.fingerprint().toString(), "127.0.0.1:" + echo.port()};
+            String online = "online: 'svc' is reachable at 127\\.0\\.0\\.1:(\\d+)";
+            int before;
+            try (ChildProcess first = ChildProcess.start(AgentCommand.class, args)) {
+                before = Integer.parseInt(first.await(online, 30_000).group(1));
+                first.kill();
+            }
+            TunnelTests.waitFor(() -> fixture.gateway.publicPort("svc").isEmpty(), "'svc' is released");
+            try (ChildProcess second = ChildProcess.start(AgentCommand.class, args)) {
+                assertEquals(before, Integer.parseInt(second.await(online, 30_000).group(1)));
+                assertServes(before);
+            }
         }
     }
 
