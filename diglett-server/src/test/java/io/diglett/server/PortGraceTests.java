@@ -129,6 +129,33 @@ class PortGraceTests {
         }
     }
 
+    /** Without a range, a port another process took meanwhile cannot come back: a new one, and a log line. */
+    @Test
+    void aPortTakenMeanwhileGivesTheReconnectingAgentANewOneAndSaysSo() throws Exception {
+        LogCapture logs = LogCapture.start();
+        try (TunnelFixture fixture = withTokens(GatewayConfig.defaults());
+             TestServers.Relay relay = new TestServers.Relay(fixture.address.getPort())) {
+            Agent owner = fixture.agent(fixture.agentConfig("svc", echo.port()).withToken("owner-token")
+                    .withGateway(new HostPort("127.0.0.1", relay.port())));
+            owner.start().get(10, TimeUnit.SECONDS);
+            int before = portOf(fixture.gateway, "svc");
+            relay.hold();
+            relay.cut();
+            TunnelTests.waitFor(() -> fixture.gateway.publicPort("svc").isEmpty(), "'svc' is released");
+            try (ServerSocket squatter = new ServerSocket(before, 1, InetAddress.getLoopbackAddress())) {
+                relay.release();
+                TunnelTests.waitFor(() -> owner.timesOnline() == 2, "the agent is back online");
+                int after = portOf(fixture.gateway, "svc");
+                assertNotEquals(before, after);
+                assertServes(after);
+                assertTrue(squatter.isBound());
+            }
+        } finally {
+            logs.stop();
+        }
+        assertTrue(logs.text().contains("'svc' cannot have its previous port "), logs.text());
+    }
+
     /** The agent process is killed (no goodbye) and started again: its users' address still works. */
     @Test
     void aKilledAgentStartedAgainGetsItsPortBack() throws Exception {
