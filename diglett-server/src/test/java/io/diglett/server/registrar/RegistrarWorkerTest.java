@@ -116,13 +116,16 @@ class RegistrarWorkerTest {
         CountDownLatch go = new CountDownLatch(1);
         worker.unregister(exposure("blocker", "1"), blocking("blocker", started, go));
         assertTrue(started.tryAcquire(10, TimeUnit.SECONDS));
-        for (int i = 1; i < RegistrarWorker.MAX_QUEUED; i++) {
+        CountDownLatch lastRan = new CountDownLatch(1);
+        for (int i = 1; i < RegistrarWorker.MAX_QUEUED - 1; i++) {
             worker.unregister(exposure("n" + (i % 100), "1"), () -> { });
         }
+        worker.unregister(exposure("last", "1"), lastRan::countDown);
         CompletableFuture<Void> refused = worker.register(exposure("z", "1"), () -> done.add("z"))
                 .toCompletableFuture();
         assertTrue(refused.isCompletedExceptionally(), "the bound holds");
         go.countDown();
+        assertTrue(lastRan.await(10, TimeUnit.SECONDS), "one thread runs them all, in order");
         worker.register(exposure("z", "1"), () -> done.add("z")).toCompletableFuture().get(10, TimeUnit.SECONDS);
         assertEquals(List.of("blocker", "z"), done, "room again once they ran, in order with one thread");
     }
