@@ -21,6 +21,7 @@ import io.diglett.server.link.LinkServices;
 import io.diglett.server.link.LocalNameRegistry;
 import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.PreLoginGuard;
+import io.diglett.server.link.PortReservations;
 import io.diglett.server.link.PublicListeners;
 import io.diglett.server.link.Registrations;
 import io.diglett.server.link.TlsDetector;
@@ -73,6 +74,8 @@ public final class Gateway implements AutoCloseable {
     private final EventLoopGroup workers;
     private final ChannelGroup links = new DefaultChannelGroup("agent-links", GlobalEventExecutor.INSTANCE);
     private final Clock clock = Clock.systemUTC();
+    /** Ports of names whose link dropped, kept for their token and name for the port grace. */
+    private final PortReservations portReservations = new PortReservations(clock, PortReservations.DEFAULT_GRACE);
     private Channel server;
     private GatewayTls tls;
     /** The HTTP/HTTPS ingress for NAME.DOMAIN, or {@code null} without --http / --https. */
@@ -98,7 +101,7 @@ public final class Gateway implements AutoCloseable {
         this.admission = new LinkAdmission(this::config, metrics, System::nanoTime);
         metrics.watchPendingLogins(admission::pending);
         this.registrations = new Registrations(names, authenticator, registrar,
-                new PublicListeners(transport, this::config), metrics, clock);
+                new PublicListeners(transport, this::config, portReservations), metrics, clock);
         FlowLimits flow = config.buffers().flowLimits();
         metrics.watch(flow.budget());
         this.tcpMemory = new TcpMemory(flow.budget());
@@ -127,6 +130,14 @@ public final class Gateway implements AutoCloseable {
     /** The names and the steps of their life (tests drive sessions through it). */
     public Registrations registrations() {
         return registrations;
+    }
+
+    /**
+     * How long the port of a name whose link dropped stays reserved for its token and name (default
+     * {@link PortReservations#DEFAULT_GRACE}); zero disables it.
+     */
+    public void usePortGrace(Duration grace) {
+        portReservations.grace(grace);
     }
 
     /** What every agent link session of this gateway is built with. */

@@ -171,6 +171,41 @@ class AuthTests {
         assertServes(fixture.expose(agent("root-secret", "still-works")));
     }
 
+    /** Revocation fails closed: without its file, the gateway knows no token; one log line per change. */
+    @Test
+    void aMissingTokenFileSendsAgentsAwayAndRefusesLoginsUntilItIsBack() throws Exception {
+        Agent alice = fixture.agent(agent("alice-secret", "example"));
+        alice.start().get(10, TimeUnit.SECONDS);
+        Path aside = temp.resolve("tokens.aside");
+        LogCapture logs = LogCapture.start();
+        try {
+            Files.move(tokens, aside, StandardCopyOption.ATOMIC_MOVE);
+            String reason = alice.closed().get(10, TimeUnit.SECONDS);
+            assertTrue(reason.contains("the gateway cannot read its token file"), reason);
+            assertEquals("login refused: the gateway cannot read its token file: no token is valid",
+                    refused(agent("root-secret", "other")).getMessage());
+            for (int i = 0; i < 5; i++) {
+                fixture.gateway.authenticator().reload(); // five more polls of the missing file, at once
+            }
+            Files.move(aside, tokens, StandardCopyOption.ATOMIC_MOVE);
+            fixture.gateway.authenticator().reload();
+            assertServes(fixture.expose(agent("alice-secret", "example")));
+        } finally {
+            logs.stop();
+        }
+        assertEquals(1, count(logs.text(), "cannot read token file " + tokens + " (missing): no token is valid"),
+                logs.text());
+        assertEquals(1, count(logs.text(), "token file " + tokens + " is readable again: 2 token(s)"), logs.text());
+    }
+
+    private static int count(String text, String part) {
+        int found = 0;
+        for (int at = text.indexOf(part); at >= 0; at = text.indexOf(part, at + 1)) {
+            found++;
+        }
+        return found;
+    }
+
     @Test
     void aPluggedInAuthenticatorIsFoundByName() throws Exception {
         Authenticator teams = AuthenticatorProvider.find("team-prefix").create(Map.of("prefix", "team-"));

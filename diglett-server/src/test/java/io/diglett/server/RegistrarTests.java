@@ -135,6 +135,30 @@ class RegistrarTests {
         }
     }
 
+    /**
+     * A slow hook (1 s per name) does not queue 14 agents behind one another: one at a time they would need 14 s,
+     * past the 10 s handshake timeout; run 8 at once they all register in about 2 s.
+     */
+    @Test
+    void aSlowExecHookServesParallelRegistrationsAtOnce() throws Exception {
+        Path record = temp.resolve("record");
+        Registrar exec = RegistrarProvider.find("exec").create(Map.of("command",
+                "[ \"$ACTION\" = register ] && sleep 1; echo \"$ACTION $NAME\" >> " + record));
+        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults(), Authenticator.open(), exec)) {
+            List<java.util.concurrent.CompletableFuture<?>> started = new java.util.ArrayList<>();
+            for (int i = 0; i < 14; i++) {
+                started.add(fixture.agent(fixture.agentConfig("slow-" + i, echo.port())).start());
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10); // the handshake timeout
+            for (var agent : started) {
+                // one timed out would reconnect and try again: later, and with a second register line
+                agent.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            }
+            assertEquals(14, lines(record).size(), "one register each: " + lines(record));
+        }
+    }
+
     @Test
     void traefikKeepsTheFileOfANewerRegistrationAndWritesInOrder() throws Exception {
         Path dynamic = temp.resolve("traefik/dynamic");

@@ -1,7 +1,6 @@
 package io.diglett.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.agent.Agent;
@@ -105,7 +104,7 @@ class TakeoverTests {
     @Test
     void aFrozenHolderLosesOnlyTheContestedNameWithinTheDeadline() throws Exception {
         try (RawAgent holder = raw().loggedIn(TOKEN, UUID.randomUUID())) {
-            int a = holder.register(1, "frozen-a");
+            holder.register(1, "frozen-a");
             int b = holder.register(2, "frozen-b");
             holder.finish();
             // from now on the holder reads and answers nothing: a process stopped with SIGSTOP
@@ -118,7 +117,7 @@ class TakeoverTests {
             assertTrue(millis >= deadline - 100, "the gateway waited for the holder's answer: " + millis + " ms");
             assertTrue(millis < deadline + 3_000, "taken over within the deadline (+3 s slack): " + millis + " ms");
 
-            assertNotEquals(a, taken.get(0).publicPort());
+            // the port grace keeps the port for the token and name, so the newcomer usually gets the same one back
             assertEquals(taken.get(0).publicPort(), port("frozen-a"));
             assertServes(port("frozen-a"));
             assertEquals(b, port("frozen-b"), "the frozen holder keeps its other name");

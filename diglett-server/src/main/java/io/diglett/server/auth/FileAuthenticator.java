@@ -19,6 +19,10 @@ import org.slf4j.LoggerFactory;
  * Tokens and the names each may register, from a {@link TokenFile}. Tokens are compared by their SHA-256,
  * in constant time and against every entry. The file is polled and re-read when its content changes; a file
  * that no longer parses is reported and the previous tokens stay in force.
+ *
+ * <p>Fails closed: while the file is missing or cannot be read, no token is valid (logins are refused, and the
+ * {@link #onChange} listeners are told, so live links are authorized again and sent away), with the reason
+ * logged once when the outage starts and once when the file is back.
  */
 public final class FileAuthenticator implements Authenticator {
 
@@ -28,6 +32,8 @@ public final class FileAuthenticator implements Authenticator {
     private final ScheduledExecutorService poller;
     private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
     private volatile TokenFile tokens;
+    /** Why no token is valid now (the file cannot be read), or {@code null}; written on the poller only. */
+    private volatile String outage;
     private byte[] lastContent;
 
     private FileAuthenticator(Path file, TokenFile tokens, byte[] content) {
@@ -59,7 +65,14 @@ public final class FileAuthenticator implements Authenticator {
         try {
             content = Files.readAllBytes(file);
         } catch (IOException e) {
-            log.warn("cannot read token file {}: {}; keeping the previous tokens", file, e.toString());
+            lastContent = null; // whatever comes back is read afresh
+            if (outage == null) {
+                // logged once per outage, not per poll
+                outage = "the gateway cannot read its token file";
+                log.error("cannot read token file {} ({}): no token is valid until it is back; new logins are"
+                        + " refused and connected agents are sent away", file, describe(e));
+                notifyListeners();
+            }
             return;
         }
         if (Arrays.equals(content, lastContent)) {
@@ -70,12 +83,33 @@ public final class FileAuthenticator implements Authenticator {
         try {
             fresh = TokenFile.parse(new String(content, java.nio.charset.StandardCharsets.UTF_8), file.toString());
         } catch (IllegalArgumentException e) {
-            log.error("token file changed but does not parse, keeping the previous tokens: {}", Reasons.of(e));
+            log.error("token file changed but does not parse, keeping the {}: {}",
+                    outage == null ? "previous tokens" : "gateway closed (no token is valid)", Reasons.of(e));
             return;
         }
         fresh.warnings().forEach(log::warn);
         tokens = fresh;
-        log.info("token file {} re-read: {} token(s)", file, fresh.entries().size());
+        if (outage != null) {
+            outage = null;
+            log.info("token file {} is readable again: {} token(s), logins accepted", file, fresh.entries().size());
+        } else {
+            log.info("token file {} re-read: {} token(s)", file, fresh.entries().size());
+        }
+        notifyListeners();
+    }
+
+    /** Why the file cannot be read, for the log: {@code missing}, {@code permission denied}, or the exception. */
+    private static String describe(IOException e) {
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "missing";
+        }
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        }
+        return e.getClass().getSimpleName() + ": " + Reasons.of(e);
+    }
+
+    private void notifyListeners() {
         for (Runnable listener : listeners) {
             listener.run();
         }
@@ -83,6 +117,10 @@ public final class FileAuthenticator implements Authenticator {
 
     @Override
     public String authenticate(String token) throws AccessDeniedException {
+        String closed = outage;
+        if (closed != null) {
+            throw new AccessDeniedException(closed + ": no token is valid");
+        }
         byte[] digest = TokenFile.sha256(token);
         TokenFile.Entry found = null;
         for (TokenFile.Entry entry : tokens.entries()) {
@@ -100,6 +138,10 @@ public final class FileAuthenticator implements Authenticator {
 
     @Override
     public void authorize(String principal, String name) throws AccessDeniedException {
+        String closed = outage;
+        if (closed != null) {
+            throw new AccessDeniedException(closed + ": no token is valid");
+        }
         for (TokenFile.Entry entry : tokens.entries()) {
             if (entry.principal().equals(principal)) {
                 if (entry.allows(name)) {

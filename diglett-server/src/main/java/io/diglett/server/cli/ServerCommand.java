@@ -79,6 +79,12 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Ports for public listeners (default: any free port the system assigns).")
     PortRange portRange;
 
+    @Option(names = "--port-grace", paramLabel = "SECONDS", defaultValue = "300",
+            description = "How long the public port of a name whose agent disconnected stays reserved for the same "
+                    + "token and name, so that a reconnecting agent gets it back; 0 disables (default: "
+                    + "${DEFAULT-VALUE}).")
+    double portGrace;
+
     @CommandLine.Mixin
     WindowOption window = new WindowOption();
 
@@ -234,6 +240,9 @@ public final class ServerCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         }
         checkAddresses();
+        if (portGrace < 0 || Double.isNaN(portGrace)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--port-grace must not be negative");
+        }
         Authenticator authenticator;
         try {
             authenticator = authenticator();
@@ -255,6 +264,7 @@ public final class ServerCommand implements Callable<Integer> {
             return 1;
         }
         Gateway gateway = new Gateway(config, authenticator, registrar);
+        gateway.usePortGrace(portGrace());
         // before the listeners open: once an agent can connect, a SIGHUP reloads (the JVM's default would exit)
         new GatewayReload(this, gateway).onSignal();
         try {
@@ -368,6 +378,11 @@ public final class ServerCommand implements Callable<Integer> {
             // the provider already reported its problem when the options were parsed
         }
         return option.defaultValue() != null ? option.defaultValue() : String.valueOf(option.getValue());
+    }
+
+    /** {@code --port-grace}. */
+    Duration portGrace() {
+        return seconds(portGrace);
     }
 
     /** The limits the options give. */

@@ -2,6 +2,7 @@ package io.diglett.server.link;
 
 import io.diglett.protocol.mux.Stream;
 import io.diglett.common.transport.Transport;
+import io.diglett.protocol.Reasons;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PortRange;
 import io.netty.bootstrap.ServerBootstrap;
@@ -13,21 +14,33 @@ import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Binds the public listener of a name on its agent link's event loop, paused (no accepts) until the name goes
- * live; with {@code --port-range}, on a free port of the range.
+ * live; with {@code --port-range}, on a free port of the range. A name that had a port within the port grace
+ * ({@link PortReservations}) tries that one first, and other names avoid it while another port is free.
  */
 public final class PublicListeners implements PublicBinder {
 
+    private static final Logger log = LoggerFactory.getLogger(PublicListeners.class);
+
     private final Transport transport;
     private final Supplier<GatewayConfig> config;
+    private final PortReservations reservations;
 
-    public PublicListeners(Transport transport, Supplier<GatewayConfig> config) {
+    public PublicListeners(Transport transport, Supplier<GatewayConfig> config, PortReservations reservations) {
         this.transport = transport;
         this.config = config;
+        this.reservations = reservations;
     }
 
     @Override
@@ -51,26 +64,98 @@ public final class PublicListeners implements PublicBinder {
                     }
                 });
         Promise<Channel> promise = loop.newPromise();
-        PortRange range = settings.portRange();
-        int start = range == null ? 0 : ThreadLocalRandom.current().nextInt(range.size());
-        attempt(bootstrap, settings.publicBind(), range, start, 0, promise);
+        PortReservations.Owner owner = PortReservations.Owner.of(tunnel);
+        int previous = reservations.previous(owner);
+        Iterator<Integer> candidates = candidates(settings.portRange(), owner, previous);
+        attempt(bootstrap, settings.publicBind(), settings.portRange(), candidates, null, promise);
+        promise.addListener(f -> {
+            if (!f.isSuccess()) {
+                return;
+            }
+            Channel listener = promise.getNow();
+            int port = ((InetSocketAddress) listener.localAddress()).getPort();
+            reservations.bound(owner, port, listener);
+            listener.closeFuture().addListener(c -> reservations.closed(owner, listener, tunnel.since() != null));
+            if (previous == port) {
+                log.info("'{}' gets its previous port {} back", tunnel.name(), port);
+            } else if (previous != 0) {
+                log.info("'{}' cannot have its previous port {} back (taken), it gets port {}", tunnel.name(),
+                        previous, port);
+            }
+        });
         return promise;
     }
 
-    /** Tries ports of the range one after another from a random start, until one binds; any port without one. */
-    private static void attempt(ServerBootstrap bootstrap, String address, PortRange range, int start, int attempt,
-                                Promise<Channel> promise) {
-        int candidate = range == null ? 0 : range.low() + (start + attempt) % range.size();
+    /**
+     * The ports to try, in order: the owner's previous one; then, with a range, its other ports from a random
+     * start, skipping those reserved for others, and last those reserved ones, released longest ago first;
+     * without a range, any port the system gives (0).
+     */
+    private Iterator<Integer> candidates(PortRange range, PortReservations.Owner owner, int previous) {
+        if (range == null) {
+            return (previous != 0 ? List.of(previous, 0) : List.of(0)).iterator();
+        }
+        int start = ThreadLocalRandom.current().nextInt(range.size());
+        boolean previousInRange = previous >= range.low() && previous < range.low() + range.size();
+        Set<Integer> avoid = reservations.reservedForOthers(owner); // one look, not one per port
+        return new Iterator<>() {
+            private int index = previousInRange ? -1 : 0;
+            private Iterator<Integer> reserved;
+            private Integer next = advance();
+
+            private Integer advance() {
+                while (index < range.size()) {
+                    int port = index < 0 ? previous : range.low() + (start + index) % range.size();
+                    index++;
+                    if (index > 0 && port == previous && previousInRange) {
+                        continue; // tried first
+                    }
+                    if (port == previous || !avoid.contains(port)) {
+                        return port;
+                    }
+                }
+                if (reserved == null) {
+                    reserved = reservations.reservedForOthersOldestFirst(owner).stream()
+                            .filter(port -> port >= range.low() && port < range.low() + range.size()).iterator();
+                }
+                return reserved.hasNext() ? reserved.next() : null;
+            }
+
+            @Override
+            public boolean hasNext() {
+                return next != null;
+            }
+
+            @Override
+            public Integer next() {
+                if (next == null) {
+                    throw new NoSuchElementException();
+                }
+                Integer current = next;
+                next = advance();
+                return current;
+            }
+        };
+    }
+
+    /** Tries the candidates one after another until one binds. */
+    private static void attempt(ServerBootstrap bootstrap, String address, PortRange range,
+                                Iterator<Integer> candidates, Throwable last, Promise<Channel> promise) {
+        if (!candidates.hasNext()) {
+            promise.setFailure(range != null ? new BindException("no free port in range " + range)
+                    : last != null ? last : new BindException("no port to bind"));
+            return;
+        }
+        int candidate = candidates.next();
         ChannelFuture bind = bootstrap.bind(address, candidate);
         bind.addListener(f -> {
             if (f.isSuccess()) {
                 promise.setSuccess(bind.channel());
-            } else if (range != null && attempt + 1 < range.size()) {
-                attempt(bootstrap, address, range, start, attempt + 1, promise);
-            } else if (range != null) {
-                promise.setFailure(new BindException("no free port in range " + range));
             } else {
-                promise.setFailure(f.cause());
+                if (candidate != 0 && range == null) {
+                    log.debug("cannot bind port {} again: {}", candidate, Reasons.of(f.cause()));
+                }
+                attempt(bootstrap, address, range, candidates, f.cause(), promise);
             }
         });
     }

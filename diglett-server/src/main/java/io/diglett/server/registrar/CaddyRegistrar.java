@@ -19,7 +19,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The admin endpoint may be a unix socket ({@code unix//PATH}, Caddy's own spelling), which
  * {@code java.net.http} cannot reach, so requests go through an {@link AdminHttpClient} (Netty's HTTP codec, over
- * TCP or a unix socket). Requests run one at a time on a thread of their own, never on an event loop, in the
+ * TCP or a unix socket). Requests run one at a time on a thread of their own, never on an event loop, each name's in the
  * order they were asked for: a register, a stale route's replacement and an unregister never interleave, and the
  * unregister of a name registered again meanwhile (by a newer link) leaves the newer route alone (see
  * {@link RegistrarWorker}). A non-2xx answer (quoted in the error), an unreachable Caddy or a timeout refuses the
@@ -37,7 +37,7 @@ public final class CaddyRegistrar implements Registrar {
     private final String server;
     private final String upstreamHost;
     private final Duration timeout;
-    private final RegistrarWorker worker = new RegistrarWorker("caddy", log);
+    private final RegistrarWorker worker = new RegistrarWorker("caddy", log, 1);
     private final AdminHttpClient http;
 
     CaddyRegistrar(String domain, String admin, String server, String upstreamHost, Duration timeout) {

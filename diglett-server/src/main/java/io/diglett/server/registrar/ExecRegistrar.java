@@ -17,9 +17,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs an operator's command ({@code /bin/sh -c COMMAND}) for each registration and unregistration, with
  * {@code ACTION} ({@code register} / {@code unregister}), {@code NAME}, {@code PORT} and {@code AGENT} in its
- * environment. Commands run one at a time on a thread of their own, never on an event loop, in the order they
- * were asked for, and the unregister of a name that was registered again meanwhile (by a newer link) is not run
- * (see {@link RegistrarWorker}). A register command that exits non-zero or outlives the timeout refuses the
+ * environment. Commands run on threads of their own, never on an event loop: those of different names at
+ * once (up to the {@code concurrency} option, default {@value RegistrarWorker#DEFAULT_CONCURRENCY}), those of one
+ * name one at a time in the order they were asked for, and the unregister of a name that was registered again
+ * meanwhile (by a newer link) is not run (see {@link RegistrarWorker}). A register command that exits non-zero or outlives the timeout refuses the
  * registration, with the end of its output as reason ({@linkplain Printable escaped}: it reaches the log and the
  * agent).
  */
@@ -29,11 +30,13 @@ final class ExecRegistrar implements Registrar {
 
     private final String command;
     private final Duration timeout;
-    private final RegistrarWorker worker = new RegistrarWorker("exec", log);
+    private final RegistrarWorker worker;
 
-    ExecRegistrar(String command, Duration timeout) {
+    /** Runs {@code command}, each run within {@code timeout}, up to {@code concurrency} at once (different names). */
+    ExecRegistrar(String command, Duration timeout, int concurrency) {
         this.command = command;
         this.timeout = timeout;
+        this.worker = new RegistrarWorker("exec", log, concurrency);
     }
 
     @Override

@@ -48,6 +48,21 @@ public interface RegistrarProvider {
                 + " of milliseconds, not '" + value + "'");
     }
 
+    /** Option {@code concurrency}: requests of different names run at once (default 8). */
+    private static int concurrency(Map<String, String> options, String registrar) {
+        String value = options.getOrDefault("concurrency", Integer.toString(RegistrarWorker.DEFAULT_CONCURRENCY));
+        try {
+            int count = Integer.parseInt(value.strip());
+            if (count >= 1 && count <= 1024) {
+                return count;
+            }
+        } catch (NumberFormatException e) {
+            // said below
+        }
+        throw new IllegalArgumentException("the " + registrar + " registrar's concurrency must be a number from 1"
+                + " to 1024, not '" + value + "'");
+    }
+
     /** {@code log}: the seed's behaviour, the registration is only logged. */
     final class Log implements RegistrarProvider {
         @Override
@@ -61,7 +76,10 @@ public interface RegistrarProvider {
         }
     }
 
-    /** {@code exec}: runs {@code command} with NAME, PORT, ACTION (register / unregister) and AGENT set. */
+    /**
+     * {@code exec}: runs {@code command} with NAME, PORT, ACTION (register / unregister) and AGENT set, up to
+     * {@code concurrency} commands at once (for different names).
+     */
     final class Exec implements RegistrarProvider {
         @Override
         public String name() {
@@ -70,7 +88,8 @@ public interface RegistrarProvider {
 
         @Override
         public Registrar create(Map<String, String> options) {
-            return new ExecRegistrar(required(options, "exec", "command"), timeout(options, "exec"));
+            return new ExecRegistrar(required(options, "exec", "command"), timeout(options, "exec"),
+                    concurrency(options, "exec"));
         }
     }
 

@@ -1,23 +1,33 @@
 package io.diglett.server.registrar;
 
-import io.diglett.server.config.Plugins;
-
 import io.diglett.protocol.Reasons;
 import io.diglett.server.registrar.Registrar.Exposure;
 import java.time.Duration;
-import java.util.HashMap;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 
 /**
- * The thread a built-in registrar does its slow work on, which keeps a name's registrations in order: requests
- * run one at a time, in the order they were made, never on an event loop, with at most {@link #MAX_QUEUED}
- * waiting.
+ * The threads a built-in registrar does its slow work on, never an event loop's: requests for different names
+ * run concurrently, on at most {@code concurrency} threads, while the requests for one name run one at a time in
+ * the order they were made (a register, an unregister and a register again of a name never reorder); otherwise
+ * the oldest request that may start starts first (with one thread, strictly in the order they were made). At
+ * most {@link #MAX_QUEUED} requests wait, all names together; more are refused.
  *
  * <p>Order alone is not enough: when a name goes to a new link, the new link's register may be made before the
  * old link's unregister (the name is released before its old link withdraws it). So the worker remembers which
@@ -31,6 +41,8 @@ final class RegistrarWorker {
 
     /** Requests that may wait; more are refused (registers fail, unregisters are logged as not done). */
     static final int MAX_QUEUED = 65_536;
+    /** Requests of different names that run at once, unless the registrar says otherwise. */
+    static final int DEFAULT_CONCURRENCY = 8;
 
     /** A registrar's work for one request. */
     @FunctionalInterface
@@ -40,100 +52,232 @@ final class RegistrarWorker {
 
     private final String kind;
     private final Logger log;
-    private final ExecutorService runner;
-    /** Per name, the exposure the last successful register exposed; only touched on the runner's thread. */
-    private final Map<String, Exposure> exposed = new HashMap<>();
+    private final int concurrency;
+    private final Executor runner;
+    private final Object lock = new Object();
+    /** Requests not started yet, oldest first. Under {@link #lock}. */
+    private final ArrayDeque<Request> waiting = new ArrayDeque<>();
+    /** Names with a request running. Under {@link #lock}. */
+    private final Set<String> running = new HashSet<>();
+    /** Drain loops handed to the runner and not ended. Under {@link #lock}. */
+    private int active;
+    /** Requests waiting or running. Under {@link #lock}. */
+    private int queued;
+    /** No more requests are taken. Under {@link #lock}. */
+    private boolean closed;
+    /** Per name, the exposure the last successful register exposed; a name's requests never run at once. */
+    private final Map<String, Exposure> exposed = new ConcurrentHashMap<>();
 
-    /** A worker for the registrar called {@code kind} ({@code exec}, ...), logging to {@code log}. */
-    RegistrarWorker(String kind, Logger log) {
-        this.kind = kind;
-        this.log = log;
-        this.runner = Plugins.worker("diglett-registrar-" + kind, MAX_QUEUED);
+    /** A worker for the registrar called {@code kind} ({@code exec}, ...) on {@code concurrency} threads. */
+    RegistrarWorker(String kind, Logger log, int concurrency) {
+        this(kind, log, concurrency, threads("diglett-registrar-" + kind, concurrency));
     }
 
-    /** Runs {@code expose} for {@code exposure} after every earlier request; the stage fails as it fails. */
+    /** A worker running at most {@code concurrency} requests at once on {@code runner} (tests watch it). */
+    RegistrarWorker(String kind, Logger log, int concurrency, Executor runner) {
+        if (concurrency < 1) {
+            throw new IllegalArgumentException("registrar concurrency must be at least 1, not " + concurrency);
+        }
+        this.kind = kind;
+        this.log = log;
+        this.concurrency = concurrency;
+        this.runner = runner;
+    }
+
+    /** Up to {@code count} daemon threads, started on demand and ended when idle; at most {@code count} tasks. */
+    private static ExecutorService threads(String name, int count) {
+        AtomicInteger started = new AtomicInteger();
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(Math.max(1, count), Math.max(1, count), 30,
+                TimeUnit.SECONDS, new LinkedBlockingQueue<>(Math.max(1, count)), r -> {
+                    Thread thread = new Thread(r, name + "-" + started.incrementAndGet());
+                    thread.setDaemon(true);
+                    return thread;
+                });
+        pool.allowCoreThreadTimeOut(true);
+        return pool;
+    }
+
+    /** Runs {@code expose} for {@code exposure} after the earlier requests for its name; fails as it fails. */
     CompletionStage<Void> register(Exposure exposure, Work expose) {
         CompletableFuture<Void> done = new CompletableFuture<>();
-        try {
-            runner.execute(new Request(done, () -> {
-                try {
-                    expose.run();
-                } catch (Throwable e) {
-                    exposed.remove(exposure.name()); // what is exposed now is unknown: a later unregister runs
-                    done.completeExceptionally(e);
-                    return;
-                }
-                Exposure replaced = exposed.put(exposure.name(), exposure);
-                if (replaced != null && replaced != exposure) {
-                    log.debug("the {} registrar exposes '{}' for {} now, no longer for {}", kind, exposure.name(),
-                            exposure.agent(), replaced.agent());
-                }
-                done.complete(null);
-            }));
-        } catch (RejectedExecutionException e) {
+        Request request = new Request(exposure.name(), done, () -> {
+            try {
+                expose.run();
+            } catch (Throwable e) {
+                exposed.remove(exposure.name()); // what is exposed now is unknown: a later unregister runs
+                done.completeExceptionally(e);
+                return;
+            }
+            Exposure replaced = exposed.put(exposure.name(), exposure);
+            if (replaced != null && replaced != exposure) {
+                log.debug("the {} registrar exposes '{}' for {} now, no longer for {}", kind, exposure.name(),
+                        exposure.agent(), replaced.agent());
+            }
+            done.complete(null);
+        });
+        if (!submit(request)) {
             done.completeExceptionally(new IllegalStateException(refusal()));
         }
         return done;
     }
 
     /**
-     * Runs {@code withdraw} for {@code exposure} after every earlier request, unless a newer exposure of the
-     * name has been exposed meanwhile; a failure is logged.
+     * Runs {@code withdraw} for {@code exposure} after the earlier requests for its name, unless a newer exposure
+     * of the name has been exposed meanwhile; a failure is logged.
      */
     void unregister(Exposure exposure, Work withdraw) {
-        try {
-            runner.execute(new Request(null, () -> {
-                Exposure current = exposed.get(exposure.name());
-                if (current != null && current != exposure) {
-                    log.debug("the {} registrar keeps '{}' exposed: it was registered again (for {}) before {}"
-                            + " withdrew it", kind, exposure.name(), current.agent(), exposure.agent());
-                    return;
-                }
-                exposed.remove(exposure.name());
-                try {
-                    withdraw.run();
-                } catch (Exception e) {
-                    log.warn("the {} registrar failed to withdraw '{}': {}", kind, exposure.name(), Reasons.of(e));
-                }
-            }));
-        } catch (RejectedExecutionException e) {
+        Request request = new Request(exposure.name(), null, () -> {
+            Exposure current = exposed.get(exposure.name());
+            if (current != null && current != exposure) {
+                log.debug("the {} registrar keeps '{}' exposed: it was registered again (for {}) before {}"
+                        + " withdrew it", kind, exposure.name(), current.agent(), exposure.agent());
+                return;
+            }
+            exposed.remove(exposure.name());
+            try {
+                withdraw.run();
+            } catch (Exception e) {
+                log.warn("the {} registrar failed to withdraw '{}': {}", kind, exposure.name(), Reasons.of(e));
+            }
+        });
+        if (!submit(request)) {
             log.warn("{}: '{}' stays exposed", refusal(), exposure.name());
         }
     }
 
+    /** Queues {@code request} (false if refused) and starts a drain loop if one may run it now. */
+    private boolean submit(Request request) {
+        synchronized (lock) {
+            if (closed || queued >= MAX_QUEUED) {
+                return false;
+            }
+            queued++;
+            waiting.add(request);
+        }
+        pump();
+        return true;
+    }
+
+    /** Hands drain loops to the runner while fewer than {@code concurrency} run and some request could start. */
+    private void pump() {
+        while (true) {
+            synchronized (lock) {
+                if (active >= concurrency || !hasEligible()) {
+                    return;
+                }
+                active++;
+            }
+            try {
+                runner.execute(this::drain);
+            } catch (RejectedExecutionException e) {
+                // the runner was stopped (the registrar was abandoned while closing): abandon() refuses the rest
+                synchronized (lock) {
+                    active--;
+                }
+                return;
+            }
+        }
+    }
+
+    /** Whether a waiting request's name has nothing running. Under {@link #lock}. */
+    private boolean hasEligible() {
+        for (Request request : waiting) {
+            if (!running.contains(request.name)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The oldest waiting request whose name has nothing running, taken off the queue, or {@code null}. */
+    private Request takeEligible() {
+        for (Iterator<Request> it = waiting.iterator(); it.hasNext(); ) {
+            Request request = it.next();
+            if (!running.contains(request.name)) {
+                it.remove();
+                running.add(request.name);
+                return request;
+            }
+        }
+        return null;
+    }
+
+    /** One of the drain loops: runs requests, oldest eligible first, until none can start. */
+    private void drain() {
+        while (true) {
+            Request request;
+            synchronized (lock) {
+                request = takeEligible();
+                if (request == null) {
+                    active--;
+                    return;
+                }
+            }
+            try {
+                request.work.run();
+            } catch (RuntimeException e) {
+                log.error("the {} registrar failed on '{}'", kind, request.name, e);
+            } finally {
+                synchronized (lock) {
+                    running.remove(request.name);
+                    queued--;
+                    lock.notifyAll();
+                }
+            }
+            pump(); // requests of other names may have waited for a free loop
+        }
+    }
+
     private String refusal() {
-        return runner.isShutdown() ? "the " + kind + " registrar is closed"
-                : "the " + kind + " registrar has " + MAX_QUEUED + " requests waiting already";
+        synchronized (lock) {
+            return closed ? "the " + kind + " registrar is closed"
+                    : "the " + kind + " registrar has " + MAX_QUEUED + " requests waiting already";
+        }
     }
 
     /** Takes no more requests and lets those waiting run (the unregisters of a closing gateway) for {@code grace}. */
     void close(Duration grace) {
-        runner.shutdown();
-        try {
-            if (!runner.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS)) {
-                log.warn("the {} registrar is slow: not waiting for its last requests", kind);
-                abandon();
+        long deadline = System.nanoTime() + grace.toNanos();
+        boolean drained;
+        synchronized (lock) {
+            closed = true;
+            try {
+                long left;
+                while (queued > 0 && (left = deadline - System.nanoTime()) > 0) {
+                    TimeUnit.NANOSECONDS.timedWait(lock, left);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            drained = queued == 0;
+        }
+        if (!drained) {
+            log.warn("the {} registrar is slow: not waiting for its last requests", kind);
             abandon();
+        } else if (runner instanceof ExecutorService service) {
+            service.shutdown();
         }
     }
 
-    /** Interrupts the request running and refuses those waiting. */
+    /** Interrupts the requests running and refuses those waiting. */
     private void abandon() {
-        for (Runnable waiting : runner.shutdownNow()) {
-            if (waiting instanceof Request request && request.done != null) {
+        List<Request> left;
+        synchronized (lock) {
+            left = new ArrayList<>(waiting);
+            waiting.clear();
+            queued -= left.size();
+        }
+        if (runner instanceof ExecutorService service) {
+            service.shutdownNow();
+        }
+        for (Request request : left) {
+            if (request.done != null) {
                 request.done.completeExceptionally(new IllegalStateException(refusal()));
             }
         }
     }
 
-    /** One request on the queue, with the stage a register completes ({@code null} for an unregister). */
-    private record Request(CompletableFuture<Void> done, Runnable work) implements Runnable {
-        @Override
-        public void run() {
-            work.run();
-        }
+    /** One request for {@code name}, with the stage a register completes ({@code null} for an unregister). */
+    private record Request(String name, CompletableFuture<Void> done, Runnable work) {
     }
 }

@@ -31,7 +31,7 @@ final class TraefikRegistrar implements Registrar {
     private final String domain;
     private final String entryPoints;
     private final String upstreamHost;
-    private final RegistrarWorker worker = new RegistrarWorker("traefik", log);
+    private final RegistrarWorker worker = new RegistrarWorker("traefik", log, 1);
 
     TraefikRegistrar(Path dir, String domain, String entryPoints, String upstreamHost) {
         this.dir = dir;

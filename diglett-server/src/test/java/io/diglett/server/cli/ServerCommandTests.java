@@ -58,6 +58,7 @@ class ServerCommandTests {
                 "--plaintext cannot be combined with --tls-cert or --tls-key"},
             {new String[] {"--plaintext", "-l", local, "--state-dir", "x"},
                 "--plaintext cannot be combined with --state-dir"},
+            {new String[] {"--plaintext", "-l", local, "--port-grace", "-1"}, "--port-grace must not be negative"},
         };
         for (Object[] c : cases) {
             String[] args = (String[]) c[0];

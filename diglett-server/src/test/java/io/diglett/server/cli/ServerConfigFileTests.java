@@ -28,6 +28,7 @@ class ServerConfigFileTests {
                 listen: 127.0.0.1:1111
                 max-agents: 5
                 heartbeat: 0.5
+                port-grace: 30
                 auth-file: /etc/diglett/tokens
                 registrar: traefik
                 registrar-option: {dir: /srv/traefik, entrypoints: websecure}
@@ -44,6 +45,8 @@ class ServerConfigFileTests {
         assertEquals(7, parse(env, "--config", file, "--max-agents", "7").maxAgents);
         assertEquals(5, fromFile.limits().maxAgents());
         assertEquals(Duration.ofMillis(500), fromFile.limits().heartbeat());
+        assertEquals(Duration.ofSeconds(30), fromFile.portGrace());
+        assertEquals(Duration.ofMinutes(5), parse(Map.of()).portGrace());
         assertEquals(Path.of("/etc/diglett/tokens"), fromFile.authFile);
         assertEquals("traefik", fromFile.registrarName);
         assertEquals(Map.of("dir", "/srv/traefik", "entrypoints", "websecure"), fromFile.registrarOptions);
