@@ -11,7 +11,9 @@ import io.diglett.server.admin.GatewayAdmin;
 import io.diglett.server.admin.GatewayMetrics;
 import io.diglett.server.auth.Authenticator;
 import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.PublicLimits;
 import io.diglett.server.ingress.Ingress;
+import io.diglett.server.link.ClientConnections;
 import io.diglett.server.link.GatewaySession;
 import io.diglett.server.link.LinkServices;
 import io.diglett.server.link.LocalNameRegistry;
@@ -79,6 +81,10 @@ public final class Gateway implements AutoCloseable {
     private final AtomicInteger connected = new AtomicInteger();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final GatewayMetrics metrics;
+    /** What public clients may hold (per-address cap, idle timeouts); replaced by a reload (SIGHUP). */
+    private volatile PublicLimits publicLimits = PublicLimits.defaults();
+    /** Public connections open per client address, over every name's port and the ingress. */
+    private final ClientConnections clients;
 
     public Gateway(GatewayConfig config, Authenticator authenticator, Registrar registrar) {
         this(config, authenticator, registrar, new LocalNameRegistry());
@@ -89,8 +95,10 @@ public final class Gateway implements AutoCloseable {
         this.config = config;
         this.names = names;
         this.metrics = new GatewayMetrics(names::live, this::agents);
+        this.clients = new ClientConnections(() -> publicLimits.maxConnectionsPerIp(), metrics);
+        metrics.watch(clients);
         this.registrations = new Registrations(names, authenticator, registrar,
-                new PublicListeners(transport, this::config), metrics, clock);
+                new PublicListeners(transport, this::config, clients, this::publicLimits, metrics), metrics, clock);
         this.linkServices = new LinkServices(this::config, registrations, metrics, this::urls, System::nanoTime);
         this.acceptor = transport.newGroup(1, "diglett-accept");
         this.workers = transport.newGroup(0, "diglett-io");
@@ -161,7 +169,7 @@ public final class Gateway implements AutoCloseable {
                 });
         server = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         if (config.ingress().enabled()) {
-            ingress = new Ingress(config, names, metrics::ingressAnswered);
+            ingress = new Ingress(config, names, metrics::ingressAnswered, clients, this::publicLimits, metrics);
             ingress.start(acceptor, workers, transport);
         }
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
@@ -195,6 +203,24 @@ public final class Gateway implements AutoCloseable {
     /** New limits: links, registrations, streams and handshakes from now on are held to them. */
     public synchronized void updateLimits(GatewayConfig.Limits limits) {
         config = config.withLimits(limits);
+    }
+
+    /** What public clients may hold: connections per address, idle timeouts. */
+    public PublicLimits publicLimits() {
+        return publicLimits;
+    }
+
+    /**
+     * New public limits, also while running: the per-address cap holds for connections accepted from now on
+     * (open ones stay), the idle timeouts for connections accepted (ingress: routed) from now on.
+     */
+    public void updatePublicLimits(PublicLimits limits) {
+        publicLimits = limits;
+    }
+
+    /** Public connections open per client address. */
+    public ClientConnections clients() {
+        return clients;
     }
 
     /** Puts {@code next} in place (every live tunnel is authorized again) and returns the previous one, to close. */

@@ -76,6 +76,12 @@ final class ChildProcess implements AutoCloseable {
         }
     }
 
+    /** Every line the process wrote so far. */
+    synchronized List<String> linesSoFar() {
+        lines.drainTo(seen);
+        return List.copyOf(seen);
+    }
+
     /** SIGKILL: no chance to clean up. */
     void kill() throws InterruptedException {
         process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);

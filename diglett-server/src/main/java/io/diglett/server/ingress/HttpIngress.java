@@ -5,6 +5,7 @@ import io.diglett.protocol.mux.HandlerNames;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.HttpContent;
@@ -65,6 +66,10 @@ final class HttpIngress extends IngressBridge {
     /** The first bytes of the response to an upgrade request, until its status code is known. */
     private byte[] statusLine = new byte[0];
     private ScheduledFuture<?> firstRequestTimer;
+    /** A request head came and its last content has not yet: the client is sending a request. */
+    private boolean readingRequest;
+    /** A request head was forwarded and no response byte went to the client since. */
+    private boolean awaitingResponse;
 
     HttpIngress(Ingress ingress, boolean https) {
         this.ingress = ingress;
@@ -84,6 +89,8 @@ final class HttpIngress extends IngressBridge {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         super.handlerAdded(ctx);
+        ctx.pipeline().addFirst(HandlerNames.IDLE, new IngressIdle(ingress.limits().ingressIdleTimeout(), this,
+                ingress.events()));
         firstRequestTimer = ctx.executor().schedule(() -> {
             if (state == State.ROUTING && !answered) {
                 errorPage(IngressPages.badRequest(408, "Request Timeout", "no request within "
@@ -104,7 +111,11 @@ final class HttpIngress extends IngressBridge {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof HttpRequest request) {
+            readingRequest = true;
             onRequest(request);
+        }
+        if (msg instanceof LastHttpContent) {
+            readingRequest = false;
         }
         if (msg instanceof HttpContent content) {
             onContent(content);
@@ -230,6 +241,7 @@ final class HttpIngress extends IngressBridge {
      * backend answers it as a plain request and the bytes after it are still parsed as HTTP.
      */
     private void forwardHead(HttpRequest request, boolean first) {
+        awaitingResponse = true;
         HttpHeaders headers = request.headers();
         chunked = HttpUtil.isTransferEncodingChunked(request);
         boolean asksUpgrade = headers.contains(HttpHeaderNames.UPGRADE)
@@ -322,8 +334,22 @@ final class HttpIngress extends IngressBridge {
         }
     }
 
+    /**
+     * Whether the idle timeout must leave this connection alone: the client is sending a request, a forwarded
+     * request has had no response byte yet (the backend is working on it), response bytes still wait to reach
+     * the client, or the connection was upgraded (WebSocket: its own protocol decides what idle means).
+     */
+    boolean requestInProgress() {
+        if (state == State.UPGRADING || state == State.RAW || readingRequest || awaitingResponse) {
+            return true;
+        }
+        ChannelOutboundBuffer out = ctx.channel().unsafe().outboundBuffer();
+        return out != null && out.totalPendingWriteBytes() > 0;
+    }
+
     @Override
     protected void onResponse(ByteBuf bytes) {
+        awaitingResponse = false;
         if (!upgrade) {
             return; // only the answer to an upgrade request is looked at
         }
@@ -355,6 +381,18 @@ final class HttpIngress extends IngressBridge {
     }
 
     private static final byte[] PREFIX_101 = "HTTP/1.1 101".getBytes(StandardCharsets.US_ASCII);
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt == io.netty.channel.socket.ChannelInputShutdownEvent.INSTANCE && state == State.ROUTING
+                && !answered) {
+            // the client ended its side before a whole request: nothing will come, do not hold its connection
+            // (and its place under --max-connections-per-ip) until the first-request timer
+            ctx.close();
+            return;
+        }
+        super.userEventTriggered(ctx, evt);
+    }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {

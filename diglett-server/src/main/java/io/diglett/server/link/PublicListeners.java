@@ -1,9 +1,11 @@
 package io.diglett.server.link;
 
+import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Stream;
 import io.diglett.common.transport.Transport;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PortRange;
+import io.diglett.server.config.PublicLimits;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -13,21 +15,31 @@ import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.BindException;
+import java.time.Duration;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
 
 /**
  * Binds the public listener of a name on its agent link's event loop, paused (no accepts) until the name goes
- * live; with {@code --port-range}, on a free port of the range.
+ * live; with {@code --port-range}, on a free port of the range. Each accepted connection is first counted
+ * against its client address ({@link ClientConnections}; over the cap it is reset at once) and, with
+ * {@code --tcp-idle-timeout}, gets a {@link StreamIdleTimeout}.
  */
 public final class PublicListeners implements PublicBinder {
 
     private final Transport transport;
     private final Supplier<GatewayConfig> config;
+    private final ClientConnections clients;
+    private final Supplier<PublicLimits> limits;
+    private final LinkEvents events;
 
-    public PublicListeners(Transport transport, Supplier<GatewayConfig> config) {
+    public PublicListeners(Transport transport, Supplier<GatewayConfig> config, ClientConnections clients,
+                           Supplier<PublicLimits> limits, LinkEvents events) {
         this.transport = transport;
         this.config = config;
+        this.clients = clients;
+        this.limits = limits;
+        this.events = events;
     }
 
     @Override
@@ -46,6 +58,14 @@ public final class PublicListeners implements PublicBinder {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        if (!clients.admit(ch, "name=" + tunnel.name())) {
+                            Stream.abort(ch);
+                            return;
+                        }
+                        Duration idle = limits.get().tcpIdleTimeout();
+                        if (!idle.isZero()) {
+                            ch.pipeline().addLast(HandlerNames.IDLE, new StreamIdleTimeout(idle, events));
+                        }
                         tunnel.accept(ch);
                     }
                 });
