@@ -6,6 +6,7 @@ import io.diglett.server.auth.AuthenticatorProvider;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.IngressSettings;
 import io.diglett.server.config.PortRange;
+import io.diglett.server.config.PublicLimits;
 import io.diglett.server.config.TlsSettings;
 import io.diglett.server.registrar.Registrar;
 import io.diglett.server.registrar.RegistrarProvider;
@@ -157,6 +158,23 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Public connections open at once through one agent (default: ${DEFAULT-VALUE}).")
     int maxStreams;
 
+    @Option(names = "--max-connections-per-ip", paramLabel = "N",
+            defaultValue = "" + PublicLimits.DEFAULT_MAX_CONNECTIONS_PER_IP,
+            description = "Public connections (name ports and ingress together) open at once from one client "
+                    + "address, IPv6 by /64; further ones are refused (HTTP: 429). 0: no limit "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int maxConnectionsPerIp;
+
+    @Option(names = "--ingress-idle-timeout", paramLabel = "SECONDS", defaultValue = "60",
+            description = "Close an ingress HTTP connection with no request in progress and no traffic for this "
+                    + "long (default: ${DEFAULT-VALUE}).")
+    double ingressIdleTimeout;
+
+    @Option(names = "--tcp-idle-timeout", paramLabel = "SECONDS", defaultValue = "0",
+            description = "Reset a connection on a name's port (or a TLS passthrough) with no traffic either way "
+                    + "for this long. 0: never (default).")
+    double tcpIdleTimeout;
+
     @Option(names = "--handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
             description = "Time an agent has to finish TLS, login and registration (default: ${DEFAULT-VALUE}).")
     double handshakeTimeout;
@@ -185,8 +203,10 @@ public final class ServerCommand implements Callable<Integer> {
             defaults.warnings().forEach(log::warn);
         }
         GatewayConfig config;
+        PublicLimits publicLimits;
         try {
             config = gatewayConfig();
+            publicLimits = publicLimits();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         }
@@ -212,6 +232,7 @@ public final class ServerCommand implements Callable<Integer> {
             return 1;
         }
         Gateway gateway = new Gateway(config, authenticator, registrar);
+        gateway.updatePublicLimits(publicLimits);
         // before the listeners open: once an agent can connect, a SIGHUP reloads (the JVM's default would exit)
         new GatewayReload(this, gateway).onSignal();
         try {
@@ -329,6 +350,11 @@ public final class ServerCommand implements Callable<Integer> {
     Limits limits() {
         return new Limits(maxAgents, maxNames, maxStreams, seconds(handshakeTimeout), heartbeat.interval(),
                 seconds(drainTimeout));
+    }
+
+    /** The public clients' limits the options give. */
+    public PublicLimits publicLimits() {
+        return new PublicLimits(maxConnectionsPerIp, seconds(ingressIdleTimeout), seconds(tcpIdleTimeout));
     }
 
     /** A new registrar from --registrar and --registrar-option; its domain defaults to {@code domain}. */
