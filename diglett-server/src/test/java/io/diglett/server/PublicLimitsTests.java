@@ -8,6 +8,8 @@ import io.diglett.agent.AgentConfig;
 import io.diglett.agent.TrustSettings;
 import io.diglett.common.HostPort;
 import io.diglett.server.TestServers.Backend;
+import io.diglett.common.testing.CliRun;
+import io.diglett.server.cli.GatewayReload;
 import io.diglett.server.cli.ServerCommand;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.IngressSettings;
@@ -24,14 +26,17 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * What one public client may hold, over real sockets: connections per client address (name ports and the
@@ -252,6 +257,31 @@ class PublicLimitsTests {
             }
             assertEquals(1, gateway.metrics().idleCloses("ingress"));
         }
+    }
+
+    @Test
+    void theOptionsComeFromTheConfigFileAndASighupReloadAppliesThem(@TempDir Path temp) throws Exception {
+        Path config = temp.resolve("gateway.yaml");
+        CliRun.write(config, "listen: 127.0.0.1:0\nbind: 127.0.0.1\nplaintext: true\n"
+                + "max-connections-per-ip: 7\ningress-idle-timeout: 2.5\n");
+        ServerCommand command = CliRun.parse(new ServerCommand(), Map.of(), "--config", config.toString());
+        assertEquals(new PublicLimits(7, Duration.ofMillis(2500), Duration.ZERO), command.publicLimits());
+        try (TunnelFixture fixture = new TunnelFixture(command.gatewayConfig())) {
+            fixture.gateway.updatePublicLimits(command.publicLimits()); // as ServerCommand.call does
+            GatewayReload reload = new GatewayReload(command, fixture.gateway);
+            CliRun.write(config, "listen: 127.0.0.1:0\nbind: 127.0.0.1\nplaintext: true\n"
+                    + "max-connections-per-ip: 0\ningress-idle-timeout: 2.5\ntcp-idle-timeout: 30\n");
+            String outcome = reload.reload();
+            assertTrue(outcome.contains("public limits max-connections-per-ip 7 -> 0, tcp-idle-timeout 0.0 -> 30.0"),
+                    outcome);
+            assertEquals(new PublicLimits(0, Duration.ofMillis(2500), Duration.ofSeconds(30)),
+                    fixture.gateway.publicLimits());
+            CliRun.write(config, "listen: 127.0.0.1:0\nbind: 127.0.0.1\nplaintext: true\n"
+                    + "max-connections-per-ip: -1\n");
+            assertTrue(reload.reload().contains("public limits kept"), "a negative cap is refused");
+            assertEquals(0, fixture.gateway.publicLimits().maxConnectionsPerIp());
+        }
+        assertEquals(PublicLimits.defaults(), CliRun.parse(new ServerCommand(), Map.of()).publicLimits());
     }
 
     @Test
