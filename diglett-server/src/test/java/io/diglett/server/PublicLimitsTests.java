@@ -209,8 +209,9 @@ class PublicLimitsTests {
     }
 
     /**
-     * A keep-alive HTTP backend: {@code /slow} answers after {@code slowMillis}, anything else at once, each with
-     * a Content-Length body.
+     * A keep-alive HTTP backend: {@code /slow} answers after {@code slowMillis}, {@code /pause} sends its head and
+     * half its body, pauses {@code slowMillis}, then sends the rest; anything else is answered at once. Each
+     * with a Content-Length body.
      */
     private static Backend httpBackend(long slowMillis) throws IOException {
         return new Backend(socket -> {
@@ -228,14 +229,21 @@ class PublicLimitsTests {
                 byte[] body = ("answer to " + path).getBytes(StandardCharsets.US_ASCII);
                 out.write(("HTTP/1.1 200 OK\r\nContent-Length: " + body.length + "\r\n\r\n")
                         .getBytes(StandardCharsets.US_ASCII));
-                out.write(body);
+                if (path.equals("/pause")) {
+                    out.write(body, 0, 5);
+                    out.flush();
+                    Thread.sleep(slowMillis);
+                    out.write(body, 5, body.length - 5);
+                } else {
+                    out.write(body);
+                }
                 out.flush();
             }
         });
     }
 
     @Test
-    void anIdleKeepAliveConnectionIsClosedButASlowResponseIsNotCut() throws Exception {
+    void anIdleKeepAliveConnectionIsClosedButASlowOrPausingResponseIsNotCut() throws Exception {
         Duration idle = Duration.ofMillis(400);
         try (Backend backend = httpBackend(4 * idle.toMillis());
              TunnelFixture fixture = new TunnelFixture(withHttpIngress())) {
@@ -248,6 +256,8 @@ class PublicLimitsTests {
             try (Socket client = HttpTestClient.connect(http)) {
                 HttpTestClient.Response slow = HttpTestClient.exchange(client, HttpTestClient.get(host, "/slow"));
                 assertEquals("answer to /slow", slow.text(), "a response that takes 4 idle timeouts is not cut");
+                HttpTestClient.Response paused = HttpTestClient.exchange(client, HttpTestClient.get(host, "/pause"));
+                assertEquals("answer to /pause", paused.text(), "nor one that pauses that long within its body");
                 HttpTestClient.Response next = HttpTestClient.exchange(client, HttpTestClient.get(host, "/next"));
                 assertEquals("answer to /next", next.text(), "and the connection is still kept alive");
                 long answered = System.nanoTime();

@@ -12,6 +12,7 @@ import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.LastHttpContent;
@@ -68,8 +69,8 @@ final class HttpIngress extends IngressBridge {
     private ScheduledFuture<?> firstRequestTimer;
     /** A request head came and its last content has not yet: the client is sending a request. */
     private boolean readingRequest;
-    /** A request head was forwarded and no response byte went to the client since. */
-    private boolean awaitingResponse;
+    /** Where the responses to the forwarded requests end. */
+    private final ResponseTracker responses = new ResponseTracker();
 
     HttpIngress(Ingress ingress, boolean https) {
         this.ingress = ingress;
@@ -241,7 +242,7 @@ final class HttpIngress extends IngressBridge {
      * backend answers it as a plain request and the bytes after it are still parsed as HTTP.
      */
     private void forwardHead(HttpRequest request, boolean first) {
-        awaitingResponse = true;
+        responses.requestSent(HttpMethod.HEAD.equals(request.method()));
         HttpHeaders headers = request.headers();
         chunked = HttpUtil.isTransferEncodingChunked(request);
         boolean asksUpgrade = headers.contains(HttpHeaderNames.UPGRADE)
@@ -336,11 +337,12 @@ final class HttpIngress extends IngressBridge {
 
     /**
      * Whether the idle timeout must leave this connection alone: the client is sending a request, a forwarded
-     * request has had no response byte yet (the backend is working on it), response bytes still wait to reach
-     * the client, or the connection was upgraded (WebSocket: its own protocol decides what idle means).
+     * request has not been answered to its last byte yet (the backend is working on it, or pauses within its
+     * response), response bytes still wait to reach the client, or the connection was upgraded (WebSocket: its
+     * own protocol decides what idle means).
      */
     boolean requestInProgress() {
-        if (state == State.UPGRADING || state == State.RAW || readingRequest || awaitingResponse) {
+        if (state == State.UPGRADING || state == State.RAW || readingRequest || responses.inProgress()) {
             return true;
         }
         ChannelOutboundBuffer out = ctx.channel().unsafe().outboundBuffer();
@@ -349,7 +351,7 @@ final class HttpIngress extends IngressBridge {
 
     @Override
     protected void onResponse(ByteBuf bytes) {
-        awaitingResponse = false;
+        responses.response(bytes);
         if (!upgrade) {
             return; // only the answer to an upgrade request is looked at
         }

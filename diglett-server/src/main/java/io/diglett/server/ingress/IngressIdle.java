@@ -12,8 +12,8 @@ import org.slf4j.LoggerFactory;
 /**
  * {@code --ingress-idle-timeout}: an HTTP ingress connection that has read and written nothing for the timeout
  * (output that is still draining to the client counts as writing) is closed, unless a request is in progress on
- * it ({@link HttpIngress#requestInProgress()}: the client is still sending one, or its response has not begun, or
- * the connection was upgraded). Such a connection is looked at again after each further timeout. First in the
+ * it ({@link HttpIngress#requestInProgress()}: the client is still sending one, or its response has not reached
+ * its last byte, or the connection was upgraded). Such a connection is looked at again after each further timeout. First in the
  * pipeline, so it sees the socket's own reads and writes (TLS records on HTTPS); runs on the connection's loop,
  * like {@link HttpIngress}.
  */
