@@ -155,6 +155,20 @@ class PublicLimitsTests {
     }
 
     @Test
+    void connectionsABusyAgentCannotTakeAreCountedByReason() throws Exception {
+        try (Backend echo = echo(); TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults()
+                .withLimits(GatewayConfig.Limits.defaults().withMaxStreamsPerAgent(1)))) {
+            int port = fixture.expose("one", echo.port());
+            try (Socket first = connectFrom(OTHER, port)) {
+                assertEchoes(first);
+                assertRefused(OTHER, port);
+            }
+            assertEquals(1, fixture.gateway.metrics().connectionsRefused("stream_limit"));
+            assertEquals(0, fixture.gateway.metrics().connectionsRefused("per_ip_limit"));
+        }
+    }
+
+    @Test
     void aBurstOfRefusalsShowsInMetricsAndLogsAboutOneLineASecond() throws Exception {
         String token = "metrics-t0ken";
         try (Backend echo = echo();

@@ -167,7 +167,7 @@ public final class ServerCommand implements Callable<Integer> {
 
     @Option(names = "--ingress-idle-timeout", paramLabel = "SECONDS", defaultValue = "60",
             description = "Close an ingress HTTP connection with no request in progress and no traffic for this "
-                    + "long (default: ${DEFAULT-VALUE}).")
+                    + "long. 0: never (default: ${DEFAULT-VALUE}).")
     double ingressIdleTimeout;
 
     @Option(names = "--tcp-idle-timeout", paramLabel = "SECONDS", defaultValue = "0",

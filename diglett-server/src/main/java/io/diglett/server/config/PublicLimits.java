@@ -9,7 +9,7 @@ import java.time.Duration;
  * @param maxConnectionsPerIp connections open at once from one client address (IPv4) or /64 (IPv6), over all
  *                            public ports and the ingress together; further ones are refused; 0: no limit
  * @param ingressIdleTimeout  an ingress HTTP connection with no request in progress and no byte read or written
- *                            for this long is closed
+ *                            for this long is closed; {@link Duration#ZERO}: never
  * @param tcpIdleTimeout      a connection on a per-name port (or a TLS passthrough one) with no byte either way
  *                            for this long is reset; {@link Duration#ZERO}: never
  */
@@ -22,8 +22,8 @@ public record PublicLimits(int maxConnectionsPerIp, Duration ingressIdleTimeout,
         if (maxConnectionsPerIp < 0) {
             throw new IllegalArgumentException("--max-connections-per-ip must not be negative (0: no limit)");
         }
-        if (ingressIdleTimeout.isNegative() || ingressIdleTimeout.isZero()) {
-            throw new IllegalArgumentException("--ingress-idle-timeout must be positive");
+        if (ingressIdleTimeout.isNegative()) {
+            throw new IllegalArgumentException("--ingress-idle-timeout must not be negative (0: none)");
         }
         if (tcpIdleTimeout.isNegative()) {
             throw new IllegalArgumentException("--tcp-idle-timeout must not be negative (0: none)");

@@ -90,8 +90,10 @@ final class HttpIngress extends IngressBridge {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         super.handlerAdded(ctx);
-        ctx.pipeline().addFirst(HandlerNames.IDLE, new IngressIdle(ingress.limits().ingressIdleTimeout(), this,
-                ingress.events()));
+        java.time.Duration idle = ingress.limits().ingressIdleTimeout();
+        if (!idle.isZero()) {
+            ctx.pipeline().addFirst(HandlerNames.IDLE, new IngressIdle(idle, this, ingress.events()));
+        }
         firstRequestTimer = ctx.executor().schedule(() -> {
             if (state == State.ROUTING && !answered) {
                 errorPage(IngressPages.badRequest(408, "Request Timeout", "no request within "
@@ -342,7 +344,8 @@ final class HttpIngress extends IngressBridge {
      * own protocol decides what idle means).
      */
     boolean requestInProgress() {
-        if (state == State.UPGRADING || state == State.RAW || readingRequest || responses.inProgress()) {
+        if (state == State.UPGRADING || state == State.RAW || (readingRequest && state != State.ENDED)
+                || responses.inProgress()) {
             return true;
         }
         ChannelOutboundBuffer out = ctx.channel().unsafe().outboundBuffer();
