@@ -284,6 +284,46 @@ class PublicLimitsTests {
     }
 
     @Test
+    void onTheHttpsIngressAClientOverTheCapIsResetAndAnIdlePassthroughIsResetByTheRawTimeout(@TempDir Path temp)
+            throws Exception {
+        Path cert = temp.resolve("backend.crt");
+        Path key = temp.resolve("backend.key");
+        io.diglett.server.tls.GatewayTls.generate(cert, key, "secure backend", List.of("secure." + DOMAIN));
+        Duration idle = Duration.ofMillis(500);
+        try (Backend tls = new Backend(TlsBackends.server(cert, key),
+                s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withIngress(new IngressSettings(
+                     DOMAIN, null, new HostPort("127.0.0.1", 0), null, null)))) {
+            Gateway gateway = fixture.gateway;
+            gateway.updatePublicLimits(PublicLimits.defaults().withMaxConnectionsPerIp(1).withTcpIdleTimeout(idle));
+            fixture.agent(fixture.agentConfig("secure", tls.port()).withTunnels(List.of(
+                    new io.diglett.agent.TunnelSpec("secure", new HostPort("127.0.0.1", tls.port()))
+                            .withTlsPassthrough(true)))).start().get(10, TimeUnit.SECONDS);
+            int https = gateway.httpsPort().getAsInt();
+
+            try (Socket held = connectFrom(HOGGER, https)) {
+                held.setTcpNoDelay(true); // held open, silent: the ingress waits for its ClientHello
+                TunnelTests.waitFor(() -> gateway.clients().open(HOGGER) == 1, "the first connection counted");
+                assertRefused(HOGGER, https);
+                assertEquals(1, gateway.metrics().connectionsRefused("per_ip_limit"));
+            }
+
+            try (javax.net.ssl.SSLSocket socket = HttpTestClient.connectTls(https, "secure." + DOMAIN)) {
+                assertEchoes(socket); // through to the backend's own TLS
+                long start = System.nanoTime();
+                try {
+                    assertEquals(-1, socket.getInputStream().read());
+                } catch (IOException reset) {
+                    // reset: ended all the same
+                }
+                long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertTrue(waited >= idle.toMillis() / 2, "ended after " + waited + " ms, before the timeout");
+            }
+            assertEquals(1, gateway.metrics().idleCloses("tcp"));
+        }
+    }
+
+    @Test
     void theOptionsComeFromTheConfigFileAndASighupReloadAppliesThem(@TempDir Path temp) throws Exception {
         Path config = temp.resolve("gateway.yaml");
         CliRun.write(config, "listen: 127.0.0.1:0\nbind: 127.0.0.1\nplaintext: true\n"
