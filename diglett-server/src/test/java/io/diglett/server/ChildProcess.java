@@ -76,8 +76,8 @@ final class ChildProcess implements AutoCloseable {
         }
     }
 
-    /** Every line the process wrote so far. */
-    synchronized List<String> linesSoFar() {
+    /** Every line the process printed so far, in order (those already awaited included). */
+    synchronized List<String> lines() {
         lines.drainTo(seen);
         return List.copyOf(seen);
     }

@@ -7,74 +7,106 @@ import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 
 /**
- * A log line that a flood of events (refused connections, say) writes at most once per interval: the first
- * event of an interval is logged, the others are counted, and the next line that is written says how many were
- * left out since the previous one. Thread safe without a lock, so event loops can share one instance; metrics,
- * not this, count every event.
+ * One kind of log line that may come in a flood (a refusal per connection, a timeout per client): at most one
+ * line per interval is written, and the next line written says how many were left out since the previous one.
+ * Exact figures belong in metrics; the log only shows that it happens, and an example.
+ *
+ * <p>Safe from any thread without locking (event loops of several links share one): a line is written by the
+ * caller that moves the next allowed time on, the others only count themselves. Keep one instance per kind of
+ * line, created once:
+ *
+ * <pre>{@code
+ * private final RateLimitedLog refusals = RateLimitedLog.perSecond(log);
+ * ...
+ * refusals.warn("connection from {} refused: {}", address, reason);
+ * // connection from 10.0.0.7 refused: 16 pending logins from this address (1843 more like this left out in 1.0 s)
+ * }</pre>
+ *
+ * <p>The count is appended as extra arguments, so pass an exception as text ({@code e.toString()}), not as the
+ * trailing Throwable slf4j would print a stack trace for: a stack trace per second is a flood of its own.
  */
 public final class RateLimitedLog {
 
-    /** Where a line goes: an slf4j level method such as {@code logger::warn}. */
-    @FunctionalInterface
-    public interface Sink {
-        void log(String format, Object... args);
-    }
-
-    private final Sink sink;
+    private final Logger log;
     private final long intervalNanos;
     private final LongSupplier nanoClock;
-    /** When the next line may be written (nano clock). */
+    /** When the next line may be written, in {@link #nanoClock} time. */
     private final AtomicLong nextAt;
-    /** Events left out since the last line written. */
+    /** Lines left out since the last one written. */
     private final AtomicLong suppressed = new AtomicLong();
+    /** When the last line was written, to say over how long the left-out lines came. */
+    private volatile long lastAt;
 
-    /** At most one line per {@code interval} to {@code sink}, timed by {@code nanoClock}. */
-    public RateLimitedLog(Sink sink, Duration interval, LongSupplier nanoClock) {
+    /**
+     * @param log       where the lines go
+     * @param interval  at most one line per this much time
+     * @param nanoClock monotonic time in nanoseconds ({@code System::nanoTime}; tests pass their own)
+     */
+    public RateLimitedLog(Logger log, Duration interval, LongSupplier nanoClock) {
         if (interval.isNegative() || interval.isZero()) {
             throw new IllegalArgumentException("the interval must be positive");
         }
-        this.sink = sink;
+        this.log = log;
         this.intervalNanos = interval.toNanos();
         this.nanoClock = nanoClock;
-        this.nextAt = new AtomicLong(nanoClock.getAsLong());
+        long now = nanoClock.getAsLong();
+        this.nextAt = new AtomicLong(now);
+        this.lastAt = now;
     }
 
-    /** Warnings on {@code logger}, at most one a second. */
-    public static RateLimitedLog warn(Logger logger) {
-        return new RateLimitedLog(logger::warn, Duration.ofSeconds(1), System::nanoTime);
+    /** At most one line a second on {@code log}, on the system's monotonic clock. */
+    public static RateLimitedLog perSecond(Logger log) {
+        return new RateLimitedLog(log, Duration.ofSeconds(1), System::nanoTime);
     }
 
-    /** Info lines on {@code logger}, at most one a second. */
-    public static RateLimitedLog info(Logger logger) {
-        return new RateLimitedLog(logger::info, Duration.ofSeconds(1), System::nanoTime);
+    /** Logs at WARN unless a line was written less than an interval ago. */
+    public void warn(String format, Object... args) {
+        if (log.isWarnEnabled()) {
+            Object[] line = take(format, args);
+            if (line != null) {
+                log.warn((String) line[0], Arrays.copyOfRange(line, 1, line.length));
+            }
+        }
+    }
+
+    /** Logs at INFO unless a line was written less than an interval ago. */
+    public void info(String format, Object... args) {
+        if (log.isInfoEnabled()) {
+            Object[] line = take(format, args);
+            if (line != null) {
+                log.info((String) line[0], Arrays.copyOfRange(line, 1, line.length));
+            }
+        }
+    }
+
+    /** Lines left out since the last one written (for tests and diagnostics). */
+    public long suppressed() {
+        return suppressed.get();
     }
 
     /**
-     * Logs the line (slf4j format) if none was written within the interval, with the number of lines left out
-     * since the last one appended; otherwise only counts it.
-     *
-     * @return whether the line was written
+     * The format and arguments to write now, with the count of lines left out appended, or {@code null} if this
+     * line is to be left out.
      */
-    public boolean log(String format, Object... args) {
+    private Object[] take(String format, Object[] args) {
         long now = nanoClock.getAsLong();
         long next = nextAt.get();
         if (now - next < 0 || !nextAt.compareAndSet(next, now + intervalNanos)) {
             suppressed.incrementAndGet();
-            return false;
+            return null;
         }
         long left = suppressed.getAndSet(0);
+        long since = now - lastAt;
+        lastAt = now;
+        Object[] line = new Object[args.length + (left == 0 ? 1 : 3)];
+        System.arraycopy(args, 0, line, 1, args.length);
         if (left == 0) {
-            sink.log(format, args);
+            line[0] = format;
         } else {
-            Object[] more = Arrays.copyOf(args, args.length + 1);
-            more[args.length] = left;
-            sink.log(format + " ({} more like it not logged)", more);
+            line[0] = format + " ({} more like this left out in {} s)";
+            line[args.length + 1] = left;
+            line[args.length + 2] = String.format(java.util.Locale.ROOT, "%.1f", since / 1e9);
         }
-        return true;
-    }
-
-    /** Lines left out since the last one written. */
-    public long suppressed() {
-        return suppressed.get();
+        return line;
     }
 }

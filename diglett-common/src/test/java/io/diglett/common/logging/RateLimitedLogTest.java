@@ -1,8 +1,7 @@
 package io.diglett.common.logging;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -10,60 +9,142 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
+import org.slf4j.Marker;
+import org.slf4j.event.Level;
+import org.slf4j.helpers.AbstractLogger;
+import org.slf4j.helpers.MessageFormatter;
 
-/** {@link RateLimitedLog}: one line per interval, the rest counted and reported with the next line. */
 class RateLimitedLogTest {
 
-    private final List<String> lines = new ArrayList<>();
-    private final AtomicLong clock = new AtomicLong(1_000);
+    /** A logger that keeps its lines, formatted, with their level. */
+    static final class Lines extends AbstractLogger {
+        private static final long serialVersionUID = 1L;
+        final List<String> lines = new ArrayList<>();
 
-    private RateLimitedLog log() {
-        return new RateLimitedLog((format, args) -> {
-            synchronized (lines) {
-                lines.add(format + " " + List.of(args));
-            }
-        }, Duration.ofSeconds(1), clock::get);
-    }
-
-    @Test
-    void aBurstWritesOneLineAndTheNextLineSaysHowManyWereLeftOut() {
-        RateLimitedLog log = log();
-        assertTrue(log.log("refused {}", 1));
-        for (int i = 2; i <= 1000; i++) {
-            assertFalse(log.log("refused {}", i));
+        Lines() {
+            this.name = "test";
         }
-        assertEquals(List.of("refused {} [1]"), lines);
-        assertEquals(999, log.suppressed());
-        clock.addAndGet(Duration.ofMillis(999).toNanos());
-        assertFalse(log.log("refused {}", 1001));
-        clock.addAndGet(Duration.ofMillis(1).toNanos());
-        assertTrue(log.log("refused {}", 1002));
-        assertEquals("refused {} ({} more like it not logged) [1002, 1000]", lines.get(1));
-        assertEquals(0, log.suppressed());
-        clock.addAndGet(Duration.ofSeconds(5).toNanos());
-        assertTrue(log.log("quiet again"));
-        assertEquals("quiet again []", lines.get(2));
+
+        @Override
+        protected String getFullyQualifiedCallerName() {
+            return null;
+        }
+
+        @Override
+        protected synchronized void handleNormalizedLoggingCall(Level level, Marker marker, String format,
+                                                                Object[] args, Throwable t) {
+            lines.add(level + " " + MessageFormatter.basicArrayFormat(format, args));
+        }
+
+        synchronized List<String> lines() {
+            return List.copyOf(lines);
+        }
+
+        @Override
+        public boolean isTraceEnabled() {
+            return true;
+        }
+
+        @Override
+        public boolean isTraceEnabled(Marker marker) {
+            return true;
+        }
+
+        @Override
+        public boolean isDebugEnabled() {
+            return true;
+        }
+
+        @Override
+        public boolean isDebugEnabled(Marker marker) {
+            return true;
+        }
+
+        @Override
+        public boolean isInfoEnabled() {
+            return true;
+        }
+
+        @Override
+        public boolean isInfoEnabled(Marker marker) {
+            return true;
+        }
+
+        @Override
+        public boolean isWarnEnabled() {
+            return true;
+        }
+
+        @Override
+        public boolean isWarnEnabled(Marker marker) {
+            return true;
+        }
+
+        @Override
+        public boolean isErrorEnabled() {
+            return true;
+        }
+
+        @Override
+        public boolean isErrorEnabled(Marker marker) {
+            return true;
+        }
     }
 
     @Test
-    void threadsTogetherWriteOneLinePerIntervalAndLoseNoCount() throws Exception {
-        RateLimitedLog log = log();
-        int threads = 4;
+    void writesTheFirstLineThenAtMostOneAnIntervalSayingHowManyWereLeftOut() {
+        Lines out = new Lines();
+        AtomicLong now = new AtomicLong(5_000_000_000L);
+        RateLimitedLog limited = new RateLimitedLog(out, Duration.ofSeconds(1), now::get);
+        limited.warn("refused {}: {}", "10.0.0.1", "full");
+        for (int i = 0; i < 999; i++) {
+            now.addAndGet(1_000_000); // 1 ms apart: 999 ms in all
+            limited.warn("refused {}: {}", "10.0.0." + i, "full");
+        }
+        assertEquals(List.of("WARN refused 10.0.0.1: full"), out.lines());
+        assertEquals(999, limited.suppressed());
+        now.addAndGet(1_000_000);
+        limited.info("refused {}: {}", "10.0.0.9", "full");
+        assertEquals(List.of("WARN refused 10.0.0.1: full",
+                "INFO refused 10.0.0.9: full (999 more like this left out in 1.0 s)"), out.lines());
+        assertEquals(0, limited.suppressed());
+        now.addAndGet(3_000_000_000L);
+        limited.warn("quiet again");
+        assertEquals("WARN quiet again", out.lines().get(2), "nothing was left out since the last line");
+    }
+
+    @Test
+    void manyThreadsAtOnceWriteOneLineAndCountTheRest() throws InterruptedException {
+        Lines out = new Lines();
+        RateLimitedLog limited = new RateLimitedLog(out, Duration.ofHours(1), System::nanoTime);
+        int threads = 8;
         int each = 10_000;
-        CountDownLatch done = new CountDownLatch(threads);
-        AtomicLong written = new AtomicLong();
+        CountDownLatch start = new CountDownLatch(1);
+        List<Thread> running = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
-            new Thread(() -> {
-                for (int i = 0; i < each; i++) {
-                    if (log.log("x")) {
-                        written.incrementAndGet();
-                    }
+            Thread thread = new Thread(() -> {
+                try {
+                    start.await();
+                } catch (InterruptedException e) {
+                    return;
                 }
-                done.countDown();
-            }).start();
+                for (int i = 0; i < each; i++) {
+                    limited.warn("line {}", i);
+                }
+            });
+            thread.start();
+            running.add(thread);
         }
-        done.await();
-        assertEquals(1, written.get());
-        assertEquals(threads * each - 1, log.suppressed());
+        start.countDown();
+        for (Thread thread : running) {
+            thread.join();
+        }
+        assertEquals(1, out.lines().size());
+        assertEquals(threads * each - 1, limited.suppressed());
+    }
+
+    @Test
+    void anIntervalMustBePositive() {
+        assertThrows(IllegalArgumentException.class, () -> new RateLimitedLog(new Lines(), Duration.ZERO, () -> 0));
     }
 }

@@ -80,7 +80,7 @@ public final class ClientConnections {
 
     /**
      * Counts connections against {@code cap} (read at every accept, so a reload applies at once; 0: no limit),
-     * reporting refusals to {@code events} and to {@code refusals}' log.
+     * reporting refusals to {@code events} and as warnings to {@code refusals}.
      */
     public ClientConnections(IntSupplier cap, LinkEvents events, RateLimitedLog refusals) {
         this.cap = cap;
@@ -90,7 +90,7 @@ public final class ClientConnections {
 
     /** With refusals logged as warnings, at most one a second. */
     public ClientConnections(IntSupplier cap, LinkEvents events) {
-        this(cap, events, RateLimitedLog.warn(log));
+        this(cap, events, RateLimitedLog.perSecond(log));
     }
 
     /**
@@ -116,7 +116,7 @@ public final class ClientConnections {
         });
         if (!admitted[0]) {
             events.connectionRefused("per_ip_limit");
-            refusals.log("{} client={} refused: {} connections open from {}, the limit (--max-connections-per-ip)",
+            refusals.warn("{} client={} refused: {} connections open from {}, the limit (--max-connections-per-ip)",
                     where, client.remoteAddress(), max, source);
             return false;
         }

@@ -43,7 +43,7 @@ public final class GatewaySession extends LinkSession {
 
     private static final Logger log = LoggerFactory.getLogger(GatewaySession.class);
     /** Public connections refused because the agent is busy: a flood of them writes one line a second. */
-    private static final RateLimitedLog refusals = RateLimitedLog.warn(log);
+    private static final RateLimitedLog refusals = RateLimitedLog.perSecond(log);
 
     /** How long a draining link may stay open after its streams ended, for the agent to close it. */
     public static final Duration TERMINATE_GRACE = Duration.ofSeconds(2);
@@ -288,7 +288,7 @@ public final class GatewaySession extends LinkSession {
         if (busy != null) {
             services.events().connectionRefused(phase == Phase.ACTIVE && !draining && !failed()
                     && ctx.channel().isActive() ? "stream_limit" : "agent_unavailable");
-            refusals.log("name={} client={} refused: {}", tunnel.name(), client.remoteAddress(), busy);
+            refusals.warn("name={} client={} refused: {}", tunnel.name(), client.remoteAddress(), busy);
             return null;
         }
         int id = nextStreamId();

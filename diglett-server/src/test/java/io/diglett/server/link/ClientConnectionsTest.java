@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
 
 /** {@link ClientConnections}: the cap per source, sources by address and /64, one count back per close. */
 class ClientConnectionsTest {
@@ -36,7 +37,7 @@ class ClientConnectionsTest {
     }
 
     private final AtomicInteger refused = new AtomicInteger();
-    private final List<String> logged = new ArrayList<>();
+    private RateLimitedLog refusals;
     private final LinkEvents events = new LinkEvents() {
         @Override
         public void handshakeFailed(String stage) {
@@ -58,11 +59,9 @@ class ClientConnectionsTest {
     };
 
     private ClientConnections limited(int cap) {
-        return new ClientConnections(() -> cap, events, new RateLimitedLog((format, args) -> {
-            synchronized (logged) {
-                logged.add(format);
-            }
-        }, Duration.ofHours(1), System::nanoTime));
+        refusals = new RateLimitedLog(LoggerFactory.getLogger(ClientConnectionsTest.class), Duration.ofHours(1),
+                System::nanoTime);
+        return new ClientConnections(() -> cap, events, refusals);
     }
 
     @Test
@@ -84,7 +83,9 @@ class ClientConnectionsTest {
         assertEquals(1, clients.open(InetAddress.getByName("192.0.2.7")));
         assertTrue(clients.admit(new From("192.0.2.7"), "test"));
         assertEquals(1, refused.get());
-        assertEquals(1, logged.size());
+        assertEquals(0, refusals.suppressed(), "the one refusal was logged");
+        assertFalse(clients.admit(new From("192.0.2.7"), "test"));
+        assertEquals(1, refusals.suppressed(), "the next one within the hour only counted");
     }
 
     @Test
