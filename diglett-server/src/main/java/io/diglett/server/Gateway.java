@@ -66,6 +66,10 @@ public final class Gateway implements AutoCloseable {
     private final NameRegistry names;
     private final Registrations registrations;
     private final LinkServices linkServices;
+    /** What public clients may hold (per-address cap, idle timeouts); replaced by a reload (SIGHUP). */
+    private volatile PublicLimits publicLimits = PublicLimits.defaults();
+    /** Public connections open per client address, over every name's port and the ingress. */
+    private final ClientConnections clients;
     private final Transport transport = Transport.best();
     private final EventLoopGroup acceptor;
     private final EventLoopGroup workers;
@@ -81,10 +85,6 @@ public final class Gateway implements AutoCloseable {
     private final AtomicInteger connected = new AtomicInteger();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final GatewayMetrics metrics;
-    /** What public clients may hold (per-address cap, idle timeouts); replaced by a reload (SIGHUP). */
-    private volatile PublicLimits publicLimits = PublicLimits.defaults();
-    /** Public connections open per client address, over every name's port and the ingress. */
-    private final ClientConnections clients;
 
     public Gateway(GatewayConfig config, Authenticator authenticator, Registrar registrar) {
         this(config, authenticator, registrar, new LocalNameRegistry());
@@ -96,7 +96,7 @@ public final class Gateway implements AutoCloseable {
         this.names = names;
         this.metrics = new GatewayMetrics(names::live, this::agents);
         this.clients = new ClientConnections(() -> publicLimits.maxConnectionsPerIp(), metrics);
-        metrics.watch(clients);
+        metrics.watchClients(clients::sources, clients::busiest);
         this.registrations = new Registrations(names, authenticator, registrar,
                 new PublicListeners(transport, this::config, clients, this::publicLimits, metrics), metrics, clock);
         this.linkServices = new LinkServices(this::config, registrations, metrics, this::urls, System::nanoTime);
@@ -205,24 +205,6 @@ public final class Gateway implements AutoCloseable {
         config = config.withLimits(limits);
     }
 
-    /** What public clients may hold: connections per address, idle timeouts. */
-    public PublicLimits publicLimits() {
-        return publicLimits;
-    }
-
-    /**
-     * New public limits, also while running: the per-address cap holds for connections accepted from now on
-     * (open ones stay), the idle timeouts for connections accepted (ingress: routed) from now on.
-     */
-    public void updatePublicLimits(PublicLimits limits) {
-        publicLimits = limits;
-    }
-
-    /** Public connections open per client address. */
-    public ClientConnections clients() {
-        return clients;
-    }
-
     /** Puts {@code next} in place (every live tunnel is authorized again) and returns the previous one, to close. */
     public synchronized Authenticator replaceAuthenticator(Authenticator next) {
         next.onChange(this::reauthorizeAll);
@@ -289,6 +271,24 @@ public final class Gateway implements AutoCloseable {
     private List<String> urls(Tunnel tunnel) {
         Ingress running = ingress;
         return running == null ? List.of() : running.urls(tunnel);
+    }
+
+    /** What public clients may hold: connections per address, idle timeouts. */
+    public PublicLimits publicLimits() {
+        return publicLimits;
+    }
+
+    /**
+     * New public limits, also while running: the per-address cap holds for connections accepted from now on
+     * (open ones stay), the idle timeouts for connections accepted (ingress: routed) from now on.
+     */
+    public void updatePublicLimits(PublicLimits limits) {
+        publicLimits = limits;
+    }
+
+    /** Public connections open per client address. */
+    public ClientConnections clients() {
+        return clients;
     }
 
     /** The port of the HTTP ingress, if it runs. */

@@ -1,6 +1,5 @@
 package io.diglett.server.admin;
 
-import io.diglett.server.link.ClientConnections;
 import io.diglett.server.link.LinkEvents;
 import io.diglett.server.link.Tunnel;
 
@@ -21,6 +20,14 @@ import java.util.function.Supplier;
 public final class GatewayMetrics implements LinkEvents {
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
+    /** Public connections refused, by reason: per_ip_limit, stream_limit, agent_unavailable. */
+    private final Counter connectionsRefused = Counter.builder().name("diglett_connections_refused_total")
+            .help("Public connections (name ports and ingress) refused at once, by reason")
+            .labelNames("reason").register(registry);
+    /** Public connections closed for idleness, by kind: ingress, tcp. */
+    private final Counter idleCloses = Counter.builder().name("diglett_connections_idle_closed_total")
+            .help("Public connections closed after their idle timeout, by kind (ingress, tcp)")
+            .labelNames("kind").register(registry);
     /** Agent links that ended before they were active, by where: not_tls, handshake, login, registration, timeout. */
     private final Counter handshakeFailures;
     /** Refused logins and names, by reason: login_refused, name_not_allowed, name_in_use, name_invalid, withdrawn. */
@@ -29,10 +36,6 @@ public final class GatewayMetrics implements LinkEvents {
     private final Histogram streamOpenSeconds;
     /** Ingress requests answered by the gateway itself, by status (404, 502, ...). */
     private final Counter ingressAnswers;
-    /** Public connections refused, by reason: per_ip_limit, stream_limit, agent_unavailable. */
-    private final Counter connectionsRefused;
-    /** Public connections closed for idleness, by kind: ingress, tcp. */
-    private final Counter idleCloses;
 
     public GatewayMetrics(Supplier<? extends Iterable<Tunnel>> tunnels, IntSupplier agents) {
         handshakeFailures = Counter.builder().name("diglett_handshake_failures_total")
@@ -48,12 +51,6 @@ public final class GatewayMetrics implements LinkEvents {
         ingressAnswers = Counter.builder().name("diglett_ingress_answers_total")
                 .help("Ingress requests the gateway answered itself (unknown name, backend down, bad request)")
                 .labelNames("status").register(registry);
-        connectionsRefused = Counter.builder().name("diglett_connections_refused_total")
-                .help("Public connections (name ports and ingress) refused at once, by reason")
-                .labelNames("reason").register(registry);
-        idleCloses = Counter.builder().name("diglett_connections_idle_closed_total")
-                .help("Public connections closed after their idle timeout, by kind (ingress, tcp)")
-                .labelNames("kind").register(registry);
         GaugeWithCallback.builder().name("diglett_agents_connected").help("Agent links open")
                 .callback(cb -> cb.call(agents.getAsInt())).register(registry);
         GaugeWithCallback.builder().name("diglett_tunnels").help("Names live (registered and exposed)")
@@ -127,14 +124,17 @@ public final class GatewayMetrics implements LinkEvents {
         idleCloses.labelValues(kind).inc();
     }
 
-    /** Gauges of the public connections per client source (address or IPv6 /64) that {@code clients} counts. */
-    public void watch(ClientConnections clients) {
+    /**
+     * Gauges of the public connections per client source (address or IPv6 /64): how many sources have some open,
+     * and how many the busiest one has.
+     */
+    public void watchClients(IntSupplier sources, IntSupplier busiest) {
         GaugeWithCallback.builder().name("diglett_client_sources")
                 .help("Client addresses (IPv6: /64 prefixes) with public connections open")
-                .callback(cb -> cb.call(clients.sources())).register(registry);
+                .callback(cb -> cb.call(sources.getAsInt())).register(registry);
         GaugeWithCallback.builder().name("diglett_client_connections_max")
                 .help("Public connections open from the busiest client address (see --max-connections-per-ip)")
-                .callback(cb -> cb.call(clients.busiest())).register(registry);
+                .callback(cb -> cb.call(busiest.getAsInt())).register(registry);
     }
 
     /** Public connections closed for idleness so far, of {@code kind} (ingress, tcp). */

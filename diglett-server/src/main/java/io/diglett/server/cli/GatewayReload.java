@@ -32,10 +32,10 @@ public final class GatewayReload {
 
     static final Set<String> LIMITS = Set.of("max-agents", "max-names-per-agent", "max-streams-per-agent",
             "handshake-timeout", "heartbeat", "drain-timeout");
-    static final Set<String> PUBLIC_LIMITS = Set.of("max-connections-per-ip", "ingress-idle-timeout",
-            "tcp-idle-timeout");
     static final Set<String> AUTH = Set.of("auth", "auth-file", "auth-option");
     static final Set<String> REGISTRAR = Set.of("registrar", "registrar-option");
+    static final Set<String> PUBLIC_LIMITS = Set.of("max-connections-per-ip", "ingress-idle-timeout",
+            "tcp-idle-timeout");
 
     private final Gateway gateway;
     private final String[] args;

@@ -158,6 +158,17 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Public connections open at once through one agent (default: ${DEFAULT-VALUE}).")
     int maxStreams;
 
+    @Option(names = "--handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Time an agent has to finish TLS, login and registration (default: ${DEFAULT-VALUE}).")
+    double handshakeTimeout;
+
+    @CommandLine.Mixin
+    HeartbeatOption heartbeat = new HeartbeatOption();
+
+    @Option(names = "--drain-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "On SIGTERM, how long open connections may take to finish (default: ${DEFAULT-VALUE}).")
+    double drainTimeout;
+
     @Option(names = "--max-connections-per-ip", paramLabel = "N",
             defaultValue = "" + PublicLimits.DEFAULT_MAX_CONNECTIONS_PER_IP,
             description = "Public connections (name ports and ingress together) open at once from one client "
@@ -174,17 +185,6 @@ public final class ServerCommand implements Callable<Integer> {
             description = "Reset a connection on a name's port (or a TLS passthrough) with no traffic either way "
                     + "for this long. 0: never (default).")
     double tcpIdleTimeout;
-
-    @Option(names = "--handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
-            description = "Time an agent has to finish TLS, login and registration (default: ${DEFAULT-VALUE}).")
-    double handshakeTimeout;
-
-    @CommandLine.Mixin
-    HeartbeatOption heartbeat = new HeartbeatOption();
-
-    @Option(names = "--drain-timeout", paramLabel = "SECONDS", defaultValue = "10",
-            description = "On SIGTERM, how long open connections may take to finish (default: ${DEFAULT-VALUE}).")
-    double drainTimeout;
 
     @CommandLine.Mixin
     ConfigOption config = new ConfigOption();
@@ -352,11 +352,6 @@ public final class ServerCommand implements Callable<Integer> {
                 seconds(drainTimeout));
     }
 
-    /** The public clients' limits the options give. */
-    public PublicLimits publicLimits() {
-        return new PublicLimits(maxConnectionsPerIp, seconds(ingressIdleTimeout), seconds(tcpIdleTimeout));
-    }
-
     /** A new registrar from --registrar and --registrar-option; its domain defaults to {@code domain}. */
     public Registrar registrar(String domain) throws Exception {
         Map<String, String> options = new LinkedHashMap<>(registrarOptions);
@@ -378,6 +373,11 @@ public final class ServerCommand implements Callable<Integer> {
             options.put("file", authFile.toString());
         }
         return AuthenticatorProvider.find(name == null ? "open" : name).create(options);
+    }
+
+    /** The public clients' limits the options give. */
+    public PublicLimits publicLimits() {
+        return new PublicLimits(maxConnectionsPerIp, seconds(ingressIdleTimeout), seconds(tcpIdleTimeout));
     }
 
     /** {@code --http}: the port defaults to 80. */

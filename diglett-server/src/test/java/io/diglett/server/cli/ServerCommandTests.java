@@ -42,10 +42,6 @@ class ServerCommandTests {
             {new String[] {"-l", "0.0.0.0:99999"}, "port 99999 is out of range"},
             {new String[] {"--window", "12"}, "--window"},
             {new String[] {"--max-streams-per-agent", "0"}, "limits must be at least 1"},
-            {new String[] {"--plaintext", "-l", local, "--max-connections-per-ip", "-1"},
-                "--max-connections-per-ip must not be negative"},
-            {new String[] {"--plaintext", "-l", local, "--tcp-idle-timeout", "-5"},
-                "--tcp-idle-timeout must not be negative"},
             {new String[] {"--nope"}, "Unknown option: '--nope'"},
             // a bare host takes the default port, but it must resolve, and to an address of this machine
             {new String[] {"--plaintext", "-l", "nope"}, "--listen nope: not an IP address or a known host name"},
@@ -61,6 +57,10 @@ class ServerCommandTests {
                 "--plaintext cannot be combined with --tls-cert or --tls-key"},
             {new String[] {"--plaintext", "-l", local, "--state-dir", "x"},
                 "--plaintext cannot be combined with --state-dir"},
+            {new String[] {"--plaintext", "-l", local, "--max-connections-per-ip", "-1"},
+                "--max-connections-per-ip must not be negative"},
+            {new String[] {"--plaintext", "-l", local, "--tcp-idle-timeout", "-5"},
+                "--tcp-idle-timeout must not be negative"},
         };
         for (Object[] c : cases) {
             String[] args = (String[]) c[0];
