@@ -20,14 +20,6 @@ import java.util.function.Supplier;
 public final class GatewayMetrics implements LinkEvents {
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
-    /** Public connections refused, by reason: per_ip_limit, stream_limit, agent_unavailable. */
-    private final Counter connectionsRefused = Counter.builder().name("diglett_connections_refused_total")
-            .help("Public connections (name ports and ingress) refused at once, by reason")
-            .labelNames("reason").register(registry);
-    /** Public connections closed for idleness, by kind: ingress, tcp. */
-    private final Counter idleCloses = Counter.builder().name("diglett_connections_idle_closed_total")
-            .help("Public connections closed after their idle timeout, by kind (ingress, tcp)")
-            .labelNames("kind").register(registry);
     /** Agent links that ended before they were active, by where: not_tls, handshake, login, registration, timeout. */
     private final Counter handshakeFailures;
     /** Refused logins and names, by reason: login_refused, name_not_allowed, name_in_use, name_invalid, withdrawn. */
@@ -36,6 +28,14 @@ public final class GatewayMetrics implements LinkEvents {
     private final Histogram streamOpenSeconds;
     /** Ingress requests answered by the gateway itself, by status (404, 502, ...). */
     private final Counter ingressAnswers;
+    /** Public connections refused, by reason: per_ip_limit, stream_limit, agent_unavailable. */
+    private final Counter connectionsRefused = Counter.builder().name("diglett_connections_refused_total")
+            .help("Public connections (name ports and ingress) refused at once, by reason")
+            .labelNames("reason").register(registry);
+    /** Public connections closed for idleness, by kind: ingress, tcp. */
+    private final Counter idleCloses = Counter.builder().name("diglett_connections_idle_closed_total")
+            .help("Public connections closed after their idle timeout, by kind (ingress, tcp)")
+            .labelNames("kind").register(registry);
 
     public GatewayMetrics(Supplier<? extends Iterable<Tunnel>> tunnels, IntSupplier agents) {
         handshakeFailures = Counter.builder().name("diglett_handshake_failures_total")
