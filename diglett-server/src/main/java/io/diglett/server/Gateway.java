@@ -14,7 +14,9 @@ import io.diglett.server.admin.GatewayMetrics;
 import io.diglett.server.auth.Authenticator;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PreLoginLimits;
+import io.diglett.server.config.PublicLimits;
 import io.diglett.server.ingress.Ingress;
+import io.diglett.server.link.ClientConnections;
 import io.diglett.server.link.GatewaySession;
 import io.diglett.server.link.LinkAdmission;
 import io.diglett.server.link.LinkServices;
@@ -69,6 +71,10 @@ public final class Gateway implements AutoCloseable {
     private final NameRegistry names;
     private final Registrations registrations;
     private final LinkServices linkServices;
+    /** What public clients may hold (per-address cap, idle timeouts); replaced by a reload (SIGHUP). */
+    private volatile PublicLimits publicLimits = PublicLimits.defaults();
+    /** Public connections open per client address, over every name's port and the ingress. */
+    private final ClientConnections clients;
     private final Transport transport = Transport.best();
     private final EventLoopGroup acceptor;
     private final EventLoopGroup workers;
@@ -100,8 +106,11 @@ public final class Gateway implements AutoCloseable {
         this.metrics = new GatewayMetrics(names::live, this::agents);
         this.admission = new LinkAdmission(this::config, metrics, System::nanoTime);
         metrics.watchPendingLogins(admission::pending);
+        this.clients = new ClientConnections(() -> publicLimits.maxConnectionsPerIp(), metrics);
+        metrics.watchClients(clients::sources, clients::busiest);
         this.registrations = new Registrations(names, authenticator, registrar,
-                new PublicListeners(transport, this::config, portReservations), metrics, clock);
+                new PublicListeners(transport, this::config, portReservations, clients, this::publicLimits, metrics),
+                metrics, clock);
         FlowLimits flow = config.buffers().flowLimits();
         metrics.watch(flow.budget());
         this.tcpMemory = new TcpMemory(flow.budget());
@@ -183,7 +192,7 @@ public final class Gateway implements AutoCloseable {
                 });
         server = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         if (config.ingress().enabled()) {
-            ingress = new Ingress(config, names, metrics::ingressAnswered);
+            ingress = new Ingress(config, names, metrics::ingressAnswered, clients, this::publicLimits, metrics);
             ingress.start(acceptor, workers, transport);
         }
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
@@ -321,6 +330,24 @@ public final class Gateway implements AutoCloseable {
     private List<String> urls(Tunnel tunnel) {
         Ingress running = ingress;
         return running == null ? List.of() : running.urls(tunnel);
+    }
+
+    /** What public clients may hold: connections per address, idle timeouts. */
+    public PublicLimits publicLimits() {
+        return publicLimits;
+    }
+
+    /**
+     * New public limits, also while running: the per-address cap holds for connections accepted from now on
+     * (open ones stay), the idle timeouts for connections accepted (ingress: routed) from now on.
+     */
+    public void updatePublicLimits(PublicLimits limits) {
+        publicLimits = limits;
+    }
+
+    /** Public connections open per client address. */
+    public ClientConnections clients() {
+        return clients;
     }
 
     /** The port of the HTTP ingress, if it runs. */

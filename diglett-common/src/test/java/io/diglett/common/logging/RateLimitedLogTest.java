@@ -140,7 +140,12 @@ class RateLimitedLogTest {
             thread.join();
         }
         assertEquals(1, out.lines().size());
-        assertEquals(threads * each - 1, limited.suppressed());
+        // a line counted as left out just before the winner wrote may be reported in that very line: every one
+        // is counted once, in the line or in what is left for the next
+        java.util.regex.Matcher reported = java.util.regex.Pattern.compile("\\((\\d+) more like this left out")
+                .matcher(out.lines().get(0));
+        long inLine = reported.find() ? Long.parseLong(reported.group(1)) : 0;
+        assertEquals(threads * each - 1, limited.suppressed() + inLine);
     }
 
     @Test

@@ -13,11 +13,14 @@ package io.diglett.protocol.mux;
  *   SESSION        GatewaySession / AgentSession (a LinkSession): login, registration, stream frames
  * </pre>
  *
- * On every public client socket (gateway) and backend socket (agent): {@code STREAM}, the {@link Stream}.
+ * On every public client socket (gateway) and backend socket (agent): {@code STREAM}, the {@link Stream};
+ * on the gateway's public sockets {@code IDLE} in front of it when an idle timeout applies.
  *
  * <p>On a connection to the gateway's ingress (its HTTP and HTTPS listeners, routed by name):
  *
  * <pre>
+ *   IDLE           idle timeout      first, once the connection is HTTP (ingress idle timeout) or passthrough
+ *                                    (--tcp-idle-timeout); sees the socket's own reads and writes
  *   SNI            TlsIngress        HTTPS only: reads the TLS server name; a passthrough tunnel -> replaced
  *                                    by INGRESS (RawIngress); otherwise replaced by TLS
  *   TLS            SslHandler        HTTPS only: terminates TLS with the ingress certificate
@@ -39,6 +42,7 @@ public final class HandlerNames {
     public static final String SNI = "sni";
     public static final String HTTP_DECODER = "http-decoder";
     public static final String INGRESS = "ingress";
+    public static final String IDLE = "idle";
 
     private HandlerNames() {
     }

@@ -33,6 +33,14 @@ public final class GatewayMetrics implements LinkEvents {
     private final Histogram streamOpenSeconds;
     /** Ingress requests answered by the gateway itself, by status (404, 502, ...). */
     private final Counter ingressAnswers;
+    /** Public connections refused, by reason: per_ip_limit, stream_limit, agent_unavailable. */
+    private final Counter connectionsRefused = Counter.builder().name("diglett_connections_refused_total")
+            .help("Public connections (name ports and ingress) refused at once, by reason")
+            .labelNames("reason").register(registry);
+    /** Public connections closed for idleness, by kind: ingress, tcp. */
+    private final Counter idleCloses = Counter.builder().name("diglett_connections_idle_closed_total")
+            .help("Public connections closed after their idle timeout, by kind (ingress, tcp)")
+            .labelNames("kind").register(registry);
 
     public GatewayMetrics(Supplier<? extends Iterable<Tunnel>> tunnels, IntSupplier agents) {
         handshakeFailures = Counter.builder().name("diglett_handshake_failures_total")
@@ -153,6 +161,39 @@ public final class GatewayMetrics implements LinkEvents {
     @Override
     public void streamOpened(double seconds) {
         streamOpenSeconds.observe(seconds);
+    }
+
+    @Override
+    public void connectionRefused(String reason) {
+        connectionsRefused.labelValues(reason).inc();
+    }
+
+    @Override
+    public void idleClosed(String kind) {
+        idleCloses.labelValues(kind).inc();
+    }
+
+    /**
+     * Gauges of the public connections per client source (address or IPv6 /64): how many sources have some open,
+     * and how many the busiest one has.
+     */
+    public void watchClients(IntSupplier sources, IntSupplier busiest) {
+        GaugeWithCallback.builder().name("diglett_client_sources")
+                .help("Client addresses (IPv6: /64 prefixes) with public connections open")
+                .callback(cb -> cb.call(sources.getAsInt())).register(registry);
+        GaugeWithCallback.builder().name("diglett_client_connections_max")
+                .help("Public connections open from the busiest client address (see --max-connections-per-ip)")
+                .callback(cb -> cb.call(busiest.getAsInt())).register(registry);
+    }
+
+    /** Public connections closed for idleness so far, of {@code kind} (ingress, tcp). */
+    public double idleCloses(String kind) {
+        return idleCloses.labelValues(kind).get();
+    }
+
+    /** Public connections refused so far for {@code reason}. */
+    public double connectionsRefused(String reason) {
+        return connectionsRefused.labelValues(reason).get();
     }
 
     /** The gateway answered an ingress request itself with {@code status} (404, 502, ...). */

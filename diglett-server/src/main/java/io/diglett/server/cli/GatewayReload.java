@@ -22,7 +22,7 @@ import picocli.CommandLine;
 
 /**
  * SIGHUP: the gateway reads its command line, environment and config file again and applies, without
- * dropping a tunnel, what can change while it runs: the limits, the authenticator (the token file is re-read
+ * dropping a tunnel, what can change while it runs: the limits (public clients' too), the authenticator (the token file is re-read
  * in any case) and the registrar. Every other option needs a restart; a change to one is logged and ignored.
  * Each reload logs its outcome on one line.
  */
@@ -35,6 +35,8 @@ public final class GatewayReload {
             "first-byte-timeout", "login-timeout");
     static final Set<String> AUTH = Set.of("auth", "auth-file", "auth-option");
     static final Set<String> REGISTRAR = Set.of("registrar", "registrar-option");
+    static final Set<String> PUBLIC_LIMITS = Set.of("max-connections-per-ip", "ingress-idle-timeout",
+            "tcp-idle-timeout");
 
     private final Gateway gateway;
     private final String[] args;
@@ -109,6 +111,17 @@ public final class GatewayReload {
                 said.add("limits kept: " + Reasons.of(e));
             }
         }
+        List<String> publicLimits = changed.stream().filter(PUBLIC_LIMITS::contains).toList();
+        if (!publicLimits.isEmpty()) {
+            try {
+                gateway.updatePublicLimits(fresh.publicLimits());
+                said.add("public limits " + describe(publicLimits, next));
+                accept(PUBLIC_LIMITS, next);
+            } catch (IllegalArgumentException e) {
+                trouble = true;
+                said.add("public limits kept: " + Reasons.of(e));
+            }
+        }
         if (changed.stream().anyMatch(AUTH::contains)) {
             try {
                 gateway.replaceAuthenticator(fresh.authenticator()).close();
@@ -139,7 +152,8 @@ public final class GatewayReload {
             }
         }
         List<String> restart = changed.stream()
-                .filter(key -> !LIMITS.contains(key) && !AUTH.contains(key) && !REGISTRAR.contains(key))
+                .filter(key -> !LIMITS.contains(key) && !PUBLIC_LIMITS.contains(key) && !AUTH.contains(key)
+                        && !REGISTRAR.contains(key))
                 .map(key -> "--" + key).toList();
         if (!restart.isEmpty()) {
             said.add("needs a restart, ignored: " + String.join(", ", restart));

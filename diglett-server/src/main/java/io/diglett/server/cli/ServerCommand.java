@@ -7,6 +7,7 @@ import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.IngressSettings;
 import io.diglett.server.config.PortRange;
 import io.diglett.server.config.PreLoginLimits;
+import io.diglett.server.config.PublicLimits;
 import io.diglett.server.config.TlsSettings;
 import io.diglett.server.registrar.Registrar;
 import io.diglett.server.registrar.RegistrarProvider;
@@ -217,6 +218,23 @@ public final class ServerCommand implements Callable<Integer> {
             description = "On SIGTERM, how long open connections may take to finish (default: ${DEFAULT-VALUE}).")
     double drainTimeout;
 
+    @Option(names = "--max-connections-per-ip", paramLabel = "N",
+            defaultValue = "" + PublicLimits.DEFAULT_MAX_CONNECTIONS_PER_IP,
+            description = "Public connections (name ports and ingress together) open at once from one client "
+                    + "address, IPv6 by /64; further ones are refused (HTTP: 429). 0: no limit "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int maxConnectionsPerIp;
+
+    @Option(names = "--ingress-idle-timeout", paramLabel = "SECONDS", defaultValue = "60",
+            description = "Close an ingress HTTP connection with no request in progress and no traffic for this "
+                    + "long. 0: never (default: ${DEFAULT-VALUE}).")
+    double ingressIdleTimeout;
+
+    @Option(names = "--tcp-idle-timeout", paramLabel = "SECONDS", defaultValue = "0",
+            description = "Reset a connection on a name's port (or a TLS passthrough) with no traffic either way "
+                    + "for this long. 0: never (default).")
+    double tcpIdleTimeout;
+
     @CommandLine.Mixin
     ConfigOption config = new ConfigOption();
 
@@ -234,8 +252,10 @@ public final class ServerCommand implements Callable<Integer> {
             defaults.warnings().forEach(log::warn);
         }
         GatewayConfig config;
+        PublicLimits publicLimits;
         try {
             config = gatewayConfig();
+            publicLimits = publicLimits();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         }
@@ -265,6 +285,7 @@ public final class ServerCommand implements Callable<Integer> {
         }
         Gateway gateway = new Gateway(config, authenticator, registrar);
         gateway.usePortGrace(portGrace());
+        gateway.updatePublicLimits(publicLimits);
         // before the listeners open: once an agent can connect, a SIGHUP reloads (the JVM's default would exit)
         new GatewayReload(this, gateway).onSignal();
         try {
@@ -424,6 +445,11 @@ public final class ServerCommand implements Callable<Integer> {
             options.put("file", authFile.toString());
         }
         return AuthenticatorProvider.find(name == null ? "open" : name).create(options);
+    }
+
+    /** The public clients' limits the options give. */
+    public PublicLimits publicLimits() {
+        return new PublicLimits(maxConnectionsPerIp, seconds(ingressIdleTimeout), seconds(tcpIdleTimeout));
     }
 
     /** {@code --http}: the port defaults to 80. */

@@ -5,12 +5,14 @@ import io.diglett.protocol.mux.HandlerNames;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.LastHttpContent;
@@ -65,6 +67,10 @@ final class HttpIngress extends IngressBridge {
     /** The first bytes of the response to an upgrade request, until its status code is known. */
     private byte[] statusLine = new byte[0];
     private ScheduledFuture<?> firstRequestTimer;
+    /** A request head came and its last content has not yet: the client is sending a request. */
+    private boolean readingRequest;
+    /** Where the responses to the forwarded requests end. */
+    private final ResponseTracker responses = new ResponseTracker();
 
     HttpIngress(Ingress ingress, boolean https) {
         this.ingress = ingress;
@@ -84,6 +90,10 @@ final class HttpIngress extends IngressBridge {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         super.handlerAdded(ctx);
+        java.time.Duration idle = ingress.limits().ingressIdleTimeout();
+        if (!idle.isZero()) {
+            ctx.pipeline().addFirst(HandlerNames.IDLE, new IngressIdle(idle, this, ingress.events()));
+        }
         firstRequestTimer = ctx.executor().schedule(() -> {
             if (state == State.ROUTING && !answered) {
                 errorPage(IngressPages.badRequest(408, "Request Timeout", "no request within "
@@ -104,7 +114,11 @@ final class HttpIngress extends IngressBridge {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof HttpRequest request) {
+            readingRequest = true;
             onRequest(request);
+        }
+        if (msg instanceof LastHttpContent) {
+            readingRequest = false;
         }
         if (msg instanceof HttpContent content) {
             onContent(content);
@@ -230,6 +244,7 @@ final class HttpIngress extends IngressBridge {
      * backend answers it as a plain request and the bytes after it are still parsed as HTTP.
      */
     private void forwardHead(HttpRequest request, boolean first) {
+        responses.requestSent(HttpMethod.HEAD.equals(request.method()));
         HttpHeaders headers = request.headers();
         chunked = HttpUtil.isTransferEncodingChunked(request);
         boolean asksUpgrade = headers.contains(HttpHeaderNames.UPGRADE)
@@ -322,8 +337,24 @@ final class HttpIngress extends IngressBridge {
         }
     }
 
+    /**
+     * Whether the idle timeout must leave this connection alone: the client is sending a request, a forwarded
+     * request has not been answered to its last byte yet (the backend is working on it, or pauses within its
+     * response), response bytes still wait to reach the client, or the connection was upgraded (WebSocket: its
+     * own protocol decides what idle means).
+     */
+    boolean requestInProgress() {
+        if (state == State.UPGRADING || state == State.RAW || (readingRequest && state != State.ENDED)
+                || responses.inProgress()) {
+            return true;
+        }
+        ChannelOutboundBuffer out = ctx.channel().unsafe().outboundBuffer();
+        return out != null && out.totalPendingWriteBytes() > 0;
+    }
+
     @Override
     protected void onResponse(ByteBuf bytes) {
+        responses.response(bytes);
         if (!upgrade) {
             return; // only the answer to an upgrade request is looked at
         }
@@ -355,6 +386,18 @@ final class HttpIngress extends IngressBridge {
     }
 
     private static final byte[] PREFIX_101 = "HTTP/1.1 101".getBytes(StandardCharsets.US_ASCII);
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt == io.netty.channel.socket.ChannelInputShutdownEvent.INSTANCE && state == State.ROUTING
+                && !answered) {
+            // the client ended its side before a whole request: nothing will come, do not hold its connection
+            // (and its place under --max-connections-per-ip) until the first-request timer
+            ctx.close();
+            return;
+        }
+        super.userEventTriggered(ctx, evt);
+    }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {

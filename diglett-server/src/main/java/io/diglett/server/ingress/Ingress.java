@@ -2,6 +2,9 @@ package io.diglett.server.ingress;
 
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.IngressSettings;
+import io.diglett.server.config.PublicLimits;
+import io.diglett.server.link.ClientConnections;
+import io.diglett.server.link.LinkEvents;
 import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.Tunnel;
 import io.diglett.server.tls.GatewayTls;
@@ -32,6 +35,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.IntConsumer;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -40,7 +44,8 @@ import org.slf4j.LoggerFactory;
  * {@code https://NAME.DOMAIN} (routed by the TLS server name; terminated with the ingress certificate, or
  * passed through to a backend that terminates TLS itself). Connections are accepted on the gateway's worker
  * loops with auto-read off and carried by a stream of the named tunnel's agent link, like any public
- * connection. Pipeline order: {@link HandlerNames}.
+ * connection. Each is first counted against its client address ({@link ClientConnections}): over the cap, HTTP
+ * gets a 429 page and HTTPS is reset. Pipeline order: {@link HandlerNames}.
  */
 public final class Ingress implements AutoCloseable {
 
@@ -60,16 +65,27 @@ public final class Ingress implements AutoCloseable {
     private final NameRegistry names;
     private final GatewayConfig config;
     private final IntConsumer answered;
+    private final ClientConnections clients;
+    private final Supplier<PublicLimits> limits;
+    private final LinkEvents events;
     private SslContext httpsContext;
     private Channel httpListener;
     private Channel httpsListener;
     private volatile int httpPort;
     private volatile int httpsPort;
 
-    /** The ingress of {@code config} for the names in {@code names}; {@code answered} counts its own answers. */
-    public Ingress(GatewayConfig config, NameRegistry names, IntConsumer answered) {
+    /**
+     * The ingress of {@code config} for the names in {@code names}; {@code answered} counts its own answers,
+     * {@code clients} counts connections per client address, {@code limits} (read at each accept) caps them
+     * and sets the idle timeouts, {@code events} hears of idle closes.
+     */
+    public Ingress(GatewayConfig config, NameRegistry names, IntConsumer answered, ClientConnections clients,
+                   Supplier<PublicLimits> limits, LinkEvents events) {
         this.config = config;
         this.answered = answered;
+        this.clients = clients;
+        this.limits = limits;
+        this.events = events;
         this.settings = config.ingress();
         this.names = names;
     }
@@ -111,6 +127,14 @@ public final class Ingress implements AutoCloseable {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        if (!clients.admit(ch, https ? "https ingress" : "http ingress")) {
+                            if (https) {
+                                Stream.abort(ch); // a page would need the TLS handshake: not for a refused client
+                            } else {
+                                ch.pipeline().addLast(new RefusedConnection(IngressPages.tooManyConnections()));
+                            }
+                            return;
+                        }
                         if (https) {
                             ch.pipeline().addLast(HandlerNames.SNI, new TlsIngress(Ingress.this,
                                     config.limits().handshakeTimeout().toMillis()));
@@ -205,6 +229,16 @@ public final class Ingress implements AutoCloseable {
         }
         String path = uri.startsWith("/") ? uri : "/";
         return IngressPages.toHttps("https://" + host + (httpsPort == 443 ? "" : ":" + httpsPort) + path);
+    }
+
+    /** The public limits in force: idle timeouts for connections routed from now on. */
+    PublicLimits limits() {
+        return limits.get();
+    }
+
+    /** Where idle closes are reported. */
+    LinkEvents events() {
+        return events;
     }
 
     /** The gateway answered an ingress request itself with {@code status}. */

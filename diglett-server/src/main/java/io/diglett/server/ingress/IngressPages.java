@@ -7,7 +7,7 @@ import java.nio.charset.StandardCharsets;
 /**
  * The ingress's own answers: short HTML pages for an unknown name (404), a tunnel that cannot answer (502,
  * 503), a malformed request (400, 431) and a redirect to HTTPS. Each is a complete HTTP/1.1 response that
- * closes the connection.
+ * closes the connection; and 429 for a client over its connection limit.
  */
 final class IngressPages {
 
@@ -29,6 +29,12 @@ final class IngressPages {
     static ByteBuf unavailable(String name, String reason) {
         return page(503, "Service Unavailable", "The tunnel '" + html(name) + "' is busy",
                 "The request was not passed on: " + html(reason) + ". Try again shortly.");
+    }
+
+    /** 429 for a client address that has {@code --max-connections-per-ip} connections open already. */
+    static ByteBuf tooManyConnections() {
+        return page(429, "Too Many Requests", "Too many connections",
+                "Your address has as many connections open to this gateway as it may. Close some, then try again.");
     }
 
     static ByteBuf badRequest(int status, String reason, String detail) {

@@ -1,7 +1,9 @@
 package io.diglett.server.ingress;
 
+import io.diglett.server.link.StreamIdleTimeout;
 import io.diglett.server.link.Tunnel;
 
+import io.diglett.protocol.mux.HandlerNames;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.util.ReferenceCountUtil;
@@ -34,6 +36,10 @@ final class RawIngress extends IngressBridge {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         super.handlerAdded(ctx);
+        java.time.Duration idle = ingress.limits().tcpIdleTimeout();
+        if (!idle.isZero()) {
+            ctx.pipeline().addFirst(HandlerNames.IDLE, new StreamIdleTimeout(idle, ingress.events()));
+        }
         connect(target);
     }
 

@@ -1,5 +1,6 @@
 package io.diglett.server.link;
 
+import io.diglett.common.logging.RateLimitedLog;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
@@ -45,6 +46,8 @@ import org.slf4j.LoggerFactory;
 public final class GatewaySession extends LinkSession {
 
     private static final Logger log = LoggerFactory.getLogger(GatewaySession.class);
+    /** Public connections refused because the agent is busy: a flood of them writes one line a second. */
+    private static final RateLimitedLog refusals = RateLimitedLog.perSecond(log);
 
     /** How long a draining link may stay open after its streams ended, for the agent to close it. */
     public static final Duration TERMINATE_GRACE = Duration.ofSeconds(2);
@@ -406,7 +409,9 @@ public final class GatewaySession extends LinkSession {
     Stream open(Tunnel tunnel, Channel client, Stream.LocalEnd end) {
         String busy = busy();
         if (busy != null) {
-            log.warn("name={} client={} refused: {}", tunnel.name(), client.remoteAddress(), busy);
+            services.events().connectionRefused(phase == Phase.ACTIVE && !draining && !failed()
+                    && ctx.channel().isActive() ? "stream_limit" : "agent_unavailable");
+            refusals.warn("name={} client={} refused: {}", tunnel.name(), client.remoteAddress(), busy);
             return null;
         }
         int id = nextStreamId();

@@ -19,6 +19,18 @@ public interface LinkEvents {
     /** A stream's backend connected, {@code seconds} after its Open. */
     void streamOpened(double seconds);
 
+    /**
+     * A public connection (a name's port or the ingress) was refused; {@code reason}: per_ip_limit (its client
+     * address has {@code --max-connections-per-ip} open), stream_limit (the agent has its most streams open),
+     * agent_unavailable (the agent is not connected or is leaving).
+     */
+    default void connectionRefused(String reason) {
+    }
+
+    /** A public connection was closed for idleness; {@code kind}: ingress (HTTP keep-alive) or tcp. */
+    default void idleClosed(String kind) {
+    }
+
     /** Reports nothing. */
     LinkEvents NONE = new LinkEvents() {
         @Override

@@ -1,10 +1,12 @@
 package io.diglett.server.link;
 
+import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Stream;
 import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Reasons;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PortRange;
+import io.diglett.server.config.PublicLimits;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -19,6 +21,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Set;
+import java.time.Duration;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -27,7 +30,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Binds the public listener of a name on its agent link's event loop, paused (no accepts) until the name goes
  * live; with {@code --port-range}, on a free port of the range. A name that had a port within the port grace
- * ({@link PortReservations}) tries that one first, and other names avoid it while another port is free.
+ * ({@link PortReservations}) tries that one first, and other names avoid it while another port is free. Each
+ * accepted connection is first counted against its client address ({@link ClientConnections}; over the cap it
+ * is reset at once) and, with {@code --tcp-idle-timeout}, gets a {@link StreamIdleTimeout}.
  */
 public final class PublicListeners implements PublicBinder {
 
@@ -36,11 +41,18 @@ public final class PublicListeners implements PublicBinder {
     private final Transport transport;
     private final Supplier<GatewayConfig> config;
     private final PortReservations reservations;
+    private final ClientConnections clients;
+    private final Supplier<PublicLimits> limits;
+    private final LinkEvents events;
 
-    public PublicListeners(Transport transport, Supplier<GatewayConfig> config, PortReservations reservations) {
+    public PublicListeners(Transport transport, Supplier<GatewayConfig> config, PortReservations reservations,
+                           ClientConnections clients, Supplier<PublicLimits> limits, LinkEvents events) {
         this.transport = transport;
         this.config = config;
         this.reservations = reservations;
+        this.clients = clients;
+        this.limits = limits;
+        this.events = events;
     }
 
     @Override
@@ -60,6 +72,14 @@ public final class PublicListeners implements PublicBinder {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        if (!clients.admit(ch, "name=" + tunnel.name())) {
+                            Stream.abort(ch);
+                            return;
+                        }
+                        Duration idle = limits.get().tcpIdleTimeout();
+                        if (!idle.isZero()) {
+                            ch.pipeline().addLast(HandlerNames.IDLE, new StreamIdleTimeout(idle, events));
+                        }
                         tunnel.accept(ch);
                     }
                 });

@@ -4,6 +4,9 @@ import io.diglett.server.link.LocalNameRegistry;
 import io.diglett.server.link.TestTunnels;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.IngressSettings;
+import io.diglett.server.config.PublicLimits;
+import io.diglett.server.link.ClientConnections;
+import io.diglett.server.link.LinkEvents;
 import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.Tunnel;
 
@@ -30,7 +33,7 @@ class HttpIngressTest {
     private final NameRegistry names = new LocalNameRegistry();
     private final Ingress ingress = new Ingress(GatewayConfig.defaults().withIngress(new IngressSettings(
             "Gateway.Test.", new HostPort("127.0.0.1", 0), null, null, null)), names,
-            status -> { });
+            status -> { }, new ClientConnections(() -> 0, LinkEvents.NONE), PublicLimits::defaults, LinkEvents.NONE);
 
     private EmbeddedChannel channel() {
         EmbeddedChannel channel = new EmbeddedChannel();
