@@ -400,7 +400,7 @@ def markdown(doc, chart_ok, json_path):
       "sharing archive every later start maps (as a user's second start does)"
       + (f"; that very first start took {m['first_start_s']:.2f} s." if m.get("first_start_s") else "."))
     w(f"- ssh: OpenSSH defaults (cipher `{s['ssh_cipher']}`), `-N -R 127.0.0.1:0:127.0.0.1:PORT`. "
-      f"Diglett: gateway `-l 127.0.0.1:0 --bind 127.0.0.1`, agent `-n web=... -n iperf=...` with trust on first "
+      f"Diglett: gateway `-l 127.0.0.1:0 --bind 127.0.0.1 --max-connections-per-ip 0` (all clients share 127.0.0.1), agent `-n web=... -n iperf=...` with trust on first "
       f"use, JVM options `{s['diglett_java_opts']}`.")
     w(f"- Open files limit {s['open_files_limit']:,}. "
       + (f"Before each measurement the harness waited (up to {s['quiet_wait_s']:g} s) until processes outside "
