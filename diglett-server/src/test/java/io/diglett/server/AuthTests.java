@@ -26,6 +26,9 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import io.diglett.agent.Registration;
+import java.util.concurrent.CompletableFuture;
+import java.util.List;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.HexFormat;
@@ -171,25 +174,37 @@ class AuthTests {
         assertServes(fixture.expose(agent("root-secret", "still-works")));
     }
 
-    /** Revocation fails closed: without its file, the gateway knows no token; one log line per change. */
+    /**
+     * Revocation fails closed: without its file, the gateway knows no token; one log line per change. The refusals
+     * are the gateway's trouble, not the agents' tokens: they are retryable, so agents come back by themselves
+     * once the file is.
+     */
     @Test
     void aMissingTokenFileSendsAgentsAwayAndRefusesLoginsUntilItIsBack() throws Exception {
-        Agent alice = fixture.agent(agent("alice-secret", "example"));
+        Agent alice = fixture.agent(agent("alice-secret", "example").withReconnectCap(Duration.ofMillis(500)));
         alice.start().get(10, TimeUnit.SECONDS);
+        int online = alice.timesOnline();
         Path aside = temp.resolve("tokens.aside");
         LogCapture logs = LogCapture.start();
         try {
             Files.move(tokens, aside, StandardCopyOption.ATOMIC_MOVE);
-            String reason = alice.closed().get(10, TimeUnit.SECONDS);
-            assertTrue(reason.contains("the gateway cannot read its token file"), reason);
-            assertEquals("login refused: the gateway cannot read its token file: no token is valid",
-                    refused(agent("root-secret", "other")).getMessage());
+            fixture.gateway.authenticator().reload();
+            TunnelTests.waitFor(() -> alice.status().lastError() != null
+                    && alice.status().lastError().contains("the gateway cannot read its token file"),
+                    "the agent is sent away with the reason");
+            Agent bob = fixture.agent(agent("root-secret", "other").withReconnectCap(Duration.ofMillis(500)));
+            CompletableFuture<List<Registration>> bobOnline = bob.start();
+            TunnelTests.waitFor(() -> bob.status().lastError() != null && bob.status().lastError()
+                    .contains("login refused for now: the gateway cannot read its token file: no token is valid"),
+                    "a new login is refused, for now");
+            assertTrue(!alice.closed().isDone() && !bob.closed().isDone(), "both try again");
             for (int i = 0; i < 5; i++) {
                 fixture.gateway.authenticator().reload(); // five more polls of the missing file, at once
             }
             Files.move(aside, tokens, StandardCopyOption.ATOMIC_MOVE);
             fixture.gateway.authenticator().reload();
-            assertServes(fixture.expose(agent("alice-secret", "example")));
+            bobOnline.get(10, TimeUnit.SECONDS);
+            TunnelTests.waitFor(() -> alice.timesOnline() > online, "alice is back by herself");
         } finally {
             logs.stop();
         }

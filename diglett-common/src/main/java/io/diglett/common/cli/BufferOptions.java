@@ -19,7 +19,7 @@ public final class BufferOptions {
 
     @Option(names = "--stall-timeout", paramLabel = "SECONDS", defaultValue = "60",
             description = "Reset a stream whose socket accepted no byte for this long while data waited for it;"
-                    + " 0: never (default: ${DEFAULT-VALUE}).")
+                    + " while memory is short, after 2 s whatever this says; 0: only then (default: ${DEFAULT-VALUE}).")
     double stallSeconds;
 
     @Option(names = "--socket-unsent", paramLabel = "BYTES", defaultValue = "128k",

@@ -185,6 +185,11 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
         end(Frame.refuse(ctx.alloc(), reason), reason);
     }
 
+    /** Logs why the link ends; a WARN line. The gateway limits the lines of links that never logged in. */
+    protected void logEnd(String reason) {
+        log.warn("closing link {}: {}", peer(), reason);
+    }
+
     private void failOn(Throwable cause) {
         if (cause instanceof ProtocolException p && p.isRefusal()) {
             refuse(p.getMessage());
@@ -199,7 +204,7 @@ public abstract class LinkSession extends ChannelInboundHandlerAdapter {
             return;
         }
         failed = true;
-        log.warn("closing link {}: {}", peer(), reason);
+        logEnd(reason);
         // Nothing more is read, and the streams end now rather than when the Error has been written.
         ctx.channel().config().setAutoRead(false);
         mux.closeAll(reason);

@@ -43,6 +43,15 @@ public final class Stream extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(Stream.class);
 
+    /**
+     * Over the budget, a stream whose socket is behind is shed only if it took no byte for this long either: a
+     * client that reads, however slowly, keeps its stream.
+     */
+    static final long PROGRESS_GRACE_NANOS = 1_000_000_000L;
+
+    /** Gathered bytes go to a backed-up socket in writes of at most this much, so each completion is progress. */
+    private static final int HELD_WRITE = 64 * 1024;
+
     /** How long a finished stream's socket may take to accept its last bytes before it is aborted. */
     static final long LINGER_SECONDS = 60;
 
@@ -126,6 +135,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     private long creditSpentAt;
     /** In the mux's queue of streams waiting for the link to become writable. */
     private boolean waitingForLink;
+    /** When this stream last started waiting for the link ({@link StreamMux#nanoTime()}). */
+    private long waitingSince;
 
     Stream(StreamMux mux, int id, String label, StreamObserver observer, BufferBudget.Holding holding) {
         this.mux = mux;
@@ -302,6 +313,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             // many streams have data.
             if (!waitingForLink) {
                 waitingForLink = true;
+                waitingSince = mux.nanoTime();
                 mux.waitForLink(this);
             }
             return;
@@ -381,7 +393,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         holding.add(n);
         // Over the budget, a stream whose socket is behind (it has not taken what was flushed to it) is the one
         // that goes, not the link and not the streams whose sockets take their bytes.
-        if (holding.over() && socketBehind()) {
+        if (holding.over() && socketBehind() && mux.nanoTime() - lastProgress >= PROGRESS_GRACE_NANOS) {
             data.release();
             shed(BufferBudget.Shed.BUDGET, "buffer budget exhausted and its socket is not taking data ("
                     + holding.held() + " bytes waiting for it)");
@@ -425,6 +437,11 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         return bufferedTowardSocket() == 0 ? 0 : now - lastProgress;
     }
 
+    /** How long this stream's read data has waited for the link to become writable: 0 when it is not waiting. */
+    long linkStalledFor(long now) {
+        return waitingForLink ? now - waitingSince : 0;
+    }
+
     /**
      * How long this stream has waited for credit from its peer (whose socket takes nothing, or slowly): 0 while
      * it has credit or cannot send anyway.
@@ -460,7 +477,13 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         if (held != null && ctx.channel().isWritable()) {
             ByteBuf bytes = held;
             held = null;
-            writeLocal(bytes);
+            try {
+                while (bytes.isReadable()) {
+                    writeLocal(bytes.readRetainedSlice(Math.min(bytes.readableBytes(), HELD_WRITE)));
+                }
+            } finally {
+                bytes.release();
+            }
             unflushedBytes = 0;
             local.flush();
             Runnable action = afterHeld;
@@ -643,7 +666,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         releaseHeld();
         log.debug("stream={} {} reset ({}): {}", id, label, notifyPeer ? "local" : "remote", reason);
         if (notifyPeer) {
-            mux.writeControl(Frame.close(mux.alloc(), id, reason));
+            // not a control frame: a stream closes once, so Close frames are bounded by the streams (a sweep that
+            // sheds ten thousand stalled streams at once must not look like a peer that does not read)
+            mux.write(Frame.close(mux.alloc(), id, reason));
             mux.flushLinkLater();
         }
         if (local != null) {

@@ -10,8 +10,9 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -47,7 +48,7 @@ public final class StreamMux {
     /** This link's share of the process's buffer budget. */
     private final BufferBudget.Share linkShare;
     /** Streams with data read that wait for the link to become writable, in the order they stopped. */
-    private final ArrayDeque<Stream> waitingForLink = new ArrayDeque<>();
+    private final LinkedHashSet<Stream> waitingForLink = new LinkedHashSet<>();
     /** Looks for stalled sockets once a second while the link has streams; {@code null} without a stall timeout. */
     private ScheduledFuture<?> stallSweep;
 
@@ -143,9 +144,10 @@ public final class StreamMux {
 
     /**
      * Resets every stream whose socket accepted no byte for the stall timeout while bytes waited for it; and
-     * while memory is short for a stream, one whose socket took nothing, or whose peer returned no credit, for
-     * {@link BufferBudget#SHORT_STALL}. Runs once a second while the link has streams; tests call it with their
-     * own clock.
+     * while memory is short for a stream, one stuck for {@link BufferBudget#SHORT_STALL}: its socket took nothing,
+     * its peer returned no credit, or the link did not take what it read (a link clamped by the kernel's memory
+     * pressure: the connections the stuck streams hold are what the memory is short of). Runs once a second while
+     * the link has streams; tests call it with their own clock.
      */
     void sweepStalled() {
         if (streams.isEmpty()) {
@@ -159,7 +161,7 @@ public final class StreamMux {
             long stalledFor = stream.stalledFor(now);
             if (stalledFor > 0 && timeout > 0 && stalledFor >= timeout
                     || stream.memoryShort() && (stalledFor >= shortTimeout
-                    || stream.creditStalledFor(now) >= shortTimeout)) {
+                    || stream.creditStalledFor(now) >= shortTimeout || stream.linkStalledFor(now) >= shortTimeout)) {
                 if (stalled == null) {
                     stalled = new ArrayList<>();
                 }
@@ -172,8 +174,9 @@ public final class StreamMux {
                     stream.shed(BufferBudget.Shed.STALL, "the socket accepted no byte for "
                             + limits.stallTimeout().toSeconds() + " s while data waited for it");
                 } else {
-                    stream.shed(BufferBudget.Shed.PRESSURE, "memory is short and the "
-                            + (stream.stalledFor(now) >= shortTimeout ? "socket" : "peer") + " took no byte for "
+                    String stuck = stream.stalledFor(now) >= shortTimeout ? "socket"
+                            : stream.creditStalledFor(now) >= shortTimeout ? "peer" : "link";
+                    stream.shed(BufferBudget.Shed.PRESSURE, "memory is short and the " + stuck + " took no byte for "
                             + BufferBudget.SHORT_STALL.toSeconds() + " s while data waited for it");
                 }
             }
@@ -385,7 +388,10 @@ public final class StreamMux {
      */
     public void linkWritabilityChanged() {
         Stream waiting;
-        while (link.isWritable() && (waiting = waitingForLink.poll()) != null) {
+        while (link.isWritable() && !waitingForLink.isEmpty()) {
+            Iterator<Stream> first = waitingForLink.iterator();
+            waiting = first.next();
+            first.remove();
             waiting.resumeSending();
         }
         if (link.isWritable()) {

@@ -108,6 +108,7 @@ class BufferBudgetTest {
         assertEquals(4L * CHUNK, budget.total().used(), "a stalled stream holds its whole window");
         peerSends(mux, 3, CHUNK);
         assertEquals(StreamState.OPEN, second.state(), "within the budget");
+        now.addAndGet(Stream.PROGRESS_GRACE_NANOS); // and its socket has taken nothing for a second
         peerSends(mux, 3, CHUNK);
 
         assertEquals(StreamState.CLOSED, second.state(), "over the budget, the stream that needed more goes");
@@ -141,6 +142,7 @@ class BufferBudgetTest {
         peerSends(mux, 3, CHUNK);
         peerSends(mux, 3, CHUNK);
         assertEquals(2, budget.clients());
+        now.addAndGet(Stream.PROGRESS_GRACE_NANOS);
         peerSends(mux, 1, CHUNK);
         assertEquals(StreamState.CLOSED, a.state(), "its address's share is spent");
         assertEquals(StreamState.OPEN, b.state(), "another address is not charged for it");
@@ -226,6 +228,43 @@ class BufferBudgetTest {
                 reasons.toString());
         assertTrue(reasons.contains("memory is short and the peer took no byte for 2 s while data waited for it"),
                 reasons.toString());
+    }
+
+    @Test
+    void whileMemoryIsShortAStreamWhoseReadWaitsForAFullLinkIsShedAndItsCloseIsNoControlFrame() {
+        link.config().setWriteBufferWaterMark(new WriteBufferWaterMark(1, 2));
+        BufferBudget budget = BufferBudget.unlimited();
+        StreamMux mux = mux(budget, Duration.ZERO);
+        Stream waiting = stream(mux, 1, true, null);
+        link.write(Unpooled.wrappedBuffer(new byte[16]));
+        locals.get(0).writeInbound(Unpooled.wrappedBuffer(new byte[100]));
+        assertEquals(100, waiting.bufferedBytes(), "the read waits for the link");
+        now.addAndGet(BufferBudget.SHORT_STALL.toNanos());
+        mux.sweepStalled();
+        assertEquals(StreamState.OPEN, waiting.state(), "memory is not short");
+
+        budget.systemPressure(true);
+        mux.sweepStalled();
+        assertEquals(StreamState.CLOSED, waiting.state());
+        assertEquals(0, mux.queuedControlFrames(), "a Close this side starts is bounded by its streams");
+        link.flush();
+        ByteBuf filler = link.readOutbound();
+        filler.release();
+        assertTrue(closeReasons().contains("memory is short and the link took no byte for 2 s while data waited for it"));
+    }
+
+    @Test
+    void overTheBudgetASlowButReadingSocketKeepsItsStream() {
+        BufferBudget budget = new BufferBudget(2L * CHUNK, Long.MAX_VALUE, Long.MAX_VALUE);
+        StreamMux mux = mux(budget, Duration.ZERO);
+        Stream slow = stream(mux, 1, false, null);
+        peerSends(mux, 1, CHUNK);
+        peerSends(mux, 1, CHUNK);
+        peerSends(mux, 1, CHUNK); // over the budget, behind, but it took a byte less than a second ago
+        assertEquals(StreamState.OPEN, slow.state());
+        now.addAndGet(Stream.PROGRESS_GRACE_NANOS);
+        peerSends(mux, 1, 10);
+        assertEquals(StreamState.CLOSED, slow.state(), "a second without progress: shed");
     }
 
     @Test

@@ -34,6 +34,8 @@ public final class FileAuthenticator implements Authenticator {
     private volatile TokenFile tokens;
     /** Why no token is valid now (the file cannot be read), or {@code null}; written on the poller only. */
     private volatile String outage;
+    /** A read failed for another reason than a missing or forbidden file; logged once until a read succeeds. */
+    private boolean readFailing;
     private byte[] lastContent;
 
     private FileAuthenticator(Path file, TokenFile tokens, byte[] content) {
@@ -65,6 +67,16 @@ public final class FileAuthenticator implements Authenticator {
         try {
             content = Files.readAllBytes(file);
         } catch (IOException e) {
+            if (!(e instanceof java.nio.file.NoSuchFileException || e instanceof java.nio.file.AccessDeniedException)) {
+                // a passing failure (no file descriptor left, an I/O error): the tokens read last stay in force
+                if (!readFailing) {
+                    readFailing = true;
+                    log.warn("cannot read token file {} ({}): keeping the tokens read last until it reads again",
+                            file, Reasons.of(e));
+                }
+                return;
+            }
+            readFailing = false;
             lastContent = null; // whatever comes back is read afresh
             if (outage == null) {
                 // logged once per outage, not per poll
@@ -75,6 +87,7 @@ public final class FileAuthenticator implements Authenticator {
             }
             return;
         }
+        readFailing = false;
         if (Arrays.equals(content, lastContent)) {
             return;
         }
@@ -119,7 +132,7 @@ public final class FileAuthenticator implements Authenticator {
     public String authenticate(String token) throws AccessDeniedException {
         String closed = outage;
         if (closed != null) {
-            throw new AccessDeniedException(closed + ": no token is valid");
+            throw new AccessDeniedException(closed + ": no token is valid", true);
         }
         byte[] digest = TokenFile.sha256(token);
         TokenFile.Entry found = null;
@@ -140,7 +153,7 @@ public final class FileAuthenticator implements Authenticator {
     public void authorize(String principal, String name) throws AccessDeniedException {
         String closed = outage;
         if (closed != null) {
-            throw new AccessDeniedException(closed + ": no token is valid");
+            throw new AccessDeniedException(closed + ": no token is valid", true);
         }
         for (TokenFile.Entry entry : tokens.entries()) {
             if (entry.principal().equals(principal)) {

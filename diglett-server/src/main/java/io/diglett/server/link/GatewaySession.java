@@ -1,6 +1,7 @@
 package io.diglett.server.link;
 
 import io.diglett.common.logging.RateLimitedLog;
+import io.diglett.common.logging.RateLimitedLog;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
@@ -26,7 +27,6 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Promise;
-import java.net.InetSocketAddress;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.UUID;
@@ -48,6 +48,9 @@ public final class GatewaySession extends LinkSession {
     private static final Logger log = LoggerFactory.getLogger(GatewaySession.class);
     /** Public connections refused because the agent is busy: a flood of them writes one line a second. */
     private static final RateLimitedLog refusals = RateLimitedLog.perSecond(log);
+
+    /** Lines about links that ended before they were active: at most one a second, for all of them. */
+    private static final RateLimitedLog HANDSHAKE_ENDS = RateLimitedLog.perSecond(log);
 
     /** How long a draining link may stay open after its streams ended, for the agent to close it. */
     public static final Duration TERMINATE_GRACE = Duration.ofSeconds(2);
@@ -194,6 +197,20 @@ public final class GatewaySession extends LinkSession {
         super.fail(reason);
     }
 
+    /**
+     * Links that end before they are active are anyone's on the internet (garbage, a refused token, a timeout):
+     * their lines are limited to one a second, with the count left out, so a loop of bad logins cannot flood the
+     * log. An active agent's link ends with a line of its own.
+     */
+    @Override
+    protected void logEnd(String reason) {
+        if (phase == Phase.ACTIVE) {
+            super.logEnd(reason);
+        } else {
+            HANDSHAKE_ENDS.warn("closing link {} before it was active: {}", peer(), reason);
+        }
+    }
+
     @Override
     protected void refuse(String reason) {
         countHandshakeFailure(reason);
@@ -217,7 +234,11 @@ public final class GatewaySession extends LinkSession {
             names.loggedIn(registrations.authenticator().authenticate(token));
         } catch (AccessDeniedException e) {
             services.events().refused("login_refused");
-            refuse("login refused: " + Reasons.of(e));
+            if (e.temporary()) {
+                fail("login refused for now: " + Reasons.of(e)); // an Error: the agent tries again later
+            } else {
+                refuse("login refused: " + Reasons.of(e));
+            }
             return;
         }
         String full = PreLoginGuard.loggedIn(ctx.pipeline());
@@ -247,6 +268,11 @@ public final class GatewaySession extends LinkSession {
         ctx.executor().schedule(() -> {
             ctx.close();
         }, FULL_CLOSE_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** The protocol version the link runs (what the agent understands). */
+    int protocolVersion() {
+        return version();
     }
 
     /** Whether this session logged in with a non-empty token. */
@@ -417,7 +443,7 @@ public final class GatewaySession extends LinkSession {
         int id = nextStreamId();
         Stream stream = mux.create(id, tunnel.name(),
                 tunnel.stats().newStream(services.nanoClock(), services.events()::streamOpened),
-                client.remoteAddress() instanceof InetSocketAddress address ? address.getAddress() : null);
+                ClientConnections.Source.of(client.remoteAddress()));
         stream.attach(client, end);
         if (stream.state() == StreamState.CLOSED) {
             return stream;

@@ -6,6 +6,7 @@ import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Requests;
+import io.diglett.server.auth.AccessDeniedException;
 import io.netty.channel.Channel;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -232,12 +233,18 @@ final class LinkNames {
             return;
         }
         for (Tunnel tunnel : tunnels.values()) {
-            String denied = registrations.authorize(principal, tunnel.name());
-            if (denied != null) {
+            AccessDeniedException denial = registrations.denial(principal, tunnel.name());
+            if (denial != null) {
+                String denied = Reasons.of(denial);
                 log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", session.agent(),
                         tunnel.name(), denied);
                 services.events().refused("withdrawn");
-                session.refuse("authorization for '" + tunnel.name() + "' withdrawn: " + denied);
+                String reason = "authorization for '" + tunnel.name() + "' withdrawn: " + denied;
+                if (denial.temporary()) {
+                    session.fail(reason); // the gateway's trouble: the agent tries again, and is back once it is over
+                } else {
+                    session.refuse(reason);
+                }
                 return;
             }
         }

@@ -76,11 +76,17 @@ public final class Registrations {
 
     /** Why {@code principal} may not hold {@code name} now, or {@code null} if it may. */
     String authorize(String principal, String name) {
+        AccessDeniedException denied = denial(principal, name);
+        return denied == null ? null : Reasons.of(denied);
+    }
+
+    /** Why {@code principal} may not hold {@code name} now, or {@code null} if it may. */
+    AccessDeniedException denial(String principal, String name) {
         try {
             authenticator.authorize(principal, name);
             return null;
         } catch (AccessDeniedException e) {
-            return Reasons.of(e);
+            return e;
         }
     }
 
@@ -180,7 +186,7 @@ public final class Registrations {
                     events.refused("name_in_use");
                     log.info("agent {} asked for name '{}', which a live link of the same token holds ({})",
                             session.agent(), name, old.agent());
-                    return CompletableFuture.<NameClaim>failedFuture(new Refusal(Names.inUseByLiveAgent(name), false));
+                    return CompletableFuture.<NameClaim>failedFuture(new Refusal(inUseByLiveAgent(session, name), false));
                 });
             }
             events.refused("name_in_use");
@@ -188,7 +194,7 @@ public final class Registrations {
                 // taken over meanwhile by yet another link of this token: it may be gone when the agent tries again
                 log.info("agent {} asked for name '{}', which another link of the same token holds", session.agent(),
                         name);
-                return CompletableFuture.<NameClaim>failedFuture(new Refusal(Names.inUseByLiveAgent(name), false));
+                return CompletableFuture.<NameClaim>failedFuture(new Refusal(inUseByLiveAgent(session, name), false));
             }
             if (holder == null || old != session && !session.hasToken() && !old.hasToken()) {
                 // Gone between our attempts, or held by a link whose owner we cannot tell from this one (neither
@@ -426,5 +432,13 @@ public final class Registrations {
             cause = cause.getCause();
         }
         return cause;
+    }
+
+    /**
+     * "In use by a live agent" for an agent that knows the answer (protocol version 4) and retries it; an older
+     * agent knows only "already in use", which it retries for a while after losing a link of its own.
+     */
+    private static String inUseByLiveAgent(GatewaySession session, String name) {
+        return session.protocolVersion() >= 4 ? Names.inUseByLiveAgent(name) : Names.inUse(name);
     }
 }
