@@ -28,8 +28,12 @@ public final class TcpMemory {
 
     private static final Logger log = LoggerFactory.getLogger(TcpMemory.class);
 
-    /** Share of the kernel's pressure mark from which memory counts as short here. */
-    public static final double WATCH_SHARE = 0.8;
+    /**
+     * Share of the kernel's pressure mark from which memory counts as short here: close enough to the mark that
+     * a busy but healthy machine (hundreds of bulk transfers on loopback, whose buffers autotune to megabytes)
+     * stays below it, early enough to shed before the kernel clamps every socket.
+     */
+    public static final double WATCH_SHARE = 0.9;
 
     private static final Path SOCKSTAT = Path.of("/proc/net/sockstat");
     private static final Path TCP_MEM = Path.of("/proc/sys/net/ipv4/tcp_mem");

@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The kernel's TCP memory figures read, and memory judged short from 80% of the pressure mark. */
+/** The kernel's TCP memory figures read, and memory judged short from 90% of the pressure mark. */
 class TcpMemoryTest {
 
     private static final String SOCKSTAT = """
@@ -35,12 +35,12 @@ class TcpMemoryTest {
         BufferBudget budget = new BufferBudget(1 << 20, 1 << 20, 1 << 20);
         TcpMemory watcher = new TcpMemory(budget, sockstat, tcpMem);
 
-        Files.writeString(sockstat, SOCKSTAT.formatted(799));
+        Files.writeString(sockstat, SOCKSTAT.formatted(899));
         watcher.check();
-        assertFalse(budget.systemPressure(), "below 80% of the mark");
-        Files.writeString(sockstat, SOCKSTAT.formatted(800));
+        assertFalse(budget.systemPressure(), "below 90% of the mark");
+        Files.writeString(sockstat, SOCKSTAT.formatted(900));
         watcher.check();
-        assertTrue(budget.systemPressure(), "from 80% of the mark on");
+        assertTrue(budget.systemPressure(), "from 90% of the mark on");
         Files.delete(sockstat);
         watcher.check();
         assertTrue(budget.systemPressure(), "an unreadable figure changes nothing");

@@ -41,6 +41,13 @@ public final class BufferBudget {
      */
     public static final java.time.Duration SHORT_STALL = java.time.Duration.ofSeconds(2);
 
+    /**
+     * While memory is short, how long a stream's read may wait for the link before the stream is shed: longer
+     * than {@link #SHORT_STALL}, since streams take turns on a busy link (a few thousand reads of 64 KiB are a
+     * fraction of a second on a healthy one), but a link the kernel clamps takes nothing for many seconds.
+     */
+    public static final java.time.Duration LINK_STALL = java.time.Duration.ofSeconds(5);
+
     /** Why a stream was shed; the metric's label. */
     public enum Shed {
         /** Its bytes would have gone over a limit of the budget while its socket was not taking them. */

@@ -155,13 +155,14 @@ public final class StreamMux {
         }
         long timeout = limits.stallTimeout().toNanos();
         long shortTimeout = BufferBudget.SHORT_STALL.toNanos();
+        long linkTimeout = BufferBudget.LINK_STALL.toNanos();
         long now = nanoTime();
         List<Stream> stalled = null;
         for (Stream stream : streams.values()) {
             long stalledFor = stream.stalledFor(now);
             if (stalledFor > 0 && timeout > 0 && stalledFor >= timeout
                     || stream.memoryShort() && (stalledFor >= shortTimeout
-                    || stream.creditStalledFor(now) >= shortTimeout || stream.linkStalledFor(now) >= shortTimeout)) {
+                    || stream.creditStalledFor(now) >= shortTimeout || stream.linkStalledFor(now) >= linkTimeout)) {
                 if (stalled == null) {
                     stalled = new ArrayList<>();
                 }
@@ -176,8 +177,10 @@ public final class StreamMux {
                 } else {
                     String stuck = stream.stalledFor(now) >= shortTimeout ? "socket"
                             : stream.creditStalledFor(now) >= shortTimeout ? "peer" : "link";
+                    long seconds = (stuck.equals("link") ? BufferBudget.LINK_STALL : BufferBudget.SHORT_STALL)
+                            .toSeconds();
                     stream.shed(BufferBudget.Shed.PRESSURE, "memory is short and the " + stuck + " took no byte for "
-                            + BufferBudget.SHORT_STALL.toSeconds() + " s while data waited for it");
+                            + seconds + " s while data waited for it");
                 }
             }
         }
