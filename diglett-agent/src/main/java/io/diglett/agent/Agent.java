@@ -86,6 +86,12 @@ public final class Agent implements AutoCloseable {
      * and lost links are retried; the future stays pending meanwhile.
      */
     public CompletableFuture<List<Registration>> start() {
+        tcpMemory.onChange(memoryShort -> {
+            Channel current = link;
+            if (current != null) {
+                io.diglett.common.transport.Transport.shortOfMemory(current, memoryShort);
+            }
+        });
         tcpMemory.start(loop);
         try {
             tls = config.trust().plaintext() ? null : SslContextBuilder.forClient()

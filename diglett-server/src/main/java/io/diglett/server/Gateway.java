@@ -202,6 +202,7 @@ public final class Gateway implements AutoCloseable {
                         : "TLS 1.3 via " + Tls.describe() + " " + tls.fingerprint(),
                 config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
         warnAboutMemory();
+        tcpMemory.onChange(memoryShort -> links.forEach(link -> Transport.shortOfMemory(link, memoryShort)));
         tcpMemory.start(workers.next());
         if (tls == null) {
             log.warn("--plaintext: the agent link is neither encrypted nor authenticated; use it only on a"
@@ -249,6 +250,9 @@ public final class Gateway implements AutoCloseable {
         }
         ch.pipeline().addLast(PreLoginGuard.NAME, guard);
         links.add(ch);
+        if (linkServices.flow().budget().systemPressure()) {
+            Transport.shortOfMemory(ch, true);
+        }
         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS_DETECT,
                 tls == null ? null : new TlsDetector(tls.context()), new GatewaySession(linkServices));
         log.debug("agent connected from {}", ch.remoteAddress());

@@ -67,7 +67,7 @@ class StalledReadersTests {
                     socket.getOutputStream().write('E');
                 }
                 // over its address's share, streams whose sockets take nothing go: at their next Payload once they
-                // took nothing for a second, or at the sweep once they took nothing for 2 s
+                // took nothing for a second, or at the sweep once they took nothing for 1 s (memory is short for them)
                 waitFor(() -> budget.shed(BufferBudget.Shed.BUDGET) + budget.shed(BufferBudget.Shed.PRESSURE) > 0,
                         "the greedy address's share is spent", 20_000);
                 long held = budget.total().used();
@@ -85,7 +85,7 @@ class StalledReadersTests {
                     assertArrayEquals(RandomBytes.digest(3, 8L << 20), got.sha256());
                 }
 
-                // what the streams that were not shed still hold is freed: after 2 s while their address's share
+                // what the streams that were not shed still hold is freed: after 1 s while their address's share
                 // is over its limit (memory short), after the stall timeout (3 s here) once it is not
                 waitFor(() -> budget.total().used() == 0, "stalled streams are reset and their bytes freed", 20_000);
                 assertEquals(0, budget.clients(), "no client entry outlives its streams");

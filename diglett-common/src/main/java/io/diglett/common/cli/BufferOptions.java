@@ -13,13 +13,13 @@ public final class BufferOptions {
     @Option(names = "--buffer-budget", paramLabel = "BYTES", defaultValue = "auto",
             converter = Converters.SizeOrAuto.class,
             description = "Bytes all streams together may hold for sockets that have not taken them; a stream over"
-                    + " it whose socket is not reading is reset (default: ${DEFAULT-VALUE}, half the JVM's direct"
+                    + " it whose socket is not reading is reset (default: ${DEFAULT-VALUE}, a quarter of the JVM's direct"
                     + " memory).")
     long budget;
 
     @Option(names = "--stall-timeout", paramLabel = "SECONDS", defaultValue = "60",
             description = "Reset a stream whose socket accepted no byte for this long while data waited for it;"
-                    + " while memory is short, after 2 s whatever this says; 0: only then (default: ${DEFAULT-VALUE}).")
+                    + " while memory is short, after 1 s whatever this says; 0: only then (default: ${DEFAULT-VALUE}).")
     double stallSeconds;
 
     @Option(names = "--socket-unsent", paramLabel = "BYTES", defaultValue = "128k",

@@ -30,7 +30,7 @@ public record BufferSettings(long total, long perLink, long perClient, Duration 
     }
 
     /**
-     * The defaults: a total of half the JVM's direct memory ({@link BufferBudget#defaultTotal()}), half of it per
+     * The defaults: a total of a quarter of the JVM's direct memory ({@link BufferBudget#defaultTotal()}), half of it per
      * link and a quarter per client address, a stall timeout of a minute.
      */
     public static BufferSettings defaults() {

@@ -4,11 +4,15 @@ import io.diglett.protocol.mux.BufferBudget;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
+import java.util.function.LongSupplier;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,7 +25,7 @@ import org.slf4j.LoggerFactory;
  * so from {@link #WATCH_SHARE} of the mark on, the {@link BufferBudget} is told memory is short, and stalled
  * streams are shed after {@link BufferBudget#SHORT_STALL} instead of the stall timeout.
  *
- * <p>Reads {@code /proc/net/sockstat} and {@code /proc/sys/net/ipv4/tcp_mem} once a second; elsewhere (no such
+ * <p>Reads {@code /proc/net/sockstat} and {@code /proc/sys/net/ipv4/tcp_mem} four times a second; elsewhere (no such
  * files) it does nothing.
  */
 public final class TcpMemory {
@@ -35,32 +39,52 @@ public final class TcpMemory {
      */
     public static final double WATCH_SHARE = 0.9;
 
+    /**
+     * How often the figures are read: four times a second, since thousands of stalled connections take the kernel
+     * from comfortable to clamped in a few seconds (two small reads of {@code /proc} each time).
+     */
+    static final long PERIOD_MILLIS = 250;
+
     private static final Path SOCKSTAT = Path.of("/proc/net/sockstat");
     private static final Path TCP_MEM = Path.of("/proc/sys/net/ipv4/tcp_mem");
 
+    /** Memory stays short until below this share of the mark it crossed... */
+    static final double RELIEF = 0.85;
+    /** ... and for at least this long. */
+    static final long MIN_SHORT_NANOS = 2_000_000_000L;
+
+    private final LongSupplier nanoClock;
+    private long shortSince;
     private final Path sockstat;
     private final Path tcpMem;
     private final BufferBudget budget;
     private boolean memoryShort;
     private ScheduledFuture<?> task;
+    private final List<Consumer<Boolean>> listeners = new CopyOnWriteArrayList<>();
 
     public TcpMemory(BufferBudget budget) {
-        this(budget, SOCKSTAT, TCP_MEM);
+        this(budget, SOCKSTAT, TCP_MEM, System::nanoTime);
     }
 
-    TcpMemory(BufferBudget budget, Path sockstat, Path tcpMem) {
+    TcpMemory(BufferBudget budget, Path sockstat, Path tcpMem, LongSupplier nanoClock) {
+        this.nanoClock = nanoClock;
         this.budget = budget;
         this.sockstat = sockstat;
         this.tcpMem = tcpMem;
     }
 
-    /** Checks once a second on {@code executor}, if this system has the files; returns whether it does. */
+    /** Checks every {@value #PERIOD_MILLIS} ms on {@code executor}, if this system has the files; returns whether it does. */
     public boolean start(EventExecutor executor) {
         if (!Files.isReadable(sockstat) || !Files.isReadable(tcpMem)) {
             return false;
         }
-        task = executor.scheduleAtFixedRate(this::check, 1, 1, TimeUnit.SECONDS);
+        task = executor.scheduleAtFixedRate(this::check, PERIOD_MILLIS, PERIOD_MILLIS, TimeUnit.MILLISECONDS);
         return true;
+    }
+
+    /** Tells {@code listener} whenever memory becomes short ({@code true}) and when it no longer is. */
+    public void onChange(Consumer<Boolean> listener) {
+        listeners.add(listener);
     }
 
     public void stop() {
@@ -83,18 +107,30 @@ public final class TcpMemory {
         if (used < 0 || mark <= 0) {
             return;
         }
-        boolean now = used >= WATCH_SHARE * mark;
-        if (now != memoryShort) {
+        boolean now;
+        if (!memoryShort) {
+            now = used >= WATCH_SHARE * mark;
+        } else {
+            // hysteresis: short until clearly below the mark, and for a while, so that the state (and the log)
+            // does not flap four times a second while shed streams free their memory
+            now = used >= RELIEF * WATCH_SHARE * mark || nanoClock.getAsLong() - shortSince < MIN_SHORT_NANOS;
+        }
+        boolean changed = now != memoryShort;
+        if (changed) {
             memoryShort = now;
             if (now) {
-                log.warn("TCP socket memory at {} of the kernel's pressure mark of {} pages: streams whose clients"
-                        + " take nothing for {} s are shed until it is below {}%", used, mark,
-                        BufferBudget.SHORT_STALL.toSeconds(), Math.round(WATCH_SHARE * 100));
+                shortSince = nanoClock.getAsLong();
+                log.warn("memory short: TCP socket memory at {} of the kernel's pressure mark of {} pages; streams"
+                        + " whose clients take nothing for {} s are shed until it is below {}%", used, mark,
+                        BufferBudget.SHORT_STALL.toSeconds(), Math.round(RELIEF * WATCH_SHARE * 100));
             } else {
-                log.info("TCP socket memory back at {} of {} pages", used, mark);
+                log.info("memory no longer short: TCP socket memory at {} of {} pages", used, mark);
             }
         }
         budget.systemPressure(now);
+        if (changed) {
+            listeners.forEach(listener -> listener.accept(now));
+        }
     }
 
     /**

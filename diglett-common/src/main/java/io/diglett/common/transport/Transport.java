@@ -91,6 +91,27 @@ public enum Transport {
         return bootstrap.childOption(ChannelOption.SO_SNDBUF, bytes);
     }
 
+    /** What an agent link's kernel send queue is held to while memory is short ({@link #shortOfMemory}). */
+    public static final int LINK_UNSENT_WHILE_SHORT = 32 * 1024;
+
+    /**
+     * While the kernel's socket memory is past its pressure mark, it lets a socket grow its buffers only within a
+     * fair share (the hard limit over the number of sockets: a couple of hundred KiB with thousands of sockets),
+     * and an agent link, which carries every stream of an agent, is clamped first. While memory is short the link
+     * keeps its unsent queue at {@link #LINK_UNSENT_WHILE_SHORT} (TCP_NOTSENT_LOWAT; epoll only), well within the
+     * share; afterwards the system's default applies again. Netty's own queue in front of it still holds what
+     * the streams wrote.
+     */
+    public static void shortOfMemory(io.netty.channel.Channel link, boolean memoryShort) {
+        if (link instanceof io.netty.channel.epoll.EpollSocketChannel epoll && epoll.isOpen()) {
+            try {
+                epoll.config().setTcpNotSentLowAt(memoryShort ? LINK_UNSENT_WHILE_SHORT : 0);
+            } catch (RuntimeException e) {
+                // closed meanwhile: nothing to hold
+            }
+        }
+    }
+
     /** {@link #limitUnsentAccepted} for the connections {@code bootstrap} makes. */
     public Bootstrap limitUnsent(Bootstrap bootstrap, int bytes) {
         if (this == EPOLL) {

@@ -33,7 +33,8 @@ class TcpMemoryTest {
         Path tcpMem = dir.resolve("tcp_mem");
         Files.writeString(tcpMem, "800\t1000\t1200\n");
         BufferBudget budget = new BufferBudget(1 << 20, 1 << 20, 1 << 20);
-        TcpMemory watcher = new TcpMemory(budget, sockstat, tcpMem);
+        java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong();
+        TcpMemory watcher = new TcpMemory(budget, sockstat, tcpMem, now::get);
 
         Files.writeString(sockstat, SOCKSTAT.formatted(899));
         watcher.check();
@@ -46,6 +47,14 @@ class TcpMemoryTest {
         assertTrue(budget.systemPressure(), "an unreadable figure changes nothing");
         Files.writeString(sockstat, SOCKSTAT.formatted(100));
         watcher.check();
+        assertTrue(budget.systemPressure(), "short for at least 2 s");
+        now.addAndGet(TcpMemory.MIN_SHORT_NANOS);
+        Files.writeString(sockstat, SOCKSTAT.formatted(800));
+        watcher.check();
+        assertTrue(budget.systemPressure(), "short until clearly below the mark (85% of 90%)");
+        Files.writeString(sockstat, SOCKSTAT.formatted(760));
+        watcher.check();
         assertFalse(budget.systemPressure());
+
     }
 }

@@ -39,14 +39,14 @@ public final class BufferBudget {
      * this, not after the stall timeout, because what it pins elsewhere (kernel buffers of its sockets, the
      * backend's) is what the memory is short of.
      */
-    public static final java.time.Duration SHORT_STALL = java.time.Duration.ofSeconds(2);
+    public static final java.time.Duration SHORT_STALL = java.time.Duration.ofSeconds(1);
 
     /**
      * While memory is short, how long a stream's read may wait for the link before the stream is shed: longer
      * than {@link #SHORT_STALL}, since streams take turns on a busy link (a few thousand reads of 64 KiB are a
      * fraction of a second on a healthy one), but a link the kernel clamps takes nothing for many seconds.
      */
-    public static final java.time.Duration LINK_STALL = java.time.Duration.ofSeconds(5);
+    public static final java.time.Duration LINK_STALL = java.time.Duration.ofSeconds(3);
 
     /** Why a stream was shed; the metric's label. */
     public enum Shed {
@@ -111,12 +111,14 @@ public final class BufferBudget {
     }
 
     /**
-     * The default total: half of the direct memory the JVM may use, where Netty's buffers live (the launchers cap
-     * the heap, and with it direct memory, at 256 MiB: 128 MiB for streams, the rest for TLS, links and reads).
+     * The default total: a quarter of the direct memory the JVM may use, where Netty's buffers live (the launchers
+     * cap the heap, and with it direct memory, at 256 MiB: 64 MiB for streams). The rest is for TLS, the links'
+     * queues, reads, and the pooled allocator's own slack: with 3,000 stalled clients a gateway whose streams held
+     * 64 MiB had its 256 MiB of direct memory all allocated.
      */
     public static long defaultTotal() {
         long direct = PlatformDependent.maxDirectMemory();
-        return Math.max(8L << 20, (direct > 0 ? direct : Runtime.getRuntime().maxMemory()) / 2);
+        return Math.max(8L << 20, (direct > 0 ? direct : Runtime.getRuntime().maxMemory()) / 4);
     }
 
     /** The whole budget's share. */

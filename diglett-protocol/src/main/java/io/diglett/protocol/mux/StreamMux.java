@@ -49,8 +49,11 @@ public final class StreamMux {
     private final BufferBudget.Share linkShare;
     /** Streams with data read that wait for the link to become writable, in the order they stopped. */
     private final LinkedHashSet<Stream> waitingForLink = new LinkedHashSet<>();
-    /** Looks for stalled sockets once a second while the link has streams; {@code null} without a stall timeout. */
+    /** Looks for stalled streams twice a second while the link has streams; {@code null} while it has none. */
     private ScheduledFuture<?> stallSweep;
+
+    /** How often the streams are looked at for stalls: twice a second (what {@link BufferBudget#SHORT_STALL} needs). */
+    static final long SWEEP_MILLIS = 500;
 
     /** Control frames that may wait unwritten on a link before its peer is judged not to read (as in HTTP/2). */
     public static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
@@ -123,7 +126,8 @@ public final class StreamMux {
         Stream stream = new Stream(this, id, label, observer, limits.budget().hold(linkShare, clientKey));
         streams.put(id, stream);
         if (stallSweep == null) {
-            stallSweep = link.eventLoop().scheduleAtFixedRate(this::sweepStalled, 1, 1, TimeUnit.SECONDS);
+            stallSweep = link.eventLoop().scheduleAtFixedRate(this::sweepStalled, SWEEP_MILLIS, SWEEP_MILLIS,
+                    TimeUnit.MILLISECONDS);
         }
         return stream;
     }
@@ -146,7 +150,7 @@ public final class StreamMux {
      * Resets every stream whose socket accepted no byte for the stall timeout while bytes waited for it; and
      * while memory is short for a stream, one stuck for {@link BufferBudget#SHORT_STALL}: its socket took nothing,
      * its peer returned no credit, or the link did not take what it read (a link clamped by the kernel's memory
-     * pressure: the connections the stuck streams hold are what the memory is short of). Runs once a second while
+     * pressure: the connections the stuck streams hold are what the memory is short of). Runs twice a second while
      * the link has streams; tests call it with their own clock.
      */
     void sweepStalled() {

@@ -224,9 +224,9 @@ class BufferBudgetTest {
         assertEquals(StreamState.OPEN, idle.state(), "nothing waits on an idle stream");
         assertEquals(2, budget.shed(BufferBudget.Shed.PRESSURE));
         List<String> reasons = closeReasons();
-        assertTrue(reasons.contains("memory is short and the socket took no byte for 2 s while data waited for it"),
+        assertTrue(reasons.contains("memory is short and the socket took no byte for 1 s while data waited for it"),
                 reasons.toString());
-        assertTrue(reasons.contains("memory is short and the peer took no byte for 2 s while data waited for it"),
+        assertTrue(reasons.contains("memory is short and the peer took no byte for 1 s while data waited for it"),
                 reasons.toString());
     }
 
@@ -253,7 +253,7 @@ class BufferBudgetTest {
         link.flush();
         ByteBuf filler = link.readOutbound();
         filler.release();
-        assertTrue(closeReasons().contains("memory is short and the link took no byte for 5 s while data waited for it"));
+        assertTrue(closeReasons().contains("memory is short and the link took no byte for 3 s while data waited for it"));
     }
 
     @Test

@@ -129,7 +129,7 @@ public final class GatewayMetrics implements LinkEvents {
                 .callback(cb -> cb.call(budget.windowsShrunk())).register(registry);
         GaugeWithCallback.builder().name("diglett_memory_short")
                 .help("1 while the kernel's TCP socket memory is near its pressure mark: stalled streams are shed"
-                        + " after 2 s")
+                        + " after 1 s")
                 .callback(cb -> cb.call(budget.systemPressure() ? 1 : 0)).register(registry);
         GaugeWithCallback.builder().name("diglett_stream_clients")
                 .help("Client addresses with a stream open (each has its share of the buffer budget)")

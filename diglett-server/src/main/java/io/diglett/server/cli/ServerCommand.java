@@ -167,7 +167,7 @@ public final class ServerCommand implements Callable<Integer> {
     @Option(names = "--max-streams-per-agent", paramLabel = "N", defaultValue = "auto",
             converter = Converters.CountOrAuto.class,
             description = "Public connections open at once through one agent (default: ${DEFAULT-VALUE}: the buffer"
-                    + " budget / 8 KiB, between 1,024 and 65,536; " + Limits.DEFAULT_MAX_STREAMS
+                    + " budget / 4 KiB, between 1,024 and 65,536; " + Limits.DEFAULT_MAX_STREAMS
                     + " with the default budget).")
     int maxStreams;
 

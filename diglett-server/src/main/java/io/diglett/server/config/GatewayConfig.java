@@ -40,7 +40,7 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
          */
         public static final int DEFAULT_MAX_STREAMS = 16_384;
         /** What one stream is reckoned to cost beside the bytes the buffer budget bounds: objects, a socket. */
-        public static final int STREAM_OVERHEAD = 8 * 1024;
+        public static final int STREAM_OVERHEAD = 4 * 1024;
         public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
         public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(10);
 
@@ -62,7 +62,7 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
          * Streams per agent for a buffer budget of {@code budget} bytes: what the budget's bytes would pay for at
          * {@link #STREAM_OVERHEAD} each, between 1,024 and 65,536. Bytes a stream holds are bounded by the
          * budget itself (a stalled stream is shed), so this bounds what streams cost beside them; the default
-         * budget of 128 MiB gives {@value #DEFAULT_MAX_STREAMS}.
+         * budget of 64 MiB gives {@value #DEFAULT_MAX_STREAMS}.
          */
         public static int streamsFor(long budget) {
             return (int) Math.max(1024, Math.min(65_536, budget / STREAM_OVERHEAD));
