@@ -49,6 +49,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
      */
     static final long PROGRESS_GRACE_NANOS = 1_000_000_000L;
 
+    /** A stream that sent less than this in the last second is light: it goes first on a busy link. */
+    static final int LIGHT_BYTES = 16 * 1024;
+
     /** Gathered bytes go to a backed-up socket in writes of at most this much, so each completion is progress. */
     private static final int HELD_WRITE = 64 * 1024;
 
@@ -137,6 +140,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     private boolean waitingForLink;
     /** When this stream last started waiting for the link ({@link StreamMux#nanoTime()}). */
     private long waitingSince;
+    /** Bytes sent to the link since {@link #recentSince}, a window of a second (see {@link #light}). */
+    private long recentBytes;
+    private long recentSince = Long.MIN_VALUE / 2;
 
     Stream(StreamMux mux, int id, String label, StreamObserver observer, BufferBudget.Holding holding) {
         this.mux = mux;
@@ -339,6 +345,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
                 mux.write(Frame.payload(id, chunk));
             }
             observer.sent(n);
+            countSent(n);
             wrote = true;
         }
         if (localInputEnded && unsent.isEmpty()) {
@@ -346,6 +353,25 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         } else if (wrote) {
             mux.flushLinkLater();
         }
+    }
+
+    /**
+     * Whether this stream sent less than {@link #LIGHT_BYTES} in the current second, what waits to be sent
+     * included: a request, a small response, an interactive session, not a bulk transfer (whose first read alone
+     * is 64 KiB). Light streams go first on a busy link.
+     */
+    boolean light(long now) {
+        long recent = now - recentSince >= 1_000_000_000L ? 0 : recentBytes;
+        return recent + unsentBytes < LIGHT_BYTES;
+    }
+
+    private void countSent(int n) {
+        long now = mux.nanoTime();
+        if (now - recentSince >= 1_000_000_000L) {
+            recentSince = now;
+            recentBytes = 0;
+        }
+        recentBytes += n;
     }
 
     /** The link became writable again after this stream stopped for it: send what waits, then read on. */

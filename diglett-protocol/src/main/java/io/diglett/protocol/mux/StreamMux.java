@@ -49,6 +49,12 @@ public final class StreamMux {
     private final BufferBudget.Share linkShare;
     /** Streams with data read that wait for the link to become writable, in the order they stopped. */
     private final LinkedHashSet<Stream> waitingForLink = new LinkedHashSet<>();
+    /**
+     * Of the streams waiting for the link, those that sent little lately ({@link Stream#light}): they go first, so
+     * a small response does not wait behind the bulk of every busy stream (thousands of streams filling their
+     * windows for clients that never read, or a few downloads).
+     */
+    private final LinkedHashSet<Stream> lightWaitingForLink = new LinkedHashSet<>();
     /** Looks for stalled streams twice a second while the link has streams; {@code null} while it has none. */
     private ScheduledFuture<?> stallSweep;
 
@@ -380,24 +386,27 @@ public final class StreamMux {
 
     /** {@code stream} has data to send and the link is not writable: it goes on once the link is. */
     void waitForLink(Stream stream) {
-        waitingForLink.add(stream);
+        (stream.light(nanoTime()) ? lightWaitingForLink : waitingForLink).add(stream);
     }
 
     /** {@code stream} ended while it waited for the link. */
     void stopWaiting(Stream stream) {
-        waitingForLink.remove(stream);
+        if (!lightWaitingForLink.remove(stream)) {
+            waitingForLink.remove(stream);
+        }
     }
 
     /**
-     * The link's writability changed: streams that stopped for it send what they hold, in the order they
-     * stopped, as long as the link stays writable (one read each at most, so what the link queues stays near its
-     * high mark however many streams wait); then the streams paused for it may read again.
+     * The link's writability changed: streams that stopped for it send what they hold, those that sent little
+     * lately first, each kind in the order they stopped, as long as the link stays writable (one read each at
+     * most, so what the link queues stays near its high mark however many streams wait); then the streams paused
+     * for it may read again.
      */
     public void linkWritabilityChanged() {
-        Stream waiting;
-        while (link.isWritable() && !waitingForLink.isEmpty()) {
-            Iterator<Stream> first = waitingForLink.iterator();
-            waiting = first.next();
+        while (link.isWritable() && !(lightWaitingForLink.isEmpty() && waitingForLink.isEmpty())) {
+            Iterator<Stream> first = (lightWaitingForLink.isEmpty() ? waitingForLink : lightWaitingForLink)
+                    .iterator();
+            Stream waiting = first.next();
             first.remove();
             waiting.resumeSending();
         }
@@ -415,6 +424,7 @@ public final class StreamMux {
             stallSweep = null;
         }
         waitingForLink.clear();
+        lightWaitingForLink.clear();
         linkReadComplete();
         for (Stream stream : new ArrayList<>(streams.values())) {
             stream.reset(reason, false);

@@ -271,6 +271,34 @@ class BufferBudgetTest {
     }
 
     @Test
+    void onABusyLinkAStreamWithLittleToSendGoesBeforeBulkOnesThatWaitedLonger() {
+        link.config().setWriteBufferWaterMark(new WriteBufferWaterMark(1, 2));
+        StreamMux mux = mux(BufferBudget.unlimited(), Duration.ZERO);
+        Stream bulk1 = stream(mux, 1, true, null);
+        Stream bulk2 = stream(mux, 3, true, null);
+        Stream small = stream(mux, 5, true, null);
+        link.write(Unpooled.wrappedBuffer(new byte[16]));
+        locals.get(0).writeInbound(Unpooled.wrappedBuffer(new byte[60_000]));
+        locals.get(1).writeInbound(Unpooled.wrappedBuffer(new byte[60_000]));
+        locals.get(2).writeInbound(Unpooled.wrappedBuffer(new byte[300])); // a small response, last in line
+        link.flush();
+        ByteBuf filler = link.readOutbound();
+        filler.release();
+
+        mux.linkWritabilityChanged();
+        List<Frame> first = drainLink();
+        assertEquals(5, first.get(0).id(), "the small response first");
+        first.forEach(Frame::release);
+        mux.linkWritabilityChanged();
+        List<Frame> second = drainLink();
+        assertEquals(1, second.get(0).id(), "then the bulk ones, in the order they stopped");
+        second.forEach(Frame::release);
+        mux.linkWritabilityChanged();
+        drainLink().forEach(Frame::release);
+        assertEquals(0, bulk1.bufferedBytes() + bulk2.bufferedBytes() + small.bufferedBytes());
+    }
+
+    @Test
     void aThousandShedStreamsInOneSecondMakeOneLogLine() {
         BufferBudget budget = new BufferBudget(1, 1, 1, now::get);
         int logged = 0;
