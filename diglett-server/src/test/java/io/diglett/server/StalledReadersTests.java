@@ -88,7 +88,6 @@ class StalledReadersTests {
                 // what the streams that were not shed still hold is freed: after 1 s while their address's share
                 // is over its limit (memory short), after the stall timeout (3 s here) once it is not
                 waitFor(() -> budget.total().used() == 0, "stalled streams are reset and their bytes freed", 20_000);
-                assertEquals(0, budget.clients(), "no client entry outlives its streams");
                 metrics = scrape(fixture.gateway);
                 assertTrue(counter(metrics, "diglett_streams_shed_total", "stall")
                         + counter(metrics, "diglett_streams_shed_total", "pressure") >= 1, metrics);
@@ -107,6 +106,8 @@ class StalledReadersTests {
                     socket.close();
                 }
             }
+            // streams whose bytes all sit in the kernel hold nothing here and stay until their clients go
+            waitFor(() -> budget.clients() == 0, "no client entry outlives its streams");
         }
     }
 
