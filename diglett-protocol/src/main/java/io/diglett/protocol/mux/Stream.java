@@ -526,6 +526,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         holding.remove(n);
         lastProgress = mux.nanoTime();
         if (!f.isSuccess()) {
+            log.debug("stream={} {} write failed", id, label, f.cause());
             reset("write failed: " + f.cause().getMessage(), true);
             return;
         }
