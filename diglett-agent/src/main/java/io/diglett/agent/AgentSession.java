@@ -395,6 +395,20 @@ final class AgentSession extends LinkSession {
         }
     }
 
+    /**
+     * The kernel receive buffer of a backend connection: the stream's send window, what the agent may read
+     * ahead of the gateway's credit anyway. Left to autotuning, a backend socket that the agent stopped reading
+     * (its client reads nothing) keeps the receive buffer it grew to while the first window went out, and the
+     * backend's send buffer grows with it: 3,000 clients that asked for a large file and never read pinned about
+     * 0.2 GB in the agent's sockets and 1 GB in the backend's, past the kernel's TCP memory pressure mark, where
+     * every socket of the host is clamped, the link included. Fixed at the window, the backend is never
+     * allowed more in flight than the gateway has granted; the backend hop is local, so that covers its round
+     * trip many times over.
+     */
+    static int backendReceiveBuffer(int window) {
+        return Math.max(Protocol.MIN_WINDOW, window);
+    }
+
     private void connect(Stream stream, AgentSession.Target target, Requests.Open open, String client) {
         if (stream.state() == StreamState.CLOSED) {
             startWaitingConnect(); // reset by the gateway while it waited
@@ -403,7 +417,9 @@ final class AgentSession extends LinkSession {
         log.debug("stream={} name={} client={} connecting {}", Integer.toUnsignedString(stream.id()),
                 target.spec().name(), client, target.spec().backend());
         pendingConnects++;
-        ChannelFuture connect = backends.connect(target.backend());
+        ChannelFuture connect = backends.clone()
+                .option(ChannelOption.SO_RCVBUF, backendReceiveBuffer(open.window()))
+                .connect(target.backend());
         connect.addListener(f -> {
             pendingConnects--;
             connected(stream, target, open, connect);
@@ -437,7 +453,7 @@ final class AgentSession extends LinkSession {
             backend.close();
             return;
         }
-        if (!mux.writeControl(Frame.opened(ctx.alloc(), id, mux.receiveWindow()))) {
+        if (!mux.writeControl(Frame.opened(ctx.alloc(), id, stream.window()))) {
             backend.close();
             return;
         }

@@ -216,6 +216,8 @@ public final class BufferBudget {
     public static final class Share {
         private final long limit;
         private final AtomicLong used = new AtomicLong();
+        /** The receive windows of the streams charged here: what their peers may make them hold at most. */
+        private final AtomicLong committed = new AtomicLong();
         /** Streams holding a client share (changed only inside the map's compute). */
         private int streams;
 
@@ -235,6 +237,16 @@ public final class BufferBudget {
             used.addAndGet(bytes);
         }
 
+        /** The receive windows of the streams charged to this share, together. */
+        public long committed() {
+            return committed.get();
+        }
+
+        /** Whether {@code bytes} more of window keep the windows of this share within {@link #PRESSURE} of its limit. */
+        boolean roomFor(long bytes) {
+            return limit == Long.MAX_VALUE || committed.get() + bytes <= (long) (limit * PRESSURE);
+        }
+
         boolean over() {
             return used.get() > limit;
         }
@@ -250,6 +262,8 @@ public final class BufferBudget {
         private final Object clientKey;
         private final Share client;
         private long held;
+        /** This stream's receive window, charged to every level's {@link Share#committed()}. */
+        private int window;
         private boolean closed;
 
         private Holding(Share link, Object clientKey, Share client) {
@@ -288,6 +302,40 @@ public final class BufferBudget {
             }
         }
 
+        /**
+         * The receive window a new stream starts with: {@code preferred} while the windows already granted at every
+         * level leave room for it within {@link #PRESSURE} of the limit, else {@code minimum}. Credit is what
+         * a peer may make us hold: a burst of thousands of new streams (clients that ask for a large response
+         * and never read) is then granted a budget's worth, not thousands of full windows whose bytes would
+         * have to be held, or shed, once they arrived.
+         */
+        int openWindow(int preferred, int minimum) {
+            int granted = room(preferred) ? preferred : Math.min(preferred, minimum);
+            charge(granted);
+            return granted;
+        }
+
+        /** Whether every level has room for {@code bytes} more of window (see {@link #openWindow}). */
+        boolean room(long bytes) {
+            return total.roomFor(bytes) && link.roomFor(bytes) && (client == null || client.roomFor(bytes));
+        }
+
+        /** The stream's window is now {@code window} (it grew or shrank). */
+        void window(int window) {
+            if (!closed) {
+                charge(window - this.window);
+            }
+        }
+
+        private void charge(int delta) {
+            window += delta;
+            total.committed.addAndGet(delta);
+            link.committed.addAndGet(delta);
+            if (client != null) {
+                client.committed.addAndGet(delta);
+            }
+        }
+
         /** Whether any level is over its limit. */
         boolean over() {
             return total.over() || link.over() || client != null && client.over();
@@ -310,6 +358,7 @@ public final class BufferBudget {
                 return;
             }
             remove((int) Math.min(held, Integer.MAX_VALUE));
+            charge(-window);
             closed = true;
             if (clientKey != null) {
                 leaveClient(clientKey);

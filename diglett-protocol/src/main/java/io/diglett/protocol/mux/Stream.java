@@ -150,7 +150,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         this.label = label;
         this.observer = observer;
         this.holding = holding;
-        this.window = mux.receiveWindow();
+        this.window = holding.openWindow(mux.receiveWindow(), Protocol.MIN_WINDOW);
         this.receiveCredit = window;
     }
 
@@ -220,6 +220,10 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         if (state == StreamState.CLOSED) {
             end.reset(channel, "stream closed before its socket was attached");
             return;
+        }
+        if (window != mux.receiveWindow()) {
+            // the listener's marks are for the usual window; this stream started smaller (see BufferBudget)
+            channel.config().setWriteBufferWaterMark(socketWaterMark(window));
         }
         crossLoop = channel.eventLoop() != mux.executor();
         if (!crossLoop) {
@@ -566,6 +570,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             return 0;
         }
         window -= cut;
+        holding.window(window);
         int returned = Math.min(cut, growth);
         growth -= returned;
         mux.returnGrowth(returned);
@@ -591,9 +596,14 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         if (window >= mux.maxWindow() || receiveCredit >= mux.windowUpdateThreshold()) {
             return 0;
         }
-        int granted = mux.takeGrowth(Math.min(window, mux.maxWindow() - window));
+        int wanted = Math.min(window, mux.maxWindow() - window);
+        if (!holding.room(wanted)) {
+            return 0;
+        }
+        int granted = mux.takeGrowth(wanted);
         if (granted > 0) {
             window += granted;
+            holding.window(window);
             growth += granted;
             local.config().setWriteBufferWaterMark(socketWaterMark(window));
             log.debug("stream={} {} window grown to {}", id, label, window);

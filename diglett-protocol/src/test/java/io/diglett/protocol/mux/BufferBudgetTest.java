@@ -96,24 +96,23 @@ class BufferBudgetTest {
 
     @Test
     void overTheBudgetTheStreamWhoseSocketDoesNotReadIsShedAndTheOthersKeepGoing() {
-        BufferBudget budget = new BufferBudget(300 * 1024, Long.MAX_VALUE, Long.MAX_VALUE);
+        BufferBudget budget = new BufferBudget(2L * CHUNK - 1, Long.MAX_VALUE, Long.MAX_VALUE);
         StreamMux mux = mux(budget, Duration.ZERO);
         Stream first = stream(mux, 1, false, null);
         Stream second = stream(mux, 3, false, null);
         Stream reader = stream(mux, 5, true, null);
+        assertEquals(Protocol.MIN_WINDOW, first.window(), "a budget this small grants the smallest windows");
 
-        for (int sent = 0; sent + CHUNK <= WINDOW; sent += CHUNK) {
-            peerSends(mux, 1, CHUNK);
-        }
-        assertEquals(4L * CHUNK, budget.total().used(), "a stalled stream holds its whole window");
-        peerSends(mux, 3, CHUNK);
+        peerSends(mux, 1, CHUNK);
+        assertEquals(CHUNK, budget.total().used(), "a stalled stream holds its whole window");
+        peerSends(mux, 3, CHUNK / 2);
         assertEquals(StreamState.OPEN, second.state(), "within the budget");
         now.addAndGet(Stream.PROGRESS_GRACE_NANOS); // and its socket has taken nothing for a second
-        peerSends(mux, 3, CHUNK);
+        peerSends(mux, 3, CHUNK - CHUNK / 2);
 
         assertEquals(StreamState.CLOSED, second.state(), "over the budget, the stream that needed more goes");
         assertEquals(1, budget.shed(BufferBudget.Shed.BUDGET));
-        assertEquals(4L * CHUNK, budget.total().used(), "what it held went back");
+        assertEquals(CHUNK, budget.total().used(), "what it held went back");
         assertTrue(closeReasons().get(0).contains("buffer budget exhausted"));
         assertEquals(StreamState.OPEN, first.state(), "what was already held stays");
 
@@ -121,29 +120,63 @@ class BufferBudgetTest {
         peerSends(mux, 5, CHUNK);
         mux.linkReadComplete();
         assertEquals(StreamState.OPEN, reader.state());
-        assertEquals(4L * CHUNK, budget.total().used(), "bytes the socket took are not held");
+        assertEquals(CHUNK, budget.total().used(), "bytes the socket took are not held");
 
         first.reset("test over", true);
         reader.reset("test over", true);
         assertEquals(0, budget.total().used(), "every byte of the budget comes back when the streams end");
         assertEquals(0, mux.linkShare().used());
+        assertEquals(0, budget.total().committed(), "and every byte of window");
+    }
+
+    @Test
+    void newStreamsGetFullWindowsOnlyWhileTheWindowsAlreadyGrantedLeaveRoomInTheBudget() throws Exception {
+        // room for the windows: half of each limit, so three full windows in all and one per address
+        BufferBudget budget = new BufferBudget(6L * WINDOW, Long.MAX_VALUE, 2L * WINDOW);
+        StreamMux mux = mux(budget, Duration.ZERO);
+        InetAddress one = InetAddress.getByName("192.0.2.1");
+        InetAddress two = InetAddress.getByName("192.0.2.2");
+        InetAddress three = InetAddress.getByName("192.0.2.3");
+        Stream a = stream(mux, 1, true, one);
+        Stream b = stream(mux, 3, true, one);
+        Stream c = stream(mux, 5, true, two);
+        Stream d = stream(mux, 7, true, three);
+        assertEquals(WINDOW, a.window());
+        assertEquals(Protocol.MIN_WINDOW, b.window(), "its address's share has room for one full window");
+        assertEquals(WINDOW, c.window(), "another address has a share of its own");
+        assertEquals(Protocol.MIN_WINDOW, d.window(), "the total's room is spent");
+        assertEquals(2L * WINDOW + 2L * Protocol.MIN_WINDOW, budget.total().committed());
+        assertEquals(Protocol.MIN_WINDOW, b.receiveCredit(), "what its peer may send");
+
+        a.reset("test over", true);
+        Stream e = stream(mux, 9, true, one);
+        assertEquals(Protocol.MIN_WINDOW, e.window(), "b's window still counts against its address");
+        b.reset("test over", true);
+        e.reset("test over", true);
+        Stream f = stream(mux, 11, true, one);
+        assertEquals(WINDOW, f.window(), "windows go back with their streams");
+        for (Stream s : List.of(c, d, f)) {
+            s.reset("test over", true);
+        }
+        assertEquals(0, budget.total().committed());
     }
 
     @Test
     void eachClientAddressHasItsOwnShare() throws Exception {
-        BufferBudget budget = new BufferBudget(Long.MAX_VALUE, Long.MAX_VALUE, 2L * CHUNK);
+        int part = 20_000;
+        BufferBudget budget = new BufferBudget(Long.MAX_VALUE, Long.MAX_VALUE, 2L * part);
         StreamMux mux = mux(budget, Duration.ZERO);
         InetAddress greedy = InetAddress.getByName("192.0.2.1");
         InetAddress other = InetAddress.getByName("192.0.2.2");
         Stream a = stream(mux, 1, false, greedy);
         Stream b = stream(mux, 3, false, other);
-        peerSends(mux, 1, CHUNK);
-        peerSends(mux, 1, CHUNK);
-        peerSends(mux, 3, CHUNK);
-        peerSends(mux, 3, CHUNK);
+        peerSends(mux, 1, part);
+        peerSends(mux, 1, part);
+        peerSends(mux, 3, part);
+        peerSends(mux, 3, part);
         assertEquals(2, budget.clients());
         now.addAndGet(Stream.PROGRESS_GRACE_NANOS);
-        peerSends(mux, 1, CHUNK);
+        peerSends(mux, 1, part);
         assertEquals(StreamState.CLOSED, a.state(), "its address's share is spent");
         assertEquals(StreamState.OPEN, b.state(), "another address is not charged for it");
         assertEquals(1, budget.clients(), "a client's entry goes with its last stream");
@@ -153,17 +186,20 @@ class BufferBudgetTest {
 
     @Test
     void underPressureCreditComesBackShortAndTheWindowShrinksInsteadOfGrowing() {
-        BufferBudget budget = new BufferBudget(3L * CHUNK, Long.MAX_VALUE, Long.MAX_VALUE);
+        // room for one full window; five stalled streams of the smallest window then hold over half of it
+        BufferBudget budget = new BufferBudget(2L * WINDOW, Long.MAX_VALUE, Long.MAX_VALUE);
         StreamMux mux = mux(budget, Duration.ZERO);
-        stream(mux, 1, false, null);
-        Stream reader = stream(mux, 3, true, null);
-        peerSends(mux, 1, CHUNK);
-        peerSends(mux, 1, CHUNK);
+        Stream reader = stream(mux, 1, true, null);
+        assertEquals(WINDOW, reader.window());
+        for (int id = 3; id <= 11; id += 2) {
+            stream(mux, id, false, null);
+            peerSends(mux, id, Protocol.MIN_WINDOW);
+        }
         assertTrue(budget.total().used() >= BufferBudget.PRESSURE * budget.total().limit());
         drainLink().forEach(Frame::release);
 
-        peerSends(mux, 3, CHUNK);
-        peerSends(mux, 3, 1); // a quarter of the window consumed: credit goes back
+        peerSends(mux, 1, CHUNK);
+        peerSends(mux, 1, 1); // a quarter of the window consumed: credit goes back
         List<Frame> frames = drainLink();
         try {
             assertEquals(1, frames.size());
@@ -176,6 +212,8 @@ class BufferBudgetTest {
         assertEquals(WINDOW - WINDOW / 8, reader.window());
         assertEquals(1, budget.windowsShrunk());
         assertEquals(reader.window(), reader.receiveCredit(), "nothing in flight: the credit is the shrunk window");
+        assertEquals(WINDOW - WINDOW / 8 + 5L * Protocol.MIN_WINDOW, budget.total().committed(),
+                "the shrunk window is what is granted");
     }
 
     @Test
@@ -258,12 +296,13 @@ class BufferBudgetTest {
 
     @Test
     void overTheBudgetASlowButReadingSocketKeepsItsStream() {
-        BufferBudget budget = new BufferBudget(2L * CHUNK, Long.MAX_VALUE, Long.MAX_VALUE);
+        int part = 20_000;
+        BufferBudget budget = new BufferBudget(2L * part, Long.MAX_VALUE, Long.MAX_VALUE);
         StreamMux mux = mux(budget, Duration.ZERO);
         Stream slow = stream(mux, 1, false, null);
-        peerSends(mux, 1, CHUNK);
-        peerSends(mux, 1, CHUNK);
-        peerSends(mux, 1, CHUNK); // over the budget, behind, but it took a byte less than a second ago
+        peerSends(mux, 1, part);
+        peerSends(mux, 1, part);
+        peerSends(mux, 1, part); // over the budget, behind, but it took a byte less than a second ago
         assertEquals(StreamState.OPEN, slow.state());
         now.addAndGet(Stream.PROGRESS_GRACE_NANOS);
         peerSends(mux, 1, 10);

@@ -450,7 +450,7 @@ public final class GatewaySession extends LinkSession {
         }
         log.debug("stream={} name={} client={} opening", Integer.toUnsignedString(id), tunnel.name(),
                 client.remoteAddress());
-        mux.write(Requests.Open.of(tunnel.registration(), mux.receiveWindow(), client.remoteAddress(),
+        mux.write(Requests.Open.of(tunnel.registration(), stream.window(), client.remoteAddress(),
                 client.localAddress()).encode(ctx.alloc(), id, version()));
         mux.flushLinkLater();
         return stream;
