@@ -156,17 +156,21 @@ class PreLoginTests {
     }
 
     @Test
-    void theGlobalPendingLimitClosesConnectionsFromEveryAddressOnceFull() throws Exception {
+    void aFullPendingPoolTakesNewConnectionsInThePlaceOfTheOldestSilentOnes() throws Exception {
         PreLoginLimits small = PreLoginLimits.defaults().withMaxPendingLogins(4).withMaxPendingLoginsPerIp(3);
         try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withPreLogin(small), tokens);
              IdleSockets first = new IdleSockets(); IdleSockets second = new IdleSockets()) {
             first.open(5, CROWD, fixture.address);
             assertTrue(first.awaitClosed(2, 5_000), "two over the per-address limit of 3 are closed");
+            TunnelTests.waitFor(() -> fixture.gateway.pendingLogins() == 3, "the gateway holds three");
             second.open(3, address("127.0.0.3"), fixture.address);
-            assertTrue(second.awaitClosed(2, 5_000), "two over the global limit of 4 are closed");
+            assertTrue(first.awaitClosed(4, 5_000), "the pool of 4 is full: two of the first, the oldest, make room");
+            TunnelTests.waitFor(() -> fixture.gateway.metrics().handshakeFailures("evicted") == 2,
+                    "two evictions counted");
+            assertEquals(0, second.closed(), "the newcomers are all in");
             assertEquals(4, fixture.gateway.pendingLogins());
             assertEquals(2, fixture.gateway.metrics().handshakeFailures("pending_logins_per_ip"));
-            assertEquals(2, fixture.gateway.metrics().handshakeFailures("pending_logins"));
+            assertEquals(0, fixture.gateway.metrics().handshakeFailures("pending_logins"));
         }
     }
 
