@@ -156,17 +156,70 @@ class PreLoginTests {
     }
 
     @Test
-    void theGlobalPendingLimitClosesConnectionsFromEveryAddressOnceFull() throws Exception {
+    void aFullPendingPoolTakesNewConnectionsInThePlaceOfTheOldestSilentOnes() throws Exception {
         PreLoginLimits small = PreLoginLimits.defaults().withMaxPendingLogins(4).withMaxPendingLoginsPerIp(3);
         try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withPreLogin(small), tokens);
              IdleSockets first = new IdleSockets(); IdleSockets second = new IdleSockets()) {
             first.open(5, CROWD, fixture.address);
             assertTrue(first.awaitClosed(2, 5_000), "two over the per-address limit of 3 are closed");
+            TunnelTests.waitFor(() -> fixture.gateway.pendingLogins() == 3, "the gateway holds three");
             second.open(3, address("127.0.0.3"), fixture.address);
-            assertTrue(second.awaitClosed(2, 5_000), "two over the global limit of 4 are closed");
+            assertTrue(first.awaitClosed(4, 5_000), "the pool of 4 is full: two of the first, the oldest, make room");
+            TunnelTests.waitFor(() -> fixture.gateway.metrics().handshakeFailures("evicted") == 2,
+                    "two evictions counted");
+            assertEquals(0, second.closed(), "the newcomers are all in");
             assertEquals(4, fixture.gateway.pendingLogins());
             assertEquals(2, fixture.gateway.metrics().handshakeFailures("pending_logins_per_ip"));
-            assertEquals(2, fixture.gateway.metrics().handshakeFailures("pending_logins"));
+            assertEquals(0, fixture.gateway.metrics().handshakeFailures("pending_logins"));
+        }
+    }
+
+    @Test
+    void idleSocketsFromManyAddressesDoNotKeepAnAgentWithAValidTokenOut() throws Exception {
+        crowdFromManyAddresses(null);
+    }
+
+    @Test
+    void slowTalkersFromManyAddressesDoNotKeepAnAgentWithAValidTokenOut() throws Exception {
+        crowdFromManyAddresses(new byte[] {0x16, 0x03, 0x01}); // the start of a TLS record, and then nothing
+    }
+
+    /**
+     * 64 sockets from 64 addresses, one each, at a gateway that holds 16 pending: every source is within its own
+     * share, and the pool is full of them. An agent with a valid token then registers at its first attempt, in
+     * the place of one of them.
+     */
+    private void crowdFromManyAddresses(byte[] each) throws Exception {
+        int pool = 16;
+        int sources = 64;
+        PreLoginLimits small = PreLoginLimits.defaults().withMaxPendingLogins(pool)
+                .withFirstByteTimeout(Duration.ofSeconds(30)).withLoginTimeout(Duration.ofSeconds(30));
+        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withPreLogin(small)
+                .withLimits(GatewayConfig.Limits.defaults().withHandshakeTimeout(Duration.ofSeconds(30))), tokens);
+             IdleSockets crowd = new IdleSockets()) {
+            for (int i = 0; i < sources; i++) {
+                crowd.open(1, address("127.0.0." + (10 + i)), fixture.address, each);
+            }
+            assertTrue(crowd.awaitClosed(sources - pool, 10_000), "all but " + pool + " are closed; closed: "
+                    + crowd.closed());
+            TunnelTests.waitFor(() -> fixture.gateway.pendingLogins() == pool, "the pool is full");
+
+            long start = System.nanoTime();
+            Agent agent = fixture.agent(fixture.agentConfig("crowded", echo.port()).withToken(TOKEN));
+            int port = agent.start().get(5, TimeUnit.SECONDS).get(0).publicPort();
+            long registeredMillis = millisSince(start);
+            assertEquals(null, agent.status().lastError(), "registered at the first attempt, no retry");
+            assertTrue(registeredMillis < 2_000, "registered in " + registeredMillis + " ms");
+            assertEquals(1, fixture.gateway.agents());
+            TunnelTests.waitFor(() -> fixture.gateway.metrics().handshakeFailures("evicted") == sources - pool + 1,
+                    "each socket over the pool, and then the agent, took an older one's place");
+            assertTrue(crowd.awaitClosed(sources - pool + 1, 5_000), "and that one was closed");
+            assertEquals(pool - 1, fixture.gateway.pendingLogins(), "its place left the pool at its Login");
+            assertEquals(0, fixture.gateway.metrics().handshakeFailures("pending_logins"));
+            try (Socket client = TestServers.connect(port)) {
+                client.getOutputStream().write('x');
+                assertEquals('x', client.getInputStream().read(), "the tunnel serves");
+            }
         }
     }
 
@@ -245,10 +298,18 @@ class PreLoginTests {
 
         /** Opens {@code n} connections from {@code from} to {@code to}. */
         void open(int n, InetAddress from, InetSocketAddress to) throws IOException {
+            open(n, from, to, null);
+        }
+
+        /** Opens {@code n} connections from {@code from} to {@code to}, each sending {@code first} if not null. */
+        void open(int n, InetAddress from, InetSocketAddress to, byte[] first) throws IOException {
             for (int i = 0; i < n; i++) {
                 SocketChannel channel = SocketChannel.open();
                 channel.bind(new InetSocketAddress(from, 0));
                 channel.connect(to);
+                if (first != null) {
+                    channel.write(ByteBuffer.wrap(first));
+                }
                 channel.configureBlocking(false);
                 channel.register(selector, SelectionKey.OP_READ);
                 open.add(channel);

@@ -23,7 +23,7 @@ public final class GatewayMetrics implements LinkEvents {
     private final PrometheusRegistry registry = new PrometheusRegistry();
     /**
      * Agent connections that ended before they were active, by where: not_tls, handshake, login, registration,
-     * timeout; or by the pre-login limit that closed them: pending_logins, pending_logins_per_ip,
+     * timeout; or by the pre-login limit that closed them: pending_logins, pending_logins_per_ip, evicted,
      * first_byte_timeout, login_timeout, max_agents.
      */
     private final Counter handshakeFailures;

@@ -192,8 +192,9 @@ public final class ServerCommand implements Callable<Integer> {
 
     @Option(names = "--max-pending-logins", paramLabel = "N",
             defaultValue = "" + PreLoginLimits.DEFAULT_MAX_PENDING_LOGINS,
-            description = "Connections on the agent port that have not logged in yet, at once; more are closed at "
-                    + "once (default: ${DEFAULT-VALUE}).")
+            description = "Connections on the agent port that have not logged in yet, at once; when full, a new "
+                    + "connection takes the place of the oldest that has sent nothing (else the oldest) "
+                    + "(default: ${DEFAULT-VALUE}).")
     int maxPendingLogins;
 
     @Option(names = "--max-pending-logins-per-ip", paramLabel = "N",

@@ -5,7 +5,9 @@ import java.time.Duration;
 /**
  * Limits on agent connections that have not logged in yet. They are anonymous: anyone who can reach the agent
  * port opens them, so they get their own small budget and short deadlines, apart from {@code --max-agents},
- * which counts logged-in links only. Over a limit a new connection is closed at once.
+ * which counts logged-in links only. A new connection over its source's limit is closed at once; one that finds
+ * the global limit reached takes the place of a pending connection that is closed instead (the oldest that has
+ * sent nothing, else the oldest).
  *
  * @param maxPendingLogins      connections before Login at once, from all addresses
  * @param maxPendingLoginsPerIp connections before Login at once from one source: an IPv4 address, or an IPv6

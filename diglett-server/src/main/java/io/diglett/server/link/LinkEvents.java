@@ -8,8 +8,9 @@ public interface LinkEvents {
 
     /**
      * A link ended before it was active; {@code stage}: not_tls, handshake, login, registration, timeout, or a
-     * pre-login limit ({@link LinkAdmission}): pending_logins, pending_logins_per_ip, first_byte_timeout,
-     * login_timeout, max_agents.
+     * pre-login limit ({@link LinkAdmission}): pending_logins, pending_logins_per_ip, evicted (a pending
+     * connection closed for a new one, the pending pool being full), first_byte_timeout, login_timeout,
+     * max_agents.
      */
     void handshakeFailed(String stage);
 

@@ -4,17 +4,18 @@ import io.diglett.server.config.PreLoginLimits;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
-import java.net.InetAddress;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
  * First handler of an agent connection, there until it logs in: holds the connection's place in the
- * {@link LinkAdmission} counts and its deadlines. No byte within the first-byte timeout, or no Login within the
- * login timeout, closes the connection (counted and logged by the admission). At Login the session calls
- * {@link #loggedIn}: the place moves from the pending counts to the agents (or the gateway is full) and this
- * handler leaves the pipeline; whatever the connection counts as is given back when it closes. Runs on the
- * connection's event loop.
+ * {@link LinkAdmission} pool and its deadlines, and tells the admission when the first byte came (a connection
+ * that sent nothing is the first to be evicted from a full pool). No byte within the first-byte timeout, or no
+ * Login within the login timeout, closes the connection (counted and logged by the admission). At Login the
+ * session calls {@link #loggedIn}: the place moves from the pending pool to the agents (or the gateway is full)
+ * and this handler leaves the pipeline; whatever the connection counts as is given back when it closes. Runs on
+ * the connection's event loop; an eviction takes the place from another one, and the steps here then find it
+ * gone.
  */
 public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
 
@@ -24,7 +25,7 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
     private enum State { PENDING, AGENT, DONE }
 
     private final LinkAdmission admission;
-    private final InetAddress source;
+    private final LinkAdmission.Place place;
     private final PreLoginLimits limits;
     private State state = State.PENDING;
     private boolean readSome;
@@ -32,10 +33,10 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> firstByteTimer;
     private ScheduledFuture<?> loginTimer;
 
-    /** A guard for a connection from {@code source}, already counted as pending by {@code admission}. */
-    PreLoginGuard(LinkAdmission admission, InetAddress source, PreLoginLimits limits) {
+    /** A guard for a connection at {@code place} in the pending pool of {@code admission}. */
+    PreLoginGuard(LinkAdmission admission, LinkAdmission.Place place, PreLoginLimits limits) {
         this.admission = admission;
-        this.source = source;
+        this.place = place;
         this.limits = limits;
     }
 
@@ -45,17 +46,15 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
         ctx.channel().closeFuture().addListener(f -> release());
         long firstByte = limits.firstByteTimeout().toMillis();
         firstByteTimer = ctx.executor().schedule(() -> {
-            if (!readSome && state == State.PENDING) {
-                admission.timedOut(ctx.channel(), LinkAdmission.FIRST_BYTE_TIMEOUT,
-                        "no byte within " + firstByte + " ms (--first-byte-timeout)");
+            if (!readSome && state == State.PENDING && admission.timedOut(place, LinkAdmission.FIRST_BYTE_TIMEOUT,
+                    "no byte within " + firstByte + " ms (--first-byte-timeout)")) {
                 ctx.close();
             }
         }, firstByte, TimeUnit.MILLISECONDS);
         long login = limits.loginTimeout().toMillis();
         loginTimer = ctx.executor().schedule(() -> {
-            if (state == State.PENDING) {
-                admission.timedOut(ctx.channel(), LinkAdmission.LOGIN_TIMEOUT,
-                        "no login within " + login + " ms (--login-timeout)");
+            if (state == State.PENDING && admission.timedOut(place, LinkAdmission.LOGIN_TIMEOUT,
+                    "no login within " + login + " ms (--login-timeout)")) {
                 ctx.close();
             }
         }, login, TimeUnit.MILLISECONDS);
@@ -66,6 +65,7 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
         if (!readSome) {
             readSome = true;
             firstByteTimer.cancel(false);
+            admission.spoke(place);
         }
         ctx.fireChannelRead(msg);
     }
@@ -84,7 +84,10 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
             return state == State.DONE ? "the connection is closing" : null;
         }
         cancelTimers();
-        admission.leavePending(source);
+        if (!admission.leavePending(place)) {
+            state = State.DONE; // evicted meanwhile: its close is on the way
+            return "the connection is closing";
+        }
         String full = admission.enterAgent(ctx.channel());
         state = full == null ? State.AGENT : State.DONE;
         ctx.pipeline().remove(this);
@@ -95,7 +98,7 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
     private void release() {
         cancelTimers();
         if (state == State.PENDING) {
-            admission.leavePending(source);
+            admission.leavePending(place);
         } else if (state == State.AGENT) {
             admission.leaveAgent();
         }

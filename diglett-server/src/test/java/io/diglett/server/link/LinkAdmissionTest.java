@@ -10,6 +10,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PreLoginLimits;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
 import io.netty.channel.embedded.EmbeddedChannel;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -76,42 +79,195 @@ class LinkAdmissionTest {
         return InetAddress.getByName(text);
     }
 
+    /**
+     * A connection from {@code ip} ({@code null}: an address that is no IP address), as the gateway takes it: with
+     * its guard if admitted, closed if not.
+     */
+    private EmbeddedChannel connect(String ip) {
+        EmbeddedChannel channel = ip == null ? new EmbeddedChannel(false, false) : new From(ip);
+        try {
+            channel.register();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        PreLoginGuard guard = admission.admit(channel);
+        if (guard == null) {
+            channel.close();
+        } else {
+            channel.pipeline().addFirst(PreLoginGuard.NAME, guard);
+        }
+        return channel;
+    }
+
+    /** {@code channel} sends a byte, as a ClientHello would. */
+    private static void speak(EmbeddedChannel channel) {
+        channel.writeInbound(Unpooled.wrappedBuffer(new byte[] {0x16}));
+        channel.releaseInbound();
+    }
+
     @Test
-    void eachSourceHasItsShareAndAllOfThemTheGlobalLimit() throws Exception {
-        assertNull(admission.enterPending(ip("10.0.0.1")));
-        assertNull(admission.enterPending(ip("10.0.0.1")));
-        String perIp = admission.enterPending(ip("10.0.0.1"));
-        assertEquals("2 connections from this address have not logged in yet, the limit"
-                + " (--max-pending-logins-per-ip)", perIp);
+    void eachSourceHasItsShare() throws Exception {
+        EmbeddedChannel first = connect("10.0.0.1");
+        EmbeddedChannel second = connect("10.0.0.1");
+        EmbeddedChannel third = connect("10.0.0.1");
+        assertTrue(first.isOpen() && second.isOpen());
+        assertFalse(third.isOpen(), "over the share of 2 of 10.0.0.1");
         assertEquals(2, admission.pending());
         assertEquals(2, admission.pendingFrom(ip("10.0.0.1")));
-
-        assertNull(admission.enterPending(ip("10.0.0.2")));
-        assertNull(admission.enterPending(ip("10.0.0.2")));
-        assertNull(admission.enterPending(ip("10.0.0.3")));
-        String global = admission.enterPending(ip("10.0.0.4"));
-        assertEquals("5 connections have not logged in yet, the limit (--max-pending-logins)", global);
-        assertEquals(5, admission.pending());
-        assertEquals(0, admission.pendingFrom(ip("10.0.0.4")), "a refused source keeps no entry");
         assertEquals(1, events.count(LinkAdmission.PENDING_LOGINS_PER_IP));
-        assertEquals(1, events.count(LinkAdmission.PENDING_LOGINS));
+        assertTrue(connect("10.0.0.2").isOpen(), "another source has its own share");
 
-        admission.leavePending(ip("10.0.0.1"));
+        first.close();
         assertEquals(1, admission.pendingFrom(ip("10.0.0.1")));
-        assertNull(admission.enterPending(ip("10.0.0.4")), "a place given back is free again");
-        admission.leavePending(ip("10.0.0.1"));
+        assertTrue(connect("10.0.0.1").isOpen(), "a place given back is free again");
+        assertEquals(3, admission.pending());
+        for (int i = 0; i < 4; i++) {
+            assertTrue(connect(null).isOpen(), "an unknown source is held to the global limit only");
+        }
+        assertEquals(5, admission.pending());
+        assertEquals(0, admission.pendingFrom(ip("10.0.0.4")), "a source with nothing pending has no entry");
+        assertEquals(0, events.count(LinkAdmission.PENDING_LOGINS));
+    }
+
+    @Test
+    void aFullPoolTakesANewConnectionInThePlaceOfTheOldestSilentOne() throws Exception {
+        List<EmbeddedChannel> pool = new ArrayList<>();
+        for (String ip : List.of("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4")) {
+            pool.add(connect(ip));
+        }
+        assertEquals(5, admission.pending());
+
+        EmbeddedChannel newcomer = connect("10.0.0.5");
+        assertTrue(newcomer.isOpen(), "admitted although the pool of 5 was full");
+        assertFalse(pool.get(0).isOpen(), "the oldest silent connection is closed for it");
+        assertTrue(pool.subList(1, 5).stream().allMatch(EmbeddedChannel::isOpen));
+        assertEquals(1, events.count(LinkAdmission.EVICTED));
+        assertEquals(0, events.count(LinkAdmission.PENDING_LOGINS));
+        assertEquals(5, admission.pending(), "the evicted place is given back once, not again at its close");
+        assertEquals(1, admission.pendingFrom(ip("10.0.0.1")));
+        assertEquals(1, admission.pendingFrom(ip("10.0.0.5")));
+
+        assertTrue(connect("10.0.0.6").isOpen());
+        assertFalse(pool.get(1).isOpen(), "then the next oldest");
         assertEquals(0, admission.pendingFrom(ip("10.0.0.1")));
-        assertNull(admission.enterPending(null), "an unknown source is held to the global limit only");
-        assertNotNull(admission.enterPending(null));
+        assertEquals(2, events.count(LinkAdmission.EVICTED));
+        assertEquals(5, admission.pending());
+    }
+
+    @Test
+    void connectionsThatSentNothingAreEvictedBeforeOnesThatDidThenTheOldestOfAll() {
+        List<EmbeddedChannel> pool = new ArrayList<>();
+        for (int i = 1; i <= 5; i++) {
+            pool.add(connect("10.0.0." + i));
+        }
+        speak(pool.get(2)); // the first three spoke, the youngest of them first
+        speak(pool.get(0));
+        speak(pool.get(1));
+
+        EmbeddedChannel first = connect("10.0.1.1");
+        assertFalse(pool.get(3).isOpen(), "the oldest silent one goes, not the older ones that spoke");
+        speak(first);
+        EmbeddedChannel second = connect("10.0.1.2");
+        assertFalse(pool.get(4).isOpen());
+        speak(second);
+        assertTrue(pool.subList(0, 3).stream().allMatch(EmbeddedChannel::isOpen));
+
+        assertTrue(connect("10.0.1.3").isOpen());
+        assertFalse(pool.get(0).isOpen(), "none silent: the oldest of all goes (by its accept, not its first byte)");
+        assertTrue(pool.get(1).isOpen() && pool.get(2).isOpen() && first.isOpen() && second.isOpen());
+        assertEquals(3, events.count(LinkAdmission.EVICTED));
+        assertEquals(5, admission.pending());
+    }
+
+    @Test
+    void aSourceOverItsShareIsRefusedAndEvictsNobody() throws Exception {
+        List<EmbeddedChannel> pool = new ArrayList<>();
+        for (String ip : List.of("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4")) {
+            pool.add(connect(ip));
+        }
+        EmbeddedChannel over = connect("10.0.0.1");
+        assertFalse(over.isOpen(), "10.0.0.1 has its 2 pending already");
+        assertTrue(pool.stream().allMatch(EmbeddedChannel::isOpen), "and takes no one's place");
+        assertEquals(1, events.count(LinkAdmission.PENDING_LOGINS_PER_IP));
+        assertEquals(0, events.count(LinkAdmission.EVICTED));
+        assertEquals(5, admission.pending());
+        assertEquals(2, admission.pendingFrom(ip("10.0.0.1")));
+    }
+
+    @Test
+    void aPoolOverALoweredLimitRefusesNewConnectionsUntilItShrinks() {
+        List<EmbeddedChannel> pool = new ArrayList<>();
+        for (int i = 1; i <= 5; i++) {
+            pool.add(connect("10.0.0." + i));
+        }
+        config.set(config.get().withPreLogin(config.get().preLogin().withMaxPendingLogins(3)));
+        assertFalse(connect("10.0.1.1").isOpen(), "5 pending, over the new limit of 3");
+        assertTrue(pool.stream().allMatch(EmbeddedChannel::isOpen), "the pool shrinks by its deadlines, not here");
+        assertEquals(1, events.count(LinkAdmission.PENDING_LOGINS));
+        pool.get(0).close();
+        pool.get(1).close();
+        assertTrue(connect("10.0.1.1").isOpen(), "at the limit again: a new one takes the oldest silent one's place");
+        assertFalse(pool.get(2).isOpen());
+        assertEquals(1, events.count(LinkAdmission.EVICTED));
+        assertEquals(3, admission.pending());
+    }
+
+    /** Holds a close on its way down the pipeline, as another event loop would run it later. */
+    static final class HeldClose extends ChannelOutboundHandlerAdapter {
+        private ChannelHandlerContext ctx;
+        private ChannelPromise promise;
+
+        @Override
+        public void close(ChannelHandlerContext ctx, ChannelPromise promise) {
+            this.ctx = ctx;
+            this.promise = promise;
+        }
+
+        boolean held() {
+            return promise != null;
+        }
+
+        void run() {
+            ctx.close(promise);
+        }
+    }
+
+    @Test
+    void anEvictedConnectionWhoseCloseIsStillOnItsWayNeitherLogsInNorTimesOut() {
+        HeldClose loggingIn = new HeldClose();
+        HeldClose timingOut = new HeldClose();
+        EmbeddedChannel first = connect("10.0.0.1");
+        first.pipeline().addLast(loggingIn);
+        EmbeddedChannel second = connect("10.0.0.2");
+        second.pipeline().addLast(timingOut);
+        for (int i = 3; i <= 5; i++) {
+            connect("10.0.0." + i);
+        }
+        connect("10.0.1.1");
+        connect("10.0.1.2");
+        assertTrue(loggingIn.held() && timingOut.held(), "both evicted, their closes not run yet");
+        assertEquals(2, events.count(LinkAdmission.EVICTED));
+
+        assertEquals("the connection is closing", PreLoginGuard.loggedIn(first.pipeline()));
+        assertEquals(0, admission.agents(), "a Login after the eviction does not make it an agent");
+        second.advanceTimeBy(1, TimeUnit.HOURS);
+        second.runScheduledPendingTasks();
+        assertEquals(0, events.count(LinkAdmission.FIRST_BYTE_TIMEOUT) + events.count(LinkAdmission.LOGIN_TIMEOUT),
+                "its deadlines find its place gone: counted once, as evicted");
+
+        loggingIn.run();
+        timingOut.run();
+        assertFalse(first.isOpen() || second.isOpen());
+        assertEquals(5, admission.pending(), "their places were given back once, at the eviction");
+        assertEquals(0, admission.agents());
     }
 
     @Test
     void anIpv6SourceIsItsSlash64() throws UnknownHostException {
-        assertNull(admission.enterPending(LinkAdmission.sourceOf(ip("2001:db8:1:2::a"))));
-        assertNull(admission.enterPending(LinkAdmission.sourceOf(ip("2001:db8:1:2:ffff::b"))));
-        assertNotNull(admission.enterPending(LinkAdmission.sourceOf(ip("2001:db8:1:2:1:2:3:4"))),
-                "a third address of the same /64 is over the share of 2");
-        assertNull(admission.enterPending(LinkAdmission.sourceOf(ip("2001:db8:1:3::a"))), "another /64 is not");
+        assertTrue(connect("2001:db8:1:2::a").isOpen());
+        assertTrue(connect("2001:db8:1:2:ffff::b").isOpen());
+        assertFalse(connect("2001:db8:1:2:1:2:3:4").isOpen(), "a third address of the same /64 is over the share of 2");
+        assertTrue(connect("2001:db8:1:3::a").isOpen(), "another /64 is not");
         assertEquals(2, admission.pendingFrom(ip("2001:db8:1:2::77")));
         assertSame(ip("10.1.2.3").getClass(), LinkAdmission.sourceOf(ip("::ffff:10.1.2.3")).getClass(),
                 "an IPv4-mapped address counts as its IPv4 address");
