@@ -136,6 +136,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     private long lastProgress;
     /** When the send credit ran out ({@link StreamMux#nanoTime()}); meaningless while there is credit. */
     private long creditSpentAt;
+    /** Whether the local socket's kernel queue was last sized for memory being short ({@link #socketQueueFor}). */
+    private boolean socketQueueShort;
     /** In the mux's queue of streams waiting for the link to become writable. */
     private boolean waitingForLink;
     /** When this stream last started waiting for the link ({@link StreamMux#nanoTime()}). */
@@ -478,6 +480,18 @@ public final class Stream extends ChannelInboundHandlerAdapter {
      */
     long creditStalledFor(long now) {
         return sendCredit == 0 && state.canSend() && !localInputEnded ? now - creditSpentAt : 0;
+    }
+
+    /**
+     * Tells {@code sockets} when memory became short for this stream, or no longer is, so that the transport
+     * holds the local socket's kernel queue smaller meanwhile: a client that reads nothing is then found stuck,
+     * and shed, after its window instead of after the window and a kernel queue of it.
+     */
+    void socketQueueFor(boolean memoryShort, FlowLimits.SocketQueue sockets) {
+        if (memoryShort != socketQueueShort && local != null && local.isOpen()) {
+            socketQueueShort = memoryShort;
+            sockets.memoryShort(local, memoryShort);
+        }
     }
 
     /** Whether memory is short for this stream: a level of its budget is over its limit, or the system's. */
