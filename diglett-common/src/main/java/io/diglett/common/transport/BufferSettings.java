@@ -48,7 +48,7 @@ public record BufferSettings(long total, long perLink, long perClient, Duration 
     /** A new budget with these limits, to share between every link of the process. */
     public FlowLimits flowLimits() {
         return FlowLimits.of(new BufferBudget(total, perLink, perClient), stallTimeout)
-                .withSockets((socket, memoryShort) -> Transport.holdUnsent(socket,
-                        memoryShort ? Math.min(unsentPerSocket, Transport.STREAM_UNSENT_WHILE_SHORT) : unsentPerSocket));
+                .withSockets((socket, tight) -> Transport.holdUnsent(socket,
+                        tight ? Math.min(unsentPerSocket, Transport.STREAM_UNSENT_WHILE_TIGHT) : unsentPerSocket));
     }
 }

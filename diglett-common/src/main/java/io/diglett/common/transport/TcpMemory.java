@@ -40,6 +40,13 @@ public final class TcpMemory {
     public static final double WATCH_SHARE = 0.9;
 
     /**
+     * Share of the mark from which memory is tight: nothing is shed yet, but the streams' sockets keep small
+     * kernel queues ({@link BufferBudget#systemTight}), so that what stalled clients pin grows more slowly and
+     * they are found stuck sooner if memory then becomes short.
+     */
+    public static final double TIGHT_SHARE = 0.5;
+
+    /**
      * How often the figures are read: four times a second, since thousands of stalled connections take the kernel
      * from comfortable to clamped in a few seconds (two small reads of {@code /proc} each time).
      */
@@ -128,6 +135,7 @@ public final class TcpMemory {
             }
         }
         budget.systemPressure(now);
+        budget.systemTight(now || used >= TIGHT_SHARE * mark);
         if (changed) {
             listeners.forEach(listener -> listener.accept(now));
         }

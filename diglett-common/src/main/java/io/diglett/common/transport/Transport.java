@@ -112,13 +112,13 @@ public enum Transport {
     }
 
     /**
-     * What a stream socket's kernel queue of unsent bytes is held to while memory is short for its stream. A
+     * What a stream socket's kernel queue of unsent bytes is held to while memory is tight for its stream. A
      * client that reads nothing takes a window of credit, and at most this much more, before the gateway finds
      * it stuck (its bytes wait in the process, where the stream can be shed); with the usual 128 KiB, three
      * thousand such clients made the agent link carry three times their windows first, through a link the
      * kernel was clamping.
      */
-    public static final int STREAM_UNSENT_WHILE_SHORT = 16 * 1024;
+    public static final int STREAM_UNSENT_WHILE_TIGHT = 16 * 1024;
 
     /**
      * Sets the unsent queue of an open stream socket (TCP_NOTSENT_LOWAT; epoll only: on NIO the send buffer, set

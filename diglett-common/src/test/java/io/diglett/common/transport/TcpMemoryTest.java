@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The kernel's TCP memory figures read, and memory judged short from 90% of the pressure mark. */
+/** The kernel's TCP memory figures read, memory judged tight from half the pressure mark and short from 90%. */
 class TcpMemoryTest {
 
     private static final String SOCKSTAT = """
@@ -36,6 +36,13 @@ class TcpMemoryTest {
         java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong();
         TcpMemory watcher = new TcpMemory(budget, sockstat, tcpMem, now::get);
 
+        Files.writeString(sockstat, SOCKSTAT.formatted(499));
+        watcher.check();
+        assertFalse(budget.systemTight(), "below half of the mark");
+        Files.writeString(sockstat, SOCKSTAT.formatted(500));
+        watcher.check();
+        assertTrue(budget.systemTight(), "from half of the mark on: tight, the sockets' queues are held small");
+        assertFalse(budget.systemPressure(), "but not short");
         Files.writeString(sockstat, SOCKSTAT.formatted(899));
         watcher.check();
         assertFalse(budget.systemPressure(), "below 90% of the mark");
@@ -55,6 +62,9 @@ class TcpMemoryTest {
         Files.writeString(sockstat, SOCKSTAT.formatted(760));
         watcher.check();
         assertFalse(budget.systemPressure());
-
+        assertTrue(budget.systemTight(), "760 of 1000 is still tight");
+        Files.writeString(sockstat, SOCKSTAT.formatted(100));
+        watcher.check();
+        assertFalse(budget.systemTight());
     }
 }

@@ -82,6 +82,8 @@ public final class BufferBudget {
     private final LongSupplier nanoClock;
     /** Set by a watcher of the system's socket memory ({@code TcpMemory}) while it is near its pressure mark. */
     private volatile boolean systemPressure;
+    /** Set by the same watcher from half the pressure mark: memory is getting tight, nothing is shed for it. */
+    private volatile boolean systemTight;
 
     /**
      * @param total     bytes all streams together may hold
@@ -171,6 +173,19 @@ public final class BufferBudget {
     /** Tells the budget whether the system's socket memory is short: stalled streams are then shed early. */
     public void systemPressure(boolean value) {
         systemPressure = value;
+    }
+
+    /**
+     * Tells the budget whether the system's socket memory is getting tight (well before short): the streams'
+     * sockets then keep small kernel queues ({@link FlowLimits.SocketQueue}).
+     */
+    public void systemTight(boolean value) {
+        systemTight = value;
+    }
+
+    /** Whether the system's socket memory was last reported tight (or short). */
+    public boolean systemTight() {
+        return systemTight;
     }
 
     /** Whether the system's socket memory was last reported short. */
@@ -344,6 +359,14 @@ public final class BufferBudget {
         /** Memory is short for this stream: a level over its limit, or the system's socket memory. */
         boolean overloaded() {
             return systemPressure || over();
+        }
+
+        /**
+         * Memory is tight for this stream: short, the system's socket memory past half its pressure mark, or a
+         * level of its budget past {@link #PRESSURE}. Its socket then keeps a small kernel queue.
+         */
+        boolean tight() {
+            return systemTight || overloaded() || pressure() >= PRESSURE;
         }
 
         /** The highest share of a limit in use, over the levels this stream is charged to. */

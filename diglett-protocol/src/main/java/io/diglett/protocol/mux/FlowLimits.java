@@ -12,7 +12,7 @@ import java.util.function.LongSupplier;
  * @param stallTimeout a stream whose socket accepted no byte for this long while bytes waited is reset;
  *                     {@link Duration#ZERO} for never
  * @param nanoClock    monotonic time in nanoseconds (tests pass their own)
- * @param sockets      what to do to a stream's local socket when memory becomes short for it and when it no
+ * @param sockets      what to do to a stream's local socket when memory becomes tight for it and when it no
  *                     longer is (the transport holds its kernel queue smaller meanwhile)
  */
 public record FlowLimits(BufferBudget budget, Duration stallTimeout, LongSupplier nanoClock, SocketQueue sockets) {
@@ -24,9 +24,9 @@ public record FlowLimits(BufferBudget budget, Duration stallTimeout, LongSupplie
     @FunctionalInterface
     public interface SocketQueue {
         /** No change: the socket keeps what it was opened with. */
-        SocketQueue NONE = (socket, memoryShort) -> { };
+        SocketQueue NONE = (socket, tight) -> { };
 
-        void memoryShort(Channel socket, boolean memoryShort);
+        void memoryTight(Channel socket, boolean tight);
     }
 
     public FlowLimits(BufferBudget budget, Duration stallTimeout, LongSupplier nanoClock) {
@@ -52,7 +52,7 @@ public record FlowLimits(BufferBudget budget, Duration stallTimeout, LongSupplie
         return new FlowLimits(budget, stallTimeout, System::nanoTime);
     }
 
-    /** These limits, with {@code sockets} sizing the stream sockets' kernel queues while memory is short. */
+    /** These limits, with {@code sockets} sizing the stream sockets' kernel queues while memory is tight. */
     public FlowLimits withSockets(SocketQueue sockets) {
         return new FlowLimits(budget, stallTimeout, nanoClock, sockets);
     }

@@ -136,8 +136,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     private long lastProgress;
     /** When the send credit ran out ({@link StreamMux#nanoTime()}); meaningless while there is credit. */
     private long creditSpentAt;
-    /** Whether the local socket's kernel queue was last sized for memory being short ({@link #socketQueueFor}). */
-    private boolean socketQueueShort;
+    /** Whether the local socket's kernel queue was last sized for memory being tight ({@link #socketQueueFor}). */
+    private boolean socketQueueTight;
     /** In the mux's queue of streams waiting for the link to become writable. */
     private boolean waitingForLink;
     /** When this stream last started waiting for the link ({@link StreamMux#nanoTime()}). */
@@ -483,15 +483,20 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Tells {@code sockets} when memory became short for this stream, or no longer is, so that the transport
+     * Tells {@code sockets} when memory became tight for this stream, or no longer is, so that the transport
      * holds the local socket's kernel queue smaller meanwhile: a client that reads nothing is then found stuck,
      * and shed, after its window instead of after the window and a kernel queue of it.
      */
-    void socketQueueFor(boolean memoryShort, FlowLimits.SocketQueue sockets) {
-        if (memoryShort != socketQueueShort && local != null && local.isOpen()) {
-            socketQueueShort = memoryShort;
-            sockets.memoryShort(local, memoryShort);
+    void socketQueueFor(boolean tight, FlowLimits.SocketQueue sockets) {
+        if (tight != socketQueueTight && local != null && local.isOpen()) {
+            socketQueueTight = tight;
+            sockets.memoryTight(local, tight);
         }
+    }
+
+    /** Whether memory is tight for this stream (see {@link BufferBudget.Holding#tight()}). */
+    boolean memoryTight() {
+        return holding.tight();
     }
 
     /** Whether memory is short for this stream: a level of its budget is over its limit, or the system's. */

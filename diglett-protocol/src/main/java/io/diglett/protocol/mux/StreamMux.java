@@ -169,7 +169,7 @@ public final class StreamMux {
         long now = nanoTime();
         List<Stream> stalled = null;
         for (Stream stream : streams.values()) {
-            stream.socketQueueFor(stream.memoryShort(), limits.sockets());
+            stream.socketQueueFor(stream.memoryTight(), limits.sockets());
             long stalledFor = stream.stalledFor(now);
             if (stalledFor > 0 && timeout > 0 && stalledFor >= timeout
                     || stream.memoryShort() && (stalledFor >= shortTimeout

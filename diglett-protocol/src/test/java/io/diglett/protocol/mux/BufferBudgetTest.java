@@ -217,6 +217,33 @@ class BufferBudgetTest {
     }
 
     @Test
+    void whileMemoryIsTightTheSocketsKernelQueuesAreHeldAndAfterwardsReleasedOncePerChange() {
+        BufferBudget budget = BufferBudget.unlimited();
+        List<String> calls = new ArrayList<>();
+        StreamMux mux = new StreamMux(link, WINDOW, reason -> link.close(),
+                new FlowLimits(budget, Duration.ZERO, now::get).withSockets(
+                        (socket, tight) -> calls.add(locals.indexOf(socket) + ":" + tight)));
+        stream(mux, 1, true, null);
+        stream(mux, 3, false, null);
+        mux.sweepStalled();
+        assertEquals(List.of(), calls, "memory is not tight: the sockets keep what they were opened with");
+
+        budget.systemTight(true);
+        mux.sweepStalled();
+        mux.sweepStalled();
+        assertEquals(List.of("0:true", "1:true"), calls, "held once, not at every sweep");
+
+        budget.systemTight(false);
+        mux.sweepStalled();
+        assertEquals(List.of("0:true", "1:true", "0:false", "1:false"), calls);
+
+        budget.systemPressure(true);
+        mux.sweepStalled();
+        assertEquals(List.of("0:true", "1:true", "0:false", "1:false", "0:true", "1:true"), calls,
+                "memory short is tight too");
+    }
+
+    @Test
     void aSocketThatTakesNothingForTheStallTimeoutIsResetAndAnIdleOneIsNot() {
         BufferBudget budget = BufferBudget.unlimited();
         StreamMux mux = mux(budget, Duration.ofSeconds(60));
