@@ -102,13 +102,7 @@ public enum Transport {
      * the streams wrote.
      */
     public static void shortOfMemory(io.netty.channel.Channel link, boolean memoryShort) {
-        if (link instanceof io.netty.channel.epoll.EpollSocketChannel epoll && epoll.isOpen()) {
-            try {
-                epoll.config().setTcpNotSentLowAt(memoryShort ? LINK_UNSENT_WHILE_SHORT : 0);
-            } catch (RuntimeException e) {
-                // closed meanwhile: nothing to hold
-            }
-        }
+        holdUnsent(link, memoryShort ? LINK_UNSENT_WHILE_SHORT : 0);
     }
 
     /**
@@ -121,8 +115,8 @@ public enum Transport {
     public static final int STREAM_UNSENT_WHILE_TIGHT = 16 * 1024;
 
     /**
-     * Sets the unsent queue of an open stream socket (TCP_NOTSENT_LOWAT; epoll only: on NIO the send buffer, set
-     * when it was opened, stays).
+     * Sets the unsent queue of an open socket (TCP_NOTSENT_LOWAT, 0 for the system's default; epoll only: on NIO
+     * the send buffer, set when it was opened, stays).
      */
     public static void holdUnsent(io.netty.channel.Channel socket, int bytes) {
         if (socket instanceof io.netty.channel.epoll.EpollSocketChannel epoll && epoll.isOpen()) {
