@@ -4,8 +4,10 @@ import static io.diglett.server.TunnelTests.waitFor;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.diglett.common.transport.BufferSettings;
+import io.diglett.protocol.Protocol;
 import io.diglett.protocol.mux.BufferBudget;
 import io.diglett.server.TestServers.Backend;
 import io.diglett.server.TestServers.Digested;
@@ -13,6 +15,7 @@ import io.diglett.server.TestServers.RandomBytes;
 import io.diglett.server.config.GatewayConfig;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import java.io.ByteArrayOutputStream;
+import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -21,6 +24,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -126,5 +130,51 @@ class StalledReadersTests {
         Matcher m = Pattern.compile("(?m)^" + name + " (\\S+)$").matcher(metrics);
         assertTrue(m.find(), name + " in " + metrics);
         return Double.parseDouble(m.group(1));
+    }
+    /**
+     * The agent's backend sockets get a receive buffer of the window the gateway granted their stream (the kernel
+     * doubles SO_RCVBUF; `ss` shows the doubled figure as rb), not one autotuned to megabytes while the first
+     * window goes out; and once the windows granted leave no room in the gateway's budget, new streams get the
+     * protocol's minimum, so their backends get the small buffer too.
+     */
+    @Test
+    void theAgentsBackendSocketsReceiveWhatTheGatewayGrantedTheirStreamAndNoMore() throws Exception {
+        assumeTrue(new File("/usr/bin/ss").canExecute() || new File("/bin/ss").canExecute(), "needs ss (iproute2)");
+        int window = Protocol.DEFAULT_WINDOW;
+        // room for the windows: half the total, two full windows
+        BufferSettings buffers = new BufferSettings(4L * window, 4L * window, 4L * window, Duration.ZERO, 64 * 1024);
+        CountDownLatch accepted = new CountDownLatch(3);
+        List<Socket> clients = new ArrayList<>();
+        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withBuffers(buffers));
+             Backend backend = new Backend(socket -> {
+                 accepted.countDown();
+                 socket.getInputStream().read(); // holds the connection until the client goes
+             })) {
+            int port = fixture.expose("held", backend.port());
+            try {
+                for (int i = 0; i < 3; i++) {
+                    Socket client = TestServers.connect(port);
+                    clients.add(client);
+                    // one at a time: the first two streams are granted full windows, the third the minimum
+                    waitFor(() -> accepted.getCount() == 3 - clients.size(), "backend connection " + (i + 1));
+                }
+                List<Long> buffersSeen = new ArrayList<>();
+                Process ss = new ProcessBuilder("ss", "-tmnH", "state", "established", "dst",
+                        "127.0.0.1:" + backend.port()).redirectErrorStream(true).start();
+                String out = new String(ss.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+                ss.waitFor();
+                Matcher rb = Pattern.compile("rb(\\d+)").matcher(out);
+                while (rb.find()) {
+                    buffersSeen.add(Long.parseLong(rb.group(1)));
+                }
+                buffersSeen.sort(null);
+                assertEquals(List.of(2L * Protocol.MIN_WINDOW, 2L * window, 2L * window),
+                        buffersSeen, out);
+            } finally {
+                for (Socket client : clients) {
+                    client.close();
+                }
+            }
+        }
     }
 }
