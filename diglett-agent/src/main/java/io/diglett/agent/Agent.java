@@ -176,6 +176,7 @@ public final class Agent implements AutoCloseable {
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        io.diglett.common.transport.Transport.shortOfMemory(ch, flow.budget().systemPressure());
                         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS, tls == null ? null
                                         : tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()),
                                 new AgentSession(config, transport, targets, inUseMayBeOurs, instance, online, ended,

@@ -250,9 +250,7 @@ public final class Gateway implements AutoCloseable {
         }
         ch.pipeline().addLast(PreLoginGuard.NAME, guard);
         links.add(ch);
-        if (linkServices.flow().budget().systemPressure()) {
-            Transport.shortOfMemory(ch, true);
-        }
+        Transport.shortOfMemory(ch, linkServices.flow().budget().systemPressure());
         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS_DETECT,
                 tls == null ? null : new TlsDetector(tls.context()), new GatewaySession(linkServices));
         log.debug("agent connected from {}", ch.remoteAddress());

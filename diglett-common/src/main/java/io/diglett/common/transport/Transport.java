@@ -94,15 +94,22 @@ public enum Transport {
     public static final int LINK_UNSENT_WHILE_SHORT = 32 * 1024;
 
     /**
+     * What an agent link's kernel send queue is held to otherwise. Left to autotuning it grew to 4 MiB under a
+     * bulk transfer, and a small response written after it waited for all of it to leave (several ms on
+     * loopback at 5 Gbit/s); the streams' own order (light ones first) only applies in front of the kernel.
+     */
+    public static final int LINK_UNSENT = 512 * 1024;
+
+    /**
      * While the kernel's socket memory is past its pressure mark, it lets a socket grow its buffers only within a
      * fair share (the hard limit over the number of sockets: a couple of hundred KiB with thousands of sockets),
      * and an agent link, which carries every stream of an agent, is clamped first. While memory is short the link
      * keeps its unsent queue at {@link #LINK_UNSENT_WHILE_SHORT} (TCP_NOTSENT_LOWAT; epoll only), well within the
-     * share; afterwards the system's default applies again. Netty's own queue in front of it still holds what
+     * share; afterwards {@link #LINK_UNSENT}. Netty's own queue in front of it still holds what
      * the streams wrote.
      */
     public static void shortOfMemory(io.netty.channel.Channel link, boolean memoryShort) {
-        holdUnsent(link, memoryShort ? LINK_UNSENT_WHILE_SHORT : 0);
+        holdUnsent(link, memoryShort ? LINK_UNSENT_WHILE_SHORT : LINK_UNSENT);
     }
 
     /**
