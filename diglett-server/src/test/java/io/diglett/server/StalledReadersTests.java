@@ -71,7 +71,8 @@ class StalledReadersTests {
                     socket.getOutputStream().write('E');
                 }
                 // over its address's share, streams whose sockets take nothing go: at their next Payload once they
-                // took nothing for a second, or at the sweep once they took nothing for 1 s (memory is short for them)
+                // took nothing for a second, or at the sweep once they took nothing for half a second (memory is
+                // short for them)
                 waitFor(() -> budget.shed(BufferBudget.Shed.BUDGET) + budget.shed(BufferBudget.Shed.PRESSURE) > 0,
                         "the greedy address's share is spent", 20_000);
                 long held = budget.total().used();

@@ -128,8 +128,8 @@ public final class TcpMemory {
             if (now) {
                 shortSince = nanoClock.getAsLong();
                 log.warn("memory short: TCP socket memory at {} of the kernel's pressure mark of {} pages; streams"
-                        + " whose clients take nothing for {} s are shed until it is below {}%", used, mark,
-                        BufferBudget.SHORT_STALL.toSeconds(), Math.round(RELIEF * WATCH_SHARE * 100));
+                        + " that make no progress for {} ms are shed until it is below {}%", used, mark,
+                        BufferBudget.SHORT_STALL.toMillis(), Math.round(RELIEF * WATCH_SHARE * 100));
             } else {
                 log.info("memory no longer short: TCP socket memory at {} of {} pages", used, mark);
             }

@@ -34,19 +34,17 @@ public final class BufferBudget {
     public static final double PRESSURE = 0.5;
 
     /**
-     * How long a socket may take nothing while data waits for it when memory is short (a limit of the budget is
-     * exceeded, or the system's socket memory is near its pressure mark): then a stalled stream is shed after
-     * this, not after the stall timeout, because what it pins elsewhere (kernel buffers of its sockets, the
-     * backend's) is what the memory is short of.
+     * How long a stream may make no progress while data waits when memory is short (a limit of the budget is
+     * exceeded, or the system's socket memory is near its pressure mark): its socket took nothing, its peer
+     * returned no credit, or the link did not take what it read. Then it is shed after this, not after the stall
+     * timeout, because what it pins elsewhere (kernel buffers of its sockets, the backend's) is what the memory is
+     * short of. Half a second: three thousand clients that asked for a large file and never read opened their
+     * streams within about a second, each pinning 1 to 4 MiB in its backend's send buffer (loopback), and under
+     * the kernel's pressure the link, clamped to a fair share, carried 15 to 50 MB/s. Streams waiting 3 s for
+     * such a link kept the host short for 6 to 8 s; at half a second, 3 to 4 s. A stream waiting for the link
+     * that long behind others is one the link cannot serve soon anyway: light streams go first.
      */
-    public static final java.time.Duration SHORT_STALL = java.time.Duration.ofSeconds(1);
-
-    /**
-     * While memory is short, how long a stream's read may wait for the link before the stream is shed: longer
-     * than {@link #SHORT_STALL}, since streams take turns on a busy link (a few thousand reads of 64 KiB are a
-     * fraction of a second on a healthy one), but a link the kernel clamps takes nothing for many seconds.
-     */
-    public static final java.time.Duration LINK_STALL = java.time.Duration.ofSeconds(3);
+    public static final java.time.Duration SHORT_STALL = java.time.Duration.ofMillis(500);
 
     /** Why a stream was shed; the metric's label. */
     public enum Shed {
@@ -54,7 +52,7 @@ public final class BufferBudget {
         BUDGET("budget"),
         /** Its socket took no byte for the stall timeout while bytes waited for it. */
         STALL("stall"),
-        /** Memory was short and its socket took no byte for {@link #SHORT_STALL} while bytes waited for it. */
+        /** Memory was short and it made no progress for {@link #SHORT_STALL} while bytes waited. */
         PRESSURE("pressure"),
         /** Memory for its bytes could not be allocated. */
         ALLOCATION("allocation");

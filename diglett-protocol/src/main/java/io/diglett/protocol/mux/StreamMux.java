@@ -58,8 +58,8 @@ public final class StreamMux {
     /** Looks for stalled streams twice a second while the link has streams; {@code null} while it has none. */
     private ScheduledFuture<?> stallSweep;
 
-    /** How often the streams are looked at for stalls: twice a second (what {@link BufferBudget#SHORT_STALL} needs). */
-    static final long SWEEP_MILLIS = 500;
+    /** How often the streams are looked at for stalls: four times a second (half {@link BufferBudget#SHORT_STALL}). */
+    static final long SWEEP_MILLIS = 250;
 
     /** Control frames that may wait unwritten on a link before its peer is judged not to read (as in HTTP/2). */
     public static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
@@ -156,8 +156,8 @@ public final class StreamMux {
      * Resets every stream whose socket accepted no byte for the stall timeout while bytes waited for it; and
      * while memory is short for a stream, one stuck for {@link BufferBudget#SHORT_STALL}: its socket took nothing,
      * its peer returned no credit, or the link did not take what it read (a link clamped by the kernel's memory
-     * pressure: the connections the stuck streams hold are what the memory is short of). Runs twice a second while
-     * the link has streams; tests call it with their own clock.
+     * pressure: the connections the stuck streams hold are what the memory is short of). Runs four times a second
+     * while the link has streams; tests call it with their own clock.
      */
     void sweepStalled() {
         if (streams.isEmpty()) {
@@ -165,7 +165,6 @@ public final class StreamMux {
         }
         long timeout = limits.stallTimeout().toNanos();
         long shortTimeout = BufferBudget.SHORT_STALL.toNanos();
-        long linkTimeout = BufferBudget.LINK_STALL.toNanos();
         long now = nanoTime();
         List<Stream> stalled = null;
         for (Stream stream : streams.values()) {
@@ -173,7 +172,7 @@ public final class StreamMux {
             long stalledFor = stream.stalledFor(now);
             if (stalledFor > 0 && timeout > 0 && stalledFor >= timeout
                     || stream.memoryShort() && (stalledFor >= shortTimeout
-                    || stream.creditStalledFor(now) >= shortTimeout || stream.linkStalledFor(now) >= linkTimeout)) {
+                    || stream.creditStalledFor(now) >= shortTimeout || stream.linkStalledFor(now) >= shortTimeout)) {
                 if (stalled == null) {
                     stalled = new ArrayList<>();
                 }
@@ -188,10 +187,8 @@ public final class StreamMux {
                 } else {
                     String stuck = stream.stalledFor(now) >= shortTimeout ? "socket"
                             : stream.creditStalledFor(now) >= shortTimeout ? "peer" : "link";
-                    long seconds = (stuck.equals("link") ? BufferBudget.LINK_STALL : BufferBudget.SHORT_STALL)
-                            .toSeconds();
                     stream.shed(BufferBudget.Shed.PRESSURE, "memory is short and the " + stuck + " took no byte for "
-                            + seconds + " s while data waited for it");
+                            + BufferBudget.SHORT_STALL.toMillis() + " ms while data waited for it");
                 }
             }
         }

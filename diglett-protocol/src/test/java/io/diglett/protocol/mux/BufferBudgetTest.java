@@ -289,9 +289,9 @@ class BufferBudgetTest {
         assertEquals(StreamState.OPEN, idle.state(), "nothing waits on an idle stream");
         assertEquals(2, budget.shed(BufferBudget.Shed.PRESSURE));
         List<String> reasons = closeReasons();
-        assertTrue(reasons.contains("memory is short and the socket took no byte for 1 s while data waited for it"),
+        assertTrue(reasons.contains("memory is short and the socket took no byte for 500 ms while data waited for it"),
                 reasons.toString());
-        assertTrue(reasons.contains("memory is short and the peer took no byte for 1 s while data waited for it"),
+        assertTrue(reasons.contains("memory is short and the peer took no byte for 500 ms while data waited for it"),
                 reasons.toString());
     }
 
@@ -304,12 +304,12 @@ class BufferBudgetTest {
         link.write(Unpooled.wrappedBuffer(new byte[16]));
         locals.get(0).writeInbound(Unpooled.wrappedBuffer(new byte[100]));
         assertEquals(100, waiting.bufferedBytes(), "the read waits for the link");
-        now.addAndGet(BufferBudget.LINK_STALL.toNanos() - 1);
+        now.addAndGet(BufferBudget.SHORT_STALL.toNanos() - 1);
         mux.sweepStalled();
         assertEquals(StreamState.OPEN, waiting.state(), "memory is not short");
         budget.systemPressure(true);
         mux.sweepStalled();
-        assertEquals(StreamState.OPEN, waiting.state(), "streams take turns on a busy link: it may wait a while");
+        assertEquals(StreamState.OPEN, waiting.state(), "streams take turns on a busy link: it may wait up to SHORT_STALL");
 
         now.addAndGet(1);
         mux.sweepStalled();
@@ -318,7 +318,7 @@ class BufferBudgetTest {
         link.flush();
         ByteBuf filler = link.readOutbound();
         filler.release();
-        assertTrue(closeReasons().contains("memory is short and the link took no byte for 3 s while data waited for it"));
+        assertTrue(closeReasons().contains("memory is short and the link took no byte for 500 ms while data waited for it"));
     }
 
     @Test
