@@ -167,6 +167,8 @@ public final class Ingress implements AutoCloseable {
             log.warn("--https without --https-cert: serving the self-signed certificate {} for *.{}, which browsers"
                     + " will not trust; give a wildcard certificate with --https-cert/--https-key",
                     cert, settings.domain());
+        } else {
+            GatewayTls.warnIfOthersMayRead("--https-key", key);
         }
         return SslContextBuilder.forServer(GatewayTls.readPrivateKey(key), GatewayTls.readCertificates(cert))
                 .sslProvider(io.diglett.common.transport.Tls.provider())

@@ -90,6 +90,8 @@ public final class GatewayTls {
             if (generateIfMissing(cert, key, "diglett gateway", localNames())) {
                 log.warn("generated a new self-signed TLS certificate in {}: agents verify it by fingerprint", dir);
             }
+        } else {
+            warnIfOthersMayRead("--tls-key", key);
         }
         List<X509Certificate> chain = readCertificates(cert);
         SslContext context = SslContextBuilder.forServer(readPrivateKey(key), chain)
@@ -145,6 +147,17 @@ public final class GatewayTls {
             }
         }
         throw new IOException(file + ": no PEM private key found");
+    }
+
+    /**
+     * Logs a warning when users other than the owner and its group may read the operator's private key
+     * {@code key}, given with {@code option}. A group may (640, the usual {@code ssl-cert} setup).
+     */
+    public static void warnIfOthersMayRead(String option, Path key) {
+        if (AtomicFiles.othersMayRead(key, false)) {
+            log.warn("{} {} may be read by every user of this machine: chmod 600 {} (or 640 with a group of the"
+                    + " gateway's user only)", option, key, key);
+        }
     }
 
     /**
