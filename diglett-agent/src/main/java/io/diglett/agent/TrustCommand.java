@@ -4,6 +4,7 @@ import io.diglett.common.Directories;
 import io.diglett.common.HostPort;
 import io.diglett.common.cli.CommandLines;
 import io.diglett.common.cli.Converters;
+import io.diglett.common.cli.VersionProvider;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Reasons;
 import java.io.IOException;
@@ -21,24 +22,37 @@ import picocli.CommandLine.Parameters;
  * by editing the file): the agent itself never replaces a record. {@code helpCommand} tells picocli not to ask
  * for the agent's own required options (--gateway, --name) before it.
  */
-@Command(name = "trust", helpCommand = true, mixinStandardHelpOptions = true, subcommands = TrustCommand.Forget.class,
+@Command(name = "trust", helpCommand = true, mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        subcommands = TrustCommand.Forget.class,
         description = "Manage the gateways this agent trusts (the known-gateways file).")
 final class TrustCommand implements Callable<Integer> {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    /** Picocli runs a help command itself rather than its subcommand: this hands over to the subcommand. */
+    /**
+     * Picocli runs a help command itself rather than its subcommand (and checks no required parameter after
+     * it): this hands over to the subcommand, its --help and --version included.
+     */
     @Override
     public Integer call() throws Exception {
         CommandLine.ParseResult sub = spec.commandLine().getParseResult().subcommand();
         if (sub != null && sub.commandSpec().userObject() instanceof Forget forget) {
+            CommandLine forgetCli = sub.commandSpec().commandLine();
+            if (sub.isUsageHelpRequested()) {
+                forgetCli.usage(forgetCli.getOut());
+                return 0;
+            }
+            if (sub.isVersionHelpRequested()) {
+                forgetCli.printVersionHelp(forgetCli.getOut());
+                return 0;
+            }
             return forget.call();
         }
         throw new CommandLine.ParameterException(spec.commandLine(), "Missing subcommand: diglett trust forget HOST[:PORT]");
     }
 
-    @Command(name = "forget", mixinStandardHelpOptions = true,
+    @Command(name = "forget", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
             description = "Remove the recorded identity of a gateway, after its certificate really changed: the next "
                     + "connection trusts the certificate it is shown, as on first use (or checks it against the "
                     + "system trust store). Compare the fingerprint it then logs with the one the gateway logs.")
@@ -47,7 +61,7 @@ final class TrustCommand implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
 
-        @Parameters(index = "0", arity = "0..1", paramLabel = "HOST[:PORT]", converter = Converters.LinkAddress.class,
+        @Parameters(index = "0", arity = "1", paramLabel = "HOST[:PORT]", converter = Converters.LinkAddress.class,
                 description = "The gateway as the agent dials it (-g); the port defaults to "
                         + Protocol.DEFAULT_GATEWAY_PORT + ".")
         HostPort gateway;
