@@ -20,11 +20,14 @@ import org.slf4j.LoggerFactory;
  * <ol>
  *   <li>{@code --insecure}: anything goes (with a warning);</li>
  *   <li>{@code --fingerprint}: the certificate must have that fingerprint, nothing else counts;</li>
- *   <li>a certificate that chains to the system trust store and names the host passes;</li>
- *   <li>trust on first use: an unknown gateway's fingerprint is recorded in the known-gateways file (and said
- *       loudly); a gateway already recorded must present the same fingerprint, or it is refused with both
- *       fingerprints named.</li>
+ *   <li>a gateway the known-gateways file records: with a fingerprint, the certificate must have it, signed by a
+ *       certificate authority or not (else it is refused with both fingerprints named and how to forget the
+ *       record); recorded as {@code ca}, it must chain to the system trust store and name the host;</li>
+ *   <li>a gateway without a record: a certificate that chains to the system trust store and names the host
+ *       passes (and {@code ca} is recorded); any other is trusted on first use, its fingerprint recorded and
+ *       said loudly.</li>
  * </ol>
+ * Only {@code diglett trust forget} (or editing the file) changes a record.
  */
 final class GatewayTrustManager extends X509ExtendedTrustManager {
 
@@ -71,59 +74,102 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
             }
             return;
         }
-        try {
-            system.checkServerTrusted(chain, authType, engine);
-            remember(KnownGateways.CA); // from now on this gateway must chain to the trust store
-            return;
-        } catch (CertificateException notPublic) {
-            if (known == null) {
-                throw new CertificateException("gateway " + gateway + " certificate " + presented
-                        + " is not trusted: " + Reasons.of(notPublic), notPublic);
-            }
-            trustOnFirstUse(presented, notPublic);
+        String entry = recorded();
+        CertificateException notCaVerified = caVerified(chain, authType, engine);
+        if (entry == null) {
+            entry = firstConnection(presented, notCaVerified);
+        }
+        if (entry != null) {
+            enforce(entry, presented, notCaVerified);
         }
     }
 
-    private void remember(String value) throws CertificateException {
-        if (known != null) {
-            try {
-                known.add(gateway, value);
-            } catch (IOException e) {
-                throw new CertificateException("cannot use " + known.file() + ": " + Reasons.of(e), e);
-            }
-        }
-    }
-
-    private void trustOnFirstUse(Fingerprint presented, CertificateException notPublic) throws CertificateException {
+    /** What the known-gateways file records for the gateway, or {@code null} (also without a file). */
+    private String recorded() throws CertificateException {
         try {
-            String entry = known.get(gateway);
-            if (KnownGateways.CA.equals(entry)) {
-                throw new CertificateException("GATEWAY IDENTITY CHANGED: " + gateway + " was verified by a"
-                        + " certificate authority before, but now presents " + presented + ", which is not trusted ("
-                        + Reasons.of(notPublic) + "). Someone may be intercepting the connection.");
-            }
-            Fingerprint recorded;
-            try {
-                recorded = entry == null ? null : Fingerprint.parse(entry);
-            } catch (IllegalArgumentException e) {
-                throw new CertificateException(known.file() + ": bad line for " + gateway + ": " + Reasons.of(e));
-            }
-            if (recorded == null) {
-                known.add(gateway, presented.toString());
-                log.warn("FIRST CONNECTION to gateway {}: trusting its certificate {} from now on (recorded in {})."
-                        + " Compare it with the fingerprint the gateway logs at start; pass --fingerprint to pin it"
-                        + " instead.", gateway, presented, known.file());
-                return;
-            }
-            if (!recorded.matches(presented)) {
-                throw new CertificateException("GATEWAY IDENTITY CHANGED: " + gateway + " presented certificate "
-                        + presented + " but " + known.file() + " records " + recorded + ". Someone may be"
-                        + " intercepting the connection. If the gateway's certificate really changed, remove its"
-                        + " line from " + known.file() + " or pass --fingerprint.");
-            }
+            return known == null ? null : known.get(gateway);
         } catch (IOException e) {
             throw new CertificateException("cannot use " + known.file() + ": " + Reasons.of(e), e);
         }
+    }
+
+    /** {@code null} if the chain is trusted by the system trust store for the host, else why not. */
+    private CertificateException caVerified(X509Certificate[] chain, String authType, SSLEngine engine) {
+        try {
+            system.checkServerTrusted(chain, authType, engine);
+            return null;
+        } catch (CertificateException e) {
+            return e;
+        }
+    }
+
+    /**
+     * A gateway with no record: CA-verified, it is recorded as {@link KnownGateways#CA} (from then on it must
+     * chain to the trust store); otherwise trusted on first use and its fingerprint recorded. Returns
+     * {@code null} when that settles it, or the record another agent made first, which then holds.
+     */
+    private String firstConnection(Fingerprint presented, CertificateException notCaVerified)
+            throws CertificateException {
+        if (known == null) {
+            if (notCaVerified != null) {
+                throw new CertificateException("gateway " + gateway + " certificate " + presented
+                        + " is not trusted: " + Reasons.of(notCaVerified), notCaVerified);
+            }
+            return null;
+        }
+        String value = notCaVerified == null ? KnownGateways.CA : presented.toString();
+        String recorded;
+        try {
+            recorded = known.add(gateway, value);
+        } catch (IOException e) {
+            throw new CertificateException("cannot use " + known.file() + ": " + Reasons.of(e), e);
+        }
+        if (!recorded.equals(value)) {
+            return recorded;
+        }
+        if (notCaVerified != null) {
+            log.warn("FIRST CONNECTION to gateway {}: trusting its certificate {} from now on (recorded in {})."
+                    + " Compare it with the fingerprint the gateway logs at start; pass --fingerprint to pin it"
+                    + " instead.", gateway, presented, known.file());
+        }
+        return null;
+    }
+
+    /**
+     * What the file records holds: {@code ca}, a certificate that chains to the trust store; a fingerprint, that
+     * certificate, whatever else vouches for another (a certificate authority too).
+     */
+    private void enforce(String entry, Fingerprint presented, CertificateException notCaVerified)
+            throws CertificateException {
+        if (KnownGateways.CA.equals(entry)) {
+            if (notCaVerified != null) {
+                throw new CertificateException("GATEWAY IDENTITY CHANGED: " + gateway + " was verified by a"
+                        + " certificate authority before, but now presents " + presented + ", which is not trusted ("
+                        + Reasons.of(notCaVerified) + "). Someone may be intercepting the connection. "
+                        + howToForget());
+            }
+            return;
+        }
+        Fingerprint recorded;
+        try {
+            recorded = Fingerprint.parse(entry);
+        } catch (IllegalArgumentException e) {
+            throw new CertificateException(known.file() + ": bad line for " + gateway + ": " + Reasons.of(e)
+                    + ". " + howToForget());
+        }
+        if (!recorded.matches(presented)) {
+            throw new CertificateException("GATEWAY IDENTITY CHANGED: " + gateway + " presented certificate "
+                    + presented + (notCaVerified == null ? " (signed by a certificate authority this machine trusts)"
+                    : "") + " but " + known.file() + " records " + recorded + ". Someone may be intercepting the"
+                    + " connection. " + howToForget());
+        }
+    }
+
+    /** The explicit step that changes what is recorded for the gateway. */
+    private String howToForget() {
+        return "If the gateway's certificate really changed (ask its operator for the new fingerprint), run"
+                + " 'diglett trust forget --known-gateways " + known.file() + " " + gateway + "' and connect again"
+                + " to trust it on first use, or pass --fingerprint with the new fingerprint.";
     }
 
     @Override

@@ -1,23 +1,28 @@
 package io.diglett.agent;
 
+import io.diglett.common.AtomicFiles;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
  * The trust-on-first-use file, like ssh's known_hosts: one line per gateway, {@code host:port SHA256:...}, or
  * {@code host:port ca} for a gateway whose certificate chained to the system trust store (from then on it must
- * keep doing so). Lines starting with {@code #} are comments. Writers take a file lock, so agents sharing the
- * file do not lose each other's lines.
+ * keep doing so). Lines starting with {@code #} are comments. Every change is made under a lock
+ * ({@link AtomicFiles#locked}), so agents sharing the file do not lose each other's lines, and replaces the file
+ * whole ({@link AtomicFiles#write}), so a reader never sees half a line.
  */
 final class KnownGateways {
+
+    /** Marks a gateway verified through the system trust store. */
+    static final String CA = "ca";
+
+    private static final String HEADER = "# Gateways this diglett agent trusts: host:port, then the SHA-256"
+            + " fingerprint of its certificate, or 'ca' when it is verified by the system trust store."
+            + " Forget one with: diglett trust forget HOST:PORT";
 
     private final Path file;
 
@@ -31,42 +36,70 @@ final class KnownGateways {
 
     /** What is recorded for {@code gateway}: {@code SHA256:...}, {@link #CA}, or {@code null}. */
     String get(String gateway) throws IOException {
-        if (!Files.exists(file)) {
-            return null;
-        }
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-            String[] fields = line.strip().split("\\s+");
-            if (fields.length >= 2 && !fields[0].startsWith("#") && fields[0].equals(gateway)) {
-                return fields[1];
+        for (String line : lines()) {
+            String recorded = valueOf(line, gateway);
+            if (recorded != null) {
+                return recorded;
             }
         }
         return null;
     }
 
-    /** Marks a gateway verified through the system trust store. */
-    static final String CA = "ca";
+    private List<String> lines() throws IOException {
+        return Files.exists(file) ? Files.readAllLines(file, StandardCharsets.UTF_8) : List.of();
+    }
 
-    /** Records {@code value} for {@code gateway} unless the file already has a line for it. */
-    @SuppressWarnings("try") // the lock is held for the body, never referenced in it
-    void add(String gateway, String value) throws IOException {
-        Path dir = file.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        try (FileChannel lock = FileChannel.open(dir.resolve(file.getFileName() + ".lock"),
-                StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-             FileLock held = lock.lock()) {
-            if (get(gateway) != null) {
-                return; // another agent recorded it meanwhile
+    /** The value {@code line} records for {@code gateway}, or {@code null} if it is about another or a comment. */
+    private static String valueOf(String line, String gateway) {
+        String[] fields = line.strip().split("\\s+");
+        return fields.length >= 2 && !fields[0].startsWith("#") && fields[0].equals(gateway) ? fields[1] : null;
+    }
+
+    /**
+     * Records {@code value} for {@code gateway} unless the file already has a line for it, and returns what the
+     * file records for it now: {@code value}, or what another agent recorded first.
+     */
+    String add(String gateway, String value) throws IOException {
+        return AtomicFiles.locked(file, () -> {
+            String recorded = get(gateway);
+            if (recorded != null) {
+                return recorded; // another agent recorded it meanwhile
             }
-            List<String> lines = Files.exists(file) ? new ArrayList<>(Files.readAllLines(file, StandardCharsets.UTF_8))
-                    : new ArrayList<>();
+            List<String> lines = new ArrayList<>(lines());
             if (lines.isEmpty()) {
-                lines.add("# Gateways this diglett agent trusts: host:port, then the SHA-256 fingerprint of its"
-                        + " certificate, or 'ca' when it is verified by the system trust store.");
+                lines.add(HEADER);
             }
             lines.add(gateway + " " + value);
-            Path tmp = Files.createTempFile(dir, file.getFileName().toString(), ".tmp");
-            Files.write(tmp, lines, StandardCharsets.UTF_8);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            write(lines);
+            return value;
+        });
+    }
+
+    /** Removes every line for {@code gateway} and returns what they recorded (empty: there was none). */
+    List<String> forget(String gateway) throws IOException {
+        return AtomicFiles.locked(file, () -> {
+            List<String> kept = new ArrayList<>();
+            List<String> forgotten = new ArrayList<>();
+            for (String line : lines()) {
+                String recorded = valueOf(line, gateway);
+                if (recorded == null) {
+                    kept.add(line);
+                } else {
+                    forgotten.add(recorded);
+                }
+            }
+            if (!forgotten.isEmpty()) {
+                write(kept);
+            }
+            return forgotten;
+        });
+    }
+
+    private void write(List<String> lines) throws IOException {
+        StringBuilder text = new StringBuilder();
+        for (String line : lines) {
+            text.append(line).append('\n');
         }
+        AtomicFiles.write(file, text.toString().getBytes(StandardCharsets.UTF_8));
     }
 }

@@ -65,6 +65,30 @@ class AgentCommandTests {
         assertTrue(help.out().contains("--gateway") && help.out().contains("DIGLETT_TOKEN"), help.out());
     }
 
+    @Test
+    void trustForgetRemovesARecordAndSaysSo(@org.junit.jupiter.api.io.TempDir java.nio.file.Path temp)
+            throws Exception {
+        java.nio.file.Path file = temp.resolve("known_gateways");
+        java.nio.file.Files.writeString(file, "# comment\ngw.example:20000 SHA256:AAAA\n[::1]:7000 ca\n");
+        Run forgot = run("trust", "forget", "--known-gateways", file.toString(), "gw.example");
+        assertEquals(0, forgot.exitCode(), forgot.err());
+        assertTrue(forgot.out().contains("forgot gw.example:20000 (SHA256:AAAA)"), forgot.out());
+        assertEquals("# comment\n[::1]:7000 ca\n", java.nio.file.Files.readString(file));
+
+        Run none = run("trust", "forget", "--known-gateways", file.toString(), "gw.example");
+        assertEquals(1, none.exitCode());
+        assertTrue(none.err().contains("has no record of gw.example:20000"), none.err());
+        assertEquals(0, run("trust", "forget", "--known-gateways", file.toString(), "[::1]:7000").exitCode());
+
+        Run missing = run("trust", "forget");
+        assertEquals(2, missing.exitCode());
+        assertTrue(missing.err().startsWith("Missing required parameter: 'HOST[:PORT]'"), missing.err());
+        Run help = run("trust", "forget", "--help");
+        assertEquals(0, help.exitCode());
+        assertTrue(help.out().startsWith("Usage: diglett trust forget"), help.out());
+        assertTrue(run("--help").out().contains("trust"), "the agent's help lists the command");
+    }
+
     /** A fake gateway that answers the handshake and refuses the login (Refuse), as a gateway with a token list would. */
     @Test
     void aRefusedLoginExitsWith1AndDoesNotRetry() throws Exception {

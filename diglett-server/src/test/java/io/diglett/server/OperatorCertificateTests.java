@@ -175,6 +175,62 @@ class OperatorCertificateTests {
         }
     }
 
+    /**
+     * A gateway recorded by fingerprint, then an impostor with a certificate for the same host from a CA this
+     * machine trusts: the record wins, the agent is refused before it logs in (its token is never sent) and the
+     * record is unchanged; the command the refusal names forgets the record, and the next connection is a first
+     * connection again.
+     */
+    @Test
+    void aRecordedFingerprintBeatsACertificateAuthorityUntilItIsForgotten() throws Exception {
+        X509Certificate[] ca = new X509Certificate[1];
+        TlsSettings tls = operatorCertificate("EC", ca,
+                new GeneralName(GeneralName.iPAddress, "127.0.0.1"), new GeneralName(GeneralName.dNSName, "localhost"));
+        trustSystemWide(ca[0]);
+        Path known = temp.resolve("config/diglett/known_gateways");
+        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture impostor = new TunnelFixture(GatewayConfig.defaults().withTls(tls))) {
+            String gateway = "127.0.0.1:" + impostor.address.getPort();
+            Fingerprint genuine = new Fingerprint(new byte[32]); // what the real gateway showed on first use
+            Files.createDirectories(known.getParent());
+            Files.writeString(known, gateway + " " + genuine + "\n");
+            String before = Files.readString(known);
+
+            Agent agent = impostor.agent(impostor.agentConfig("victim", echo.port())
+                    .withToken("the-agents-token").withTrust(TrustSettings.tofu(known)));
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> agent.start().get(10, TimeUnit.SECONDS));
+            String message = assertInstanceOf(io.diglett.agent.RejectedException.class, failure.getCause()).getMessage();
+            assertTrue(message.contains("gateway identity check failed") && message.contains("GATEWAY IDENTITY CHANGED")
+                    && message.contains(genuine.toString()) && message.contains(impostor.gateway.fingerprint().toString())
+                    && message.contains("certificate authority"), message);
+            assertEquals(0, agent.timesOnline(), "the agent never logged in");
+            assertEquals(before, Files.readString(known), "the record is unchanged");
+
+            // the refusal says how to change the record: run exactly that
+            java.util.regex.Matcher command = java.util.regex.Pattern.compile("'diglett (trust forget [^']+)'")
+                    .matcher(message);
+            assertTrue(command.find(), message);
+            String[] args = command.group(1).split(" ");
+            java.io.StringWriter out = new java.io.StringWriter();
+            picocli.CommandLine cli = io.diglett.common.cli.CommandLines.prepare(new io.diglett.agent.AgentCommand(),
+                    args, java.util.Map.of("HOME", temp.resolve("home").toString()));
+            cli.setOut(new java.io.PrintWriter(out));
+            cli.setErr(new java.io.PrintWriter(out));
+            assertEquals(0, cli.execute(args), out.toString());
+            assertTrue(out.toString().contains("forgot " + gateway), out.toString());
+            assertTrue(!Files.readString(known).contains(gateway), Files.readString(known));
+
+            int port = impostor.expose(impostor.agentConfig("after-forget", echo.port())
+                    .withTrust(TrustSettings.tofu(known)));
+            try (Socket client = TestServers.connect(port)) {
+                client.getOutputStream().write('k');
+                assertEquals('k', client.getInputStream().read());
+            }
+            assertTrue(Files.readAllLines(known).contains(gateway + " ca"), Files.readString(known));
+        }
+    }
+
     @Test
     void aTrustedCertificateForAnotherHostIsRefused() throws Exception {
         X509Certificate[] ca = new X509Certificate[1];

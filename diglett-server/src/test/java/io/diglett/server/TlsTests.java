@@ -96,6 +96,39 @@ class TlsTests {
         assertEquals(first, Fingerprint.of(cert), "the logged fingerprint is the certificate's");
     }
 
+    /**
+     * The operator's key files: one every user of the machine may read is warned about, by option; one only its
+     * owner and group may read (640, as for a key shared through a group like ssl-cert) is not.
+     */
+    @Test
+    void keyFilesOthersMayReadAreWarnedAbout() throws Exception {
+        Path tlsCert = temp.resolve("tls.crt");
+        Path tlsKey = temp.resolve("tls.key");
+        Path httpsCert = temp.resolve("https.crt");
+        Path httpsKey = temp.resolve("https.key");
+        GatewayTls.generate(tlsCert, tlsKey, "gateway", List.of("localhost"));
+        GatewayTls.generate(httpsCert, httpsKey, "*.perm.test", List.of("*.perm.test"));
+        String[][] modes = {{"rw-r--r--", "rw-r-----"}, {"rw-------", "rw----r--"}};
+        for (String[] mode : modes) {
+            Files.setPosixFilePermissions(tlsKey, PosixFilePermissions.fromString(mode[0]));
+            Files.setPosixFilePermissions(httpsKey, PosixFilePermissions.fromString(mode[1]));
+            try (ChildProcess gateway = ChildProcess.start(io.diglett.server.cli.ServerCommand.class,
+                    "-l", "127.0.0.1:0", "--bind", "127.0.0.1", "--tls-cert", tlsCert.toString(),
+                    "--tls-key", tlsKey.toString(), "--domain", "perm.test", "--https", "127.0.0.1:0",
+                    "--https-cert", httpsCert.toString(), "--https-key", httpsKey.toString())) {
+                gateway.await("serving https://NAME\\.perm\\.test", 30_000);
+                gateway.await("listening for agents", 30_000);
+                for (String[] key : new String[][] {{"--tls-key", tlsKey.toString(), mode[0]},
+                        {"--https-key", httpsKey.toString(), mode[1]}}) {
+                    String warning = key[0] + " " + key[1] + " may be read by every user of this machine: chmod 600";
+                    boolean warned = gateway.lines().stream().anyMatch(line -> line.contains(warning));
+                    assertEquals(key[2].endsWith("r--"), warned, key[0] + " mode " + key[2] + ":\n"
+                            + String.join("\n", gateway.lines()));
+                }
+            }
+        }
+    }
+
     @Test
     void aPinnedFingerprintConnectsAndAWrongOneIsRefusedNamingBoth() throws Exception {
         TunnelFixture fixture = fixture(GatewayConfig.defaults());
@@ -129,6 +162,8 @@ class TlsTests {
         assertTrue(refused.getMessage().contains("GATEWAY IDENTITY CHANGED"), refused.getMessage());
         assertTrue(refused.getMessage().contains(other.toString())
                 && refused.getMessage().contains(fixture.gateway.fingerprint().toString()), refused.getMessage());
+        assertTrue(refused.getMessage().contains("'diglett trust forget --known-gateways " + known + " " + gateway + "'"),
+                "the refusal says how to change the record: " + refused.getMessage());
     }
 
     @Test

@@ -1,12 +1,12 @@
 package io.diglett.common.cli;
 
+import io.diglett.common.AtomicFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermission;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -329,20 +329,10 @@ public final class ConfigDefaults implements CommandLine.IDefaultValueProvider {
             }
             read.put(key, entry.getValue());
         }
-        if (read.get("token") != null && othersMayRead(file)) {
+        if (read.get("token") != null && AtomicFiles.othersMayRead(file, true)) {
             warnings.add("config file " + file + " holds a token but others may read it: chmod 600 " + file);
         }
         return read;
-    }
-
-    private static boolean othersMayRead(Path file) {
-        try {
-            Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(file);
-            return permissions.contains(PosixFilePermission.GROUP_READ)
-                    || permissions.contains(PosixFilePermission.OTHERS_READ);
-        } catch (IOException | UnsupportedOperationException e) {
-            return false; // not a POSIX file system: nothing to say
-        }
     }
 
     /**

@@ -29,7 +29,6 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProtocols;
 import io.netty.util.AsciiString;
 import java.net.InetSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -163,13 +162,13 @@ public final class Ingress implements AutoCloseable {
                     : io.diglett.server.config.TlsSettings.defaultStateDir();
             cert = dir.resolve("ingress-" + settings.domain() + ".crt");
             key = dir.resolve("ingress-" + settings.domain() + ".key");
-            if (!Files.exists(cert) || !Files.exists(key)) {
-                GatewayTls.generate(cert, key, "*." + settings.domain(),
-                        List.of("*." + settings.domain(), settings.domain()));
-            }
+            GatewayTls.generateIfMissing(cert, key, "*." + settings.domain(),
+                    List.of("*." + settings.domain(), settings.domain()));
             log.warn("--https without --https-cert: serving the self-signed certificate {} for *.{}, which browsers"
                     + " will not trust; give a wildcard certificate with --https-cert/--https-key",
                     cert, settings.domain());
+        } else {
+            GatewayTls.warnIfOthersMayRead("--https-key", key);
         }
         return SslContextBuilder.forServer(GatewayTls.readPrivateKey(key), GatewayTls.readCertificates(cert))
                 .sslProvider(io.diglett.common.transport.Tls.provider())

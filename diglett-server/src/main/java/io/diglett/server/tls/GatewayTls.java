@@ -2,6 +2,7 @@ package io.diglett.server.tls;
 
 import io.diglett.server.config.TlsSettings;
 
+import io.diglett.common.AtomicFiles;
 import io.diglett.common.transport.Fingerprint;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -15,8 +16,6 @@ import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
@@ -88,10 +87,11 @@ public final class GatewayTls {
             Path dir = settings.stateDir();
             cert = dir.resolve(CERT_FILE);
             key = dir.resolve(KEY_FILE);
-            if (!Files.exists(cert) || !Files.exists(key)) {
-                generate(cert, key, "diglett gateway", localNames());
+            if (generateIfMissing(cert, key, "diglett gateway", localNames())) {
                 log.warn("generated a new self-signed TLS certificate in {}: agents verify it by fingerprint", dir);
             }
+        } else {
+            warnIfOthersMayRead("--tls-key", key);
         }
         List<X509Certificate> chain = readCertificates(cert);
         SslContext context = SslContextBuilder.forServer(readPrivateKey(key), chain)
@@ -150,8 +150,46 @@ public final class GatewayTls {
     }
 
     /**
+     * Logs a warning when users other than the owner and its group may read the operator's private key
+     * {@code key}, given with {@code option}. A group may (640, the usual {@code ssl-cert} setup).
+     */
+    public static void warnIfOthersMayRead(String option, Path key) {
+        if (AtomicFiles.othersMayRead(key, false)) {
+            log.warn("{} {} may be read by every user of this machine: chmod 600 {} (or 640 with a group of the"
+                    + " gateway's user only)", option, key, key);
+        }
+    }
+
+    /**
+     * {@link #generate}s a key and certificate unless both files are there, under a lock on the key file, so
+     * gateways starting at once with one state directory agree on one pair. Returns whether it generated.
+     */
+    public static boolean generateIfMissing(Path certFile, Path keyFile, String commonName, List<String> dnsNames)
+            throws IOException, GeneralSecurityException {
+        try {
+            return AtomicFiles.locked(keyFile, () -> {
+                if (Files.exists(certFile) && Files.exists(keyFile)) {
+                    return false;
+                }
+                try {
+                    generate(certFile, keyFile, commonName, dnsNames);
+                } catch (GeneralSecurityException e) {
+                    throw new IOException(e);
+                }
+                return true;
+            });
+        } catch (IOException e) {
+            if (e.getCause() instanceof GeneralSecurityException security) {
+                throw security;
+            }
+            throw e;
+        }
+    }
+
+    /**
      * A P-256 key and a self-signed certificate for it ({@code commonName}, DNS names {@code dnsNames}), valid
-     * ten years, written with owner-only access.
+     * ten years, each file written with owner-only access and replaced whole ({@link AtomicFiles#write}): the key
+     * first, so a crash between leaves no certificate without its key.
      */
     public static void generate(Path certFile, Path keyFile, String commonName, List<String> dnsNames)
             throws IOException, GeneralSecurityException {
@@ -190,14 +228,6 @@ public final class GatewayTls {
     }
 
     private static void writeOwnerOnly(Path file, String content) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.deleteIfExists(tmp);
-        try {
-            Files.createFile(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-        } catch (UnsupportedOperationException notPosix) {
-            Files.createFile(tmp);
-        }
-        Files.writeString(tmp, content, StandardCharsets.US_ASCII, StandardOpenOption.TRUNCATE_EXISTING);
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        AtomicFiles.write(file, content.getBytes(StandardCharsets.US_ASCII));
     }
 }
