@@ -121,7 +121,13 @@ public final class Agent implements AutoCloseable {
      * null, is required as a bearer token. Returns the bound address.
      */
     public InetSocketAddress startAdmin(io.diglett.common.HostPort at, String token) throws InterruptedException {
-        admin = new AgentAdmin(status, token);
+        return startAdmin(at, token, List.of());
+    }
+
+    /** {@link #startAdmin(io.diglett.common.HostPort, String)}, also answering the Host names {@code hosts}. */
+    public InetSocketAddress startAdmin(io.diglett.common.HostPort at, String token, List<String> hosts)
+            throws InterruptedException {
+        admin = new AgentAdmin(status, token, hosts);
         return admin.start(at);
     }
 

@@ -20,9 +20,9 @@ final class AgentAdmin implements AutoCloseable {
     private final AgentStatus status;
     private final AdminServer server;
 
-    AgentAdmin(AgentStatus status, String token) {
+    AgentAdmin(AgentStatus status, String token, java.util.List<String> hosts) {
         this.status = status;
-        this.server = new AdminServer(registry(status), token)
+        this.server = new AdminServer(registry(status), token).hosts(hosts)
                 .route("/api/status", () -> AdminServer.Response.json(json(status)));
     }
 

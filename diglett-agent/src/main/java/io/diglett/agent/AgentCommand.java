@@ -188,6 +188,7 @@ public final class AgentCommand implements Callable<Integer> {
         AgentConfig config;
         try {
             config = agentConfig();
+            admin.check();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         }
@@ -207,7 +208,7 @@ public final class AgentCommand implements Callable<Integer> {
         }
         Agent agent = new Agent(config);
         if (admin.address != null) {
-            agent.startAdmin(admin.address, admin.token);
+            agent.startAdmin(admin.address, admin.token, admin.hosts);
         }
         StatusView view = console ? new StatusView(agent.status(), System.out, logFile.toString()) : null;
         // SIGTERM / Ctrl-C: leave the gateway cleanly, then exit 0

@@ -45,6 +45,8 @@ class AgentCommandTests {
             {new String[] {"-g", "gw:http", "-n", "example", "localhost:9000"}, "port 'http' is not a number"},
             {new String[] {"-g", "gw", "-n", "example", "--window", "1k", "localhost:9000"}, "must be between"},
             {new String[] {"-g", "gw", "-n", "example", "--bogus", "localhost:9000"}, "Unknown option: '--bogus'"},
+            {new String[] {"-g", "gw", "-n", "example", "--admin", "0.0.0.0:0", "localhost:9000"},
+                "--admin 0.0.0.0:0 is reachable beyond this host: give it a token"},
         };
         for (Object[] c : cases) {
             Run run = run((String[]) c[0]);

@@ -309,6 +309,11 @@ public final class Gateway implements AutoCloseable {
      * {@code token}, if not null, is required as a bearer token. Returns the bound address.
      */
     public InetSocketAddress startAdmin(HostPort at, String token) throws InterruptedException {
+        return startAdmin(at, token, List.of());
+    }
+
+    /** {@link #startAdmin(HostPort, String)}, also answering the Host names {@code hosts} ({@code --admin-host}). */
+    public InetSocketAddress startAdmin(HostPort at, String token, List<String> hosts) throws InterruptedException {
         admin = new GatewayAdmin(metrics, names, this::urls, new GatewayAdmin.Facts() {
             @Override
             public Fingerprint fingerprint() {
@@ -324,7 +329,7 @@ public final class Gateway implements AutoCloseable {
             public int agents() {
                 return Gateway.this.agents();
             }
-        }, clock, token);
+        }, clock, token, hosts);
         return admin.start(at);
     }
 

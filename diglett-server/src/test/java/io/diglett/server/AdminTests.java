@@ -135,7 +135,7 @@ class AdminTests {
         try {
             Process browser = new ProcessBuilder(BrowserTests.findChromium(), "--headless", "--no-sandbox",
                     "--disable-gpu", "--no-first-run", "--user-data-dir=" + profile, "--virtual-time-budget=4000",
-                    "--dump-dom", "http://127.0.0.1:" + admin + "/?token=" + TOKEN)
+                    "--dump-dom", "http://127.0.0.1:" + admin + "/#token=" + TOKEN)
                     .redirectError(ProcessBuilder.Redirect.DISCARD).start();
             String dom = new String(browser.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertTrue(browser.waitFor(60, TimeUnit.SECONDS));

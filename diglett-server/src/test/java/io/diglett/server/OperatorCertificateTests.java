@@ -85,14 +85,14 @@ class OperatorCertificateTests {
         System.setProperty("javax.net.ssl.trustStoreType", "PKCS12");
     }
 
-    private static KeyPair keys(String algorithm) throws Exception {
+    static KeyPair keys(String algorithm) throws Exception {
         KeyPairGenerator generator = KeyPairGenerator.getInstance(algorithm);
         generator.initialize(algorithm.equals("RSA") ? 2048 : 256);
         return generator.generateKeyPair();
     }
 
-    private static X509Certificate certificate(String subject, KeyPair subjectKeys, X500Name issuer, KeyPair issuerKeys,
-                                               boolean ca, GeneralName... names) throws Exception {
+    static X509Certificate certificate(String subject, KeyPair subjectKeys, X500Name issuer, KeyPair issuerKeys,
+                                       boolean ca, GeneralName... names) throws Exception {
         Instant now = Instant.now();
         var builder = new JcaX509v3CertificateBuilder(issuer, BigInteger.valueOf(now.toEpochMilli()),
                 Date.from(now.minus(Duration.ofHours(1))), Date.from(now.plus(Duration.ofDays(2))),
@@ -108,7 +108,7 @@ class OperatorCertificateTests {
                 builder.build(new JcaContentSignerBuilder(signature).build(issuerKeys.getPrivate())));
     }
 
-    private static void writePem(Path file, Object... objects) throws Exception {
+    static void writePem(Path file, Object... objects) throws Exception {
         StringWriter text = new StringWriter();
         try (JcaPEMWriter writer = new JcaPEMWriter(text)) {
             for (Object object : objects) {

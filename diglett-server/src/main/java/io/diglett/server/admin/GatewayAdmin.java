@@ -43,13 +43,13 @@ public final class GatewayAdmin implements AutoCloseable {
     private final Instant started;
 
     public GatewayAdmin(GatewayMetrics metrics, NameRegistry names, Function<Tunnel, List<String>> urls, Facts facts,
-                        Clock clock, String token) {
+                        Clock clock, String token, List<String> hosts) {
         this.names = names;
         this.urls = urls;
         this.facts = facts;
         this.clock = clock;
         this.started = clock.instant();
-        this.server = new AdminServer(metrics.registry(), token)
+        this.server = new AdminServer(metrics.registry(), token).hosts(hosts)
                 .route("/api/tunnels", () -> AdminServer.Response.json(tunnels()))
                 .route("/api/gateway", () -> AdminServer.Response.json(summary()))
                 .staticFiles(DASHBOARD);

@@ -4,20 +4,31 @@ import io.diglett.protocol.Reasons;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Tokens and the names each may register, from a {@link TokenFile}. Tokens are compared by their SHA-256,
- * in constant time and against every entry. The file is polled and re-read when its content changes; a file
+ * in constant time and against every entry. The principal of a token (what the admin endpoint's
+ * {@code /api/tunnels} shows) is an opaque id, {@code token-} and 24 hex digits: an HMAC-SHA256 of the token's
+ * digest under a key each gateway draws at random when it starts, so it tells nothing about the token (not even
+ * its unsalted digest, which an offline guess could test) and differs from one gateway or restart to the next.
+ * The file is polled and re-read when its content changes; a file
  * that no longer parses is reported and the previous tokens stay in force.
  *
  * <p>Fails closed: while the file is missing or cannot be read, no token is valid (logins are refused, and the
@@ -31,16 +42,25 @@ public final class FileAuthenticator implements Authenticator {
     private final Path file;
     private final ScheduledExecutorService poller;
     private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
-    private volatile TokenFile tokens;
+    /** The key of the principals' HMAC, drawn at start: ids are opaque, and this gateway's own. */
+    private final SecretKeySpec idKey;
+    private volatile Loaded tokens;
     /** Why no token is valid now (the file cannot be read), or {@code null}; written on the poller only. */
     private volatile String outage;
     /** A read failed for another reason than a missing or forbidden file; logged once until a read succeeds. */
     private boolean readFailing;
     private byte[] lastContent;
 
+    /** A token file as read, with the principal of each entry. */
+    private record Loaded(TokenFile file, Map<TokenFile.Entry, String> principals) {
+    }
+
     private FileAuthenticator(Path file, TokenFile tokens, byte[] content) {
         this.file = file;
-        this.tokens = tokens;
+        byte[] key = new byte[32];
+        new SecureRandom().nextBytes(key);
+        this.idKey = new SecretKeySpec(key, "HmacSHA256");
+        this.tokens = load(tokens);
         this.lastContent = content;
         this.poller = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread thread = new Thread(r, "diglett-auth-file");
@@ -101,7 +121,7 @@ public final class FileAuthenticator implements Authenticator {
             return;
         }
         fresh.warnings().forEach(log::warn);
-        tokens = fresh;
+        tokens = load(fresh);
         if (outage != null) {
             outage = null;
             log.info("token file {} is readable again: {} token(s), logins accepted", file, fresh.entries().size());
@@ -109,6 +129,21 @@ public final class FileAuthenticator implements Authenticator {
             log.info("token file {} re-read: {} token(s)", file, fresh.entries().size());
         }
         notifyListeners();
+    }
+
+    private Loaded load(TokenFile file) {
+        Map<TokenFile.Entry, String> principals = new IdentityHashMap<>();
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(idKey);
+            for (TokenFile.Entry entry : file.entries()) {
+                byte[] id = Arrays.copyOf(mac.doFinal(entry.sha256()), 12);
+                principals.put(entry, "token-" + HexFormat.of().formatHex(id));
+            }
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
+        }
+        return new Loaded(file, principals);
     }
 
     /** Why the file cannot be read, for the log: {@code missing}, {@code permission denied}, or the exception. */
@@ -135,8 +170,9 @@ public final class FileAuthenticator implements Authenticator {
             throw new AccessDeniedException(closed + ": no token is valid", true);
         }
         byte[] digest = TokenFile.sha256(token);
+        Loaded loaded = tokens;
         TokenFile.Entry found = null;
-        for (TokenFile.Entry entry : tokens.entries()) {
+        for (TokenFile.Entry entry : loaded.file().entries()) {
             // every entry is compared, each in constant time: timing says nothing about which one matched
             if (MessageDigest.isEqual(entry.sha256(), digest)) {
                 found = entry;
@@ -146,7 +182,7 @@ public final class FileAuthenticator implements Authenticator {
             throw new AccessDeniedException(token.isEmpty() ? "a token is required (--token or DIGLETT_TOKEN)"
                     : "unknown token");
         }
-        return found.principal();
+        return loaded.principals().get(found);
     }
 
     @Override
@@ -155,8 +191,9 @@ public final class FileAuthenticator implements Authenticator {
         if (closed != null) {
             throw new AccessDeniedException(closed + ": no token is valid", true);
         }
-        for (TokenFile.Entry entry : tokens.entries()) {
-            if (entry.principal().equals(principal)) {
+        Loaded loaded = tokens;
+        for (TokenFile.Entry entry : loaded.file().entries()) {
+            if (loaded.principals().get(entry).equals(principal)) {
                 if (entry.allows(name)) {
                     return;
                 }

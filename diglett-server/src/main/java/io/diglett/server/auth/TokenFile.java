@@ -21,10 +21,6 @@ public final class TokenFile {
 
     /** One token line. */
     record Entry(byte[] sha256, List<String> patterns, int line) {
-        String principal() {
-            return "sha256:" + HexFormat.of().formatHex(sha256);
-        }
-
         boolean allows(String name) {
             for (String pattern : patterns) {
                 if (glob(pattern, name)) {

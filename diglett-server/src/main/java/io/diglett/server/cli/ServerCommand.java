@@ -257,6 +257,7 @@ public final class ServerCommand implements Callable<Integer> {
         try {
             config = gatewayConfig();
             publicLimits = publicLimits();
+            admin.check();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
         }
@@ -292,7 +293,7 @@ public final class ServerCommand implements Callable<Integer> {
         try {
             gateway.start();
             if (admin.address != null) {
-                gateway.startAdmin(admin.address, admin.token);
+                gateway.startAdmin(admin.address, admin.token, admin.hosts);
             }
             ClassDataSharing.working();
         } catch (Exception e) {

@@ -27,6 +27,7 @@ import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProtocols;
+import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 import io.netty.util.AsciiString;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -153,6 +154,17 @@ public final class Ingress implements AutoCloseable {
                 .setMaxChunkSize(64 * 1024));
     }
 
+    /**
+     * The cipher suites the HTTPS ingress offers: TLS 1.3's, and for TLS 1.2 only ECDHE key exchange (forward
+     * secrecy) with an AEAD cipher. Netty's default list would add static RSA key exchange and CBC suites for
+     * an RSA certificate. The JDK's engine needs the TLS 1.3 names listed; BoringSSL always enables them.
+     */
+    static final List<String> CIPHERS = List.of(
+            "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
+
     /** The ingress certificate: the operator's (for *.DOMAIN), or one generated and kept in the state dir. */
     private SslContext loadContext() throws Exception {
         Path cert = settings.httpsCert();
@@ -173,6 +185,7 @@ public final class Ingress implements AutoCloseable {
         return SslContextBuilder.forServer(GatewayTls.readPrivateKey(key), GatewayTls.readCertificates(cert))
                 .sslProvider(io.diglett.common.transport.Tls.provider())
                 .protocols(SslProtocols.TLS_v1_3, SslProtocols.TLS_v1_2)
+                .ciphers(CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                 .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
                         ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
                         ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,

@@ -86,6 +86,23 @@ class ServerCommandTests {
                 && firstLine.contains("DIGLETT_BIND"), firstLine);
     }
 
+    /** An admin endpoint beyond loopback needs a token; --admin-host needs --admin. */
+    @Test
+    void theAdminEndpointOptionsAreChecked() {
+        Object[][] cases = {
+            {new String[] {"--plaintext", "-l", "127.0.0.1:0", "--admin", "0.0.0.0:0"},
+                "--admin 0.0.0.0:0 is reachable beyond this host: give it a token (--admin-token or"},
+            {new String[] {"--plaintext", "-l", "127.0.0.1:0", "--admin-host", "admin.example"},
+                "--admin-host is for --admin, which is not given"},
+        };
+        for (Object[] c : cases) {
+            StringWriter err = new StringWriter();
+            assertEquals(2, run(err, (String[]) c[0]), err.toString());
+            String firstLine = err.toString().lines().findFirst().orElse("");
+            assertTrue(firstLine.contains((String) c[1]), firstLine);
+        }
+    }
+
     @Test
     void aTakenListenAddressExitsWith1() throws Exception {
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {

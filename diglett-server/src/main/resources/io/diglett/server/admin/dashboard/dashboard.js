@@ -3,13 +3,20 @@
 (function () {
   'use strict';
   var SAMPLES = 120;
-  var token = new URLSearchParams(location.search).get('token');
+  // The admin token comes after '#' in the page address (/#token=TOKEN): a fragment never leaves the browser,
+  // so it is in no request line, server log or Referer; it is sent only in the Authorization header.
+  var token = new URLSearchParams(location.hash.slice(1)).get('token');
   var headers = token ? { 'Authorization': 'Bearer ' + token } : {};
+  window.addEventListener('hashchange', function () { location.reload(); });
   var history = {};          // name -> { in: [], out: [], lastIn, lastOut, lastTime }
   var total = { in: [], out: [] };
 
   function fetchJson(path) {
     return fetch(path, { headers: headers, cache: 'no-store' }).then(function (r) {
+      if (r.status === 401) {
+        throw new Error(path + ': HTTP 401, ' + (token ? 'the token is wrong' : 'a token is needed')
+          + ': open this page as /#token=TOKEN');
+      }
       if (!r.ok) { throw new Error(path + ': HTTP ' + r.status); }
       return r.json();
     });
