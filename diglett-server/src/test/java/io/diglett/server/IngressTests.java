@@ -259,6 +259,21 @@ class IngressTests {
     }
 
     @Test
+    void aHostNamingAnotherTunnelThanTheServerNameGets421() throws Exception {
+        int before = alphaRequests.get();
+        try (SSLSocket socket = HttpTestClient.connectTls(https, "beta." + DOMAIN)) {
+            Response misdirected = HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN, "/"));
+            assertEquals(421, misdirected.status(), misdirected.text());
+        }
+        assertEquals(before, alphaRequests.get(), "the request never reached alpha");
+        try (SSLSocket socket = HttpTestClient.connectTls(https, "alpha." + DOMAIN)) {
+            Response same = HttpTestClient.exchange(socket, HttpTestClient.get("ALPHA." + DOMAIN + ":" + https, "/"));
+            assertEquals(200, same.status(), "the same name with a port is fine");
+            assertTrue(same.text().startsWith("alpha\n"), same.text());
+        }
+    }
+
+    @Test
     void largeBodiesStreamBothWaysChunkedOrNot() throws Exception {
         long size = 48L * 1024 * 1024;
         try (Socket socket = HttpTestClient.connect(http)) {

@@ -57,6 +57,8 @@ final class HttpIngress extends IngressBridge {
 
     private final Ingress ingress;
     private final boolean https;
+    /** The host the TLS server name (SNI) gave, as routing reads it; {@code null} over plain HTTP or without SNI. */
+    private final String serverName;
     private State state = State.ROUTING;
     /** The request being forwarded uses chunked transfer coding (its chunks are framed again). */
     private boolean chunked;
@@ -72,9 +74,20 @@ final class HttpIngress extends IngressBridge {
     /** Where the responses to the forwarded requests end. */
     private final ResponseTracker responses = new ResponseTracker();
 
-    HttpIngress(Ingress ingress, boolean https) {
+    /** Plain HTTP: routed by the Host header alone. */
+    HttpIngress(Ingress ingress) {
+        this(ingress, false, null);
+    }
+
+    /**
+     * Behind TLS terminated here when {@code https}: a request whose Host names another host than the TLS server
+     * name {@code serverName} (if the client sent one) gets 421, so one name's connection never carries requests
+     * for another.
+     */
+    HttpIngress(Ingress ingress, boolean https, String serverName) {
         this.ingress = ingress;
         this.https = https;
+        this.serverName = serverName == null ? null : ingress.route(serverName).host();
     }
 
     @Override
@@ -163,6 +176,14 @@ final class HttpIngress extends IngressBridge {
         if (state == State.ROUTING) {
             if (firstRequestTimer != null) {
                 firstRequestTimer.cancel(false);
+            }
+            if (serverName != null && !serverName.equals(route.host())) {
+                // the certificate was chosen and the connection accepted for the TLS server name: a Host for another
+                // name is misdirected (RFC 9110, 15.5.20), never routed
+                errorPage(IngressPages.badRequest(421, "Misdirected Request", "the TLS server name is '"
+                        + serverName + "' but the request is for '" + route.host() + "'; connect with the server"
+                        + " name of the host you ask for"));
+                return;
             }
             if (route.tunnel() == null) {
                 errorPage(IngressPages.notFound(route.host(), ingress.domain()));

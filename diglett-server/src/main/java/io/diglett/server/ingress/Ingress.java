@@ -140,7 +140,7 @@ public final class Ingress implements AutoCloseable {
                                     config.limits().handshakeTimeout().toMillis()));
                         } else {
                             ch.pipeline().addLast(HandlerNames.HTTP_DECODER, newRequestDecoder())
-                                    .addLast(HandlerNames.INGRESS, new HttpIngress(Ingress.this, false));
+                                    .addLast(HandlerNames.INGRESS, new HttpIngress(Ingress.this));
                         }
                     }
                 })
