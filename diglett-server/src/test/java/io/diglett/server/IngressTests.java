@@ -584,4 +584,41 @@ class IngressTests {
             assertFalse(text.contains("6.6.6.6") || text.contains("/evil"), text);
         }
     }
+
+    /**
+     * The common client-address headers (True-Client-IP, CF-Connecting-IP...) never reach the backend, in the head
+     * or in a chunked request's trailers, where Host and X-Forwarded-For are dropped too; other trailers pass.
+     */
+    @Test
+    void clientAddressHeadersAndForgedTrailersAreStripped() throws Exception {
+        CompletableFuture<String> seen = new CompletableFuture<>();
+        try (Backend backend = new Backend(s -> {
+            InputStream in = s.getInputStream();
+            StringBuilder all = new StringBuilder(head(in));
+            for (String line = HttpTestClient.line(in); line != null; line = HttpTestClient.line(in)) {
+                all.append(line).append('\n');
+                if (line.isEmpty() && all.indexOf("\n0\n") >= 0) {
+                    break; // the empty line after the last chunk and its trailers
+                }
+            }
+            seen.complete(all.toString());
+            s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+        })) {
+            fixture.agent(fixture.agentConfig("trailers", backend.port())).start().get(10, TimeUnit.SECONDS);
+            try (Socket socket = HttpTestClient.connect(http)) {
+                Response response = HttpTestClient.exchange(socket, "POST / HTTP/1.1\r\nHost: trailers." + DOMAIN
+                        + "\r\nTrue-Client-IP: 6.6.6.1\r\nX-Client-IP: 6.6.6.2\r\nCF-Connecting-IP: 6.6.6.3"
+                        + "\r\nX-Original-Forwarded-For: 6.6.6.4\r\nX-ProxyUser-Ip: 6.6.6.5\r\nClient_IP: 6.6.6.6"
+                        + "\r\nTransfer-Encoding: chunked\r\nTrailer: X-Forwarded-For, Host, X-Checksum\r\n\r\n"
+                        + "5\r\nhello\r\n0\r\nX-Forwarded-For: 6.6.6.7\r\nHost: evil.test\r\n"
+                        + "True-Client-IP: 6.6.6.8\r\nX-Checksum: kept\r\n\r\n");
+                assertEquals("ok", response.text());
+            }
+            String forwarded = seen.get(10, TimeUnit.SECONDS);
+            assertFalse(forwarded.contains("6.6.6.") || forwarded.contains("evil.test"), forwarded);
+            assertTrue(forwarded.contains("\nhello\n0\nX-Checksum: kept\n"), "other trailers pass: " + forwarded);
+        }
+    }
 }

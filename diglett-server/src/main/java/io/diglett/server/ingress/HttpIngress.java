@@ -297,18 +297,39 @@ final class HttpIngress extends IngressBridge {
     private static final int CRLF = ('\r' << 8) | '\n';
 
     /**
-     * Removes every forwarding header a client may have sent (Forwarded, X-Real-IP, X-Forwarded-*, also
-     * spelled with underscores, which CGI-style servers read the same): only the gateway's own reach the backend.
+     * Removes every forwarding header a client may have sent (Forwarded, X-Real-IP, X-Forwarded-*, and the
+     * client-address headers of {@code --client-ip-header}, also spelled with underscores, which CGI-style servers
+     * read the same): only the gateway's own reach the backend.
      */
-    private static void stripForwardingHeaders(HttpHeaders headers) {
+    private void stripForwardingHeaders(HttpHeaders headers) {
         java.util.List<String> drop = new java.util.ArrayList<>();
         for (String name : headers.names()) {
-            String n = name.toLowerCase(java.util.Locale.ROOT).replace('_', '-');
-            if (n.equals("forwarded") || n.equals("x-real-ip") || n.startsWith("x-forwarded-")) {
+            if (forwarding(name)) {
                 drop.add(name);
             }
         }
         drop.forEach(headers::remove);
+    }
+
+    /** Whether {@code name} is a header that says where the client is from (or, in trailers, routes). */
+    private boolean forwarding(String name) {
+        String n = name.toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+        return n.equals("forwarded") || n.equals("x-real-ip") || n.startsWith("x-forwarded-")
+                || ingress.clientIpHeaders().contains(n);
+    }
+
+    /**
+     * The trailers of a chunked request without the headers {@link #stripForwardingHeaders} removes and without
+     * Host: a backend that merges trailers into the headers must not find a client's own address or host there.
+     */
+    private void stripTrailers(HttpHeaders trailers) {
+        java.util.List<String> drop = new java.util.ArrayList<>();
+        for (String name : trailers.names()) {
+            if (forwarding(name) || HttpHeaderNames.HOST.contentEqualsIgnoreCase(name)) {
+                drop.add(name);
+            }
+        }
+        drop.forEach(trailers::remove);
     }
 
     /** Header lines as the decoder read them (ISO-8859-1 keeps any obs-text byte as it was). */
@@ -336,6 +357,7 @@ final class HttpIngress extends IngressBridge {
         if (last != null) {
             ByteBuf end = ctx.alloc().buffer(16);
             end.writeByte('0').writeShort(CRLF);
+            stripTrailers(last.trailingHeaders());
             writeHeaders(end, last.trailingHeaders());
             end.writeShort(CRLF);
             out.addComponent(true, end);

@@ -62,6 +62,7 @@ public final class Ingress implements AutoCloseable {
     }
 
     private final IngressSettings settings;
+    private final java.util.Set<String> clientIpHeaders;
     private final NameRegistry names;
     private final GatewayConfig config;
     private final IntConsumer answered;
@@ -88,10 +89,16 @@ public final class Ingress implements AutoCloseable {
         this.events = events;
         this.settings = config.ingress();
         this.names = names;
+        this.clientIpHeaders = java.util.Set.copyOf(config.forwarding().clientIpHeaders());
     }
 
     String domain() {
         return settings.domain();
+    }
+
+    /** The client-address headers removed from requests and trailers beside Forwarded, X-Forwarded-*, X-Real-IP. */
+    java.util.Set<String> clientIpHeaders() {
+        return clientIpHeaders;
     }
 
     SslContext httpsContext() {
