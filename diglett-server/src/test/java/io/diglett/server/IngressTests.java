@@ -433,7 +433,8 @@ class IngressTests {
             })) {
                 String name = "proxy" + version.name().toLowerCase();
                 int port = fixture.expose(fixture.agentConfig(name, backend.port()).withTunnels(List.of(
-                        new TunnelSpec(name, new HostPort("127.0.0.1", backend.port())).withProxyProtocol(version))));
+                        new TunnelSpec(name, new HostPort("127.0.0.1", backend.port())).withProxyProtocol(version)
+                                .withRawPort(true))));
                 try (Socket client = TestServers.connect(port)) {
                     client.setSoTimeout(10_000);
                     assertEquals("after the header", new String(TestServers.readExactly(client.getInputStream(), 16),
@@ -525,7 +526,7 @@ class IngressTests {
             out.flush();
         };
         try (Backend backend = new Backend(echoCountAtEof)) {
-            int port = fixture.expose("halfclose", backend.port());
+            int port = fixture.exposeRaw("halfclose", backend.port());
             String request = "POST /p HTTP/1.1\r\nHost: halfclose." + DOMAIN + "\r\nContent-Length: 5\r\n\r\nhello";
             // control: the name's own TCP port
             try (Socket socket = HttpTestClient.connect(port)) {
