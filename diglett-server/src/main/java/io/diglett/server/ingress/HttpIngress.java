@@ -1,6 +1,7 @@
 package io.diglett.server.ingress;
 
 import io.diglett.protocol.Reasons;
+import io.diglett.server.link.ClientAddress;
 import io.diglett.protocol.mux.HandlerNames;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
@@ -277,7 +278,8 @@ final class HttpIngress extends IngressBridge {
         }
         statusLine = new byte[0];
         stripForwardingHeaders(headers);
-        String clientIp = ctx.channel().remoteAddress() instanceof InetSocketAddress inet && inet.getAddress() != null
+        String clientIp = ClientAddress.remote(ctx.channel()) instanceof InetSocketAddress inet
+                && inet.getAddress() != null
                 ? inet.getAddress().getHostAddress() : "unknown";
         headers.set(Ingress.X_FORWARDED_FOR, clientIp);
         headers.set(Ingress.X_FORWARDED_PROTO, https ? "https" : "http");

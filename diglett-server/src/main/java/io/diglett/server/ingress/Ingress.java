@@ -6,6 +6,7 @@ import io.diglett.server.config.PublicLimits;
 import io.diglett.server.link.ClientConnections;
 import io.diglett.server.link.LinkEvents;
 import io.diglett.server.link.NameRegistry;
+import io.diglett.server.link.ProxyHeaderGate;
 import io.diglett.server.link.Tunnel;
 import io.diglett.server.tls.GatewayTls;
 
@@ -134,24 +135,30 @@ public final class Ingress implements AutoCloseable {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        if (!clients.admit(ch, https ? "https ingress" : "http ingress")) {
-                            if (https) {
-                                Stream.abort(ch); // a page would need the TLS handshake: not for a refused client
-                            } else {
-                                ch.pipeline().addLast(new RefusedConnection(IngressPages.tooManyConnections()));
-                            }
-                            return;
-                        }
-                        if (https) {
-                            ch.pipeline().addLast(HandlerNames.SNI, new TlsIngress(Ingress.this,
-                                    config.limits().handshakeTimeout().toMillis()));
-                        } else {
-                            ch.pipeline().addLast(HandlerNames.HTTP_DECODER, newRequestDecoder())
-                                    .addLast(HandlerNames.INGRESS, new HttpIngress(Ingress.this));
-                        }
+                        ProxyHeaderGate.setUp(ch, config.forwarding(), config.limits().handshakeTimeout().toMillis(),
+                                () -> accepted(ch, https));
                     }
                 })
                 .bind(at.host(), at.port()).sync().channel();
+    }
+
+    /** An ingress connection, its client known (from a PROXY header if it came through one): count it, route it. */
+    private void accepted(Channel ch, boolean https) {
+        if (!clients.admit(ch, https ? "https ingress" : "http ingress")) {
+            if (https) {
+                Stream.abort(ch); // a page would need the TLS handshake: not for a refused client
+            } else {
+                ch.pipeline().addLast(new RefusedConnection(IngressPages.tooManyConnections()));
+            }
+            return;
+        }
+        if (https) {
+            ch.pipeline().addLast(HandlerNames.SNI, new TlsIngress(Ingress.this,
+                    config.limits().handshakeTimeout().toMillis()));
+        } else {
+            ch.pipeline().addLast(HandlerNames.HTTP_DECODER, newRequestDecoder())
+                    .addLast(HandlerNames.INGRESS, new HttpIngress(Ingress.this));
+        }
     }
 
     HttpRequestDecoder newRequestDecoder() {
