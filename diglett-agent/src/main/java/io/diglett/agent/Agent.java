@@ -237,8 +237,10 @@ public final class Agent implements AutoCloseable {
         backoff.reset();
         status.online(registrations);
         for (Registration registration : registrations) {
-            String raw = config.gateway().host() + ":" + registration.publicPort();
-            String where = registration.urls().isEmpty() ? raw : String.join(", ", registration.urls()) + " and " + raw;
+            // port 0: the gateway serves the name on its ingress only, without a raw port
+            String raw = registration.publicPort() == 0 ? null : config.gateway().host() + ":" + registration.publicPort();
+            String urls = String.join(", ", registration.urls());
+            String where = registration.urls().isEmpty() ? raw : raw == null ? urls : urls + " and " + raw;
             log.info("online: '{}' is reachable at {} -> {}", registration.name(), where, backendOf(registration.name()));
         }
         firstOnline.complete(registrations);

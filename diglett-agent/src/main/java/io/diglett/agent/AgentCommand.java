@@ -56,7 +56,8 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Name to register: a DNS label (a-z, 0-9, '-', up to 63 characters). Repeat it for "
                     + "several names; NAME=HOST:PORT gives a name its own backend, e.g. -n web=localhost:8080 "
                     + "-n api=localhost:9000. Options after commas: proxy=v1|v2 (as --proxy-protocol), "
-                    + "tls=passthrough (as --tls-passthrough), e.g. -n shop=localhost:8443,tls=passthrough.")
+                    + "tls=passthrough (as --tls-passthrough), raw=on|off (as --raw-port), e.g. "
+                    + "-n shop=localhost:8443,tls=passthrough.")
     List<NameArg> names;
 
     @Option(names = "--proxy-protocol", paramLabel = "v1|v2", converter = ProxyConverter.class,
@@ -68,6 +69,12 @@ public final class AgentCommand implements Callable<Integer> {
             description = "On the gateway's HTTPS ingress, pass the client's TLS through untouched: the backend "
                     + "terminates TLS itself (its own certificate for NAME.DOMAIN; HTTP/2 works end to end).")
     boolean tlsPassthrough;
+
+    @Option(names = "--raw-port",
+            description = "Ask for a raw TCP port for each name also when the gateway serves names on its ingress "
+                    + "(--domain with --http/--https), where names have none otherwise; bytes on it reach the backend "
+                    + "untouched, without the forwarding headers the ingress sets. Needs a gateway of this release.")
+    boolean rawPort;
 
     @Option(names = {"-t", "--token"}, paramLabel = "TOKEN",
             description = "Token handed to the gateway at login (default: the DIGLETT_TOKEN environment variable).")
@@ -132,9 +139,10 @@ public final class AgentCommand implements Callable<Integer> {
     HostPort backend;
 
     /** A {@code -n} value: a name, its own backend if written {@code NAME=HOST:PORT}, and its options. */
-    record NameArg(String name, HostPort backend, TunnelSpec.ProxyProtocol proxy, boolean tlsPassthrough) {
+    record NameArg(String name, HostPort backend, TunnelSpec.ProxyProtocol proxy, boolean tlsPassthrough,
+                   Boolean rawPort) {
         NameArg(String name, HostPort backend) {
-            this(name, backend, null, false);
+            this(name, backend, null, false, null);
         }
     }
 
@@ -153,7 +161,7 @@ public final class AgentCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("name '" + arg.name() + "' is given twice");
             }
             tunnels.add(new TunnelSpec(arg.name(), target, arg.proxy() != null ? arg.proxy() : proxyProtocol,
-                    arg.tlsPassthrough() || tlsPassthrough));
+                    arg.tlsPassthrough() || tlsPassthrough, arg.rawPort() != null ? arg.rawPort() : rawPort));
         }
         if (backend != null && !positionalUsed) {
             throw new IllegalArgumentException("HOST:PORT " + backend + " is not used: every name has its own backend");
@@ -255,18 +263,21 @@ public final class AgentCommand implements Callable<Integer> {
                     : new Converters.HostAndPort().convert(head.substring(equals + 1));
             TunnelSpec.ProxyProtocol proxy = null;
             boolean passthrough = false;
+            Boolean raw = null;
             for (int i = 1; i < parts.length; i++) {
                 String option = parts[i].trim();
                 if (option.startsWith("proxy=")) {
                     proxy = new ProxyConverter().convert(option.substring("proxy=".length()));
                 } else if (option.equals("tls=passthrough")) {
                     passthrough = true;
+                } else if (option.equals("raw=on") || option.equals("raw=off")) {
+                    raw = option.equals("raw=on");
                 } else {
                     throw new CommandLine.TypeConversionException("'" + value + "': unknown option '" + option
-                            + "' (known: proxy=v1, proxy=v2, tls=passthrough)");
+                            + "' (known: proxy=v1, proxy=v2, tls=passthrough, raw=on, raw=off)");
                 }
             }
-            return new NameArg(name, target, proxy, passthrough);
+            return new NameArg(name, target, proxy, passthrough, raw);
         }
     }
 

@@ -290,7 +290,7 @@ final class AgentSession extends LinkSession {
                 phase = Phase.REGISTER;
                 for (Target target : targets.values()) {
                     ctx.write(Frame.register(ctx.alloc(), target.registration(), target.spec().name(),
-                                    target.spec().tlsPassthrough() ? Requests.FLAG_TLS_PASSTHROUGH : 0))
+                                    target.spec().registerFlags()))
                             .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
                 }
                 ctx.flush();

@@ -73,8 +73,9 @@ final class StatusView implements AutoCloseable {
         line(s, "Fingerprint", status.fingerprint() == null ? "-" : status.fingerprint());
         for (AgentStatus.Tunnel t : status.tunnels()) {
             Registration r = t.registration();
-            String where = r == null ? "(not registered)" : String.join("  ", r.urls()) + (r.urls().isEmpty() ? "" : "  ")
-                    + status.gatewayHost() + ":" + r.publicPort();
+            String raw = r == null || r.publicPort() == 0 ? "" : status.gatewayHost() + ":" + r.publicPort();
+            String where = r == null ? "(not registered)"
+                    : String.join("  ", r.urls()) + (r.urls().isEmpty() || raw.isEmpty() ? "" : "  ") + raw;
             line(s, "Forwarding", where + " -> " + t.backend());
         }
         s.append('\n');

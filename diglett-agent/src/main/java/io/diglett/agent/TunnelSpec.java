@@ -9,8 +9,11 @@ import io.diglett.common.HostPort;
  * @param backend        where its connections go
  * @param proxyProtocol  the PROXY protocol header the backend gets first on each connection, if any
  * @param tlsPassthrough on the gateway's HTTPS ingress, pass the client's TLS through: the backend terminates it
+ * @param rawPort        ask for a raw public port also when the gateway serves the name on its ingress (where
+ *                       it has none otherwise; a gateway without an ingress gives every name one)
  */
-public record TunnelSpec(String name, HostPort backend, ProxyProtocol proxyProtocol, boolean tlsPassthrough) {
+public record TunnelSpec(String name, HostPort backend, ProxyProtocol proxyProtocol, boolean tlsPassthrough,
+                         boolean rawPort) {
 
     /** The PROXY protocol (HAProxy's, version 1 text or version 2 binary) toward the backend. */
     public enum ProxyProtocol { NONE, V1, V2 }
@@ -21,16 +24,31 @@ public record TunnelSpec(String name, HostPort backend, ProxyProtocol proxyProto
         }
     }
 
+    /** Without asking for a raw port on a gateway with an ingress. */
+    public TunnelSpec(String name, HostPort backend, ProxyProtocol proxyProtocol, boolean tlsPassthrough) {
+        this(name, backend, proxyProtocol, tlsPassthrough, false);
+    }
+
     /** A plain tunnel: no PROXY header, TLS terminated by the gateway's ingress. */
     public TunnelSpec(String name, HostPort backend) {
         this(name, backend, ProxyProtocol.NONE, false);
     }
 
     public TunnelSpec withProxyProtocol(ProxyProtocol value) {
-        return new TunnelSpec(name, backend, value, tlsPassthrough);
+        return new TunnelSpec(name, backend, value, tlsPassthrough, rawPort);
     }
 
     public TunnelSpec withTlsPassthrough(boolean value) {
-        return new TunnelSpec(name, backend, proxyProtocol, value);
+        return new TunnelSpec(name, backend, proxyProtocol, value, rawPort);
+    }
+
+    public TunnelSpec withRawPort(boolean value) {
+        return new TunnelSpec(name, backend, proxyProtocol, tlsPassthrough, value);
+    }
+
+    /** The flags of its Register frame. */
+    public int registerFlags() {
+        return (tlsPassthrough ? io.diglett.protocol.Requests.FLAG_TLS_PASSTHROUGH : 0)
+                | (rawPort ? io.diglett.protocol.Requests.FLAG_RAW_PORT : 0);
     }
 }

@@ -169,10 +169,25 @@ class AgentCommandTests {
     }
 
     @Test
+    void rawOnAsksForARawPortPerNameOrForAllWithTheFlag() {
+        io.diglett.common.HostPort web = io.diglett.common.HostPort.parse("localhost:8080", -1);
+        io.diglett.common.HostPort db = io.diglett.common.HostPort.parse("localhost:5432", -1);
+        java.util.List<TunnelSpec> perName = tunnels("-g", "gw", "-n", "web=localhost:8080",
+                "-n", "db=localhost:5432,raw=on,proxy=v2");
+        assertEquals(java.util.List.of(new TunnelSpec("web", web),
+                new TunnelSpec("db", db, TunnelSpec.ProxyProtocol.V2, false, true)), perName);
+        assertEquals(io.diglett.protocol.Requests.FLAG_RAW_PORT, perName.get(1).registerFlags());
+        assertEquals(0, perName.get(0).registerFlags(), "the Register of earlier releases: no flags");
+        assertEquals(java.util.List.of(new TunnelSpec("web", web).withRawPort(true), new TunnelSpec("db", db)),
+                tunnels("-g", "gw", "--raw-port", "-n", "web=localhost:8080", "-n", "db=localhost:5432,raw=off"));
+    }
+
+    @Test
     void inconsistentNamesAndBackendsAreUsageErrors() {
         Object[][] cases = {
             {new String[] {"-g", "gw", "-n", "a=localhost:1,proxy=v3"}, "expected v1 or v2"},
             {new String[] {"-g", "gw", "-n", "a=localhost:1,fast"}, "unknown option 'fast'"},
+            {new String[] {"-g", "gw", "-n", "a=localhost:1,raw=yes"}, "unknown option 'raw=yes'"},
             {new String[] {"-g", "gw", "--proxy-protocol", "v9", "-n", "a=localhost:1"}, "expected v1 or v2"},
             {new String[] {"-g", "gw", "-n", "lonely"}, "name 'lonely' has no backend"},
             {new String[] {"-g", "gw", "-n", "a=localhost:1", "localhost:2"}, "is not used"},

@@ -27,8 +27,13 @@ public final class Requests {
 
     /** Register flag: on the gateway's HTTPS ingress, forward this name's TLS untouched (the backend terminates). */
     public static final int FLAG_TLS_PASSTHROUGH = 0x01;
+    /**
+     * Register flag: give this name a raw public port even though the gateway serves it on its ingress (without an
+     * ingress every name has one). Gateways before it refuse it as an unknown flag.
+     */
+    public static final int FLAG_RAW_PORT = 0x02;
     /** Every flag this version defines; others are refused. */
-    public static final int KNOWN_FLAGS = FLAG_TLS_PASSTHROUGH;
+    public static final int KNOWN_FLAGS = FLAG_TLS_PASSTHROUGH | FLAG_RAW_PORT;
 
     private Requests() {
     }
@@ -142,6 +147,10 @@ public final class Requests {
             return (flags & FLAG_TLS_PASSTHROUGH) != 0;
         }
 
+        public boolean rawPort() {
+            return (flags & FLAG_RAW_PORT) != 0;
+        }
+
         public Frame encode(ByteBufAllocator alloc, int registration) {
             ByteBuf buf = alloc.buffer(name.length() + 2);
             buf.writeCharSequence(name, StandardCharsets.US_ASCII);
@@ -169,7 +178,10 @@ public final class Requests {
         }
     }
 
-    /** Ok to a Register (gateway to agent, id = registration): the public port (2), then URLs one per line. */
+    /**
+     * Ok to a Register (gateway to agent, id = registration): the public port (2; 0 when the name has no raw port,
+     * only its URLs), then URLs one per line.
+     */
     public record Registered(int port, List<String> urls) {
 
         public Registered {

@@ -43,10 +43,14 @@ final class HttpTestClient {
 
     /** A TLS connection to 127.0.0.1:{@code port} asking for server name {@code sni}, trusting any certificate. */
     static SSLSocket connectTls(int port, String sni) throws Exception {
+        return connectTls(TestServers.connect(port), port, sni);
+    }
+
+    /** TLS over {@code plain}, already connected to {@code port} (and maybe written to), as {@link #connectTls}. */
+    static SSLSocket connectTls(Socket plain, int port, String sni) throws Exception {
         SSLContext context = SSLContext.getInstance("TLS");
         context.init(null, new TrustManager[] {TRUST_ALL}, new SecureRandom());
-        SSLSocket socket = (SSLSocket) context.getSocketFactory().createSocket(TestServers.connect(port), sni, port,
-                true);
+        SSLSocket socket = (SSLSocket) context.getSocketFactory().createSocket(plain, sni, port, true);
         SSLParameters parameters = socket.getSSLParameters();
         parameters.setServerNames(java.util.List.of(new SNIHostName(sni)));
         socket.setSSLParameters(parameters);

@@ -259,6 +259,21 @@ class IngressTests {
     }
 
     @Test
+    void aHostNamingAnotherTunnelThanTheServerNameGets421() throws Exception {
+        int before = alphaRequests.get();
+        try (SSLSocket socket = HttpTestClient.connectTls(https, "beta." + DOMAIN)) {
+            Response misdirected = HttpTestClient.exchange(socket, HttpTestClient.get("alpha." + DOMAIN, "/"));
+            assertEquals(421, misdirected.status(), misdirected.text());
+        }
+        assertEquals(before, alphaRequests.get(), "the request never reached alpha");
+        try (SSLSocket socket = HttpTestClient.connectTls(https, "alpha." + DOMAIN)) {
+            Response same = HttpTestClient.exchange(socket, HttpTestClient.get("ALPHA." + DOMAIN + ":" + https, "/"));
+            assertEquals(200, same.status(), "the same name with a port is fine");
+            assertTrue(same.text().startsWith("alpha\n"), same.text());
+        }
+    }
+
+    @Test
     void largeBodiesStreamBothWaysChunkedOrNot() throws Exception {
         long size = 48L * 1024 * 1024;
         try (Socket socket = HttpTestClient.connect(http)) {
@@ -418,7 +433,8 @@ class IngressTests {
             })) {
                 String name = "proxy" + version.name().toLowerCase();
                 int port = fixture.expose(fixture.agentConfig(name, backend.port()).withTunnels(List.of(
-                        new TunnelSpec(name, new HostPort("127.0.0.1", backend.port())).withProxyProtocol(version))));
+                        new TunnelSpec(name, new HostPort("127.0.0.1", backend.port())).withProxyProtocol(version)
+                                .withRawPort(true))));
                 try (Socket client = TestServers.connect(port)) {
                     client.setSoTimeout(10_000);
                     assertEquals("after the header", new String(TestServers.readExactly(client.getInputStream(), 16),
@@ -510,7 +526,7 @@ class IngressTests {
             out.flush();
         };
         try (Backend backend = new Backend(echoCountAtEof)) {
-            int port = fixture.expose("halfclose", backend.port());
+            int port = fixture.exposeRaw("halfclose", backend.port());
             String request = "POST /p HTTP/1.1\r\nHost: halfclose." + DOMAIN + "\r\nContent-Length: 5\r\n\r\nhello";
             // control: the name's own TCP port
             try (Socket socket = HttpTestClient.connect(port)) {
@@ -567,6 +583,43 @@ class IngressTests {
                     + "\r\nX-Forwarded-Port: 1\r\nX-Forwarded-Prefix: /evil\r\nX_Forwarded_For: 6.6.6.6\r\n\r\n");
             String text = response.text();
             assertFalse(text.contains("6.6.6.6") || text.contains("/evil"), text);
+        }
+    }
+
+    /**
+     * The common client-address headers (True-Client-IP, CF-Connecting-IP...) never reach the backend, in the head
+     * or in a chunked request's trailers, where Host and X-Forwarded-For are dropped too; other trailers pass.
+     */
+    @Test
+    void clientAddressHeadersAndForgedTrailersAreStripped() throws Exception {
+        CompletableFuture<String> seen = new CompletableFuture<>();
+        try (Backend backend = new Backend(s -> {
+            InputStream in = s.getInputStream();
+            StringBuilder all = new StringBuilder(head(in));
+            for (String line = HttpTestClient.line(in); line != null; line = HttpTestClient.line(in)) {
+                all.append(line).append('\n');
+                if (line.isEmpty() && all.indexOf("\n0\n") >= 0) {
+                    break; // the empty line after the last chunk and its trailers
+                }
+            }
+            seen.complete(all.toString());
+            s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+        })) {
+            fixture.agent(fixture.agentConfig("trailers", backend.port())).start().get(10, TimeUnit.SECONDS);
+            try (Socket socket = HttpTestClient.connect(http)) {
+                Response response = HttpTestClient.exchange(socket, "POST / HTTP/1.1\r\nHost: trailers." + DOMAIN
+                        + "\r\nTrue-Client-IP: 6.6.6.1\r\nX-Client-IP: 6.6.6.2\r\nCF-Connecting-IP: 6.6.6.3"
+                        + "\r\nX-Original-Forwarded-For: 6.6.6.4\r\nX-ProxyUser-Ip: 6.6.6.5\r\nClient_IP: 6.6.6.6"
+                        + "\r\nTransfer-Encoding: chunked\r\nTrailer: X-Forwarded-For, Host, X-Checksum\r\n\r\n"
+                        + "5\r\nhello\r\n0\r\nX-Forwarded-For: 6.6.6.7\r\nHost: evil.test\r\n"
+                        + "True-Client-IP: 6.6.6.8\r\nX-Checksum: kept\r\n\r\n");
+                assertEquals("ok", response.text());
+            }
+            String forwarded = seen.get(10, TimeUnit.SECONDS);
+            assertFalse(forwarded.contains("6.6.6.") || forwarded.contains("evil.test"), forwarded);
+            assertTrue(forwarded.contains("\nhello\n0\nX-Checksum: kept\n"), "other trailers pass: " + forwarded);
         }
     }
 }

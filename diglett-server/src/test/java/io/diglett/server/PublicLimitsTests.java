@@ -110,7 +110,7 @@ class PublicLimitsTests {
         try (Backend echo = echo(); TunnelFixture fixture = new TunnelFixture(withHttpIngress())) {
             Gateway gateway = fixture.gateway;
             gateway.updatePublicLimits(PublicLimits.defaults().withMaxConnectionsPerIp(3));
-            int port = fixture.expose("web", echo.port());
+            int port = fixture.exposeRaw("web", echo.port());
             int http = gateway.httpPort().getAsInt();
             List<Socket> held = new ArrayList<>();
             try {

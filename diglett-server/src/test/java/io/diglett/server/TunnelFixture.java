@@ -83,6 +83,12 @@ final class TunnelFixture implements AutoCloseable {
         return expose(agentConfig(name, backendPort));
     }
 
+    /** Like {@link #expose(String, int)}, asking for a raw port also on a gateway with an ingress. */
+    int exposeRaw(String name, int backendPort) throws Exception {
+        return expose(agentConfig(name, backendPort).withTunnels(List.of(new io.diglett.agent.TunnelSpec(name,
+                new HostPort("127.0.0.1", backendPort)).withRawPort(true))));
+    }
+
     int expose(AgentConfig config) throws Exception {
         List<Registration> registrations = agent(config).start().get(10, TimeUnit.SECONDS);
         return registrations.get(0).publicPort();

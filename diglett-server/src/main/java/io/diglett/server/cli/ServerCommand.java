@@ -4,6 +4,7 @@ import io.diglett.server.Gateway;
 import io.diglett.server.auth.Authenticator;
 import io.diglett.server.auth.AuthenticatorProvider;
 import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.ForwardingSettings;
 import io.diglett.server.config.IngressSettings;
 import io.diglett.server.config.PortRange;
 import io.diglett.server.config.PreLoginLimits;
@@ -109,6 +110,21 @@ public final class ServerCommand implements Callable<Integer> {
 
     @Option(names = "--https-key", paramLabel = "FILE", description = "PEM private key of --https-cert.")
     Path httpsKey;
+
+    @Option(names = "--client-ip-header", paramLabel = "NAME", split = ConfigDefaults.SPLIT, hideParamSyntax = true,
+            description = "A request header that names the client's address, which the ingress removes from "
+                    + "requests and their trailers (Forwarded, X-Forwarded-* and X-Real-IP are always removed: the "
+                    + "gateway sets X-Forwarded-* itself). Repeat it for several; given, it replaces the default list "
+                    + "(True-Client-IP, X-Client-IP, Client-IP, CF-Connecting-IP, Fastly-Client-IP, "
+                    + "X-Cluster-Client-IP, X-Original-Forwarded-For, X-ProxyUser-Ip); 'none' for none.")
+    List<String> clientIpHeaders;
+
+    @Option(names = "--accept-proxy-from", paramLabel = "CIDR", split = ConfigDefaults.SPLIT, hideParamSyntax = true,
+            description = "Connections from these addresses (an L4 load balancer in front, e.g. 10.0.0.0/8) to the "
+                    + "names' ports and the ingress must start with a PROXY protocol header (v1 or v2), whose client "
+                    + "address the gateway then uses (X-Forwarded-For, the agent's PROXY header, per-address limits). "
+                    + "Repeat it for several. Connections from elsewhere are taken as they are.")
+    List<String> acceptProxyFrom;
 
     @CommandLine.Mixin
     io.diglett.admin.AdminOptions admin = new io.diglett.admin.AdminOptions();
@@ -340,7 +356,8 @@ public final class ServerCommand implements Callable<Integer> {
                 .withIngress(new IngressSettings(domain, http, https, httpsCert, httpsKey))
                 .withBuffers(bufferSettings())
                 .withLimits(limits())
-                .withPreLogin(preLogin());
+                .withPreLogin(preLogin())
+                .withForwarding(forwarding());
     }
 
     /**
@@ -447,6 +464,17 @@ public final class ServerCommand implements Callable<Integer> {
             options.put("file", authFile.toString());
         }
         return AuthenticatorProvider.find(name == null ? "open" : name).create(options);
+    }
+
+    /** --client-ip-header and --accept-proxy-from. */
+    ForwardingSettings forwarding() {
+        List<String> headers = clientIpHeaders == null ? ForwardingSettings.DEFAULT_CLIENT_IP_HEADERS
+                : clientIpHeaders.equals(List.of("none")) ? List.of() : clientIpHeaders;
+        List<ForwardingSettings.Cidr> upstreams = new ArrayList<>();
+        if (acceptProxyFrom != null) {
+            acceptProxyFrom.forEach(cidr -> upstreams.add(ForwardingSettings.Cidr.parse(cidr)));
+        }
+        return new ForwardingSettings(headers, upstreams);
     }
 
     /** The public clients' limits the options give. */

@@ -17,10 +17,11 @@ import java.time.Duration;
  * @param ingress    the built-in HTTP/HTTPS ingress for NAME.DOMAIN, or {@link IngressSettings#none()}
  * @param buffers    what streams may hold for sockets that do not take their bytes (read at start only)
  * @param preLogin   what agent connections may hold before they logged in
+ * @param forwarding which client-address headers the ingress strips, which upstreams may send PROXY headers
  */
 public record GatewayConfig(HostPort listen, String publicBind, PortRange portRange, int window, Limits limits,
                             TlsSettings tls, IngressSettings ingress, BufferSettings buffers,
-                            PreLoginLimits preLogin) {
+                            PreLoginLimits preLogin, ForwardingSettings forwarding) {
 
     /**
      * @param maxAgents          logged-in agent links at once; a further Login is answered with an Error
@@ -111,43 +112,56 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
     public static GatewayConfig defaults() {
         return new GatewayConfig(new HostPort("0.0.0.0", Protocol.DEFAULT_GATEWAY_PORT), "0.0.0.0", null,
                 Protocol.DEFAULT_WINDOW, Limits.defaults(), TlsSettings.generated(TlsSettings.defaultStateDir()),
-                IngressSettings.none(), BufferSettings.defaults(), PreLoginLimits.defaults());
+                IngressSettings.none(), BufferSettings.defaults(), PreLoginLimits.defaults(),
+                ForwardingSettings.defaults());
     }
 
     public GatewayConfig withListen(HostPort value) {
-        return new GatewayConfig(value, publicBind, portRange, window, limits, tls, ingress, buffers, preLogin);
+        return new GatewayConfig(value, publicBind, portRange, window, limits, tls,
+                ingress, buffers, preLogin, forwarding);
     }
 
     public GatewayConfig withPublicBind(String value) {
-        return new GatewayConfig(listen, value, portRange, window, limits, tls, ingress, buffers, preLogin);
+        return new GatewayConfig(listen, value, portRange, window, limits, tls, ingress, buffers, preLogin, forwarding);
     }
 
     public GatewayConfig withPortRange(PortRange value) {
-        return new GatewayConfig(listen, publicBind, value, window, limits, tls, ingress, buffers, preLogin);
+        return new GatewayConfig(listen, publicBind, value, window, limits, tls,
+                ingress, buffers, preLogin, forwarding);
     }
 
     public GatewayConfig withWindow(int value) {
-        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls, ingress, buffers, preLogin);
+        return new GatewayConfig(listen, publicBind, portRange, value, limits, tls,
+                ingress, buffers, preLogin, forwarding);
     }
 
     public GatewayConfig withLimits(Limits value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, value, tls, ingress, buffers, preLogin);
+        return new GatewayConfig(listen, publicBind, portRange, window, value, tls,
+                ingress, buffers, preLogin, forwarding);
     }
 
     public GatewayConfig withTls(TlsSettings value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, value, ingress, buffers, preLogin);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, value,
+                ingress, buffers, preLogin, forwarding);
     }
 
     public GatewayConfig withIngress(IngressSettings value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, value, buffers, preLogin);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls,
+                value, buffers, preLogin, forwarding);
     }
 
     public GatewayConfig withBuffers(BufferSettings value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, ingress, value, preLogin);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls,
+                ingress, value, preLogin, forwarding);
     }
 
     public GatewayConfig withPreLogin(PreLoginLimits value) {
-        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, ingress, buffers, value);
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls,
+                ingress, buffers, value, forwarding);
+    }
+
+    public GatewayConfig withForwarding(ForwardingSettings value) {
+        return new GatewayConfig(listen, publicBind, portRange, window, limits, tls, ingress, buffers, preLogin, value);
     }
 
     public int maxNamesPerAgent() {

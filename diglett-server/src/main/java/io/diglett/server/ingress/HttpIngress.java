@@ -1,6 +1,7 @@
 package io.diglett.server.ingress;
 
 import io.diglett.protocol.Reasons;
+import io.diglett.server.link.ClientAddress;
 import io.diglett.protocol.mux.HandlerNames;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
@@ -57,6 +58,8 @@ final class HttpIngress extends IngressBridge {
 
     private final Ingress ingress;
     private final boolean https;
+    /** The host the TLS server name (SNI) gave, as routing reads it; {@code null} over plain HTTP or without SNI. */
+    private final String serverName;
     private State state = State.ROUTING;
     /** The request being forwarded uses chunked transfer coding (its chunks are framed again). */
     private boolean chunked;
@@ -72,9 +75,20 @@ final class HttpIngress extends IngressBridge {
     /** Where the responses to the forwarded requests end. */
     private final ResponseTracker responses = new ResponseTracker();
 
-    HttpIngress(Ingress ingress, boolean https) {
+    /** Plain HTTP: routed by the Host header alone. */
+    HttpIngress(Ingress ingress) {
+        this(ingress, false, null);
+    }
+
+    /**
+     * Behind TLS terminated here when {@code https}: a request whose Host names another host than the TLS server
+     * name {@code serverName} (if the client sent one) gets 421, so one name's connection never carries requests
+     * for another.
+     */
+    HttpIngress(Ingress ingress, boolean https, String serverName) {
         this.ingress = ingress;
         this.https = https;
+        this.serverName = serverName == null ? null : ingress.route(serverName).host();
     }
 
     @Override
@@ -163,6 +177,14 @@ final class HttpIngress extends IngressBridge {
         if (state == State.ROUTING) {
             if (firstRequestTimer != null) {
                 firstRequestTimer.cancel(false);
+            }
+            if (serverName != null && !serverName.equals(route.host())) {
+                // the certificate was chosen and the connection accepted for the TLS server name: a Host for another
+                // name is misdirected (RFC 9110, 15.5.20), never routed
+                errorPage(IngressPages.badRequest(421, "Misdirected Request", "the TLS server name is '"
+                        + serverName + "' but the request is for '" + route.host() + "'; connect with the server"
+                        + " name of the host you ask for"));
+                return;
             }
             if (route.tunnel() == null) {
                 errorPage(IngressPages.notFound(route.host(), ingress.domain()));
@@ -256,7 +278,8 @@ final class HttpIngress extends IngressBridge {
         }
         statusLine = new byte[0];
         stripForwardingHeaders(headers);
-        String clientIp = ctx.channel().remoteAddress() instanceof InetSocketAddress inet && inet.getAddress() != null
+        String clientIp = ClientAddress.remote(ctx.channel()) instanceof InetSocketAddress inet
+                && inet.getAddress() != null
                 ? inet.getAddress().getHostAddress() : "unknown";
         headers.set(Ingress.X_FORWARDED_FOR, clientIp);
         headers.set(Ingress.X_FORWARDED_PROTO, https ? "https" : "http");
@@ -276,18 +299,39 @@ final class HttpIngress extends IngressBridge {
     private static final int CRLF = ('\r' << 8) | '\n';
 
     /**
-     * Removes every forwarding header a client may have sent (Forwarded, X-Real-IP, X-Forwarded-*, also
-     * spelled with underscores, which CGI-style servers read the same): only the gateway's own reach the backend.
+     * Removes every forwarding header a client may have sent (Forwarded, X-Real-IP, X-Forwarded-*, and the
+     * client-address headers of {@code --client-ip-header}, also spelled with underscores, which CGI-style servers
+     * read the same): only the gateway's own reach the backend.
      */
-    private static void stripForwardingHeaders(HttpHeaders headers) {
+    private void stripForwardingHeaders(HttpHeaders headers) {
         java.util.List<String> drop = new java.util.ArrayList<>();
         for (String name : headers.names()) {
-            String n = name.toLowerCase(java.util.Locale.ROOT).replace('_', '-');
-            if (n.equals("forwarded") || n.equals("x-real-ip") || n.startsWith("x-forwarded-")) {
+            if (forwarding(name)) {
                 drop.add(name);
             }
         }
         drop.forEach(headers::remove);
+    }
+
+    /** Whether {@code name} is a header that says where the client is from (or, in trailers, routes). */
+    private boolean forwarding(String name) {
+        String n = name.toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+        return n.equals("forwarded") || n.equals("x-real-ip") || n.startsWith("x-forwarded-")
+                || ingress.clientIpHeaders().contains(n);
+    }
+
+    /**
+     * The trailers of a chunked request without the headers {@link #stripForwardingHeaders} removes and without
+     * Host: a backend that merges trailers into the headers must not find a client's own address or host there.
+     */
+    private void stripTrailers(HttpHeaders trailers) {
+        java.util.List<String> drop = new java.util.ArrayList<>();
+        for (String name : trailers.names()) {
+            if (forwarding(name) || HttpHeaderNames.HOST.contentEqualsIgnoreCase(name)) {
+                drop.add(name);
+            }
+        }
+        drop.forEach(trailers::remove);
     }
 
     /** Header lines as the decoder read them (ISO-8859-1 keeps any obs-text byte as it was). */
@@ -315,6 +359,7 @@ final class HttpIngress extends IngressBridge {
         if (last != null) {
             ByteBuf end = ctx.alloc().buffer(16);
             end.writeByte('0').writeShort(CRLF);
+            stripTrailers(last.trailingHeaders());
             writeHeaders(end, last.trailingHeaders());
             end.writeShort(CRLF);
             out.addComponent(true, end);

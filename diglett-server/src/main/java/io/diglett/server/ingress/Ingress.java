@@ -6,6 +6,7 @@ import io.diglett.server.config.PublicLimits;
 import io.diglett.server.link.ClientConnections;
 import io.diglett.server.link.LinkEvents;
 import io.diglett.server.link.NameRegistry;
+import io.diglett.server.link.ProxyHeaderGate;
 import io.diglett.server.link.Tunnel;
 import io.diglett.server.tls.GatewayTls;
 
@@ -62,6 +63,7 @@ public final class Ingress implements AutoCloseable {
     }
 
     private final IngressSettings settings;
+    private final java.util.Set<String> clientIpHeaders;
     private final NameRegistry names;
     private final GatewayConfig config;
     private final IntConsumer answered;
@@ -88,10 +90,16 @@ public final class Ingress implements AutoCloseable {
         this.events = events;
         this.settings = config.ingress();
         this.names = names;
+        this.clientIpHeaders = java.util.Set.copyOf(config.forwarding().clientIpHeaders());
     }
 
     String domain() {
         return settings.domain();
+    }
+
+    /** The client-address headers removed from requests and trailers beside Forwarded, X-Forwarded-*, X-Real-IP. */
+    java.util.Set<String> clientIpHeaders() {
+        return clientIpHeaders;
     }
 
     SslContext httpsContext() {
@@ -127,24 +135,30 @@ public final class Ingress implements AutoCloseable {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        if (!clients.admit(ch, https ? "https ingress" : "http ingress")) {
-                            if (https) {
-                                Stream.abort(ch); // a page would need the TLS handshake: not for a refused client
-                            } else {
-                                ch.pipeline().addLast(new RefusedConnection(IngressPages.tooManyConnections()));
-                            }
-                            return;
-                        }
-                        if (https) {
-                            ch.pipeline().addLast(HandlerNames.SNI, new TlsIngress(Ingress.this,
-                                    config.limits().handshakeTimeout().toMillis()));
-                        } else {
-                            ch.pipeline().addLast(HandlerNames.HTTP_DECODER, newRequestDecoder())
-                                    .addLast(HandlerNames.INGRESS, new HttpIngress(Ingress.this, false));
-                        }
+                        ProxyHeaderGate.setUp(ch, config.forwarding(), config.limits().handshakeTimeout().toMillis(),
+                                () -> accepted(ch, https));
                     }
                 })
                 .bind(at.host(), at.port()).sync().channel();
+    }
+
+    /** An ingress connection, its client known (from a PROXY header if it came through one): count it, route it. */
+    private void accepted(Channel ch, boolean https) {
+        if (!clients.admit(ch, https ? "https ingress" : "http ingress")) {
+            if (https) {
+                Stream.abort(ch); // a page would need the TLS handshake: not for a refused client
+            } else {
+                ch.pipeline().addLast(new RefusedConnection(IngressPages.tooManyConnections()));
+            }
+            return;
+        }
+        if (https) {
+            ch.pipeline().addLast(HandlerNames.SNI, new TlsIngress(Ingress.this,
+                    config.limits().handshakeTimeout().toMillis()));
+        } else {
+            ch.pipeline().addLast(HandlerNames.HTTP_DECODER, newRequestDecoder())
+                    .addLast(HandlerNames.INGRESS, new HttpIngress(Ingress.this));
+        }
     }
 
     HttpRequestDecoder newRequestDecoder() {

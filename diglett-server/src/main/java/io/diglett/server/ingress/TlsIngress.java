@@ -50,7 +50,8 @@ final class TlsIngress extends AbstractSniHandler<Tunnel> {
             return;
         }
         ctx.pipeline().addAfter(ctx.name(), HandlerNames.HTTP_DECODER, ingress.newRequestDecoder());
-        ctx.pipeline().addAfter(HandlerNames.HTTP_DECODER, HandlerNames.INGRESS, new HttpIngress(ingress, true));
+        ctx.pipeline().addAfter(HandlerNames.HTTP_DECODER, HandlerNames.INGRESS,
+                new HttpIngress(ingress, true, hostname));
         ctx.pipeline().replace(this, HandlerNames.TLS, ingress.httpsContext().newHandler(ctx.alloc()));
     }
 }

@@ -100,7 +100,7 @@ public final class ClientConnections {
      * connection. Connections that are not IP sockets are always admitted.
      */
     public boolean admit(Channel client, String where) {
-        Source source = Source.of(client.remoteAddress());
+        Source source = Source.of(ClientAddress.remote(client));
         if (source == null) {
             return true;
         }
@@ -117,7 +117,7 @@ public final class ClientConnections {
         if (!admitted[0]) {
             events.connectionRefused("per_ip_limit");
             refusals.warn("{} client={} refused: {} connections open from {}, the limit (--max-connections-per-ip)",
-                    where, client.remoteAddress(), max, source);
+                    where, ClientAddress.remote(client), max, source);
             return false;
         }
         // runs exactly once, also for a channel that is already closed (the listener then runs at once)

@@ -437,21 +437,21 @@ public final class GatewaySession extends LinkSession {
         if (busy != null) {
             services.events().connectionRefused(phase == Phase.ACTIVE && !draining && !failed()
                     && ctx.channel().isActive() ? "stream_limit" : "agent_unavailable");
-            refusals.warn("name={} client={} refused: {}", tunnel.name(), client.remoteAddress(), busy);
+            refusals.warn("name={} client={} refused: {}", tunnel.name(), ClientAddress.remote(client), busy);
             return null;
         }
         int id = nextStreamId();
         Stream stream = mux.create(id, tunnel.name(),
                 tunnel.stats().newStream(services.nanoClock(), services.events()::streamOpened),
-                ClientConnections.Source.of(client.remoteAddress()));
+                ClientConnections.Source.of(ClientAddress.remote(client)));
         stream.attach(client, end);
         if (stream.state() == StreamState.CLOSED) {
             return stream;
         }
         log.debug("stream={} name={} client={} opening", Integer.toUnsignedString(id), tunnel.name(),
-                client.remoteAddress());
-        mux.write(Requests.Open.of(tunnel.registration(), stream.window(), client.remoteAddress(),
-                client.localAddress()).encode(ctx.alloc(), id, version()));
+                ClientAddress.remote(client));
+        mux.write(Requests.Open.of(tunnel.registration(), stream.window(), ClientAddress.remote(client),
+                ClientAddress.local(client)).encode(ctx.alloc(), id, version()));
         mux.flushLinkLater();
         return stream;
     }

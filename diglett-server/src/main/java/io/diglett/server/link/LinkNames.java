@@ -62,7 +62,10 @@ final class LinkNames {
             session.reply(Frame.error(session.alloc(), registration, refusal));
             return;
         }
-        Tunnel tunnel = new Tunnel(request.name(), registration, session, request.tlsPassthrough());
+        // with the ingress on, it is the only way in unless the agent asks for a raw port: only there does a
+        // backend get forwarding headers the gateway set
+        boolean raw = request.rawPort() || !services.config().get().ingress().enabled();
+        Tunnel tunnel = new Tunnel(request.name(), registration, session, request.tlsPassthrough(), raw);
         tunnels.put(registration, tunnel);
         pending++;
         registrations.claimAndBind(tunnel).whenComplete((listener, error) -> guarded(() -> {
@@ -136,9 +139,9 @@ final class LinkNames {
             tunnel.bound(listener, 0);
             registrations.release(tunnel);
         } else {
-            tunnel.bound(listener, ((InetSocketAddress) listener.localAddress()).getPort());
-            session.reply(Frame.registered(session.alloc(), tunnel.registration(), tunnel.port(),
-                    services.urls().apply(tunnel)));
+            tunnel.bound(listener, listener == null ? 0 : ((InetSocketAddress) listener.localAddress()).getPort());
+            tunnel.urls(services.urls().apply(tunnel));
+            session.reply(Frame.registered(session.alloc(), tunnel.registration(), tunnel.port(), tunnel.urls()));
         }
         if (finishRequested && pending == 0) {
             finish();

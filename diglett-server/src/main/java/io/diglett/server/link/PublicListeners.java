@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * live; with {@code --port-range}, on a free port of the range. A name that had a port within the port grace
  * ({@link PortReservations}) tries that one first, and other names avoid it while another port is free. Each
  * accepted connection is first counted against its client address ({@link ClientConnections}; over the cap it
- * is reset at once) and, with {@code --tcp-idle-timeout}, gets a {@link StreamIdleTimeout}.
+ * is reset at once) and, with {@code --tcp-idle-timeout}, gets a {@link StreamIdleTimeout}; one from an upstream of
+ * {@code --accept-proxy-from} only once its PROXY header told who the client is ({@link ProxyHeaderGate}).
  */
 public final class PublicListeners implements PublicBinder {
 
@@ -72,15 +73,8 @@ public final class PublicListeners implements PublicBinder {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        if (!clients.admit(ch, "name=" + tunnel.name())) {
-                            Stream.abort(ch);
-                            return;
-                        }
-                        Duration idle = limits.get().tcpIdleTimeout();
-                        if (!idle.isZero()) {
-                            ch.pipeline().addLast(HandlerNames.IDLE, new StreamIdleTimeout(idle, events));
-                        }
-                        tunnel.accept(ch);
+                        ProxyHeaderGate.setUp(ch, settings.forwarding(),
+                                settings.limits().handshakeTimeout().toMillis(), () -> accepted(tunnel, ch));
                     }
                 });
         Promise<Channel> promise = loop.newPromise();
@@ -104,6 +98,19 @@ public final class PublicListeners implements PublicBinder {
             }
         });
         return promise;
+    }
+
+    /** A connection to {@code tunnel}'s port, its client known (from a PROXY header if it came through one). */
+    private void accepted(Tunnel tunnel, Channel ch) {
+        if (!clients.admit(ch, "name=" + tunnel.name())) {
+            Stream.abort(ch);
+            return;
+        }
+        Duration idle = limits.get().tcpIdleTimeout();
+        if (!idle.isZero()) {
+            ch.pipeline().addLast(HandlerNames.IDLE, new StreamIdleTimeout(idle, events));
+        }
+        tunnel.accept(ch);
     }
 
     /**

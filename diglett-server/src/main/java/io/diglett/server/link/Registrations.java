@@ -127,6 +127,9 @@ public final class Registrations {
             }
             claim.lost().thenAccept(reason -> loop.execute(() -> tunnel.session().lost(tunnel, reason)));
             CompletionStage<Channel> bound;
+            if (!tunnel.rawPort()) {
+                return CompletableFuture.<Channel>completedFuture(null); // served on the ingress only: no listener
+            }
             try {
                 bound = toStage(binder.bind(tunnel, tunnel.session().eventLoop()));
             } catch (RuntimeException e) {
@@ -304,7 +307,11 @@ public final class Registrations {
     void goLive(List<Tunnel> tunnels) {
         for (Tunnel tunnel : tunnels) {
             tunnel.goLive(clock.instant());
-            log.info("register domain '{}' -> '{}'", tunnel.name(), tunnel.port());
+            if (tunnel.port() != 0 || tunnel.urls().isEmpty()) {
+                log.info("register domain '{}' -> '{}'", tunnel.name(), tunnel.port());
+            } else {
+                log.info("register domain '{}' -> '{}'", tunnel.name(), tunnel.urls().get(0));
+            }
         }
     }
 

@@ -16,21 +16,28 @@ public final class Tunnel {
     private final int registration;
     private final GatewaySession session;
     private final boolean tlsPassthrough;
+    private final boolean rawPort;
     private final TunnelStats stats = new TunnelStats();
     /** The public listener, once bound; link loop only. */
     private Channel listener;
     /** The claim on the name, once granted; link loop only. */
     private NameClaim claim;
     private volatile int port;
+    private volatile java.util.List<String> urls = java.util.List.of();
     private volatile Registrar.Exposure exposure;
     private volatile Instant since;
     private volatile boolean live;
 
     Tunnel(String name, int registration, GatewaySession session, boolean tlsPassthrough) {
+        this(name, registration, session, tlsPassthrough, true);
+    }
+
+    Tunnel(String name, int registration, GatewaySession session, boolean tlsPassthrough, boolean rawPort) {
         this.name = name;
         this.registration = registration;
         this.session = session;
         this.tlsPassthrough = tlsPassthrough;
+        this.rawPort = rawPort;
     }
 
     /** The registered name. */
@@ -38,14 +45,27 @@ public final class Tunnel {
         return name;
     }
 
-    /** The public port, or 0 before the listener is bound. */
+    /** The public port, or 0 before the listener is bound and for a name without a raw port. */
     public int port() {
         return port;
+    }
+
+    /** Its URLs on the ingress, HTTPS first, once bound; empty without an ingress. */
+    public java.util.List<String> urls() {
+        return urls;
     }
 
     /** Whether the HTTPS ingress forwards the client's TLS untouched (the backend terminates it). */
     public boolean tlsPassthrough() {
         return tlsPassthrough;
+    }
+
+    /**
+     * Whether it has a raw public port of its own: always without the ingress, with it only if its agent asked
+     * ({@link io.diglett.protocol.Requests#FLAG_RAW_PORT}); otherwise the ingress is the only way in.
+     */
+    public boolean rawPort() {
+        return rawPort;
     }
 
     /** Whether it is exposed and accepts connections. */
@@ -105,6 +125,10 @@ public final class Tunnel {
         port = boundPort;
     }
 
+    void urls(java.util.List<String> value) {
+        urls = java.util.List.copyOf(value);
+    }
+
     void exposing(Registrar.Exposure value) {
         exposure = value;
     }
@@ -112,7 +136,9 @@ public final class Tunnel {
     void goLive(Instant when) {
         since = when;
         live = true;
-        listener.config().setAutoRead(true);
+        if (listener != null) {
+            listener.config().setAutoRead(true);
+        }
     }
 
     /** Ends its life: {@code true} if it was live (the registrar must be told). */

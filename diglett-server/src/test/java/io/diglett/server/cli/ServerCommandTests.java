@@ -63,6 +63,12 @@ class ServerCommandTests {
                 "--max-connections-per-ip must not be negative"},
             {new String[] {"--plaintext", "-l", local, "--tcp-idle-timeout", "-5"},
                 "--tcp-idle-timeout must not be negative"},
+            {new String[] {"--plaintext", "-l", local, "--accept-proxy-from", "lb.example"},
+                "--accept-proxy-from 'lb.example' is not an address or CIDR block"},
+            {new String[] {"--plaintext", "-l", local, "--accept-proxy-from", "10.0.0.0/33"},
+                "--accept-proxy-from '10.0.0.0/33': the prefix length must be 0-32"},
+            {new String[] {"--plaintext", "-l", local, "--client-ip-header", "X Bad"},
+                "--client-ip-header 'X Bad' is not a header name"},
         };
         for (Object[] c : cases) {
             String[] args = (String[]) c[0];
@@ -73,6 +79,39 @@ class ServerCommandTests {
                     String.join(" ", args) + ": the first line should say " + c[1] + ":\n" + err);
             assertTrue(lines.get(1).startsWith("Usage: diglett-server"), "one line, then the usage:\n" + err);
             assertTrue(!err.toString().contains("null"), err.toString());
+        }
+    }
+
+    /** --client-ip-header replaces the default list ('none' empties it); --accept-proxy-from takes CIDR blocks. */
+    @Test
+    void forwardingOptionsReachTheConfiguration() {
+        ServerCommand defaults = new ServerCommand();
+        new CommandLine(defaults).parseArgs();
+        assertEquals(io.diglett.server.config.ForwardingSettings.DEFAULT_CLIENT_IP_HEADERS,
+                defaults.forwarding().clientIpHeaders());
+        assertTrue(defaults.forwarding().acceptProxyFrom().isEmpty());
+
+        ServerCommand given = new ServerCommand();
+        new CommandLine(given).parseArgs("--client-ip-header", "X-Mine", "--client-ip-header", "True_Client_IP",
+                "--accept-proxy-from", "10.1.2.3/8", "--accept-proxy-from", "2001:db8::1/32");
+        var forwarding = given.forwarding();
+        assertEquals(List.of("x-mine", "true-client-ip"), forwarding.clientIpHeaders());
+        assertEquals("[10.0.0.0/8, 2001:db8:0:0:0:0:0:0/32]", forwarding.acceptProxyFrom().toString());
+        assertTrue(forwarding.proxyFrom(addr("10.200.0.1")));
+        assertTrue(forwarding.proxyFrom(addr("::ffff:10.9.9.9")), "IPv4-mapped");
+        assertTrue(forwarding.proxyFrom(addr("2001:db8:ffff::5")));
+        assertTrue(!forwarding.proxyFrom(addr("11.0.0.1")) && !forwarding.proxyFrom(addr("2001:db9::1")));
+
+        ServerCommand none = new ServerCommand();
+        new CommandLine(none).parseArgs("--client-ip-header", "none");
+        assertEquals(List.of(), none.forwarding().clientIpHeaders());
+    }
+
+    private static InetAddress addr(String literal) {
+        try {
+            return InetAddress.getByName(literal);
+        } catch (java.net.UnknownHostException e) {
+            throw new AssertionError(e);
         }
     }
 

@@ -38,7 +38,7 @@ class HttpIngressTest {
     private EmbeddedChannel channel() {
         EmbeddedChannel channel = new EmbeddedChannel();
         channel.pipeline().addLast(HandlerNames.HTTP_DECODER, ingress.newRequestDecoder())
-                .addLast(HandlerNames.INGRESS, new HttpIngress(ingress, false));
+                .addLast(HandlerNames.INGRESS, new HttpIngress(ingress));
         return channel;
     }
 
@@ -114,5 +114,23 @@ class HttpIngressTest {
                 + "Content-Length: 10000\r\n\r\n" + "z".repeat(10000));
         assertTrue(response.startsWith("HTTP/1.1 404 "), response);
         assertFalse(channel.finishAndReleaseAll(), "nothing left over");
+    }
+
+    @Test
+    void behindTlsAHostOtherThanTheServerNameGets421AndTheSameNameWithAPortIsRouted() {
+        EmbeddedChannel misdirected = new EmbeddedChannel();
+        misdirected.pipeline().addLast(HandlerNames.HTTP_DECODER, ingress.newRequestDecoder())
+                .addLast(HandlerNames.INGRESS, new HttpIngress(ingress, true, "a.gateway.test"));
+        String response = answer(misdirected, "GET / HTTP/1.1\r\nHost: b.gateway.test\r\n\r\n");
+        assertTrue(response.startsWith("HTTP/1.1 421 Misdirected Request\r\n"), response);
+        assertFalse(misdirected.isOpen());
+        assertFalse(misdirected.finishAndReleaseAll());
+
+        EmbeddedChannel same = new EmbeddedChannel();
+        same.pipeline().addLast(HandlerNames.HTTP_DECODER, ingress.newRequestDecoder())
+                .addLast(HandlerNames.INGRESS, new HttpIngress(ingress, true, "A.Gateway.Test"));
+        String routed = answer(same, "GET / HTTP/1.1\r\nHost: a.gateway.test:443\r\n\r\n");
+        assertTrue(routed.startsWith("HTTP/1.1 404 "), "routed by name (no tunnel 'a'), not misdirected: " + routed);
+        same.finishAndReleaseAll();
     }
 }
