@@ -76,7 +76,8 @@ class RegistrarTests {
             RawAgent.RawFrame error = agent.read();
             assertEquals(FrameKind.ERROR.code(), error.kind(), "a connection error: the agent may try again");
             assertEquals(Protocol.CONNECTION_ID, error.id());
-            assertEquals("exposing 'exposed' failed: registrar command exited with 3: proxy is down", error.text());
+            assertEquals("exposing 'exposed' failed: the registrar refused it", error.text(),
+                    "what the command printed stays in the gateway's log");
             assertTrue(agent.closedByPeer());
             TunnelTests.waitFor(() -> fixture.gateway.publicPort("exposed").isEmpty(), "the name is released");
             assertThrows(IOException.class, () -> new Socket("127.0.0.1", port).close(), "the port is closed");
@@ -111,6 +112,30 @@ class RegistrarTests {
             TunnelTests.waitFor(() -> !Files.exists(file), "the file is removed with the tunnel");
             assertFalse(Files.list(dynamic).anyMatch(p -> p.getFileName().toString().endsWith(".tmp")));
         }
+    }
+
+    /**
+     * The hook sees PATH, its four variables and what the operator passes by name, never the rest of the
+     * gateway's environment (here HOME and USER stand for the secrets a gateway may be started with).
+     */
+    @Test
+    void execHooksGetAMinimalEnvironmentAndTheVariablesNamedInEnv() throws Exception {
+        Path seen = temp.resolve("env");
+        try (Registrar exec = RegistrarProvider.find("exec").create(Map.of("command",
+                "env | cut -d= -f1 | sort > " + seen))) {
+            exec.register(new Exposure("envy", 1001, "a-link", null)).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            List<String> names = lines(seen).stream().filter(name -> !name.equals("PWD")).toList(); // sh's own
+            assertEquals(List.of("ACTION", "AGENT", "NAME", "PATH", "PORT"), names);
+        }
+        String home = System.getenv("HOME");
+        try (Registrar exec = RegistrarProvider.find("exec").create(Map.of("command",
+                "echo \"$HOME\" > " + seen, "env", " HOME , "))) {
+            exec.register(new Exposure("envy", 1001, "a-link", null)).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            assertEquals(List.of(String.valueOf(home)), lines(seen));
+        }
+        var bad = assertThrows(IllegalArgumentException.class, () -> RegistrarProvider.find("exec")
+                .create(Map.of("command", "true", "env", "NAME")));
+        assertEquals("the exec registrar sets NAME itself; env cannot name it", bad.getMessage());
     }
 
     @Test
