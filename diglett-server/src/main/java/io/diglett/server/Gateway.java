@@ -15,6 +15,7 @@ import io.diglett.server.auth.Authenticator;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PreLoginLimits;
 import io.diglett.server.config.PublicLimits;
+import io.diglett.server.config.ReservedNames;
 import io.diglett.server.ingress.Ingress;
 import io.diglett.server.link.ClientConnections;
 import io.diglett.server.link.GatewaySession;
@@ -147,6 +148,11 @@ public final class Gateway implements AutoCloseable {
      */
     public void usePortGrace(Duration grace) {
         portReservations.grace(grace);
+    }
+
+    /** Refuses the names in {@code names} to every agent ({@code --reserved-names}; default {@link ReservedNames#defaults()}). */
+    public void useReservedNames(ReservedNames names) {
+        registrations.reserve(names);
     }
 
     /** What every agent link session of this gateway is built with. */
