@@ -47,6 +47,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -182,6 +183,8 @@ public final class Gateway implements AutoCloseable {
             log.warn("no --auth-file: any agent may register any name; see docs/security.md");
         }
         authenticator().onChange(this::reauthorizeAll);
+        // what an earlier run exposed and never withdrew (it was killed) goes before any name can register
+        registrar().reconcile(Set.of());
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(acceptor, workers)
                 .channel(transport.serverChannel())

@@ -1,6 +1,7 @@
 package io.diglett.server;
 
 import io.diglett.server.auth.Authenticator;
+import io.diglett.server.cli.ServerCommand;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.TlsSettings;
 import io.diglett.server.registrar.Registrar;
@@ -182,6 +183,50 @@ class RegistrarTests {
             }
             assertEquals(14, lines(record).size(), "one register each: " + lines(record));
         }
+    }
+
+    /**
+     * The case of issue 15: a gateway killed with SIGKILL leaves {@code diglett-victim.yml} behind, routing the
+     * victim's host to its port; with a one-port range the next gateway gives that port to another tenant's name.
+     * The new gateway removes the files of its own it finds (not the operator's) before any name registers; a
+     * gateway stopped with SIGTERM withdraws its names before it exits.
+     */
+    @Test
+    void aKilledGatewaysTraefikFilesAreGoneBeforeItsPortGoesToAnotherName() throws Exception {
+        Path dynamic = Files.createDirectories(temp.resolve("dynamic"));
+        Path operators = Files.writeString(dynamic.resolve("diglett-mine.yml"), "# the operator's own\nhttp: {}\n");
+        int port = TestServers.refusedPort();
+        String[] args = {"-l", "127.0.0.1:0", "--bind", "127.0.0.1", "--plaintext", "--port-range",
+            Integer.toString(port), "--registrar", "traefik", "--registrar-option", "dir=" + dynamic,
+            "--registrar-option", "domain=gw.test"};
+        Path victim = dynamic.resolve("diglett-victim.yml");
+        try (ChildProcess gateway = ChildProcess.start(ServerCommand.class, args)) {
+            try (RawAgent agent = new RawAgent(agentPort(gateway)).loggedIn()) {
+                assertEquals(port, agent.register(1, "victim"));
+                agent.finish();
+                assertTrue(Files.readString(victim).contains("http://127.0.0.1:" + port));
+                gateway.kill();
+            }
+        }
+        assertTrue(Files.exists(victim), "SIGKILL: nothing was withdrawn");
+
+        Path other = dynamic.resolve("diglett-other.yml");
+        try (ChildProcess gateway = ChildProcess.start(ServerCommand.class, args);
+             RawAgent agent = new RawAgent(agentPort(gateway)).loggedIn()) {
+            assertEquals(port, agent.register(1, "other"), "the only port of the range");
+            agent.finish(); // written after the files left behind were removed
+            assertFalse(Files.exists(victim), "victim.gw.test no longer routes to the other tenant's port");
+            assertTrue(Files.readString(other).contains("http://127.0.0.1:" + port));
+            assertTrue(Files.exists(operators), "a file without diglett's mark is the operator's");
+            gateway.await("removed .*diglett-victim.yml, left by an earlier run: 'victim' is not live", 10_000);
+
+            assertEquals(0, gateway.terminate(30_000));
+            assertFalse(Files.exists(other), "SIGTERM: the names are withdrawn before the gateway exits");
+        }
+    }
+
+    private static int agentPort(ChildProcess gateway) throws InterruptedException {
+        return Integer.parseInt(gateway.await("listening for agents on 127\\.0\\.0\\.1:(\\d+)", 30_000).group(1));
     }
 
     @Test
