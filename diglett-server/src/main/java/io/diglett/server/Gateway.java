@@ -419,6 +419,12 @@ public final class Gateway implements AutoCloseable {
             log.warn("drain timeout: closing {} agent link(s) with open connections", links.size());
         }
         links.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+        // A link closed just now asks the registrar to withdraw its names from its event loop, after the close:
+        // wait for that (bounded) so that the registrar, closed next, runs those unregisters before it stops.
+        long released = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        for (Future<Void> future : drained) {
+            future.awaitUninterruptibly(Math.max(0, released - System.nanoTime()), TimeUnit.NANOSECONDS);
+        }
         authenticator().close();
         registrar().close();
         names.close();

@@ -225,6 +225,33 @@ class RegistrarTests {
         }
     }
 
+    /**
+     * A gateway stopping closes, past its drain timeout, the links whose agents do not leave; their names are
+     * withdrawn all the same before the registrar closes (it waits, with a bound, for the unregisters asked for).
+     */
+    @Test
+    void aGatewayStoppingPastItsDrainTimeoutStillWithdrawsEveryName() throws Exception {
+        Path dynamic = temp.resolve("dynamic");
+        Registrar traefik = RegistrarProvider.find("traefik").create(Map.of("dir", dynamic.toString(),
+                "domain", "gw.test"));
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain())
+                .withLimits(GatewayConfig.Limits.defaults().withDrainTimeout(java.time.Duration.ZERO));
+        try (TunnelFixture fixture = new TunnelFixture(config, Authenticator.open(), traefik);
+             RawAgent agent = new RawAgent(fixture.address.getPort()).loggedIn()) {
+            for (int i = 1; i <= 16; i++) { // the most one agent may have
+                agent.register(i, "stuck-" + i);
+            }
+            agent.finish();
+            try (var written = Files.list(dynamic)) {
+                assertEquals(16, written.count());
+            }
+            fixture.gateway.close(); // the agent never answers the Terminate (the fixture closes it again: a no-op)
+            try (var left = Files.list(dynamic)) {
+                assertEquals(List.of(), left.map(Path::getFileName).map(Path::toString).toList());
+            }
+        }
+    }
+
     private static int agentPort(ChildProcess gateway) throws InterruptedException {
         return Integer.parseInt(gateway.await("listening for agents on 127\\.0\\.0\\.1:(\\d+)", 30_000).group(1));
     }
