@@ -14,8 +14,8 @@ import java.util.TreeSet;
 public record ReservedNames(Set<String> names) {
 
     /** The default list, as {@code --reserved-names} spells it. */
-    public static final String DEFAULT = "www,mail,smtp,imap,pop,ftp,mx,ns1,ns2,webmail,autoconfig,autodiscover,"
-            + "wpad,localhost,admin,api,status";
+    public static final String DEFAULT = "www, mail, smtp, imap, pop, ftp, mx, ns1, ns2, webmail, autoconfig, "
+            + "autodiscover, wpad, localhost, admin, api, status";
 
     public ReservedNames {
         names = Set.copyOf(names);
