@@ -35,7 +35,7 @@ import picocli.CommandLine;
         description = "Exposes local services through a Diglett gateway: dials the gateway, registers each NAME "
                 + "and carries every public connection to its backend over one multiplexed link.%n"
                 + "Examples: diglett -g gateway.com:20000 -n example localhost:9000%n"
-                + "          diglett -g gateway.com -n web=localhost:8080 -n api=localhost:9000%n"
+                + "          diglett -g gateway.com -n web=localhost:8080 -n shop=localhost:9000%n"
                 + "          diglett trust forget gateway.com (after the gateway's certificate really changed)",
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:stopped by SIGTERM or Ctrl-C (after telling the gateway)",
@@ -55,7 +55,7 @@ public final class AgentCommand implements Callable<Integer> {
             converter = NameConverter.class, split = ConfigDefaults.SPLIT, hideParamSyntax = true,
             description = "Name to register: a DNS label (a-z, 0-9, '-', up to 63 characters). Repeat it for "
                     + "several names; NAME=HOST:PORT gives a name its own backend, e.g. -n web=localhost:8080 "
-                    + "-n api=localhost:9000. Options after commas: proxy=v1|v2 (as --proxy-protocol), "
+                    + "-n shop=localhost:9000. Options after commas: proxy=v1|v2 (as --proxy-protocol), "
                     + "tls=passthrough (as --tls-passthrough), raw=on|off (as --raw-port), e.g. "
                     + "-n shop=localhost:8443,tls=passthrough.")
     List<NameArg> names;

@@ -15,6 +15,7 @@ import io.diglett.server.auth.Authenticator;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PreLoginLimits;
 import io.diglett.server.config.PublicLimits;
+import io.diglett.server.config.ReservedNames;
 import io.diglett.server.ingress.Ingress;
 import io.diglett.server.link.ClientConnections;
 import io.diglett.server.link.GatewaySession;
@@ -46,6 +47,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -149,6 +151,11 @@ public final class Gateway implements AutoCloseable {
         portReservations.grace(grace);
     }
 
+    /** Refuses the names in {@code names} to every agent ({@code --reserved-names}; default {@link ReservedNames#defaults()}). */
+    public void useReservedNames(ReservedNames names) {
+        registrations.reserve(names);
+    }
+
     /** What every agent link session of this gateway is built with. */
     public LinkServices linkServices() {
         return linkServices;
@@ -176,6 +183,8 @@ public final class Gateway implements AutoCloseable {
             log.warn("no --auth-file: any agent may register any name; see docs/security.md");
         }
         authenticator().onChange(this::reauthorizeAll);
+        // what an earlier run exposed and never withdrew (it was killed) goes before any name can register
+        registrar().reconcile(Set.of());
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(acceptor, workers)
                 .channel(transport.serverChannel())
@@ -415,6 +424,12 @@ public final class Gateway implements AutoCloseable {
             log.warn("drain timeout: closing {} agent link(s) with open connections", links.size());
         }
         links.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+        // A link closed just now asks the registrar to withdraw its names from its event loop, after the close:
+        // wait for that (bounded) so that the registrar, closed next, runs those unregisters before it stops.
+        long released = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        for (Future<Void> future : drained) {
+            future.awaitUninterruptibly(Math.max(0, released - System.nanoTime()), TimeUnit.NANOSECONDS);
+        }
         authenticator().close();
         registrar().close();
         names.close();

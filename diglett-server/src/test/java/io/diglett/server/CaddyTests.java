@@ -268,6 +268,77 @@ class CaddyTests {
         }
     }
 
+    /**
+     * The case of issue 15: the route went in at index 0, so registering {@code www} took the operator's
+     * {@code www.gateway.test} site over. A name the operator's routes serve already is refused; other names go
+     * after the operator's sites and before the catch-all.
+     */
+    @Test
+    void theOperatorsSitesAreNeverShadowed() throws Exception {
+        HttpServer backend = backend("a tunnel");
+        String site = "{\"@id\":\"operator-www\",\"match\":[{\"host\":[\"www." + DOMAIN + "\"]}],"
+                + "\"handle\":[{\"handler\":\"static_response\",\"body\":\"the operator's www\"}],\"terminal\":true}";
+        String wildcard = "{\"@id\":\"operator-shop\",\"match\":[{\"host\":[\"*.shop." + DOMAIN + "\"]},"
+                + "{\"host\":[\"STATUS." + DOMAIN + "\"]}],"
+                + "\"handle\":[{\"handler\":\"static_response\",\"body\":\"the operator's shops\"}]}";
+        assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/0", site).ok());
+        assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/1", wildcard).ok());
+        try (Registrar caddyRegistrar = registrar()) {
+            assertEquals("'www." + DOMAIN + "' is a site of the operator's own Caddy configuration",
+                    failureOf(caddyRegistrar, new Exposure("www", backend.getAddress().getPort(), "test", null)));
+            assertEquals("'status." + DOMAIN + "' is a site of the operator's own Caddy configuration",
+                    failureOf(caddyRegistrar, new Exposure("status", backend.getAddress().getPort(), "test", null)),
+                    "hosts match ignoring case, in any matcher set");
+            assertEquals("the operator's www", site("www." + DOMAIN).body());
+            assertEquals(0, routesWithId("diglett-www"));
+
+            Exposure blog = new Exposure("blog", backend.getAddress().getPort(), "test", null);
+            caddyRegistrar.register(blog).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            assertTrue(admin("GET", "/config/apps/http/servers/srv0/routes/2", null).body()
+                    .contains("\"@id\":\"diglett-blog\""), "after the operator's sites, before the catch-all");
+            assertEquals("a tunnel", site("blog." + DOMAIN).body());
+            assertEquals("the operator's www", site("www." + DOMAIN).body());
+            assertEquals(CATCH_ALL, site("other." + DOMAIN).body());
+            caddyRegistrar.unregister(blog);
+            TunnelTests.waitFor(() -> status("blog." + DOMAIN) == 404, "the route is removed");
+        } finally {
+            admin("DELETE", "/id/operator-www", null);
+            admin("DELETE", "/id/operator-shop", null);
+            backend.stop(0);
+        }
+    }
+
+    /**
+     * A gateway killed before it withdrew its names left their routes, proxying to ports other names may get:
+     * the next gateway deletes every {@code diglett-} route before any name registers, and leaves the operator's.
+     */
+    @Test
+    void routesAKilledGatewayLeftAreDeletedAtStart() throws Exception {
+        HttpServer backend = backend("the new tenant");
+        int port = backend.getAddress().getPort();
+        String stale = "{\"@id\":\"diglett-victim\",\"match\":[{\"host\":[\"victim." + DOMAIN + "\"]}],"
+                + "\"handle\":[{\"handler\":\"reverse_proxy\",\"upstreams\":[{\"dial\":\"127.0.0.1:" + port
+                + "\"}]}],\"terminal\":true}";
+        String operators = "{\"@id\":\"operator-kept\",\"match\":[{\"host\":[\"kept." + DOMAIN + "\"]}],"
+                + "\"handle\":[{\"handler\":\"static_response\",\"body\":\"kept\"}],\"terminal\":true}";
+        assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/0", stale).ok());
+        assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/1", operators).ok());
+        assertEquals("the new tenant", site("victim." + DOMAIN).body(), "the victim's host reaches another's port");
+        Registrar caddyRegistrar = registrar();
+        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults(), Authenticator.open(),
+                caddyRegistrar)) {
+            fixture.expose("tenant", port);
+            assertEquals(0, routesWithId("diglett-victim"), "deleted before 'tenant' registered");
+            assertEquals(CATCH_ALL, site("victim." + DOMAIN).body());
+            assertEquals("kept", site("kept." + DOMAIN).body());
+            assertEquals("the new tenant", site("tenant." + DOMAIN).body());
+        } finally {
+            admin("DELETE", "/id/operator-kept", null);
+            backend.stop(0);
+        }
+        TunnelTests.waitFor(() -> admin404("/id/diglett-tenant"), "withdrawn when the gateway stops");
+    }
+
     @Test
     void aServerWithAnEmptyOrNoRouteListGetsOne() throws Exception {
         HttpServer backend = backend("first route");

@@ -43,7 +43,7 @@ class GatewayReloadTests {
 
     @BeforeEach
     void files() throws Exception {
-        tokens = Files.writeString(temp.resolve("tokens"), "alice-secret web\nbob-secret api\n");
+        tokens = Files.writeString(temp.resolve("tokens"), "alice-secret web\nbob-secret shop\n");
         config = temp.resolve("gateway.yaml");
         configure("");
         echo = new Backend(socket -> socket.getInputStream().transferTo(socket.getOutputStream()));
@@ -138,7 +138,7 @@ class GatewayReloadTests {
         try (Running gateway = start()) {
             Agent alice = gateway.agent("web", "alice-secret");
             int port = online(alice);
-            Agent bob = gateway.agent("api", "bob-secret");
+            Agent bob = gateway.agent("shop", "bob-secret");
             online(bob);
             assertServes(port);
 
@@ -156,12 +156,12 @@ class GatewayReloadTests {
             assertTrue(outcome.endsWith("; needs a restart, ignored: --window"), outcome);
 
             String reason = bob.closed().get(10, TimeUnit.SECONDS);
-            assertTrue(reason.contains("authorization for 'api' withdrawn"), reason);
+            assertTrue(reason.contains("authorization for 'shop' withdrawn"), reason);
             assertServes(port);
             assertEquals(1, alice.timesOnline(), "alice's tunnel was not dropped");
             assertFalse(alice.closed().isDone());
             TunnelTests.waitFor(() -> Files.exists(traefik.resolve("diglett-web.yml"))
-                    && !Files.exists(traefik.resolve("diglett-api.yml")), "traefik exposes web only");
+                    && !Files.exists(traefik.resolve("diglett-shop.yml")), "traefik exposes web only");
 
             try (Socket first = serving(port); Socket second = TestServers.connect(port)) {
                 assertClosedAtOnce(second); // one stream per agent now
@@ -202,8 +202,8 @@ class GatewayReloadTests {
 
             configure("registrar: exec\nregistrar-option: {command: 'exit 3'}\n");
             String outcome = gateway.reload().reload();
-            assertTrue(outcome.contains("registrar log kept, the new one failed: exposing 'web' failed: registrar "
-                    + "command exited with 3"), outcome);
+            assertTrue(outcome.contains("registrar log kept, the new one failed: exposing 'web' failed: the "
+                    + "registrar refused it"), outcome);
             assertTrue(gateway.fixture().gateway.registrar() instanceof Registrar.LogRegistrar);
 
             configure("registrar: exec\nregistrar-option: {command: 'nope'}\nmax-agents: 0\n");
@@ -266,7 +266,7 @@ class GatewayReloadTests {
             HostPort at = new HostPort("127.0.0.1", gatewayPort);
             try (Agent alice = new Agent(AgentConfig.of(at, "alice-secret", "web",
                     new HostPort("127.0.0.1", echo.port()), TrustSettings.plain()));
-                 Agent bob = new Agent(AgentConfig.of(at, "bob-secret", "api",
+                 Agent bob = new Agent(AgentConfig.of(at, "bob-secret", "shop",
                          new HostPort("127.0.0.1", echo.port()), TrustSettings.plain()))) {
                 int port = online(alice);
                 online(bob);
@@ -278,7 +278,7 @@ class GatewayReloadTests {
                 child.await("reload: limits max-agents 1024 -> 1; tokens re-read$", 20_000);
 
                 String reason = bob.closed().get(10, TimeUnit.SECONDS);
-                assertTrue(reason.contains("authorization for 'api' withdrawn"), reason);
+                assertTrue(reason.contains("authorization for 'shop' withdrawn"), reason);
                 assertServes(port);
                 assertEquals(1, alice.timesOnline(), "alice's tunnel was not dropped");
                 try (Socket third = TestServers.connect(gatewayPort)) {

@@ -71,14 +71,15 @@ class LogInjectionTests {
                 agent.send(FrameKind.ERROR, 0, FORGERY);
                 gateway.await("reported an error: bye", 10_000);
             }
-            // and a registrar command whose output carries it: the reason goes to the log and to the agent
+            // and a registrar command whose output carries it: the output goes to the log, escaped; the agent
+            // gets a generic reason
             try (RawAgent agent = new RawAgent(port).loggedIn()) {
                 agent.register(1, "evil");
                 agent.send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
                 RawAgent.RawFrame error = agent.readSkippingKeepalive();
                 assertEquals(FrameKind.ERROR.code(), error.kind());
-                assertTrue(!RAW_CONTROL.matcher(error.text()).find(), "escaped for the agent too: " + error.text());
-                gateway.await("exposing 'evil' failed: registrar command exited with 1: no\\\\u000d", 10_000);
+                assertEquals("exposing 'evil' failed: the registrar refused it", error.text());
+                gateway.await("registrar command \\(register 'evil'\\) exited with 1: no\\\\u000d", 10_000);
             }
             List<String> lines = gateway.lines();
             assertTrue(lines.stream().anyMatch(l -> l.contains("ended its session: bye\\u000d\\u000a2026-12-04")),

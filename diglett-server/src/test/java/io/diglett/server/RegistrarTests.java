@@ -1,6 +1,7 @@
 package io.diglett.server;
 
 import io.diglett.server.auth.Authenticator;
+import io.diglett.server.cli.ServerCommand;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.TlsSettings;
 import io.diglett.server.registrar.Registrar;
@@ -76,7 +77,8 @@ class RegistrarTests {
             RawAgent.RawFrame error = agent.read();
             assertEquals(FrameKind.ERROR.code(), error.kind(), "a connection error: the agent may try again");
             assertEquals(Protocol.CONNECTION_ID, error.id());
-            assertEquals("exposing 'exposed' failed: registrar command exited with 3: proxy is down", error.text());
+            assertEquals("exposing 'exposed' failed: the registrar refused it", error.text(),
+                    "what the command printed stays in the gateway's log");
             assertTrue(agent.closedByPeer());
             TunnelTests.waitFor(() -> fixture.gateway.publicPort("exposed").isEmpty(), "the name is released");
             assertThrows(IOException.class, () -> new Socket("127.0.0.1", port).close(), "the port is closed");
@@ -111,6 +113,30 @@ class RegistrarTests {
             TunnelTests.waitFor(() -> !Files.exists(file), "the file is removed with the tunnel");
             assertFalse(Files.list(dynamic).anyMatch(p -> p.getFileName().toString().endsWith(".tmp")));
         }
+    }
+
+    /**
+     * The hook sees PATH, its four variables and what the operator passes by name, never the rest of the
+     * gateway's environment (here HOME and USER stand for the secrets a gateway may be started with).
+     */
+    @Test
+    void execHooksGetAMinimalEnvironmentAndTheVariablesNamedInEnv() throws Exception {
+        Path seen = temp.resolve("env");
+        try (Registrar exec = RegistrarProvider.find("exec").create(Map.of("command",
+                "env | cut -d= -f1 | sort > " + seen))) {
+            exec.register(new Exposure("envy", 1001, "a-link", null)).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            List<String> names = lines(seen).stream().filter(name -> !name.equals("PWD")).toList(); // sh's own
+            assertEquals(List.of("ACTION", "AGENT", "NAME", "PATH", "PORT"), names);
+        }
+        String home = System.getenv("HOME");
+        try (Registrar exec = RegistrarProvider.find("exec").create(Map.of("command",
+                "echo \"$HOME\" > " + seen, "env", " HOME , "))) {
+            exec.register(new Exposure("envy", 1001, "a-link", null)).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            assertEquals(List.of(String.valueOf(home)), lines(seen));
+        }
+        var bad = assertThrows(IllegalArgumentException.class, () -> RegistrarProvider.find("exec")
+                .create(Map.of("command", "true", "env", "NAME")));
+        assertEquals("the exec registrar sets NAME itself; env cannot name it", bad.getMessage());
     }
 
     @Test
@@ -157,6 +183,77 @@ class RegistrarTests {
             }
             assertEquals(14, lines(record).size(), "one register each: " + lines(record));
         }
+    }
+
+    /**
+     * The case of issue 15: a gateway killed with SIGKILL leaves {@code diglett-victim.yml} behind, routing the
+     * victim's host to its port; with a one-port range the next gateway gives that port to another tenant's name.
+     * The new gateway removes the files of its own it finds (not the operator's) before any name registers; a
+     * gateway stopped with SIGTERM withdraws its names before it exits.
+     */
+    @Test
+    void aKilledGatewaysTraefikFilesAreGoneBeforeItsPortGoesToAnotherName() throws Exception {
+        Path dynamic = Files.createDirectories(temp.resolve("dynamic"));
+        Path operators = Files.writeString(dynamic.resolve("diglett-mine.yml"), "# the operator's own\nhttp: {}\n");
+        int port = TestServers.refusedPort();
+        String[] args = {"-l", "127.0.0.1:0", "--bind", "127.0.0.1", "--plaintext", "--port-range",
+            Integer.toString(port), "--registrar", "traefik", "--registrar-option", "dir=" + dynamic,
+            "--registrar-option", "domain=gw.test"};
+        Path victim = dynamic.resolve("diglett-victim.yml");
+        try (ChildProcess gateway = ChildProcess.start(ServerCommand.class, args)) {
+            try (RawAgent agent = new RawAgent(agentPort(gateway)).loggedIn()) {
+                assertEquals(port, agent.register(1, "victim"));
+                agent.finish();
+                assertTrue(Files.readString(victim).contains("http://127.0.0.1:" + port));
+                gateway.kill();
+            }
+        }
+        assertTrue(Files.exists(victim), "SIGKILL: nothing was withdrawn");
+
+        Path other = dynamic.resolve("diglett-other.yml");
+        try (ChildProcess gateway = ChildProcess.start(ServerCommand.class, args);
+             RawAgent agent = new RawAgent(agentPort(gateway)).loggedIn()) {
+            assertEquals(port, agent.register(1, "other"), "the only port of the range");
+            agent.finish(); // written after the files left behind were removed
+            assertFalse(Files.exists(victim), "victim.gw.test no longer routes to the other tenant's port");
+            assertTrue(Files.readString(other).contains("http://127.0.0.1:" + port));
+            assertTrue(Files.exists(operators), "a file without diglett's mark is the operator's");
+            gateway.await("removed .*diglett-victim.yml, left by an earlier run: 'victim' is not live", 10_000);
+
+            assertEquals(0, gateway.terminate(30_000));
+            assertFalse(Files.exists(other), "SIGTERM: the names are withdrawn before the gateway exits");
+        }
+    }
+
+    /**
+     * A gateway stopping closes, past its drain timeout, the links whose agents do not leave; their names are
+     * withdrawn all the same before the registrar closes (it waits, with a bound, for the unregisters asked for).
+     */
+    @Test
+    void aGatewayStoppingPastItsDrainTimeoutStillWithdrawsEveryName() throws Exception {
+        Path dynamic = temp.resolve("dynamic");
+        Registrar traefik = RegistrarProvider.find("traefik").create(Map.of("dir", dynamic.toString(),
+                "domain", "gw.test"));
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain())
+                .withLimits(GatewayConfig.Limits.defaults().withDrainTimeout(java.time.Duration.ZERO));
+        try (TunnelFixture fixture = new TunnelFixture(config, Authenticator.open(), traefik);
+             RawAgent agent = new RawAgent(fixture.address.getPort()).loggedIn()) {
+            for (int i = 1; i <= 16; i++) { // the most one agent may have
+                agent.register(i, "stuck-" + i);
+            }
+            agent.finish();
+            try (var written = Files.list(dynamic)) {
+                assertEquals(16, written.count());
+            }
+            fixture.gateway.close(); // the agent never answers the Terminate (the fixture closes it again: a no-op)
+            try (var left = Files.list(dynamic)) {
+                assertEquals(List.of(), left.map(Path::getFileName).map(Path::toString).toList());
+            }
+        }
+    }
+
+    private static int agentPort(ChildProcess gateway) throws InterruptedException {
+        return Integer.parseInt(gateway.await("listening for agents on 127\\.0\\.0\\.1:(\\d+)", 30_000).group(1));
     }
 
     @Test

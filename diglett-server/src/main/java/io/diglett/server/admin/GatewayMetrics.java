@@ -27,7 +27,8 @@ public final class GatewayMetrics implements LinkEvents {
      * first_byte_timeout, login_timeout, max_agents.
      */
     private final Counter handshakeFailures;
-    /** Refused logins and names, by reason: login_refused, name_not_allowed, name_in_use, name_invalid, withdrawn. */
+    /** Refused logins and names, by reason: login_refused, name_not_allowed, name_reserved, name_in_use, name_invalid,
+     * withdrawn. */
     private final Counter authFailures;
     /** Seconds from a stream's Open to the agent's Ok: the backend connect through the tunnel. */
     private final Histogram streamOpenSeconds;

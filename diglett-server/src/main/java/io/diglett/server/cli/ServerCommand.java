@@ -7,6 +7,7 @@ import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.ForwardingSettings;
 import io.diglett.server.config.IngressSettings;
 import io.diglett.server.config.PortRange;
+import io.diglett.server.config.ReservedNames;
 import io.diglett.server.config.PreLoginLimits;
 import io.diglett.server.config.PublicLimits;
 import io.diglett.server.config.TlsSettings;
@@ -86,6 +87,12 @@ public final class ServerCommand implements Callable<Integer> {
                     + "token and name, so that a reconnecting agent gets it back; 0 disables (default: "
                     + "${DEFAULT-VALUE}).")
     double portGrace;
+
+    @Option(names = "--reserved-names", paramLabel = "NAME,...", defaultValue = ReservedNames.DEFAULT,
+            converter = ReservedNamesConverter.class,
+            description = "Names no agent may register, whatever its token allows (hosts you serve yourself under "
+                    + "the domain); empty for none (default: ${DEFAULT-VALUE}).")
+    ReservedNames reservedNames;
 
     @CommandLine.Mixin
     WindowOption window = new WindowOption();
@@ -303,6 +310,7 @@ public final class ServerCommand implements Callable<Integer> {
         }
         Gateway gateway = new Gateway(config, authenticator, registrar);
         gateway.usePortGrace(portGrace());
+        gateway.useReservedNames(reservedNames);
         gateway.updatePublicLimits(publicLimits);
         // before the listeners open: once an agent can connect, a SIGHUP reloads (the JVM's default would exit)
         new GatewayReload(this, gateway).onSignal();
@@ -493,6 +501,13 @@ public final class ServerCommand implements Callable<Integer> {
     static final class HttpsConverter extends Converters.Address {
         HttpsConverter() {
             super(443);
+        }
+    }
+
+    static final class ReservedNamesConverter implements CommandLine.ITypeConverter<ReservedNames> {
+        @Override
+        public ReservedNames convert(String value) {
+            return Converters.parse(() -> ReservedNames.parse(value));
         }
     }
 

@@ -14,7 +14,8 @@ public interface LinkEvents {
      */
     void handshakeFailed(String stage);
 
-    /** A login or name was refused; {@code reason}: login_refused, name_not_allowed, name_in_use, name_invalid, withdrawn. */
+    /** A login or name was refused; {@code reason}: login_refused, name_not_allowed, name_reserved, name_in_use,
+     * name_invalid, withdrawn. */
     void refused(String reason);
 
     /** A stream's backend connected, {@code seconds} after its Open. */

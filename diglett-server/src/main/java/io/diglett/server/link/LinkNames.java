@@ -97,6 +97,10 @@ final class LinkNames {
         if (tunnels.size() >= limit) {
             return "too many names on one agent (limit " + limit + ")";
         }
+        if (registrations.reserved().contains(name)) {
+            services.events().refused("name_reserved");
+            return "name '" + name + "' is reserved by this gateway's operator";
+        }
         String denied = registrations.authorize(principal, name);
         if (denied != null) {
             services.events().refused("name_not_allowed");

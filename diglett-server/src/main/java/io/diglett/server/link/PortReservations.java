@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * has no other port free, the port reserved longest ago is given away (and logged) rather than refusing the
  * registration. Shared by every link loop, so its few short steps are synchronized; expiry follows the injected
  * clock, checked whenever it is asked (no timer). At most {@link #MAX_RESERVED} ports are held back; past that,
- * the oldest reservation goes.
+ * the oldest reservation goes. Whoever's port it was, a released port is handed to a new name only after the
+ * range's unused ports and those released before it ({@link #releasedOldestFirst}): least recently used first.
  */
 public final class PortReservations {
 
@@ -51,6 +52,13 @@ public final class PortReservations {
     private final Clock clock;
     private volatile Duration grace;
     private final Map<Owner, Held> byOwner = new HashMap<>();
+    /**
+     * Per port, when a listener on it last closed (whoever's), as a sequence number: new names get the ports
+     * released longest ago first, so a port just given up is the last one handed to someone else. One entry per
+     * port at most.
+     */
+    private final Map<Integer, Long> lastReleased = new HashMap<>();
+    private long releases;
 
     public PortReservations(Clock clock, Duration grace) {
         this.clock = clock;
@@ -149,6 +157,23 @@ public final class PortReservations {
             byOwner.remove(owner);
         }
         expire();
+    }
+
+    /** A listener on {@code port} closed: the port goes to the back of the line for names that have no port. */
+    synchronized void released(int port) {
+        lastReleased.put(port, ++releases);
+    }
+
+    /** The ports from {@code low} to {@code high} that were in use before, released longest ago first. */
+    synchronized List<Integer> releasedOldestFirst(int low, int high) {
+        List<Map.Entry<Integer, Long>> ports = new ArrayList<>();
+        for (Map.Entry<Integer, Long> entry : lastReleased.entrySet()) {
+            if (entry.getKey() >= low && entry.getKey() <= high) {
+                ports.add(entry);
+            }
+        }
+        ports.sort(Map.Entry.comparingByValue());
+        return ports.stream().map(Map.Entry::getKey).toList();
     }
 
     /** Reservations held now (tests, and the bound). */

@@ -17,6 +17,7 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.BindException;
 import java.net.InetSocketAddress;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
@@ -30,7 +31,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Binds the public listener of a name on its agent link's event loop, paused (no accepts) until the name goes
  * live; with {@code --port-range}, on a free port of the range. A name that had a port within the port grace
- * ({@link PortReservations}) tries that one first, and other names avoid it while another port is free. Each
+ * ({@link PortReservations}) tries that one first, and other names avoid it while another port is free; other
+ * names get the range's ports least recently used first. Each
  * accepted connection is first counted against its client address ({@link ClientConnections}; over the cap it
  * is reset at once) and, with {@code --tcp-idle-timeout}, gets a {@link StreamIdleTimeout}; one from an upstream of
  * {@code --accept-proxy-from} only once its PROXY header told who the client is ({@link ProxyHeaderGate}).
@@ -89,7 +91,10 @@ public final class PublicListeners implements PublicBinder {
             Channel listener = promise.getNow();
             int port = ((InetSocketAddress) listener.localAddress()).getPort();
             reservations.bound(owner, port, listener);
-            listener.closeFuture().addListener(c -> reservations.closed(owner, listener, tunnel.since() != null));
+            listener.closeFuture().addListener(c -> {
+                reservations.released(port);
+                reservations.closed(owner, listener, tunnel.since() != null);
+            });
             if (previous == port) {
                 log.info("'{}' gets its previous port {} back", tunnel.name(), port);
             } else if (previous != 0) {
@@ -114,8 +119,9 @@ public final class PublicListeners implements PublicBinder {
     }
 
     /**
-     * The ports to try, in order: the owner's previous one; then, with a range, its other ports from a random
-     * start, skipping those reserved for others, and last those reserved ones, released longest ago first;
+     * The ports to try, in order: the owner's previous one; then, with a range, the ports never used yet from a
+     * random start, then those used before, released longest ago first (a port just given up goes to another name
+     * last), all skipping those reserved for others, and last those reserved ones, released longest ago first;
      * without a range, any port the system gives (0).
      */
     private Iterator<Integer> candidates(PortRange range, PortReservations.Owner owner, int previous) {
@@ -123,10 +129,13 @@ public final class PublicListeners implements PublicBinder {
             return (previous != 0 ? List.of(previous, 0) : List.of(0)).iterator();
         }
         int start = ThreadLocalRandom.current().nextInt(range.size());
-        boolean previousInRange = previous >= range.low() && previous < range.low() + range.size();
+        boolean previousInRange = previous >= range.low() && previous <= range.high();
         Set<Integer> avoid = reservations.reservedForOthers(owner); // one look, not one per port
+        List<Integer> used = reservations.releasedOldestFirst(range.low(), range.high());
+        Set<Integer> usedBefore = new HashSet<>(used);
         return new Iterator<>() {
             private int index = previousInRange ? -1 : 0;
+            private Iterator<Integer> usedPorts;
             private Iterator<Integer> reserved;
             private Integer next = advance();
 
@@ -137,13 +146,19 @@ public final class PublicListeners implements PublicBinder {
                     if (index > 0 && port == previous && previousInRange) {
                         continue; // tried first
                     }
-                    if (port == previous || !avoid.contains(port)) {
+                    if (port == previous || !avoid.contains(port) && !usedBefore.contains(port)) {
                         return port;
                     }
                 }
+                if (usedPorts == null) {
+                    usedPorts = used.stream().filter(port -> port != previous && !avoid.contains(port)).iterator();
+                }
+                if (usedPorts.hasNext()) {
+                    return usedPorts.next();
+                }
                 if (reserved == null) {
                     reserved = reservations.reservedForOthersOldestFirst(owner).stream()
-                            .filter(port -> port >= range.low() && port < range.low() + range.size()).iterator();
+                            .filter(port -> port >= range.low() && port <= range.high()).iterator();
                 }
                 return reserved.hasNext() ? reserved.next() : null;
             }

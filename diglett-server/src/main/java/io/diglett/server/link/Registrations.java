@@ -4,6 +4,7 @@ import io.diglett.protocol.Names;
 import io.diglett.protocol.Reasons;
 import io.diglett.server.auth.AccessDeniedException;
 import io.diglett.server.auth.Authenticator;
+import io.diglett.server.config.ReservedNames;
 import io.diglett.server.registrar.Registrar;
 import io.netty.channel.Channel;
 import io.netty.util.concurrent.EventExecutor;
@@ -37,6 +38,7 @@ public final class Registrations {
     private volatile Authenticator authenticator;
     private volatile Registrar registrar;
     private volatile PublicBinder binder;
+    private volatile ReservedNames reserved = ReservedNames.defaults();
 
     public Registrations(NameRegistry names, Authenticator authenticator, Registrar registrar,
                          PublicBinder binder, LinkEvents events, Clock clock) {
@@ -65,6 +67,16 @@ public final class Registrations {
         Authenticator previous = authenticator;
         authenticator = next;
         return previous;
+    }
+
+    /** Refuses the names in {@code names} from now on (names already live stay). */
+    public void reserve(ReservedNames names) {
+        reserved = names;
+    }
+
+    /** The names no agent may register. */
+    public ReservedNames reserved() {
+        return reserved;
     }
 
     /** Binds public listeners with {@code next} from now on (tests drive sessions without sockets). */

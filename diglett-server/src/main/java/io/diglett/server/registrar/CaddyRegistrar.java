@@ -1,5 +1,7 @@
 package io.diglett.server.registrar;
 
+import io.diglett.admin.JsonReader;
+import io.diglett.protocol.Printable;
 import io.diglett.protocol.Reasons;
 import io.diglett.common.transport.Transport;
 import java.io.IOException;
@@ -7,15 +9,23 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CompletionStage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Exposes each name through a running Caddy's admin API: a route {@code @id} {@code diglett-NAME} that matches
- * host {@code NAME.DOMAIN} and reverse-proxies to the name's public port is inserted at the front of one HTTP
- * server's routes (so it wins over a catch-all), and deleted again on unregister. Caddy then handles
- * certificates for the name as for any other site.
+ * host {@code NAME.DOMAIN} and reverse-proxies to the name's public port is inserted into one HTTP server's
+ * routes after the operator's routes that match hosts and before the rest (so it wins over a catch-all but never
+ * over a site of the operator's), and deleted again on unregister. A name whose host one of the operator's routes
+ * matches already is refused. Caddy then handles certificates for the name as for any other site. At start
+ * ({@link #reconcile}) the routes {@code diglett-*} an earlier run left are deleted.
  *
  * <p>The admin endpoint may be a unix socket ({@code unix//PATH}, Caddy's own spelling), which
  * {@code java.net.http} cannot reach, so requests go through an {@link AdminHttpClient} (Netty's HTTP codec, over
@@ -28,6 +38,9 @@ import org.slf4j.LoggerFactory;
 public final class CaddyRegistrar implements Registrar {
 
     private static final Logger log = LoggerFactory.getLogger(CaddyRegistrar.class);
+
+    /** How the {@code @id} of every route this registrar adds begins, the name following. */
+    static final String ID_PREFIX = "diglett-";
 
     /** Routes with one {@code @id} deleted at most this often when replacing stale ones. */
     private static final int MAX_STALE = 16;
@@ -58,7 +71,7 @@ public final class CaddyRegistrar implements Registrar {
     }
 
     static String idOf(String name) {
-        return "diglett-" + name;
+        return ID_PREFIX + name;
     }
 
     /** Where Caddy proxies {@code port} to: {@code HOST:PORT}, an IPv6 host in brackets. */
@@ -100,7 +113,8 @@ public final class CaddyRegistrar implements Registrar {
             if (stale > 0) {
                 log.info("replacing {} stale Caddy route(s) {}", stale, id);
             }
-            insert(route(exposure));
+            List<Object> routes = routes();
+            insert(route(exposure), routes, placeFor(exposure.name() + "." + domain, routes));
             log.debug("Caddy routes {}.{} to {} (route {})", exposure.name(), domain, upstreamOf(exposure.port()),
                     id);
         } catch (AdminHttpClient.Unreached e) {
@@ -116,33 +130,144 @@ public final class CaddyRegistrar implements Registrar {
         }
     }
 
-    /** Inserts {@code route} first in the server's routes; an empty or missing route list is created. */
-    private void insert(String route) throws IOException {
+    /** The server's routes, or {@code null} when it has no route list (or is not there: {@link #insert} says). */
+    private List<Object> routes() throws IOException {
+        String path = "/config/apps/http/servers/" + server + "/routes";
+        AdminHttpClient.Response list = call("GET", path, null);
+        if (!list.ok()) {
+            return null;
+        }
+        Object parsed;
+        try {
+            parsed = JsonReader.parse(list.body());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException("Caddy's admin API at " + admin + " answered GET " + path
+                    + " with something that is not JSON: " + e.getMessage(), e);
+        }
+        if (parsed == null) {
+            return null;
+        }
+        if (!(parsed instanceof List<?> items)) {
+            throw new IllegalStateException("Caddy's admin API at " + admin + " answered GET " + path
+                    + " with something that is not a route list");
+        }
+        return new ArrayList<>(items);
+    }
+
+    /**
+     * Where a route for {@code host} goes: after the last of the operator's routes that match hosts (so that it
+     * never takes a site of theirs), before a catch-all; refused when one of them matches {@code host} already.
+     */
+    private int placeFor(String host, List<Object> routes) {
+        int place = 0;
+        for (int i = 0; routes != null && i < routes.size(); i++) {
+            if (!(routes.get(i) instanceof Map<?, ?> route) || isOurs(route)) {
+                continue;
+            }
+            List<String> hosts = hostsOf(route);
+            for (String matched : hosts) {
+                if (hostMatches(matched, host)) {
+                    log.warn("refusing {}: route {} of Caddy server '{}' serves host '{}' already", host, i, server,
+                            Printable.of(matched));
+                    throw new IllegalStateException("'" + host + "' is a site of the operator's own Caddy"
+                            + " configuration");
+                }
+            }
+            if (!hosts.isEmpty()) {
+                place = i + 1;
+            }
+        }
+        return place;
+    }
+
+    /** Whether {@code route} is one of the routes this registrar adds (its {@code @id} is {@code diglett-...}). */
+    private static boolean isOurs(Map<?, ?> route) {
+        return route.get("@id") instanceof String id && id.startsWith(ID_PREFIX);
+    }
+
+    /** The hosts the matcher sets of {@code route} name ({@code match[].host[]}). */
+    static List<String> hostsOf(Map<?, ?> route) {
+        List<String> hosts = new ArrayList<>();
+        if (route.get("match") instanceof List<?> sets) {
+            for (Object set : sets) {
+                if (set instanceof Map<?, ?> matchers && matchers.get("host") instanceof List<?> names) {
+                    for (Object name : names) {
+                        if (name instanceof String spelled) {
+                            hosts.add(spelled);
+                        }
+                    }
+                }
+            }
+        }
+        return hosts;
+    }
+
+    /**
+     * Whether Caddy's host matcher {@code pattern} matches {@code host}: equal ignoring case, or with {@code *}
+     * labels matching any one label ({@code *.example.com}); a placeholder ({@code {...}}) could match anything.
+     */
+    static boolean hostMatches(String pattern, String host) {
+        if (pattern.contains("{")) {
+            return true;
+        }
+        String[] want = pattern.toLowerCase(Locale.ROOT).split("\\.", -1);
+        String[] have = host.toLowerCase(Locale.ROOT).split("\\.", -1);
+        if (want.length != have.length) {
+            return false;
+        }
+        for (int i = 0; i < want.length; i++) {
+            if (!want[i].equals("*") && !want[i].equals(have[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Deletes the routes of names not in {@code live} that this registrar added ({@code @id}
+     * {@code diglett-NAME}): what a gateway killed before it could withdraw its names left behind, proxying to
+     * ports that other names may get now. The operator's routes stay.
+     */
+    @Override
+    public void reconcile(Set<String> live) {
+        worker.exclusive("remove stale Caddy routes", () -> {
+            Set<String> stale = new TreeSet<>();
+            List<Object> routes = routes();
+            for (Object route : routes == null ? List.of() : routes) {
+                if (route instanceof Map<?, ?> map && isOurs(map)) {
+                    String id = (String) map.get("@id");
+                    if (!live.contains(id.substring(ID_PREFIX.length()))) {
+                        stale.add(id);
+                    }
+                }
+            }
+            for (String id : stale) {
+                removeAll(id);
+                log.info("removed Caddy route {}, left by an earlier run: '{}' is not live", Printable.of(id),
+                        Printable.of(id.substring(ID_PREFIX.length())));
+            }
+        });
+    }
+
+    /**
+     * Inserts {@code route} at {@code place} in the server's {@code routes} (appends at their end); a missing
+     * route list is created.
+     */
+    private void insert(String route, List<Object> routes, int place) throws IOException {
         String serverPath = "/config/apps/http/servers/" + server;
-        String routes = serverPath + "/routes";
-        AdminHttpClient.Response front = call("PUT", routes + "/0", route);
-        if (front.ok()) {
-            return;
-        }
-        // Caddy cannot insert at index 0 of an empty or missing array: find out which, or say why not.
-        AdminHttpClient.Response list = call("GET", routes, null);
-        String listed = list.ok() ? list.body().strip() : "";
-        if (listed.equals("[]")) {
-            check(call("POST", routes, route), "POST", routes);
-            return;
-        }
-        if (!list.ok() || listed.equals("null")) {
+        String path = serverPath + "/routes";
+        if (routes == null) {
             AdminHttpClient.Response found = call("GET", serverPath, null);
             if (!found.ok() || found.body().strip().equals("null")) {
                 throw new IllegalStateException("Caddy's admin API at " + admin + " has no HTTP server '" + server
                         + "' in apps.http.servers (choose one with --registrar-option server=NAME)");
             }
-            if (listed.equals("null")) {
-                check(call("PUT", routes, "[" + route + "]"), "PUT", routes);
-                return;
-            }
+            check(call("PUT", path, "[" + route + "]"), "PUT", path);
+        } else if (place < routes.size()) {
+            check(call("PUT", path + "/" + place, route), "PUT", path + "/" + place);
+        } else {
+            check(call("POST", path, route), "POST", path); // appended
         }
-        check(front, "PUT", routes + "/0");
     }
 
     /** Deletes every route with {@code @id} {@code id}; how many there were. */

@@ -8,6 +8,8 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
@@ -20,23 +22,64 @@ import org.slf4j.LoggerFactory;
  * environment. Commands run on threads of their own, never on an event loop: those of different names at
  * once (up to the {@code concurrency} option, default {@value RegistrarWorker#DEFAULT_CONCURRENCY}), those of one
  * name one at a time in the order they were asked for, and the unregister of a name that was registered again
- * meanwhile (by a newer link) is not run (see {@link RegistrarWorker}). A register command that exits non-zero or outlives the timeout refuses the
- * registration, with the end of its output as reason ({@linkplain Printable escaped}: it reaches the log and the
- * agent).
+ * meanwhile (by a newer link) is not run (see {@link RegistrarWorker}).
+ *
+ * <p>The command gets a minimal environment, not the gateway's: {@code PATH}, the four variables above, and the
+ * gateway's variables the operator names in the {@code env} option (so secrets the gateway was started with stay
+ * out of it unless asked for). What it prints goes to the gateway's log ({@linkplain Printable escaped}); a
+ * register command that exits non-zero or outlives the timeout refuses the registration, and the agent is told
+ * only that the registrar failed, never what the command printed.
  */
 final class ExecRegistrar implements Registrar {
 
     private static final Logger log = LoggerFactory.getLogger(ExecRegistrar.class);
 
+    /** The variables the gateway sets itself; {@code env} cannot name them. */
+    static final Set<String> OWN = Set.of("ACTION", "NAME", "PORT", "AGENT", "PATH");
+    /** The command's {@code PATH} when the gateway has none. */
+    static final String DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
+    /** What the command printed that reaches the log: its last characters. */
+    private static final int OUTPUT_TAIL = 300;
+
     private final String command;
     private final Duration timeout;
+    private final Map<String, String> environment;
     private final RegistrarWorker worker;
 
-    /** Runs {@code command}, each run within {@code timeout}, up to {@code concurrency} at once (different names). */
-    ExecRegistrar(String command, Duration timeout, int concurrency) {
+    /**
+     * Runs {@code command}, each run within {@code timeout}, up to {@code concurrency} at once (different names),
+     * with {@code PATH} and the variables named in {@code passed} taken from {@code gateway} (the gateway's
+     * environment).
+     */
+    ExecRegistrar(String command, Duration timeout, int concurrency, List<String> passed,
+                  Map<String, String> gateway) {
         this.command = command;
         this.timeout = timeout;
+        Map<String, String> env = new TreeMap<>();
+        env.put("PATH", gateway.getOrDefault("PATH", DEFAULT_PATH));
+        for (String name : passed) {
+            if (!name.matches("[A-Za-z_][A-Za-z0-9_]*")) {
+                throw new IllegalArgumentException("the exec registrar's env names environment variables"
+                        + " (letters, digits, _), not '" + name + "'");
+            }
+            if (OWN.contains(name)) {
+                throw new IllegalArgumentException("the exec registrar sets " + name + " itself; env cannot"
+                        + " name it");
+            }
+            String value = gateway.get(name);
+            if (value == null) {
+                log.warn("the exec registrar's env names {}, which the gateway's environment does not have", name);
+            } else {
+                env.put(name, value);
+            }
+        }
+        this.environment = Map.copyOf(env);
         this.worker = new RegistrarWorker("exec", log, concurrency);
+    }
+
+    /** The variables every run gets besides ACTION, NAME, PORT and AGENT (tests). */
+    Map<String, String> environment() {
+        return environment;
     }
 
     @Override
@@ -58,6 +101,8 @@ final class ExecRegistrar implements Registrar {
     private void run(String action, Exposure exposure) {
         ProcessBuilder builder = new ProcessBuilder(List.of("/bin/sh", "-c", command)).redirectErrorStream(true);
         Map<String, String> env = builder.environment();
+        env.clear();
+        env.putAll(environment);
         env.put("ACTION", action);
         env.put("NAME", exposure.name());
         env.put("PORT", Integer.toString(exposure.port()));
@@ -75,33 +120,46 @@ final class ExecRegistrar implements Registrar {
             }
             if (!finished) {
                 process.destroyForcibly();
-                throw new IllegalStateException("registrar command for '" + exposure.name() + "' did not finish"
-                        + " within " + timeout.toMillis() + " ms");
+                log.warn("registrar command ({} '{}') did not finish within {} ms: {}", action, exposure.name(),
+                        timeout.toMillis(), Printable.of(said(output)));
+                throw new IllegalStateException("the registrar did not finish in time");
             }
             if (process.exitValue() != 0) {
-                String said;
-                try {
-                    said = output.get(1, TimeUnit.SECONDS).strip(); // the pipe ends soon after the process
-                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-                    said = "";
-                }
-                // what the command printed goes to the log and, as the link's error, to the agent: escaped
-                throw new IllegalStateException("registrar command exited with " + process.exitValue() + ": "
-                        + Printable.of(said));
+                // what the command printed may be anything (paths, secrets): the log gets it, escaped; the agent not
+                log.warn("registrar command ({} '{}') exited with {}: {}", action, exposure.name(),
+                        process.exitValue(), Printable.of(said(output)));
+                throw new IllegalStateException("the registrar refused it");
+            }
+            String said = said(output);
+            if (!said.isEmpty()) {
+                log.debug("registrar command ({} '{}'): {}", action, exposure.name(), Printable.of(said));
             }
         } catch (IOException e) {
-            throw new IllegalStateException("cannot run registrar command: " + Reasons.of(e), e);
+            log.warn("cannot run registrar command for '{}': {}", exposure.name(), Reasons.of(e));
+            throw new IllegalStateException("the registrar could not run", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
         }
     }
 
-    /** The last 300 characters the command printed. */
+    /** What the command printed (its end), once its pipe ends, soon after the process; empty if it does not. */
+    private static String said(CompletableFuture<String> output) {
+        try {
+            return output.get(1, TimeUnit.SECONDS).strip();
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            return "";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "";
+        }
+    }
+
+    /** The last {@value #OUTPUT_TAIL} characters the command printed. */
     private static String tail(InputStream in) {
         try {
             String all = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            return all.length() <= 300 ? all : all.substring(all.length() - 300);
+            return all.length() <= OUTPUT_TAIL ? all : all.substring(all.length() - OUTPUT_TAIL);
         } catch (IOException e) {
             return "";
         }

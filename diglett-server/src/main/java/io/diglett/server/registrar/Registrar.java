@@ -1,5 +1,6 @@
 package io.diglett.server.registrar;
 
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
@@ -28,6 +29,15 @@ public interface Registrar extends AutoCloseable {
      * old link's exposure is withdrawn: the built-in registrars then leave the newer registration in place.
      */
     void unregister(Exposure exposure);
+
+    /**
+     * Removes what this registrar finds exposed by an earlier run (a gateway killed before it could withdraw its
+     * names) for names not in {@code live}: only entries it owns, which it tells by a mark of its own, never the
+     * operator's. The gateway calls it once at start, before any agent can connect, with no live names; requests
+     * made afterwards run after it. Returns at once; failures are logged. By default there is nothing to remove.
+     */
+    default void reconcile(Set<String> live) {
+    }
 
     @Override
     default void close() {

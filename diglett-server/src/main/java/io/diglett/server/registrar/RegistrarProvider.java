@@ -4,6 +4,8 @@ import io.diglett.server.config.Plugins;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -31,6 +33,11 @@ public interface RegistrarProvider {
                     + "=...");
         }
         return value;
+    }
+
+    /** A comma-separated option's items, stripped, empty ones left out. */
+    private static List<String> list(String value) {
+        return Arrays.stream(value.split(",")).map(String::strip).filter(item -> !item.isEmpty()).toList();
     }
 
     /** Option {@code timeout-ms} (default 10000). */
@@ -78,7 +85,8 @@ public interface RegistrarProvider {
 
     /**
      * {@code exec}: runs {@code command} with NAME, PORT, ACTION (register / unregister) and AGENT set, up to
-     * {@code concurrency} commands at once (for different names).
+     * {@code concurrency} commands at once (for different names), in an environment of PATH, those and the
+     * gateway's variables listed in {@code env} (comma-separated names).
      */
     final class Exec implements RegistrarProvider {
         @Override
@@ -89,7 +97,7 @@ public interface RegistrarProvider {
         @Override
         public Registrar create(Map<String, String> options) {
             return new ExecRegistrar(required(options, "exec", "command"), timeout(options, "exec"),
-                    concurrency(options, "exec"));
+                    concurrency(options, "exec"), list(options.getOrDefault("env", "")), System.getenv());
         }
     }
 

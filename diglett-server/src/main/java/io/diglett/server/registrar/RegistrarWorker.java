@@ -39,6 +39,8 @@ import org.slf4j.Logger;
  */
 final class RegistrarWorker {
 
+    /** The name of {@link #exclusive} work: never a DNS label, so never a tunnel's name. */
+    private static final String EVERY_NAME = "*";
     /** Requests that may wait; more are refused (registers fail, unregisters are logged as not done). */
     static final int MAX_QUEUED = 65_536;
     /** Requests of different names that run at once, unless the registrar says otherwise. */
@@ -142,6 +144,27 @@ final class RegistrarWorker {
         });
         if (!submit(request)) {
             log.warn("{}: '{}' stays exposed", refusal(), exposure.name());
+        }
+    }
+
+    /**
+     * Runs {@code work}, which concerns every name ({@code what} says what it is, for the log), after the
+     * requests made before it and before those made after it: for a worker of concurrency 1 only, where requests
+     * run strictly in the order they were made. A failure is logged.
+     */
+    void exclusive(String what, Work work) {
+        if (concurrency != 1) {
+            throw new IllegalStateException("work on every name needs a worker that runs one request at a time");
+        }
+        Request request = new Request(EVERY_NAME, null, () -> {
+            try {
+                work.run();
+            } catch (Exception e) {
+                log.warn("the {} registrar failed to {}: {}", kind, what, Reasons.of(e));
+            }
+        });
+        if (!submit(request)) {
+            log.warn("{}: cannot {}", refusal(), what);
         }
     }
 

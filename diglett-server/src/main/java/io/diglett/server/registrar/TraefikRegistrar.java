@@ -2,12 +2,15 @@ package io.diglett.server.registrar;
 
 import io.diglett.protocol.Reasons;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.CompletionStage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * port, and deletes it on unregister. Files are written whole and renamed into place, so Traefik never reads
  * half a file. Files are written and deleted on a thread of their own, in the order asked for, and the
  * unregister of a name that was registered again meanwhile (by a newer link) leaves the newer file in place (see
- * {@link RegistrarWorker}).
+ * {@link RegistrarWorker}). At start ({@link #reconcile}) it deletes the files an earlier run left, known by the
+ * {@link #MARK} they begin with.
  */
 final class TraefikRegistrar implements Registrar {
 
@@ -44,11 +48,20 @@ final class TraefikRegistrar implements Registrar {
         return dir.resolve("diglett-" + name + ".yml");
     }
 
+    /**
+     * How every file this registrar writes begins, the name following: the mark it knows its own files by when
+     * it {@linkplain #reconcile removes those an earlier run left}. A {@code diglett-*.yml} without it is the
+     * operator's and stays.
+     */
+    static final String MARK = "# Written by diglett for '";
+    /** What of a file is read to find the mark. */
+    private static final int MARK_BYTES = 512;
+
     /** The dynamic configuration for one name, in Traefik's documented YAML schema. */
     String configuration(Exposure exposure) {
         String id = "diglett-" + exposure.name();
         StringBuilder yaml = new StringBuilder()
-                .append("# Written by diglett for '").append(exposure.name()).append("' (public port ")
+                .append(MARK).append(exposure.name()).append("' (public port ")
                 .append(exposure.port()).append("); removed when its agent leaves.\n")
                 .append("http:\n")
                 .append("  routers:\n")
@@ -104,6 +117,47 @@ final class TraefikRegistrar implements Registrar {
                 log.warn("cannot remove {}: {}", fileOf(exposure.name()), Reasons.of(e));
             }
         });
+    }
+
+    /**
+     * Deletes the files of names not in {@code live} that carry this registrar's mark, and temporary files a
+     * write left, in {@code dir}: what a gateway killed before it could withdraw its names left behind, pointing
+     * at ports that other names may get now.
+     */
+    @Override
+    public void reconcile(Set<String> live) {
+        worker.exclusive("remove stale files in " + dir, () -> {
+            if (!Files.isDirectory(dir)) {
+                return;
+            }
+            try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "{diglett-*.yml,.diglett-*.tmp}")) {
+                for (Path file : files) {
+                    String fileName = file.getFileName().toString();
+                    if (fileName.startsWith(".")) {
+                        Files.deleteIfExists(file); // a write cut short
+                        continue;
+                    }
+                    String name = fileName.substring("diglett-".length(), fileName.length() - ".yml".length());
+                    if (live.contains(name)) {
+                        continue;
+                    }
+                    if (!ownedBy(file, name)) {
+                        log.info("leaving {} in place: it does not begin with diglett's mark", file);
+                        continue;
+                    }
+                    Files.deleteIfExists(file);
+                    log.info("removed {}, left by an earlier run: '{}' is not live", file, name);
+                }
+            }
+        });
+    }
+
+    /** Whether {@code file} begins with the mark of a file written for {@code name}. */
+    private static boolean ownedBy(Path file, String name) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            String head = new String(in.readNBytes(MARK_BYTES), StandardCharsets.UTF_8);
+            return head.startsWith(MARK + name + "'");
+        }
     }
 
     /** Lets the requests made (the unregisters of a shutting-down gateway) run, for a bounded time. */

@@ -59,6 +59,8 @@ class ServerCommandTests {
             {new String[] {"--plaintext", "-l", local, "--state-dir", "x"},
                 "--plaintext cannot be combined with --state-dir"},
             {new String[] {"--plaintext", "-l", local, "--port-grace", "-1"}, "--port-grace must not be negative"},
+            {new String[] {"--plaintext", "-l", local, "--reserved-names", "www,Api"},
+                "reserved name 'Api' is not a DNS label"},
             {new String[] {"--plaintext", "-l", local, "--max-connections-per-ip", "-1"},
                 "--max-connections-per-ip must not be negative"},
             {new String[] {"--plaintext", "-l", local, "--tcp-idle-timeout", "-5"},
