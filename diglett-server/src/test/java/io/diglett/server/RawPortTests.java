@@ -17,10 +17,13 @@ import io.diglett.server.TestServers.Backend;
 import io.diglett.server.cli.ServerCommand;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * With the ingress on (a real gateway process with {@code --domain --http}), a name has no raw public port unless
@@ -55,6 +58,28 @@ class RawPortTests {
                     .getBytes(StandardCharsets.US_ASCII));
             s.getOutputStream().flush();
         });
+    }
+
+    @TempDir
+    Path temp;
+
+    /**
+     * A registrar that routes a proxy to each name's port (traefik, caddy) needs the port: with it, every name
+     * gets one on an ingress gateway too, and the proxy's route points at it.
+     */
+    @Test
+    void aRegistrarThatRoutesToPortsGetsAPortForEveryName() throws Exception {
+        Path dynamic = Files.createDirectories(temp.resolve("dynamic"));
+        try (ChildProcess gateway = ChildProcess.start(ServerCommand.class, "-l", "127.0.0.1:0", "--bind",
+                "127.0.0.1", "--plaintext", "--domain", DOMAIN, "--http", "127.0.0.1:0", "--registrar", "traefik",
+                "--registrar-option", "dir=" + dynamic, "--registrar-option", "domain=" + DOMAIN);
+             RawAgent agent = new RawAgent(agentPort(gateway)).loggedIn()) {
+            int port = agent.register(1, "web");
+            assertNotEquals(0, port, "traefik routes web." + DOMAIN + " to the port");
+            agent.finish();
+            gateway.await("register domain 'web' -> '" + port + "'$", 10_000);
+            assertTrue(Files.readString(dynamic.resolve("diglett-web.yml")).contains("http://127.0.0.1:" + port));
+        }
     }
 
     @Test

@@ -62,9 +62,10 @@ final class LinkNames {
             session.reply(Frame.error(session.alloc(), registration, refusal));
             return;
         }
-        // with the ingress on, it is the only way in unless the agent asks for a raw port: only there does a
-        // backend get forwarding headers the gateway set
-        boolean raw = request.rawPort() || !services.config().get().ingress().enabled();
+        // with the ingress on, it is the only way in unless the agent asks for a raw port (only there does a
+        // backend get forwarding headers the gateway set), or the registrar routes a proxy to the port
+        boolean raw = request.rawPort() || !services.config().get().ingress().enabled()
+                || registrations.registrar().routesToPorts();
         Tunnel tunnel = new Tunnel(request.name(), registration, session, request.tlsPassthrough(), raw);
         tunnels.put(registration, tunnel);
         pending++;

@@ -91,6 +91,11 @@ public final class CaddyRegistrar implements Registrar {
     }
 
     @Override
+    public boolean routesToPorts() {
+        return true; // its routes point at 127.0.0.1:PORT
+    }
+
+    @Override
     public CompletionStage<Void> register(Exposure exposure) {
         return worker.register(exposure, () -> expose(exposure));
     }

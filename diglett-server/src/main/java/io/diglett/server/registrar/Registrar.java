@@ -24,6 +24,17 @@ public interface Registrar extends AutoCloseable {
     CompletionStage<Void> register(Exposure exposure);
 
     /**
+     * Whether this registrar routes traffic to each name's public port (a reverse proxy's route to
+     * {@code 127.0.0.1:PORT}): then every name gets a raw public port, also with the built-in ingress on, where a
+     * name otherwise has none unless its agent asks ({@link Exposure#port()} 0). The built-in {@code traefik}
+     * and {@code caddy} registrars do; {@code log} and {@code exec} do not (a hook that needs a port has its
+     * agents ask with {@code raw=on}).
+     */
+    default boolean routesToPorts() {
+        return false;
+    }
+
+    /**
      * Withdraw {@code exposure} (best effort: failures are logged, never fatal). {@code exposure} is the very
      * object {@link #register} was given. A name that moves to a new link may be registered again before the
      * old link's exposure is withdrawn: the built-in registrars then leave the newer registration in place.
