@@ -270,6 +270,11 @@ final class AgentSession extends LinkSession {
                 ctx.close();
                 return;
             }
+            if (reason.startsWith("unknown registration flags")) {
+                // a gateway older than this agent: say which of our options it does not know
+                reason += "; the gateway is older than this agent: upgrade it to " + Version.release()
+                        + " or later, or leave out raw=on (--raw-port)";
+            }
             reject(reason); // this name is refused: invalid, not allowed, or another agent's
             return;
         }

@@ -93,6 +93,17 @@ class AgentSessionTest {
         assertTrue(!online.isDone() && link.isOpen());
     }
 
+    /** A gateway older than a registration option (raw=on) refuses the name: the agent says what to upgrade. */
+    @Test
+    void aGatewayThatDoesNotKnowARegistrationFlagIsNamedForUpgrade() {
+        linkTo(Fuzzing.handshake(Protocol.VERSION), Fuzzing.frame(FrameKind.OK, 0, new byte[0]),
+                Fuzzing.text(FrameKind.ERROR, 1, "unknown registration flags 0x2 (this gateway knows 0x1)"));
+        String message = rejection();
+        assertTrue(message.contains("unknown registration flags 0x2 (this gateway knows 0x1); the gateway is older"
+                + " than this agent: upgrade it to " + io.diglett.common.Version.release()
+                + " or later, or leave out raw=on (--raw-port)"), message);
+    }
+
     /**
      * Version 4: the Login carries this agent's instance id; once active, an Error for a registration is the gateway
      * withdrawing that name (another link of our token took it): the link stays up, the name is shown as gone, and
