@@ -70,9 +70,9 @@ class AgentEdgeTests {
             AgentConfig base = fixture.agentConfig("web", upper.port());
             AgentConfig two = base.withTunnels(List.of(
                     new TunnelSpec("web", new HostPort("127.0.0.1", upper.port())),
-                    new TunnelSpec("api", new HostPort("127.0.0.1", lower.port()))));
+                    new TunnelSpec("shop", new HostPort("127.0.0.1", lower.port()))));
             List<Registration> registrations = fixture.agent(two).start().get(10, TimeUnit.SECONDS);
-            assertEquals(List.of("web", "api"), registrations.stream().map(Registration::name).toList());
+            assertEquals(List.of("web", "shop"), registrations.stream().map(Registration::name).toList());
             for (Registration registration : registrations) {
                 try (Socket client = TestServers.connect(registration.publicPort())) {
                     assertEquals(registration.name().equals("web") ? 'U' : 'l', client.getInputStream().read());
