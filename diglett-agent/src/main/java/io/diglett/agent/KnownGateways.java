@@ -52,7 +52,31 @@ final class KnownGateways {
     /** The value {@code line} records for {@code gateway}, or {@code null} if it is about another or a comment. */
     private static String valueOf(String line, String gateway) {
         String[] fields = line.strip().split("\\s+");
-        return fields.length >= 2 && !fields[0].startsWith("#") && fields[0].equals(gateway) ? fields[1] : null;
+        return fields.length >= 2 && !fields[0].startsWith("#") && key(fields[0]).equals(key(gateway))
+                ? fields[1] : null;
+    }
+
+    /**
+     * The form a gateway is recorded and looked up in: the host in lower case without trailing dots, an IPv6
+     * address in its canonical text ({@code [::1]}), then the port. {@code GW.example.com.:20000} and
+     * {@code gw.example.com:20000} are one gateway to DNS, so they must be one record: a spelling that missed the
+     * record would have let any certificate a CA signs for the host through.
+     */
+    static String key(String gateway) {
+        int colon = gateway.lastIndexOf(':');
+        String host = colon > 0 ? gateway.substring(0, colon) : gateway;
+        String port = colon > 0 ? gateway.substring(colon) : "";
+        if (host.startsWith("[") && host.endsWith("]")) {
+            String literal = host.substring(1, host.length() - 1);
+            byte[] address = io.netty.util.NetUtil.createByteArrayFromIpAddressString(literal);
+            return "[" + (address == null ? literal.toLowerCase(java.util.Locale.ROOT)
+                    : io.netty.util.NetUtil.bytesToIpAddress(address)) + "]" + port;
+        }
+        String lower = host.toLowerCase(java.util.Locale.ROOT);
+        while (lower.endsWith(".") && lower.length() > 1) {
+            lower = lower.substring(0, lower.length() - 1);
+        }
+        return lower + port;
     }
 
     /**
@@ -69,7 +93,7 @@ final class KnownGateways {
             if (lines.isEmpty()) {
                 lines.add(HEADER);
             }
-            lines.add(gateway + " " + value);
+            lines.add(key(gateway) + " " + value);
             write(lines);
             return value;
         });

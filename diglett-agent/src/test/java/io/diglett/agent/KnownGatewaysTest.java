@@ -73,6 +73,24 @@ class KnownGatewaysTest {
         assertEquals(List.of(), known.forget("a.example:20000"), "nothing left to forget");
     }
 
+    /** Spellings DNS treats as one host are one record: case, a trailing dot, an IPv6 address written long. */
+    @Test
+    void everySpellingOfAGatewayFindsItsRecord() throws Exception {
+        Path file = temp.resolve("known_gateways");
+        KnownGateways known = new KnownGateways(file);
+        known.add("GW.Example.com.:20000", "SHA256:AAAA");
+        assertEquals("SHA256:AAAA", known.get("gw.example.com:20000"));
+        assertEquals("SHA256:AAAA", known.get("gw.EXAMPLE.com..:20000"));
+        assertEquals(null, known.get("gw.example.com:20001"), "another port is another gateway");
+        assertTrue(Files.readString(file).contains("\ngw.example.com:20000 SHA256:AAAA\n"), "recorded canonical");
+        known.add("[0:0:0:0:0:0:0:1]:20000", "ca");
+        assertEquals("ca", known.get("[::1]:20000"));
+        Files.writeString(file, Files.readString(file) + "OLD.example:20000 SHA256:CCCC\n"); // written by hand
+        assertEquals("SHA256:CCCC", known.get("old.example:20000"));
+        assertEquals(List.of("SHA256:AAAA"), known.forget("gw.example.com.:20000"));
+        assertEquals(null, known.get("GW.example.com:20000"));
+    }
+
     @Test
     void aSymbolicLinkStaysALinkToTheReplacedFile() throws Exception {
         Path real = temp.resolve("dotfiles/known_gateways");

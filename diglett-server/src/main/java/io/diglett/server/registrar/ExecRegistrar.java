@@ -39,7 +39,7 @@ final class ExecRegistrar implements Registrar {
     /** The command's {@code PATH} when the gateway has none. */
     static final String DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
     /** What the command printed that reaches the log: its last characters. */
-    private static final int OUTPUT_TAIL = 300;
+    static final int OUTPUT_TAIL = 300;
 
     private final String command;
     private final Duration timeout;
@@ -155,14 +155,34 @@ final class ExecRegistrar implements Registrar {
         }
     }
 
-    /** The last {@value #OUTPUT_TAIL} characters the command printed. */
-    private static String tail(InputStream in) {
+    /**
+     * The last {@value #OUTPUT_TAIL} characters the command printed, read with a bounded buffer: a hook that
+     * prints without end until its timeout costs a few KiB here, not its whole output.
+     */
+    static String tail(InputStream in) {
+        int keep = OUTPUT_TAIL * 4; // UTF-8 takes at most 4 bytes a character
+        byte[] last = new byte[keep];
+        byte[] chunk = new byte[8192];
+        int length = 0;
         try {
-            String all = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            return all.length() <= OUTPUT_TAIL ? all : all.substring(all.length() - OUTPUT_TAIL);
+            int n;
+            while ((n = in.read(chunk)) >= 0) {
+                if (n >= keep) {
+                    System.arraycopy(chunk, n - keep, last, 0, keep);
+                    length = keep;
+                } else {
+                    int drop = Math.max(0, length + n - keep);
+                    System.arraycopy(last, drop, last, 0, length - drop);
+                    length -= drop;
+                    System.arraycopy(chunk, 0, last, length, n);
+                    length += n;
+                }
+            }
         } catch (IOException e) {
-            return "";
+            // the pipe broke: what came until then
         }
+        String all = new String(last, 0, length, StandardCharsets.UTF_8);
+        return all.length() <= OUTPUT_TAIL ? all : all.substring(all.length() - OUTPUT_TAIL);
     }
 
     /** Lets the commands asked for (the unregisters of a shutting-down gateway) run, for a bounded time. */
