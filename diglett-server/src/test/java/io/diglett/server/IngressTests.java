@@ -673,6 +673,35 @@ class IngressTests {
         }
     }
 
+    /**
+     * An upgrade the ingress carries (the first request of a connection) keeps Upgrade and its Connection option,
+     * and an h2c upgrade its HTTP2-Settings; other options are still dropped with the headers they name.
+     */
+    @Test
+    void anUpgradeRequestKeepsWhatTheUpgradeNeeds() throws Exception {
+        for (String upgrade : new String[] {"websocket", "h2c"}) {
+            CompletableFuture<String> seen = new CompletableFuture<>();
+            try (Backend backend = new Backend(recordHead(seen))) {
+                fixture.agent(fixture.agentConfig("up" + upgrade.length(), backend.port())).start()
+                        .get(10, TimeUnit.SECONDS);
+                try (Socket socket = HttpTestClient.connect(http)) {
+                    Response response = HttpTestClient.exchange(socket, "GET /u HTTP/1.1\r\nHost: up"
+                            + upgrade.length() + "." + DOMAIN + "\r\nConnection: Upgrade, HTTP2-Settings,"
+                            + " X-Forwarded-For\r\nUpgrade: " + upgrade + "\r\nHTTP2-Settings: AAMAAABk"
+                            + "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+                    assertEquals("ok", response.text());
+                }
+                String head = seen.get(10, TimeUnit.SECONDS);
+                String connection = upgrade.equals("h2c") ? "Upgrade, HTTP2-Settings" : "Upgrade";
+                for (String kept : new String[] {"\nconnection: " + connection + "\n", "\nUpgrade: " + upgrade
+                    + "\n", "\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n", "\nx-forwarded-for: 127.0.0.1\n"}) {
+                    assertTrue(head.contains(kept), kept.trim() + " missing: " + head);
+                }
+                assertEquals(upgrade.equals("h2c"), head.contains("HTTP2-Settings: AAMAAABk"), head);
+            }
+        }
+    }
+
     /** Client-address headers of the default list beyond the first ones, and X-Forwarded, never reach a backend. */
     @Test
     void everyDefaultClientAddressHeaderIsStripped() throws Exception {

@@ -337,7 +337,8 @@ final class HttpIngress extends IngressBridge {
                 }
             }
         }
-        boolean h2cSettings = upgrading && options.contains("http2-settings");
+        boolean h2cSettings = upgrading && options.contains("http2-settings")
+                && headers.containsValue(HttpHeaderNames.UPGRADE, "h2c", true);
         boolean trailers = false;
         for (String value : headers.getAll(HttpHeaderNames.TE)) {
             for (String coding : value.split(",")) {
