@@ -622,4 +622,146 @@ class IngressTests {
             assertTrue(forwarded.contains("\nhello\n0\nX-Checksum: kept\n"), "other trailers pass: " + forwarded);
         }
     }
+
+    /** The head a raw backend got for one request, and its body (Content-Length), answered with 200 "ok". */
+    static TestServers.Handler recordHead(CompletableFuture<String> seen) {
+        return s -> {
+            InputStream in = s.getInputStream();
+            String head = head(in);
+            java.util.regex.Matcher length = java.util.regex.Pattern.compile("(?im)^content-length: *(\\d+)$")
+                    .matcher(head);
+            byte[] body = length.find() ? TestServers.readExactly(in, Integer.parseInt(length.group(1))) : new byte[0];
+            seen.complete(head + "\n" + new String(body, StandardCharsets.ISO_8859_1));
+            s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+        };
+    }
+
+    /**
+     * A client's Connection options must not reach a backend that is itself a proxy, which would delete the headers
+     * they name (the gateway's X-Forwarded-For among them): the gateway removes the named headers and the standard
+     * hop-by-hop ones, and says only what it means in Connection; the body is still framed by Content-Length.
+     */
+    @Test
+    void hopByHopHeadersAndTheHeadersConnectionNamesStopAtTheGateway() throws Exception {
+        CompletableFuture<String> seen = new CompletableFuture<>();
+        try (Backend backend = new Backend(recordHead(seen))) {
+            fixture.agent(fixture.agentConfig("hop", backend.port())).start().get(10, TimeUnit.SECONDS);
+            try (Socket socket = HttpTestClient.connect(http)) {
+                Response response = HttpTestClient.exchange(socket, "POST /p HTTP/1.1\r\nHost: hop." + DOMAIN
+                        + "\r\nConnection: keep-alive, X-Forwarded-For, X-Secret\r\nConnection: X-Forwarded-Proto,"
+                        + " Content-Length, Host, x-forwarded-host\r\nX-Secret: s3cret\r\nKeep-Alive: timeout=99"
+                        + "\r\nProxy-Connection: keep-alive\r\nTE: gzip, trailers\r\nUpgrade: websocket"
+                        + "\r\nX-Other: kept\r\nContent-Length: 5\r\n\r\nhello");
+                assertEquals("ok", response.text());
+            }
+            String forwarded = seen.get(10, TimeUnit.SECONDS).toLowerCase(java.util.Locale.ROOT);
+            assertTrue(forwarded.startsWith("post /p http/1.1\n"), forwarded);
+            List<String> lines = List.of(forwarded.split("\n"));
+            assertEquals(List.of("connection: keep-alive, te"), lines.stream()
+                    .filter(l -> l.startsWith("connection:")).toList(), "only the gateway's options: " + forwarded);
+            for (String gone : new String[] {"x-secret", "s3cret", "keep-alive:", "proxy-connection", "upgrade",
+                "gzip", "timeout=99"}) {
+                assertFalse(forwarded.contains(gone), gone + " reached the backend: " + forwarded);
+            }
+            for (String kept : new String[] {"\nte: trailers\n", "\nx-forwarded-for: 127.0.0.1\n",
+                "\nx-forwarded-proto: http\n", "\nx-forwarded-host: hop." + DOMAIN + "\n", "\nhost: hop." + DOMAIN
+                + "\n", "\ncontent-length: 5\n", "\nx-other: kept\n", "\n\nhello"}) {
+                assertTrue(forwarded.contains(kept), kept.trim() + " missing: " + forwarded);
+            }
+        }
+    }
+
+    /**
+     * An upgrade the ingress carries (the first request of a connection) keeps Upgrade and its Connection option,
+     * and an h2c upgrade its HTTP2-Settings; other options are still dropped with the headers they name.
+     */
+    @Test
+    void anUpgradeRequestKeepsWhatTheUpgradeNeeds() throws Exception {
+        for (String upgrade : new String[] {"websocket", "h2c"}) {
+            CompletableFuture<String> seen = new CompletableFuture<>();
+            try (Backend backend = new Backend(recordHead(seen))) {
+                fixture.agent(fixture.agentConfig("up" + upgrade.length(), backend.port())).start()
+                        .get(10, TimeUnit.SECONDS);
+                try (Socket socket = HttpTestClient.connect(http)) {
+                    Response response = HttpTestClient.exchange(socket, "GET /u HTTP/1.1\r\nHost: up"
+                            + upgrade.length() + "." + DOMAIN + "\r\nConnection: Upgrade, HTTP2-Settings,"
+                            + " X-Forwarded-For\r\nUpgrade: " + upgrade + "\r\nHTTP2-Settings: AAMAAABk"
+                            + "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+                    assertEquals("ok", response.text());
+                }
+                String head = seen.get(10, TimeUnit.SECONDS);
+                String connection = upgrade.equals("h2c") ? "Upgrade, HTTP2-Settings" : "Upgrade";
+                for (String kept : new String[] {"\nconnection: " + connection + "\n", "\nUpgrade: " + upgrade
+                    + "\n", "\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n", "\nx-forwarded-for: 127.0.0.1\n"}) {
+                    assertTrue(head.contains(kept), kept.trim() + " missing: " + head);
+                }
+                assertEquals(upgrade.equals("h2c"), head.contains("HTTP2-Settings: AAMAAABk"), head);
+            }
+        }
+    }
+
+    /** Client-address headers of the default list beyond the first ones, and X-Forwarded, never reach a backend. */
+    @Test
+    void everyDefaultClientAddressHeaderIsStripped() throws Exception {
+        StringBuilder request = new StringBuilder("GET / HTTP/1.1\r\nHost: alpha." + DOMAIN + "\r\n");
+        String[] names = {"X-Forwarded", "Forwarded-For", "X-Originating-IP", "X-Remote-IP", "X-Remote-Addr",
+            "X-AppEngine-User-IP", "CF-Pseudo-IPv4", "Fastly-Client-IP", "X-Cluster-Client-IP", "X_Remote_Addr"};
+        for (int i = 0; i < names.length; i++) {
+            request.append(names[i]).append(": 6.6.6.").append(10 + i).append("\r\n");
+        }
+        try (Socket socket = HttpTestClient.connect(http)) {
+            String text = HttpTestClient.exchange(socket, request + "\r\n").text();
+            assertTrue(text.startsWith("alpha\n"), text);
+            assertFalse(text.contains("6.6.6."), text);
+        }
+    }
+
+    /**
+     * An absolute-form target's authority is the host the request is for (RFC 9112, 3.2.2), not Host: it must
+     * match the TLS server name (421 otherwise), routes the request on plain HTTP, and reaches the backend as the
+     * Host of an origin-form request.
+     */
+    @Test
+    void anAbsoluteFormTargetIsRoutedByItsAuthorityAndForwardedInOriginForm() throws Exception {
+        int before = alphaRequests.get();
+        try (SSLSocket socket = HttpTestClient.connectTls(https, "beta." + DOMAIN)) {
+            Response misdirected = HttpTestClient.exchange(socket, "GET https://alpha." + DOMAIN + "/ HTTP/1.1"
+                    + "\r\nHost: beta." + DOMAIN + "\r\n\r\n");
+            assertEquals(421, misdirected.status(), misdirected.text());
+        }
+        assertEquals(before, alphaRequests.get(), "the request never reached alpha");
+        try (SSLSocket socket = HttpTestClient.connectTls(https, "alpha." + DOMAIN)) {
+            Response same = HttpTestClient.exchange(socket, "GET HTTPS://Alpha." + DOMAIN + ":" + https
+                    + "?q=1 HTTP/1.1\r\nHost: beta." + DOMAIN + "\r\n\r\n");
+            assertEquals(200, same.status(), same.text());
+            assertTrue(same.text().startsWith("alpha\nGET /?q=1\n"), same.text());
+            assertTrue(same.text().contains("\nhost: Alpha." + DOMAIN + ":" + https + "\n"), same.text());
+            assertFalse(same.text().contains("beta"), same.text());
+        }
+        before = alphaRequests.get();
+        try (Socket socket = HttpTestClient.connect(http)) {
+            Response routed = HttpTestClient.exchange(socket, "GET http://beta." + DOMAIN + "/abs?x=1 HTTP/1.1"
+                    + "\r\nHost: alpha." + DOMAIN + "\r\n\r\n");
+            String text = routed.text();
+            assertTrue(text.startsWith("beta\nGET /abs?x=1\n"), "routed by the authority, origin-form: " + text);
+            assertTrue(text.contains("\nhost: beta." + DOMAIN + "\n"), text);
+            assertTrue(text.contains("\nx-forwarded-host: beta." + DOMAIN + "\n"), text);
+            // a later request whose authority names another tunnel is not sent to this one
+            socket.getOutputStream().write(("GET http://alpha." + DOMAIN + "/ HTTP/1.1\r\nHost: beta." + DOMAIN
+                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            assertThrows(EOFException.class, () -> HttpTestClient.read(socket.getInputStream()));
+        }
+        assertEquals(before, alphaRequests.get(), "alpha saw none of them");
+        for (String target : new String[] {"ftp://alpha." + DOMAIN + "/", "http://user@alpha." + DOMAIN + "/",
+            "http:///x", "alpha." + DOMAIN + ":80"}) {
+            try (Socket socket = HttpTestClient.connect(http)) {
+                Response bad = HttpTestClient.exchange(socket, "GET " + target + " HTTP/1.1\r\nHost: alpha." + DOMAIN
+                        + "\r\n\r\n");
+                assertEquals(400, bad.status(), target + ": " + bad.text());
+            }
+        }
+        assertEquals(before, alphaRequests.get(), "alpha saw none of them");
+    }
 }

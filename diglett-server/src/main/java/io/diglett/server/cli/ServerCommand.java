@@ -119,11 +119,13 @@ public final class ServerCommand implements Callable<Integer> {
     Path httpsKey;
 
     @Option(names = "--client-ip-header", paramLabel = "NAME", split = ConfigDefaults.SPLIT, hideParamSyntax = true,
-            description = "A request header that names the client's address, which the ingress removes from "
-                    + "requests and their trailers (Forwarded, X-Forwarded-* and X-Real-IP are always removed: the "
-                    + "gateway sets X-Forwarded-* itself). Repeat it for several; given, it replaces the default list "
-                    + "(True-Client-IP, X-Client-IP, Client-IP, CF-Connecting-IP, Fastly-Client-IP, "
-                    + "X-Cluster-Client-IP, X-Original-Forwarded-For, X-ProxyUser-Ip); 'none' for none.")
+            description = "Another request header that names the client's address, which the ingress removes from "
+                    + "requests and their trailers, beside the default list (True-Client-IP, X-Client-IP, Client-IP, "
+                    + "CF-Connecting-IP, Fastly-Client-IP, X-Cluster-Client-IP, X-Original-Forwarded-For, "
+                    + "X-ProxyUser-Ip, Forwarded-For, X-Originating-IP, X-Remote-IP, X-Remote-Addr, "
+                    + "X-AppEngine-User-IP, CF-Pseudo-IPv4). Repeat it for several; 'none' leaves the default list "
+                    + "out (the names given still count). Forwarded, X-Forwarded, X-Forwarded-* and X-Real-IP are "
+                    + "always removed: the gateway sets X-Forwarded-* itself.")
     List<String> clientIpHeaders;
 
     @Option(names = "--accept-proxy-from", paramLabel = "CIDR", split = ConfigDefaults.SPLIT, hideParamSyntax = true,
@@ -476,8 +478,7 @@ public final class ServerCommand implements Callable<Integer> {
 
     /** --client-ip-header and --accept-proxy-from. */
     ForwardingSettings forwarding() {
-        List<String> headers = clientIpHeaders == null ? ForwardingSettings.DEFAULT_CLIENT_IP_HEADERS
-                : clientIpHeaders.equals(List.of("none")) ? List.of() : clientIpHeaders;
+        List<String> headers = ForwardingSettings.clientIpHeaders(clientIpHeaders);
         List<ForwardingSettings.Cidr> upstreams = new ArrayList<>();
         if (acceptProxyFrom != null) {
             acceptProxyFrom.forEach(cidr -> upstreams.add(ForwardingSettings.Cidr.parse(cidr)));

@@ -2,9 +2,10 @@ package io.diglett.server.config;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
-import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 /**
  * What the gateway believes about where a public client comes from, and what it lets clients claim.
@@ -20,10 +21,34 @@ public record ForwardingSettings(List<String> clientIpHeaders, List<Cidr> accept
     /** Headers that backends and frameworks commonly read as the client's address. */
     public static final List<String> DEFAULT_CLIENT_IP_HEADERS = List.of("true-client-ip", "x-client-ip",
             "client-ip", "cf-connecting-ip", "fastly-client-ip", "x-cluster-client-ip", "x-original-forwarded-for",
-            "x-proxyuser-ip");
+            "x-proxyuser-ip", "forwarded-for", "x-originating-ip", "x-remote-ip", "x-remote-addr",
+            "x-appengine-user-ip", "cf-pseudo-ipv4");
+
+    /** The {@code --client-ip-header} value that leaves out the default list. */
+    public static final String NO_DEFAULTS = "none";
+
+    /**
+     * The client-address headers {@code --client-ip-header} gives: the default list and the names {@code given}
+     * (the default list left out if one of them is {@link #NO_DEFAULTS}); {@code null}: the default list alone.
+     */
+    public static List<String> clientIpHeaders(List<String> given) {
+        if (given == null) {
+            return DEFAULT_CLIENT_IP_HEADERS;
+        }
+        Set<String> names = new LinkedHashSet<>();
+        if (given.stream().noneMatch(name -> name.trim().equalsIgnoreCase(NO_DEFAULTS))) {
+            names.addAll(DEFAULT_CLIENT_IP_HEADERS);
+        }
+        for (String name : given) {
+            if (!name.trim().equalsIgnoreCase(NO_DEFAULTS)) {
+                names.add(name);
+            }
+        }
+        return List.copyOf(names);
+    }
 
     public ForwardingSettings {
-        List<String> names = new ArrayList<>(clientIpHeaders.size());
+        Set<String> names = new LinkedHashSet<>(clientIpHeaders.size());
         for (String header : clientIpHeaders) {
             String name = header.trim().toLowerCase(Locale.ROOT).replace('_', '-');
             if (!name.matches("[a-z0-9!#$%&'*+.^`|~-]+")) {

@@ -173,7 +173,21 @@ final class HttpIngress extends IngressBridge {
             }
             return;
         }
-        Ingress.Route route = ingress.route(hosts.get(0));
+        RequestTarget target;
+        try {
+            target = RequestTarget.of(request.uri());
+        } catch (IllegalArgumentException e) {
+            if (state == State.ROUTING) {
+                errorPage(IngressPages.badRequest(400, "Bad Request", e.getMessage()));
+            } else {
+                state = State.ENDED;
+                endInput();
+            }
+            return;
+        }
+        // an absolute-form target's authority, not Host, is the host the request is for (RFC 9112, 3.2.2): it is
+        // what the SNI check, the routing and the backend (Host is set to it) all read
+        Ingress.Route route = ingress.route(target.host(hosts.get(0)));
         if (state == State.ROUTING) {
             if (firstRequestTimer != null) {
                 firstRequestTimer.cancel(false);
@@ -191,7 +205,7 @@ final class HttpIngress extends IngressBridge {
                 return;
             }
             if (route.tunnel().tlsPassthrough() && !https) {
-                errorPage(ingress.httpsRedirect(route.host(), request.uri()));
+                errorPage(ingress.httpsRedirect(route.host(), target.uri()));
                 return;
             }
             if (route.tunnel().tlsPassthrough()) {
@@ -202,10 +216,10 @@ final class HttpIngress extends IngressBridge {
                 return;
             }
             state = State.FORWARDING;
-            forwardHead(request, true);
+            forwardHead(request, target, true);
             connect(route.tunnel());
         } else if (route.tunnel() == tunnel() && state == State.FORWARDING) {
-            forwardHead(request, false);
+            forwardHead(request, target, false);
         } else {
             // another host on a keep-alive connection: never to this tunnel; let the backend finish, then close
             state = State.ENDED;
@@ -260,23 +274,25 @@ final class HttpIngress extends IngressBridge {
     }
 
     /**
-     * The request line and headers, with the gateway's X-Forwarded-* headers. An Upgrade (WebSocket) is
-     * honoured on the first request of a connection only, when no earlier response can still be on its way
-     * (clients open a new connection for it); on a later request the Upgrade header is dropped, so the
-     * backend answers it as a plain request and the bytes after it are still parsed as HTTP.
+     * The request line and headers, with the gateway's X-Forwarded-* headers, without the client's hop-by-hop
+     * headers (see {@link #stripHopByHop}), in origin-form with Host set to the target's authority for an
+     * absolute-form target. An Upgrade (WebSocket) is honoured on the first request of a connection only, when
+     * no earlier response can still be on its way (clients open a new connection for it); on a later request the
+     * Upgrade header is dropped, so the backend answers it as a plain request and the bytes after it are still
+     * parsed as HTTP.
      */
-    private void forwardHead(HttpRequest request, boolean first) {
+    private void forwardHead(HttpRequest request, RequestTarget target, boolean first) {
         responses.requestSent(HttpMethod.HEAD.equals(request.method()));
         HttpHeaders headers = request.headers();
         chunked = HttpUtil.isTransferEncodingChunked(request);
         boolean asksUpgrade = headers.contains(HttpHeaderNames.UPGRADE)
                 && headers.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
         upgrade = asksUpgrade && first;
-        if (asksUpgrade && !first) {
-            headers.remove(HttpHeaderNames.UPGRADE);
-            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
-        }
         statusLine = new byte[0];
+        if (target.authority() != null) {
+            headers.set(HttpHeaderNames.HOST, target.authority());
+        }
+        stripHopByHop(headers, upgrade);
         stripForwardingHeaders(headers);
         String clientIp = ClientAddress.remote(ctx.channel()) instanceof InetSocketAddress inet
                 && inet.getAddress() != null
@@ -284,10 +300,10 @@ final class HttpIngress extends IngressBridge {
         headers.set(Ingress.X_FORWARDED_FOR, clientIp);
         headers.set(Ingress.X_FORWARDED_PROTO, https ? "https" : "http");
         headers.set(Ingress.X_FORWARDED_HOST, headers.get(HttpHeaderNames.HOST));
-        ByteBuf head = ctx.alloc().buffer(256 + request.uri().length() + 32 * headers.size());
+        ByteBuf head = ctx.alloc().buffer(256 + target.uri().length() + 32 * headers.size());
         head.writeCharSequence(request.method().asciiName(), StandardCharsets.US_ASCII);
         head.writeByte(' ');
-        head.writeCharSequence(request.uri(), StandardCharsets.ISO_8859_1); // the decoder read it byte for char
+        head.writeCharSequence(target.uri(), StandardCharsets.ISO_8859_1); // the decoder read it byte for char
         head.writeByte(' ');
         head.writeCharSequence(request.protocolVersion().text(), StandardCharsets.US_ASCII);
         head.writeShort(CRLF);
@@ -298,10 +314,76 @@ final class HttpIngress extends IngressBridge {
 
     private static final int CRLF = ('\r' << 8) | '\n';
 
+    /** Headers a Connection option never removes: the request's framing and host, which the gateway read too. */
+    private static final java.util.Set<String> NEVER_HOP_BY_HOP = java.util.Set.of("host", "content-length",
+            "transfer-encoding");
+
     /**
-     * Removes every forwarding header a client may have sent (Forwarded, X-Real-IP, X-Forwarded-*, and the
-     * client-address headers of {@code --client-ip-header}, also spelled with underscores, which CGI-style servers
-     * read the same): only the gateway's own reach the backend.
+     * Removes the client's hop-by-hop headers, as a proxy must (RFC 9110, 7.6.1): every header its Connection
+     * options name, and Keep-Alive, Proxy-Connection, TE and Upgrade (kept for an upgrade the ingress honours,
+     * with HTTP2-Settings for an h2c one); then Connection says only what the gateway means: {@code close} or
+     * {@code keep-alive} as the client asked, {@code upgrade}, and {@code te} with {@code TE: trailers} if the
+     * client accepts trailers (the response bytes reach it unchanged). Otherwise a backend that is itself a
+     * proxy would delete what the options name, the gateway's X-Forwarded-* included. Content-Length,
+     * Transfer-Encoding and Host stay whatever the options say: the gateway framed the request by them.
+     */
+    private static void stripHopByHop(HttpHeaders headers, boolean upgrading) {
+        java.util.Set<String> options = new java.util.LinkedHashSet<>();
+        for (String value : headers.getAll(HttpHeaderNames.CONNECTION)) {
+            for (String option : value.split(",")) {
+                String name = option.trim().toLowerCase(java.util.Locale.ROOT);
+                if (!name.isEmpty()) {
+                    options.add(name);
+                }
+            }
+        }
+        boolean h2cSettings = upgrading && options.contains("http2-settings")
+                && headers.containsValue(HttpHeaderNames.UPGRADE, "h2c", true);
+        boolean trailers = false;
+        for (String value : headers.getAll(HttpHeaderNames.TE)) {
+            for (String coding : value.split(",")) {
+                trailers |= coding.trim().equalsIgnoreCase("trailers");
+            }
+        }
+        for (String name : options) {
+            boolean kept = NEVER_HOP_BY_HOP.contains(name) || upgrading && name.equals("upgrade")
+                    || h2cSettings && name.equals("http2-settings");
+            if (!kept) {
+                headers.remove(name);
+            }
+        }
+        headers.remove("keep-alive");
+        headers.remove("proxy-connection");
+        headers.remove(HttpHeaderNames.TE);
+        if (!upgrading) {
+            headers.remove(HttpHeaderNames.UPGRADE);
+        }
+        java.util.List<String> own = new java.util.ArrayList<>(4);
+        if (options.contains("close")) {
+            own.add("close");
+        } else if (options.contains("keep-alive")) {
+            own.add("keep-alive");
+        }
+        if (upgrading) {
+            own.add("Upgrade");
+        }
+        if (h2cSettings) {
+            own.add("HTTP2-Settings");
+        }
+        if (trailers) {
+            headers.set(HttpHeaderNames.TE, HttpHeaderValues.TRAILERS);
+            own.add("TE");
+        }
+        headers.remove(HttpHeaderNames.CONNECTION);
+        if (!own.isEmpty()) {
+            headers.set(HttpHeaderNames.CONNECTION, String.join(", ", own));
+        }
+    }
+
+    /**
+     * Removes every forwarding header a client may have sent (Forwarded, X-Real-IP, X-Forwarded, X-Forwarded-*,
+     * and the client-address headers of {@code --client-ip-header}, also spelled with underscores, which
+     * CGI-style servers read the same): only the gateway's own reach the backend.
      */
     private void stripForwardingHeaders(HttpHeaders headers) {
         java.util.List<String> drop = new java.util.ArrayList<>();
@@ -316,8 +398,8 @@ final class HttpIngress extends IngressBridge {
     /** Whether {@code name} is a header that says where the client is from (or, in trailers, routes). */
     private boolean forwarding(String name) {
         String n = name.toLowerCase(java.util.Locale.ROOT).replace('_', '-');
-        return n.equals("forwarded") || n.equals("x-real-ip") || n.startsWith("x-forwarded-")
-                || ingress.clientIpHeaders().contains(n);
+        return n.equals("forwarded") || n.equals("x-real-ip") || n.equals("x-forwarded")
+                || n.startsWith("x-forwarded-") || ingress.clientIpHeaders().contains(n);
     }
 
     /**

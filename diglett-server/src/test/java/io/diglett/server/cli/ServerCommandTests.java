@@ -84,7 +84,10 @@ class ServerCommandTests {
         }
     }
 
-    /** --client-ip-header replaces the default list ('none' empties it); --accept-proxy-from takes CIDR blocks. */
+    /**
+     * --client-ip-header adds to the default list ('none' leaves the default list out); --accept-proxy-from takes
+     * CIDR blocks.
+     */
     @Test
     void forwardingOptionsReachTheConfiguration() {
         ServerCommand defaults = new ServerCommand();
@@ -97,7 +100,12 @@ class ServerCommandTests {
         new CommandLine(given).parseArgs("--client-ip-header", "X-Mine", "--client-ip-header", "True_Client_IP",
                 "--accept-proxy-from", "10.1.2.3/8", "--accept-proxy-from", "2001:db8::1/32");
         var forwarding = given.forwarding();
-        assertEquals(List.of("x-mine", "true-client-ip"), forwarding.clientIpHeaders());
+        List<String> more = new java.util.ArrayList<>(io.diglett.server.config.ForwardingSettings
+                .DEFAULT_CLIENT_IP_HEADERS);
+        more.add("x-mine");
+        assertEquals(more, forwarding.clientIpHeaders(), "added to the defaults (true-client-ip is one already)");
+        assertTrue(more.containsAll(List.of("forwarded-for", "x-originating-ip", "x-remote-ip", "x-remote-addr",
+                "x-appengine-user-ip", "cf-pseudo-ipv4")), more.toString());
         assertEquals("[10.0.0.0/8, 2001:db8:0:0:0:0:0:0/32]", forwarding.acceptProxyFrom().toString());
         assertTrue(forwarding.proxyFrom(addr("10.200.0.1")));
         assertTrue(forwarding.proxyFrom(addr("::ffff:10.9.9.9")), "IPv4-mapped");
@@ -107,6 +115,9 @@ class ServerCommandTests {
         ServerCommand none = new ServerCommand();
         new CommandLine(none).parseArgs("--client-ip-header", "none");
         assertEquals(List.of(), none.forwarding().clientIpHeaders());
+        ServerCommand only = new ServerCommand();
+        new CommandLine(only).parseArgs("--client-ip-header", "X-Mine", "--client-ip-header", "None");
+        assertEquals(List.of("x-mine"), only.forwarding().clientIpHeaders(), "'none' leaves the defaults out");
     }
 
     private static InetAddress addr(String literal) {
