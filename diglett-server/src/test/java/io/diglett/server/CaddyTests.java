@@ -4,10 +4,16 @@ import io.diglett.server.auth.Authenticator;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.registrar.AdminHttpClient;
 import io.diglett.server.registrar.CaddyRegistrar;
+import io.diglett.server.registrar.NameRefusedException;
+import io.diglett.server.config.TlsSettings;
+import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.Protocol;
 import io.diglett.server.registrar.Registrar;
 import io.diglett.server.registrar.RegistrarProvider;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -79,6 +85,12 @@ class CaddyTests {
      */
     private static Process startCaddy(Path home, String adminListen, SocketAddress adminAddress, String adminHost)
             throws Exception {
+        return startCaddy(home, adminListen, adminAddress, adminHost, "");
+    }
+
+    /** {@link #startCaddy(Path, String, SocketAddress, String)} with {@code firstRoutes} ahead of srv0's catch-all. */
+    private static Process startCaddy(Path home, String adminListen, SocketAddress adminAddress, String adminHost,
+                                      String firstRoutes) throws Exception {
         Path executable = onPath("caddy");
         if (executable == null) {
             fail("caddy is not installed (not on PATH: " + System.getenv("PATH") + "); .ci/run installs Debian's"
@@ -93,14 +105,14 @@ class CaddyTests {
                   "apps": {"http": {"servers": {"srv0": {
                     "listen": ["unix/%1$s/http.sock"],
                     "automatic_https": {"disable": true},
-                    "routes": [{"handle": [{"handler": "static_response", "status_code": 404,
+                    "routes": [%4$s{"handle": [{"handler": "static_response", "status_code": 404,
                                             "body": "%2$s"}]}]
                   },
                   "empty": {"listen": ["unix/%1$s/empty.sock"], "automatic_https": {"disable": true}, "routes": []},
                   "bare": {"listen": ["unix/%1$s/bare.sock"], "automatic_https": {"disable": true}}
                   }}}
                 }
-                """.formatted(home, CATCH_ALL, adminListen));
+                """.formatted(home, CATCH_ALL, adminListen, firstRoutes.isEmpty() ? "" : firstRoutes + ","));
         ProcessBuilder builder = new ProcessBuilder(executable.toString(), "run", "--config", config.toString())
                 .redirectErrorStream(true).redirectOutput(log.toFile());
         Map<String, String> env = builder.environment();
@@ -284,9 +296,9 @@ class CaddyTests {
         assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/0", site).ok());
         assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/1", wildcard).ok());
         try (Registrar caddyRegistrar = registrar()) {
-            assertEquals("'www." + DOMAIN + "' is a site of the operator's own Caddy configuration",
+            assertEquals("'www." + DOMAIN + "' is a site of the operator's own configuration",
                     failureOf(caddyRegistrar, new Exposure("www", backend.getAddress().getPort(), "test", null)));
-            assertEquals("'status." + DOMAIN + "' is a site of the operator's own Caddy configuration",
+            assertEquals("'status." + DOMAIN + "' is a site of the operator's own configuration",
                     failureOf(caddyRegistrar, new Exposure("status", backend.getAddress().getPort(), "test", null)),
                     "hosts match ignoring case, in any matcher set");
             assertEquals("the operator's www", site("www." + DOMAIN).body());
@@ -294,8 +306,9 @@ class CaddyTests {
 
             Exposure blog = new Exposure("blog", backend.getAddress().getPort(), "test", null);
             caddyRegistrar.register(blog).toCompletableFuture().get(30, TimeUnit.SECONDS);
-            assertTrue(admin("GET", "/config/apps/http/servers/srv0/routes/2", null).body()
-                    .contains("\"@id\":\"diglett-blog\""), "after the operator's sites, before the catch-all");
+            assertTrue(admin("GET", "/config/apps/http/servers/srv0/routes/1", null).body()
+                    .contains("\"@id\":\"diglett-blog\""), "after the operator's exact site, before the route"
+                    + " with a wildcard");
             assertEquals("a tunnel", site("blog." + DOMAIN).body());
             assertEquals("the operator's www", site("www." + DOMAIN).body());
             assertEquals(CATCH_ALL, site("other." + DOMAIN).body());
@@ -304,6 +317,154 @@ class CaddyTests {
         } finally {
             admin("DELETE", "/id/operator-www", null);
             admin("DELETE", "/id/operator-shop", null);
+            backend.stop(0);
+        }
+    }
+
+    /**
+     * A Caddyfile site {@code :443 { @blog host blog.gateway.test; handle @blog { respond ... } }} compiles (as
+     * {@code caddy adapt} shows) to a route with no host matcher whose {@code subroute} handler holds the route
+     * matching {@code blog.gateway.test}, a level deeper still for the {@code handle} block: {@code blog} is the
+     * operator's site and refused; other names go before that catch-all.
+     */
+    @Test
+    void anOperatorsSiteInsideACatchAllRouteIsRefused() throws Exception {
+        HttpServer backend = backend("a tunnel");
+        String caddyfileSite = "{\"@id\":\"operator-any\",\"handle\":[{\"handler\":\"subroute\",\"routes\":["
+                + "{\"handle\":[{\"handler\":\"subroute\",\"routes\":[{\"handle\":[{\"body\":\"the operator's blog\","
+                + "\"handler\":\"static_response\"}]}]}],\"match\":[{\"host\":[\"blog." + DOMAIN + "\"]}]}]}],"
+                + "\"terminal\":true}";
+        assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/0", caddyfileSite).ok());
+        try (Registrar caddyRegistrar = registrar()) {
+            ExecutionException refused = assertThrows(ExecutionException.class, () -> caddyRegistrar.register(
+                    new Exposure("blog", backend.getAddress().getPort(), "test", null)).toCompletableFuture()
+                    .get(30, TimeUnit.SECONDS));
+            assertInstanceOf(NameRefusedException.class, refused.getCause(), "refused for good");
+            assertEquals("'blog." + DOMAIN + "' is a site of the operator's own configuration",
+                    refused.getCause().getMessage());
+            assertEquals("the operator's blog", site("blog." + DOMAIN).body());
+            assertEquals(0, routesWithId("diglett-blog"));
+
+            Exposure shop = new Exposure("shop", backend.getAddress().getPort(), "test", null);
+            caddyRegistrar.register(shop).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            assertTrue(admin("GET", "/config/apps/http/servers/srv0/routes/0", null).body()
+                    .contains("\"@id\":\"diglett-shop\""), "before the catch-all");
+            assertEquals("a tunnel", site("shop." + DOMAIN).body());
+            assertEquals("the operator's blog", site("blog." + DOMAIN).body());
+            caddyRegistrar.unregister(shop);
+            TunnelTests.waitFor(() -> admin404("/id/diglett-shop"), "the route is removed");
+        } finally {
+            admin("DELETE", "/id/operator-any", null);
+            backend.stop(0);
+        }
+    }
+
+    /**
+     * A wildcard site ({@code *.gateway.test}, the usual wildcard-certificate set-up) refuses no name: tunnels go
+     * after the operator's exact sites and before the wildcard, which keeps every other host; only exact hosts
+     * (ignoring case and a trailing dot) are refused, also one after the wildcard. Nothing goes after a catch-all.
+     */
+    @Test
+    void aWildcardSiteIsACatchAllAndOnlyExactSitesAreRefused() throws Exception {
+        HttpServer backend = backend("a tunnel");
+        String exact = "{\"@id\":\"operator-www\",\"match\":[{\"host\":[\"www." + DOMAIN + "\"]}],"
+                + "\"handle\":[{\"handler\":\"static_response\",\"body\":\"the operator's www\"}],\"terminal\":true}";
+        String wildcard = "{\"@id\":\"operator-wild\",\"match\":[{\"host\":[\"*." + DOMAIN + "\"]}],"
+                + "\"handle\":[{\"handler\":\"subroute\",\"routes\":[{\"handle\":[{\"handler\":\"static_response\","
+                + "\"body\":\"the operator's wildcard\"}]}]}],\"terminal\":true}";
+        String late = "{\"@id\":\"operator-late\",\"match\":[{\"host\":[\"Status." + DOMAIN + ".\"]}],"
+                + "\"handle\":[{\"handler\":\"static_response\",\"body\":\"never reached\"}],\"terminal\":true}";
+        assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/0", exact).ok());
+        assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/1", wildcard).ok());
+        assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/2", late).ok());
+        try (Registrar caddyRegistrar = registrar()) {
+            assertEquals("'status." + DOMAIN + "' is a site of the operator's own configuration",
+                    failureOf(caddyRegistrar, new Exposure("status", backend.getAddress().getPort(), "test", null)));
+            assertEquals("'www." + DOMAIN + "' is a site of the operator's own configuration",
+                    failureOf(caddyRegistrar, new Exposure("www", backend.getAddress().getPort(), "test", null)));
+
+            Exposure app = new Exposure("app", backend.getAddress().getPort(), "test", null);
+            caddyRegistrar.register(app).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            assertTrue(admin("GET", "/config/apps/http/servers/srv0/routes/1", null).body()
+                    .contains("\"@id\":\"diglett-app\""), "after the exact site, before the wildcard");
+            assertEquals("a tunnel", site("app." + DOMAIN).body());
+            assertEquals("the operator's www", site("www." + DOMAIN).body());
+            assertEquals("the operator's wildcard", site("other." + DOMAIN).body());
+            caddyRegistrar.unregister(app);
+            TunnelTests.waitFor(() -> admin404("/id/diglett-app"), "the route is removed");
+        } finally {
+            admin("DELETE", "/id/operator-www", null);
+            admin("DELETE", "/id/operator-wild", null);
+            admin("DELETE", "/id/operator-late", null);
+            backend.stop(0);
+        }
+    }
+
+    /**
+     * Through a real gateway: the operator's site is refused for good (a Refuse, so the agent stops and says
+     * why), and a Caddy that cannot be reached is a temporary failure whose details (the admin socket's path)
+     * stay in the gateway's log.
+     */
+    @Test
+    void theAgentIsRefusedForAnOperatorsSiteAndToldNothingOfCaddysSetUp() throws Exception {
+        String site = "{\"@id\":\"operator-home\",\"match\":[{\"host\":[\"home." + DOMAIN + "\"]}],"
+                + "\"handle\":[{\"handler\":\"static_response\",\"body\":\"the operator's home\"}],\"terminal\":true}";
+        assertTrue(admin("PUT", "/config/apps/http/servers/srv0/routes/0", site).ok());
+        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain()),
+                Authenticator.open(), registrar())) {
+            try (RawAgent agent = new RawAgent(fixture.address.getPort()).loggedIn()) {
+                agent.register(1, "home");
+                agent.send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
+                RawAgent.RawFrame refused = agent.read();
+                assertEquals(FrameKind.REFUSE.code(), refused.kind(), "for good: " + refused.text());
+                assertEquals("'home." + DOMAIN + "' is a site of the operator's own configuration", refused.text());
+            }
+            assertEquals("the operator's home", site("home." + DOMAIN).body());
+        } finally {
+            admin("DELETE", "/id/operator-home", null);
+        }
+        Path missing = dir.resolve("no-admin-here.sock");
+        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain()),
+                Authenticator.open(), registrar("admin", "unix/" + missing));
+             RawAgent agent = new RawAgent(fixture.address.getPort()).loggedIn()) {
+            agent.register(1, "down");
+            agent.send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
+            RawAgent.RawFrame error = agent.read();
+            assertEquals(FrameKind.ERROR.code(), error.kind(), "temporary: the agent tries again later");
+            assertEquals(Protocol.CONNECTION_ID, error.id());
+            assertEquals("exposing 'down' failed: the registrar failed", error.text());
+        }
+    }
+
+    /**
+     * Caddy is not up yet when the gateway starts: the routes a killed gateway left are removed once it is, and
+     * no name is exposed before they are.
+     */
+    @Test
+    void staleRoutesAreRemovedOnceCaddyComesUp(@TempDir Path later) throws Exception {
+        HttpServer backend = backend("the new tenant");
+        int port = backend.getAddress().getPort();
+        Path socket = later.resolve("admin.sock");
+        String stale = "{\"@id\":\"diglett-victim\",\"match\":[{\"host\":[\"victim." + DOMAIN + "\"]}],"
+                + "\"handle\":[{\"handler\":\"reverse_proxy\",\"upstreams\":[{\"dial\":\"127.0.0.1:" + port
+                + "\"}]}],\"terminal\":true}";
+        Process second = null;
+        try (Registrar caddyRegistrar = registrar("admin", "unix/" + socket)) {
+            caddyRegistrar.reconcile(java.util.Set.of()); // Caddy is not there: it fails, and is tried again
+            Exposure tenant = new Exposure("tenant", port, "test", null);
+            assertThrows(ExecutionException.class, () -> caddyRegistrar.register(tenant).toCompletableFuture()
+                    .get(30, TimeUnit.SECONDS));
+            second = startCaddy(later, "unix/" + socket, UnixDomainSocketAddress.of(socket), "", stale);
+            caddyRegistrar.register(tenant).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            Response routes = client.exchange(UnixDomainSocketAddress.of(socket), "", "GET",
+                    "/config/apps/http/servers/srv0/routes", null, TIMEOUT);
+            assertFalse(routes.body().contains("diglett-victim"), "removed before 'tenant' registered");
+            assertTrue(routes.body().contains("diglett-tenant"), routes.body());
+            assertEquals(CATCH_ALL, site(later.resolve("http.sock"), "victim." + DOMAIN).body());
+        } finally {
+            if (second != null) {
+                stop(second);
+            }
             backend.stop(0);
         }
     }

@@ -116,6 +116,46 @@ class RegistrarTests {
     }
 
     /**
+     * An operator's own {@code diglett-NAME.yml} in Traefik's directory: the agent is refused for good with a
+     * reason that names the name and not the directory (it stops instead of trying again), the file stays as it
+     * was, and a temporary failure (a directory the gateway cannot write) tells the agent nothing of the path.
+     */
+    @Test
+    void traefikRefusesANameWhoseFileIsTheOperatorsAndNeverRevealsItsDirectory() throws Exception {
+        Path dynamic = Files.createDirectories(temp.resolve("traefik/dynamic"));
+        Path file = dynamic.resolve("diglett-blog.yml");
+        String operators = "# the operator's blog\nhttp: {}\n";
+        Files.writeString(file, operators);
+        Registrar traefik = RegistrarProvider.find("traefik").create(Map.of("dir", dynamic.toString(),
+                "domain", "gateway.test"));
+        try (Backend echo = new Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults(), Authenticator.open(), traefik)) {
+            var agent = fixture.agent(fixture.agentConfig("blog", echo.port()));
+            var failure = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> agent.start().get(10, TimeUnit.SECONDS));
+            assertTrue(failure.getCause() instanceof io.diglett.agent.RejectedException, "rejected: no retry");
+            assertEquals("'blog.gateway.test' is a site of the operator's own configuration",
+                    failure.getCause().getMessage());
+            agent.close();
+            TunnelTests.waitFor(() -> fixture.gateway.publicPort("blog").isEmpty(), "the name is released");
+            assertEquals(operators, Files.readString(file));
+        }
+        Path notADirectory = Files.writeString(temp.resolve("a-file"), "");
+        Registrar broken = RegistrarProvider.find("traefik").create(Map.of("dir", notADirectory.toString(),
+                "domain", "gateway.test"));
+        try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withTls(TlsSettings.plain()),
+                Authenticator.open(), broken);
+             RawAgent agent = new RawAgent(fixture.address.getPort()).loggedIn()) {
+            agent.register(1, "web");
+            agent.send(FrameKind.FINISH_REGISTER, 0, new byte[0]);
+            RawAgent.RawFrame error = agent.read();
+            assertEquals(FrameKind.ERROR.code(), error.kind(), "temporary: " + error.text());
+            assertEquals(Protocol.CONNECTION_ID, error.id());
+            assertEquals("exposing 'web' failed: the registrar failed", error.text());
+        }
+    }
+
+    /**
      * The hook sees PATH, its four variables and what the operator passes by name, never the rest of the
      * gateway's environment (here HOME and USER stand for the secrets a gateway may be started with).
      */

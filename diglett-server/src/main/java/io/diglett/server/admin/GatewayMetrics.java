@@ -28,7 +28,7 @@ public final class GatewayMetrics implements LinkEvents {
      */
     private final Counter handshakeFailures;
     /** Refused logins and names, by reason: login_refused, name_not_allowed, name_reserved, name_in_use, name_invalid,
-     * withdrawn. */
+     * name_operator_site, withdrawn. */
     private final Counter authFailures;
     /** Seconds from a stream's Open to the agent's Ok: the backend connect through the tunnel. */
     private final Histogram streamOpenSeconds;

@@ -15,7 +15,7 @@ public interface LinkEvents {
     void handshakeFailed(String stage);
 
     /** A login or name was refused; {@code reason}: login_refused, name_not_allowed, name_reserved, name_in_use,
-     * name_invalid, withdrawn. */
+     * name_invalid, name_operator_site (the registrar refused it for good), withdrawn. */
     void refused(String reason);
 
     /** A stream's backend connected, {@code seconds} after its Open. */

@@ -2,6 +2,7 @@ package io.diglett.server.link;
 
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.Names;
+import io.diglett.protocol.Printable;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
 import io.diglett.protocol.Reasons;
@@ -182,15 +183,25 @@ final class LinkNames {
 
     private void exposed(List<Tunnel> all, Registrations.Exposed exposed) {
         exposing = false;
-        String failure = exposed.failure();
+        Registrations.Failure failure = exposed.firstFailure();
         if (failure != null || session.over() || session.phase() != GatewaySession.Phase.REGISTER) {
             for (int i = 0; i < all.size(); i++) {
                 if (exposed.succeeded(i)) {
                     Registrations.withdraw(registrations.registrar(), all.get(i).exposure());
                 }
             }
-            if (failure != null) {
-                session.fail(failure); // the gateway's trouble, not the agent's: it may try again later
+            if (failure == null) {
+                return;
+            }
+            // what the registrar said may name the operator's paths and addresses: the log gets it, the agent not
+            log.warn("agent {}: the registrar did not expose '{}': {}", session.agent(), failure.name(),
+                    Printable.of(failure.details()));
+            if (failure.permanent()) {
+                // the name is refused for good (a site of the operator's): the agent stops, as for a reserved name
+                services.events().refused("name_operator_site");
+                session.refuse(failure.told());
+            } else {
+                session.fail(failure.told()); // the gateway's trouble, not the agent's: it may try again later
             }
             return;
         }

@@ -5,7 +5,9 @@ import io.diglett.protocol.Reasons;
 import io.diglett.server.auth.AccessDeniedException;
 import io.diglett.server.auth.Authenticator;
 import io.diglett.server.config.ReservedNames;
+import io.diglett.server.registrar.NameRefusedException;
 import io.diglett.server.registrar.Registrar;
+import io.diglett.server.registrar.RegistrarException;
 import io.netty.channel.Channel;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
@@ -19,6 +21,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -243,6 +246,13 @@ public final class Registrations {
 
     // ---------------------------------------------------------------- expose, withdraw
 
+    /**
+     * A name the registrar did not expose: {@code told} is what the agent reads, {@code permanent} whether it is
+     * refused for good, {@code details} what the registrar said (for the gateway's log only, escaped).
+     */
+    record Failure(String name, String told, boolean permanent, String details) {
+    }
+
     /** The registrar's answers for a batch of names, in order. */
     static final class Exposed {
         private final List<Registrar.Exposure> exposures;
@@ -264,6 +274,27 @@ public final class Registrations {
                 if (stages.get(i).isCompletedExceptionally()) {
                     return "exposing '" + exposures.get(i).name() + "' failed: "
                             + Reasons.of(unwrap(stages.get(i).handle((v, e) -> e).join()));
+                }
+            }
+            return null;
+        }
+
+        /**
+         * The first name that failed, or {@code null}: what the agent is told ({@code exposing 'NAME' failed:
+         * REASON}, the reason only when the registrar vouches that it reveals nothing of the operator's set-up, a
+         * {@link RegistrarException}), whether it is for good (a {@link NameRefusedException}), and the details
+         * for the gateway's log.
+         */
+        Failure firstFailure() {
+            for (int i = 0; i < stages.size(); i++) {
+                if (stages.get(i).isCompletedExceptionally()) {
+                    Throwable cause = unwrap(stages.get(i).handle((v, e) -> e).join());
+                    String name = exposures.get(i).name();
+                    if (cause instanceof NameRefusedException refused) {
+                        return new Failure(name, refused.getMessage(), true, Reasons.of(cause));
+                    }
+                    String told = cause instanceof RegistrarException safe ? Reasons.of(safe) : "the registrar failed";
+                    return new Failure(name, "exposing '" + name + "' failed: " + told, false, Reasons.of(cause));
                 }
             }
             return null;
@@ -360,6 +391,8 @@ public final class Registrations {
     public synchronized int moveTo(Registrar next, boolean sameKind, Duration timeout) throws InterruptedException {
         List<Tunnel> moving = names.live();
         List<Registrar.Exposure> exposures = moving.stream().map(Tunnel::exposure).toList();
+        // what an earlier run left (or a registrar of another kind never removed) goes before the names move
+        next.reconcile(moving.stream().map(Tunnel::name).collect(Collectors.toUnmodifiableSet()));
         Exposed exposed = expose(next, exposures);
         String failure;
         try {

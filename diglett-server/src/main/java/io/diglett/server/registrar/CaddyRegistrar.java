@@ -11,7 +11,6 @@ import java.net.UnixDomainSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -22,18 +21,20 @@ import org.slf4j.LoggerFactory;
 /**
  * Exposes each name through a running Caddy's admin API: a route {@code @id} {@code diglett-NAME} that matches
  * host {@code NAME.DOMAIN} and reverse-proxies to the name's public port is inserted into one HTTP server's
- * routes after the operator's routes that match hosts and before the rest (so it wins over a catch-all but never
- * over a site of the operator's), and deleted again on unregister. A name whose host one of the operator's routes
- * matches already is refused. Caddy then handles certificates for the name as for any other site. At start
- * ({@link #reconcile}) the routes {@code diglett-*} an earlier run left are deleted.
+ * routes before the operator's first catch-all route (no host matcher, or a wildcard or placeholder host), so
+ * it wins over that but never over an exact site of the operator's, and deleted again on unregister. A name
+ * whose host one of the operator's routes matches exactly, also a route nested in a {@code subroute}, is refused
+ * for good ({@link NameRefusedException}). Caddy then handles certificates for the name as for any other site.
+ * At start ({@link #reconcile}) the routes {@code diglett-*} an earlier run left are deleted, retried until Caddy
+ * answers.
  *
  * <p>The admin endpoint may be a unix socket ({@code unix//PATH}, Caddy's own spelling), which
  * {@code java.net.http} cannot reach, so requests go through an {@link AdminHttpClient} (Netty's HTTP codec, over
  * TCP or a unix socket). Requests run one at a time on a thread of their own, never on an event loop, each name's in the
  * order they were asked for: a register, a stale route's replacement and an unregister never interleave, and the
  * unregister of a name registered again meanwhile (by a newer link) leaves the newer route alone (see
- * {@link RegistrarWorker}). A non-2xx answer (quoted in the error), an unreachable Caddy or a timeout refuses the
- * registration and leaves no route behind.
+ * {@link RegistrarWorker}). A non-2xx answer (quoted in the error, which goes to the gateway's log only), an
+ * unreachable Caddy or a timeout refuses the registration for now and leaves no route behind.
  */
 public final class CaddyRegistrar implements Registrar {
 
@@ -160,34 +161,87 @@ public final class CaddyRegistrar implements Registrar {
     }
 
     /**
-     * Where a route for {@code host} goes: after the last of the operator's routes that match hosts (so that it
-     * never takes a site of theirs), before a catch-all; refused when one of them matches {@code host} already.
+     * Where a route for {@code host} goes: before the first of the operator's routes that is a catch-all (it
+     * matches hosts by a wildcard or a placeholder, or some of its matcher sets name no host), so that it wins
+     * over those but never comes after a catch-all, and never takes an exact site of the operator's; refused when
+     * one of the operator's routes, or a route nested in one ({@code subroute} handlers, as a Caddyfile's
+     * {@code handle} blocks compile to), matches {@code host} exactly.
      */
     private int placeFor(String host, List<Object> routes) {
-        int place = 0;
+        int place = -1;
         for (int i = 0; routes != null && i < routes.size(); i++) {
             if (!(routes.get(i) instanceof Map<?, ?> route) || isOurs(route)) {
                 continue;
             }
-            List<String> hosts = hostsOf(route);
-            for (String matched : hosts) {
-                if (hostMatches(matched, host)) {
-                    log.warn("refusing {}: route {} of Caddy server '{}' serves host '{}' already", host, i, server,
-                            Printable.of(matched));
-                    throw new IllegalStateException("'" + host + "' is a site of the operator's own Caddy"
-                            + " configuration");
-                }
+            String matched = servedBy(route, host, 0);
+            if (matched != null) {
+                log.warn("refusing {}: route {} of Caddy server '{}' serves host '{}' already", host, i, server,
+                        Printable.of(matched));
+                throw new NameRefusedException("'" + host + "' is a site of the operator's own configuration");
             }
-            if (!hosts.isEmpty()) {
-                place = i + 1;
+            if (place < 0 && isCatchAll(route)) {
+                place = i;
             }
         }
-        return place;
+        return place >= 0 ? place : routes == null ? 0 : routes.size();
     }
 
     /** Whether {@code route} is one of the routes this registrar adds (its {@code @id} is {@code diglett-...}). */
     private static boolean isOurs(Map<?, ?> route) {
         return route.get("@id") instanceof String id && id.startsWith(ID_PREFIX);
+    }
+
+    /** How deep {@link #servedBy} looks into {@code subroute} handlers nested in one another. */
+    static final int MAX_NESTING = 16;
+
+    /**
+     * The host matcher of {@code route}, or of a route nested in it, that matches {@code host} exactly, or
+     * {@code null}: nested routes are the {@code routes[]} of its {@code subroute} handlers, to {@link #MAX_NESTING}
+     * levels.
+     */
+    static String servedBy(Map<?, ?> route, String host, int depth) {
+        for (String pattern : hostsOf(route)) {
+            if (isExact(pattern) && sameHost(pattern, host)) {
+                return pattern;
+            }
+        }
+        if (depth >= MAX_NESTING || !(route.get("handle") instanceof List<?> handlers)) {
+            return null;
+        }
+        for (Object handler : handlers) {
+            if (handler instanceof Map<?, ?> map && "subroute".equals(map.get("handler"))
+                    && map.get("routes") instanceof List<?> nested) {
+                for (Object inner : nested) {
+                    String matched = inner instanceof Map<?, ?> innerRoute ? servedBy(innerRoute, host, depth + 1)
+                            : null;
+                    if (matched != null) {
+                        return matched;
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Whether {@code route} may match any host: it has no matcher sets, one of them has no host matcher, or one of
+     * its hosts is a wildcard ({@code *.example.com}) or a placeholder ({@code {...}}).
+     */
+    static boolean isCatchAll(Map<?, ?> route) {
+        if (!(route.get("match") instanceof List<?> sets) || sets.isEmpty()) {
+            return true;
+        }
+        for (Object set : sets) {
+            if (!(set instanceof Map<?, ?> matchers) || !(matchers.get("host") instanceof List<?> names)) {
+                return true;
+            }
+            for (Object name : names) {
+                if (!(name instanceof String spelled) || !isExact(spelled)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /** The hosts the matcher sets of {@code route} name ({@code match[].host[]}). */
@@ -207,25 +261,18 @@ public final class CaddyRegistrar implements Registrar {
         return hosts;
     }
 
-    /**
-     * Whether Caddy's host matcher {@code pattern} matches {@code host}: equal ignoring case, or with {@code *}
-     * labels matching any one label ({@code *.example.com}); a placeholder ({@code {...}}) could match anything.
-     */
-    static boolean hostMatches(String pattern, String host) {
-        if (pattern.contains("{")) {
-            return true;
-        }
-        String[] want = pattern.toLowerCase(Locale.ROOT).split("\\.", -1);
-        String[] have = host.toLowerCase(Locale.ROOT).split("\\.", -1);
-        if (want.length != have.length) {
-            return false;
-        }
-        for (int i = 0; i < want.length; i++) {
-            if (!want[i].equals("*") && !want[i].equals(have[i])) {
-                return false;
-            }
-        }
-        return true;
+    /** Whether Caddy's host matcher {@code pattern} names one host: no wildcard, no placeholder. */
+    static boolean isExact(String pattern) {
+        return !pattern.contains("*") && !pattern.contains("{");
+    }
+
+    /** Whether two host names are the same: ignoring case and a trailing dot. */
+    static boolean sameHost(String a, String b) {
+        return withoutTrailingDot(a).equalsIgnoreCase(withoutTrailingDot(b));
+    }
+
+    private static String withoutTrailingDot(String host) {
+        return host.endsWith(".") ? host.substring(0, host.length() - 1) : host;
     }
 
     /**
@@ -235,7 +282,7 @@ public final class CaddyRegistrar implements Registrar {
      */
     @Override
     public void reconcile(Set<String> live) {
-        worker.exclusive("remove stale Caddy routes", () -> {
+        worker.cleanUp("remove stale Caddy routes", () -> {
             Set<String> stale = new TreeSet<>();
             List<Object> routes = routes();
             for (Object route : routes == null ? List.of() : routes) {

@@ -122,13 +122,13 @@ final class ExecRegistrar implements Registrar {
                 process.destroyForcibly();
                 log.warn("registrar command ({} '{}') did not finish within {} ms: {}", action, exposure.name(),
                         timeout.toMillis(), Printable.of(said(output)));
-                throw new IllegalStateException("the registrar did not finish in time");
+                throw new RegistrarException("the registrar did not finish in time");
             }
             if (process.exitValue() != 0) {
                 // what the command printed may be anything (paths, secrets): the log gets it, escaped; the agent not
                 log.warn("registrar command ({} '{}') exited with {}: {}", action, exposure.name(),
                         process.exitValue(), Printable.of(said(output)));
-                throw new IllegalStateException("the registrar refused it");
+                throw new RegistrarException("the registrar refused it");
             }
             String said = said(output);
             if (!said.isEmpty()) {
@@ -136,10 +136,10 @@ final class ExecRegistrar implements Registrar {
             }
         } catch (IOException e) {
             log.warn("cannot run registrar command for '{}': {}", exposure.name(), Reasons.of(e));
-            throw new IllegalStateException("the registrar could not run", e);
+            throw new RegistrarException("the registrar could not run", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
+            throw new RegistrarException("interrupted", e);
         }
     }
 

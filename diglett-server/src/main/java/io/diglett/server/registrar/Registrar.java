@@ -11,8 +11,10 @@ import java.util.concurrent.CompletionStage;
  * {@code exec}, {@code traefik} and {@code caddy}.
  *
  * <p>Called on the agents' event loops: return at once and do slow work elsewhere, completing the stage when
- * done. A stage that completes exceptionally refuses the registration: the agent is told why, and nothing of
- * it stays exposed.
+ * done. A stage that completes exceptionally refuses the registration, and nothing of it stays exposed: with
+ * a {@link NameRefusedException} for good (the agent is refused with its message and stops), otherwise for now
+ * (the agent tries again later). The agent reads the message of a {@link RegistrarException} only; any other
+ * failure goes to the gateway's log and the agent reads {@code the registrar failed}.
  */
 public interface Registrar extends AutoCloseable {
 
@@ -44,8 +46,10 @@ public interface Registrar extends AutoCloseable {
     /**
      * Removes what this registrar finds exposed by an earlier run (a gateway killed before it could withdraw its
      * names) for names not in {@code live}: only entries it owns, which it tells by a mark of its own, never the
-     * operator's. The gateway calls it once at start, before any agent can connect, with no live names; requests
-     * made afterwards run after it. Returns at once; failures are logged. By default there is nothing to remove.
+     * operator's. The gateway calls it at start, before any agent can connect, with no live names, and for a
+     * registrar a reload puts in place, with the live names; requests made afterwards run after it. Returns at
+     * once; failures are logged, and the built-in registrars try again until it succeeds, failing registrations
+     * meanwhile. By default there is nothing to remove.
      */
     default void reconcile(Set<String> live) {
     }

@@ -67,6 +67,11 @@ final class RegistrarWorker {
     private int queued;
     /** No more requests are taken. Under {@link #lock}. */
     private boolean closed;
+    /** How long after a failed clean-up it is tried again at first, and at most. */
+    static final Duration FIRST_RETRY = Duration.ofMillis(500);
+    static final Duration LAST_RETRY = Duration.ofSeconds(30);
+    /** The clean-up still to do before any register, or {@code null}; see {@link #cleanUp}. */
+    private volatile Cleanup pendingCleanup;
     /** Per name, the exposure the last successful register exposed; a name's requests never run at once. */
     private final Map<String, Exposure> exposed = new ConcurrentHashMap<>();
 
@@ -104,6 +109,10 @@ final class RegistrarWorker {
         CompletableFuture<Void> done = new CompletableFuture<>();
         Request request = new Request(exposure.name(), done, () -> {
             try {
+                if (!cleanedUp()) {
+                    throw new IllegalStateException("the " + kind + " registrar cannot remove what an earlier run"
+                            + " left, so it exposes nothing yet");
+                }
                 expose.run();
             } catch (Throwable e) {
                 exposed.remove(exposure.name()); // what is exposed now is unknown: a later unregister runs
@@ -118,7 +127,7 @@ final class RegistrarWorker {
             done.complete(null);
         });
         if (!submit(request)) {
-            done.completeExceptionally(new IllegalStateException(refusal()));
+            done.completeExceptionally(new RegistrarException(refusal()));
         }
         return done;
     }
@@ -145,6 +154,62 @@ final class RegistrarWorker {
         if (!submit(request)) {
             log.warn("{}: '{}' stays exposed", refusal(), exposure.name());
         }
+    }
+
+    /**
+     * Has {@code work}, the clean-up of what an earlier run left ({@link Registrar#reconcile}), done before any
+     * register: it runs after the requests made before it; when it fails (the proxy is not up yet) it is retried,
+     * {@link #FIRST_RETRY} later, then twice as long each time up to {@link #LAST_RETRY}, until it succeeds, and
+     * every register made meanwhile tries it first and fails if it still cannot be done (nothing is exposed next
+     * to routes that point at ports other names may get). {@code what} says what it is, for the log. A clean-up
+     * asked for later replaces one still pending. For a worker of concurrency 1 only.
+     */
+    void cleanUp(String what, Work work) {
+        if (concurrency != 1) {
+            throw new IllegalStateException("a clean-up needs a worker that runs one request at a time");
+        }
+        Cleanup cleanup = new Cleanup(what, work);
+        pendingCleanup = cleanup;
+        exclusive(what, () -> attempt(cleanup, FIRST_RETRY));
+    }
+
+    /** Runs {@code cleanup} if it is still pending; on failure, logs and tries it again after {@code delay}. */
+    private void attempt(Cleanup cleanup, Duration delay) {
+        if (pendingCleanup != cleanup || cleanedUp()) {
+            return;
+        }
+        Duration next = delay.multipliedBy(2).compareTo(LAST_RETRY) > 0 ? LAST_RETRY : delay.multipliedBy(2);
+        log.info("the {} registrar tries to {} again in {} ms", kind, cleanup.what, delay.toMillis());
+        CompletableFuture.delayedExecutor(delay.toMillis(), TimeUnit.MILLISECONDS).execute(() -> {
+            synchronized (lock) {
+                if (closed) {
+                    return;
+                }
+            }
+            exclusive(cleanup.what, () -> attempt(cleanup, next));
+        });
+    }
+
+    /** Runs the pending clean-up, if any; whether none is left. On this worker's single drain loop only. */
+    private boolean cleanedUp() {
+        Cleanup cleanup = pendingCleanup;
+        if (cleanup == null) {
+            return true;
+        }
+        try {
+            cleanup.work.run();
+        } catch (Exception e) {
+            log.warn("the {} registrar failed to {}: {}", kind, cleanup.what, Reasons.of(e));
+            return false;
+        }
+        if (pendingCleanup == cleanup) {
+            pendingCleanup = null;
+        }
+        return true;
+    }
+
+    /** A clean-up {@link #cleanUp} was asked for. */
+    private record Cleanup(String what, Work work) {
     }
 
     /**
@@ -295,7 +360,7 @@ final class RegistrarWorker {
         }
         for (Request request : left) {
             if (request.done != null) {
-                request.done.completeExceptionally(new IllegalStateException(refusal()));
+                request.done.completeExceptionally(new RegistrarException(refusal()));
             }
         }
     }

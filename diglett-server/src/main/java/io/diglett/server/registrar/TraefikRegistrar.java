@@ -7,6 +7,8 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
@@ -18,7 +20,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Exposes each name through Traefik's file provider: writes {@code diglett-NAME.yml} into the directory Traefik
  * watches (its {@code providers.file.directory}), routing {@code Host(`NAME.DOMAIN`)} to the name's public
- * port, and deletes it on unregister. Files are written whole and renamed into place, so Traefik never reads
+ * port, and deletes it on unregister. A {@code diglett-NAME.yml} there already without the {@link #MARK} is the
+ * operator's: the name is refused ({@link NameRefusedException}) and the file is never overwritten nor deleted. Files are written whole and renamed into place, so Traefik never reads
  * half a file. Files are written and deleted on a thread of their own, in the order asked for, and the
  * unregister of a name that was registered again meanwhile (by a newer link) leaves the newer file in place (see
  * {@link RegistrarWorker}). At start ({@link #reconcile}) it deletes the files an earlier run left, known by the
@@ -96,6 +99,13 @@ final class TraefikRegistrar implements Registrar {
     private void write(Exposure exposure) {
         Path tmp = null;
         try {
+            Path file = fileOf(exposure.name());
+            if (Files.exists(file, LinkOption.NOFOLLOW_LINKS) && !ownedBy(file, exposure.name())) {
+                log.warn("refusing '{}': {} is there already without diglett's mark (the operator's own file)",
+                        exposure.name(), file);
+                throw new NameRefusedException("'" + exposure.name() + "." + domain + "' is a site of the operator's"
+                        + " own configuration");
+            }
             Files.createDirectories(dir);
             tmp = Files.createTempFile(dir, ".diglett-" + exposure.name(), ".tmp");
             Files.writeString(tmp, configuration(exposure), StandardCharsets.UTF_8);
@@ -116,8 +126,18 @@ final class TraefikRegistrar implements Registrar {
     @Override
     public void unregister(Exposure exposure) {
         worker.unregister(exposure, () -> {
+            Path file = fileOf(exposure.name());
             try {
-                Files.deleteIfExists(fileOf(exposure.name()));
+                if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
+                    return;
+                }
+                if (!ownedBy(file, exposure.name())) {
+                    log.warn("leaving {} in place: it does not begin with diglett's mark", file);
+                    return;
+                }
+                Files.delete(file);
+            } catch (NoSuchFileException gone) {
+                // removed meanwhile: nothing to do
             } catch (IOException e) {
                 log.warn("cannot remove {}: {}", fileOf(exposure.name()), Reasons.of(e));
             }
@@ -131,7 +151,7 @@ final class TraefikRegistrar implements Registrar {
      */
     @Override
     public void reconcile(Set<String> live) {
-        worker.exclusive("remove stale files in " + dir, () -> {
+        worker.cleanUp("remove stale files in " + dir, () -> {
             if (!Files.isDirectory(dir)) {
                 return;
             }

@@ -2,10 +2,13 @@ package io.diglett.server.registrar;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,6 +40,27 @@ class TraefikRegistrarTest {
         Path file = dir.resolve("diglett-web.yml");
         assertTrue(Files.exists(file), "the new link's file stays");
         assertTrue(Files.readString(file).contains("http://127.0.0.1:40002"), Files.readString(file));
+    }
+
+    /** An operator's own {@code diglett-NAME.yml} (no mark) refuses the name for good and is never touched. */
+    @Test
+    void anOperatorsUnmarkedFileIsNeitherOverwrittenNorDeleted() throws Exception {
+        Path file = dir.resolve("diglett-shop.yml");
+        String operators = "http:\n  routers:\n    shop:\n      rule: \"Host(`shop.gateway.test`)\"\n";
+        Files.writeString(file, operators);
+        TraefikRegistrar traefik = new TraefikRegistrar(dir, "gateway.test", "", "127.0.0.1");
+        Registrar.Exposure shop = new Registrar.Exposure("shop", 40003, "agent", "p");
+        try {
+            ExecutionException refused = assertThrows(ExecutionException.class,
+                    () -> traefik.register(shop).toCompletableFuture().get(10, TimeUnit.SECONDS));
+            assertInstanceOf(NameRefusedException.class, refused.getCause());
+            assertEquals("'shop.gateway.test' is a site of the operator's own configuration",
+                    refused.getCause().getMessage());
+            traefik.unregister(shop);
+        } finally {
+            traefik.close(); // finishes what was asked
+        }
+        assertEquals(operators, Files.readString(file));
     }
 
     @Test
