@@ -81,6 +81,8 @@ public final class Gateway implements AutoCloseable {
     private final EventLoopGroup acceptor;
     private final EventLoopGroup workers;
     private final ChannelGroup links = new DefaultChannelGroup("agent-links", GlobalEventExecutor.INSTANCE);
+    /** The sessions of links whose names are not released yet (their close futures); any thread. */
+    private final java.util.Set<Future<Void>> releasing = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Clock clock = Clock.systemUTC();
     /** Ports of names whose link dropped, kept for their token and name for the port grace. */
     private final PortReservations portReservations = new PortReservations(clock, PortReservations.DEFAULT_GRACE);
@@ -260,8 +262,11 @@ public final class Gateway implements AutoCloseable {
         ch.pipeline().addLast(PreLoginGuard.NAME, guard);
         links.add(ch);
         Transport.shortOfMemory(ch, linkServices.flow().budget().systemPressure());
+        GatewaySession session = new GatewaySession(linkServices);
+        releasing.add(session.closeFuture());
+        session.closeFuture().addListener(released -> releasing.remove(session.closeFuture()));
         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS_DETECT,
-                tls == null ? null : new TlsDetector(tls.context()), new GatewaySession(linkServices));
+                tls == null ? null : new TlsDetector(tls.context()), session);
         log.debug("agent connected from {}", ch.remoteAddress());
     }
 
@@ -424,9 +429,11 @@ public final class Gateway implements AutoCloseable {
             log.warn("drain timeout: closing {} agent link(s) with open connections", links.size());
         }
         links.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
-        // A link closed just now asks the registrar to withdraw its names from its event loop, after the close:
-        // wait for that (bounded) so that the registrar, closed next, runs those unregisters before it stops.
+        // A link closed just now (by the drain, or by its agent before the gateway began stopping) asks the
+        // registrar to withdraw its names from its event loop, after the close: wait for that (bounded) so that
+        // the registrar, closed next, runs those unregisters before it stops.
         long released = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        drained.addAll(releasing);
         for (Future<Void> future : drained) {
             future.awaitUninterruptibly(Math.max(0, released - System.nanoTime()), TimeUnit.NANOSECONDS);
         }
