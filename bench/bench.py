@@ -2,7 +2,7 @@
 """Orchestration for bench/run: starts the backends and the three paths on loopback, measures every scenario
 on each path (interleaved), repeats, and hands the medians to report.py.
 
-Paths: "direct" (client straight to the backend: the physical limit), "ssh" (ssh -N -R through a local sshd)
+Paths: "direct" (client straight to the backend: the physical limit), "ssh" (ssh -tt -R through a local sshd: with a terminal session, as ssh -R is used at its best)
 and "diglett" (the gateway and agent with default settings, TLS on). Standard library only.
 """
 import argparse
@@ -433,7 +433,7 @@ UsePAM no
 StrictModes no
 UseDNS no
 PrintMotd no
-PermitTTY no
+PermitTTY yes
 X11Forwarding no
 AllowTcpForwarding yes
 GatewayPorts no
@@ -499,15 +499,24 @@ LogLevel INFO
         self.ports["diglett-iperf"] = int(m.group(1))
         return elapsed
 
+    def ssh_forward(self, *forwards):
+        """The ssh -R command at its best: with a terminal session (-tt, a remote command that waits), sshd sets
+        TCP_NODELAY on the connection, as for anyone who runs `ssh -R ... host` and gets a shell. With `-N` (no
+        session) only the client side has it, and Nagle on sshd's side held small responses for the client's
+        delayed ACK: `ssh -N -R` served 6k req/s at 32 connections with p99 44 ms, the same with a terminal
+        session 46k req/s with p99 1.2 ms (1 KiB file, this machine)."""
+        cmd = self.ssh_base()[:-1] + ["-tt", "-o", "ExitOnForwardFailure=yes"]
+        for target in forwards:
+            cmd += ["-R", f"127.0.0.1:0:127.0.0.1:{target}"]
+        return cmd + [self.ssh_base()[-1], "exec sleep 2147483647"]
+
     def start_ssh(self):
-        """ssh -N -R with a remote forward each for nginx and iperf3; sshd picks the remote ports (0) and ssh
-        prints them. Returns the seconds until a request through it succeeded."""
+        """ssh -R with a remote forward each for nginx and iperf3 (ssh_forward); sshd picks the remote ports (0)
+        and ssh prints them. Returns the seconds until a request through it succeeded."""
         slog = self.path("ssh.log")
         offset = log_size(slog)
         web, iperf = self.ports["nginx"], self.ports["iperf"]
-        cmd = self.ssh_base()[:-1] + ["-N", "-o", "ExitOnForwardFailure=yes",
-                                      "-R", f"127.0.0.1:0:127.0.0.1:{web}",
-                                      "-R", f"127.0.0.1:0:127.0.0.1:{iperf}", self.ssh_base()[-1]]
+        cmd = self.ssh_forward(web, iperf)
         start = time.monotonic()
         self.ssh = self.procs.spawn("ssh", cmd, slog)
 
@@ -579,12 +588,11 @@ LogLevel INFO
             self.procs.stop(proc, grace=15.0)
 
     def start_late_ssh(self, deadline):
-        """A second ssh -N -R (to nginx) on the running sshd, started again at once whenever it exits (as a
+        """A second ssh -R (to nginx) on the running sshd, started again at once whenever it exits (as a
         supervisor like autossh would, at its quickest): the seconds from the first start to the first request
         through its forward, or None if that did not happen within deadline seconds."""
         slog = self.path("ssh-late.log")
-        cmd = self.ssh_base()[:-1] + ["-N", "-o", "ExitOnForwardFailure=yes",
-                                      "-R", f"127.0.0.1:0:127.0.0.1:{self.ports['nginx']}", self.ssh_base()[-1]]
+        cmd = self.ssh_forward(self.ports["nginx"])
         start = time.monotonic()
         while time.monotonic() - start < deadline:
             offset = log_size(slog)
