@@ -194,6 +194,29 @@ class GatewayReloadTests {
         }
     }
 
+    /**
+     * With the ingress on, names registered under the log registrar have no raw port; a registrar that routes
+     * to ports (traefik) would point their routes at port 0, so the reload refuses it and the old one stays.
+     */
+    @Test
+    void aRegistrarThatRoutesToPortsIsRefusedWhileLiveNamesHaveNone() throws Exception {
+        Path traefik = temp.resolve("traefik");
+        String ingress = "domain: gw.test\nhttp: 127.0.0.1:0\n";
+        configure(ingress);
+        try (Running gateway = start()) {
+            Agent alice = gateway.agent("web", "alice-secret");
+            assertEquals(0, online(alice), "the ingress serves it: no raw port");
+            configure(ingress + "registrar: traefik\nregistrar-option: {dir: %s, domain: gw.test}\n"
+                    .formatted(traefik));
+            String outcome = gateway.reload().reload();
+            assertTrue(outcome.contains("registrar log kept, the new one failed: it routes to the names' ports, and"
+                    + " 1 live name(s) have none (the ingress serves them, e.g. 'web')"), outcome);
+            assertTrue(gateway.fixture().gateway.registrar() instanceof Registrar.LogRegistrar);
+            assertFalse(Files.exists(traefik.resolve("diglett-web.yml")), "nothing routed to port 0");
+            assertEquals(1, alice.timesOnline());
+        }
+    }
+
     @Test
     void aRegistrarThatFailsLeavesTheOldOneInPlace() throws Exception {
         try (Running gateway = start()) {

@@ -390,6 +390,14 @@ public final class Registrations {
      */
     public synchronized int moveTo(Registrar next, boolean sameKind, Duration timeout) throws InterruptedException {
         List<Tunnel> moving = names.live();
+        List<String> portless = moving.stream().filter(tunnel -> tunnel.port() == 0).map(Tunnel::name).toList();
+        if (next.routesToPorts() && !portless.isEmpty()) {
+            // its routes would point at port 0: the names registered without a raw port while the ingress is on
+            next.close();
+            throw new IllegalStateException("it routes to the names' ports, and " + portless.size()
+                    + " live name(s) have none (the ingress serves them, e.g. '" + portless.get(0) + "'): restart"
+                    + " the gateway with it, so that every name registers with a port");
+        }
         List<Registrar.Exposure> exposures = moving.stream().map(Tunnel::exposure).toList();
         // what an earlier run left (or a registrar of another kind never removed) goes before the names move
         next.reconcile(moving.stream().map(Tunnel::name).collect(Collectors.toUnmodifiableSet()));
