@@ -137,7 +137,8 @@ public record ForwardingSettings(List<String> clientIpHeaders, List<Cidr> accept
             return true;
         }
 
-        private static boolean isMappedV4(byte[] b) {
+        /** Whether {@code b}, an IPv6 address's 16 bytes, is an IPv4-mapped one ({@code ::ffff:a.b.c.d}). */
+        public static boolean isMappedV4(byte[] b) {
             for (int i = 0; i < 10; i++) {
                 if (b[i] != 0) {
                     return false;

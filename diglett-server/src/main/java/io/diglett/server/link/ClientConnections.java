@@ -1,6 +1,7 @@
 package io.diglett.server.link;
 
 import io.diglett.common.logging.RateLimitedLog;
+import io.diglett.server.config.ForwardingSettings;
 import io.netty.channel.Channel;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
@@ -38,7 +39,7 @@ public final class ClientConnections {
 
         static Source of(InetAddress address) {
             byte[] b = address.getAddress();
-            if (address instanceof Inet6Address && isMappedV4(b)) {
+            if (address instanceof Inet6Address && ForwardingSettings.Cidr.isMappedV4(b)) {
                 b = Arrays.copyOfRange(b, 12, 16);
             }
             long bits = 0;
@@ -47,15 +48,6 @@ public final class ClientConnections {
                 bits = bits << 8 | (b[i] & 0xff);
             }
             return new Source(b.length != 4, bits);
-        }
-
-        private static boolean isMappedV4(byte[] b) {
-            for (int i = 0; i < 10; i++) {
-                if (b[i] != 0) {
-                    return false;
-                }
-            }
-            return b[10] == (byte) 0xff && b[11] == (byte) 0xff;
         }
 
         @Override
