@@ -293,7 +293,7 @@ final class HttpIngress extends IngressBridge {
             headers.set(HttpHeaderNames.HOST, target.authority());
         }
         stripHopByHop(headers, upgrade);
-        stripForwardingHeaders(headers);
+        stripForwardingHeaders(headers, false);
         String clientIp = ClientAddress.remote(ctx.channel()) instanceof InetSocketAddress inet
                 && inet.getAddress() != null
                 ? inet.getAddress().getHostAddress() : "unknown";
@@ -383,12 +383,14 @@ final class HttpIngress extends IngressBridge {
     /**
      * Removes every forwarding header a client may have sent (Forwarded, X-Real-IP, X-Forwarded, X-Forwarded-*,
      * and the client-address headers of {@code --client-ip-header}, also spelled with underscores, which
-     * CGI-style servers read the same): only the gateway's own reach the backend.
+     * CGI-style servers read the same): only the gateway's own reach the backend. From the trailers of a chunked
+     * request ({@code trailers}) Host goes too: a backend that merges trailers into the headers must not find a
+     * client's own address or host there.
      */
-    private void stripForwardingHeaders(HttpHeaders headers) {
+    private void stripForwardingHeaders(HttpHeaders headers, boolean trailers) {
         java.util.List<String> drop = new java.util.ArrayList<>();
         for (String name : headers.names()) {
-            if (forwarding(name)) {
+            if (forwarding(name) || trailers && HttpHeaderNames.HOST.contentEqualsIgnoreCase(name)) {
                 drop.add(name);
             }
         }
@@ -400,20 +402,6 @@ final class HttpIngress extends IngressBridge {
         String n = name.toLowerCase(java.util.Locale.ROOT).replace('_', '-');
         return n.equals("forwarded") || n.equals("x-real-ip") || n.equals("x-forwarded")
                 || n.startsWith("x-forwarded-") || ingress.clientIpHeaders().contains(n);
-    }
-
-    /**
-     * The trailers of a chunked request without the headers {@link #stripForwardingHeaders} removes and without
-     * Host: a backend that merges trailers into the headers must not find a client's own address or host there.
-     */
-    private void stripTrailers(HttpHeaders trailers) {
-        java.util.List<String> drop = new java.util.ArrayList<>();
-        for (String name : trailers.names()) {
-            if (forwarding(name) || HttpHeaderNames.HOST.contentEqualsIgnoreCase(name)) {
-                drop.add(name);
-            }
-        }
-        drop.forEach(trailers::remove);
     }
 
     /** Header lines as the decoder read them (ISO-8859-1 keeps any obs-text byte as it was). */
@@ -441,7 +429,7 @@ final class HttpIngress extends IngressBridge {
         if (last != null) {
             ByteBuf end = ctx.alloc().buffer(16);
             end.writeByte('0').writeShort(CRLF);
-            stripTrailers(last.trailingHeaders());
+            stripForwardingHeaders(last.trailingHeaders(), true);
             writeHeaders(end, last.trailingHeaders());
             end.writeShort(CRLF);
             out.addComponent(true, end);
