@@ -132,6 +132,12 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     private final BufferBudget.Holding holding;
     /** Window growth taken from the link's growth budget, given back when the window shrinks or the stream ends. */
     private int growth;
+    /**
+     * When the peer last had half of the initial window or more outstanding, or had nearly used up the window by
+     * the time credit went back ({@link StreamMux#nanoTime()}): a transfer limited by its window, a download, not
+     * a request or a small response (whose bytes go back as credit long before that).
+     */
+    private long windowLimitedAt = Long.MIN_VALUE / 2;
     /** When the socket last took bytes, or bytes started waiting for it ({@link StreamMux#nanoTime()}). */
     private long lastProgress;
     /** When the send credit ran out ({@link StreamMux#nanoTime()}); meaningless while there is credit. */
@@ -419,6 +425,11 @@ public final class Stream extends ChannelInboundHandlerAdapter {
                     + n + " bytes with " + receiveCredit + " credit left");
         }
         receiveCredit -= n;
+        if (window - receiveCredit >= mux.receiveWindow() / 2) {
+            // the peer sent half a window ahead of the credit returned: a transfer, not a request or response
+            windowLimitedAt = mux.nanoTime();
+        }
+        mux.received(this);
         if (bufferedTowardSocket() == 0) {
             lastProgress = mux.nanoTime();
         }
@@ -561,9 +572,18 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         // Credit goes back in quarters of the current window: a grown window returns it in larger steps, so a
         // 4 MiB window costs one Window frame (and one wake-up of the sender) per MiB, not per 64 KiB.
         if (consumed >= window / 4) {
+            if (receiveCredit < mux.windowUpdateThreshold()) {
+                windowLimitedAt = mux.nanoTime();
+            }
             int increment;
             if (holding.pressure() >= BufferBudget.PRESSURE) {
-                increment = consumed - shrink();
+                int cut = shrink(Protocol.MIN_WINDOW);
+                if (cut > 0) {
+                    mux.budget().countShrink();
+                }
+                increment = consumed - cut;
+            } else if (mux.sharedWithSmall(this)) {
+                increment = consumed - (window > mux.receiveWindow() ? shrink(mux.receiveWindow()) : 0);
             } else {
                 increment = consumed + grow();
             }
@@ -577,14 +597,21 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** Whether this stream was found limited by its window within the last second: a transfer. */
+    boolean windowLimited(long now) {
+        return now - windowLimitedAt < 1_000_000_000L;
+    }
+
     /**
-     * The budget is under pressure: the window shrinks by up to half of what was consumed, down to the
-     * protocol's minimum, and the peer gets that much less credit back. Growth goes back to the link first.
+     * The window shrinks by up to half of what was consumed, down to {@code floor}, and the peer gets that much
+     * less credit back. Growth goes back to the link first. Two reasons: the buffer budget is under pressure
+     * (down to the protocol's minimum), or streams that are not limited by their windows (requests, small
+     * responses) receive on the link too (down to the initial window, see {@link StreamMux#sharedWithSmall}).
      *
      * @return the bytes of credit withheld
      */
-    private int shrink() {
-        int cut = Math.min(consumed / 2, window - Protocol.MIN_WINDOW);
+    private int shrink(int floor) {
+        int cut = Math.min(consumed / 2, window - floor);
         if (cut <= 0) {
             return 0;
         }
@@ -594,8 +621,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         growth -= returned;
         mux.returnGrowth(returned);
         local.config().setWriteBufferWaterMark(socketWaterMark(window));
-        mux.budget().countShrink();
-        log.debug("stream={} {} window shrunk to {}: buffer budget under pressure", id, label, window);
+        log.debug("stream={} {} window shrunk to {}", id, label, window);
         return cut;
     }
 

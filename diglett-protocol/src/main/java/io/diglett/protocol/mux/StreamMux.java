@@ -55,11 +55,23 @@ public final class StreamMux {
      * windows for clients that never read, or a few downloads).
      */
     private final LinkedHashSet<Stream> lightWaitingForLink = new LinkedHashSet<>();
+    /** The stream not limited by its window that last received on the link, and when ({@link #nanoTime()}). */
+    private Stream lastSmall;
+    private long lastSmallAt = Long.MIN_VALUE / 2;
+    /** When a stream other than {@link #lastSmall} that is not limited by its window last received. */
+    private long otherSmallAt = Long.MIN_VALUE / 2;
+
     /** Looks for stalled streams twice a second while the link has streams; {@code null} while it has none. */
     private ScheduledFuture<?> stallSweep;
 
     /** How often the streams are looked at for stalls: four times a second (half {@link BufferBudget#SHORT_STALL}). */
     static final long SWEEP_MILLIS = 250;
+
+    /**
+     * How long after a stream that its window does not limit last received a grown window counts its link as
+     * shared with it ({@link #sharedWithSmall}).
+     */
+    static final long SHARED_NANOS = 100_000_000L;
 
     /** Control frames that may wait unwritten on a link before its peer is judged not to read (as in HTTP/2). */
     public static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
@@ -255,6 +267,9 @@ public final class StreamMux {
         if (!streams.remove(stream.id(), stream)) {
             return false;
         }
+        if (lastSmall == stream) {
+            lastSmall = null; // its time stays: it received lately all the same
+        }
         if (streams.isEmpty() && stallSweep != null) {
             stallSweep.cancel(false);
             stallSweep = null;
@@ -352,6 +367,32 @@ public final class StreamMux {
     /** Control frames queued and not yet written to the socket. */
     public int queuedControlFrames() {
         return queuedControl;
+    }
+
+    /** {@code stream} received a Payload. */
+    void received(Stream stream) {
+        long now = nanoTime();
+        if (stream.windowLimited(now)) {
+            return;
+        }
+        if (stream != lastSmall) {
+            otherSmallAt = lastSmallAt;
+            lastSmall = stream;
+        }
+        lastSmallAt = now;
+    }
+
+    /**
+     * Whether a stream other than {@code stream} that is not limited by its window (a request, a small response,
+     * an interactive session) received on the link within {@link #SHARED_NANOS}. A grown window then gives its
+     * growth back and does not grow: what a download's peer may send ahead waits in this side's socket buffer
+     * and read batches in front of every other stream's frames, so its window is the queue a small response
+     * waits behind (a 4 MiB window: several ms on loopback, seconds on a slow uplink). Alone on the link, or
+     * beside other downloads, it grows as before.
+     */
+    boolean sharedWithSmall(Stream stream) {
+        long smallAt = stream == lastSmall ? otherSmallAt : lastSmallAt;
+        return nanoTime() - smallAt < SHARED_NANOS;
     }
 
     /** Flushes the link once, after everything this event-loop turn writes. */

@@ -30,6 +30,7 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -400,6 +401,48 @@ class StreamMuxTest {
     }
 
     @Test
+    void aGrownWindowGivesItsGrowthBackWhileSmallResponsesShareTheLinkAndGrowsAgainAlone() {
+        AtomicLong now = new AtomicLong();
+        StreamMux mux = new StreamMux(link, BIG_WINDOW, reason -> link.close(),
+                new FlowLimits(BufferBudget.unlimited(), FlowLimits.DEFAULT_STALL_TIMEOUT, now::get));
+        Local bulk = open(mux, BIG_WINDOW);
+        bulk.channel().config().setWriteBufferWaterMark(Stream.socketWaterMark(mux.maxWindow()));
+        Local small = attach(mux, ID + 2);
+        small.stream().opened(BIG_WINDOW);
+        int credit = BIG_WINDOW;
+        while (bulk.stream().window() < mux.maxWindow()) {
+            credit = roundTrip(mux, bulk, credit, 1);
+            now.addAndGet(1_000_000);
+        }
+        long growthLeft = mux.growthLeft();
+
+        // a small response every round: the download's window shrinks back to the initial one, and not below
+        List<Integer> windows = new ArrayList<>();
+        for (int round = 0; round < 12; round++) {
+            peerSends(mux, ID + 2, bytes(1_000, round));
+            credit = roundTrip(mux, bulk, credit, 2);
+            written(small.channel());
+            windows.add(bulk.stream().window());
+            now.addAndGet(1_000_000);
+        }
+        for (int i = 1; i < windows.size(); i++) {
+            assertTrue(windows.get(i) <= windows.get(i - 1), "never grows while shared: " + windows);
+        }
+        assertEquals(BIG_WINDOW, windows.get(windows.size() - 1), "shrinks to the initial window: " + windows);
+        assertTrue(credit <= BIG_WINDOW, "the peer may send no more than the initial window ahead: " + credit);
+        assertEquals(growthLeft + (mux.maxWindow() - BIG_WINDOW), mux.growthLeft(), "the growth went back");
+        assertEquals(0, mux.budget().windowsShrunk(), "not a shrink for want of memory");
+
+        // once no small response came for SHARED_NANOS, the download grows again
+        now.addAndGet(StreamMux.SHARED_NANOS);
+        for (int round = 0; round < 6; round++) {
+            credit = roundTrip(mux, bulk, credit, 3);
+            now.addAndGet(1_000_000);
+        }
+        assertEquals(mux.maxWindow(), bulk.stream().window(), "alone again, it grows back");
+    }
+
+    @Test
     void aGrownWindowTakesCreditBackInQuartersOfItself() {
         StreamMux mux = new StreamMux(link, BIG_WINDOW);
         Local local = open(mux, BIG_WINDOW);
@@ -438,7 +481,9 @@ class StreamMuxTest {
 
     @Test
     void theLinksGrowthBudgetBoundsWhatAllItsStreamsGrowTogether() {
-        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        AtomicLong now = new AtomicLong();
+        StreamMux mux = new StreamMux(link, BIG_WINDOW, reason -> link.close(),
+                new FlowLimits(BufferBudget.unlimited(), FlowLimits.DEFAULT_STALL_TIMEOUT, now::get));
         int streams = StreamMux.GROWN_WINDOWS_PER_LINK + 2;
         List<Local> all = new ArrayList<>();
         List<Integer> credits = new ArrayList<>();
@@ -464,6 +509,8 @@ class StreamMuxTest {
                 }
                 credits.set(i, returned);
             }
+            // each stream's first frame looked like a small response to the others: no growth that round
+            now.addAndGet(StreamMux.SHARED_NANOS + 1);
         }
         long grown = 0;
         for (Local local : all) {
