@@ -3,7 +3,9 @@
 on each path (interleaved), repeats, and hands the medians to report.py.
 
 Paths: "direct" (client straight to the backend: the physical limit), "ssh" (ssh -tt -R through a local sshd: with a terminal session, as ssh -R is used at its best)
-and "diglett" (the gateway and agent with default settings, TLS on). Standard library only.
+and "diglett" (the gateway and agent with default settings, TLS on). In scenario 7 (HTTPS ingress) "direct" is
+nginx's own TLS server, "ssh" Caddy in front of the ssh -R port, "diglett" the gateway's HTTPS ingress.
+Standard library only.
 """
 import argparse
 import calendar
@@ -36,6 +38,12 @@ PATHS = ("direct", "ssh", "diglett")
 SMALL_BYTES = 1024
 LARGE_BYTES = 64 * 1024 * 1024
 BIG_BYTES = 512 * 1024 * 1024  # the hostile scenario's stalled downloads: a sparse file, no disk needed
+# Scenario 7, the HTTPS ingress: wrk asks for https://web.HTTPS_DOMAIN:PORT/ (its server name and Host), which
+# resolves to 127.0.0.1 for wrk alone (Bench.resolve_prefix); one self-signed certificate for *.HTTPS_DOMAIN
+# serves the three paths.
+HTTPS_DOMAIN = "bench.test"
+HTTPS_HOST = f"web.{HTTPS_DOMAIN}"
+HTTPS_CONNS = 100
 
 
 class HarnessError(Exception):
@@ -59,6 +67,56 @@ def port_open(port, timeout=0.2):
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
     except OSError:
+        return False
+
+
+def https_get(port, path="/index.html", timeout=2.0):
+    """One GET over TLS as wrk sends it (server name and Host HTTPS_HOST, the Host with the port), Connection:
+    close, the certificate not verified (wrk does not either): (status line, body, TLS version, cipher).
+    Raises OSError (ssl.SSLError included) when the connection or the handshake fails."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname=HTTPS_HOST) as s:
+            s.settimeout(timeout)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HTTPS_HOST}:{port}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except ssl.SSLZeroReturnError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            version, cipher = s.version(), s.cipher()[0]
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if any(re.match(r"(?i)transfer-encoding:.*chunked", line) for line in lines[1:]):
+        body = dechunk(body)
+    return lines[0], body, version, cipher
+
+
+def dechunk(body):
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2:]
+    return out
+
+
+def https_ok(port, timeout=2.0):
+    """True on a 200 with the whole small file over TLS (https_get)."""
+    try:
+        status, body, _, _ = https_get(port, timeout=timeout)
+        return status.startswith("HTTP/1.1 200") and len(body) == SMALL_BYTES
+    except (OSError, ValueError):
         return False
 
 
@@ -312,9 +370,12 @@ class Bench:
         self.work = work
         self.procs = Procs(work)
         self.tools = {t: os.environ.get(f"BENCH_{t.upper().replace('-', '_')}") or shutil.which(t) or t
-                      for t in ("nginx", "iperf3", "wrk", "sshd", "ssh", "ssh-keygen", "gnuplot", "java")}
+                      for t in ("nginx", "iperf3", "wrk", "sshd", "ssh", "ssh-keygen", "gnuplot", "java", "caddy",
+                                "openssl", "unshare")}
         self.nginx = self.iperf = self.sshd = None
-        self.gateway = self.agent = self.ssh = None
+        self.gateway = self.agent = self.ssh = self.caddy = None
+        self.resolve = None  # the command prefix under which HTTPS_HOST resolves to 127.0.0.1 (resolve_prefix)
+        self.https_tls = {}  # path -> TLS version and cipher an OpenSSL client negotiated (scenario 7)
         self.ports = {}
         self.warnings = []
         self.other_cpu = []
@@ -340,6 +401,63 @@ class Bench:
                 if attempt == 2:
                     raise
 
+    def make_cert(self):
+        """One self-signed certificate (EC P-256) for *.HTTPS_DOMAIN and HTTPS_DOMAIN, for the HTTPS scenario's three
+        servers: nginx (direct), Caddy and the gateway's ingress. wrk does not verify it."""
+        cert, key = self.path("https.crt"), self.path("https.key")
+        cmd = [self.tools["openssl"], "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+               "-nodes", "-days", "7", "-subj", f"/CN=*.{HTTPS_DOMAIN}",
+               "-addext", f"subjectAltName=DNS:*.{HTTPS_DOMAIN},DNS:{HTTPS_DOMAIN}", "-keyout", key, "-out", cert]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise HarnessError("openssl could not make the HTTPS certificate:\n" + out.stderr[-1000:])
+        os.chmod(key, 0o600)  # the gateway warns about a key every user may read
+        self.https_cert, self.https_key = cert, key
+
+    def resolve_description(self):
+        if not self.resolve:
+            return f"{HTTPS_HOST} resolves to 127.0.0.1 in the machine's /etc/hosts" if self.resolve == [] else None
+        unshare = [os.path.basename(self.resolve[0])] + self.resolve[1:self.resolve.index("sh")]
+        return ("a hosts file bind-mounted over /etc/hosts in a private mount namespace for wrk alone (`"
+                + " ".join(unshare) + "`)")
+
+    def resolve_prefix(self):
+        """The command prefix that makes HTTPS_HOST resolve to 127.0.0.1 for the command after it alone, without
+        touching the machine's /etc/hosts: a private mount namespace (unshare --mount, whose mounts propagate
+        nowhere) with a hosts file of the harness bind-mounted over /etc/hosts. As root directly; otherwise in a
+        user namespace of one's own (unshare --user --map-root-user), where the kernel allows it. If neither
+        works but the name already resolves to 127.0.0.1 (a line in /etc/hosts), nothing is needed."""
+        hosts = self.path("hosts")
+        with open(hosts, "w") as f:
+            f.write(f"127.0.0.1 localhost\n::1 localhost\n127.0.0.1 {HTTPS_HOST} {HTTPS_DOMAIN}\n")
+        script = 'mount --bind "$0" /etc/hosts && exec "$@"'
+        tries = []
+        if os.geteuid() == 0:
+            tries.append([self.tools["unshare"], "--mount", "--propagation", "private", "sh", "-c", script, hosts])
+        tries.append([self.tools["unshare"], "--user", "--map-root-user", "--mount", "--propagation", "private",
+                      "sh", "-c", script, hosts])
+        tries.append([])
+        failures = []
+        for prefix in tries:
+            try:
+                out = subprocess.run(prefix + ["getent", "ahosts", HTTPS_HOST], capture_output=True, text=True,
+                                     timeout=10)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                failures.append(f"{' '.join(prefix[:4]) or 'the machine itself'}: {e}")
+                continue
+            first = out.stdout.split()[:1]
+            if out.returncode == 0 and first == ["127.0.0.1"]:
+                self.resolve = prefix
+                return
+            failures.append(f"{' '.join(prefix[:4]) or 'the machine itself'}: "
+                            + (out.stderr.strip()[-300:] or f"{HTTPS_HOST} -> {out.stdout.strip()[:100] or 'nothing'}"))
+        raise HarnessError(
+            f"scenario 7 (HTTPS ingress) needs {HTTPS_HOST} to resolve to 127.0.0.1 for wrk, which sends it as the "
+            "TLS server name and Host. The harness bind-mounts its own hosts file over /etc/hosts in a private mount "
+            "namespace (unshare --mount), which needs root or unprivileged user namespaces; neither worked here:\n  "
+            + "\n  ".join(failures)
+            + f"\nRun bench/run as root, or add '127.0.0.1 {HTTPS_HOST}' to /etc/hosts.")
+
     def start_nginx(self):
         www = self.path("www")
         os.makedirs(www, exist_ok=True)
@@ -361,6 +479,9 @@ class Bench:
         conf = self.path("nginx.conf")
 
         def spawn(port):
+            # The HTTPS scenario's direct path: the same nginx serving the same files over TLS 1.3 on a second
+            # port, with the certificate every HTTPS path uses (its physical limit on this machine).
+            self.ports["nginx-tls"] = tls_port = free_port()
             with open(conf, "w") as f:
                 f.write(f"""daemon off;
 master_process on;
@@ -387,12 +508,21 @@ http {{
         listen 127.0.0.1:{port} backlog=4096;
         root {www};
     }}
+    server {{
+        listen 127.0.0.1:{tls_port} ssl backlog=4096;
+        ssl_certificate {self.https_cert};
+        ssl_certificate_key {self.https_key};
+        ssl_protocols TLSv1.3;
+        root {www};
+    }}
 }}
 """)
             return self.procs.spawn("nginx", [self.tools["nginx"], "-p", self.work, "-c", conf,
                                               "-e", self.path("nginx-error.log")], self.path("nginx.out"))
 
-        self.nginx = self.start_on_free_port("nginx", spawn, http_ok, self.path("nginx-error.log"))
+        self.nginx = self.start_on_free_port("nginx", spawn,
+                                             lambda port: http_ok(port) and https_ok(self.ports["nginx-tls"]),
+                                             self.path("nginx-error.log"))
 
     def spawn_iperf(self, port):
         return self.procs.spawn("iperf3", [self.tools["iperf3"], "-s", "-B", "127.0.0.1", "-p", str(port)],
@@ -466,12 +596,21 @@ LogLevel INFO
         # Every client here comes from 127.0.0.1, where real clients come from many addresses: the cap on
         # connections per client address (default 512) would refuse wrk's 1,000 and 10,000 connections and the
         # stalled readers beyond 512, so it is lifted; the figures measure the tunnel, not the cap.
+        # The built-in HTTPS ingress serves https://NAME.HTTPS_DOMAIN (scenario 7) with the harness's certificate;
+        # with it on, a name gets a raw port only when its agent asks (start_agent's --raw-port): the other
+        # scenarios use the raw port.
         cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett-server"), "-l", "127.0.0.1:0", "--bind", "127.0.0.1",
-               "--state-dir", self.path("gateway-state"), "--max-connections-per-ip", "0"]
+               "--state-dir", self.path("gateway-state"), "--max-connections-per-ip", "0",
+               "--domain", HTTPS_DOMAIN, "--https", "127.0.0.1:0", "--https-cert", self.https_cert,
+               "--https-key", self.https_key]
         self.gateway = self.procs.spawn("gateway", cmd, glog, env=dict(os.environ, TZ="UTC"))
         m = wait_for("the gateway listening", lambda: grep_log(glog, r"listening for agents on \S+:(\d+)", offset),
                      60, self.gateway, glog)
         self.ports["gateway"] = int(m.group(1))
+        m = wait_for("the gateway's HTTPS ingress listening",
+                     lambda: grep_log(glog, rf"serving https://NAME\.{re.escape(HTTPS_DOMAIN)} on \S*:(\d+)", offset),
+                     10, self.gateway, glog)
+        self.ports["diglett-https"] = int(m.group(1))
 
     def start_agent(self):
         """Starts the agent (names web and iperf) and returns the seconds until a request through it
@@ -479,7 +618,7 @@ LogLevel INFO
         glog, alog = self.path("gateway.log"), self.path("agent.log")
         offset = log_size(glog)
         cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"127.0.0.1:{self.ports['gateway']}",
-               "--known-gateways", self.path("known_gateways"),
+               "--known-gateways", self.path("known_gateways"), "--raw-port",
                "-n", f"web=127.0.0.1:{self.ports['nginx']}", "-n", f"iperf=127.0.0.1:{self.ports['iperf']}"]
         aoffset = log_size(alog)
         start, start_wall = time.monotonic(), time.time()
@@ -534,6 +673,75 @@ LogLevel INFO
         self.ports["ssh-iperf"] = int(m.group(1))
         return elapsed
 
+    def caddy_config(self, port, upstream):
+        """The Caddyfile of the HTTPS scenario's peer: Caddy terminating TLS for HTTPS_HOST with the harness's
+        certificate and proxying to the ssh -R remote port. Everything else is Caddy's default (keep-alive to the
+        upstream, no access log, HTTP/1.1, 2 and 3), but for three things and one tuning:
+        - admin off: no admin endpoint on localhost:2019 (another Caddy on the machine may have it);
+        - auto_https off: no ACME, no certificate of its own, no HTTP->HTTPS redirect listener on port 80;
+        - bind 127.0.0.1, as everything in the bench;
+        - keepalive_idle_conns_per_host: Caddy keeps at most 32 idle connections per upstream by default, so with
+          100 clients it closed upstream connections and opened new ones all the time, through ssh -R a new
+          channel each: on this machine 7.0k req/s with p99 54 ms and 3,400 to 6,500 connections in TIME_WAIT
+          after 5 s of wrk -c100, against 9.9k req/s, p99 30 ms and at most 26 with 1024 (two runs each,
+          alternating): the default would measure Caddy below its best."""
+        return f"""{{
+	admin off
+	auto_https off
+}}
+
+https://{HTTPS_HOST}:{port} {{
+	bind 127.0.0.1
+	tls {self.https_cert} {self.https_key}
+	reverse_proxy 127.0.0.1:{upstream} {{
+		transport http {{
+			keepalive_idle_conns_per_host 1024
+		}}
+	}}
+}}
+"""
+
+    def start_caddy(self):
+        """Caddy (scenario 7's peer) in front of this run's ssh -R remote port for nginx: its own config, data and
+        home in the temp dir (its autosave.json goes there too), on a free port; ready once a request through it,
+        ssh -R and nginx answered 200 with the file."""
+        home = self.path("caddy-home")
+        os.makedirs(home, exist_ok=True)
+        env = dict(os.environ, HOME=home, XDG_DATA_HOME=os.path.join(home, "data"),
+                   XDG_CONFIG_HOME=os.path.join(home, "config"))
+        conf = self.path("Caddyfile")
+
+        def spawn(port):
+            with open(conf, "w") as f:
+                f.write(self.caddy_config(port, self.ports["ssh-web"]))
+            return self.procs.spawn("caddy", [self.tools["caddy"], "run", "--config", conf, "--adapter", "caddyfile"],
+                                    self.path("caddy.log"), env=env)
+
+        self.caddy = self.start_on_free_port("caddy", spawn, https_ok, self.path("caddy.log"))
+
+    def check_https(self):
+        """Before measuring: each HTTPS path answers 200 with the whole file, to the server name and Host wrk
+        sends; records the TLS version and cipher an OpenSSL client (Python's ssl) negotiated with each."""
+        for path in PATHS:
+            port = self.https_port(path)
+            seen = []
+
+            def ok():
+                try:
+                    status, body, version, cipher = https_get(port, timeout=2.0)
+                except (OSError, ValueError) as e:
+                    seen.append(str(e))
+                    return False
+                seen.append(f"{status}, {len(body)} bytes: {body[:200]!r}")
+                if status.startswith("HTTP/1.1 200") and len(body) == SMALL_BYTES:
+                    self.https_tls[path] = f"{version} {cipher}"
+                    return True
+                return False
+
+            if not poll_until(ok, 10):
+                raise HarnessError(f"https://{HTTPS_HOST}:{port}/index.html on {path} did not answer 200 with the "
+                                   f"file within 10 s; last answer: {seen[-1] if seen else 'none'}")
+
     def prime_launchers(self):
         """Starts the gateway and the agent once and stops them, so that each launcher writes its class-data
         sharing archive for the copy of the jars the harness runs (an archive only serves the jar path it was
@@ -551,10 +759,11 @@ LogLevel INFO
 
     def stop_tunnels(self):
         # Generous: at its first exit a launcher's JVM writes its class-data sharing archive.
+        self.procs.stop(self.caddy)
         self.procs.stop(self.ssh)
         self.procs.stop(self.agent, grace=15.0)
         self.procs.stop(self.gateway, grace=15.0)
-        self.ssh = self.agent = self.gateway = None
+        self.caddy = self.ssh = self.agent = self.gateway = None
 
     def start_tunnels(self, order):
         """The gateway, then ssh -R and the agent in the given order; returns their start-up seconds."""
@@ -573,7 +782,8 @@ LogLevel INFO
         glog, alog = self.path("gateway.log"), self.path("agent-late.log")
         offset = log_size(glog)
         cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"127.0.0.1:{self.ports['gateway']}",
-               "--known-gateways", self.path("known_gateways"), "-n", f"late=127.0.0.1:{self.ports['nginx']}"]
+               "--known-gateways", self.path("known_gateways"), "--raw-port",
+               "-n", f"late=127.0.0.1:{self.ports['nginx']}"]
         start = time.monotonic()
         proc = self.procs.spawn("agent-late", cmd, alog, env=dict(os.environ, TZ="UTC"))
 
@@ -633,6 +843,11 @@ LogLevel INFO
     def web_port(self, path):
         return {"direct": self.ports["nginx"], "ssh": self.ports.get("ssh-web"),
                 "diglett": self.ports.get("diglett-web")}[path]
+
+    def https_port(self, path):
+        """Scenario 7: nginx's TLS server, Caddy in front of ssh -R, the gateway's HTTPS ingress."""
+        return {"direct": self.ports["nginx-tls"], "ssh": self.ports.get("caddy"),
+                "diglett": self.ports.get("diglett-https")}[path]
 
     def iperf_port(self, path):
         return {"direct": self.ports["iperf"], "ssh": self.ports.get("ssh-iperf"),
@@ -720,14 +935,21 @@ LogLevel INFO
             self.restart_iperf()
         return None
 
-    def wrk(self, path, conns, seconds, url_path="/index.html", threads=2, name="wrk"):
-        port = self.web_port(path)
+    def wrk(self, path, conns, seconds, url_path="/index.html", threads=2, name="wrk", https=False):
+        """wrk on the path's plain port, or with https on its HTTPS server (https_port), as
+        https://HTTPS_HOST:PORT, the name resolving to 127.0.0.1 for wrk alone (resolve_prefix)."""
+        if https:
+            url = f"https://{HTTPS_HOST}:{self.https_port(path)}{url_path}"
+        else:
+            url = f"http://127.0.0.1:{self.web_port(path)}{url_path}"
         cmd = [self.tools["wrk"], f"-t{min(threads, conns)}", f"-c{conns}", f"-d{seconds}s", "--latency",
-               "--timeout", "5s", f"http://127.0.0.1:{port}{url_path}"]
+               "--timeout", "5s", url]
+        if https:
+            cmd = self.resolve + cmd
         rc, out, err = self.run_client(name, cmd, seconds + 60)
         parsed = parse_wrk(out)
         if parsed is None:
-            self.warnings.append(f"wrk {path} -c{conns} {url_path}: no result (exit {rc}) {err[-300:]}")
+            self.warnings.append(f"wrk {path} -c{conns} {url}: no result (exit {rc}) {err[-300:]}")
         return parsed
 
 
@@ -920,6 +1142,10 @@ def one_run(b, index):
     log(f"  first request after {fig['startup']['ssh']:.3f} s (ssh -R), {fig['startup']['diglett']:.3f} s (diglett; "
         f"its log: dialing at {phases.get('dialing')} s, online at {phases.get('online')} s)")
     time.sleep(o.settle)
+    if o.https_only:
+        https_scenario(b, fig, order)
+        b.stop_tunnels()
+        return fig
     for (path, side), value in b.rss_now().items():  # 5. idle memory
         put(f"rss_{side}_idle", path, value)
 
@@ -999,8 +1225,46 @@ def one_run(b, index):
     time.sleep(o.settle)
     for (path, side), value in b.rss_now().items():
         put(f"rss_{side}_after", path, value)
+    https_scenario(b, fig, order)
     b.stop_tunnels()
     return fig
+
+
+def https_scenario(b, fig, order):
+    """7. The HTTPS ingress at HTTPS_CONNS keep-alive connections, wrk over TLS on the small file: nginx's own TLS
+    server (direct: the limit of an HTTPS server here), Caddy terminating TLS in front of this run's ssh -R
+    port (the setup people use without Diglett; its figures go under the path "ssh"), and the gateway's built-in
+    HTTPS ingress routing web.HTTPS_DOMAIN through the agent link. It runs after the memory figures were taken,
+    so it changes none of the other scenarios' figures."""
+    o = b.o
+
+    def put(key, path, value):
+        fig.setdefault(key, {})[path] = value
+
+    log(f"  7. HTTPS ingress, {HTTPS_CONNS} keep-alive connections: nginx over TLS (direct), Caddy + ssh -R, "
+        "diglett's ingress")
+    b.start_caddy()
+    b.check_https()
+    if o.warmup:
+        for path in order:
+            b.wrk(path, HTTPS_CONNS, o.warmup, name="warmup", https=True)
+
+    def https(path):
+        with b.slot("https", path):
+            r = b.wrk(path, HTTPS_CONNS, o.duration, name=f"wrk-https-{path}", https=True) or {}
+        put("https_rps", path, r.get("rps"))
+        put("https_p50", path, r.get("p50"))
+        put("https_p99", path, r.get("p99"))
+        put("https_errors", path, r.get("errors"))
+        if r.get("errors"):
+            put("https_error_detail", path, {**(r.get("socket_errors") or {}), "non2xx": r.get("non2xx", 0)})
+
+    each_path(order, https, o.smoke)
+    if b.caddy.poll() is not None:
+        b.warnings.append(f"run {b.run_index + 1}: Caddy exited (code {b.caddy.returncode}) during the HTTPS "
+                          "scenario")
+    log("     req/s " + fmt_paths(fig["https_rps"], "") + " (ssh = Caddy + ssh -R); p99 "
+        + fmt_paths(fig["https_p99"], "ms") + "; errors " + fmt_paths(fig["https_errors"], ""))
 
 
 def hostile_run(b, index):
@@ -1232,6 +1496,8 @@ def machine_info(b):
         "iperf3": tool_version([b.tools["iperf3"], "--version"], r"iperf \S+"),
         "wrk": tool_version([b.tools["wrk"], "-v"], r"wrk \S+"),
         "openssh": tool_version([b.tools["ssh"], "-V"], r"OpenSSH_[^,\s]+"),
+        "caddy": tool_version([b.tools["caddy"], "version"]),
+        "openssl": tool_version([b.tools["openssl"], "version"], r"OpenSSL \S+"),
         "gnuplot": tool_version([b.tools["gnuplot"], "--version"]),
         "python": platform.python_version(),
     }
@@ -1266,6 +1532,9 @@ def main(argv=None):
     ap.add_argument("--connections", type=int, default=None, help="the many-connections scenario (default 1000)")
     ap.add_argument("--hostile", action="store_true",
                     help="only the hostile-clients scenario (issue 14); a run without it measures every scenario")
+    ap.add_argument("--https-only", action="store_true",
+                    help="only scenario 7, the HTTPS ingress (with the start-up of the tunnels it needs); report to a "
+                         "temp dir, never published")
     ap.add_argument("--stalled", type=int, default=None,
                     help="hostile: clients that request the 512 MiB file and never read (default 3000; smoke 300)")
     ap.add_argument("--idle-sockets", type=int, default=None,
@@ -1293,6 +1562,8 @@ def main(argv=None):
     o.conns = 32
     o.stall_conns = 8  # wrk beside the stalled clients
     o.regular = not o.hostile
+    if o.hostile and o.https_only:
+        ap.error("--hostile and --https-only each measure only their own scenario: give one of them")
     if o.smoke:
         o.runs = o.runs or 1
         o.duration = o.duration or 1
@@ -1317,8 +1588,8 @@ def main(argv=None):
         o.idle_sockets = o.idle_sockets or 2000
         o.hostile_conns = o.hostile_connections or 10000
         o.stall_settle, o.register_deadline = 15, 30
-        o.out = o.out or os.path.join(ROOT, "docs")
-        o.results = o.results or os.path.join(HERE, "results")
+        o.out = o.out or (os.path.join(work, "report") if o.https_only else os.path.join(ROOT, "docs"))
+        o.results = o.results or (o.out if o.https_only else os.path.join(HERE, "results"))
     o.duration = int(o.duration) if float(o.duration).is_integer() else o.duration
     os.makedirs(o.out, exist_ok=True)
     os.makedirs(o.results, exist_ok=True)
@@ -1342,6 +1613,21 @@ def main(argv=None):
             "small_file_bytes": SMALL_BYTES,
             "large_file_bytes": LARGE_BYTES,
             "ssh_cipher": b.ssh_cipher,
+            **({"only": "https"} if o.https_only else {}),
+            # Scenario 7: the peer under the path "ssh" is Caddy in front of the ssh -R port.
+            "https_connections": HTTPS_CONNS,
+            "https_domain": HTTPS_DOMAIN,
+            "https_url": f"https://{HTTPS_HOST}:PORT/index.html",
+            "https_peer": "Caddy + ssh -R",
+            "https_resolve": b.resolve_description(),
+            "https_tls": b.https_tls,
+            "https_nginx": "listen 127.0.0.1:PORT ssl; ssl_protocols TLSv1.3;",
+            "caddy_config": b.caddy_config("CADDY_PORT", "SSH_R_PORT").replace(b.work, "$WORK"),
+            "https_cert": f"self-signed, EC P-256, *.{HTTPS_DOMAIN} and {HTTPS_DOMAIN} (openssl req -x509)",
+            "gateway_args": ["-l", "127.0.0.1:0", "--bind", "127.0.0.1", "--max-connections-per-ip", "0",
+                             "--domain", HTTPS_DOMAIN, "--https", "127.0.0.1:0", "--https-cert", "FILE",
+                             "--https-key", "FILE"],
+            "agent_args": ["--raw-port", "-n", "web=127.0.0.1:NGINX_PORT", "-n", "iperf=127.0.0.1:IPERF_PORT"],
             "diglett_java_opts": os.environ.get("DIGLETT_JAVA_OPTS") or launcher_java_opts(),
             "quiet_wait_s": o.quiet_wait,
             "open_files_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0],
@@ -1392,7 +1678,10 @@ def main(argv=None):
             b.warnings.append(f"the machine was busy before the run ({busy * 100:.0f}% CPU): other work skews "
                               "every figure")
             log(f"warning: the machine is busy ({busy * 100:.0f}% CPU) before the run: figures will suffer")
+        if o.regular:  # fail early: scenario 7 cannot run without it
+            b.resolve_prefix()
         log("starting nginx, iperf3 -s and sshd on 127.0.0.1")
+        b.make_cert()
         b.start_nginx()
         b.start_iperf()
         b.start_sshd()
@@ -1409,9 +1698,10 @@ def main(argv=None):
         for index in range(o.runs):
             if o.regular:
                 runs.append(one_run(b, index))
-            hfig, hdetails = hostile_run(b, index)
-            hostile_runs.append(hfig)
-            hostile_details.append(hdetails)
+            if not o.https_only:
+                hfig, hdetails = hostile_run(b, index)
+                hostile_runs.append(hfig)
+                hostile_details.append(hdetails)
             with open(partial, "w") as f:
                 json.dump({"machine": info, "settings": {**settings(time.monotonic() - started), "runs": len(runs)},
                            "runs": runs, "median": median_figures(runs), "other_cpu": b.other_cpu,
@@ -1433,9 +1723,9 @@ def main(argv=None):
     if os.path.exists(partial):
         os.remove(partial)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    json_path = os.path.join(o.results,
-                             f"{'smoke' if o.smoke else 'full'}-{stamp}{'-hostile' if o.hostile else ''}.json")
-    published = os.path.abspath(o.out) == os.path.join(ROOT, "docs") and not o.smoke
+    json_path = os.path.join(o.results, f"{'smoke' if o.smoke else 'full'}-{stamp}"
+                                        f"{'-hostile' if o.hostile else '-https' if o.https_only else ''}.json")
+    published = os.path.abspath(o.out) == os.path.join(ROOT, "docs") and not o.smoke and not o.https_only
     # The run behind docs/benchmarks.md is bench/results/benchmarks.json (committed with the page).
     shown_json = os.path.join(o.results, "benchmarks.json") if published else json_path
     if o.hostile:
@@ -1454,7 +1744,7 @@ def main(argv=None):
     for w in b.warnings:
         log(f"warning: {w}")
     log(f"done in {elapsed:.0f} s: {md_path}, raw results {json_path}")
-    if not o.smoke:  # a smoke run's figures mean nothing: no pass/fail lines in CI's log
+    if not o.smoke and not o.https_only:  # a smoke run's figures mean nothing: no pass/fail lines in CI's log
         print(report.summary(doc), flush=True)
     # The harness broke if a direct measurement failed: that path involves no tunnel, only the tools.
     direct_missing = [k for k, v in list(doc["median"].items()) + list(doc["hostile"]["median"].items())

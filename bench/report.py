@@ -5,6 +5,12 @@ import statistics
 import subprocess
 
 PATH_LABELS = {"direct": "direct", "ssh": "ssh -R", "diglett": "diglett"}
+# Scenario 7 (HTTPS ingress): its peer, filed under the path "ssh", is Caddy in front of the ssh -R port.
+HTTPS_PEER = "Caddy + ssh -R"
+
+
+def path_label(key, path):
+    return HTTPS_PEER if key.startswith("https_") and path == "ssh" else PATH_LABELS[path]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What follows this line in an existing benchmarks.md (a tuning log, findings) is kept when it is regenerated.
 KEEP_MARKER = "<!-- Written by hand below this line: bench/run keeps it when it regenerates the page. -->"
@@ -41,6 +47,14 @@ def figures(settings):
         ("rss_client_after", "5. memory (RSS)", "agent / ssh client, idle after the run", "MB", "lower"),
         ("startup", "6. start-up", "start of agent / ssh to first request", "s", "lower"),
     ]
+    if "https_connections" in settings:  # results before scenario 7 have none
+        https = f"7. HTTPS ingress, {settings['https_connections']:,} conns (peer: {HTTPS_PEER})"
+        rows += [
+            ("https_rps", https, "requests/s", "req/s", "higher"),
+            ("https_p50", https, "p50 latency", "ms", "lower"),
+            ("https_p99", https, "p99 latency", "ms", "lower"),
+            ("https_errors", https, "errors (socket errors + non-2xx)", "", "lower"),
+        ]
     return rows
 
 
@@ -306,8 +320,10 @@ def pct(r):
 
 
 def write(doc, out_dir, gnuplot, json_path):
+    os.makedirs(out_dir, exist_ok=True)  # bench/run --report JSON --out DIR: DIR may be new
     png = os.path.join(out_dir, "benchmarks.png")
-    chart_ok = bool(doc["runs"]) and chart(doc, out_dir, gnuplot, png)  # no chart for the hostile section alone
+    # No chart for the hostile section alone, nor for scenario 7 alone (bench/run --https-only).
+    chart_ok = bool(doc["runs"]) and not doc["settings"].get("only") and chart(doc, out_dir, gnuplot, png)
     md = os.path.join(out_dir, "benchmarks.md")
     kept = ""
     if os.path.exists(md):
@@ -327,6 +343,9 @@ def markdown(doc, chart_ok, json_path):
     out = []
     w = out.append
     w("# Benchmarks\n")
+    if s.get("only") == "https":
+        w("**Scenario 7 alone** (`bench/run --https-only`): the HTTPS ingress and the start-up of the tunnels it "
+          "needs; every other figure is missing.\n")
     if smoke:
         w("**Smoke run** (`bench/run --smoke`): short durations and fewer connections, and the HTTP scenarios "
           "measure the three paths at the same time, to keep the harness working in a few seconds. These figures "
@@ -335,15 +354,22 @@ def markdown(doc, chart_ok, json_path):
       "everyone already has (**ssh -R**: `ssh -tt -R` with a waiting remote command, through an sshd), all on loopback on one machine, measured "
       "interleaved in the same run by `bench/run` (see [bench/README.md](../bench/README.md)). Diglett runs "
       "with its defaults: TLS 1.3 on the agent link, the launchers' JVM options, one agent link carrying every "
-      "connection. Regenerate this page with `bench/run`.\n")
+      "connection."
+      + (f" For HTTPS (scenario 7) the peer is the setup people use without Diglett: **{HTTPS_PEER}**, Caddy "
+         "terminating TLS and proxying to the ssh -R port, against the gateway's built-in HTTPS ingress; its "
+         "figures stand in the ssh -R column." if "https_connections" in s else "")
+      + " Regenerate this page with `bench/run`.\n")
     w(f"Generated {m['date']}; {s['runs']} run{'s' if s['runs'] != 1 else ''}, median quoted; "
       f"the whole run took {s['elapsed_s'] / 60:.1f} min.\n")
     w("## Machine\n")
     w("| | |\n|---|---|")
     for label, key in (("CPU", "cpu"), ("cores", "cores"), ("memory", "memory"), ("OS", "os"),
                        ("kernel", "kernel"), ("Java", "java"), ("Diglett (git)", "diglett"), ("nginx", "nginx"),
-                       ("iperf3", "iperf3"), ("wrk", "wrk"), ("OpenSSH", "openssh"), ("gnuplot", "gnuplot"),
+                       ("iperf3", "iperf3"), ("wrk", "wrk"), ("OpenSSH", "openssh"), ("Caddy", "caddy"),
+                       ("OpenSSL", "openssl"), ("gnuplot", "gnuplot"),
                        ("other load", "busy_before"), ("load average after", "load_after")):
+        if key in ("caddy", "openssl") and key not in m:  # results before scenario 7
+            continue
         w(f"| {label} | {m.get(key, '')} |")
     shares = [entry["share"] for entry in doc.get("other_cpu", [])]
     if shares:
@@ -393,7 +419,9 @@ def markdown(doc, chart_ok, json_path):
     w(f"- Memory: VmRSS from `/proc`, MB = 10^6 bytes. Server side: the gateway's JVM, or for ssh -R the sshd "
       "processes serving the session (privilege-separation monitor and session child, summed; not the listener). "
       f"Client side: the agent's JVM, or the `ssh` client. Idle: after start-up; peak: sampled every 100 ms "
-      f"during the {s['many_connections']:,}-connection run.")
+      f"during the {s['many_connections']:,}-connection run."
+      + (" The gateway has its HTTPS ingress on (for scenario 7): on this machine that added about 4 MB to its "
+         "idle RSS (median of 4 starts each, 112 against 108 MB)." if "https_connections" in s else ""))
     w("- Start-up: from starting the agent (`bin/diglett`, a JVM) or `ssh -R` to the first successful request "
       "through the tunnel, the gateway or sshd already running; the client polls every 10 ms. Before the first "
       "run the harness starts the gateway and the agent once, so that their launchers write the class-data "
@@ -403,8 +431,16 @@ def markdown(doc, chart_ok, json_path):
       "with a terminal session sshd sets TCP_NODELAY on the connection, as for anyone who runs `ssh -R` and gets a "
       "shell; with `-N` only the client does, and Nagle on sshd's side held small responses for the client's "
       "delayed ACK (6k req/s at 32 connections, p99 44 ms, against 46k and 1.2 ms with the session). "
-      f"Diglett: gateway `-l 127.0.0.1:0 --bind 127.0.0.1 --max-connections-per-ip 0` (all clients share 127.0.0.1), agent `-n web=... -n iperf=...` with trust on first "
-      f"use, JVM options `{s['diglett_java_opts']}`.")
+      + (f"Diglett: gateway `-l 127.0.0.1:0 --bind 127.0.0.1 --max-connections-per-ip 0` (all clients share "
+         f"127.0.0.1) `--domain {s['https_domain']} --https 127.0.0.1:0 --https-cert FILE --https-key FILE` (the "
+         "HTTPS ingress of scenario 7; with it on, a name has a raw port only if its agent asks), agent "
+         "`--raw-port -n web=... -n iperf=...` (the raw ports every other scenario uses)"
+         if "https_connections" in s else
+         "Diglett: gateway `-l 127.0.0.1:0 --bind 127.0.0.1 --max-connections-per-ip 0` (all clients share "
+         "127.0.0.1), agent `-n web=... -n iperf=...`")
+      + f" with trust on first use, JVM options `{s['diglett_java_opts']}`.")
+    if "https_connections" in s:
+        https_settings(doc, w)
     w(f"- Open files limit {s['open_files_limit']:,}. "
       + (f"Before each measurement the harness waited (up to {s['quiet_wait_s']:g} s) until processes outside "
          "it used less than 15% of the CPUs; what they used during each measurement is in the raw results."
@@ -419,6 +455,8 @@ def markdown(doc, chart_ok, json_path):
     w("|---|---|--:|--:|--:|--:|--:|")
     for key, scenario, metric, unit, _ in figures(s):
         vals = med.get(key, {})
+        if not vals and s.get("only"):  # a scenario measured alone: the others' rows would be empty
+            continue
         cells = []
         for path in ("direct", "ssh", "diglett"):
             cells.append("—" if path not in vals else fmt_num(vals[path]))
@@ -436,11 +474,18 @@ def markdown(doc, chart_ok, json_path):
           "before a response): " + "; ".join(
             f"run {i}, {PATH_LABELS[p]}: " + ", ".join(f"{k} {v}" for k, v in d.items() if v)
             for i, p, d in detail) + ".\n")
-    w("## Targets (issue 6)\n")
-    w("| target | measured | |\n|---|---|---|")
-    for target, measured, ok in targets(doc):
-        w(f"| {target} | {measured} | {'pass' if ok else '**fail**'} |")
-    w("")
+    detail = [(i + 1, path, fig["https_error_detail"][path]) for i, fig in enumerate(doc["runs"])
+              for path in fig.get("https_error_detail", {})]
+    if detail:
+        w(f"Errors in the HTTPS scenario (wrk's socket errors and non-2xx answers): " + "; ".join(
+            f"run {i}, {path_label('https_', p)}: " + ", ".join(f"{k} {v}" for k, v in d.items() if v)
+            for i, p, d in detail) + ".\n")
+    if not s.get("only"):
+        w("## Targets (issue 6)\n")
+        w("| target | measured | |\n|---|---|---|")
+        for target, measured, ok in targets(doc):
+            w(f"| {target} | {measured} | {'pass' if ok else '**fail**'} |")
+        w("")
     if len(doc["runs"]) > 1:
         w("## Every run\n")
         w("| figure | path | " + " | ".join(f"run {i + 1}" for i in range(len(doc["runs"]))) + " |")
@@ -450,11 +495,41 @@ def markdown(doc, chart_ok, json_path):
                 values = [fig.get(key, {}).get(path, "absent") for fig in doc["runs"]]
                 if all(v == "absent" for v in values):
                     continue
-                w(f"| {scenario}: {metric} | {PATH_LABELS[path]} | "
+                w(f"| {scenario}: {metric} | {path_label(key, path)} | "
                   + " | ".join("—" if v == "absent" else fmt_num(v) for v in values) + " |")
         w("")
     hostile_markdown(doc, w)
     return ending()
+
+
+def https_settings(doc, w):
+    """Scenario 7's settings bullet, with the peer's exact setup (Caddy's config as used)."""
+    m, s = doc["machine"], doc["settings"]
+    tls = s.get("https_tls") or {}
+    w(f"- HTTPS ingress (scenario 7): `wrk --latency -t2 -c{s['https_connections']} --timeout 5s {s['https_url']}`, "
+      "keep-alive, the small file"
+      + (f", after {s['warmup_s']} s of the same on each path" if s.get("warmup_s") else "")
+      + f"; wrk sends `web.{s['https_domain']}` as the TLS server name and as Host, and it resolves to 127.0.0.1 "
+      f"through {s.get('https_resolve') or 'a hosts file'}. One certificate serves the three paths: {s['https_cert']}, "
+      "made at the harness's start; wrk does not verify it. "
+      f"**direct**: the same nginx serving the files over HTTPS itself (`{s['https_nginx']}`), the limit of an "
+      f"HTTPS server on this machine. **{HTTPS_PEER}**, in the ssh -R column: Caddy {m.get('caddy', '')} (Debian "
+      "package `caddy`) terminating TLS and reverse-proxying to this run's `ssh -tt -R` remote port for nginx (the "
+      "ssh session of every other ssh -R figure), its config, data and home (`HOME`, `XDG_CONFIG_HOME`, "
+      "`XDG_DATA_HOME`) in the harness's temp dir, no admin endpoint, no ACME, no port-80 redirect listener. "
+      "Otherwise Caddy's defaults (keep-alive to the upstream, no access log, HTTP/1.1, 2 and 3) but one: "
+      "`keepalive_idle_conns_per_host 1024`, since at its default of 32 idle upstream connections 100 clients made "
+      "it close and reopen upstream connections all the time, through ssh -R a new channel each (7.0k req/s with "
+      "p99 54 ms, against 9.9k and 30 ms with 1024, on this machine). **diglett**: "
+      f"the gateway's built-in HTTPS ingress routing `web.{s['https_domain']}` through the agent link to nginx. "
+      + ("TLS as an OpenSSL client (Python's `ssl`) negotiated it: "
+         + ", ".join(f"{path_label('https_', p)} {tls[p]}" for p in ("direct", "ssh", "diglett") if p in tls) + ". "
+         if tls else "")
+      + "Caddy's config as used (the ports are free ones, new each run; `$WORK` is the temp dir):")
+    w("  ```")
+    for line in s["caddy_config"].rstrip("\n").split("\n"):
+        w(f"  {line}" if line else "")
+    w("  ```")
 
 
 def chart(doc, out_dir, gnuplot, png):
@@ -478,14 +553,19 @@ def chart(doc, out_dir, gnuplot, png):
     bulk_rows = [(key.replace("bulk_", "P").replace("_", " "), key)
                  for key, *_ in figures(s) if key.startswith("bulk_")]
     c, many = s["connections"], s["many_connections"]
+    # Scenario 7 beside the plain HTTP ones, when the results have it; its ssh -R bar is Caddy + ssh -R.
+    https = [(f"HTTPS {s['https_connections']}*", "https_")] if med.get("https_rps") else []
+    http_panels = "2.-4., 7." if https else "2.-4."
+    # With a fourth cluster the key inside a panel covers bars: on one line, above room left for it.
+    http_key = "set key top center horizontal\nset offsets 0, 0, graph 0.12, 0" if https else "set key top right"
     files = {
         "bulk": table("bulk.dat", bulk_rows),
         "rps": table("rps.dat", [(f"{c} conns", "c32_rps"), (f"{many} conns", "c1k_rps"),
-                                 (f"{c} + bulk", "load_rps")], scale=1e-3),
+                                 (f"{c} + bulk", "load_rps")] + [(x, k + "rps") for x, k in https], scale=1e-3),
         "p50": table("p50.dat", [(f"{c} conns", "c32_p50"), (f"{many} conns", "c1k_p50"),
-                                 (f"{c} + bulk", "load_p50")]),
+                                 (f"{c} + bulk", "load_p50")] + [(x, k + "p50") for x, k in https]),
         "p99": table("p99.dat", [(f"{c} conns", "c32_p99"), (f"{many} conns", "c1k_p99"),
-                                 (f"{c} + bulk", "load_p99")]),
+                                 (f"{c} + bulk", "load_p99")] + [(x, k + "p99") for x, k in https]),
         "rss": table("rss.dat", [("server idle", "rss_server_idle"), (f"server {many}", "rss_server_1k"),
                                  ("client idle", "rss_client_idle"), (f"client {many}", "rss_client_1k")],
                      paths=("ssh", "diglett")),
@@ -493,6 +573,9 @@ def chart(doc, out_dir, gnuplot, png):
     }
     title = "Diglett vs ssh -R vs direct" + (" (SMOKE RUN, not meaningful)" if s["mode"] == "smoke" else "") + \
         f" — {doc['machine']['cpu']}, {doc['machine']['cores']} cores, median of {s['runs']}"
+    if https:  # a second line of the title (gnuplot reads \n in double quotes)
+        title += (f"\\n{https[0][0]}: wrk over TLS, {s['https_connections']} conns; direct = nginx's own TLS, "
+                  f"ssh -R bar = {HTTPS_PEER}, diglett = the gateway's HTTPS ingress")
     script = f"""
 set terminal pngcairo size 1500,900 font "sans,10"
 set output "{png}"
@@ -512,16 +595,19 @@ set title "1. bulk throughput, Gbit/s (iperf3 P streams, up/down; log scale)"
 set logscale y
 set yrange [*:*]
 plot for [i=2:4] "{files['bulk']}" using i:xtic(1) title columnheader(i) lt i-1
-set title "2.-4. HTTP requests/s (thousands), small file"
+set title "{http_panels} HTTP requests/s (thousands), small file"
+{http_key}
 unset logscale y
 set yrange [0:*]
 plot for [i=2:4] "{files['rps']}" using i:xtic(1) title columnheader(i) lt i-1
-set title "2.-4. p50 latency, ms (log scale)"
+set title "{http_panels} p50 latency, ms (log scale)"
 set logscale y
 set yrange [*:*]
 plot for [i=2:4] "{files['p50']}" using i:xtic(1) title columnheader(i) lt i-1
-set title "2.-4. p99 latency, ms (log scale)"
+set title "{http_panels} p99 latency, ms (log scale)"
 plot for [i=2:4] "{files['p99']}" using i:xtic(1) title columnheader(i) lt i-1
+set key top right vertical
+set offsets 0, 0, 0, 0
 unset logscale y
 set yrange [0:*]
 set title "5. resident memory, MB (server: gateway / sshd; client: agent / ssh)"
@@ -546,7 +632,7 @@ unset multiplot
 
 def summary(doc):
     lines = ["", "targets:"]
-    rows = targets(doc) if doc["runs"] else []
+    rows = targets(doc) if doc["runs"] and not doc["settings"].get("only") else []
     if doc.get("hostile", {}).get("runs"):
         rows += hostile_targets(doc["hostile"])
     for target, measured, ok in rows:
