@@ -128,6 +128,28 @@ def targets(doc):
     return rows
 
 
+def targets_16(doc):
+    """Issue 16's targets: (target, measured, pass) rows. Ratios are the median of the ratios within each run."""
+    med = doc["median"]
+    s = doc["settings"]
+    rows = []
+    r = per_run_ratio(doc, "c1k_p99", "diglett", "ssh")
+    rows.append((f"{s['many_connections']:,} conns: p99 ≤ 0.5× ssh -R's",
+                 f"{fmt_ratio(r)} ({fmt_num(med.get('c1k_p99', {}).get('diglett'))} ms vs "
+                 f"{fmt_num(med.get('c1k_p99', {}).get('ssh'))} ms)", r is not None and r <= 0.5))
+    r = per_run_ratio(doc, "c1k_rps", "diglett", "direct")
+    rows.append((f"{s['many_connections']:,} conns: req/s ≥ 0.75× direct", fmt_ratio(r), r is not None and r >= 0.75))
+    r = per_run_ratio(doc, "load_p99", "diglett", "diglett", key_den="c32_p99")
+    rows.append(("under a saturating download: small-request p99 ≤ 1.5× diglett's idle p99",
+                 f"{fmt_ratio(r)} ({fmt_num(med.get('load_p99', {}).get('diglett'))} ms vs "
+                 f"{fmt_num(med.get('c32_p99', {}).get('diglett'))} ms)", r is not None and r <= 1.5))
+    r = per_run_ratio(doc, "c32_rps", "diglett", "direct")
+    rows.append((f"{s['connections']} conns: req/s ≥ 0.65× direct", fmt_ratio(r), r is not None and r >= 0.65))
+    v = med.get("startup", {}).get("diglett")
+    rows.append(("first request within 0.8 s of starting the agent", f"{fmt_num(v)} s", v is not None and v <= 0.8))
+    return rows
+
+
 def hostile_figures(hs):
     """The hostile scenario's rows (key, scenario, metric, unit, better), in table order."""
     n, idle, many, c = hs["stalled"], hs["idle_sockets"], hs["hostile_connections"], hs["stall_conns"]
@@ -486,6 +508,13 @@ def markdown(doc, chart_ok, json_path):
         for target, measured, ok in targets(doc):
             w(f"| {target} | {measured} | {'pass' if ok else '**fail**'} |")
         w("")
+    w("## Targets (issue 16)\n")
+    w("Single-stream bulk throughput is to stay unchanged within noise: compare scenario 1 with the page before "
+      "the change (the hand-written sections below have before/after figures).\n")
+    w("| target | measured | |\n|---|---|---|")
+    for target, measured, ok in targets_16(doc):
+        w(f"| {target} | {measured} | {'pass' if ok else '**fail**'} |")
+    w("")
     if len(doc["runs"]) > 1:
         w("## Every run\n")
         w("| figure | path | " + " | ".join(f"run {i + 1}" for i in range(len(doc["runs"]))) + " |")
