@@ -91,6 +91,15 @@ def fmt_ratio(r):
     return f"{r:.2f}×"
 
 
+def p99_row(doc, key_den, key_num, path_den, path_num, limit, target):
+    """A latency target row: diglett's figure key_num (on path_num) over key_den (on path_den), the ratio taken
+    within each run, at most limit."""
+    med = doc["median"]
+    r = per_run_ratio(doc, key_num, path_num, path_den, key_den=key_den)
+    return (target, f"{fmt_ratio(r)} ({fmt_num(med.get(key_num, {}).get(path_num))} ms vs "
+                    f"{fmt_num(med.get(key_den, {}).get(path_den))} ms)", r is not None and r <= limit)
+
+
 def targets(doc):
     """The issue's targets: (target, measured, pass) rows."""
     med = doc["median"]
@@ -105,20 +114,16 @@ def targets(doc):
                          f"{fmt_ratio(vs_ssh)} ssh -R, {pct(vs_direct)} of direct", ok))
     r = per_run_ratio(doc, "c32_rps", "diglett", "ssh")
     rows.append((f"{s['connections']} conns: req/s ≥ 3× ssh -R", f"{fmt_ratio(r)}", r is not None and r >= 3))
-    r = per_run_ratio(doc, "c32_p99", "diglett", "ssh")
-    rows.append((f"{s['connections']} conns: p99 ≤ 1/5 of ssh -R's",
-                 f"{fmt_ratio(r)} ({fmt_num(med.get('c32_p99', {}).get('diglett'))} ms vs "
-                 f"{fmt_num(med.get('c32_p99', {}).get('ssh'))} ms)", r is not None and r <= 0.2))
+    rows.append(p99_row(doc, "c32_p99", "c32_p99", "ssh", "diglett", 0.2,
+                        f"{s['connections']} conns: p99 ≤ 1/5 of ssh -R's"))
     r = per_run_ratio(doc, "c1k_rps", "diglett", "ssh")
     rows.append((f"{s['many_connections']:,} conns: req/s ≥ ssh -R's", fmt_ratio(r), r is not None and r >= 1))
     errors = [fig.get("c1k_errors", {}).get("diglett") for fig in doc["runs"]]
     total = sum(e for e in errors if isinstance(e, int)) if all(isinstance(e, int) for e in errors) else None
     rows.append((f"{s['many_connections']:,} conns: zero errors (all runs)",
                  "failed" if total is None else f"{total:,} errors", total == 0))
-    r = per_run_ratio(doc, "load_p99", "diglett", "diglett", key_den="c32_p99")
-    rows.append(("under a saturating download: small-request p99 ≤ 3× diglett's idle p99",
-                 f"{fmt_ratio(r)} ({fmt_num(med.get('load_p99', {}).get('diglett'))} ms vs "
-                 f"{fmt_num(med.get('c32_p99', {}).get('diglett'))} ms)", r is not None and r <= 3))
+    rows.append(p99_row(doc, "c32_p99", "load_p99", "diglett", "diglett", 3,
+                        "under a saturating download: small-request p99 ≤ 3× diglett's idle p99"))
     for side, name in (("server", "gateway"), ("client", "agent")):
         v = med.get(f"rss_{side}_1k", {}).get("diglett")
         rows.append((f"{name} ≤ 150 MB resident at {s['many_connections']:,} conns",
@@ -133,16 +138,12 @@ def targets_16(doc):
     med = doc["median"]
     s = doc["settings"]
     rows = []
-    r = per_run_ratio(doc, "c1k_p99", "diglett", "ssh")
-    rows.append((f"{s['many_connections']:,} conns: p99 ≤ 0.5× ssh -R's",
-                 f"{fmt_ratio(r)} ({fmt_num(med.get('c1k_p99', {}).get('diglett'))} ms vs "
-                 f"{fmt_num(med.get('c1k_p99', {}).get('ssh'))} ms)", r is not None and r <= 0.5))
+    rows.append(p99_row(doc, "c1k_p99", "c1k_p99", "ssh", "diglett", 0.5,
+                        f"{s['many_connections']:,} conns: p99 ≤ 0.5× ssh -R's"))
     r = per_run_ratio(doc, "c1k_rps", "diglett", "direct")
     rows.append((f"{s['many_connections']:,} conns: req/s ≥ 0.75× direct", fmt_ratio(r), r is not None and r >= 0.75))
-    r = per_run_ratio(doc, "load_p99", "diglett", "diglett", key_den="c32_p99")
-    rows.append(("under a saturating download: small-request p99 ≤ 1.5× diglett's idle p99",
-                 f"{fmt_ratio(r)} ({fmt_num(med.get('load_p99', {}).get('diglett'))} ms vs "
-                 f"{fmt_num(med.get('c32_p99', {}).get('diglett'))} ms)", r is not None and r <= 1.5))
+    rows.append(p99_row(doc, "c32_p99", "load_p99", "diglett", "diglett", 1.5,
+                        "under a saturating download: small-request p99 ≤ 1.5× diglett's idle p99"))
     r = per_run_ratio(doc, "c32_rps", "diglett", "direct")
     rows.append((f"{s['connections']} conns: req/s ≥ 0.65× direct", fmt_ratio(r), r is not None and r >= 0.65))
     v = med.get("startup", {}).get("diglett")
