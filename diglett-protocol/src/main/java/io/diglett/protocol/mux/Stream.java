@@ -583,7 +583,9 @@ public final class Stream extends ChannelInboundHandlerAdapter {
                 }
                 increment = consumed - cut;
             } else if (mux.sharedWithSmall(this)) {
-                increment = consumed - (window > mux.receiveWindow() ? shrink(mux.receiveWindow()) : 0);
+                // growth only: down to the window it opened with (the initial one, or less if the budget had
+                // no room then), so all of its growth goes back to the link
+                increment = consumed - (growth > 0 ? shrink(window - growth) : 0);
             } else {
                 increment = consumed + grow();
             }
@@ -606,7 +608,8 @@ public final class Stream extends ChannelInboundHandlerAdapter {
      * The window shrinks by up to half of what was consumed, down to {@code floor}, and the peer gets that much
      * less credit back. Growth goes back to the link first. Two reasons: the buffer budget is under pressure
      * (down to the protocol's minimum), or streams that are not limited by their windows (requests, small
-     * responses) receive on the link too (down to the initial window, see {@link StreamMux#sharedWithSmall}).
+     * responses) receive on the link too (down to the window it opened with, see
+     * {@link StreamMux#sharedWithSmall}).
      *
      * @return the bytes of credit withheld
      */

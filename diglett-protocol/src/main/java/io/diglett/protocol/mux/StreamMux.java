@@ -388,7 +388,7 @@ public final class StreamMux {
      * growth back and does not grow: what a download's peer may send ahead waits in this side's socket buffer
      * and read batches in front of every other stream's frames, so its window is the queue a small response
      * waits behind (a 4 MiB window: several ms on loopback, seconds on a slow uplink). Alone on the link, or
-     * beside other downloads, it grows as before.
+     * beside streams limited by their windows, it grows as before.
      */
     boolean sharedWithSmall(Stream stream) {
         long smallAt = stream == lastSmall ? otherSmallAt : lastSmallAt;
