@@ -2,7 +2,7 @@ package io.diglett.protocol;
 
 /**
  * Every frame kind, its code on the wire and the payload sizes it allows. Codes 0-7 are the seed's, kept;
- * 8-13 are new in version 2; version 3 changed only Open's payload. Sizes are checked by {@link FrameDecoder}
+ * 8-13 are new in version 2; version 3 changed only Open's payload; 14-16 are new in version 5. Sizes are checked by {@link FrameDecoder}
  * from the header, before the payload is read, so a peer cannot make us buffer more than {@link #maxPayload()}
  * bytes for a frame.
  */
@@ -39,7 +39,13 @@ public enum FrameKind {
     /** Answer to Ping, echoing its 8 bytes. */
     PONG(12, 8, 8),
     /** The gateway refuses the agent for good (token, name, version): UTF-8 reason; the agent must not retry. */
-    REFUSE(13, 0, 1024);
+    REFUSE(13, 0, 1024),
+    /** Version 5: instead of Login, a link asks to join a session (id 0): the session id (16). */
+    JOIN(14, 16, 16),
+    /** Version 5: the gateway's answer to Join (id 0): 16 random bytes the agent proves its key on. */
+    CHALLENGE(15, 16, 16),
+    /** Version 5: the agent's answer to a Challenge (id 0): HMAC-SHA256 under the session's join key (32). */
+    PROOF(16, 32, 32);
 
     private static final FrameKind[] BY_CODE = new FrameKind[256];
 

@@ -32,9 +32,12 @@ public record Handshake(int version) {
         return new Handshake(in.getUnsignedByte(in.readerIndex() + 4));
     }
 
-    /** The agent's check of the gateway's answer: whether the link runs the version this agent speaks. */
+    /**
+     * The agent's check of the gateway's answer: whether the link runs a version this agent speaks, its own or,
+     * from an older gateway, {@link Protocol#OLDEST_GATEWAY_VERSION} or later (with one link).
+     */
     public boolean compatible() {
-        return version == Protocol.VERSION;
+        return version >= Protocol.OLDEST_GATEWAY_VERSION && version <= Protocol.VERSION;
     }
 
     /**

@@ -13,16 +13,23 @@ public final class Protocol {
      * Protocol version spoken here, the newest: what the agent sends and the most the gateway answers. The seed was
      * version 1 (ECDH + unauthenticated ChaCha20); version 2 brought TLS, stream windows and the kinds 8-13;
      * version 3 carries Open's addresses as binary fields; version 4 adds the agent's instance id to Login and lets
-     * the gateway withdraw one name of a live link (docs/protocol.md, section 9).
+     * the gateway withdraw one name of a live link; version 5 lets an agent keep several links in one session
+     * ({@link Joining}; docs/protocol.md, section 9).
      */
-    public static final byte VERSION = 4;
+    public static final byte VERSION = 5;
 
     /**
      * Oldest version a gateway still serves: an agent of version 2 gets a version-2 link (its handshake answered
      * with 2, Open in the version-2 layout), one of version 3 a version-3 link (Login without an instance id). An
-     * agent speaks only {@link #VERSION}.
+     * agent speaks {@link #VERSION}, and {@link #OLDEST_GATEWAY_VERSION} to an older gateway.
      */
     public static final int OLDEST_SERVED_VERSION = 2;
+
+    /**
+     * Oldest gateway version an agent goes on with: a version-4 gateway answers a version-5 agent with 4, and the
+     * agent runs that version with one link (version 5 only adds joined links).
+     */
+    public static final int OLDEST_GATEWAY_VERSION = 4;
 
     /** Length of the handshake: magic (4) + version (1). */
     public static final int HANDSHAKE_LENGTH = 5;

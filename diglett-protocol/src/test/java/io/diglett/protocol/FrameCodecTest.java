@@ -138,6 +138,9 @@ class FrameCodecTest {
             Frame.ping(ALLOC, 0x0102030405060708L),
             Frame.pong(ALLOC, 0x0102030405060708L),
             Frame.refuse(ALLOC, "login refused: unknown token"),
+            new Joining.Join(new java.util.UUID(1, 2)).encode(ALLOC),
+            new Joining.Challenge(bytes(16)).encode(ALLOC),
+            new Joining.Proof(bytes(32)).encode(ALLOC),
         };
         Set<FrameKind> kinds = EnumSet.noneOf(FrameKind.class);
         for (Frame frame : frames) {

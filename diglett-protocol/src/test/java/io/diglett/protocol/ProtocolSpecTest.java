@@ -92,7 +92,18 @@ class ProtocolSpecTest {
         check(Frame.ping(ALLOC, 0x0102030405060708L), "0b 00000000 0008 0102030405060708");
         check(Frame.pong(ALLOC, 0x0102030405060708L), "0c 00000000 0008 0102030405060708");
         check(Frame.refuse(ALLOC, "no"), "0d 00000000 0002 6e6f");
-        check(Handshake.encode(ALLOC), "6469676c 04");
+        // section 5.1: a session's Ok to Login, and a link joining it
+        java.util.UUID session = new java.util.UUID(0x0001020304050607L, 0x08090a0b0c0d0e0fL);
+        byte[] key = new byte[32];
+        key[31] = 1;
+        check(new Joining.Session(session, key).encode(ALLOC, 5),
+                "00 00000000 0030 000102030405060708090a0b0c0d0e0f" + "00".repeat(31) + "01");
+        check(new Joining.Session(session, key).encode(ALLOC, 4), "00 00000000 0000");
+        check(new Joining.Join(session).encode(ALLOC), "0e 00000000 0010 000102030405060708090a0b0c0d0e0f");
+        check(new Joining.Challenge(new byte[16]).encode(ALLOC), "0f 00000000 0010" + "00".repeat(16));
+        check(new Joining.Proof(new byte[32]).encode(ALLOC), "10 00000000 0020" + "00".repeat(32));
+        check(new Joining.Joined(2).encode(ALLOC), "00 00000000 0004 00000002");
+        check(Handshake.encode(ALLOC), "6469676c 05");
         check(Handshake.encode(ALLOC, 2), "6469676c 02");
     }
 
