@@ -619,7 +619,8 @@ LogLevel INFO
         offset = log_size(glog)
         cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"127.0.0.1:{self.ports['gateway']}",
                "--known-gateways", self.path("known_gateways"), "--raw-port",
-               "-n", f"web=127.0.0.1:{self.ports['nginx']}", "-n", f"iperf=127.0.0.1:{self.ports['iperf']}"]
+               "-n", f"web=127.0.0.1:{self.ports['nginx']}", "-n", f"iperf=127.0.0.1:{self.ports['iperf']}",
+               *self.o.agent_option]
         aoffset = log_size(alog)
         start, start_wall = time.monotonic(), time.time()
         self.agent = self.procs.spawn("agent", cmd, alog, env=dict(os.environ, TZ="UTC"))  # log_time reads UTC
@@ -1541,6 +1542,9 @@ def main(argv=None):
                     help="hostile: idle connections held at the agent port (default 2000; smoke 200)")
     ap.add_argument("--hostile-connections", type=int, default=None,
                     help="hostile: keep-alive connections through one tunnel (default 10000; smoke 1000)")
+    ap.add_argument("--agent-option", action="append", default=[], metavar="OPTION",
+                    help="an option added to the agent's command line, e.g. --agent-option=--links=1 (repeatable; "
+                         "shown in the report's settings)")
     ap.add_argument("--out", default=None, help="report directory (default docs/; with --smoke a temp dir)")
     ap.add_argument("--results", default=None, help="raw JSON directory (default bench/results/)")
     ap.add_argument("--quiet-wait", type=float, default=None,
@@ -1627,7 +1631,9 @@ def main(argv=None):
             "gateway_args": ["-l", "127.0.0.1:0", "--bind", "127.0.0.1", "--max-connections-per-ip", "0",
                              "--domain", HTTPS_DOMAIN, "--https", "127.0.0.1:0", "--https-cert", "FILE",
                              "--https-key", "FILE"],
-            "agent_args": ["--raw-port", "-n", "web=127.0.0.1:NGINX_PORT", "-n", "iperf=127.0.0.1:IPERF_PORT"],
+            "agent_args": ["--raw-port", "-n", "web=127.0.0.1:NGINX_PORT", "-n", "iperf=127.0.0.1:IPERF_PORT",
+                           *o.agent_option],
+            "agent_links_default": f"the machine's cores, at most 8: {min(os.cpu_count() or 1, 8)} here",
             "diglett_java_opts": os.environ.get("DIGLETT_JAVA_OPTS") or launcher_java_opts(),
             "quiet_wait_s": o.quiet_wait,
             "open_files_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0],

@@ -461,6 +461,9 @@ def markdown(doc, chart_ok, json_path):
          if "https_connections" in s else
          "Diglett: gateway `-l 127.0.0.1:0 --bind 127.0.0.1 --max-connections-per-ip 0` (all clients share "
          "127.0.0.1), agent `-n web=... -n iperf=...`")
+      + "".join(f" `{a}`" for a in s.get("agent_args", [])[5:])
+      + (f", `--links` at its default ({s['agent_links_default']})" if s.get("agent_links_default")
+         and not any(a.startswith("--links") for a in s.get("agent_args", [])) else "")
       + f" with trust on first use, JVM options `{s['diglett_java_opts']}`.")
     if "https_connections" in s:
         https_settings(doc, w)

@@ -19,6 +19,8 @@ import io.diglett.server.config.ReservedNames;
 import io.diglett.server.ingress.Ingress;
 import io.diglett.server.link.ClientConnections;
 import io.diglett.server.link.GatewaySession;
+import io.diglett.server.link.LinkGroup;
+import io.diglett.server.link.LinkGroups;
 import io.diglett.server.link.LinkAdmission;
 import io.diglett.server.link.LinkServices;
 import io.diglett.server.link.LocalNameRegistry;
@@ -73,6 +75,8 @@ public final class Gateway implements AutoCloseable {
     private final NameRegistry names;
     private final Registrations registrations;
     private final LinkServices linkServices;
+    /** The agents' sessions (the links of each). */
+    private final LinkGroups groups = new LinkGroups();
     /** What public clients may hold (per-address cap, idle timeouts); replaced by a reload (SIGHUP). */
     private volatile PublicLimits publicLimits = PublicLimits.defaults();
     /** Public connections open per client address, over every name's port and the ingress. */
@@ -118,7 +122,15 @@ public final class Gateway implements AutoCloseable {
         FlowLimits flow = config.buffers().flowLimits();
         metrics.watch(flow.budget());
         this.tcpMemory = new TcpMemory(flow.budget());
-        this.linkServices = new LinkServices(this::config, registrations, metrics, this::urls, System::nanoTime, flow);
+        this.linkServices = new LinkServices(this::config, registrations, metrics, this::urls, System::nanoTime, flow,
+                groups);
+        metrics.watchLinks(() -> {
+            int links = 0;
+            for (LinkGroup group : groups.all()) {
+                links += group.links().size();
+            }
+            return links;
+        });
         this.acceptor = transport.newGroup(1, "diglett-accept");
         this.workers = transport.newGroup(0, "diglett-io");
     }
@@ -300,10 +312,8 @@ public final class Gateway implements AutoCloseable {
 
     /** The authenticator's decisions changed: every session checks its names again, on its own loop. */
     private void reauthorizeAll() {
-        for (Channel link : links) {
-            if (link.pipeline().get(HandlerNames.SESSION) instanceof GatewaySession session) {
-                link.eventLoop().execute(session::reauthorize);
-            }
+        for (LinkGroup group : groups.all()) {
+            group.reauthorize();
         }
     }
 

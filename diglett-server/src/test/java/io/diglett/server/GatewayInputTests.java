@@ -120,7 +120,7 @@ class GatewayInputTests {
             assertEquals(Protocol.VERSION, agent.readHandshake());
             RawFrame refusal = agent.read();
             assertEquals(FrameKind.REFUSE.code(), refusal.kind(), "a refusal: retrying will not help");
-            assertEquals("unsupported protocol version 1; this gateway speaks versions 2 to 4: upgrade the agent",
+            assertEquals("unsupported protocol version 1; this gateway speaks versions 2 to 5: upgrade the agent",
                     refusal.text());
             assertTrue(agent.closedByPeer());
         }

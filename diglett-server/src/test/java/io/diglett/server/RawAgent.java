@@ -20,6 +20,8 @@ final class RawAgent implements AutoCloseable {
     }
 
     final Socket socket;
+    /** The session the gateway's Ok to our Login named (version 5), or {@code null}. */
+    io.diglett.protocol.Joining.Session session;
     final DataInputStream in;
     final DataOutputStream out;
 
@@ -94,7 +96,58 @@ final class RawAgent implements AutoCloseable {
         if (ok.kind() != FrameKind.OK.code()) {
             throw new IOException("login failed: " + ok.text());
         }
+        session = sessionOf(ok, version);
         return this;
+    }
+
+    private static io.diglett.protocol.Joining.Session sessionOf(RawFrame ok, int version) {
+        io.diglett.protocol.Frame frame = new io.diglett.protocol.Frame(FrameKind.OK, 0,
+                io.netty.buffer.Unpooled.wrappedBuffer(ok.payload()));
+        try {
+            return io.diglett.protocol.Joining.Session.decode(frame, version);
+        } finally {
+            frame.release();
+        }
+    }
+
+    /**
+     * Handshake of this version, then Join {@code to}, answering the gateway's Challenge with the proof {@code
+     * prove} makes of it; returns the gateway's answer to the Proof (Ok with the link's number, or Refuse).
+     */
+    RawFrame join(java.util.UUID to, java.util.function.Function<io.diglett.protocol.Joining.Challenge,
+            io.diglett.protocol.Joining.Proof> prove) throws IOException {
+        handshake(Protocol.VERSION);
+        int answer = readHandshake();
+        if (answer != Protocol.VERSION) {
+            throw new IOException("the gateway answered version " + Protocol.VERSION + " with " + answer);
+        }
+        send(FrameKind.JOIN, 0, bytes(new io.diglett.protocol.Joining.Join(to)
+                .encode(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT)));
+        RawFrame challenge = read();
+        if (challenge.kind() != FrameKind.CHALLENGE.code()) {
+            return challenge;
+        }
+        io.diglett.protocol.Joining.Proof proof = prove.apply(
+                new io.diglett.protocol.Joining.Challenge(challenge.payload()));
+        send(FrameKind.PROOF, 0, bytes(proof.encode(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT)));
+        return read();
+    }
+
+    /** Joins {@code session} with the right proof, expecting Ok; returns the link's number. */
+    int joined(io.diglett.protocol.Joining.Session session) throws IOException {
+        RawFrame ok = join(session.id(), c -> io.diglett.protocol.Joining.Proof.of(session, c));
+        if (ok.kind() != FrameKind.OK.code() || ok.payload().length != 4) {
+            throw new IOException("join failed: kind " + ok.kind() + ": " + ok.text());
+        }
+        return java.nio.ByteBuffer.wrap(ok.payload()).getInt();
+    }
+
+    private static byte[] bytes(io.diglett.protocol.Frame frame) {
+        try {
+            return io.netty.buffer.ByteBufUtil.getBytes(frame.content());
+        } finally {
+            frame.release();
+        }
     }
 
     /** Handshake of this version and a Login with {@code token} and the instance id {@code instance}, expecting Ok. */

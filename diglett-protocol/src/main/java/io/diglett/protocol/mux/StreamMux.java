@@ -45,8 +45,8 @@ public final class StreamMux {
     private int queuedControl;
     private final ChannelFutureListener controlWritten = f -> queuedControl--;
     private final FlowLimits limits;
-    /** This link's share of the process's buffer budget. */
-    private final BufferBudget.Share linkShare;
+    /** This link's share of the process's buffer budget (its session's, when several links share one). */
+    private BufferBudget.Share linkShare;
     /** Streams with data read that wait for the link to become writable, in the order they stopped. */
     private final LinkedHashSet<Stream> waitingForLink = new LinkedHashSet<>();
     /**
@@ -158,6 +158,17 @@ public final class StreamMux {
     /** This link's share of the budget: what its streams hold now. */
     public BufferBudget.Share linkShare() {
         return linkShare;
+    }
+
+    /**
+     * Counts this link's streams against {@code share} from now on, instead of a share of its own: the links of one
+     * agent's session hold one share together, so more links do not mean more memory. Only before the first stream.
+     */
+    public void shareLinkBudget(BufferBudget.Share share) {
+        if (!streams.isEmpty()) {
+            throw new IllegalStateException("the link has streams already");
+        }
+        linkShare = share;
     }
 
     long nanoTime() {

@@ -81,7 +81,15 @@ public final class GatewayAdmin implements AutoCloseable {
                     .name("connections").value(t.stats().connections())
                     .name("bytesIn").value(t.stats().bytesIn())
                     .name("bytesOut").value(t.stats().bytesOut())
-                    .endObject();
+                    .name("links").beginArray();
+            for (Tunnel.LinkFigures link : t.links()) {
+                json.beginObject()
+                        .name("link").value(link.number())
+                        .name("agent").value(link.agent())
+                        .name("streams").value(link.streams())
+                        .endObject();
+            }
+            json.endArray().endObject();
         }
         return json.endArray().toString();
     }

@@ -38,12 +38,18 @@ public final class GatewayMetrics implements LinkEvents {
     private final Counter connectionsRefused = Counter.builder().name("diglett_connections_refused_total")
             .help("Public connections (name ports and ingress) refused at once, by reason")
             .labelNames("reason").register(registry);
+    /** Links that joined an agent's session (version 5). */
+    private final Counter linksJoined = Counter.builder().name("diglett_links_joined_total")
+            .help("Links that joined an agent's session (besides the one it logged in on)").register(registry);
     /** Public connections closed for idleness, by kind: ingress, tcp. */
     private final Counter idleCloses = Counter.builder().name("diglett_connections_idle_closed_total")
             .help("Public connections closed after their idle timeout, by kind (ingress, tcp)")
             .labelNames("kind").register(registry);
 
+    private final Supplier<? extends Iterable<Tunnel>> tunnels;
+
     public GatewayMetrics(Supplier<? extends Iterable<Tunnel>> tunnels, IntSupplier agents) {
+        this.tunnels = tunnels;
         handshakeFailures = Counter.builder().name("diglett_handshake_failures_total")
                 .help("Agent connections that ended before their session was active, by stage")
                 .labelNames("reason").register(registry);
@@ -137,6 +143,22 @@ public final class GatewayMetrics implements LinkEvents {
                 .callback(cb -> cb.call(budget.clients())).register(registry);
     }
 
+    /**
+     * Publishes {@code diglett_agent_links} (links of the agents' sessions that take streams) and, per name and link,
+     * {@code diglett_tunnel_link_streams} (streams open on each link of the name's agent).
+     */
+    public void watchLinks(IntSupplier links) {
+        GaugeWithCallback.builder().name("diglett_agent_links")
+                .help("Links of logged-in agents that carry streams (an agent may keep several)")
+                .callback(cb -> cb.call(links.getAsInt())).register(registry);
+        GaugeWithCallback.builder().name("diglett_tunnel_link_streams")
+                .help("Streams open through each link of a name's agent (the agent's streams, all its names)")
+                .labelNames("name", "link")
+                .callback(cb -> tunnels.get().forEach(t -> t.links().forEach(
+                        link -> cb.call(link.streams(), t.name(), Integer.toString(link.number())))))
+                .register(registry);
+    }
+
     /** Publishes {@code diglett_pending_logins}: connections on the agent port that have not logged in yet. */
     public void watchPendingLogins(IntSupplier pending) {
         GaugeWithCallback.builder().name("diglett_pending_logins")
@@ -167,6 +189,11 @@ public final class GatewayMetrics implements LinkEvents {
     @Override
     public void connectionRefused(String reason) {
         connectionsRefused.labelValues(reason).inc();
+    }
+
+    @Override
+    public void linkJoined() {
+        linksJoined.inc();
     }
 
     @Override

@@ -31,6 +31,7 @@ public final class GatewayReload {
     private static final Logger log = LoggerFactory.getLogger(GatewayReload.class);
 
     static final Set<String> LIMITS = Set.of("max-agents", "max-names-per-agent", "max-streams-per-agent",
+            "max-links-per-agent",
             "handshake-timeout", "heartbeat", "drain-timeout", "max-pending-logins", "max-pending-logins-per-ip",
             "first-byte-timeout", "login-timeout");
     static final Set<String> AUTH = Set.of("auth", "auth-file", "auth-option");

@@ -196,6 +196,11 @@ public final class ServerCommand implements Callable<Integer> {
                     + " with the default budget).")
     int maxStreams;
 
+    @Option(names = "--max-links-per-agent", paramLabel = "N", defaultValue = "" + Limits.DEFAULT_MAX_LINKS,
+            description = "Links one agent may keep in its session, the one it logged in on included (its --links);"
+                    + " a further link is refused (default: ${DEFAULT-VALUE}).")
+    int maxLinks;
+
     @CommandLine.Mixin
     BufferOptions buffers = new BufferOptions();
 
@@ -439,7 +444,7 @@ public final class ServerCommand implements Callable<Integer> {
     Limits limits() {
         int streams = maxStreams > 0 ? maxStreams : Limits.streamsFor(bufferSettings().total());
         return new Limits(maxAgents, maxNames, streams, seconds(handshakeTimeout), heartbeat.interval(),
-                seconds(drainTimeout));
+                seconds(drainTimeout), maxLinks);
     }
 
     /** The buffer budget, stall timeout and kernel queue per socket from the options. */

@@ -26,13 +26,18 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
     /**
      * @param maxAgents          logged-in agent links at once; a further Login is answered with an Error
      * @param maxNamesPerAgent   registrations one agent link may hold
-     * @param maxStreamsPerAgent streams open at once on one agent link; further public connections are refused
+     * @param maxStreamsPerAgent streams open at once through one agent, over all its links; further public
+     *                           connections are refused
      * @param handshakeTimeout   time an agent has from connecting to finishing TLS, login and registration
      * @param heartbeat          Ping interval on an idle link; three silent intervals declare it dead
      * @param drainTimeout       on shutdown, how long open streams may take to finish
+     * @param maxLinksPerAgent   links one agent's session may have at once, its login link included; a further
+     *                           Join is refused
      */
     public record Limits(int maxAgents, int maxNamesPerAgent, int maxStreamsPerAgent, Duration handshakeTimeout,
-                         Duration heartbeat, Duration drainTimeout) {
+                         Duration heartbeat, Duration drainTimeout, int maxLinksPerAgent) {
+        /** Default links per agent: twice the most an agent opens by default (8). */
+        public static final int DEFAULT_MAX_LINKS = 16;
         public static final int DEFAULT_MAX_AGENTS = 1024;
         public static final int DEFAULT_MAX_NAMES = 16;
         /**
@@ -46,7 +51,7 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
         public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(10);
 
         public Limits {
-            if (maxAgents < 1 || maxNamesPerAgent < 1 || maxStreamsPerAgent < 1) {
+            if (maxAgents < 1 || maxNamesPerAgent < 1 || maxStreamsPerAgent < 1 || maxLinksPerAgent < 1) {
                 throw new IllegalArgumentException("limits must be at least 1");
             }
             for (Duration d : new Duration[] {handshakeTimeout, heartbeat}) {
@@ -71,31 +76,42 @@ public record GatewayConfig(HostPort listen, String publicBind, PortRange portRa
 
         public static Limits defaults() {
             return new Limits(DEFAULT_MAX_AGENTS, DEFAULT_MAX_NAMES, DEFAULT_MAX_STREAMS, DEFAULT_HANDSHAKE_TIMEOUT,
-                    io.diglett.protocol.mux.Heartbeat.DEFAULT_INTERVAL, DEFAULT_DRAIN_TIMEOUT);
+                    io.diglett.protocol.mux.Heartbeat.DEFAULT_INTERVAL, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_LINKS);
         }
 
         public Limits withMaxAgents(int value) {
-            return new Limits(value, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, heartbeat, drainTimeout);
+            return new Limits(value, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, heartbeat,
+                    drainTimeout, maxLinksPerAgent);
         }
 
         public Limits withMaxNamesPerAgent(int value) {
-            return new Limits(maxAgents, value, maxStreamsPerAgent, handshakeTimeout, heartbeat, drainTimeout);
+            return new Limits(maxAgents, value, maxStreamsPerAgent, handshakeTimeout, heartbeat,
+                    drainTimeout, maxLinksPerAgent);
         }
 
         public Limits withMaxStreamsPerAgent(int value) {
-            return new Limits(maxAgents, maxNamesPerAgent, value, handshakeTimeout, heartbeat, drainTimeout);
+            return new Limits(maxAgents, maxNamesPerAgent, value, handshakeTimeout, heartbeat,
+                    drainTimeout, maxLinksPerAgent);
         }
 
         public Limits withHandshakeTimeout(Duration value) {
-            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, value, heartbeat, drainTimeout);
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, value, heartbeat,
+                    drainTimeout, maxLinksPerAgent);
         }
 
         public Limits withHeartbeat(Duration value) {
-            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, value, drainTimeout);
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, value,
+                    drainTimeout, maxLinksPerAgent);
+        }
+
+        public Limits withMaxLinksPerAgent(int value) {
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, heartbeat, drainTimeout,
+                    value);
         }
 
         public Limits withDrainTimeout(Duration value) {
-            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, heartbeat, value);
+            return new Limits(maxAgents, maxNamesPerAgent, maxStreamsPerAgent, handshakeTimeout, heartbeat,
+                    value, maxLinksPerAgent);
         }
     }
 

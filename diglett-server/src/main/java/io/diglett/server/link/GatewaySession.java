@@ -1,10 +1,10 @@
 package io.diglett.server.link;
 
 import io.diglett.common.logging.RateLimitedLog;
-import io.diglett.common.logging.RateLimitedLog;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
+import io.diglett.protocol.Joining;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.Requests;
@@ -12,7 +12,9 @@ import io.diglett.protocol.Signals;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
 import io.diglett.protocol.mux.LinkSession;
+import io.diglett.protocol.mux.BufferBudget;
 import io.diglett.protocol.mux.Stream;
+import io.diglett.protocol.mux.StreamObserver;
 import io.diglett.protocol.mux.StreamState;
 import io.diglett.server.auth.AccessDeniedException;
 import io.diglett.server.auth.TokenFile;
@@ -34,21 +36,20 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The gateway's end of one agent link: its phases (handshake, login, registration, active), its frames and its
- * streams. Its names are {@link LinkNames}' business (Register and FinishRegister go there); in the active phase each public
- * connection on one of the agent's listeners becomes a stream: Open goes to the agent, and the connection's
- * reads stay paused until the agent's Ok says the backend is connected. Runs on the link's event loop.
+ * The gateway's end of one agent link: its phases (handshake, then login and registration or, from version 5, a
+ * join, then active), its frames and its streams. The agent's session ({@link LinkGroup}: its login, its names, its
+ * other links) is made at Login or found at Join; Register and FinishRegister go to its names. In the active phase
+ * each public connection the session assigns to this link becomes a stream: Open goes to the agent, and the
+ * connection's reads stay paused until the agent's Ok says the backend is connected. Runs on the link's event loop.
  */
 public final class GatewaySession extends LinkSession {
 
     private static final Logger log = LoggerFactory.getLogger(GatewaySession.class);
-    /** Public connections refused because the agent is busy: a flood of them writes one line a second. */
-    private static final RateLimitedLog refusals = RateLimitedLog.perSecond(log);
-
     /** Lines about links that ended before they were active: at most one a second, for all of them. */
     private static final RateLimitedLog HANDSHAKE_ENDS = RateLimitedLog.perSecond(log);
 
@@ -65,13 +66,22 @@ public final class GatewaySession extends LinkSession {
     private static final long LIVENESS_PING = 0x6c69766520636b21L;
 
     /** Where a link is in its life. */
-    public enum Phase { HANDSHAKE, LOGIN, REGISTER, ACTIVE, CLOSED }
+    public enum Phase { HANDSHAKE, LOGIN, JOIN, REGISTER, ACTIVE, CLOSED }
 
     private final LinkServices services;
     private final Registrations registrations;
     private Phase phase = Phase.HANDSHAKE;
-    /** This link's names. */
-    private final LinkNames names;
+    /** The agent's session, from Login or Join on; read from other threads. */
+    private volatile LinkGroup group;
+    /** This link's number in its session (1: the login's); 0 before. */
+    private volatile int linkNumber;
+    /** The session a Join named, and the challenge it was sent, until the Proof. */
+    private java.util.UUID joining;
+    private Joining.Challenge challenge;
+    /** Whether public connections may be assigned to this link: active, not draining, not failed. */
+    private volatile boolean takesStreams;
+    /** Public connections assigned to this link and not ended (the session's {@link LinkGroup#pick}). */
+    private final AtomicInteger assigned = new AtomicInteger();
     private int nextStreamId = 1;
     private ScheduledFuture<?> handshakeTimer;
     /** SHA-256 of the login token, or null without one; read by other links' sessions for takeover. */
@@ -88,7 +98,16 @@ public final class GatewaySession extends LinkSession {
         super(services.config().get().window(), services.flow());
         this.services = services;
         this.registrations = services.registrations();
-        this.names = new LinkNames(this, services);
+    }
+
+    /** The agent's session, or {@code null} before Login or Join. */
+    public LinkGroup group() {
+        return group;
+    }
+
+    /** This link's number in its session: 1 for the link the agent logged in on, 0 before Login or Join. */
+    public int linkNumber() {
+        return linkNumber;
     }
 
     public Phase phase() {
@@ -142,16 +161,27 @@ public final class GatewaySession extends LinkSession {
     protected void onFrame(Frame frame) {
         switch (phase) {
             case LOGIN -> {
+                if (frame.kind() == FrameKind.JOIN && version() >= Joining.SINCE) {
+                    join(Joining.Join.decode(frame));
+                    return;
+                }
                 if (frame.kind() != FrameKind.LOGIN) {
                     unexpected(frame);
                     return;
                 }
                 login(Requests.Login.decode(frame, version()));
             }
+            case JOIN -> {
+                if (frame.kind() != FrameKind.PROOF || challenge == null) {
+                    unexpected(frame);
+                    return;
+                }
+                proved(Joining.Proof.decode(frame));
+            }
             case REGISTER -> {
                 switch (frame.kind()) {
-                    case REGISTER -> names.register(frame.id(), Requests.Register.decode(frame));
-                    case FINISH_REGISTER -> names.finish();
+                    case REGISTER -> group.names().register(frame.id(), Requests.Register.decode(frame));
+                    case FINISH_REGISTER -> group.names().finish();
                     case TERMINATE -> terminated(frame);
                     default -> unexpected(frame);
                 }
@@ -181,6 +211,7 @@ public final class GatewaySession extends LinkSession {
                     case HANDSHAKE -> ctx.pipeline().get(SslHandler.class) == null
                             && ctx.pipeline().get(HandlerNames.TLS_DETECT) != null ? "not_tls" : "handshake";
                     case LOGIN -> "login";
+                    case JOIN -> "join";
                     default -> "registration";
                 };
         services.events().handshakeFailed(stage);
@@ -194,7 +225,27 @@ public final class GatewaySession extends LinkSession {
     @Override
     protected void fail(String reason) {
         countHandshakeFailure(reason);
+        stopTakingStreams();
         super.fail(reason);
+    }
+
+    /** The session fails or refuses all its links: this one, on its own loop. */
+    void failFromGroup(String reason, boolean refuse) {
+        Runnable end = () -> {
+            if (over()) {
+                return;
+            }
+            if (refuse) {
+                refuse(reason);
+            } else {
+                fail(reason);
+            }
+        };
+        if (ctx.executor().inEventLoop()) {
+            end.run();
+        } else {
+            ctx.executor().execute(end);
+        }
     }
 
     /**
@@ -214,6 +265,7 @@ public final class GatewaySession extends LinkSession {
     @Override
     protected void refuse(String reason) {
         countHandshakeFailure(reason);
+        stopTakingStreams();
         super.refuse(reason);
     }
 
@@ -230,8 +282,9 @@ public final class GatewaySession extends LinkSession {
 
     private void login(Requests.Login request) {
         String token = request.token();
+        String principal;
         try {
-            names.loggedIn(registrations.authenticator().authenticate(token));
+            principal = registrations.authenticator().authenticate(token);
         } catch (AccessDeniedException e) {
             services.events().refused("login_refused");
             if (e.temporary()) {
@@ -241,16 +294,70 @@ public final class GatewaySession extends LinkSession {
             }
             return;
         }
-        String full = PreLoginGuard.loggedIn(ctx.pipeline());
+        tokenDigest = token.isEmpty() ? null : TokenFile.sha256(token);
+        instance = request.instance();
+        LinkGroup made = services.groups().create(this, services);
+        group = made; // a gateway too full for it: it ends with this link, as every session ends with its last
+        String full = PreLoginGuard.loggedIn(ctx.pipeline(), made.closeFuture());
         if (full != null) {
             gatewayFull(full);
             return;
         }
-        tokenDigest = token.isEmpty() ? null : TokenFile.sha256(token);
-        instance = request.instance();
+        made.names().loggedIn(principal);
+        linkNumber = LinkGroup.FIRST_LINK;
         phase = Phase.REGISTER;
         log.debug("agent {} logged in", peer());
-        ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
+        ctx.writeAndFlush(made.loggedIn(ctx.alloc(), version()));
+    }
+
+    // ---------------------------------------------------------------- joining a session (version 5)
+
+    /** A Join: the agent will prove it holds the session's key, on a challenge made for this link alone. */
+    private void join(Joining.Join request) {
+        joining = request.session();
+        challenge = Joining.Challenge.random();
+        phase = Phase.JOIN;
+        ctx.writeAndFlush(challenge.encode(ctx.alloc()));
+    }
+
+    /**
+     * The agent's Proof. An unknown session and a wrong proof get the same answer, so the gateway tells nobody
+     * which sessions exist; a session that is there takes the link unless it is at its link limit.
+     */
+    private void proved(Joining.Proof proof) {
+        Joining.Challenge asked = challenge;
+        challenge = null; // one proof per challenge
+        LinkGroup session = services.groups().find(joining);
+        if (!proof.proves(services.groups().key(joining), joining, asked) || session == null) {
+            services.events().refused("join_refused");
+            refuse("cannot join: unknown session or wrong proof");
+            return;
+        }
+        group = session; // from now on this link's end is the session's business (see onClosed)
+        session.join(this, (number, refusal) -> ctx.executor().execute(() -> joined(session, number, refusal)));
+    }
+
+    /** The session answered a join: the link goes active as link {@code number}, or is refused. */
+    private void joined(LinkGroup session, Integer number, String refusal) {
+        if (over() || !ctx.channel().isActive()) {
+            return; // closed meanwhile: onClosed told the session
+        }
+        if (refusal != null) {
+            services.events().refused("join_refused");
+            refuse(refusal);
+            return;
+        }
+        String closing = PreLoginGuard.joined(ctx.pipeline());
+        if (closing != null) {
+            fail(closing);
+            return;
+        }
+        mux.shareLinkBudget(session.share());
+        linkNumber = number;
+        goActive();
+        services.events().linkJoined();
+        log.info("agent {} joined link {} to its session (agent {})", peer(), number, session.agent());
+        ctx.writeAndFlush(new Joining.Joined(number).encode(ctx.alloc()));
     }
 
     /**
@@ -361,88 +468,107 @@ public final class GatewaySession extends LinkSession {
     }
 
     /**
-     * Takes {@code tunnel}'s name from this link, from another thread (the name goes to another link of the same
-     * token). An active link loses that name only (see {@link LinkNames#takeAway}); a link still registering has
-     * nothing live and is closed. Completes once the name is released.
+     * Sends a reply of the session's (an answer to a request, an Error withdrawing a name), from any thread;
+     * counted against the control-frame limit, so a flood of requests cannot pile up.
      */
-    CompletionStage<Void> takeAway(Tunnel tunnel, String reason) {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        ctx.executor().execute(() -> {
-            if (phase == Phase.ACTIVE && !over()) {
-                names.takeAway(tunnel, reason).whenComplete((v, e) -> done.complete(null));
-                return;
+    void send(Frame frame) {
+        Runnable write = () -> {
+            if (over()) {
+                frame.release();
+            } else if (mux.writeControl(frame)) {
+                mux.flushLinkLater();
             }
-            if (!over()) {
-                fail(reason);
-            }
-            closed.addListener(f -> done.complete(null));
-        });
-        return done;
-    }
-
-    /** Answers a request; counted against the control-frame limit, so a flood of requests cannot pile up. */
-    void reply(Frame frame) {
-        if (mux.writeControl(frame)) {
-            mux.flushLinkLater();
+        };
+        if (ctx.executor().inEventLoop()) {
+            write.run();
+        } else {
+            ctx.executor().execute(write);
         }
     }
 
-    /** The registrar exposed every name: the link goes active and its public connections become streams. */
+    /**
+     * The registrar exposed every name: the link goes active and its public connections become streams. Runs on
+     * this link's loop, the session's home.
+     */
     void activate() {
+        goActive();
+        group.linkActive(this);
+        ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
+    }
+
+    /** The link is active: no more handshake deadline, a heartbeat from now on, and it takes streams. */
+    private void goActive() {
         phase = Phase.ACTIVE;
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
         ctx.pipeline().addBefore(HandlerNames.SESSION, HandlerNames.KEEPALIVE,
                 new Heartbeat(config().limits().heartbeat()));
-        ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
-    }
-
-    /** The registry took {@code tunnel}'s name away. */
-    void lost(Tunnel tunnel, String reason) {
-        names.lost(tunnel, reason);
+        takesStreams = true;
     }
 
     io.netty.buffer.ByteBufAllocator alloc() {
         return ctx.alloc();
     }
 
+    /** This link's share of the buffer budget (the session's, once it joined one). */
+    BufferBudget.Share linkShare() {
+        return mux.linkShare();
+    }
+
     // ---------------------------------------------------------------- streams
 
-    /** A public client connected to {@code tunnel}'s listener. Runs on this link's event loop. */
+    /** Whether the session may assign public connections to this link: it is active, and neither drains nor failed. */
+    boolean takesStreams() {
+        return takesStreams;
+    }
+
+    private void stopTakingStreams() {
+        takesStreams = false;
+        LinkGroup session = group;
+        if (session != null) {
+            session.stopsTakingStreams(this);
+        }
+    }
+
+    /** Public connections assigned to this link and not ended. */
+    int assigned() {
+        return assigned.get();
+    }
+
+    /** A public connection was assigned to this link ({@link LinkGroup#pick}). */
+    void assign() {
+        assigned.incrementAndGet();
+    }
+
+    /** An assigned connection ended, or never became a stream: the link and its session count one fewer. */
+    void unassign() {
+        assigned.decrementAndGet();
+        group.streams().decrementAndGet();
+    }
+
+    /** A public client connected to {@code tunnel}'s listener and was assigned to this link. Runs on this link's loop. */
     void accept(Tunnel tunnel, Channel client) {
         if (open(tunnel, client, Stream.TCP) == null) {
             client.close();
         }
     }
 
-    /** Why this link takes no new stream now, or {@code null} if it does. */
-    String busy() {
-        if (phase != Phase.ACTIVE || failed() || draining || !ctx.channel().isActive()) {
-            return "the agent is not connected";
-        }
-        if (mux.size() >= config().maxStreamsPerAgent()) {
-            return mux.size() + " streams open, the limit";
-        }
-        return null;
-    }
-
     /**
-     * Opens a stream of {@code tunnel} for {@code client}: Open goes to the agent. Runs on this link's event loop.
+     * Opens a stream of {@code tunnel} for {@code client}, assigned to this link: Open goes to the agent. Runs on this
+     * link's event loop; the assignment ends with the stream.
      *
-     * @return the stream, or {@code null} when the agent cannot take it now
+     * @return the stream, or {@code null} when this link cannot take it now (it went away since it was picked)
      */
     Stream open(Tunnel tunnel, Channel client, Stream.LocalEnd end) {
-        String busy = busy();
-        if (busy != null) {
-            services.events().connectionRefused(phase == Phase.ACTIVE && !draining && !failed()
-                    && ctx.channel().isActive() ? "stream_limit" : "agent_unavailable");
-            refusals.warn("name={} client={} refused: {}", tunnel.name(), ClientAddress.remote(client), busy);
+        if (phase != Phase.ACTIVE || failed() || draining || !ctx.channel().isActive()) {
+            unassign();
+            group.refused(tunnel, client);
             return null;
         }
         int id = nextStreamId();
         Stream stream = mux.create(id, tunnel.name(),
-                tunnel.stats().newStream(services.nanoClock(), services.events()::streamOpened),
+                new Assigned(tunnel.stats().newStream(services.nanoClock(), services.events()::streamOpened)),
                 ClientConnections.Source.of(ClientAddress.remote(client)));
         stream.attach(client, end);
         if (stream.state() == StreamState.CLOSED) {
@@ -454,6 +580,40 @@ public final class GatewaySession extends LinkSession {
                 ClientAddress.local(client)).encode(ctx.alloc(), id, version()));
         mux.flushLinkLater();
         return stream;
+    }
+
+    /** A stream's figures go to its tunnel, and its end gives its assignment back. */
+    private final class Assigned implements StreamObserver {
+        private final StreamObserver figures;
+        private boolean ended;
+
+        Assigned(StreamObserver figures) {
+            this.figures = figures;
+        }
+
+        @Override
+        public void opened() {
+            figures.opened();
+        }
+
+        @Override
+        public void sent(int bytes) {
+            figures.sent(bytes);
+        }
+
+        @Override
+        public void received(int bytes) {
+            figures.received(bytes);
+        }
+
+        @Override
+        public void closed(boolean clean, String reason) {
+            if (!ended) {
+                ended = true;
+                unassign();
+            }
+            figures.closed(clean, reason);
+        }
     }
 
     private int nextStreamId() {
@@ -488,17 +648,10 @@ public final class GatewaySession extends LinkSession {
 
     // ---------------------------------------------------------------- end
 
-    /**
-     * The authenticator changed its mind (token file edited): every name this agent holds is authorized
-     * again, and the agent is sent away with the reason if one is no longer allowed.
-     */
-    public void reauthorize() {
-        names.reauthorize();
-    }
-
     @Override
     protected void onClosed() {
         phase = Phase.CLOSED;
+        stopTakingStreams();
         CompletableFuture<Boolean> waiting = probe;
         if (waiting != null) {
             probe = null;
@@ -507,9 +660,13 @@ public final class GatewaySession extends LinkSession {
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
-        CompletableFuture<Void> released = names.releaseAll();
         log.debug("agent {} disconnected", peer());
-        released.whenComplete((v, e) -> closed.trySuccess(null));
+        LinkGroup session = group;
+        if (session == null) {
+            closed.trySuccess(null);
+        } else {
+            session.linkClosed(this).whenComplete((v, e) -> closed.trySuccess(null));
+        }
     }
 
     /**
@@ -525,7 +682,11 @@ public final class GatewaySession extends LinkSession {
      * the gateway closed") instead of the gateway's reason.
      */
     public void drain(String reason) {
-        names.closeListeners();
+        stopTakingStreams();
+        LinkGroup session = group;
+        if (session != null) {
+            session.closeListeners();
+        }
         if (failed() || !ctx.channel().isActive() || phase == Phase.HANDSHAKE) {
             // nothing to tell: before our handshake reply a frame would break the protocol
             ctx.close();
@@ -548,7 +709,7 @@ public final class GatewaySession extends LinkSession {
         }));
     }
 
-    /** Completes when the link is closed and its names are released. */
+    /** Completes when the link is closed and, if it was its session's last, the session's names are released. */
     public Future<Void> closeFuture() {
         return closed;
     }

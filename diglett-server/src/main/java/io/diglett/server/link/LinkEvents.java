@@ -30,6 +30,10 @@ public interface LinkEvents {
     }
 
     /** A public connection was closed for idleness; {@code kind}: ingress (HTTP keep-alive) or tcp. */
+    /** A link joined an agent's session (version 5). */
+    default void linkJoined() {
+    }
+
     default void idleClosed(String kind) {
     }
 

@@ -20,16 +20,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The names of one agent link, from its Register frames to the link's end: checks each request, has
- * {@link Registrations} claim and bind it, answers the agent, exposes the whole batch when the agent finishes
- * registering (then the link goes active), authorizes them again when the tokens change, and releases them
- * when the link ends. Runs on the link's event loop, like its {@link GatewaySession}.
+ * The names of one agent's session, from the Register frames of the link it logged in on to the session's end:
+ * checks each request, has {@link Registrations} claim and bind it, answers the agent, exposes the whole batch
+ * when the agent finishes registering (then the session goes live), authorizes them again when the tokens change,
+ * and releases them when the session's last link ends. Runs on the session's home loop ({@link LinkGroup}), which
+ * is the loop of the link the agent registered on.
  */
 final class LinkNames {
 
     private static final Logger log = LoggerFactory.getLogger(LinkNames.class);
 
-    private final GatewaySession session;
+    private final LinkGroup session;
     private final LinkServices services;
     private final Registrations registrations;
     /** By registration id: claimed, or being claimed and bound. */
@@ -43,7 +44,7 @@ final class LinkNames {
     /** Who logged in, as the authenticator named it. */
     private String principal;
 
-    LinkNames(GatewaySession session, LinkServices services) {
+    LinkNames(LinkGroup session, LinkServices services) {
         this.session = session;
         this.services = services;
         this.registrations = services.registrations();

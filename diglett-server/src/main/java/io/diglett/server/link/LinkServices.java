@@ -16,7 +16,9 @@ import java.util.function.Supplier;
  * @param urls          the public URLs of a tunnel on the ingress (told to its agent); empty without one
  * @param nanoClock     monotonic time, for latencies
  * @param flow          the buffer budget every link's streams share, and the stall timeout
+ * @param groups        the agents' sessions, for links that join one
  */
 public record LinkServices(Supplier<GatewayConfig> config, Registrations registrations, LinkEvents events,
-                           Function<Tunnel, List<String>> urls, LongSupplier nanoClock, FlowLimits flow) {
+                           Function<Tunnel, List<String>> urls, LongSupplier nanoClock, FlowLimits flow,
+                           LinkGroups groups) {
 }

@@ -37,7 +37,7 @@ public final class PortReservations {
     /** Whose port it is: the token (its SHA-256 in hex, empty without one) and the name. */
     record Owner(String token, String name) {
         static Owner of(Tunnel tunnel) {
-            byte[] digest = tunnel.session().tokenDigest();
+            byte[] digest = tunnel.group().tokenDigest();
             return new Owner(digest == null ? "" : HexFormat.of().formatHex(digest), tunnel.name());
         }
     }

@@ -4,6 +4,7 @@ import io.diglett.server.config.PreLoginLimits;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
+import io.netty.util.concurrent.Future;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -22,7 +23,8 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
     /** The handler's name in the pipeline. */
     public static final String NAME = "pre-login";
 
-    private enum State { PENDING, AGENT, DONE }
+    /** PENDING until Login or Join; then AGENT (the session holds a place among the agents) or JOINED. */
+    private enum State { PENDING, AGENT, JOINED, DONE }
 
     private final LinkAdmission admission;
     private final LinkAdmission.Place place;
@@ -71,15 +73,17 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * The connection on {@code pipeline} logged in. Returns {@code null} when it now counts as an agent (or has no
-     * guard: a session under test), else why the gateway takes no more agents.
+     * The connection on {@code pipeline} logged in, making an agent's session that ends with {@code sessionEnd}.
+     * Returns {@code null} when it now counts as an agent until the session ends (or has no guard: a session under
+     * test), else why the gateway takes no more agents. The session, not the connection, holds the place: a
+     * session outlives the link it logged in on while other links of it are up.
      */
-    static String loggedIn(ChannelPipeline pipeline) {
+    static String loggedIn(ChannelPipeline pipeline, Future<?> sessionEnd) {
         PreLoginGuard guard = pipeline.get(PreLoginGuard.class);
-        return guard == null ? null : guard.loggedIn();
+        return guard == null ? null : guard.loggedIn(sessionEnd);
     }
 
-    private String loggedIn() {
+    private String loggedIn(Future<?> sessionEnd) {
         if (state != State.PENDING) {
             return state == State.DONE ? "the connection is closing" : null;
         }
@@ -90,8 +94,35 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
         }
         String full = admission.enterAgent(ctx.channel());
         state = full == null ? State.AGENT : State.DONE;
+        if (full == null) {
+            sessionEnd.addListener(f -> admission.leaveAgent());
+        }
         ctx.pipeline().remove(this);
         return full;
+    }
+
+    /**
+     * The connection on {@code pipeline} joined an agent's session (version 5): it leaves the pending pool without
+     * counting as another agent (its session's link limit bounds it). Returns {@code null}, or why it cannot
+     * (evicted meanwhile, its close on the way).
+     */
+    static String joined(ChannelPipeline pipeline) {
+        PreLoginGuard guard = pipeline.get(PreLoginGuard.class);
+        return guard == null ? null : guard.joined();
+    }
+
+    private String joined() {
+        if (state != State.PENDING) {
+            return "the connection is closing";
+        }
+        cancelTimers();
+        if (!admission.leavePending(place)) {
+            state = State.DONE;
+            return "the connection is closing";
+        }
+        state = State.JOINED;
+        ctx.pipeline().remove(this);
+        return null;
     }
 
     /** The connection closed: give back what it counted as. */
@@ -99,10 +130,9 @@ public final class PreLoginGuard extends ChannelInboundHandlerAdapter {
         cancelTimers();
         if (state == State.PENDING) {
             admission.leavePending(place);
-        } else if (state == State.AGENT) {
-            admission.leaveAgent();
+            state = State.DONE;
         }
-        state = State.DONE;
+        // an agent's place is its session's until the session ends; a joined link held none
     }
 
     private void cancelTimers() {

@@ -63,7 +63,7 @@ public final class PublicListeners implements PublicBinder {
         GatewayConfig settings = config.get();
         ServerBootstrap bootstrap = transport.limitUnsentAccepted(new ServerBootstrap(),
                         settings.buffers().unsentPerSocket())
-                .group(loop)
+                .group(loop, tunnel.connectionLoops())
                 .channel(transport.serverChannel())
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.SO_REUSEADDR, true)

@@ -132,21 +132,21 @@ public final class Registrations {
      * its link ended is the caller's decision (see {@link #release}).
      */
     CompletionStage<Channel> claimAndBind(Tunnel tunnel) {
-        EventExecutor loop = tunnel.session().executor();
+        EventExecutor loop = tunnel.group().executor();
         return claim(tunnel, true).thenCompose(claim -> {
             tunnel.claimed(claim);
-            if (tunnel.session().over()) {
+            if (tunnel.group().over()) {
                 // the link ended while the store answered: give the name back, bind nothing
                 claim.release();
                 return CompletableFuture.<Channel>failedFuture(new LinkOver());
             }
-            claim.lost().thenAccept(reason -> loop.execute(() -> tunnel.session().lost(tunnel, reason)));
+            claim.lost().thenAccept(reason -> loop.execute(() -> tunnel.group().lost(tunnel, reason)));
             CompletionStage<Channel> bound;
             if (!tunnel.rawPort()) {
                 return CompletableFuture.<Channel>completedFuture(null); // served on the ingress only: no listener
             }
             try {
-                bound = toStage(binder.bind(tunnel, tunnel.session().eventLoop()));
+                bound = toStage(binder.bind(tunnel, tunnel.group().eventLoop()));
             } catch (RuntimeException e) {
                 bound = CompletableFuture.failedFuture(e);
             }
@@ -170,7 +170,7 @@ public final class Registrations {
     }
 
     private CompletionStage<NameClaim> claim(Tunnel tunnel, boolean mayTakeOver) {
-        GatewaySession session = tunnel.session();
+        LinkGroup session = tunnel.group();
         EventExecutor loop = session.executor();
         return on(loop, names.claim(tunnel)).handle((claim, error) -> {
             if (error == null) {
@@ -182,7 +182,7 @@ public final class Registrations {
             }
             String name = tunnel.name();
             Tunnel holder = taken.localHolder().orElse(null);
-            GatewaySession old = holder == null ? null : holder.session();
+            LinkGroup old = holder == null ? null : holder.group();
             boolean sameToken = old != null && old != session && old.sameToken(session.tokenDigest());
             if (mayTakeOver && sameToken) {
                 // The same token asks for a name another of its links holds. That link keeps it while its agent is
@@ -233,10 +233,10 @@ public final class Registrations {
      * allowed), then claims it again; the holder's other names stay where they are.
      */
     private CompletionStage<NameClaim> takeOver(Tunnel tunnel, Tunnel holder, String why) {
-        GatewaySession session = tunnel.session();
-        log.info("agent {} takes over '{}' from link {}: {}", session.agent(), tunnel.name(), holder.session().agent(),
+        LinkGroup session = tunnel.group();
+        log.info("agent {} takes over '{}' from link {}: {}", session.agent(), tunnel.name(), holder.group().agent(),
                 why);
-        CompletionStage<Void> released = holder.session().takeAway(holder, "name '" + tunnel.name()
+        CompletionStage<Void> released = holder.group().takeAway(holder, "name '" + tunnel.name()
                 + "' was taken over by another connection of the same token from " + session.agent() + " (" + why
                 + ")");
         return on(session.executor(), released).thenCompose(v -> session.over()
@@ -498,7 +498,7 @@ public final class Registrations {
      * "In use by a live agent" for an agent that knows the answer (protocol version 4) and retries it; an older
      * agent knows only "already in use", which it retries for a while after losing a link of its own.
      */
-    private static String inUseByLiveAgent(GatewaySession session, String name) {
+    private static String inUseByLiveAgent(LinkGroup session, String name) {
         return session.protocolVersion() >= 4 ? Names.inUseByLiveAgent(name) : Names.inUse(name);
     }
 }

@@ -7,14 +7,14 @@ import java.time.Instant;
 import java.util.function.Consumer;
 
 /**
- * A name registered by an agent link: what the rest of the gateway may ask of it (its figures, whether it is
- * live, a new stream for a client) and nothing more. Its state is written only by its own link's session, on
- * that link's event loop; the volatile parts are read from any thread (ingress, admin, metrics).
+ * A name registered by an agent: what the rest of the gateway may ask of it (its figures, whether it is live, a
+ * new stream for a client) and nothing more. Its state is written only by its agent's session ({@link LinkGroup}),
+ * on the session's home loop; the volatile parts are read from any thread (ingress, admin, metrics).
  */
 public final class Tunnel {
     private final String name;
     private final int registration;
-    private final GatewaySession session;
+    private final LinkGroup group;
     private final boolean tlsPassthrough;
     private final boolean rawPort;
     private final TunnelStats stats = new TunnelStats();
@@ -28,14 +28,14 @@ public final class Tunnel {
     private volatile Instant since;
     private volatile boolean live;
 
-    Tunnel(String name, int registration, GatewaySession session, boolean tlsPassthrough) {
-        this(name, registration, session, tlsPassthrough, true);
+    Tunnel(String name, int registration, LinkGroup group, boolean tlsPassthrough) {
+        this(name, registration, group, tlsPassthrough, true);
     }
 
-    Tunnel(String name, int registration, GatewaySession session, boolean tlsPassthrough, boolean rawPort) {
+    Tunnel(String name, int registration, LinkGroup group, boolean tlsPassthrough, boolean rawPort) {
         this.name = name;
         this.registration = registration;
-        this.session = session;
+        this.group = group;
         this.tlsPassthrough = tlsPassthrough;
         this.rawPort = rawPort;
     }
@@ -91,17 +91,45 @@ public final class Tunnel {
     /**
      * Opens a stream of this tunnel for {@code client}, a connection accepted elsewhere (the ingress, possibly
      * on another event loop) and routed here; {@code end} is told what the stream needs of the client's side.
-     * Runs on the agent link's event loop and then calls {@code done} there with {@code null} when the stream is
-     * open, or with why the agent cannot take it now (the caller answers the client).
+     * The stream goes on the agent's link with the fewest streams and runs on that link's event loop; {@code done}
+     * is called, on that loop or at once, with {@code null} when the stream is open, or with why the agent cannot
+     * take it now (the caller answers the client).
      */
     public void openStream(Channel client, Stream.LocalEnd end, Consumer<String> done) {
-        session.executor().execute(() -> done.accept(session.open(this, client, end) == null ? session.busy() : null));
+        GatewaySession link = group.pick();
+        if (link == null) {
+            group.refused(this, client);
+            done.accept(group.busy());
+            return;
+        }
+        link.executor().execute(() -> done.accept(link.open(this, client, end) == null ? group.busy() : null));
+    }
+
+    /**
+     * The links carrying this name's streams now: their numbers in the agent's session and how many streams each
+     * has open (all of the agent's names share its links).
+     */
+    public java.util.List<LinkFigures> links() {
+        java.util.List<LinkFigures> figures = new java.util.ArrayList<>();
+        for (GatewaySession link : group.links()) {
+            figures.add(new LinkFigures(link.linkNumber(), link.agent(), link.assigned()));
+        }
+        return figures;
+    }
+
+    /** One link of an agent's session: its number (1: the one it logged in on), its address, its streams. */
+    public record LinkFigures(int number, String agent, int streams) {
     }
 
     // ---------------------------------------------------------------- the owning session's side
 
-    GatewaySession session() {
-        return session;
+    LinkGroup group() {
+        return group;
+    }
+
+    /** Where the listener registers the connections it accepts ({@link LinkLoops}). */
+    io.netty.channel.EventLoopGroup connectionLoops() {
+        return group.connectionLoops();
     }
 
     int registration() {
@@ -148,9 +176,9 @@ public final class Tunnel {
         return was;
     }
 
-    /** A public client connected to this tunnel's own listener. Runs on the link's event loop. */
+    /** A public client connected to this tunnel's own listener. Runs on the client's event loop. */
     void accept(Channel client) {
-        session.accept(this, client);
+        group.accept(this, client);
     }
 
     @Override

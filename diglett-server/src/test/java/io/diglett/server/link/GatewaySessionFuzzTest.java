@@ -399,7 +399,7 @@ class GatewaySessionFuzzTest {
                     Tunnel tunnel = null;
                     for (String name : registeredNames) {
                         Tunnel t = gateway.registrations().names().lookup(name).orElse(null);
-                        if (t != null && t.session() == session) {
+                        if (t != null && t.group() == session.group()) {
                             tunnel = t;
                             break;
                         }
@@ -626,6 +626,15 @@ class GatewaySessionFuzzTest {
                 }
                 if (rnd.nextInt(10) == 0) {
                     out.add(ping());
+                }
+                if (h < 80 && rnd.nextInt(20) == 0) {
+                    // a link that asks to join a session nobody gave it: a Challenge, then a refusal
+                    out.add(frame(FrameKind.JOIN, 0, randomBytes(rnd, rnd.nextInt(10) == 0 ? 15 : 16)));
+                    out.add(rnd.nextInt(4) == 0 ? anyFrame() : frame(FrameKind.PROOF, 0, randomBytes(rnd, 32)));
+                    if (rnd.nextBoolean()) {
+                        out.add(frame(FrameKind.PROOF, 0, randomBytes(rnd, 32))); // a second proof, after the answer
+                    }
+                    return out;
                 }
                 out.add(rnd.nextInt(25) == 0 ? anyFrame() : text(FrameKind.LOGIN, 0, token()));
                 int regs = 1 + rnd.nextInt(3);

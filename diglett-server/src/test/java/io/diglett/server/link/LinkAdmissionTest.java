@@ -248,7 +248,7 @@ class LinkAdmissionTest {
         assertTrue(loggingIn.held() && timingOut.held(), "both evicted, their closes not run yet");
         assertEquals(2, events.count(LinkAdmission.EVICTED));
 
-        assertEquals("the connection is closing", PreLoginGuard.loggedIn(first.pipeline()));
+        assertEquals("the connection is closing", PreLoginGuard.loggedIn(first.pipeline(), sessionEnd()));
         assertEquals(0, admission.agents(), "a Login after the eviction does not make it an agent");
         second.advanceTimeBy(1, TimeUnit.HOURS);
         second.runScheduledPendingTasks();
@@ -274,7 +274,7 @@ class LinkAdmissionTest {
     }
 
     @Test
-    void aConnectionCountsAsPendingUntilLoginThenAsAnAgentUntilItCloses() throws Exception {
+    void aConnectionCountsAsPendingUntilLoginThenAsAnAgentUntilItsSessionEnds() throws Exception {
         From first = new From("10.0.0.1");
         PreLoginGuard guard = admission.admit(first);
         first.pipeline().addLast(PreLoginGuard.NAME, guard);
@@ -282,7 +282,8 @@ class LinkAdmissionTest {
         assertEquals(1, admission.pending());
         assertEquals(0, admission.agents());
 
-        assertNull(PreLoginGuard.loggedIn(first.pipeline()));
+        io.netty.util.concurrent.Promise<Void> session = sessionEnd();
+        assertNull(PreLoginGuard.loggedIn(first.pipeline(), session));
         assertEquals(0, admission.pending());
         assertEquals(1, admission.agents());
         assertNull(first.pipeline().get(PreLoginGuard.class), "the guard leaves once the link logged in");
@@ -290,7 +291,8 @@ class LinkAdmissionTest {
         From second = new From("10.0.0.2");
         second.pipeline().addLast(PreLoginGuard.NAME, admission.admit(second));
         second.register();
-        assertEquals("gateway full: 1 agents logged in, the limit", PreLoginGuard.loggedIn(second.pipeline()));
+        assertEquals("gateway full: 1 agents logged in, the limit",
+                PreLoginGuard.loggedIn(second.pipeline(), sessionEnd()));
         assertEquals(1, events.count(LinkAdmission.MAX_AGENTS));
         assertEquals(0, admission.pending());
         assertEquals(1, admission.agents());
@@ -299,7 +301,29 @@ class LinkAdmissionTest {
 
         first.close();
         first.runPendingTasks();
-        assertEquals(0, admission.agents());
+        assertEquals(1, admission.agents(), "the session holds the place: other links of it may be up");
+        session.setSuccess(null);
+        assertEquals(0, admission.agents(), "given back when the session ends");
+    }
+
+    @Test
+    void aLinkThatJoinsASessionLeavesThePendingPoolWithoutCountingAsAnAgent() throws Exception {
+        From joining = new From("10.0.0.3");
+        joining.pipeline().addLast(PreLoginGuard.NAME, admission.admit(joining));
+        joining.register();
+        assertEquals(1, admission.pending());
+        assertNull(PreLoginGuard.joined(joining.pipeline()));
+        assertEquals(0, admission.pending());
+        assertEquals(0, admission.agents(), "its session's link limit bounds it, not --max-agents");
+        assertNull(joining.pipeline().get(PreLoginGuard.class));
+        joining.close();
+        joining.runPendingTasks();
+        assertEquals(0, admission.pending() + admission.agents());
+    }
+
+    /** A session's end that runs its listeners at once. */
+    private static io.netty.util.concurrent.Promise<Void> sessionEnd() {
+        return io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE.newPromise();
     }
 
     @Test
@@ -360,12 +384,14 @@ class LinkAdmissionTest {
         quick.register();
         quick.freezeTime();
         quick.pipeline().addLast(PreLoginGuard.NAME, admission.admit(quick));
-        assertNull(PreLoginGuard.loggedIn(quick.pipeline()));
+        io.netty.util.concurrent.Promise<Void> session = sessionEnd();
+        assertNull(PreLoginGuard.loggedIn(quick.pipeline(), session));
         quick.advanceTimeBy(1, TimeUnit.HOURS);
         quick.runScheduledPendingTasks();
         assertTrue(quick.isOpen());
         assertTrue(events.failures.isEmpty());
         quick.close();
+        session.setSuccess(null);
         assertEquals(0, admission.agents());
     }
 }

@@ -156,7 +156,7 @@ class NameRegistrySeamTest {
                     return loop.newSucceededFuture(listener);
                 }, LinkEvents.NONE, Clock.systemUTC());
         GatewaySession session = new GatewaySession(new LinkServices(() -> config, registrations, LinkEvents.NONE,
-                tunnel -> List.of(), System::nanoTime, io.diglett.protocol.mux.FlowLimits.unbounded()));
+                tunnel -> List.of(), System::nanoTime, io.diglett.protocol.mux.FlowLimits.unbounded(), new LinkGroups()));
         link = new EmbeddedChannel();
         link.pipeline()
                 .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())

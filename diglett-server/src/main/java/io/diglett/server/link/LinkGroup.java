@@ -1,0 +1,420 @@
+package io.diglett.server.link;
+
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.Joining;
+import io.diglett.protocol.mux.BufferBudget;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.EventLoop;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import io.netty.util.concurrent.Promise;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One agent's session on this gateway: the link it logged in on, the links that joined it (version 5), and what
+ * they share: one login (token, instance id, principal), one set of names ({@link LinkNames}), one buffer-budget
+ * share, one stream limit. Its names live as long as any of its links does, so losing a link resets only that
+ * link's streams. Each public connection goes on the link with the fewest streams ({@link #pick}); a stream never
+ * moves.
+ *
+ * <p>Threads: the session's own state (its names, its members) is touched on its home loop, the event loop of the
+ * link it logged in on, which stays its home after that link is gone; each link runs on its own loop, and what it
+ * asks of the session hops there. What any thread may read: the active links (a copy-on-write list) and their
+ * stream counts, and the login's facts (volatile, written once).
+ */
+public final class LinkGroup {
+
+    private static final Logger log = LoggerFactory.getLogger(LinkGroup.class);
+    /** Public connections refused because the agent is busy: a flood of them writes one line a second. */
+    private static final io.diglett.common.logging.RateLimitedLog REFUSALS =
+            io.diglett.common.logging.RateLimitedLog.perSecond(log);
+
+    /** The number of the link a session logged in on. */
+    public static final int FIRST_LINK = 1;
+
+    private final LinkGroups registry;
+    private final UUID id;
+    private final byte[] key;
+    private final GatewaySession first;
+    private final LinkServices services;
+    private final EventLoop home;
+    private final LinkNames names;
+    private final BufferBudget.Share share;
+    /** Where its public listeners register the connections they accept: on the loop of the link that takes them. */
+    private final LinkLoops loops = new LinkLoops(this);
+    /** Links that take streams, for {@link #pick}: any thread reads, home loop writes. */
+    private final CopyOnWriteArrayList<GatewaySession> active = new CopyOnWriteArrayList<>();
+    /** Links not closed yet, the first included (home loop). */
+    private final List<GatewaySession> members = new ArrayList<>();
+    private int nextLinkNumber = FIRST_LINK + 1;
+    /** Public connections assigned to a link of this session and not ended, over all links (the stream limit). */
+    private final AtomicInteger streams = new AtomicInteger();
+    private volatile boolean live;
+    private volatile boolean ended;
+    /** Completed once every link is closed and the names are released (listeners run on the global executor). */
+    private final Promise<Void> closed = GlobalEventExecutor.INSTANCE.newPromise();
+
+    LinkGroup(LinkGroups registry, UUID id, byte[] key, GatewaySession first, LinkServices services) {
+        this.registry = registry;
+        this.id = id;
+        this.key = key;
+        this.first = first;
+        this.services = services;
+        this.home = first.eventLoop();
+        this.names = new LinkNames(this, services);
+        this.share = first.linkShare();
+        members.add(first);
+    }
+
+    UUID id() {
+        return id;
+    }
+
+    /** The Ok to the Login that made this session, for a link of {@code version}. */
+    Frame loggedIn(ByteBufAllocator alloc, int version) {
+        return new Joining.Session(id, key).encode(alloc, version);
+    }
+
+    LinkNames names() {
+        return names;
+    }
+
+    /** The child group of this session's public listeners ({@link LinkLoops}). */
+    io.netty.channel.EventLoopGroup connectionLoops() {
+        return loops;
+    }
+
+    /** The home loop: the session's state is touched there. */
+    EventExecutor executor() {
+        return home;
+    }
+
+    /** The home loop, where the names' public listeners are bound. */
+    EventLoop eventLoop() {
+        return home;
+    }
+
+    // ---------------------------------------------------------------- the login's facts
+
+    /** The address of the link it logged in on, for log lines. */
+    String agent() {
+        return first.agent();
+    }
+
+    int protocolVersion() {
+        return first.protocolVersion();
+    }
+
+    boolean speaks(int version) {
+        return first.speaks(version);
+    }
+
+    boolean hasToken() {
+        return first.hasToken();
+    }
+
+    byte[] tokenDigest() {
+        return first.tokenDigest();
+    }
+
+    boolean sameToken(byte[] digest) {
+        return first.sameToken(digest);
+    }
+
+    boolean sameInstance(UUID other) {
+        return first.sameInstance(other);
+    }
+
+    UUID instance() {
+        return first.instance();
+    }
+
+    Duration livenessDeadline() {
+        return first.livenessDeadline();
+    }
+
+    ByteBufAllocator alloc() {
+        return first.alloc();
+    }
+
+    // ---------------------------------------------------------------- its life
+
+    /** Where the session is: the first link's phase until its names are live, then ACTIVE until it ends. */
+    GatewaySession.Phase phase() {
+        return ended ? GatewaySession.Phase.CLOSED : live ? GatewaySession.Phase.ACTIVE : first.phase();
+    }
+
+    /** The session ended (its last link closed), or it is still registering and its first link failed. */
+    boolean over() {
+        return ended || !live && first.over();
+    }
+
+    /** The names are exposed: the first link goes active and its public connections become streams. */
+    void activate() {
+        live = true;
+        first.activate();
+    }
+
+    /** Whether it is live: joins are allowed, public connections go to its links. */
+    boolean live() {
+        return live && !ended;
+    }
+
+    /** Answers a request of the agent's, on the first link while registering, later on any live link. */
+    void reply(Frame frame) {
+        GatewaySession to = live ? firstActive() : first;
+        if (to == null) {
+            frame.release();
+            return;
+        }
+        to.send(frame);
+    }
+
+    private GatewaySession firstActive() {
+        for (GatewaySession link : active) {
+            if (!link.over()) {
+                return link;
+            }
+        }
+        return null;
+    }
+
+    /** A connection error for the whole session: every link fails with {@code reason}. */
+    void fail(String reason) {
+        for (GatewaySession link : new ArrayList<>(members)) {
+            link.failFromGroup(reason, false);
+        }
+    }
+
+    /** The agent is refused for good: every link is refused with {@code reason}. */
+    void refuse(String reason) {
+        for (GatewaySession link : new ArrayList<>(members)) {
+            link.failFromGroup(reason, true);
+        }
+    }
+
+    /** Stops accepting public connections (the gateway drains). */
+    void closeListeners() {
+        home.execute(names::closeListeners);
+    }
+
+    /** The authenticator changed its mind: the names are authorized again, on the home loop. */
+    public void reauthorize() {
+        home.execute(names::reauthorize);
+    }
+
+    /** The registry took {@code tunnel}'s name away. */
+    void lost(Tunnel tunnel, String reason) {
+        names.lost(tunnel, reason);
+    }
+
+    /**
+     * Whether the agent is alive, asked from any thread: {@code true} as soon as any of its links hears anything
+     * within {@code deadline} (see {@link GatewaySession#alive}), {@code false} when none does.
+     */
+    CompletionStage<Boolean> alive(Duration deadline) {
+        List<GatewaySession> links = new ArrayList<>(active);
+        if (links.isEmpty()) {
+            return first.alive(deadline);
+        }
+        CompletableFuture<Boolean> answer = new CompletableFuture<>();
+        AtomicInteger silent = new AtomicInteger(links.size());
+        for (GatewaySession link : links) {
+            link.alive(deadline).whenComplete((alive, e) -> {
+                if (Boolean.TRUE.equals(alive)) {
+                    answer.complete(true);
+                } else if (silent.decrementAndGet() == 0) {
+                    answer.complete(false);
+                }
+            });
+        }
+        return answer;
+    }
+
+    /**
+     * Takes {@code tunnel}'s name from this session, from another thread (the name goes to another agent of the same
+     * token). A live session loses that name only (see {@link LinkNames#takeAway}); one still registering has
+     * nothing live and is closed. Completes once the name is released.
+     */
+    CompletionStage<Void> takeAway(Tunnel tunnel, String reason) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        home.execute(() -> {
+            if (live() && !over()) {
+                names.takeAway(tunnel, reason).whenComplete((v, e) -> done.complete(null));
+                return;
+            }
+            if (!over()) {
+                fail(reason);
+            }
+            closed.addListener(f -> done.complete(null));
+        });
+        return done;
+    }
+
+    // ---------------------------------------------------------------- links
+
+    /**
+     * A link proved it belongs to this session: it joins unless the session is over, not live yet, or has as many
+     * links as the limit allows. Runs on the home loop; {@code answer} gets the link's number, or why it may not
+     * join (the link refuses the agent with it).
+     */
+    void join(GatewaySession link, java.util.function.BiConsumer<Integer, String> answer) {
+        home.execute(() -> {
+            int limit = services.config().get().limits().maxLinksPerAgent();
+            if (ended || over()) {
+                answer.accept(null, "cannot join: unknown session or wrong proof");
+            } else if (!live) {
+                answer.accept(null, "cannot join: the session is still registering its names");
+            } else if (members.size() >= limit) {
+                answer.accept(null, "cannot join: the session has " + members.size()
+                        + " links, this gateway's limit (--max-links-per-agent)");
+            } else {
+                int number = nextLinkNumber++;
+                members.add(link);
+                active.add(link); // picked only once it takes streams
+
+                log.debug("session of agent {}: link {} joined from {} ({} links)", agent(), number, link.agent(),
+                        members.size());
+                answer.accept(number, null);
+            }
+        });
+    }
+
+    /** The first link went active: it takes streams. */
+    void linkActive(GatewaySession link) {
+        active.addIfAbsent(link);
+    }
+
+    /** {@code link} takes no more streams (it drains, or failed); its open streams finish or are reset there. */
+    void stopsTakingStreams(GatewaySession link) {
+        active.remove(link);
+    }
+
+    /**
+     * {@code link} closed. The last link to close ends the session: its names are released. Completes when that is
+     * done (at once for a link that was not the last).
+     */
+    CompletionStage<Void> linkClosed(GatewaySession link) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        home.execute(() -> {
+            active.remove(link);
+            if (!members.remove(link) || !members.isEmpty() || ended) {
+                done.complete(null);
+                return;
+            }
+            ended = true;
+            registry.ended(this);
+            names.releaseAll().whenComplete((v, e) -> {
+                closed.trySuccess(null);
+                done.complete(null);
+            });
+        });
+        return done;
+    }
+
+    /**
+     * The link a new public connection goes on: of the links taking streams, the one with the fewest assigned, its
+     * count taken at once (so a burst spreads); {@code null} when none takes it or the session has
+     * {@code --max-streams-per-agent} streams. The caller gives the count back ({@link GatewaySession#unassign}) if
+     * the connection does not become a stream; a stream gives it back when it ends.
+     */
+    GatewaySession pick() {
+        if (ended) {
+            return null;
+        }
+        GatewaySession best = null;
+        int least = Integer.MAX_VALUE;
+        for (GatewaySession link : active) {
+            int load = link.assigned();
+            if (load < least && link.takesStreams()) {
+                best = link;
+                least = load;
+            }
+        }
+        if (best == null) {
+            return null;
+        }
+        if (streams.incrementAndGet() > services.config().get().maxStreamsPerAgent()) {
+            streams.decrementAndGet();
+            return null;
+        }
+        best.assign();
+        return best;
+    }
+
+    /** The buffer-budget share every link of this session holds its streams against. */
+    BufferBudget.Share share() {
+        return share;
+    }
+
+    /** Streams of this session's links, open or being opened: what {@code --max-streams-per-agent} bounds. */
+    AtomicInteger streams() {
+        return streams;
+    }
+
+    /** Why this session takes no new stream now ({@link #pick} returned nothing). */
+    String busy() {
+        int open = streams.get();
+        int limit = services.config().get().maxStreamsPerAgent();
+        return open >= limit ? open + " streams open, the limit" : "the agent is not connected";
+    }
+
+    /**
+     * A public client connected to {@code tunnel}'s own listener; runs on the client's loop, which is the loop of
+     * the link the connection was assigned to when it was accepted ({@link LinkLoops}), so the stream needs no hop.
+     * A connection whose link went away meanwhile goes to another link (its stream then runs on that link's loop),
+     * or is refused.
+     */
+    void accept(Tunnel tunnel, io.netty.channel.Channel client) {
+        GatewaySession link = LinkLoops.assignment(client);
+        if (link == null || !link.takesStreams()) {
+            if (link != null) {
+                link.unassign();
+            }
+            link = pick();
+        }
+        if (link == null) {
+            refused(tunnel, client);
+            client.close();
+            return;
+        }
+        GatewaySession chosen = link;
+        if (chosen.executor().inEventLoop()) {
+            chosen.accept(tunnel, client);
+        } else {
+            chosen.executor().execute(() -> chosen.accept(tunnel, client));
+        }
+    }
+
+    /** Counts and logs (at most a line a second) a public connection this session cannot take now. */
+    void refused(Tunnel tunnel, io.netty.channel.Channel client) {
+        String busy = busy();
+        services.events().connectionRefused(busy.endsWith("the limit") ? "stream_limit" : "agent_unavailable");
+        REFUSALS.warn("name={} client={} refused: {}", tunnel.name(), ClientAddress.remote(client), busy);
+    }
+
+    /** The links that take streams now, for figures. */
+    public List<GatewaySession> links() {
+        return List.copyOf(active);
+    }
+
+    /** Completes once every link is closed and the names are released. */
+    public Future<Void> closeFuture() {
+        return closed;
+    }
+
+    @Override
+    public String toString() {
+        return "LinkGroup(" + agent() + ", " + active.size() + " links)";
+    }
+}
