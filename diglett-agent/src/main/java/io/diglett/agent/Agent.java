@@ -1,6 +1,7 @@
 package io.diglett.agent;
 
 import io.diglett.common.transport.Transport;
+import io.diglett.protocol.Joining;
 import io.diglett.protocol.Reasons;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Heartbeat;
@@ -33,10 +34,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The agent: one link at a time to the gateway, carrying every public connection of its names to their
- * backends. The link and all backend connections share one event loop. When the link is lost the agent
- * reconnects with exponential backoff and registers its names again; only a refusal (token, name, the
- * gateway's identity) stops it.
+ * The agent: its links to the gateway (one per {@code --links}), carrying every public connection of its names to
+ * their backends. One link logs in and registers the names; the others join its session (protocol version 5) and
+ * take their share of the streams. Each link has an event loop of its own, shared with the backend connections of
+ * its streams. A lost link is opened again after its backoff (joining the session while the gateway still holds
+ * it, else logging in and registering again); only a refusal (token, name, the gateway's identity) stops the agent.
+ * The agent's own state (which link logs in, the session, the figures of coming online) is touched on the first
+ * link's loop only.
  */
 public final class Agent implements AutoCloseable {
 
@@ -44,40 +48,67 @@ public final class Agent implements AutoCloseable {
 
     static final WriteBufferWaterMark LINK_WATER_MARK = new WriteBufferWaterMark(512 * 1024, 1024 * 1024);
 
+    /** One of the agent's links: its loop and backoff, and where it is. Control loop only, but {@code link}. */
+    private final class Slot {
+        final int number;
+        final EventLoop loop;
+        final Backoff backoff = new Backoff(config.reconnectCap(), new Random());
+        /** The connection, while there is one (read by close and the memory watch from any thread). */
+        volatile Channel link;
+        /** Dialing, logging in, joining or online: not to be dialed again. */
+        boolean busy;
+        boolean online;
+        /** Refused by the gateway for this session (its link limit), or unused next to a version-4 gateway. */
+        boolean unused;
+        ScheduledFuture<?> retry;
+
+        Slot(int number, EventLoop loop) {
+            this.number = number;
+            this.loop = loop;
+        }
+    }
+
     private final AgentConfig config;
     private final Transport transport = Transport.best();
     private final EventLoopGroup group;
-    private final EventLoop loop;
-    private final Backoff backoff;
+    /** The first link's loop: the agent's own state lives there. */
+    private final EventLoop control;
+    private final List<Slot> slots = new ArrayList<>();
     private final CompletableFuture<List<Registration>> firstOnline = new CompletableFuture<>();
     private final CompletableFuture<String> stopped = new CompletableFuture<>();
     private SslContext tls;
-    private volatile Channel link;
     private volatile boolean closing;
     private final AtomicBoolean closeCalled = new AtomicBoolean();
     private boolean wasOnline;
-    /** Whether the current link came online; when the last one that had ended (System.nanoTime). */
-    private boolean linkOnline;
+    /** When the agent last lost its last online link (System.nanoTime). */
     private long lostOnlineLinkAt;
     private volatile int timesOnline;
-    private ScheduledFuture<?> retry;
     private final AgentStatus status;
-    /** The buffer budget every link of this agent (one at a time) shares, and the stall timeout. */
+    /** The buffer budget every link of this agent shares, and the stall timeout. */
     private final FlowLimits flow;
     /** Tells the buffer budget when the kernel's socket memory is short. */
     private final io.diglett.common.transport.TcpMemory tcpMemory;
     /** Random, made once per agent: sent at every login, so the gateway knows our new link from another agent's. */
     private final java.util.UUID instance = io.diglett.protocol.Requests.Login.newInstance();
     private AgentAdmin admin;
+    /** The session the links share (version 5), or {@code null}: none yet, gone, or a gateway of version 4. */
+    private Joining.Session session;
+    /** The link logging in now, or {@code null}. */
+    private Slot loggingIn;
+    /** The names as the gateway registered them at the last login. */
+    private List<Registration> registrations = List.of();
 
     public Agent(AgentConfig config) {
         this.config = config;
         this.status = new AgentStatus(config, java.time.Clock.systemUTC());
         this.flow = config.buffers().flowLimits();
         this.tcpMemory = new io.diglett.common.transport.TcpMemory(flow.budget());
-        this.group = transport.newGroup(1, "diglett-agent");
-        this.loop = group.next();
-        this.backoff = new Backoff(config.reconnectCap(), new Random());
+        this.group = transport.newGroup(config.links(), "diglett-agent");
+        java.util.Iterator<io.netty.util.concurrent.EventExecutor> loops = group.iterator();
+        for (int number = 1; number <= config.links(); number++) {
+            slots.add(new Slot(number, (EventLoop) loops.next()));
+        }
+        this.control = slots.get(0).loop;
     }
 
     /**
@@ -87,12 +118,14 @@ public final class Agent implements AutoCloseable {
      */
     public CompletableFuture<List<Registration>> start() {
         tcpMemory.onChange(memoryShort -> {
-            Channel current = link;
-            if (current != null) {
-                io.diglett.common.transport.Transport.shortOfMemory(current, memoryShort);
+            for (Slot slot : slots) {
+                Channel current = slot.link;
+                if (current != null) {
+                    io.diglett.common.transport.Transport.shortOfMemory(current, memoryShort);
+                }
             }
         });
-        tcpMemory.start(loop);
+        tcpMemory.start(control);
         try {
             tls = config.trust().plaintext() ? null : SslContextBuilder.forClient()
                     .sslProvider(io.diglett.common.transport.Tls.provider())
@@ -107,7 +140,7 @@ public final class Agent implements AutoCloseable {
         if (config.trust().plaintext()) {
             log.warn("--plaintext: the link to the gateway is neither encrypted nor authenticated");
         }
-        loop.execute(this::connect);
+        control.execute(() -> connect(slots.get(0)));
         return firstOnline;
     }
 
@@ -136,11 +169,27 @@ public final class Agent implements AutoCloseable {
         return stopped;
     }
 
-    /** Resolves the backends off the event loop (DNS may block), then dials from the loop. */
-    private void connect() {
-        if (closing) {
+    /**
+     * Opens {@code slot}'s link: joining the session if there is one, else logging in, unless another link is
+     * logging in now (this one is started once that one is online). Resolves the backends off the event loop (DNS
+     * may block), then dials from the slot's loop. Runs on the control loop.
+     */
+    private void connect(Slot slot) {
+        if (closing || slot.busy || slot.unused) {
             return;
         }
+        if (slot.retry != null) {
+            slot.retry.cancel(false);
+            slot.retry = null;
+        }
+        Joining.Session join = session;
+        if (join == null) {
+            if (loggingIn != null) {
+                return; // started once the login is online (or by its own retry)
+            }
+            loggingIn = slot;
+        }
+        slot.busy = true;
         CompletableFuture.supplyAsync(() -> {
             try {
                 return resolveBackends();
@@ -148,32 +197,39 @@ public final class Agent implements AutoCloseable {
                 throw new java.util.concurrent.CompletionException(e);
             }
         }).whenComplete((targets, error) -> {
-            if (loop.isShuttingDown()) {
+            if (control.isShuttingDown()) {
                 return;
             }
-            loop.execute(() -> {
+            control.execute(() -> {
                 if (error != null) {
-                    ended(new LinkEnd(Reasons.of(error.getCause() != null ? error.getCause() : error),
-                            false));
+                    Throwable cause = error.getCause() != null ? error.getCause() : error;
+                    ended(slot, join, new LinkEnd(Reasons.of(cause), false));
                 } else {
-                    dial(targets);
+                    dial(slot, targets, join);
                 }
             });
         });
     }
 
-    private void dial(List<AgentSession.Target> targets) {
+    private void dial(Slot slot, List<AgentSession.Target> targets, Joining.Session join) {
         if (closing) {
-            stopped.complete("agent stopped");
+            slot.busy = false;
+            stoppedIfIdle();
             return;
         }
-        log.info("connecting to gateway {}", config.gateway());
-        status.state(AgentStatus.State.CONNECTING);
+        if (join == null) {
+            log.info("connecting to gateway {}", config.gateway());
+            status.state(onlineLinks() > 0 ? AgentStatus.State.ONLINE : AgentStatus.State.CONNECTING);
+        } else {
+            log.debug("link {}: joining the session at gateway {}", slot.number, config.gateway());
+        }
+        status.link(slot.number, AgentStatus.LinkState.CONNECTING, 0);
         CompletableFuture<List<Registration>> online = new CompletableFuture<>();
         CompletableFuture<LinkEnd> ended = new CompletableFuture<>();
         boolean inUseMayBeOurs = wasOnline && System.nanoTime() - lostOnlineLinkAt < inUseGraceNanos();
+        AgentSession[] made = new AgentSession[1];
         Bootstrap bootstrap = new Bootstrap()
-                .group(loop)
+                .group(slot.loop)
                 .channel(transport.socketChannel())
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.SO_KEEPALIVE, true)
@@ -183,22 +239,23 @@ public final class Agent implements AutoCloseable {
                     @Override
                     protected void initChannel(Channel ch) {
                         io.diglett.common.transport.Transport.shortOfMemory(ch, flow.budget().systemPressure());
+                        made[0] = new AgentSession(config, transport, targets, inUseMayBeOurs, instance, join,
+                                status.link(slot.number), online, ended, status, flow);
                         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS, tls == null ? null
                                         : tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()),
-                                new AgentSession(config, transport, targets, inUseMayBeOurs, instance, online, ended,
-                                        status, flow));
+                                made[0]);
                     }
                 });
         ChannelFuture connect = bootstrap.connect(config.gateway().host(), config.gateway().port());
-        link = connect.channel();
+        slot.link = connect.channel();
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 ended.complete(new LinkEnd("cannot reach gateway " + config.gateway() + ": "
                         + Reasons.of(f.cause()), false));
             }
         });
-        online.thenAccept(this::online);
-        ended.thenAccept(this::ended);
+        online.thenAccept(names -> control.execute(() -> online(slot, made[0], names)));
+        ended.thenAccept(end -> control.execute(() -> ended(slot, join, end)));
     }
 
     private List<AgentSession.Target> resolveBackends() throws UnknownHostException {
@@ -230,20 +287,62 @@ public final class Agent implements AutoCloseable {
         return (Heartbeat.DEAD_AFTER_INTERVALS + 1) * config.heartbeat().toNanos();
     }
 
-    private void online(List<Registration> registrations) {
-        wasOnline = true;
-        linkOnline = true;
-        timesOnline++;
-        backoff.reset();
-        status.online(registrations);
-        for (Registration registration : registrations) {
-            // port 0: the gateway serves the name on its ingress only, without a raw port
-            String raw = registration.publicPort() == 0 ? null : config.gateway().host() + ":" + registration.publicPort();
-            String urls = String.join(", ", registration.urls());
-            String where = registration.urls().isEmpty() ? raw : raw == null ? urls : urls + " and " + raw;
-            log.info("online: '{}' is reachable at {} -> {}", registration.name(), where, backendOf(registration.name()));
+    private int onlineLinks() {
+        int online = 0;
+        for (Slot slot : slots) {
+            if (slot.online) {
+                online++;
+            }
         }
-        firstOnline.complete(registrations);
+        return online;
+    }
+
+    /** {@code slot}'s link is online: it logged in (and registered), or joined the session. Control loop. */
+    private void online(Slot slot, AgentSession link, List<Registration> names) {
+        if (closing || slot.link == null) {
+            return; // ended meanwhile: its end is on the way
+        }
+        boolean cameOnline = onlineLinks() == 0;
+        slot.online = true;
+        slot.backoff.reset();
+        status.link(slot.number, AgentStatus.LinkState.ONLINE, link.linkNumber());
+        if (loggingIn == slot) {
+            loggingIn = null;
+            registrations = names;
+            session = link.session();
+            if (session == null && config.links() > 1) {
+                log.info("the gateway speaks protocol version {}: one link instead of {} (upgrade the gateway to"
+                        + " use --links)", link.protocolVersion(), config.links());
+            }
+            for (Slot other : slots) {
+                other.unused = session == null && other != slot; // a new session: a link refused before may join
+                if (other.unused) {
+                    status.link(other.number, AgentStatus.LinkState.UNUSED, 0);
+                }
+            }
+        } else {
+            log.info("link {} joined the session as link {}", slot.number, link.linkNumber());
+        }
+        if (cameOnline) {
+            wasOnline = true;
+            timesOnline++;
+            status.online(registrations);
+            for (Registration registration : registrations) {
+                // port 0: the gateway serves the name on its ingress only, without a raw port
+                String raw = registration.publicPort() == 0 ? null
+                        : config.gateway().host() + ":" + registration.publicPort();
+                String urls = String.join(", ", registration.urls());
+                String where = registration.urls().isEmpty() ? raw : raw == null ? urls : urls + " and " + raw;
+                log.info("online: '{}' is reachable at {} -> {}", registration.name(), where,
+                        backendOf(registration.name()));
+            }
+            firstOnline.complete(registrations);
+        }
+        if (session != null) {
+            for (Slot other : slots) {
+                connect(other); // the others join (those busy or unused are left alone)
+            }
+        }
     }
 
     private Object backendOf(String name) {
@@ -251,15 +350,23 @@ public final class Agent implements AutoCloseable {
                 .map(TunnelSpec::backend).orElse(null);
     }
 
-    /** A link is over: stop if refused or closing, else try again after the backoff. Runs on the loop. */
-    private void ended(LinkEnd end) {
-        link = null;
-        if (linkOnline) {
-            linkOnline = false;
+    /**
+     * {@code slot}'s link is over: stop if refused or closing, forget the session if the gateway has none, give
+     * the link up if the gateway refused it, else open it again after its backoff. Control loop.
+     */
+    private void ended(Slot slot, Joining.Session joined, LinkEnd end) {
+        slot.link = null;
+        slot.busy = false;
+        boolean wasLinkOnline = slot.online;
+        slot.online = false;
+        if (loggingIn == slot) {
+            loggingIn = null;
+        }
+        if (wasLinkOnline && onlineLinks() == 0) {
             lostOnlineLinkAt = System.nanoTime();
         }
         if (closing) {
-            stopped.complete("agent stopped");
+            stoppedIfIdle();
             return;
         }
         if (end.rejected()) {
@@ -269,20 +376,65 @@ public final class Agent implements AutoCloseable {
             stop(end.reason(), new RejectedException(end.reason()));
             return;
         }
-        long delay = backoff.nextMillis();
-        status.retrying(end.reason(), java.time.Duration.ofMillis(delay));
-        log.warn("{}; reconnecting in {} s", end.reason(), String.format("%.1f", delay / 1000.0));
-        retry = loop.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
+        if (end.join() == LinkEnd.Join.SESSION_GONE) {
+            if (session == joined) {
+                session = null; // the next link to open logs in again
+            }
+            log.info("link {}: {}; logging in again", slot.number, end.reason());
+            if (onlineLinks() == 0) {
+                connect(slot);
+                return;
+            }
+        } else if (end.join() == LinkEnd.Join.REFUSED) {
+            slot.unused = true;
+            status.link(slot.number, AgentStatus.LinkState.UNUSED, 0);
+            log.warn("link {} given up: {}", slot.number, end.reason());
+            return;
+        }
+        long delay = slot.backoff.nextMillis();
+        status.link(slot.number, AgentStatus.LinkState.RETRYING, 0);
+        if (onlineLinks() == 0) {
+            status.retrying(end.reason(), java.time.Duration.ofMillis(delay));
+            log.warn("{}; reconnecting in {} s", end.reason(), String.format("%.1f", delay / 1000.0));
+        } else {
+            status.error(end.reason());
+            log.warn("link {}: {}; opening it again in {} s ({} of {} links online)", slot.number, end.reason(),
+                    String.format("%.1f", delay / 1000.0), onlineLinks(), slots.size());
+        }
+        slot.retry = control.schedule(() -> {
+            slot.retry = null;
+            connect(slot);
+        }, delay, TimeUnit.MILLISECONDS);
+    }
+
+    /** Closing: the agent has stopped once no link is left. */
+    private void stoppedIfIdle() {
+        for (Slot slot : slots) {
+            if (slot.busy) {
+                return;
+            }
+        }
+        stopped.complete("agent stopped");
     }
 
     private void stop(String reason, Throwable cause) {
         firstOnline.completeExceptionally(cause);
         stopped.complete(reason);
+        for (Slot slot : slots) {
+            Channel channel = slot.link;
+            if (channel != null) {
+                channel.close(); // refused: the other links go too
+            }
+            if (slot.retry != null) {
+                slot.retry.cancel(false);
+            }
+            slot.unused = true;
+        }
     }
 
     /**
-     * Tells the gateway (Terminate), closes the link and stops the event loop; waits for that unless called
-     * on the agent's own thread (from one of its futures' callbacks).
+     * Tells the gateway (Terminate on every link), closes the links and stops the event loops; waits for that unless
+     * called on one of the agent's own threads (from one of its futures' callbacks).
      */
     @Override
     public void close() {
@@ -295,31 +447,42 @@ public final class Agent implements AutoCloseable {
             admin.close();
         }
         CompletableFuture<Void> done = new CompletableFuture<>();
-        loop.execute(() -> {
-            if (retry != null) {
-                retry.cancel(false);
-            }
-            Channel channel = link;
-            if (channel != null && channel.pipeline().get(HandlerNames.SESSION) instanceof AgentSession session) {
-                session.stop();
-                channel.closeFuture().addListener(f -> done.complete(null));
-            } else {
-                if (channel != null) {
-                    channel.close();
+        control.execute(() -> {
+            List<CompletableFuture<Void>> closed = new ArrayList<>();
+            for (Slot slot : slots) {
+                if (slot.retry != null) {
+                    slot.retry.cancel(false);
                 }
-                done.complete(null);
+                Channel channel = slot.link;
+                if (channel == null) {
+                    continue;
+                }
+                CompletableFuture<Void> linkClosed = new CompletableFuture<>();
+                closed.add(linkClosed);
+                channel.closeFuture().addListener(f -> linkClosed.complete(null));
+                channel.eventLoop().execute(() -> {
+                    if (channel.pipeline().get(HandlerNames.SESSION) instanceof AgentSession session) {
+                        session.stop();
+                    } else {
+                        channel.close();
+                    }
+                });
             }
+            CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new))
+                    .whenComplete((v, e) -> done.complete(null));
         });
         stopped.complete("agent stopped");
         firstOnline.completeExceptionally(new IOException("agent stopped"));
-        if (loop.inEventLoop()) {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-            return;
+        for (io.netty.util.concurrent.EventExecutor loop : group) {
+            if (loop.inEventLoop()) {
+                group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+                return;
+            }
         }
         try {
             done.get(5, TimeUnit.SECONDS);
         } catch (Exception e) {
-            log.debug("closing the link took too long: {}", e.toString());
+            log.debug("closing the links took too long: {}", e.toString());
         }
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }

@@ -34,6 +34,12 @@ final class AgentAdmin implements AutoCloseable {
         PrometheusRegistry registry = new PrometheusRegistry();
         GaugeWithCallback.builder().name("diglett_agent_online").help("1 while the tunnels are live, else 0")
                 .callback(cb -> cb.call(status.state() == AgentStatus.State.ONLINE ? 1 : 0)).register(registry);
+        GaugeWithCallback.builder().name("diglett_agent_links_online").help("Links to the gateway carrying streams")
+                .callback(cb -> cb.call(status.linksOnline())).register(registry);
+        GaugeWithCallback.builder().name("diglett_agent_link_streams").help("Streams open per link (1 to --links)")
+                .labelNames("link")
+                .callback(cb -> status.links().forEach(l -> cb.call(l.open(), Integer.toString(l.slot()))))
+                .register(registry);
         CounterWithCallback.builder().name("diglett_agent_reconnects").help("Links made again after a loss")
                 .callback(cb -> cb.call(status.reconnects())).register(registry);
         GaugeWithCallback.builder().name("diglett_agent_streams_open").help("Streams open per name")
@@ -69,6 +75,13 @@ final class AgentAdmin implements AutoCloseable {
                 .name("nextAttempt").value(status.nextAttempt() == null ? null : status.nextAttempt().toString())
                 .name("lastError").value(status.lastError())
                 .name("lastErrorAt").value(status.lastErrorAt() == null ? null : status.lastErrorAt().toString())
+                .name("links").beginArray();
+        for (AgentStatus.Link link : status.links()) {
+            json.beginObject().name("link").value(link.slot()).name("number").value(link.number())
+                    .name("state").value(link.state().name().toLowerCase(java.util.Locale.ROOT))
+                    .name("streams").value(link.open()).endObject();
+        }
+        json.endArray()
                 .name("tunnels").beginArray();
         for (AgentStatus.Tunnel t : status.tunnels()) {
             Registration r = t.registration();

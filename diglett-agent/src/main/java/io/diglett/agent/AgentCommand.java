@@ -112,6 +112,13 @@ public final class AgentCommand implements Callable<Integer> {
             description = "Streams open at once; the gateway's further Opens are refused (default: ${DEFAULT-VALUE}).")
     int maxStreams;
 
+    @Option(names = "--links", paramLabel = "N", defaultValue = "auto", converter = Converters.CountOrAuto.class,
+            description = "Links to the gateway, all in one session: each public connection goes on the one with the"
+                    + " fewest streams, and each has a thread of its own (default: ${DEFAULT-VALUE}: this machine's"
+                    + " cores, at most " + AgentConfig.MAX_DEFAULT_LINKS + "; 1 to " + AgentConfig.MAX_LINKS
+                    + "). A gateway older than protocol version 5 gets one.")
+    int links;
+
     @CommandLine.Mixin
     HeartbeatOption heartbeat = new HeartbeatOption();
 
@@ -187,7 +194,8 @@ public final class AgentCommand implements Callable<Integer> {
                 .withTunnels(tunnels).withWindow(window.bytes())
                 .withMaxPendingConnects(maxPendingConnects).withMaxStreams(maxStreams)
                 .withHeartbeat(heartbeat.interval())
-                .withBuffers(buffers.settings(Long.MAX_VALUE, Long.MAX_VALUE)) // one link: all of the budget
+                .withLinks(links > 0 ? links : AgentConfig.defaultLinks())
+                .withBuffers(buffers.settings(Long.MAX_VALUE, Long.MAX_VALUE)) // one session: all of the budget
                 .withReconnectCap(Duration.ofMillis(Math.round(reconnectMax * 1000)));
     }
 

@@ -23,16 +23,22 @@ import java.util.List;
  * @param heartbeat            Ping interval on an idle link; three silent intervals declare it dead
  * @param reconnectCap         longest wait between reconnect attempts
  * @param buffers              what streams may hold for backends that do not take their bytes
+ * @param links                links kept to the gateway in one session (protocol version 5), 1 to {@link #MAX_LINKS}
  */
 public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunnels, int window, TrustSettings trust,
                           Duration handshakeTimeout, int connectTimeoutMillis, int maxPendingConnects,
-                          int maxStreams, Duration heartbeat, Duration reconnectCap, BufferSettings buffers) {
+                          int maxStreams, Duration heartbeat, Duration reconnectCap, BufferSettings buffers,
+                          int links) {
 
     public static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 10_000;
     public static final int DEFAULT_MAX_PENDING_CONNECTS = 256;
     public static final int DEFAULT_MAX_STREAMS = 16_384;
     public static final Duration DEFAULT_RECONNECT_CAP = Duration.ofSeconds(30);
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+    /** Most links an agent keeps; the gateway's default --max-links-per-agent. */
+    public static final int MAX_LINKS = 16;
+    /** Most links by default, however many cores the machine has. */
+    public static final int MAX_DEFAULT_LINKS = 8;
     /** Longest token: the Login frame's limit, less the instance id that follows the token. */
     public static final int MAX_TOKEN_BYTES = io.diglett.protocol.FrameKind.LOGIN.maxPayload()
             - io.diglett.protocol.Requests.Login.INSTANCE_BYTES;
@@ -61,6 +67,9 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
         if (maxPendingConnects < 1 || connectTimeoutMillis < 1 || maxStreams < 1) {
             throw new IllegalArgumentException("limits must be at least 1");
         }
+        if (links < 1 || links > MAX_LINKS) {
+            throw new IllegalArgumentException("links must be between 1 and " + MAX_LINKS);
+        }
         if (heartbeat.isNegative() || heartbeat.isZero() || reconnectCap.isNegative()) {
             throw new IllegalArgumentException("the heartbeat must be positive and the reconnect cap not negative");
         }
@@ -70,50 +79,59 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
     public static AgentConfig of(HostPort gateway, String token, String name, HostPort backend, TrustSettings trust) {
         return new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), Protocol.DEFAULT_WINDOW, trust,
                 DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_MILLIS, DEFAULT_MAX_PENDING_CONNECTS, DEFAULT_MAX_STREAMS,
-                Heartbeat.DEFAULT_INTERVAL, DEFAULT_RECONNECT_CAP, BufferSettings.defaults());
+                Heartbeat.DEFAULT_INTERVAL, DEFAULT_RECONNECT_CAP, BufferSettings.defaults(), defaultLinks());
+    }
+
+    /** The links an agent keeps unless told: one per core, at most {@link #MAX_DEFAULT_LINKS}. */
+    public static int defaultLinks() {
+        return Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), MAX_DEFAULT_LINKS));
     }
 
     public AgentConfig withGateway(HostPort value) {
-        return new AgentConfig(value, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
+        return new AgentConfig(value, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
     }
 
     public AgentConfig withToken(String value) {
-        return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
+        return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
     }
 
     public AgentConfig withTunnels(List<TunnelSpec> value) {
-        return new AgentConfig(gateway, token, value, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
+        return new AgentConfig(gateway, token, value, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
     }
 
     public AgentConfig withWindow(int value) {
-        return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
+        return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
     }
 
     public AgentConfig withTrust(TrustSettings value) {
-        return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
+        return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
     }
 
     public AgentConfig withHandshakeTimeout(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers);
+        return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
     }
 
     public AgentConfig withMaxPendingConnects(int value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value, maxStreams, heartbeat, reconnectCap, buffers);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value, maxStreams, heartbeat, reconnectCap, buffers, links);
     }
 
     public AgentConfig withMaxStreams(int value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, value, heartbeat, reconnectCap, buffers);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, value, heartbeat, reconnectCap, buffers, links);
     }
 
     public AgentConfig withBuffers(BufferSettings value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, value);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, value, links);
     }
 
     public AgentConfig withHeartbeat(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, value, reconnectCap, buffers);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, value, reconnectCap, buffers, links);
+    }
+
+    public AgentConfig withLinks(int value) {
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, value);
     }
 
     public AgentConfig withReconnectCap(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, value, buffers);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, value, buffers, links);
     }
 }

@@ -5,6 +5,7 @@ import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
+import io.diglett.protocol.Joining;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
@@ -42,15 +43,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The agent's end of the link. Phases: handshake, login, registration (one Register per name, then
- * FinishRegister), active. In the active phase each Open from the gateway connects the backend at once, so a
- * backend that speaks first is heard; Ok goes back when it is connected, Error when it is not.
+ * The agent's end of one link. Phases: handshake, login, registration (one Register per name, then
+ * FinishRegister), active; or, for a further link of the agent's session (protocol version 5), handshake, join
+ * (Join, the gateway's Challenge, our Proof), active. In the active phase each Open from the gateway connects the
+ * backend at once, so a backend that speaks first is heard; Ok goes back when it is connected, Error when it is not.
  */
 final class AgentSession extends LinkSession {
 
     private static final Logger log = LoggerFactory.getLogger(AgentSession.class);
 
-    enum Phase { HANDSHAKE, LOGIN, REGISTER, FINISH, ACTIVE, CLOSED }
+    enum Phase { HANDSHAKE, LOGIN, JOIN, PROOF, REGISTER, FINISH, ACTIVE, CLOSED }
 
     /** A tunnel of this link: its registration id, spec and resolved backend. */
     record Target(int registration, TunnelSpec spec, InetSocketAddress backend) {
@@ -77,6 +79,16 @@ final class AgentSession extends LinkSession {
     /** Whether the TLS handshake succeeded (an unanswered handshake after it is not a TLS failure). */
     private boolean tlsDone;
     private final AgentStatus status;
+    /** The session this link joins, or {@code null}: this link logs in and registers. */
+    private final Joining.Session join;
+    /** This link's entry in the status, or {@code null} (not counted per link). */
+    private final AgentStatus.Link link;
+    /** The session the gateway made at our Login (version 5), or {@code null}. */
+    private Joining.Session session;
+    /** This link's number in the gateway's session, once online. */
+    private int linkNumber;
+    /** What the end of a join means for the session. */
+    private LinkEnd.Join joinEnd = LinkEnd.Join.NONE;
 
     /**
      * @param inUseMayBeOurs whether the agent lost an online link so recently that a name "already in use"
@@ -90,7 +102,21 @@ final class AgentSession extends LinkSession {
     AgentSession(AgentConfig config, Transport transport, List<Target> targets, boolean inUseMayBeOurs,
                  java.util.UUID instance, CompletableFuture<List<Registration>> online,
                  CompletableFuture<LinkEnd> ended, AgentStatus status, FlowLimits flow) {
+        this(config, transport, targets, inUseMayBeOurs, instance, null, null, online, ended, status, flow);
+    }
+
+    /**
+     * A link that joins {@code join} (protocol version 5) instead of logging in, or, with {@code null}, logs in; its
+     * streams are counted in {@code link} ({@code null}: not per link). {@code online} completes with the names
+     * this link registered (none for a joined link).
+     */
+    AgentSession(AgentConfig config, Transport transport, List<Target> targets, boolean inUseMayBeOurs,
+                 java.util.UUID instance, Joining.Session join, AgentStatus.Link link,
+                 CompletableFuture<List<Registration>> online, CompletableFuture<LinkEnd> ended, AgentStatus status,
+                 FlowLimits flow) {
         super(config.window(), flow);
+        this.join = join;
+        this.link = link;
         this.instance = instance;
         this.status = status;
         this.config = config;
@@ -221,9 +247,37 @@ final class AgentSession extends LinkSession {
             return;
         }
         useVersion(handshake.version());
+        if (join != null) {
+            if (version() < Joining.SINCE) {
+                // the gateway was replaced by one of version 4 meanwhile: it knows no session
+                joinEnd = LinkEnd.Join.SESSION_GONE;
+                endReason = "the gateway speaks protocol version " + version() + " now: it has no session to join";
+                ctx.close();
+                return;
+            }
+            phase = Phase.JOIN;
+            ctx.writeAndFlush(new Joining.Join(join.id()).encode(ctx.alloc()))
+                    .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
+            return;
+        }
         phase = Phase.LOGIN;
         ctx.writeAndFlush(new Requests.Login(config.token(), instance).encode(ctx.alloc(), version()))
                 .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
+    }
+
+    /** The session the gateway made at this link's Login (version 5), {@code null} for a joined or older link. */
+    Joining.Session session() {
+        return session;
+    }
+
+    /** The link's number in the gateway's session (1 for the link that logged in), once online. */
+    int linkNumber() {
+        return linkNumber;
+    }
+
+    /** The protocol version the link runs, once the handshakes agreed. */
+    int protocolVersion() {
+        return version();
     }
 
     /**
@@ -248,7 +302,12 @@ final class AgentSession extends LinkSession {
             if (frame.id() != Protocol.CONNECTION_ID) {
                 throw new ProtocolException("Refuse with id " + Integer.toUnsignedString(frame.id()) + ", not 0");
             }
-            reject(Signals.Reason.decode(frame).text());
+            String reason = Signals.Reason.decode(frame).text();
+            if (phase == Phase.JOIN || phase == Phase.PROOF) {
+                joinRefused(reason);
+            } else {
+                reject(reason);
+            }
             return;
         }
         if (frame.kind() == FrameKind.ERROR && frame.id() == Protocol.CONNECTION_ID) {
@@ -290,8 +349,22 @@ final class AgentSession extends LinkSession {
             return;
         }
         switch (phase) {
+            case JOIN -> {
+                expect(frame, FrameKind.CHALLENGE);
+                phase = Phase.PROOF;
+                ctx.writeAndFlush(Joining.Proof.of(join, Joining.Challenge.decode(frame)).encode(ctx.alloc()))
+                        .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
+            }
+            case PROOF -> {
+                expect(frame, FrameKind.OK);
+                linkNumber = Joining.Joined.decode(frame).link();
+                goActive();
+                online.complete(List.of());
+            }
             case LOGIN -> {
                 expect(frame, FrameKind.OK);
+                session = Joining.Session.decode(frame, version());
+                linkNumber = 1;
                 phase = Phase.REGISTER;
                 for (Target target : targets.values()) {
                     ctx.write(Frame.register(ctx.alloc(), target.registration(), target.spec().name(),
@@ -306,10 +379,7 @@ final class AgentSession extends LinkSession {
             }
             case FINISH -> {
                 expect(frame, FrameKind.OK);
-                phase = Phase.ACTIVE;
-                handshakeTimer.cancel(false);
-                ctx.pipeline().addBefore(HandlerNames.SESSION, HandlerNames.KEEPALIVE,
-                        new Heartbeat(config.heartbeat()));
+                goActive();
                 online.complete(List.copyOf(registered));
             }
             case ACTIVE -> {
@@ -318,6 +388,24 @@ final class AgentSession extends LinkSession {
             }
             default -> throw new ProtocolException("unexpected " + frame.kind() + " frame in phase " + phase);
         }
+    }
+
+    /** The link carries streams from now on, with a heartbeat. */
+    private void goActive() {
+        phase = Phase.ACTIVE;
+        handshakeTimer.cancel(false);
+        ctx.pipeline().addBefore(HandlerNames.SESSION, HandlerNames.KEEPALIVE, new Heartbeat(config.heartbeat()));
+    }
+
+    /**
+     * The gateway refused this link's join: an unknown session (it ended, or the gateway restarted) makes the
+     * agent log in anew; anything else (the session's link limit) gives this link up. Neither stops the agent.
+     */
+    private void joinRefused(String reason) {
+        joinEnd = reason.startsWith("cannot join: unknown session") ? LinkEnd.Join.SESSION_GONE
+                : LinkEnd.Join.REFUSED;
+        endReason = "the gateway refused to join this link to the session: " + reason;
+        ctx.close();
     }
 
     private void expect(Frame frame, FrameKind kind) {
@@ -390,7 +478,7 @@ final class AgentSession extends LinkSession {
             return;
         }
         String client = open.client() == null ? "unknown" : Requests.address(open.client());
-        Stream stream = mux.create(id, target.spec().name(), status.newStream(target.spec().name(), client));
+        Stream stream = mux.create(id, target.spec().name(), status.newStream(target.spec().name(), client, link));
         Runnable connect = () -> connect(stream, target, open, client);
         if (pendingConnects >= config.maxPendingConnects()) {
             // a burst of clients: they wait for a connect slot (their streams count against maxStreams)
@@ -490,7 +578,7 @@ final class AgentSession extends LinkSession {
         if (!online.isDone()) {
             online.completeExceptionally(rejected ? new RejectedException(reason) : new IOException(reason));
         }
-        ended.complete(new LinkEnd(reason, rejected));
+        ended.complete(new LinkEnd(reason, rejected, joinEnd));
     }
 
     @Override

@@ -14,8 +14,8 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * What the agent is doing, for its status view, {@code /api/status} and {@code /metrics}: its state, the
- * gateway's identity, each name's URLs and figures, the recent connections and the last error. Written on the
- * agent's event loop, read from any thread.
+ * gateway's identity, each name's URLs and figures, its links, the recent connections and the last error. Written
+ * on the agent's event loops, read from any thread.
  */
 public final class AgentStatus {
 
@@ -73,6 +73,49 @@ public final class AgentStatus {
         }
     }
 
+    /** Where one link of the agent's session is. */
+    public enum LinkState {
+        /** Dialing, or logging in or joining. */
+        CONNECTING,
+        /** Carrying streams. */
+        ONLINE,
+        /** Lost; tried again after the backoff. */
+        RETRYING,
+        /** Not opened: the gateway speaks protocol version 4 (one link), or refused this link (its link limit). */
+        UNUSED
+    }
+
+    /** One link of the agent (one of {@code --links}): where it is and its streams. */
+    public static final class Link {
+        final int slot;
+        volatile int number;
+        volatile LinkState state = LinkState.CONNECTING;
+        final AtomicInteger open = new AtomicInteger();
+
+        Link(int slot) {
+            this.slot = slot;
+        }
+
+        /** Which of the agent's links, 1 to {@code --links}. */
+        public int slot() {
+            return slot;
+        }
+
+        /** Its number in the gateway's session (1: the link that logged in), 0 while not online. */
+        public int number() {
+            return number;
+        }
+
+        public LinkState state() {
+            return state;
+        }
+
+        /** Streams open on it. */
+        public int open() {
+            return open.get();
+        }
+    }
+
     /** One finished public connection. */
     public record Connection(Instant at, String name, String client, Duration duration, long bytesIn,
                              long bytesOut, String result) {
@@ -86,6 +129,7 @@ public final class AgentStatus {
     private final Map<String, Tunnel> tunnels = new LinkedHashMap<>();
     private final ArrayDeque<Connection> recent = new ArrayDeque<>(RECENT);
     private final LongAdder reconnects = new LongAdder();
+    private final List<Link> links;
     private volatile State state = State.STARTING;
     private volatile Instant stateSince;
     private volatile String fingerprint;
@@ -101,6 +145,23 @@ public final class AgentStatus {
         for (TunnelSpec spec : config.tunnels()) {
             tunnels.put(spec.name(), new Tunnel(spec.name(), spec.backend().toString()));
         }
+        List<Link> all = new ArrayList<>();
+        for (int slot = 1; slot <= config.links(); slot++) {
+            all.add(new Link(slot));
+        }
+        links = List.copyOf(all);
+    }
+
+    /** Link {@code slot} (1 to {@code --links}). */
+    Link link(int slot) {
+        return links.get(slot - 1);
+    }
+
+    /** Link {@code slot} is now in {@code state}, with its number in the session ({@code 0} when not online). */
+    void link(int slot, LinkState state, int number) {
+        Link link = link(slot);
+        link.number = number;
+        link.state = state;
     }
 
     // ---------------------------------------------------------------- written by the agent
@@ -152,12 +213,20 @@ public final class AgentStatus {
 
     /** The observer of one new stream of {@code name}, for a client at {@code client}. */
     StreamObserver newStream(String name, String client) {
+        return newStream(name, client, null);
+    }
+
+    /** The observer of one new stream of {@code name} on {@code link} ({@code null}: not counted per link). */
+    StreamObserver newStream(String name, String client, Link link) {
         Tunnel tunnel = tunnels.get(name);
         if (tunnel == null) {
             return StreamObserver.NONE;
         }
         tunnel.connections.increment();
         tunnel.open.incrementAndGet();
+        if (link != null) {
+            link.open.incrementAndGet();
+        }
         Instant start = clock.instant();
         return new StreamObserver() {
             private long in;
@@ -184,6 +253,9 @@ public final class AgentStatus {
             @Override
             public void closed(boolean clean, String reason) {
                 tunnel.open.decrementAndGet();
+                if (link != null) {
+                    link.open.decrementAndGet();
+                }
                 if (!opened) {
                     tunnel.backendFailures.increment();
                 }
@@ -241,6 +313,22 @@ public final class AgentStatus {
 
     public long reconnects() {
         return reconnects.sum();
+    }
+
+    /** The agent's links, one per {@code --links}. */
+    public List<Link> links() {
+        return links;
+    }
+
+    /** How many links carry streams now. */
+    public int linksOnline() {
+        int online = 0;
+        for (Link link : links) {
+            if (link.state == LinkState.ONLINE) {
+                online++;
+            }
+        }
+        return online;
     }
 
     public List<Tunnel> tunnels() {

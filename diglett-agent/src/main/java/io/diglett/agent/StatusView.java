@@ -71,6 +71,7 @@ final class StatusView implements AutoCloseable {
         line(s, "State", state(status, now));
         line(s, "Gateway", status.gateway());
         line(s, "Fingerprint", status.fingerprint() == null ? "-" : status.fingerprint());
+        line(s, "Links", links(status));
         for (AgentStatus.Tunnel t : status.tunnels()) {
             Registration r = t.registration();
             String raw = r == null || r.publicPort() == 0 ? "" : status.gatewayHost() + ":" + r.publicPort();
@@ -109,6 +110,24 @@ final class StatusView implements AutoCloseable {
             return state + " in " + s + " s";
         }
         return state + " for " + human(Duration.between(status.stateSince(), now));
+    }
+
+    /** The agent's links on one line: how many are online, and each one's streams ({@code #N} its number). */
+    static String links(AgentStatus status) {
+        StringBuilder s = new StringBuilder();
+        s.append(status.linksOnline()).append(" of ").append(status.links().size()).append(" online");
+        String sep = " (";
+        for (AgentStatus.Link link : status.links()) {
+            s.append(sep).append('#').append(link.slot()).append(' ');
+            s.append(switch (link.state()) {
+                case ONLINE -> link.open() + (link.open() == 1 ? " stream" : " streams");
+                case CONNECTING -> "connecting";
+                case RETRYING -> "retrying";
+                case UNUSED -> "unused";
+            });
+            sep = ", ";
+        }
+        return s.append(')').toString();
     }
 
     private static void line(StringBuilder s, String label, String value) {

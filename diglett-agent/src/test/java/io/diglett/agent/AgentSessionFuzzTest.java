@@ -498,8 +498,10 @@ class AgentSessionFuzzTest {
                     out.add(ping());
                 }
                 int login = rnd.nextInt(40);
+                // a version-5 gateway's Ok to Login names the session: a session id and a join key, 48 bytes
                 out.add(login == 0 ? text(FrameKind.ERROR, 0, "login refused: bad token")
-                        : login == 1 ? anyFrame() : frame(FrameKind.OK, 0, new byte[0]));
+                        : login == 1 ? anyFrame() : login == 2 ? frame(FrameKind.OK, 0, new byte[0])
+                        : frame(FrameKind.OK, 0, randomBytes(rnd, 48)));
                 List<Integer> registrations = new ArrayList<>();
                 targets.forEach(t -> registrations.add(t.registration()));
                 if (rnd.nextBoolean()) {

@@ -36,6 +36,21 @@ class StatusViewTest {
     }
 
     @Test
+    void theViewShowsEachLinkAndItsStreams() {
+        AgentConfig config = AgentConfig.of(new HostPort("gw.test", 20000), "", "web",
+                new HostPort("localhost", 8080), TrustSettings.plain()).withLinks(3);
+        AgentStatus status = new AgentStatus(config, new ManualClock());
+        status.link(1, AgentStatus.LinkState.ONLINE, 1);
+        status.link(2, AgentStatus.LinkState.ONLINE, 4);
+        status.link(3, AgentStatus.LinkState.RETRYING, 0);
+        status.newStream("web", "203.0.113.7:5555", status.link(1));
+        status.newStream("web", "203.0.113.7:5556", status.link(2));
+        status.newStream("web", "203.0.113.7:5557", status.link(2));
+        String screen = StatusView.render(status, 100);
+        assertTrue(screen.contains("Links         2 of 3 online (#1 1 stream, #2 2 streams, #3 retrying)"), screen);
+    }
+
+    @Test
     void theViewShowsStateUrlsFiguresRecentConnectionsAndTheLastError() {
         ManualClock clock = new ManualClock();
         AgentConfig config = AgentConfig.of(new HostPort("gw.test", 20000), "", "web",

@@ -130,12 +130,13 @@ class GatewayInputTests {
     /**
      * Compatibility: an agent of version 2 (which accepts only a handshake of 2 and parses Open's addresses as
      * "client server" text) is served in version 2, an agent of version 3 (binary address fields, a Login without
-     * an instance id) in version 3, and an agent of this version in version 4. Each registers a name, gets the Open
+     * an instance id) in version 3, one of version 4 in version 4, and an agent of this version in version 5. Each
+     * registers a name, gets the Open
      * of a real public connection in its layout, byte for byte, and relays bytes both ways.
      */
     @Test
     void eachAgentVersionGetsOpenInItsOwnLayoutAndRelays() throws IOException {
-        for (int version : new int[] {2, 3, Protocol.VERSION}) {
+        for (int version : new int[] {2, 3, 4, Protocol.VERSION}) {
             String name = "layout-v" + version;
             try (RawAgent agent = raw().loggedIn(version)) {
                 agent.send(FrameKind.REGISTER, 1, name);
@@ -184,7 +185,7 @@ class GatewayInputTests {
     }
 
     /**
-     * A gateway of version 2 answers this agent's handshake with 2 and refuses it ("unsupported protocol version 4;
+     * A gateway of version 2 answers this agent's handshake with 2 and refuses it ("unsupported protocol version 5;
      * this gateway speaks version 2"): the agent stops, saying which side to upgrade.
      */
     @Test
@@ -220,7 +221,7 @@ class GatewayInputTests {
             ExecutionException failure = assertThrows(ExecutionException.class,
                     () -> agent.start().get(10, TimeUnit.SECONDS));
             assertInstanceOf(RejectedException.class, failure.getCause(), "rejected: the agent does not retry");
-            assertEquals("the gateway speaks protocol version 2, older than this agent's version 4: upgrade the gateway"
+            assertEquals("the gateway speaks protocol version 2, older than this agent's version 5: upgrade the gateway"
                     + " to diglett-server " + Version.release() + " or later (or use an agent of the gateway's"
                     + " release)", failure.getCause().getMessage());
             assertEquals(Protocol.VERSION, offered.get(5, TimeUnit.SECONDS));

@@ -119,7 +119,10 @@ class LogInjectionTests {
         }
     }
 
-    /** Just enough of a version-4 gateway, in plaintext, to bring an agent online. */
+    /**
+     * Just enough of a version-4 gateway, in plaintext, to bring an agent online: it answers this agent's handshake
+     * with 4, which a version-5 agent speaks, with one link (docs/protocol.md, section 9).
+     */
     private static final class FakeGateway {
         final DataInputStream in;
         final DataOutputStream out;
@@ -131,7 +134,7 @@ class LogInjectionTests {
             assertEquals(Protocol.MAGIC, in.readInt());
             assertEquals(Protocol.VERSION, in.readUnsignedByte());
             out.writeInt(Protocol.MAGIC);
-            out.writeByte(Protocol.VERSION);
+            out.writeByte(4);
         }
 
         int expect(FrameKind kind) throws IOException {

@@ -129,8 +129,10 @@ class ReconnectTests {
         try (TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults().withLimits(
                 GatewayConfig.Limits.defaults().withHeartbeat(heartbeat)));
              TestServers.Relay relay = new TestServers.Relay(fixture.address.getPort())) {
+            // one link: with more, a link the agent opens after the freeze keeps its session and names alive
+            // (MultiLinkTests); here the point is when each end declares its only link dead
             Agent agent = fixture.agent(fixture.agentConfig("blackhole", echo.port())
-                    .withGateway(new HostPort("127.0.0.1", relay.port())).withHeartbeat(heartbeat));
+                    .withGateway(new HostPort("127.0.0.1", relay.port())).withHeartbeat(heartbeat).withLinks(1));
             agent.start().get(10, TimeUnit.SECONDS);
             int before = portOf(fixture.gateway, "blackhole");
             assertServes(before);
@@ -182,7 +184,8 @@ class ReconnectTests {
         try (TunnelFixture fixture = twoTokensForSvc();
              TestServers.Relay relay = new TestServers.Relay(fixture.address.getPort())) {
             AgentConfig owner = fixture.agentConfig("svc", echo.port()).withToken("owner-token");
-            Agent dying = fixture.agent(owner.withGateway(new HostPort("127.0.0.1", relay.port())));
+            // one link, all of it frozen: a second link opened after the freeze would keep the agent alive
+            Agent dying = fixture.agent(owner.withGateway(new HostPort("127.0.0.1", relay.port())).withLinks(1));
             dying.start().get(10, TimeUnit.SECONDS);
             relay.freeze(); // the old link still looks alive to the gateway (default 10 s heartbeat)
 

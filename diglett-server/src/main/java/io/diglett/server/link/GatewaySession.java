@@ -118,6 +118,11 @@ public final class GatewaySession extends LinkSession {
         return services.config().get();
     }
 
+    /** The link's connection. */
+    Channel channel() {
+        return ctx.channel();
+    }
+
     /** The link's event loop: streams of this link run there. */
     EventExecutor executor() {
         return ctx.executor();

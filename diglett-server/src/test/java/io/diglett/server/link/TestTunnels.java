@@ -22,6 +22,29 @@ public final class TestTunnels {
         return tunnel;
     }
 
+    /**
+     * Cuts link {@code number} of the session that holds {@code tunnel} (its TCP connection closes, as when a network
+     * path fails); returns the event loop it ran on, or {@code null} if the session has no such link.
+     */
+    public static io.netty.channel.EventLoop cutLink(Tunnel tunnel, int number) {
+        for (GatewaySession link : tunnel.group().links()) {
+            if (link.linkNumber() == number) {
+                link.channel().close();
+                return link.eventLoop();
+            }
+        }
+        return null;
+    }
+
+    /** The event loops the links of {@code tunnel}'s session run on, one entry per link. */
+    public static java.util.List<io.netty.channel.EventLoop> linkLoops(Tunnel tunnel) {
+        java.util.List<io.netty.channel.EventLoop> loops = new java.util.ArrayList<>();
+        for (GatewaySession link : tunnel.group().links()) {
+            loops.add(link.eventLoop());
+        }
+        return loops;
+    }
+
     /** Makes {@code tunnel} live, as its registrar had exposed it. */
     public void goLive(Tunnel tunnel) {
         tunnel.goLive(java.time.Instant.EPOCH);
