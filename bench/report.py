@@ -281,7 +281,7 @@ def hostile_markdown(doc, w):
       "sockets. sshd runs with `MaxStartups 100` and its per-source limit `PerSourceMaxStartups 10` (off by "
       "default). Direct has no agent port: not applicable.")
     w(f"- **H3, many connections**: `wrk -c{hs['hostile_connections']}` keep-alive connections through one "
-      "tunnel (one agent link, one ssh connection); RSS peak every 100 ms.\n")
+      "tunnel (one agent, one ssh connection); RSS peak every 100 ms.\n")
     w("| scenario | figure | direct | ssh -R | diglett | diglett / direct | diglett / ssh -R |")
     w("|---|---|--:|--:|--:|--:|--:|")
     med = h["median"]
@@ -376,8 +376,9 @@ def markdown(doc, chart_ok, json_path):
     w("Diglett against the physical limit (**direct**: the client talks to the backend itself) and the tunnel "
       "everyone already has (**ssh -R**: `ssh -tt -R` with a waiting remote command, through an sshd), all on loopback on one machine, measured "
       "interleaved in the same run by `bench/run` (see [bench/README.md](../bench/README.md)). Diglett runs "
-      "with its defaults: TLS 1.3 on the agent link, the launchers' JVM options, one agent link carrying every "
-      "connection."
+      "with its defaults: TLS 1.3 on the agent link, the launchers' JVM options, "
+      + (f"the agent's links in one session carrying every connection ({s['agent_links_default']})."
+         if s.get("agent_links_default") else "one agent link carrying every connection.")
       + (f" For HTTPS (scenario 7) the peer is the setup people use without Diglett: **{HTTPS_PEER}**, Caddy "
          "terminating TLS and proxying to the ssh -R port, against the gateway's built-in HTTPS ingress; its "
          "figures stand in the ssh -R column." if "https_connections" in s else "")
