@@ -76,7 +76,8 @@ class ReconnectTests {
             try (Gateway second = new Gateway(config.withListen(new HostPort("127.0.0.1", port)))) {
                 second.start();
                 assertServes(portOf(second, "phoenix"));
-                assertEquals(2, agent.timesOnline());
+                // the gateway has the name a moment before the agent has read the Ok to its registration
+                TunnelTests.waitFor(() -> agent.timesOnline() == 2, "the agent counts itself online again");
                 assertTrue(!agent.closed().isDone(), "a restart is not a reason to give up");
             }
         }
