@@ -150,11 +150,7 @@ public final class Joining {
         }
 
         public static Challenge decode(Frame frame) {
-            ByteBuf payload = frame.checkedContent(FrameKind.CHALLENGE);
-            exactly(payload, CHALLENGE_BYTES, "Challenge");
-            byte[] nonce = new byte[CHALLENGE_BYTES];
-            payload.getBytes(payload.readerIndex(), nonce);
-            return new Challenge(nonce);
+            return new Challenge(fixed(frame, FrameKind.CHALLENGE, CHALLENGE_BYTES, "Challenge"));
         }
     }
 
@@ -186,11 +182,7 @@ public final class Joining {
         }
 
         public static Proof decode(Frame frame) {
-            ByteBuf payload = frame.checkedContent(FrameKind.PROOF);
-            exactly(payload, PROOF_BYTES, "Proof");
-            byte[] mac = new byte[PROOF_BYTES];
-            payload.getBytes(payload.readerIndex(), mac);
-            return new Proof(mac);
+            return new Proof(fixed(frame, FrameKind.PROOF, PROOF_BYTES, "Proof"));
         }
 
         @Override
@@ -263,6 +255,15 @@ public final class Joining {
 
     private static UUID readId(ByteBuf payload, int at) {
         return new UUID(payload.getLong(at), payload.getLong(at + 8));
+    }
+
+    /** The payload of a {@code kind} frame that must carry exactly {@code bytes} bytes, copied out. */
+    private static byte[] fixed(Frame frame, FrameKind kind, int bytes, String what) {
+        ByteBuf payload = frame.checkedContent(kind);
+        exactly(payload, bytes, what);
+        byte[] copy = new byte[bytes];
+        payload.getBytes(payload.readerIndex(), copy);
+        return copy;
     }
 
     private static void exactly(ByteBuf payload, int bytes, String what) {
