@@ -236,6 +236,116 @@ class JoinTests {
         }
     }
 
+    /** Allows every name until {@link #withdraw}; announces the change to the gateway only when asked to. */
+    private static final class Withdrawing implements io.diglett.server.auth.Authenticator {
+        private volatile boolean allowed = true;
+        private volatile Runnable listener = () -> { };
+
+        @Override
+        public String authenticate(String token) {
+            return "alice";
+        }
+
+        @Override
+        public void authorize(String principal, String name) throws io.diglett.server.auth.AccessDeniedException {
+            if (!allowed) {
+                throw new io.diglett.server.auth.AccessDeniedException("alice's names were taken away");
+            }
+        }
+
+        @Override
+        public void onChange(Runnable changed) {
+            listener = changed;
+        }
+
+        void withdraw(boolean announce) {
+            allowed = false;
+            if (announce) {
+                listener.run();
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aSessionBeingRefusedTakesNoJoinWhileItsLinksClose() throws Exception {
+        Withdrawing auth = new Withdrawing();
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain());
+        try (TunnelFixture fixture = new TunnelFixture(config, auth);
+             RawAgent first = new RawAgent(fixture.address.getPort()).loggedIn();
+             RawAgent late = new RawAgent(fixture.address.getPort())) {
+            int port = first.register(1, "web");
+            first.finish();
+            try (Socket client = TestServers.connect(port)) {
+                // the agent stops reading: a stream with a large window fills the link, so the session's Refuse
+                // cannot be written and the link stays open for its grace period
+                first.send(FrameKind.OK, nextOpen(first).id(),
+                        java.nio.ByteBuffer.allocate(4).putInt(64 << 20).array());
+                java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
+                Thread writer = new Thread(() -> {
+                    byte[] chunk = new byte[64 * 1024];
+                    try {
+                        OutputStream out = client.getOutputStream();
+                        while (true) {
+                            out.write(chunk);
+                            written.addAndGet(chunk.length);
+                        }
+                    } catch (IOException ended) {
+                        // the gateway cut the client: the test is over
+                    }
+                });
+                writer.setDaemon(true);
+                writer.start();
+                awaitStalled(written);
+
+                auth.withdraw(true);
+                RawAgent.RawFrame answer = late.join(first.session.id(), c -> Joining.Proof.of(first.session, c));
+                assertRefused(answer, "cannot join: unknown session or wrong proof");
+
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (fixture.gateway.publicPort("web").isPresent() && System.nanoTime() < deadline) {
+                    Thread.onSpinWait();
+                }
+                assertTrue(fixture.gateway.publicPort("web").isEmpty(), "the refused session's name is gone");
+                client.close();
+                writer.join(10_000);
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aJoinAuthorizesTheSessionsNamesAgain() throws Exception {
+        Withdrawing auth = new Withdrawing();
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain());
+        try (TunnelFixture fixture = new TunnelFixture(config, auth);
+             RawAgent first = new RawAgent(fixture.address.getPort()).loggedIn();
+             RawAgent second = new RawAgent(fixture.address.getPort())) {
+            first.register(1, "web");
+            first.finish();
+            auth.withdraw(false); // an authenticator that does not tell the gateway when its decisions change
+            String withdrawn = "authorization for 'web' withdrawn: alice's names were taken away";
+            assertRefused(second.join(first.session.id(), c -> Joining.Proof.of(first.session, c)),
+                    "cannot join: " + withdrawn);
+            assertRefused(first.readSkippingKeepalive(), withdrawn);
+            assertTrue(first.closedByPeer(), "the session ends: its names are no longer allowed");
+        }
+    }
+
+    /** Waits until the writer has written something and then made no progress for a while: the path is full. */
+    private static void awaitStalled(java.util.concurrent.atomic.AtomicLong written) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        long last = -1;
+        int still = 0;
+        while (still < 5) {
+            assertTrue(System.nanoTime() < deadline, "the public client never filled the link");
+            long now = written.get();
+            still = now > 0 && now == last ? still + 1 : 0;
+            last = now;
+            Thread.sleep(100);
+        }
+    }
+
     private static void assertRefused(RawAgent.RawFrame answer, String reason) {
         assertEquals(FrameKind.REFUSE.code(), answer.kind(), "expected a Refuse, got kind " + answer.kind()
                 + ": " + answer.text());

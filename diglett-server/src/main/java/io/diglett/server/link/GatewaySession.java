@@ -303,7 +303,7 @@ public final class GatewaySession extends LinkSession {
         instance = request.instance();
         LinkGroup made = services.groups().create(this, services);
         group = made; // a gateway too full for it: it ends with this link, as every session ends with its last
-        String full = PreLoginGuard.loggedIn(ctx.pipeline(), made.closeFuture());
+        String full = PreLoginGuard.loggedIn(ctx.pipeline(), made.endFuture());
         if (full != null) {
             gatewayFull(full);
             return;
@@ -357,9 +357,13 @@ public final class GatewaySession extends LinkSession {
             fail(closing);
             return;
         }
+        if (draining) {
+            return; // the gateway drains: the agent was told (Terminate) and closes the link
+        }
         mux.shareLinkBudget(session.share());
         linkNumber = number;
         goActive();
+        session.linkActive(this);
         services.events().linkJoined();
         log.info("agent {} joined link {} to its session (agent {})", peer(), number, session.agent());
         ctx.writeAndFlush(new Joining.Joined(number).encode(ctx.alloc()));
@@ -541,12 +545,20 @@ public final class GatewaySession extends LinkSession {
         return assigned.get();
     }
 
-    /** A public connection was assigned to this link ({@link LinkGroup#pick}). */
+    /** A public connection was placed on this link ({@link LinkGroup#place}). */
     void assign() {
         assigned.incrementAndGet();
     }
 
-    /** An assigned connection ended, or never became a stream: the link and its session count one fewer. */
+    /** A connection placed on this link was not counted as a stream of the session and will not be here. */
+    void unplace() {
+        assigned.decrementAndGet();
+    }
+
+    /**
+     * A connection counted as a stream of this link ({@link LinkGroup#pick}) ended, or never became a stream: the
+     * link and its session count one fewer.
+     */
     void unassign() {
         assigned.decrementAndGet();
         group.streams().decrementAndGet();

@@ -42,6 +42,12 @@ public final class LinkGroup {
     /** The number of the link a session logged in on. */
     public static final int FIRST_LINK = 1;
 
+    /**
+     * How many more connections than the least busy link's a link on the connection's own loop may have and still
+     * be preferred ({@link #place}); plus an eighth of the least busy link's count.
+     */
+    static final int AFFINITY_SLACK = 4;
+
     private final LinkGroups registry;
     private final UUID id;
     private final byte[] key;
@@ -60,7 +66,11 @@ public final class LinkGroup {
     /** Public connections assigned to a link of this session and not ended, over all links (the stream limit). */
     private final AtomicInteger streams = new AtomicInteger();
     private volatile boolean live;
+    /** Failed or refused as a whole: its links are being closed, nothing joins it and it takes no connection. */
+    private volatile boolean closing;
     private volatile boolean ended;
+    /** Completed when its last link closes (its {@code --max-agents} place is free then). */
+    private final Promise<Void> gone = GlobalEventExecutor.INSTANCE.newPromise();
     /** Completed once every link is closed and the names are released (listeners run on the global executor). */
     private final Promise<Void> closed = GlobalEventExecutor.INSTANCE.newPromise();
 
@@ -154,9 +164,12 @@ public final class LinkGroup {
         return ended ? GatewaySession.Phase.CLOSED : live ? GatewaySession.Phase.ACTIVE : first.phase();
     }
 
-    /** The session ended (its last link closed), or it is still registering and its first link failed. */
+    /**
+     * The session ended (its last link closed), failed or was refused as a whole, or it is still registering and
+     * its first link failed.
+     */
     boolean over() {
-        return ended || !live && first.over();
+        return ended || closing || !live && first.over();
     }
 
     /** The names are exposed: the first link goes active and its public connections become streams. */
@@ -167,7 +180,7 @@ public final class LinkGroup {
 
     /** Whether it is live: joins are allowed, public connections go to its links. */
     boolean live() {
-        return live && !ended;
+        return live && !ended && !closing;
     }
 
     /** Answers a request of the agent's, on the first link while registering, later on any live link. */
@@ -191,15 +204,28 @@ public final class LinkGroup {
 
     /** A connection error for the whole session: every link fails with {@code reason}. */
     void fail(String reason) {
-        for (GatewaySession link : new ArrayList<>(members)) {
-            link.failFromGroup(reason, false);
-        }
+        end(reason, false);
     }
 
     /** The agent is refused for good: every link is refused with {@code reason}. */
     void refuse(String reason) {
+        end(reason, true);
+    }
+
+    /**
+     * Ends the session as a whole, on the home loop: from now on it is over, so no link joins it (a link joining
+     * while the others close would keep names alive that were just withdrawn) and no public connection goes to
+     * it; it leaves the registry at once, and every link closes with {@code reason}.
+     */
+    private void end(String reason, boolean refuse) {
+        if (!home.inEventLoop()) {
+            home.execute(() -> end(reason, refuse));
+            return;
+        }
+        closing = true;
+        registry.ended(this);
         for (GatewaySession link : new ArrayList<>(members)) {
-            link.failFromGroup(reason, true);
+            link.failFromGroup(reason, refuse);
         }
     }
 
@@ -271,7 +297,7 @@ public final class LinkGroup {
     void join(GatewaySession link, java.util.function.BiConsumer<Integer, String> answer) {
         home.execute(() -> {
             int limit = services.config().get().limits().maxLinksPerAgent();
-            if (ended || over()) {
+            if (over()) {
                 answer.accept(null, "cannot join: unknown session or wrong proof");
             } else if (!live) {
                 answer.accept(null, "cannot join: the session is still registering its names");
@@ -279,10 +305,15 @@ public final class LinkGroup {
                 answer.accept(null, "cannot join: the session has " + members.size()
                         + " links, this gateway's limit (--max-links-per-agent)");
             } else {
+                // a join is the session's login again: names no longer allowed end it (an authenticator that
+                // does not announce its changes is asked here at the latest)
+                String withdrawn = names.reauthorize();
+                if (withdrawn != null) {
+                    answer.accept(null, "cannot join: " + withdrawn);
+                    return;
+                }
                 int number = nextLinkNumber++;
-                members.add(link);
-                active.add(link); // picked only once it takes streams
-
+                members.add(link); // it takes streams once active (linkActive)
                 log.debug("session of agent {}: link {} joined from {} ({} links)", agent(), number, link.agent(),
                         members.size());
                 answer.accept(number, null);
@@ -290,7 +321,7 @@ public final class LinkGroup {
         });
     }
 
-    /** The first link went active: it takes streams. */
+    /** A link went active (the first once the names are live, a joined one once it is told): it takes streams. */
     void linkActive(GatewaySession link) {
         active.addIfAbsent(link);
     }
@@ -314,6 +345,7 @@ public final class LinkGroup {
             }
             ended = true;
             registry.ended(this);
+            gone.trySuccess(null);
             names.releaseAll().whenComplete((v, e) -> {
                 closed.trySuccess(null);
                 done.complete(null);
@@ -323,33 +355,68 @@ public final class LinkGroup {
     }
 
     /**
-     * The link a new public connection goes on: of the links taking streams, the one with the fewest assigned, its
-     * count taken at once (so a burst spreads); {@code null} when none takes it or the session has
-     * {@code --max-streams-per-agent} streams. The caller gives the count back ({@link GatewaySession#unassign}) if
-     * the connection does not become a stream; a stream gives it back when it ends.
+     * The link a new public connection goes on, counted as one more stream of the session: {@link #place}, then
+     * the session's stream limit; {@code null} when no link takes it or the session has
+     * {@code --max-streams-per-agent} streams. The caller gives it back ({@link GatewaySession#unassign}) if the
+     * connection does not become a stream; a stream gives it back when it ends.
      */
-    GatewaySession pick() {
-        if (ended) {
+    GatewaySession pick(io.netty.channel.EventLoop near) {
+        GatewaySession link = place(near);
+        if (link == null) {
+            return null;
+        }
+        if (!charge()) {
+            link.unplace();
+            return null;
+        }
+        return link;
+    }
+
+    /**
+     * The link a public connection is placed on, its count taken at once (so a burst spreads), or {@code null} when
+     * none takes it: the one with the fewest placed connections, except that a link on {@code near} (the
+     * connection's own loop, when it has one) is preferred while its count is close to the fewest, so that the
+     * stream runs where the connection does and no byte hops between threads. The caller gives the count back
+     * ({@link GatewaySession#unplace}) if the connection does not become a stream.
+     */
+    GatewaySession place(io.netty.channel.EventLoop near) {
+        if (ended || closing) {
             return null;
         }
         GatewaySession best = null;
+        GatewaySession local = null;
         int least = Integer.MAX_VALUE;
+        int localLoad = Integer.MAX_VALUE;
         for (GatewaySession link : active) {
+            if (!link.takesStreams()) {
+                continue;
+            }
             int load = link.assigned();
-            if (load < least && link.takesStreams()) {
+            if (load < least) {
                 best = link;
                 least = load;
             }
+            if (near != null && load < localLoad && link.eventLoop() == near) {
+                local = link;
+                localLoad = load;
+            }
         }
-        if (best == null) {
-            return null;
+        if (local != null && localLoad <= least + AFFINITY_SLACK + least / 8) {
+            best = local;
         }
+        if (best != null) {
+            best.assign();
+        }
+        return best;
+    }
+
+    /** Counts one more stream against {@code --max-streams-per-agent}; {@code false} (and nothing counted) when full. */
+    private boolean charge() {
         if (streams.incrementAndGet() > services.config().get().maxStreamsPerAgent()) {
             streams.decrementAndGet();
-            return null;
+            return false;
         }
-        best.assign();
-        return best;
+        return true;
     }
 
     /** The buffer-budget share every link of this session holds its streams against. */
@@ -379,9 +446,13 @@ public final class LinkGroup {
         GatewaySession link = LinkLoops.assignment(client);
         if (link == null || !link.takesStreams()) {
             if (link != null) {
-                link.unassign();
+                link.unplace();
             }
-            link = pick();
+            link = place(client.eventLoop());
+        }
+        if (link != null && !charge()) {
+            link.unplace();
+            link = null;
         }
         if (link == null) {
             refused(tunnel, client);
@@ -411,6 +482,11 @@ public final class LinkGroup {
     /** Completes once every link is closed and the names are released. */
     public Future<Void> closeFuture() {
         return closed;
+    }
+
+    /** Completes when the last link closes, before its names are released: the session holds no agent place then. */
+    Future<Void> endFuture() {
+        return gone;
     }
 
     @Override

@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The child "group" of a name's public listener: it registers each accepted connection on the event loop of the
- * link of the session that will carry it ({@link LinkGroup#pick}: the fewest streams), so the connection, its
+ * link of the session that will carry it ({@link LinkGroup#place}: the fewest streams), so the connection, its
  * stream and the link share one thread, as they did with one link. The assignment rides on the connection
  * ({@link #assignment}) until {@link LinkGroup#accept} takes it; a connection closed before that gives it back.
  * With no link to take it, the connection goes to the session's home loop and is refused there. It owns no
@@ -44,17 +44,26 @@ final class LinkLoops extends AbstractEventExecutorGroup implements EventLoopGro
     @Override
     public ChannelFuture register(ChannelPromise promise) {
         Channel channel = promise.channel();
-        GatewaySession link = group.pick();
+        GatewaySession link = group.place(null);
         if (link != null) {
             channel.attr(ASSIGNED).set(link);
-            channel.closeFuture().addListener(f -> {
-                GatewaySession unused = assignment(channel);
-                if (unused != null) {
-                    unused.unassign();
+            channel.closeFuture().addListener(f -> unplace(channel));
+            // a registration that fails closes the channel forcibly, which does not complete its close future
+            promise.addListener(f -> {
+                if (!f.isSuccess()) {
+                    unplace(channel);
                 }
             });
         }
         return (link == null ? group.eventLoop() : link.eventLoop()).register(promise);
+    }
+
+    /** Gives back the place of a connection that never reached {@link LinkGroup#accept}. */
+    private static void unplace(Channel channel) {
+        GatewaySession unused = assignment(channel);
+        if (unused != null) {
+            unused.unplace();
+        }
     }
 
     @Deprecated

@@ -245,12 +245,14 @@ final class LinkNames {
     }
 
     /**
-     * The authenticator changed its mind (token file edited): every name is authorized again, and the link is
-     * refused with the reason if one is no longer allowed.
+     * The authenticator changed its mind (token file edited), or a link joins the session: every name is
+     * authorized again, and the session is refused with the reason if one is no longer allowed.
+     *
+     * @return that reason, or {@code null} when every name is still allowed
      */
-    void reauthorize() {
+    String reauthorize() {
         if (principal == null || session.over()) {
-            return;
+            return null;
         }
         for (Tunnel tunnel : tunnels.values()) {
             AccessDeniedException denial = registrations.denial(principal, tunnel.name());
@@ -265,9 +267,10 @@ final class LinkNames {
                 } else {
                     session.refuse(reason);
                 }
-                return;
+                return reason;
             }
         }
+        return null;
     }
 
     /** Stops accepting public connections (the gateway drains). */

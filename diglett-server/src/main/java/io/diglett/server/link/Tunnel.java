@@ -91,12 +91,13 @@ public final class Tunnel {
     /**
      * Opens a stream of this tunnel for {@code client}, a connection accepted elsewhere (the ingress, possibly
      * on another event loop) and routed here; {@code end} is told what the stream needs of the client's side.
-     * The stream goes on the agent's link with the fewest streams and runs on that link's event loop; {@code done}
+     * The stream goes on the agent's link with the fewest streams, or on one on the client's own loop while it
+     * has about as few ({@link LinkGroup#place}), and runs on that link's event loop; {@code done}
      * is called, on that loop or at once, with {@code null} when the stream is open, or with why the agent cannot
      * take it now (the caller answers the client).
      */
     public void openStream(Channel client, Stream.LocalEnd end, Consumer<String> done) {
-        GatewaySession link = group.pick();
+        GatewaySession link = group.pick(client.eventLoop());
         if (link == null) {
             group.refused(this, client);
             done.accept(group.busy());
