@@ -31,6 +31,7 @@ import io.diglett.protocol.FrameEncoder;
 import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Handshake;
 import io.diglett.protocol.HandshakeDecoder;
+import io.diglett.protocol.Joining;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.mux.HandlerNames;
 import io.netty.buffer.AbstractByteBufAllocator;
@@ -86,7 +87,12 @@ import org.junit.jupiter.api.Test;
  * sent; a connection Error is the last frame and is followed by the close; a closed link ended with such an
  * Error unless the agent itself ended it (Terminate or Error(0)); every Ping the session read while the link
  * was up got its Pong; an unfinished handshake times out with an Error; after the link closes every client
- * socket and listener is closed, every name released and every buffer released.
+ * socket and listener is closed, every name released, the session gone and every buffer released.
+ *
+ * <p>In a third of the cases whose link went active, a second link joins the session (now and then with a wrong
+ * proof, which must be refused), takes public clients the session places on it, answers their Opens, and the two
+ * links close in either order: while the second is up after the first closed, the names stay and a new client
+ * goes on it.
  *
  * <p>Buffers: most cases allocate from a {@link TrackingAllocator} that checks every buffer after the case;
  * every fiftieth uses Netty's default allocator, watched by the build's paranoid leak detector and
@@ -142,6 +148,7 @@ class GatewaySessionFuzzTest {
         System.out.printf("GatewaySessionFuzzTest seed=%d: %d cases in %d ms%n"
                         + "  %d frames generated, %d reached the session: %s%n"
                         + "  %d handshakes, %d reached ACTIVE, %d streams accepted, %d client actions%n"
+                        + "  %d second links joined, %d streams opened while two links were up%n"
                         + "  the session wrote %d frames: %s%n"
                         + "  %d links closed with Error(0), %d ended by the agent, %d timed out, %d still open%n"
                         + "  %d client sockets drained after their link closed, %d decode errors after an in-read"
@@ -149,6 +156,7 @@ class GatewaySessionFuzzTest {
                         + "  connection errors: %s%n",
                 seed, stats.cases, millis, stats.framesGenerated, stats.framesSeen, stats.seenByKind,
                 stats.handshakes, stats.active, stats.accepted, stats.clientActions,
+                stats.joined, stats.acceptedOnJoined,
                 stats.framesWritten, stats.writtenByKind,
                 stats.closedWithError, stats.endedByAgent, stats.timedOut, stats.stillOpen,
                 stats.drainedAfterLink, stats.pipelineArtifacts, stats.closeReasons);
@@ -161,6 +169,8 @@ class GatewaySessionFuzzTest {
             assertTrue(stats.closedWithError >= cases / 5, why + ": closed with Error " + stats.closedWithError);
             assertTrue(stats.stillOpen >= cases / 10, why + ": still open " + stats.stillOpen);
             assertTrue(stats.timedOut >= 10, why + ": timed out " + stats.timedOut);
+            assertTrue(stats.joined >= cases / 60, why + ": joined " + stats.joined);
+            assertTrue(stats.acceptedOnJoined >= cases / 20, why + ": streams with two links " + stats.acceptedOnJoined);
             for (FrameKind kind : KINDS) {
                 assertTrue(stats.seenByKind.getOrDefault(kind, 0L) >= 20, why + ": " + stats.seenByKind);
             }
@@ -219,6 +229,8 @@ class GatewaySessionFuzzTest {
         final int chunkMode;
         GatewaySession session;
         EmbeddedChannel link;
+        /** A second link that joins the session (see {@link Joiner}), or {@code null}. */
+        Joiner joiner;
 
         Case(SplittableRandom rnd, TrackingAllocator tracker) {
             this.tracker = tracker;
@@ -334,7 +346,18 @@ class GatewaySessionFuzzTest {
                 stats.stillOpen++;
             }
 
+            if (open && phase == GatewaySession.Phase.ACTIVE && spy.version >= Joining.SINCE
+                    && feedRnd.nextInt(3) == 0) {
+                joiner = new Joiner();
+                joiner.run();
+            }
+            boolean secondFirst = joiner != null && feedRnd.nextBoolean();
+            if (secondFirst) {
+                joiner.close();
+            }
+
             // the link goes: every stream, client socket, listener and name must go with it
+            int names = gateway.registrations().names().size();
             try {
                 link.finishAndReleaseAll();
             } catch (Throwable t) {
@@ -342,6 +365,17 @@ class GatewaySessionFuzzTest {
                     throw new AssertionError("an exception reached the end of the link pipeline: " + t, t);
                 }
             }
+            if (joiner != null && !secondFirst) {
+                link.runPendingTasks(); // the session's home loop: the first link's
+                joiner.drain();
+                if (joiner.joined && joiner.channel.isOpen()) {
+                    assertEquals(names, gateway.registrations().names().size(),
+                            "the names stay while a joined link is up, whichever link logged in");
+                    joiner.acceptOnRemainingLink();
+                }
+                joiner.close();
+            }
+            link.runPendingTasks();
             runClientTasks();
             if (lateBinds) {
                 completeBinds();
@@ -366,6 +400,207 @@ class GatewaySessionFuzzTest {
                 assertTrue(!listener.isOpen(), "a public listener is still open after its link closed");
             }
             assertEquals(0, gateway.registrations().names().size(), "names still registered after the link closed");
+            assertEquals(0, gateway.linkServices().groups().size(), "a session outlived its last link");
+        }
+
+        /**
+         * A second link of the same agent: handshake, Join with the session's id, the Proof for the Challenge it
+         * gets (now and then a wrong one, which must be refused), then, once joined, streams the session places on
+         * it: Opens answered, payloads, Fins, Closes, with public clients coming and going on both links.
+         */
+        private final class Joiner {
+            final GatewaySession second = new GatewaySession(gateway.linkServices());
+            final EmbeddedChannel channel;
+            final ByteArrayOutputStream out = new ByteArrayOutputStream();
+            int read = Protocol.HANDSHAKE_LENGTH;
+            boolean joined;
+
+            Joiner() {
+                channel = new EmbeddedChannel(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.config().setAllocator(alloc);
+                        ch.pipeline()
+                                .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
+                                .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
+                                .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
+                                .addLast(HandlerNames.SESSION, second);
+                    }
+                });
+                channel.freezeTime();
+            }
+
+            void run() {
+                Frame ok = session.group().loggedIn(alloc, Protocol.VERSION);
+                Joining.Session joining;
+                try {
+                    joining = Joining.Session.decode(ok, Protocol.VERSION);
+                } finally {
+                    ok.release();
+                }
+                send(handshake(Protocol.VERSION));
+                send(bytesOf(new Joining.Join(joining.id()).encode(alloc)));
+                List<Frame> frames = frames();
+                try {
+                    assertTrue(frames.size() == 1 && frames.get(0).kind() == FrameKind.CHALLENGE,
+                            "a Join is answered with a Challenge, got " + frames);
+                    byte[] proof = bytesOf(Joining.Proof.of(joining, Joining.Challenge.decode(frames.get(0)))
+                            .encode(alloc));
+                    boolean wrong = feedRnd.nextInt(6) == 0;
+                    if (wrong) {
+                        proof[Protocol.HEADER_LENGTH + feedRnd.nextInt(32)] ^= (byte) (1 + feedRnd.nextInt(255));
+                    }
+                    send(proof);
+                    releaseAll(frames);
+                    frames = frames();
+                    Frame answer = frames.isEmpty() ? null : frames.get(0);
+                    if (wrong) {
+                        assertTrue(answer != null && answer.kind() == FrameKind.REFUSE
+                                && answer.text().equals("cannot join: unknown session or wrong proof"),
+                                "a wrong proof must be refused, got " + answer);
+                        return;
+                    }
+                    assertTrue(answer != null && answer.kind() == FrameKind.OK && answer.content().readableBytes() == 4,
+                            "a right proof joins the session, got " + frames);
+                    joined = true;
+                    stats.joined++;
+                } finally {
+                    releaseAll(frames);
+                }
+                List<Tunnel> tunnels = new ArrayList<>();
+                for (String name : registeredNames) {
+                    gateway.registrations().names().lookup(name).filter(t -> t.group() == session.group())
+                            .ifPresent(tunnels::add);
+                }
+                int rounds = tunnels.isEmpty() ? 0 : 10 + feedRnd.nextInt(40);
+                for (int i = 0; i < rounds && channel.isOpen(); i++) {
+                    int p = feedRnd.nextInt(10);
+                    if (p < 3 && clients.size() < 2 * MAX_STREAMS) {
+                        accept(tunnels.get(feedRnd.nextInt(tunnels.size())));
+                    } else if (p < 5 && !clients.isEmpty()) {
+                        FuzzClient client = clients.get(feedRnd.nextInt(clients.size()));
+                        if (client.isOpen()) {
+                            byte[] data = new byte[1 + feedRnd.nextInt(2_000)];
+                            client.writeInbound(alloc.buffer(data.length).writeBytes(data));
+                        }
+                    } else if (p < 6 && !clients.isEmpty()) {
+                        clients.get(feedRnd.nextInt(clients.size())).close();
+                    } else {
+                        answerStreams();
+                    }
+                    drain();
+                }
+            }
+
+            /** A public client of {@code tunnel}, placed by the session on either link. */
+            private void accept(Tunnel tunnel) {
+                FuzzClient client = new FuzzClient(alloc);
+                clients.add(client);
+                session.group().accept(tunnel, client);
+                if (client.pipeline().get(HandlerNames.STREAM) != null) {
+                    stats.acceptedOnJoined++;
+                }
+            }
+
+            /** After the first link closed: a new client goes on this link. */
+            void acceptOnRemainingLink() {
+                for (String name : registeredNames) {
+                    Tunnel tunnel = gateway.registrations().names().lookup(name).orElse(null);
+                    if (tunnel != null && tunnel.group() == second.group()) {
+                        FuzzClient client = new FuzzClient(alloc);
+                        clients.add(client);
+                        session.group().accept(tunnel, client);
+                        drain();
+                        assertTrue(client.pipeline().get(HandlerNames.STREAM) != null,
+                                "the remaining link takes a new client");
+                        return;
+                    }
+                }
+            }
+
+            /** Answers the Opens and stream frames this link got, as an agent would, now and then oddly. */
+            private void answerStreams() {
+                List<Frame> frames = frames();
+                try {
+                    for (Frame frame : frames) {
+                        if (frame.kind() == FrameKind.OPEN) {
+                            int r = feedRnd.nextInt(10);
+                            if (r < 7) {
+                                send(frame(FrameKind.OK, frame.id(), intBytes(Protocol.MIN_WINDOW
+                                        + feedRnd.nextInt(1 << 18))));
+                                send(frame(FrameKind.PAYLOAD, frame.id(), randomBytes(feedRnd, 1 + feedRnd.nextInt(900))));
+                                if (feedRnd.nextInt(3) == 0) {
+                                    send(frame(FrameKind.FIN, frame.id(), new byte[0]));
+                                }
+                            } else if (r < 9) {
+                                send(text(FrameKind.ERROR, frame.id(), "backend unreachable"));
+                            }
+                        } else if (frame.kind() == FrameKind.PAYLOAD && feedRnd.nextInt(4) == 0) {
+                            send(frame(FrameKind.CLOSE, frame.id(), new byte[0]));
+                        } else if (frame.kind() == FrameKind.PING) {
+                            send(frame(FrameKind.PONG, 0, ByteBufUtil.getBytes(frame.content())));
+                        }
+                    }
+                } finally {
+                    releaseAll(frames);
+                }
+            }
+
+            private void send(byte[] bytes) {
+                if (!channel.isOpen()) {
+                    return;
+                }
+                channel.writeInbound(alloc.buffer(bytes.length).writeBytes(bytes));
+                drain();
+            }
+
+            /** Runs both links' tasks (the session's state lives on the first's loop) and collects this one's output. */
+            void drain() {
+                for (int i = 0; i < 3; i++) {
+                    link.runPendingTasks();
+                    channel.runPendingTasks();
+                    runClientTasks();
+                }
+                channel.checkException();
+                Object msg;
+                while ((msg = channel.readOutbound()) != null) {
+                    try {
+                        out.writeBytes(ByteBufUtil.getBytes((ByteBuf) msg));
+                    } finally {
+                        ReferenceCountUtil.release(msg);
+                    }
+                }
+            }
+
+            /** The frames written since the last call. */
+            private List<Frame> frames() {
+                drain();
+                byte[] bytes = out.toByteArray();
+                List<Frame> frames = decodeFrames(bytes, read);
+                read = bytes.length;
+                return frames;
+            }
+
+            void close() {
+                channel.finishAndReleaseAll();
+                drain();
+                runClientTasks();
+            }
+        }
+
+        private byte[] bytesOf(Frame frame) {
+            try {
+                ByteBuf encoded = alloc.buffer();
+                try {
+                    encoded.writeByte(frame.kind().code()).writeInt(frame.id())
+                            .writeShort(frame.content().readableBytes()).writeBytes(frame.content());
+                    return ByteBufUtil.getBytes(encoded);
+                } finally {
+                    encoded.release();
+                }
+            } finally {
+                frame.release();
+            }
         }
 
         /** Feeds bytes in random chunks while the link is open, letting the event loop run now and then. */
@@ -560,6 +795,9 @@ class GatewaySessionFuzzTest {
             List<EmbeddedChannel> channels = new ArrayList<>();
             if (link != null) {
                 channels.add(link);
+            }
+            if (joiner != null) {
+                channels.add(joiner.channel);
             }
             for (Promise<Channel> promise : pendingBinds) {
                 promise.tryFailure(new BindException("fuzz: case over"));
@@ -979,6 +1217,8 @@ class GatewaySessionFuzzTest {
         long pipelineArtifacts;
         long stillOpen;
         long drainedAfterLink;
+        long joined;
+        long acceptedOnJoined;
         final Map<String, Long> closeReasons = new java.util.TreeMap<>();
         final Map<FrameKind, Long> seenByKind = new EnumMap<>(FrameKind.class);
         final Map<FrameKind, Long> writtenByKind = new EnumMap<>(FrameKind.class);
