@@ -280,18 +280,7 @@ class GatewaySessionFuzzTest {
         void run() {
             session = new GatewaySession(gateway.linkServices());
             spy.session = session;
-            link = new EmbeddedChannel(new ChannelInitializer<>() {
-                @Override
-                protected void initChannel(Channel ch) {
-                    ch.config().setAllocator(alloc);
-                    ch.pipeline()
-                            .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
-                            .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
-                            .addLast("fuzz-spy", spy)
-                            .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
-                            .addLast(HandlerNames.SESSION, session);
-                }
-            });
+            link = linkChannel(session, spy);
             link.freezeTime();
             ByteArrayOutputStream pending = new ByteArrayOutputStream();
             for (Object step : steps) {
@@ -416,17 +405,7 @@ class GatewaySessionFuzzTest {
             boolean joined;
 
             Joiner() {
-                channel = new EmbeddedChannel(new ChannelInitializer<>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.config().setAllocator(alloc);
-                        ch.pipeline()
-                                .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
-                                .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
-                                .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
-                                .addLast(HandlerNames.SESSION, second);
-                    }
-                });
+                channel = linkChannel(second, new ChannelInboundHandlerAdapter());
                 channel.freezeTime();
             }
 
@@ -704,6 +683,22 @@ class GatewaySessionFuzzTest {
                 return true;
             }
             return false;
+        }
+
+        /** A plaintext link pipeline as {@code Gateway.initLink} builds it, with {@code spy} after the decoders. */
+        private EmbeddedChannel linkChannel(GatewaySession linkSession, ChannelInboundHandlerAdapter spy) {
+            return new EmbeddedChannel(new ChannelInitializer<>() {
+                @Override
+                protected void initChannel(Channel ch) {
+                    ch.config().setAllocator(alloc);
+                    ch.pipeline()
+                            .addLast(HandlerNames.HANDSHAKE, new HandshakeDecoder())
+                            .addLast(HandlerNames.FRAME_DECODER, new FrameDecoder())
+                            .addLast("fuzz-spy", spy)
+                            .addLast(HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE)
+                            .addLast(HandlerNames.SESSION, linkSession);
+                }
+            });
         }
 
         /** Runs pending tasks and moves what the session wrote into {@link #written}. */
