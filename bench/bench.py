@@ -1633,7 +1633,7 @@ def main(argv=None):
                              "--https-key", "FILE"],
             "agent_args": ["--raw-port", "-n", "web=127.0.0.1:NGINX_PORT", "-n", "iperf=127.0.0.1:IPERF_PORT",
                            *o.agent_option],
-            "agent_links_default": f"the machine's cores, at most 8: {min(os.cpu_count() or 1, 8)} here",
+            "agent_links_default": f"one per two of the machine's cores, at most 8: {max(1, min((os.cpu_count() or 1) // 2, 8))} here",
             "diglett_java_opts": os.environ.get("DIGLETT_JAVA_OPTS") or launcher_java_opts(),
             "quiet_wait_s": o.quiet_wait,
             "open_files_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0],

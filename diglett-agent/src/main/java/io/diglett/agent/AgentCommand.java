@@ -114,8 +114,8 @@ public final class AgentCommand implements Callable<Integer> {
 
     @Option(names = "--links", paramLabel = "N", defaultValue = "auto", converter = Converters.CountOrAuto.class,
             description = "Links to the gateway, all in one session: each public connection goes on the one with the"
-                    + " fewest streams, and each has a thread of its own (default: ${DEFAULT-VALUE}: this machine's"
-                    + " cores, at most " + AgentConfig.MAX_DEFAULT_LINKS + "; 1 to " + AgentConfig.MAX_LINKS
+                    + " fewest streams, and each has a thread of its own (default: ${DEFAULT-VALUE}: one per two of"
+                    + " this machine's cores, at most " + AgentConfig.MAX_DEFAULT_LINKS + "; 1 to " + AgentConfig.MAX_LINKS
                     + "). A gateway older than protocol version 5 gets one.")
     int links;
 

@@ -82,9 +82,18 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
                 Heartbeat.DEFAULT_INTERVAL, DEFAULT_RECONNECT_CAP, BufferSettings.defaults(), defaultLinks());
     }
 
-    /** The links an agent keeps unless told: one per core, at most {@link #MAX_DEFAULT_LINKS}. */
+    /**
+     * The links an agent keeps unless told: one per two cores (the machine also runs the service the agent
+     * exposes), at least one and at most {@link #MAX_DEFAULT_LINKS}. On two cores that is one link: a second gained
+     * nothing there and doubled the HTTPS ingress's p99 (docs/benchmarks.md, "Several links per agent").
+     */
     public static int defaultLinks() {
-        return Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), MAX_DEFAULT_LINKS));
+        return defaultLinks(Runtime.getRuntime().availableProcessors());
+    }
+
+    /** {@link #defaultLinks()} on a machine of {@code cores}. */
+    static int defaultLinks(int cores) {
+        return Math.max(1, Math.min(cores / 2, MAX_DEFAULT_LINKS));
     }
 
     public AgentConfig withGateway(HostPort value) {

@@ -41,7 +41,7 @@ import org.junit.jupiter.api.Test;
 class AgentSessionTest {
 
     private static final AgentConfig CONFIG = AgentConfig.of(new HostPort("127.0.0.1", 20000), "", "name",
-            new HostPort("127.0.0.1", 9), TrustSettings.plain());
+            new HostPort("127.0.0.1", 9), TrustSettings.plain()).withLinks(2);
 
     private final CompletableFuture<List<Registration>> online = new CompletableFuture<>();
     private final CompletableFuture<LinkEnd> ended = new CompletableFuture<>();
