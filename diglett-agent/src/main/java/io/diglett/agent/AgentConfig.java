@@ -85,7 +85,7 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
     /**
      * The links an agent keeps unless told: one per two cores (the machine also runs the service the agent
      * exposes), at least one and at most {@link #MAX_DEFAULT_LINKS}. On two cores that is one link: a second gained
-     * nothing there and doubled the HTTPS ingress's p99 (docs/benchmarks.md, "Several links per agent").
+     * nothing there and doubled the HTTPS ingress p99 there (docs/benchmarks.md, "Several links per agent").
      */
     public static int defaultLinks() {
         return defaultLinks(Runtime.getRuntime().availableProcessors());
