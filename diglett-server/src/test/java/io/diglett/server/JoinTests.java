@@ -117,10 +117,7 @@ class JoinTests {
                     assertEquals(port, fixture.gateway.publicPort("web").orElse(-1));
                 }
             }
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (fixture.gateway.publicPort("web").isPresent() && System.nanoTime() < deadline) {
-                Thread.onSpinWait();
-            }
+            awaitGone(fixture, "web");
             assertTrue(fixture.gateway.publicPort("web").isEmpty(), "the session ends with its last link");
         }
     }
@@ -239,6 +236,7 @@ class JoinTests {
     /** Allows every name until {@link #withdraw}; announces the change to the gateway only when asked to. */
     private static final class Withdrawing implements io.diglett.server.auth.Authenticator {
         private volatile boolean allowed = true;
+        private volatile boolean temporary;
         private volatile Runnable listener = () -> { };
 
         @Override
@@ -249,13 +247,21 @@ class JoinTests {
         @Override
         public void authorize(String principal, String name) throws io.diglett.server.auth.AccessDeniedException {
             if (!allowed) {
-                throw new io.diglett.server.auth.AccessDeniedException("alice's names were taken away");
+                throw temporary
+                        ? new io.diglett.server.auth.AccessDeniedException("the user directory is unreachable", true)
+                        : new io.diglett.server.auth.AccessDeniedException("alice's names were taken away");
             }
         }
 
         @Override
         public void onChange(Runnable changed) {
             listener = changed;
+        }
+
+        /** The authenticator cannot decide for a while (its directory is down), or decides again. */
+        void unsure(boolean unsure) {
+            temporary = unsure;
+            allowed = !unsure;
         }
 
         void withdraw(boolean announce) {
@@ -301,11 +307,10 @@ class JoinTests {
                 auth.withdraw(true);
                 RawAgent.RawFrame answer = late.join(first.session.id(), c -> Joining.Proof.of(first.session, c));
                 assertRefused(answer, "cannot join: unknown session or wrong proof");
+                assertTrue(fixture.gateway.publicPort("web").isPresent(),
+                        "the join came while the refused session's link was still open (its name still held)");
 
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                while (fixture.gateway.publicPort("web").isPresent() && System.nanoTime() < deadline) {
-                    Thread.onSpinWait();
-                }
+                awaitGone(fixture, "web");
                 assertTrue(fixture.gateway.publicPort("web").isEmpty(), "the refused session's name is gone");
                 client.close();
                 writer.join(10_000);
@@ -329,6 +334,72 @@ class JoinTests {
                     "cannot join: " + withdrawn);
             assertRefused(first.readSkippingKeepalive(), withdrawn);
             assertTrue(first.closedByPeer(), "the session ends: its names are no longer allowed");
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aJoinTheAuthenticatorCannotDecideNowFailsThatLinkOnlyAndTheSessionServesOn() throws Exception {
+        Withdrawing auth = new Withdrawing();
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain());
+        try (TunnelFixture fixture = new TunnelFixture(config, auth);
+             RawAgent first = new RawAgent(fixture.address.getPort()).loggedIn()) {
+            int port = first.register(1, "web");
+            first.finish();
+            auth.unsure(true);
+            try (RawAgent second = new RawAgent(fixture.address.getPort())) {
+                RawAgent.RawFrame answer = second.join(first.session.id(), c -> Joining.Proof.of(first.session, c));
+                assertEquals(FrameKind.ERROR.code(), answer.kind(), "not a Refuse: the agent tries this link again");
+                assertEquals("cannot join now: authorization for 'web' withdrawn: the user directory is unreachable",
+                        answer.text());
+                assertTrue(second.closedByPeer());
+            }
+            try (Socket client = TestServers.connect(port)) {
+                assertEquals(1, registrationOf(nextOpen(first)), "the session and its name stay");
+            }
+            auth.unsure(false);
+            try (RawAgent again = new RawAgent(fixture.address.getPort())) {
+                assertEquals(2, again.joined(first.session), "once the authenticator decides, the link joins");
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aSessionHoldsItsAgentPlaceUntilItsLastLinkClosesWhicheverLoggedIn() throws Exception {
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain());
+        try (TunnelFixture fixture = new TunnelFixture(config.withLimits(config.limits().withMaxAgents(1)));
+             RawAgent first = new RawAgent(fixture.address.getPort()).loggedIn()) {
+            first.register(1, "web");
+            first.finish();
+            try (RawAgent second = new RawAgent(fixture.address.getPort())) {
+                second.joined(first.session);
+                first.close(); // the link that logged in goes; the joined one keeps the session
+                io.diglett.server.link.Tunnel tunnel =
+                        fixture.gateway.registrations().names().lookup("web").orElseThrow();
+                TunnelTests.waitFor(() -> tunnel.links().size() == 1, "the gateway saw the first link close");
+                try (RawAgent other = new RawAgent(fixture.address.getPort())) {
+                    other.handshake(Protocol.VERSION);
+                    other.readHandshake();
+                    other.send(FrameKind.LOGIN, 0, new byte[0]);
+                    RawAgent.RawFrame full = other.read();
+                    assertEquals(FrameKind.ERROR.code(), full.kind(), "the session still holds the only place");
+                    assertEquals("gateway full: 1 agents logged in, the limit", full.text());
+                }
+                assertEquals(1, fixture.gateway.agents());
+            }
+            TunnelTests.waitFor(() -> fixture.gateway.agents() == 0, "the last link's close frees the place");
+            try (RawAgent later = new RawAgent(fixture.address.getPort()).loggedIn()) {
+                assertNotNull(later.session, "a new agent takes the place");
+            }
+        }
+    }
+
+    /** Waits (10 s at most) until {@code name} has no public port: its session ended. */
+    private static void awaitGone(TunnelFixture fixture, String name) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (fixture.gateway.publicPort(name).isPresent() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
         }
     }
 

@@ -116,6 +116,38 @@ class MultiLinkTests {
     }
 
     @Test
+    void aConnectionGoesOnTheLinkOfItsOwnLoopWhileThatLinkIsAboutAsBusyAsTheLeastBusy() throws Exception {
+        try (TunnelFixture fixture = new TunnelFixture();
+             TestServers.Backend backend = echo()) {
+            Agent agent = fixture.agent(fixture.agentConfig("web", backend.port()).withLinks(2));
+            agent.start().get(10, TimeUnit.SECONDS);
+            Tunnel tunnel = tunnel(fixture, "web");
+            TunnelTests.waitFor(() -> tunnel.links().size() == 2, "the gateway sees two links");
+            List<io.netty.channel.EventLoop> loops = TestTunnels.linkLoops(tunnel);
+            assertTrue(loops.get(0) != loops.get(1), "the two links on event loops of their own");
+            int local = tunnel.links().get(1).number();
+            int other = tunnel.links().get(0).number();
+            io.netty.channel.EventLoop near = loops.get(1);
+            List<Integer> placed = new ArrayList<>();
+            try {
+                // slack 4 over the least busy link (which has none): five connections stay on their own loop
+                for (int i = 0; i < 5; i++) {
+                    placed.add(TestTunnels.place(tunnel, near));
+                    assertEquals(local, placed.get(i), "connection " + i + " stays on its own loop's link");
+                }
+                placed.add(TestTunnels.place(tunnel, near));
+                assertEquals(other, placed.get(5), "past the slack it goes to the least busy link");
+                placed.add(TestTunnels.place(tunnel, null));
+                assertEquals(other, placed.get(6), "from no loop: the least busy link");
+            } finally {
+                for (int number : placed) {
+                    TestTunnels.unplace(tunnel, number);
+                }
+            }
+        }
+    }
+
+    @Test
     void aCutLinkResetsOnlyItsConnectionsAndTheAgentOpensItAgain() throws Exception {
         try (TunnelFixture fixture = new TunnelFixture();
              TestServers.Backend backend = echo()) {

@@ -80,8 +80,13 @@ public final class GatewaySession extends LinkSession {
     private Joining.Challenge challenge;
     /** Whether public connections may be assigned to this link: active, not draining, not failed. */
     private volatile boolean takesStreams;
-    /** Public connections assigned to this link and not ended (the session's {@link LinkGroup#pick}). */
+    /**
+     * Public connections placed on this link and not ended (the session's {@link LinkGroup#place}): its streams and
+     * the connections that will become its streams (still waiting for a PROXY header, or on their way here).
+     */
     private final AtomicInteger assigned = new AtomicInteger();
+    /** Of those, the ones counted as streams of the session ({@link LinkGroup#pick}): what figures report. */
+    private final AtomicInteger streams = new AtomicInteger();
     private int nextStreamId = 1;
     private ScheduledFuture<?> handshakeTimer;
     /** SHA-256 of the login token, or null without one; read by other links' sessions for takeover. */
@@ -335,23 +340,31 @@ public final class GatewaySession extends LinkSession {
         LinkGroup session = services.groups().find(joining);
         if (!proof.proves(services.groups().key(joining), joining, asked) || session == null) {
             services.events().refused("join_refused");
-            refuse("cannot join: unknown session or wrong proof");
+            refuse(LinkGroup.UNKNOWN_SESSION);
             return;
         }
         group = session; // from now on this link's end is the session's business (see onClosed)
-        session.join(this, (number, refusal) -> ctx.executor().execute(() -> joined(session, number, refusal)));
+        session.join(this, answer -> ctx.executor().execute(() -> joined(session, answer)));
     }
 
-    /** The session answered a join: the link goes active as link {@code number}, or is refused. */
-    private void joined(LinkGroup session, Integer number, String refusal) {
+    /**
+     * The session answered a join: the link goes active as link {@code number}, or is refused, or fails (the
+     * agent opens it again later) when the gateway could not decide now.
+     */
+    private void joined(LinkGroup session, LinkGroup.JoinAnswer answer) {
         if (over() || !ctx.channel().isActive()) {
             return; // closed meanwhile: onClosed told the session
         }
-        if (refusal != null) {
-            services.events().refused("join_refused");
-            refuse(refusal);
+        if (answer.later()) {
+            fail(answer.refusal());
             return;
         }
+        if (answer.refusal() != null) {
+            services.events().refused("join_refused");
+            refuse(answer.refusal());
+            return;
+        }
+        int number = answer.number();
         String closing = PreLoginGuard.joined(ctx.pipeline());
         if (closing != null) {
             fail(closing);
@@ -500,6 +513,9 @@ public final class GatewaySession extends LinkSession {
      * this link's loop, the session's home.
      */
     void activate() {
+        if (draining) {
+            return; // the gateway drains: the agent was told (Terminate) and closes the link
+        }
         goActive();
         group.linkActive(this);
         ctx.writeAndFlush(Frame.ok(Protocol.CONNECTION_ID));
@@ -545,6 +561,16 @@ public final class GatewaySession extends LinkSession {
         return assigned.get();
     }
 
+    /** The streams on this link, open or being opened (counted against {@code --max-streams-per-agent}). */
+    int streams() {
+        return streams.get();
+    }
+
+    /** A connection placed on this link was counted as a stream of the session ({@link LinkGroup#pick}). */
+    void charged() {
+        streams.incrementAndGet();
+    }
+
     /** A public connection was placed on this link ({@link LinkGroup#place}). */
     void assign() {
         assigned.incrementAndGet();
@@ -561,6 +587,7 @@ public final class GatewaySession extends LinkSession {
      */
     void unassign() {
         assigned.decrementAndGet();
+        streams.decrementAndGet();
         group.streams().decrementAndGet();
     }
 

@@ -24,13 +24,14 @@ import org.slf4j.LoggerFactory;
  * One agent's session on this gateway: the link it logged in on, the links that joined it (version 5), and what
  * they share: one login (token, instance id, principal), one set of names ({@link LinkNames}), one buffer-budget
  * share, one stream limit. Its names live as long as any of its links does, so losing a link resets only that
- * link's streams. Each public connection goes on the link with the fewest streams ({@link #pick}); a stream never
+ * link's streams. Each public connection goes on the link with the fewest connections placed on it (its streams and
+ * those about to become streams), preferring one on the connection's own loop ({@link #place}); a stream never
  * moves.
  *
  * <p>Threads: the session's own state (its names, its members) is touched on its home loop, the event loop of the
  * link it logged in on, which stays its home after that link is gone; each link runs on its own loop, and what it
  * asks of the session hops there. What any thread may read: the active links (a copy-on-write list) and their
- * stream counts, and the login's facts (volatile, written once).
+ * counts, and the login's facts (volatile, written once).
  */
 public final class LinkGroup {
 
@@ -63,7 +64,7 @@ public final class LinkGroup {
     /** Links not closed yet, the first included (home loop). */
     private final List<GatewaySession> members = new ArrayList<>();
     private int nextLinkNumber = FIRST_LINK + 1;
-    /** Public connections assigned to a link of this session and not ended, over all links (the stream limit). */
+    /** Public connections counted as streams of a link of this session and not ended, over all links (the stream limit). */
     private final AtomicInteger streams = new AtomicInteger();
     private volatile boolean live;
     /** Failed or refused as a whole: its links are being closed, nothing joins it and it takes no connection. */
@@ -291,34 +292,60 @@ public final class LinkGroup {
 
     /**
      * A link proved it belongs to this session: it joins unless the session is over, not live yet, or has as many
-     * links as the limit allows. Runs on the home loop; {@code answer} gets the link's number, or why it may not
-     * join (the link refuses the agent with it).
+     * links as the limit allows, and unless the authenticator no longer allows one of its names (a join is the
+     * session's login again: an authenticator that does not announce its changes is asked here at the latest).
+     * Runs on the home loop; {@code answer} gets the link's number, or why it may not join.
      */
-    void join(GatewaySession link, java.util.function.BiConsumer<Integer, String> answer) {
+    void join(GatewaySession link, java.util.function.Consumer<JoinAnswer> answer) {
         home.execute(() -> {
             int limit = services.config().get().limits().maxLinksPerAgent();
             if (over()) {
-                answer.accept(null, "cannot join: unknown session or wrong proof");
+                answer.accept(JoinAnswer.refused(UNKNOWN_SESSION));
             } else if (!live) {
-                answer.accept(null, "cannot join: the session is still registering its names");
+                answer.accept(JoinAnswer.refused("cannot join: the session is still registering its names"));
             } else if (members.size() >= limit) {
-                answer.accept(null, "cannot join: the session has " + members.size()
-                        + " links, this gateway's limit (--max-links-per-agent)");
+                answer.accept(JoinAnswer.refused("cannot join: the session has " + members.size()
+                        + " links, this gateway's limit (--max-links-per-agent)"));
             } else {
-                // a join is the session's login again: names no longer allowed end it (an authenticator that
-                // does not announce its changes is asked here at the latest)
-                String withdrawn = names.reauthorize();
+                LinkNames.Withdrawn withdrawn = names.withdrawn();
+                if (withdrawn != null && withdrawn.temporary()) {
+                    // the authenticator could not decide now: this link tries again later, the session stays
+                    log.warn("session of agent {}: link from {} not joined now: {}", agent(), link.agent(),
+                            withdrawn.reason());
+                    answer.accept(JoinAnswer.later("cannot join now: " + withdrawn.reason()));
+                    return;
+                }
                 if (withdrawn != null) {
-                    answer.accept(null, "cannot join: " + withdrawn);
+                    names.withdraw(withdrawn); // the session is refused, and the agent with it
+                    answer.accept(JoinAnswer.refused("cannot join: " + withdrawn.reason()));
                     return;
                 }
                 int number = nextLinkNumber++;
                 members.add(link); // it takes streams once active (linkActive)
                 log.debug("session of agent {}: link {} joined from {} ({} links)", agent(), number, link.agent(),
                         members.size());
-                answer.accept(number, null);
+                answer.accept(new JoinAnswer(number, null, false));
             }
         });
+    }
+
+    /** What a join of a session that is over is told: the agent logs in anew. */
+    static final String UNKNOWN_SESSION = "cannot join: unknown session or wrong proof";
+
+    /**
+     * The session's answer to a join: the link's number, or why it may not join; {@code later} when that is a
+     * passing trouble of the gateway's (the link fails, and the agent opens it again after its backoff) rather
+     * than a refusal (the agent gives the link up, or logs in anew for an unknown session).
+     */
+    record JoinAnswer(int number, String refusal, boolean later) {
+
+        static JoinAnswer refused(String reason) {
+            return new JoinAnswer(0, reason, false);
+        }
+
+        static JoinAnswer later(String reason) {
+            return new JoinAnswer(0, reason, true);
+        }
     }
 
     /** A link went active (the first once the names are live, a joined one once it is told): it takes streams. */
@@ -365,7 +392,7 @@ public final class LinkGroup {
         if (link == null) {
             return null;
         }
-        if (!charge()) {
+        if (!charge(link)) {
             link.unplace();
             return null;
         }
@@ -410,12 +437,16 @@ public final class LinkGroup {
         return best;
     }
 
-    /** Counts one more stream against {@code --max-streams-per-agent}; {@code false} (and nothing counted) when full. */
-    private boolean charge() {
+    /**
+     * Counts one more stream of {@code link}'s against {@code --max-streams-per-agent}; {@code false} (and nothing
+     * counted) when full.
+     */
+    private boolean charge(GatewaySession link) {
         if (streams.incrementAndGet() > services.config().get().maxStreamsPerAgent()) {
             streams.decrementAndGet();
             return false;
         }
+        link.charged();
         return true;
     }
 
@@ -444,13 +475,13 @@ public final class LinkGroup {
      */
     void accept(Tunnel tunnel, io.netty.channel.Channel client) {
         GatewaySession link = LinkLoops.assignment(client);
-        if (link == null || !link.takesStreams()) {
+        if (link == null || !link.takesStreams() || closing || ended) {
             if (link != null) {
                 link.unplace();
             }
-            link = place(client.eventLoop());
+            link = place(client.eventLoop()); // none once the session is closing or ended
         }
-        if (link != null && !charge()) {
+        if (link != null && !charge(link)) {
             link.unplace();
             link = null;
         }

@@ -245,32 +245,54 @@ final class LinkNames {
     }
 
     /**
-     * The authenticator changed its mind (token file edited), or a link joins the session: every name is
-     * authorized again, and the session is refused with the reason if one is no longer allowed.
+     * The authenticator changed its mind (token file edited): every name is authorized again, and the session ends
+     * with the reason if one is no longer allowed ({@link #withdraw}).
      *
      * @return that reason, or {@code null} when every name is still allowed
      */
     String reauthorize() {
+        Withdrawn withdrawn = withdrawn();
+        if (withdrawn == null) {
+            return null;
+        }
+        withdraw(withdrawn);
+        return withdrawn.reason();
+    }
+
+    /**
+     * The first of the session's names the authenticator no longer allows, or {@code null} when it allows them all
+     * (or the session is over, or has no principal).
+     */
+    Withdrawn withdrawn() {
         if (principal == null || session.over()) {
             return null;
         }
         for (Tunnel tunnel : tunnels.values()) {
             AccessDeniedException denial = registrations.denial(principal, tunnel.name());
             if (denial != null) {
-                String denied = Reasons.of(denial);
-                log.warn("agent {}: authorization for '{}' withdrawn ({}), closing its tunnels", session.agent(),
-                        tunnel.name(), denied);
-                services.events().refused("withdrawn");
-                String reason = "authorization for '" + tunnel.name() + "' withdrawn: " + denied;
-                if (denial.temporary()) {
-                    session.fail(reason); // the gateway's trouble: the agent tries again, and is back once it is over
-                } else {
-                    session.refuse(reason);
-                }
-                return reason;
+                return new Withdrawn("authorization for '" + tunnel.name() + "' withdrawn: " + Reasons.of(denial),
+                        denial.temporary());
             }
         }
         return null;
+    }
+
+    /**
+     * Ends the session for a name no longer allowed: failed when the authenticator could not decide now (the
+     * gateway's trouble: the agent tries again, and is back once it is over), refused when it said no.
+     */
+    void withdraw(Withdrawn withdrawn) {
+        log.warn("agent {}: {}, closing its tunnels", session.agent(), withdrawn.reason());
+        services.events().refused("withdrawn");
+        if (withdrawn.temporary()) {
+            session.fail(withdrawn.reason());
+        } else {
+            session.refuse(withdrawn.reason());
+        }
+    }
+
+    /** A name the authenticator no longer allows: why, and whether it only could not decide now. */
+    record Withdrawn(String reason, boolean temporary) {
     }
 
     /** Stops accepting public connections (the gateway drains). */

@@ -116,7 +116,7 @@ public final class Tunnel {
             return figures; // a tunnel of a unit test, without an agent
         }
         for (GatewaySession link : group.links()) {
-            figures.add(new LinkFigures(link.linkNumber(), link.agent(), link.assigned()));
+            figures.add(new LinkFigures(link.linkNumber(), link.agent(), link.streams()));
         }
         return figures;
     }

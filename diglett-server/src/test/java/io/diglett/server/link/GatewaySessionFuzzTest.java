@@ -390,6 +390,16 @@ class GatewaySessionFuzzTest {
             }
             assertEquals(0, gateway.registrations().names().size(), "names still registered after the link closed");
             assertEquals(0, gateway.linkServices().groups().size(), "a session outlived its last link");
+            // every connection placed or counted gave its count back
+            if (session.group() != null) {
+                assertEquals(0, session.group().streams().get(), "the session still counts streams");
+            }
+            assertEquals(0, session.assigned(), "the first link still counts placed connections");
+            assertEquals(0, session.streams(), "the first link still counts streams");
+            if (joiner != null) {
+                assertEquals(0, joiner.second.assigned(), "the joined link still counts placed connections");
+                assertEquals(0, joiner.second.streams(), "the joined link still counts streams");
+            }
         }
 
         /**
@@ -621,7 +631,7 @@ class GatewaySessionFuzzTest {
                     if (tunnel != null) {
                         FuzzClient accepted = new FuzzClient(alloc);
                         clients.add(accepted);
-                        session.accept(tunnel, accepted);
+                        session.group().accept(tunnel, accepted); // as the public listener does
                         if (accepted.pipeline().get(HandlerNames.STREAM) != null) {
                             stats.accepted++;
                         }

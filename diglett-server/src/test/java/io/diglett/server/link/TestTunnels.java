@@ -45,6 +45,25 @@ public final class TestTunnels {
         return loops;
     }
 
+    /**
+     * Places one connection coming from {@code near} ({@code null}: from no loop) on a link of {@code tunnel}'s
+     * session, as a public listener does; returns the link's number (0: none), whose count stays taken until
+     * {@link #unplace}.
+     */
+    public static int place(Tunnel tunnel, io.netty.channel.EventLoop near) {
+        GatewaySession link = tunnel.group().place(near);
+        return link == null ? 0 : link.linkNumber();
+    }
+
+    /** Gives back a count {@link #place} took on link {@code number}. */
+    public static void unplace(Tunnel tunnel, int number) {
+        for (GatewaySession link : tunnel.group().links()) {
+            if (link.linkNumber() == number) {
+                link.unplace();
+            }
+        }
+    }
+
     /** Makes {@code tunnel} live, as its registrar had exposed it. */
     public void goLive(Tunnel tunnel) {
         tunnel.goLive(java.time.Instant.EPOCH);
