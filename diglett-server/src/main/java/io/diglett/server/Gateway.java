@@ -12,6 +12,8 @@ import io.diglett.protocol.mux.FlowLimits;
 import io.diglett.server.admin.GatewayAdmin;
 import io.diglett.server.admin.GatewayMetrics;
 import io.diglett.server.auth.Authenticator;
+import io.diglett.server.cluster.ClusterView;
+import io.diglett.server.cluster.EtcdNameRegistry;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PreLoginLimits;
 import io.diglett.server.config.PublicLimits;
@@ -112,6 +114,9 @@ public final class Gateway implements AutoCloseable {
         this.config = config;
         this.names = names;
         this.metrics = new GatewayMetrics(names::live, this::agents);
+        if (names instanceof ClusterView cluster) {
+            metrics.watchCluster(cluster);
+        }
         this.admission = new LinkAdmission(this::config, metrics, System::nanoTime);
         metrics.watchPendingLogins(admission::pending);
         this.clients = new ClientConnections(() -> publicLimits.maxConnectionsPerIp(), metrics);
@@ -219,6 +224,11 @@ public final class Gateway implements AutoCloseable {
             ingress.start(acceptor, workers, transport);
         }
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
+        if (names instanceof EtcdNameRegistry cluster) {
+            // joined before any agent is served: a node whose certificate is not the cluster's does not start
+            cluster.join(tls == null ? "plaintext" : tls.fingerprint().toString(),
+                    new HostPort(config.listen().host(), address.getPort()).toString());
+        }
         log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),
                 transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS"
@@ -317,6 +327,11 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
+    /** What this node knows of its cluster, or {@code null} for a single gateway. */
+    public ClusterView cluster() {
+        return names instanceof ClusterView view ? view : null;
+    }
+
     /** The fingerprint of the gateway's TLS certificate, or {@code null} with --plaintext. */
     public Fingerprint fingerprint() {
         return tls == null ? null : tls.fingerprint();
@@ -352,6 +367,11 @@ public final class Gateway implements AutoCloseable {
             @Override
             public int agents() {
                 return Gateway.this.agents();
+            }
+
+            @Override
+            public ClusterView cluster() {
+                return Gateway.this.cluster();
             }
         }, clock, token, hosts);
         return admin.start(at);

@@ -26,6 +26,7 @@ class PackageLayersTest {
             "", 6,
             "admin", 5,
             "ingress", 4,
+            "cluster", 4,
             "link", 3,
             "registrar", 2,
             "auth", 2,

@@ -26,7 +26,16 @@ final class RawAgent implements AutoCloseable {
     final DataOutputStream out;
 
     RawAgent(int port) throws IOException {
-        socket = TestServers.connect(port);
+        this(TestServers.connect(port));
+    }
+
+    /** An agent of the gateway at {@code address} (a node of a cluster test on 127.0.0.x). */
+    RawAgent(java.net.InetSocketAddress address) throws IOException {
+        this(TestServers.connect(address));
+    }
+
+    private RawAgent(Socket connected) throws IOException {
+        socket = connected;
         socket.setSoTimeout(5_000);
         in = new DataInputStream(socket.getInputStream());
         out = new DataOutputStream(socket.getOutputStream());

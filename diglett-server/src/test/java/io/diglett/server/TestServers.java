@@ -88,6 +88,14 @@ final class TestServers {
         }
     }
 
+    /** Connects to {@code address} (a node of a cluster test on 127.0.0.x, say). */
+    static Socket connect(InetSocketAddress address) throws IOException {
+        Socket socket = new Socket();
+        socket.connect(address, 5_000);
+        socket.setSoTimeout(60_000);
+        return socket;
+    }
+
     static Socket connect(int port) throws IOException {
         Socket socket = new Socket();
         socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 5_000);

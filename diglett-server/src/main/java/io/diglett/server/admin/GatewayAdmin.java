@@ -33,6 +33,11 @@ public final class GatewayAdmin implements AutoCloseable {
 
         /** Agents connected now. */
         int agents();
+
+        /** What this node knows of its cluster, or {@code null} for a single gateway. */
+        default io.diglett.server.cluster.ClusterView cluster() {
+            return null;
+        }
     }
 
     private final NameRegistry names;
@@ -76,6 +81,7 @@ public final class GatewayAdmin implements AutoCloseable {
             }
             json.endArray()
                     .name("tlsPassthrough").value(t.tlsPassthrough())
+                    .name("node").value(facts.cluster() == null ? null : facts.cluster().node())
                     .name("since").value(since == null ? null : since.toString())
                     .name("streams").value(t.stats().open())
                     .name("connections").value(t.stats().connections())
@@ -97,7 +103,7 @@ public final class GatewayAdmin implements AutoCloseable {
     String summary() {
         Instant now = clock.instant();
         Fingerprint fingerprint = facts.fingerprint();
-        return new Json().beginObject()
+        Json json = new Json().beginObject()
                 .name("version").value(Version.describe("diglett-server"))
                 .name("fingerprint").value(fingerprint == null ? null : fingerprint.toString())
                 .name("domain").value(facts.domain())
@@ -105,8 +111,22 @@ public final class GatewayAdmin implements AutoCloseable {
                 .name("tunnels").value(names.live().size())
                 .name("started").value(started.toString())
                 .name("uptimeSeconds").value(Duration.between(started, now).toSeconds())
-                .name("time").value(now.toString())
-                .endObject().toString();
+                .name("time").value(now.toString());
+        io.diglett.server.cluster.ClusterView cluster = facts.cluster();
+        if (cluster != null) {
+            json.name("cluster").beginObject()
+                    .name("node").value(cluster.node())
+                    .name("storeUp").value(cluster.storeUp())
+                    .name("keepaliveSeconds").value(cluster.keepAliveSeconds())
+                    .name("storeSilentSeconds").value(cluster.storeSilentSeconds())
+                    .name("nodes").beginArray();
+            cluster.nodes().forEach((node, listen) -> json.beginObject()
+                    .name("node").value(node).name("listen").value(listen).endObject());
+            json.endArray().name("holders").beginObject();
+            cluster.holders().forEach((name, node) -> json.name(name).value(node));
+            json.endObject().endObject();
+        }
+        return json.endObject().toString();
     }
 
     @Override

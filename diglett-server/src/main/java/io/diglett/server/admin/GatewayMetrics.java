@@ -159,6 +159,30 @@ public final class GatewayMetrics implements LinkEvents {
                 .register(registry);
     }
 
+    /** Publishes the cluster's figures as this node sees them: the store's health, the nodes, names per node. */
+    public void watchCluster(io.diglett.server.cluster.ClusterView cluster) {
+        GaugeWithCallback.builder().name("diglett_cluster_store_up")
+                .help("1 when etcd answered this node's last lease keepalive, else 0")
+                .callback(cb -> cb.call(cluster.storeUp() ? 1 : 0)).register(registry);
+        GaugeWithCallback.builder().name("diglett_cluster_keepalive_seconds")
+                .help("How long this node's last answered lease keepalive took")
+                .callback(cb -> cb.call(Math.max(0, cluster.keepAliveSeconds()))).register(registry);
+        GaugeWithCallback.builder().name("diglett_cluster_store_silent_seconds")
+                .help("Seconds since etcd last answered a lease keepalive of this node")
+                .callback(cb -> cb.call(cluster.storeSilentSeconds())).register(registry);
+        GaugeWithCallback.builder().name("diglett_cluster_nodes").help("Live nodes of the cluster")
+                .callback(cb -> cb.call(cluster.nodes().size())).register(registry);
+        GaugeWithCallback.builder().name("diglett_cluster_names").help("Names held in the cluster, per holder node")
+                .labelNames("node")
+                .callback(cb -> {
+                    java.util.Map<String, Integer> perNode = new java.util.TreeMap<>();
+                    cluster.nodes().keySet().forEach(node -> perNode.put(node, 0));
+                    cluster.holders().values().forEach(node -> perNode.merge(node, 1, Integer::sum));
+                    perNode.forEach((node, count) -> cb.call(count, node));
+                })
+                .register(registry);
+    }
+
     /** Publishes {@code diglett_pending_logins}: connections on the agent port that have not logged in yet. */
     public void watchPendingLogins(IntSupplier pending) {
         GaugeWithCallback.builder().name("diglett_pending_logins")

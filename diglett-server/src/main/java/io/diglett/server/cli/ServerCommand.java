@@ -267,6 +267,9 @@ public final class ServerCommand implements Callable<Integer> {
     double tcpIdleTimeout;
 
     @CommandLine.Mixin
+    ClusterOptions cluster = new ClusterOptions();
+
+    @CommandLine.Mixin
     ConfigOption config = new ConfigOption();
 
     public static void main(String[] args) {
@@ -284,9 +287,11 @@ public final class ServerCommand implements Callable<Integer> {
         }
         GatewayConfig config;
         PublicLimits publicLimits;
+        io.diglett.server.config.ClusterSettings clusterSettings;
         try {
             config = gatewayConfig();
             publicLimits = publicLimits();
+            clusterSettings = cluster.settings();
             admin.check();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
@@ -315,7 +320,17 @@ public final class ServerCommand implements Callable<Integer> {
             authenticator.close();
             return 1;
         }
-        Gateway gateway = new Gateway(config, authenticator, registrar);
+        io.diglett.server.link.NameRegistry names;
+        try {
+            names = clusterSettings == null ? new io.diglett.server.link.LocalNameRegistry()
+                    : new io.diglett.server.cluster.EtcdNameRegistry(
+                            new io.diglett.server.cluster.EtcdStore(clusterSettings));
+        } catch (Exception e) {
+            log.error("cannot reach the cluster store: {}", Reasons.of(e));
+            authenticator.close();
+            return 1;
+        }
+        Gateway gateway = new Gateway(config, authenticator, registrar, names);
         gateway.usePortGrace(portGrace());
         gateway.useReservedNames(reservedNames);
         gateway.updatePublicLimits(publicLimits);

@@ -8,7 +8,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -20,7 +19,7 @@ public final class LocalNameRegistry implements NameRegistry {
 
     private final ConcurrentMap<String, Held> byName = new ConcurrentHashMap<>();
     private final AtomicLong fences = new AtomicLong();
-    private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+    private final NameListeners listeners = new NameListeners();
 
     @Override
     public CompletionStage<NameClaim> claim(Tunnel tunnel) {
@@ -29,7 +28,7 @@ public final class LocalNameRegistry implements NameRegistry {
         for (int attempt = 0; attempt < 3; attempt++) {
             Held holder = byName.putIfAbsent(tunnel.name(), held);
             if (holder == null) {
-                tell(new Change(Change.Kind.CLAIMED, tunnel.name(), held.fence));
+                listeners.tell(new Change(Change.Kind.CLAIMED, tunnel.name(), held.fence));
                 return CompletableFuture.completedFuture(held);
             }
             if (byName.get(tunnel.name()) != null) {
@@ -67,12 +66,6 @@ public final class LocalNameRegistry implements NameRegistry {
         listeners.add(listener);
     }
 
-    private void tell(Change change) {
-        for (Listener listener : listeners) {
-            listener.changed(change);
-        }
-    }
-
     /** One claim: the tunnel that holds the name. */
     private final class Held implements NameClaim {
         private final Tunnel tunnel;
@@ -98,7 +91,7 @@ public final class LocalNameRegistry implements NameRegistry {
         @Override
         public CompletionStage<Void> release() {
             if (!released.getAndSet(true) && byName.remove(tunnel.name(), this)) {
-                tell(new Change(Change.Kind.RELEASED, tunnel.name(), fence));
+                listeners.tell(new Change(Change.Kind.RELEASED, tunnel.name(), fence));
             }
             return CompletableFuture.completedFuture(null);
         }

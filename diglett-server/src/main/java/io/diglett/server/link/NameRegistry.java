@@ -31,6 +31,17 @@ public interface NameRegistry extends AutoCloseable {
      */
     CompletionStage<NameClaim> claim(Tunnel tunnel);
 
+    /**
+     * Claims {@code tunnel}'s name in place of {@code holder}, a holder on another node of a cluster that the
+     * takeover rule lets {@code tunnel}'s agent replace (the same agent, reconnected to another node). Completes
+     * exceptionally with {@link NameTakenException} when the name has another holder by then. Only a registry shared
+     * by a cluster has holders elsewhere.
+     */
+    default CompletionStage<NameClaim> claimFrom(Tunnel tunnel, RemoteHolder holder) {
+        return java.util.concurrent.CompletableFuture.failedFuture(
+                new UnsupportedOperationException("this registry has no holders on other nodes"));
+    }
+
     /** The tunnel of this gateway that holds {@code name} now, if any. */
     Optional<Tunnel> lookup(String name);
 

@@ -181,6 +181,10 @@ public final class Registrations {
                 return CompletableFuture.<NameClaim>failedFuture(cause);
             }
             String name = tunnel.name();
+            RemoteHolder remote = taken.remoteHolder().orElse(null);
+            if (remote != null) {
+                return claimedElsewhere(tunnel, remote, mayTakeOver);
+            }
             Tunnel holder = taken.localHolder().orElse(null);
             LinkGroup old = holder == null ? null : holder.group();
             boolean sameToken = old != null && old != session && old.sameToken(session.tokenDigest());
@@ -226,6 +230,41 @@ public final class Registrations {
                     old == session ? "this link already" : "another token");
             return CompletableFuture.<NameClaim>failedFuture(new Refusal(Names.inUse(name), true));
         }).thenCompose(stage -> stage);
+    }
+
+    /**
+     * The name is held on another node of the cluster ({@code remote}). The same agent process reconnected here
+     * (same token, same instance id) takes it over at once; the same token from another process is refused while
+     * that holder stands (this node cannot ask the other node whether that agent is alive, so the agent tries
+     * again, and gets the name once the other link is gone); another token is refused for good.
+     */
+    private CompletionStage<NameClaim> claimedElsewhere(Tunnel tunnel, RemoteHolder remote, boolean mayTakeOver) {
+        LinkGroup session = tunnel.group();
+        String name = tunnel.name();
+        boolean sameToken = session.hasToken() && remote.sameToken(session.tokenDigest());
+        if (mayTakeOver && sameToken && remote.sameInstance(session.instance())) {
+            log.info("agent {} takes over '{}' from node {}: the same agent reconnected", session.agent(), name,
+                    remote.node());
+            return on(session.executor(), names.claimFrom(tunnel, remote)).handle((claim, error) -> {
+                if (error == null) {
+                    return CompletableFuture.completedFuture(claim);
+                }
+                Throwable cause = unwrap(error);
+                return cause instanceof NameTakenException
+                        ? claim(tunnel, false) // the holder changed meanwhile: decide again, without a takeover
+                        : CompletableFuture.<NameClaim>failedFuture(cause);
+            }).thenCompose(stage -> stage);
+        }
+        events.refused("name_in_use");
+        if (sameToken) {
+            log.info("agent {} asked for name '{}', which another agent of the same token holds on node {}",
+                    session.agent(), name, remote.node());
+            return CompletableFuture.failedFuture(new Refusal(inUseByLiveAgent(session, name), false));
+        }
+        boolean neitherHasToken = !session.hasToken() && remote.tokenDigest() == null;
+        log.info("agent {} asked for name '{}', which {} holds on node {}", session.agent(), name,
+                neitherHasToken ? "an agent without a token" : "another token", remote.node());
+        return CompletableFuture.failedFuture(new Refusal(Names.inUse(name), !neitherHasToken));
     }
 
     /**

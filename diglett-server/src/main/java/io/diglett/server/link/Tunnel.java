@@ -45,6 +45,16 @@ public final class Tunnel {
         return name;
     }
 
+    /** SHA-256 of the login token of the agent that holds it, or {@code null} (no token, or no agent). */
+    public byte[] ownerTokenDigest() {
+        return group == null ? null : group.tokenDigest();
+    }
+
+    /** The instance id of the agent that holds it, or {@code null} (an agent that sends none, or no agent). */
+    public java.util.UUID ownerInstance() {
+        return group == null ? null : group.instance();
+    }
+
     /** The public port, or 0 before the listener is bound and for a name without a raw port. */
     public int port() {
         return port;

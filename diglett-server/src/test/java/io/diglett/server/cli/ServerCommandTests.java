@@ -43,7 +43,7 @@ class ServerCommandTests {
             {new String[] {"--window", "12"}, "--window"},
             {new String[] {"--max-streams-per-agent", "0"}, "'0' must be at least 1, or 'auto'"},
             {new String[] {"--max-names-per-agent", "0"}, "limits must be at least 1"},
-            {new String[] {"--nope"}, "Unknown option: '--nope'"},
+            {new String[] {"--qqq"}, "Unknown option: '--qqq'"},
             // a bare host takes the default port, but it must resolve, and to an address of this machine
             {new String[] {"--plaintext", "-l", "nope"}, "--listen nope: not an IP address or a known host name"},
             {new String[] {"--plaintext", "-l", "192.0.2.1:0"}, "--listen 192.0.2.1:0: cannot listen on 192.0.2.1"},
@@ -71,6 +71,14 @@ class ServerCommandTests {
                 "--accept-proxy-from '10.0.0.0/33': the prefix length must be 0-32"},
             {new String[] {"--plaintext", "-l", local, "--client-ip-header", "X Bad"},
                 "--client-ip-header 'X Bad' is not a header name"},
+            {new String[] {"--plaintext", "-l", local, "--node-name", "a"},
+                "--node-name and the --etcd-* options need --cluster-etcd"},
+            {new String[] {"--plaintext", "-l", local, "--cluster-etcd", "ftp://127.0.0.1:2379"},
+                "--cluster-etcd ftp://127.0.0.1:2379: expected http://HOST:PORT or https://HOST:PORT"},
+            {new String[] {"--plaintext", "-l", local, "--cluster-etcd", "http://127.0.0.1:2379", "--node-name", "-a"},
+                "a node name is 1 to 63 letters, digits"},
+            {new String[] {"--plaintext", "-l", local, "--cluster-etcd", "http://127.0.0.1:2379", "--node-name", "a",
+                "--lease-ttl", "1"}, "--lease-ttl must be between 2 and 3600 seconds"},
         };
         for (Object[] c : cases) {
             String[] args = (String[]) c[0];

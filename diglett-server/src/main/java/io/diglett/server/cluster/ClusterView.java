@@ -1,0 +1,25 @@
+package io.diglett.server.cluster;
+
+import java.util.Map;
+
+/** What a node knows of its cluster, for {@code /api/gateway}, {@code /metrics} and the dashboard. */
+public interface ClusterView {
+
+    /** This node's name. */
+    String node();
+
+    /** Whether the store answered this node's last keepalive. */
+    boolean storeUp();
+
+    /** How long the last answered keepalive took, in seconds ({@code -1} before one). */
+    double keepAliveSeconds();
+
+    /** Seconds since the store last answered a keepalive. */
+    double storeSilentSeconds();
+
+    /** The live nodes (their lease not expired) and where agents reach each, sorted by name. */
+    Map<String, String> nodes();
+
+    /** Every name held in the cluster and the node that holds it, sorted by name. */
+    Map<String, String> holders();
+}

@@ -1,0 +1,447 @@
+package io.diglett.server.cluster;
+
+import io.diglett.protocol.Printable;
+import io.diglett.server.link.NameClaim;
+import io.diglett.server.link.NameListeners;
+import io.diglett.server.link.NameRegistry;
+import io.diglett.server.link.NameTakenException;
+import io.diglett.server.link.RemoteHolder;
+import io.diglett.server.link.Tunnel;
+import io.etcd.jetcd.ByteSequence;
+import io.etcd.jetcd.KeyValue;
+import io.etcd.jetcd.Watch;
+import io.etcd.jetcd.kv.TxnResponse;
+import io.etcd.jetcd.op.Cmp;
+import io.etcd.jetcd.op.CmpTarget;
+import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.DeleteOption;
+import io.etcd.jetcd.options.GetOption;
+import io.etcd.jetcd.options.PutOption;
+import io.etcd.jetcd.options.WatchOption;
+import io.etcd.jetcd.watch.WatchEvent;
+import io.etcd.jetcd.watch.WatchResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The names of a cluster, in etcd ({@link EtcdStore}): a claim is a transaction "create {@code names/NAME} if
+ * absent", written under this node's lease, whose revision (the key's mod revision) is the claim's fencing number. A second claim
+ * anywhere in the cluster finds the holder's record and is refused ({@link NameTakenException} with the
+ * {@link RemoteHolder}), or replaces exactly that holder when the takeover rule allows it ({@link #claimFrom}).
+ *
+ * <p>A claim is lost when its key goes (the store expired this node's lease, or an operator deleted it) or is
+ * replaced (a takeover from another node): a watch of {@code names/} sees both, and also keeps the map of every
+ * name's holder node that {@code /api/gateway} shows. A release deletes the key if it is still this claim's;
+ * while the store does not answer it is tried again every second, until it is done or the lease is gone.
+ *
+ * <p>Threads: claims are asked from event loops and answered on the store's thread; the store's answers, the
+ * watches and the retries run there too. The maps are concurrent: {@link #lookup} reads them from any thread.
+ */
+public final class EtcdNameRegistry implements NameRegistry, ClusterView {
+
+    private static final Logger log = LoggerFactory.getLogger(EtcdNameRegistry.class);
+    private static final long RELEASE_RETRY_MILLIS = 1_000;
+
+    private final EtcdStore store;
+    /** This node's claims, granted or in flight, by name. */
+    private final ConcurrentMap<String, Held> local = new ConcurrentHashMap<>();
+    /** Every name of the cluster and its holder, as the watch last saw it. */
+    private final ConcurrentMap<String, RemoteHolder> holders = new ConcurrentHashMap<>();
+    /** The live nodes and where agents reach each, as the watch last saw them. */
+    private final ConcurrentMap<String, String> nodes = new ConcurrentHashMap<>();
+    private final NameListeners listeners = new NameListeners();
+    private final List<Watch.Watcher> watchers = new CopyOnWriteArrayList<>();
+    private volatile boolean closed;
+
+    public EtcdNameRegistry(EtcdStore store) {
+        this.store = store;
+        store.onLeaseLost(this::leaseLost);
+    }
+
+    /**
+     * Joins the cluster ({@link EtcdStore#start}), then loads its names and nodes and starts watching them.
+     *
+     * @param certificate the agent certificate's fingerprint ({@code SHA256:...}), or {@code plaintext}
+     * @param listen      where agents reach this node
+     * @throws IllegalStateException      when the certificate is not the cluster's, or a live node has this name
+     * @throws StoreUnavailableException when the store does not answer
+     */
+    public void join(String certificate, String listen) throws Exception {
+        store.start(certificate, listen);
+        try {
+            CompletableFuture.allOf(watch(EtcdStore.NAMES, this::nameChanged, holders::clear),
+                    watch(EtcdStore.NODES, this::nodeChanged, nodes::clear))
+                    .get(EtcdStore.REQUEST_TIMEOUT.toMillis() * 2, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof Exception cause ? cause : e;
+        }
+    }
+
+    /**
+     * Reads everything under {@code prefix}, then watches it from the revision read; after a failure of the watch,
+     * the same again a second later. Never blocks: the answers come on the store's thread.
+     */
+    private CompletableFuture<Void> watch(String prefix, BiConsumer<String, KeyValue> changed, Runnable clear) {
+        ByteSequence key = EtcdStore.bytes(prefix);
+        return store.call(() -> store.client().getKVClient().get(key, GetOption.builder().isPrefix(true).build()))
+                .thenAccept(all -> {
+                    clear.run();
+                    for (KeyValue kv : all.getKvs()) {
+                        changed.accept(suffix(kv, prefix), kv);
+                    }
+                    WatchOption option = WatchOption.builder().isPrefix(true).withPrevKV(true)
+                            .withRevision(all.getHeader().getRevision() + 1).build();
+                    watchers.add(store.client().getWatchClient().watch(key, option, Watch.listener(
+                            response -> store.thread().execute(() -> watched(prefix, response, changed)),
+                            error -> {
+                                if (!closed) {
+                                    log.warn("cluster: the watch of {} failed ({}); reading it again", prefix,
+                                            Printable.of(EtcdStore.reason(error)));
+                                    rewatch(prefix, changed, clear);
+                                }
+                            })));
+                });
+    }
+
+    private void rewatch(String prefix, BiConsumer<String, KeyValue> changed, Runnable clear) {
+        store.thread().schedule(() -> {
+            if (!closed) {
+                watch(prefix, changed, clear).whenComplete((v, e) -> {
+                    if (e != null) {
+                        rewatch(prefix, changed, clear);
+                    }
+                });
+            }
+        }, RELEASE_RETRY_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    private void watched(String prefix, WatchResponse response, BiConsumer<String, KeyValue> changed) {
+        for (WatchEvent event : response.getEvents()) {
+            KeyValue kv = event.getKeyValue();
+            String name = suffix(kv, prefix);
+            if (event.getEventType() == WatchEvent.EventType.DELETE) {
+                changed.accept(name, null);
+            } else if (event.getEventType() == WatchEvent.EventType.PUT) {
+                changed.accept(name, kv);
+            }
+        }
+    }
+
+    private static String suffix(KeyValue kv, String prefix) {
+        return kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length());
+    }
+
+    /** A name's key changed ({@code kv}) or went ({@code null}): the map, and a claim of ours it ends. Store thread. */
+    private void nameChanged(String name, KeyValue kv) {
+        RemoteHolder holder = null;
+        if (kv != null) {
+            try {
+                holder = HolderRecord.decode(kv.getValue().getBytes(), kv.getModRevision());
+            } catch (IllegalArgumentException e) {
+                log.warn("cluster: the record of name '{}' in etcd is not a holder record ({})", Printable.of(name),
+                        Printable.of(e.getMessage()));
+            }
+        }
+        if (holder == null) {
+            holders.remove(name);
+        } else {
+            holders.put(name, holder);
+        }
+        Held held = local.get(name);
+        if (held == null || held.fence == 0) {
+            return; // not ours, or our claim is still being written
+        }
+        if (kv == null) {
+            held.lose("deleted from the cluster store");
+        } else if (kv.getModRevision() != held.fence) {
+            held.lose("taken over by an agent on node " + (holder == null ? "(unknown)" : holder.node()));
+        }
+    }
+
+    private void nodeChanged(String node, KeyValue kv) {
+        if (kv == null) {
+            nodes.remove(node);
+            return;
+        }
+        String listen = "";
+        for (String line : kv.getValue().toString(StandardCharsets.US_ASCII).split("\n")) {
+            if (line.startsWith("listen=")) {
+                listen = Printable.of(line.substring("listen=".length()));
+            }
+        }
+        nodes.put(Printable.of(node), listen);
+    }
+
+    /** The store expired lease {@code expired}: every name claimed under it is gone. Store thread. */
+    private void leaseLost(long expired) {
+        for (Held held : new ArrayList<>(local.values())) {
+            if (held.lease == expired && held.fence != 0) {
+                held.lose("this node lost its lease in the cluster store (etcd did not hear from it for "
+                        + store.settings().leaseTtl().toSeconds() + " s)");
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- NameRegistry
+
+    @Override
+    public CompletionStage<NameClaim> claim(Tunnel tunnel) {
+        String name = tunnel.name();
+        Held held = new Held(tunnel);
+        Held before = local.putIfAbsent(name, held);
+        if (before != null) {
+            return CompletableFuture.failedFuture(new NameTakenException(name, before.tunnel));
+        }
+        if (!store.up()) {
+            local.remove(name, held);
+            return CompletableFuture.failedFuture(store.unavailable());
+        }
+        ByteSequence key = EtcdStore.bytes(EtcdStore.NAMES + name);
+        long lease = store.lease();
+        return store.call(() -> store.client().getKVClient().txn()
+                        .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.createRevision(0)))
+                        .Then(Op.put(key, value(tunnel), PutOption.builder().withLeaseId(lease).build()))
+                        .Else(Op.get(key, GetOption.DEFAULT))
+                        .commit())
+                .thenCompose(answer -> {
+                    if (answer.isSucceeded()) {
+                        return CompletableFuture.completedFuture(held.granted(answer.getHeader().getRevision(), lease));
+                    }
+                    RemoteHolder holder = holderIn(answer);
+                    if (holder != null && holder.node().equals(store.node())) {
+                        // our own key, released here and not yet deleted in the store: this node may replace it
+                        return replace(held, key, holder, lease);
+                    }
+                    return CompletableFuture.<NameClaim>failedFuture(new NameTakenException(name, null, holder));
+                })
+                .whenComplete((claim, error) -> {
+                    if (error != null) {
+                        local.remove(name, held);
+                    }
+                });
+    }
+
+    @Override
+    public CompletionStage<NameClaim> claimFrom(Tunnel tunnel, RemoteHolder holder) {
+        String name = tunnel.name();
+        Held held = new Held(tunnel);
+        Held before = local.putIfAbsent(name, held);
+        if (before != null) {
+            return CompletableFuture.failedFuture(new NameTakenException(name, before.tunnel));
+        }
+        if (!store.up()) {
+            local.remove(name, held);
+            return CompletableFuture.failedFuture(store.unavailable());
+        }
+        return replace(held, EtcdStore.bytes(EtcdStore.NAMES + name), holder, store.lease())
+                .whenComplete((claim, error) -> {
+                    if (error != null) {
+                        local.remove(name, held);
+                    }
+                });
+    }
+
+    /** Writes {@code held}'s claim in place of {@code holder}'s, if that is still the name's holder. */
+    private CompletableFuture<NameClaim> replace(Held held, ByteSequence key, RemoteHolder holder, long lease) {
+        return store.call(() -> store.client().getKVClient().txn()
+                        .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(holder.fence())))
+                        .Then(Op.put(key, value(held.tunnel), PutOption.builder().withLeaseId(lease).build()))
+                        .Else(Op.get(key, GetOption.DEFAULT))
+                        .commit())
+                .thenCompose(answer -> answer.isSucceeded()
+                        ? CompletableFuture.completedFuture(held.granted(answer.getHeader().getRevision(), lease))
+                        : CompletableFuture.failedFuture(new NameTakenException(held.name(), null, holderIn(answer))));
+    }
+
+    /** The holder record of {@code tunnel}'s claim. */
+    private ByteSequence value(Tunnel tunnel) {
+        return ByteSequence.from(HolderRecord.encode(store.node(), tunnel.ownerTokenDigest(), tunnel.ownerInstance()));
+    }
+
+    /** The holder a failed transaction read, or {@code null} when the key went meanwhile or is not ours to read. */
+    private static RemoteHolder holderIn(TxnResponse answer) {
+        if (answer.getGetResponses().isEmpty() || answer.getGetResponses().get(0).getKvs().isEmpty()) {
+            return null;
+        }
+        KeyValue kv = answer.getGetResponses().get(0).getKvs().get(0);
+        try {
+            return HolderRecord.decode(kv.getValue().getBytes(), kv.getModRevision());
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    @Override
+    public Optional<Tunnel> lookup(String name) {
+        Held held = local.get(name);
+        return held == null || held.fence == 0 ? Optional.empty() : Optional.of(held.tunnel);
+    }
+
+    @Override
+    public List<Tunnel> live() {
+        List<Tunnel> live = new ArrayList<>();
+        for (Held held : local.values()) {
+            if (held.fence != 0 && held.tunnel.live()) {
+                live.add(held.tunnel);
+            }
+        }
+        live.sort(Comparator.comparing(Tunnel::name));
+        return live;
+    }
+
+    @Override
+    public int size() {
+        return local.size();
+    }
+
+    @Override
+    public void subscribe(Listener listener) {
+        listeners.add(listener);
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        for (Watch.Watcher watcher : watchers) {
+            watcher.close();
+        }
+        store.close();
+    }
+
+    // ---------------------------------------------------------------- ClusterView
+
+    @Override
+    public String node() {
+        return store.node();
+    }
+
+    @Override
+    public boolean storeUp() {
+        return store.up();
+    }
+
+    @Override
+    public double keepAliveSeconds() {
+        return store.keepAliveSeconds();
+    }
+
+    @Override
+    public double storeSilentSeconds() {
+        return store.silentSeconds();
+    }
+
+    @Override
+    public Map<String, String> nodes() {
+        return new TreeMap<>(nodes);
+    }
+
+    @Override
+    public Map<String, String> holders() {
+        Map<String, String> byName = new TreeMap<>();
+        holders.forEach((name, holder) -> byName.put(Printable.of(name), holder.node()));
+        return byName;
+    }
+
+    // ---------------------------------------------------------------- a claim
+
+    /** One claim of this node: in flight until {@link #granted}, then held until released or lost. */
+    private final class Held implements NameClaim {
+        private final Tunnel tunnel;
+        /** The revision that wrote the claim (the key's mod revision) once granted; 0 while it is in flight. */
+        private volatile long fence;
+        /** The lease it was written under. */
+        private volatile long lease;
+        private final AtomicBoolean released = new AtomicBoolean();
+        private final CompletableFuture<String> lost = new CompletableFuture<>();
+
+        Held(Tunnel tunnel) {
+            this.tunnel = tunnel;
+        }
+
+        NameClaim granted(long revision, long underLease) {
+            lease = underLease;
+            fence = revision;
+            log.debug("cluster: claimed '{}' (revision {})", tunnel.name(), revision);
+            listeners.tell(new Change(Change.Kind.CLAIMED, tunnel.name(), revision));
+            return this;
+        }
+
+        /** The store no longer has this claim ({@code reason}: why, without the name): its holder gives it up. */
+        void lose(String reason) {
+            if (released.get() || !local.remove(tunnel.name(), this)) {
+                return;
+            }
+            log.warn("cluster: name '{}' lost: {}", tunnel.name(), reason);
+            listeners.tell(new Change(Change.Kind.LOST, tunnel.name(), fence));
+            lost.complete(reason);
+        }
+
+        @Override
+        public String name() {
+            return tunnel.name();
+        }
+
+        @Override
+        public long fence() {
+            return fence;
+        }
+
+        @Override
+        public CompletionStage<Void> release() {
+            if (released.getAndSet(true)) {
+                return CompletableFuture.completedFuture(null);
+            }
+            boolean held = local.remove(tunnel.name(), this);
+            if (held) {
+                listeners.tell(new Change(Change.Kind.RELEASED, tunnel.name(), fence));
+            }
+            CompletableFuture<Void> done = new CompletableFuture<>();
+            delete(done);
+            return done;
+        }
+
+        /**
+         * Deletes the key if it is still this claim's; tried again while the store does not answer, as long as
+         * the lease it was written under lives (when it expires the store deletes the key itself). {@code done}
+         * completes after the first attempt, whatever its outcome, so that nobody waits on the store.
+         */
+        private void delete(CompletableFuture<Void> done) {
+            if (closed || lease != store.lease()) {
+                done.complete(null);
+                return;
+            }
+            ByteSequence key = EtcdStore.bytes(EtcdStore.NAMES + tunnel.name());
+            store.call(() -> store.client().getKVClient().txn()
+                            .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(fence)))
+                            .Then(Op.delete(key, DeleteOption.DEFAULT))
+                            .commit())
+                    .whenComplete((answer, error) -> {
+                        done.complete(null);
+                        if (error != null) {
+                            store.thread().schedule(() -> delete(new CompletableFuture<>()), RELEASE_RETRY_MILLIS,
+                                    TimeUnit.MILLISECONDS);
+                        }
+                    });
+        }
+
+        @Override
+        public CompletionStage<String> lost() {
+            return lost;
+        }
+    }
+}

@@ -1,0 +1,79 @@
+package io.diglett.server.cluster;
+
+import io.diglett.server.config.ClusterSettings;
+import io.diglett.server.link.RemoteHolder;
+import java.nio.charset.StandardCharsets;
+import java.util.HexFormat;
+import java.util.UUID;
+
+/**
+ * The value of a name's key {@code /diglett/names/NAME}: who holds it, written by the node whose agent registered
+ * it, under that node's lease.
+ *
+ * <p>Text: a first line {@code diglett-holder 1}, then one {@code key=value} per line ({@code node},
+ * {@code token-sha256}, {@code instance}). Every field has a fixed shape (a node name, 64 hex digits, a UUID), so
+ * a value that does not parse is refused whole; fields of a later version are skipped. The fencing number is not
+ * in the value: it is the revision that wrote it (the key's mod revision), which the store assigns.
+ */
+final class HolderRecord {
+
+    private static final String FIRST_LINE = "diglett-holder 1";
+    /** Longer values are not ours: refused before they are read. */
+    static final int MAX_LENGTH = 1024;
+
+    private HolderRecord() {
+    }
+
+    static byte[] encode(String node, byte[] tokenDigest, UUID instance) {
+        StringBuilder text = new StringBuilder(FIRST_LINE).append('\n');
+        text.append("node=").append(node).append('\n');
+        if (tokenDigest != null) {
+            text.append("token-sha256=").append(HexFormat.of().formatHex(tokenDigest)).append('\n');
+        }
+        if (instance != null) {
+            text.append("instance=").append(instance).append('\n');
+        }
+        return text.toString().getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /**
+     * Reads a value of the store, written at {@code revision}.
+     *
+     * @throws IllegalArgumentException when it is not a holder record of this version
+     */
+    static RemoteHolder decode(byte[] value, long revision) {
+        if (value.length > MAX_LENGTH) {
+            throw new IllegalArgumentException("holder record of " + value.length + " bytes");
+        }
+        String[] lines = new String(value, StandardCharsets.US_ASCII).split("\n");
+        if (lines.length == 0 || !FIRST_LINE.equals(lines[0])) {
+            throw new IllegalArgumentException("not a holder record");
+        }
+        String node = null;
+        byte[] token = null;
+        UUID instance = null;
+        for (int i = 1; i < lines.length; i++) {
+            int eq = lines[i].indexOf('=');
+            if (eq < 0) {
+                throw new IllegalArgumentException("holder record: line " + i + " has no '='");
+            }
+            String key = lines[i].substring(0, eq);
+            String val = lines[i].substring(eq + 1);
+            switch (key) {
+                case "node" -> node = ClusterSettings.checkNodeName(val);
+                case "token-sha256" -> {
+                    if (val.length() != 64) {
+                        throw new IllegalArgumentException("holder record: token-sha256 is not 32 bytes of hex");
+                    }
+                    token = HexFormat.of().parseHex(val);
+                }
+                case "instance" -> instance = UUID.fromString(val);
+                default -> { } // a field of a later version
+            }
+        }
+        if (node == null) {
+            throw new IllegalArgumentException("holder record without a node");
+        }
+        return new RemoteHolder(node, token, instance, revision);
+    }
+}

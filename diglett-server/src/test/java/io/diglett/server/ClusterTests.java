@@ -1,0 +1,277 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.common.HostPort;
+import io.diglett.protocol.FrameKind;
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.cluster.EtcdNameRegistry;
+import io.diglett.server.cluster.EtcdStore;
+import io.diglett.server.config.ClusterSettings;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.TlsSettings;
+import io.diglett.server.registrar.Registrar;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Several gateway nodes on one real etcd (issue 18, docs/cluster.md): nodes on 127.0.0.2, 127.0.0.3 and 127.0.0.4
+ * in this JVM (one in a JVM of its own where the test kills it), agents speaking the protocol byte by byte. A name
+ * is one agent's in the whole cluster; the same agent reconnecting to another node takes its name over; a dead
+ * node's names are free after its lease; etcd stopped and started again; a node with another certificate, or
+ * the name of a live node, does not start.
+ */
+@Timeout(120)
+class ClusterTests {
+
+    private static EtcdServer etcd;
+
+    @BeforeAll
+    static void startEtcd() throws Exception {
+        etcd = EtcdServer.start("127.0.0.1");
+    }
+
+    @AfterAll
+    static void stopEtcd() throws Exception {
+        if (etcd != null) {
+            etcd.close();
+        }
+    }
+
+    /** One gateway node of the cluster, on its own loopback address. */
+    private static final class Node implements AutoCloseable {
+        final Gateway gateway;
+        final InetSocketAddress address;
+
+        Node(Gateway gateway, InetSocketAddress address) {
+            this.gateway = gateway;
+            this.address = address;
+        }
+
+        @Override
+        public void close() {
+            gateway.close();
+        }
+    }
+
+    private static Node node(EtcdServer store, String host, String name, GatewayConfig base, Duration ttl)
+            throws Exception {
+        GatewayConfig config = base.withListen(new HostPort(host, 0)).withPublicBind(host);
+        ClusterSettings cluster = ClusterSettings.of(List.of(store.url()), name).withLeaseTtl(ttl);
+        Gateway gateway = new Gateway(config, Authenticator.open(), Registrar.log(),
+                new EtcdNameRegistry(new EtcdStore(cluster)));
+        try {
+            return new Node(gateway, gateway.start());
+        } catch (Exception e) {
+            gateway.close();
+            throw e;
+        }
+    }
+
+    private static Node node(String host, String name) throws Exception {
+        return node(etcd, host, name, GatewayConfig.defaults().withTls(TlsSettings.plain()),
+                ClusterSettings.DEFAULT_LEASE_TTL);
+    }
+
+    private static String get(int port, String path) throws Exception {
+        java.net.http.HttpResponse<String> response = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.3:" + port + path))
+                        .timeout(Duration.ofSeconds(10)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, response.statusCode(), path + ": " + response.body());
+        return response.body();
+    }
+
+    /** Registers {@code name} and returns the gateway's answer to the Register (Ok, Error or Refuse). */
+    private static RawAgent.RawFrame register(RawAgent agent, String name) throws IOException {
+        agent.send(FrameKind.REGISTER, 1, name);
+        return agent.readSkippingKeepalive();
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aNameIsOneAgentsInTheWholeCluster() throws Exception {
+        try (Node a = node("127.0.0.2", "a");
+             Node b = node("127.0.0.3", "b");
+             RawAgent alice = new RawAgent(a.address).loggedIn("alice-token", UUID.randomUUID())) {
+            alice.register(1, "web");
+            alice.finish();
+            TunnelTests.waitFor(() -> "a".equals(b.gateway.cluster().holders().get("web")),
+                    "node b sees that node a holds 'web'");
+            assertEquals(java.util.Map.of("a", "127.0.0.2:" + a.address.getPort(), "b",
+                    "127.0.0.3:" + b.address.getPort()), b.gateway.cluster().nodes());
+            int admin = b.gateway.startAdmin(new HostPort("127.0.0.3", 0), null).getPort();
+            @SuppressWarnings("unchecked")
+            java.util.Map<String, Object> cluster = (java.util.Map<String, Object>) ((java.util.Map<String, Object>)
+                    new org.yaml.snakeyaml.Yaml().load(get(admin, "/api/gateway"))).get("cluster");
+            assertEquals("b", cluster.get("node"));
+            assertEquals(true, cluster.get("storeUp"));
+            assertEquals(java.util.Map.of("web", "a"), cluster.get("holders"), "/api/gateway: who holds each name");
+            String metrics = get(admin, "/metrics");
+            assertTrue(metrics.contains("diglett_cluster_names{node=\"a\"} 1.0"), metrics);
+            assertTrue(metrics.contains("diglett_cluster_names{node=\"b\"} 0.0"), metrics);
+            assertTrue(metrics.contains("diglett_cluster_store_up 1.0"), metrics);
+
+            try (RawAgent bob = new RawAgent(b.address).loggedIn("bob-token", UUID.randomUUID())) {
+                RawAgent.RawFrame answer = register(bob, "web");
+                assertEquals(FrameKind.REFUSE.code(), answer.kind(), "another token: refused for good");
+                assertEquals("name 'web' is already in use", answer.text());
+            }
+            try (RawAgent carol = new RawAgent(a.address).loggedIn("carol-token", UUID.randomUUID())) {
+                assertEquals("name 'web' is already in use", register(carol, "web").text(),
+                        "on the holder's own node as well");
+            }
+
+            alice.close(); // its name is released in the store: free on every node
+            TunnelTests.waitFor(() -> !b.gateway.cluster().holders().containsKey("web"), "'web' released");
+            try (RawAgent bob = new RawAgent(b.address).loggedIn("bob-token", UUID.randomUUID())) {
+                int port = bob.register(1, "web");
+                bob.finish();
+                assertTrue(port > 0);
+                TunnelTests.waitFor(() -> "b".equals(a.gateway.cluster().holders().get("web")),
+                        "node a sees that node b holds 'web' now");
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void theSameAgentReconnectingToAnotherNodeTakesItsNameOver() throws Exception {
+        UUID instance = UUID.randomUUID();
+        try (Node a = node("127.0.0.2", "a");
+             Node b = node("127.0.0.3", "b");
+             RawAgent before = new RawAgent(a.address).loggedIn("the-token", instance)) {
+            before.register(1, "shop");
+            before.finish();
+            try (RawAgent after = new RawAgent(b.address).loggedIn("the-token", instance)) {
+                after.register(1, "shop");
+                after.finish();
+                RawAgent.RawFrame lost = before.readSkippingKeepalive();
+                assertEquals(FrameKind.ERROR.code(), lost.kind());
+                assertEquals("the name 'shop' was lost: taken over by an agent on node b", lost.text());
+                TunnelTests.waitFor(() -> a.gateway.registrations().names().lookup("shop").isEmpty(),
+                        "node a let 'api' go");
+                assertEquals("b", a.gateway.cluster().holders().get("shop"));
+
+                // another process of the same token does not take a name from a live holder on another node
+                try (RawAgent other = new RawAgent(a.address).loggedIn("the-token", UUID.randomUUID())) {
+                    RawAgent.RawFrame answer = register(other, "shop");
+                    assertEquals(FrameKind.ERROR.code(), answer.kind(), "the agent may try again later");
+                    assertEquals("name 'shop' is in use by a live agent", answer.text());
+                }
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aKilledNodesNamesAreFreeAfterItsLease() throws Exception {
+        try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
+                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--cluster-etcd", etcd.url().toString(),
+                "--node-name", "killed", "--lease-ttl", "2");
+             Node b = node("127.0.0.3", "b")) {
+            int port = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
+            try (RawAgent held = new RawAgent(new InetSocketAddress("127.0.0.2", port))
+                    .loggedIn("db-token", UUID.randomUUID())) {
+                held.register(1, "db");
+                held.finish();
+                TunnelTests.waitFor(() -> "killed".equals(b.gateway.cluster().holders().get("db")),
+                        "node b sees the holder");
+                a.kill();
+                long killed = System.nanoTime();
+                try (RawAgent other = new RawAgent(b.address).loggedIn("db-token", UUID.randomUUID())) {
+                    while (true) {
+                        RawAgent.RawFrame answer = register(other, "db");
+                        if (answer.kind() == FrameKind.OK.code()) {
+                            break;
+                        }
+                        assertEquals(FrameKind.ERROR.code(), answer.kind(), answer.text());
+                        assertTrue(System.nanoTime() - killed < TimeUnit.SECONDS.toNanos(10),
+                                "the killed node's name is still held after 10 s");
+                        Thread.sleep(100);
+                    }
+                    double seconds = (System.nanoTime() - killed) / 1e9;
+                    assertTrue(seconds < 2 + 4, "free within the 2 s lease and etcd's expiry sweep: " + seconds);
+                }
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void etcdStoppedLeavesTunnelsServingRefusesRegistrationsAndAllResumesWhenItIsBack() throws Exception {
+        try (Node a = node("127.0.0.2", "a");
+             RawAgent agent = new RawAgent(a.address).loggedIn("svc-token", UUID.randomUUID())) {
+            int port = agent.register(1, "svc");
+            agent.finish();
+            etcd.stop();
+            try {
+                TunnelTests.waitFor(() -> !a.gateway.cluster().storeUp(), "node a notices", 20_000);
+                try (Socket client = TestServers.connect(new InetSocketAddress("127.0.0.2", port))) {
+                    RawAgent.RawFrame open = agent.readSkippingKeepalive();
+                    assertEquals(FrameKind.OPEN.code(), open.kind(), "the tunnel still takes connections");
+                }
+                try (RawAgent late = new RawAgent(a.address).loggedIn("late-token", UUID.randomUUID())) {
+                    late.send(FrameKind.REGISTER, 1, "late");
+                    RawAgent.RawFrame answer = late.readSkippingKeepalive();
+                    assertEquals(FrameKind.ERROR.code(), answer.kind());
+                    assertTrue(answer.text().startsWith("cannot claim the name 'late': cluster store unavailable"),
+                            answer.text());
+                }
+            } finally {
+                etcd.start();
+            }
+            TunnelTests.waitFor(() -> a.gateway.cluster().storeUp(), "node a hears etcd again", 20_000);
+            try (RawAgent late = new RawAgent(a.address).loggedIn("late-token", UUID.randomUUID())) {
+                late.register(1, "late");
+                late.finish();
+            }
+            TunnelTests.waitFor(() -> "a".equals(a.gateway.cluster().holders().get("svc")),
+                    "'svc' is still node a's", 20_000);
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aNodeWithAnotherCertificateOrTheNameOfALiveNodeDoesNotStart() throws Exception {
+        Path first = Files.createTempDirectory("diglett-cluster-a");
+        Path second = Files.createTempDirectory("diglett-cluster-b");
+        try (EtcdServer own = EtcdServer.start("127.0.0.1");
+             Node a = node(own, "127.0.0.2", "a", GatewayConfig.defaults().withTls(TlsSettings.generated(first)),
+                     Duration.ofSeconds(2))) {
+            IllegalStateException other = assertThrows(IllegalStateException.class, () -> node(own, "127.0.0.3", "b",
+                    GatewayConfig.defaults().withTls(TlsSettings.generated(second)), Duration.ofSeconds(2)));
+            assertTrue(other.getMessage().contains("every node of a cluster presents the same --tls-cert and"
+                    + " --tls-key"), other.getMessage());
+            try (Node c = node(own, "127.0.0.4", "c", GatewayConfig.defaults().withTls(TlsSettings.generated(first)),
+                    Duration.ofSeconds(2))) {
+                assertEquals(3 - 1, c.gateway.cluster().nodes().size(), "the same certificate joins");
+            }
+            IllegalStateException twin = assertThrows(IllegalStateException.class, () -> node(own, "127.0.0.3", "a",
+                    GatewayConfig.defaults().withTls(TlsSettings.generated(first)), Duration.ofSeconds(2)));
+            assertEquals("node name 'a' is in use by a live node of the cluster (its lease did not expire within 5 s);"
+                    + " give this node another --node-name", twin.getMessage());
+        } finally {
+            deleteTree(first);
+            deleteTree(second);
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (var files = Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+}
