@@ -60,6 +60,8 @@ public final class Agent implements AutoCloseable {
         boolean online;
         /** Refused by the gateway for this session (its link limit), or unused next to a version-4 gateway. */
         boolean unused;
+        /** The gateway address its link dials or dialled last. */
+        GatewayTargets.Target target;
         ScheduledFuture<?> retry;
 
         Slot(int number, EventLoop loop) {
@@ -93,6 +95,10 @@ public final class Agent implements AutoCloseable {
     private AgentAdmin admin;
     /** The session the links share (version 5), or {@code null}: none yet, gone, or a gateway of version 4. */
     private Joining.Session session;
+    /** Every address of every gateway given, and the one the agent dials now. */
+    private final GatewayTargets gateways;
+    /** Where the session is: its links join it there. */
+    private GatewayTargets.Target sessionGateway;
     /** The link logging in now, or {@code null}. */
     private Slot loggingIn;
     /** The names as the gateway registered them at the last login. */
@@ -100,6 +106,7 @@ public final class Agent implements AutoCloseable {
 
     public Agent(AgentConfig config) {
         this.config = config;
+        this.gateways = new GatewayTargets(config.gateways());
         this.status = new AgentStatus(config, java.time.Clock.systemUTC());
         this.flow = config.buffers().flowLimits();
         this.tcpMemory = new io.diglett.common.transport.TcpMemory(flow.budget());
@@ -192,11 +199,11 @@ public final class Agent implements AutoCloseable {
         slot.busy = true;
         CompletableFuture.supplyAsync(() -> {
             try {
-                return resolveBackends();
+                return new Resolved(resolveBackends(), join == null ? gateways.resolve() : null);
             } catch (UnknownHostException e) {
                 throw new java.util.concurrent.CompletionException(e);
             }
-        }).whenComplete((targets, error) -> {
+        }).whenComplete((resolved, error) -> {
             if (control.isShuttingDown()) {
                 return;
             }
@@ -204,24 +211,37 @@ public final class Agent implements AutoCloseable {
                 if (error != null) {
                     Throwable cause = error.getCause() != null ? error.getCause() : error;
                     ended(slot, join, new LinkEnd(Reasons.of(cause), false));
-                } else {
-                    dial(slot, targets, join);
+                    return;
                 }
+                GatewayTargets.Target target = resolved.gateways() != null ? gateways.use(resolved.gateways())
+                        : sessionGateway != null ? sessionGateway : gateways.current();
+                if (target == null) { // a join before any login resolved the gateways: cannot happen, but be safe
+                    ended(slot, join, new LinkEnd("no gateway address yet", false));
+                    return;
+                }
+                dial(slot, resolved.backends(), join, target);
             });
         });
     }
 
-    private void dial(Slot slot, List<AgentSession.Target> targets, Joining.Session join) {
+    /** What a link needs resolved before it dials: its backends and, to log in, the gateways' addresses. */
+    private record Resolved(List<AgentSession.Target> backends, List<GatewayTargets.Target> gateways) {
+    }
+
+    private void dial(Slot slot, List<AgentSession.Target> targets, Joining.Session join,
+                      GatewayTargets.Target gateway) {
         if (closing) {
             slot.busy = false;
             stoppedIfIdle();
             return;
         }
+        slot.target = gateway;
         if (join == null) {
-            log.info("connecting to gateway {}", config.gateway());
+            log.info("connecting to gateway {}", gateway);
+            status.gateway(gateway.gateway());
             status.state(onlineLinks() > 0 ? AgentStatus.State.ONLINE : AgentStatus.State.CONNECTING);
         } else {
-            log.debug("link {}: joining the session at gateway {}", slot.number, config.gateway());
+            log.debug("link {}: joining the session at gateway {}", slot.number, gateway);
         }
         status.link(slot.number, AgentStatus.LinkState.CONNECTING, 0);
         CompletableFuture<List<Registration>> online = new CompletableFuture<>();
@@ -242,15 +262,16 @@ public final class Agent implements AutoCloseable {
                         made[0] = new AgentSession(config, transport, targets, inUseMayBeOurs, instance, join,
                                 status.link(slot.number), online, ended, status, flow);
                         LinkPipeline.assemble(ch.pipeline(), HandlerNames.TLS, tls == null ? null
-                                        : tls.newHandler(ch.alloc(), config.gateway().host(), config.gateway().port()),
+                                        : tls.newHandler(ch.alloc(), gateway.gateway().host(),
+                                                gateway.gateway().port()),
                                 made[0]);
                     }
                 });
-        ChannelFuture connect = bootstrap.connect(config.gateway().host(), config.gateway().port());
+        ChannelFuture connect = bootstrap.connect(gateway.address());
         slot.link = connect.channel();
         connect.addListener(f -> {
             if (!f.isSuccess()) {
-                ended.complete(new LinkEnd("cannot reach gateway " + config.gateway() + ": "
+                ended.complete(new LinkEnd("cannot reach gateway " + gateway + ": "
                         + Reasons.of(f.cause()), false));
             }
         });
@@ -310,6 +331,7 @@ public final class Agent implements AutoCloseable {
             loggingIn = null;
             registrations = names;
             session = link.session();
+            sessionGateway = slot.target;
             if (session == null && config.links() > 1) {
                 log.info("the gateway speaks protocol version {}: one link instead of {} (upgrade the gateway to"
                         + " use --links)", link.protocolVersion(), config.links());
@@ -330,7 +352,7 @@ public final class Agent implements AutoCloseable {
             for (Registration registration : registrations) {
                 // port 0: the gateway serves the name on its ingress only, without a raw port
                 String raw = registration.publicPort() == 0 ? null
-                        : config.gateway().host() + ":" + registration.publicPort();
+                        : slot.target.gateway().host() + ":" + registration.publicPort();
                 String urls = String.join(", ", registration.urls());
                 String where = registration.urls().isEmpty() ? raw : raw == null ? urls : urls + " and " + raw;
                 log.info("online: '{}' is reachable at {} -> {}", registration.name(), where,
@@ -375,6 +397,15 @@ public final class Agent implements AutoCloseable {
             status.state(AgentStatus.State.REFUSED);
             stop(end.reason(), new RejectedException(end.reason()));
             return;
+        }
+        boolean loginFailed = joined == null && !wasLinkOnline;
+        boolean lostEveryLink = wasLinkOnline && onlineLinks() == 0;
+        if ((loginFailed || lostEveryLink) && slot.target != null && slot.target.equals(gateways.current())
+                && gateways.advance()) {
+            // another gateway of the cluster: the session stays behind with the one left (its names follow the
+            // agent there: the same agent takes them over)
+            session = null;
+            log.info("next gateway: {} ({} addresses to try)", gateways.current(), gateways.size());
         }
         if (end.join() == LinkEnd.Join.SESSION_GONE) {
             if (session == joined) {

@@ -46,10 +46,34 @@ public final class AgentCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-g", "--gateway"}, required = true, paramLabel = "HOST[:PORT]",
-            converter = Converters.LinkAddress.class,
-            description = "Gateway to dial; the port defaults to " + Protocol.DEFAULT_GATEWAY_PORT + ".")
-    HostPort gateway;
+    @Option(names = {"-g", "--gateway"}, required = true, paramLabel = "HOST[:PORT][,HOST[:PORT]...]",
+            converter = GatewayListConverter.class,
+            description = "Gateway to dial; the port defaults to " + Protocol.DEFAULT_GATEWAY_PORT + ". Several "
+                    + "gateways of one cluster, comma-separated (or a host name with several addresses): the agent "
+                    + "dials one, and when it cannot reach it or loses it, the next.")
+    GatewayList gateway;
+
+    /** The gateways {@code -g} names, in order. */
+    record GatewayList(List<HostPort> all) {
+        HostPort first() {
+            return all.get(0);
+        }
+    }
+
+    /** {@code HOST[:PORT][,HOST[:PORT]...]}. */
+    static final class GatewayListConverter implements CommandLine.ITypeConverter<GatewayList> {
+        @Override
+        public GatewayList convert(String value) {
+            List<HostPort> all = new java.util.ArrayList<>();
+            for (String one : value.split(",", -1)) {
+                if (one.isBlank()) {
+                    throw new CommandLine.TypeConversionException("'" + value + "' has an empty gateway");
+                }
+                all.add(new Converters.LinkAddress().convert(one.trim()));
+            }
+            return new GatewayList(all);
+        }
+    }
 
     @Option(names = {"-n", "--name"}, required = true, paramLabel = "NAME[=HOST:PORT][,OPTION...]",
             converter = NameConverter.class, split = ConfigDefaults.SPLIT, hideParamSyntax = true,
@@ -190,8 +214,8 @@ public final class AgentCommand implements Callable<Integer> {
         TrustSettings trust = new TrustSettings(plaintext.enabled(), insecure, fingerprint,
                 knownGateways != null ? knownGateways : TrustSettings.defaultKnownGateways(directories()));
         List<TunnelSpec> tunnels = tunnels();
-        return AgentConfig.of(gateway, token, tunnels.get(0).name(), tunnels.get(0).backend(), trust)
-                .withTunnels(tunnels).withWindow(window.bytes())
+        return AgentConfig.of(gateway.first(), token, tunnels.get(0).name(), tunnels.get(0).backend(), trust)
+                .withGateways(gateway.all()).withTunnels(tunnels).withWindow(window.bytes())
                 .withMaxPendingConnects(maxPendingConnects).withMaxStreams(maxStreams)
                 .withHeartbeat(heartbeat.interval())
                 .withLinks(links > 0 ? links : AgentConfig.defaultLinks())

@@ -24,11 +24,13 @@ import java.util.List;
  * @param reconnectCap         longest wait between reconnect attempts
  * @param buffers              what streams may hold for backends that do not take their bytes
  * @param links                links kept to the gateway in one session (protocol version 5), 1 to {@link #MAX_LINKS}
+ * @param otherGateways        more gateways of the same cluster (after {@code gateway}), dialled in turn when one
+ *                             cannot be reached or its link is lost
  */
 public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunnels, int window, TrustSettings trust,
                           Duration handshakeTimeout, int connectTimeoutMillis, int maxPendingConnects,
                           int maxStreams, Duration heartbeat, Duration reconnectCap, BufferSettings buffers,
-                          int links) {
+                          int links, List<HostPort> otherGateways) {
 
     public static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 10_000;
     public static final int DEFAULT_MAX_PENDING_CONNECTS = 256;
@@ -45,6 +47,7 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
 
     public AgentConfig {
         tunnels = List.copyOf(tunnels);
+        otherGateways = otherGateways == null ? List.of() : List.copyOf(otherGateways);
         if (tunnels.isEmpty()) {
             throw new IllegalArgumentException("at least one name is needed");
         }
@@ -79,7 +82,7 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
     public static AgentConfig of(HostPort gateway, String token, String name, HostPort backend, TrustSettings trust) {
         return new AgentConfig(gateway, token, List.of(new TunnelSpec(name, backend)), Protocol.DEFAULT_WINDOW, trust,
                 DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_MILLIS, DEFAULT_MAX_PENDING_CONNECTS, DEFAULT_MAX_STREAMS,
-                Heartbeat.DEFAULT_INTERVAL, DEFAULT_RECONNECT_CAP, BufferSettings.defaults(), defaultLinks());
+                Heartbeat.DEFAULT_INTERVAL, DEFAULT_RECONNECT_CAP, BufferSettings.defaults(), defaultLinks(), List.of());
     }
 
     /**
@@ -97,50 +100,66 @@ public record AgentConfig(HostPort gateway, String token, List<TunnelSpec> tunne
     }
 
     public AgentConfig withGateway(HostPort value) {
-        return new AgentConfig(value, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
+        return new AgentConfig(value, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links, otherGateways);
+    }
+
+    /** Gateways of one cluster, dialled in this order (the first is {@link #gateway()}). */
+    public AgentConfig withGateways(List<HostPort> value) {
+        if (value.isEmpty()) {
+            throw new IllegalArgumentException("at least one gateway is needed");
+        }
+        return new AgentConfig(value.get(0), token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links, value.subList(1, value.size()));
+    }
+
+    /** Every gateway given, in the order they are dialled. */
+    public List<HostPort> gateways() {
+        List<HostPort> all = new java.util.ArrayList<>();
+        all.add(gateway);
+        all.addAll(otherGateways);
+        return all;
     }
 
     public AgentConfig withToken(String value) {
-        return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
+        return new AgentConfig(gateway, value, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links, otherGateways);
     }
 
     public AgentConfig withTunnels(List<TunnelSpec> value) {
-        return new AgentConfig(gateway, token, value, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
+        return new AgentConfig(gateway, token, value, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links, otherGateways);
     }
 
     public AgentConfig withWindow(int value) {
-        return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
+        return new AgentConfig(gateway, token, tunnels, value, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links, otherGateways);
     }
 
     public AgentConfig withTrust(TrustSettings value) {
-        return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
+        return new AgentConfig(gateway, token, tunnels, window, value, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links, otherGateways);
     }
 
     public AgentConfig withHandshakeTimeout(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links);
+        return new AgentConfig(gateway, token, tunnels, window, trust, value, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, links, otherGateways);
     }
 
     public AgentConfig withMaxPendingConnects(int value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value, maxStreams, heartbeat, reconnectCap, buffers, links);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, value, maxStreams, heartbeat, reconnectCap, buffers, links, otherGateways);
     }
 
     public AgentConfig withMaxStreams(int value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, value, heartbeat, reconnectCap, buffers, links);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, value, heartbeat, reconnectCap, buffers, links, otherGateways);
     }
 
     public AgentConfig withBuffers(BufferSettings value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, value, links);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, value, links, otherGateways);
     }
 
     public AgentConfig withHeartbeat(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, value, reconnectCap, buffers, links);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, value, reconnectCap, buffers, links, otherGateways);
     }
 
     public AgentConfig withLinks(int value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, value);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, reconnectCap, buffers, value, otherGateways);
     }
 
     public AgentConfig withReconnectCap(Duration value) {
-        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, value, buffers, links);
+        return new AgentConfig(gateway, token, tunnels, window, trust, handshakeTimeout, connectTimeoutMillis, maxPendingConnects, maxStreams, heartbeat, value, buffers, links, otherGateways);
     }
 }

@@ -1,5 +1,6 @@
 package io.diglett.agent;
 
+import io.diglett.common.HostPort;
 import io.diglett.protocol.mux.StreamObserver;
 import java.time.Clock;
 import java.time.Duration;
@@ -124,8 +125,8 @@ public final class AgentStatus {
     static final int RECENT = 20;
 
     private final Clock clock;
-    private final String gateway;
-    private final String gatewayHost;
+    private volatile String gateway;
+    private volatile String gatewayHost;
     private final Map<String, Tunnel> tunnels = new LinkedHashMap<>();
     private final ArrayDeque<Connection> recent = new ArrayDeque<>(RECENT);
     private final LongAdder reconnects = new LongAdder();
@@ -283,6 +284,12 @@ public final class AgentStatus {
 
     public Instant stateSince() {
         return stateSince;
+    }
+
+    /** The agent dials {@code gateway} now (one of several given, or an address of a name with several). */
+    void gateway(HostPort gateway) {
+        this.gateway = gateway.toString();
+        this.gatewayHost = gateway.host();
     }
 
     public String gateway() {

@@ -43,6 +43,8 @@ class AgentCommandTests {
             {new String[] {"-g", "gw", "-n", "Example", "localhost:9000"}, "not a DNS label"},
             {new String[] {"-g", "gw", "-n", "example", "localhost"}, "missing port"},
             {new String[] {"-g", "gw:http", "-n", "example", "localhost:9000"}, "port 'http' is not a number"},
+            {new String[] {"-g", "gw1,gw2:x", "-n", "example", "localhost:9000"}, "port 'x' is not a number"},
+            {new String[] {"-g", "gw1,,gw2", "-n", "example", "localhost:9000"}, "'gw1,,gw2' has an empty gateway"},
             {new String[] {"-g", "gw", "-n", "example", "--window", "1k", "localhost:9000"}, "must be between"},
             {new String[] {"-g", "gw", "-n", "example", "--bogus", "localhost:9000"}, "Unknown option: '--bogus'"},
             {new String[] {"-g", "gw", "-n", "example", "--admin", "0.0.0.0:0", "localhost:9000"},
@@ -55,6 +57,17 @@ class AgentCommandTests {
             assertTrue(firstLine.contains((String) c[1]), "first line '" + firstLine + "' should say " + c[1]);
             assertTrue(run.err().contains("Usage: diglett"), "usage follows the error");
         }
+    }
+
+    @Test
+    void severalGatewaysAreDialledInTheOrderGiven() {
+        AgentCommand command = new AgentCommand();
+        new CommandLine(command).parseArgs("-g", "gw1.example.com,gw2.example.com:4000", "-n", "example",
+                "localhost:9000");
+        AgentConfig config = command.agentConfig();
+        assertEquals(new io.diglett.common.HostPort("gw1.example.com", 20000), config.gateway());
+        assertEquals(java.util.List.of(new io.diglett.common.HostPort("gw1.example.com", 20000),
+                new io.diglett.common.HostPort("gw2.example.com", 4000)), config.gateways());
     }
 
     @Test

@@ -38,10 +38,10 @@ class AgentConfigFileTests {
                 """);
         Map<String, String> env = Map.of("DIGLETT_GATEWAY", "env.example.com:4000", "DIGLETT_TOKEN", "from-env");
         assertEquals(new HostPort("flag.example.com", 20000),
-                parse(env, "--config", file, "-g", "flag.example.com").gateway);
-        assertEquals(new HostPort("env.example.com", 4000), parse(env, "--config", file).gateway);
+                parse(env, "--config", file, "-g", "flag.example.com").gateway.first());
+        assertEquals(new HostPort("env.example.com", 4000), parse(env, "--config", file).gateway.first());
         AgentCommand fromFile = parse(Map.of(), "--config", file);
-        assertEquals(new HostPort("file.example.com", 20000), fromFile.gateway);
+        assertEquals(new HostPort("file.example.com", 20000), fromFile.gateway.first());
         assertEquals("from-file", fromFile.token);
         assertEquals("from-env", parse(env, "--config", file).token);
         assertEquals("from-flag", parse(env, "--config", file, "-t", "from-flag").token);

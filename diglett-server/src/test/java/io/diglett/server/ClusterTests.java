@@ -211,6 +211,48 @@ class ClusterTests {
 
     @Test
     @SuppressWarnings("try")
+    void anAgentGoesOnToTheNextGatewayWhenItsNodeIsKilledAndTakesItsNameWithIt() throws Exception {
+        try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
+                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--cluster-etcd", etcd.url().toString(),
+                "--node-name", "first", "--lease-ttl", "5");
+             Node b = node("127.0.0.3", "second");
+             TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
+                     .transferTo(socket.getOutputStream()))) {
+            int portA = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
+            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(new HostPort("127.0.0.2", portA),
+                            "app-token", "app", new HostPort("127.0.0.1", echo.port()),
+                            io.diglett.agent.TrustSettings.plain())
+                    .withGateways(List.of(new HostPort("127.0.0.2", portA), new HostPort("127.0.0.3",
+                            b.address.getPort())))
+                    .withLinks(1);
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
+            try {
+                agent.start().get(10, TimeUnit.SECONDS);
+                assertEquals("127.0.0.2:" + portA, agent.status().gateway());
+                TunnelTests.waitFor(() -> "first".equals(b.gateway.cluster().holders().get("app")),
+                        "node second sees node first hold 'app'");
+
+                a.kill(); // its lease (5 s) still holds 'app': the same agent takes it over on the next node
+                long killed = System.nanoTime();
+                TunnelTests.waitFor(() -> b.gateway.registrations().names().lookup("app")
+                        .filter(io.diglett.server.link.Tunnel::live).isPresent(), "'app' live on node second", 10_000);
+                double seconds = (System.nanoTime() - killed) / 1e9;
+                assertEquals("127.0.0.3:" + b.address.getPort(), agent.status().gateway());
+                assertTrue(seconds < 5, "back before the dead node's lease expired: " + seconds + " s");
+                int port = b.gateway.registrations().names().lookup("app").orElseThrow().port();
+                try (Socket client = TestServers.connect(new InetSocketAddress("127.0.0.3", port))) {
+                    client.getOutputStream().write("hello".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                    byte[] back = client.getInputStream().readNBytes(5);
+                    assertEquals("hello", new String(back, java.nio.charset.StandardCharsets.US_ASCII));
+                }
+            } finally {
+                agent.close();
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
     void etcdStoppedLeavesTunnelsServingRefusesRegistrationsAndAllResumesWhenItIsBack() throws Exception {
         try (Node a = node("127.0.0.2", "a");
              RawAgent agent = new RawAgent(a.address).loggedIn("svc-token", UUID.randomUUID())) {
