@@ -70,7 +70,11 @@ class ClusterTests {
     private static Node node(EtcdServer store, String host, String name, GatewayConfig base, Duration ttl)
             throws Exception {
         GatewayConfig config = base.withListen(new HostPort(host, 0)).withPublicBind(host);
-        ClusterSettings cluster = ClusterSettings.of(List.of(store.url()), name).withLeaseTtl(ttl);
+        return start(config, ClusterSettings.of(List.of(store.url()), name).withLeaseTtl(ttl));
+    }
+
+    /** Starts a gateway with {@code config} as a node of {@code cluster}. */
+    private static Node start(GatewayConfig config, ClusterSettings cluster) throws Exception {
         Gateway gateway = new Gateway(config, Authenticator.open(), Registrar.log(),
                 new EtcdNameRegistry(new EtcdStore(cluster)));
         try {
@@ -92,6 +96,161 @@ class ClusterTests {
                         .timeout(Duration.ofSeconds(10)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
         assertEquals(200, response.statusCode(), path + ": " + response.body());
         return response.body();
+    }
+
+    private static final byte[] SECRET = "a cluster secret of the tests, 32b".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
+    /** A node that forwards to the others and takes their forwarded connections, with an HTTP ingress. */
+    private static Node forwardingNode(String host, String name) throws Exception {
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain())
+                .withIngress(new io.diglett.server.config.IngressSettings("cluster.test", new HostPort(host, 0), null,
+                        null, null))
+                .withListen(new HostPort(host, 0)).withPublicBind(host);
+        return start(config, ClusterSettings.of(List.of(etcd.url()), name).withForwarding(new HostPort(host, 0), SECRET));
+    }
+
+    /**
+     * A backend that reads a PROXY v1 line and an HTTP request head, and answers 200 with the PROXY line, then
+     * {@code size} bytes of a fixed pseudo-random sequence (seed 18).
+     */
+    private static TestServers.Backend proxyEcho(int size) throws IOException {
+        return new TestServers.Backend(socket -> {
+            java.io.InputStream in = socket.getInputStream();
+            StringBuilder head = new StringBuilder();
+            while (!head.toString().endsWith("\r\n\r\n")) {
+                int b = in.read();
+                if (b < 0) {
+                    return;
+                }
+                head.append((char) b);
+            }
+            String proxy = head.substring(0, head.indexOf("\r\n"));
+            byte[] body = new byte[size];
+            new java.util.Random(18).nextBytes(body);
+            byte[] first = (proxy + "\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            java.io.OutputStream out = socket.getOutputStream();
+            out.write(("HTTP/1.1 200 OK\r\nContent-Length: " + (first.length + size) + "\r\nConnection: close\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            out.write(first);
+            out.write(body);
+            out.flush();
+        });
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aNodeThatDoesNotHoldTheNameForwardsItsHttpClientsToTheHolderWithTheClientsAddress() throws Exception {
+        int size = 4 << 20;
+        try (Node a = forwardingNode("127.0.0.2", "a");
+             Node b = forwardingNode("127.0.0.3", "b");
+             TestServers.Backend backend = proxyEcho(size)) {
+            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(
+                            new HostPort("127.0.0.2", a.address.getPort()), "site-token", "site",
+                            new HostPort("127.0.0.1", backend.port()), io.diglett.agent.TrustSettings.plain())
+                    .withTunnels(List.of(new io.diglett.agent.TunnelSpec("site", new HostPort("127.0.0.1",
+                            backend.port())).withProxyProtocol(io.diglett.agent.TunnelSpec.ProxyProtocol.V1)))
+                    .withLinks(1);
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
+            try {
+                agent.start().get(10, TimeUnit.SECONDS);
+                TunnelTests.waitFor(() -> b.gateway.registrations().names().target("site").isPresent(),
+                        "node b routes 'site' to node a");
+                int http = b.gateway.httpPort().orElseThrow();
+                try (Socket client = new Socket()) {
+                    client.bind(new InetSocketAddress("127.0.0.9", 0)); // a client address no node has
+                    client.connect(new InetSocketAddress("127.0.0.3", http), 5_000);
+                    client.setSoTimeout(20_000);
+                    client.getOutputStream().write("GET / HTTP/1.1\r\nHost: site.cluster.test\r\n\r\n"
+                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                    HttpTestClient.Response response = HttpTestClient.read(client.getInputStream());
+                    assertEquals(200, response.status(), response.toString());
+                    byte[] body = response.body();
+                    String proxyLine = new String(body, 0, indexOf(body, (byte) '\n'),
+                            java.nio.charset.StandardCharsets.US_ASCII);
+                    assertTrue(proxyLine.startsWith("PROXY TCP4 127.0.0.9 "),
+                            "the backend sees the client's own address through both nodes: " + proxyLine);
+                    byte[] expected = new byte[size];
+                    new java.util.Random(18).nextBytes(expected);
+                    byte[] got = java.util.Arrays.copyOfRange(body, proxyLine.length() + 1, body.length);
+                    assertEquals(sha256(expected), sha256(got), "4 MiB through node b to node a's agent, intact");
+                }
+            } finally {
+                agent.close();
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aForwardedConnectionWithoutTheSecretOrForAnOlderClaimIsRefused() throws Exception {
+        try (Node a = forwardingNode("127.0.0.2", "a");
+             RawAgent agent = new RawAgent(a.address).loggedIn("x-token", UUID.randomUUID())) {
+            agent.register(1, "guarded");
+            agent.finish();
+            long fence = a.gateway.registrations().names().lookup("guarded").orElseThrow().fence();
+            HostPort forward = HostPort.parse(a.gateway.cluster().forwarding().get("a"), -1);
+            InetSocketAddress client = new InetSocketAddress("127.0.0.9", 4000);
+            InetSocketAddress to = new InetSocketAddress("127.0.0.3", 80);
+
+            // another secret: no answer, the connection is closed
+            try (Socket socket = TestServers.connect(new InetSocketAddress(forward.host(), forward.port()))) {
+                socket.setSoTimeout(10_000);
+                byte[] nonce = readHello(socket);
+                send(socket, new io.diglett.protocol.node.NodeForward.Ask("guarded", fence, client, to),
+                        nonce, "not the cluster secret, 32 bytes!".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                assertEquals(-1, socket.getInputStream().read(), "closed without an answer");
+            }
+            // the right secret, an older claim: refused with the reason
+            try (Socket socket = TestServers.connect(new InetSocketAddress(forward.host(), forward.port()))) {
+                socket.setSoTimeout(10_000);
+                byte[] nonce = readHello(socket);
+                send(socket, new io.diglett.protocol.node.NodeForward.Ask("guarded", fence - 1, client, to), nonce,
+                        SECRET);
+                java.io.DataInputStream in = new java.io.DataInputStream(socket.getInputStream());
+                assertEquals(1, in.readUnsignedByte(), "refused");
+                byte[] reason = new byte[in.readUnsignedShort()];
+                in.readFully(reason);
+                assertEquals("name 'guarded' is held here under claim " + fence + ", not " + (fence - 1),
+                        new String(reason, java.nio.charset.StandardCharsets.UTF_8));
+                assertEquals(-1, in.read());
+            }
+            // an Ask made for another connection's nonce opens nothing here
+            try (Socket socket = TestServers.connect(new InetSocketAddress(forward.host(), forward.port()))) {
+                socket.setSoTimeout(10_000);
+                readHello(socket);
+                send(socket, new io.diglett.protocol.node.NodeForward.Ask("guarded", fence, client, to),
+                        new byte[io.diglett.protocol.node.NodeForward.NONCE_LENGTH], SECRET);
+                assertEquals(-1, socket.getInputStream().read(), "closed without an answer");
+            }
+        }
+    }
+
+    private static byte[] readHello(Socket socket) throws IOException {
+        byte[] hello = socket.getInputStream().readNBytes(io.diglett.protocol.node.NodeForward.HELLO_LENGTH);
+        return io.diglett.protocol.node.NodeForward.readHello(io.netty.buffer.Unpooled.wrappedBuffer(hello));
+    }
+
+    private static void send(Socket socket, io.diglett.protocol.node.NodeForward.Ask ask, byte[] nonce, byte[] secret)
+            throws IOException {
+        io.netty.buffer.ByteBuf bytes = ask.encode(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT, nonce, secret);
+        try {
+            socket.getOutputStream().write(io.netty.buffer.ByteBufUtil.getBytes(bytes));
+        } finally {
+            bytes.release();
+        }
+    }
+
+    private static int indexOf(byte[] bytes, byte value) {
+        for (int i = 0; i < bytes.length; i++) {
+            if (bytes[i] == value) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static String sha256(byte[] bytes) throws Exception {
+        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
     }
 
     /** Registers {@code name} and returns the gateway's answer to the Register (Ok, Error or Refuse). */

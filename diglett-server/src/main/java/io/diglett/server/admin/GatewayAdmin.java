@@ -120,8 +120,10 @@ public final class GatewayAdmin implements AutoCloseable {
                     .name("keepaliveSeconds").value(cluster.keepAliveSeconds())
                     .name("storeSilentSeconds").value(cluster.storeSilentSeconds())
                     .name("nodes").beginArray();
+            java.util.Map<String, String> forwarding = cluster.forwarding();
             cluster.nodes().forEach((node, listen) -> json.beginObject()
-                    .name("node").value(node).name("listen").value(listen).endObject());
+                    .name("node").value(node).name("listen").value(listen)
+                    .name("forward").value(forwarding.get(node)).endObject());
             json.endArray().name("holders").beginObject();
             cluster.holders().forEach((name, node) -> json.name(name).value(node));
             json.endObject().endObject();

@@ -28,6 +28,17 @@ public final class ClusterOptions {
             description = "This node's name in the cluster, unique among its live nodes (default: the host name).")
     String nodeName;
 
+    @Option(names = "--node-listen", paramLabel = "HOST:PORT", converter = io.diglett.common.cli.Converters.HostAndPort.class,
+            description = "Where the other nodes reach this one to forward public connections for the names its "
+                    + "agents hold (an address of this host on the nodes' network). With --cluster-secret-file; "
+                    + "without both, a node serves only its own agents' names.")
+    io.diglett.common.HostPort nodeListen;
+
+    @Option(names = "--cluster-secret-file", paramLabel = "FILE",
+            description = "The cluster's shared secret (the same file on every node, at least 16 bytes): it "
+                    + "authenticates forwarded connections between nodes.")
+    Path secretFile;
+
     @Option(names = "--lease-ttl", paramLabel = "SECONDS", defaultValue = "5",
             description = "How long etcd keeps this node's names after its last keepalive (it died, or lost etcd). "
                     + "Default: ${DEFAULT-VALUE}.")
@@ -63,8 +74,9 @@ public final class ClusterOptions {
     ClusterSettings settings() {
         if (!enabled()) {
             if (nodeName != null || etcdCa != null || etcdCert != null || etcdKey != null || etcdUser != null
-                    || etcdPasswordFile != null) {
-                throw new IllegalArgumentException("--node-name and the --etcd-* options need --cluster-etcd");
+                    || etcdPasswordFile != null || nodeListen != null || secretFile != null) {
+                throw new IllegalArgumentException("--node-name, --node-listen, --cluster-secret-file and the --etcd-*"
+                        + " options need --cluster-etcd");
             }
             return null;
         }
@@ -91,8 +103,17 @@ public final class ClusterOptions {
                         + e.getMessage() + ")");
             }
         }
+        byte[] secret = null;
+        if (secretFile != null) {
+            try {
+                secret = Files.readString(secretFile, StandardCharsets.UTF_8).strip().getBytes(StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new IllegalArgumentException("--cluster-secret-file " + secretFile + ": cannot read it ("
+                        + e.getMessage() + ")");
+            }
+        }
         return new ClusterSettings(urls, nodeName != null ? nodeName : hostName(), Duration.ofSeconds(leaseTtl),
-                etcdCa, etcdCert, etcdKey, etcdUser, password);
+                etcdCa, etcdCert, etcdKey, etcdUser, password, nodeListen, secret);
     }
 
     private static String hostName() {

@@ -20,6 +20,9 @@ public interface ClusterView {
     /** The live nodes (their lease not expired) and where agents reach each, sorted by name. */
     Map<String, String> nodes();
 
+    /** Where each live node with forwarding takes forwarded connections, sorted by node. */
+    Map<String, String> forwarding();
+
     /** Every name held in the cluster and the node that holds it, sorted by name. */
     Map<String, String> holders();
 }

@@ -1,11 +1,15 @@
 package io.diglett.server.cluster;
 
 import io.diglett.protocol.Printable;
+import io.diglett.common.HostPort;
+import io.diglett.common.transport.Transport;
+import io.diglett.server.config.ClusterSettings;
 import io.diglett.server.link.NameClaim;
 import io.diglett.server.link.NameListeners;
 import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.NameTakenException;
 import io.diglett.server.link.RemoteHolder;
+import io.diglett.server.link.StreamTarget;
 import io.diglett.server.link.Tunnel;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.KeyValue;
@@ -20,6 +24,8 @@ import io.etcd.jetcd.options.PutOption;
 import io.etcd.jetcd.options.WatchOption;
 import io.etcd.jetcd.watch.WatchEvent;
 import io.etcd.jetcd.watch.WatchResponse;
+import io.netty.channel.EventLoopGroup;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -66,7 +72,12 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     private final ConcurrentMap<String, String> nodes = new ConcurrentHashMap<>();
     private final NameListeners listeners = new NameListeners();
     private final List<Watch.Watcher> watchers = new CopyOnWriteArrayList<>();
+    /** Where each live node takes forwarded connections (nodes with forwarding only). */
+    private final ConcurrentMap<String, InetSocketAddress> forwardAddresses = new ConcurrentHashMap<>();
     private volatile boolean closed;
+    /** This node's side of forwarding, or {@code null} without {@code --node-listen}. */
+    private volatile NodeForwarder forwarder;
+    private ForwardListener forwardListener;
 
     public EtcdNameRegistry(EtcdStore store) {
         this.store = store;
@@ -74,15 +85,25 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     }
 
     /**
-     * Joins the cluster ({@link EtcdStore#start}), then loads its names and nodes and starts watching them.
+     * Joins the cluster: with forwarding, binds {@code --node-listen} first; then {@link EtcdStore#start}; then
+     * loads the cluster's names and nodes and starts watching them.
      *
      * @param certificate the agent certificate's fingerprint ({@code SHA256:...}), or {@code plaintext}
      * @param listen      where agents reach this node
      * @throws IllegalStateException      when the certificate is not the cluster's, or a live node has this name
      * @throws StoreUnavailableException when the store does not answer
      */
-    public void join(String certificate, String listen) throws Exception {
-        store.start(certificate, listen);
+    public void join(String certificate, String listen, Transport transport, EventLoopGroup acceptor,
+                     EventLoopGroup workers) throws Exception {
+        ClusterSettings settings = store.settings();
+        String forward = null;
+        if (settings.forwarding()) {
+            forwardListener = ForwardListener.bind(settings.nodeListen(), this, settings.secret(), transport, acceptor,
+                    workers);
+            forwarder = new NodeForwarder(transport, settings.secret());
+            forward = new HostPort(settings.nodeListen().host(), forwardListener.address().getPort()).toString();
+        }
+        store.start(certificate, listen, forward);
         try {
             CompletableFuture.allOf(watch(EtcdStore.NAMES, this::nameChanged, holders::clear),
                     watch(EtcdStore.NODES, this::nodeChanged, nodes::clear))
@@ -176,15 +197,30 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     private void nodeChanged(String node, KeyValue kv) {
         if (kv == null) {
             nodes.remove(node);
+            forwardAddresses.remove(node);
             return;
         }
         String listen = "";
+        InetSocketAddress forward = null;
         for (String line : kv.getValue().toString(StandardCharsets.US_ASCII).split("\n")) {
             if (line.startsWith("listen=")) {
                 listen = Printable.of(line.substring("listen=".length()));
+            } else if (line.startsWith("forward=")) {
+                try {
+                    HostPort at = HostPort.parse(line.substring("forward=".length()), -1);
+                    forward = new InetSocketAddress(at.host(), at.port());
+                } catch (IllegalArgumentException e) {
+                    log.warn("cluster: node {} gives a forwarding address that is not HOST:PORT",
+                            Printable.of(node));
+                }
             }
         }
         nodes.put(Printable.of(node), listen);
+        if (forward != null) {
+            forwardAddresses.put(node, forward);
+        } else {
+            forwardAddresses.remove(node);
+        }
     }
 
     /** The store expired lease {@code expired}: every name claimed under it is gone. Store thread. */
@@ -270,7 +306,8 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
 
     /** The holder record of {@code tunnel}'s claim. */
     private ByteSequence value(Tunnel tunnel) {
-        return ByteSequence.from(HolderRecord.encode(store.node(), tunnel.ownerTokenDigest(), tunnel.ownerInstance()));
+        return ByteSequence.from(HolderRecord.encode(store.node(), tunnel.ownerTokenDigest(), tunnel.ownerInstance(),
+                tunnel.tlsPassthrough()));
     }
 
     /** The holder a failed transaction read, or {@code null} when the key went meanwhile or is not ours to read. */
@@ -284,6 +321,26 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         } catch (IllegalArgumentException e) {
             return null;
         }
+    }
+
+    /**
+     * A live tunnel of this node, else (with forwarding) the node that holds the name, if that node takes
+     * forwarded connections.
+     */
+    @Override
+    public Optional<StreamTarget> target(String name) {
+        Optional<StreamTarget> here = NameRegistry.super.target(name);
+        NodeForwarder forwarding = forwarder;
+        if (here.isPresent() || forwarding == null) {
+            return here;
+        }
+        RemoteHolder holder = holders.get(name);
+        if (holder == null || holder.node().equals(store.node())) {
+            return Optional.empty();
+        }
+        InetSocketAddress address = forwardAddresses.get(holder.node());
+        return address == null ? Optional.empty()
+                : Optional.of(new RemoteName(name, holder, address, forwarding));
     }
 
     @Override
@@ -317,6 +374,9 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     @Override
     public void close() {
         closed = true;
+        if (forwardListener != null) {
+            forwardListener.close();
+        }
         for (Watch.Watcher watcher : watchers) {
             watcher.close();
         }
@@ -348,6 +408,14 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     @Override
     public Map<String, String> nodes() {
         return new TreeMap<>(nodes);
+    }
+
+    @Override
+    public Map<String, String> forwarding() {
+        Map<String, String> byNode = new TreeMap<>();
+        forwardAddresses.forEach((node, address) -> byNode.put(node,
+                new HostPort(address.getHostString(), address.getPort()).toString()));
+        return byNode;
     }
 
     @Override

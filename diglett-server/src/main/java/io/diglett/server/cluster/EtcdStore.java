@@ -114,14 +114,16 @@ public final class EtcdStore implements AutoCloseable {
      * SHA-256 fingerprint, or {@code plaintext}), grants the node's lease, writes the node's key and starts the
      * keepalive. Waits for the store (up to the TTL and a few seconds).
      *
-     * @param listen where agents reach this node, recorded in its key for {@code /api/gateway}
+     * @param listen  where agents reach this node, recorded in its key for {@code /api/gateway}
+     * @param forward where the other nodes forward connections to this one, or {@code null}
      * @throws IllegalStateException when the certificate differs from the cluster's, or a live node has this name
      * @throws StoreUnavailableException when the store does not answer
      */
-    public void start(String certificate, String listen) throws Exception {
+    public void start(String certificate, String listen, String forward) throws Exception {
         checkCertificate(certificate);
         lease = await(client.getLeaseClient().grant(settings.leaseTtl().toSeconds())).getID();
-        nodeRecord = "diglett-node 1\nlisten=" + listen + "\nstarted=" + Instant.now() + "\n";
+        nodeRecord = "diglett-node 1\nlisten=" + listen + "\n" + (forward == null ? "" : "forward=" + forward + "\n")
+                + "started=" + Instant.now() + "\n";
         try {
             registerNode(System.nanoTime() + settings.leaseTtl().plusSeconds(3).toNanos())
                     .get(settings.leaseTtl().plusSeconds(10).toMillis(), TimeUnit.MILLISECONDS);

@@ -11,7 +11,7 @@ import java.util.UUID;
  * it, under that node's lease.
  *
  * <p>Text: a first line {@code diglett-holder 1}, then one {@code key=value} per line ({@code node},
- * {@code token-sha256}, {@code instance}). Every field has a fixed shape (a node name, 64 hex digits, a UUID), so
+ * {@code token-sha256}, {@code instance}, {@code tls-passthrough}). Every field has a fixed shape (a node name, 64 hex digits, a UUID), so
  * a value that does not parse is refused whole; fields of a later version are skipped. The fencing number is not
  * in the value: it is the revision that wrote it (the key's mod revision), which the store assigns.
  */
@@ -24,9 +24,12 @@ final class HolderRecord {
     private HolderRecord() {
     }
 
-    static byte[] encode(String node, byte[] tokenDigest, UUID instance) {
+    static byte[] encode(String node, byte[] tokenDigest, UUID instance, boolean tlsPassthrough) {
         StringBuilder text = new StringBuilder(FIRST_LINE).append('\n');
         text.append("node=").append(node).append('\n');
+        if (tlsPassthrough) {
+            text.append("tls-passthrough=1\n");
+        }
         if (tokenDigest != null) {
             text.append("token-sha256=").append(HexFormat.of().formatHex(tokenDigest)).append('\n');
         }
@@ -52,6 +55,7 @@ final class HolderRecord {
         String node = null;
         byte[] token = null;
         UUID instance = null;
+        boolean passthrough = false;
         for (int i = 1; i < lines.length; i++) {
             int eq = lines[i].indexOf('=');
             if (eq < 0) {
@@ -68,12 +72,13 @@ final class HolderRecord {
                     token = HexFormat.of().parseHex(val);
                 }
                 case "instance" -> instance = UUID.fromString(val);
+                case "tls-passthrough" -> passthrough = "1".equals(val);
                 default -> { } // a field of a later version
             }
         }
         if (node == null) {
             throw new IllegalArgumentException("holder record without a node");
         }
-        return new RemoteHolder(node, token, instance, revision);
+        return new RemoteHolder(node, token, instance, revision, passthrough);
     }
 }

@@ -1,5 +1,6 @@
 package io.diglett.server.config;
 
+import io.diglett.common.HostPort;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -18,9 +19,17 @@ import java.util.regex.Pattern;
  * @param etcdKey      PEM private key of {@code etcdCert}, or {@code null}
  * @param etcdUser     etcd user (etcd's auth), or {@code null}
  * @param etcdPassword that user's password, or {@code null}
+ * @param nodeListen   where the other nodes forward public connections to this one, or {@code null}: this node
+ *                     serves only the names its own agents hold
+ * @param secret       the cluster's shared secret that authenticates forwarded connections (with
+ *                     {@code nodeListen}), or {@code null}
  */
 public record ClusterSettings(List<URI> etcd, String nodeName, Duration leaseTtl, Path etcdCa, Path etcdCert,
-                              Path etcdKey, String etcdUser, String etcdPassword) {
+                              Path etcdKey, String etcdUser, String etcdPassword, HostPort nodeListen,
+                              byte[] secret) {
+
+    /** The shortest shared secret accepted. */
+    public static final int MIN_SECRET_BYTES = 16;
 
     /** Default lease TTL: a dead node's names are free about this long after its last keepalive. */
     public static final Duration DEFAULT_LEASE_TTL = Duration.ofSeconds(5);
@@ -47,6 +56,13 @@ public record ClusterSettings(List<URI> etcd, String nodeName, Duration leaseTtl
         if ((etcdCert == null) != (etcdKey == null)) {
             throw new IllegalArgumentException("--etcd-cert and --etcd-key go together");
         }
+        if ((nodeListen == null) != (secret == null)) {
+            throw new IllegalArgumentException("--node-listen and --cluster-secret-file go together");
+        }
+        if (secret != null && secret.length < MIN_SECRET_BYTES) {
+            throw new IllegalArgumentException("the cluster secret has " + secret.length + " bytes; at least "
+                    + MIN_SECRET_BYTES + " are needed (e.g. head -c 32 /dev/urandom | base64 > FILE)");
+        }
         if ((etcdUser == null) != (etcdPassword == null)) {
             throw new IllegalArgumentException("--etcd-user needs --etcd-password-file, and the other way round");
         }
@@ -68,11 +84,23 @@ public record ClusterSettings(List<URI> etcd, String nodeName, Duration leaseTtl
 
     /** A cluster on {@code etcd} with the defaults: no TLS or auth to etcd, a lease of {@link #DEFAULT_LEASE_TTL}. */
     public static ClusterSettings of(List<URI> etcd, String nodeName) {
-        return new ClusterSettings(etcd, nodeName, DEFAULT_LEASE_TTL, null, null, null, null, null);
+        return new ClusterSettings(etcd, nodeName, DEFAULT_LEASE_TTL, null, null, null, null, null, null, null);
     }
 
     public ClusterSettings withLeaseTtl(Duration value) {
-        return new ClusterSettings(etcd, nodeName, value, etcdCa, etcdCert, etcdKey, etcdUser, etcdPassword);
+        return new ClusterSettings(etcd, nodeName, value, etcdCa, etcdCert, etcdKey, etcdUser, etcdPassword,
+                nodeListen, secret);
+    }
+
+    /** Forwarding: connections for names of other nodes go there, and theirs come here on {@code listen}. */
+    public ClusterSettings withForwarding(HostPort listen, byte[] sharedSecret) {
+        return new ClusterSettings(etcd, nodeName, leaseTtl, etcdCa, etcdCert, etcdKey, etcdUser, etcdPassword,
+                listen, sharedSecret);
+    }
+
+    /** Whether this node forwards to the others and takes their forwarded connections. */
+    public boolean forwarding() {
+        return nodeListen != null;
     }
 
     /** Whether a URL asks for TLS to etcd. */
@@ -82,6 +110,7 @@ public record ClusterSettings(List<URI> etcd, String nodeName, Duration leaseTtl
 
     @Override
     public String toString() { // never the password
-        return "ClusterSettings[etcd=" + etcd + ", node=" + nodeName + ", leaseTtl=" + leaseTtl + "]";
+        return "ClusterSettings[etcd=" + etcd + ", node=" + nodeName + ", leaseTtl=" + leaseTtl + ", nodeListen="
+                + nodeListen + "]"; // never the password or the secret
     }
 }

@@ -218,7 +218,7 @@ final class HttpIngress extends IngressBridge {
             state = State.FORWARDING;
             forwardHead(request, target, true);
             connect(route.tunnel());
-        } else if (route.tunnel() == tunnel() && state == State.FORWARDING) {
+        } else if (java.util.Objects.equals(route.tunnel(), tunnel()) && state == State.FORWARDING) {
             forwardHead(request, target, false);
         } else {
             // another host on a keep-alive connection: never to this tunnel; let the backend finish, then close

@@ -7,6 +7,7 @@ import io.diglett.server.link.ClientConnections;
 import io.diglett.server.link.LinkEvents;
 import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.ProxyHeaderGate;
+import io.diglett.server.link.StreamTarget;
 import io.diglett.server.link.Tunnel;
 import io.diglett.server.tls.GatewayTls;
 
@@ -59,7 +60,7 @@ public final class Ingress implements AutoCloseable {
     static final AsciiString X_FORWARDED_HOST = AsciiString.cached("x-forwarded-host");
 
     /** Where a Host or server name leads: the host as given (lower case, no port) and its live tunnel, if any. */
-    record Route(String host, Tunnel tunnel) {
+    record Route(String host, StreamTarget tunnel) {
     }
 
     private final IngressSettings settings;
@@ -231,8 +232,7 @@ public final class Ingress implements AutoCloseable {
         if (name.indexOf('.') >= 0 || Names.problem(name) != null) {
             return new Route(host, null);
         }
-        Tunnel tunnel = names.lookup(name).orElse(null);
-        return new Route(host, tunnel != null && tunnel.live() ? tunnel : null);
+        return new Route(host, names.target(name).orElse(null));
     }
 
     /** The URLs under which {@code tunnel} is served, HTTPS first; empty without an ingress. */

@@ -1,6 +1,6 @@
 package io.diglett.server.ingress;
 
-import io.diglett.server.link.Tunnel;
+import io.diglett.server.link.StreamTarget;
 
 import io.diglett.protocol.Printable;
 import io.diglett.protocol.mux.Stream;
@@ -35,7 +35,7 @@ abstract class IngressBridge extends ChannelDuplexHandler implements Stream.Loca
     private static final Object INPUT_ENDED = new Object();
 
     protected ChannelHandlerContext ctx;
-    private Tunnel tunnel;
+    private StreamTarget tunnel;
     private boolean attached;
     private final ArrayDeque<Object> pending = new ArrayDeque<>(4);
     /** Some response byte went to the client: errors can no longer be reported as a page. */
@@ -55,12 +55,12 @@ abstract class IngressBridge extends ChannelDuplexHandler implements Stream.Loca
     }
 
     /** The tunnel this connection is bound to, or {@code null} while it is not routed. */
-    protected Tunnel tunnel() {
+    protected StreamTarget tunnel() {
         return tunnel;
     }
 
     /** Binds this connection to {@code target} and opens a stream there, on the agent link's event loop. */
-    protected void connect(Tunnel target) {
+    protected void connect(StreamTarget target) {
         tunnel = target;
         Channel client = ctx.channel();
         target.openStream(client, this, busy -> client.eventLoop().execute(() -> attached(busy)));

@@ -1,7 +1,7 @@
 package io.diglett.server.ingress;
 
 import io.diglett.server.link.StreamIdleTimeout;
-import io.diglett.server.link.Tunnel;
+import io.diglett.server.link.StreamTarget;
 
 import io.diglett.protocol.mux.HandlerNames;
 import io.netty.buffer.ByteBuf;
@@ -16,9 +16,9 @@ import io.netty.util.ReferenceCountUtil;
 final class RawIngress extends IngressBridge {
 
     private final Ingress ingress;
-    private final Tunnel target;
+    private final StreamTarget target;
 
-    RawIngress(Ingress ingress, Tunnel target) {
+    RawIngress(Ingress ingress, StreamTarget target) {
         this.ingress = ingress;
         this.target = target;
     }

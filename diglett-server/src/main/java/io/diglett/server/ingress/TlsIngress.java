@@ -1,6 +1,6 @@
 package io.diglett.server.ingress;
 
-import io.diglett.server.link.Tunnel;
+import io.diglett.server.link.StreamTarget;
 
 import io.diglett.protocol.Printable;
 import io.diglett.protocol.mux.HandlerNames;
@@ -16,7 +16,7 @@ import org.slf4j.LoggerFactory;
  * it. A name whose tunnel asked for passthrough gets the raw TLS stream ({@link RawIngress}); everything else
  * is terminated here with the ingress certificate and routed per request by {@link HttpIngress}.
  */
-final class TlsIngress extends AbstractSniHandler<Tunnel> {
+final class TlsIngress extends AbstractSniHandler<StreamTarget> {
 
     private static final Logger log = LoggerFactory.getLogger(TlsIngress.class);
 
@@ -34,14 +34,14 @@ final class TlsIngress extends AbstractSniHandler<Tunnel> {
     }
 
     @Override
-    protected Future<Tunnel> lookup(ChannelHandlerContext ctx, String hostname) {
-        Tunnel tunnel = hostname == null ? null : ingress.route(hostname).tunnel();
+    protected Future<StreamTarget> lookup(ChannelHandlerContext ctx, String hostname) {
+        StreamTarget tunnel = hostname == null ? null : ingress.route(hostname).tunnel();
         return ctx.executor().newSucceededFuture(tunnel != null && tunnel.tlsPassthrough() ? tunnel : null);
     }
 
     @Override
-    protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<Tunnel> future) {
-        Tunnel passthrough = future.getNow();
+    protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<StreamTarget> future) {
+        StreamTarget passthrough = future.getNow();
         if (passthrough != null) {
             log.debug("client={} sni={} passthrough to name={}", ctx.channel().remoteAddress(),
                     Printable.of(hostname), passthrough.name());

@@ -19,6 +19,14 @@ public final class ClientAddress {
     private ClientAddress() {
     }
 
+    /**
+     * Gives {@code channel} the client and destination another party vouched for: a node of the cluster that
+     * forwarded the connection. Call on the channel's event loop, before anything asks.
+     */
+    public static void given(Channel channel, InetSocketAddress client, InetSocketAddress destination) {
+        channel.attr(FROM_PROXY_HEADER).set(new InetSocketAddress[] {client, destination});
+    }
+
     /** The client: the PROXY header's source, else the socket's peer. */
     public static SocketAddress remote(Channel channel) {
         InetSocketAddress[] given = channel.attr(FROM_PROXY_HEADER).get();

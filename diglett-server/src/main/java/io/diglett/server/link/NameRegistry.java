@@ -45,6 +45,14 @@ public interface NameRegistry extends AutoCloseable {
     /** The tunnel of this gateway that holds {@code name} now, if any. */
     Optional<Tunnel> lookup(String name);
 
+    /**
+     * Where a public connection for {@code name} goes now: its live tunnel on this gateway, or (in a cluster) the
+     * node holding it; empty when the name is not served. Never blocks.
+     */
+    default Optional<StreamTarget> target(String name) {
+        return lookup(name).filter(Tunnel::live).map(tunnel -> tunnel);
+    }
+
     /** This gateway's tunnels that are live (exposed and accepting), sorted by name; a snapshot. */
     List<Tunnel> live();
 

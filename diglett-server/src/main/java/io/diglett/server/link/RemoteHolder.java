@@ -12,8 +12,9 @@ import java.util.UUID;
  * @param tokenDigest SHA-256 of that agent's login token, or {@code null} without one
  * @param instance    that agent's instance id, or {@code null} for an agent that sends none
  * @param fence       the claim's fencing number (the store's revision that wrote it)
+ * @param tlsPassthrough whether the name's HTTPS is its backend's own (the ingress passes TLS through)
  */
-public record RemoteHolder(String node, byte[] tokenDigest, UUID instance, long fence) {
+public record RemoteHolder(String node, byte[] tokenDigest, UUID instance, long fence, boolean tlsPassthrough) {
 
     /** Whether that agent logged in with the token whose digest is {@code digest}. */
     public boolean sameToken(byte[] digest) {
@@ -28,6 +29,7 @@ public record RemoteHolder(String node, byte[] tokenDigest, UUID instance, long 
     @Override
     public boolean equals(Object o) {
         return o instanceof RemoteHolder h && h.node.equals(node) && h.fence == fence
+                && h.tlsPassthrough == tlsPassthrough
                 && Arrays.equals(h.tokenDigest, tokenDigest) && Objects.equals(h.instance, instance);
     }
 

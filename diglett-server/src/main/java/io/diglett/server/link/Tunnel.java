@@ -11,7 +11,7 @@ import java.util.function.Consumer;
  * new stream for a client) and nothing more. Its state is written only by its agent's session ({@link LinkGroup}),
  * on the session's home loop; the volatile parts are read from any thread (ingress, admin, metrics).
  */
-public final class Tunnel {
+public final class Tunnel implements StreamTarget {
     private final String name;
     private final int registration;
     private final LinkGroup group;
@@ -22,6 +22,8 @@ public final class Tunnel {
     private Channel listener;
     /** The claim on the name, once granted; link loop only. */
     private NameClaim claim;
+    /** Its fencing number, for any thread (0 before the claim). */
+    private volatile long fence;
     private volatile int port;
     private volatile java.util.List<String> urls = java.util.List.of();
     private volatile Registrar.Exposure exposure;
@@ -43,6 +45,11 @@ public final class Tunnel {
     /** The registered name. */
     public String name() {
         return name;
+    }
+
+    /** The fencing number of this tunnel's claim on its name (0 before it is granted); any thread. */
+    public long fence() {
+        return fence;
     }
 
     /** SHA-256 of the login token of the agent that holds it, or {@code null} (no token, or no agent). */
@@ -106,6 +113,7 @@ public final class Tunnel {
      * is called, on that loop or at once, with {@code null} when the stream is open, or with why the agent cannot
      * take it now (the caller answers the client).
      */
+    @Override
     public void openStream(Channel client, Stream.LocalEnd end, Consumer<String> done) {
         GatewaySession link = group.pick(client.eventLoop());
         if (link == null) {
@@ -156,6 +164,7 @@ public final class Tunnel {
 
     void claimed(NameClaim value) {
         claim = value;
+        fence = value == null ? 0 : value.fence();
     }
 
     Channel listener() {

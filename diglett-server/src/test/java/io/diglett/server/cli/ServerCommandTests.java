@@ -72,7 +72,7 @@ class ServerCommandTests {
             {new String[] {"--plaintext", "-l", local, "--client-ip-header", "X Bad"},
                 "--client-ip-header 'X Bad' is not a header name"},
             {new String[] {"--plaintext", "-l", local, "--node-name", "a"},
-                "--node-name and the --etcd-* options need --cluster-etcd"},
+                "--node-name, --node-listen, --cluster-secret-file and the --etcd-* options need --cluster-etcd"},
             {new String[] {"--plaintext", "-l", local, "--cluster-etcd", "ftp://127.0.0.1:2379"},
                 "--cluster-etcd ftp://127.0.0.1:2379: expected http://HOST:PORT or https://HOST:PORT"},
             {new String[] {"--plaintext", "-l", local, "--cluster-etcd", "http://127.0.0.1:2379", "--node-name", "-a"},

@@ -1,0 +1,183 @@
+package io.diglett.protocol.node;
+
+import io.diglett.protocol.Names;
+import io.diglett.protocol.ProtocolException;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+
+/**
+ * The node-to-node forwarding handshake of a cluster (docs/protocol.md, section 10): a node that receives a public
+ * connection for a name another node holds opens a TCP connection to that node's {@code --node-listen} address
+ * and, before any byte of the client, says which name, which claim (its fencing number) and which client it is,
+ * authenticated with the cluster's shared secret.
+ *
+ * <pre>
+ *   holder -> entry   Hello:  "DGLN" (4 bytes), version (1), nonce (16 random bytes)
+ *   entry  -> holder  Ask:    length (u16, of what follows), version (1), name length (1), name (ASCII),
+ *                             fence (u64), client address and destination (each: family 4|6 (1), address (4|16),
+ *                             port (u16)), HMAC-SHA256 (32) under the secret of "diglett forward 1", the nonce and
+ *                             every byte of the Ask before the HMAC
+ *   holder -> entry   Answer: status (1: 0 accepted, 1 refused), length (u16), reason (UTF-8, empty when accepted)
+ * </pre>
+ * After an accepted Answer the connection carries the client's bytes both ways, and a half-close of either side
+ * is the client's. A refused one is closed by the holder after its Answer.
+ */
+public final class NodeForward {
+
+    public static final byte[] MAGIC = {'D', 'G', 'L', 'N'};
+    public static final int VERSION = 1;
+    public static final int NONCE_LENGTH = 16;
+    public static final int HELLO_LENGTH = MAGIC.length + 1 + NONCE_LENGTH;
+    /** Longest Ask after its length field: a 63-byte name and two IPv6 addresses fit with room to spare. */
+    public static final int MAX_ASK = 256;
+    public static final int MAX_REASON = 512;
+    private static final int HMAC_LENGTH = 32;
+    private static final byte[] LABEL = "diglett forward 1".getBytes(StandardCharsets.US_ASCII);
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private NodeForward() {
+    }
+
+    /** What the entry node asks the holder: carry this client's connection to {@code name}'s agent. */
+    public record Ask(String name, long fence, InetSocketAddress client, InetSocketAddress destination) {
+
+        /** The Ask for {@code hello}'s nonce, authenticated with {@code secret}. */
+        public ByteBuf encode(ByteBufAllocator alloc, byte[] nonce, byte[] secret) {
+            ByteBuf body = alloc.buffer(MAX_ASK);
+            try {
+                body.writeByte(VERSION);
+                byte[] ascii = name.getBytes(StandardCharsets.US_ASCII);
+                body.writeByte(ascii.length).writeBytes(ascii);
+                body.writeLong(fence);
+                writeAddress(body, client);
+                writeAddress(body, destination);
+                byte[] mac = mac(secret, nonce, body, body.readerIndex(), body.readableBytes());
+                body.writeBytes(mac);
+                ByteBuf out = alloc.buffer(2 + body.readableBytes());
+                out.writeShort(body.readableBytes()).writeBytes(body);
+                return out;
+            } finally {
+                body.release();
+            }
+        }
+
+        /**
+         * Reads an Ask (its length field already read: {@code body} holds exactly the Ask) and checks its HMAC.
+         *
+         * @throws ProtocolException when it does not parse, or was not made with {@code secret} for {@code nonce}
+         */
+        public static Ask decode(ByteBuf body, byte[] nonce, byte[] secret) {
+            int start = body.readerIndex();
+            int length = body.readableBytes();
+            if (length < 1 + 1 + 8 + 2 * 7 + HMAC_LENGTH || length > MAX_ASK) {
+                throw new ProtocolException("forward ask of " + length + " bytes");
+            }
+            byte[] expected = mac(secret, nonce, body, start, length - HMAC_LENGTH);
+            byte[] given = new byte[HMAC_LENGTH];
+            body.getBytes(start + length - HMAC_LENGTH, given);
+            if (!MessageDigest.isEqual(expected, given)) {
+                throw new ProtocolException("forward ask not made with this cluster's secret");
+            }
+            int version = body.readUnsignedByte();
+            if (version != VERSION) {
+                throw new ProtocolException("forward ask of version " + version + ", this node speaks " + VERSION);
+            }
+            int nameLength = body.readUnsignedByte();
+            if (nameLength > body.readableBytes()) {
+                throw new ProtocolException("forward ask: name longer than the ask");
+            }
+            String name = body.readCharSequence(nameLength, StandardCharsets.US_ASCII).toString();
+            if (Names.problem(name) != null) {
+                throw new ProtocolException("forward ask: not a name");
+            }
+            long fence = body.readLong();
+            InetSocketAddress client = readAddress(body);
+            InetSocketAddress destination = readAddress(body);
+            if (body.readableBytes() != HMAC_LENGTH) {
+                throw new ProtocolException("forward ask: " + (body.readableBytes() - HMAC_LENGTH)
+                        + " bytes too many");
+            }
+            body.skipBytes(HMAC_LENGTH);
+            return new Ask(name, fence, client, destination);
+        }
+    }
+
+    /** The holder's first bytes: the magic, the version and a new nonce (written into {@code nonce}). */
+    public static ByteBuf hello(ByteBufAllocator alloc, byte[] nonce) {
+        RANDOM.nextBytes(nonce);
+        return alloc.buffer(HELLO_LENGTH).writeBytes(MAGIC).writeByte(VERSION).writeBytes(nonce);
+    }
+
+    /**
+     * Reads a Hello ({@link #HELLO_LENGTH} bytes) and returns its nonce.
+     *
+     * @throws ProtocolException when it is not one of this version
+     */
+    public static byte[] readHello(ByteBuf in) {
+        byte[] magic = new byte[MAGIC.length];
+        in.readBytes(magic);
+        if (!MessageDigest.isEqual(magic, MAGIC)) {
+            throw new ProtocolException("not a diglett node (no forwarding hello)");
+        }
+        int version = in.readUnsignedByte();
+        if (version != VERSION) {
+            throw new ProtocolException("the holder node speaks forwarding version " + version + ", this node "
+                    + VERSION + ": upgrade the older node");
+        }
+        byte[] nonce = new byte[NONCE_LENGTH];
+        in.readBytes(nonce);
+        return nonce;
+    }
+
+    /** The holder's Answer: accepted ({@code reason} null) or refused with {@code reason}. */
+    public static ByteBuf answer(ByteBufAllocator alloc, String reason) {
+        byte[] text = reason == null ? new byte[0] : reason.getBytes(StandardCharsets.UTF_8);
+        int length = Math.min(text.length, MAX_REASON);
+        return alloc.buffer(3 + length).writeByte(reason == null ? 0 : 1).writeShort(length)
+                .writeBytes(text, 0, length);
+    }
+
+    private static void writeAddress(ByteBuf out, InetSocketAddress address) {
+        byte[] ip = address.getAddress().getAddress();
+        out.writeByte(ip.length == 4 ? 4 : 6).writeBytes(ip).writeShort(address.getPort());
+    }
+
+    private static InetSocketAddress readAddress(ByteBuf in) {
+        int family = in.readUnsignedByte();
+        int length = family == 4 ? 4 : family == 6 ? 16 : -1;
+        if (length < 0 || in.readableBytes() < length + 2) {
+            throw new ProtocolException("forward ask: bad address");
+        }
+        byte[] ip = new byte[length];
+        in.readBytes(ip);
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(ip), in.readUnsignedShort());
+        } catch (UnknownHostException e) {
+            throw new ProtocolException("forward ask: bad address");
+        }
+    }
+
+    private static byte[] mac(byte[] secret, byte[] nonce, ByteBuf body, int from, int length) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(secret, "HmacSHA256"));
+            mac.update(LABEL);
+            mac.update(nonce);
+            byte[] bytes = new byte[length];
+            body.getBytes(from, bytes);
+            mac.update(bytes);
+            return mac.doFinal();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is not available", e);
+        }
+    }
+}

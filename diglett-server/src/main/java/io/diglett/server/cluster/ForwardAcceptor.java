@@ -1,0 +1,172 @@
+package io.diglett.server.cluster;
+
+import io.diglett.common.logging.RateLimitedLog;
+import io.diglett.protocol.Printable;
+import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.node.NodeForward;
+import io.diglett.server.link.ClientAddress;
+import io.diglett.server.link.NameRegistry;
+import io.diglett.server.link.Tunnel;
+import io.diglett.protocol.mux.Stream;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The holder's side of a forwarded connection (docs/protocol.md, section 10): says Hello, reads the other node's
+ * Ask (at most {@link NodeForward#MAX_ASK} bytes, within {@link #DEADLINE}), checks it was made with the cluster's
+ * secret for this connection's nonce and that the named tunnel is live here under the claim it names (a stale
+ * holder refuses), then opens a stream to the agent as for a client of its own, with the client address the Ask
+ * gave. Refusals are answered with the reason and closed. After the Answer it passes bytes through untouched.
+ */
+final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
+
+    private static final Logger log = LoggerFactory.getLogger(ForwardAcceptor.class);
+    private static final RateLimitedLog REFUSED = RateLimitedLog.perSecond(log);
+    /** How long the other node has to send its Ask. */
+    static final Duration DEADLINE = Duration.ofSeconds(5);
+
+    private final NameRegistry names;
+    private final byte[] secret;
+    private final byte[] nonce = new byte[NodeForward.NONCE_LENGTH];
+    private ByteBuf ask;
+    private boolean decided;
+    private ScheduledFuture<?> deadline;
+
+    ForwardAcceptor(NameRegistry names, byte[] secret) {
+        this.names = names;
+        this.secret = secret;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        ctx.writeAndFlush(NodeForward.hello(ctx.alloc(), nonce));
+        deadline = ctx.executor().schedule(() -> refuse(ctx, "no forward ask within " + DEADLINE.toSeconds()
+                + " s"), DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
+        ctx.read();
+        ctx.fireChannelActive();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (decided) {
+            ctx.fireChannelRead(msg); // the client's bytes, on to the stream
+            return;
+        }
+        ByteBuf in = (ByteBuf) msg;
+        try {
+            if (ask == null) {
+                ask = ctx.alloc().buffer(2 + NodeForward.MAX_ASK);
+            }
+            if (in.readableBytes() > ask.writableBytes()) {
+                refuse(ctx, "forward ask longer than " + NodeForward.MAX_ASK + " bytes");
+                return;
+            }
+            ask.writeBytes(in);
+        } finally {
+            ReferenceCountUtil.release(in);
+        }
+        if (ask.readableBytes() < 2) {
+            ctx.read();
+            return;
+        }
+        int length = ask.getUnsignedShort(ask.readerIndex());
+        if (length > NodeForward.MAX_ASK) {
+            refuse(ctx, "forward ask of " + length + " bytes");
+            return;
+        }
+        if (ask.readableBytes() < 2 + length) {
+            ctx.read();
+            return;
+        }
+        if (ask.readableBytes() > 2 + length) {
+            refuse(ctx, "bytes after the forward ask, before its answer");
+            return;
+        }
+        NodeForward.Ask asked;
+        try {
+            asked = NodeForward.Ask.decode(ask.skipBytes(2), nonce, secret);
+        } catch (ProtocolException e) {
+            refuse(ctx, e.getMessage());
+            return;
+        } finally {
+            ask.release();
+            ask = null;
+        }
+        decided = true;
+        deadline.cancel(false);
+        Tunnel tunnel = names.lookup(asked.name()).filter(Tunnel::live).orElse(null);
+        if (tunnel == null) {
+            answer(ctx, "name '" + asked.name() + "' is not served by this node");
+            return;
+        }
+        if (tunnel.fence() != asked.fence()) {
+            answer(ctx, "name '" + asked.name() + "' is held here under claim " + tunnel.fence() + ", not "
+                    + asked.fence());
+            return;
+        }
+        ClientAddress.given(ctx.channel(), asked.client(), asked.destination());
+        log.debug("name={} client={} forwarded from {}", tunnel.name(), asked.client(), ctx.channel().remoteAddress());
+        tunnel.openStream(ctx.channel(), Stream.TCP, busy -> {
+            if (busy != null) {
+                answer(ctx, busy);
+            } else {
+                ctx.writeAndFlush(NodeForward.answer(ctx.alloc(), null)); // toward the socket, not the stream
+            }
+        });
+    }
+
+    /** The Ask was made; the name cannot be served here: the other node is told why, and the connection closed. */
+    private void answer(ChannelHandlerContext ctx, String reason) {
+        ctx.writeAndFlush(NodeForward.answer(ctx.alloc(), reason)).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    /** Not a forwarded connection of this cluster: closed, with a line (at most one a second). */
+    private void refuse(ChannelHandlerContext ctx, String reason) {
+        if (decided) {
+            return;
+        }
+        decided = true;
+        if (deadline != null) {
+            deadline.cancel(false);
+        }
+        REFUSED.warn("forwarded connection from {} refused: {}", ctx.channel().remoteAddress(), Printable.of(reason));
+        ctx.close();
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        if (ask != null) {
+            ask.release();
+            ask = null;
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (deadline != null) {
+            deadline.cancel(false);
+        }
+        if (ask != null) {
+            ask.release();
+            ask = null;
+        }
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (!decided) {
+            refuse(ctx, cause.toString());
+        } else {
+            ctx.fireExceptionCaught(cause);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+package io.diglett.server.cluster;
+
+import io.diglett.common.HostPort;
+import io.diglett.common.transport.Transport;
+import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.server.link.NameRegistry;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import java.net.InetSocketAddress;
+
+/**
+ * Where the other nodes forward public connections for the names this node's agents hold ({@code --node-listen}):
+ * each connection starts with the forwarding handshake ({@link ForwardAcceptor}) and then is a stream of the
+ * name, as a client of this node's own would be.
+ */
+final class ForwardListener implements AutoCloseable {
+
+    private final Channel channel;
+
+    private ForwardListener(Channel channel) {
+        this.channel = channel;
+    }
+
+    static ForwardListener bind(HostPort at, NameRegistry names, byte[] secret, Transport transport,
+                                EventLoopGroup acceptor, EventLoopGroup workers) throws InterruptedException {
+        ServerBootstrap bootstrap = new ServerBootstrap().group(acceptor, workers)
+                .channel(transport.serverChannel())
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, NodeForwarder.WATER_MARK)
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(HandlerNames.SESSION, new ForwardAcceptor(names, secret));
+                    }
+                });
+        return new ForwardListener(bootstrap.bind(at.host(), at.port()).sync().channel());
+    }
+
+    InetSocketAddress address() {
+        return (InetSocketAddress) channel.localAddress();
+    }
+
+    @Override
+    public void close() {
+        channel.close().syncUninterruptibly();
+    }
+}

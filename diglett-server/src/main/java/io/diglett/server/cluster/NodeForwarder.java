@@ -1,0 +1,207 @@
+package io.diglett.server.cluster;
+
+import io.diglett.common.transport.Transport;
+import io.diglett.protocol.Printable;
+import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.Stream;
+import io.diglett.protocol.node.NodeForward;
+import io.diglett.server.link.ClientAddress;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The entry node's side of forwarding (docs/protocol.md, section 10): for a public connection to a name another
+ * node holds, it dials that node's {@code --node-listen} address from the client's own event loop, answers its
+ * Hello with the Ask (the name, the holder's claim, the client's addresses, under the cluster secret), and once
+ * the holder accepts, relays bytes both ways ({@link NodeRelay}) with the same backpressure as a stream: neither
+ * side is read while the other cannot take more. The client's half-close and the holder's are passed on.
+ */
+public final class NodeForwarder {
+
+    private static final Logger log = LoggerFactory.getLogger(NodeForwarder.class);
+    /** How long dialing the holder and its handshake may take. */
+    static final Duration DEADLINE = Duration.ofSeconds(5);
+    /** Bytes held for a side that does not take them: reading the other side pauses above the high mark. */
+    static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(128 * 1024, 256 * 1024);
+
+    private final Transport transport;
+    private final byte[] secret;
+
+    public NodeForwarder(Transport transport, byte[] secret) {
+        this.transport = transport;
+        this.secret = secret.clone();
+    }
+
+    /** Forwards {@code client} to {@code target}'s holder; {@code done} gets null once bytes flow, or why not. */
+    void forward(RemoteName target, Channel client, Stream.LocalEnd end, Consumer<String> done) {
+        if (!client.eventLoop().inEventLoop()) {
+            client.eventLoop().execute(() -> forward(target, client, end, done));
+            return;
+        }
+        Dialer dialer = new Dialer(target, client, end, done);
+        Bootstrap bootstrap = new Bootstrap().group(client.eventLoop()).channel(transport.socketChannel())
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) DEADLINE.toMillis())
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
+                .handler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(HandlerNames.SESSION, dialer);
+                    }
+                });
+        ChannelFuture connect = bootstrap.connect(target.address());
+        connect.addListener(f -> {
+            if (!f.isSuccess()) {
+                dialer.fail("node " + target.holder().node() + " (" + target.address() + ") that holds '"
+                        + target.name() + "' cannot be reached: " + Printable.of(String.valueOf(f.cause().getMessage())));
+            }
+        });
+        client.closeFuture().addListener(f -> connect.channel().close());
+    }
+
+    /** Reads the holder's Hello, sends the Ask, reads the Answer; then puts the relay in place. */
+    private final class Dialer extends ChannelInboundHandlerAdapter {
+        private final RemoteName target;
+        private final Channel client;
+        private final Stream.LocalEnd end;
+        private final Consumer<String> done;
+        private ByteBuf in;
+        private ChannelHandlerContext ctx;
+        private boolean asked;
+        private boolean finished;
+        private ScheduledFuture<?> deadline;
+
+        Dialer(RemoteName target, Channel client, Stream.LocalEnd end, Consumer<String> done) {
+            this.target = target;
+            this.client = client;
+            this.end = end;
+            this.done = done;
+        }
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            deadline = ctx.executor().schedule(() -> fail("node " + target.holder().node() + " did not answer within "
+                    + DEADLINE.toSeconds() + " s"), DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
+            in = ctx.alloc().buffer(NodeForward.HELLO_LENGTH + 3 + NodeForward.MAX_REASON);
+            ctx.read();
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf bytes = (ByteBuf) msg;
+            try {
+                if (finished || bytes.readableBytes() > in.writableBytes()) {
+                    fail("node " + target.holder().node() + " sent more than a forwarding answer");
+                    return;
+                }
+                in.writeBytes(bytes);
+            } finally {
+                ReferenceCountUtil.release(bytes);
+            }
+            try {
+                if (!asked) {
+                    if (in.readableBytes() < NodeForward.HELLO_LENGTH) {
+                        ctx.read();
+                        return;
+                    }
+                    byte[] nonce = NodeForward.readHello(in);
+                    InetSocketAddress from = (InetSocketAddress) ClientAddress.remote(client);
+                    InetSocketAddress to = (InetSocketAddress) ClientAddress.local(client);
+                    ctx.writeAndFlush(new NodeForward.Ask(target.name(), target.holder().fence(), from, to)
+                            .encode(ctx.alloc(), nonce, secret));
+                    asked = true;
+                }
+                if (in.readableBytes() < 3) {
+                    ctx.read();
+                    return;
+                }
+                int length = in.getUnsignedShort(in.readerIndex() + 1);
+                if (length > NodeForward.MAX_REASON) {
+                    fail("node " + target.holder().node() + " sent a forwarding answer of " + length + " bytes");
+                    return;
+                }
+                if (in.readableBytes() < 3 + length) {
+                    ctx.read();
+                    return;
+                }
+                if (in.readableBytes() > 3 + length) {
+                    fail("node " + target.holder().node() + " sent bytes before the client's");
+                    return;
+                }
+                int status = in.readUnsignedByte();
+                in.skipBytes(2);
+                String reason = in.readCharSequence(length, StandardCharsets.UTF_8).toString();
+                if (status != 0) {
+                    fail("node " + target.holder().node() + " refused: " + Printable.of(reason));
+                    return;
+                }
+                finished = true;
+                deadline.cancel(false);
+                release();
+                NodeRelay.join(client, ctx.channel(), end);
+                done.accept(null);
+            } catch (ProtocolException e) {
+                fail(e.getMessage());
+            }
+        }
+
+        void fail(String reason) {
+            if (finished) {
+                return;
+            }
+            finished = true;
+            if (deadline != null) {
+                deadline.cancel(false);
+            }
+            release();
+            log.debug("name={} client={} not forwarded: {}", target.name(), ClientAddress.remote(client), reason);
+            done.accept(reason);
+            if (ctx != null) {
+                ctx.close();
+            }
+        }
+
+        private void release() {
+            if (in != null) {
+                in.release();
+                in = null;
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            fail("node " + target.holder().node() + " closed the forwarded connection");
+            ctx.fireChannelInactive();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            fail("node " + target.holder().node() + ": " + Printable.of(String.valueOf(cause.getMessage())));
+            ctx.close();
+        }
+    }
+}
