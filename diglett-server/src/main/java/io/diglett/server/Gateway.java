@@ -81,6 +81,8 @@ public final class Gateway implements AutoCloseable {
     private final LinkGroups groups = new LinkGroups();
     /** What public clients may hold (per-address cap, idle timeouts); replaced by a reload (SIGHUP). */
     private volatile PublicLimits publicLimits = PublicLimits.defaults();
+    /** Binds the names' public ports. */
+    private PublicListeners publicListeners;
     /** Public connections open per client address, over every name's port and the ingress. */
     private final ClientConnections clients;
     private final Transport transport = Transport.best();
@@ -122,7 +124,8 @@ public final class Gateway implements AutoCloseable {
         this.clients = new ClientConnections(() -> publicLimits.maxConnectionsPerIp(), metrics);
         metrics.watchClients(clients::sources, clients::busiest);
         this.registrations = new Registrations(names, authenticator, registrar,
-                new PublicListeners(transport, this::config, portReservations, clients, this::publicLimits, metrics),
+                publicListeners = new PublicListeners(transport, this::config, portReservations, clients, this::publicLimits,
+                        metrics, names),
                 metrics, clock);
         FlowLimits flow = config.buffers().flowLimits();
         metrics.watch(flow.budget());
@@ -227,7 +230,8 @@ public final class Gateway implements AutoCloseable {
         if (names instanceof EtcdNameRegistry cluster) {
             // joined before any agent is served: a node whose certificate is not the cluster's does not start
             cluster.join(tls == null ? "plaintext" : tls.fingerprint().toString(),
-                    new HostPort(config.listen().host(), address.getPort()).toString(), transport, acceptor, workers);
+                    new HostPort(config.listen().host(), address.getPort()).toString(), transport, acceptor, workers,
+                    publicListeners);
         }
         log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),

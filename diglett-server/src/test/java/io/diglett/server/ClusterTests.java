@@ -182,6 +182,68 @@ class ClusterTests {
 
     @Test
     @SuppressWarnings("try")
+    void aNamesRawPortIsTheSameOnEveryNodeAndEachCarriesItsBytes() throws Exception {
+        int size = 4 << 20;
+        try (Node a = forwardingNode("127.0.0.2", "a");
+             Node b = forwardingNode("127.0.0.3", "b");
+             Node c = forwardingNode("127.0.0.4", "c");
+             TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
+                     .transferTo(socket.getOutputStream()))) {
+            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(
+                            new HostPort("127.0.0.2", a.address.getPort()), "raw-token", "raw",
+                            new HostPort("127.0.0.1", echo.port()), io.diglett.agent.TrustSettings.plain())
+                    .withTunnels(List.of(new io.diglett.agent.TunnelSpec("raw", new HostPort("127.0.0.1",
+                            echo.port())).withRawPort(true)))
+                    .withLinks(1);
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
+            try {
+                int port = agent.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
+                byte[] data = new byte[size];
+                new java.util.Random(7).nextBytes(data);
+                for (String host : List.of("127.0.0.2", "127.0.0.3", "127.0.0.4")) {
+                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                    Socket client = null;
+                    while (client == null) {
+                        try {
+                            client = TestServers.connect(new InetSocketAddress(host, port));
+                        } catch (java.net.ConnectException notYet) {
+                            assertTrue(System.nanoTime() < deadline, host + " never listened on port " + port);
+                            Thread.sleep(50);
+                        }
+                    }
+                    try (Socket open = client) {
+                        open.setSoTimeout(20_000);
+                        Thread writer = new Thread(() -> {
+                            try {
+                                open.getOutputStream().write(data);
+                                open.shutdownOutput();
+                            } catch (IOException ignored) {
+                                // the read below fails then
+                            }
+                        });
+                        writer.start();
+                        byte[] back = open.getInputStream().readAllBytes();
+                        writer.join(10_000);
+                        assertEquals(sha256(data), sha256(back), "4 MiB echoed through " + host + ":" + port);
+                    }
+                }
+                agent.close();
+                TunnelTests.waitFor(() -> !c.gateway.cluster().holders().containsKey("raw"), "'raw' released");
+                TunnelTests.waitFor(() -> {
+                    try (Socket gone = TestServers.connect(new InetSocketAddress("127.0.0.4", port))) {
+                        return false;
+                    } catch (IOException refused) {
+                        return true;
+                    }
+                }, "node c stops listening on the port of a name that is gone");
+            } finally {
+                agent.close();
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
     void aForwardedConnectionWithoutTheSecretOrForAnOlderClaimIsRefused() throws Exception {
         try (Node a = forwardingNode("127.0.0.2", "a");
              RawAgent agent = new RawAgent(a.address).loggedIn("x-token", UUID.randomUUID())) {
@@ -338,7 +400,8 @@ class ClusterTests {
     @SuppressWarnings("try")
     void aKilledNodesNamesAreFreeAfterItsLease() throws Exception {
         try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
-                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--cluster-etcd", etcd.url().toString(),
+                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--port-range", "47000-47199",
+                "--cluster-etcd", etcd.url().toString(),
                 "--node-name", "killed", "--lease-ttl", "2");
              Node b = node("127.0.0.3", "b")) {
             int port = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
@@ -372,7 +435,8 @@ class ClusterTests {
     @SuppressWarnings("try")
     void anAgentGoesOnToTheNextGatewayWhenItsNodeIsKilledAndTakesItsNameWithIt() throws Exception {
         try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
-                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--cluster-etcd", etcd.url().toString(),
+                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--port-range", "47000-47199",
+                "--cluster-etcd", etcd.url().toString(),
                 "--node-name", "first", "--lease-ttl", "5");
              Node b = node("127.0.0.3", "second");
              TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
@@ -386,7 +450,7 @@ class ClusterTests {
                     .withLinks(1);
             io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
             try {
-                agent.start().get(10, TimeUnit.SECONDS);
+                int before = agent.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
                 assertEquals("127.0.0.2:" + portA, agent.status().gateway());
                 TunnelTests.waitFor(() -> "first".equals(b.gateway.cluster().holders().get("app")),
                         "node second sees node first hold 'app'");
@@ -399,6 +463,7 @@ class ClusterTests {
                 assertEquals("127.0.0.3:" + b.address.getPort(), agent.status().gateway());
                 assertTrue(seconds < 5, "back before the dead node's lease expired: " + seconds + " s");
                 int port = b.gateway.registrations().names().lookup("app").orElseThrow().port();
+                assertEquals(before, port, "the name keeps its port on the next node");
                 try (Socket client = TestServers.connect(new InetSocketAddress("127.0.0.3", port))) {
                     client.getOutputStream().write("hello".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
                     byte[] back = client.getInputStream().readNBytes(5);

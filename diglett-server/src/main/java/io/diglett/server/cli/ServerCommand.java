@@ -292,6 +292,10 @@ public final class ServerCommand implements Callable<Integer> {
             config = gatewayConfig();
             publicLimits = publicLimits();
             clusterSettings = cluster.settings();
+            if (clusterSettings != null && portRange == null) {
+                throw new IllegalArgumentException("cluster mode needs --port-range: a name's raw port is allotted"
+                        + " in the cluster and every node listens on it, so the range must be free on every node");
+            }
             admin.check();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));

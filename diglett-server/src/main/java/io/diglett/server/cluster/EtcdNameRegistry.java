@@ -8,6 +8,7 @@ import io.diglett.server.link.NameClaim;
 import io.diglett.server.link.NameListeners;
 import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.NameTakenException;
+import io.diglett.server.link.PublicListeners;
 import io.diglett.server.link.RemoteHolder;
 import io.diglett.server.link.StreamTarget;
 import io.diglett.server.link.Tunnel;
@@ -78,6 +79,23 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     /** This node's side of forwarding, or {@code null} without {@code --node-listen}. */
     private volatile NodeForwarder forwarder;
     private ForwardListener forwardListener;
+    /** Every raw public port of the cluster and the name it belongs to, as the watch last saw. */
+    private final ConcurrentMap<Integer, String> ports = new ConcurrentHashMap<>();
+    /** This node's listeners on the ports of names other nodes hold (store thread). */
+    private final Map<Integer, Mirror> mirrors = new java.util.HashMap<>();
+    private PublicListeners publicListeners;
+    private EventLoopGroup workers;
+
+    /** A listener of this node on the port of a name another node holds. */
+    private record Mirror(String name, io.netty.channel.ChannelFuture bound) {
+        void close() {
+            bound.addListener(f -> {
+                if (f.isSuccess()) {
+                    bound.channel().close();
+                }
+            });
+        }
+    }
 
     public EtcdNameRegistry(EtcdStore store) {
         this.store = store;
@@ -94,8 +112,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
      * @throws StoreUnavailableException when the store does not answer
      */
     public void join(String certificate, String listen, Transport transport, EventLoopGroup acceptor,
-                     EventLoopGroup workers) throws Exception {
+                     EventLoopGroup workers, PublicListeners publicListeners) throws Exception {
         ClusterSettings settings = store.settings();
+        this.publicListeners = publicListeners;
+        this.workers = workers;
         String forward = null;
         if (settings.forwarding()) {
             forwardListener = ForwardListener.bind(settings.nodeListen(), this, settings.secret(), transport, acceptor,
@@ -106,7 +126,8 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         store.start(certificate, listen, forward);
         try {
             CompletableFuture.allOf(watch(EtcdStore.NAMES, this::nameChanged, holders::clear),
-                    watch(EtcdStore.NODES, this::nodeChanged, nodes::clear))
+                    watch(EtcdStore.NODES, this::nodeChanged, nodes::clear),
+                    watch(EtcdStore.PORTS, this::portChanged, ports::clear))
                     .get(EtcdStore.REQUEST_TIMEOUT.toMillis() * 2, TimeUnit.MILLISECONDS);
         } catch (java.util.concurrent.ExecutionException e) {
             throw e.getCause() instanceof Exception cause ? cause : e;
@@ -125,6 +146,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                     for (KeyValue kv : all.getKvs()) {
                         changed.accept(suffix(kv, prefix), kv);
                     }
+                    syncMirrors();
                     WatchOption option = WatchOption.builder().isPrefix(true).withPrevKV(true)
                             .withRevision(all.getHeader().getRevision() + 1).build();
                     watchers.add(store.client().getWatchClient().watch(key, option, Watch.listener(
@@ -152,6 +174,14 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     }
 
     private void watched(String prefix, WatchResponse response, BiConsumer<String, KeyValue> changed) {
+        try {
+            each(prefix, response, changed);
+        } finally {
+            syncMirrors();
+        }
+    }
+
+    private void each(String prefix, WatchResponse response, BiConsumer<String, KeyValue> changed) {
         for (WatchEvent event : response.getEvents()) {
             KeyValue kv = event.getKeyValue();
             String name = suffix(kv, prefix);
@@ -223,6 +253,150 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         }
     }
 
+    /** A port's key changed ({@code kv}: the name it belongs to) or went ({@code null}). Store thread. */
+    private void portChanged(String port, KeyValue kv) {
+        int number;
+        try {
+            number = Integer.parseInt(port);
+        } catch (NumberFormatException e) {
+            return;
+        }
+        if (kv == null) {
+            ports.remove(number);
+        } else {
+            ports.put(number, kv.getValue().toString(StandardCharsets.US_ASCII));
+        }
+    }
+
+    /**
+     * Listens on the port of every name another node holds (this node's connections there are forwarded), and on
+     * no other: a mirror whose name went, moved here or changed port is closed. Store thread.
+     */
+    private void syncMirrors() {
+        if (publicListeners == null || forwarder == null || closed) {
+            return;
+        }
+        Map<Integer, String> wanted = new java.util.HashMap<>();
+        ports.forEach((port, name) -> {
+            RemoteHolder holder = holders.get(name);
+            if (holder != null && !holder.node().equals(store.node()) && local.get(name) == null) {
+                wanted.put(port, name);
+            }
+        });
+        mirrors.entrySet().removeIf(entry -> {
+            if (entry.getValue().name().equals(wanted.get(entry.getKey()))) {
+                return false;
+            }
+            entry.getValue().close();
+            return true;
+        });
+        wanted.forEach((port, name) -> mirrors.computeIfAbsent(port, p -> {
+            io.netty.channel.ChannelFuture bound = publicListeners.bindElsewhere(p, name, () -> target(name), workers);
+            bound.addListener(f -> {
+                if (!f.isSuccess()) {
+                    log.warn("cluster: cannot listen on port {} of '{}', which node {} holds: {}", p, name,
+                            holders.containsKey(name) ? holders.get(name).node() : "(gone)",
+                            Printable.of(String.valueOf(f.cause().getMessage())));
+                }
+            });
+            return new Mirror(name, bound);
+        }));
+    }
+
+    /** This node's mirror of {@code name}'s port, closed (the name is about to be this node's). Store thread. */
+    private CompletableFuture<Void> closeMirror(String name) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        store.thread().execute(() -> {
+            List<CompletableFuture<Void>> closing = new ArrayList<>();
+            mirrors.entrySet().removeIf(entry -> {
+                if (!entry.getValue().name().equals(name)) {
+                    return false;
+                }
+                CompletableFuture<Void> closed = new CompletableFuture<>();
+                entry.getValue().bound().addListener(f -> {
+                    if (f.isSuccess()) {
+                        entry.getValue().bound().channel().close().addListener(c -> closed.complete(null));
+                    } else {
+                        closed.complete(null);
+                    }
+                });
+                closing.add(closed);
+                return true;
+            });
+            CompletableFuture.allOf(closing.toArray(CompletableFuture[]::new)).whenComplete((v, e) -> done.complete(null));
+        });
+        return done;
+    }
+
+    @Override
+    public int previousPort(String name) {
+        for (Map.Entry<Integer, String> entry : ports.entrySet()) {
+            if (entry.getValue().equals(name)) {
+                return entry.getKey();
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * Claims {@code port} for {@code tunnel}'s name in the cluster: granted when no name holds it, or when it is
+     * this very name's (an earlier holder's, taken over with the name); the claim is deleted when the listener
+     * closes.
+     */
+    @Override
+    public CompletionStage<Boolean> claimPort(Tunnel tunnel, int port, io.netty.channel.Channel listener) {
+        if (!store.up()) {
+            return CompletableFuture.failedFuture(store.unavailable());
+        }
+        ByteSequence key = EtcdStore.bytes(EtcdStore.PORTS + port);
+        ByteSequence value = EtcdStore.bytes(tunnel.name());
+        long lease = store.lease();
+        return store.call(() -> store.client().getKVClient().txn()
+                        .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.createRevision(0)))
+                        .Then(Op.put(key, value, PutOption.builder().withLeaseId(lease).build()))
+                        .Else(Op.get(key, GetOption.DEFAULT))
+                        .commit())
+                .thenCompose(answer -> {
+                    if (answer.isSucceeded()) {
+                        return CompletableFuture.completedFuture(answer.getHeader().getRevision());
+                    }
+                    List<KeyValue> kvs = answer.getGetResponses().get(0).getKvs();
+                    if (kvs.isEmpty() || !kvs.get(0).getValue().equals(value)) {
+                        return CompletableFuture.completedFuture(0L); // another name's
+                    }
+                    long seen = kvs.get(0).getModRevision();
+                    return store.call(() -> store.client().getKVClient().txn()
+                                    .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(seen)))
+                                    .Then(Op.put(key, value, PutOption.builder().withLeaseId(lease).build()))
+                                    .commit())
+                            .thenApply(put -> put.isSucceeded() ? put.getHeader().getRevision() : 0L);
+                })
+                .thenApply(revision -> {
+                    if (revision == 0) {
+                        return false;
+                    }
+                    listener.closeFuture().addListener(f -> releasePort(key, revision, lease));
+                    return true;
+                });
+    }
+
+    /** Deletes a port's key if it is still the claim of {@code revision}; tried again while the store is away. */
+    private void releasePort(ByteSequence key, long revision, long lease) {
+        if (closed || lease != store.lease()) {
+            return;
+        }
+        store.call(() -> store.client().getKVClient().txn()
+                        .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(revision)))
+                        .Then(Op.delete(key, DeleteOption.DEFAULT))
+                        .commit())
+                .whenComplete((answer, error) -> {
+                    if (error != null) {
+                        store.thread().schedule(() -> releasePort(key, revision, lease), RELEASE_RETRY_MILLIS,
+                                TimeUnit.MILLISECONDS);
+                    }
+                });
+    }
+
     /** The store expired lease {@code expired}: every name claimed under it is gone. Store thread. */
     private void leaseLost(long expired) {
         for (Held held : new ArrayList<>(local.values())) {
@@ -256,7 +430,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                         .commit())
                 .thenCompose(answer -> {
                     if (answer.isSucceeded()) {
-                        return CompletableFuture.completedFuture(held.granted(answer.getHeader().getRevision(), lease));
+                        return closeMirror(name).thenApply(v -> held.granted(answer.getHeader().getRevision(), lease));
                     }
                     RemoteHolder holder = holderIn(answer);
                     if (holder != null && holder.node().equals(store.node())) {
@@ -300,7 +474,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                         .Else(Op.get(key, GetOption.DEFAULT))
                         .commit())
                 .thenCompose(answer -> answer.isSucceeded()
-                        ? CompletableFuture.completedFuture(held.granted(answer.getHeader().getRevision(), lease))
+                        ? closeMirror(held.name()).thenApply(v -> held.granted(answer.getHeader().getRevision(), lease))
                         : CompletableFuture.failedFuture(new NameTakenException(held.name(), null, holderIn(answer))));
     }
 
@@ -377,6 +551,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         if (forwardListener != null) {
             forwardListener.close();
         }
+        store.thread().execute(() -> {
+            mirrors.values().forEach(Mirror::close);
+            mirrors.clear();
+        });
         for (Watch.Watcher watcher : watchers) {
             watcher.close();
         }

@@ -43,7 +43,8 @@ import org.slf4j.LoggerFactory;
  * give up every name the node held, and a new lease is granted.
  *
  * <p>Keys, under {@code /diglett/}: {@code nodes/NODE} (this node, under its lease), {@code names/NAME} (a
- * {@link HolderRecord}, under the holder node's lease), {@code certificate} (the SHA-256 of the certificate the
+ * {@link HolderRecord}, under the holder node's lease), {@code ports/PORT} (the name a raw public port is
+ * allotted to, under the holder node's lease), {@code certificate} (the SHA-256 of the certificate the
  * nodes present to agents, written by the first node and checked by every other).
  */
 public final class EtcdStore implements AutoCloseable {
@@ -53,6 +54,7 @@ public final class EtcdStore implements AutoCloseable {
     static final String PREFIX = "/diglett/";
     static final String NAMES = PREFIX + "names/";
     static final String NODES = PREFIX + "nodes/";
+    static final String PORTS = PREFIX + "ports/";
     static final String CERTIFICATE = PREFIX + "certificate";
     /** How long one request to the store may take before it counts as unanswered. */
     static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(3);

@@ -1,5 +1,6 @@
 package io.diglett.server.link;
 
+import io.netty.channel.Channel;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
@@ -40,6 +41,24 @@ public interface NameRegistry extends AutoCloseable {
     default CompletionStage<NameClaim> claimFrom(Tunnel tunnel, RemoteHolder holder) {
         return java.util.concurrent.CompletableFuture.failedFuture(
                 new UnsupportedOperationException("this registry has no holders on other nodes"));
+    }
+
+    /**
+     * Whether {@code tunnel} may have public port {@code port}, which this gateway just bound for it: always for a
+     * single gateway; in a cluster, when no other name holds that port anywhere in the cluster (the claim then
+     * lasts until the listener closes). Completes on any thread; the listener is closed and another port tried
+     * when it is {@code false}.
+     */
+    default CompletionStage<Boolean> claimPort(Tunnel tunnel, int port, Channel listener) {
+        return java.util.concurrent.CompletableFuture.completedFuture(true);
+    }
+
+    /**
+     * The public port {@code name} had last (in a cluster: on whichever node held it), to give it the same one
+     * again; 0 when none is known here.
+     */
+    default int previousPort(String name) {
+        return 0;
     }
 
     /** The tunnel of this gateway that holds {@code name} now, if any. */

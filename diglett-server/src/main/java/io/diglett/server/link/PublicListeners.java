@@ -47,9 +47,13 @@ public final class PublicListeners implements PublicBinder {
     private final ClientConnections clients;
     private final Supplier<PublicLimits> limits;
     private final LinkEvents events;
+    /** Which bound ports a name may keep: in a cluster, those no other name holds anywhere. */
+    private final NameRegistry names;
 
     public PublicListeners(Transport transport, Supplier<GatewayConfig> config, PortReservations reservations,
-                           ClientConnections clients, Supplier<PublicLimits> limits, LinkEvents events) {
+                           ClientConnections clients, Supplier<PublicLimits> limits, LinkEvents events,
+                           NameRegistry names) {
+        this.names = names;
         this.transport = transport;
         this.config = config;
         this.reservations = reservations;
@@ -81,9 +85,11 @@ public final class PublicListeners implements PublicBinder {
                 });
         Promise<Channel> promise = loop.newPromise();
         PortReservations.Owner owner = PortReservations.Owner.of(tunnel);
-        int previous = reservations.previous(owner);
+        int here = reservations.previous(owner);
+        // in a cluster, when it had no port here: the one it had on another node
+        int previous = here != 0 ? here : names.previousPort(tunnel.name());
         Iterator<Integer> candidates = candidates(settings.portRange(), owner, previous);
-        attempt(bootstrap, settings.publicBind(), settings.portRange(), candidates, null, promise);
+        attempt(bootstrap, settings.publicBind(), settings.portRange(), candidates, null, promise, tunnel, loop);
         promise.addListener(f -> {
             if (!f.isSuccess()) {
                 return;
@@ -180,9 +186,12 @@ public final class PublicListeners implements PublicBinder {
         };
     }
 
-    /** Tries the candidates one after another until one binds. */
-    private static void attempt(ServerBootstrap bootstrap, String address, PortRange range,
-                                Iterator<Integer> candidates, Throwable last, Promise<Channel> promise) {
+    /**
+     * Tries the candidates one after another until one binds and the registry lets the name have it (in a
+     * cluster: no other name holds it on any node).
+     */
+    private void attempt(ServerBootstrap bootstrap, String address, PortRange range, Iterator<Integer> candidates,
+                         Throwable last, Promise<Channel> promise, Tunnel tunnel, EventLoop loop) {
         if (!candidates.hasNext()) {
             promise.setFailure(range != null ? new BindException("no free port in range " + range)
                     : last != null ? last : new BindException("no port to bind"));
@@ -191,13 +200,76 @@ public final class PublicListeners implements PublicBinder {
         int candidate = candidates.next();
         ChannelFuture bind = bootstrap.bind(address, candidate);
         bind.addListener(f -> {
-            if (f.isSuccess()) {
-                promise.setSuccess(bind.channel());
-            } else {
+            if (!f.isSuccess()) {
                 if (candidate != 0 && range == null) {
                     log.debug("cannot bind port {} again: {}", candidate, Reasons.of(f.cause()));
                 }
-                attempt(bootstrap, address, range, candidates, f.cause(), promise);
+                attempt(bootstrap, address, range, candidates, f.cause(), promise, tunnel, loop);
+                return;
+            }
+            Channel listener = bind.channel();
+            int port = ((InetSocketAddress) listener.localAddress()).getPort();
+            names.claimPort(tunnel, port, listener).whenComplete((granted, error) -> loop.execute(() -> {
+                if (error != null) {
+                    listener.close();
+                    promise.setFailure(error);
+                } else if (!granted) {
+                    listener.close();
+                    attempt(bootstrap, address, range, candidates,
+                            new BindException("port " + port + " is another name's in the cluster"), promise, tunnel,
+                            loop);
+                } else if (!promise.trySuccess(listener)) {
+                    listener.close();
+                }
+            }));
+        });
+    }
+
+    /**
+     * Binds {@code port} on this gateway's public address for a name another node of the cluster holds: its
+     * connections, under the same per-address cap, PROXY header gate and idle timeout as a name's own port, go
+     * where {@code target} says (forwarded to that node), or are reset when it names nothing now.
+     */
+    public ChannelFuture bindElsewhere(int port, String name, Supplier<java.util.Optional<StreamTarget>> target,
+                                         io.netty.channel.EventLoopGroup group) {
+        GatewayConfig settings = config.get();
+        ServerBootstrap bootstrap = transport.limitUnsentAccepted(new ServerBootstrap(),
+                        settings.buffers().unsentPerSocket())
+                .group(group.next(), group)
+                .channel(transport.serverChannel())
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Stream.socketWaterMark(settings.window()))
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ProxyHeaderGate.setUp(ch, settings.forwarding(),
+                                settings.limits().handshakeTimeout().toMillis(), () -> acceptedFor(name, target, ch));
+                    }
+                });
+        return bootstrap.bind(settings.publicBind(), port);
+    }
+
+    private void acceptedFor(String name, Supplier<java.util.Optional<StreamTarget>> target, Channel ch) {
+        if (!clients.admit(ch, "name=" + name)) {
+            Stream.abort(ch);
+            return;
+        }
+        Duration idle = limits.get().tcpIdleTimeout();
+        if (!idle.isZero()) {
+            ch.pipeline().addLast(HandlerNames.IDLE, new StreamIdleTimeout(idle, events));
+        }
+        StreamTarget to = target.get().orElse(null);
+        if (to == null) {
+            Stream.abort(ch);
+            return;
+        }
+        to.openStream(ch, Stream.TCP, busy -> {
+            if (busy != null) {
+                ch.eventLoop().execute(() -> Stream.abort(ch));
             }
         });
     }

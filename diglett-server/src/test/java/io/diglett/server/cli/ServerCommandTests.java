@@ -75,6 +75,8 @@ class ServerCommandTests {
                 "--node-name, --node-listen, --cluster-secret-file and the --etcd-* options need --cluster-etcd"},
             {new String[] {"--plaintext", "-l", local, "--cluster-etcd", "ftp://127.0.0.1:2379"},
                 "--cluster-etcd ftp://127.0.0.1:2379: expected http://HOST:PORT or https://HOST:PORT"},
+            {new String[] {"--plaintext", "-l", local, "--cluster-etcd", "http://127.0.0.1:2379", "--node-name", "a"},
+                "cluster mode needs --port-range"},
             {new String[] {"--plaintext", "-l", local, "--cluster-etcd", "http://127.0.0.1:2379", "--node-name", "-a"},
                 "a node name is 1 to 63 letters, digits"},
             {new String[] {"--plaintext", "-l", local, "--cluster-etcd", "http://127.0.0.1:2379", "--node-name", "a",
