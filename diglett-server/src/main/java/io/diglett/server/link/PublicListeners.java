@@ -65,24 +65,8 @@ public final class PublicListeners implements PublicBinder {
     @Override
     public Future<Channel> bind(Tunnel tunnel, EventLoop loop) {
         GatewayConfig settings = config.get();
-        ServerBootstrap bootstrap = transport.limitUnsentAccepted(new ServerBootstrap(),
-                        settings.buffers().unsentPerSocket())
-                .group(loop, tunnel.connectionLoops())
-                .channel(transport.serverChannel())
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.SO_REUSEADDR, true)
-                .option(ChannelOption.SO_BACKLOG, 1024)
-                .childOption(ChannelOption.AUTO_READ, false)
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Stream.socketWaterMark(settings.window()))
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ProxyHeaderGate.setUp(ch, settings.forwarding(),
-                                settings.limits().handshakeTimeout().toMillis(), () -> accepted(tunnel, ch));
-                    }
-                });
+        ServerBootstrap bootstrap = bootstrap(settings, loop, tunnel.connectionLoops(), ch -> accepted(tunnel, ch))
+                .option(ChannelOption.AUTO_READ, false);
         Promise<Channel> promise = loop.newPromise();
         PortReservations.Owner owner = PortReservations.Owner.of(tunnel);
         int here = reservations.previous(owner);
@@ -109,6 +93,31 @@ public final class PublicListeners implements PublicBinder {
             }
         });
         return promise;
+    }
+
+    /**
+     * A public port's listener: accepted connections paused, half-closable, bounded by the stream's socket marks,
+     * and handed to {@code accepted} once their client is known (after a PROXY header, for the addresses of
+     * {@code --accept-proxy-from}).
+     */
+    private ServerBootstrap bootstrap(GatewayConfig settings, EventLoop parent, io.netty.channel.EventLoopGroup children,
+                                      java.util.function.Consumer<Channel> accepted) {
+        return transport.limitUnsentAccepted(new ServerBootstrap(), settings.buffers().unsentPerSocket())
+                .group(parent, children)
+                .channel(transport.serverChannel())
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Stream.socketWaterMark(settings.window()))
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ProxyHeaderGate.setUp(ch, settings.forwarding(),
+                                settings.limits().handshakeTimeout().toMillis(), () -> accepted.accept(ch));
+                    }
+                });
     }
 
     /** A connection to {@code tunnel}'s port, its client known (from a PROXY header if it came through one). */
@@ -233,23 +242,7 @@ public final class PublicListeners implements PublicBinder {
     public ChannelFuture bindElsewhere(int port, String name, Supplier<java.util.Optional<StreamTarget>> target,
                                          io.netty.channel.EventLoopGroup group) {
         GatewayConfig settings = config.get();
-        ServerBootstrap bootstrap = transport.limitUnsentAccepted(new ServerBootstrap(),
-                        settings.buffers().unsentPerSocket())
-                .group(group.next(), group)
-                .channel(transport.serverChannel())
-                .option(ChannelOption.SO_REUSEADDR, true)
-                .option(ChannelOption.SO_BACKLOG, 1024)
-                .childOption(ChannelOption.AUTO_READ, false)
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Stream.socketWaterMark(settings.window()))
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ProxyHeaderGate.setUp(ch, settings.forwarding(),
-                                settings.limits().handshakeTimeout().toMillis(), () -> acceptedFor(name, target, ch));
-                    }
-                });
+        ServerBootstrap bootstrap = bootstrap(settings, group.next(), group, ch -> acceptedFor(name, target, ch));
         return bootstrap.bind(settings.publicBind(), port);
     }
 
