@@ -228,6 +228,8 @@ public final class Gateway implements AutoCloseable {
         }
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
         if (names instanceof EtcdNameRegistry cluster) {
+            cluster.onPartitioned(() -> sendAgentsAway("this node cannot reach the cluster store; connect to another"
+                    + " node"));
             // joined before any agent is served: a node whose certificate is not the cluster's does not start
             cluster.join(tls == null ? "plaintext" : tls.fingerprint().toString(),
                     new HostPort(config.listen().host(), address.getPort()).toString(), transport, acceptor, workers,
@@ -328,6 +330,18 @@ public final class Gateway implements AutoCloseable {
     private void reauthorizeAll() {
         for (LinkGroup group : groups.all()) {
             group.reauthorize();
+        }
+    }
+
+    /**
+     * Tells every agent to go (Terminate with {@code reason}): each link closes once its streams are done, and the
+     * agent dials its next gateway. The gateway itself keeps running.
+     */
+    private void sendAgentsAway(String reason) {
+        for (Channel link : links) {
+            if (link.pipeline().get(HandlerNames.SESSION) instanceof GatewaySession session) {
+                link.eventLoop().execute(() -> session.drain(reason));
+            }
         }
     }
 

@@ -102,11 +102,16 @@ class ClusterTests {
 
     /** A node that forwards to the others and takes their forwarded connections, with an HTTP ingress. */
     private static Node forwardingNode(String host, String name) throws Exception {
+        return forwardingNode(host, name, etcd.url(), ClusterSettings.DEFAULT_LEASE_TTL);
+    }
+
+    private static Node forwardingNode(String host, String name, java.net.URI store, Duration ttl) throws Exception {
         GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain())
                 .withIngress(new io.diglett.server.config.IngressSettings("cluster.test", new HostPort(host, 0), null,
                         null, null))
                 .withListen(new HostPort(host, 0)).withPublicBind(host);
-        return start(config, ClusterSettings.of(List.of(etcd.url()), name).withForwarding(new HostPort(host, 0), SECRET));
+        return start(config, ClusterSettings.of(List.of(store), name).withLeaseTtl(ttl)
+                .withForwarding(new HostPort(host, 0), SECRET));
     }
 
     /**
@@ -468,6 +473,47 @@ class ClusterTests {
                     client.getOutputStream().write("hello".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
                     byte[] back = client.getInputStream().readNBytes(5);
                     assertEquals("hello", new String(back, java.nio.charset.StandardCharsets.US_ASCII));
+                }
+            } finally {
+                agent.close();
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void aNodeCutFromEtcdSendsItsAgentsToANodeThatReachesIt() throws Exception {
+        try (TcpCut path = new TcpCut(new InetSocketAddress(etcd.url().getHost(), etcd.url().getPort()));
+             Node a = forwardingNode("127.0.0.2", "reaches", etcd.url(), Duration.ofSeconds(2));
+             Node b = forwardingNode("127.0.0.3", "cut", path.url(etcd.url()), Duration.ofSeconds(2));
+             TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
+                     .transferTo(socket.getOutputStream()))) {
+            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(
+                            new HostPort("127.0.0.3", b.address.getPort()), "moving-token", "moving",
+                            new HostPort("127.0.0.1", echo.port()), io.diglett.agent.TrustSettings.plain())
+                    .withTunnels(List.of(new io.diglett.agent.TunnelSpec("moving", new HostPort("127.0.0.1",
+                            echo.port())).withRawPort(true)))
+                    .withGateways(List.of(new HostPort("127.0.0.3", b.address.getPort()),
+                            new HostPort("127.0.0.2", a.address.getPort())))
+                    .withLinks(1);
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
+            try {
+                agent.start().get(10, TimeUnit.SECONDS);
+                TunnelTests.waitFor(() -> b.gateway.cluster().forwarding().containsKey("reaches"),
+                        "node cut knows where node reaches takes forwarded connections");
+                path.cut();
+                long cutAt = System.nanoTime();
+                TunnelTests.waitFor(() -> a.gateway.registrations().names().lookup("moving")
+                        .filter(io.diglett.server.link.Tunnel::live).isPresent(),
+                        "the agent moved to the node that reaches etcd", 20_000);
+                double seconds = (System.nanoTime() - cutAt) / 1e9;
+                assertTrue(seconds < 12, "moved " + seconds + " s after the cut");
+                assertEquals("127.0.0.2:" + a.address.getPort(), agent.status().gateway());
+                assertTrue(b.gateway.cluster() != null && !b.gateway.cluster().storeUp());
+                int port = a.gateway.registrations().names().lookup("moving").orElseThrow().port();
+                try (Socket client = TestServers.connect(new InetSocketAddress("127.0.0.2", port))) {
+                    client.getOutputStream().write(42);
+                    assertEquals(42, client.getInputStream().read(), "served on the node that reaches etcd");
                 }
             } finally {
                 agent.close();

@@ -22,14 +22,16 @@ import javax.crypto.spec.SecretKeySpec;
  *
  * <pre>
  *   holder -> entry   Hello:  "DGLN" (4 bytes), version (1), nonce (16 random bytes)
- *   entry  -> holder  Ask:    length (u16, of what follows), version (1), name length (1), name (ASCII),
+ *   entry  -> holder  Ask:    length (u16, of what follows), version (1), kind (1: 0 forward, 1 probe),
+ *                             name length (1), name (ASCII; empty for a probe),
  *                             fence (u64), client address and destination (each: family 4|6 (1), address (4|16),
  *                             port (u16)), HMAC-SHA256 (32) under the secret of "diglett forward 1", the nonce and
  *                             every byte of the Ask before the HMAC
  *   holder -> entry   Answer: status (1: 0 accepted, 1 refused), length (u16), reason (UTF-8, empty when accepted)
  * </pre>
  * After an accepted Answer the connection carries the client's bytes both ways, and a half-close of either side
- * is the client's. A refused one is closed by the holder after its Answer.
+ * is the client's. A refused one is closed by the holder after its Answer. A probe asks whether the node reaches
+ * the cluster store: its Answer is accepted with the reason {@code store up} or {@code store down}, then closed.
  */
 public final class NodeForward {
 
@@ -47,14 +49,36 @@ public final class NodeForward {
     private NodeForward() {
     }
 
-    /** What the entry node asks the holder: carry this client's connection to {@code name}'s agent. */
-    public record Ask(String name, long fence, InetSocketAddress client, InetSocketAddress destination) {
+    /** What an Ask is for. */
+    public enum Kind { FORWARD, PROBE }
+
+    /** What a probe's accepted Answer says when the node reaches the cluster store, and when it does not. */
+    public static final String STORE_UP = "store up";
+    public static final String STORE_DOWN = "store down";
+
+    /**
+     * What the entry node asks the holder: carry this client's connection to {@code name}'s agent; or, a probe,
+     * whether the node reaches the cluster store.
+     */
+    public record Ask(Kind kind, String name, long fence, InetSocketAddress client, InetSocketAddress destination) {
+
+        /** A forward of {@code client}'s connection to {@code name}, held under claim {@code fence}. */
+        public Ask(String name, long fence, InetSocketAddress client, InetSocketAddress destination) {
+            this(Kind.FORWARD, name, fence, client, destination);
+        }
+
+        /** A probe: does the node reach the cluster store? */
+        public static Ask probe() {
+            InetSocketAddress none = new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
+            return new Ask(Kind.PROBE, "", 0, none, none);
+        }
 
         /** The Ask for {@code hello}'s nonce, authenticated with {@code secret}. */
         public ByteBuf encode(ByteBufAllocator alloc, byte[] nonce, byte[] secret) {
             ByteBuf body = alloc.buffer(MAX_ASK);
             try {
                 body.writeByte(VERSION);
+                body.writeByte(kind.ordinal());
                 byte[] ascii = name.getBytes(StandardCharsets.US_ASCII);
                 body.writeByte(ascii.length).writeBytes(ascii);
                 body.writeLong(fence);
@@ -78,7 +102,7 @@ public final class NodeForward {
         public static Ask decode(ByteBuf body, byte[] nonce, byte[] secret) {
             int start = body.readerIndex();
             int length = body.readableBytes();
-            if (length < 1 + 1 + 8 + 2 * 7 + HMAC_LENGTH || length > MAX_ASK) {
+            if (length < 1 + 1 + 1 + 8 + 2 * 7 + HMAC_LENGTH || length > MAX_ASK) {
                 throw new ProtocolException("forward ask of " + length + " bytes");
             }
             byte[] expected = mac(secret, nonce, body, start, length - HMAC_LENGTH);
@@ -91,12 +115,17 @@ public final class NodeForward {
             if (version != VERSION) {
                 throw new ProtocolException("forward ask of version " + version + ", this node speaks " + VERSION);
             }
+            int kindCode = body.readUnsignedByte();
+            if (kindCode >= Kind.values().length) {
+                throw new ProtocolException("forward ask of kind " + kindCode);
+            }
+            Kind kind = Kind.values()[kindCode];
             int nameLength = body.readUnsignedByte();
             if (nameLength > body.readableBytes()) {
                 throw new ProtocolException("forward ask: name longer than the ask");
             }
             String name = body.readCharSequence(nameLength, StandardCharsets.US_ASCII).toString();
-            if (Names.problem(name) != null) {
+            if (kind == Kind.FORWARD ? Names.problem(name) != null : !name.isEmpty()) {
                 throw new ProtocolException("forward ask: not a name");
             }
             long fence = body.readLong();
@@ -107,7 +136,7 @@ public final class NodeForward {
                         + " bytes too many");
             }
             body.skipBytes(HMAC_LENGTH);
-            return new Ask(name, fence, client, destination);
+            return new Ask(kind, name, fence, client, destination);
         }
     }
 
@@ -140,10 +169,18 @@ public final class NodeForward {
 
     /** The holder's Answer: accepted ({@code reason} null) or refused with {@code reason}. */
     public static ByteBuf answer(ByteBufAllocator alloc, String reason) {
-        byte[] text = reason == null ? new byte[0] : reason.getBytes(StandardCharsets.UTF_8);
+        return answer(alloc, reason == null ? 0 : 1, reason == null ? "" : reason);
+    }
+
+    /** The Answer to a probe: accepted, saying whether this node reaches the cluster store. */
+    public static ByteBuf probed(ByteBufAllocator alloc, boolean storeUp) {
+        return answer(alloc, 0, storeUp ? STORE_UP : STORE_DOWN);
+    }
+
+    private static ByteBuf answer(ByteBufAllocator alloc, int status, String reason) {
+        byte[] text = reason.getBytes(StandardCharsets.UTF_8);
         int length = Math.min(text.length, MAX_REASON);
-        return alloc.buffer(3 + length).writeByte(reason == null ? 0 : 1).writeShort(length)
-                .writeBytes(text, 0, length);
+        return alloc.buffer(3 + length).writeByte(status).writeShort(length).writeBytes(text, 0, length);
     }
 
     private static void writeAddress(ByteBuf out, InetSocketAddress address) {

@@ -44,6 +44,7 @@ class NodeForwardTest {
             hello.release();
         }
         assertEquals(ASK, roundTrip(ASK, nonce, SECRET, nonce, SECRET, -1));
+        assertEquals(NodeForward.Ask.probe(), roundTrip(NodeForward.Ask.probe(), nonce, SECRET, nonce, SECRET, -1));
     }
 
     @Test

@@ -76,6 +76,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     /** Where each live node takes forwarded connections (nodes with forwarding only). */
     private final ConcurrentMap<String, InetSocketAddress> forwardAddresses = new ConcurrentHashMap<>();
     private volatile boolean closed;
+    /** Cut off from the store the other nodes reach (checkPartition): it forwards nothing, takes no forward. */
+    private volatile boolean partitioned;
+    private boolean probing;
+    private volatile Runnable onPartitioned;
     /** This node's side of forwarding, or {@code null} without {@code --node-listen}. */
     private volatile NodeForwarder forwarder;
     private ForwardListener forwardListener;
@@ -120,10 +124,17 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         if (settings.forwarding()) {
             forwardListener = ForwardListener.bind(settings.nodeListen(), this, settings.secret(), transport, acceptor,
                     workers);
-            forwarder = new NodeForwarder(transport, settings.secret());
+            forwarder = new NodeForwarder(transport, settings.secret(), workers);
             forward = new HostPort(settings.nodeListen().host(), forwardListener.address().getPort()).toString();
         }
         store.start(certificate, listen, forward);
+        store.thread().scheduleWithFixedDelay(() -> {
+            try {
+                checkPartition();
+            } catch (RuntimeException e) {
+                log.error("cluster: checking for a partition failed", e);
+            }
+        }, 1, 1, TimeUnit.SECONDS);
         try {
             CompletableFuture.allOf(watch(EtcdStore.NAMES, this::nameChanged, holders::clear),
                     watch(EtcdStore.NODES, this::nodeChanged, nodes::clear),
@@ -251,6 +262,73 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         } else {
             forwardAddresses.remove(node);
         }
+    }
+
+    /**
+     * Cut off, or is the store down? Once the store has been silent for longer than the lease TTL (this node's
+     * names are then free in the store, if the store is up at all), the other nodes are asked: when one reaches
+     * the store, this node is cut off from it, and it sends its agents away so that they register where the
+     * store is reachable (once). When none does, the store is down, and everyone keeps serving. Store thread.
+     */
+    private void checkPartition() {
+        if (closed) {
+            return;
+        }
+        if (store.up()) {
+            if (partitioned) {
+                log.info("cluster: this node reaches the cluster store again");
+            }
+            partitioned = false;
+            probing = false;
+            return;
+        }
+        NodeForwarder forwarding = forwarder;
+        if (partitioned || probing || forwarding == null
+                || store.silentSeconds() < store.settings().leaseTtl().toSeconds()) {
+            return;
+        }
+        List<InetSocketAddress> peers = new ArrayList<>();
+        forwardAddresses.forEach((node, address) -> {
+            if (!node.equals(store.node())) {
+                peers.add(address);
+            }
+        });
+        if (peers.isEmpty()) {
+            return;
+        }
+        probing = true;
+        log.info("cluster: etcd silent for {} s: asking {} other node(s) whether they reach it",
+                String.format(java.util.Locale.ROOT, "%.0f", store.silentSeconds()), peers.size());
+        List<CompletableFuture<Boolean>> answers = new ArrayList<>();
+        for (InetSocketAddress peer : peers) {
+            answers.add(forwarding.probe(peer));
+        }
+        CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new)).whenCompleteAsync((v, e) -> {
+            probing = false;
+            boolean others = answers.stream().anyMatch(answer -> Boolean.TRUE.equals(answer.getNow(false)));
+            if (!others || store.up() || partitioned || closed) {
+                return;
+            }
+            partitioned = true;
+            String reason = "node " + store.node() + " cannot reach the cluster store, which the other nodes can;"
+                    + " connect to another node";
+            log.warn("cluster: {} (etcd silent for {} s): sending this node's agents away", reason,
+                    String.format(java.util.Locale.ROOT, "%.0f", store.silentSeconds()));
+            Runnable listener = onPartitioned;
+            if (listener != null) {
+                listener.run();
+            }
+        }, store.thread());
+    }
+
+    /** Whether this node found itself cut off from the store that the other nodes reach. */
+    public boolean partitioned() {
+        return partitioned;
+    }
+
+    /** Runs {@code listener} (on the store's thread) when this node finds itself cut off from the store. */
+    public void onPartitioned(Runnable listener) {
+        this.onPartitioned = listener;
     }
 
     /** A port's key changed ({@code kv}: the name it belongs to) or went ({@code null}). Store thread. */
@@ -505,7 +583,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     public Optional<StreamTarget> target(String name) {
         Optional<StreamTarget> here = NameRegistry.super.target(name);
         NodeForwarder forwarding = forwarder;
-        if (here.isPresent() || forwarding == null) {
+        if (here.isPresent() || forwarding == null || partitioned) {
             return here;
         }
         RemoteHolder holder = holders.get(name);

@@ -5,7 +5,6 @@ import io.diglett.protocol.Printable;
 import io.diglett.protocol.ProtocolException;
 import io.diglett.protocol.node.NodeForward;
 import io.diglett.server.link.ClientAddress;
-import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.Tunnel;
 import io.diglett.protocol.mux.Stream;
 import io.netty.buffer.ByteBuf;
@@ -33,14 +32,14 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
     /** How long the other node has to send its Ask. */
     static final Duration DEADLINE = Duration.ofSeconds(5);
 
-    private final NameRegistry names;
+    private final EtcdNameRegistry names;
     private final byte[] secret;
     private final byte[] nonce = new byte[NodeForward.NONCE_LENGTH];
     private ByteBuf ask;
     private boolean decided;
     private ScheduledFuture<?> deadline;
 
-    ForwardAcceptor(NameRegistry names, byte[] secret) {
+    ForwardAcceptor(EtcdNameRegistry names, byte[] secret) {
         this.names = names;
         this.secret = secret;
     }
@@ -102,6 +101,14 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         }
         decided = true;
         deadline.cancel(false);
+        if (asked.kind() == NodeForward.Kind.PROBE) {
+            ctx.writeAndFlush(NodeForward.probed(ctx.alloc(), names.storeUp())).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
+        if (names.partitioned()) {
+            answer(ctx, "node " + names.node() + " cannot reach the cluster store, which the other nodes can");
+            return;
+        }
         Tunnel tunnel = names.lookup(asked.name()).filter(Tunnel::live).orElse(null);
         if (tunnel == null) {
             answer(ctx, "name '" + asked.name() + "' is not served by this node");

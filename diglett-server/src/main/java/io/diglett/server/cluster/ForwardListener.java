@@ -3,7 +3,6 @@ package io.diglett.server.cluster;
 import io.diglett.common.HostPort;
 import io.diglett.common.transport.Transport;
 import io.diglett.protocol.mux.HandlerNames;
-import io.diglett.server.link.NameRegistry;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
@@ -24,7 +23,7 @@ final class ForwardListener implements AutoCloseable {
         this.channel = channel;
     }
 
-    static ForwardListener bind(HostPort at, NameRegistry names, byte[] secret, Transport transport,
+    static ForwardListener bind(HostPort at, EtcdNameRegistry names, byte[] secret, Transport transport,
                                 EventLoopGroup acceptor, EventLoopGroup workers) throws InterruptedException {
         ServerBootstrap bootstrap = new ServerBootstrap().group(acceptor, workers)
                 .channel(transport.serverChannel())

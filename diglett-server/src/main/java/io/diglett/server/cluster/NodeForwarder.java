@@ -43,10 +43,94 @@ public final class NodeForwarder {
 
     private final Transport transport;
     private final byte[] secret;
+    /** Where probes run. */
+    private final io.netty.channel.EventLoopGroup group;
 
-    public NodeForwarder(Transport transport, byte[] secret) {
+    public NodeForwarder(Transport transport, byte[] secret, io.netty.channel.EventLoopGroup group) {
         this.transport = transport;
         this.secret = secret.clone();
+        this.group = group;
+    }
+
+    /**
+     * Asks the node at {@code address} whether it reaches the cluster store: completes with {@code true} if it
+     * says so within {@link #DEADLINE}, {@code false} if it says not, or does not answer.
+     */
+    java.util.concurrent.CompletableFuture<Boolean> probe(InetSocketAddress address) {
+        java.util.concurrent.CompletableFuture<Boolean> answer = new java.util.concurrent.CompletableFuture<>();
+        Bootstrap bootstrap = new Bootstrap().group(group).channel(transport.socketChannel())
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) DEADLINE.toMillis())
+                .handler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new Prober(answer));
+                    }
+                });
+        ChannelFuture connect = bootstrap.connect(address);
+        connect.addListener(f -> {
+            if (!f.isSuccess()) {
+                answer.complete(false);
+            } else {
+                connect.channel().eventLoop().schedule(() -> {
+                    answer.complete(false);
+                    connect.channel().close();
+                }, DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        });
+        return answer;
+    }
+
+    /** Reads the Hello, sends a probe, reads the Answer. */
+    private final class Prober extends ChannelInboundHandlerAdapter {
+        private final java.util.concurrent.CompletableFuture<Boolean> answer;
+        private final ByteBuf in = io.netty.buffer.Unpooled.buffer(NodeForward.HELLO_LENGTH + 3
+                + NodeForward.MAX_REASON);
+        private boolean asked;
+
+        Prober(java.util.concurrent.CompletableFuture<Boolean> answer) {
+            this.answer = answer;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf bytes = (ByteBuf) msg;
+            try {
+                if (bytes.readableBytes() > in.writableBytes()) {
+                    ctx.close();
+                    return;
+                }
+                in.writeBytes(bytes);
+            } finally {
+                ReferenceCountUtil.release(bytes);
+            }
+            try {
+                if (!asked && in.readableBytes() >= NodeForward.HELLO_LENGTH) {
+                    byte[] nonce = NodeForward.readHello(in);
+                    ctx.writeAndFlush(NodeForward.Ask.probe().encode(ctx.alloc(), nonce, secret));
+                    asked = true;
+                }
+                if (asked && in.readableBytes() >= 3 && in.readableBytes() >= 3 + in.getUnsignedShort(in.readerIndex() + 1)) {
+                    int status = in.readUnsignedByte();
+                    int length = in.readUnsignedShort();
+                    String reason = in.readCharSequence(length, StandardCharsets.UTF_8).toString();
+                    answer.complete(status == 0 && NodeForward.STORE_UP.equals(reason));
+                    ctx.close();
+                }
+            } catch (ProtocolException e) {
+                ctx.close();
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            in.release();
+            answer.complete(false);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+        }
     }
 
     /** Forwards {@code client} to {@code target}'s holder; {@code done} gets null once bytes flow, or why not. */
