@@ -523,6 +523,43 @@ class ClusterTests {
 
     @Test
     @SuppressWarnings("try")
+    void aThreeMemberEtcdThatLosesAMemberKeepsTheClusterRunning() throws Exception {
+        List<EtcdServer> members = EtcdServer.cluster(List.of("127.0.1.1", "127.0.1.2", "127.0.1.3"));
+        try {
+            List<java.net.URI> urls = members.stream().map(EtcdServer::url).toList();
+            ClusterSettings settings = new ClusterSettings(urls, "solo", Duration.ofSeconds(5), null, null, null, null,
+                    null, null, null);
+            try (Node a = start(GatewayConfig.defaults().withTls(TlsSettings.plain())
+                    .withListen(new HostPort("127.0.0.2", 0)).withPublicBind("127.0.0.2"), settings);
+                 RawAgent before = new RawAgent(a.address).loggedIn("m-token", UUID.randomUUID())) {
+                before.register(1, "before");
+                before.finish();
+                members.get(0).kill(); // the first URL, the one the client most likely talks to
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                while (true) { // the client may need a moment to fail over to another member
+                    try (RawAgent after = new RawAgent(a.address).loggedIn("m-token", UUID.randomUUID())) {
+                        RawAgent.RawFrame answer = register(after, "after");
+                        if (answer.kind() == FrameKind.OK.code()) {
+                            break;
+                        }
+                        assertTrue(System.nanoTime() < deadline, "no registration 20 s after a member died: "
+                                + answer.text());
+                    }
+                    Thread.sleep(200);
+                }
+                TunnelTests.waitFor(() -> a.gateway.cluster().storeUp(), "the node's keepalive goes on", 20_000);
+                TunnelTests.waitFor(() -> "solo".equals(a.gateway.cluster().holders().get("before")),
+                        "the first name is still held", 20_000);
+            }
+        } finally {
+            for (EtcdServer member : members) {
+                member.close();
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
     void etcdStoppedLeavesTunnelsServingRefusesRegistrationsAndAllResumesWhenItIsBack() throws Exception {
         try (Node a = node("127.0.0.2", "a");
              RawAgent agent = new RawAgent(a.address).loggedIn("svc-token", UUID.randomUUID())) {

@@ -27,29 +27,66 @@ final class EtcdServer implements AutoCloseable {
 
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
+    private final String name;
     private final String host;
     private final int clientPort;
     private final int peerPort;
     private final Path dataDir;
     private final Path log;
+    /** {@code --initial-cluster}: every member's name and peer URL. */
+    private String initialCluster;
     private Process process;
 
-    private EtcdServer(String host, int clientPort, int peerPort, Path dataDir) throws IOException {
+    private EtcdServer(String name, String host, int clientPort, int peerPort, Path dataDir) {
+        this.name = name;
         this.host = host;
         this.clientPort = clientPort;
         this.peerPort = peerPort;
         this.dataDir = dataDir;
         this.log = dataDir.resolveSibling(dataDir.getFileName() + ".log");
+        this.initialCluster = name + "=" + peerUrl();
+    }
+
+    private String peerUrl() {
+        return "http://" + host + ":" + peerPort;
+    }
+
+    private static Path tempDir() throws IOException {
+        Path shm = Path.of("/dev/shm");
+        Path base = Files.isDirectory(shm) && Files.isWritable(shm) ? shm : Path.of(System.getProperty("java.io.tmpdir"));
+        return Files.createTempDirectory(base, "diglett-etcd");
     }
 
     /** Starts a member on {@code host} (a loopback address) and waits until it is healthy. */
     static EtcdServer start(String host) throws Exception {
-        Path shm = Path.of("/dev/shm");
-        Path base = Files.isDirectory(shm) && Files.isWritable(shm) ? shm : Path.of(System.getProperty("java.io.tmpdir"));
-        Path dir = Files.createTempDirectory(base, "diglett-etcd");
-        EtcdServer etcd = new EtcdServer(host, freePort(host), freePort(host), dir.resolve("data"));
+        EtcdServer etcd = new EtcdServer("n1", host, freePort(host), freePort(host), tempDir().resolve("data"));
         etcd.start();
         return etcd;
+    }
+
+    /**
+     * Starts a cluster of {@code hosts.size()} members, one on each loopback address of {@code hosts}, and waits
+     * until each is healthy.
+     */
+    static List<EtcdServer> cluster(List<String> hosts) throws Exception {
+        List<EtcdServer> members = new ArrayList<>();
+        for (int i = 0; i < hosts.size(); i++) {
+            String host = hosts.get(i);
+            members.add(new EtcdServer("n" + (i + 1), host, freePort(host), freePort(host),
+                    tempDir().resolve("data")));
+        }
+        String initial = String.join(",", members.stream().map(m -> m.name + "=" + m.peerUrl()).toList());
+        for (EtcdServer member : members) {
+            member.initialCluster = initial;
+        }
+        // each waits for the others to elect a leader: start them all, then wait for each
+        for (EtcdServer member : members) {
+            member.launch();
+        }
+        for (EtcdServer member : members) {
+            member.awaitHealthy();
+        }
+        return members;
     }
 
     private static int freePort(String host) throws IOException {
@@ -66,14 +103,22 @@ final class EtcdServer implements AutoCloseable {
 
     /** Starts (again) on the same ports and data, and waits until it is healthy. */
     void start() throws Exception {
+        launch();
+        awaitHealthy();
+    }
+
+    private void launch() throws IOException {
         String executable = onPath("etcd");
-        String peer = "http://" + host + ":" + peerPort;
-        List<String> command = new ArrayList<>(List.of(executable, "--name", "n1", "--data-dir", dataDir.toString(),
+        String peer = peerUrl();
+        List<String> command = new ArrayList<>(List.of(executable, "--name", name, "--data-dir", dataDir.toString(),
                 "--listen-client-urls", url().toString(), "--advertise-client-urls", url().toString(),
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", "n1=" + peer, "--initial-cluster-state", "new", "--log-level", "warn"));
+                "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--log-level", "warn"));
         process = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+    }
+
+    private void awaitHealthy() throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (true) {
             if (!process.isAlive()) {
@@ -92,6 +137,13 @@ final class EtcdServer implements AutoCloseable {
                 fail("etcd did not become healthy within 20 s:\n" + Files.readString(log));
             }
             Thread.sleep(50);
+        }
+    }
+
+    /** Kills it (SIGKILL), as when its machine dies. */
+    void kill() throws InterruptedException {
+        if (process != null && process.isAlive()) {
+            process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
         }
     }
 
