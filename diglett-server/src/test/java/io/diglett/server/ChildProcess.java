@@ -83,6 +83,14 @@ final class ChildProcess implements AutoCloseable {
     }
 
     /** SIGKILL: no chance to clean up. */
+    /** Sends {@code signal} (STOP, CONT, ...) with kill(1). */
+    void signal(String signal) throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).inheritIO().start();
+        if (kill.waitFor() != 0) {
+            throw new IOException("kill -" + signal + " " + process.pid() + " failed");
+        }
+    }
+
     void kill() throws InterruptedException {
         process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
     }

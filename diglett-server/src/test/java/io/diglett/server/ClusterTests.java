@@ -560,6 +560,54 @@ class ClusterTests {
 
     @Test
     @SuppressWarnings("try")
+    void aFrozenNodeLosesItsAgentsToTheNextAndTakesNothingBackWhenItThaws() throws Exception {
+        try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
+                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--port-range", "47200-47399",
+                "--cluster-etcd", etcd.url().toString(), "--node-name", "frozen", "--lease-ttl", "2");
+             Node b = node("127.0.0.3", "awake");
+             TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
+                     .transferTo(socket.getOutputStream()))) {
+            int portA = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
+            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(new HostPort("127.0.0.2", portA),
+                            "ice-token", "ice", new HostPort("127.0.0.1", echo.port()),
+                            io.diglett.agent.TrustSettings.plain())
+                    .withGateways(List.of(new HostPort("127.0.0.2", portA), new HostPort("127.0.0.3",
+                            b.address.getPort())))
+                    .withHeartbeat(Duration.ofMillis(500))
+                    .withLinks(1);
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
+            try {
+                agent.start().get(10, TimeUnit.SECONDS);
+                a.signal("STOP");
+                long frozen = System.nanoTime();
+                try {
+                    TunnelTests.waitFor(() -> b.gateway.registrations().names().lookup("ice")
+                            .filter(io.diglett.server.link.Tunnel::live).isPresent(), "'ice' live on the awake node",
+                            15_000);
+                    double seconds = (System.nanoTime() - frozen) / 1e9;
+                    assertTrue(seconds < 5, "the agent found its node silent (3 heartbeats of 0.5 s) and moved: "
+                            + seconds + " s");
+                } finally {
+                    a.signal("CONT");
+                }
+                // the thawed node finds its lease expired, gives up what it held and joins again, holding nothing
+                TunnelTests.waitFor(() -> b.gateway.cluster().nodes().containsKey("frozen"), "the thawed node is back",
+                        20_000);
+                a.await("cluster: etcd expired this node's lease", 20_000);
+                assertEquals("awake", b.gateway.cluster().holders().get("ice"), "the name stays where the agent is");
+                int port = b.gateway.registrations().names().lookup("ice").orElseThrow().port();
+                try (Socket client = TestServers.connect(new InetSocketAddress("127.0.0.3", port))) {
+                    client.getOutputStream().write(7);
+                    assertEquals(7, client.getInputStream().read());
+                }
+            } finally {
+                agent.close();
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
     void etcdStoppedLeavesTunnelsServingRefusesRegistrationsAndAllResumesWhenItIsBack() throws Exception {
         try (Node a = node("127.0.0.2", "a");
              RawAgent agent = new RawAgent(a.address).loggedIn("svc-token", UUID.randomUUID())) {
