@@ -106,9 +106,13 @@ class ClusterTests {
     }
 
     private static Node forwardingNode(String host, String name, java.net.URI store, Duration ttl) throws Exception {
-        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain())
-                .withIngress(new io.diglett.server.config.IngressSettings("cluster.test", new HostPort(host, 0), null,
-                        null, null))
+        return forwardingNode(host, name, store, ttl, new io.diglett.server.config.IngressSettings("cluster.test",
+                new HostPort(host, 0), null, null, null));
+    }
+
+    private static Node forwardingNode(String host, String name, java.net.URI store, Duration ttl,
+                                       io.diglett.server.config.IngressSettings ingress) throws Exception {
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain()).withIngress(ingress)
                 .withListen(new HostPort(host, 0)).withPublicBind(host);
         return start(config, ClusterSettings.of(List.of(store), name).withLeaseTtl(ttl)
                 .withForwarding(new HostPort(host, 0), SECRET));
@@ -178,6 +182,78 @@ class ClusterTests {
                     new java.util.Random(18).nextBytes(expected);
                     byte[] got = java.util.Arrays.copyOfRange(body, proxyLine.length() + 1, body.length);
                     assertEquals(sha256(expected), sha256(got), "4 MiB through node b to node a's agent, intact");
+                }
+            } finally {
+                agent.close();
+            }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void httpsTerminatedAndPassedThroughWorksThroughANodeThatDoesNotHoldTheName(@org.junit.jupiter.api.io.TempDir
+                                                                                 Path dir) throws Exception {
+        Path cert = dir.resolve("ingress.crt");
+        Path key = dir.resolve("ingress.key");
+        io.diglett.server.tls.GatewayTls.generate(cert, key, "*.cluster.test", List.of("*.cluster.test"));
+        Path backendCert = dir.resolve("backend.crt");
+        Path backendKey = dir.resolve("backend.key");
+        io.diglett.server.tls.GatewayTls.generate(backendCert, backendKey, "pass backend",
+                List.of("pass.cluster.test"));
+        java.util.function.Function<String, io.diglett.server.config.IngressSettings> https = host ->
+                new io.diglett.server.config.IngressSettings("cluster.test", null, new HostPort(host, 0), cert, key);
+        try (Node a = forwardingNode("127.0.0.2", "a", etcd.url(), ClusterSettings.DEFAULT_LEASE_TTL,
+                https.apply("127.0.0.2"));
+             Node b = forwardingNode("127.0.0.3", "b", etcd.url(), ClusterSettings.DEFAULT_LEASE_TTL,
+                     https.apply("127.0.0.3"));
+             TestServers.Backend plain = proxyEcho(1 << 20);
+             TestServers.Backend tls = new TestServers.Backend(TlsBackends.server(backendCert, backendKey), s -> {
+                 javax.net.ssl.SSLSocket socket = (javax.net.ssl.SSLSocket) s;
+                 for (String line = HttpTestClient.line(socket.getInputStream()); line != null && !line.isEmpty();
+                      line = HttpTestClient.line(socket.getInputStream())) {
+                     // the request head, decrypted only here
+                 }
+                 byte[] body = "the backend's own TLS".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                 socket.getOutputStream().write(("HTTP/1.1 200 OK\r\nContent-Length: " + body.length
+                         + "\r\nConnection: close\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                 socket.getOutputStream().write(body);
+                 socket.getOutputStream().flush();
+             })) {
+            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(
+                            new HostPort("127.0.0.2", a.address.getPort()), "tls-token", "term",
+                            new HostPort("127.0.0.1", plain.port()), io.diglett.agent.TrustSettings.plain())
+                    .withTunnels(List.of(
+                            new io.diglett.agent.TunnelSpec("term", new HostPort("127.0.0.1", plain.port()))
+                                    .withProxyProtocol(io.diglett.agent.TunnelSpec.ProxyProtocol.V1),
+                            new io.diglett.agent.TunnelSpec("pass", new HostPort("127.0.0.1", tls.port()))
+                                    .withTlsPassthrough(true)))
+                    .withLinks(1);
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
+            try {
+                agent.start().get(10, TimeUnit.SECONDS);
+                TunnelTests.waitFor(() -> b.gateway.registrations().names().target("term").isPresent()
+                        && b.gateway.registrations().names().target("pass").isPresent(), "node b routes both names");
+                int port = b.gateway.httpsPort().orElseThrow();
+
+                Socket raw = new Socket();
+                raw.bind(new InetSocketAddress("127.0.0.9", 0));
+                raw.connect(new InetSocketAddress("127.0.0.3", port), 5_000);
+                try (javax.net.ssl.SSLSocket socket = HttpTestClient.connectTls(raw, port, "term.cluster.test")) {
+                    HttpTestClient.Response response = HttpTestClient.exchange(socket,
+                            HttpTestClient.get("term.cluster.test", "/"));
+                    assertEquals(200, response.status());
+                    String proxyLine = new String(response.body(), 0, indexOf(response.body(), (byte) '\n'),
+                            java.nio.charset.StandardCharsets.US_ASCII);
+                    assertTrue(proxyLine.startsWith("PROXY TCP4 127.0.0.9 "), proxyLine);
+                }
+                try (javax.net.ssl.SSLSocket socket = HttpTestClient.connectTls(
+                        TestServers.connect(new InetSocketAddress("127.0.0.3", port)), port, "pass.cluster.test")) {
+                    String subject = ((java.security.cert.X509Certificate) socket.getSession()
+                            .getPeerCertificates()[0]).getSubjectX500Principal().getName();
+                    assertEquals("CN=pass backend", subject, "the backend's certificate, through node b to node a");
+                    HttpTestClient.Response response = HttpTestClient.exchange(socket,
+                            HttpTestClient.get("pass.cluster.test", "/"));
+                    assertEquals("the backend's own TLS", response.text());
                 }
             } finally {
                 agent.close();
