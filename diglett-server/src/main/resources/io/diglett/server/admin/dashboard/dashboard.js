@@ -75,10 +75,21 @@
   var IN = colors.getPropertyValue('--in').trim() || '#2a7de1';
   var OUT = colors.getPropertyValue('--out').trim() || '#e07b12';
 
+  /** In cluster mode: this node, the store, the nodes, and the names other nodes hold. */
+  function clusterSummary(cluster) {
+    if (!cluster) { return ''; }
+    var elsewhere = Object.keys(cluster.holders || {}).filter(function (name) {
+      return cluster.holders[name] !== cluster.node;
+    }).map(function (name) { return name + ' (node ' + cluster.holders[name] + ')'; });
+    return ' · node ' + cluster.node + ' of ' + (cluster.nodes || []).length
+      + (cluster.storeUp ? ', etcd up' : ', etcd DOWN for ' + Math.round(cluster.storeSilentSeconds) + ' s')
+      + (elsewhere.length ? ' · on other nodes: ' + elsewhere.join(', ') : '');
+  }
+
   function render(gateway, tunnels) {
     document.getElementById('summary').textContent = gateway.agents + ' agent(s), ' + gateway.tunnels
       + ' tunnel(s)' + (gateway.domain ? ' · *.' + gateway.domain : '') + ' · up ' + ago(gateway.started)
-      + (gateway.fingerprint ? ' · ' + gateway.fingerprint : '');
+      + (gateway.fingerprint ? ' · ' + gateway.fingerprint : '') + clusterSummary(gateway.cluster);
     var now = Date.now();
     var sumIn = 0, sumOut = 0;
     var seen = {};
@@ -110,7 +121,7 @@
         var a = document.createElement('a'); a.href = u; a.textContent = u; pub.appendChild(a);
       });
       var raw = document.createElement('span'); raw.textContent = 'TCP port ' + t.port; pub.appendChild(raw);
-      cell(row, t.agent || '');
+      cell(row, (t.agent || '') + (t.node ? ' on node ' + t.node : ''));
       cell(row, ago(t.since));
       cell(row, String(t.streams), 'num streams');
       cell(row, String(t.connections), 'num connections');
