@@ -444,6 +444,13 @@ class ClusterTests {
                 assertTrue(port > 0);
                 TunnelTests.waitFor(() -> "b".equals(a.gateway.cluster().holders().get("web")),
                         "node a sees that node b holds 'web' now");
+                TunnelTests.waitFor(() -> b.gateway.cluster().watchLagSeconds() >= 0,
+                        "node b's watch reported its own write");
+                String later = get(admin, "/metrics");
+                double lag = Double.parseDouble(java.util.regex.Pattern.compile(
+                        "(?m)^diglett_cluster_watch_lag_seconds (\\S+)$").matcher(later).results().findFirst()
+                        .orElseThrow().group(1));
+                assertTrue(lag > 0 && lag < 5, "the watch reported node b's own registration after " + lag + " s");
             }
         }
     }

@@ -119,6 +119,7 @@ public final class GatewayAdmin implements AutoCloseable {
                     .name("storeUp").value(cluster.storeUp())
                     .name("keepaliveSeconds").value(cluster.keepAliveSeconds())
                     .name("storeSilentSeconds").value(cluster.storeSilentSeconds())
+                    .name("watchLagSeconds").value(cluster.watchLagSeconds())
                     .name("nodes").beginArray();
             java.util.Map<String, String> forwarding = cluster.forwarding();
             cluster.nodes().forEach((node, listen) -> json.beginObject()

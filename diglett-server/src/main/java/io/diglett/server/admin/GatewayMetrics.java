@@ -170,6 +170,10 @@ public final class GatewayMetrics implements LinkEvents {
         GaugeWithCallback.builder().name("diglett_cluster_store_silent_seconds")
                 .help("Seconds since etcd last answered a lease keepalive of this node")
                 .callback(cb -> cb.call(cluster.storeSilentSeconds())).register(registry);
+        GaugeWithCallback.builder().name("diglett_cluster_watch_lag_seconds")
+                .help("How long the watch took to report this node's last write (the delay with which nodes learn of a"
+                        + " change)")
+                .callback(cb -> cb.call(Math.max(0, cluster.watchLagSeconds()))).register(registry);
         GaugeWithCallback.builder().name("diglett_cluster_nodes").help("Live nodes of the cluster")
                 .callback(cb -> cb.call(cluster.nodes().size())).register(registry);
         GaugeWithCallback.builder().name("diglett_cluster_names").help("Names held in the cluster, per holder node")

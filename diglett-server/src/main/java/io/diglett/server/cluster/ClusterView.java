@@ -17,6 +17,12 @@ public interface ClusterView {
     /** Seconds since the store last answered a keepalive. */
     double storeSilentSeconds();
 
+    /**
+     * How long this node's watch took to report this node's last write it reported (the delay with which every
+     * node learns of a change), in seconds; -1 before one.
+     */
+    double watchLagSeconds();
+
     /** The live nodes (their lease not expired) and where agents reach each, sorted by name. */
     Map<String, String> nodes();
 

@@ -76,6 +76,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     /** Where each live node takes forwarded connections (nodes with forwarding only). */
     private final ConcurrentMap<String, InetSocketAddress> forwardAddresses = new ConcurrentHashMap<>();
     private volatile boolean closed;
+    /** This node's writes not yet seen by its watch: revision to when etcd answered the write (store thread). */
+    private final java.util.LinkedHashMap<Long, Long> unseen = new java.util.LinkedHashMap<>();
+    /** How long the watch took to report this node's last write it reported, in seconds; -1 before one. */
+    private volatile double watchLag = -1;
     /** Cut off from the store the other nodes reach (checkPartition): it forwards nothing, takes no forward. */
     private volatile boolean partitioned;
     private boolean probing;
@@ -208,8 +212,30 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         return kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length());
     }
 
+    /** This node wrote at {@code revision}: the watch's report of it gives the watch's lag. */
+    private void wrote(long revision) {
+        long now = System.nanoTime();
+        store.thread().execute(() -> {
+            unseen.put(revision, now);
+            if (unseen.size() > 64) { // reports that never come (a key written over at once) are dropped
+                unseen.remove(unseen.keySet().iterator().next());
+            }
+        });
+    }
+
+    /** The watch reported a write at {@code revision}: if it was this node's, how long that took. Store thread. */
+    private void seen(long revision) {
+        Long at = unseen.remove(revision);
+        if (at != null) {
+            watchLag = (System.nanoTime() - at) / 1e9;
+        }
+    }
+
     /** A name's key changed ({@code kv}) or went ({@code null}): the map, and a claim of ours it ends. Store thread. */
     private void nameChanged(String name, KeyValue kv) {
+        if (kv != null) {
+            seen(kv.getModRevision());
+        }
         RemoteHolder holder = null;
         if (kv != null) {
             try {
@@ -342,6 +368,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         if (kv == null) {
             ports.remove(number);
         } else {
+            seen(kv.getModRevision());
             ports.put(number, kv.getValue().toString(StandardCharsets.US_ASCII));
         }
     }
@@ -453,6 +480,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                     if (revision == 0) {
                         return false;
                     }
+                    wrote(revision);
                     listener.closeFuture().addListener(f -> releasePort(key, revision, lease));
                     return true;
                 });
@@ -662,6 +690,11 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     }
 
     @Override
+    public double watchLagSeconds() {
+        return watchLag;
+    }
+
+    @Override
     public Map<String, String> nodes() {
         return new TreeMap<>(nodes);
     }
@@ -700,6 +733,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         NameClaim granted(long revision, long underLease) {
             lease = underLease;
             fence = revision;
+            wrote(revision);
             log.debug("cluster: claimed '{}' (revision {})", tunnel.name(), revision);
             listeners.tell(new Change(Change.Kind.CLAIMED, tunnel.name(), revision));
             return this;

@@ -23,6 +23,29 @@ class ServerConfigFileTests {
     }
 
     @Test
+    void theClusterOptionsComeFromTheFileToo() throws Exception {
+        java.nio.file.Files.writeString(temp.resolve("secret"), "a shared secret of the cluster\n");
+        String file = CliRun.write(temp.resolve("cluster.yaml"), """
+                cluster-etcd: [http://10.0.0.1:2379, "http://10.0.0.2:2379,http://10.0.0.3:2379"]
+                node-name: gw1
+                node-listen: 10.0.0.11:20001
+                cluster-secret-file: %s
+                lease-ttl: 7
+                """.formatted(temp.resolve("secret")));
+        io.diglett.server.config.ClusterSettings settings = parse(Map.of(), "--config", file).cluster.settings();
+        assertEquals(java.util.List.of(java.net.URI.create("http://10.0.0.1:2379"),
+                java.net.URI.create("http://10.0.0.2:2379"), java.net.URI.create("http://10.0.0.3:2379")),
+                settings.etcd());
+        assertEquals("gw1", settings.nodeName());
+        assertEquals(new HostPort("10.0.0.11", 20001), settings.nodeListen());
+        assertEquals("a shared secret of the cluster", new String(settings.secret(),
+                java.nio.charset.StandardCharsets.UTF_8), "the file's line, without its newline");
+        assertEquals(Duration.ofSeconds(7), settings.leaseTtl());
+        assertEquals("gw2", parse(Map.of("DIGLETT_NODE_NAME", "gw2"), "--config", file).cluster.settings().nodeName());
+        assertEquals(null, parse(Map.of()).cluster.settings(), "no cluster: a single gateway");
+    }
+
+    @Test
     void flagsBeatTheEnvironmentWhichBeatsTheFileWhichBeatsTheDefault() throws Exception {
         String file = CliRun.write(temp.resolve("gateway.yaml"), """
                 listen: 127.0.0.1:1111
