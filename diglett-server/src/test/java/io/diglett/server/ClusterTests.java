@@ -670,6 +670,9 @@ class ClusterTests {
                     double seconds = (System.nanoTime() - frozen) / 1e9;
                     assertTrue(seconds < 5, "the agent found its node silent (3 heartbeats of 0.5 s) and moved: "
                             + seconds + " s");
+                    // frozen past its lease: etcd deletes its node key
+                    TunnelTests.waitFor(() -> !b.gateway.cluster().nodes().containsKey("frozen"),
+                            "the frozen node's lease expired", 15_000);
                 } finally {
                     a.signal("CONT");
                 }

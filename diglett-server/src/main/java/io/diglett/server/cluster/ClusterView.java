@@ -18,8 +18,8 @@ public interface ClusterView {
     double storeSilentSeconds();
 
     /**
-     * How long this node's watch took to report this node's last write it reported (the delay with which every
-     * node learns of a change), in seconds; -1 before one.
+     * How long from the start of this node's last write the watch reported until that report (about the delay
+     * with which every node learns of a change), in seconds; -1 before one.
      */
     double watchLagSeconds();
 

@@ -76,8 +76,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     /** Where each live node takes forwarded connections (nodes with forwarding only). */
     private final ConcurrentMap<String, InetSocketAddress> forwardAddresses = new ConcurrentHashMap<>();
     private volatile boolean closed;
-    /** This node's writes not yet seen by its watch: revision to when etcd answered the write (store thread). */
+    /** This node's writes not yet seen by its watch: revision to when the write was sent (store thread). */
     private final java.util.LinkedHashMap<Long, Long> unseen = new java.util.LinkedHashMap<>();
+    /** Revisions the watch reported before the write's own answer came: revision to when (store thread). */
+    private final java.util.LinkedHashMap<Long, Long> seenFirst = new java.util.LinkedHashMap<>();
     /** How long the watch took to report this node's last write it reported, in seconds; -1 before one. */
     private volatile double watchLag = -1;
     /** Cut off from the store the other nodes reach (checkPartition): it forwards nothing, takes no forward. */
@@ -212,11 +214,18 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         return kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length());
     }
 
-    /** This node wrote at {@code revision}: the watch's report of it gives the watch's lag. */
-    private void wrote(long revision) {
-        long now = System.nanoTime();
+    /**
+     * This node's write sent at {@code sent} (System.nanoTime) was done at {@code revision}: the watch's report of
+     * it, before or after this answer, gives the watch's lag, from the write's start.
+     */
+    private void wrote(long revision, long sent) {
         store.thread().execute(() -> {
-            unseen.put(revision, now);
+            Long seenAt = seenFirst.remove(revision);
+            if (seenAt != null) {
+                watchLag = (seenAt - sent) / 1e9;
+                return;
+            }
+            unseen.put(revision, sent);
             if (unseen.size() > 64) { // reports that never come (a key written over at once) are dropped
                 unseen.remove(unseen.keySet().iterator().next());
             }
@@ -225,9 +234,15 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
 
     /** The watch reported a write at {@code revision}: if it was this node's, how long that took. Store thread. */
     private void seen(long revision) {
-        Long at = unseen.remove(revision);
-        if (at != null) {
-            watchLag = (System.nanoTime() - at) / 1e9;
+        long now = System.nanoTime();
+        Long sent = unseen.remove(revision);
+        if (sent != null) {
+            watchLag = (now - sent) / 1e9;
+            return;
+        }
+        seenFirst.put(revision, now); // perhaps this node's, its answer not processed yet
+        if (seenFirst.size() > 64) {
+            seenFirst.remove(seenFirst.keySet().iterator().next());
         }
     }
 
@@ -456,6 +471,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         ByteSequence key = EtcdStore.bytes(EtcdStore.PORTS + port);
         ByteSequence value = EtcdStore.bytes(tunnel.name());
         long lease = store.lease();
+        long sent = System.nanoTime();
         return store.call(() -> store.client().getKVClient().txn()
                         .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.createRevision(0)))
                         .Then(Op.put(key, value, PutOption.builder().withLeaseId(lease).build()))
@@ -480,7 +496,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                     if (revision == 0) {
                         return false;
                     }
-                    wrote(revision);
+                    wrote(revision, sent);
                     listener.closeFuture().addListener(f -> releasePort(key, revision, lease));
                     return true;
                 });
@@ -725,6 +741,8 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         private volatile long lease;
         private final AtomicBoolean released = new AtomicBoolean();
         private final CompletableFuture<String> lost = new CompletableFuture<>();
+        /** When its claim was sent (System.nanoTime), for the watch's lag. */
+        private final long sent = System.nanoTime();
 
         Held(Tunnel tunnel) {
             this.tunnel = tunnel;
@@ -733,7 +751,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         NameClaim granted(long revision, long underLease) {
             lease = underLease;
             fence = revision;
-            wrote(revision);
+            wrote(revision, sent);
             log.debug("cluster: claimed '{}' (revision {})", tunnel.name(), revision);
             listeners.tell(new Change(Change.Kind.CLAIMED, tunnel.name(), revision));
             return this;
