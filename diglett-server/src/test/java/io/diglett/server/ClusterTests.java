@@ -368,6 +368,43 @@ class ClusterTests {
         }
     }
 
+    @Test
+    @SuppressWarnings("try")
+    void theForwardingPortHoldsAtMostItsBoundOfUnfinishedHandshakes() throws Exception {
+        int bound = io.diglett.server.cluster.ForwardListener.MAX_HANDSHAKING;
+        try (Node a = forwardingNode("127.0.0.2", "a")) {
+            HostPort forward = HostPort.parse(a.gateway.cluster().forwarding().get("a"), -1);
+            InetSocketAddress at = new InetSocketAddress(forward.host(), forward.port());
+            List<Socket> silent = new java.util.ArrayList<>();
+            try {
+                for (int i = 0; i < bound; i++) {
+                    Socket socket = TestServers.connect(at);
+                    socket.setSoTimeout(10_000);
+                    silent.add(socket);
+                    readHello(socket); // counted: it got its Hello, and says nothing
+                }
+                try (Socket over = TestServers.connect(at)) {
+                    over.setSoTimeout(10_000);
+                    assertEquals(-1, over.getInputStream().read(), "one more is closed at once, without a Hello");
+                }
+                silent.remove(0).close();
+                TunnelTests.waitFor(() -> {
+                    try (Socket again = TestServers.connect(at)) {
+                        again.setSoTimeout(10_000);
+                        return again.getInputStream().readNBytes(io.diglett.protocol.node.NodeForward.HELLO_LENGTH)
+                                .length == io.diglett.protocol.node.NodeForward.HELLO_LENGTH;
+                    } catch (IOException e) {
+                        return false;
+                    }
+                }, "a closed one gives its place back");
+            } finally {
+                for (Socket socket : silent) {
+                    socket.close();
+                }
+            }
+        }
+    }
+
     private static byte[] readHello(Socket socket) throws IOException {
         byte[] hello = socket.getInputStream().readNBytes(io.diglett.protocol.node.NodeForward.HELLO_LENGTH);
         return io.diglett.protocol.node.NodeForward.readHello(io.netty.buffer.Unpooled.wrappedBuffer(hello));

@@ -28,7 +28,7 @@ import org.slf4j.LoggerFactory;
 final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(ForwardAcceptor.class);
-    private static final RateLimitedLog REFUSED = RateLimitedLog.perSecond(log);
+    static final RateLimitedLog REFUSED = RateLimitedLog.perSecond(log);
     /** How long the other node has to send its Ask. */
     static final Duration DEADLINE = Duration.ofSeconds(5);
 
@@ -38,10 +38,21 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
     private ByteBuf ask;
     private boolean decided;
     private ScheduledFuture<?> deadline;
+    /** Gives the connection's place among the handshaking back (once). */
+    private Runnable handshakeDone;
 
-    ForwardAcceptor(EtcdNameRegistry names, byte[] secret) {
+    ForwardAcceptor(EtcdNameRegistry names, byte[] secret, Runnable handshakeDone) {
         this.names = names;
         this.secret = secret;
+        this.handshakeDone = handshakeDone;
+    }
+
+    private void handshakeOver() {
+        Runnable done = handshakeDone;
+        handshakeDone = null;
+        if (done != null) {
+            done.run();
+        }
     }
 
     @Override
@@ -101,6 +112,7 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         }
         decided = true;
         deadline.cancel(false);
+        handshakeOver();
         if (asked.kind() == NodeForward.Kind.PROBE) {
             ctx.writeAndFlush(NodeForward.probed(ctx.alloc(), names.storeUp())).addListener(ChannelFutureListener.CLOSE);
             return;
@@ -141,6 +153,7 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
             return;
         }
         decided = true;
+        handshakeOver();
         if (deadline != null) {
             deadline.cancel(false);
         }
@@ -158,6 +171,7 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        handshakeOver();
         if (deadline != null) {
             deadline.cancel(false);
         }

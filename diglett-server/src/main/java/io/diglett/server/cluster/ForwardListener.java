@@ -15,7 +15,13 @@ import java.net.InetSocketAddress;
  * each connection starts with the forwarding handshake ({@link ForwardAcceptor}) and then is a stream of the
  * name, as a client of this node's own would be.
  */
-final class ForwardListener implements AutoCloseable {
+public final class ForwardListener implements AutoCloseable {
+
+    /**
+     * Connections that have not finished the handshake, at most: more are closed at once, so that whoever can
+     * reach the port cannot hold more than this many sockets and their 5 s deadlines.
+     */
+    public static final int MAX_HANDSHAKING = 512;
 
     private final Channel channel;
 
@@ -25,6 +31,7 @@ final class ForwardListener implements AutoCloseable {
 
     static ForwardListener bind(HostPort at, EtcdNameRegistry names, byte[] secret, Transport transport,
                                 EventLoopGroup acceptor, EventLoopGroup workers) throws InterruptedException {
+        java.util.concurrent.atomic.AtomicInteger handshaking = new java.util.concurrent.atomic.AtomicInteger();
         ServerBootstrap bootstrap = new ServerBootstrap().group(acceptor, workers)
                 .channel(transport.serverChannel())
                 .option(ChannelOption.SO_REUSEADDR, true)
@@ -36,7 +43,15 @@ final class ForwardListener implements AutoCloseable {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(HandlerNames.SESSION, new ForwardAcceptor(names, secret));
+                        if (handshaking.incrementAndGet() > MAX_HANDSHAKING) {
+                            handshaking.decrementAndGet();
+                            ForwardAcceptor.REFUSED.warn("forwarded connection from {} refused: {} handshakes at"
+                                    + " once, the limit", ch.remoteAddress(), MAX_HANDSHAKING);
+                            ch.close();
+                            return;
+                        }
+                        ch.pipeline().addLast(HandlerNames.SESSION, new ForwardAcceptor(names, secret,
+                                handshaking::decrementAndGet));
                     }
                 });
         return new ForwardListener(bootstrap.bind(at.host(), at.port()).sync().channel());
