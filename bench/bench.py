@@ -8,6 +8,7 @@ nginx's own TLS server, "ssh" Caddy in front of the ssh -R port, "diglett" the g
 Standard library only.
 """
 import argparse
+import base64
 import calendar
 import contextlib
 import datetime
@@ -15,6 +16,7 @@ import glob
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -22,8 +24,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -120,10 +124,10 @@ def https_ok(port, timeout=2.0):
         return False
 
 
-def http_ok(port, path="/index.html", timeout=2.0):
+def http_ok(port, path="/index.html", timeout=2.0, host="127.0.0.1"):
     """One GET with Connection: close; True on a 200 with the whole body."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             s.settimeout(timeout)
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
             data = b""
@@ -351,6 +355,15 @@ def grep_log(path, regex, offset=0):
             return m
     except OSError:
         return None
+
+
+def grep_all(path, regex):
+    """Every line of the file at path that matches regex."""
+    try:
+        with open(path, errors="replace") as f:
+            return [line.rstrip() for line in f if re.search(regex, line)]
+    except OSError:
+        return []
 
 
 def log_size(path):
@@ -954,6 +967,10 @@ https://{HTTPS_HOST}:{port} {{
         return parsed
 
 
+class ClusterDone(Exception):
+    """--cluster-only: its runs are done, the rest of the harness is skipped."""
+
+
 class HostileClient:
     """bench/hostile.py in its own process: waits for the JSON lines it prints ("ready", then "done" after
     SIGTERM)."""
@@ -1268,6 +1285,131 @@ def https_scenario(b, fig, order):
         + fmt_paths(fig["https_p99"], "ms") + "; errors " + fmt_paths(fig["https_errors"], ""))
 
 
+CLUSTER_PATHS = ("direct", "holder", "forwarding")
+
+
+def cluster_run(b, index):
+    """8. Cluster mode (issue 18): two gateway nodes on one etcd, 127.0.0.2 (the holder: the agent is connected to
+    it) and 127.0.0.3 (forwarding: it has no agent of its own and forwards every connection to the holder over
+    its node-to-node connection), the same raw port on both. Requests/s and latency (wrk, the small file, 32
+    keep-alive connections) and the 1-stream download (iperf3 -R) through each, beside direct. Returns
+    figures[key][path] with the paths CLUSTER_PATHS."""
+    o = b.o
+    fig = {}
+
+    def put(key, path, value):
+        fig.setdefault(key, {})[path] = value
+
+    etcd = shutil.which("etcd")
+    if not etcd:
+        raise HarnessError("etcd is not installed (Debian: apt-get install etcd-server)")
+    data = tempfile.mkdtemp(prefix="diglett-bench-etcd.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    client, peer = free_port(), free_port()
+    url = f"http://127.0.0.1:{client}"
+    etcd_log = b.path(f"etcd-{index}.log")
+    procs = []
+    try:
+        procs.append(b.procs.spawn("etcd", [etcd, "--name", "n1", "--data-dir", data, "--listen-client-urls", url,
+                                            "--advertise-client-urls", url, "--listen-peer-urls",
+                                            f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls",
+                                            f"http://127.0.0.1:{peer}", "--initial-cluster",
+                                            f"n1=http://127.0.0.1:{peer}", "--initial-cluster-state", "new",
+                                            "--log-level", "warn"], etcd_log))
+
+        def healthy():
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=1) as r:
+                    return b'"health":"true"' in r.read()
+            except OSError:
+                return False
+
+        wait_for("etcd healthy", healthy, 20, procs[0], etcd_log)
+        secret = b.path("cluster.secret")
+        with open(secret, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+        os.chmod(secret, 0o600)
+        low = 40000 + random.randrange(0, 20) * 1000  # a range of 200 both nodes use; ports taken are skipped
+        state = b.path(f"cluster-state-{index}")
+        nodes = {}
+        for name, host in (("holder", "127.0.0.2"), ("forwarding", "127.0.0.3")):  # the holder makes the cert
+            glog = b.path(f"node-{name}-{index}.log")
+            cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett-server"), "-l", f"{host}:0", "--bind", host,
+                   "--state-dir", state, "--max-connections-per-ip", "0", "--port-range", f"{low}-{low + 199}",
+                   "--cluster-etcd", url, "--node-name", name, "--node-listen", f"{host}:0",
+                   "--cluster-secret-file", secret]
+            procs.append(b.procs.spawn(f"node-{name}", cmd, glog, env=dict(os.environ, TZ="UTC")))
+            m = wait_for(f"node {name} listening", lambda: grep_log(glog, r"listening for agents on \S+:(\d+)"), 60,
+                         procs[-1], glog)
+            nodes[name] = (host, int(m.group(1)), glog)
+        host, port, glog = nodes["holder"]
+        alog = b.path(f"cluster-agent-{index}.log")
+        procs.append(b.procs.spawn("cluster-agent", [
+            os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"{host}:{port}",
+            "--known-gateways", b.path(f"cluster-known-{index}"), "-n", f"web=127.0.0.1:{b.ports['nginx']}",
+            "-n", f"iperf=127.0.0.1:{b.ports['iperf']}", *o.agent_option], alog, env=dict(os.environ, TZ="UTC")))
+        web = int(wait_for("the agent registered 'web'",
+                           lambda: grep_log(glog, r"register domain 'web' -> '(\d+)'"), 60, procs[-1], alog).group(1))
+        iperf = int(wait_for("the agent registered 'iperf'",
+                             lambda: grep_log(glog, r"register domain 'iperf' -> '(\d+)'"), 30, procs[-1],
+                             alog).group(1))
+        hosts = {"direct": "127.0.0.1", "holder": "127.0.0.2", "forwarding": "127.0.0.3"}
+        web_port = {"direct": b.ports["nginx"], "holder": web, "forwarding": web}
+        iperf_port = {"direct": b.ports["iperf"], "holder": iperf, "forwarding": iperf}
+        wait_for("node forwarding serving 'web' on the same port",
+                 lambda: http_ok(web, timeout=1.0, host="127.0.0.3"), 30, procs[1], nodes["forwarding"][2])
+        order = list(CLUSTER_PATHS[index % 3:] + CLUSTER_PATHS[:index % 3])
+
+        def wrk(path, seconds, name):
+            cmd = [b.tools["wrk"], "-t2", f"-c{o.conns}", f"-d{seconds}s", "--latency", "--timeout", "5s",
+                   f"http://{hosts[path]}:{web_port[path]}/index.html"]
+            rc, out, err = b.run_client(name, cmd, seconds + 60)
+            parsed = parse_wrk(out)
+            if parsed is None:
+                b.warnings.append(f"cluster wrk {path}: no result (exit {rc}) {err[-300:]}")
+            return parsed or {}
+
+        def download(path, seconds):
+            cmd = [b.tools["iperf3"], "-c", hosts[path], "-p", str(iperf_port[path]), "-t", str(seconds), "-P", "1",
+                   "-R", "-J", "--connect-timeout", "5000"]
+            if o.omit:
+                cmd += ["-O", str(o.omit)]
+            rc, out, err = b.run_client("iperf3-cluster", cmd, seconds + o.omit + 30)
+            try:
+                return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+            except (ValueError, KeyError):
+                b.warnings.append(f"cluster iperf3 {path}: {(out + err)[-300:]}")
+                b.restart_iperf()
+                iperf_port["direct"] = b.ports["iperf"]
+                return None
+
+        log(f"  8. cluster: holder node 127.0.0.2, forwarding node 127.0.0.3, port {web} on both")
+        if o.warmup:
+            for path in order:
+                wrk(path, o.warmup, "warmup")
+                download(path, o.bulk_warmup)
+        for path in order:
+            with b.slot("cluster_rps", path):
+                r = wrk(path, o.duration, f"wrk-cluster-{path}")
+            put("cluster_rps", path, r.get("rps"))
+            put("cluster_p50", path, r.get("p50"))
+            put("cluster_p99", path, r.get("p99"))
+            put("cluster_errors", path, r.get("errors"))
+        for path in order:
+            with b.slot("cluster_down", path):
+                put("cluster_down", path, download(path, o.duration))
+        log("     req/s " + fmt_paths(fig["cluster_rps"], "") + "; p99 " + fmt_paths(fig["cluster_p99"], "ms")
+            + "; download " + fmt_paths(fig["cluster_down"], "Gbit/s"))
+        for name, (_, _, node_log) in nodes.items():
+            problems = grep_all(node_log, r" (WARN|ERROR) (cluster:|forwarded)")
+            if problems:
+                b.warnings.append(f"cluster node {name}: " + " | ".join(problems[:3]))
+        return fig
+    finally:
+        for proc in reversed(procs):
+            b.procs.stop(proc, grace=15.0)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def hostile_run(b, index):
     """Issue 14's hostile clients, each case on fresh tunnels (what one case leaves behind, a crashed link or
     memory not given back, must not weigh on the next): stalled readers, idle sockets at the agent port, many
@@ -1429,7 +1571,7 @@ def hostile_run(b, index):
 
 def fmt_paths(values, unit):
     parts = []
-    for path in PATHS:
+    for path in PATHS + tuple(p for p in CLUSTER_PATHS if p not in PATHS):
         if path in values:
             v = values[path]
             parts.append(f"{path} {'failed' if v is None else report.fmt_num(v)}")
@@ -1504,7 +1646,7 @@ def machine_info(b):
     }
 
 
-def median_figures(runs):
+def median_figures(runs, paths=PATHS):
     keys = []
     for fig in runs:
         for key in fig:
@@ -1513,7 +1655,7 @@ def median_figures(runs):
     med = {}
     for key in keys:
         med[key] = {}
-        for path in PATHS:
+        for path in paths:
             values = [fig[key][path] for fig in runs if path in fig.get(key, {})]
             nums = [v for v in values if isinstance(v, (int, float))]
             if values and not nums:
@@ -1536,6 +1678,9 @@ def main(argv=None):
     ap.add_argument("--https-only", action="store_true",
                     help="only scenario 7, the HTTPS ingress (with the start-up of the tunnels it needs); report to a "
                          "temp dir, never published")
+    ap.add_argument("--cluster-only", action="store_true",
+                    help="only scenario 8 (two gateway nodes on etcd: through the holder and through a forwarding "
+                         "node); report to a temp dir unless --out")
     ap.add_argument("--stalled", type=int, default=None,
                     help="hostile: clients that request the 512 MiB file and never read (default 3000; smoke 300)")
     ap.add_argument("--idle-sockets", type=int, default=None,
@@ -1565,9 +1710,9 @@ def main(argv=None):
         work = tempfile.mkdtemp(prefix="diglett-bench.")
     o.conns = 32
     o.stall_conns = 8  # wrk beside the stalled clients
-    o.regular = not o.hostile
-    if o.hostile and o.https_only:
-        ap.error("--hostile and --https-only each measure only their own scenario: give one of them")
+    o.regular = not o.hostile and not o.cluster_only
+    if sum([o.hostile, o.https_only, o.cluster_only]) > 1:
+        ap.error("--hostile, --https-only and --cluster-only each measure only their own scenario: give one of them")
     if o.smoke:
         o.runs = o.runs or 1
         o.duration = o.duration or 1
@@ -1592,8 +1737,9 @@ def main(argv=None):
         o.idle_sockets = o.idle_sockets or 2000
         o.hostile_conns = o.hostile_connections or 10000
         o.stall_settle, o.register_deadline = 15, 30
-        o.out = o.out or (os.path.join(work, "report") if o.https_only else os.path.join(ROOT, "docs"))
-        o.results = o.results or (o.out if o.https_only else os.path.join(HERE, "results"))
+        only = o.https_only or o.cluster_only
+        o.out = o.out or (os.path.join(work, "report") if only else os.path.join(ROOT, "docs"))
+        o.results = o.results or (o.out if only else os.path.join(HERE, "results"))
     o.duration = int(o.duration) if float(o.duration).is_integer() else o.duration
     os.makedirs(o.out, exist_ok=True)
     os.makedirs(o.results, exist_ok=True)
@@ -1617,7 +1763,7 @@ def main(argv=None):
             "small_file_bytes": SMALL_BYTES,
             "large_file_bytes": LARGE_BYTES,
             "ssh_cipher": b.ssh_cipher,
-            **({"only": "https"} if o.https_only else {}),
+            **({"only": "https"} if o.https_only else {"only": "cluster"} if o.cluster_only else {}),
             # Scenario 7: the peer under the path "ssh" is Caddy in front of the ssh -R port.
             "https_connections": HTTPS_CONNS,
             "https_domain": HTTPS_DOMAIN,
@@ -1667,7 +1813,14 @@ def main(argv=None):
 
     b = Bench(o, work)
     started = time.monotonic()
-    runs, hostile_runs, hostile_details = [], [], []
+    runs, hostile_runs, hostile_details, cluster_runs = [], [], [], []
+
+    def cluster_doc():
+        return {"runs": cluster_runs, "median": median_figures(cluster_runs, CLUSTER_PATHS),
+                "nodes": "two gateway nodes on one etcd member: holder 127.0.0.2 (the agent's), forwarding 127.0.0.3",
+                "node_args": ["--state-dir", "SHARED", "--max-connections-per-ip", "0", "--port-range", "LOW-HIGH",
+                              "--cluster-etcd", "URL", "--node-name", "NAME", "--node-listen", "HOST:0",
+                              "--cluster-secret-file", "FILE"]} if cluster_runs else None
     info = {}
     # After every run, what is done so far: an interrupted run leaves its finished runs for --report.
     partial = os.path.join(o.results, f"partial-{time.strftime('%Y%m%d-%H%M%S')}.json")
@@ -1691,6 +1844,11 @@ def main(argv=None):
         b.start_nginx()
         b.start_iperf()
         b.start_sshd()
+        if o.cluster_only:
+            os.environ.setdefault("DIGLETT_CDS", "0")  # start-up is not measured here
+            for index in range(o.runs):
+                cluster_runs.append(cluster_run(b, index))
+            raise ClusterDone()
         log(f"  nginx :{b.ports['nginx']}, iperf3 :{b.ports['iperf']}, sshd :{b.ports['sshd']} ({b.ssh_cipher})")
         if o.smoke:  # its start-up figure means nothing: no class-data sharing archive to make and wait for
             os.environ.setdefault("DIGLETT_CDS", "0")
@@ -1704,6 +1862,7 @@ def main(argv=None):
         for index in range(o.runs):
             if o.regular:
                 runs.append(one_run(b, index))
+                cluster_runs.append(cluster_run(b, index))
             if not o.https_only:
                 hfig, hdetails = hostile_run(b, index)
                 hostile_runs.append(hfig)
@@ -1711,8 +1870,10 @@ def main(argv=None):
             with open(partial, "w") as f:
                 json.dump({"machine": info, "settings": {**settings(time.monotonic() - started), "runs": len(runs)},
                            "runs": runs, "median": median_figures(runs), "other_cpu": b.other_cpu,
-                           "hostile": hostile_doc(),
+                           "hostile": hostile_doc(), "cluster": cluster_doc(),
                            "warnings": b.warnings + [f"partial: {index + 1} of {o.runs} runs"]}, f, indent=1)
+    except ClusterDone:
+        pass
     except HarnessError as e:
         log(f"HARNESS FAILED: {e}")
         return 1
@@ -1725,7 +1886,25 @@ def main(argv=None):
     info["load_after"] = loadavg()
 
     doc = {"machine": info, "settings": settings(elapsed), "runs": runs, "median": median_figures(runs),
-           "other_cpu": b.other_cpu, "warnings": b.warnings, "hostile": hostile_doc()}
+           "other_cpu": b.other_cpu, "warnings": b.warnings, "hostile": hostile_doc(), "cluster": cluster_doc()}
+    if o.cluster_only:
+        os.makedirs(o.out, exist_ok=True)
+        json_path = os.path.join(o.results, f"{'smoke' if o.smoke else 'full'}-{time.strftime('%Y%m%d-%H%M%S')}"
+                                            "-cluster.json")
+        with open(json_path, "w") as f:
+            json.dump(doc, f, indent=1)
+        md_path = os.path.join(o.out, "cluster.md")
+        with open(md_path, "w") as f:
+            f.write("\n".join(report.cluster_markdown(doc)) + "\n")
+        for w in b.warnings:
+            log(f"warning: {w}")
+        log(f"done in {elapsed:.0f} s: {md_path}, raw results {json_path}")
+        print("\n".join(report.cluster_markdown(doc)), flush=True)
+        missing = [k for k, v in doc["cluster"]["median"].items() if v.get("direct") is None]
+        if missing:
+            log(f"HARNESS FAILED: direct measurements without a result: {', '.join(missing)}")
+            return 1
+        return 0
     if os.path.exists(partial):
         os.remove(partial)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -1754,6 +1933,7 @@ def main(argv=None):
         print(report.summary(doc), flush=True)
     # The harness broke if a direct measurement failed: that path involves no tunnel, only the tools.
     direct_missing = [k for k, v in list(doc["median"].items()) + list(doc["hostile"]["median"].items())
+                      + list((doc["cluster"] or {}).get("median", {}).items())
                       if "direct" in v and v["direct"] is None]
     if direct_missing:
         log(f"HARNESS FAILED: direct measurements without a result: {', '.join(direct_missing)}")

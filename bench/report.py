@@ -532,8 +532,44 @@ def markdown(doc, chart_ok, json_path):
                 w(f"| {scenario}: {metric} | {path_label(key, path)} | "
                   + " | ".join("—" if v == "absent" else fmt_num(v) for v in values) + " |")
         w("")
+    if doc.get("cluster"):
+        out.extend(cluster_markdown(doc))
+        w("")
     hostile_markdown(doc, w)
     return ending()
+
+
+def cluster_markdown(doc):
+    """Scenario 8 (issue 18): through the holder node and through a forwarding node, beside direct; the lines of
+    its section."""
+    c = doc["cluster"]
+    med = c["median"]
+    lines = ["## 8. Cluster: through the holder node and through a forwarding node\n",
+             f"{c['nodes']}; the agent (its default links) is connected to the holder, and the name's raw port is "
+             "the same on both nodes: the forwarding node relays each connection to the holder over a node-to-node "
+             "TCP connection (docs/cluster.md). wrk: the 1 KiB file, 32 keep-alive connections; iperf3: 1 stream, "
+             f"download (-R). Median of {len(c['runs'])} run{'s' if len(c['runs']) != 1 else ''}; the paths "
+             "measured one after the other, the order rotating from run to run.\n",
+             "| figure | direct | holder | forwarding | forwarding / holder |", "|---|--:|--:|--:|--:|"]
+    for key, label, unit, better in (("cluster_rps", "requests/s", "", "higher"), ("cluster_p50", "p50 latency", "ms", "lower"),
+                                     ("cluster_p99", "p99 latency", "ms", "lower"),
+                                     ("cluster_down", "download", "Gbit/s", "higher"),
+                                     ("cluster_errors", "wrk errors", "", "lower")):
+        row = med.get(key, {})
+        holder, forwarding = row.get("holder"), row.get("forwarding")
+        ratio = (f"{forwarding / holder:.2f}" if isinstance(holder, (int, float)) and holder
+                 and isinstance(forwarding, (int, float)) else "—")
+        cells = " | ".join(fmt_num(row.get(path)) + (f" {unit}" if unit and row.get(path) is not None else "")
+                           for path in ("direct", "holder", "forwarding"))
+        lines.append(f"| {label} | {cells} | {ratio} |")
+    rps = med.get("cluster_rps", {})
+    if isinstance(rps.get("holder"), (int, float)) and isinstance(rps.get("forwarding"), (int, float)) \
+            and rps["holder"]:
+        ratio = rps["forwarding"] / rps["holder"]
+        lines.append("")
+        lines.append(f"Target (issue 18): forwarding costs at most 25% of req/s (forwarding / holder >= 0.75): "
+                     f"{ratio:.2f}, **{'met' if ratio >= 0.75 else 'not met'}**.")
+    return lines
 
 
 def https_settings(doc, w):
