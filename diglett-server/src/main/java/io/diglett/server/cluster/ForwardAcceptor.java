@@ -133,6 +133,31 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         }
         ClientAddress.given(ctx.channel(), asked.client(), asked.destination());
         log.debug("name={} client={} forwarded from {}", tunnel.name(), asked.client(), ctx.channel().remoteAddress());
+        io.netty.channel.EventLoop linkLoop = tunnel.quietestLinkLoop();
+        if (linkLoop == null || linkLoop == ctx.channel().eventLoop()) {
+            open(ctx, tunnel);
+            return;
+        }
+        // accepted on any loop: moved to the loop of the link its stream will go on, so that no byte of it
+        // hops between threads (as a connection of the name's own port is registered there when accepted)
+        io.netty.channel.Channel channel = ctx.channel();
+        channel.deregister().addListener(deregistered -> {
+            if (!deregistered.isSuccess()) {
+                channel.close();
+                return;
+            }
+            linkLoop.register(channel).addListener(registered -> {
+                if (!registered.isSuccess()) {
+                    channel.close();
+                } else {
+                    open(ctx, tunnel);
+                }
+            });
+        });
+    }
+
+    /** Opens the stream of the forwarded connection, then answers: accepted, or refused with why. */
+    private void open(ChannelHandlerContext ctx, Tunnel tunnel) {
         tunnel.openStream(ctx.channel(), Stream.TCP, busy -> {
             if (busy != null) {
                 answer(ctx, busy);

@@ -52,6 +52,24 @@ public final class Tunnel implements StreamTarget {
         return fence;
     }
 
+    /**
+     * The event loop of the agent link a new connection would go on now (the one with the fewest streams), or
+     * {@code null} without one: a connection accepted elsewhere (a forwarded one) is moved there, so that its
+     * stream runs on its own loop.
+     */
+    public io.netty.channel.EventLoop quietestLinkLoop() {
+        if (group == null) {
+            return null;
+        }
+        GatewaySession best = null;
+        for (GatewaySession link : group.links()) {
+            if (link.takesStreams() && (best == null || link.assigned() < best.assigned())) {
+                best = link;
+            }
+        }
+        return best == null ? null : best.eventLoop();
+    }
+
     /** SHA-256 of the login token of the agent that holds it, or {@code null} (no token, or no agent). */
     public byte[] ownerTokenDigest() {
         return group == null ? null : group.tokenDigest();
