@@ -550,7 +550,8 @@ class ClusterTests {
                         Thread.sleep(100);
                     }
                     double seconds = (System.nanoTime() - killed) / 1e9;
-                    assertTrue(seconds < 2 + 4, "free within the 2 s lease and etcd's expiry sweep: " + seconds);
+                    assertTrue(seconds < 8, "free within the 2 s lease, etcd's expiry sweep and a loaded"
+                            + " machine's delays: " + seconds);
                 }
             }
         }
