@@ -414,7 +414,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             io.netty.channel.ChannelFuture bound = publicListeners.bindElsewhere(p, name, () -> target(name), workers);
             bound.addListener(f -> {
                 if (!f.isSuccess()) {
-                    log.warn("cluster: cannot listen on port {} of '{}', which node {} holds: {}", p, name,
+                    log.warn("cluster: cannot listen on port {} of '{}', which node {} holds: {}", p, Printable.of(name),
                             holders.containsKey(name) ? holders.get(name).node() : "(gone)",
                             Printable.of(String.valueOf(f.cause().getMessage())));
                 }
