@@ -512,11 +512,54 @@ class ClusterTests {
                 assertEquals("b", a.gateway.cluster().holders().get("shop"));
 
                 // another process of the same token does not take a name from a live holder on another node
+                Thread pongs = answerPings(after);
                 try (RawAgent other = new RawAgent(a.address).loggedIn("the-token", UUID.randomUUID())) {
                     RawAgent.RawFrame answer = register(other, "shop");
                     assertEquals(FrameKind.ERROR.code(), answer.kind(), "the agent may try again later");
                     assertEquals("name 'shop' is in use by a live agent", answer.text());
+                } finally {
+                    pongs.interrupt();
                 }
+            }
+        }
+    }
+
+    /** Answers every Ping of {@code agent} with a Pong, in the background, until the connection ends. */
+    private static Thread answerPings(RawAgent agent) {
+        Thread thread = new Thread(() -> {
+            try {
+                while (!Thread.currentThread().isInterrupted()) {
+                    RawAgent.RawFrame frame = agent.read();
+                    if (frame.kind() == FrameKind.PING.code()) {
+                        agent.send(FrameKind.PONG, 0, frame.payload());
+                    }
+                }
+            } catch (IOException ended) {
+                // the link closed, or the socket timed out between Pings
+            }
+        }, "pongs");
+        thread.setDaemon(true);
+        thread.start();
+        return thread;
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void anotherProcessOfTheSameTokenTakesTheNameFromAHolderOnAnotherNodeWhoseLinkIsSilent() throws Exception {
+        try (Node a = forwardingNode("127.0.0.2", "a");
+             Node b = forwardingNode("127.0.0.3", "b");
+             RawAgent silent = new RawAgent(a.address).loggedIn("quiet-token", UUID.randomUUID())) {
+            silent.register(1, "quiet");
+            silent.finish(); // and from now on it reads nothing and answers no Ping: a link that died unnoticed
+            TunnelTests.waitFor(() -> b.gateway.cluster().forwarding().containsKey("a"), "node b knows node a");
+            try (RawAgent newer = new RawAgent(b.address).loggedIn("quiet-token", UUID.randomUUID())) {
+                long asked = System.nanoTime();
+                newer.register(1, "quiet");
+                double seconds = (System.nanoTime() - asked) / 1e9;
+                assertTrue(seconds < 4, "node a found the old link silent within its liveness deadline: " + seconds);
+                TunnelTests.waitFor(() -> a.gateway.registrations().names().lookup("quiet").isEmpty(),
+                        "node a gave the name up");
+                assertEquals("b", b.gateway.cluster().holders().get("quiet"));
             }
         }
     }

@@ -22,7 +22,7 @@ import javax.crypto.spec.SecretKeySpec;
  *
  * <pre>
  *   holder -> entry   Hello:  "DGLN" (4 bytes), version (1), nonce (16 random bytes)
- *   entry  -> holder  Ask:    length (u16, of what follows), version (1), kind (1: 0 forward, 1 probe),
+ *   entry  -> holder  Ask:    length (u16, of what follows), version (1), kind (1: 0 forward, 1 probe, 2 alive),
  *                             name length (1), name (ASCII; empty for a probe),
  *                             fence (u64), client address and destination (each: family 4|6 (1), address (4|16),
  *                             port (u16)), HMAC-SHA256 (32) under the secret of "diglett forward 1", the nonce and
@@ -50,11 +50,14 @@ public final class NodeForward {
     }
 
     /** What an Ask is for. */
-    public enum Kind { FORWARD, PROBE }
+    public enum Kind { FORWARD, PROBE, ALIVE }
 
     /** What a probe's accepted Answer says when the node reaches the cluster store, and when it does not. */
     public static final String STORE_UP = "store up";
     public static final String STORE_DOWN = "store down";
+    /** What an accepted Answer to an ALIVE Ask says: the name's agent answered within the deadline, or not. */
+    public static final String AGENT_ALIVE = "alive";
+    public static final String AGENT_GONE = "gone";
 
     /**
      * What the entry node asks the holder: carry this client's connection to {@code name}'s agent; or, a probe,
@@ -65,6 +68,12 @@ public final class NodeForward {
         /** A forward of {@code client}'s connection to {@code name}, held under claim {@code fence}. */
         public Ask(String name, long fence, InetSocketAddress client, InetSocketAddress destination) {
             this(Kind.FORWARD, name, fence, client, destination);
+        }
+
+        /** Is the agent holding {@code name} under claim {@code fence} alive (it answers a Ping in time)? */
+        public static Ask alive(String name, long fence) {
+            InetSocketAddress none = new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
+            return new Ask(Kind.ALIVE, name, fence, none, none);
         }
 
         /** A probe: does the node reach the cluster store? */
@@ -125,7 +134,7 @@ public final class NodeForward {
                 throw new ProtocolException("forward ask: name longer than the ask");
             }
             String name = body.readCharSequence(nameLength, StandardCharsets.US_ASCII).toString();
-            if (kind == Kind.FORWARD ? Names.problem(name) != null : !name.isEmpty()) {
+            if (kind == Kind.PROBE ? !name.isEmpty() : Names.problem(name) != null) {
                 throw new ProtocolException("forward ask: not a name");
             }
             long fence = body.readLong();
@@ -170,6 +179,11 @@ public final class NodeForward {
     /** The holder's Answer: accepted ({@code reason} null) or refused with {@code reason}. */
     public static ByteBuf answer(ByteBufAllocator alloc, String reason) {
         return answer(alloc, reason == null ? 0 : 1, reason == null ? "" : reason);
+    }
+
+    /** The Answer to an ALIVE Ask: accepted, saying whether the name's agent answered in time. */
+    public static ByteBuf aliveAnswer(ByteBufAllocator alloc, boolean alive) {
+        return answer(alloc, 0, alive ? AGENT_ALIVE : AGENT_GONE);
     }
 
     /** The Answer to a probe: accepted, saying whether this node reaches the cluster store. */

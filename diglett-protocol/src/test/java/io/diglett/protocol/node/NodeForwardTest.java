@@ -45,6 +45,8 @@ class NodeForwardTest {
         }
         assertEquals(ASK, roundTrip(ASK, nonce, SECRET, nonce, SECRET, -1));
         assertEquals(NodeForward.Ask.probe(), roundTrip(NodeForward.Ask.probe(), nonce, SECRET, nonce, SECRET, -1));
+        NodeForward.Ask alive = NodeForward.Ask.alive("shop", 42);
+        assertEquals(alive, roundTrip(alive, nonce, SECRET, nonce, SECRET, -1));
     }
 
     @Test

@@ -448,6 +448,17 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         return done;
     }
 
+    /** Asks the holder's node whether that agent answers; {@code true} when it cannot be asked. */
+    @Override
+    public CompletionStage<Boolean> holderAlive(String name, RemoteHolder holder) {
+        NodeForwarder forwarding = forwarder;
+        InetSocketAddress address = forwardAddresses.get(holder.node());
+        if (forwarding == null || address == null) {
+            return CompletableFuture.completedFuture(true);
+        }
+        return forwarding.alive(address, name, holder.fence());
+    }
+
     @Override
     public int previousPort(String name) {
         for (Map.Entry<Integer, String> entry : ports.entrySet()) {

@@ -121,6 +121,17 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
             answer(ctx, "node " + names.node() + " cannot reach the cluster store, which the other nodes can");
             return;
         }
+        if (asked.kind() == NodeForward.Kind.ALIVE) {
+            Tunnel holder = names.lookup(asked.name()).orElse(null);
+            if (holder == null || holder.fence() != asked.fence()) {
+                ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), false)).addListener(ChannelFutureListener.CLOSE);
+                return;
+            }
+            holder.agentAlive().whenComplete((alive, error) -> ctx.channel().eventLoop().execute(() ->
+                    ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), Boolean.TRUE.equals(alive)))
+                            .addListener(ChannelFutureListener.CLOSE)));
+            return;
+        }
         Tunnel tunnel = names.lookup(asked.name()).filter(Tunnel::live).orElse(null);
         if (tunnel == null) {
             answer(ctx, "name '" + asked.name() + "' is not served by this node");

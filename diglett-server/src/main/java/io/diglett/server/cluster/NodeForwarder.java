@@ -57,22 +57,40 @@ public final class NodeForwarder {
      * says so within {@link #DEADLINE}, {@code false} if it says not, or does not answer.
      */
     java.util.concurrent.CompletableFuture<Boolean> probe(InetSocketAddress address) {
+        return ask(address, NodeForward.Ask.probe(), NodeForward.STORE_UP, false);
+    }
+
+    /**
+     * Asks the node at {@code address} whether the agent of {@code name} (claim {@code fence}) answers: completes
+     * with {@code false} if the node says it does not (or holds no such claim), {@code true} if it says it does,
+     * or does not answer within {@link #DEADLINE} (then nobody can tell, and the holder keeps the name).
+     */
+    java.util.concurrent.CompletableFuture<Boolean> alive(InetSocketAddress address, String name, long fence) {
+        return ask(address, NodeForward.Ask.alive(name, fence), NodeForward.AGENT_ALIVE, true);
+    }
+
+    /**
+     * Sends {@code question} to the node at {@code address}: {@code true} when its accepted Answer says
+     * {@code yes}, {@code false} when it says anything else, {@code unanswered} when it does not answer in time.
+     */
+    private java.util.concurrent.CompletableFuture<Boolean> ask(InetSocketAddress address, NodeForward.Ask question,
+                                                                 String yes, boolean unanswered) {
         java.util.concurrent.CompletableFuture<Boolean> answer = new java.util.concurrent.CompletableFuture<>();
         Bootstrap bootstrap = new Bootstrap().group(group).channel(transport.socketChannel())
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) DEADLINE.toMillis())
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(new Prober(answer));
+                        ch.pipeline().addLast(new Prober(answer, question, yes, unanswered));
                     }
                 });
         ChannelFuture connect = bootstrap.connect(address);
         connect.addListener(f -> {
             if (!f.isSuccess()) {
-                answer.complete(false);
+                answer.complete(unanswered);
             } else {
                 connect.channel().eventLoop().schedule(() -> {
-                    answer.complete(false);
+                    answer.complete(unanswered);
                     connect.channel().close();
                 }, DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
             }
@@ -80,15 +98,22 @@ public final class NodeForwarder {
         return answer;
     }
 
-    /** Reads the Hello, sends a probe, reads the Answer. */
+    /** Reads the Hello, sends a question (a probe, an alive check), reads the Answer. */
     private final class Prober extends ChannelInboundHandlerAdapter {
         private final java.util.concurrent.CompletableFuture<Boolean> answer;
+        private final NodeForward.Ask question;
+        private final String yes;
+        private final boolean unanswered;
         private final ByteBuf in = io.netty.buffer.Unpooled.buffer(NodeForward.HELLO_LENGTH + 3
                 + NodeForward.MAX_REASON);
         private boolean asked;
 
-        Prober(java.util.concurrent.CompletableFuture<Boolean> answer) {
+        Prober(java.util.concurrent.CompletableFuture<Boolean> answer, NodeForward.Ask question, String yes,
+               boolean unanswered) {
             this.answer = answer;
+            this.question = question;
+            this.yes = yes;
+            this.unanswered = unanswered;
         }
 
         @Override
@@ -106,14 +131,14 @@ public final class NodeForwarder {
             try {
                 if (!asked && in.readableBytes() >= NodeForward.HELLO_LENGTH) {
                     byte[] nonce = NodeForward.readHello(in);
-                    ctx.writeAndFlush(NodeForward.Ask.probe().encode(ctx.alloc(), nonce, secret));
+                    ctx.writeAndFlush(question.encode(ctx.alloc(), nonce, secret));
                     asked = true;
                 }
                 if (asked && in.readableBytes() >= 3 && in.readableBytes() >= 3 + in.getUnsignedShort(in.readerIndex() + 1)) {
                     int status = in.readUnsignedByte();
                     int length = in.readUnsignedShort();
                     String reason = in.readCharSequence(length, StandardCharsets.UTF_8).toString();
-                    answer.complete(status == 0 && NodeForward.STORE_UP.equals(reason));
+                    answer.complete(status == 0 && yes.equals(reason));
                     ctx.close();
                 }
             } catch (ProtocolException e) {
@@ -124,7 +149,7 @@ public final class NodeForwarder {
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
             in.release();
-            answer.complete(false);
+            answer.complete(unanswered);
         }
 
         @Override

@@ -61,6 +61,15 @@ public interface NameRegistry extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * Whether the agent of {@code holder}, on another node, still answers: completes with {@code false} only when
+     * that node says its agent link did not answer in time (or that it no longer holds the name under that claim),
+     * {@code true} when it answers so or cannot be asked. Only a registry of a cluster has such holders.
+     */
+    default CompletionStage<Boolean> holderAlive(String name, RemoteHolder holder) {
+        return java.util.concurrent.CompletableFuture.completedFuture(true);
+    }
+
     /** The tunnel of this gateway that holds {@code name} now, if any. */
     Optional<Tunnel> lookup(String name);
 

@@ -234,9 +234,9 @@ public final class Registrations {
 
     /**
      * The name is held on another node of the cluster ({@code remote}). The same agent process reconnected here
-     * (same token, same instance id) takes it over at once; the same token from another process is refused while
-     * that holder stands (this node cannot ask the other node whether that agent is alive, so the agent tries
-     * again, and gets the name once the other link is gone); another token is refused for good.
+     * (same token, same instance id) takes it over at once; another process of the same token takes it over when
+     * the holder's node says that agent's link does not answer, and is told to try again while it does; another
+     * token is refused for good.
      */
     private CompletionStage<NameClaim> claimedElsewhere(Tunnel tunnel, RemoteHolder remote, boolean mayTakeOver) {
         LinkGroup session = tunnel.group();
@@ -245,15 +245,25 @@ public final class Registrations {
         if (mayTakeOver && sameToken && remote.sameInstance(session.instance())) {
             log.info("agent {} takes over '{}' from node {}: the same agent reconnected", session.agent(), name,
                     remote.node());
-            return on(session.executor(), names.claimFrom(tunnel, remote)).handle((claim, error) -> {
-                if (error == null) {
-                    return CompletableFuture.completedFuture(claim);
+            return takeOverRemote(tunnel, remote);
+        }
+        if (mayTakeOver && sameToken) {
+            // another process of the same token: it takes the name only from a link that is gone, which the
+            // holder's node finds out (a Ping within the holder's liveness deadline), as a local holder's would
+            return on(session.executor(), names.holderAlive(name, remote)).thenCompose(alive -> {
+                if (session.over()) {
+                    return CompletableFuture.<NameClaim>failedFuture(new LinkOver());
                 }
-                Throwable cause = unwrap(error);
-                return cause instanceof NameTakenException
-                        ? claim(tunnel, false) // the holder changed meanwhile: decide again, without a takeover
-                        : CompletableFuture.<NameClaim>failedFuture(cause);
-            }).thenCompose(stage -> stage);
+                if (!alive) {
+                    log.info("agent {} takes over '{}' from node {}: its link did not answer", session.agent(), name,
+                            remote.node());
+                    return takeOverRemote(tunnel, remote);
+                }
+                events.refused("name_in_use");
+                log.info("agent {} asked for name '{}', which a live agent of the same token holds on node {}",
+                        session.agent(), name, remote.node());
+                return CompletableFuture.<NameClaim>failedFuture(new Refusal(inUseByLiveAgent(session, name), false));
+            });
         }
         events.refused("name_in_use");
         if (sameToken) {
@@ -265,6 +275,19 @@ public final class Registrations {
         log.info("agent {} asked for name '{}', which {} holds on node {}", session.agent(), name,
                 neitherHasToken ? "an agent without a token" : "another token", remote.node());
         return CompletableFuture.failedFuture(new Refusal(Names.inUse(name), !neitherHasToken));
+    }
+
+    /** Claims {@code tunnel}'s name in place of {@code remote}; if the holder changed meanwhile, decides again. */
+    private CompletionStage<NameClaim> takeOverRemote(Tunnel tunnel, RemoteHolder remote) {
+        return on(tunnel.group().executor(), names.claimFrom(tunnel, remote)).handle((claim, error) -> {
+            if (error == null) {
+                return CompletableFuture.completedFuture(claim);
+            }
+            Throwable cause = unwrap(error);
+            return cause instanceof NameTakenException
+                    ? claim(tunnel, false) // the holder changed meanwhile: decide again, without a takeover
+                    : CompletableFuture.<NameClaim>failedFuture(cause);
+        }).thenCompose(stage -> stage);
     }
 
     /**

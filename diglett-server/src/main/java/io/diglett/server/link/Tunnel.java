@@ -70,6 +70,15 @@ public final class Tunnel implements StreamTarget {
         return best == null ? null : best.eventLoop();
     }
 
+    /**
+     * Whether the agent holding this name is alive: {@code true} as soon as one of its links hears anything
+     * within its liveness deadline (a Ping is sent), {@code false} when none does. Any thread.
+     */
+    public java.util.concurrent.CompletionStage<Boolean> agentAlive() {
+        return group == null ? java.util.concurrent.CompletableFuture.completedFuture(false)
+                : group.alive(group.livenessDeadline());
+    }
+
     /** SHA-256 of the login token of the agent that holds it, or {@code null} (no token, or no agent). */
     public byte[] ownerTokenDigest() {
         return group == null ? null : group.tokenDigest();
