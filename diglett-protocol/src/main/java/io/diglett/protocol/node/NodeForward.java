@@ -31,7 +31,9 @@ import javax.crypto.spec.SecretKeySpec;
  * </pre>
  * After an accepted Answer the connection carries the client's bytes both ways, and a half-close of either side
  * is the client's. A refused one is closed by the holder after its Answer. A probe asks whether the node reaches
- * the cluster store: its Answer is accepted with the reason {@code store up} or {@code store down}, then closed.
+ * the cluster store: its Answer is accepted with the reason {@code store up} or {@code store down}; an alive check
+ * whether the name's agent answers ({@code alive} or {@code gone}); both Answers are followed by an HMAC-SHA256
+ * under the secret of "diglett answer 1", the nonce and the Answer, then the connection closes.
  */
 public final class NodeForward {
 
@@ -44,6 +46,7 @@ public final class NodeForward {
     public static final int MAX_REASON = 512;
     private static final int HMAC_LENGTH = 32;
     private static final byte[] LABEL = "diglett forward 1".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] ANSWER_LABEL = "diglett answer 1".getBytes(StandardCharsets.US_ASCII);
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private NodeForward() {
@@ -181,14 +184,35 @@ public final class NodeForward {
         return answer(alloc, reason == null ? 0 : 1, reason == null ? "" : reason);
     }
 
-    /** The Answer to an ALIVE Ask: accepted, saying whether the name's agent answered in time. */
-    public static ByteBuf aliveAnswer(ByteBufAllocator alloc, boolean alive) {
-        return answer(alloc, 0, alive ? AGENT_ALIVE : AGENT_GONE);
+    /**
+     * The Answer to an ALIVE Ask: accepted, saying whether the name's agent answered in time, followed by its
+     * {@link #answerMac}: a node that acts on it (takes a name over) must know the holder said it.
+     */
+    public static ByteBuf aliveAnswer(ByteBufAllocator alloc, boolean alive, byte[] nonce, byte[] secret) {
+        return signed(answer(alloc, 0, alive ? AGENT_ALIVE : AGENT_GONE), nonce, secret);
     }
 
-    /** The Answer to a probe: accepted, saying whether this node reaches the cluster store. */
-    public static ByteBuf probed(ByteBufAllocator alloc, boolean storeUp) {
-        return answer(alloc, 0, storeUp ? STORE_UP : STORE_DOWN);
+    /**
+     * The Answer to a probe: accepted, saying whether this node reaches the cluster store, followed by its
+     * {@link #answerMac}: a node that acts on it (sends its agents away) must know another node said it.
+     */
+    public static ByteBuf probed(ByteBufAllocator alloc, boolean storeUp, byte[] nonce, byte[] secret) {
+        return signed(answer(alloc, 0, storeUp ? STORE_UP : STORE_DOWN), nonce, secret);
+    }
+
+    private static ByteBuf signed(ByteBuf answer, byte[] nonce, byte[] secret) {
+        return answer.writeBytes(answerMac(secret, nonce, answer, answer.readerIndex(), answer.readableBytes()));
+    }
+
+    /** Length of the MAC after a probe's or an alive check's Answer. */
+    public static final int ANSWER_MAC_LENGTH = HMAC_LENGTH;
+
+    /**
+     * HMAC-SHA256 under the secret of "diglett answer 1", the connection's nonce and the Answer's bytes (status,
+     * length, reason): what follows the Answer to a probe or an alive check.
+     */
+    public static byte[] answerMac(byte[] secret, byte[] nonce, ByteBuf answer, int from, int length) {
+        return mac(ANSWER_LABEL, secret, nonce, answer, from, length);
     }
 
     private static ByteBuf answer(ByteBufAllocator alloc, int status, String reason) {
@@ -218,10 +242,14 @@ public final class NodeForward {
     }
 
     private static byte[] mac(byte[] secret, byte[] nonce, ByteBuf body, int from, int length) {
+        return mac(LABEL, secret, nonce, body, from, length);
+    }
+
+    private static byte[] mac(byte[] label, byte[] secret, byte[] nonce, ByteBuf body, int from, int length) {
         try {
             Mac mac = Mac.getInstance("HmacSHA256");
             mac.init(new SecretKeySpec(secret, "HmacSHA256"));
-            mac.update(LABEL);
+            mac.update(label);
             mac.update(nonce);
             byte[] bytes = new byte[length];
             body.getBytes(from, bytes);

@@ -66,6 +66,26 @@ class NodeForwardTest {
     }
 
     @Test
+    void theAnswersANodeActsOnCarryAMacOfTheSecretAndTheNonce() {
+        byte[] nonce = new byte[NodeForward.NONCE_LENGTH];
+        nonce[3] = 9;
+        ByteBuf answer = NodeForward.probed(UnpooledByteBufAllocator.DEFAULT, true, nonce, SECRET);
+        try {
+            int length = answer.readableBytes() - NodeForward.ANSWER_MAC_LENGTH;
+            byte[] given = new byte[NodeForward.ANSWER_MAC_LENGTH];
+            answer.getBytes(length, given);
+            assertArrayEquals(NodeForward.answerMac(SECRET, nonce, answer, 0, length), given);
+            byte[] other = "another secret, long enough".getBytes(StandardCharsets.US_ASCII);
+            assertEquals(false, java.util.Arrays.equals(NodeForward.answerMac(other, nonce, answer, 0, length), given));
+            assertEquals(false, java.util.Arrays.equals(NodeForward.answerMac(SECRET, new byte[16], answer, 0, length),
+                    given), "another connection's nonce");
+            assertEquals(NodeForward.STORE_UP, answer.toString(3, length - 3, StandardCharsets.UTF_8));
+        } finally {
+            answer.release();
+        }
+    }
+
+    @Test
     void aHelloThatIsNotANodesOrOfAnotherVersionIsRefused() {
         ByteBuf http = Unpooled.copiedBuffer("HTTP/1.1 400 Bad Req", StandardCharsets.US_ASCII);
         assertEquals("not a diglett node (no forwarding hello)",

@@ -114,7 +114,8 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         deadline.cancel(false);
         handshakeOver();
         if (asked.kind() == NodeForward.Kind.PROBE) {
-            ctx.writeAndFlush(NodeForward.probed(ctx.alloc(), names.storeUp())).addListener(ChannelFutureListener.CLOSE);
+            ctx.writeAndFlush(NodeForward.probed(ctx.alloc(), names.storeUp(), nonce, secret))
+                    .addListener(ChannelFutureListener.CLOSE);
             return;
         }
         if (names.partitioned()) {
@@ -124,11 +125,12 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         if (asked.kind() == NodeForward.Kind.ALIVE) {
             Tunnel holder = names.lookup(asked.name()).orElse(null);
             if (holder == null || holder.fence() != asked.fence()) {
-                ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), false)).addListener(ChannelFutureListener.CLOSE);
+                ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), false, nonce, secret))
+                        .addListener(ChannelFutureListener.CLOSE);
                 return;
             }
             holder.agentAlive().whenComplete((alive, error) -> ctx.channel().eventLoop().execute(() ->
-                    ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), Boolean.TRUE.equals(alive)))
+                    ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), Boolean.TRUE.equals(alive), nonce, secret))
                             .addListener(ChannelFutureListener.CLOSE)));
             return;
         }

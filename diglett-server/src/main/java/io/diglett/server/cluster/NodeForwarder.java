@@ -105,8 +105,9 @@ public final class NodeForwarder {
         private final String yes;
         private final boolean unanswered;
         private final ByteBuf in = io.netty.buffer.Unpooled.buffer(NodeForward.HELLO_LENGTH + 3
-                + NodeForward.MAX_REASON);
+                + NodeForward.MAX_REASON + NodeForward.ANSWER_MAC_LENGTH);
         private boolean asked;
+        private byte[] nonce;
 
         Prober(java.util.concurrent.CompletableFuture<Boolean> answer, NodeForward.Ask question, String yes,
                boolean unanswered) {
@@ -130,14 +131,25 @@ public final class NodeForwarder {
             }
             try {
                 if (!asked && in.readableBytes() >= NodeForward.HELLO_LENGTH) {
-                    byte[] nonce = NodeForward.readHello(in);
+                    nonce = NodeForward.readHello(in);
                     ctx.writeAndFlush(question.encode(ctx.alloc(), nonce, secret));
                     asked = true;
                 }
-                if (asked && in.readableBytes() >= 3 && in.readableBytes() >= 3 + in.getUnsignedShort(in.readerIndex() + 1)) {
+                if (asked && in.readableBytes() >= 3 && in.readableBytes()
+                        >= 3 + in.getUnsignedShort(in.readerIndex() + 1) + NodeForward.ANSWER_MAC_LENGTH) {
+                    int start = in.readerIndex();
                     int status = in.readUnsignedByte();
                     int length = in.readUnsignedShort();
                     String reason = in.readCharSequence(length, StandardCharsets.UTF_8).toString();
+                    byte[] expected = NodeForward.answerMac(secret, nonce, in, start, 3 + length);
+                    byte[] given = new byte[NodeForward.ANSWER_MAC_LENGTH];
+                    in.readBytes(given);
+                    if (!java.security.MessageDigest.isEqual(expected, given)) {
+                        log.warn("cluster: an answer from {} was not made with this cluster's secret; ignored",
+                                ctx.channel().remoteAddress());
+                        ctx.close(); // unanswered
+                        return;
+                    }
                     answer.complete(status == 0 && yes.equals(reason));
                     ctx.close();
                 }
