@@ -153,12 +153,8 @@ class ClusterTests {
         try (Node a = forwardingNode("127.0.0.2", "a");
              Node b = forwardingNode("127.0.0.3", "b");
              TestServers.Backend backend = proxyEcho(size)) {
-            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(
-                            new HostPort("127.0.0.2", a.address.getPort()), "site-token", "site",
-                            new HostPort("127.0.0.1", backend.port()), io.diglett.agent.TrustSettings.plain())
-                    .withTunnels(List.of(new io.diglett.agent.TunnelSpec("site", new HostPort("127.0.0.1",
-                            backend.port())).withProxyProtocol(io.diglett.agent.TunnelSpec.ProxyProtocol.V1)))
-                    .withLinks(1);
+            io.diglett.agent.AgentConfig config = agentConfig("site-token", List.of(gateway(a)),
+                    spec("site", backend.port()).withProxyProtocol(io.diglett.agent.TunnelSpec.ProxyProtocol.V1));
             io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
             try {
                 agent.start().get(10, TimeUnit.SECONDS);
@@ -219,15 +215,9 @@ class ClusterTests {
                  socket.getOutputStream().write(body);
                  socket.getOutputStream().flush();
              })) {
-            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(
-                            new HostPort("127.0.0.2", a.address.getPort()), "tls-token", "term",
-                            new HostPort("127.0.0.1", plain.port()), io.diglett.agent.TrustSettings.plain())
-                    .withTunnels(List.of(
-                            new io.diglett.agent.TunnelSpec("term", new HostPort("127.0.0.1", plain.port()))
-                                    .withProxyProtocol(io.diglett.agent.TunnelSpec.ProxyProtocol.V1),
-                            new io.diglett.agent.TunnelSpec("pass", new HostPort("127.0.0.1", tls.port()))
-                                    .withTlsPassthrough(true)))
-                    .withLinks(1);
+            io.diglett.agent.AgentConfig config = agentConfig("tls-token", List.of(gateway(a)),
+                    spec("term", plain.port()).withProxyProtocol(io.diglett.agent.TunnelSpec.ProxyProtocol.V1),
+                    spec("pass", tls.port()).withTlsPassthrough(true));
             io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
             try {
                 agent.start().get(10, TimeUnit.SECONDS);
@@ -270,12 +260,8 @@ class ClusterTests {
              Node c = forwardingNode("127.0.0.4", "c");
              TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
                      .transferTo(socket.getOutputStream()))) {
-            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(
-                            new HostPort("127.0.0.2", a.address.getPort()), "raw-token", "raw",
-                            new HostPort("127.0.0.1", echo.port()), io.diglett.agent.TrustSettings.plain())
-                    .withTunnels(List.of(new io.diglett.agent.TunnelSpec("raw", new HostPort("127.0.0.1",
-                            echo.port())).withRawPort(true)))
-                    .withLinks(1);
+            io.diglett.agent.AgentConfig config = agentConfig("raw-token", List.of(gateway(a)),
+                    spec("raw", echo.port()).withRawPort(true));
             io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
             try {
                 int port = agent.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
@@ -431,6 +417,24 @@ class ClusterTests {
 
     private static String sha256(byte[] bytes) throws Exception {
         return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
+    }
+
+    /** An agent of {@code token} with one link, plaintext, dialling {@code gateways} in turn, for {@code tunnels}. */
+    private static io.diglett.agent.AgentConfig agentConfig(String token, List<HostPort> gateways,
+                                                            io.diglett.agent.TunnelSpec... tunnels) {
+        return io.diglett.agent.AgentConfig.of(gateways.get(0), token, tunnels[0].name(), tunnels[0].backend(),
+                        io.diglett.agent.TrustSettings.plain())
+                .withTunnels(List.of(tunnels)).withGateways(gateways).withLinks(1);
+    }
+
+    /** A name whose backend is 127.0.0.1:{@code port}. */
+    private static io.diglett.agent.TunnelSpec spec(String name, int port) {
+        return new io.diglett.agent.TunnelSpec(name, new HostPort("127.0.0.1", port));
+    }
+
+    /** Where agents dial {@code node}. */
+    private static HostPort gateway(Node node) {
+        return new HostPort(node.address.getHostString(), node.address.getPort());
     }
 
     /** Registers {@code name} and returns the gateway's answer to the Register (Ok, Error or Refuse). */
@@ -611,12 +615,8 @@ class ClusterTests {
              TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
                      .transferTo(socket.getOutputStream()))) {
             int portA = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
-            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(new HostPort("127.0.0.2", portA),
-                            "app-token", "app", new HostPort("127.0.0.1", echo.port()),
-                            io.diglett.agent.TrustSettings.plain())
-                    .withGateways(List.of(new HostPort("127.0.0.2", portA), new HostPort("127.0.0.3",
-                            b.address.getPort())))
-                    .withLinks(1);
+            io.diglett.agent.AgentConfig config = agentConfig("app-token",
+                    List.of(new HostPort("127.0.0.2", portA), gateway(b)), spec("app", echo.port()));
             io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
             try {
                 int before = agent.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
@@ -652,14 +652,8 @@ class ClusterTests {
              Node b = forwardingNode("127.0.0.3", "cut", path.url(etcd.url()), Duration.ofSeconds(2));
              TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
                      .transferTo(socket.getOutputStream()))) {
-            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(
-                            new HostPort("127.0.0.3", b.address.getPort()), "moving-token", "moving",
-                            new HostPort("127.0.0.1", echo.port()), io.diglett.agent.TrustSettings.plain())
-                    .withTunnels(List.of(new io.diglett.agent.TunnelSpec("moving", new HostPort("127.0.0.1",
-                            echo.port())).withRawPort(true)))
-                    .withGateways(List.of(new HostPort("127.0.0.3", b.address.getPort()),
-                            new HostPort("127.0.0.2", a.address.getPort())))
-                    .withLinks(1);
+            io.diglett.agent.AgentConfig config = agentConfig("moving-token", List.of(gateway(b), gateway(a)),
+                    spec("moving", echo.port()).withRawPort(true));
             io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
             try {
                 agent.start().get(10, TimeUnit.SECONDS);
@@ -732,13 +726,9 @@ class ClusterTests {
              TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
                      .transferTo(socket.getOutputStream()))) {
             int portA = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
-            io.diglett.agent.AgentConfig config = io.diglett.agent.AgentConfig.of(new HostPort("127.0.0.2", portA),
-                            "ice-token", "ice", new HostPort("127.0.0.1", echo.port()),
-                            io.diglett.agent.TrustSettings.plain())
-                    .withGateways(List.of(new HostPort("127.0.0.2", portA), new HostPort("127.0.0.3",
-                            b.address.getPort())))
-                    .withHeartbeat(Duration.ofMillis(500))
-                    .withLinks(1);
+            io.diglett.agent.AgentConfig config = agentConfig("ice-token",
+                    List.of(new HostPort("127.0.0.2", portA), gateway(b)), spec("ice", echo.port()))
+                    .withHeartbeat(Duration.ofMillis(500));
             io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
             try {
                 agent.start().get(10, TimeUnit.SECONDS);
