@@ -356,27 +356,27 @@ class ClusterTests {
 
     @Test
     @SuppressWarnings("try")
-    void theForwardingPortHoldsAtMostItsBoundOfUnfinishedHandshakes() throws Exception {
+    void theForwardingPortHoldsAtMostItsBoundsOfUnfinishedHandshakes() throws Exception {
         int bound = io.diglett.server.cluster.ForwardListener.MAX_HANDSHAKING;
+        int perAddress = io.diglett.server.cluster.ForwardListener.MAX_HANDSHAKING_PER_ADDRESS;
         try (Node a = forwardingNode("127.0.0.2", "a")) {
             HostPort forward = HostPort.parse(a.gateway.cluster().forwarding().get("a"), -1);
             InetSocketAddress at = new InetSocketAddress(forward.host(), forward.port());
             List<Socket> silent = new java.util.ArrayList<>();
             try {
-                for (int i = 0; i < bound; i++) {
-                    Socket socket = TestServers.connect(at);
-                    socket.setSoTimeout(10_000);
-                    silent.add(socket);
-                    readHello(socket); // counted: it got its Hello, and says nothing
+                // from one address: its own bound
+                for (int i = 0; i < perAddress; i++) {
+                    silent.add(silentFrom("127.0.1.10", at));
                 }
-                try (Socket over = TestServers.connect(at)) {
-                    over.setSoTimeout(10_000);
-                    assertEquals(-1, over.getInputStream().read(), "one more is closed at once, without a Hello");
+                assertClosedAtOnce("127.0.1.10", at, "one address may hold no more");
+                // from others, up to the bound in all
+                for (int i = perAddress; i < bound; i++) {
+                    silent.add(silentFrom("127.0.1." + (11 + i / perAddress), at));
                 }
-                silent.remove(0).close();
+                assertClosedAtOnce("127.0.1.99", at, "no more in all");
+                silent.remove(silent.size() - 1).close();
                 TunnelTests.waitFor(() -> {
-                    try (Socket again = TestServers.connect(at)) {
-                        again.setSoTimeout(10_000);
+                    try (Socket again = bound("127.0.1.99", at)) {
                         return again.getInputStream().readNBytes(io.diglett.protocol.node.NodeForward.HELLO_LENGTH)
                                 .length == io.diglett.protocol.node.NodeForward.HELLO_LENGTH;
                     } catch (IOException e) {
@@ -388,6 +388,28 @@ class ClusterTests {
                     socket.close();
                 }
             }
+        }
+    }
+
+    /** A connection from {@code from} to {@code at}, with a 10 s read timeout. */
+    private static Socket bound(String from, InetSocketAddress at) throws IOException {
+        Socket socket = new Socket();
+        socket.bind(new InetSocketAddress(from, 0));
+        socket.connect(at, 5_000);
+        socket.setSoTimeout(10_000);
+        return socket;
+    }
+
+    /** A connection that got its Hello and then says nothing: it holds a handshake place. */
+    private static Socket silentFrom(String from, InetSocketAddress at) throws IOException {
+        Socket socket = bound(from, at);
+        readHello(socket);
+        return socket;
+    }
+
+    private static void assertClosedAtOnce(String from, InetSocketAddress at, String why) throws IOException {
+        try (Socket over = bound(from, at)) {
+            assertEquals(-1, over.getInputStream().read(), why + ": closed at once, without a Hello");
         }
     }
 
@@ -760,6 +782,35 @@ class ClusterTests {
             } finally {
                 agent.close();
             }
+        }
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void etcdDownForEveryNodeSendsNoAgentAway() throws Exception {
+        try (Node a = forwardingNode("127.0.0.2", "a", etcd.url(), Duration.ofSeconds(2));
+             Node b = forwardingNode("127.0.0.3", "b", etcd.url(), Duration.ofSeconds(2));
+             RawAgent agent = new RawAgent(a.address).loggedIn("stay-token", UUID.randomUUID())) {
+            agent.register(1, "stay");
+            agent.finish();
+            TunnelTests.waitFor(() -> a.gateway.cluster().forwarding().containsKey("b")
+                    && b.gateway.cluster().forwarding().containsKey("a"), "the nodes know each other");
+            Thread pongs = answerPings(agent);
+            etcd.stop();
+            try {
+                // both probe each other once silent for the lease (2 s); each heard etcd about when the other did
+                TunnelTests.waitFor(() -> a.gateway.cluster().storeSilentSeconds() > 8
+                        && b.gateway.cluster().storeSilentSeconds() > 8, "both nodes silent for a while", 30_000);
+                assertTrue(!a.gateway.cluster().partitioned() && !b.gateway.cluster().partitioned(),
+                        "etcd down for everyone is not a partition");
+                assertTrue(a.gateway.registrations().names().lookup("stay").filter(io.diglett.server.link.Tunnel::live)
+                        .isPresent(), "the agent is still served where it is");
+            } finally {
+                pongs.interrupt();
+                etcd.start();
+            }
+            TunnelTests.waitFor(() -> a.gateway.cluster().storeUp() && b.gateway.cluster().storeUp(),
+                    "both hear etcd again", 20_000);
         }
     }
 

@@ -31,7 +31,8 @@ import javax.crypto.spec.SecretKeySpec;
  * </pre>
  * After an accepted Answer the connection carries the client's bytes both ways, and a half-close of either side
  * is the client's. A refused one is closed by the holder after its Answer. A probe asks whether the node reaches
- * the cluster store: its Answer is accepted with the reason {@code store up} or {@code store down}; an alive check
+ * the cluster store: its Answer is accepted with the reason {@code store up MILLIS} (when it last heard the store) or
+ * {@code store down}; an alive check
  * whether the name's agent answers ({@code alive} or {@code gone}); both Answers are followed by an HMAC-SHA256
  * under the secret of "diglett answer 1", the nonce and the Answer, then the connection closes.
  */
@@ -196,8 +197,25 @@ public final class NodeForward {
      * The Answer to a probe: accepted, saying whether this node reaches the cluster store, followed by its
      * {@link #answerMac}: a node that acts on it (sends its agents away) must know another node said it.
      */
-    public static ByteBuf probed(ByteBufAllocator alloc, boolean storeUp, byte[] nonce, byte[] secret) {
-        return signed(answer(alloc, 0, storeUp ? STORE_UP : STORE_DOWN), nonce, secret);
+    public static ByteBuf probed(ByteBufAllocator alloc, boolean storeUp, long heardMillisAgo, byte[] nonce,
+                                 byte[] secret) {
+        return signed(answer(alloc, 0, storeUp ? STORE_UP + " " + Math.max(0, heardMillisAgo) : STORE_DOWN), nonce,
+                secret);
+    }
+
+    /**
+     * How many milliseconds before its answer the probed node last heard the store, from a probe's Answer
+     * ({@code store up MILLIS}); -1 when it says the store is down, or the answer is not a probe's.
+     */
+    public static long heardMillisAgo(String reason) {
+        if (!reason.startsWith(STORE_UP + " ")) {
+            return -1;
+        }
+        try {
+            return Long.parseLong(reason.substring(STORE_UP.length() + 1));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     private static ByteBuf signed(ByteBuf answer, byte[] nonce, byte[] secret) {

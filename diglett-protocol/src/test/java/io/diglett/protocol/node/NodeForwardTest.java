@@ -69,7 +69,7 @@ class NodeForwardTest {
     void theAnswersANodeActsOnCarryAMacOfTheSecretAndTheNonce() {
         byte[] nonce = new byte[NodeForward.NONCE_LENGTH];
         nonce[3] = 9;
-        ByteBuf answer = NodeForward.probed(UnpooledByteBufAllocator.DEFAULT, true, nonce, SECRET);
+        ByteBuf answer = NodeForward.probed(UnpooledByteBufAllocator.DEFAULT, true, 250, nonce, SECRET);
         try {
             int length = answer.readableBytes() - NodeForward.ANSWER_MAC_LENGTH;
             byte[] given = new byte[NodeForward.ANSWER_MAC_LENGTH];
@@ -79,7 +79,10 @@ class NodeForwardTest {
             assertEquals(false, java.util.Arrays.equals(NodeForward.answerMac(other, nonce, answer, 0, length), given));
             assertEquals(false, java.util.Arrays.equals(NodeForward.answerMac(SECRET, new byte[16], answer, 0, length),
                     given), "another connection's nonce");
-            assertEquals(NodeForward.STORE_UP, answer.toString(3, length - 3, StandardCharsets.UTF_8));
+            String reason = answer.toString(3, length - 3, StandardCharsets.UTF_8);
+            assertEquals("store up 250", reason);
+            assertEquals(250, NodeForward.heardMillisAgo(reason));
+            assertEquals(-1, NodeForward.heardMillisAgo(NodeForward.STORE_DOWN));
         } finally {
             answer.release();
         }

@@ -117,6 +117,7 @@ public final class GatewayAdmin implements AutoCloseable {
             json.name("cluster").beginObject()
                     .name("node").value(cluster.node())
                     .name("storeUp").value(cluster.storeUp())
+                    .name("partitioned").value(cluster.partitioned())
                     .name("keepaliveSeconds").value(cluster.keepAliveSeconds())
                     .name("storeSilentSeconds").value(cluster.storeSilentSeconds())
                     .name("watchLagSeconds").value(cluster.watchLagSeconds())

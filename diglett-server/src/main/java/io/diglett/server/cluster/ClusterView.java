@@ -11,6 +11,9 @@ public interface ClusterView {
     /** Whether the store answered this node's last keepalive. */
     boolean storeUp();
 
+    /** Whether this node found itself cut off from the store that another node reaches (it sent its agents away). */
+    boolean partitioned();
+
     /** How long the last answered keepalive took, in seconds ({@code -1} before one). */
     double keepAliveSeconds();
 

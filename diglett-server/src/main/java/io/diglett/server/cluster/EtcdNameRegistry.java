@@ -76,6 +76,8 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     /** Where each live node takes forwarded connections (nodes with forwarding only). */
     private final ConcurrentMap<String, InetSocketAddress> forwardAddresses = new ConcurrentHashMap<>();
     private volatile boolean closed;
+    /** The revision of the watch event (or read) being applied now (store thread). */
+    private long eventRevision;
     /** This node's writes not yet seen by its watch: revision to when the write was sent (store thread). */
     private final java.util.LinkedHashMap<Long, Long> unseen = new java.util.LinkedHashMap<>();
     /** Revisions the watch reported before the write's own answer came: revision to when (store thread). */
@@ -160,6 +162,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         return store.call(() -> store.client().getKVClient().get(key, GetOption.builder().isPrefix(true).build()))
                 .thenAccept(all -> {
                     clear.run();
+                    eventRevision = all.getHeader().getRevision();
                     for (KeyValue kv : all.getKvs()) {
                         changed.accept(suffix(kv, prefix), kv);
                     }
@@ -201,6 +204,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     private void each(String prefix, WatchResponse response, BiConsumer<String, KeyValue> changed) {
         for (WatchEvent event : response.getEvents()) {
             KeyValue kv = event.getKeyValue();
+            eventRevision = kv.getModRevision(); // a DELETE's too: the revision that deleted the key
             String name = suffix(kv, prefix);
             if (event.getEventType() == WatchEvent.EventType.DELETE) {
                 changed.accept(name, null);
@@ -266,8 +270,8 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             holders.put(name, holder);
         }
         Held held = local.get(name);
-        if (held == null || held.fence == 0) {
-            return; // not ours, or our claim is still being written
+        if (held == null || held.fence == 0 || eventRevision <= held.fence) {
+            return; // not ours, our claim is still being written, or an event from before our claim
         }
         if (kv == null) {
             held.lose("deleted from the cluster store");
@@ -341,8 +345,9 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         log.info("cluster: etcd silent for {} s: asking {} other node(s) whether they reach it",
                 String.format(java.util.Locale.ROOT, "%.0f", store.silentSeconds()), peers.size());
         List<CompletableFuture<Boolean>> answers = new ArrayList<>();
+        long silentMillis = Math.round(store.silentSeconds() * 1000);
         for (InetSocketAddress peer : peers) {
-            answers.add(forwarding.probe(peer));
+            answers.add(forwarding.probe(peer, silentMillis));
         }
         CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new)).whenCompleteAsync((v, e) -> {
             probing = false;
@@ -363,6 +368,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     }
 
     /** Whether this node found itself cut off from the store that the other nodes reach. */
+    @Override
     public boolean partitioned() {
         return partitioned;
     }
@@ -414,6 +420,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             io.netty.channel.ChannelFuture bound = publicListeners.bindElsewhere(p, name, () -> target(name), workers);
             bound.addListener(f -> {
                 if (!f.isSuccess()) {
+                    // tried again in a second (the port may be this node's own listener, still closing)
+                    store.thread().execute(() -> mirrors.remove(p, mirrors.get(p) != null
+                            && mirrors.get(p).bound() == bound ? mirrors.get(p) : null));
+                    store.thread().schedule(this::syncMirrors, RELEASE_RETRY_MILLIS, TimeUnit.MILLISECONDS);
                     log.warn("cluster: cannot listen on port {} of '{}', which node {} holds: {}", p, Printable.of(name),
                             holders.containsKey(name) ? holders.get(name).node() : "(gone)",
                             Printable.of(String.valueOf(f.cause().getMessage())));
@@ -563,7 +573,8 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                         .commit())
                 .thenCompose(answer -> {
                     if (answer.isSucceeded()) {
-                        return closeMirror(name).thenApply(v -> held.granted(answer.getHeader().getRevision(), lease));
+                        held.written(answer.getHeader().getRevision(), lease);
+                        return closeMirror(name).thenApply(v -> held.granted());
                     }
                     RemoteHolder holder = holderIn(answer);
                     if (holder != null && holder.node().equals(store.node())) {
@@ -606,9 +617,14 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                         .Then(Op.put(key, value(held.tunnel), PutOption.builder().withLeaseId(lease).build()))
                         .Else(Op.get(key, GetOption.DEFAULT))
                         .commit())
-                .thenCompose(answer -> answer.isSucceeded()
-                        ? closeMirror(held.name()).thenApply(v -> held.granted(answer.getHeader().getRevision(), lease))
-                        : CompletableFuture.failedFuture(new NameTakenException(held.name(), null, holderIn(answer))));
+                .thenCompose(answer -> {
+                    if (!answer.isSucceeded()) {
+                        return CompletableFuture.failedFuture(new NameTakenException(held.name(), null,
+                                holderIn(answer)));
+                    }
+                    held.written(answer.getHeader().getRevision(), lease);
+                    return closeMirror(held.name()).thenApply(v -> held.granted());
+                });
     }
 
     /** The holder record of {@code tunnel}'s claim. */
@@ -759,12 +775,17 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             this.tunnel = tunnel;
         }
 
-        NameClaim granted(long revision, long underLease) {
+        /** etcd wrote the claim at {@code revision} under {@code underLease}: from now on the watch judges it. */
+        void written(long revision, long underLease) {
             lease = underLease;
             fence = revision;
             wrote(revision, sent);
-            log.debug("cluster: claimed '{}' (revision {})", tunnel.name(), revision);
-            listeners.tell(new Change(Change.Kind.CLAIMED, tunnel.name(), revision));
+        }
+
+        /** The claim is this tunnel's (its port's mirror closed): listeners are told. */
+        NameClaim granted() {
+            log.debug("cluster: claimed '{}' (revision {})", tunnel.name(), fence);
+            listeners.tell(new Change(Change.Kind.CLAIMED, tunnel.name(), fence));
             return this;
         }
 

@@ -76,7 +76,8 @@ public final class EtcdStore implements AutoCloseable {
         this.settings = settings;
         ClientBuilder builder = Client.builder()
                 .endpoints(settings.etcd().toArray(java.net.URI[]::new))
-                .connectTimeout(REQUEST_TIMEOUT);
+                .connectTimeout(REQUEST_TIMEOUT)
+                .waitForReady(false); // a request fails while no member is reachable, rather than wait to be sent later
         if (settings.etcdTls() || settings.etcdCa() != null || settings.etcdCert() != null) {
             builder.sslContext(sslContext(settings));
         }

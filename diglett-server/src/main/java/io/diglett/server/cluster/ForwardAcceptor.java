@@ -114,7 +114,8 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         deadline.cancel(false);
         handshakeOver();
         if (asked.kind() == NodeForward.Kind.PROBE) {
-            ctx.writeAndFlush(NodeForward.probed(ctx.alloc(), names.storeUp(), nonce, secret))
+            ctx.writeAndFlush(NodeForward.probed(ctx.alloc(), names.storeUp(),
+                            Math.round(names.storeSilentSeconds() * 1000), nonce, secret))
                     .addListener(ChannelFutureListener.CLOSE);
             return;
         }

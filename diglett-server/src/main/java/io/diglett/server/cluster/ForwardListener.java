@@ -22,6 +22,8 @@ public final class ForwardListener implements AutoCloseable {
      * reach the port cannot hold more than this many sockets and their 5 s deadlines.
      */
     public static final int MAX_HANDSHAKING = 512;
+    /** Of those, at most this many from one address: one host cannot take every place. */
+    public static final int MAX_HANDSHAKING_PER_ADDRESS = 64;
 
     private final Channel channel;
 
@@ -32,6 +34,8 @@ public final class ForwardListener implements AutoCloseable {
     static ForwardListener bind(HostPort at, EtcdNameRegistry names, byte[] secret, Transport transport,
                                 EventLoopGroup acceptor, EventLoopGroup workers) throws InterruptedException {
         java.util.concurrent.atomic.AtomicInteger handshaking = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.ConcurrentMap<java.net.InetAddress, java.util.concurrent.atomic.AtomicInteger> perAddress =
+                new java.util.concurrent.ConcurrentHashMap<>();
         ServerBootstrap bootstrap = new ServerBootstrap().group(acceptor, workers)
                 .channel(transport.serverChannel())
                 .option(ChannelOption.SO_REUSEADDR, true)
@@ -43,18 +47,36 @@ public final class ForwardListener implements AutoCloseable {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        if (handshaking.incrementAndGet() > MAX_HANDSHAKING) {
-                            handshaking.decrementAndGet();
-                            ForwardAcceptor.REFUSED.warn("forwarded connection from {} refused: {} handshakes at"
-                                    + " once, the limit", ch.remoteAddress(), MAX_HANDSHAKING);
+                        java.net.InetAddress from = ((InetSocketAddress) ch.remoteAddress()).getAddress();
+                        java.util.concurrent.atomic.AtomicInteger fromThere = perAddress.computeIfAbsent(from,
+                                a -> new java.util.concurrent.atomic.AtomicInteger());
+                        if (fromThere.incrementAndGet() > MAX_HANDSHAKING_PER_ADDRESS
+                                || handshaking.incrementAndGet() > MAX_HANDSHAKING) {
+                            if (fromThere.get() <= MAX_HANDSHAKING_PER_ADDRESS) {
+                                handshaking.decrementAndGet();
+                            }
+                            release(perAddress, from, fromThere);
+                            ForwardAcceptor.REFUSED.warn("forwarded connection from {} refused: too many handshakes"
+                                    + " at once ({} from one address, {} in all, the limits)", ch.remoteAddress(),
+                                    MAX_HANDSHAKING_PER_ADDRESS, MAX_HANDSHAKING);
                             ch.close();
                             return;
                         }
-                        ch.pipeline().addLast(HandlerNames.SESSION, new ForwardAcceptor(names, secret,
-                                handshaking::decrementAndGet));
+                        ch.pipeline().addLast(HandlerNames.SESSION, new ForwardAcceptor(names, secret, () -> {
+                            handshaking.decrementAndGet();
+                            release(perAddress, from, fromThere);
+                        }));
                     }
                 });
         return new ForwardListener(bootstrap.bind(at.host(), at.port()).sync().channel());
+    }
+
+    private static void release(java.util.concurrent.ConcurrentMap<java.net.InetAddress,
+            java.util.concurrent.atomic.AtomicInteger> perAddress, java.net.InetAddress from,
+                                java.util.concurrent.atomic.AtomicInteger count) {
+        if (count.decrementAndGet() <= 0) {
+            perAddress.remove(from, count);
+        }
     }
 
     InetSocketAddress address() {

@@ -56,8 +56,13 @@ public final class NodeForwarder {
      * Asks the node at {@code address} whether it reaches the cluster store: completes with {@code true} if it
      * says so within {@link #DEADLINE}, {@code false} if it says not, or does not answer.
      */
-    java.util.concurrent.CompletableFuture<Boolean> probe(InetSocketAddress address) {
-        return ask(address, NodeForward.Ask.probe(), NodeForward.STORE_UP, false);
+    java.util.concurrent.CompletableFuture<Boolean> probe(InetSocketAddress address, long silentMillis) {
+        // it reaches the store only if it heard it after this node last did (a second of margin): a node whose
+        // keepalive has not failed yet in an outage of everyone's still says "up", with an old time
+        return ask(address, NodeForward.Ask.probe(), reason -> {
+            long heard = NodeForward.heardMillisAgo(reason);
+            return heard >= 0 && heard + 1_000 < silentMillis;
+        }, false);
     }
 
     /**
@@ -66,15 +71,16 @@ public final class NodeForwarder {
      * or does not answer within {@link #DEADLINE} (then nobody can tell, and the holder keeps the name).
      */
     java.util.concurrent.CompletableFuture<Boolean> alive(InetSocketAddress address, String name, long fence) {
-        return ask(address, NodeForward.Ask.alive(name, fence), NodeForward.AGENT_ALIVE, true);
+        return ask(address, NodeForward.Ask.alive(name, fence), NodeForward.AGENT_ALIVE::equals, true);
     }
 
     /**
-     * Sends {@code question} to the node at {@code address}: {@code true} when its accepted Answer says
-     * {@code yes}, {@code false} when it says anything else, {@code unanswered} when it does not answer in time.
+     * Sends {@code question} to the node at {@code address}: {@code true} when its accepted Answer's reason passes
+     * {@code yes}, {@code false} when not, {@code unanswered} when it does not answer in time.
      */
     private java.util.concurrent.CompletableFuture<Boolean> ask(InetSocketAddress address, NodeForward.Ask question,
-                                                                 String yes, boolean unanswered) {
+                                                                 java.util.function.Predicate<String> yes,
+                                                                 boolean unanswered) {
         java.util.concurrent.CompletableFuture<Boolean> answer = new java.util.concurrent.CompletableFuture<>();
         Bootstrap bootstrap = new Bootstrap().group(group).channel(transport.socketChannel())
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) DEADLINE.toMillis())
@@ -102,15 +108,15 @@ public final class NodeForwarder {
     private final class Prober extends ChannelInboundHandlerAdapter {
         private final java.util.concurrent.CompletableFuture<Boolean> answer;
         private final NodeForward.Ask question;
-        private final String yes;
+        private final java.util.function.Predicate<String> yes;
         private final boolean unanswered;
         private final ByteBuf in = io.netty.buffer.Unpooled.buffer(NodeForward.HELLO_LENGTH + 3
                 + NodeForward.MAX_REASON + NodeForward.ANSWER_MAC_LENGTH);
         private boolean asked;
         private byte[] nonce;
 
-        Prober(java.util.concurrent.CompletableFuture<Boolean> answer, NodeForward.Ask question, String yes,
-               boolean unanswered) {
+        Prober(java.util.concurrent.CompletableFuture<Boolean> answer, NodeForward.Ask question,
+               java.util.function.Predicate<String> yes, boolean unanswered) {
             this.answer = answer;
             this.question = question;
             this.yes = yes;
@@ -150,7 +156,7 @@ public final class NodeForwarder {
                         ctx.close(); // unanswered
                         return;
                     }
-                    answer.complete(status == 0 && yes.equals(reason));
+                    answer.complete(status == 0 && yes.test(reason));
                     ctx.close();
                 }
             } catch (ProtocolException e) {

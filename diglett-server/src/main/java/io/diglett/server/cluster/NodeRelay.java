@@ -104,15 +104,24 @@ final class NodeRelay extends ChannelDuplexHandler {
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt == ChannelInputShutdownEvent.INSTANCE) {
             inputDone = true;
+            // what is queued toward the other side is written first: a half-close (or the stream end's
+            // handling) drops whatever is still in the channel's outbound buffer
             if (clientSide) {
-                if (other instanceof DuplexChannel duplex) {
-                    other.flush();
-                    duplex.shutdownOutput();
-                } else {
-                    other.close();
-                }
+                other.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(f -> {
+                    if (other instanceof DuplexChannel duplex) {
+                        duplex.shutdownOutput();
+                    } else {
+                        other.close();
+                    }
+                });
             } else {
-                end.outputDone(other);
+                NodeRelay peer = (NodeRelay) other.pipeline().get(HandlerNames.STREAM);
+                if (peer == null) {
+                    end.outputDone(other);
+                } else {
+                    peer.ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER)
+                            .addListener(f -> end.outputDone(other));
+                }
             }
         } else if (evt != ChannelInputShutdownReadComplete.INSTANCE) {
             ctx.fireUserEventTriggered(evt);

@@ -59,6 +59,11 @@ public record ClusterSettings(List<URI> etcd, String nodeName, Duration leaseTtl
         if ((nodeListen == null) != (secret == null)) {
             throw new IllegalArgumentException("--node-listen and --cluster-secret-file go together");
         }
+        if (nodeListen != null && (nodeListen.host().equals("0.0.0.0") || nodeListen.host().equals("::")
+                || nodeListen.host().equals("[::]"))) {
+            throw new IllegalArgumentException("--node-listen " + nodeListen + ": give the address the other nodes"
+                    + " reach this one at (it is recorded in etcd for them), not a wildcard");
+        }
         if (secret != null && secret.length < MIN_SECRET_BYTES) {
             throw new IllegalArgumentException("the cluster secret has " + secret.length + " bytes; at least "
                     + MIN_SECRET_BYTES + " are needed (e.g. head -c 32 /dev/urandom | base64 > FILE)");
