@@ -74,6 +74,23 @@ def port_open(port, timeout=0.2):
         return False
 
 
+def listening(host, port):
+    """True if a socket listens on host:port (IPv4), from /proc/net/tcp and tcp6 (a JVM's sockets are IPv6 ones
+    bound to the IPv4-mapped address): no connection made (one to a tunnel's iperf3 port would reach iperf3 -s as
+    a test that never starts)."""
+    word = "%08X" % int.from_bytes(socket.inet_aton(host), "little")
+    wanted = {"%s:%04X" % (word, port), "0000000000000000FFFF0000%s:%04X" % (word, port)}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                if any(len(fields) > 3 and fields[1] in wanted and fields[3] == "0A"
+                       for fields in (line.split() for line in f)):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def https_get(port, path="/index.html", timeout=2.0):
     """One GET over TLS as wrk sends it (server name and Host HTTPS_HOST, the Host with the port), Connection:
     close, the certificate not verified (wrk does not either): (status line, body, TLS version, cipher).
@@ -384,12 +401,13 @@ class Bench:
         self.procs = Procs(work)
         self.tools = {t: os.environ.get(f"BENCH_{t.upper().replace('-', '_')}") or shutil.which(t) or t
                       for t in ("nginx", "iperf3", "wrk", "sshd", "ssh", "ssh-keygen", "gnuplot", "java", "caddy",
-                                "openssl", "unshare")}
+                                "openssl", "unshare", "etcd")}
         self.nginx = self.iperf = self.sshd = None
         self.gateway = self.agent = self.ssh = self.caddy = None
         self.resolve = None  # the command prefix under which HTTPS_HOST resolves to 127.0.0.1 (resolve_prefix)
         self.https_tls = {}  # path -> TLS version and cipher an OpenSSL client negotiated (scenario 7)
         self.ports = {}
+        self.cluster_port_range = None  # scenario 8's --port-range, LOW-HIGH (cluster_run)
         self.warnings = []
         self.other_cpu = []
         self.run_index = 0
@@ -1286,106 +1304,186 @@ def https_scenario(b, fig, order):
 
 
 CLUSTER_PATHS = ("direct", "holder", "forwarding")
+CLUSTER_HOSTS = {"direct": "127.0.0.1", "holder": "127.0.0.2", "forwarding": "127.0.0.3"}
+CLUSTER_TARGET = 0.75  # issue 18: forwarding costs at most 25% of the holder's req/s
+CLUSTER_PORTS = 200  # the nodes' --port-range: a block of free ports, the same on both
+# What every node and the agent log at each start of the bench (no token file, a generated certificate, trust on
+# first use): not a problem of the run. Any other WARN or ERROR line of theirs goes to the report's warnings.
+CLUSTER_EXPECTED_WARNINGS = r"no --auth-file|generated a new self-signed TLS certificate|FIRST CONNECTION to gateway"
+
+
+def bindable(host, port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port_range(count, hosts):
+    """The first port of a block of count ports, every one of them bindable now on every host, outside the
+    kernel's ephemeral range (where the clients' own outgoing connections would take ports of the block meanwhile,
+    and a node that cannot listen on a name's port does not serve it)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph_low, eph_high = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        eph_low, eph_high = 32768, 60999
+    starts = list(range(10000, eph_low - count + 1, count)) + list(range(eph_high + 1, 65536 - count + 1, count))
+    random.shuffle(starts)
+    for start in starts[:50]:
+        if all(bindable(host, port) for port in range(start, start + count) for host in hosts):
+            return start
+    raise HarnessError(f"no block of {count} free ports on {', '.join(hosts)} outside the ephemeral range "
+                       f"{eph_low}-{eph_high}")
+
+
+def register_tmpdir(b, path):
+    """A temp dir outside the work dir (etcd's data on /dev/shm): bench/run's trap removes those listed in
+    $BENCH_WORK/tmpdirs if this script dies before its own clean-up."""
+    with open(b.path("tmpdirs"), "a") as f:
+        f.write(path + "\n")
+
+
+def start_etcd(b, index):
+    """One etcd member on free client and peer ports of 127.0.0.1, its data in a temp dir on /dev/shm (memory:
+    its fsyncs cost nothing); ready once /health says so. Another pair of ports if that failed (taken
+    meanwhile). Returns (process, client URL, data dir)."""
+    etcd_log = b.path(f"etcd-{index}.log")
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    for attempt in range(3):
+        data = tempfile.mkdtemp(prefix="diglett-bench-etcd.", dir=shm)
+        register_tmpdir(b, data)
+        client, peer = free_port(), free_port()
+        url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+        proc = b.procs.spawn("etcd", [b.tools["etcd"], "--name", "n1", "--data-dir", data,
+                                      "--listen-client-urls", url, "--advertise-client-urls", url,
+                                      "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                                      "--initial-cluster", f"n1={peer_url}", "--initial-cluster-state", "new",
+                                      "--log-level", "warn"], etcd_log)
+
+        def healthy():
+            try:  # straight to it: an http_proxy of the environment must not take 127.0.0.1
+                with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "/health",
+                                                                                      timeout=1) as r:
+                    return b'"health":"true"' in r.read()
+            except OSError:
+                return False
+
+        try:
+            wait_for(f"etcd healthy on {url}", healthy, 20, proc, etcd_log)
+            return proc, url, data
+        except HarnessError:
+            b.procs.stop(proc)
+            shutil.rmtree(data, ignore_errors=True)
+            if attempt == 2:
+                raise
 
 
 def cluster_run(b, index):
     """8. Cluster mode (issue 18): two gateway nodes on one etcd, 127.0.0.2 (the holder: the agent is connected to
     it) and 127.0.0.3 (forwarding: it has no agent of its own and forwards every connection to the holder over
     its node-to-node connection), the same raw port on both. Requests/s and latency (wrk, the small file, 32
-    keep-alive connections) and the 1-stream download (iperf3 -R) through each, beside direct. Returns
-    figures[key][path] with the paths CLUSTER_PATHS."""
+    keep-alive connections) and the 1-stream download (iperf3 -R) through each, beside direct (nginx and iperf3
+    themselves), the paths one after the other, the order rotating from run to run. Everything is started for
+    the run and stopped after it (agent, nodes, etcd; etcd's data dir removed). Returns figures[key][path] with
+    the paths CLUSTER_PATHS."""
     o = b.o
     fig = {}
 
     def put(key, path, value):
         fig.setdefault(key, {})[path] = value
 
-    etcd = shutil.which("etcd")
-    if not etcd:
-        raise HarnessError("etcd is not installed (Debian: apt-get install etcd-server)")
-    data = tempfile.mkdtemp(prefix="diglett-bench-etcd.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    client, peer = free_port(), free_port()
-    url = f"http://127.0.0.1:{client}"
-    etcd_log = b.path(f"etcd-{index}.log")
-    procs = []
+    procs, data = [], None
     try:
-        procs.append(b.procs.spawn("etcd", [etcd, "--name", "n1", "--data-dir", data, "--listen-client-urls", url,
-                                            "--advertise-client-urls", url, "--listen-peer-urls",
-                                            f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls",
-                                            f"http://127.0.0.1:{peer}", "--initial-cluster",
-                                            f"n1=http://127.0.0.1:{peer}", "--initial-cluster-state", "new",
-                                            "--log-level", "warn"], etcd_log))
-
-        def healthy():
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=1) as r:
-                    return b'"health":"true"' in r.read()
-            except OSError:
-                return False
-
-        wait_for("etcd healthy", healthy, 20, procs[0], etcd_log)
+        etcd, url, data = start_etcd(b, index)
+        procs.append(etcd)
         secret = b.path("cluster.secret")
         with open(secret, "w") as f:
             f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
         os.chmod(secret, 0o600)
-        low = 40000 + random.randrange(0, 20) * 1000  # a range of 200 both nodes use; ports taken are skipped
+        low = free_port_range(CLUSTER_PORTS, (CLUSTER_HOSTS["holder"], CLUSTER_HOSTS["forwarding"]))
+        b.cluster_port_range = f"{low}-{low + CLUSTER_PORTS - 1}"
+        # One state dir for both nodes: every node of a cluster presents the same certificate to agents. The
+        # holder starts first and generates it; the forwarding node finds it there.
         state = b.path(f"cluster-state-{index}")
         nodes = {}
-        for name, host in (("holder", "127.0.0.2"), ("forwarding", "127.0.0.3")):  # the holder makes the cert
-            glog = b.path(f"node-{name}-{index}.log")
+        for name in ("holder", "forwarding"):
+            host, glog = CLUSTER_HOSTS[name], b.path(f"node-{name}-{index}.log")
             cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett-server"), "-l", f"{host}:0", "--bind", host,
-                   "--state-dir", state, "--max-connections-per-ip", "0", "--port-range", f"{low}-{low + 199}",
+                   "--state-dir", state, "--max-connections-per-ip", "0", "--port-range", b.cluster_port_range,
                    "--cluster-etcd", url, "--node-name", name, "--node-listen", f"{host}:0",
                    "--cluster-secret-file", secret]
-            procs.append(b.procs.spawn(f"node-{name}", cmd, glog, env=dict(os.environ, TZ="UTC")))
-            m = wait_for(f"node {name} listening", lambda: grep_log(glog, r"listening for agents on \S+:(\d+)"), 60,
-                         procs[-1], glog)
-            nodes[name] = (host, int(m.group(1)), glog)
-        host, port, glog = nodes["holder"]
+            proc = b.procs.spawn(f"node-{name}", cmd, glog, env=dict(os.environ, TZ="UTC"))
+            procs.append(proc)
+            m = wait_for(f"node {name} listening for agents", lambda: grep_log(glog, r"listening for agents on \S+:(\d+)"),
+                         60, proc, glog)
+            wait_for(f"node {name} joined the cluster", lambda: grep_log(glog, r"cluster: node \S+ joined"), 10, proc,
+                     glog)
+            nodes[name] = (proc, int(m.group(1)), glog)
+        holder, agent_port, hlog = nodes["holder"]
         alog = b.path(f"cluster-agent-{index}.log")
-        procs.append(b.procs.spawn("cluster-agent", [
-            os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"{host}:{port}",
+        # As the harness's other agents: trust on first use (a known-gateways file of its own), the agent's defaults.
+        # Without --domain on the nodes every name gets a raw port: no --raw-port needed.
+        agent = b.procs.spawn("cluster-agent", [
+            os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"{CLUSTER_HOSTS['holder']}:{agent_port}",
             "--known-gateways", b.path(f"cluster-known-{index}"), "-n", f"web=127.0.0.1:{b.ports['nginx']}",
-            "-n", f"iperf=127.0.0.1:{b.ports['iperf']}", *o.agent_option], alog, env=dict(os.environ, TZ="UTC")))
-        web = int(wait_for("the agent registered 'web'",
-                           lambda: grep_log(glog, r"register domain 'web' -> '(\d+)'"), 60, procs[-1], alog).group(1))
-        iperf = int(wait_for("the agent registered 'iperf'",
-                             lambda: grep_log(glog, r"register domain 'iperf' -> '(\d+)'"), 30, procs[-1],
+            "-n", f"iperf=127.0.0.1:{b.ports['iperf']}", *o.agent_option], alog, env=dict(os.environ, TZ="UTC"))
+        procs.append(agent)
+        web = int(wait_for("the agent online with 'web'",
+                           lambda: grep_log(alog, r"online: 'web' is reachable at \S+:(\d+)"), 60, agent, alog).group(1))
+        iperf = int(wait_for("the agent online with 'iperf'",
+                             lambda: grep_log(alog, r"online: 'iperf' is reachable at \S+:(\d+)"), 30, agent,
                              alog).group(1))
-        hosts = {"direct": "127.0.0.1", "holder": "127.0.0.2", "forwarding": "127.0.0.3"}
         web_port = {"direct": b.ports["nginx"], "holder": web, "forwarding": web}
         iperf_port = {"direct": b.ports["iperf"], "holder": iperf, "forwarding": iperf}
-        wait_for("node forwarding serving 'web' on the same port",
-                 lambda: http_ok(web, timeout=1.0, host="127.0.0.3"), 30, procs[1], nodes["forwarding"][2])
+        # The forwarding node listens on the name's port once its etcd watch sees the registration: a request
+        # through it must succeed (forwarded to the holder, through the agent, to nginx) before measuring.
+        wait_for("a request through the holder", lambda: http_ok(web, timeout=1.0, host=CLUSTER_HOSTS["holder"]),
+                 30, holder, hlog)
+        fproc, _, flog = nodes["forwarding"]
+        wait_for(f"the forwarding node serving 'web' on {CLUSTER_HOSTS['forwarding']}:{web}",
+                 lambda: http_ok(web, timeout=1.0, host=CLUSTER_HOSTS["forwarding"]), 30, fproc, flog)
+        wait_for(f"the forwarding node listening on 'iperf''s port {CLUSTER_HOSTS['forwarding']}:{iperf}",
+                 lambda: listening(CLUSTER_HOSTS["forwarding"], iperf), 30, fproc, flog)
         order = list(CLUSTER_PATHS[index % 3:] + CLUSTER_PATHS[:index % 3])
 
         def wrk(path, seconds, name):
             cmd = [b.tools["wrk"], "-t2", f"-c{o.conns}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-                   f"http://{hosts[path]}:{web_port[path]}/index.html"]
+                   f"http://{CLUSTER_HOSTS[path]}:{web_port[path]}/index.html"]
             rc, out, err = b.run_client(name, cmd, seconds + 60)
             parsed = parse_wrk(out)
             if parsed is None:
-                b.warnings.append(f"cluster wrk {path}: no result (exit {rc}) {err[-300:]}")
+                b.warnings.append(f"run {index + 1}: cluster wrk {path}: no result (exit {rc}) {err[-300:]}")
             return parsed or {}
 
         def download(path, seconds):
-            cmd = [b.tools["iperf3"], "-c", hosts[path], "-p", str(iperf_port[path]), "-t", str(seconds), "-P", "1",
-                   "-R", "-J", "--connect-timeout", "5000"]
+            cmd = [b.tools["iperf3"], "-c", CLUSTER_HOSTS[path], "-p", str(iperf_port[path]), "-t", str(seconds),
+                   "-P", "1", "-R", "-J", "--connect-timeout", "5000"]
             if o.omit:
                 cmd += ["-O", str(o.omit)]
-            rc, out, err = b.run_client("iperf3-cluster", cmd, seconds + o.omit + 30)
-            try:
-                return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
-            except (ValueError, KeyError):
-                b.warnings.append(f"cluster iperf3 {path}: {(out + err)[-300:]}")
+            for attempt in range(2):
+                rc, out, err = b.run_client("iperf3-cluster", cmd, seconds + o.omit + 30)
+                try:
+                    doc = json.loads(out)
+                except ValueError:
+                    doc = {"error": (out + err)[-300:] or f"exit {rc}"}
+                if "error" not in doc:
+                    return doc["end"]["sum_received"]["bits_per_second"] / 1e9
+                # As b.iperf3: a failed test can leave iperf3 -s busy; the same port again, the tunnels go there.
+                b.warnings.append(f"run {index + 1}: cluster iperf3 -R on {path}: {doc['error']}")
                 b.restart_iperf()
-                iperf_port["direct"] = b.ports["iperf"]
-                return None
+            return None
 
-        log(f"  8. cluster: holder node 127.0.0.2, forwarding node 127.0.0.3, port {web} on both")
-        if o.warmup:
+        log(f"  8. cluster: holder node {CLUSTER_HOSTS['holder']}, forwarding node {CLUSTER_HOSTS['forwarding']}, "
+            f"'web' on port {web} and 'iperf' on {iperf} of both")
+        if o.cluster_warmup:
+            # Fresh JVMs: each node's JIT compiles for its first traffic (the other scenarios' gateway has served
+            # a minute of it by their HTTP figures). Each path runs first as it is measured, so that no node is
+            # measured while it compiles the code for it.
             for path in order:
-                wrk(path, o.warmup, "warmup")
+                wrk(path, o.cluster_warmup, "warmup")
                 download(path, o.bulk_warmup)
         for path in order:
             with b.slot("cluster_rps", path):
@@ -1394,20 +1492,33 @@ def cluster_run(b, index):
             put("cluster_p50", path, r.get("p50"))
             put("cluster_p99", path, r.get("p99"))
             put("cluster_errors", path, r.get("errors"))
+            if r.get("errors"):
+                put("cluster_error_detail", path, {**(r.get("socket_errors") or {}), "non2xx": r.get("non2xx", 0)})
         for path in order:
             with b.slot("cluster_down", path):
                 put("cluster_down", path, download(path, o.duration))
         log("     req/s " + fmt_paths(fig["cluster_rps"], "") + "; p99 " + fmt_paths(fig["cluster_p99"], "ms")
             + "; download " + fmt_paths(fig["cluster_down"], "Gbit/s"))
-        for name, (_, _, node_log) in nodes.items():
-            problems = grep_all(node_log, r" (WARN|ERROR) (cluster:|forwarded)")
+        ratio = report.per_run_ratio({"runs": [fig]}, "cluster_rps", "forwarding", "holder")
+        log(f"     forwarding / holder req/s: {report.fmt_ratio(ratio)} (target: at least {CLUSTER_TARGET:g})")
+        for proc in procs:
+            if proc.poll() is not None:
+                b.warnings.append(f"run {index + 1}: the cluster's {proc.bench_name} exited (code {proc.returncode}) "
+                                  "during the measurements")
+                log(f"     warning: the cluster's {proc.bench_name} exited (code {proc.returncode})")
+        for what, path in (("node holder", hlog), ("node forwarding", flog), ("agent", alog)):
+            problems = [line for line in grep_all(path, r" (WARN|ERROR) ")
+                        if not re.search(CLUSTER_EXPECTED_WARNINGS, line)]
             if problems:
-                b.warnings.append(f"cluster node {name}: " + " | ".join(problems[:3]))
+                b.warnings.append(f"run {index + 1}: cluster {what} logged {len(problems)} warning(s) or error(s): "
+                                  + " | ".join(problems[:3]) + (" | ..." if len(problems) > 3 else ""))
+                log(f"     warning: the cluster's {what} logged {len(problems)} WARN/ERROR line(s), first: {problems[0]}")
         return fig
     finally:
-        for proc in reversed(procs):
+        for proc in reversed(procs):  # agent, forwarding node, holder, etcd
             b.procs.stop(proc, grace=15.0)
-        shutil.rmtree(data, ignore_errors=True)
+        if data:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def hostile_run(b, index):
@@ -1640,6 +1751,8 @@ def machine_info(b):
         "wrk": tool_version([b.tools["wrk"], "-v"], r"wrk \S+"),
         "openssh": tool_version([b.tools["ssh"], "-V"], r"OpenSSH_[^,\s]+"),
         "caddy": tool_version([b.tools["caddy"], "version"]),
+        **({"etcd": tool_version([b.tools["etcd"], "--version"], r"etcd Version: \S+")}
+           if shutil.which(b.tools["etcd"]) else {}),
         "openssl": tool_version([b.tools["openssl"], "version"], r"OpenSSL \S+"),
         "gnuplot": tool_version([b.tools["gnuplot"], "--version"]),
         "python": platform.python_version(),
@@ -1724,6 +1837,7 @@ def main(argv=None):
         o.idle_sockets = o.idle_sockets or 200
         o.hostile_conns = o.hostile_connections or 1000
         o.stall_settle, o.register_deadline = 3, 10
+        o.cluster_warmup = 0
         o.out = o.out or os.path.join(work, "report")
         o.results = o.results or o.out
     else:
@@ -1737,6 +1851,7 @@ def main(argv=None):
         o.idle_sockets = o.idle_sockets or 2000
         o.hostile_conns = o.hostile_connections or 10000
         o.stall_settle, o.register_deadline = 15, 30
+        o.cluster_warmup = o.warmup  # the nodes are fresh JVMs: each path warmed up as in the other scenarios
         only = o.https_only or o.cluster_only
         o.out = o.out or (os.path.join(work, "report") if only else os.path.join(ROOT, "docs"))
         o.results = o.results or (o.out if only else os.path.join(HERE, "results"))
@@ -1817,10 +1932,23 @@ def main(argv=None):
 
     def cluster_doc():
         return {"runs": cluster_runs, "median": median_figures(cluster_runs, CLUSTER_PATHS),
-                "nodes": "two gateway nodes on one etcd member: holder 127.0.0.2 (the agent's), forwarding 127.0.0.3",
-                "node_args": ["--state-dir", "SHARED", "--max-connections-per-ip", "0", "--port-range", "LOW-HIGH",
-                              "--cluster-etcd", "URL", "--node-name", "NAME", "--node-listen", "HOST:0",
-                              "--cluster-secret-file", "FILE"]} if cluster_runs else None
+                "nodes": f"two gateway nodes on one etcd member: holder {CLUSTER_HOSTS['holder']} (the agent's), "
+                         f"forwarding {CLUSTER_HOSTS['forwarding']}",
+                "settings": {"duration_s": o.duration, "warmup_s": o.cluster_warmup, "bulk_warmup_s": o.bulk_warmup,
+                             "iperf3_omit_s": o.omit, "connections": o.conns, "wrk_threads": 2,
+                             "small_file_bytes": SMALL_BYTES, "port_range": b.cluster_port_range,
+                             "etcd": info.get("etcd"), "target_ratio": CLUSTER_TARGET, "hosts": CLUSTER_HOSTS},
+                "etcd_args": ["--name", "n1", "--data-dir", "/dev/shm/TEMP", "--listen-client-urls",
+                              "http://127.0.0.1:PORT", "--advertise-client-urls", "http://127.0.0.1:PORT",
+                              "--listen-peer-urls", "http://127.0.0.1:PEER", "--initial-advertise-peer-urls",
+                              "http://127.0.0.1:PEER", "--initial-cluster", "n1=http://127.0.0.1:PEER",
+                              "--initial-cluster-state", "new", "--log-level", "warn"],
+                "node_args": ["-l", "HOST:0", "--bind", "HOST", "--state-dir", "SHARED", "--max-connections-per-ip",
+                              "0", "--port-range", "LOW-HIGH", "--cluster-etcd", "URL", "--node-name", "NAME",
+                              "--node-listen", "HOST:0", "--cluster-secret-file", "FILE"],
+                "agent_args": ["-g", f"{CLUSTER_HOSTS['holder']}:PORT", "--known-gateways", "FILE",
+                               "-n", "web=127.0.0.1:NGINX_PORT", "-n", "iperf=127.0.0.1:IPERF_PORT",
+                               *o.agent_option]} if cluster_runs else None
     info = {}
     # After every run, what is done so far: an interrupted run leaves its finished runs for --report.
     partial = os.path.join(o.results, f"partial-{time.strftime('%Y%m%d-%H%M%S')}.json")
@@ -1839,6 +1967,9 @@ def main(argv=None):
             log(f"warning: the machine is busy ({busy * 100:.0f}% CPU) before the run: figures will suffer")
         if o.regular:  # fail early: scenario 7 cannot run without it
             b.resolve_prefix()
+        if (o.regular or o.cluster_only) and not shutil.which(b.tools["etcd"]):  # nor scenario 8 without etcd
+            raise HarnessError(f"scenario 8 (cluster) needs etcd ({b.tools['etcd']} not found; Debian: apt-get "
+                               "install etcd-server, which bench/run does as root)")
         log("starting nginx, iperf3 -s and sshd on 127.0.0.1")
         b.make_cert()
         b.start_nginx()
@@ -1895,11 +2026,11 @@ def main(argv=None):
             json.dump(doc, f, indent=1)
         md_path = os.path.join(o.out, "cluster.md")
         with open(md_path, "w") as f:
-            f.write("\n".join(report.cluster_markdown(doc)) + "\n")
+            f.write("\n".join(report.cluster_markdown(doc, alone=True)) + "\n")
         for w in b.warnings:
             log(f"warning: {w}")
         log(f"done in {elapsed:.0f} s: {md_path}, raw results {json_path}")
-        print("\n".join(report.cluster_markdown(doc)), flush=True)
+        print("\n".join(report.cluster_markdown(doc, alone=True)), flush=True)
         missing = [k for k, v in doc["cluster"]["median"].items() if v.get("direct") is None]
         if missing:
             log(f"HARNESS FAILED: direct measurements without a result: {', '.join(missing)}")

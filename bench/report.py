@@ -5,6 +5,7 @@ import statistics
 import subprocess
 
 PATH_LABELS = {"direct": "direct", "ssh": "ssh -R", "diglett": "diglett"}
+CLUSTER_PATHS = ("direct", "holder", "forwarding")  # scenario 8's paths (bench.py's CLUSTER_PATHS)
 # Scenario 7 (HTTPS ingress): its peer, filed under the path "ssh", is Caddy in front of the ssh -R port.
 HTTPS_PEER = "Caddy + ssh -R"
 
@@ -390,9 +391,9 @@ def markdown(doc, chart_ok, json_path):
     for label, key in (("CPU", "cpu"), ("cores", "cores"), ("memory", "memory"), ("OS", "os"),
                        ("kernel", "kernel"), ("Java", "java"), ("Diglett (git)", "diglett"), ("nginx", "nginx"),
                        ("iperf3", "iperf3"), ("wrk", "wrk"), ("OpenSSH", "openssh"), ("Caddy", "caddy"),
-                       ("OpenSSL", "openssl"), ("gnuplot", "gnuplot"),
+                       ("OpenSSL", "openssl"), ("etcd", "etcd"), ("gnuplot", "gnuplot"),
                        ("other load", "busy_before"), ("load average after", "load_after")):
-        if key in ("caddy", "openssl") and key not in m:  # results before scenario 7
+        if key in ("caddy", "openssl", "etcd") and key not in m:  # results before scenario 7 or 8
             continue
         w(f"| {label} | {m.get(key, '')} |")
     shares = [entry["share"] for entry in doc.get("other_cpu", [])]
@@ -539,36 +540,103 @@ def markdown(doc, chart_ok, json_path):
     return ending()
 
 
-def cluster_markdown(doc):
+CLUSTER_LABELS = {"direct": "direct", "holder": "holder node", "forwarding": "forwarding node"}
+
+
+def cluster_figures(cs):
+    """Scenario 8's rows (key, metric, unit), in table order."""
+    return [
+        ("cluster_rps", f"requests/s ({cs.get('connections', 32)} conns)", "req/s"),
+        ("cluster_p50", "p50 latency", "ms"),
+        ("cluster_p99", "p99 latency", "ms"),
+        ("cluster_errors", "errors (socket errors + non-2xx)", ""),
+        ("cluster_down", "download, 1 stream, iperf3 -R", "Gbit/s"),
+    ]
+
+
+def cluster_target(c):
+    """Issue 18's target: (target, measured, pass), the ratio the median of the ratios within each run."""
+    target = (c.get("settings") or {}).get("target_ratio", 0.75)
+    r = per_run_ratio(c, "cluster_rps", "forwarding", "holder")
+    rps = c["median"].get("cluster_rps", {})
+    return (f"cluster: through a forwarding node, req/s ≥ {target:g}× the holder's (forwarding costs at most "
+            f"{(1 - target) * 100:.0f}%)",
+            f"{fmt_ratio(r)} ({fmt_num(rps.get('forwarding'))} vs {fmt_num(rps.get('holder'))} req/s)",
+            r is not None and r >= target)
+
+
+def cluster_markdown(doc, alone=False):
     """Scenario 8 (issue 18): through the holder node and through a forwarding node, beside direct; the lines of
-    its section."""
+    its section (alone: the page of bench/run --cluster-only, with the machine and the date)."""
     c = doc["cluster"]
+    cs = c.get("settings") or {}
     med = c["median"]
-    lines = ["## 8. Cluster: through the holder node and through a forwarding node\n",
-             f"{c['nodes']}; the agent (its default links) is connected to the holder, and the name's raw port is "
-             "the same on both nodes: the forwarding node relays each connection to the holder over a node-to-node "
-             "TCP connection (docs/cluster.md). wrk: the 1 KiB file, 32 keep-alive connections; iperf3: 1 stream, "
-             f"download (-R). Median of {len(c['runs'])} run{'s' if len(c['runs']) != 1 else ''}; the paths "
-             "measured one after the other, the order rotating from run to run.\n",
-             "| figure | direct | holder | forwarding | forwarding / holder |", "|---|--:|--:|--:|--:|"]
-    for key, label, unit, better in (("cluster_rps", "requests/s", "", "higher"), ("cluster_p50", "p50 latency", "ms", "lower"),
-                                     ("cluster_p99", "p99 latency", "ms", "lower"),
-                                     ("cluster_down", "download", "Gbit/s", "higher"),
-                                     ("cluster_errors", "wrk errors", "", "lower")):
+    runs = len(c["runs"])
+    lines = []
+    if alone:
+        m = doc["machine"]
+        lines += ["# Benchmarks: scenario 8 alone (`bench/run --cluster-only`)\n",
+                  f"Generated {m.get('date')} at Diglett {m.get('diglett')}; {m.get('cpu')}, {m.get('cores')} cores, "
+                  f"kernel {m.get('kernel')}, {m.get('java')}, {m.get('etcd', 'etcd')}; {m.get('busy_before', '')}."
+                  + (" **Smoke run**: short durations, figures not meaningful." if doc["settings"]["mode"] == "smoke"
+                     else "") + "\n"]
+    warmup = cs.get("warmup_s")
+    hosts = cs.get("hosts") or {}
+    lines += [
+        "## 8. Cluster: holder vs forwarding node\n",
+        f"Cluster mode (issue 18, docs/cluster.md), on loopback: one etcd member (its data on /dev/shm) and two "
+        f"gateway nodes, the **holder** on {hosts.get('holder', '127.0.0.2')} (the agent is connected to it) and a "
+        f"**forwarding** node on {hosts.get('forwarding', '127.0.0.3')}, sharing a state directory (every node of a "
+        "cluster presents the same certificate to agents), the cluster secret, "
+        + (f"`--port-range {cs['port_range']}` " if cs.get("port_range") else "one `--port-range` ")
+        + "and `--max-connections-per-ip 0`, TLS on and otherwise their defaults; one agent (its defaults, trust on "
+        "first use) connected to the holder registers `web` (nginx) and `iperf` (iperf3 -s). Without `--domain` "
+        "every name gets a raw port, the same port on every node: the holder serves it through its agent link, "
+        "the forwarding node relays each connection to the holder over a node-to-node TCP connection. "
+        f"**direct** is the client talking to nginx or iperf3 itself, the limit on this machine. wrk `--latency "
+        f"-t{cs.get('wrk_threads', 2)} -c{cs.get('connections', 32)} --timeout 5s` on the "
+        f"{cs.get('small_file_bytes', 1024):,}-byte file; iperf3 `-P 1 -R` (backend to client)"
+        + (f", its first {cs['iperf3_omit_s']} s omitted" if cs.get("iperf3_omit_s") else "")
+        + f"; {cs.get('duration_s', '?')} s per measurement, the three paths one after the other, the order "
+        "rotating from run to run"
+        + (f", after a warm-up of each path ({warmup} s of wrk, "
+           f"{(cs.get('bulk_warmup_s') or 0) + (cs.get('iperf3_omit_s') or 0)} s of iperf3: the nodes are fresh "
+           "JVMs, and their JIT compiles for the first traffic)" if warmup else "")
+        + f". Median of {runs} run{'s' if runs != 1 else ''}; the ratio is the median of the ratios taken within "
+        "each run (forwarding's figure over the holder's; for latency lower is better).\n",
+        "| figure | direct | holder node | forwarding node | forwarding / holder |",
+        "|---|--:|--:|--:|--:|"]
+    for key, metric, unit in cluster_figures(cs):
         row = med.get(key, {})
-        holder, forwarding = row.get("holder"), row.get("forwarding")
-        ratio = (f"{forwarding / holder:.2f}" if isinstance(holder, (int, float)) and holder
-                 and isinstance(forwarding, (int, float)) else "—")
-        cells = " | ".join(fmt_num(row.get(path)) + (f" {unit}" if unit and row.get(path) is not None else "")
-                           for path in ("direct", "holder", "forwarding"))
-        lines.append(f"| {label} | {cells} | {ratio} |")
-    rps = med.get("cluster_rps", {})
-    if isinstance(rps.get("holder"), (int, float)) and isinstance(rps.get("forwarding"), (int, float)) \
-            and rps["holder"]:
-        ratio = rps["forwarding"] / rps["holder"]
+        cells = " | ".join("—" if path not in row else fmt_num(row[path]) for path in CLUSTER_PATHS)
+        r = None if key.endswith("_errors") else per_run_ratio(c, key, "forwarding", "holder")
+        label = f"{metric} ({unit})" if unit and unit != "req/s" else metric
+        lines.append(f"| {label} | {cells} | {fmt_ratio(r)} |")
+    lines.append("")
+    detail = [(i + 1, path, fig["cluster_error_detail"][path]) for i, fig in enumerate(c["runs"])
+              for path in fig.get("cluster_error_detail", {})]
+    if detail:
+        lines.append("Errors (wrk's socket errors and non-2xx answers): " + "; ".join(
+            f"run {i}, {CLUSTER_LABELS[p]}: " + ", ".join(f"{k} {v}" for k, v in d.items() if v)
+            for i, p, d in detail) + ".\n")
+    target, measured, ok = cluster_target(c)
+    lines += ["| target (issue 18) | measured | |", "|---|---|---|",
+              f"| {target} | {measured} | {'pass' if ok else '**fail**'} |", ""]
+    if runs > 1:
+        lines += ["| figure | path | " + " | ".join(f"run {i + 1}" for i in range(runs)) + " |",
+                  "|---|---|" + "--:|" * runs]
+        for key, metric, unit in cluster_figures(cs):
+            for path in CLUSTER_PATHS:
+                values = [fig.get(key, {}).get(path, "absent") for fig in c["runs"]]
+                if all(v == "absent" for v in values):
+                    continue
+                lines.append(f"| {metric} | {CLUSTER_LABELS[path]} | "
+                             + " | ".join("—" if v == "absent" else fmt_num(v) for v in values) + " |")
         lines.append("")
-        lines.append(f"Target (issue 18): forwarding costs at most 25% of req/s (forwarding / holder >= 0.75): "
-                     f"{ratio:.2f}, **{'met' if ratio >= 0.75 else 'not met'}**.")
+    if alone and doc.get("warnings"):
+        lines.append("Warnings:\n")
+        lines += [f"- {warning}" for warning in doc["warnings"]]
+        lines.append("")
     return lines
 
 
@@ -703,7 +771,9 @@ unset multiplot
 def summary(doc):
     lines = ["", "targets:"]
     rows = targets(doc) if doc["runs"] and not doc["settings"].get("only") else []
-    if doc.get("hostile", {}).get("runs"):
+    if (doc.get("cluster") or {}).get("runs"):
+        rows.append(cluster_target(doc["cluster"]))
+    if (doc.get("hostile") or {}).get("runs"):
         rows += hostile_targets(doc["hostile"])
     for target, measured, ok in rows:
         lines.append(f"  {'PASS' if ok else 'FAIL'}  {target}: {measured}")
