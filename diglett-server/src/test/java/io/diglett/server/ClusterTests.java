@@ -309,6 +309,90 @@ class ClusterTests {
         }
     }
 
+    /**
+     * A backend that speaks first (an SMTP or SSH banner): its first bytes can reach the entry node in the same read
+     * as the holder's Answer. Node a forwards to a holder played by this test, which writes its Answer and the
+     * banner in one write; the client gets the banner, then its own line echoed.
+     */
+    @Test
+    @SuppressWarnings("try")
+    void aBannerThatComesWithTheHoldersAnswerReachesTheClient() throws Exception {
+        java.nio.charset.Charset ascii = java.nio.charset.StandardCharsets.US_ASCII;
+        int port;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.2"))) {
+            port = probe.getLocalPort();
+        }
+        try (Node a = forwardingNode("127.0.0.2", "a");
+             java.net.ServerSocket holder = new java.net.ServerSocket(0, 50,
+                     java.net.InetAddress.getByName("127.0.0.5"));
+             io.etcd.jetcd.Client store = io.etcd.jetcd.Client.builder().endpoints(etcd.url()).build()) {
+            io.etcd.jetcd.KV kv = store.getKVClient();
+            java.util.function.BiConsumer<String, String> put = (key, value) -> {
+                try {
+                    kv.put(io.etcd.jetcd.ByteSequence.from(key, ascii), io.etcd.jetcd.ByteSequence.from(value, ascii))
+                            .get(10, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            };
+            put.accept("/diglett/nodes/played", "diglett-node 1\nlisten=127.0.0.5:1\nforward=127.0.0.5:"
+                    + holder.getLocalPort() + "\nstarted=2026-12-05T00:00:00Z\n");
+            put.accept("/diglett/names/banner", "diglett-holder 1\nnode=played\n");
+            put.accept("/diglett/ports/" + port, "banner");
+            Thread played = new Thread(() -> {
+                try (Socket from = holder.accept()) {
+                    from.setSoTimeout(10_000);
+                    io.netty.buffer.ByteBuf hello = io.diglett.protocol.node.NodeForward.hello(
+                            io.netty.buffer.UnpooledByteBufAllocator.DEFAULT, new byte[16]);
+                    try {
+                        from.getOutputStream().write(io.netty.buffer.ByteBufUtil.getBytes(hello));
+                    } finally {
+                        hello.release();
+                    }
+                    java.io.DataInputStream in = new java.io.DataInputStream(from.getInputStream());
+                    in.readFully(new byte[in.readUnsignedShort()]);
+                    java.io.ByteArrayOutputStream answer = new java.io.ByteArrayOutputStream();
+                    answer.write(new byte[] {0, 0, 0});
+                    answer.write("220 played holder ready\r\n".getBytes(ascii));
+                    from.getOutputStream().write(answer.toByteArray()); // one write: one segment on loopback
+                    java.io.BufferedReader lines = new java.io.BufferedReader(new java.io.InputStreamReader(in, ascii));
+                    from.getOutputStream().write(("250 " + lines.readLine() + "\r\n").getBytes(ascii));
+                    from.shutdownOutput();
+                    lines.readLine();
+                } catch (IOException e) {
+                    // the client's assertions fail then
+                }
+            });
+            played.start();
+            try {
+                Socket client = null;
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (client == null) {
+                    try {
+                        client = TestServers.connect(new InetSocketAddress("127.0.0.2", port));
+                    } catch (java.net.ConnectException notYet) {
+                        assertTrue(System.nanoTime() < deadline, "node a never listened on port " + port);
+                        Thread.sleep(50);
+                    }
+                }
+                try (Socket open = client) {
+                    open.setSoTimeout(10_000);
+                    java.io.BufferedReader in = new java.io.BufferedReader(
+                            new java.io.InputStreamReader(open.getInputStream(), ascii));
+                    assertEquals("220 played holder ready", in.readLine(), "the banner, from the Answer's read");
+                    open.getOutputStream().write("EHLO client\r\n".getBytes(ascii));
+                    assertEquals("250 EHLO client", in.readLine());
+                    assertEquals(null, in.readLine(), "the holder's end of output reaches the client");
+                }
+                played.join(10_000);
+            } finally {
+                for (String key : List.of("/diglett/ports/" + port, "/diglett/names/banner", "/diglett/nodes/played")) {
+                    kv.delete(io.etcd.jetcd.ByteSequence.from(key, ascii)).get(10, TimeUnit.SECONDS);
+                }
+            }
+        }
+    }
+
     @Test
     @SuppressWarnings("try")
     void aForwardedConnectionWithoutTheSecretOrForAnOlderClaimIsRefused() throws Exception {

@@ -23,7 +23,8 @@ import javax.crypto.spec.SecretKeySpec;
  * <pre>
  *   holder -> entry   Hello:  "DGLN" (4 bytes), version (1), nonce (16 random bytes)
  *   entry  -> holder  Ask:    length (u16, of what follows), version (1), kind (1: 0 forward, 1 probe, 2 alive),
- *                             name length (1), name (ASCII; empty for a probe),
+ *                             challenge (16 random bytes of the entry node), name length (1), name (ASCII; empty
+ *                             for a probe),
  *                             fence (u64), client address and destination (each: family 4|6 (1), address (4|16),
  *                             port (u16)), HMAC-SHA256 (32) under the secret of "diglett forward 1", the nonce and
  *                             every byte of the Ask before the HMAC
@@ -34,7 +35,9 @@ import javax.crypto.spec.SecretKeySpec;
  * the cluster store: its Answer is accepted with the reason {@code store up MILLIS} (when it last heard the store) or
  * {@code store down}; an alive check
  * whether the name's agent answers ({@code alive} or {@code gone}); both Answers are followed by an HMAC-SHA256
- * under the secret of "diglett answer 1", the nonce and the Answer, then the connection closes.
+ * under the secret of "diglett answer 1", the holder's nonce, the Ask's challenge and the Answer, then the
+ * connection closes. The challenge is the asker's: an answer recorded from another exchange (for the same nonce,
+ * a Hello replayed by someone who is not the holder) does not verify.
  */
 public final class NodeForward {
 
@@ -67,23 +70,53 @@ public final class NodeForward {
      * What the entry node asks the holder: carry this client's connection to {@code name}'s agent; or, a probe,
      * whether the node reaches the cluster store.
      */
-    public record Ask(Kind kind, String name, long fence, InetSocketAddress client, InetSocketAddress destination) {
+    public record Ask(Kind kind, String name, long fence, InetSocketAddress client, InetSocketAddress destination,
+                      byte[] challenge) {
+
+        public Ask {
+            if (challenge.length != NONCE_LENGTH) {
+                throw new IllegalArgumentException("a challenge of " + challenge.length + " bytes");
+            }
+            challenge = challenge.clone();
+        }
 
         /** A forward of {@code client}'s connection to {@code name}, held under claim {@code fence}. */
         public Ask(String name, long fence, InetSocketAddress client, InetSocketAddress destination) {
-            this(Kind.FORWARD, name, fence, client, destination);
+            this(Kind.FORWARD, name, fence, client, destination, newNonce());
         }
 
         /** Is the agent holding {@code name} under claim {@code fence} alive (it answers a Ping in time)? */
         public static Ask alive(String name, long fence) {
             InetSocketAddress none = new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
-            return new Ask(Kind.ALIVE, name, fence, none, none);
+            return new Ask(Kind.ALIVE, name, fence, none, none, newNonce());
         }
 
         /** A probe: does the node reach the cluster store? */
         public static Ask probe() {
             InetSocketAddress none = new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
-            return new Ask(Kind.PROBE, "", 0, none, none);
+            return new Ask(Kind.PROBE, "", 0, none, none, newNonce());
+        }
+
+        @Override
+        public byte[] challenge() {
+            return challenge.clone();
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Ask other && kind == other.kind && name.equals(other.name) && fence == other.fence
+                    && client.equals(other.client) && destination.equals(other.destination)
+                    && MessageDigest.isEqual(challenge, other.challenge);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(kind, name, fence, client, destination, java.util.Arrays.hashCode(challenge));
+        }
+
+        @Override
+        public String toString() {
+            return "Ask[" + kind + " '" + name + "' fence " + fence + " client " + client + " to " + destination + "]";
         }
 
         /** The Ask for {@code hello}'s nonce, authenticated with {@code secret}. */
@@ -92,6 +125,7 @@ public final class NodeForward {
             try {
                 body.writeByte(VERSION);
                 body.writeByte(kind.ordinal());
+                body.writeBytes(challenge);
                 byte[] ascii = name.getBytes(StandardCharsets.US_ASCII);
                 body.writeByte(ascii.length).writeBytes(ascii);
                 body.writeLong(fence);
@@ -115,7 +149,7 @@ public final class NodeForward {
         public static Ask decode(ByteBuf body, byte[] nonce, byte[] secret) {
             int start = body.readerIndex();
             int length = body.readableBytes();
-            if (length < 1 + 1 + 1 + 8 + 2 * 7 + HMAC_LENGTH || length > MAX_ASK) {
+            if (length < 1 + 1 + NONCE_LENGTH + 1 + 8 + 2 * 7 + HMAC_LENGTH || length > MAX_ASK) {
                 throw new ProtocolException("forward ask of " + length + " bytes");
             }
             byte[] expected = mac(secret, nonce, body, start, length - HMAC_LENGTH);
@@ -133,6 +167,8 @@ public final class NodeForward {
                 throw new ProtocolException("forward ask of kind " + kindCode);
             }
             Kind kind = Kind.values()[kindCode];
+            byte[] challenge = new byte[NONCE_LENGTH];
+            body.readBytes(challenge);
             int nameLength = body.readUnsignedByte();
             if (nameLength > body.readableBytes()) {
                 throw new ProtocolException("forward ask: name longer than the ask");
@@ -149,8 +185,15 @@ public final class NodeForward {
                         + " bytes too many");
             }
             body.skipBytes(HMAC_LENGTH);
-            return new Ask(kind, name, fence, client, destination);
+            return new Ask(kind, name, fence, client, destination, challenge);
         }
+    }
+
+    /** {@link #NONCE_LENGTH} new random bytes. */
+    public static byte[] newNonce() {
+        byte[] nonce = new byte[NONCE_LENGTH];
+        RANDOM.nextBytes(nonce);
+        return nonce;
     }
 
     /** The holder's first bytes: the magic, the version and a new nonce (written into {@code nonce}). */
@@ -189,18 +232,18 @@ public final class NodeForward {
      * The Answer to an ALIVE Ask: accepted, saying whether the name's agent answered in time, followed by its
      * {@link #answerMac}: a node that acts on it (takes a name over) must know the holder said it.
      */
-    public static ByteBuf aliveAnswer(ByteBufAllocator alloc, boolean alive, byte[] nonce, byte[] secret) {
-        return signed(answer(alloc, 0, alive ? AGENT_ALIVE : AGENT_GONE), nonce, secret);
+    public static ByteBuf aliveAnswer(ByteBufAllocator alloc, boolean alive, byte[] nonce, Ask ask, byte[] secret) {
+        return signed(answer(alloc, 0, alive ? AGENT_ALIVE : AGENT_GONE), nonce, ask, secret);
     }
 
     /**
      * The Answer to a probe: accepted, saying whether this node reaches the cluster store, followed by its
      * {@link #answerMac}: a node that acts on it (sends its agents away) must know another node said it.
      */
-    public static ByteBuf probed(ByteBufAllocator alloc, boolean storeUp, long heardMillisAgo, byte[] nonce,
+    public static ByteBuf probed(ByteBufAllocator alloc, boolean storeUp, long heardMillisAgo, byte[] nonce, Ask ask,
                                  byte[] secret) {
         return signed(answer(alloc, 0, storeUp ? STORE_UP + " " + Math.max(0, heardMillisAgo) : STORE_DOWN), nonce,
-                secret);
+                ask, secret);
     }
 
     /**
@@ -218,19 +261,23 @@ public final class NodeForward {
         }
     }
 
-    private static ByteBuf signed(ByteBuf answer, byte[] nonce, byte[] secret) {
-        return answer.writeBytes(answerMac(secret, nonce, answer, answer.readerIndex(), answer.readableBytes()));
+    private static ByteBuf signed(ByteBuf answer, byte[] nonce, Ask ask, byte[] secret) {
+        return answer.writeBytes(answerMac(secret, nonce, ask, answer, answer.readerIndex(), answer.readableBytes()));
     }
 
     /** Length of the MAC after a probe's or an alive check's Answer. */
     public static final int ANSWER_MAC_LENGTH = HMAC_LENGTH;
 
     /**
-     * HMAC-SHA256 under the secret of "diglett answer 1", the connection's nonce and the Answer's bytes (status,
-     * length, reason): what follows the Answer to a probe or an alive check.
+     * HMAC-SHA256 under the secret of "diglett answer 1", the connection's nonce, the challenge of the {@code ask}
+     * it answers and the Answer's bytes (status, length, reason): what follows the Answer to a probe or an alive
+     * check.
      */
-    public static byte[] answerMac(byte[] secret, byte[] nonce, ByteBuf answer, int from, int length) {
-        return mac(ANSWER_LABEL, secret, nonce, answer, from, length);
+    public static byte[] answerMac(byte[] secret, byte[] nonce, Ask ask, ByteBuf answer, int from, int length) {
+        byte[] both = new byte[2 * NONCE_LENGTH];
+        System.arraycopy(nonce, 0, both, 0, NONCE_LENGTH);
+        System.arraycopy(ask.challenge, 0, both, NONCE_LENGTH, NONCE_LENGTH);
+        return mac(ANSWER_LABEL, secret, both, answer, from, length);
     }
 
     private static ByteBuf answer(ByteBufAllocator alloc, int status, String reason) {

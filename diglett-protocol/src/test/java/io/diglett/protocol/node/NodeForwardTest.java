@@ -44,7 +44,9 @@ class NodeForwardTest {
             hello.release();
         }
         assertEquals(ASK, roundTrip(ASK, nonce, SECRET, nonce, SECRET, -1));
-        assertEquals(NodeForward.Ask.probe(), roundTrip(NodeForward.Ask.probe(), nonce, SECRET, nonce, SECRET, -1));
+        NodeForward.Ask probe = NodeForward.Ask.probe();
+        assertEquals(probe, roundTrip(probe, nonce, SECRET, nonce, SECRET, -1));
+        assertEquals(false, probe.equals(NodeForward.Ask.probe()), "every Ask has a challenge of its own");
         NodeForward.Ask alive = NodeForward.Ask.alive("shop", 42);
         assertEquals(alive, roundTrip(alive, nonce, SECRET, nonce, SECRET, -1));
     }
@@ -58,7 +60,7 @@ class NodeForwardTest {
                 () -> roundTrip(ASK, nonce, "another secret, long enough".getBytes(StandardCharsets.US_ASCII), nonce,
                         SECRET, -1)).getMessage());
         assertThrows(ProtocolException.class, () -> roundTrip(ASK, nonce, SECRET, other, SECRET, -1));
-        for (int at = 0; at < 20; at++) {
+        for (int at = 0; at < 40; at++) {
             int flip = at;
             assertThrows(ProtocolException.class, () -> roundTrip(ASK, nonce, SECRET, nonce, SECRET, flip),
                     "byte " + at + " changed");
@@ -66,19 +68,25 @@ class NodeForwardTest {
     }
 
     @Test
-    void theAnswersANodeActsOnCarryAMacOfTheSecretAndTheNonce() {
+    void theAnswersANodeActsOnCarryAMacOfTheSecretTheNonceAndTheAsksChallenge() {
         byte[] nonce = new byte[NodeForward.NONCE_LENGTH];
         nonce[3] = 9;
-        ByteBuf answer = NodeForward.probed(UnpooledByteBufAllocator.DEFAULT, true, 250, nonce, SECRET);
+        NodeForward.Ask probe = NodeForward.Ask.probe();
+        ByteBuf answer = NodeForward.probed(UnpooledByteBufAllocator.DEFAULT, true, 250, nonce, probe, SECRET);
         try {
             int length = answer.readableBytes() - NodeForward.ANSWER_MAC_LENGTH;
             byte[] given = new byte[NodeForward.ANSWER_MAC_LENGTH];
             answer.getBytes(length, given);
-            assertArrayEquals(NodeForward.answerMac(SECRET, nonce, answer, 0, length), given);
+            assertArrayEquals(NodeForward.answerMac(SECRET, nonce, probe, answer, 0, length), given);
             byte[] other = "another secret, long enough".getBytes(StandardCharsets.US_ASCII);
-            assertEquals(false, java.util.Arrays.equals(NodeForward.answerMac(other, nonce, answer, 0, length), given));
-            assertEquals(false, java.util.Arrays.equals(NodeForward.answerMac(SECRET, new byte[16], answer, 0, length),
-                    given), "another connection's nonce");
+            assertEquals(false, java.util.Arrays.equals(NodeForward.answerMac(other, nonce, probe, answer, 0, length),
+                    given));
+            assertEquals(false, java.util.Arrays.equals(NodeForward.answerMac(SECRET, new byte[16], probe, answer, 0,
+                    length), given), "another connection's nonce");
+            // the holder's nonce replayed to the asker (by someone who saw an exchange) with its recorded answer:
+            // the asker's new challenge makes it fail
+            assertEquals(false, java.util.Arrays.equals(NodeForward.answerMac(SECRET, nonce, NodeForward.Ask.probe(),
+                    answer, 0, length), given), "another Ask's challenge");
             String reason = answer.toString(3, length - 3, StandardCharsets.UTF_8);
             assertEquals("store up 250", reason);
             assertEquals(250, NodeForward.heardMillisAgo(reason));

@@ -115,7 +115,7 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         handshakeOver();
         if (asked.kind() == NodeForward.Kind.PROBE) {
             ctx.writeAndFlush(NodeForward.probed(ctx.alloc(), names.storeUp(),
-                            Math.round(names.storeSilentSeconds() * 1000), nonce, secret))
+                            Math.round(names.storeSilentSeconds() * 1000), nonce, asked, secret))
                     .addListener(ChannelFutureListener.CLOSE);
             return;
         }
@@ -126,13 +126,13 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         if (asked.kind() == NodeForward.Kind.ALIVE) {
             Tunnel holder = names.lookup(asked.name()).orElse(null);
             if (holder == null || holder.fence() != asked.fence()) {
-                ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), false, nonce, secret))
+                ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), false, nonce, asked, secret))
                         .addListener(ChannelFutureListener.CLOSE);
                 return;
             }
             holder.agentAlive().whenComplete((alive, error) -> ctx.channel().eventLoop().execute(() ->
-                    ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), Boolean.TRUE.equals(alive), nonce, secret))
-                            .addListener(ChannelFutureListener.CLOSE)));
+                    ctx.writeAndFlush(NodeForward.aliveAnswer(ctx.alloc(), Boolean.TRUE.equals(alive), nonce, asked,
+                            secret)).addListener(ChannelFutureListener.CLOSE)));
             return;
         }
         Tunnel tunnel = names.lookup(asked.name()).filter(Tunnel::live).orElse(null);

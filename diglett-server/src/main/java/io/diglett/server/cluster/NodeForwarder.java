@@ -39,6 +39,11 @@ public final class NodeForwarder {
     /** How long dialing the holder and its handshake may take. */
     static final Duration DEADLINE = Duration.ofSeconds(5);
     /** Bytes held for a side that does not take them: reading the other side pauses above the high mark. */
+    /**
+     * What the Dialer holds before the relay: the Hello, the Answer and what one read brings after it (the
+     * backend's first bytes when it speaks first; a read with auto-read off is at most 64 KiB).
+     */
+    private static final int MAX_HANDSHAKE_READ = NodeForward.HELLO_LENGTH + 3 + NodeForward.MAX_REASON + 128 * 1024;
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(128 * 1024, 256 * 1024);
 
     private final Transport transport;
@@ -147,7 +152,7 @@ public final class NodeForwarder {
                     int status = in.readUnsignedByte();
                     int length = in.readUnsignedShort();
                     String reason = in.readCharSequence(length, StandardCharsets.UTF_8).toString();
-                    byte[] expected = NodeForward.answerMac(secret, nonce, in, start, 3 + length);
+                    byte[] expected = NodeForward.answerMac(secret, nonce, question, in, start, 3 + length);
                     byte[] given = new byte[NodeForward.ANSWER_MAC_LENGTH];
                     in.readBytes(given);
                     if (!java.security.MessageDigest.isEqual(expected, given)) {
@@ -233,7 +238,7 @@ public final class NodeForwarder {
         public void channelActive(ChannelHandlerContext ctx) {
             deadline = ctx.executor().schedule(() -> fail("node " + target.holder().node() + " did not answer within "
                     + DEADLINE.toSeconds() + " s"), DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
-            in = ctx.alloc().buffer(NodeForward.HELLO_LENGTH + 3 + NodeForward.MAX_REASON);
+            in = ctx.alloc().buffer(NodeForward.HELLO_LENGTH + 3 + NodeForward.MAX_REASON, MAX_HANDSHAKE_READ);
             ctx.read();
         }
 
@@ -241,8 +246,8 @@ public final class NodeForwarder {
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             ByteBuf bytes = (ByteBuf) msg;
             try {
-                if (finished || bytes.readableBytes() > in.writableBytes()) {
-                    fail("node " + target.holder().node() + " sent more than a forwarding answer");
+                if (finished || bytes.readableBytes() > in.maxWritableBytes()) {
+                    fail("node " + target.holder().node() + " sent more than a forwarding answer and one read");
                     return;
                 }
                 in.writeBytes(bytes);
@@ -275,10 +280,6 @@ public final class NodeForwarder {
                     ctx.read();
                     return;
                 }
-                if (in.readableBytes() > 3 + length) {
-                    fail("node " + target.holder().node() + " sent bytes before the client's");
-                    return;
-                }
                 int status = in.readUnsignedByte();
                 in.skipBytes(2);
                 String reason = in.readCharSequence(length, StandardCharsets.UTF_8).toString();
@@ -288,9 +289,14 @@ public final class NodeForwarder {
                 }
                 finished = true;
                 deadline.cancel(false);
+                // the backend may speak first (a banner): its first bytes can come in the Answer's read
+                ByteBuf early = in.isReadable() ? in.readRetainedSlice(in.readableBytes()) : null;
                 release();
                 NodeRelay.join(client, ctx.channel(), end);
                 done.accept(null);
+                if (early != null) {
+                    ctx.channel().pipeline().fireChannelRead(early).fireChannelReadComplete();
+                }
             } catch (ProtocolException e) {
                 fail(e.getMessage());
             }
