@@ -228,8 +228,7 @@ public final class Gateway implements AutoCloseable {
         }
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
         if (names instanceof EtcdNameRegistry cluster) {
-            cluster.onPartitioned(() -> sendAgentsAway("this node cannot reach the cluster store; connect to another"
-                    + " node"));
+            cluster.onPartitioned(this::sendAgentsAway);
             // joined before any agent is served: a node whose certificate is not the cluster's does not start
             cluster.join(tls == null ? "plaintext" : tls.fingerprint().toString(),
                     new HostPort(config.listen().host(), address.getPort()).toString(), transport, acceptor, workers,

@@ -785,6 +785,41 @@ class ClusterTests {
         }
     }
 
+    /**
+     * A node cut from etcd and from every other node (its own network split off) cannot tell whether etcd is down
+     * for everyone: no peer answers its probe. Its names are free in etcd after its lease, so it sends its agents
+     * away rather than serve names another agent may hold elsewhere.
+     */
+    @Test
+    @SuppressWarnings("try")
+    void aNodeCutFromEtcdAndFromEveryOtherNodeSendsItsAgentsAway() throws Exception {
+        try (TcpCut path = new TcpCut(new InetSocketAddress(etcd.url().getHost(), etcd.url().getPort()));
+             Node alone = forwardingNode("127.0.0.2", "alone", path.url(etcd.url()), Duration.ofSeconds(2));
+             RawAgent agent = new RawAgent(alone.address).loggedIn("alone-token", UUID.randomUUID())) {
+            agent.register(1, "island");
+            agent.finish();
+            try (Node other = forwardingNode("127.0.0.3", "other", etcd.url(), Duration.ofSeconds(2))) {
+                TunnelTests.waitFor(() -> alone.gateway.cluster().forwarding().containsKey("other"),
+                        "node alone knows where node other takes forwarded connections");
+                path.cut(); // etcd, and (closed just after) the only other node: nobody answers its probe
+            }
+            long cutAt = System.nanoTime();
+            agent.socket.setSoTimeout(30_000);
+            RawAgent.RawFrame frame = agent.read();
+            while (frame.kind() == FrameKind.PING.code()) {
+                assertTrue(System.nanoTime() - cutAt < TimeUnit.SECONDS.toNanos(20), "no Terminate 20 s after the cut");
+                agent.send(FrameKind.PONG, 0, frame.payload());
+                frame = agent.read();
+            }
+            assertEquals(FrameKind.TERMINATE.code(), frame.kind(), "a Terminate, got kind " + frame.kind());
+            assertEquals("node alone reaches neither the cluster store nor any other node; connect to another node",
+                    frame.text());
+            double seconds = (System.nanoTime() - cutAt) / 1e9;
+            assertTrue(seconds < 12, "sent away " + seconds + " s after the cut");
+            assertTrue(alone.gateway.cluster().partitioned());
+        }
+    }
+
     @Test
     @SuppressWarnings("try")
     void aThreeMemberEtcdThatLosesAMemberKeepsTheClusterRunning() throws Exception {

@@ -87,7 +87,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     /** Cut off from the store the other nodes reach (checkPartition): it forwards nothing, takes no forward. */
     private volatile boolean partitioned;
     private boolean probing;
-    private volatile Runnable onPartitioned;
+    private volatile java.util.function.Consumer<String> onPartitioned;
     /** This node's side of forwarding, or {@code null} without {@code --node-listen}. */
     private volatile NodeForwarder forwarder;
     private ForwardListener forwardListener;
@@ -313,7 +313,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
      * Cut off, or is the store down? Once the store has been silent for longer than the lease TTL (this node's
      * names are then free in the store, if the store is up at all), the other nodes are asked: when one reaches
      * the store, this node is cut off from it, and it sends its agents away so that they register where the
-     * store is reachable (once). When none does, the store is down, and everyone keeps serving. Store thread.
+     * store is reachable (once). When one answers and none reaches it, the store is down, and everyone keeps
+     * serving. When none answers at all, this node is most likely cut off from both (its own network split from
+     * the cluster's): its names may already be another agent's elsewhere, so it sends its agents away too.
+     * Store thread.
      */
     private void checkPartition() {
         if (closed) {
@@ -344,25 +347,31 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         probing = true;
         log.info("cluster: etcd silent for {} s: asking {} other node(s) whether they reach it",
                 String.format(java.util.Locale.ROOT, "%.0f", store.silentSeconds()), peers.size());
-        List<CompletableFuture<Boolean>> answers = new ArrayList<>();
+        List<CompletableFuture<NodeForwarder.Probed>> answers = new ArrayList<>();
         long silentMillis = Math.round(store.silentSeconds() * 1000);
         for (InetSocketAddress peer : peers) {
             answers.add(forwarding.probe(peer, silentMillis));
         }
         CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new)).whenCompleteAsync((v, e) -> {
             probing = false;
-            boolean others = answers.stream().anyMatch(answer -> Boolean.TRUE.equals(answer.getNow(false)));
-            if (!others || store.up() || partitioned || closed) {
+            List<NodeForwarder.Probed> said = answers.stream()
+                    .map(answer -> answer.getNow(NodeForwarder.Probed.SILENT)).toList();
+            boolean others = said.contains(NodeForwarder.Probed.REACHES);
+            boolean alone = said.stream().allMatch(NodeForwarder.Probed.SILENT::equals);
+            if (!others && !alone || store.up() || partitioned || closed) {
                 return;
             }
             partitioned = true;
-            String reason = "node " + store.node() + " cannot reach the cluster store, which the other nodes can;"
-                    + " connect to another node";
+            String reason = others
+                    ? "node " + store.node() + " cannot reach the cluster store, which the other nodes can;"
+                            + " connect to another node"
+                    : "node " + store.node() + " reaches neither the cluster store nor any other node;"
+                            + " connect to another node";
             log.warn("cluster: {} (etcd silent for {} s): sending this node's agents away", reason,
                     String.format(java.util.Locale.ROOT, "%.0f", store.silentSeconds()));
-            Runnable listener = onPartitioned;
+            java.util.function.Consumer<String> listener = onPartitioned;
             if (listener != null) {
-                listener.run();
+                listener.accept(reason);
             }
         }, store.thread());
     }
@@ -373,8 +382,11 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         return partitioned;
     }
 
-    /** Runs {@code listener} (on the store's thread) when this node finds itself cut off from the store. */
-    public void onPartitioned(Runnable listener) {
+    /**
+     * Runs {@code listener} (on the store's thread) with the reason when this node finds itself cut off from the
+     * store.
+     */
+    public void onPartitioned(java.util.function.Consumer<String> listener) {
         this.onPartitioned = listener;
     }
 

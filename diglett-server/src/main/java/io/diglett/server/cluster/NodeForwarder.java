@@ -57,17 +57,27 @@ public final class NodeForwarder {
         this.group = group;
     }
 
-    /**
-     * Asks the node at {@code address} whether it reaches the cluster store: completes with {@code true} if it
-     * says so within {@link #DEADLINE}, {@code false} if it says not, or does not answer.
-     */
-    java.util.concurrent.CompletableFuture<Boolean> probe(InetSocketAddress address, long silentMillis) {
+    /** What a probed node said about the cluster store. */
+    enum Probed {
+        /** It heard the store after this node last did: this node alone is cut off. */
+        REACHES,
+        /** It answered, and does not reach the store either (or heard it no later than this node). */
+        DOWN_TOO,
+        /** No answer with this cluster's secret within {@link #DEADLINE}. */
+        SILENT
+    }
+
+    /** Asks the node at {@code address} whether it reaches the cluster store. */
+    java.util.concurrent.CompletableFuture<Probed> probe(InetSocketAddress address, long silentMillis) {
         // it reaches the store only if it heard it after this node last did (a second of margin): a node whose
         // keepalive has not failed yet in an outage of everyone's still says "up", with an old time
-        return ask(address, NodeForward.Ask.probe(), reason -> {
-            long heard = NodeForward.heardMillisAgo(reason);
-            return heard >= 0 && heard + 1_000 < silentMillis;
-        }, false);
+        return ask(address, NodeForward.Ask.probe()).thenApply(reason -> {
+            if (reason.isEmpty()) {
+                return Probed.SILENT;
+            }
+            long heard = NodeForward.heardMillisAgo(reason.get());
+            return heard >= 0 && heard + 1_000 < silentMillis ? Probed.REACHES : Probed.DOWN_TOO;
+        });
     }
 
     /**
@@ -76,23 +86,25 @@ public final class NodeForwarder {
      * or does not answer within {@link #DEADLINE} (then nobody can tell, and the holder keeps the name).
      */
     java.util.concurrent.CompletableFuture<Boolean> alive(InetSocketAddress address, String name, long fence) {
-        return ask(address, NodeForward.Ask.alive(name, fence), NodeForward.AGENT_ALIVE::equals, true);
+        return ask(address, NodeForward.Ask.alive(name, fence))
+                .thenApply(reason -> reason.map(NodeForward.AGENT_ALIVE::equals).orElse(true));
     }
 
     /**
-     * Sends {@code question} to the node at {@code address}: {@code true} when its accepted Answer's reason passes
-     * {@code yes}, {@code false} when not, {@code unanswered} when it does not answer in time.
+     * Sends {@code question} to the node at {@code address}: completes with the reason of its accepted, MAC-checked
+     * Answer, or empty when it does not give one within {@link #DEADLINE}.
      */
-    private java.util.concurrent.CompletableFuture<Boolean> ask(InetSocketAddress address, NodeForward.Ask question,
-                                                                 java.util.function.Predicate<String> yes,
-                                                                 boolean unanswered) {
-        java.util.concurrent.CompletableFuture<Boolean> answer = new java.util.concurrent.CompletableFuture<>();
+    private java.util.concurrent.CompletableFuture<java.util.Optional<String>> ask(InetSocketAddress address,
+                                                                                  NodeForward.Ask question) {
+        java.util.Optional<String> unanswered = java.util.Optional.empty();
+        java.util.concurrent.CompletableFuture<java.util.Optional<String>> answer =
+                new java.util.concurrent.CompletableFuture<>();
         Bootstrap bootstrap = new Bootstrap().group(group).channel(transport.socketChannel())
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) DEADLINE.toMillis())
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(new Prober(answer, question, yes, unanswered));
+                        ch.pipeline().addLast(new Prober(answer, question));
                     }
                 });
         ChannelFuture connect = bootstrap.connect(address);
@@ -111,21 +123,16 @@ public final class NodeForwarder {
 
     /** Reads the Hello, sends a question (a probe, an alive check), reads the Answer. */
     private final class Prober extends ChannelInboundHandlerAdapter {
-        private final java.util.concurrent.CompletableFuture<Boolean> answer;
+        private final java.util.concurrent.CompletableFuture<java.util.Optional<String>> answer;
         private final NodeForward.Ask question;
-        private final java.util.function.Predicate<String> yes;
-        private final boolean unanswered;
         private final ByteBuf in = io.netty.buffer.Unpooled.buffer(NodeForward.HELLO_LENGTH + 3
                 + NodeForward.MAX_REASON + NodeForward.ANSWER_MAC_LENGTH);
         private boolean asked;
         private byte[] nonce;
 
-        Prober(java.util.concurrent.CompletableFuture<Boolean> answer, NodeForward.Ask question,
-               java.util.function.Predicate<String> yes, boolean unanswered) {
+        Prober(java.util.concurrent.CompletableFuture<java.util.Optional<String>> answer, NodeForward.Ask question) {
             this.answer = answer;
             this.question = question;
-            this.yes = yes;
-            this.unanswered = unanswered;
         }
 
         @Override
@@ -161,7 +168,7 @@ public final class NodeForwarder {
                         ctx.close(); // unanswered
                         return;
                     }
-                    answer.complete(status == 0 && yes.test(reason));
+                    answer.complete(status == 0 ? java.util.Optional.of(reason) : java.util.Optional.empty());
                     ctx.close();
                 }
             } catch (ProtocolException e) {
@@ -172,7 +179,7 @@ public final class NodeForwarder {
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
             in.release();
-            answer.complete(unanswered);
+            answer.complete(java.util.Optional.empty());
         }
 
         @Override
