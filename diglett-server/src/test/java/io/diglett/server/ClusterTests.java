@@ -750,6 +750,42 @@ class ClusterTests {
         }
     }
 
+    /**
+     * A node stopped on purpose (SIGTERM) gives its names and ports up at once: the agent registers on the next
+     * node, and its name gets the port it had, which every node remembers for a while after the claim went.
+     */
+    @Test
+    @SuppressWarnings("try")
+    void aNameKeepsItsPortWhenItsNodeIsStoppedAndItsAgentMovesOn() throws Exception {
+        try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
+                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--port-range", "47400-47599",
+                "--cluster-etcd", etcd.url().toString(), "--node-name", "stopping", "--lease-ttl", "5");
+             Node b = node("127.0.0.3", "staying");
+             TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
+                     .transferTo(socket.getOutputStream()))) {
+            int portA = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
+            io.diglett.agent.AgentConfig config = agentConfig("kept-token",
+                    List.of(new HostPort("127.0.0.2", portA), gateway(b)), spec("kept", echo.port()));
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
+            try {
+                int before = agent.start().get(10, TimeUnit.SECONDS).get(0).publicPort();
+                TunnelTests.waitFor(() -> "stopping".equals(b.gateway.cluster().holders().get("kept")),
+                        "node staying sees node stopping hold 'kept'");
+                a.signal("TERM");
+                TunnelTests.waitFor(() -> b.gateway.registrations().names().lookup("kept")
+                        .filter(io.diglett.server.link.Tunnel::live).isPresent(), "'kept' live on node staying", 20_000);
+                int port = b.gateway.registrations().names().lookup("kept").orElseThrow().port();
+                assertEquals(before, port, "the name keeps its port on the next node");
+                try (Socket client = TestServers.connect(new InetSocketAddress("127.0.0.3", port))) {
+                    client.getOutputStream().write(7);
+                    assertEquals(7, client.getInputStream().read());
+                }
+            } finally {
+                agent.close();
+            }
+        }
+    }
+
     @Test
     @SuppressWarnings("try")
     void aNodeCutFromEtcdSendsItsAgentsToANodeThatReachesIt() throws Exception {

@@ -93,6 +93,15 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     private ForwardListener forwardListener;
     /** Every raw public port of the cluster and the name it belongs to, as the watch last saw. */
     private final ConcurrentMap<Integer, String> ports = new ConcurrentHashMap<>();
+    /**
+     * Ports whose claim went (their node stopped, or lost its lease) by the name that had each, and when (nanoTime),
+     * oldest first: the name's next registration anywhere asks for the same port again. At most
+     * {@link #RELEASED_PORTS} of them, each for {@link #RELEASED_PORT_NANOS}.
+     */
+    private final Map<String, long[]> releasedPorts = java.util.Collections.synchronizedMap(
+            new java.util.LinkedHashMap<>());
+    static final int RELEASED_PORTS = 10_000;
+    static final long RELEASED_PORT_NANOS = TimeUnit.MINUTES.toNanos(10);
     /** This node's listeners on the ports of names other nodes hold (store thread). */
     private final Map<Integer, Mirror> mirrors = new java.util.HashMap<>();
     private PublicListeners publicListeners;
@@ -399,7 +408,18 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             return;
         }
         if (kv == null) {
-            ports.remove(number);
+            String name = ports.remove(number);
+            if (name != null) {
+                synchronized (releasedPorts) {
+                    releasedPorts.remove(name);
+                    releasedPorts.put(name, new long[] {number, System.nanoTime()});
+                    java.util.Iterator<long[]> oldest = releasedPorts.values().iterator();
+                    while (releasedPorts.size() > RELEASED_PORTS && oldest.hasNext()) {
+                        oldest.next();
+                        oldest.remove();
+                    }
+                }
+            }
         } else {
             seen(kv.getModRevision());
             ports.put(number, kv.getValue().toString(StandardCharsets.US_ASCII));
@@ -481,6 +501,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         return forwarding.alive(address, name, holder.fence());
     }
 
+    /**
+     * The port {@code name} has in the cluster now (an earlier holder's, being taken over), or had until its node
+     * stopped or lost its lease less than {@link #RELEASED_PORT_NANOS} ago and nobody claimed since; 0 if none.
+     */
     @Override
     public int previousPort(String name) {
         for (Map.Entry<Integer, String> entry : ports.entrySet()) {
@@ -488,7 +512,12 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                 return entry.getKey();
             }
         }
-        return 0;
+        long[] released = releasedPorts.get(name);
+        if (released == null || System.nanoTime() - released[1] > RELEASED_PORT_NANOS
+                || ports.containsKey((int) released[0])) {
+            return 0;
+        }
+        return (int) released[0];
     }
 
     /**
