@@ -290,6 +290,13 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     }
 
     private void nodeChanged(String node, KeyValue kv) {
+        try {
+            ClusterSettings.checkNodeName(node);
+        } catch (IllegalArgumentException e) {
+            // not written by a node of ours (every node checks its --node-name): nothing to route to
+            log.warn("cluster: ignoring the key of node {} in the store: {}", Printable.of(node), e.getMessage());
+            return;
+        }
         if (kv == null) {
             nodes.remove(node);
             forwardAddresses.remove(node);
@@ -741,10 +748,18 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         if (forwardListener != null) {
             forwardListener.close();
         }
-        store.thread().execute(() -> {
-            mirrors.values().forEach(Mirror::close);
-            mirrors.clear();
-        });
+        // on the store's thread, which owns the mirrors, and before the store stops it (dropping what is queued)
+        try {
+            store.thread().submit(() -> {
+                mirrors.values().forEach(Mirror::close);
+                mirrors.clear();
+            }).get(EtcdStore.REQUEST_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException | java.util.concurrent.ExecutionException
+                 | java.util.concurrent.TimeoutException e) {
+            log.warn("cluster: closing the listeners on other nodes' ports: {}", Printable.of(String.valueOf(e)));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         for (Watch.Watcher watcher : watchers) {
             watcher.close();
         }

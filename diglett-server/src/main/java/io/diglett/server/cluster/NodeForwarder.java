@@ -37,6 +37,9 @@ public final class NodeForwarder {
 
     private static final Logger log = LoggerFactory.getLogger(NodeForwarder.class);
     /** How long dialing the holder and its handshake may take. */
+    /** A holder that refuses or cannot be reached refuses every client of its names: one line a second. */
+    private static final io.diglett.common.logging.RateLimitedLog NOT_FORWARDED =
+            io.diglett.common.logging.RateLimitedLog.perSecond(log);
     static final Duration DEADLINE = Duration.ofSeconds(5);
     /** Bytes held for a side that does not take them: reading the other side pauses above the high mark. */
     /**
@@ -318,7 +321,8 @@ public final class NodeForwarder {
                 deadline.cancel(false);
             }
             release();
-            log.debug("name={} client={} not forwarded: {}", target.name(), ClientAddress.remote(client), reason);
+            NOT_FORWARDED.warn("name={} client={} not forwarded: {}", target.name(), ClientAddress.remote(client),
+                    reason);
             done.accept(reason);
             if (ctx != null) {
                 ctx.close();
