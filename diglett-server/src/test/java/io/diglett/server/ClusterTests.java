@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.diglett.common.HostPort;
 import io.diglett.protocol.FrameKind;
+import io.diglett.protocol.node.NodeForward;
 import io.diglett.server.auth.Authenticator;
 import io.diglett.server.cluster.EtcdNameRegistry;
 import io.diglett.server.cluster.EtcdStore;
@@ -310,13 +311,14 @@ class ClusterTests {
     }
 
     /**
-     * A backend that speaks first (an SMTP or SSH banner): its first bytes can reach the entry node in the same read
-     * as the holder's Answer. Node a forwards to a holder played by this test, which writes its Answer and the
-     * banner in one write; the client gets the banner, then its own line echoed.
+     * The entry's side of a node link, against a holder played by this test: the Answer and the holder's first
+     * frame (a Ping, answered) come in one write; the stream's Open names the client; a backend that speaks first
+     * (an SMTP banner, sent with the Ok) reaches the client, the client's line reaches the backend, and the holder's
+     * FIN ends the client's input.
      */
     @Test
     @SuppressWarnings("try")
-    void aBannerThatComesWithTheHoldersAnswerReachesTheClient() throws Exception {
+    void aNodeLinkCarriesAClientToAHolderThatSpeaksFirst() throws Exception {
         java.nio.charset.Charset ascii = java.nio.charset.StandardCharsets.US_ASCII;
         int port;
         try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.2"))) {
@@ -339,11 +341,12 @@ class ClusterTests {
                     + holder.getLocalPort() + "\nstarted=2026-12-05T00:00:00Z\n");
             put.accept("/diglett/names/banner", "diglett-holder 1\nnode=played\n");
             put.accept("/diglett/ports/" + port, "banner");
+            java.util.concurrent.CompletableFuture<String> seen = new java.util.concurrent.CompletableFuture<>();
             Thread played = new Thread(() -> {
                 try (Socket from = holder.accept()) {
                     from.setSoTimeout(10_000);
-                    io.netty.buffer.ByteBuf hello = io.diglett.protocol.node.NodeForward.hello(
-                            io.netty.buffer.UnpooledByteBufAllocator.DEFAULT, new byte[16]);
+                    io.netty.buffer.ByteBuf hello = NodeForward.hello(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT,
+                            new byte[NodeForward.NONCE_LENGTH]);
                     try {
                         from.getOutputStream().write(io.netty.buffer.ByteBufUtil.getBytes(hello));
                     } finally {
@@ -351,16 +354,43 @@ class ClusterTests {
                     }
                     java.io.DataInputStream in = new java.io.DataInputStream(from.getInputStream());
                     in.readFully(new byte[in.readUnsignedShort()]);
+                    java.io.ByteArrayOutputStream first = new java.io.ByteArrayOutputStream();
+                    first.write(new byte[] {0, 0, 0}); // accepted
+                    first.write(frame(FrameKind.PING, 0, new byte[8])); // the link's first frame, same write
+                    from.getOutputStream().write(first.toByteArray());
+                    RawAgent link = RawAgent.over(from);
+                    // the Pong to the Ping that came with the Answer, and the Open of the waiting client, in any order
+                    RawAgent.RawFrame open = link.read();
+                    RawAgent.RawFrame other = link.read();
+                    if (open.kind() == FrameKind.PONG.code()) {
+                        RawAgent.RawFrame swap = open;
+                        open = other;
+                        other = swap;
+                    }
+                    assertEquals(FrameKind.PONG.code(), other.kind(), "the Ping after the Answer was read");
+                    assertEquals(FrameKind.OPEN.code(), open.kind());
+                    io.diglett.protocol.Frame frame = new io.diglett.protocol.Frame(FrameKind.OPEN, open.id(),
+                            io.netty.buffer.Unpooled.wrappedBuffer(open.payload()));
+                    NodeForward.Open asked;
+                    try {
+                        asked = NodeForward.Open.decode(frame);
+                    } finally {
+                        frame.release();
+                    }
                     java.io.ByteArrayOutputStream answer = new java.io.ByteArrayOutputStream();
-                    answer.write(new byte[] {0, 0, 0});
-                    answer.write("220 played holder ready\r\n".getBytes(ascii));
-                    from.getOutputStream().write(answer.toByteArray()); // one write: one segment on loopback
-                    java.io.BufferedReader lines = new java.io.BufferedReader(new java.io.InputStreamReader(in, ascii));
-                    from.getOutputStream().write(("250 " + lines.readLine() + "\r\n").getBytes(ascii));
-                    from.shutdownOutput();
-                    lines.readLine();
-                } catch (IOException e) {
-                    // the client's assertions fail then
+                    answer.write(frame(FrameKind.OK, open.id(), java.nio.ByteBuffer.allocate(4).putInt(1 << 16)
+                            .array()));
+                    answer.write(frame(FrameKind.PAYLOAD, open.id(), "220 played holder ready\r\n".getBytes(ascii)));
+                    from.getOutputStream().write(answer.toByteArray());
+                    RawAgent.RawFrame line = link.readSkippingPings();
+                    assertEquals(FrameKind.PAYLOAD.code(), line.kind());
+                    seen.complete(asked.client().getAddress().getHostAddress() + " " + line.text().trim());
+                    link.send(FrameKind.PAYLOAD, open.id(), "250 " + line.text().trim() + "\r\n");
+                    link.send(FrameKind.FIN, open.id(), new byte[0]);
+                    RawAgent.RawFrame fin = link.readSkippingPings();
+                    assertEquals(FrameKind.FIN.code(), fin.kind(), "the client's end of output");
+                } catch (IOException | AssertionError e) {
+                    seen.completeExceptionally(e);
                 }
             });
             played.start();
@@ -369,7 +399,7 @@ class ClusterTests {
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
                 while (client == null) {
                     try {
-                        client = TestServers.connect(new InetSocketAddress("127.0.0.2", port));
+                        client = bound("127.0.0.7", new InetSocketAddress("127.0.0.2", port));
                     } catch (java.net.ConnectException notYet) {
                         assertTrue(System.nanoTime() < deadline, "node a never listened on port " + port);
                         Thread.sleep(50);
@@ -379,10 +409,22 @@ class ClusterTests {
                     open.setSoTimeout(10_000);
                     java.io.BufferedReader in = new java.io.BufferedReader(
                             new java.io.InputStreamReader(open.getInputStream(), ascii));
-                    assertEquals("220 played holder ready", in.readLine(), "the banner, from the Answer's read");
+                    String banner;
+                    try {
+                        banner = in.readLine();
+                    } catch (IOException e) {
+                        if (seen.isCompletedExceptionally()) {
+                            seen.join(); // the played holder's failure, not the reset it caused
+                        }
+                        throw e;
+                    }
+                    assertEquals("220 played holder ready", banner, "the banner");
                     open.getOutputStream().write("EHLO client\r\n".getBytes(ascii));
                     assertEquals("250 EHLO client", in.readLine());
-                    assertEquals(null, in.readLine(), "the holder's end of output reaches the client");
+                    assertEquals(null, in.readLine(), "the holder's FIN ends the client's input");
+                    open.shutdownOutput();
+                    assertEquals("127.0.0.7 EHLO client", seen.get(10, TimeUnit.SECONDS),
+                            "the holder saw the client's address and line");
                 }
                 played.join(10_000);
             } finally {
@@ -393,49 +435,99 @@ class ClusterTests {
         }
     }
 
+    /** One frame's bytes. */
+    private static byte[] frame(FrameKind kind, int id, byte[] payload) {
+        return java.nio.ByteBuffer.allocate(7 + payload.length).put((byte) kind.code()).putInt(id)
+                .putShort((short) payload.length).put(payload).array();
+    }
+
     @Test
     @SuppressWarnings("try")
-    void aForwardedConnectionWithoutTheSecretOrForAnOlderClaimIsRefused() throws Exception {
+    void aNodeLinkWithoutTheSecretOrAnOpenForAnOlderClaimIsRefused() throws Exception {
         try (Node a = forwardingNode("127.0.0.2", "a");
              RawAgent agent = new RawAgent(a.address).loggedIn("x-token", UUID.randomUUID())) {
             agent.register(1, "guarded");
             agent.finish();
             long fence = a.gateway.registrations().names().lookup("guarded").orElseThrow().fence();
             HostPort forward = HostPort.parse(a.gateway.cluster().forwarding().get("a"), -1);
+            InetSocketAddress at = new InetSocketAddress(forward.host(), forward.port());
             InetSocketAddress client = new InetSocketAddress("127.0.0.9", 4000);
             InetSocketAddress to = new InetSocketAddress("127.0.0.3", 80);
+            NodeForward.Ask link = NodeForward.Ask.link("guarded");
 
             // another secret: no answer, the connection is closed
-            try (Socket socket = TestServers.connect(new InetSocketAddress(forward.host(), forward.port()))) {
+            try (Socket socket = TestServers.connect(at)) {
                 socket.setSoTimeout(10_000);
                 byte[] nonce = readHello(socket);
-                send(socket, new io.diglett.protocol.node.NodeForward.Ask("guarded", fence, client, to),
-                        nonce, "not the cluster secret, 32 bytes!".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                send(socket, link, nonce, "not the cluster secret, 32 bytes!".getBytes(
+                        java.nio.charset.StandardCharsets.US_ASCII));
                 assertEquals(-1, socket.getInputStream().read(), "closed without an answer");
-            }
-            // the right secret, an older claim: refused with the reason
-            try (Socket socket = TestServers.connect(new InetSocketAddress(forward.host(), forward.port()))) {
-                socket.setSoTimeout(10_000);
-                byte[] nonce = readHello(socket);
-                send(socket, new io.diglett.protocol.node.NodeForward.Ask("guarded", fence - 1, client, to), nonce,
-                        SECRET);
-                java.io.DataInputStream in = new java.io.DataInputStream(socket.getInputStream());
-                assertEquals(1, in.readUnsignedByte(), "refused");
-                byte[] reason = new byte[in.readUnsignedShort()];
-                in.readFully(reason);
-                assertEquals("name 'guarded' is held here under claim " + fence + ", not " + (fence - 1),
-                        new String(reason, java.nio.charset.StandardCharsets.UTF_8));
-                assertEquals(-1, in.read());
             }
             // an Ask made for another connection's nonce opens nothing here
-            try (Socket socket = TestServers.connect(new InetSocketAddress(forward.host(), forward.port()))) {
+            try (Socket socket = TestServers.connect(at)) {
                 socket.setSoTimeout(10_000);
                 readHello(socket);
-                send(socket, new io.diglett.protocol.node.NodeForward.Ask("guarded", fence, client, to),
-                        new byte[io.diglett.protocol.node.NodeForward.NONCE_LENGTH], SECRET);
+                send(socket, link, new byte[NodeForward.NONCE_LENGTH], SECRET);
                 assertEquals(-1, socket.getInputStream().read(), "closed without an answer");
             }
+            // a connection per client (before node links) is refused with what to do
+            try (Socket socket = TestServers.connect(at)) {
+                socket.setSoTimeout(10_000);
+                send(socket, new NodeForward.Ask("guarded", fence, client, to), readHello(socket), SECRET);
+                assertEquals("node a takes forwarded connections on node links only; upgrade the node that asked",
+                        readAnswer(socket));
+                assertEquals(-1, socket.getInputStream().read());
+            }
+            // the link: accepted; an Open for an older claim refused with the reason, the link stays
+            try (RawAgent entry = new RawAgent(at)) {
+                entry.socket.setSoTimeout(10_000);
+                send(entry.socket, link, readHello(entry.socket), SECRET);
+                assertEquals("", readAnswer(entry.socket), "accepted");
+                entry.send(FrameKind.OPEN, 7, open(1 << 16, fence - 1, client, to));
+                RawAgent.RawFrame refused = entry.readSkippingPings();
+                assertEquals(FrameKind.ERROR.code(), refused.kind());
+                assertEquals(7, refused.id());
+                assertEquals("name 'guarded' is held here under claim " + fence + ", not " + (fence - 1),
+                        refused.text());
+                // the right claim: opened, and the agent is asked to open a stream for the client of the entry
+                entry.send(FrameKind.OPEN, 9, open(1 << 16, fence, client, to));
+                RawAgent.RawFrame opened = entry.readSkippingPings();
+                assertEquals(FrameKind.OK.code(), opened.kind(), opened.text());
+                assertEquals(9, opened.id());
+                RawAgent.RawFrame asked = agent.readSkippingPings();
+                assertEquals(FrameKind.OPEN.code(), asked.kind());
+                io.diglett.protocol.Frame frame = new io.diglett.protocol.Frame(FrameKind.OPEN, asked.id(),
+                        io.netty.buffer.Unpooled.wrappedBuffer(asked.payload()));
+                try {
+                    assertEquals(client, io.diglett.protocol.Requests.Open.decode(frame).client(),
+                            "the agent sees the entry's client");
+                } finally {
+                    frame.release();
+                }
+            }
         }
+    }
+
+    /** A node link's Open frame's payload. */
+    private static byte[] open(int window, long fence, InetSocketAddress client, InetSocketAddress to) {
+        io.diglett.protocol.Frame frame = new NodeForward.Open(window, fence, client, to)
+                .encode(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT, 1);
+        try {
+            return io.netty.buffer.ByteBufUtil.getBytes(frame.content());
+        } finally {
+            frame.release();
+        }
+    }
+
+    /** Reads an Answer: "" when accepted, else the reason. */
+    private static String readAnswer(Socket socket) throws IOException {
+        java.io.DataInputStream in = new java.io.DataInputStream(socket.getInputStream());
+        int status = in.readUnsignedByte();
+        byte[] reason = new byte[in.readUnsignedShort()];
+        in.readFully(reason);
+        String text = new String(reason, java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(text.isEmpty() ? 0 : 1, status, "status of the answer '" + text + "'");
+        return text;
     }
 
     @Test

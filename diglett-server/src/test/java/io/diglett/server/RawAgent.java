@@ -34,6 +34,11 @@ final class RawAgent implements AutoCloseable {
         this(TestServers.connect(address));
     }
 
+    /** Frames over {@code connected}, a socket whose first bytes were already exchanged (a node link). */
+    static RawAgent over(Socket connected) throws IOException {
+        return new RawAgent(connected);
+    }
+
     private RawAgent(Socket connected) throws IOException {
         socket = connected;
         socket.setSoTimeout(5_000);

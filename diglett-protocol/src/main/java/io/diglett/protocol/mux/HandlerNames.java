@@ -29,6 +29,17 @@ package io.diglett.protocol.mux;
  *                  or RawIngress     passthrough: the TLS bytes as they are
  *   STREAM         Stream            added once routed, on the agent link's event loop
  * </pre>
+ *
+ * <p>On a node link of a cluster (docs/protocol.md, section 10), once its forwarding handshake is done (by the
+ * entry's dialer under {@code HANDSHAKE}, the holder's acceptor under {@code SESSION}, each replaced by the
+ * first of these):
+ *
+ * <pre>
+ *   FRAME_DECODER  FrameDecoder      bytes -> Frame
+ *   FRAME_ENCODER  FrameEncoder      Frame -> bytes
+ *   KEEPALIVE      Heartbeat         Ping on an idle link, declares a silent one dead
+ *   SESSION        NodeLink (entry) / HolderLink (holder), a LinkSession: the streams of one name
+ * </pre>
  */
 public final class HandlerNames {
     public static final String TLS_DETECT = "tls-detect";

@@ -1,5 +1,7 @@
 package io.diglett.protocol.node;
 
+import io.diglett.protocol.Frame;
+import io.diglett.protocol.FrameKind;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.ProtocolException;
 import io.netty.buffer.ByteBuf;
@@ -56,8 +58,11 @@ public final class NodeForward {
     private NodeForward() {
     }
 
-    /** What an Ask is for. */
-    public enum Kind { FORWARD, PROBE, ALIVE }
+    /**
+     * What an Ask is for: {@code FORWARD} (version 1 before node links; refused now), a {@code PROBE}, an
+     * {@code ALIVE} check, or a node {@code LINK} for one name's streams.
+     */
+    public enum Kind { FORWARD, PROBE, ALIVE, LINK }
 
     /** What a probe's accepted Answer says when the node reaches the cluster store, and when it does not. */
     public static final String STORE_UP = "store up";
@@ -89,6 +94,12 @@ public final class NodeForward {
         public static Ask alive(String name, long fence) {
             InetSocketAddress none = new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
             return new Ask(Kind.ALIVE, name, fence, none, none, newNonce());
+        }
+
+        /** A node link that will carry the streams of {@code name}'s public connections (see {@link Open}). */
+        public static Ask link(String name) {
+            InetSocketAddress none = new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
+            return new Ask(Kind.LINK, name, 0, none, none, newNonce());
         }
 
         /** A probe: does the node reach the cluster store? */
@@ -186,6 +197,44 @@ public final class NodeForward {
             }
             body.skipBytes(HMAC_LENGTH);
             return new Ask(kind, name, fence, client, destination, challenge);
+        }
+    }
+
+    /**
+     * A stream's Open on a node link (an Open frame): the entry's receive window for it, the fence of the claim the
+     * entry saw, the client's address and the address it connected to. The name is the link's.
+     */
+    public record Open(int window, long fence, InetSocketAddress client, InetSocketAddress destination) {
+
+        public Frame encode(ByteBufAllocator alloc, int stream) {
+            ByteBuf payload = alloc.buffer(4 + 8 + 2 * 19);
+            payload.writeInt(window).writeLong(fence);
+            writeAddress(payload, client);
+            writeAddress(payload, destination);
+            return new Frame(FrameKind.OPEN, stream, payload);
+        }
+
+        /**
+         * Reads a node link's Open.
+         *
+         * @throws ProtocolException when it is not one
+         */
+        public static Open decode(Frame frame) {
+            if (frame.kind() != FrameKind.OPEN) {
+                throw new IllegalArgumentException("a " + frame.kind() + " frame, not OPEN");
+            }
+            ByteBuf in = frame.content().duplicate();
+            if (in.readableBytes() < 4 + 8 + 2 * 7) {
+                throw new ProtocolException("node link Open of " + in.readableBytes() + " bytes");
+            }
+            int window = in.readInt();
+            long fence = in.readLong();
+            InetSocketAddress client = readAddress(in);
+            InetSocketAddress destination = readAddress(in);
+            if (in.isReadable()) {
+                throw new ProtocolException("node link Open: " + in.readableBytes() + " bytes too many");
+            }
+            return new Open(window, fence, client, destination);
         }
     }
 
@@ -295,14 +344,14 @@ public final class NodeForward {
         int family = in.readUnsignedByte();
         int length = family == 4 ? 4 : family == 6 ? 16 : -1;
         if (length < 0 || in.readableBytes() < length + 2) {
-            throw new ProtocolException("forward ask: bad address");
+            throw new ProtocolException("node message: bad address");
         }
         byte[] ip = new byte[length];
         in.readBytes(ip);
         try {
             return new InetSocketAddress(InetAddress.getByAddress(ip), in.readUnsignedShort());
         } catch (UnknownHostException e) {
-            throw new ProtocolException("forward ask: bad address");
+            throw new ProtocolException("node message: bad address");
         }
     }
 

@@ -129,19 +129,22 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
      *
      * @param certificate the agent certificate's fingerprint ({@code SHA256:...}), or {@code plaintext}
      * @param listen      where agents reach this node
+     * @param window      a node link's receive window per stream (the agent links')
+     * @param flow        the limits of node links' streams (the agent links')
      * @throws IllegalStateException      when the certificate is not the cluster's, or a live node has this name
      * @throws StoreUnavailableException when the store does not answer
      */
     public void join(String certificate, String listen, Transport transport, EventLoopGroup acceptor,
-                     EventLoopGroup workers, PublicListeners publicListeners) throws Exception {
+                     EventLoopGroup workers, PublicListeners publicListeners, int window,
+                     io.diglett.protocol.mux.FlowLimits flow) throws Exception {
         ClusterSettings settings = store.settings();
         this.publicListeners = publicListeners;
         this.workers = workers;
         String forward = null;
         if (settings.forwarding()) {
-            forwardListener = ForwardListener.bind(settings.nodeListen(), this, settings.secret(), transport, acceptor,
-                    workers);
-            forwarder = new NodeForwarder(transport, settings.secret(), workers);
+            forwardListener = ForwardListener.bind(settings.nodeListen(), this, settings.secret(), window, flow,
+                    transport, acceptor, workers);
+            forwarder = new NodeForwarder(transport, settings.secret(), workers, window, flow);
             forward = new HostPort(settings.nodeListen().host(), forwardListener.address().getPort()).toString();
         }
         store.start(certificate, listen, forward);
@@ -747,6 +750,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         closed = true;
         if (forwardListener != null) {
             forwardListener.close();
+        }
+        NodeForwarder forwarding = forwarder;
+        if (forwarding != null) {
+            forwarding.close();
         }
         // on the store's thread, which owns the mirrors, and before the store stops it (dropping what is queued)
         try {

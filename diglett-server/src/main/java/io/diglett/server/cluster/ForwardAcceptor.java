@@ -4,9 +4,12 @@ import io.diglett.common.logging.RateLimitedLog;
 import io.diglett.protocol.Printable;
 import io.diglett.protocol.ProtocolException;
 import io.diglett.protocol.node.NodeForward;
-import io.diglett.server.link.ClientAddress;
 import io.diglett.server.link.Tunnel;
-import io.diglett.protocol.mux.Stream;
+import io.diglett.protocol.FrameDecoder;
+import io.diglett.protocol.FrameEncoder;
+import io.diglett.protocol.mux.FlowLimits;
+import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.Heartbeat;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -34,6 +37,9 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
 
     private final EtcdNameRegistry names;
     private final byte[] secret;
+    /** A node link's receive window per stream and its flow limits: the agent links'. */
+    private final int window;
+    private final FlowLimits flow;
     private final byte[] nonce = new byte[NodeForward.NONCE_LENGTH];
     private ByteBuf ask;
     private boolean decided;
@@ -41,9 +47,11 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
     /** Gives the connection's place among the handshaking back (once). */
     private Runnable handshakeDone;
 
-    ForwardAcceptor(EtcdNameRegistry names, byte[] secret, Runnable handshakeDone) {
+    ForwardAcceptor(EtcdNameRegistry names, byte[] secret, int window, FlowLimits flow, Runnable handshakeDone) {
         this.names = names;
         this.secret = secret;
+        this.window = window;
+        this.flow = flow;
         this.handshakeDone = handshakeDone;
     }
 
@@ -123,6 +131,11 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
             answer(ctx, "node " + names.node() + " cannot reach the cluster store, which the other nodes can");
             return;
         }
+        if (asked.kind() == NodeForward.Kind.FORWARD) {
+            answer(ctx, "node " + names.node() + " takes forwarded connections on node links only; upgrade the"
+                    + " node that asked");
+            return;
+        }
         if (asked.kind() == NodeForward.Kind.ALIVE) {
             Tunnel holder = names.lookup(asked.name()).orElse(null);
             if (holder == null || holder.fence() != asked.fence()) {
@@ -140,20 +153,13 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
             answer(ctx, "name '" + asked.name() + "' is not served by this node");
             return;
         }
-        if (tunnel.fence() != asked.fence()) {
-            answer(ctx, "name '" + asked.name() + "' is held here under claim " + tunnel.fence() + ", not "
-                    + asked.fence());
-            return;
-        }
-        ClientAddress.given(ctx.channel(), asked.client(), asked.destination());
-        log.debug("name={} client={} forwarded from {}", tunnel.name(), asked.client(), ctx.channel().remoteAddress());
         io.netty.channel.EventLoop linkLoop = tunnel.quietestLinkLoop();
         if (linkLoop == null || linkLoop == ctx.channel().eventLoop()) {
-            open(ctx, tunnel);
+            link(ctx, asked.name());
             return;
         }
-        // accepted on any loop: moved to the loop of the link its stream will go on, so that no byte of it
-        // hops between threads (as a connection of the name's own port is registered there when accepted)
+        // accepted on any loop: moved to the loop of one of the agent's links, so that the streams it carries
+        // reach the agent's link without a hop between threads
         io.netty.channel.Channel channel = ctx.channel();
         channel.deregister().addListener(deregistered -> {
             if (!deregistered.isSuccess()) {
@@ -164,21 +170,28 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
                 if (!registered.isSuccess()) {
                     channel.close();
                 } else {
-                    open(ctx, tunnel);
+                    link(ctx, asked.name());
                 }
             });
         });
     }
 
-    /** Opens the stream of the forwarded connection, then answers: accepted, or refused with why. */
-    private void open(ChannelHandlerContext ctx, Tunnel tunnel) {
-        tunnel.openStream(ctx.channel(), Stream.TCP, busy -> {
-            if (busy != null) {
-                answer(ctx, busy);
-            } else {
-                ctx.writeAndFlush(NodeForward.answer(ctx.alloc(), null)); // toward the socket, not the stream
-            }
-        });
+    /**
+     * Accepts the node link for {@code name}: the Answer, then the link's frames (docs/protocol.md, section 10)
+     * with a heartbeat, handled by a {@link HolderLink}.
+     */
+    private void link(ChannelHandlerContext ctx, String name) {
+        ctx.writeAndFlush(NodeForward.answer(ctx.alloc(), null)); // raw bytes, before the frame encoder is there
+        io.netty.channel.Channel channel = ctx.channel();
+        log.debug("node link from {} for '{}' accepted", channel.remoteAddress(), name);
+        channel.config().setOption(io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE, false);
+        channel.pipeline().replace(this, HandlerNames.FRAME_DECODER, new FrameDecoder());
+        channel.pipeline().addAfter(HandlerNames.FRAME_DECODER, HandlerNames.FRAME_ENCODER, FrameEncoder.INSTANCE);
+        channel.pipeline().addAfter(HandlerNames.FRAME_ENCODER, HandlerNames.KEEPALIVE,
+                new Heartbeat(NodeForwarder.HEARTBEAT));
+        channel.pipeline().addAfter(HandlerNames.KEEPALIVE, HandlerNames.SESSION,
+                new HolderLink(names, name, window, flow));
+        channel.config().setAutoRead(true);
     }
 
     /** The Ask was made; the name cannot be served here: the other node is told why, and the connection closed. */

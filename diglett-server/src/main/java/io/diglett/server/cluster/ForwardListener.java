@@ -12,8 +12,9 @@ import java.net.InetSocketAddress;
 
 /**
  * Where the other nodes forward public connections for the names this node's agents hold ({@code --node-listen}):
- * each connection starts with the forwarding handshake ({@link ForwardAcceptor}) and then is a stream of the
- * name, as a client of this node's own would be.
+ * each connection starts with the forwarding handshake ({@link ForwardAcceptor}) and then is a node link
+ * ({@link HolderLink}) whose streams go to the name's agent as a client of this node's own would, or a probe or
+ * an alive check answered at once.
  */
 public final class ForwardListener implements AutoCloseable {
 
@@ -31,8 +32,9 @@ public final class ForwardListener implements AutoCloseable {
         this.channel = channel;
     }
 
-    static ForwardListener bind(HostPort at, EtcdNameRegistry names, byte[] secret, Transport transport,
-                                EventLoopGroup acceptor, EventLoopGroup workers) throws InterruptedException {
+    static ForwardListener bind(HostPort at, EtcdNameRegistry names, byte[] secret, int window,
+                                io.diglett.protocol.mux.FlowLimits flow, Transport transport, EventLoopGroup acceptor,
+                                EventLoopGroup workers) throws InterruptedException {
         java.util.concurrent.atomic.AtomicInteger handshaking = new java.util.concurrent.atomic.AtomicInteger();
         java.util.concurrent.ConcurrentMap<java.net.InetAddress, java.util.concurrent.atomic.AtomicInteger> perAddress =
                 new java.util.concurrent.ConcurrentHashMap<>();
@@ -62,7 +64,7 @@ public final class ForwardListener implements AutoCloseable {
                             ch.close();
                             return;
                         }
-                        ch.pipeline().addLast(HandlerNames.SESSION, new ForwardAcceptor(names, secret, () -> {
+                        ch.pipeline().addLast(HandlerNames.SESSION, new ForwardAcceptor(names, secret, window, flow, () -> {
                             handshaking.decrementAndGet();
                             release(perAddress, from, fromThere);
                         }));

@@ -3,10 +3,10 @@ package io.diglett.server.cluster;
 import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Printable;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.mux.FlowLimits;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Stream;
 import io.diglett.protocol.node.NodeForward;
-import io.diglett.server.link.ClientAddress;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -15,49 +15,60 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.util.ReferenceCountUtil;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The entry node's side of forwarding (docs/protocol.md, section 10): for a public connection to a name another
- * node holds, it dials that node's {@code --node-listen} address from the client's own event loop, answers its
- * Hello with the Ask (the name, the holder's claim, the client's addresses, under the cluster secret), and once
- * the holder accepts, relays bytes both ways ({@link NodeRelay}) with the same backpressure as a stream: neither
- * side is read while the other cannot take more. The client's half-close and the holder's are passed on.
+ * The entry node's side of forwarding (docs/protocol.md, section 10). A public connection to a name another node
+ * holds becomes a stream of a {@link NodeLink} to that node: one TCP connection per holder, name and event loop of
+ * this node, dialled for the first such connection and closed once idle, that carries all of them multiplexed with
+ * flow control, as an agent's link does. Probes and alive checks (whether another node reaches the cluster store,
+ * whether a holder's agent answers) are short connections of their own, answered under the cluster secret.
  */
-public final class NodeForwarder {
+public final class NodeForwarder implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(NodeForwarder.class);
-    /** How long dialing the holder and its handshake may take. */
     /** A holder that refuses or cannot be reached refuses every client of its names: one line a second. */
-    private static final io.diglett.common.logging.RateLimitedLog NOT_FORWARDED =
+    static final io.diglett.common.logging.RateLimitedLog NOT_FORWARDED =
             io.diglett.common.logging.RateLimitedLog.perSecond(log);
+    /** How long dialing another node and its handshake may take. */
     static final Duration DEADLINE = Duration.ofSeconds(5);
-    /** Bytes held for a side that does not take them: reading the other side pauses above the high mark. */
-    /**
-     * What the Dialer holds before the relay: the Hello, the Answer and what one read brings after it (the
-     * backend's first bytes when it speaks first; a read with auto-read off is at most 64 KiB).
-     */
-    private static final int MAX_HANDSHAKE_READ = NodeForward.HELLO_LENGTH + 3 + NodeForward.MAX_REASON + 128 * 1024;
+    /** A node link's heartbeat: a Ping after this long silent; dead after three. */
+    static final Duration HEARTBEAT = Duration.ofSeconds(5);
+    /** A node link's write buffer marks: its streams wait above the high one (as on an agent's link). */
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(128 * 1024, 256 * 1024);
 
     private final Transport transport;
     private final byte[] secret;
     /** Where probes run. */
     private final io.netty.channel.EventLoopGroup group;
+    /** A node link's receive window per stream, and the limits of its streams: the agent links'. */
+    private final int window;
+    private final FlowLimits flow;
+    /** This node's node links, by holder, name and event loop. */
+    private final ConcurrentMap<LinkKey, NodeLink> links = new ConcurrentHashMap<>();
+    private volatile boolean closed;
 
-    public NodeForwarder(Transport transport, byte[] secret, io.netty.channel.EventLoopGroup group) {
+    private record LinkKey(InetSocketAddress address, String name, EventLoop loop) {
+    }
+
+    public NodeForwarder(Transport transport, byte[] secret, io.netty.channel.EventLoopGroup group, int window,
+                         FlowLimits flow) {
         this.transport = transport;
         this.secret = secret.clone();
         this.group = group;
+        this.window = window;
+        this.flow = flow;
     }
 
     /** What a probed node said about the cluster store. */
@@ -191,161 +202,67 @@ public final class NodeForwarder {
         }
     }
 
-    /** Forwards {@code client} to {@code target}'s holder; {@code done} gets null once bytes flow, or why not. */
+    /**
+     * Carries {@code client} to {@code target}'s holder as a stream of the node link of the client's event loop
+     * for that name (dialled now if there is none); {@code done} gets {@code null} once the stream is on its way,
+     * or why it cannot be. A refusal of the holder (a stale claim) comes later, as a reset of the stream.
+     */
     void forward(RemoteName target, Channel client, Stream.LocalEnd end, Consumer<String> done) {
-        if (!client.eventLoop().inEventLoop()) {
-            client.eventLoop().execute(() -> forward(target, client, end, done));
+        EventLoop loop = client.eventLoop();
+        if (!loop.inEventLoop()) {
+            loop.execute(() -> forward(target, client, end, done));
             return;
         }
-        Dialer dialer = new Dialer(target, client, end, done);
-        Bootstrap bootstrap = new Bootstrap().group(client.eventLoop()).channel(transport.socketChannel())
+        if (closed) {
+            done.accept("this node is stopping");
+            return;
+        }
+        LinkKey key = new LinkKey(target.address(), target.name(), loop);
+        NodeLink link = links.get(key);
+        if (link == null) {
+            link = dial(key, target.holder().node());
+        }
+        link.open(target.holder().fence(), client, end, done);
+    }
+
+    private NodeLink dial(LinkKey key, String node) {
+        NodeLink[] made = new NodeLink[1];
+        NodeLink link = new NodeLink(key.name(), node, secret, window, flow, () -> links.remove(key, made[0]));
+        made[0] = link;
+        links.put(key, link);
+        Bootstrap bootstrap = new Bootstrap().group(key.loop()).channel(transport.socketChannel())
                 .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) DEADLINE.toMillis())
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(HandlerNames.SESSION, dialer);
+                        ch.pipeline().addLast(HandlerNames.HANDSHAKE, link.dialer());
                     }
                 });
-        ChannelFuture connect = bootstrap.connect(target.address());
+        ChannelFuture connect = bootstrap.connect(key.address());
+        link.connecting(connect.channel());
         connect.addListener(f -> {
             if (!f.isSuccess()) {
-                dialer.fail("node " + target.holder().node() + " (" + target.address() + ") that holds '"
-                        + target.name() + "' cannot be reached: " + Printable.of(String.valueOf(f.cause().getMessage())));
+                String reason = "node " + node + " (" + key.address() + ") that holds '" + key.name()
+                        + "' cannot be reached: " + Printable.of(String.valueOf(f.cause().getMessage()));
+                NOT_FORWARDED.warn("node link for '{}': {}", key.name(), reason);
+                link.dialFailed(reason);
             }
         });
-        client.closeFuture().addListener(f -> connect.channel().close());
+        return link;
     }
 
-    /** Reads the holder's Hello, sends the Ask, reads the Answer; then puts the relay in place. */
-    private final class Dialer extends ChannelInboundHandlerAdapter {
-        private final RemoteName target;
-        private final Channel client;
-        private final Stream.LocalEnd end;
-        private final Consumer<String> done;
-        private ByteBuf in;
-        private ChannelHandlerContext ctx;
-        private boolean asked;
-        private boolean finished;
-        private ScheduledFuture<?> deadline;
+    /** How many node links this node has open or opening (for tests and metrics). */
+    int links() {
+        return links.size();
+    }
 
-        Dialer(RemoteName target, Channel client, Stream.LocalEnd end, Consumer<String> done) {
-            this.target = target;
-            this.client = client;
-            this.end = end;
-            this.done = done;
-        }
-
-        @Override
-        public void handlerAdded(ChannelHandlerContext ctx) {
-            this.ctx = ctx;
-        }
-
-        @Override
-        public void channelActive(ChannelHandlerContext ctx) {
-            deadline = ctx.executor().schedule(() -> fail("node " + target.holder().node() + " did not answer within "
-                    + DEADLINE.toSeconds() + " s"), DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
-            in = ctx.alloc().buffer(NodeForward.HELLO_LENGTH + 3 + NodeForward.MAX_REASON, MAX_HANDSHAKE_READ);
-            ctx.read();
-        }
-
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ByteBuf bytes = (ByteBuf) msg;
-            try {
-                if (finished || bytes.readableBytes() > in.maxWritableBytes()) {
-                    fail("node " + target.holder().node() + " sent more than a forwarding answer and one read");
-                    return;
-                }
-                in.writeBytes(bytes);
-            } finally {
-                ReferenceCountUtil.release(bytes);
-            }
-            try {
-                if (!asked) {
-                    if (in.readableBytes() < NodeForward.HELLO_LENGTH) {
-                        ctx.read();
-                        return;
-                    }
-                    byte[] nonce = NodeForward.readHello(in);
-                    InetSocketAddress from = (InetSocketAddress) ClientAddress.remote(client);
-                    InetSocketAddress to = (InetSocketAddress) ClientAddress.local(client);
-                    ctx.writeAndFlush(new NodeForward.Ask(target.name(), target.holder().fence(), from, to)
-                            .encode(ctx.alloc(), nonce, secret));
-                    asked = true;
-                }
-                if (in.readableBytes() < 3) {
-                    ctx.read();
-                    return;
-                }
-                int length = in.getUnsignedShort(in.readerIndex() + 1);
-                if (length > NodeForward.MAX_REASON) {
-                    fail("node " + target.holder().node() + " sent a forwarding answer of " + length + " bytes");
-                    return;
-                }
-                if (in.readableBytes() < 3 + length) {
-                    ctx.read();
-                    return;
-                }
-                int status = in.readUnsignedByte();
-                in.skipBytes(2);
-                String reason = in.readCharSequence(length, StandardCharsets.UTF_8).toString();
-                if (status != 0) {
-                    fail("node " + target.holder().node() + " refused: " + Printable.of(reason));
-                    return;
-                }
-                finished = true;
-                deadline.cancel(false);
-                // the backend may speak first (a banner): its first bytes can come in the Answer's read
-                ByteBuf early = in.isReadable() ? in.readRetainedSlice(in.readableBytes()) : null;
-                release();
-                NodeRelay.join(client, ctx.channel(), end);
-                done.accept(null);
-                if (early != null) {
-                    ctx.channel().pipeline().fireChannelRead(early).fireChannelReadComplete();
-                }
-            } catch (ProtocolException e) {
-                fail(e.getMessage());
-            }
-        }
-
-        void fail(String reason) {
-            if (finished) {
-                return;
-            }
-            finished = true;
-            if (deadline != null) {
-                deadline.cancel(false);
-            }
-            release();
-            NOT_FORWARDED.warn("name={} client={} not forwarded: {}", target.name(), ClientAddress.remote(client),
-                    reason);
-            done.accept(reason);
-            if (ctx != null) {
-                ctx.close();
-            }
-        }
-
-        private void release() {
-            if (in != null) {
-                in.release();
-                in = null;
-            }
-        }
-
-        @Override
-        public void channelInactive(ChannelHandlerContext ctx) {
-            fail("node " + target.holder().node() + " closed the forwarded connection");
-            ctx.fireChannelInactive();
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            fail("node " + target.holder().node() + ": " + Printable.of(String.valueOf(cause.getMessage())));
-            ctx.close();
-        }
+    /** Closes every node link: their streams are reset. */
+    @Override
+    public void close() {
+        closed = true;
+        links.values().forEach(NodeLink::close);
     }
 }
