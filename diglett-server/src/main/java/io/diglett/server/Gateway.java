@@ -232,7 +232,7 @@ public final class Gateway implements AutoCloseable {
             // joined before any agent is served: a node whose certificate is not the cluster's does not start
             cluster.join(tls == null ? "plaintext" : tls.fingerprint().toString(),
                     new HostPort(config.listen().host(), address.getPort()).toString(), transport, acceptor, workers,
-                    publicListeners, config.window(), linkServices.flow());
+                    publicListeners, config.window(), linkServices.flow(), config.limits().maxStreamsPerAgent());
         }
         log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),

@@ -508,6 +508,42 @@ class ClusterTests {
         }
     }
 
+    /** A node link carries at most as many streams as the holder lets one agent have: the next Open is refused. */
+    @Test
+    @SuppressWarnings("try")
+    void aNodeLinkHoldsAtMostTheStreamsOfOneAgent() throws Exception {
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain())
+                .withListen(new HostPort("127.0.0.2", 0)).withPublicBind("127.0.0.2");
+        config = config.withLimits(config.limits().withMaxStreamsPerAgent(3));
+        try (Node a = start(config, ClusterSettings.of(List.of(etcd.url()), "a")
+                .withForwarding(new HostPort("127.0.0.2", 0), SECRET));
+             RawAgent agent = new RawAgent(a.address).loggedIn("busy-token", UUID.randomUUID())) {
+            agent.register(1, "busy");
+            agent.finish();
+            long fence = a.gateway.registrations().names().lookup("busy").orElseThrow().fence();
+            HostPort forward = HostPort.parse(a.gateway.cluster().forwarding().get("a"), -1);
+            InetSocketAddress client = new InetSocketAddress("127.0.0.9", 4000);
+            InetSocketAddress to = new InetSocketAddress("127.0.0.2", 80);
+            try (RawAgent entry = new RawAgent(new InetSocketAddress(forward.host(), forward.port()))) {
+                entry.socket.setSoTimeout(10_000);
+                send(entry.socket, NodeForward.Ask.link("busy"), readHello(entry.socket), SECRET);
+                assertEquals("", readAnswer(entry.socket), "accepted");
+                for (int id = 1; id <= 3; id++) {
+                    entry.send(FrameKind.OPEN, id, open(1 << 16, fence, client, to));
+                    assertEquals(FrameKind.OK.code(), entry.readSkippingPings().kind(), "stream " + id);
+                }
+                entry.send(FrameKind.OPEN, 4, open(1 << 16, fence, client, to));
+                RawAgent.RawFrame refused = entry.readSkippingPings();
+                assertEquals(FrameKind.ERROR.code(), refused.kind());
+                assertEquals(4, refused.id());
+                assertEquals("node link busy: 3 streams open", refused.text());
+                entry.send(FrameKind.CLOSE, 2, new byte[0]);
+                entry.send(FrameKind.OPEN, 5, open(1 << 16, fence, client, to));
+                assertEquals(FrameKind.OK.code(), entry.readSkippingPings().kind(), "a place again once one closed");
+            }
+        }
+    }
+
     /** A node link's Open frame's payload. */
     private static byte[] open(int window, long fence, InetSocketAddress client, InetSocketAddress to) {
         io.diglett.protocol.Frame frame = new NodeForward.Open(window, fence, client, to)

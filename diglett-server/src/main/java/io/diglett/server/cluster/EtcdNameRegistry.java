@@ -131,19 +131,20 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
      * @param listen      where agents reach this node
      * @param window      a node link's receive window per stream (the agent links')
      * @param flow        the limits of node links' streams (the agent links')
+     * @param maxStreams  the streams a node link to this node may have open (--max-streams-per-agent)
      * @throws IllegalStateException      when the certificate is not the cluster's, or a live node has this name
      * @throws StoreUnavailableException when the store does not answer
      */
     public void join(String certificate, String listen, Transport transport, EventLoopGroup acceptor,
                      EventLoopGroup workers, PublicListeners publicListeners, int window,
-                     io.diglett.protocol.mux.FlowLimits flow) throws Exception {
+                     io.diglett.protocol.mux.FlowLimits flow, int maxStreams) throws Exception {
         ClusterSettings settings = store.settings();
         this.publicListeners = publicListeners;
         this.workers = workers;
         String forward = null;
         if (settings.forwarding()) {
             forwardListener = ForwardListener.bind(settings.nodeListen(), this, settings.secret(), window, flow,
-                    transport, acceptor, workers);
+                    maxStreams, transport, acceptor, workers);
             forwarder = new NodeForwarder(transport, settings.secret(), workers, window, flow);
             forward = new HostPort(settings.nodeListen().host(), forwardListener.address().getPort()).toString();
         }

@@ -40,6 +40,8 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
     /** A node link's receive window per stream and its flow limits: the agent links'. */
     private final int window;
     private final FlowLimits flow;
+    /** A node link's streams at most: the agent's (--max-streams-per-agent). */
+    private final int maxStreams;
     private final byte[] nonce = new byte[NodeForward.NONCE_LENGTH];
     private ByteBuf ask;
     private boolean decided;
@@ -47,11 +49,13 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
     /** Gives the connection's place among the handshaking back (once). */
     private Runnable handshakeDone;
 
-    ForwardAcceptor(EtcdNameRegistry names, byte[] secret, int window, FlowLimits flow, Runnable handshakeDone) {
+    ForwardAcceptor(EtcdNameRegistry names, byte[] secret, int window, FlowLimits flow, int maxStreams,
+                    Runnable handshakeDone) {
         this.names = names;
         this.secret = secret;
         this.window = window;
         this.flow = flow;
+        this.maxStreams = maxStreams;
         this.handshakeDone = handshakeDone;
     }
 
@@ -190,7 +194,7 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         channel.pipeline().addAfter(HandlerNames.FRAME_ENCODER, HandlerNames.KEEPALIVE,
                 new Heartbeat(NodeForwarder.HEARTBEAT));
         channel.pipeline().addAfter(HandlerNames.KEEPALIVE, HandlerNames.SESSION,
-                new HolderLink(names, name, window, flow));
+                new HolderLink(names, name, window, flow, maxStreams));
         channel.config().setAutoRead(true);
     }
 

@@ -33,7 +33,8 @@ public final class ForwardListener implements AutoCloseable {
     }
 
     static ForwardListener bind(HostPort at, EtcdNameRegistry names, byte[] secret, int window,
-                                io.diglett.protocol.mux.FlowLimits flow, Transport transport, EventLoopGroup acceptor,
+                                io.diglett.protocol.mux.FlowLimits flow, int maxStreams, Transport transport,
+                                EventLoopGroup acceptor,
                                 EventLoopGroup workers) throws InterruptedException {
         java.util.concurrent.atomic.AtomicInteger handshaking = new java.util.concurrent.atomic.AtomicInteger();
         java.util.concurrent.ConcurrentMap<java.net.InetAddress, java.util.concurrent.atomic.AtomicInteger> perAddress =
@@ -64,7 +65,7 @@ public final class ForwardListener implements AutoCloseable {
                             ch.close();
                             return;
                         }
-                        ch.pipeline().addLast(HandlerNames.SESSION, new ForwardAcceptor(names, secret, window, flow, () -> {
+                        ch.pipeline().addLast(HandlerNames.SESSION, new ForwardAcceptor(names, secret, window, flow, maxStreams, () -> {
                             handshaking.decrementAndGet();
                             release(perAddress, from, fromThere);
                         }));

@@ -28,16 +28,17 @@ final class HolderLink extends LinkSession {
 
     private static final Logger log = LoggerFactory.getLogger(HolderLink.class);
     private static final RateLimitedLog REFUSED = RateLimitedLog.perSecond(log);
-    /** Streams one node link may have open; more are refused (an entry node opens another link per loop). */
-    static final int MAX_STREAMS = 16_384;
 
     private final EtcdNameRegistry names;
     private final String name;
+    /** Streams the link may have open: as many as the agent may (--max-streams-per-agent); more are refused. */
+    private final int maxStreams;
 
-    HolderLink(EtcdNameRegistry names, String name, int window, FlowLimits limits) {
+    HolderLink(EtcdNameRegistry names, String name, int window, FlowLimits limits, int maxStreams) {
         super(window, limits);
         this.names = names;
         this.name = name;
+        this.maxStreams = maxStreams;
     }
 
     @Override
@@ -102,7 +103,7 @@ final class HolderLink extends LinkSession {
         if (names.partitioned()) {
             return "node " + names.node() + " cannot reach the cluster store, which the other nodes can";
         }
-        if (mux.size() >= MAX_STREAMS) {
+        if (mux.size() >= maxStreams) {
             return "node link busy: " + mux.size() + " streams open";
         }
         Tunnel tunnel = names.lookup(name).filter(Tunnel::live).orElse(null);

@@ -47,6 +47,8 @@ final class NodeLink extends LinkSession {
     private static final Logger log = LoggerFactory.getLogger(NodeLink.class);
     /** Public connections that may wait for a link's handshake; more are refused. */
     static final int MAX_WAITING = 1024;
+    /** Streams a link may have open on this side; more connections are refused. */
+    static final int MAX_STREAMS = 16_384;
     /** A link without streams for this long closes. */
     static final long IDLE_MILLIS = 30_000;
 
@@ -113,7 +115,7 @@ final class NodeLink extends LinkSession {
     }
 
     private void openNow(long fence, Channel client, Stream.LocalEnd end, Consumer<String> done) {
-        if (mux.size() >= HolderLink.MAX_STREAMS) {
+        if (mux.size() >= MAX_STREAMS) {
             done.accept("node link to node " + node + " busy: " + mux.size() + " streams open");
             return;
         }
