@@ -1383,8 +1383,8 @@ def start_etcd(b, index):
 
 def cluster_run(b, index):
     """8. Cluster mode (issue 18): two gateway nodes on one etcd, 127.0.0.2 (the holder: the agent is connected to
-    it) and 127.0.0.3 (forwarding: it has no agent of its own and forwards every connection to the holder over
-    its node-to-node connection), the same raw port on both. Requests/s and latency (wrk, the small file, 32
+    it) and 127.0.0.3 (forwarding: it has no agent of its own and carries every connection to the holder as a
+    stream of its node link for the name), the same raw port on both. Requests/s and latency (wrk, the small file, 32
     keep-alive connections) and the 1-stream download (iperf3 -R) through each, beside direct (nginx and iperf3
     themselves), the paths one after the other, the order rotating from run to run. Everything is started for
     the run and stopped after it (agent, nodes, etcd; etcd's data dir removed). Returns figures[key][path] with
