@@ -87,6 +87,13 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     /** Cut off from the store the other nodes reach (checkPartition): it forwards nothing, takes no forward. */
     private volatile boolean partitioned;
     private boolean probing;
+    /**
+     * When the next probe round may start (nanoTime; store thread): after a round in which the others said the
+     * store is down for them too, not before {@link #PROBE_PAUSE_NANOS}, so that an outage of everyone costs each
+     * node a round of probes every few seconds, not every second.
+     */
+    private long nextProbe;
+    static final long PROBE_PAUSE_NANOS = TimeUnit.SECONDS.toNanos(5);
     private volatile java.util.function.Consumer<String> onPartitioned;
     /** This node's side of forwarding, or {@code null} without {@code --node-listen}. */
     private volatile NodeForwarder forwarder;
@@ -348,6 +355,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             }
             partitioned = false;
             probing = false;
+            nextProbe = 0;
+            return;
+        }
+        if (nextProbe != 0 && System.nanoTime() - nextProbe < 0) {
             return;
         }
         NodeForwarder forwarding = forwarder;
@@ -379,6 +390,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             boolean others = said.contains(NodeForwarder.Probed.REACHES);
             boolean alone = said.stream().allMatch(NodeForwarder.Probed.SILENT::equals);
             if (!others && !alone || store.up() || partitioned || closed) {
+                nextProbe = System.nanoTime() + PROBE_PAUSE_NANOS;
                 return;
             }
             partitioned = true;
