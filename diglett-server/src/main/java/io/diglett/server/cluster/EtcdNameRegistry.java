@@ -468,24 +468,35 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             if (entry.getValue().name().equals(wanted.get(entry.getKey()))) {
                 return false;
             }
+            log.info("cluster: no longer listening on port {} for '{}'", entry.getKey(),
+                    Printable.of(entry.getValue().name()));
             entry.getValue().close();
             return true;
         });
         wanted.forEach((port, name) -> mirrors.computeIfAbsent(port, p -> {
             io.netty.channel.ChannelFuture bound = publicListeners.bindElsewhere(p, name, () -> target(name), workers);
-            bound.addListener(f -> {
-                if (!f.isSuccess()) {
-                    // tried again in a second (the port may be this node's own listener, still closing)
-                    store.thread().execute(() -> mirrors.remove(p, mirrors.get(p) != null
-                            && mirrors.get(p).bound() == bound ? mirrors.get(p) : null));
-                    store.thread().schedule(this::syncMirrors, RELEASE_RETRY_MILLIS, TimeUnit.MILLISECONDS);
-                    log.warn("cluster: cannot listen on port {} of '{}', which node {} holds: {}", p, Printable.of(name),
-                            holders.containsKey(name) ? holders.get(name).node() : "(gone)",
-                            Printable.of(String.valueOf(f.cause().getMessage())));
-                }
-            });
-            return new Mirror(name, bound);
+            Mirror mirror = new Mirror(name, bound);
+            bound.addListener(f -> store.thread().execute(() -> mirrorBound(p, mirror)));
+            return mirror;
         }));
+    }
+
+    /**
+     * A mirror's listener is bound, or could not be: then it is forgotten and tried again in a second (the port may
+     * be this node's own listener, still closing). Store thread.
+     */
+    private void mirrorBound(int port, Mirror mirror) {
+        String holder = holders.containsKey(mirror.name()) ? holders.get(mirror.name()).node() : "(gone)";
+        if (mirror.bound().isSuccess()) {
+            log.info("cluster: listening on port {} for '{}', which node {} holds", port, Printable.of(mirror.name()),
+                    holder);
+            return;
+        }
+        mirrors.remove(port, mirror);
+        store.thread().schedule(this::syncMirrors, RELEASE_RETRY_MILLIS, TimeUnit.MILLISECONDS);
+        log.warn("cluster: cannot listen on port {} of '{}', which node {} holds: {}", port, Printable.of(mirror.name()),
+                holder,
+                Printable.of(String.valueOf(mirror.bound().cause().getMessage())));
     }
 
     /** This node's mirror of {@code name}'s port, closed (the name is about to be this node's). Store thread. */
