@@ -984,6 +984,37 @@ class ClusterTests {
         }
     }
 
+    /**
+     * A claim deleted while a node's watch was down, and compacted away before it came back, is seen by no event:
+     * the node's read of names/ when it watches again finds it gone, and the node gives the name up, as an event
+     * would have made it.
+     */
+    @Test
+    @SuppressWarnings("try")
+    void aClaimDeletedWhileTheWatchWasDownIsGivenUpWhenItWatchesAgain() throws Exception {
+        java.nio.charset.Charset ascii = java.nio.charset.StandardCharsets.US_ASCII;
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain())
+                .withListen(new HostPort("127.0.0.2", 0)).withPublicBind("127.0.0.2");
+        try (TcpCut path = new TcpCut(new InetSocketAddress(etcd.url().getHost(), etcd.url().getPort()));
+             Node a = start(config, ClusterSettings.of(List.of(path.url(etcd.url())), "gap")
+                     .withLeaseTtl(Duration.ofSeconds(10)));
+             io.etcd.jetcd.Client store = io.etcd.jetcd.Client.builder().endpoints(etcd.url()).build();
+             RawAgent agent = new RawAgent(a.address).loggedIn("gap-token", UUID.randomUUID())) {
+            agent.register(1, "gapped");
+            agent.finish();
+            assertTrue(a.gateway.registrations().names().lookup("gapped").isPresent());
+            path.cut(); // the watch breaks; the lease (10 s) outlives the cut
+            io.etcd.jetcd.KV kv = store.getKVClient();
+            long deleted = kv.delete(io.etcd.jetcd.ByteSequence.from("/diglett/names/gapped", ascii))
+                    .get(10, TimeUnit.SECONDS).getHeader().getRevision();
+            kv.compact(deleted).get(10, TimeUnit.SECONDS); // no watch can replay the delete now
+            Thread.sleep(1_500); // the cut lasts: the node's watch and keepalive fail meanwhile
+            path.restore();
+            TunnelTests.waitFor(() -> a.gateway.registrations().names().lookup("gapped").isEmpty(),
+                    "node gap gives 'gapped' up once it reads names/ again", 20_000);
+        }
+    }
+
     @Test
     @SuppressWarnings("try")
     void aThreeMemberEtcdThatLosesAMemberKeepsTheClusterRunning() throws Exception {

@@ -20,7 +20,9 @@ final class TcpCut implements AutoCloseable {
     private final ServerSocket listener;
     private final InetSocketAddress server;
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
+    /** Connections through the relay are closed as they come. */
     private volatile boolean cut;
+    private volatile boolean closed;
 
     TcpCut(InetSocketAddress server) throws IOException {
         this.server = server;
@@ -37,7 +39,7 @@ final class TcpCut implements AutoCloseable {
     }
 
     private void accept() {
-        while (!cut) {
+        while (!closed) {
             try {
                 Socket client = listener.accept();
                 if (cut) {
@@ -51,7 +53,7 @@ final class TcpCut implements AutoCloseable {
                 pump(client, upstream);
                 pump(upstream, client);
             } catch (IOException e) {
-                if (cut) {
+                if (closed) {
                     return;
                 }
             }
@@ -76,13 +78,18 @@ final class TcpCut implements AutoCloseable {
         thread.start();
     }
 
-    /** Cuts the path: every connection through the relay is closed, and new ones are refused. */
+    /** Cuts the path: every connection through the relay is closed, and new ones are closed as they come. */
     void cut() {
         cut = true;
-        close(listener);
         for (Socket socket : sockets) {
             close(socket);
         }
+        sockets.clear();
+    }
+
+    /** The path works again, for new connections. */
+    void restore() {
+        cut = false;
     }
 
     private static void close(java.io.Closeable closeable) {
@@ -95,6 +102,8 @@ final class TcpCut implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         cut();
+        close(listener);
     }
 }

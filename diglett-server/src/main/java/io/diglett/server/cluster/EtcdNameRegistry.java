@@ -165,7 +165,10 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         }, 1, 1, TimeUnit.SECONDS);
         try {
             CompletableFuture.allOf(watch(EtcdStore.NAMES, this::nameChanged, holders::clear),
-                    watch(EtcdStore.NODES, this::nodeChanged, nodes::clear),
+                    watch(EtcdStore.NODES, this::nodeChanged, () -> {
+                        nodes.clear();
+                        forwardAddresses.clear();
+                    }),
                     watch(EtcdStore.PORTS, this::portChanged, ports::clear))
                     .get(EtcdStore.REQUEST_TIMEOUT.toMillis() * 2, TimeUnit.MILLISECONDS);
         } catch (java.util.concurrent.ExecutionException e) {
@@ -183,21 +186,42 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                 .thenAccept(all -> {
                     clear.run();
                     eventRevision = all.getHeader().getRevision();
+                    java.util.Set<String> present = new java.util.HashSet<>();
                     for (KeyValue kv : all.getKvs()) {
+                        present.add(suffix(kv, prefix));
                         changed.accept(suffix(kv, prefix), kv);
+                    }
+                    if (prefix.equals(EtcdStore.NAMES)) {
+                        // a claim of this node deleted while no watch ran (a compaction ended it, say) was seen
+                        // by no event: what the read no longer has is deleted, as an event would have said
+                        for (String name : List.copyOf(local.keySet())) {
+                            if (!present.contains(name)) {
+                                changed.accept(name, null);
+                            }
+                        }
                     }
                     syncMirrors();
                     WatchOption option = WatchOption.builder().isPrefix(true).withPrevKV(true)
                             .withRevision(all.getHeader().getRevision() + 1).build();
-                    watchers.add(store.client().getWatchClient().watch(key, option, Watch.listener(
+                    java.util.concurrent.atomic.AtomicReference<Watch.Watcher> self =
+                            new java.util.concurrent.atomic.AtomicReference<>();
+                    Watch.Watcher watcher = store.client().getWatchClient().watch(key, option, Watch.listener(
                             response -> store.thread().execute(() -> watched(prefix, response, changed)),
-                            error -> {
+                            error -> store.thread().execute(() -> {
+                                // one watcher per prefix at a time: a failed one is dropped, not kept for ever
+                                Watch.Watcher failed = self.getAndSet(null);
+                                if (failed != null) {
+                                    watchers.remove(failed);
+                                    failed.close();
+                                }
                                 if (!closed) {
                                     log.warn("cluster: the watch of {} failed ({}); reading it again", prefix,
                                             Printable.of(EtcdStore.reason(error)));
                                     rewatch(prefix, changed, clear);
                                 }
                             })));
+                    self.set(watcher);
+                    watchers.add(watcher);
                 });
     }
 
