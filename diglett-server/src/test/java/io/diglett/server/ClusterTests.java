@@ -1015,6 +1015,42 @@ class ClusterTests {
         }
     }
 
+    /**
+     * A claim whose write etcd did but whose answer never came (the registration failed "cluster store
+     * unavailable") would keep the name from every other agent while the node lives: once the store answers again,
+     * the node reads the key back and deletes that claim.
+     */
+    @Test
+    @SuppressWarnings("try")
+    void aClaimWrittenWithoutAnAnswerIsDeletedOnceTheStoreAnswers() throws Exception {
+        java.nio.charset.Charset ascii = java.nio.charset.StandardCharsets.US_ASCII;
+        GatewayConfig config = GatewayConfig.defaults().withTls(TlsSettings.plain())
+                .withListen(new HostPort("127.0.0.2", 0)).withPublicBind("127.0.0.2");
+        io.etcd.jetcd.ByteSequence key = io.etcd.jetcd.ByteSequence.from("/diglett/names/limbo", ascii);
+        try (TcpCut path = new TcpCut(new InetSocketAddress(etcd.url().getHost(), etcd.url().getPort()));
+             Node a = start(config, ClusterSettings.of(List.of(path.url(etcd.url())), "mute")
+                     .withLeaseTtl(Duration.ofSeconds(10)));
+             io.etcd.jetcd.Client store = io.etcd.jetcd.Client.builder().endpoints(etcd.url()).build();
+             RawAgent agent = new RawAgent(a.address).loggedIn("limbo-token", UUID.randomUUID())) {
+            io.etcd.jetcd.KV kv = store.getKVClient();
+            path.holdAnswers(); // etcd does what the node asks; the node hears nothing back
+            agent.socket.setSoTimeout(15_000);
+            agent.send(FrameKind.REGISTER, 1, "limbo");
+            RawAgent.RawFrame refused = agent.readSkippingPings();
+            assertEquals(FrameKind.ERROR.code(), refused.kind(), refused.text());
+            assertTrue(refused.text().contains("cluster store unavailable"), refused.text());
+            assertEquals(1, kv.get(key).get(10, TimeUnit.SECONDS).getKvs().size(), "etcd wrote the claim");
+            path.releaseAnswers();
+            TunnelTests.waitFor(() -> {
+                try {
+                    return kv.get(key).get(10, TimeUnit.SECONDS).getKvs().isEmpty();
+                } catch (Exception e) {
+                    return false;
+                }
+            }, "node mute deletes the claim it was not told of", 20_000);
+        }
+    }
+
     @Test
     @SuppressWarnings("try")
     void aThreeMemberEtcdThatLosesAMemberKeepsTheClusterRunning() throws Exception {

@@ -23,6 +23,8 @@ final class TcpCut implements AutoCloseable {
     /** Connections through the relay are closed as they come. */
     private volatile boolean cut;
     private volatile boolean closed;
+    /** The server's bytes wait in the relay (the kernel's buffers) until released: answers come late. */
+    private volatile boolean holding;
 
     TcpCut(InetSocketAddress server) throws IOException {
         this.server = server;
@@ -50,8 +52,8 @@ final class TcpCut implements AutoCloseable {
                 upstream.connect(server, 5_000);
                 sockets.add(client);
                 sockets.add(upstream);
-                pump(client, upstream);
-                pump(upstream, client);
+                pump(client, upstream, false);
+                pump(upstream, client, true);
             } catch (IOException e) {
                 if (closed) {
                     return;
@@ -60,14 +62,21 @@ final class TcpCut implements AutoCloseable {
         }
     }
 
-    private void pump(Socket from, Socket to) {
+    private void pump(Socket from, Socket to, boolean answers) {
         Thread thread = new Thread(() -> {
             byte[] buffer = new byte[16 * 1024];
             try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
-                for (int n; (n = in.read(buffer)) > 0; ) {
+                while (true) {
+                    int n = in.read(buffer);
+                    if (n <= 0) {
+                        break;
+                    }
+                    while (answers && holding && !cut) {
+                        Thread.sleep(10);
+                    }
                     out.write(buffer, 0, n);
                 }
-            } catch (IOException ended) {
+            } catch (IOException | InterruptedException ended) {
                 // cut, or one side closed
             } finally {
                 close(from);
@@ -85,6 +94,15 @@ final class TcpCut implements AutoCloseable {
             close(socket);
         }
         sockets.clear();
+    }
+
+    /** From now on the server's answers wait (its requests still reach it), until {@link #releaseAnswers}. */
+    void holdAnswers() {
+        holding = true;
+    }
+
+    void releaseAnswers() {
+        holding = false;
     }
 
     /** The path works again, for new connections. */

@@ -619,6 +619,11 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                     wrote(revision, sent);
                     listener.closeFuture().addListener(f -> releasePort(key, revision, lease));
                     return true;
+                })
+                .whenComplete((granted, error) -> {
+                    if (error != null && unknownOutcome(error)) {
+                        forgetAttempt(key, value, tunnel.name(), 0);
+                    }
                 });
     }
 
@@ -664,10 +669,11 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             return CompletableFuture.failedFuture(store.unavailable());
         }
         ByteSequence key = EtcdStore.bytes(EtcdStore.NAMES + name);
+        ByteSequence value = value(tunnel);
         long lease = store.lease();
         return store.call(() -> store.client().getKVClient().txn()
                         .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.createRevision(0)))
-                        .Then(Op.put(key, value(tunnel), PutOption.builder().withLeaseId(lease).build()))
+                        .Then(Op.put(key, value, PutOption.builder().withLeaseId(lease).build()))
                         .Else(Op.get(key, GetOption.DEFAULT))
                         .commit())
                 .thenCompose(answer -> {
@@ -685,9 +691,61 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
                 .whenComplete((claim, error) -> {
                     if (error != null) {
                         local.remove(name, held);
+                        if (unknownOutcome(error)) {
+                            forgetAttempt(key, value, name, 0);
+                        }
                     }
                 });
     }
+
+    /** Whether a claim failed without an answer: its write may or may not have been done. */
+    private static boolean unknownOutcome(Throwable error) {
+        Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                ? error.getCause() : error;
+        return cause instanceof StoreUnavailableException;
+    }
+
+    /**
+     * A claim of {@code name} (its key, or its port's) failed without an answer: the agent was told it failed, but
+     * etcd may have written it, under this node's lease, where it would stay while the node lives and keep the
+     * name (or the port) from every other agent. Once the store answers, the key is read back, and deleted if it
+     * is that very claim ({@code value}: this node, the agent's token digest and instance; or the name, for a
+     * port) and no claim of the name is under way here since. Tried for at most {@link #FORGET_TRIES} seconds.
+     */
+    private void forgetAttempt(ByteSequence key, ByteSequence value, String name, int tries) {
+        if (closed || tries >= FORGET_TRIES) {
+            return;
+        }
+        Runnable again = () -> store.thread().schedule(() -> forgetAttempt(key, value, name, tries + 1),
+                RELEASE_RETRY_MILLIS, TimeUnit.MILLISECONDS);
+        if (!store.up()) {
+            again.run();
+            return;
+        }
+        store.call(() -> store.client().getKVClient().get(key, GetOption.DEFAULT)).whenComplete((read, error) -> {
+            if (error != null) {
+                again.run();
+                return;
+            }
+            if (read.getKvs().isEmpty() || !read.getKvs().get(0).getValue().equals(value) || local.containsKey(name)) {
+                return; // not written, someone else's, or a newer claim here deals with it
+            }
+            long written = read.getKvs().get(0).getModRevision();
+            log.info("cluster: removing the claim of '{}' (revision {}) whose write got no answer", name, written);
+            store.call(() -> store.client().getKVClient().txn()
+                            .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(written)))
+                            .Then(Op.delete(key, DeleteOption.DEFAULT))
+                            .commit())
+                    .whenComplete((deleted, failed) -> {
+                        if (failed != null) {
+                            again.run();
+                        }
+                    });
+        });
+    }
+
+    /** How many times (a second apart) a claim that got no answer is looked for, to be deleted. */
+    static final int FORGET_TRIES = 60;
 
     @Override
     public CompletionStage<NameClaim> claimFrom(Tunnel tunnel, RemoteHolder holder) {
