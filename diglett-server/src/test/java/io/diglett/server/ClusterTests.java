@@ -343,19 +343,30 @@ class ClusterTests {
             put.accept("/diglett/ports/" + port, "banner");
             java.util.concurrent.CompletableFuture<String> seen = new java.util.concurrent.CompletableFuture<>();
             Thread played = new Thread(() -> {
+                byte[] nonce = new byte[NodeForward.NONCE_LENGTH];
+                // first an impostor: it accepts without the secret (no valid MAC), and the entry closes the link
                 try (Socket from = holder.accept()) {
                     from.setSoTimeout(10_000);
-                    io.netty.buffer.ByteBuf hello = NodeForward.hello(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT,
-                            new byte[NodeForward.NONCE_LENGTH]);
-                    try {
-                        from.getOutputStream().write(io.netty.buffer.ByteBufUtil.getBytes(hello));
-                    } finally {
-                        hello.release();
-                    }
                     java.io.DataInputStream in = new java.io.DataInputStream(from.getInputStream());
-                    in.readFully(new byte[in.readUnsignedShort()]);
+                    helloAndAsk(from, nonce);
+                    from.getOutputStream().write(new byte[3 + NodeForward.ANSWER_MAC_LENGTH]);
+                    assertEquals(-1, in.read(), "the entry closed a link accepted without the secret");
+                } catch (IOException | AssertionError e) {
+                    seen.completeExceptionally(e);
+                    return;
+                }
+                try (Socket from = holder.accept()) {
+                    from.setSoTimeout(10_000);
+                    NodeForward.Ask ask = helloAndAsk(from, nonce);
+                    java.io.DataInputStream in = new java.io.DataInputStream(from.getInputStream());
                     java.io.ByteArrayOutputStream first = new java.io.ByteArrayOutputStream();
-                    first.write(new byte[] {0, 0, 0}); // accepted
+                    io.netty.buffer.ByteBuf accepted = NodeForward.linkAccepted(
+                            io.netty.buffer.UnpooledByteBufAllocator.DEFAULT, nonce, ask, SECRET);
+                    try {
+                        first.write(io.netty.buffer.ByteBufUtil.getBytes(accepted)); // signed
+                    } finally {
+                        accepted.release();
+                    }
                     first.write(frame(FrameKind.PING, 0, new byte[8])); // the link's first frame, same write
                     from.getOutputStream().write(first.toByteArray());
                     RawAgent link = RawAgent.over(from);
@@ -395,6 +406,25 @@ class ClusterTests {
             });
             played.start();
             try {
+                Socket impostors = null;
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (impostors == null) {
+                    try {
+                        impostors = bound("127.0.0.7", new InetSocketAddress("127.0.0.2", port));
+                    } catch (java.net.ConnectException notYet) {
+                        assertTrue(System.nanoTime() < until, "node a never listened on port " + port);
+                        Thread.sleep(50);
+                    }
+                }
+                try (Socket refused = impostors) {
+                    int got;
+                    try {
+                        got = refused.getInputStream().read();
+                    } catch (IOException reset) {
+                        got = -1;
+                    }
+                    assertEquals(-1, got, "a client the impostor would have had is closed");
+                }
                 Socket client = null;
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
                 while (client == null) {
@@ -433,6 +463,22 @@ class ClusterTests {
                 }
             }
         }
+    }
+
+    /** Plays a holder's first steps: writes a Hello with {@code nonce}, reads and checks the entry's LINK Ask. */
+    private static NodeForward.Ask helloAndAsk(Socket from, byte[] nonce) throws IOException {
+        io.netty.buffer.ByteBuf hello = NodeForward.hello(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT, nonce);
+        try {
+            from.getOutputStream().write(io.netty.buffer.ByteBufUtil.getBytes(hello));
+        } finally {
+            hello.release();
+        }
+        java.io.DataInputStream in = new java.io.DataInputStream(from.getInputStream());
+        byte[] body = new byte[in.readUnsignedShort()];
+        in.readFully(body);
+        NodeForward.Ask ask = NodeForward.Ask.decode(io.netty.buffer.Unpooled.wrappedBuffer(body), nonce, SECRET);
+        assertEquals(NodeForward.Kind.LINK, ask.kind());
+        return ask;
     }
 
     /** One frame's bytes. */
@@ -481,8 +527,9 @@ class ClusterTests {
             // the link: accepted; an Open for an older claim refused with the reason, the link stays
             try (RawAgent entry = new RawAgent(at)) {
                 entry.socket.setSoTimeout(10_000);
-                send(entry.socket, link, readHello(entry.socket), SECRET);
-                assertEquals("", readAnswer(entry.socket), "accepted");
+                byte[] nonce = readHello(entry.socket);
+                send(entry.socket, link, nonce, SECRET);
+                readLinkAccepted(entry.socket, nonce, link);
                 entry.send(FrameKind.OPEN, 7, open(1 << 16, fence - 1, client, to));
                 RawAgent.RawFrame refused = entry.readSkippingPings();
                 assertEquals(FrameKind.ERROR.code(), refused.kind());
@@ -526,8 +573,10 @@ class ClusterTests {
             InetSocketAddress to = new InetSocketAddress("127.0.0.2", 80);
             try (RawAgent entry = new RawAgent(new InetSocketAddress(forward.host(), forward.port()))) {
                 entry.socket.setSoTimeout(10_000);
-                send(entry.socket, NodeForward.Ask.link("busy"), readHello(entry.socket), SECRET);
-                assertEquals("", readAnswer(entry.socket), "accepted");
+                NodeForward.Ask link = NodeForward.Ask.link("busy");
+                byte[] nonce = readHello(entry.socket);
+                send(entry.socket, link, nonce, SECRET);
+                readLinkAccepted(entry.socket, nonce, link);
                 for (int id = 1; id <= 3; id++) {
                     entry.send(FrameKind.OPEN, id, open(1 << 16, fence, client, to));
                     assertEquals(FrameKind.OK.code(), entry.readSkippingPings().kind(), "stream " + id);
@@ -553,6 +602,15 @@ class ClusterTests {
         } finally {
             frame.release();
         }
+    }
+
+    /** Reads the accepted Answer to a LINK Ask and checks its MAC: the holder knows the secret. */
+    private static void readLinkAccepted(Socket socket, byte[] nonce, NodeForward.Ask ask) throws IOException {
+        byte[] answer = socket.getInputStream().readNBytes(3 + NodeForward.ANSWER_MAC_LENGTH);
+        assertEquals(0, answer[0], "accepted");
+        io.netty.buffer.ByteBuf bytes = io.netty.buffer.Unpooled.wrappedBuffer(answer);
+        assertTrue(java.util.Arrays.equals(NodeForward.answerMac(SECRET, nonce, ask, bytes, 0, 3),
+                java.util.Arrays.copyOfRange(answer, 3, answer.length)), "signed with the cluster secret");
     }
 
     /** Reads an Answer: "" when accepted, else the reason. */

@@ -286,6 +286,14 @@ public final class NodeForward {
     }
 
     /**
+     * The accepted Answer to a LINK Ask, followed by its {@link #answerMac}: the entry is about to send the name's
+     * clients down this link, so it must know the holder said it.
+     */
+    public static ByteBuf linkAccepted(ByteBufAllocator alloc, byte[] nonce, Ask ask, byte[] secret) {
+        return signed(answer(alloc, 0, ""), nonce, ask, secret);
+    }
+
+    /**
      * The Answer to a probe: accepted, saying whether this node reaches the cluster store, followed by its
      * {@link #answerMac}: a node that acts on it (sends its agents away) must know another node said it.
      */

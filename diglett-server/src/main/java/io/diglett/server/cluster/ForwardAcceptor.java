@@ -159,7 +159,7 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
         }
         io.netty.channel.EventLoop linkLoop = tunnel.quietestLinkLoop();
         if (linkLoop == null || linkLoop == ctx.channel().eventLoop()) {
-            link(ctx, asked.name());
+            link(ctx, asked);
             return;
         }
         // accepted on any loop: moved to the loop of one of the agent's links, so that the streams it carries
@@ -174,7 +174,7 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
                 if (!registered.isSuccess()) {
                     channel.close();
                 } else {
-                    link(ctx, asked.name());
+                    link(ctx, asked);
                 }
             });
         });
@@ -184,8 +184,10 @@ final class ForwardAcceptor extends ChannelInboundHandlerAdapter {
      * Accepts the node link for {@code name}: the Answer, then the link's frames (docs/protocol.md, section 10)
      * with a heartbeat, handled by a {@link HolderLink}.
      */
-    private void link(ChannelHandlerContext ctx, String name) {
-        ctx.writeAndFlush(NodeForward.answer(ctx.alloc(), null)); // raw bytes, before the frame encoder is there
+    private void link(ChannelHandlerContext ctx, NodeForward.Ask asked) {
+        String name = asked.name();
+        // raw bytes, before the frame encoder is there; signed: the entry sends the name's clients on this
+        ctx.writeAndFlush(NodeForward.linkAccepted(ctx.alloc(), nonce, asked, secret));
         io.netty.channel.Channel channel = ctx.channel();
         log.debug("node link from {} for '{}' accepted", channel.remoteAddress(), name);
         channel.config().setOption(io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE, false);

@@ -67,11 +67,8 @@ final class HolderLink extends LinkSession {
             return;
         }
         NodeForward.Open open = NodeForward.Open.decode(frame);
-        String refused = refusal(open);
-        Tunnel tunnel = refused == null ? names.lookup(name).filter(Tunnel::live).orElse(null) : null;
-        if (refused == null && tunnel == null) {
-            refused = "name '" + name + "' is not served by this node";
-        }
+        Tunnel tunnel = names.lookup(name).filter(Tunnel::live).orElse(null);
+        String refused = refusal(open, tunnel);
         if (refused != null) {
             REFUSED.warn("name={} client={} from node link {} refused: {}", name, open.client(), peer(), refused);
             if (mux.writeControl(Frame.error(ctx.alloc(), id, refused))) {
@@ -80,7 +77,12 @@ final class HolderLink extends LinkSession {
             return;
         }
         PipeChannel[] pipe = PipeChannel.pair(ctx.channel().eventLoop(), open.destination(), open.client());
-        Stream stream = mux.create(id, name, StreamObserver.NONE);
+        // the marks of a client's socket on this node: a window of queued writes before a stream gathers its bytes
+        for (PipeChannel end : pipe) {
+            end.config().setWriteBufferWaterMark(Stream.socketWaterMark(mux.receiveWindow()));
+        }
+        Stream stream = mux.create(id, name, StreamObserver.NONE,
+                io.diglett.server.link.ClientConnections.Source.of(open.client()));
         stream.attach(pipe[0], PipeChannel.END);
         if (stream.state() == StreamState.CLOSED) {
             return;
@@ -98,15 +100,14 @@ final class HolderLink extends LinkSession {
         });
     }
 
-    /** Why this node cannot take {@code open} now, or {@code null}. */
-    private String refusal(NodeForward.Open open) {
+    /** Why this node cannot take {@code open} for {@code tunnel} (the name's live tunnel here, if any), or null. */
+    private String refusal(NodeForward.Open open, Tunnel tunnel) {
         if (names.partitioned()) {
             return "node " + names.node() + " cannot reach the cluster store, which the other nodes can";
         }
         if (mux.size() >= maxStreams) {
             return "node link busy: " + mux.size() + " streams open";
         }
-        Tunnel tunnel = names.lookup(name).filter(Tunnel::live).orElse(null);
         if (tunnel == null) {
             return "name '" + name + "' is not served by this node";
         }

@@ -221,6 +221,9 @@ public final class NodeForwarder implements AutoCloseable {
         NodeLink link = links.get(key);
         if (link == null) {
             link = dial(key, target.holder().node());
+            if (closed) {
+                link.close(); // close() may have gone through the table before this link was in it
+            }
         }
         link.open(target.holder().fence(), client, end, done);
     }

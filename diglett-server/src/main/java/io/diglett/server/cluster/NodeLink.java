@@ -120,7 +120,9 @@ final class NodeLink extends LinkSession {
             return;
         }
         int id = nextId();
-        Stream stream = mux.create(id, name, StreamObserver.NONE);
+        lastBusy = System.nanoTime();
+        Stream stream = mux.create(id, name, StreamObserver.NONE,
+                io.diglett.server.link.ClientConnections.Source.of(ClientAddress.remote(client)));
         stream.attach(client, end);
         if (stream.state() != StreamState.CLOSED) {
             mux.write(new NodeForward.Open(stream.window(), fence, (InetSocketAddress) ClientAddress.remote(client),
@@ -228,6 +230,7 @@ final class NodeLink extends LinkSession {
     @Override
     protected void logEnd(String reason) {
         log.warn("closing the node link to {} for '{}': {}", peer(), name, Printable.of(reason));
+        end(Printable.of(reason)); // a failed link takes no stream in its last second
     }
 
     @Override
@@ -253,6 +256,8 @@ final class NodeLink extends LinkSession {
         private boolean asked;
         private boolean finished;
         private ScheduledFuture<?> deadline;
+        private byte[] nonce;
+        private final NodeForward.Ask ask = NodeForward.Ask.link(name);
 
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
@@ -281,19 +286,28 @@ final class NodeLink extends LinkSession {
                         ctx.read();
                         return;
                     }
-                    byte[] nonce = NodeForward.readHello(in);
-                    ctx.writeAndFlush(NodeForward.Ask.link(name).encode(ctx.alloc(), nonce, secret));
+                    nonce = NodeForward.readHello(in);
+                    ctx.writeAndFlush(ask.encode(ctx.alloc(), nonce, secret));
                     asked = true;
                 }
-                if (in.readableBytes() < 3 || in.readableBytes() < 3 + in.getUnsignedShort(in.readerIndex() + 1)) {
+                if (in.readableBytes() < 3 || in.readableBytes() < 3 + in.getUnsignedShort(in.readerIndex() + 1)
+                        + (in.getUnsignedByte(in.readerIndex()) == 0 ? NodeForward.ANSWER_MAC_LENGTH : 0)) {
                     ctx.read();
                     return;
                 }
+                int start = in.readerIndex();
                 int status = in.readUnsignedByte();
                 int length = in.readUnsignedShort();
                 String reason = in.readCharSequence(length, StandardCharsets.UTF_8).toString();
                 if (status != 0) {
                     fail(ctx, "node " + node + " refused: " + Printable.of(reason));
+                    return;
+                }
+                byte[] expected = NodeForward.answerMac(secret, nonce, ask, in, start, 3 + length);
+                byte[] given = new byte[NodeForward.ANSWER_MAC_LENGTH];
+                in.readBytes(given);
+                if (!java.security.MessageDigest.isEqual(expected, given)) {
+                    fail(ctx, "node " + node + " accepted the link without this cluster's secret");
                     return;
                 }
                 finished = true;

@@ -14,7 +14,6 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.ChannelInputShutdownReadComplete;
 import io.netty.channel.socket.DuplexChannel;
-import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -55,8 +54,9 @@ final class PipeChannel extends AbstractChannel implements DuplexChannel {
     private final InetSocketAddress localAddress;
     private final InetSocketAddress remoteAddress;
     private PipeChannel peer;
-    private boolean open = true;
-    private boolean registered;
+    /** Read by a stream on another loop too ({@link #isActive}). */
+    private volatile boolean open = true;
+    private volatile boolean registered;
     /** A read was asked for (auto-read is off for a stream's socket): deliver what the peer wrote. */
     private boolean readWanted;
     private boolean deliveryQueued;
@@ -151,7 +151,6 @@ final class PipeChannel extends AbstractChannel implements DuplexChannel {
         if (msg instanceof ByteBuf) {
             return msg;
         }
-        ReferenceCountUtil.release(msg);
         throw new UnsupportedOperationException("a pipe carries bytes, not " + msg.getClass().getSimpleName());
     }
 
@@ -190,7 +189,10 @@ final class PipeChannel extends AbstractChannel implements DuplexChannel {
         close();
         if (other.open) {
             other.peerGone = true;
-            other.pipeline().fireExceptionCaught(new IOException(reason));
+            if (other.pipeline().get(io.diglett.protocol.mux.HandlerNames.STREAM) != null) {
+                // its stream resets with the reason; before a stream is attached there is nobody to tell
+                other.pipeline().fireExceptionCaught(new IOException(reason));
+            }
             other.close();
         }
     }

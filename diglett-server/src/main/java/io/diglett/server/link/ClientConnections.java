@@ -27,10 +27,13 @@ public final class ClientConnections {
 
     private static final Logger log = LoggerFactory.getLogger(ClientConnections.class);
 
-    /** Where connections come from: an IPv4 address or the first 64 bits of an IPv6 one. */
-    record Source(boolean v6, long bits) {
+    /**
+     * Where connections come from: an IPv4 address or the first 64 bits of an IPv6 one. Also the key of a
+     * client's share of the buffer budget (a forwarded client's too, on both nodes).
+     */
+    public record Source(boolean v6, long bits) {
         /** The source of {@code address}, or {@code null} for a non-IP address (a unix socket, a test channel). */
-        static Source of(SocketAddress address) {
+        public static Source of(SocketAddress address) {
             if (!(address instanceof InetSocketAddress inet) || inet.getAddress() == null) {
                 return null;
             }
