@@ -186,6 +186,43 @@ class ClusterTests {
         }
     }
 
+    /**
+     * A backend the agent cannot reach: the agent's refusal travels back from the holder over the node link as the
+     * stream's reset, with its reason, and the forwarding node's ingress answers its client with an error page
+     * that says why, as the holder's own ingress would.
+     */
+    @Test
+    @SuppressWarnings("try")
+    void anAgentsRefusalReachesTheClientOfAForwardingNodeWithItsReason() throws Exception {
+        int closed;
+        try (java.net.ServerSocket nobody = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = nobody.getLocalPort(); // nothing listens there once this is closed
+        }
+        try (Node a = forwardingNode("127.0.0.2", "a");
+             Node b = forwardingNode("127.0.0.3", "b")) {
+            io.diglett.agent.AgentConfig config = agentConfig("down-token", List.of(gateway(a)), spec("down", closed));
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
+            try {
+                agent.start().get(10, TimeUnit.SECONDS);
+                TunnelTests.waitFor(() -> b.gateway.registrations().names().target("down").isPresent(),
+                        "node b routes 'down' to node a");
+                int http = b.gateway.httpPort().orElseThrow();
+                try (Socket client = new Socket()) {
+                    client.connect(new InetSocketAddress("127.0.0.3", http), 5_000);
+                    client.setSoTimeout(20_000);
+                    client.getOutputStream().write("GET / HTTP/1.1\r\nHost: down.cluster.test\r\n\r\n"
+                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                    HttpTestClient.Response response = HttpTestClient.read(client.getInputStream());
+                    assertEquals(502, response.status(), response.toString());
+                    String page = new String(response.body(), java.nio.charset.StandardCharsets.UTF_8);
+                    assertTrue(page.contains("unreachable"), "the agent's reason, through both nodes: " + page);
+                }
+            } finally {
+                agent.close();
+            }
+        }
+    }
+
     @Test
     @SuppressWarnings("try")
     void httpsTerminatedAndPassedThroughWorksThroughANodeThatDoesNotHoldTheName(@org.junit.jupiter.api.io.TempDir

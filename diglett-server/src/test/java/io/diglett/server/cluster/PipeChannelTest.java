@@ -100,8 +100,9 @@ class PipeChannelTest {
     private static PipeChannel[] pair(Seen a, Seen b) throws Exception {
         return on(() -> {
             PipeChannel[] pipe = PipeChannel.pair(loop, SERVER, CLIENT);
-            pipe[0].pipeline().addLast(a);
-            pipe[1].pipeline().addLast(b);
+            // where a stream would be: an abort's reason is told to the stream only
+            pipe[0].pipeline().addLast(io.diglett.protocol.mux.HandlerNames.STREAM, a);
+            pipe[1].pipeline().addLast(io.diglett.protocol.mux.HandlerNames.STREAM, b);
             return pipe;
         });
     }
