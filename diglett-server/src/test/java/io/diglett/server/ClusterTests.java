@@ -892,7 +892,9 @@ class ClusterTests {
                 assertTrue(seconds < 4, "node a found the old link silent within its liveness deadline: " + seconds);
                 TunnelTests.waitFor(() -> a.gateway.registrations().names().lookup("quiet").isEmpty(),
                         "node a gave the name up");
-                assertEquals("b", b.gateway.cluster().holders().get("quiet"));
+                // node b's own view comes from its watch, a moment after its write
+                TunnelTests.waitFor(() -> "b".equals(b.gateway.cluster().holders().get("quiet")),
+                        "node b's watch shows it holds 'quiet'");
             }
         }
     }
