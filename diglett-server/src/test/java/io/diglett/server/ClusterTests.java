@@ -443,17 +443,7 @@ class ClusterTests {
             });
             played.start();
             try {
-                Socket impostors = null;
-                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                while (impostors == null) {
-                    try {
-                        impostors = bound("127.0.0.7", new InetSocketAddress("127.0.0.2", port));
-                    } catch (java.net.ConnectException notYet) {
-                        assertTrue(System.nanoTime() < until, "node a never listened on port " + port);
-                        Thread.sleep(50);
-                    }
-                }
-                try (Socket refused = impostors) {
+                try (Socket refused = connectWhenListening("127.0.0.7", new InetSocketAddress("127.0.0.2", port))) {
                     int got;
                     try {
                         got = refused.getInputStream().read();
@@ -462,17 +452,7 @@ class ClusterTests {
                     }
                     assertEquals(-1, got, "a client the impostor would have had is closed");
                 }
-                Socket client = null;
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                while (client == null) {
-                    try {
-                        client = bound("127.0.0.7", new InetSocketAddress("127.0.0.2", port));
-                    } catch (java.net.ConnectException notYet) {
-                        assertTrue(System.nanoTime() < deadline, "node a never listened on port " + port);
-                        Thread.sleep(50);
-                    }
-                }
-                try (Socket open = client) {
+                try (Socket open = connectWhenListening("127.0.0.7", new InetSocketAddress("127.0.0.2", port))) {
                     open.setSoTimeout(10_000);
                     java.io.BufferedReader in = new java.io.BufferedReader(
                             new java.io.InputStreamReader(open.getInputStream(), ascii));
@@ -701,10 +681,28 @@ class ClusterTests {
     /** A connection from {@code from} to {@code at}, with a 10 s read timeout. */
     private static Socket bound(String from, InetSocketAddress at) throws IOException {
         Socket socket = new Socket();
-        socket.bind(new InetSocketAddress(from, 0));
-        socket.connect(at, 5_000);
-        socket.setSoTimeout(10_000);
-        return socket;
+        try {
+            socket.bind(new InetSocketAddress(from, 0));
+            socket.connect(at, 5_000);
+            socket.setSoTimeout(10_000);
+            return socket;
+        } catch (IOException e) {
+            socket.close();
+            throw e;
+        }
+    }
+
+    /** Connects from {@code from} to {@code at}, polling (10 s at most) until a node listens there. */
+    private static Socket connectWhenListening(String from, InetSocketAddress at) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            try {
+                return bound(from, at);
+            } catch (java.net.ConnectException notYet) {
+                assertTrue(System.nanoTime() < deadline, "nothing listened on " + at + " within 10 s");
+                Thread.sleep(50);
+            }
+        }
     }
 
     /** A connection that got its Hello and then says nothing: it holds a handshake place. */
