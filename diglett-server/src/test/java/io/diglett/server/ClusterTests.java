@@ -679,6 +679,21 @@ class ClusterTests {
     }
 
     /** A connection from {@code from} to {@code at}, with a 10 s read timeout. */
+    /**
+     * A node in a process of its own on 127.0.0.2 (plaintext, raw ports from {@code portRange}), for a fault that
+     * needs one: kill -9, SIGSTOP, SIGTERM.
+     */
+    private static ChildProcess childNode(String name, String portRange, int leaseTtl) throws Exception {
+        return ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
+                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--port-range", portRange,
+                "--cluster-etcd", etcd.url().toString(), "--node-name", name, "--lease-ttl", String.valueOf(leaseTtl));
+    }
+
+    /** The port {@link #childNode} listens on for agents, once it says so. */
+    private static int agentPort(ChildProcess node) throws Exception {
+        return Integer.parseInt(node.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
+    }
+
     private static Socket bound(String from, InetSocketAddress at) throws IOException {
         Socket socket = new Socket();
         try {
@@ -900,12 +915,9 @@ class ClusterTests {
     @Test
     @SuppressWarnings("try")
     void aKilledNodesNamesAreFreeAfterItsLease() throws Exception {
-        try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
-                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--port-range", "47000-47199",
-                "--cluster-etcd", etcd.url().toString(),
-                "--node-name", "killed", "--lease-ttl", "2");
+        try (ChildProcess a = childNode("killed", "47000-47199", 2);
              Node b = node("127.0.0.3", "b")) {
-            int port = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
+            int port = agentPort(a);
             try (RawAgent held = new RawAgent(new InetSocketAddress("127.0.0.2", port))
                     .loggedIn("db-token", UUID.randomUUID())) {
                 held.register(1, "db");
@@ -936,14 +948,11 @@ class ClusterTests {
     @Test
     @SuppressWarnings("try")
     void anAgentGoesOnToTheNextGatewayWhenItsNodeIsKilledAndTakesItsNameWithIt() throws Exception {
-        try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
-                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--port-range", "47000-47199",
-                "--cluster-etcd", etcd.url().toString(),
-                "--node-name", "first", "--lease-ttl", "5");
+        try (ChildProcess a = childNode("first", "47000-47199", 5);
              Node b = node("127.0.0.3", "second");
              TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
                      .transferTo(socket.getOutputStream()))) {
-            int portA = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
+            int portA = agentPort(a);
             io.diglett.agent.AgentConfig config = agentConfig("app-token",
                     List.of(new HostPort("127.0.0.2", portA), gateway(b)), spec("app", echo.port()));
             io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
@@ -980,13 +989,11 @@ class ClusterTests {
     @Test
     @SuppressWarnings("try")
     void aNameKeepsItsPortWhenItsNodeIsStoppedAndItsAgentMovesOn() throws Exception {
-        try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
-                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--port-range", "47400-47599",
-                "--cluster-etcd", etcd.url().toString(), "--node-name", "stopping", "--lease-ttl", "5");
+        try (ChildProcess a = childNode("stopping", "47400-47599", 5);
              Node b = node("127.0.0.3", "staying");
              TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
                      .transferTo(socket.getOutputStream()))) {
-            int portA = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
+            int portA = agentPort(a);
             io.diglett.agent.AgentConfig config = agentConfig("kept-token",
                     List.of(new HostPort("127.0.0.2", portA), gateway(b)), spec("kept", echo.port()));
             io.diglett.agent.Agent agent = new io.diglett.agent.Agent(config);
@@ -1186,13 +1193,11 @@ class ClusterTests {
     @Test
     @SuppressWarnings("try")
     void aFrozenNodeLosesItsAgentsToTheNextAndTakesNothingBackWhenItThaws() throws Exception {
-        try (ChildProcess a = ChildProcess.start(io.diglett.server.cli.ServerCommand.class, "--plaintext",
-                "--listen", "127.0.0.2:0", "--bind", "127.0.0.2", "--port-range", "47200-47399",
-                "--cluster-etcd", etcd.url().toString(), "--node-name", "frozen", "--lease-ttl", "2");
+        try (ChildProcess a = childNode("frozen", "47200-47399", 2);
              Node b = node("127.0.0.3", "awake");
              TestServers.Backend echo = new TestServers.Backend(socket -> socket.getInputStream()
                      .transferTo(socket.getOutputStream()))) {
-            int portA = Integer.parseInt(a.await("listening for agents on 127\\.0\\.0\\.2:(\\d+)", 30_000).group(1));
+            int portA = agentPort(a);
             io.diglett.agent.AgentConfig config = agentConfig("ice-token",
                     List.of(new HostPort("127.0.0.2", portA), gateway(b)), spec("ice", echo.port()))
                     .withHeartbeat(Duration.ofMillis(500));

@@ -257,11 +257,6 @@ public final class NodeForwarder implements AutoCloseable {
         return link;
     }
 
-    /** How many node links this node has open or opening (for tests and metrics). */
-    int links() {
-        return links.size();
-    }
-
     /** Closes every node link: their streams are reset. */
     @Override
     public void close() {
