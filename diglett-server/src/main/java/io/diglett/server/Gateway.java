@@ -9,11 +9,16 @@ import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.common.transport.Tls;
 import io.diglett.protocol.mux.LinkPipeline;
 import io.diglett.protocol.mux.FlowLimits;
+import io.diglett.server.acme.AcmeManager;
+import io.diglett.server.acme.AcmeStore;
+import io.diglett.server.acme.CertificateStatus;
+import io.diglett.server.acme.FileAcmeStore;
 import io.diglett.server.admin.GatewayAdmin;
 import io.diglett.server.admin.GatewayMetrics;
 import io.diglett.server.auth.Authenticator;
 import io.diglett.server.cluster.ClusterView;
 import io.diglett.server.cluster.EtcdNameRegistry;
+import io.diglett.server.config.AcmeSettings;
 import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.PreLoginLimits;
 import io.diglett.server.config.PublicLimits;
@@ -98,6 +103,9 @@ public final class Gateway implements AutoCloseable {
     private GatewayTls tls;
     /** The HTTP/HTTPS ingress for NAME.DOMAIN, or {@code null} without --http / --https. */
     private Ingress ingress;
+    /** Certificates from ACME (--acme), or {@code null}. */
+    private AcmeSettings acmeSettings;
+    private AcmeManager acme;
     /** The admin endpoint, or {@code null} without --admin. */
     private GatewayAdmin admin;
     /** Connections before Login and logged-in agents, counted atomically (links live on several event loops). */
@@ -173,6 +181,37 @@ public final class Gateway implements AutoCloseable {
         portReservations.grace(grace);
     }
 
+    /**
+     * Obtains the HTTPS ingress's certificates (and with a link name the agent link's) from ACME with
+     * {@code settings}; before {@link #start}.
+     */
+    public void useAcme(AcmeSettings settings) {
+        if (settings != null && config.ingress().https() == null) {
+            throw new IllegalArgumentException("--acme needs --https and --domain: certificates are for"
+                    + " https://NAME.DOMAIN, and TLS-ALPN-01 validations arrive on the HTTPS listener");
+        }
+        if (settings != null && settings.linkName() != null && config.tls().plaintext()) {
+            throw new IllegalArgumentException("--acme-link-name needs TLS on the agent link (not --plaintext)");
+        }
+        this.acmeSettings = settings;
+    }
+
+    /** New ACME settings (a reload); ACME cannot be turned on or off while running. */
+    public void updateAcme(AcmeSettings settings) {
+        if ((settings == null) != (acme == null)) {
+            throw new IllegalArgumentException("--acme is turned " + (settings == null ? "off" : "on")
+                    + " only by a restart");
+        }
+        if (acme != null) {
+            acme.update(settings);
+        }
+    }
+
+    /** The ACME manager, or {@code null} without --acme. */
+    public AcmeManager acme() {
+        return acme;
+    }
+
     /** Refuses the names in {@code names} to every agent ({@code --reserved-names}; default {@link ReservedNames#defaults()}). */
     public void useReservedNames(ReservedNames names) {
         registrations.reserve(names);
@@ -221,11 +260,14 @@ public final class Gateway implements AutoCloseable {
                         initLink(ch);
                     }
                 });
-        server = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         if (config.ingress().enabled()) {
             ingress = new Ingress(config, names, metrics::ingressAnswered, clients, this::publicLimits, metrics);
             ingress.start(acceptor, workers, transport);
+            if (acmeSettings != null) {
+                startAcme();
+            }
         }
+        server = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         InetSocketAddress address = (InetSocketAddress) server.localAddress();
         if (names instanceof EtcdNameRegistry cluster) {
             cluster.onPartitioned(this::sendAgentsAway);
@@ -247,6 +289,35 @@ public final class Gateway implements AutoCloseable {
                     + " network you trust");
         }
         return address;
+    }
+
+    /** ACME certificates for the ingress: before any agent can register a name. */
+    private void startAcme() {
+        AcmeStore store = new FileAcmeStore(acmeSettings.stateDir());
+        acme = new AcmeManager(acmeSettings, config.ingress().domain(), store, ingress.certificates(), tls,
+                this::holds, clock);
+        ingress.answerChallenges(acme);
+        registrations.watch(new Registrations.LiveNames() {
+            @Override
+            public void live(String name, String principal) {
+                acme.nameLive(name, principal);
+            }
+
+            @Override
+            public void gone(String name) {
+                acme.nameGone(name);
+            }
+        });
+        metrics.watchAcme(acme);
+        acme.start();
+    }
+
+    /** Whether {@code name} is live here for {@code principal}, and still allowed to it. */
+    private boolean holds(String name, String principal) {
+        Tunnel tunnel = names.lookup(name).filter(Tunnel::live).orElse(null);
+        return tunnel != null && tunnel.exposure() != null
+                && java.util.Objects.equals(tunnel.exposure().principal(), principal)
+                && registrations.mayHold(principal, name);
     }
 
     /**
@@ -390,6 +461,11 @@ public final class Gateway implements AutoCloseable {
             public ClusterView cluster() {
                 return Gateway.this.cluster();
             }
+
+            @Override
+            public CertificateStatus certificate(String name) {
+                return acme == null ? null : acme.status(name);
+            }
         }, clock, token, hosts);
         return admin.start(at);
     }
@@ -455,6 +531,9 @@ public final class Gateway implements AutoCloseable {
         }
         if (ingress != null) {
             ingress.close();
+        }
+        if (acme != null) {
+            acme.close();
         }
         if (admin != null) {
             admin.close();

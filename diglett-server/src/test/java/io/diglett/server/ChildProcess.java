@@ -40,8 +40,14 @@ final class ChildProcess implements AutoCloseable {
 
     /** Starts {@code mainClass} with this JVM's class path. */
     static ChildProcess start(Class<?> mainClass, String... args) throws IOException {
+        return start(List.of(), mainClass, args);
+    }
+
+    /** Starts {@code mainClass} with this JVM's class path and the JVM options {@code jvm} (-D...). */
+    static ChildProcess start(List<String> jvm, Class<?> mainClass, String... args) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(jvm);
         command.add("-Xmx128m");
         command.add("-XX:+UseSerialGC");
         command.add("-cp");

@@ -21,17 +21,18 @@ import org.junit.jupiter.api.Test;
 class PackageLayersTest {
 
     /** Each package of io.diglett.server and its layer: higher layers may use lower ones, never the reverse. */
-    private static final Map<String, Integer> LAYERS = Map.of(
-            "cli", 7,
-            "", 6,
-            "admin", 5,
-            "ingress", 4,
-            "cluster", 4,
-            "link", 3,
-            "registrar", 2,
-            "auth", 2,
-            "tls", 2,
-            "config", 1);
+    private static final Map<String, Integer> LAYERS = Map.ofEntries(
+            Map.entry("cli", 7),
+            Map.entry("", 6),
+            Map.entry("admin", 5),
+            Map.entry("ingress", 4),
+            Map.entry("cluster", 4),
+            Map.entry("link", 3),
+            Map.entry("acme", 3),
+            Map.entry("registrar", 2),
+            Map.entry("auth", 2),
+            Map.entry("tls", 2),
+            Map.entry("config", 1));
 
     private static final Pattern IMPORT = Pattern.compile("^import (?:static )?io\\.diglett\\.server\\.([\\w.]+);",
             Pattern.MULTILINE);

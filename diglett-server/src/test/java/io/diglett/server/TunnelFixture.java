@@ -30,6 +30,7 @@ final class TunnelFixture implements AutoCloseable {
     final Gateway gateway;
     final InetSocketAddress address;
     final Path stateDir;
+    private final boolean ownsState;
     private final List<Agent> agents = new ArrayList<>();
 
     TunnelFixture() throws Exception {
@@ -46,12 +47,23 @@ final class TunnelFixture implements AutoCloseable {
     }
 
     TunnelFixture(GatewayConfig base, Authenticator authenticator, Registrar registrar) throws Exception {
-        stateDir = Files.createTempDirectory("diglett-test-state");
+        this(base, authenticator, registrar, null, gateway -> { });
+    }
+
+    /**
+     * A gateway keeping its state in {@code stateDir} (the caller's; {@code null}: a temporary directory removed by
+     * {@link #close}), set up by {@code beforeStart} before it starts.
+     */
+    TunnelFixture(GatewayConfig base, Authenticator authenticator, Registrar registrar, Path stateDir,
+                  java.util.function.Consumer<Gateway> beforeStart) throws Exception {
+        this.ownsState = stateDir == null;
+        this.stateDir = stateDir != null ? stateDir : Files.createTempDirectory("diglett-test-state");
         GatewayConfig config = base.withListen(new HostPort("127.0.0.1", 0)).withPublicBind("127.0.0.1");
         if (!config.tls().plaintext() && config.tls().certFile() == null) {
-            config = config.withTls(TlsSettings.generated(stateDir));
+            config = config.withTls(TlsSettings.generated(this.stateDir));
         }
         gateway = new Gateway(config, authenticator, registrar);
+        beforeStart.accept(gateway);
         address = gateway.start();
     }
 
@@ -100,6 +112,9 @@ final class TunnelFixture implements AutoCloseable {
             agent.close();
         }
         gateway.close();
+        if (!ownsState) {
+            return;
+        }
         try (Stream<Path> files = Files.walk(stateDir)) {
             files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         } catch (IOException e) {

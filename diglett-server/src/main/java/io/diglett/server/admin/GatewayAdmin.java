@@ -1,5 +1,6 @@
 package io.diglett.server.admin;
 
+import io.diglett.server.acme.CertificateStatus;
 import io.diglett.admin.AdminServer;
 import io.diglett.admin.Json;
 import io.diglett.common.transport.Fingerprint;
@@ -38,6 +39,11 @@ public final class GatewayAdmin implements AutoCloseable {
         default io.diglett.server.cluster.ClusterView cluster() {
             return null;
         }
+
+        /** Where {@code name}'s ACME certificate stands, or {@code null} without ACME. */
+        default CertificateStatus certificate(String name) {
+            return null;
+        }
     }
 
     private final NameRegistry names;
@@ -64,6 +70,23 @@ public final class GatewayAdmin implements AutoCloseable {
         return server.start(at);
     }
 
+    /** {@code "certificate": {state, notAfter, renewAt, detail, retryAt}}, or null without ACME. */
+    private static void certificate(Json json, CertificateStatus status) {
+        json.name("certificate");
+        if (status == null) {
+            json.value((String) null);
+            return;
+        }
+        json.beginObject()
+                .name("subject").value(status.subject())
+                .name("state").value(status.state().label())
+                .name("notAfter").value(status.notAfter() == null ? null : status.notAfter().toString())
+                .name("renewAt").value(status.renewAt() == null ? null : status.renewAt().toString())
+                .name("detail").value(status.detail())
+                .name("retryAt").value(status.retryAt() == null ? null : status.retryAt().toString())
+                .endObject();
+    }
+
     /** A JSON array: one object per live name. */
     String tunnels() {
         Json json = new Json().beginArray();
@@ -80,7 +103,9 @@ public final class GatewayAdmin implements AutoCloseable {
                 json.value(url);
             }
             json.endArray()
-                    .name("tlsPassthrough").value(t.tlsPassthrough())
+                    .name("tlsPassthrough").value(t.tlsPassthrough());
+            certificate(json, facts.certificate(t.name()));
+            json
                     .name("node").value(facts.cluster() == null ? null : facts.cluster().node())
                     .name("since").value(since == null ? null : since.toString())
                     .name("streams").value(t.stats().open())

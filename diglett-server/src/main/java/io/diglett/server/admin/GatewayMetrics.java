@@ -106,6 +106,24 @@ public final class GatewayMetrics implements LinkEvents {
         JvmMetrics.builder().register(registry);
     }
 
+    /** Counts {@code acme}'s orders by result and its certificates by state. */
+    public void watchAcme(io.diglett.server.acme.AcmeManager acme) {
+        CounterWithCallback.builder().name("diglett_acme_orders").help("ACME orders finished, by result: issued,"
+                        + " renewed, failed (the problem is logged), limited (a weekly budget was used up)")
+                .labelNames("result")
+                .callback(cb -> acme.orders().forEach((result, count) -> cb.call(count, result))).register(registry);
+        GaugeWithCallback.builder().name("diglett_acme_certificates").help("ACME certificates by state")
+                .labelNames("state")
+                .callback(cb -> {
+                    java.util.Map<String, Integer> byState = new java.util.TreeMap<>();
+                    for (var state : io.diglett.server.acme.CertificateStatus.State.values()) {
+                        byState.put(state.label(), 0);
+                    }
+                    acme.statuses().forEach(s -> byState.merge(s.state().label(), 1, Integer::sum));
+                    byState.forEach((state, count) -> cb.call(count, state));
+                }).register(registry);
+    }
+
     /**
      * Publishes {@code budget}'s figures: what streams hold for their sockets against the limit, streams shed by
      * reason (budget, stall, allocation), windows shrunk under pressure, client addresses with streams.

@@ -36,6 +36,8 @@ public final class GatewayReload {
             "first-byte-timeout", "login-timeout");
     static final Set<String> AUTH = Set.of("auth", "auth-file", "auth-option");
     static final Set<String> REGISTRAR = Set.of("registrar", "registrar-option");
+    static final Set<String> ACME = Set.of("acme-directory", "acme-email", "acme-ca-cert", "acme-dns-hook",
+            "acme-dns-hook-timeout", "acme-link-name", "acme-weekly-limit", "acme-weekly-limit-per-token");
     static final Set<String> PUBLIC_LIMITS = Set.of("max-connections-per-ip", "ingress-idle-timeout",
             "tcp-idle-timeout");
 
@@ -152,9 +154,22 @@ public final class GatewayReload {
                 said.add("registrar " + inForce.get("registrar") + " kept, the new one failed: " + Reasons.of(e));
             }
         }
+        List<String> acme = changed.stream().filter(ACME::contains).toList();
+        if (!acme.isEmpty()) {
+            try {
+                gateway.updateAcme(fresh.acmeSettings(gateway.config()));
+                // which options changed, not their values: the hook command may hold a secret
+                said.add("ACME settings applied (" + String.join(", ", acme.stream().map(key -> "--" + key).toList())
+                        + " changed)");
+                accept(ACME, next);
+            } catch (IllegalArgumentException e) {
+                trouble = true;
+                said.add("ACME settings kept: " + Reasons.of(e));
+            }
+        }
         List<String> restart = changed.stream()
                 .filter(key -> !LIMITS.contains(key) && !PUBLIC_LIMITS.contains(key) && !AUTH.contains(key)
-                        && !REGISTRAR.contains(key))
+                        && !REGISTRAR.contains(key) && !ACME.contains(key))
                 .map(key -> "--" + key).toList();
         if (!restart.isEmpty()) {
             said.add("needs a restart, ignored: " + String.join(", ", restart));

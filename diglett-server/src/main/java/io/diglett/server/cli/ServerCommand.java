@@ -270,6 +270,9 @@ public final class ServerCommand implements Callable<Integer> {
     ClusterOptions cluster = new ClusterOptions();
 
     @CommandLine.Mixin
+    AcmeOptions acme = new AcmeOptions();
+
+    @CommandLine.Mixin
     ConfigOption config = new ConfigOption();
 
     public static void main(String[] args) {
@@ -288,8 +291,10 @@ public final class ServerCommand implements Callable<Integer> {
         GatewayConfig config;
         PublicLimits publicLimits;
         io.diglett.server.config.ClusterSettings clusterSettings;
+        io.diglett.server.config.AcmeSettings acmeSettings;
         try {
             config = gatewayConfig();
+            acmeSettings = acmeSettings(config);
             publicLimits = publicLimits();
             clusterSettings = cluster.settings();
             if (clusterSettings != null && portRange == null) {
@@ -335,6 +340,12 @@ public final class ServerCommand implements Callable<Integer> {
             return 1;
         }
         Gateway gateway = new Gateway(config, authenticator, registrar, names);
+        try {
+            gateway.useAcme(acmeSettings);
+        } catch (IllegalArgumentException e) {
+            gateway.close();
+            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
+        }
         gateway.usePortGrace(portGrace());
         gateway.useReservedNames(reservedNames);
         gateway.updatePublicLimits(publicLimits);
@@ -363,6 +374,21 @@ public final class ServerCommand implements Callable<Integer> {
 
     private static Duration seconds(double value) {
         return Duration.ofMillis(Math.round(value * 1000));
+    }
+
+    /** The ACME settings ({@code --acme}), or {@code null}; the state directory is the agent link's. */
+    io.diglett.server.config.AcmeSettings acmeSettings(GatewayConfig config) {
+        Path state = config.tls().stateDir() != null ? config.tls().stateDir()
+                : Directories.of(CommandLines.env(spec)).state();
+        io.diglett.server.config.AcmeSettings settings = acme.settings(state);
+        if (settings != null && (config.ingress().domain() == null || config.ingress().https() == null)) {
+            throw new IllegalArgumentException("--acme needs --https and --domain: its certificates are for"
+                    + " https://NAME.DOMAIN");
+        }
+        if (settings != null && settings.linkName() != null && config.tls().plaintext()) {
+            throw new IllegalArgumentException("--acme-link-name needs TLS on the agent link (not --plaintext)");
+        }
+        return settings;
     }
 
     /** The gateway's settings from the options. */

@@ -9,7 +9,9 @@ import io.diglett.server.link.NameRegistry;
 import io.diglett.server.link.ProxyHeaderGate;
 import io.diglett.server.link.StreamTarget;
 import io.diglett.server.link.Tunnel;
+import io.diglett.server.tls.ChallengeAnswers;
 import io.diglett.server.tls.GatewayTls;
+import io.diglett.server.tls.IngressCertificates;
 
 import io.diglett.common.HostPort;
 import io.diglett.common.transport.Transport;
@@ -24,12 +26,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpRequestDecoder;
-import io.netty.handler.ssl.ApplicationProtocolConfig;
-import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslContextBuilder;
-import io.netty.handler.ssl.SslProtocols;
-import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 import io.netty.util.AsciiString;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -71,7 +68,8 @@ public final class Ingress implements AutoCloseable {
     private final ClientConnections clients;
     private final Supplier<PublicLimits> limits;
     private final LinkEvents events;
-    private SslContext httpsContext;
+    private IngressCertificates certificates;
+    private volatile ChallengeAnswers challenges;
     private Channel httpListener;
     private Channel httpsListener;
     private volatile int httpPort;
@@ -103,14 +101,25 @@ public final class Ingress implements AutoCloseable {
         return clientIpHeaders;
     }
 
-    SslContext httpsContext() {
-        return httpsContext;
+    /** The certificates served on HTTPS, by server name; {@code null} without --https. */
+    public IngressCertificates certificates() {
+        return certificates;
+    }
+
+    /** Answers TLS-ALPN-01 challenges ({@code acme-tls/1}), or {@code null} without ACME. */
+    ChallengeAnswers challenges() {
+        return challenges;
+    }
+
+    /** Answers {@code acme-tls/1} handshakes on the HTTPS listener with {@code answers} (set before start). */
+    public void answerChallenges(ChallengeAnswers answers) {
+        this.challenges = answers;
     }
 
     /** Loads the certificate and binds the HTTP and HTTPS listeners that are configured. */
     public void start(EventLoopGroup acceptor, EventLoopGroup workers, Transport transport) throws Exception {
         if (settings.https() != null) {
-            httpsContext = loadContext();
+            certificates = new IngressCertificates(loadContext());
             httpsListener = bind(acceptor, workers, transport, settings.https(), true);
             httpsPort = ((InetSocketAddress) httpsListener.localAddress()).getPort();
             log.info("serving https://NAME.{} on {}", settings.domain(), httpsListener.localAddress());
@@ -169,17 +178,6 @@ public final class Ingress implements AutoCloseable {
                 .setMaxChunkSize(64 * 1024));
     }
 
-    /**
-     * The cipher suites the HTTPS ingress offers: TLS 1.3's, and for TLS 1.2 only ECDHE key exchange (forward
-     * secrecy) with an AEAD cipher. Netty's default list would add static RSA key exchange and CBC suites for
-     * an RSA certificate. The JDK's engine needs the TLS 1.3 names listed; BoringSSL always enables them.
-     */
-    static final List<String> CIPHERS = List.of(
-            "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
-            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
-
     /** The ingress certificate: the operator's (for *.DOMAIN), or one generated and kept in the state dir. */
     private SslContext loadContext() throws Exception {
         Path cert = settings.httpsCert();
@@ -197,15 +195,7 @@ public final class Ingress implements AutoCloseable {
         } else {
             GatewayTls.warnIfOthersMayRead("--https-key", key);
         }
-        return SslContextBuilder.forServer(GatewayTls.readPrivateKey(key), GatewayTls.readCertificates(cert))
-                .sslProvider(io.diglett.common.transport.Tls.provider())
-                .protocols(SslProtocols.TLS_v1_3, SslProtocols.TLS_v1_2)
-                .ciphers(CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
-                .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
-                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
-                        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,
-                        ApplicationProtocolNames.HTTP_1_1))
-                .build();
+        return IngressCertificates.context(GatewayTls.readPrivateKey(key), GatewayTls.readCertificates(cert));
     }
 
     /**

@@ -408,10 +408,35 @@ public final class Registrations {
         return expose(registrar, exposures);
     }
 
+    /** Hears names go live and down (the ACME manager orders their certificates). */
+    public interface LiveNames {
+        /** {@code name} went live here for {@code principal} (the token's principal, or {@code null}). */
+        void live(String name, String principal);
+
+        /** {@code name} is no longer live here. */
+        void gone(String name);
+    }
+
+    private volatile LiveNames watcher;
+
+    /** {@code watcher} hears every name that goes live or down from now on (one watcher). */
+    public void watch(LiveNames watcher) {
+        this.watcher = watcher;
+    }
+
+    /** Whether {@code principal} may hold {@code name} now. */
+    public boolean mayHold(String principal, String name) {
+        return denial(principal, name) == null;
+    }
+
     /** Every name of the batch went live: accept its connections. */
     void goLive(List<Tunnel> tunnels) {
+        LiveNames told = watcher;
         for (Tunnel tunnel : tunnels) {
             tunnel.goLive(clock.instant());
+            if (told != null) {
+                told.live(tunnel.name(), tunnel.exposure() == null ? null : tunnel.exposure().principal());
+            }
             if (tunnel.port() != 0 || tunnel.urls().isEmpty()) {
                 log.info("register domain '{}' -> '{}'", tunnel.name(), tunnel.port());
             } else {
@@ -435,6 +460,10 @@ public final class Registrations {
         if (tunnel.goDown()) {
             log.info("unregister domain '{}'", tunnel.name());
             withdraw(registrar, tunnel.exposure());
+            LiveNames told = watcher;
+            if (told != null) {
+                told.gone(tunnel.name());
+            }
         }
     }
 

@@ -39,7 +39,6 @@ final class ExecRegistrar implements Registrar {
     /** The command's {@code PATH} when the gateway has none. */
     static final String DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
     /** What the command printed that reaches the log: its last characters. */
-    static final int OUTPUT_TAIL = 300;
 
     private final String command;
     private final Duration timeout;
@@ -110,7 +109,7 @@ final class ExecRegistrar implements Registrar {
         try {
             Process process = builder.start();
             process.getOutputStream().close();
-            CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> tail(process.getInputStream()));
+            CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> CommandOutput.tail(process.getInputStream()));
             boolean finished;
             try {
                 finished = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
@@ -121,16 +120,16 @@ final class ExecRegistrar implements Registrar {
             if (!finished) {
                 process.destroyForcibly();
                 log.warn("registrar command ({} '{}') did not finish within {} ms: {}", action, exposure.name(),
-                        timeout.toMillis(), Printable.of(said(output)));
+                        timeout.toMillis(), Printable.of(CommandOutput.said(output)));
                 throw new RegistrarException("the registrar did not finish in time");
             }
             if (process.exitValue() != 0) {
                 // what the command printed may be anything (paths, secrets): the log gets it, escaped; the agent not
                 log.warn("registrar command ({} '{}') exited with {}: {}", action, exposure.name(),
-                        process.exitValue(), Printable.of(said(output)));
+                        process.exitValue(), Printable.of(CommandOutput.said(output)));
                 throw new RegistrarException("the registrar refused it");
             }
-            String said = said(output);
+            String said = CommandOutput.said(output);
             if (!said.isEmpty()) {
                 log.debug("registrar command ({} '{}'): {}", action, exposure.name(), Printable.of(said));
             }
@@ -141,48 +140,6 @@ final class ExecRegistrar implements Registrar {
             Thread.currentThread().interrupt();
             throw new RegistrarException("interrupted", e);
         }
-    }
-
-    /** What the command printed (its end), once its pipe ends, soon after the process; empty if it does not. */
-    private static String said(CompletableFuture<String> output) {
-        try {
-            return output.get(1, TimeUnit.SECONDS).strip();
-        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-            return "";
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return "";
-        }
-    }
-
-    /**
-     * The last {@value #OUTPUT_TAIL} characters the command printed, read with a bounded buffer: a hook that
-     * prints without end until its timeout costs a few KiB here, not its whole output.
-     */
-    static String tail(InputStream in) {
-        int keep = OUTPUT_TAIL * 4; // UTF-8 takes at most 4 bytes a character
-        byte[] last = new byte[keep];
-        byte[] chunk = new byte[8192];
-        int length = 0;
-        try {
-            int n;
-            while ((n = in.read(chunk)) >= 0) {
-                if (n >= keep) {
-                    System.arraycopy(chunk, n - keep, last, 0, keep);
-                    length = keep;
-                } else {
-                    int drop = Math.max(0, length + n - keep);
-                    System.arraycopy(last, drop, last, 0, length - drop);
-                    length -= drop;
-                    System.arraycopy(chunk, 0, last, length, n);
-                    length += n;
-                }
-            }
-        } catch (IOException e) {
-            // the pipe broke: what came until then
-        }
-        String all = new String(last, 0, length, StandardCharsets.UTF_8);
-        return all.length() <= OUTPUT_TAIL ? all : all.substring(all.length() - OUTPUT_TAIL);
     }
 
     /** Lets the commands asked for (the unregisters of a shutting-down gateway) run, for a bounded time. */

@@ -63,8 +63,8 @@ public final class GatewayTls {
     public static final String CERT_FILE = "gateway.crt";
     public static final String KEY_FILE = "gateway.key";
 
-    private final SslContext context;
-    private final Fingerprint fingerprint;
+    private volatile SslContext context;
+    private volatile Fingerprint fingerprint;
 
     private GatewayTls(SslContext context, Fingerprint fingerprint) {
         this.context = context;
@@ -77,6 +77,24 @@ public final class GatewayTls {
 
     public Fingerprint fingerprint() {
         return fingerprint;
+    }
+
+    /**
+     * Presents {@code chain} (leaf first) with {@code key} to agents from the next connection on: a certificate from
+     * ACME for the gateway's host name ({@code --acme-link-name}), which agents verify through its CA.
+     */
+    public void use(PrivateKey key, List<X509Certificate> chain) throws IOException {
+        context = linkContext(key, chain);
+        fingerprint = Fingerprint.of(chain.get(0));
+        log.info("TLS certificate of the agent link now {} (valid until {}), fingerprint {}",
+                chain.get(0).getSubjectX500Principal().getName(), chain.get(0).getNotAfter().toInstant(), fingerprint);
+    }
+
+    private static SslContext linkContext(PrivateKey key, List<X509Certificate> chain) throws IOException {
+        return SslContextBuilder.forServer(key, chain)
+                .sslProvider(io.diglett.common.transport.Tls.provider())
+                .protocols(SslProtocols.TLS_v1_3)
+                .build();
     }
 
     /** Loads (or first creates) the identity described by {@code settings}. */
@@ -94,10 +112,7 @@ public final class GatewayTls {
             warnIfOthersMayRead("--tls-key", key);
         }
         List<X509Certificate> chain = readCertificates(cert);
-        SslContext context = SslContextBuilder.forServer(readPrivateKey(key), chain)
-                .sslProvider(io.diglett.common.transport.Tls.provider())
-                .protocols(SslProtocols.TLS_v1_3)
-                .build();
+        SslContext context = linkContext(readPrivateKey(key), chain);
         Fingerprint fingerprint = Fingerprint.of(chain.get(0));
         log.info("TLS certificate {} ({}), fingerprint {}", cert, chain.get(0).getSubjectX500Principal().getName(),
                 fingerprint);

@@ -12,7 +12,7 @@ class ExecOutputTailTest {
 
     @Test
     void shortOutputIsKeptWhole() {
-        assertEquals("done\n", ExecRegistrar.tail(new ByteArrayInputStream("done\n".getBytes(StandardCharsets.UTF_8))));
+        assertEquals("done\n", CommandOutput.tail(new ByteArrayInputStream("done\n".getBytes(StandardCharsets.UTF_8))));
     }
 
     /**
@@ -21,7 +21,7 @@ class ExecOutputTailTest {
      */
     @Test
     void endlessOutputKeepsOnlyItsEnd() {
-        String end = "x".repeat(ExecRegistrar.OUTPUT_TAIL - 6) + " last\n";
+        String end = "x".repeat(CommandOutput.OUTPUT_TAIL - 6) + " last\n";
         byte[] endBytes = end.getBytes(StandardCharsets.UTF_8);
         long total = (1L << 31) + endBytes.length;
         InputStream endless = new InputStream() {
@@ -49,6 +49,6 @@ class ExecOutputTailTest {
                 return n;
             }
         };
-        assertEquals(end, ExecRegistrar.tail(endless));
+        assertEquals(end, CommandOutput.tail(endless));
     }
 }

@@ -1,0 +1,223 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.agent.AgentCommand;
+import io.diglett.common.HostPort;
+import io.diglett.server.acme.CertificateStatus;
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.config.AcmeSettings;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.IngressSettings;
+import io.diglett.server.registrar.Registrar;
+import com.sun.net.httpserver.HttpServer;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.security.KeyStore;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import javax.net.ssl.SSLSocket;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code --acme} against Debian's pebble and pebble-challtestsrv on loopback ({@link Pebble}): pebble's validator
+ * resolves every name to 127.0.0.1 and connects to the gateway's HTTPS listener for TLS-ALPN-01; DNS-01 records go
+ * to challtestsrv through a hook script. What a user sees is checked with curl trusting only pebble's root.
+ */
+class AcmeTests {
+
+    static final String DOMAIN = "gw.test";
+
+    @TempDir
+    static Path pebbleDir;
+    static Pebble pebble;
+    /** The gateways' HTTPS port: pebble's validator connects there. One gateway at a time uses it. */
+    static int httpsPort;
+    static Path root;
+    static HttpServer backend;
+
+    @BeforeAll
+    static void startPebble() throws Exception {
+        httpsPort = freePort();
+        pebble = Pebble.prepare(pebbleDir);
+        pebble.start(httpsPort, 0, 0);
+        root = pebble.issuingRoot();
+        backend = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        backend.createContext("/", exchange -> {
+            byte[] body = ("hello from " + exchange.getRequestHeaders().getFirst("Host")).getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(body);
+            }
+        });
+        backend.start();
+    }
+
+    @AfterAll
+    static void stopPebble() {
+        if (backend != null) {
+            backend.stop(0);
+        }
+        if (pebble != null) {
+            pebble.close();
+        }
+    }
+
+    static int freePort() throws Exception {
+        try (ServerSocket probe = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            return probe.getLocalPort();
+        }
+    }
+
+    static AcmeSettings settings(Pebble server, Path state, String hook, String linkName, int weekly, int perToken) {
+        return new AcmeSettings(URI.create(server.directory()), "ops@gw.test", server.listenerCertificate(), hook,
+                linkName, weekly, perToken, state, Duration.ofSeconds(30));
+    }
+
+    /** A gateway on {@code port} for *.gw.test with {@code acme}, its state in {@code state}. */
+    static TunnelFixture gateway(int port, Path state, java.util.function.Function<Path, AcmeSettings> acme)
+            throws Exception {
+        GatewayConfig config = GatewayConfig.defaults()
+                .withIngress(new IngressSettings(DOMAIN, null, new HostPort("127.0.0.1", port), null, null));
+        return new TunnelFixture(config, Authenticator.open(), Registrar.log(), state,
+                gateway -> gateway.useAcme(acme.apply(state)));
+    }
+
+    static void await(BooleanSupplier condition, long timeoutMillis, java.util.function.Supplier<String> what)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what.get() + "\n" + pebble.log());
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    static CertificateStatus.State state(TunnelFixture fixture, String name) {
+        CertificateStatus status = fixture.gateway.acme().status(name);
+        return status == null ? null : status.state();
+    }
+
+    /** curl https://HOST:PORT/ trusting only {@code ca}; returns its output (exit code and body or error). */
+    static String curl(int port, String host, Path ca) throws Exception {
+        Process curl = new ProcessBuilder("curl", "-sS", "--max-time", "10", "--cacert", ca.toString(),
+                "--resolve", host + ":" + port + ":127.0.0.1", "https://" + host + ":" + port + "/")
+                .redirectErrorStream(true).start();
+        String out;
+        try (InputStream in = curl.getInputStream()) {
+            out = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+        return curl.waitFor() + " " + out;
+    }
+
+    /** The certificate the HTTPS listener presents for {@code host} (any trusted). */
+    static X509Certificate presented(int port, String host) throws Exception {
+        try (SSLSocket socket = HttpTestClient.connectTls(port, host)) {
+            return (X509Certificate) socket.getSession().getPeerCertificates()[0];
+        }
+    }
+
+    @Test
+    void aNameGetsItsOwnCertificateByTlsAlpn01AndKeepsItAcrossARestart(@TempDir Path state) throws Exception {
+        X509Certificate issued;
+        try (TunnelFixture fixture = gateway(httpsPort, state, s -> settings(pebble, s, null, null, 40, 10))) {
+            fixture.expose("web", backend.getAddress().getPort());
+            await(() -> state(fixture, "web") == CertificateStatus.State.VALID, 60_000,
+                    () -> "web's certificate: " + fixture.gateway.acme().status("web"));
+            assertEquals("0 hello from web.gw.test:" + httpsPort, curl(httpsPort, "web.gw.test", root),
+                    "curl trusting only pebble's root gets the page: the chain is valid for the name");
+            issued = presented(httpsPort, "web.gw.test");
+            assertTrue(issued.getIssuerX500Principal().getName().contains("Pebble"), issued.toString());
+            assertEquals(1L, fixture.gateway.acme().orders().get("issued"));
+            Path dir = state.resolve("acme");
+            for (String file : List.of("account.key", "web.gw.test.key", "web.gw.test.crt")) {
+                assertEquals(Set.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE),
+                        Files.getPosixFilePermissions(dir.resolve(file)), file);
+            }
+        }
+        try (TunnelFixture again = gateway(httpsPort, state, s -> settings(pebble, s, null, null, 40, 10))) {
+            again.expose("web", backend.getAddress().getPort());
+            await(() -> state(again, "web") == CertificateStatus.State.VALID, 10_000,
+                    () -> "web's stored certificate: " + again.gateway.acme().status("web"));
+            assertEquals(issued, presented(httpsPort, "web.gw.test"), "the stored certificate is served again");
+            assertEquals(0L, again.gateway.acme().orders().get("issued"), "no new order after a restart");
+        }
+    }
+
+    @Test
+    void aDnsHookGetsOneWildcardCertificateForEveryName(@TempDir Path state) throws Exception {
+        Path hook = pebble.dnsHookScript(state.resolve("hook"));
+        try (TunnelFixture fixture = gateway(httpsPort, state, s -> settings(pebble, s, hook.toString(), null, 40,
+                10))) {
+            fixture.expose("one", backend.getAddress().getPort());
+            fixture.expose("two", backend.getAddress().getPort());
+            await(() -> state(fixture, "one") == CertificateStatus.State.VALID, 60_000,
+                    () -> "the wildcard certificate: " + fixture.gateway.acme().statuses());
+            assertEquals("0 hello from one.gw.test:" + httpsPort, curl(httpsPort, "one.gw.test", root));
+            assertEquals("0 hello from two.gw.test:" + httpsPort, curl(httpsPort, "two.gw.test", root));
+            X509Certificate wildcard = presented(httpsPort, "two.gw.test");
+            assertTrue(wildcard.getSubjectAlternativeNames().stream().anyMatch(san -> san.get(1).equals("*.gw.test")),
+                    wildcard.toString());
+            assertEquals(wildcard, presented(httpsPort, "one.gw.test"));
+            String calls = Files.readString(pebble.dnsHookLog());
+            assertTrue(calls.contains("present _acme-challenge.gw.test"), calls);
+            assertTrue(calls.contains("cleanup _acme-challenge.gw.test"), calls);
+            assertEquals(1L, fixture.gateway.acme().orders().get("issued"));
+        }
+    }
+
+    @Test
+    void aFailedOrderKeepsTheFallbackAndSaysWhy(@TempDir Path state) throws Exception {
+        pebble.addA("lost.gw.test", "127.0.0.9"); // the validator finds nothing listening there
+        try (TunnelFixture fixture = gateway(httpsPort, state, s -> settings(pebble, s, null, null, 40, 10))) {
+            fixture.expose("lost", backend.getAddress().getPort());
+            await(() -> state(fixture, "lost") == CertificateStatus.State.FAILED, 60_000,
+                    () -> "lost's certificate: " + fixture.gateway.acme().status("lost"));
+            CertificateStatus status = fixture.gateway.acme().status("lost");
+            assertTrue(status.detail().contains("urn:ietf:params:acme:error:"), "the problem document: " + status);
+            assertNotNull(status.retryAt());
+            assertEquals(1L, fixture.gateway.acme().orders().get("failed"));
+            X509Certificate served = presented(httpsPort, "lost.gw.test");
+            assertEquals("CN=*.gw.test", served.getSubjectX500Principal().getName(), "the fallback: " + served);
+            String refused = curl(httpsPort, "lost.gw.test", root);
+            assertTrue(!refused.startsWith("0 "), "the fallback is not trusted: " + refused);
+        }
+    }
+
+    @Test
+    void theWeeklyBudgetHoldsBackNewCertificates(@TempDir Path state) throws Exception {
+        try (TunnelFixture fixture = gateway(httpsPort, state, s -> settings(pebble, s, null, null, 40, 1))) {
+            fixture.expose("first", backend.getAddress().getPort());
+            await(() -> state(fixture, "first") == CertificateStatus.State.VALID, 60_000,
+                    () -> "first's certificate: " + fixture.gateway.acme().status("first"));
+            fixture.expose("second", backend.getAddress().getPort());
+            await(() -> state(fixture, "second") == CertificateStatus.State.LIMITED, 10_000,
+                    () -> "second's certificate: " + fixture.gateway.acme().status("second"));
+            CertificateStatus status = fixture.gateway.acme().status("second");
+            assertTrue(status.retryAt().isAfter(java.time.Instant.now().plus(Duration.ofDays(6))), status.toString());
+            assertEquals(1L, fixture.gateway.acme().orders().get("limited"));
+            assertEquals(1L, fixture.gateway.acme().orders().get("issued"));
+            assertEquals("CN=*.gw.test", presented(httpsPort, "second.gw.test").getSubjectX500Principal().getName());
+        }
+    }
+}
