@@ -276,6 +276,9 @@ public final class Gateway implements AutoCloseable {
                     new HostPort(config.listen().host(), address.getPort()).toString(), transport, acceptor, workers,
                     publicListeners, config.window(), linkServices.flow(), config.limits().maxStreamsPerAgent());
         }
+        if (acme != null) {
+            acme.start();
+        }
         log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),
                 transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS"
@@ -291,9 +294,13 @@ public final class Gateway implements AutoCloseable {
         return address;
     }
 
-    /** ACME certificates for the ingress: before any agent can register a name. */
+    /**
+     * ACME certificates for the ingress: set up before any agent can register a name, started (its first orders)
+     * once the node has joined its cluster.
+     */
     private void startAcme() {
-        AcmeStore store = new FileAcmeStore(acmeSettings.stateDir());
+        AcmeStore store = names instanceof EtcdNameRegistry cluster ? cluster.acmeStore()
+                : new FileAcmeStore(acmeSettings.stateDir());
         acme = new AcmeManager(acmeSettings, config.ingress().domain(), store, ingress.certificates(), tls,
                 this::holds, clock);
         ingress.answerChallenges(acme);
@@ -309,7 +316,6 @@ public final class Gateway implements AutoCloseable {
             }
         });
         metrics.watchAcme(acme);
-        acme.start();
     }
 
     /** Whether {@code name} is live here for {@code principal}, and still allowed to it. */

@@ -220,4 +220,117 @@ class AcmeTests {
             assertEquals("CN=*.gw.test", presented(httpsPort, "second.gw.test").getSubjectX500Principal().getName());
         }
     }
+    @Test
+    void aRenewedCertificateIsServedWithoutDroppingAnOpenConnection(@TempDir Path dir) throws Exception {
+        int port = freePort();
+        try (Pebble shortLived = Pebble.prepare(dir.resolve("pebble"))) {
+            shortLived.start(port, 0, 18); // renewed at two thirds: 12 s
+            try (TunnelFixture fixture = gateway(port, dir.resolve("state"),
+                    s -> settings(shortLived, s, null, null, 40, 10))) {
+                fixture.expose("renew", backend.getAddress().getPort());
+                await(() -> state(fixture, "renew") == CertificateStatus.State.VALID, 60_000,
+                        () -> "renew's certificate: " + fixture.gateway.acme().status("renew"));
+                X509Certificate first = presented(port, "renew.gw.test");
+                try (SSLSocket open = HttpTestClient.connectTls(port, "renew.gw.test")) {
+                    assertEquals(200, HttpTestClient.exchange(open, HttpTestClient.get("renew.gw.test", "/")).status());
+                    await(() -> fixture.gateway.acme().orders().get("renewed") >= 1, 40_000,
+                            () -> "a renewal: " + fixture.gateway.acme().status("renew"));
+                    X509Certificate second = presented(port, "renew.gw.test");
+                    assertNotEquals(first.getSerialNumber(), second.getSerialNumber(), "a new certificate is served");
+                    assertTrue(second.getNotAfter().after(first.getNotAfter()), second.toString());
+                    assertEquals(first, open.getSession().getPeerCertificates()[0], "the open connection's own");
+                    assertEquals(200, HttpTestClient.exchange(open, HttpTestClient.get("renew.gw.test", "/")).status(),
+                            "the connection opened before the renewal still serves");
+                }
+                String fresh = curl(port, "renew.gw.test", shortLived.issuingRoot());
+                assertEquals("0 hello from renew.gw.test:" + port, fresh);
+            }
+        }
+    }
+
+    @Test
+    void theAgentLinkGetsACertificateForTheGatewaysNameAndAgentsVerifyItThroughTheCa(@TempDir Path dir)
+            throws Exception {
+        try (TunnelFixture fixture = gateway(httpsPort, dir.resolve("state"),
+                s -> settings(pebble, s, null, DOMAIN, 40, 10))) {
+            await(() -> fixture.gateway.acme().statuses().stream().anyMatch(
+                    c -> c.subject().equals(DOMAIN) && c.state() == CertificateStatus.State.VALID), 60_000,
+                    () -> "the link's certificate: " + fixture.gateway.acme().statuses());
+            // an agent that trusts pebble's root as a system CA, and resolves gw.test to this machine
+            Path trustStore = dir.resolve("trust.p12");
+            KeyStore store = KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            try (InputStream in = Files.newInputStream(root)) {
+                store.setCertificateEntry("pebble", CertificateFactory.getInstance("X.509").generateCertificate(in));
+            }
+            try (OutputStream out = Files.newOutputStream(trustStore)) {
+                store.store(out, "changeit".toCharArray());
+            }
+            Path hosts = Files.writeString(dir.resolve("hosts"), "127.0.0.1 " + DOMAIN + "\n");
+            Path known = dir.resolve("known_gateways");
+            try (ChildProcess agent = ChildProcess.start(List.of("-Djavax.net.ssl.trustStore=" + trustStore,
+                            "-Djavax.net.ssl.trustStorePassword=changeit", "-Djavax.net.ssl.trustStoreType=PKCS12",
+                            "-Djdk.net.hosts.file=" + hosts), AgentCommand.class, "--no-console",
+                    "-g", DOMAIN + ":" + fixture.address.getPort(), "--known-gateways", known.toString(),
+                    "-n", "linked", "127.0.0.1:" + backend.getAddress().getPort())) {
+                agent.await("online: 'linked' is reachable", 30_000);
+                String output = String.join("\n", agent.lines());
+                assertTrue(!output.contains("FIRST CONNECTION"), "no trust on first use:\n" + output);
+                String recorded = Files.readString(known);
+                assertTrue(recorded.contains(DOMAIN) && recorded.contains(" ca"), "recorded as CA-verified: "
+                        + recorded);
+            }
+        }
+    }
+
+    @Test
+    void inAClusterAnyNodeAnswersTheValidationAndEveryNodeServesTheCertificate(@TempDir Path dir) throws Exception {
+        byte[] secret = "a cluster secret of the acme tests".getBytes(StandardCharsets.US_ASCII);
+        try (EtcdServer etcd = EtcdServer.start("127.0.0.1")) {
+            List<Gateway> nodes = new ArrayList<>();
+            List<InetSocketAddress> links = new ArrayList<>();
+            try {
+                for (String host : List.of("127.0.0.2", "127.0.0.3")) {
+                    Path state = Files.createDirectories(dir.resolve(host));
+                    GatewayConfig config = GatewayConfig.defaults()
+                            .withTls(new io.diglett.server.config.TlsSettings(true, null, null, state))
+                            .withListen(new HostPort(host, 0)).withPublicBind(host)
+                            .withIngress(new IngressSettings(DOMAIN, null, new HostPort(host, httpsPort), null, null));
+                    Gateway node = new Gateway(config, Authenticator.open(), Registrar.log(),
+                            new io.diglett.server.cluster.EtcdNameRegistry(new io.diglett.server.cluster.EtcdStore(
+                                    io.diglett.server.config.ClusterSettings.of(List.of(etcd.url()), "n" + host)
+                                            .withForwarding(new HostPort(host, 0), secret))));
+                    nodes.add(node);
+                    node.useAcme(settings(pebble, state, null, null, 40, 10));
+                    links.add(node.start());
+                }
+                Gateway holder = nodes.get(0);
+                Gateway other = nodes.get(1);
+                pebble.addA("shared.gw.test", "127.0.0.3"); // the validator reaches the node without the agent
+                InetSocketAddress link = links.get(0);
+                try (io.diglett.agent.Agent agent = new io.diglett.agent.Agent(io.diglett.agent.AgentConfig.of(
+                        new HostPort(link.getHostString(), link.getPort()), "", "shared",
+                        new HostPort("127.0.0.1", backend.getAddress().getPort()),
+                        io.diglett.agent.TrustSettings.plain()))) {
+                    agent.start().get(10, TimeUnit.SECONDS);
+                    await(() -> holder.acme().status("shared") != null
+                                    && holder.acme().status("shared").state() == CertificateStatus.State.VALID, 60_000,
+                            () -> "shared's certificate: " + holder.acme().status("shared"));
+                    await(() -> other.acme().status("shared") != null
+                                    && other.acme().status("shared").state() == CertificateStatus.State.VALID, 20_000,
+                            () -> "the other node serving it: " + other.acme().statuses());
+                    assertEquals(1L, holder.acme().orders().get("issued"));
+                    assertEquals(0L, other.acme().orders().get("issued"), "one order in the cluster");
+                    Process curl = new ProcessBuilder("curl", "-sS", "--max-time", "10", "--cacert", root.toString(),
+                            "--resolve", "shared.gw.test:" + httpsPort + ":127.0.0.3",
+                            "https://shared.gw.test:" + httpsPort + "/").redirectErrorStream(true).start();
+                    String out = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                    assertEquals("0 hello from shared.gw.test:" + httpsPort, curl.waitFor() + " " + out,
+                            "the other node serves the certificate and forwards to the holder");
+                }
+            } finally {
+                nodes.forEach(Gateway::close);
+            }
+        }
+    }
 }

@@ -208,6 +208,21 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         ensure(subject);
     }
 
+    /** The subject a stored key stands for, or {@code null} when it is none of this gateway's (another domain). */
+    private Subject subjectOf(String key) {
+        if (key.equals("*." + domain)) {
+            return new Subject(Kind.WILDCARD, key, List.of(key, domain), null);
+        }
+        if (key.equals(settings.linkName()) && linkTls != null) {
+            return new Subject(Kind.LINK, key, List.of(key), null);
+        }
+        String suffix = "." + domain;
+        if (key.endsWith(suffix) && key.indexOf('.') == key.length() - suffix.length()) {
+            return new Subject(Kind.NAME, key, List.of(key), key.substring(0, key.length() - suffix.length()));
+        }
+        return null;
+    }
+
     private String host(String name) {
         return name + "." + domain;
     }
@@ -351,7 +366,8 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         } catch (AcmeClient.OrderFailed e) {
             failed(subject, e.getMessage(), other);
         } catch (AcmeException | RuntimeException e) {
-            failed(subject, Reasons.of(e), other);
+            failed(subject, Reasons.of(e) + (e.getCause() == null ? "" : " (" + Reasons.of(e.getCause()) + ")"),
+                    other);
         }
     }
 
@@ -464,9 +480,12 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         }
     }
 
-    /** Another node stored {@code key}'s certificate: serve it (and follow its renewal time). */
+    /**
+     * Another node stored {@code key}'s certificate: serve it (this node's ingress serves every name of the
+     * cluster, its agents' or forwarded), and look at it again at its renewal time.
+     */
     private void storedElsewhere(String key) {
-        Subject subject = subjects.get(key);
+        Subject subject = subjects.computeIfAbsent(key, this::subjectOf);
         if (subject == null) {
             return;
         }

@@ -130,6 +130,11 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         store.onLeaseLost(this::leaseLost);
     }
 
+    /** The cluster's ACME state ({@code --acme}), in the same etcd. */
+    public io.diglett.server.acme.AcmeStore acmeStore() {
+        return new EtcdAcmeStore(store);
+    }
+
     /**
      * Joins the cluster: with forwarding, binds {@code --node-listen} first; then {@link EtcdStore#start}; then
      * loads the cluster's names and nodes and starts watching them.
