@@ -92,6 +92,7 @@ final class AgentAdmin implements AutoCloseable {
             }
             json.endArray().name("streams").value(t.open()).name("connections").value(t.connections())
                     .name("backendFailures").value(t.backendFailures())
+                    .name("certificate").value(t.certificate())
                     .name("bytesIn").value(t.bytesIn()).name("bytesOut").value(t.bytesOut()).endObject();
         }
         json.endArray().name("recent").beginArray();

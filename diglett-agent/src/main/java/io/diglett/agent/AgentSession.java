@@ -341,6 +341,10 @@ final class AgentSession extends LinkSession {
             withdrawn(frame.id(), Signals.Reason.decode(frame).text());
             return;
         }
+        if (frame.kind() == FrameKind.NOTICE && phase == Phase.ACTIVE && version() >= Signals.Notice.SINCE) {
+            noticed(frame);
+            return;
+        }
         if (frame.kind() == FrameKind.TERMINATE) {
             // The gateway is going away: finish what is open, then close; the agent reconnects.
             endReason = "the gateway ended the session: " + Signals.Reason.decode(frame).text();
@@ -440,6 +444,23 @@ final class AgentSession extends LinkSession {
         registered.removeIf(r -> r.name().equals(target.spec().name()));
         log.warn("the gateway withdrew '{}': {}", target.spec().name(), reason);
         status.withdrawn(target.spec().name(), reason);
+    }
+
+    /** A Notice (version 6): the gateway's word on where one of our names stands, for the status and the log. */
+    private void noticed(Frame frame) {
+        Target target = targets.get(frame.id());
+        if (target == null) {
+            throw new ProtocolException("Notice for unknown registration " + Integer.toUnsignedString(frame.id()));
+        }
+        Signals.Notice notice = Signals.Notice.decode(frame);
+        if (notice.topic() == Signals.Notice.CERTIFICATE) {
+            if (!notice.text().equals(status.certificate(target.spec().name()))) {
+                log.info("certificate of '{}': {}", target.spec().name(), notice.text());
+            }
+            status.certificate(target.spec().name(), notice.text());
+        } else {
+            log.debug("notice {} for '{}' ignored: {}", notice.topic(), target.spec().name(), notice.text());
+        }
     }
 
     /** The gateway refused us: remember why, close, and do not retry. */

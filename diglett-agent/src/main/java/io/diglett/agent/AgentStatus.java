@@ -35,6 +35,8 @@ public final class AgentStatus {
         final LongAdder backendFailures = new LongAdder();
         final AtomicInteger open = new AtomicInteger();
         volatile Registration registration;
+        /** The gateway's notice on the name's HTTPS certificate, or {@code null}. */
+        volatile String certificate;
 
         Tunnel(String name, String backend) {
             this.name = name;
@@ -51,6 +53,11 @@ public final class AgentStatus {
 
         public Registration registration() {
             return registration;
+        }
+
+        /** What the gateway last said of the name's HTTPS certificate (ACME), or {@code null}. */
+        public String certificate() {
+            return certificate;
         }
 
         public long bytesIn() {
@@ -189,6 +196,19 @@ public final class AgentStatus {
     }
 
     /** The gateway took {@code name} from this agent (another agent of its token has it now). */
+    /** What the gateway last said of {@code name}'s HTTPS certificate (version 6), or {@code null}. */
+    String certificate(String name) {
+        Tunnel tunnel = tunnels.get(name);
+        return tunnel == null ? null : tunnel.certificate;
+    }
+
+    void certificate(String name, String text) {
+        Tunnel tunnel = tunnels.get(name);
+        if (tunnel != null) {
+            tunnel.certificate = text;
+        }
+    }
+
     void withdrawn(String name, String reason) {
         Tunnel tunnel = tunnels.get(name);
         if (tunnel != null) {

@@ -78,6 +78,9 @@ final class StatusView implements AutoCloseable {
             String where = r == null ? "(not registered)"
                     : String.join("  ", r.urls()) + (r.urls().isEmpty() || raw.isEmpty() ? "" : "  ") + raw;
             line(s, "Forwarding", where + " -> " + t.backend());
+            if (t.certificate() != null) {
+                line(s, "Certificate", t.certificate());
+            }
         }
         s.append('\n');
         s.append(String.format(Locale.ROOT, "%-16s %8s %12s %10s %10s%n", "Name", "Open", "Connections", "In", "Out"));

@@ -100,6 +100,16 @@ class AgentSessionTest {
         }
     }
 
+    /** The Ok to a version-5 Login (the same layout as version 6's). */
+    private static byte[] loginOk5() {
+        Frame ok = SESSION.encode(ByteBufAllocator.DEFAULT, 5);
+        try {
+            return Fuzzing.frame(FrameKind.OK, 0, ByteBufUtil.getBytes(ok.content()));
+        } finally {
+            ok.release();
+        }
+    }
+
     private static final Joining.Session SESSION = new Joining.Session(new java.util.UUID(1, 2),
             Joining.key(new byte[32], new java.util.UUID(1, 2)));
 
@@ -114,7 +124,7 @@ class AgentSessionTest {
     @Test
     void aGatewayOfThisVersionGetsTheLogin() {
         byte[] written = linkTo(Fuzzing.handshake(Protocol.VERSION));
-        assertEquals("6469676c05", ByteBufUtil.hexDump(written, 0, Protocol.HANDSHAKE_LENGTH), "the agent speaks 5");
+        assertEquals("6469676c06", ByteBufUtil.hexDump(written, 0, Protocol.HANDSHAKE_LENGTH), "the agent speaks 6");
         assertEquals(FrameKind.LOGIN.code(), written[Protocol.HANDSHAKE_LENGTH], "then logs in");
         assertTrue(!online.isDone() && link.isOpen());
     }
@@ -128,6 +138,32 @@ class AgentSessionTest {
         assertTrue(message.contains("unknown registration flags 0x2 (this gateway knows 0x1); the gateway is older"
                 + " than this agent: upgrade it to " + io.diglett.common.Version.release()
                 + " or later, or leave out raw=on (--raw-port)"), message);
+    }
+
+    /** Version 6: a Notice on the name's certificate reaches the status, escaped; the link stays up. */
+    @Test
+    void aNoticeOnTheCertificateReachesTheStatus() {
+        linkTo(Fuzzing.handshake(Protocol.VERSION), loginOk(),
+                Fuzzing.frame(FrameKind.OK, 1, new byte[] {(byte) 0x82, 0x35}),
+                Fuzzing.frame(FrameKind.OK, 0, new byte[0]),
+                Fuzzing.frame(FrameKind.NOTICE, 1, "\u0001valid until 2027\u001b[2J".getBytes(
+                        java.nio.charset.StandardCharsets.UTF_8)),
+                Fuzzing.frame(FrameKind.NOTICE, 1, "\u0009a topic of a newer gateway".getBytes(
+                        java.nio.charset.StandardCharsets.UTF_8)));
+        assertTrue(online.isDone() && !online.isCompletedExceptionally(), "it came online");
+        assertTrue(link.isOpen() && !ended.isDone(), "the link stays up");
+        assertEquals("valid until 2027\\u001b[2J", status.tunnels().get(0).certificate());
+    }
+
+    /** A Notice on a version-5 link (a gateway that has none) or for no registration of ours is a protocol error. */
+    @Test
+    void aNoticeOnAVersion5LinkIsAProtocolError() {
+        linkTo(Fuzzing.handshake(5), loginOk5(),
+                Fuzzing.frame(FrameKind.OK, 1, new byte[] {(byte) 0x82, 0x35}),
+                Fuzzing.frame(FrameKind.OK, 0, new byte[0]),
+                Fuzzing.frame(FrameKind.NOTICE, 1, new byte[] {1, 'x'}));
+        assertTrue(!link.isOpen(), "the agent closed the link");
+        assertEquals(null, status.tunnels().get(0).certificate());
     }
 
     /**
@@ -156,7 +192,7 @@ class AgentSessionTest {
         byte[] refusal = "unsupported protocol version 5; this gateway speaks version 2"
                 .getBytes(StandardCharsets.UTF_8);
         byte[] written = linkTo(Fuzzing.handshake(2), Fuzzing.frame(FrameKind.REFUSE, 0, refusal));
-        assertEquals("the gateway speaks protocol version 2, older than this agent's version 5: upgrade the gateway"
+        assertEquals("the gateway speaks protocol version 2, older than this agent's version 6: upgrade the gateway"
                 + " to diglett-server " + Version.release() + " or later (or use an agent of the gateway's release)",
                 rejection());
         assertEquals(Protocol.HANDSHAKE_LENGTH, written.length, "no Login to a gateway of another version");
@@ -166,7 +202,7 @@ class AgentSessionTest {
     @Test
     void aNewerGatewayThatNoLongerServesThisVersionAsksForAnUpgradedAgent() {
         linkTo(Fuzzing.handshake(Protocol.VERSION + 1));
-        assertEquals("the gateway speaks protocol version 6 and no longer serves this agent's version 5: upgrade this"
+        assertEquals("the gateway speaks protocol version 7 and no longer serves this agent's version 6: upgrade this"
                 + " agent, diglett " + Version.release() + ", to the gateway's release", rejection());
     }
 

@@ -2,7 +2,7 @@ package io.diglett.protocol;
 
 /**
  * Every frame kind, its code on the wire and the payload sizes it allows. Codes 0-7 are the seed's, kept;
- * 8-13 are new in version 2; version 3 changed only Open's payload; 14-16 are new in version 5. Sizes are checked by {@link FrameDecoder}
+ * 8-13 are new in version 2; version 3 changed only Open's payload; 14-16 are new in version 5; 17 in version 6. Sizes are checked by {@link FrameDecoder}
  * from the header, before the payload is read, so a peer cannot make us buffer more than {@link #maxPayload()}
  * bytes for a frame.
  */
@@ -45,7 +45,12 @@ public enum FrameKind {
     /** Version 5: the gateway's answer to Join (id 0): 16 random bytes the agent proves its key on. */
     CHALLENGE(15, 16, 16),
     /** Version 5: the agent's answer to a Challenge (id 0): HMAC-SHA256 under the session's join key (32). */
-    PROOF(16, 32, 32);
+    PROOF(16, 32, 32),
+    /**
+     * Version 6: the gateway tells the agent where one of its names stands (id = registration): a topic (1: the
+     * name's HTTPS certificate) and UTF-8 text; the agent shows it, nothing depends on it.
+     */
+    NOTICE(17, 1, 1 + 512);
 
     private static final FrameKind[] BY_CODE = new FrameKind[256];
 

@@ -14,9 +14,10 @@ public final class Protocol {
      * version 1 (ECDH + unauthenticated ChaCha20); version 2 brought TLS, stream windows and the kinds 8-13;
      * version 3 carries Open's addresses as binary fields; version 4 adds the agent's instance id to Login and lets
      * the gateway withdraw one name of a live link; version 5 lets an agent keep several links in one session
-     * ({@link Joining}; docs/protocol.md, section 9).
+     * ({@link Joining}); version 6 adds Notice, the gateway's word on a name's state ({@link Signals.Notice};
+     * docs/protocol.md, section 9).
      */
-    public static final byte VERSION = 5;
+    public static final byte VERSION = 6;
 
     /**
      * Oldest version a gateway still serves: an agent of version 2 gets a version-2 link (its handshake answered
@@ -26,8 +27,8 @@ public final class Protocol {
     public static final int OLDEST_SERVED_VERSION = 2;
 
     /**
-     * Oldest gateway version an agent goes on with: a version-4 gateway answers a version-5 agent with 4, and the
-     * agent runs that version with one link (version 5 only adds joined links).
+     * Oldest gateway version an agent goes on with: a version-4 gateway answers a version-6 agent with 4, and the
+     * agent runs that version with one link and without notices (version 5 adds joined links, version 6 Notice).
      */
     public static final int OLDEST_GATEWAY_VERSION = 4;
 

@@ -70,6 +70,49 @@ public final class Signals {
     }
 
     /**
+     * Notice (version 6, gateway to agent, id = registration): where one of the agent's names stands, for the agent's
+     * status. A topic byte, then UTF-8 text, cut at a character boundary to fit. Nothing on either side depends on it.
+     */
+    public record Notice(int topic, String text) {
+
+        /** The first version that has Notice: earlier agents are sent none. */
+        public static final int SINCE = 6;
+        /** The name's HTTPS certificate (ACME): pending, valid until a time, failed and why. */
+        public static final int CERTIFICATE = 1;
+
+        public Notice {
+            if (topic < 0 || topic > 255) {
+                throw new IllegalArgumentException("topic " + topic + " is not a byte");
+            }
+            text = text == null ? "" : text;
+        }
+
+        public Frame encode(ByteBufAllocator alloc, int registration) {
+            int max = FrameKind.NOTICE.maxPayload() - 1;
+            String fitted = text;
+            if (fitted.codePointCount(0, fitted.length()) > max) {
+                fitted = fitted.substring(0, fitted.offsetByCodePoints(0, max));
+            }
+            while (ByteBufUtil.utf8Bytes(fitted) > max) {
+                int cut = fitted.offsetByCodePoints(fitted.length(), -1);
+                fitted = fitted.substring(0, cut);
+            }
+            ByteBuf buf = alloc.buffer(1 + ByteBufUtil.utf8Bytes(fitted));
+            buf.writeByte(topic);
+            ByteBufUtil.writeUtf8(buf, fitted);
+            return new Frame(FrameKind.NOTICE, registration, buf);
+        }
+
+        /** The notice a gateway sent, its text {@linkplain Printable escaped}: it reaches logs and terminals. */
+        public static Notice decode(Frame frame) {
+            ByteBuf payload = frame.checkedContent(FrameKind.NOTICE);
+            int start = payload.readerIndex();
+            return new Notice(payload.getUnsignedByte(start), Printable.of(payload.toString(start + 1,
+                    payload.readableBytes() - 1, StandardCharsets.UTF_8)));
+        }
+    }
+
+    /**
      * Window (both directions, id = stream): the credit returned, 4 bytes. The increment is read, not judged: the
      * stream checks it against its credit. {@link #increment(Frame)} reads it without allocating, for the data path.
      */

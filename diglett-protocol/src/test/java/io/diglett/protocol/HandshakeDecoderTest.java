@@ -61,7 +61,7 @@ class HandshakeDecoderTest {
 
     @Test
     void encodedHandshakeIsMagicThenVersion() {
-        assertEquals("6469676c05", ByteBufUtil.hexDump(handshakeBytes(Protocol.VERSION)));
+        assertEquals("6469676c06", ByteBufUtil.hexDump(handshakeBytes(Protocol.VERSION)));
         assertEquals("digl", new String(handshakeBytes(Protocol.VERSION), 0, 4, StandardCharsets.US_ASCII));
     }
 
@@ -145,7 +145,7 @@ class HandshakeDecoderTest {
 
     @Test
     void otherVersionsAreDecodedButNotCompatible() {
-        for (int version : new int[] {1, 2, 3, 6}) {
+        for (int version : new int[] {1, 2, 3, 7}) {
             EmbeddedChannel ch = new EmbeddedChannel(new HandshakeDecoder(), new FrameDecoder());
             assertTrue(ch.writeInbound(Unpooled.wrappedBuffer(handshakeBytes(version))));
             Handshake handshake = ch.readInbound();
@@ -162,9 +162,10 @@ class HandshakeDecoderTest {
         assertEquals(2, new Handshake(2).negotiate(), "a version-2 agent gets a version-2 link");
         assertEquals(3, new Handshake(3).negotiate(), "a version-3 agent gets a version-3 link");
         assertEquals(4, new Handshake(4).negotiate(), "a version-4 agent gets a version-4 link");
-        assertEquals(5, new Handshake(5).negotiate());
-        assertEquals(5, new Handshake(6).negotiate(), "a newer agent is offered ours");
-        assertEquals(5, new Handshake(255).negotiate());
+        assertEquals(5, new Handshake(5).negotiate(), "a version-5 agent gets a version-5 link (no Notice)");
+        assertEquals(6, new Handshake(6).negotiate());
+        assertEquals(6, new Handshake(7).negotiate(), "a newer agent is offered ours");
+        assertEquals(6, new Handshake(255).negotiate());
         assertTrue(new Handshake(new Handshake(Protocol.VERSION).negotiate()).compatible(),
                 "an agent of this version accepts what a gateway of this version answers");
     }

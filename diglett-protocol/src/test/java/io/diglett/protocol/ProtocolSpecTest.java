@@ -103,7 +103,8 @@ class ProtocolSpecTest {
         check(new Joining.Challenge(new byte[16]).encode(ALLOC), "0f 00000000 0010" + "00".repeat(16));
         check(new Joining.Proof(new byte[32]).encode(ALLOC), "10 00000000 0020" + "00".repeat(32));
         check(new Joining.Joined(2).encode(ALLOC), "00 00000000 0004 00000002");
-        check(Handshake.encode(ALLOC), "6469676c 05");
+        check(new Signals.Notice(Signals.Notice.CERTIFICATE, "ok").encode(ALLOC, 3), "11 00000003 0003 01 6f6b");
+        check(Handshake.encode(ALLOC), "6469676c 06");
         check(Handshake.encode(ALLOC, 2), "6469676c 02");
     }
 

@@ -112,4 +112,28 @@ class SignalsTest {
                 .contains("PONG"));
         notAPing.release();
     }
+
+    @Test
+    void aNoticeCarriesItsTopicAndEscapedTextAndIsCutToFit() {
+        Frame frame = new Signals.Notice(Signals.Notice.CERTIFICATE, "valid until 2027").encode(ALLOC, 4);
+        try {
+            Signals.Notice read = Signals.Notice.decode(frame);
+            assertEquals(new Signals.Notice(1, "valid until 2027"), read);
+            assertEquals(4, frame.id());
+        } finally {
+            frame.release();
+        }
+        Frame hostile = new Frame(FrameKind.NOTICE, 1, io.netty.buffer.Unpooled.wrappedBuffer(
+                new byte[] {1, 'a', 0x1b, '[', '2', 'J'}));
+        assertEquals("a\\u001b[2J", Signals.Notice.decode(hostile).text(), "a terminal escape reaches no terminal");
+        hostile.release();
+        Frame long_ = new Signals.Notice(1, "\u00e9".repeat(600)).encode(ALLOC, 1);
+        try {
+            assertEquals(FrameKind.NOTICE.maxPayload() - 1, long_.content().readableBytes() - 1,
+                    "cut at a character boundary to the frame's limit");
+            assertEquals(256, Signals.Notice.decode(long_).text().length());
+        } finally {
+            long_.release();
+        }
+    }
 }

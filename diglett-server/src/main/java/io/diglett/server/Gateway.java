@@ -316,6 +316,9 @@ public final class Gateway implements AutoCloseable {
             }
         });
         metrics.watchAcme(acme);
+        // the agent's status shows its name's certificate (protocol version 6)
+        acme.watch((name, status) -> names.lookup(name).filter(Tunnel::live)
+                .ifPresent(tunnel -> tunnel.noticeCertificate(status.describe())));
     }
 
     /** Whether {@code name} is live here for {@code principal}, and still allowed to it. */

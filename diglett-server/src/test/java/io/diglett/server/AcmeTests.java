@@ -130,6 +130,14 @@ class AcmeTests {
         return curl.waitFor() + " " + out;
     }
 
+    static String adminGet(InetSocketAddress admin, String path) throws Exception {
+        var response = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + admin.getPort() + path)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, response.statusCode(), path);
+        return response.body();
+    }
+
     /** The certificate the HTTPS listener presents for {@code host} (any trusted). */
     static X509Certificate presented(int port, String host) throws Exception {
         try (SSLSocket socket = HttpTestClient.connectTls(port, host)) {
@@ -201,6 +209,13 @@ class AcmeTests {
             assertEquals("CN=*.gw.test", served.getSubjectX500Principal().getName(), "the fallback: " + served);
             String refused = curl(httpsPort, "lost.gw.test", root);
             assertTrue(!refused.startsWith("0 "), "the fallback is not trusted: " + refused);
+            InetSocketAddress admin = fixture.gateway.startAdmin(new HostPort("127.0.0.1", 0), null);
+            String metrics = adminGet(admin, "/metrics");
+            assertTrue(metrics.contains("diglett_acme_orders_total{result=\"failed\"} 1.0"), metrics);
+            assertTrue(metrics.contains("diglett_acme_certificates{state=\"failed\"} 1.0"), metrics);
+            String tunnels = adminGet(admin, "/api/tunnels");
+            assertTrue(tunnels.contains("\"certificate\":{\"subject\":\"lost.gw.test\",\"state\":\"failed\""),
+                    tunnels);
         }
     }
 
@@ -331,6 +346,77 @@ class AcmeTests {
             } finally {
                 nodes.forEach(Gateway::close);
             }
+        }
+    }
+
+    /**
+     * Protocol version 6: the agent's status shows its name's certificate (Notice). A version-5 agent on the same
+     * gateway is served as before and sent no Notice (docs/protocol.md, section 9).
+     */
+    @Test
+    void theAgentsStatusShowsItsCertificateAndAVersion5AgentIsSentNoNotice(@TempDir Path state) throws Exception {
+        try (TunnelFixture fixture = gateway(httpsPort, state, s -> settings(pebble, s, null, null, 40, 10))) {
+            io.diglett.agent.Agent agent = fixture.agent(fixture.agentConfig("shown", backend.getAddress().getPort()));
+            agent.start().get(10, TimeUnit.SECONDS);
+            await(() -> String.valueOf(agent.status().tunnels().get(0).certificate()).startsWith("valid until "),
+                    60_000, () -> "the agent's status: " + agent.status().tunnels().get(0).certificate());
+            assertEquals("valid until " + fixture.gateway.acme().status("shown").notAfter(),
+                    agent.status().tunnels().get(0).certificate());
+
+            SSLSocket tls = HttpTestClient.connectTls(fixture.address.getPort(), "localhost");
+            try (RawAgent old = RawAgent.over(tls).loggedIn(5)) {
+                old.send(io.diglett.protocol.FrameKind.REGISTER, 1, "old");
+                assertEquals(io.diglett.protocol.FrameKind.OK.code(), old.read().kind());
+                old.finish();
+                await(() -> state(fixture, "old") == CertificateStatus.State.VALID, 60_000,
+                        () -> "old's certificate: " + fixture.gateway.acme().status("old"));
+                old.send(io.diglett.protocol.FrameKind.PING, 0, new byte[8]);
+                for (RawAgent.RawFrame frame = old.read(); frame.kind() != io.diglett.protocol.FrameKind.PONG.code();
+                     frame = old.read()) {
+                    assertNotEquals(io.diglett.protocol.FrameKind.NOTICE.code(), frame.kind(),
+                            "a version-5 agent is sent no Notice");
+                }
+            }
+        }
+    }
+
+    /**
+     * The ACME options come from the config file too, and a SIGHUP applies them: a name held back by the budget
+     * gets its certificate once the budget is raised, without a restart.
+     */
+    @Test
+    void theConfigFileSetsAcmeAndAReloadAppliesANewBudget(@TempDir Path dir) throws Exception {
+        Path config = dir.resolve("gateway.yaml");
+        String base = """
+                listen: 127.0.0.1:0
+                bind: 127.0.0.1
+                domain: gw.test
+                https: 127.0.0.1:%d
+                state-dir: %s
+                acme: true
+                acme-directory: %s
+                acme-ca-cert: %s
+                acme-email: ops@gw.test
+                """.formatted(httpsPort, dir.resolve("state"), pebble.directory(), pebble.listenerCertificate());
+        io.diglett.common.testing.CliRun.write(config, base + "acme-weekly-limit-per-token: 0\n");
+        io.diglett.server.cli.ServerCommand command = io.diglett.common.testing.CliRun.parse(
+                new io.diglett.server.cli.ServerCommand(), java.util.Map.of(), "--config", config.toString());
+        GatewayConfig gatewayConfig = command.gatewayConfig();
+        AcmeSettings acme = command.acmeSettings(gatewayConfig);
+        assertEquals(URI.create(pebble.directory()), acme.directory());
+        assertEquals("ops@gw.test", acme.email());
+        assertEquals(0, acme.weeklyPerToken());
+        assertEquals(AcmeSettings.DEFAULT_WEEKLY_LIMIT, acme.weeklyLimit());
+        try (TunnelFixture fixture = new TunnelFixture(gatewayConfig, Authenticator.open(), Registrar.log(),
+                dir.resolve("state"), gateway -> gateway.useAcme(acme))) {
+            fixture.expose("later", backend.getAddress().getPort());
+            await(() -> state(fixture, "later") == CertificateStatus.State.LIMITED, 10_000,
+                    () -> "later's certificate: " + fixture.gateway.acme().status("later"));
+            io.diglett.common.testing.CliRun.write(config, base + "acme-weekly-limit-per-token: 5\n");
+            String outcome = new io.diglett.server.cli.GatewayReload(command, fixture.gateway).reload();
+            assertTrue(outcome.contains("ACME settings applied (--acme-weekly-limit-per-token changed)"), outcome);
+            await(() -> state(fixture, "later") == CertificateStatus.State.VALID, 60_000,
+                    () -> "later's certificate after the reload: " + fixture.gateway.acme().status("later"));
         }
     }
 }

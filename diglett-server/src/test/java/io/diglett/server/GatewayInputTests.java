@@ -120,7 +120,7 @@ class GatewayInputTests {
             assertEquals(Protocol.VERSION, agent.readHandshake());
             RawFrame refusal = agent.read();
             assertEquals(FrameKind.REFUSE.code(), refusal.kind(), "a refusal: retrying will not help");
-            assertEquals("unsupported protocol version 1; this gateway speaks versions 2 to 5: upgrade the agent",
+            assertEquals("unsupported protocol version 1; this gateway speaks versions 2 to 6: upgrade the agent",
                     refusal.text());
             assertTrue(agent.closedByPeer());
         }
@@ -130,13 +130,13 @@ class GatewayInputTests {
     /**
      * Compatibility: an agent of version 2 (which accepts only a handshake of 2 and parses Open's addresses as
      * "client server" text) is served in version 2, an agent of version 3 (binary address fields, a Login without
-     * an instance id) in version 3, one of version 4 in version 4, and an agent of this version in version 5. Each
+     * an instance id) in version 3, one of version 4 in version 4, of version 5 in version 5, and one of this version in its own. Each
      * registers a name, gets the Open
      * of a real public connection in its layout, byte for byte, and relays bytes both ways.
      */
     @Test
     void eachAgentVersionGetsOpenInItsOwnLayoutAndRelays() throws IOException {
-        for (int version : new int[] {2, 3, 4, Protocol.VERSION}) {
+        for (int version : new int[] {2, 3, 4, 5, Protocol.VERSION}) {
             String name = "layout-v" + version;
             try (RawAgent agent = raw().loggedIn(version)) {
                 agent.send(FrameKind.REGISTER, 1, name);
@@ -221,7 +221,7 @@ class GatewayInputTests {
             ExecutionException failure = assertThrows(ExecutionException.class,
                     () -> agent.start().get(10, TimeUnit.SECONDS));
             assertInstanceOf(RejectedException.class, failure.getCause(), "rejected: the agent does not retry");
-            assertEquals("the gateway speaks protocol version 2, older than this agent's version 5: upgrade the gateway"
+            assertEquals("the gateway speaks protocol version 2, older than this agent's version 6: upgrade the gateway"
                     + " to diglett-server " + Version.release() + " or later (or use an agent of the gateway's"
                     + " release)", failure.getCause().getMessage());
             assertEquals(Protocol.VERSION, offered.get(5, TimeUnit.SECONDS));

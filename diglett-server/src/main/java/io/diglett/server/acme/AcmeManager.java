@@ -113,6 +113,7 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
     /** Validation contexts built, by host, with the answer they were built from. */
     private final Map<String, Map.Entry<AcmeStore.Stored, SslContext>> answers = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> orders = new ConcurrentHashMap<>();
+    private volatile java.util.function.BiConsumer<String, CertificateStatus> watcher = (name, status) -> { };
 
     /**
      * A manager for {@code settings} serving names under {@code domain} into {@code served} (and the link's
@@ -154,7 +155,7 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
     private void wanted() {
         AcmeSettings now = settings;
         if (now.wildcard()) {
-            ensure(subjects.computeIfAbsent("*." + domain,
+            ensureUnlessScheduled(subjects.computeIfAbsent("*." + domain,
                     key -> new Subject(Kind.WILDCARD, key, List.of(key, domain), null)));
         } else {
             for (var entry : live.entrySet()) {
@@ -162,7 +163,7 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
             }
         }
         if (now.linkName() != null && linkTls != null) {
-            ensure(subjects.computeIfAbsent(now.linkName(),
+            ensureUnlessScheduled(subjects.computeIfAbsent(now.linkName(),
                     key -> new Subject(Kind.LINK, key, List.of(key), null)));
         }
     }
@@ -172,13 +173,33 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         worker.execute(() -> {
             AcmeSettings previous = settings;
             settings = next;
-            if (!next.directory().equals(previous.directory()) || !java.util.Objects.equals(next.email(),
-                    previous.email()) || !java.util.Objects.equals(next.caCert(), previous.caCert())) {
+            boolean server = !next.directory().equals(previous.directory())
+                    || !java.util.Objects.equals(next.email(), previous.email())
+                    || !java.util.Objects.equals(next.caCert(), previous.caCert());
+            if (server) {
                 client = null;
             }
+            boolean solving = server || !java.util.Objects.equals(next.dnsHook(), previous.dnsHook());
             hook = null;
+            // what waits on a budget, or failed with what changed, is tried again now, not at its retry time
+            for (Subject subject : subjects.values()) {
+                CertificateStatus.State state = subject.status.state();
+                if ((state == CertificateStatus.State.LIMITED || state == CertificateStatus.State.FAILED && solving)
+                        && subject.next != null) {
+                    subject.next.cancel(false);
+                    subject.failures = 0;
+                }
+            }
             wanted();
         });
+    }
+
+    /**
+     * {@code watcher} hears, on the ACME thread, where the certificate serving a live name stands whenever that
+     * changes, and when the name goes live (for its agent's status).
+     */
+    public void watch(java.util.function.BiConsumer<String, CertificateStatus> watcher) {
+        this.watcher = watcher;
     }
 
     /** {@code name} went live for {@code token}: its certificate is served, or ordered. */
@@ -188,7 +209,29 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
             if (!settings.wildcard()) {
                 ensureName(name, live.get(name));
             }
+            CertificateStatus status = status(name);
+            if (status != null) {
+                watcher.accept(name, status);
+            }
         });
+    }
+
+    /** {@code subject}'s status is now {@code status}: its live names hear of it. */
+    private void changed(Subject subject, CertificateStatus status) {
+        subject.status = status;
+        switch (subject.kind) {
+            case NAME -> {
+                if (live.containsKey(subject.name)) {
+                    watcher.accept(subject.name, status);
+                }
+            }
+            case WILDCARD -> {
+                if (settings.wildcard()) {
+                    live.keySet().forEach(name -> watcher.accept(name, status));
+                }
+            }
+            case LINK -> { }
+        }
     }
 
     /** {@code name} is no longer live here: no order for it (a stored certificate stays, for its return). */
@@ -202,8 +245,13 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         Subject subject = subjects.computeIfAbsent(host(name),
                 key -> new Subject(Kind.NAME, key, List.of(key), name));
         subject.token = token;
+        ensureUnlessScheduled(subject);
+    }
+
+    /** {@link #ensure}, unless its renewal, a retry after a failure or the end of a budget wait is scheduled. */
+    private void ensureUnlessScheduled(Subject subject) {
         if (subject.next != null && !subject.next.isDone()) {
-            return; // its renewal, a retry after a failure or the end of a budget wait is scheduled: not sooner
+            return;
         }
         ensure(subject);
     }
@@ -279,8 +327,8 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
                 log.warn("ACME: no certificate for {} before {}: the weekly budget ({} for its token, {} in all) is"
                         + " used up; it is served the fallback certificate", subject.key, until,
                         settings.weeklyPerToken(), settings.weeklyLimit());
-                subject.status = new CertificateStatus(subject.key, CertificateStatus.State.LIMITED, null, null,
-                        "weekly certificate budget used up", until);
+                changed(subject, new CertificateStatus(subject.key, CertificateStatus.State.LIMITED, null, null,
+                        "weekly certificate budget used up", until));
                 subject.at(until, () -> ensure(subject));
                 return;
             }
@@ -343,8 +391,8 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         }
         CertificateStatus was = subject.status;
         if (was.state() != CertificateStatus.State.VALID) {
-            subject.status = new CertificateStatus(subject.key, CertificateStatus.State.PENDING, null, null,
-                    was.detail(), null);
+            changed(subject, new CertificateStatus(subject.key, CertificateStatus.State.PENDING, null, null,
+                    was.detail(), null));
         }
         log.info("ACME: ordering a certificate for {}{}", String.join(", ", subject.domains),
                 renewal ? " (renewal)" : "");
@@ -383,8 +431,8 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         log.warn("ACME: the order for {} failed ({} in a row): {}; {} meanwhile, next try at {}", subject.key,
                 subject.failures, Printable.of(reason), still != null && clock.instant().isBefore(still.notAfter)
                         ? "its current certificate is served" : "the fallback certificate is served", retry);
-        subject.status = new CertificateStatus(subject.key, CertificateStatus.State.FAILED,
-                still == null ? null : still.notAfter, null, Printable.of(reason), retry);
+        changed(subject, new CertificateStatus(subject.key, CertificateStatus.State.FAILED,
+                still == null ? null : still.notAfter, null, Printable.of(reason), retry));
         subject.at(retry, () -> ensure(subject));
     }
 
@@ -584,8 +632,8 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
             log.warn("ACME: cannot serve the certificate of {}: {}", subject.key, Reasons.of(e));
             return;
         }
-        subject.status = new CertificateStatus(subject.key, CertificateStatus.State.VALID, served.notAfter,
-                served.renewAt, null, null);
+        changed(subject, new CertificateStatus(subject.key, CertificateStatus.State.VALID, served.notAfter,
+                served.renewAt, null, null));
         log.info("ACME: serving the certificate of {} (valid until {})", subject.key, served.notAfter);
     }
 

@@ -377,7 +377,7 @@ public final class ServerCommand implements Callable<Integer> {
     }
 
     /** The ACME settings ({@code --acme}), or {@code null}; the state directory is the agent link's. */
-    io.diglett.server.config.AcmeSettings acmeSettings(GatewayConfig config) {
+    public io.diglett.server.config.AcmeSettings acmeSettings(GatewayConfig config) {
         Path state = config.tls().stateDir() != null ? config.tls().stateDir()
                 : Directories.of(CommandLines.env(spec)).state();
         io.diglett.server.config.AcmeSettings settings = acme.settings(state);

@@ -194,6 +194,14 @@ public final class LinkGroup {
         to.send(frame);
     }
 
+    /** Tells the agent where one of its names stands (version 6 links; older agents are told nothing). */
+    void notice(int registration, io.diglett.protocol.Signals.Notice notice) {
+        GatewaySession to = live ? firstActive() : first;
+        if (to != null && to.speaks(io.diglett.protocol.Signals.Notice.SINCE)) {
+            to.send(notice.encode(to.alloc(), registration));
+        }
+    }
+
     private GatewaySession firstActive() {
         for (GatewaySession link : active) {
             if (!link.over()) {

@@ -166,6 +166,15 @@ public final class Tunnel implements StreamTarget {
         return figures;
     }
 
+    /**
+     * Tells the name's agent where its HTTPS certificate stands ({@code text}), from any thread; agents before
+     * protocol version 6 are told nothing.
+     */
+    public void noticeCertificate(String text) {
+        group.notice(registration, new io.diglett.protocol.Signals.Notice(
+                io.diglett.protocol.Signals.Notice.CERTIFICATE, text));
+    }
+
     /** One link of an agent's session: its number (1: the one it logged in on), its address, its streams. */
     public record LinkFigures(int number, String agent, int streams) {
     }
