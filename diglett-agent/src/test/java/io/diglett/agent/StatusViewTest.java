@@ -1,5 +1,6 @@
 package io.diglett.agent;
 
+import io.diglett.common.testing.ManualClock;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,31 +16,11 @@ import org.junit.jupiter.api.Test;
 /** The agent's status model and its terminal view, on a fixed clock. */
 class StatusViewTest {
 
-    /** A clock the test moves by hand. */
-    static final class ManualClock extends Clock {
-        Instant now = Instant.parse("2026-11-24T12:00:00Z");
-
-        @Override
-        public ZoneOffset getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(java.time.ZoneId zone) {
-            return this;
-        }
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-    }
-
     @Test
     void theViewShowsEachLinkAndItsStreams() {
         AgentConfig config = AgentConfig.of(new HostPort("gw.test", 20000), "", "web",
                 new HostPort("localhost", 8080), TrustSettings.plain()).withLinks(3);
-        AgentStatus status = new AgentStatus(config, new ManualClock());
+        AgentStatus status = new AgentStatus(config, new ManualClock(Instant.parse("2026-11-24T12:00:00Z")));
         status.link(1, AgentStatus.LinkState.ONLINE, 1);
         status.link(2, AgentStatus.LinkState.ONLINE, 4);
         status.link(3, AgentStatus.LinkState.RETRYING, 0);
@@ -52,7 +33,7 @@ class StatusViewTest {
 
     @Test
     void theViewShowsStateUrlsFiguresRecentConnectionsAndTheLastError() {
-        ManualClock clock = new ManualClock();
+        ManualClock clock = new ManualClock(Instant.parse("2026-11-24T12:00:00Z"));
         AgentConfig config = AgentConfig.of(new HostPort("gw.test", 20000), "", "web",
                 new HostPort("localhost", 8080), TrustSettings.plain());
         AgentStatus status = new AgentStatus(config, clock);
@@ -64,13 +45,13 @@ class StatusViewTest {
         ok.opened();
         ok.received(2048);
         ok.sent(3 * 1024 * 1024);
-        clock.now = clock.now.plusMillis(120);
+        clock.advance(Duration.ofMillis(120));
         ok.closed(true, null);
         StreamObserver refused = status.newStream("web", "203.0.113.8:6666");
         refused.closed(false, "backend localhost:8080 unreachable: Connection refused");
         StreamObserver open = status.newStream("web", "203.0.113.9:7777");
         open.opened();
-        clock.now = clock.now.plusSeconds(75);
+        clock.advance(Duration.ofSeconds(75));
 
         AgentStatus.Tunnel web = status.tunnels().get(0);
         assertEquals(3, web.connections());

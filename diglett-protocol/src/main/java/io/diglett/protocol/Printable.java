@@ -27,11 +27,19 @@ public final class Printable {
      * {@code text} itself when it is short and has nothing to escape; {@code "null"} for {@code null}.
      */
     public static String of(String text) {
+        return of(text, MAX_LENGTH);
+    }
+
+    /**
+     * {@link #of(String)} with room for {@code max} characters: for the few texts an operator needs whole (an ACME
+     * server's problem document), still bounded.
+     */
+    public static String of(String text, int max) {
         if (text == null) {
             return "null";
         }
         int first = 0;
-        while (first < text.length() && first < MAX_LENGTH && safe(text.charAt(first))) {
+        while (first < text.length() && first < max && safe(text.charAt(first))) {
             first++;
         }
         if (first == text.length()) {
@@ -40,14 +48,14 @@ public final class Printable {
         if (first > 0 && Character.isHighSurrogate(text.charAt(first - 1))) {
             first--; // the loop below keeps a pair together or leaves it out
         }
-        StringBuilder out = new StringBuilder(Math.min(text.length(), MAX_LENGTH) + 16).append(text, 0, first);
+        StringBuilder out = new StringBuilder(Math.min(text.length(), max) + 16).append(text, 0, first);
         int i = first;
         for (; i < text.length(); i++) {
             char c = text.charAt(i);
             int width = safe(c) ? 1 : 6;
             boolean pair = Character.isHighSurrogate(c) && i + 1 < text.length()
                     && Character.isLowSurrogate(text.charAt(i + 1));
-            if (out.length() + width + (pair ? 1 : 0) > MAX_LENGTH) {
+            if (out.length() + width + (pair ? 1 : 0) > max) {
                 break;
             }
             if (width == 1) {

@@ -307,7 +307,10 @@ public final class Gateway implements AutoCloseable {
         registrations.watch(new Registrations.LiveNames() {
             @Override
             public void live(String name, String principal) {
-                acme.nameLive(name, principal);
+                Tunnel tunnel = names.lookup(name).orElse(null);
+                if (tunnel != null && !tunnel.tlsPassthrough()) { // a passthrough backend has its own certificate
+                    acme.nameLive(name, tokenId(tunnel));
+                }
             }
 
             @Override
@@ -316,17 +319,26 @@ public final class Gateway implements AutoCloseable {
             }
         });
         metrics.watchAcme(acme);
+        acme.serveStored();
         // the agent's status shows its name's certificate (protocol version 6)
         acme.watch((name, status) -> names.lookup(name).filter(Tunnel::live)
                 .ifPresent(tunnel -> tunnel.noticeCertificate(status.describe())));
     }
 
-    /** Whether {@code name} is live here for {@code principal}, and still allowed to it. */
-    private boolean holds(String name, String principal) {
+    /** Whether {@code name} is live here for the token {@code token} ({@link #tokenId}), and still allowed to it. */
+    private boolean holds(String name, String token) {
         Tunnel tunnel = names.lookup(name).filter(Tunnel::live).orElse(null);
-        return tunnel != null && tunnel.exposure() != null
-                && java.util.Objects.equals(tunnel.exposure().principal(), principal)
-                && registrations.mayHold(principal, name);
+        return tunnel != null && tunnel.exposure() != null && tokenId(tunnel).equals(token)
+                && registrations.mayHold(tunnel.exposure().principal(), name);
+    }
+
+    /**
+     * Who holds {@code tunnel}, for the ACME budgets: the first 8 bytes of its token's SHA-256, the same on every
+     * start and every node (the token itself is never written).
+     */
+    private static String tokenId(Tunnel tunnel) {
+        byte[] digest = tunnel.ownerTokenDigest();
+        return digest == null ? "-" : java.util.HexFormat.of().formatHex(digest, 0, 8);
     }
 
     /**

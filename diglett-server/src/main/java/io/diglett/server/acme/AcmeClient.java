@@ -3,8 +3,8 @@ package io.diglett.server.acme;
 import io.diglett.server.config.AcmeSettings;
 import io.diglett.server.tls.GatewayTls;
 
-import io.diglett.protocol.Printable;
 import java.io.IOException;
+import java.net.URI;
 import java.net.http.HttpClient;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
@@ -74,9 +74,9 @@ final class AcmeClient {
             return problem;
         }
 
-        /** The problem document as JSON, escaped for a log line. */
+        /** The problem document as JSON (escaped where it is logged or shown). */
         static String describe(Problem problem) {
-            return Printable.of(problem.asJSON().toString());
+            return problem.asJSON().toString();
         }
     }
 
@@ -97,7 +97,14 @@ final class AcmeClient {
             if (settings.email() != null) {
                 builder.addEmail(settings.email());
             }
-            Account account = builder.create(session);
+            Account account = builder.create(session); // or the existing account of this key
+            if (settings.email() != null && !account.getContacts().contains(URI.create("mailto:" + settings.email()))) {
+                Account.EditableAccount edit = account.modify();
+                edit.getContacts().clear();
+                edit.addEmail(settings.email());
+                edit.commit();
+                log.info("ACME account contact set to {}", settings.email());
+            }
             log.info("ACME account {} at {}", account.getLocation(), settings.directory());
             login = session.login(account.getLocation(), accountKey);
         }

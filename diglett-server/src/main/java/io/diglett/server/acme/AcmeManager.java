@@ -140,6 +140,29 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         store.onCertificateStored(subject -> worker.execute(() -> storedElsewhere(subject)));
     }
 
+    /**
+     * Serves the stored wildcard and link certificates now, on the caller's thread: before the gateway takes agents
+     * and clients, so that none of them is shown another certificate first. Orders nothing.
+     */
+    public void serveStored() {
+        AcmeSettings now = settings;
+        List<Subject> operator = new ArrayList<>();
+        if (now.wildcard()) {
+            operator.add(subjects.computeIfAbsent("*." + domain,
+                    key -> new Subject(Kind.WILDCARD, key, List.of(key, domain), null)));
+        }
+        if (now.linkName() != null && linkTls != null) {
+            operator.add(subjects.computeIfAbsent(now.linkName(),
+                    key -> new Subject(Kind.LINK, key, List.of(key), null)));
+        }
+        for (Subject subject : operator) {
+            Served stored = load(subject);
+            if (stored != null) {
+                install(subject, stored);
+            }
+        }
+    }
+
     /** Loads what is stored and orders what is missing: the wildcard and the link's certificate. */
     public void start() {
         worker.execute(() -> {
@@ -316,7 +339,7 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
                 return;
             }
         }
-        if (subject.kind == Kind.NAME && !mayOrder(subject)) {
+        if (subject.kind == Kind.NAME && !mayOrder(subject) || !wantedNow(subject)) {
             return;
         }
         boolean renewal = stored != null && now.isBefore(stored.notAfter);
@@ -343,6 +366,20 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Whether the settings in force still want {@code subject} ordered: a name's own certificate not while the
+     * wildcard serves every name, the wildcard only with a DNS hook, the link's only for the link name in force.
+     * What is not wanted is served until it expires, and not renewed.
+     */
+    private boolean wantedNow(Subject subject) {
+        AcmeSettings now = settings;
+        return switch (subject.kind) {
+            case NAME -> !now.wildcard();
+            case WILDCARD -> now.wildcard();
+            case LINK -> subject.key.equals(now.linkName());
+        };
     }
 
     /** A name may be ordered for: live here and still allowed to its token. */
@@ -413,6 +450,8 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
             subject.at(served.renewAt, () -> ensure(subject));
         } catch (AcmeClient.OrderFailed e) {
             failed(subject, e.getMessage(), other);
+        } catch (IOException e) { // the DNS hook, the name no longer live, no challenge of the kind needed
+            failed(subject, Reasons.of(e), other);
         } catch (AcmeException | RuntimeException e) {
             failed(subject, Reasons.of(e) + (e.getCause() == null ? "" : " (" + Reasons.of(e.getCause()) + ")"),
                     other);
@@ -429,7 +468,7 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         }
         Instant retry = clock.instant().plus(backoff);
         log.warn("ACME: the order for {} failed ({} in a row): {}; {} meanwhile, next try at {}", subject.key,
-                subject.failures, Printable.of(reason), still != null && clock.instant().isBefore(still.notAfter)
+                subject.failures, Printable.of(reason, 4096), still != null && clock.instant().isBefore(still.notAfter)
                         ? "its current certificate is served" : "the fallback certificate is served", retry);
         changed(subject, new CertificateStatus(subject.key, CertificateStatus.State.FAILED,
                 still == null ? null : still.notAfter, null, Printable.of(reason), retry));
@@ -622,10 +661,10 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         }
         try {
             switch (subject.kind) {
-                case NAME -> this.served.put(subject.key, io.diglett.server.tls.IngressCertificates.context(
-                        served.key.getPrivate(), served.chain));
-                case WILDCARD -> this.served.putWildcard(io.diglett.server.tls.IngressCertificates.context(
-                        served.key.getPrivate(), served.chain));
+                case NAME -> this.served.put(subject.key, IngressCertificates.context(
+                        served.key.getPrivate(), served.chain), served.notAfter);
+                case WILDCARD -> this.served.putWildcard(IngressCertificates.context(
+                        served.key.getPrivate(), served.chain), served.notAfter);
                 case LINK -> linkTls.use(served.key.getPrivate(), served.chain);
             }
         } catch (IOException e) {

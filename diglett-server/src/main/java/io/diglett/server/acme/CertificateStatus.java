@@ -3,7 +3,7 @@ package io.diglett.server.acme;
 import java.time.Instant;
 
 /**
- * Where a subject's certificate stands, for {@code /api/tunnels}, the dashboard and the agent's status.
+ * Where a subject's certificate stands, for {@code /api/tunnels}, {@code /metrics} and the agent's status (a Notice).
  *
  * @param subject  the certificate's first name ({@code NAME.DOMAIN}, {@code *.DOMAIN} or the link's host)
  * @param state    see {@link State}

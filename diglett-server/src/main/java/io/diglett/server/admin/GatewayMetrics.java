@@ -112,14 +112,19 @@ public final class GatewayMetrics implements LinkEvents {
                         + " renewed, failed (the problem is logged), limited (a weekly budget was used up)")
                 .labelNames("result")
                 .callback(cb -> acme.orders().forEach((result, count) -> cb.call(count, result))).register(registry);
-        GaugeWithCallback.builder().name("diglett_acme_certificates").help("ACME certificates by state")
+        GaugeWithCallback.builder().name("diglett_acme_certificates").help("ACME certificates by state: pending,"
+                        + " valid, expired (not renewed: its name went away), failed, limited")
                 .labelNames("state")
                 .callback(cb -> {
                     java.util.Map<String, Integer> byState = new java.util.TreeMap<>();
                     for (var state : io.diglett.server.acme.CertificateStatus.State.values()) {
                         byState.put(state.label(), 0);
                     }
-                    acme.statuses().forEach(s -> byState.merge(s.state().label(), 1, Integer::sum));
+                    byState.put("expired", 0);
+                    java.time.Instant now = java.time.Instant.now();
+                    acme.statuses().forEach(s -> byState.merge(s.state() == io.diglett.server.acme.CertificateStatus
+                            .State.VALID && !now.isBefore(s.notAfter()) ? "expired" : s.state().label(), 1,
+                            Integer::sum));
                     byState.forEach((state, count) -> cb.call(count, state));
                 }).register(registry);
     }

@@ -38,7 +38,9 @@ public final class AcmeOptions {
                     + " visible, exit 0 for success.")
     String dnsHook;
 
-    @Option(names = "--acme-dns-hook-timeout", paramLabel = "SECONDS", defaultValue = "300",
+    static final long DEFAULT_HOOK_TIMEOUT = 300;
+
+    @Option(names = "--acme-dns-hook-timeout", paramLabel = "SECONDS", defaultValue = "" + DEFAULT_HOOK_TIMEOUT,
             description = "How long --acme-dns-hook may run (default: ${DEFAULT-VALUE}).")
     long hookTimeout;
 
@@ -64,9 +66,11 @@ public final class AcmeOptions {
      */
     AcmeSettings settings(Path stateDir) {
         if (!enabled) {
-            if (directory != null || email != null || caCert != null || dnsHook != null || linkName != null) {
-                throw new IllegalArgumentException("--acme-directory, --acme-email, --acme-ca-cert, --acme-dns-hook"
-                        + " and --acme-link-name need --acme");
+            if (directory != null || email != null || caCert != null || dnsHook != null || linkName != null
+                    || weeklyLimit != AcmeSettings.DEFAULT_WEEKLY_LIMIT
+                    || weeklyPerToken != AcmeSettings.DEFAULT_WEEKLY_PER_TOKEN || hookTimeout != DEFAULT_HOOK_TIMEOUT) {
+                throw new IllegalArgumentException("--acme-directory, --acme-email, --acme-ca-cert, --acme-dns-hook,"
+                        + " --acme-dns-hook-timeout, --acme-link-name and --acme-weekly-limit(-per-token) need --acme");
             }
             return null;
         }

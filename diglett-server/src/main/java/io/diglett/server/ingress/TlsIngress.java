@@ -56,6 +56,10 @@ final class TlsIngress extends AbstractSniHandler<Object> {
     @Override
     @SuppressWarnings("unchecked")
     protected Future<Object> lookup(ChannelHandlerContext ctx, String hostname) {
+        StreamTarget tunnel = hostname == null ? null : ingress.route(hostname).tunnel();
+        if (tunnel != null && tunnel.tlsPassthrough()) {
+            return ctx.executor().newSucceededFuture(tunnel); // its backend answers its own validations too
+        }
         if (validation) {
             ChallengeAnswers answers = ingress.challenges();
             if (hostname == null || answers == null) {
@@ -63,21 +67,20 @@ final class TlsIngress extends AbstractSniHandler<Object> {
             }
             return (Future<Object>) (Future<?>) answers.answer(ctx.executor(), hostname.toLowerCase(Locale.ROOT));
         }
-        StreamTarget tunnel = hostname == null ? null : ingress.route(hostname).tunnel();
-        return ctx.executor().newSucceededFuture(tunnel != null && tunnel.tlsPassthrough() ? tunnel : null);
+        return ctx.executor().newSucceededFuture(null);
     }
 
     @Override
     protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<Object> future) {
-        if (validation) {
-            answerValidation(ctx, hostname, future);
-            return;
-        }
         if (future.getNow() instanceof StreamTarget passthrough) {
             log.debug("client={} sni={} passthrough to name={}", ctx.channel().remoteAddress(),
                     Printable.of(hostname), passthrough.name());
             ctx.pipeline().addAfter(ctx.name(), HandlerNames.INGRESS, new RawIngress(ingress, passthrough));
             ctx.pipeline().remove(this); // the buffered ClientHello goes on to RawIngress
+            return;
+        }
+        if (validation) {
+            answerValidation(ctx, hostname, future);
             return;
         }
         ctx.pipeline().addAfter(ctx.name(), HandlerNames.HTTP_DECODER, ingress.newRequestDecoder());
@@ -90,14 +93,14 @@ final class TlsIngress extends AbstractSniHandler<Object> {
     /** An ACME validation: the handshake with the validation certificate, then the end of the connection. */
     private void answerValidation(ChannelHandlerContext ctx, String hostname, Future<Object> future) {
         if (!(future.getNow() instanceof SslContext answer)) {
-            log.info("client={} ACME validation for sni={}: no challenge pending for it, closing",
+            log.debug("client={} ACME validation for sni={}: no challenge pending for it, closing",
                     ctx.channel().remoteAddress(), Printable.of(hostname));
             ctx.close();
             return;
         }
         SslHandler tls = answer.newHandler(ctx.alloc());
         tls.handshakeFuture().addListener(done -> {
-            log.info("client={} ACME validation for {}: {}", ctx.channel().remoteAddress(), Printable.of(hostname),
+            log.debug("client={} ACME validation for {}: {}", ctx.channel().remoteAddress(), Printable.of(hostname),
                     done.isSuccess() ? "answered" : "handshake failed: " + done.cause());
             ctx.channel().close();
         });

@@ -7,6 +7,8 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProtocols;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 import java.security.PrivateKey;
+import java.time.Clock;
+import java.time.Instant;
 import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.Locale;
@@ -32,12 +34,25 @@ public final class IngressCertificates {
             "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
             "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
 
+    /** A context served until {@code notAfter}, its certificate's expiry. */
+    private record Served(SslContext context, Instant notAfter) {
+        boolean valid(Instant now) {
+            return now.isBefore(notAfter);
+        }
+    }
+
     private final SslContext fallback;
-    private volatile SslContext wildcard;
-    private final Map<String, SslContext> byHost = new ConcurrentHashMap<>();
+    private final Clock clock;
+    private volatile Served wildcard;
+    private final Map<String, Served> byHost = new ConcurrentHashMap<>();
 
     public IngressCertificates(SslContext fallback) {
+        this(fallback, Clock.systemUTC());
+    }
+
+    public IngressCertificates(SslContext fallback, Clock clock) {
         this.fallback = fallback;
+        this.clock = clock;
     }
 
     /** The ingress's TLS context for {@code key} and its certificate chain {@code chain} (leaf first). */
@@ -53,26 +68,36 @@ public final class IngressCertificates {
                 .build();
     }
 
-    /** The context for a connection whose ClientHello named {@code host} ({@code null}: none). */
+    /**
+     * The context for a connection whose ClientHello named {@code host} ({@code null}: none): the host's own
+     * certificate, else the wildcard, else the fallback; an expired certificate is passed over.
+     */
     public SslContext forHost(String host) {
+        Instant now = null;
         if (host != null && !byHost.isEmpty()) {
-            SslContext exact = byHost.get(host.toLowerCase(Locale.ROOT));
-            if (exact != null) {
-                return exact;
+            Served exact = byHost.get(host.toLowerCase(Locale.ROOT));
+            if (exact != null && exact.valid(now = clock.instant())) {
+                return exact.context();
             }
         }
-        SslContext shared = wildcard;
-        return shared != null ? shared : fallback;
+        Served shared = wildcard;
+        if (shared != null && shared.valid(now != null ? now : clock.instant())) {
+            return shared.context();
+        }
+        return fallback;
     }
 
-    /** Serves {@code context} for {@code host} from the next connection on. */
-    public void put(String host, SslContext context) {
-        byHost.put(host.toLowerCase(Locale.ROOT), context);
+    /** Serves {@code context} for {@code host} from the next connection on, until {@code notAfter}. */
+    public void put(String host, SslContext context, Instant notAfter) {
+        byHost.put(host.toLowerCase(Locale.ROOT), new Served(context, notAfter));
     }
 
-    /** Serves the domain's wildcard certificate {@code context} to every host without a certificate of its own. */
-    public void putWildcard(SslContext context) {
-        wildcard = context;
+    /**
+     * Serves the domain's wildcard certificate {@code context} to every host without a certificate of its own,
+     * until {@code notAfter}.
+     */
+    public void putWildcard(SslContext context, Instant notAfter) {
+        wildcard = new Served(context, notAfter);
     }
 
     /** Whether {@code host} is served a certificate of its own. */

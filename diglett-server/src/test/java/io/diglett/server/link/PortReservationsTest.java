@@ -1,5 +1,6 @@
 package io.diglett.server.link;
 
+import io.diglett.common.testing.ManualClock;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.time.Clock;
@@ -14,27 +15,7 @@ import org.junit.jupiter.api.Test;
 /** The port grace on a clock the test moves: who gets a released port back, until when, and who avoids it. */
 class PortReservationsTest {
 
-    /** A clock that stands still until the test moves it. */
-    private static final class ManualClock extends Clock {
-        Instant now = Instant.parse("2026-01-01T00:00:00Z");
-
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            return this;
-        }
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-    }
-
-    private final ManualClock clock = new ManualClock();
+    private final ManualClock clock = new ManualClock(Instant.parse("2026-01-01T00:00:00Z"));
     private final PortReservations reservations = new PortReservations(clock, Duration.ofMinutes(5));
     private final PortReservations.Owner alice = new PortReservations.Owner("aa", "web");
     private final PortReservations.Owner bob = new PortReservations.Owner("bb", "api");
@@ -50,9 +31,9 @@ class PortReservationsTest {
         assertEquals(Set.of(), reservations.reservedForOthers(alice));
         assertEquals(0, reservations.previous(new PortReservations.Owner("bb", "web")), "same name, other token");
         assertEquals(0, reservations.previous(new PortReservations.Owner("aa", "other")), "same token, other name");
-        clock.now = clock.now.plus(Duration.ofMinutes(5)).minusMillis(1);
+        clock.advance(Duration.ofMinutes(5).minusMillis(1));
         assertEquals(4000, reservations.previous(alice));
-        clock.now = clock.now.plusMillis(1);
+        clock.advance(Duration.ofMillis(1));
         assertEquals(0, reservations.previous(alice), "expired");
         assertEquals(Set.of(), reservations.reservedForOthers(bob));
         assertEquals(0, reservations.size());
@@ -69,12 +50,12 @@ class PortReservationsTest {
         Object live = new Object();
         reservations.bound(alice, 4000, live);
         reservations.closed(alice, live, true);
-        clock.now = clock.now.plus(Duration.ofMinutes(4));
+        clock.advance(Duration.ofMinutes(4));
         Object retry = new Object();
         reservations.bound(alice, 4000, retry); // back on its port, but the link drops before it goes live
         reservations.closed(alice, retry, false);
         assertEquals(4000, reservations.previous(alice), "still reserved, from the first release");
-        clock.now = clock.now.plus(Duration.ofMinutes(1));
+        clock.advance(Duration.ofMinutes(1));
         assertEquals(0, reservations.previous(alice), "the grace counts from the release of the live one");
     }
 
@@ -84,7 +65,7 @@ class PortReservationsTest {
         Object second = new Object();
         reservations.bound(alice, 4000, first);
         reservations.closed(alice, first, true);
-        clock.now = clock.now.plusSeconds(1);
+        clock.advance(Duration.ofSeconds(1));
         PortReservations.Owner carol = new PortReservations.Owner("cc", "db");
         reservations.bound(carol, 4001, second);
         reservations.closed(carol, second, true);
