@@ -172,6 +172,22 @@ class AcmeTests {
         }
     }
 
+    /** A passthrough name's backend terminates TLS itself: the gateway orders nothing for it. */
+    @Test
+    void aPassthroughNameGetsNoCertificateFromTheGateway(@TempDir Path state) throws Exception {
+        try (TunnelFixture fixture = gateway(httpsPort, state, s -> settings(pebble, s, null, null, 40, 10))) {
+            int port = backend.getAddress().getPort();
+            fixture.agent(fixture.agentConfig("pass", port).withTunnels(List.of(
+                    new io.diglett.agent.TunnelSpec("pass", new HostPort("127.0.0.1", port)).withTlsPassthrough(true),
+                    new io.diglett.agent.TunnelSpec("term", new HostPort("127.0.0.1", port))))).start()
+                    .get(10, TimeUnit.SECONDS);
+            await(() -> state(fixture, "term") == CertificateStatus.State.VALID, 60_000,
+                    () -> "term's certificate: " + fixture.gateway.acme().status("term"));
+            assertEquals(null, fixture.gateway.acme().status("pass"), "no order, no status for the passthrough name");
+            assertEquals(1L, fixture.gateway.acme().orders().get("issued"));
+        }
+    }
+
     @Test
     void aDnsHookGetsOneWildcardCertificateForEveryName(@TempDir Path state) throws Exception {
         Path hook = pebble.dnsHookScript(state.resolve("hook"));
