@@ -100,6 +100,34 @@ public final class AgentCommand implements Callable<Integer> {
                     + "untouched, without the forwarding headers the ingress sets. Needs a gateway of this release.")
     boolean rawPort;
 
+    @Option(names = "--allow-cidr", paramLabel = "CIDR", split = ConfigDefaults.SPLIT,
+            description = "Only clients in this address block may reach the names (repeatable; IPv4 or IPv6, e.g."
+                    + " 10.0.0.0/8): the gateway closes other raw connections at once and answers other HTTP"
+                    + " requests 403. Per name: -n web=...,allow-cidr=CIDR. Needs a gateway of this release.")
+    List<String> allowCidr = new ArrayList<>();
+
+    @Option(names = "--deny-cidr", paramLabel = "CIDR", split = ConfigDefaults.SPLIT,
+            description = "Clients in this address block may not reach the names, whatever --allow-cidr says"
+                    + " (repeatable). Per name: -n web=...,deny-cidr=CIDR.")
+    List<String> denyCidr = new ArrayList<>();
+
+    @Option(names = "--rate-limit", paramLabel = "N/s",
+            description = "At most N new connections (raw) or requests (HTTP) a second per client address, in"
+                    + " bursts of N; over it HTTP gets 429 with Retry-After and raw connections are closed. Per"
+                    + " name: -n web=...,rate-limit=N/s.")
+    String rateLimit;
+
+    /** The agent-wide visitor rules as policy lines (each name adds its own). */
+    private String agentWidePolicy() {
+        StringBuilder lines = new StringBuilder();
+        allowCidr.forEach(block -> lines.append("allow-cidr ").append(block).append('\n'));
+        denyCidr.forEach(block -> lines.append("deny-cidr ").append(block).append('\n'));
+        if (rateLimit != null) {
+            lines.append("rate-limit ").append(rateLimit).append('\n');
+        }
+        return lines.toString();
+    }
+
     @Option(names = {"-t", "--token"}, paramLabel = "TOKEN",
             description = "Token handed to the gateway at login (default: the DIGLETT_TOKEN environment variable).")
     String token;
@@ -171,9 +199,9 @@ public final class AgentCommand implements Callable<Integer> {
 
     /** A {@code -n} value: a name, its own backend if written {@code NAME=HOST:PORT}, and its options. */
     record NameArg(String name, HostPort backend, TunnelSpec.ProxyProtocol proxy, boolean tlsPassthrough,
-                   Boolean rawPort) {
+                   Boolean rawPort, String policy) {
         NameArg(String name, HostPort backend) {
-            this(name, backend, null, false, null);
+            this(name, backend, null, false, null, "");
         }
     }
 
@@ -192,7 +220,8 @@ public final class AgentCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("name '" + arg.name() + "' is given twice");
             }
             tunnels.add(new TunnelSpec(arg.name(), target, arg.proxy() != null ? arg.proxy() : proxyProtocol,
-                    arg.tlsPassthrough() || tlsPassthrough, arg.rawPort() != null ? arg.rawPort() : rawPort));
+                    arg.tlsPassthrough() || tlsPassthrough, arg.rawPort() != null ? arg.rawPort() : rawPort,
+                    io.diglett.protocol.Policy.parse(agentWidePolicy() + arg.policy())));
         }
         if (backend != null && !positionalUsed) {
             throw new IllegalArgumentException("HOST:PORT " + backend + " is not used: every name has its own backend");
@@ -296,6 +325,7 @@ public final class AgentCommand implements Callable<Integer> {
             TunnelSpec.ProxyProtocol proxy = null;
             boolean passthrough = false;
             Boolean raw = null;
+            StringBuilder policy = new StringBuilder();
             for (int i = 1; i < parts.length; i++) {
                 String option = parts[i].trim();
                 if (option.startsWith("proxy=")) {
@@ -304,12 +334,21 @@ public final class AgentCommand implements Callable<Integer> {
                     passthrough = true;
                 } else if (option.equals("raw=on") || option.equals("raw=off")) {
                     raw = option.equals("raw=on");
+                } else if (option.startsWith("allow-cidr=") || option.startsWith("deny-cidr=")
+                        || option.startsWith("rate-limit=")) {
+                    policy.append(option.replaceFirst("=", " ")).append('\n');
                 } else {
                     throw new CommandLine.TypeConversionException("'" + value + "': unknown option '" + option
-                            + "' (known: proxy=v1, proxy=v2, tls=passthrough, raw=on, raw=off)");
+                            + "' (known: proxy=v1, proxy=v2, tls=passthrough, raw=on, raw=off, allow-cidr=CIDR,"
+                            + " deny-cidr=CIDR, rate-limit=N/s)");
                 }
             }
-            return new NameArg(name, target, proxy, passthrough, raw);
+            try {
+                io.diglett.protocol.Policy.parse(policy.toString());
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException("'" + value + "': " + e.getMessage());
+            }
+            return new NameArg(name, target, proxy, passthrough, raw, policy.toString());
         }
     }
 

@@ -371,6 +371,18 @@ final class AgentSession extends LinkSession {
                 linkNumber = 1;
                 phase = Phase.REGISTER;
                 for (Target target : targets.values()) {
+                    io.diglett.protocol.Policy policy = target.spec().policy();
+                    if (!policy.none() && version() < io.diglett.protocol.Policy.SINCE) {
+                        // never expose a name without the policy it asks for
+                        reject("'" + target.spec().name() + "' has a visitor policy (--allow-cidr, --deny-cidr,"
+                                + " --rate-limit), which this gateway (protocol version " + version() + ") cannot"
+                                + " enforce: upgrade it to diglett-server " + Version.release() + " or later");
+                        return;
+                    }
+                    if (!policy.none()) {
+                        ctx.write(policy.encode(ctx.alloc(), target.registration()))
+                                .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
+                    }
                     ctx.write(Frame.register(ctx.alloc(), target.registration(), target.spec().name(),
                                     target.spec().registerFlags()))
                             .addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);

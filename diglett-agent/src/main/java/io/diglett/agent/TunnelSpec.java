@@ -11,9 +11,10 @@ import io.diglett.common.HostPort;
  * @param tlsPassthrough on the gateway's HTTPS ingress, pass the client's TLS through: the backend terminates it
  * @param rawPort        ask for a raw public port also when the gateway serves the name on its ingress (where
  *                       it has none otherwise; a gateway without an ingress gives every name one)
+ * @param policy         who may reach it ({@link Policy}; needs a gateway of protocol version 6)
  */
 public record TunnelSpec(String name, HostPort backend, ProxyProtocol proxyProtocol, boolean tlsPassthrough,
-                         boolean rawPort) {
+                         boolean rawPort, io.diglett.protocol.Policy policy) {
 
     /** The PROXY protocol (HAProxy's, version 1 text or version 2 binary) toward the backend. */
     public enum ProxyProtocol { NONE, V1, V2 }
@@ -22,6 +23,15 @@ public record TunnelSpec(String name, HostPort backend, ProxyProtocol proxyProto
         if (proxyProtocol == null) {
             proxyProtocol = ProxyProtocol.NONE;
         }
+        if (policy == null) {
+            policy = io.diglett.protocol.Policy.NONE;
+        }
+    }
+
+    /** Without a visitor policy. */
+    public TunnelSpec(String name, HostPort backend, ProxyProtocol proxyProtocol, boolean tlsPassthrough,
+                      boolean rawPort) {
+        this(name, backend, proxyProtocol, tlsPassthrough, rawPort, io.diglett.protocol.Policy.NONE);
     }
 
     /** Without asking for a raw port on a gateway with an ingress. */
@@ -35,15 +45,19 @@ public record TunnelSpec(String name, HostPort backend, ProxyProtocol proxyProto
     }
 
     public TunnelSpec withProxyProtocol(ProxyProtocol value) {
-        return new TunnelSpec(name, backend, value, tlsPassthrough, rawPort);
+        return new TunnelSpec(name, backend, value, tlsPassthrough, rawPort, policy);
     }
 
     public TunnelSpec withTlsPassthrough(boolean value) {
-        return new TunnelSpec(name, backend, proxyProtocol, value, rawPort);
+        return new TunnelSpec(name, backend, proxyProtocol, value, rawPort, policy);
     }
 
     public TunnelSpec withRawPort(boolean value) {
-        return new TunnelSpec(name, backend, proxyProtocol, tlsPassthrough, value);
+        return new TunnelSpec(name, backend, proxyProtocol, tlsPassthrough, value, policy);
+    }
+
+    public TunnelSpec withPolicy(io.diglett.protocol.Policy value) {
+        return new TunnelSpec(name, backend, proxyProtocol, tlsPassthrough, rawPort, value);
     }
 
     /** The flags of its Register frame. */

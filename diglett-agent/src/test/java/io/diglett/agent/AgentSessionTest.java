@@ -61,10 +61,13 @@ class AgentSessionTest {
         return linkTo(null, bytes);
     }
 
+    /** The name's spec on the next link ({@link #linkTo}). */
+    private TunnelSpec spec = CONFIG.tunnels().get(0);
+
     /** A link that joins {@code join} ({@code null}: logs in) at a gateway answering {@code bytes}. */
     private byte[] linkTo(Joining.Session join, byte[]... bytes) {
         session = new AgentSession(CONFIG, Transport.NIO,
-                List.of(new AgentSession.Target(1, CONFIG.tunnels().get(0),
+                List.of(new AgentSession.Target(1, spec,
                         new InetSocketAddress(InetAddress.getLoopbackAddress(), 9))),
                 false, instance, join, status.link(1), online, ended, status,
                 io.diglett.protocol.mux.FlowLimits.unbounded());

@@ -2,7 +2,7 @@ package io.diglett.protocol;
 
 /**
  * Every frame kind, its code on the wire and the payload sizes it allows. Codes 0-7 are the seed's, kept;
- * 8-13 are new in version 2; version 3 changed only Open's payload; 14-16 are new in version 5; 17 in version 6. Sizes are checked by {@link FrameDecoder}
+ * 8-13 are new in version 2; version 3 changed only Open's payload; 14-16 are new in version 5; 17-18 in version 6. Sizes are checked by {@link FrameDecoder}
  * from the header, before the payload is read, so a peer cannot make us buffer more than {@link #maxPayload()}
  * bytes for a frame.
  */
@@ -50,7 +50,12 @@ public enum FrameKind {
      * Version 6: the gateway tells the agent where one of its names stands (id = registration): a topic (1: the
      * name's HTTPS certificate) and UTF-8 text; the agent shows it, nothing depends on it.
      */
-    NOTICE(17, 1, 1 + 512);
+    NOTICE(17, 1, 1 + 512),
+    /**
+     * Version 6: the visitor policy of the registration named by the id, sent before its Register: UTF-8 lines
+     * {@code RULE VALUE} ({@link Policy}).
+     */
+    POLICY(18, 1, 4096);
 
     private static final FrameKind[] BY_CODE = new FrameKind[256];
 

@@ -142,6 +142,7 @@ class FrameCodecTest {
             new Joining.Challenge(bytes(16)).encode(ALLOC),
             new Joining.Proof(bytes(32)).encode(ALLOC),
             new Signals.Notice(Signals.Notice.CERTIFICATE, "valid until 2027-03-05T10:00:00Z").encode(ALLOC, 3),
+            Policy.parse("allow-cidr 10.0.0.0/8\n").encode(ALLOC, 3),
         };
         Set<FrameKind> kinds = EnumSet.noneOf(FrameKind.class);
         for (Frame frame : frames) {

@@ -104,6 +104,7 @@ class ProtocolSpecTest {
         check(new Joining.Proof(new byte[32]).encode(ALLOC), "10 00000000 0020" + "00".repeat(32));
         check(new Joining.Joined(2).encode(ALLOC), "00 00000000 0004 00000002");
         check(new Signals.Notice(Signals.Notice.CERTIFICATE, "ok").encode(ALLOC, 3), "11 00000003 0003 01 6f6b");
+        check(Policy.parse("rate-limit 5\n").encode(ALLOC, 3), "12 00000003 000d" + hex("rate-limit 5\n"));
         check(Handshake.encode(ALLOC), "6469676c 06");
         check(Handshake.encode(ALLOC, 2), "6469676c 02");
     }

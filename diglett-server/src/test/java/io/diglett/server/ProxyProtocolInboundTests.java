@@ -50,7 +50,7 @@ class ProxyProtocolInboundTests {
     static void start() throws Exception {
         fixture = new TunnelFixture(GatewayConfig.defaults().withIngress(IngressTests.ingressSettings())
                 .withForwarding(ForwardingSettings.defaults().withAcceptProxyFrom(List.of(
-                        ForwardingSettings.Cidr.parse("127.0.0.1/32")))));
+                        io.diglett.protocol.Cidr.parse("127.0.0.1/32")))));
         web = IngressTests.backend("web", new java.util.concurrent.atomic.AtomicInteger());
         fixture.expose("web", web.getAddress().getPort());
     }

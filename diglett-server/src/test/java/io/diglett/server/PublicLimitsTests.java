@@ -174,7 +174,7 @@ class PublicLimitsTests {
         try (Backend echo = echo(); TunnelFixture fixture = new TunnelFixture(GatewayConfig.defaults()
                 .withLimits(GatewayConfig.Limits.defaults().withMaxStreamsPerAgent(1))
                 .withForwarding(io.diglett.server.config.ForwardingSettings.defaults().withAcceptProxyFrom(List.of(
-                        io.diglett.server.config.ForwardingSettings.Cidr.parse("127.0.0.2/32")))))) {
+                        io.diglett.protocol.Cidr.parse("127.0.0.2/32")))))) {
             int port = fixture.expose("one", echo.port());
             // the balancer's connection is accepted first and sends no PROXY header yet: it is no stream
             try (Socket waiting = connectFrom(HOGGER, port); Socket client = connectFrom(OTHER, port)) {

@@ -87,6 +87,21 @@ public final class GatewayAdmin implements AutoCloseable {
                 .endObject();
     }
 
+    /** {@code "policy": {allow, deny, rateLimit, allowed, denied, limited}}: the rules in force and their decisions. */
+    private static void policy(Json json, io.diglett.server.link.VisitorPolicy visitors) {
+        io.diglett.protocol.Policy policy = visitors.policy();
+        json.name("policy").beginObject().name("allow").beginArray();
+        policy.allow().forEach(block -> json.value(block.toString()));
+        json.endArray().name("deny").beginArray();
+        policy.deny().forEach(block -> json.value(block.toString()));
+        json.endArray()
+                .name("rateLimit").value(policy.rateLimit())
+                .name("allowed").value(visitors.allowed())
+                .name("denied").value(visitors.denied())
+                .name("limited").value(visitors.limited())
+                .endObject();
+    }
+
     /** A JSON array: one object per live name. */
     String tunnels() {
         Json json = new Json().beginArray();
@@ -105,6 +120,7 @@ public final class GatewayAdmin implements AutoCloseable {
             json.endArray()
                     .name("tlsPassthrough").value(t.tlsPassthrough());
             certificate(json, facts.certificate(t.name()));
+            policy(json, t.visitors());
             json
                     .name("node").value(facts.cluster() == null ? null : facts.cluster().node())
                     .name("since").value(since == null ? null : since.toString())

@@ -92,6 +92,17 @@ public final class GatewayMetrics implements LinkEvents {
                     }
                     cb.call(n);
                 }).register(registry);
+        CounterWithCallback.builder().name("diglett_policy_decisions")
+                .help("Visitor policy decisions per name with a policy: allowed, denied (address rules), limited (rate)")
+                .labelNames("name", "result")
+                .callback(cb -> tunnels.get().forEach(t -> {
+                    var visitors = t.visitors();
+                    if (!visitors.policy().none()) {
+                        cb.call(visitors.allowed(), t.name(), "allowed");
+                        cb.call(visitors.denied(), t.name(), "denied");
+                        cb.call(visitors.limited(), t.name(), "limited");
+                    }
+                })).register(registry);
         CounterWithCallback.builder().name("diglett_tunnel_connections").help("Public connections accepted per name")
                 .labelNames("name")
                 .callback(cb -> tunnels.get().forEach(t -> cb.call(t.stats().connections(), t.name())))

@@ -17,6 +17,14 @@ public interface Authenticator extends AutoCloseable {
     void authorize(String principal, String name) throws AccessDeniedException;
 
     /**
+     * The operator's visitor policy for {@code principal}'s names, which narrows each name's own (docs/policy.md);
+     * {@link io.diglett.protocol.Policy#NONE} by default.
+     */
+    default io.diglett.protocol.Policy policy(String principal) {
+        return io.diglett.protocol.Policy.NONE;
+    }
+
+    /**
      * Whether this authenticator lets anyone in. The gateway warns at startup when it does; the default is
      * {@code false}.
      */

@@ -203,6 +203,18 @@ public final class FileAuthenticator implements Authenticator {
         throw new AccessDeniedException("the token is no longer accepted");
     }
 
+    /** The policy the token file gives {@code principal}'s line ({@code RULE=VALUE} fields), or none. */
+    @Override
+    public io.diglett.protocol.Policy policy(String principal) {
+        Loaded loaded = tokens;
+        for (TokenFile.Entry entry : loaded.file().entries()) {
+            if (loaded.principals().get(entry).equals(principal)) {
+                return entry.policy();
+            }
+        }
+        return io.diglett.protocol.Policy.NONE;
+    }
+
     /** Re-reads the file now, on the polling thread, and waits for it. */
     @Override
     public void reload() {

@@ -14,13 +14,15 @@ import java.util.regex.Pattern;
 
 /**
  * A parsed token file: one line per token, the token itself or {@code sha256:} and its hex digest, then the
- * name patterns it may register ({@code example}, {@code team-*}, {@code *}). {@code #} starts a comment.
+ * name patterns it may register ({@code example}, {@code team-*}, {@code *}), then optionally the operator's
+ * visitor policy for its names as {@code RULE=VALUE} fields ({@code allow-cidr=10.0.0.0/8}, {@code deny-cidr=...},
+ * {@code rate-limit=20/s}; docs/policy.md), which narrows what its agents ask for. {@code #} starts a comment.
  * Only the SHA-256 of each token is kept in memory.
  */
 public final class TokenFile {
 
     /** One token line. */
-    record Entry(byte[] sha256, List<String> patterns, int line) {
+    record Entry(byte[] sha256, List<String> patterns, io.diglett.protocol.Policy policy, int line) {
         boolean allows(String name) {
             for (String pattern : patterns) {
                 if (glob(pattern, name)) {
@@ -83,8 +85,14 @@ public final class TokenFile {
                 }
             }
             List<String> patterns = new ArrayList<>();
+            StringBuilder policy = new StringBuilder();
             for (int f = 1; f < fields.length; f++) {
                 String pattern = fields[f];
+                int equals = pattern.indexOf('=');
+                if (equals > 0) {
+                    policy.append(pattern, 0, equals).append(' ').append(pattern.substring(equals + 1)).append('\n');
+                    continue;
+                }
                 if (!PATTERN_CHARS.matcher(pattern).matches()) {
                     throw new IllegalArgumentException(origin + ":" + lineNo + ": name pattern '" + pattern
                             + "' may hold only a-z, 0-9, '-' and '*'");
@@ -95,7 +103,18 @@ public final class TokenFile {
                 }
                 patterns.add(pattern);
             }
-            entries.add(new Entry(digest, patterns, lineNo));
+            if (patterns.isEmpty()) {
+                throw new IllegalArgumentException(origin + ":" + lineNo + ": expected a token and at least one name"
+                        + " pattern");
+            }
+            io.diglett.protocol.Policy operator;
+            try {
+                operator = io.diglett.protocol.Policy.parse(policy.toString());
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(origin + ":" + lineNo + ": " + e.getMessage()
+                        .replace(" (this gateway enforces", " (known:").replace("): upgrade the gateway", ")"));
+            }
+            entries.add(new Entry(digest, patterns, operator, lineNo));
         }
         return new TokenFile(entries, warnings);
     }

@@ -529,9 +529,15 @@ public final class ServerCommand implements Callable<Integer> {
     /** --client-ip-header and --accept-proxy-from. */
     ForwardingSettings forwarding() {
         List<String> headers = ForwardingSettings.clientIpHeaders(clientIpHeaders);
-        List<ForwardingSettings.Cidr> upstreams = new ArrayList<>();
+        List<io.diglett.protocol.Cidr> upstreams = new ArrayList<>();
         if (acceptProxyFrom != null) {
-            acceptProxyFrom.forEach(cidr -> upstreams.add(ForwardingSettings.Cidr.parse(cidr)));
+            acceptProxyFrom.forEach(cidr -> {
+                try {
+                    upstreams.add(io.diglett.protocol.Cidr.parse(cidr));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("--accept-proxy-from " + e.getMessage(), e);
+                }
+            });
         }
         return new ForwardingSettings(headers, upstreams);
     }

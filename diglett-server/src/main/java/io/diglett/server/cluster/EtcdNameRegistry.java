@@ -130,6 +130,11 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         store.onLeaseLost(this::leaseLost);
     }
 
+    @Override
+    public boolean shared() {
+        return true;
+    }
+
     /** The cluster's ACME state ({@code --acme}), in the same etcd. */
     public io.diglett.server.acme.AcmeStore acmeStore() {
         return new EtcdAcmeStore(store);

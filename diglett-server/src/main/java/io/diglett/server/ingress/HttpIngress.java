@@ -1,5 +1,6 @@
 package io.diglett.server.ingress;
 
+import io.diglett.server.link.VisitorPolicy;
 import io.diglett.protocol.Reasons;
 import io.diglett.server.link.ClientAddress;
 import io.diglett.protocol.mux.HandlerNames;
@@ -215,9 +216,25 @@ final class HttpIngress extends IngressBridge {
                         + " by its own TLS endpoint; connect with that server name"));
                 return;
             }
+            VisitorPolicy.Decision decision = route.tunnel().visitors().admit(ClientAddress.remote(ctx.channel()));
+            if (decision == VisitorPolicy.Decision.DENIED) {
+                errorPage(IngressPages.forbidden(route.host()));
+                return;
+            }
+            if (decision == VisitorPolicy.Decision.LIMITED) {
+                errorPage(IngressPages.rateLimited(route.host(), route.tunnel().visitors().retryAfterSeconds()));
+                return;
+            }
             state = State.FORWARDING;
             forwardHead(request, target, true);
             connect(route.tunnel());
+        } else if (java.util.Objects.equals(route.tunnel(), tunnel()) && state == State.FORWARDING
+                && route.tunnel().visitors().admit(ClientAddress.remote(ctx.channel()))
+                        != VisitorPolicy.Decision.ALLOWED) {
+            // over the name's rate on a keep-alive connection: the responses before it finish, then the connection
+            // ends; the client's next connection is answered 429
+            state = State.ENDED;
+            endInput();
         } else if (java.util.Objects.equals(route.tunnel(), tunnel()) && state == State.FORWARDING) {
             forwardHead(request, target, false);
         } else {

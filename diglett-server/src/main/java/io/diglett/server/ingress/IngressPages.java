@@ -37,6 +37,19 @@ final class IngressPages {
                 "Your address has as many connections open to this gateway as it may. Close some, then try again.");
     }
 
+    /** 403 for a client the name's visitor policy does not admit (its address rules). */
+    static ByteBuf forbidden(String host) {
+        return page(403, "Forbidden", "Not allowed", "Your address may not reach " + html(host) + ".");
+    }
+
+    /** 429 with Retry-After for a client over the name's rate (its visitor policy). */
+    static ByteBuf rateLimited(String host, long retryAfterSeconds) {
+        String body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>429 Too Many Requests</title>"
+                + "</head>\n<body><h1>Too many requests</h1>\n<p>Your address sends more requests to " + html(host)
+                + " than it may. Try again in " + retryAfterSeconds + " s.</p>\n</body></html>\n";
+        return response(429, "Too Many Requests", "Retry-After: " + retryAfterSeconds + "\r\n", body);
+    }
+
     static ByteBuf badRequest(int status, String reason, String detail) {
         return page(status, reason, reason, html(detail));
     }

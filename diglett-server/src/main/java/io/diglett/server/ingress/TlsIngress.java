@@ -1,11 +1,14 @@
 package io.diglett.server.ingress;
 
+import io.diglett.server.link.ClientAddress;
 import io.diglett.server.link.StreamTarget;
+import io.diglett.server.link.VisitorPolicy;
 import io.diglett.server.tls.ChallengeAnswers;
 import io.diglett.server.tls.ClientHelloAlpn;
 
 import io.diglett.protocol.Printable;
 import io.diglett.protocol.mux.HandlerNames;
+import io.diglett.protocol.mux.Stream;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -73,6 +76,11 @@ final class TlsIngress extends AbstractSniHandler<Object> {
     @Override
     protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<Object> future) {
         if (future.getNow() instanceof StreamTarget passthrough) {
+            if (passthrough.visitors().admit(ClientAddress.remote(ctx.channel()))
+                    != VisitorPolicy.Decision.ALLOWED) {
+                Stream.abort(ctx.channel()); // the name's visitor policy refuses this client: closed at once
+                return;
+            }
             log.debug("client={} sni={} passthrough to name={}", ctx.channel().remoteAddress(),
                     Printable.of(hostname), passthrough.name());
             ctx.pipeline().addAfter(ctx.name(), HandlerNames.INGRESS, new RawIngress(ingress, passthrough));

@@ -42,7 +42,7 @@ public final class ClientConnections {
 
         static Source of(InetAddress address) {
             byte[] b = address.getAddress();
-            if (address instanceof Inet6Address && ForwardingSettings.Cidr.isMappedV4(b)) {
+            if (address instanceof Inet6Address && io.diglett.protocol.Cidr.isMappedV4(b)) {
                 b = Arrays.copyOfRange(b, 12, 16);
             }
             long bits = 0;

@@ -191,6 +191,13 @@ public final class GatewaySession extends LinkSession {
             case REGISTER -> {
                 switch (frame.kind()) {
                     case REGISTER -> group.names().register(frame.id(), Requests.Register.decode(frame));
+                    case POLICY -> {
+                        if (version() < io.diglett.protocol.Policy.SINCE) {
+                            unexpected(frame);
+                        } else {
+                            group.names().policy(frame);
+                        }
+                    }
                     case FINISH_REGISTER -> group.names().finish();
                     case TERMINATE -> terminated(frame);
                     default -> unexpected(frame);

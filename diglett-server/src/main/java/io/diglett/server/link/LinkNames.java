@@ -3,6 +3,7 @@ package io.diglett.server.link;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Printable;
+import io.diglett.protocol.Policy;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
 import io.diglett.protocol.Reasons;
@@ -12,6 +13,7 @@ import io.netty.channel.Channel;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -43,6 +45,8 @@ final class LinkNames {
     private boolean exposing;
     /** Who logged in, as the authenticator named it. */
     private String principal;
+    /** Policy frames for registrations not registered yet: the policy, or why it is refused. Bounded. */
+    private final Map<Integer, Object> policies = new HashMap<>();
 
     LinkNames(LinkGroup session, LinkServices services) {
         this.session = session;
@@ -55,9 +59,55 @@ final class LinkNames {
         principal = who;
     }
 
+    /**
+     * A Policy frame (version 6): kept for the Register of its registration id, which comes next. A policy that
+     * does not parse is kept as the reason that Register is refused.
+     */
+    void policy(Frame frame) {
+        int limit = services.config().get().maxNamesPerAgent();
+        if (policies.size() >= limit && !policies.containsKey(frame.id())) {
+            throw new ProtocolException("more Policy frames than names an agent may register (" + limit + ")");
+        }
+        Object policy;
+        try {
+            policy = Policy.decode(frame);
+        } catch (IllegalArgumentException e) {
+            policy = "visitor policy refused: " + e.getMessage();
+        }
+        policies.put(frame.id(), policy);
+    }
+
+    /**
+     * The visitor policy in force for {@code request}: the agent's (sent before it) narrowed by the operator's for
+     * this principal; a String: why it cannot be enforced.
+     */
+    private Object effectivePolicy(int registration, Requests.Register request) {
+        Object sent = policies.remove(registration);
+        if (sent instanceof String refusal) {
+            return refusal;
+        }
+        Policy agent = sent == null ? Policy.NONE : (Policy) sent;
+        Policy effective;
+        try {
+            effective = agent.narrowedBy(registrations.authenticator().policy(principal));
+        } catch (IllegalArgumentException e) {
+            return "visitor policy refused: " + e.getMessage();
+        }
+        if (!effective.none() && registrations.names().shared()) {
+            return "visitor policies are not enforced in cluster mode yet: the other nodes would let every client"
+                    + " in (docs/policy.md)";
+        }
+        return effective;
+    }
+
     /** A Register frame: refused at once with an Error, or claimed and bound, then answered. */
     void register(int registration, Requests.Register request) {
         String refusal = problem(registration, request);
+        Object policy = refusal == null ? effectivePolicy(registration, request) : policies.remove(registration);
+        if (refusal == null && policy instanceof String why) {
+            services.events().refused("policy");
+            refusal = why;
+        }
         if (refusal != null) {
             log.info("agent {} registration {} refused: {}", session.agent(), Integer.toUnsignedString(registration),
                     refusal);
@@ -69,6 +119,9 @@ final class LinkNames {
         boolean raw = request.rawPort() || !services.config().get().ingress().enabled()
                 || registrations.registrar().routesToPorts();
         Tunnel tunnel = new Tunnel(request.name(), registration, session, request.tlsPassthrough(), raw);
+        if (!((Policy) policy).none()) {
+            tunnel.visitors(new VisitorPolicy((Policy) policy, System::nanoTime));
+        }
         tunnels.put(registration, tunnel);
         pending++;
         registrations.claimAndBind(tunnel).whenComplete((listener, error) -> guarded(() -> {

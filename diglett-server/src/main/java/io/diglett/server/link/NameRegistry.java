@@ -38,6 +38,14 @@ public interface NameRegistry extends AutoCloseable {
      * exceptionally with {@link NameTakenException} when the name has another holder by then. Only a registry shared
      * by a cluster has holders elsewhere.
      */
+    /**
+     * Whether names are shared with other gateways (cluster mode), whose ingress and ports also reach them: visitor
+     * policies are refused there until every node enforces them.
+     */
+    default boolean shared() {
+        return false;
+    }
+
     default CompletionStage<NameClaim> claimFrom(Tunnel tunnel, RemoteHolder holder) {
         return java.util.concurrent.CompletableFuture.failedFuture(
                 new UnsupportedOperationException("this registry has no holders on other nodes"));

@@ -126,6 +126,10 @@ public final class PublicListeners implements PublicBinder {
             Stream.abort(ch);
             return;
         }
+        if (tunnel.visitors().admit(ClientAddress.remote(ch)) != VisitorPolicy.Decision.ALLOWED) {
+            Stream.abort(ch); // refused by the name's visitor policy: closed at once, nothing reaches the agent
+            return;
+        }
         Duration idle = limits.get().tcpIdleTimeout();
         if (!idle.isZero()) {
             ch.pipeline().addLast(HandlerNames.IDLE, new StreamIdleTimeout(idle, events));

@@ -13,6 +13,11 @@ public interface StreamTarget {
     /** The name. */
     String name();
 
+    /** Who may reach the name (its visitor policy); in cluster mode a forwarded name has none (docs/policy.md). */
+    default VisitorPolicy visitors() {
+        return VisitorPolicy.OPEN;
+    }
+
     /** Whether the name's HTTPS is the backend's own (the ingress passes TLS through). */
     boolean tlsPassthrough();
 

@@ -29,6 +29,7 @@ public final class Tunnel implements StreamTarget {
     private volatile Registrar.Exposure exposure;
     private volatile Instant since;
     private volatile boolean live;
+    private volatile VisitorPolicy visitors = VisitorPolicy.OPEN;
 
     Tunnel(String name, int registration, LinkGroup group, boolean tlsPassthrough) {
         this(name, registration, group, tlsPassthrough, true);
@@ -45,6 +46,16 @@ public final class Tunnel implements StreamTarget {
     /** The registered name. */
     public String name() {
         return name;
+    }
+
+    @Override
+    public VisitorPolicy visitors() {
+        return visitors;
+    }
+
+    /** Its visitor policy in force, set before it is bound. */
+    void visitors(VisitorPolicy policy) {
+        this.visitors = policy;
     }
 
     /** The fencing number of this tunnel's claim on its name (0 before it is granted); any thread. */

@@ -1,0 +1,187 @@
+package io.diglett.protocol;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufUtil;
+import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Who may reach a name (docs/policy.md): client address blocks allowed and denied, and a rate per client address.
+ * The agent sends it in a Policy frame (version 6, id = the registration it is for, before that Register): UTF-8
+ * lines {@code RULE VALUE}, one rule each, in any order:
+ * <pre>
+ * allow-cidr 10.0.0.0/8
+ * deny-cidr 10.1.2.0/24
+ * rate-limit 20
+ * </pre>
+ * A rule this version does not know is refused by name, so an agent never believes a gateway enforces what it
+ * does not. The operator's own policy for a token narrows the agent's ({@link #narrowedBy}).
+ *
+ * @param allow     client blocks allowed; empty: every address, unless denied
+ * @param deny      client blocks denied, whatever {@code allow} says
+ * @param rateLimit new connections (raw) or requests (HTTP) per second per client address, burst the same; 0: none
+ */
+public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit) {
+
+    /** No rule: everyone, at any rate. */
+    public static final Policy NONE = new Policy(List.of(), List.of(), 0);
+    /** The first version with Policy frames. */
+    public static final int SINCE = 6;
+    /** Blocks per list, at most. */
+    public static final int MAX_BLOCKS = 64;
+    /** Highest rate limit, per second. */
+    public static final int MAX_RATE = 1_000_000;
+
+    public Policy {
+        allow = List.copyOf(allow);
+        deny = List.copyOf(deny);
+        if (allow.size() > MAX_BLOCKS || deny.size() > MAX_BLOCKS) {
+            throw new IllegalArgumentException("at most " + MAX_BLOCKS + " allow-cidr and " + MAX_BLOCKS
+                    + " deny-cidr rules");
+        }
+        if (rateLimit < 0 || rateLimit > MAX_RATE) {
+            throw new IllegalArgumentException("rate-limit must be 1 to " + MAX_RATE + " per second");
+        }
+    }
+
+    /** Whether it has no rule. */
+    public boolean none() {
+        return allow.isEmpty() && deny.isEmpty() && rateLimit == 0;
+    }
+
+    /** Whether {@code client} passes the address rules: not denied, and allowed (or no allow rule). */
+    public boolean admits(InetAddress client) {
+        for (Cidr block : deny) {
+            if (block.contains(client)) {
+                return false;
+            }
+        }
+        if (allow.isEmpty()) {
+            return true;
+        }
+        for (Cidr block : allow) {
+            if (block.contains(client)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * This policy (the agent's) narrowed by {@code operator}'s: both deny lists; the operator's allow list when the
+     * agent has none, else the agent's blocks that lie inside one of the operator's (an agent's block wider than an
+     * operator's is cut to it); the lower rate. Never wider than either.
+     *
+     * @throws IllegalArgumentException when no address both allow remains
+     */
+    public Policy narrowedBy(Policy operator) {
+        List<Cidr> allowed;
+        if (operator.allow.isEmpty()) {
+            allowed = allow;
+        } else if (allow.isEmpty()) {
+            allowed = operator.allow;
+        } else {
+            allowed = new ArrayList<>();
+            for (Cidr mine : allow) {
+                for (Cidr theirs : operator.allow) {
+                    Cidr inner = mine.within(theirs) ? mine : theirs.within(mine) ? theirs : null;
+                    if (inner != null && !allowed.contains(inner)) {
+                        allowed.add(inner);
+                    }
+                }
+            }
+            if (allowed.isEmpty()) {
+                // nothing both allow (an empty list would mean everyone): the registration is refused
+                throw new IllegalArgumentException("allow-cidr " + allow + " lies outside what the operator allows for"
+                        + " this token (" + operator.allow + ")");
+            }
+        }
+        List<Cidr> denied = new ArrayList<>(deny);
+        for (Cidr block : operator.deny) {
+            if (!denied.contains(block)) {
+                denied.add(block);
+            }
+        }
+        int rate = rateLimit == 0 ? operator.rateLimit : operator.rateLimit == 0 ? rateLimit
+                : Math.min(rateLimit, operator.rateLimit);
+        return new Policy(allowed.size() > MAX_BLOCKS ? allowed.subList(0, MAX_BLOCKS) : allowed,
+                denied.size() > MAX_BLOCKS ? denied.subList(0, MAX_BLOCKS) : denied, rate);
+    }
+
+    /** The rules as the frame carries them. */
+    public String text() {
+        StringBuilder text = new StringBuilder();
+        allow.forEach(block -> text.append("allow-cidr ").append(block).append('\n'));
+        deny.forEach(block -> text.append("deny-cidr ").append(block).append('\n'));
+        if (rateLimit > 0) {
+            text.append("rate-limit ").append(rateLimit).append('\n');
+        }
+        return text.toString();
+    }
+
+    /** The Policy frame for {@code registration}. */
+    public Frame encode(ByteBufAllocator alloc, int registration) {
+        byte[] bytes = text().getBytes(StandardCharsets.UTF_8);
+        if (bytes.length == 0 || bytes.length > FrameKind.POLICY.maxPayload()) {
+            throw new IllegalArgumentException("a policy of " + bytes.length + " bytes does not fit a Policy frame");
+        }
+        ByteBuf buf = alloc.buffer(bytes.length).writeBytes(bytes);
+        return new Frame(FrameKind.POLICY, registration, buf);
+    }
+
+    /**
+     * The policy in a Policy frame.
+     *
+     * @throws IllegalArgumentException naming the rule that is wrong or unknown (the gateway refuses that
+     *                                  registration with it)
+     */
+    public static Policy decode(Frame frame) {
+        ByteBuf payload = frame.checkedContent(FrameKind.POLICY);
+        if (!ByteBufUtil.isText(payload, StandardCharsets.UTF_8)) {
+            throw new IllegalArgumentException("the policy is not UTF-8 text");
+        }
+        return parse(payload.toString(StandardCharsets.UTF_8));
+    }
+
+    /** Parses the lines of a policy ({@link #text}). */
+    public static Policy parse(String text) {
+        List<Cidr> allow = new ArrayList<>();
+        List<Cidr> deny = new ArrayList<>();
+        int rate = 0;
+        for (String line : text.split("\n")) {
+            if (line.isBlank()) {
+                continue;
+            }
+            int space = line.indexOf(' ');
+            String rule = space < 0 ? line : line.substring(0, space);
+            String value = space < 0 ? "" : line.substring(space + 1).trim();
+            switch (rule.toLowerCase(Locale.ROOT)) {
+                case "allow-cidr" -> allow.add(Cidr.parse(value));
+                case "deny-cidr" -> deny.add(Cidr.parse(value));
+                case "rate-limit" -> rate = rate(value);
+                default -> throw new IllegalArgumentException("unknown policy rule '" + Printable.of(rule)
+                        + "' (this gateway enforces allow-cidr, deny-cidr and rate-limit): upgrade the gateway");
+            }
+        }
+        return new Policy(allow, deny, rate);
+    }
+
+    /** {@code 20}, {@code 20/s}: requests or connections per second. */
+    public static int rate(String value) {
+        String number = value.endsWith("/s") ? value.substring(0, value.length() - 2) : value;
+        try {
+            int rate = Integer.parseInt(number.trim());
+            if (rate >= 1 && rate <= MAX_RATE) {
+                return rate;
+            }
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw new IllegalArgumentException("rate-limit '" + Printable.of(value) + "' is not N/s with N from 1 to "
+                + MAX_RATE);
+    }
+}

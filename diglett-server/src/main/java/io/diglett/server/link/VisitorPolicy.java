@@ -1,0 +1,146 @@
+package io.diglett.server.link;
+
+import io.diglett.protocol.Policy;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
+
+/**
+ * A name's visitor policy in force (the agent's, narrowed by the operator's) and what it decided: the address rules,
+ * and a token bucket per client address for the rate (burst = the rate). Asked by the public listener for each raw
+ * connection and by the ingress for each request, on their event loops: the buckets are a bounded concurrent map.
+ */
+public final class VisitorPolicy {
+
+    /** What a visitor gets. */
+    public enum Decision {
+        ALLOWED, DENIED, LIMITED
+    }
+
+    /** Client addresses whose buckets are kept per name; beyond, the full (idle) ones go first, then any. */
+    static final int MAX_BUCKETS = 10_000;
+
+    /** No rule: everyone at any rate. */
+    public static final VisitorPolicy OPEN = new VisitorPolicy(Policy.NONE, System::nanoTime);
+
+    private final Policy policy;
+    private final LongSupplier nanos;
+    private final Map<InetAddress, Bucket> buckets = new ConcurrentHashMap<>();
+    private final LongAdder allowed = new LongAdder();
+    private final LongAdder denied = new LongAdder();
+    private final LongAdder limited = new LongAdder();
+
+    public VisitorPolicy(Policy policy, LongSupplier nanos) {
+        this.policy = policy;
+        this.nanos = nanos;
+    }
+
+    public Policy policy() {
+        return policy;
+    }
+
+    /** Whether {@code client} (a socket address; a non-IP one passes the address rules) may come in now. */
+    public Decision admit(SocketAddress client) {
+        if (policy.none()) {
+            return Decision.ALLOWED;
+        }
+        InetAddress address = client instanceof InetSocketAddress inet ? inet.getAddress() : null;
+        if (address != null && !policy.admits(address)) {
+            denied.increment();
+            return Decision.DENIED;
+        }
+        if (policy.rateLimit() > 0 && address != null && !take(address)) {
+            limited.increment();
+            return Decision.LIMITED;
+        }
+        allowed.increment();
+        return Decision.ALLOWED;
+    }
+
+    /** Seconds a limited client should wait (Retry-After): until its bucket has a token again, at least 1. */
+    public long retryAfterSeconds() {
+        return Math.max(1, (long) Math.ceil(1.0 / Math.max(1, policy.rateLimit())));
+    }
+
+    private boolean take(InetAddress address) {
+        long now = nanos.getAsLong();
+        Bucket bucket = buckets.get(address);
+        if (bucket == null) {
+            if (buckets.size() >= MAX_BUCKETS) {
+                evict(now);
+            }
+            bucket = buckets.computeIfAbsent(address, a -> new Bucket(policy.rateLimit(), now));
+        }
+        return bucket.take(policy.rateLimit(), now);
+    }
+
+    /** Makes room: buckets that refilled (their client idle long enough) first, then any, down to 90%. */
+    private void evict(long now) {
+        int target = MAX_BUCKETS * 9 / 10;
+        for (Iterator<Bucket> it = buckets.values().iterator(); it.hasNext() && buckets.size() > target; ) {
+            if (it.next().full(policy.rateLimit(), now)) {
+                it.remove();
+            }
+        }
+        for (Iterator<Bucket> it = buckets.values().iterator(); it.hasNext() && buckets.size() > target; ) {
+            it.next();
+            it.remove();
+        }
+    }
+
+    /** Client addresses with a bucket now (the bound is tested). */
+    int buckets() {
+        return buckets.size();
+    }
+
+    public long allowed() {
+        return allowed.sum();
+    }
+
+    public long denied() {
+        return denied.sum();
+    }
+
+    public long limited() {
+        return limited.sum();
+    }
+
+    /** A token bucket: {@code rate} tokens, refilled at {@code rate} a second. */
+    private static final class Bucket {
+        private double tokens;
+        private long last;
+
+        Bucket(int rate, long now) {
+            this.tokens = rate;
+            this.last = now;
+        }
+
+        synchronized boolean take(int rate, long now) {
+            refill(rate, now);
+            if (tokens >= 1) {
+                tokens -= 1;
+                return true;
+            }
+            return false;
+        }
+
+        synchronized boolean full(int rate, long now) {
+            refill(rate, now);
+            return tokens >= rate;
+        }
+
+        private void refill(int rate, long now) {
+            double elapsed = (now - last) / (double) TimeUnit.SECONDS.toNanos(1);
+            if (elapsed > 0) {
+                tokens = Math.min(rate, tokens + elapsed * rate);
+                last = now;
+            }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+package io.diglett.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.diglett.agent.Agent;
+import io.diglett.agent.AgentConfig;
+import io.diglett.agent.TunnelSpec;
+import io.diglett.common.HostPort;
+import io.diglett.protocol.Policy;
+import io.diglett.server.auth.Authenticator;
+import io.diglett.server.auth.FileAuthenticator;
+import io.diglett.server.config.GatewayConfig;
+import io.diglett.server.config.IngressSettings;
+import io.diglett.server.registrar.Registrar;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Visitor policies at the gateway (docs/policy.md), through real sockets: clients connect from distinct loopback
+ * addresses (127.0.0.2, .3, ...), to raw ports and to the HTTP ingress.
+ */
+class PolicyTests {
+
+    private static final String DOMAIN = "policy.test";
+
+    /** A connection to 127.0.0.1:{@code port} from {@code from}. */
+    private static Socket from(String from, int port) throws IOException {
+        Socket socket = new Socket();
+        socket.bind(new InetSocketAddress(from, 0));
+        socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+        socket.setSoTimeout(10_000);
+        return socket;
+    }
+
+    /** An HTTP GET for NAME.policy.test from {@code from}, on a new connection: the status. */
+    private static HttpTestClient.Response get(String from, int port, String name) throws IOException {
+        try (Socket socket = from(from, port)) {
+            return HttpTestClient.exchange(socket, HttpTestClient.get(name + "." + DOMAIN, "/"));
+        }
+    }
+
+    /** Whether a connection from {@code from} is closed before any byte comes back (an echo otherwise). */
+    private static boolean closedAtOnce(String from, int port) throws IOException {
+        try (Socket socket = from(from, port)) {
+            socket.getOutputStream().write('x');
+            InputStream in = socket.getInputStream();
+            try {
+                return in.read() < 0;
+            } catch (SocketException reset) {
+                return true;
+            }
+        }
+    }
+
+    private static TunnelSpec spec(String name, int port, String policy) {
+        return new TunnelSpec(name, new HostPort("127.0.0.1", port)).withPolicy(Policy.parse(policy));
+    }
+
+    private static AgentConfig agent(TunnelFixture fixture, TunnelSpec spec) {
+        return fixture.agentConfig(spec.name(), spec.backend().port()).withTunnels(List.of(spec));
+    }
+
+    @Test
+    void rawConnectionsOutsideTheAllowedBlocksAreClosedAtOnceAndReachNoBackend() throws Exception {
+        AtomicInteger accepted = new AtomicInteger();
+        try (TestServers.Backend echo = new TestServers.Backend(s -> {
+                accepted.incrementAndGet();
+                s.getInputStream().transferTo(s.getOutputStream());
+            });
+             TunnelFixture fixture = new TunnelFixture()) {
+            int port = fixture.expose(agent(fixture, spec("raw", echo.port(),
+                    "allow-cidr 127.0.0.2/32\nallow-cidr 127.0.0.4/31\ndeny-cidr 127.0.0.5\n")));
+            assertTrue(closedAtOnce("127.0.0.3", port), "outside every allowed block");
+            assertTrue(closedAtOnce("127.0.0.5", port), "denied inside an allowed block");
+            assertEquals(0, accepted.get(), "nothing reached the backend");
+            assertTrue(!closedAtOnce("127.0.0.2", port), "allowed: echoed");
+            assertTrue(!closedAtOnce("127.0.0.4", port), "allowed: echoed");
+            assertEquals(2, accepted.get());
+        }
+    }
+
+    @Test
+    void httpRequestsGet403And429WithRetryAfterAndTheRateRecovers() throws Exception {
+        GatewayConfig config = GatewayConfig.defaults().withIngress(new IngressSettings(DOMAIN,
+                new HostPort("127.0.0.1", 0), null, null, null));
+        com.sun.net.httpserver.HttpServer backend = IngressTests.backend("web", new AtomicInteger());
+        try (TunnelFixture fixture = new TunnelFixture(config)) {
+            fixture.expose(agent(fixture, spec("web", backend.getAddress().getPort(),
+                    "deny-cidr 127.0.0.3/32\nrate-limit 2/s\n")));
+            int http = fixture.gateway.httpPort().orElseThrow();
+            assertEquals(403, get("127.0.0.3", http, "web").status(), "denied");
+            assertEquals(200, get("127.0.0.2", http, "web").status());
+            assertEquals(200, get("127.0.0.2", http, "web").status(), "a burst of 2");
+            HttpTestClient.Response limited = get("127.0.0.2", http, "web");
+            assertEquals(429, limited.status());
+            assertEquals("1", limited.headers().get("retry-after"));
+            assertEquals(200, get("127.0.0.4", http, "web").status(), "another address has its own rate");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+            int status;
+            do {
+                status = get("127.0.0.2", http, "web").status();
+            } while (status == 429 && System.nanoTime() < deadline && sleepLittle());
+            assertEquals(200, status, "the rate recovers within a second or so");
+            InetSocketAddress admin = fixture.gateway.startAdmin(new HostPort("127.0.0.1", 0), null);
+            String tunnels = AcmeTests.adminGet(admin, "/api/tunnels");
+            assertTrue(tunnels.contains("\"policy\":{\"allow\":[],\"deny\":[\"127.0.0.3/32\"],\"rateLimit\":2,"),
+                    tunnels);
+            String metrics = AcmeTests.adminGet(admin, "/metrics");
+            assertTrue(metrics.contains("diglett_policy_decisions_total{name=\"web\",result=\"denied\"} 1.0"),
+                    metrics);
+            assertTrue(metrics.contains("diglett_policy_decisions_total{name=\"web\",result=\"limited\"}"), metrics);
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    private static boolean sleepLittle() {
+        try {
+            Thread.sleep(100);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    @Test
+    void rawConnectionsOverTheRateAreClosed() throws Exception {
+        try (TestServers.Backend echo = new TestServers.Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture fixture = new TunnelFixture()) {
+            int port = fixture.expose(agent(fixture, spec("slow", echo.port(), "rate-limit 1/s\n")));
+            assertTrue(!closedAtOnce("127.0.0.2", port), "the first");
+            assertTrue(closedAtOnce("127.0.0.2", port), "the second within the second");
+            assertTrue(!closedAtOnce("127.0.0.3", port), "another address");
+        }
+    }
+
+    @Test
+    void theOperatorsPolicyNarrowsTheAgentsAndAnAgentCannotWidenIt(@TempDir Path dir) throws Exception {
+        Path tokens = Files.writeString(dir.resolve("tokens"),
+                "ci-secret ci-* allow-cidr=127.0.0.2/32 rate-limit=50/s\nfree-secret *\n");
+        Authenticator file = FileAuthenticator.start(tokens, Duration.ofSeconds(60));
+        GatewayConfig config = GatewayConfig.defaults().withIngress(new IngressSettings(DOMAIN,
+                new HostPort("127.0.0.1", 0), null, null, null));
+        com.sun.net.httpserver.HttpServer backend = IngressTests.backend("ci", new AtomicInteger());
+        try (TunnelFixture fixture = new TunnelFixture(config, file, Registrar.log())) {
+            int port = backend.getAddress().getPort();
+            int http = fixture.gateway.httpPort().orElseThrow();
+            fixture.expose(agent(fixture, spec("ci-plain", port, "")).withToken("ci-secret"));
+            fixture.expose(agent(fixture, spec("ci-wide", port, "allow-cidr 0.0.0.0/0\nrate-limit 100/s\n"))
+                    .withToken("ci-secret"));
+            fixture.expose(agent(fixture, spec("free", port, "")).withToken("free-secret"));
+            for (String name : List.of("ci-plain", "ci-wide")) {
+                assertEquals(200, get("127.0.0.2", http, name).status(), name);
+                assertEquals(403, get("127.0.0.3", http, name).status(), name + ": the operator's block holds");
+            }
+            assertEquals(200, get("127.0.0.3", http, "free").status(), "another token's names are open");
+            Agent outside = fixture.agent(agent(fixture, spec("ci-outside", port, "allow-cidr 192.0.2.0/24\n"))
+                    .withToken("ci-secret"));
+            ExecutionException refused = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+                    () -> outside.start().get(10, TimeUnit.SECONDS));
+            assertTrue(refused.getCause().getMessage().contains("lies outside what the operator allows"),
+                    refused.getCause().getMessage());
+            assertEquals(404, get("127.0.0.2", http, "ci-outside").status(), "never exposed");
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    @Test
+    void anUnknownRuleIsRefusedWithItsName() throws Exception {
+        try (TunnelFixture fixture = new TunnelFixture();
+             RawAgent raw = RawAgent.over(HttpTestClient.connectTls(fixture.address.getPort(), "localhost"))
+                     .loggedIn()) {
+            raw.send(io.diglett.protocol.FrameKind.POLICY, 1,
+                    "oidc-issuer https://id.example.com\n".getBytes(StandardCharsets.UTF_8));
+            raw.send(io.diglett.protocol.FrameKind.REGISTER, 1, "web");
+            RawAgent.RawFrame answer = raw.read();
+            assertEquals(io.diglett.protocol.FrameKind.ERROR.code(), answer.kind());
+            assertTrue(answer.text().startsWith("visitor policy refused: unknown policy rule 'oidc-issuer'"),
+                    answer.text());
+        }
+    }
+}
