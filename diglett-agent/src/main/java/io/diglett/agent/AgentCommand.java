@@ -117,9 +117,22 @@ public final class AgentCommand implements Callable<Integer> {
                     + " name: -n web=...,rate-limit=N/s.")
     String rateLimit;
 
+    @Option(names = "--request-header", paramLabel = "NAME:VALUE", split = ConfigDefaults.SPLIT,
+            description = "The gateway sets this header on every request its HTTP ingress forwards to the names,"
+                    + " replacing the client's (repeatable). Only for names served on the HTTP ingress alone. Per"
+                    + " name: -n web=...,request-header=NAME:VALUE.")
+    List<String> requestHeaders = new ArrayList<>();
+
+    @Option(names = "--remove-request-header", paramLabel = "NAME", split = ConfigDefaults.SPLIT,
+            description = "The gateway removes this header from every request it forwards to the names (repeatable)."
+                    + " Per name: -n web=...,remove-request-header=NAME.")
+    List<String> removeRequestHeaders = new ArrayList<>();
+
     /** The agent-wide visitor rules as policy lines (each name adds its own). */
     private String agentWidePolicy() {
         StringBuilder lines = new StringBuilder();
+        requestHeaders.forEach(header -> lines.append("request-header ").append(header).append('\n'));
+        removeRequestHeaders.forEach(header -> lines.append("remove-request-header ").append(header).append('\n'));
         allowCidr.forEach(block -> lines.append("allow-cidr ").append(block).append('\n'));
         denyCidr.forEach(block -> lines.append("deny-cidr ").append(block).append('\n'));
         if (rateLimit != null) {
@@ -335,12 +348,13 @@ public final class AgentCommand implements Callable<Integer> {
                 } else if (option.equals("raw=on") || option.equals("raw=off")) {
                     raw = option.equals("raw=on");
                 } else if (option.startsWith("allow-cidr=") || option.startsWith("deny-cidr=")
-                        || option.startsWith("rate-limit=")) {
+                        || option.startsWith("rate-limit=") || option.startsWith("request-header=")
+                        || option.startsWith("remove-request-header=")) {
                     policy.append(option.replaceFirst("=", " ")).append('\n');
                 } else {
                     throw new CommandLine.TypeConversionException("'" + value + "': unknown option '" + option
                             + "' (known: proxy=v1, proxy=v2, tls=passthrough, raw=on, raw=off, allow-cidr=CIDR,"
-                            + " deny-cidr=CIDR, rate-limit=N/s)");
+                            + " deny-cidr=CIDR, rate-limit=N/s, request-header=NAME:VALUE, remove-request-header=NAME)");
                 }
             }
             try {

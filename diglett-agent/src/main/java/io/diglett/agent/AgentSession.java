@@ -375,7 +375,7 @@ final class AgentSession extends LinkSession {
                     if (!policy.none() && version() < io.diglett.protocol.Policy.SINCE) {
                         // never expose a name without the policy it asks for
                         reject("'" + target.spec().name() + "' has a visitor policy (--allow-cidr, --deny-cidr,"
-                                + " --rate-limit), which this gateway (protocol version " + version() + ") cannot"
+                                + " --rate-limit, --request-header, ...), which this gateway (protocol version " + version() + ") cannot"
                                 + " enforce: upgrade it to diglett-server " + Version.release() + " or later");
                         return;
                     }

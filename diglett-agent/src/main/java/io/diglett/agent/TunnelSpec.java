@@ -26,6 +26,11 @@ public record TunnelSpec(String name, HostPort backend, ProxyProtocol proxyProto
         if (policy == null) {
             policy = io.diglett.protocol.Policy.NONE;
         }
+        int size = policy.text().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (size > io.diglett.protocol.FrameKind.POLICY.maxPayload()) {
+            throw new IllegalArgumentException("the visitor policy of '" + name + "' takes " + size + " bytes; at most "
+                    + io.diglett.protocol.FrameKind.POLICY.maxPayload() + " fit: fewer or shorter rules");
+        }
     }
 
     /** Without a visitor policy. */

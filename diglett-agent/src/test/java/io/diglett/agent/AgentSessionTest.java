@@ -143,6 +143,30 @@ class AgentSessionTest {
                 + " or later, or leave out raw=on (--raw-port)"), message);
     }
 
+    /** A name with a visitor policy goes first as a Policy frame, then its Register (version 6). */
+    @Test
+    void aPolicyPrecedesItsRegister() {
+        spec = spec.withPolicy(io.diglett.protocol.Policy.parse("allow-cidr 10.0.0.0/8\n"));
+        byte[] written = linkTo(Fuzzing.handshake(Protocol.VERSION), loginOk());
+        String hex = ByteBufUtil.hexDump(written);
+        String policy = "12" + "00000001" + "0016" + ByteBufUtil.hexDump("allow-cidr 10.0.0.0/8\n".getBytes(
+                java.nio.charset.StandardCharsets.US_ASCII));
+        int at = hex.indexOf(policy);
+        assertTrue(at > 0, "a Policy frame for registration 1: " + hex);
+        assertTrue(hex.indexOf("02" + "00000001", at) > at, "then its Register");
+    }
+
+    /** A gateway before version 6 cannot enforce a policy: the agent stops rather than expose the name without it. */
+    @Test
+    void aPolicyIsNeverDroppedForAnOlderGateway() {
+        spec = spec.withPolicy(io.diglett.protocol.Policy.parse("rate-limit 5\n"));
+        linkTo(Fuzzing.handshake(5), loginOk5());
+        String message = rejection();
+        assertTrue(message.startsWith("'name' has a visitor policy (--allow-cidr, --deny-cidr, --rate-limit,"
+                + " --request-header, ...), which this gateway (protocol version 5) cannot enforce: upgrade it"),
+                message);
+    }
+
     /** Version 6: a Notice on the name's certificate reaches the status, escaped; the link stays up. */
     @Test
     void aNoticeOnTheCertificateReachesTheStatus() {

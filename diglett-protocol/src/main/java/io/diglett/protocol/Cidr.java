@@ -14,15 +14,12 @@ public record Cidr(byte[] network, int prefix) {
         String t = text.trim();
         int slash = t.indexOf('/');
         String address = slash < 0 ? t : t.substring(0, slash);
-        if (!address.matches("[0-9.]+|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*")) {
-            // never a host name: InetAddress would resolve it
-            throw new IllegalArgumentException("'" + text + "' is not an address or CIDR block like 10.0.0.0/8");
-        }
-        byte[] bytes;
-        try {
-            bytes = InetAddress.getByName(address).getAddress();
-        } catch (UnknownHostException e) {
-            throw new IllegalArgumentException("'" + text + "' is not an address or CIDR block like 10.0.0.0/8");
+        byte[] bytes = address.indexOf(':') >= 0 ? io.netty.util.NetUtil.createByteArrayFromIpAddressString(address)
+                : ipv4(address);
+        if (bytes == null) {
+            // parsed here, never by InetAddress: a host name, or a legacy form like 10.1, must not reach a resolver
+            throw new IllegalArgumentException("'" + Printable.of(text) + "' is not an address or CIDR block like"
+                    + " 10.0.0.0/8");
         }
         int prefix;
         try {
@@ -31,12 +28,40 @@ public record Cidr(byte[] network, int prefix) {
             prefix = -1;
         }
         if (prefix < 0 || prefix > bytes.length * 8) {
-            throw new IllegalArgumentException("'" + text + "': the prefix length must be 0-" + bytes.length * 8);
+            throw new IllegalArgumentException("'" + Printable.of(text) + "': the prefix length must be 0-"
+                    + bytes.length * 8);
+        }
+        if (bytes.length == 16 && isMappedV4(bytes) && prefix >= 96) {
+            // ::ffff:a.b.c.d/N is the IPv4 block a.b.c.d/(N-96), which IPv4 clients are matched against
+            bytes = java.util.Arrays.copyOfRange(bytes, 12, 16);
+            prefix -= 96;
         }
         for (int bit = prefix; bit < bytes.length * 8; bit++) {
             bytes[bit / 8] &= (byte) ~(0x80 >>> (bit % 8));
         }
         return new Cidr(bytes, prefix);
+    }
+
+    /** Four dotted decimal octets, 0-255, without leading zeros; else {@code null}. */
+    private static byte[] ipv4(String text) {
+        String[] parts = text.split("\\.", -1);
+        if (parts.length != 4) {
+            return null;
+        }
+        byte[] bytes = new byte[4];
+        for (int i = 0; i < 4; i++) {
+            String part = parts[i];
+            if (part.isEmpty() || part.length() > 3 || !part.chars().allMatch(c -> c >= '0' && c <= '9')
+                    || part.length() > 1 && part.charAt(0) == '0') {
+                return null;
+            }
+            int value = Integer.parseInt(part);
+            if (value > 255) {
+                return null;
+            }
+            bytes[i] = (byte) value;
+        }
+        return bytes;
     }
 
     /** Whether every address of this block is in {@code other} (same family, at least as long a prefix). */

@@ -17,6 +17,8 @@ import java.util.Locale;
  * allow-cidr 10.0.0.0/8
  * deny-cidr 10.1.2.0/24
  * rate-limit 20
+ * request-header X-Api-Key: s3cret
+ * remove-request-header Cookie
  * </pre>
  * A rule this version does not know is refused by name, so an agent never believes a gateway enforces what it
  * does not. The operator's own policy for a token narrows the agent's ({@link #narrowedBy}).
@@ -24,11 +26,60 @@ import java.util.Locale;
  * @param allow     client blocks allowed; empty: every address, unless denied
  * @param deny      client blocks denied, whatever {@code allow} says
  * @param rateLimit new connections (raw) or requests (HTTP) per second per client address, burst the same; 0: none
+ * @param setRequestHeaders    headers the gateway sets on every request it forwards (HTTP only), replacing the
+ *                             client's of that name
+ * @param removeRequestHeaders headers the gateway removes from every request it forwards (HTTP only), lower case
  */
-public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit) {
+public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Header> setRequestHeaders,
+                     List<String> removeRequestHeaders) {
 
     /** No rule: everyone, at any rate. */
-    public static final Policy NONE = new Policy(List.of(), List.of(), 0);
+    public static final Policy NONE = new Policy(List.of(), List.of(), 0, List.of(), List.of());
+    /** Header rules of each kind, at most. */
+    public static final int MAX_HEADERS = 32;
+    /**
+     * Headers a rule may not name: the request's framing and routing, hop-by-hop ones, and those the gateway sets
+     * itself (the client's address); {@code x-diglett-*} is kept for the identity the gateway vouches for.
+     */
+    static final java.util.Set<String> RESERVED = java.util.Set.of("host", "content-length", "transfer-encoding",
+            "connection", "upgrade", "te", "trailer", "keep-alive", "proxy-connection", "forwarded",
+            "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip");
+
+    /** A header a rule sets: a token name (kept as written) and a value of visible ASCII and spaces. */
+    public record Header(String name, String value) {
+        public Header {
+            headerName(name);
+            if (value.length() > 1024 || !value.chars().allMatch(c -> c == '\t' || c >= 0x20 && c < 0x7f)) {
+                throw new IllegalArgumentException("request-header " + name + ": the value must be at most 1024"
+                        + " visible ASCII characters, spaces and tabs");
+            }
+            value = value.strip();
+        }
+
+        @Override
+        public String toString() {
+            return name + ": " + value;
+        }
+    }
+
+    /** {@code name} as a header rule may name it: an HTTP token, not reserved; lower case. */
+    static String headerName(String name) {
+        String lower = name.toLowerCase(Locale.ROOT);
+        if (name.isEmpty() || name.length() > 64
+                || !name.chars().allMatch(c -> c < 0x7f && (Character.isLetterOrDigit(c) || "!#$%&'*+-.^_`|~".indexOf(c) >= 0))) {
+            throw new IllegalArgumentException("'" + Printable.of(name) + "' is not a header name");
+        }
+        if (RESERVED.contains(lower) || lower.startsWith("x-diglett-")) {
+            throw new IllegalArgumentException("header '" + name + "' is the gateway's to set; a policy may not name"
+                    + " it");
+        }
+        return lower;
+    }
+
+    /** The address rules and rate alone. */
+    public Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit) {
+        this(allow, deny, rateLimit, List.of(), List.of());
+    }
     /** The first version with Policy frames. */
     public static final int SINCE = 6;
     /** Blocks per list, at most. */
@@ -46,11 +97,22 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit) {
         if (rateLimit < 0 || rateLimit > MAX_RATE) {
             throw new IllegalArgumentException("rate-limit must be 1 to " + MAX_RATE + " per second");
         }
+        setRequestHeaders = List.copyOf(setRequestHeaders);
+        removeRequestHeaders = removeRequestHeaders.stream().map(Policy::headerName).distinct().toList();
+        if (setRequestHeaders.size() > MAX_HEADERS || removeRequestHeaders.size() > MAX_HEADERS) {
+            throw new IllegalArgumentException("at most " + MAX_HEADERS + " request-header and " + MAX_HEADERS
+                    + " remove-request-header rules");
+        }
     }
 
     /** Whether it has no rule. */
     public boolean none() {
-        return allow.isEmpty() && deny.isEmpty() && rateLimit == 0;
+        return allow.isEmpty() && deny.isEmpty() && rateLimit == 0 && !rewritesHeaders();
+    }
+
+    /** Whether it sets or removes request headers: rules only the HTTP ingress can apply. */
+    public boolean rewritesHeaders() {
+        return !setRequestHeaders.isEmpty() || !removeRequestHeaders.isEmpty();
     }
 
     /** Whether {@code client} passes the address rules: not denied, and allowed (or no allow rule). */
@@ -100,16 +162,30 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit) {
                         + " this token (" + operator.allow + ")");
             }
         }
-        List<Cidr> denied = new ArrayList<>(deny);
-        for (Cidr block : operator.deny) {
+        List<Cidr> denied = new ArrayList<>(operator.deny); // the operator's first: never pushed out
+        for (Cidr block : deny) {
             if (!denied.contains(block)) {
                 denied.add(block);
             }
         }
         int rate = rateLimit == 0 ? operator.rateLimit : operator.rateLimit == 0 ? rateLimit
                 : Math.min(rateLimit, operator.rateLimit);
-        return new Policy(allowed.size() > MAX_BLOCKS ? allowed.subList(0, MAX_BLOCKS) : allowed,
-                denied.size() > MAX_BLOCKS ? denied.subList(0, MAX_BLOCKS) : denied, rate);
+        // headers: the operator's set wins over the agent's of the same name; both remove lists apply
+        List<Header> set = new ArrayList<>(operator.setRequestHeaders);
+        for (Header mine : setRequestHeaders) {
+            if (set.stream().noneMatch(h -> h.name().equalsIgnoreCase(mine.name()))) {
+                set.add(mine);
+            }
+        }
+        List<String> removed = new ArrayList<>(removeRequestHeaders);
+        operator.removeRequestHeaders.stream().filter(h -> !removed.contains(h)).forEach(removed::add);
+        if (allowed.size() > MAX_BLOCKS || denied.size() > MAX_BLOCKS || set.size() > MAX_HEADERS
+                || removed.size() > MAX_HEADERS) {
+            // refused, never cut: a cut deny list would let clients in, a cut allow list keep some out
+            throw new IllegalArgumentException("with the operator's rules the policy has more than " + MAX_BLOCKS
+                    + " blocks or " + MAX_HEADERS + " header rules of a kind");
+        }
+        return new Policy(allowed, denied, rate, set, removed);
     }
 
     /** The rules as the frame carries them. */
@@ -120,6 +196,8 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit) {
         if (rateLimit > 0) {
             text.append("rate-limit ").append(rateLimit).append('\n');
         }
+        setRequestHeaders.forEach(h -> text.append("request-header ").append(h).append('\n'));
+        removeRequestHeaders.forEach(h -> text.append("remove-request-header ").append(h).append('\n'));
         return text.toString();
     }
 
@@ -151,6 +229,8 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit) {
     public static Policy parse(String text) {
         List<Cidr> allow = new ArrayList<>();
         List<Cidr> deny = new ArrayList<>();
+        List<Header> set = new ArrayList<>();
+        List<String> remove = new ArrayList<>();
         int rate = 0;
         for (String line : text.split("\n")) {
             if (line.isBlank()) {
@@ -163,11 +243,23 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit) {
                 case "allow-cidr" -> allow.add(Cidr.parse(value));
                 case "deny-cidr" -> deny.add(Cidr.parse(value));
                 case "rate-limit" -> rate = rate(value);
+                case "request-header" -> set.add(header(value));
+                case "remove-request-header" -> remove.add(value);
                 default -> throw new IllegalArgumentException("unknown policy rule '" + Printable.of(rule)
-                        + "' (this gateway enforces allow-cidr, deny-cidr and rate-limit): upgrade the gateway");
+                        + "' (this gateway enforces allow-cidr, deny-cidr, rate-limit, request-header and"
+                        + " remove-request-header): upgrade the gateway");
             }
         }
-        return new Policy(allow, deny, rate);
+        return new Policy(allow, deny, rate, set, remove);
+    }
+
+    /** {@code NAME: VALUE} (or {@code NAME:VALUE}). */
+    public static Header header(String text) {
+        int colon = text.indexOf(':');
+        if (colon <= 0) {
+            throw new IllegalArgumentException("request-header '" + Printable.of(text) + "' is not NAME: VALUE");
+        }
+        return new Header(text.substring(0, colon).strip(), text.substring(colon + 1));
     }
 
     /** {@code 20}, {@code 20/s}: requests or connections per second. */

@@ -56,7 +56,7 @@ class PolicyTest {
         Policy operator = policy("allow-cidr 10.0.0.0/8\ndeny-cidr 10.9.0.0/16\nrate-limit 5\n");
         assertEquals(policy("allow-cidr 10.0.0.0/8\ndeny-cidr 10.9.0.0/16\nrate-limit 5\n"),
                 Policy.NONE.narrowedBy(operator), "an agent without rules gets the operator's");
-        assertEquals(policy("allow-cidr 10.1.0.0/16\ndeny-cidr 10.1.2.0/24\ndeny-cidr 10.9.0.0/16\nrate-limit 5\n"),
+        assertEquals(policy("allow-cidr 10.1.0.0/16\ndeny-cidr 10.9.0.0/16\ndeny-cidr 10.1.2.0/24\nrate-limit 5\n"),
                 policy("allow-cidr 10.1.0.0/16\ndeny-cidr 10.1.2.0/24\nrate-limit 50\n").narrowedBy(operator),
                 "the agent's narrower block, both deny lists, the lower rate");
         assertEquals(policy("allow-cidr 10.0.0.0/8\ndeny-cidr 10.9.0.0/16\nrate-limit 2\n"),
@@ -82,5 +82,57 @@ class PolicyTest {
         binary.release();
         assertEquals(List.of(), policy("\n\n").allow());
         assertEquals("rate-limit 7\n", policy("RATE-LIMIT 7/s\n").text(), "rule names in any case");
+    }
+
+    @Test
+    void headerRulesParseNarrowAndKeepOffTheGatewaysHeaders() {
+        Policy agent = policy("request-header X-Api-Key: s3cret\nrequest-header X-Team:web\nremove-request-header Cookie\n");
+        assertEquals(List.of(new Policy.Header("X-Api-Key", "s3cret"), new Policy.Header("X-Team", "web")),
+                agent.setRequestHeaders());
+        assertEquals(List.of("cookie"), agent.removeRequestHeaders());
+        assertTrue(agent.rewritesHeaders());
+        assertEquals(agent, Policy.parse(agent.text()), "round trip");
+        Policy operator = policy("request-header X-Team: ci\nremove-request-header Authorization\n");
+        Policy both = agent.narrowedBy(operator);
+        assertEquals(List.of(new Policy.Header("X-Team", "ci"), new Policy.Header("X-Api-Key", "s3cret")),
+                both.setRequestHeaders(), "the operator's value wins");
+        assertEquals(List.of("cookie", "authorization"), both.removeRequestHeaders());
+        for (String reserved : List.of("Host", "Content-Length", "Transfer-Encoding", "X-Forwarded-For", "Connection",
+                "X-Diglett-User")) {
+            assertThrows(IllegalArgumentException.class, () -> policy("request-header " + reserved + ": x\n"),
+                    reserved);
+            assertThrows(IllegalArgumentException.class, () -> policy("remove-request-header " + reserved + "\n"),
+                    reserved);
+        }
+        assertThrows(IllegalArgumentException.class, () -> policy("request-header X-A: a\u0001b\n"), "control");
+        assertThrows(IllegalArgumentException.class, () -> policy("request-header Bad Name: x\n"));
+        assertThrows(IllegalArgumentException.class, () -> policy("request-header NoColon\n"));
+    }
+
+    @Test
+    void theOperatorsDenyBlocksAreNeverPushedOutAndNothingIsCut() {
+        Policy operator = policy("deny-cidr 203.0.113.0/24\n");
+        StringBuilder many = new StringBuilder();
+        for (int i = 0; i < Policy.MAX_BLOCKS; i++) {
+            many.append("deny-cidr 10.0.").append(i).append(".0/24\n");
+        }
+        IllegalArgumentException over = assertThrows(IllegalArgumentException.class,
+                () -> policy(many.toString()).narrowedBy(operator));
+        assertTrue(over.getMessage().contains("more than 64 blocks"), over.getMessage());
+        assertEquals(Cidr.parse("203.0.113.0/24"), policy("deny-cidr 10.0.0.0/8\n").narrowedBy(operator).deny().get(0),
+                "the operator's first");
+    }
+
+    @Test
+    void blocksAreAddressesOnlyNeverAResolverOrALegacyForm() {
+        for (String bad : List.of("1.2.3.4.5", "10.1/16", "010.0.0.1", "4294967295", "256.0.0.1", "localhost",
+                "10.0.0.0/8\u001b[2J", "::g", "1.2.3")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Cidr.parse(bad), bad);
+            assertTrue(e.getMessage().chars().noneMatch(c -> c < 0x20), "escaped: " + e.getMessage());
+        }
+        assertEquals("10.0.0.0/8", Cidr.parse("10.1.2.3/8").toString());
+        assertEquals("10.0.0.1/32", Cidr.parse("::ffff:10.0.0.1").toString(), "an IPv4-mapped block is IPv4's");
+        assertEquals("10.0.0.0/8", Cidr.parse("::ffff:10.0.0.0/104").toString());
+        assertEquals("2001:db8:0:0:0:0:0:0/32", Cidr.parse("2001:db8::/32").toString());
     }
 }

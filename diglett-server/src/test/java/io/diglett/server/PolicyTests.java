@@ -55,7 +55,13 @@ class PolicyTests {
 
     /** Whether a connection from {@code from} is closed before any byte comes back (an echo otherwise). */
     private static boolean closedAtOnce(String from, int port) throws IOException {
-        try (Socket socket = from(from, port)) {
+        Socket connected;
+        try {
+            connected = from(from, port);
+        } catch (SocketException reset) {
+            return true; // reset before the connect call even returned
+        }
+        try (Socket socket = connected) {
             socket.getOutputStream().write('x');
             InputStream in = socket.getInputStream();
             try {
@@ -176,6 +182,16 @@ class PolicyTests {
             assertTrue(refused.getCause().getMessage().contains("lies outside what the operator allows"),
                     refused.getCause().getMessage());
             assertEquals(404, get("127.0.0.2", http, "ci-outside").status(), "never exposed");
+            // the operator denies 127.0.0.2 too: the live names get it at once, without their agents reconnecting
+            Files.writeString(tokens, "ci-secret ci-* allow-cidr=127.0.0.2/32 deny-cidr=127.0.0.2 rate-limit=50/s\n"
+                    + "free-secret *\n");
+            file.reload();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            int status;
+            do {
+                status = get("127.0.0.2", http, "ci-plain").status();
+            } while (status == 200 && System.nanoTime() < deadline && sleepLittle());
+            assertEquals(403, status, "the new operator policy holds for the live name");
         } finally {
             backend.stop(0);
         }
@@ -193,6 +209,46 @@ class PolicyTests {
             assertEquals(io.diglett.protocol.FrameKind.ERROR.code(), answer.kind());
             assertTrue(answer.text().startsWith("visitor policy refused: unknown policy rule 'oidc-issuer'"),
                     answer.text());
+        }
+    }
+
+    /** Header rules: the backend sees the name's headers, never the client's of those names. */
+    @Test
+    void requestHeaderRulesSetAndRemoveWhatTheBackendSees() throws Exception {
+        GatewayConfig config = GatewayConfig.defaults().withIngress(new IngressSettings(DOMAIN,
+                new HostPort("127.0.0.1", 0), null, null, null));
+        com.sun.net.httpserver.HttpServer headers = com.sun.net.httpserver.HttpServer.create(
+                new InetSocketAddress("127.0.0.1", 0), 0);
+        headers.createContext("/", exchange -> {
+            StringBuilder seen = new StringBuilder();
+            exchange.getRequestHeaders().forEach((name, values) -> seen.append(name.toLowerCase())
+                    .append('=').append(String.join(",", values)).append('\n'));
+            byte[] body = seen.toString().getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        headers.start();
+        try (TunnelFixture fixture = new TunnelFixture(config)) {
+            int port = headers.getAddress().getPort();
+            fixture.expose(agent(fixture, spec("hdr", port,
+                    "request-header X-Api-Key: s3cret\nremove-request-header Cookie\n")));
+            int http = fixture.gateway.httpPort().orElseThrow();
+            try (Socket socket = from("127.0.0.2", http)) {
+                HttpTestClient.Response response = HttpTestClient.exchange(socket, "GET / HTTP/1.1\r\nHost: hdr."
+                        + DOMAIN + "\r\nX-Api-Key: forged\r\nCookie: session=stolen\r\n\r\n");
+                String seen = new String(response.body(), StandardCharsets.UTF_8);
+                assertTrue(seen.contains("x-api-key=s3cret\n"), seen);
+                assertTrue(!seen.contains("forged") && !seen.contains("cookie"), seen);
+            }
+            Agent raw = fixture.agent(agent(fixture, spec("hdr-raw", port, "request-header X-A: b\n")
+                    .withRawPort(true)));
+            ExecutionException refused = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+                    () -> raw.start().get(10, TimeUnit.SECONDS));
+            assertTrue(refused.getCause().getMessage().contains("act on the HTTP ingress only, and 'hdr-raw' also has"
+                    + " a raw port"), refused.getCause().getMessage());
+        } finally {
+            headers.stop(0);
         }
     }
 }

@@ -96,6 +96,11 @@ public final class GatewayAdmin implements AutoCloseable {
         policy.deny().forEach(block -> json.value(block.toString()));
         json.endArray()
                 .name("rateLimit").value(policy.rateLimit())
+                .name("setRequestHeaders").beginArray(); // names only: a value may be a secret (an API key)
+        policy.setRequestHeaders().forEach(header -> json.value(header.name()));
+        json.endArray().name("removeRequestHeaders").beginArray();
+        policy.removeRequestHeaders().forEach(json::value);
+        json.endArray()
                 .name("allowed").value(visitors.allowed())
                 .name("denied").value(visitors.denied())
                 .name("limited").value(visitors.limited())

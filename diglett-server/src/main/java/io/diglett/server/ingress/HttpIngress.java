@@ -1,5 +1,6 @@
 package io.diglett.server.ingress;
 
+import io.diglett.server.link.StreamTarget;
 import io.diglett.server.link.VisitorPolicy;
 import io.diglett.protocol.Reasons;
 import io.diglett.server.link.ClientAddress;
@@ -226,7 +227,7 @@ final class HttpIngress extends IngressBridge {
                 return;
             }
             state = State.FORWARDING;
-            forwardHead(request, target, true);
+            forwardHead(request, target, true, route.tunnel());
             connect(route.tunnel());
         } else if (java.util.Objects.equals(route.tunnel(), tunnel()) && state == State.FORWARDING
                 && route.tunnel().visitors().admit(ClientAddress.remote(ctx.channel()))
@@ -236,7 +237,7 @@ final class HttpIngress extends IngressBridge {
             state = State.ENDED;
             endInput();
         } else if (java.util.Objects.equals(route.tunnel(), tunnel()) && state == State.FORWARDING) {
-            forwardHead(request, target, false);
+            forwardHead(request, target, false, route.tunnel());
         } else {
             // another host on a keep-alive connection: never to this tunnel; let the backend finish, then close
             state = State.ENDED;
@@ -298,7 +299,7 @@ final class HttpIngress extends IngressBridge {
      * Upgrade header is dropped, so the backend answers it as a plain request and the bytes after it are still
      * parsed as HTTP.
      */
-    private void forwardHead(HttpRequest request, RequestTarget target, boolean first) {
+    private void forwardHead(HttpRequest request, RequestTarget target, boolean first, StreamTarget to) {
         responses.requestSent(HttpMethod.HEAD.equals(request.method()));
         HttpHeaders headers = request.headers();
         chunked = HttpUtil.isTransferEncodingChunked(request);
@@ -317,6 +318,11 @@ final class HttpIngress extends IngressBridge {
         headers.set(Ingress.X_FORWARDED_FOR, clientIp);
         headers.set(Ingress.X_FORWARDED_PROTO, https ? "https" : "http");
         headers.set(Ingress.X_FORWARDED_HOST, headers.get(HttpHeaderNames.HOST));
+        io.diglett.protocol.Policy policy = to.visitors().policy();
+        if (policy.rewritesHeaders()) { // the name's header rules: never the framing, Host or X-Forwarded-*
+            policy.removeRequestHeaders().forEach(headers::remove);
+            policy.setRequestHeaders().forEach(rule -> headers.set(rule.name(), rule.value()));
+        }
         ByteBuf head = ctx.alloc().buffer(256 + target.uri().length() + 32 * headers.size());
         head.writeCharSequence(request.method().asciiName(), StandardCharsets.US_ASCII);
         head.writeByte(' ');

@@ -47,6 +47,8 @@ final class LinkNames {
     private String principal;
     /** Policy frames for registrations not registered yet: the policy, or why it is refused. Bounded. */
     private final Map<Integer, Object> policies = new HashMap<>();
+    /** The agent's own policy of a registration being registered, for its tunnel. */
+    private final Map<Integer, Policy> agentPolicies = new HashMap<>();
 
     LinkNames(LinkGroup session, LinkServices services) {
         this.session = session;
@@ -64,6 +66,11 @@ final class LinkNames {
      * does not parse is kept as the reason that Register is refused.
      */
     void policy(Frame frame) {
+        if (tunnels.containsKey(frame.id()) || policies.containsKey(frame.id())) {
+            // after its Register it would never apply: the name would go live without it
+            throw new ProtocolException("Policy for registration " + Integer.toUnsignedString(frame.id())
+                    + (tunnels.containsKey(frame.id()) ? " after its Register" : " twice"));
+        }
         int limit = services.config().get().maxNamesPerAgent();
         if (policies.size() >= limit && !policies.containsKey(frame.id())) {
             throw new ProtocolException("more Policy frames than names an agent may register (" + limit + ")");
@@ -81,17 +88,24 @@ final class LinkNames {
      * The visitor policy in force for {@code request}: the agent's (sent before it) narrowed by the operator's for
      * this principal; a String: why it cannot be enforced.
      */
-    private Object effectivePolicy(int registration, Requests.Register request) {
+    private Object effectivePolicy(int registration, Requests.Register request, boolean raw) {
         Object sent = policies.remove(registration);
         if (sent instanceof String refusal) {
             return refusal;
         }
         Policy agent = sent == null ? Policy.NONE : (Policy) sent;
+        agentPolicies.put(registration, agent);
         Policy effective;
         try {
             effective = agent.narrowedBy(registrations.authenticator().policy(principal));
         } catch (IllegalArgumentException e) {
             return "visitor policy refused: " + e.getMessage();
+        }
+        if (effective.rewritesHeaders() && (raw || request.tlsPassthrough())) {
+            return "visitor policy refused: request-header and remove-request-header act on the HTTP ingress only,"
+                    + " and '" + request.name() + "' " + (request.tlsPassthrough() ? "passes TLS through to its backend"
+                    : services.config().get().ingress().enabled() ? "also has a raw port (raw=on)"
+                    : "is served on a raw port: this gateway has no HTTP ingress");
         }
         if (!effective.none() && registrations.names().shared()) {
             return "visitor policies are not enforced in cluster mode yet: the other nodes would let every client"
@@ -103,7 +117,11 @@ final class LinkNames {
     /** A Register frame: refused at once with an Error, or claimed and bound, then answered. */
     void register(int registration, Requests.Register request) {
         String refusal = problem(registration, request);
-        Object policy = refusal == null ? effectivePolicy(registration, request) : policies.remove(registration);
+        // with the ingress on, it is the only way in unless the agent asks for a raw port (only there does a
+        // backend get forwarding headers the gateway set), or the registrar routes a proxy to the port
+        boolean raw = request.rawPort() || !services.config().get().ingress().enabled()
+                || registrations.registrar().routesToPorts();
+        Object policy = refusal == null ? effectivePolicy(registration, request, raw) : policies.remove(registration);
         if (refusal == null && policy instanceof String why) {
             services.events().refused("policy");
             refusal = why;
@@ -114,11 +132,8 @@ final class LinkNames {
             session.reply(Frame.error(session.alloc(), registration, refusal));
             return;
         }
-        // with the ingress on, it is the only way in unless the agent asks for a raw port (only there does a
-        // backend get forwarding headers the gateway set), or the registrar routes a proxy to the port
-        boolean raw = request.rawPort() || !services.config().get().ingress().enabled()
-                || registrations.registrar().routesToPorts();
         Tunnel tunnel = new Tunnel(request.name(), registration, session, request.tlsPassthrough(), raw);
+        tunnel.agentPolicy(agentPolicies.remove(registration));
         if (!((Policy) policy).none()) {
             tunnel.visitors(new VisitorPolicy((Policy) policy, System::nanoTime));
         }
@@ -325,6 +340,21 @@ final class LinkNames {
             if (denial != null) {
                 return new Withdrawn("authorization for '" + tunnel.name() + "' withdrawn: " + Reasons.of(denial),
                         denial.temporary());
+            }
+        }
+        // the operator's policy may have changed (a token file reload): live names get it now
+        Policy operator = registrations.authenticator().policy(principal);
+        for (Tunnel tunnel : tunnels.values()) {
+            Policy now;
+            try {
+                now = tunnel.agentPolicy().narrowedBy(operator);
+            } catch (IllegalArgumentException e) {
+                return new Withdrawn("visitor policy of '" + tunnel.name() + "' refused: " + e.getMessage(), false);
+            }
+            if (!now.equals(tunnel.visitors().policy())) {
+                log.info("agent {}: the visitor policy of '{}' is now: {}", session.agent(), tunnel.name(),
+                        Printable.of(now.text().strip().replace('\n', ';')));
+                tunnel.visitors(now.none() ? VisitorPolicy.OPEN : new VisitorPolicy(now, System::nanoTime));
             }
         }
         return null;

@@ -30,6 +30,8 @@ public final class Tunnel implements StreamTarget {
     private volatile Instant since;
     private volatile boolean live;
     private volatile VisitorPolicy visitors = VisitorPolicy.OPEN;
+    /** The policy its agent asked for (before the operator's narrowing). */
+    private volatile io.diglett.protocol.Policy agentPolicy = io.diglett.protocol.Policy.NONE;
 
     Tunnel(String name, int registration, LinkGroup group, boolean tlsPassthrough) {
         this(name, registration, group, tlsPassthrough, true);
@@ -53,7 +55,16 @@ public final class Tunnel implements StreamTarget {
         return visitors;
     }
 
-    /** Its visitor policy in force, set before it is bound. */
+    /** The policy its agent asked for. */
+    io.diglett.protocol.Policy agentPolicy() {
+        return agentPolicy;
+    }
+
+    void agentPolicy(io.diglett.protocol.Policy policy) {
+        this.agentPolicy = policy == null ? io.diglett.protocol.Policy.NONE : policy;
+    }
+
+    /** Its visitor policy in force: set before it is bound, replaced when the operator's changes. */
     void visitors(VisitorPolicy policy) {
         this.visitors = policy;
     }

@@ -23,7 +23,10 @@ public final class VisitorPolicy {
         ALLOWED, DENIED, LIMITED
     }
 
-    /** Client addresses whose buckets are kept per name; beyond, the full (idle) ones go first, then any. */
+    /**
+     * Clients (IPv4 addresses, IPv6 /64s) whose buckets are kept per name; beyond, the full (idle) ones go first,
+     * then any.
+     */
     static final int MAX_BUCKETS = 10_000;
 
     /** No rule: everyone at any rate. */
@@ -51,11 +54,11 @@ public final class VisitorPolicy {
             return Decision.ALLOWED;
         }
         InetAddress address = client instanceof InetSocketAddress inet ? inet.getAddress() : null;
-        if (address != null && !policy.admits(address)) {
-            denied.increment();
+        if (address == null ? !policy.allow().isEmpty() : !policy.admits(address)) {
+            denied.increment(); // an address that cannot be told passes no allow rule
             return Decision.DENIED;
         }
-        if (policy.rateLimit() > 0 && address != null && !take(address)) {
+        if (policy.rateLimit() > 0 && address != null && !take(rateKey(address))) {
             limited.increment();
             return Decision.LIMITED;
         }
@@ -66,6 +69,26 @@ public final class VisitorPolicy {
     /** Seconds a limited client should wait (Retry-After): until its bucket has a token again, at least 1. */
     public long retryAfterSeconds() {
         return Math.max(1, (long) Math.ceil(1.0 / Math.max(1, policy.rateLimit())));
+    }
+
+    /**
+     * Whose bucket a client uses: its IPv4 address (an IPv4-mapped one too), or its IPv6 /64, which one subscriber
+     * usually holds whole: a client must not escape its rate by hopping through its own /64.
+     */
+    static InetAddress rateKey(InetAddress address) {
+        byte[] bytes = address.getAddress();
+        if (bytes.length != 16) {
+            return address;
+        }
+        try {
+            if (io.diglett.protocol.Cidr.isMappedV4(bytes)) {
+                return InetAddress.getByAddress(java.util.Arrays.copyOfRange(bytes, 12, 16));
+            }
+            java.util.Arrays.fill(bytes, 8, 16, (byte) 0);
+            return InetAddress.getByAddress(bytes);
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalStateException(e); // 4 or 16 bytes
+        }
     }
 
     private boolean take(InetAddress address) {

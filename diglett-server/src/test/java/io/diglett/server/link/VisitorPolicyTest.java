@@ -56,4 +56,23 @@ class VisitorPolicyTest {
         assertEquals(0, VisitorPolicy.OPEN.buckets());
         assertEquals(0, VisitorPolicy.OPEN.allowed(), "nothing counted without a policy");
     }
+
+    @Test
+    void anIpv6ClientsRateIsItsSlash64s() throws Exception {
+        VisitorPolicy policy = new VisitorPolicy(Policy.parse("rate-limit 1\n"), nanos::get);
+        assertEquals(VisitorPolicy.Decision.ALLOWED,
+                policy.admit(new InetSocketAddress(InetAddress.getByName("2001:db8:1:2::1"), 1)));
+        assertEquals(VisitorPolicy.Decision.LIMITED,
+                policy.admit(new InetSocketAddress(InetAddress.getByName("2001:db8:1:2:ffff::7"), 1)),
+                "another address of the same /64");
+        assertEquals(VisitorPolicy.Decision.ALLOWED,
+                policy.admit(new InetSocketAddress(InetAddress.getByName("2001:db8:1:3::1"), 1)), "another /64");
+        assertEquals(InetAddress.getByName("192.0.2.1"), VisitorPolicy.rateKey(InetAddress.getByName("::ffff:192.0.2.1")));
+    }
+
+    @Test
+    void anAddressThatCannotBeToldPassesNoAllowRule() {
+        VisitorPolicy policy = new VisitorPolicy(Policy.parse("allow-cidr 10.0.0.0/8\n"), nanos::get);
+        assertEquals(VisitorPolicy.Decision.DENIED, policy.admit(new io.netty.channel.local.LocalAddress("x")));
+    }
 }
