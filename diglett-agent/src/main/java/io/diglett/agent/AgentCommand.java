@@ -128,11 +128,30 @@ public final class AgentCommand implements Callable<Integer> {
                     + " Per name: -n web=...,remove-request-header=NAME.")
     List<String> removeRequestHeaders = new ArrayList<>();
 
+    @Option(names = "--basic-auth", paramLabel = "USER:PASSWORD", split = ConfigDefaults.SPLIT,
+            description = "HTTP requests to the names must log in as one of these users (repeatable; 401 otherwise)."
+                    + " The agent sends the gateway a salted slow hash of the password, never the password; prefer the"
+                    + " config file to the command line, which other users of this machine may read. Per name:"
+                    + " -n web=...,basic-auth=USER:PASSWORD. The backend gets the user in X-Diglett-User.")
+    List<String> basicAuth = new ArrayList<>();
+
+    /** {@code USER:PASSWORD} as the policy line that carries its hash. */
+    static String basicAuthLine(String given) {
+        int colon = given.indexOf(':');
+        if (colon <= 0) {
+            throw new IllegalArgumentException("--basic-auth '" + given.replaceAll(":.*", ":...")
+                    + "' is not USER:PASSWORD");
+        }
+        return "basic-auth " + io.diglett.protocol.Policy.BasicCredential.hash(given.substring(0, colon),
+                given.substring(colon + 1)) + "\n";
+    }
+
     /** The agent-wide visitor rules as policy lines (each name adds its own). */
     private String agentWidePolicy() {
         StringBuilder lines = new StringBuilder();
         requestHeaders.forEach(header -> lines.append("request-header ").append(header).append('\n'));
         removeRequestHeaders.forEach(header -> lines.append("remove-request-header ").append(header).append('\n'));
+        basicAuth.forEach(pair -> lines.append(basicAuthLine(pair)));
         allowCidr.forEach(block -> lines.append("allow-cidr ").append(block).append('\n'));
         denyCidr.forEach(block -> lines.append("deny-cidr ").append(block).append('\n'));
         if (rateLimit != null) {
@@ -325,6 +344,8 @@ public final class AgentCommand implements Callable<Integer> {
     static final class NameConverter implements CommandLine.ITypeConverter<NameArg> {
         @Override
         public NameArg convert(String value) {
+            // a usage error never repeats a password given here
+            String shown = value.replaceAll("basic-auth=[^,]*", "basic-auth=USER:...");
             String[] parts = value.split(",", -1);
             String head = parts[0];
             int equals = head.indexOf('=');
@@ -347,20 +368,27 @@ public final class AgentCommand implements Callable<Integer> {
                     passthrough = true;
                 } else if (option.equals("raw=on") || option.equals("raw=off")) {
                     raw = option.equals("raw=on");
+                } else if (option.startsWith("basic-auth=")) {
+                    try {
+                        policy.append(basicAuthLine(option.substring("basic-auth=".length())));
+                    } catch (IllegalArgumentException e) {
+                        throw new CommandLine.TypeConversionException(e.getMessage());
+                    }
                 } else if (option.startsWith("allow-cidr=") || option.startsWith("deny-cidr=")
                         || option.startsWith("rate-limit=") || option.startsWith("request-header=")
                         || option.startsWith("remove-request-header=")) {
                     policy.append(option.replaceFirst("=", " ")).append('\n');
                 } else {
-                    throw new CommandLine.TypeConversionException("'" + value + "': unknown option '" + option
+                    throw new CommandLine.TypeConversionException("'" + shown + "': unknown option '" + option
                             + "' (known: proxy=v1, proxy=v2, tls=passthrough, raw=on, raw=off, allow-cidr=CIDR,"
-                            + " deny-cidr=CIDR, rate-limit=N/s, request-header=NAME:VALUE, remove-request-header=NAME)");
+                            + " deny-cidr=CIDR, rate-limit=N/s, request-header=NAME:VALUE, remove-request-header=NAME,"
+                            + " basic-auth=USER:PASSWORD)");
                 }
             }
             try {
                 io.diglett.protocol.Policy.parse(policy.toString());
             } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException("'" + value + "': " + e.getMessage());
+                throw new CommandLine.TypeConversionException("'" + shown + "': " + e.getMessage());
             }
             return new NameArg(name, target, proxy, passthrough, raw, policy.toString());
         }

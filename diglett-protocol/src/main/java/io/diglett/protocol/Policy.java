@@ -19,6 +19,7 @@ import java.util.Locale;
  * rate-limit 20
  * request-header X-Api-Key: s3cret
  * remove-request-header Cookie
+ * basic-auth alice:pbkdf2-sha256:310000:SALT:HASH
  * </pre>
  * A rule this version does not know is refused by name, so an agent never believes a gateway enforces what it
  * does not. The operator's own policy for a token narrows the agent's ({@link #narrowedBy}).
@@ -29,12 +30,15 @@ import java.util.Locale;
  * @param setRequestHeaders    headers the gateway sets on every request it forwards (HTTP only), replacing the
  *                             client's of that name
  * @param removeRequestHeaders headers the gateway removes from every request it forwards (HTTP only), lower case
+ * @param basicAuth            users one of whom a request must name with its password (HTTP only); empty: none
  */
 public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Header> setRequestHeaders,
-                     List<String> removeRequestHeaders) {
+                     List<String> removeRequestHeaders, List<BasicCredential> basicAuth) {
 
     /** No rule: everyone, at any rate. */
-    public static final Policy NONE = new Policy(List.of(), List.of(), 0, List.of(), List.of());
+    public static final Policy NONE = new Policy(List.of(), List.of(), 0, List.of(), List.of(), List.of());
+    /** Users of basic auth, at most. */
+    public static final int MAX_USERS = 32;
     /** Header rules of each kind, at most. */
     public static final int MAX_HEADERS = 32;
     /**
@@ -78,7 +82,13 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
 
     /** The address rules and rate alone. */
     public Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit) {
-        this(allow, deny, rateLimit, List.of(), List.of());
+        this(allow, deny, rateLimit, List.of(), List.of(), List.of());
+    }
+
+    /** Without basic auth. */
+    public Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Header> setRequestHeaders,
+                  List<String> removeRequestHeaders) {
+        this(allow, deny, rateLimit, setRequestHeaders, removeRequestHeaders, List.of());
     }
     /** The first version with Policy frames. */
     public static final int SINCE = 6;
@@ -98,6 +108,10 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
             throw new IllegalArgumentException("rate-limit must be 1 to " + MAX_RATE + " per second");
         }
         setRequestHeaders = List.copyOf(setRequestHeaders);
+        basicAuth = List.copyOf(basicAuth);
+        if (basicAuth.size() > MAX_USERS) {
+            throw new IllegalArgumentException("at most " + MAX_USERS + " basic-auth users");
+        }
         removeRequestHeaders = removeRequestHeaders.stream().map(Policy::headerName).distinct().toList();
         if (setRequestHeaders.size() > MAX_HEADERS || removeRequestHeaders.size() > MAX_HEADERS) {
             throw new IllegalArgumentException("at most " + MAX_HEADERS + " request-header and " + MAX_HEADERS
@@ -110,9 +124,94 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         return allow.isEmpty() && deny.isEmpty() && rateLimit == 0 && !rewritesHeaders();
     }
 
-    /** Whether it sets or removes request headers: rules only the HTTP ingress can apply. */
+    /**
+     * A basic-auth user and the salted slow hash of its password, never the password:
+     * {@code pbkdf2-sha256:ITERATIONS:SALT:HASH} (PBKDF2 with HMAC-SHA256 from the JDK; salt and hash in base64).
+     */
+    public record BasicCredential(String user, int iterations, byte[] salt, byte[] hash) {
+
+        /** What an agent uses: the OWASP figure for PBKDF2-HMAC-SHA256 (2021). */
+        public static final int ITERATIONS = 310_000;
+
+        public BasicCredential {
+            if (user.isEmpty() || user.length() > 64 || user.indexOf(':') >= 0
+                    || !user.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+                throw new IllegalArgumentException("basic-auth user '" + Printable.of(user) + "' must be 1-64"
+                        + " visible ASCII characters without ':'");
+            }
+            if (iterations < 100_000 || iterations > 10_000_000 || salt.length < 16 || salt.length > 64
+                    || hash.length != 32) {
+                throw new IllegalArgumentException("basic-auth '" + Printable.of(user) + "': not a pbkdf2-sha256 hash"
+                        + " of 100,000 to 10,000,000 iterations with a salt of 16 to 64 bytes");
+            }
+            salt = salt.clone();
+            hash = hash.clone();
+        }
+
+        /** The credential of {@code user} with {@code password}, hashed with a new random salt (slow, on purpose). */
+        public static BasicCredential hash(String user, String password) {
+            byte[] salt = new byte[16];
+            new java.security.SecureRandom().nextBytes(salt);
+            return new BasicCredential(user, ITERATIONS, salt, derive(password, salt, ITERATIONS));
+        }
+
+        /** Whether {@code password} is this user's: the slow derivation, compared in constant time. */
+        public boolean matches(String password) {
+            return java.security.MessageDigest.isEqual(hash, derive(password, salt, iterations));
+        }
+
+        private static byte[] derive(String password, byte[] salt, int iterations) {
+            javax.crypto.spec.PBEKeySpec spec = new javax.crypto.spec.PBEKeySpec(password.toCharArray(), salt,
+                    iterations, 256);
+            try {
+                return javax.crypto.SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(spec)
+                        .getEncoded();
+            } catch (java.security.GeneralSecurityException e) {
+                throw new IllegalStateException("the JDK has no PBKDF2WithHmacSHA256", e);
+            } finally {
+                spec.clearPassword();
+            }
+        }
+
+        /** {@code USER:pbkdf2-sha256:ITERATIONS:SALT:HASH}. */
+        static BasicCredential parse(String text) {
+            String[] parts = text.split(":", -1);
+            if (parts.length != 5 || !parts[1].equals("pbkdf2-sha256")) {
+                throw new IllegalArgumentException("basic-auth must be USER:pbkdf2-sha256:ITERATIONS:SALT:HASH (the"
+                        + " agent hashes the password it is given)");
+            }
+            try {
+                java.util.Base64.Decoder base64 = java.util.Base64.getDecoder();
+                return new BasicCredential(parts[0], Integer.parseInt(parts[2]), base64.decode(parts[3]),
+                        base64.decode(parts[4]));
+            } catch (IllegalArgumentException e) { // NumberFormatException and bad base64 included
+                throw new IllegalArgumentException("basic-auth '" + Printable.of(parts[0]) + "': "
+                        + Printable.of(e.getMessage()));
+            }
+        }
+
+        @Override
+        public String toString() {
+            java.util.Base64.Encoder base64 = java.util.Base64.getEncoder();
+            return user + ":pbkdf2-sha256:" + iterations + ":" + base64.encodeToString(salt) + ":"
+                    + base64.encodeToString(hash);
+        }
+
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof BasicCredential c && c.user.equals(user) && c.iterations == iterations
+                    && java.util.Arrays.equals(c.salt, salt) && java.util.Arrays.equals(c.hash, hash);
+        }
+
+        @Override
+        public int hashCode() {
+            return user.hashCode() * 31 + java.util.Arrays.hashCode(hash);
+        }
+    }
+
+    /** Whether it sets or removes request headers, or asks for basic auth: rules only the HTTP ingress can apply. */
     public boolean rewritesHeaders() {
-        return !setRequestHeaders.isEmpty() || !removeRequestHeaders.isEmpty();
+        return !setRequestHeaders.isEmpty() || !removeRequestHeaders.isEmpty() || !basicAuth.isEmpty();
     }
 
     /** Whether {@code client} passes the address rules: not denied, and allowed (or no allow rule). */
@@ -185,7 +284,9 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
             throw new IllegalArgumentException("with the operator's rules the policy has more than " + MAX_BLOCKS
                     + " blocks or " + MAX_HEADERS + " header rules of a kind");
         }
-        return new Policy(allowed, denied, rate, set, removed);
+        // basic auth: the operator's users when it names any (the operator decides who logs in), else the agent's
+        return new Policy(allowed, denied, rate, set, removed, operator.basicAuth.isEmpty() ? basicAuth
+                : operator.basicAuth);
     }
 
     /** The rules as the frame carries them. */
@@ -198,6 +299,7 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         }
         setRequestHeaders.forEach(h -> text.append("request-header ").append(h).append('\n'));
         removeRequestHeaders.forEach(h -> text.append("remove-request-header ").append(h).append('\n'));
+        basicAuth.forEach(c -> text.append("basic-auth ").append(c).append('\n'));
         return text.toString();
     }
 
@@ -231,6 +333,7 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         List<Cidr> deny = new ArrayList<>();
         List<Header> set = new ArrayList<>();
         List<String> remove = new ArrayList<>();
+        List<BasicCredential> users = new ArrayList<>();
         int rate = 0;
         for (String line : text.split("\n")) {
             if (line.isBlank()) {
@@ -245,12 +348,13 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
                 case "rate-limit" -> rate = rate(value);
                 case "request-header" -> set.add(header(value));
                 case "remove-request-header" -> remove.add(value);
+                case "basic-auth" -> users.add(BasicCredential.parse(value));
                 default -> throw new IllegalArgumentException("unknown policy rule '" + Printable.of(rule)
-                        + "' (this gateway enforces allow-cidr, deny-cidr, rate-limit, request-header and"
-                        + " remove-request-header): upgrade the gateway");
+                        + "' (this gateway enforces allow-cidr, deny-cidr, rate-limit, request-header,"
+                        + " remove-request-header and basic-auth): upgrade the gateway");
             }
         }
-        return new Policy(allow, deny, rate, set, remove);
+        return new Policy(allow, deny, rate, set, remove, users);
     }
 
     /** {@code NAME: VALUE} (or {@code NAME:VALUE}). */

@@ -135,4 +135,22 @@ class PolicyTest {
         assertEquals("10.0.0.0/8", Cidr.parse("::ffff:10.0.0.0/104").toString());
         assertEquals("2001:db8:0:0:0:0:0:0/32", Cidr.parse("2001:db8::/32").toString());
     }
+
+    @Test
+    void basicAuthCarriesASlowSaltedHashAndTheOperatorsUsersWin() {
+        Policy.BasicCredential alice = Policy.BasicCredential.hash("alice", "s3cret");
+        assertTrue(alice.matches("s3cret"));
+        assertFalse(alice.matches("s3cret "));
+        assertTrue(!alice.toString().contains("s3cret") && alice.toString().startsWith("alice:pbkdf2-sha256:310000:"));
+        Policy agent = policy("basic-auth " + alice + "\n");
+        assertEquals(List.of(alice), agent.basicAuth());
+        assertEquals(agent, Policy.parse(agent.text()));
+        assertTrue(agent.rewritesHeaders(), "HTTP only");
+        Policy.BasicCredential ops = Policy.BasicCredential.hash("ops", "x");
+        assertEquals(List.of(ops), agent.narrowedBy(policy("basic-auth " + ops + "\n")).basicAuth());
+        assertEquals(List.of(alice), agent.narrowedBy(Policy.NONE).basicAuth());
+        assertThrows(IllegalArgumentException.class, () -> policy("basic-auth alice:secret\n"), "never a password");
+        assertThrows(IllegalArgumentException.class, () -> policy("basic-auth alice:pbkdf2-sha256:1000:AAAA:AAAA\n"),
+                "too few iterations, a short salt");
+    }
 }

@@ -208,23 +208,37 @@ class PolicyTests {
         }
     }
 
+    /** What a backend says about a request it got. */
+    private interface Saying {
+        String about(com.sun.net.httpserver.HttpExchange exchange) throws IOException;
+    }
+
+    /** An HTTP backend on 127.0.0.1 that answers each request 200 with what {@code saying} says of it. */
+    private static com.sun.net.httpserver.HttpServer backendSaying(Saying saying) throws IOException {
+        com.sun.net.httpserver.HttpServer server = com.sun.net.httpserver.HttpServer.create(
+                new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/", exchange -> {
+            byte[] body = saying.about(exchange).getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        server.start();
+        return server;
+    }
+
     /** Header rules: the backend sees the name's headers, never the client's of those names. */
     @Test
     void requestHeaderRulesSetAndRemoveWhatTheBackendSees() throws Exception {
         GatewayConfig config = GatewayConfig.defaults().withIngress(new IngressSettings(DOMAIN,
                 new HostPort("127.0.0.1", 0), null, null, null));
-        com.sun.net.httpserver.HttpServer headers = com.sun.net.httpserver.HttpServer.create(
-                new InetSocketAddress("127.0.0.1", 0), 0);
-        headers.createContext("/", exchange -> {
+        com.sun.net.httpserver.HttpServer headers = backendSaying(exchange -> {
             StringBuilder seen = new StringBuilder();
             exchange.getRequestHeaders().forEach((name, values) -> seen.append(name.toLowerCase())
                     .append('=').append(String.join(",", values)).append('\n'));
-            byte[] body = seen.toString().getBytes(StandardCharsets.UTF_8);
-            exchange.sendResponseHeaders(200, body.length);
-            exchange.getResponseBody().write(body);
-            exchange.close();
+            return seen.append("body=").append(new String(exchange.getRequestBody().readAllBytes(),
+                    StandardCharsets.UTF_8)).toString();
         });
-        headers.start();
         try (TunnelFixture fixture = new TunnelFixture(config)) {
             int port = headers.getAddress().getPort();
             fixture.expose(agent(fixture, spec("hdr", port,
@@ -232,10 +246,10 @@ class PolicyTests {
             int http = fixture.gateway.httpPort().orElseThrow();
             try (Socket socket = from("127.0.0.2", http)) {
                 HttpTestClient.Response response = HttpTestClient.exchange(socket, "GET / HTTP/1.1\r\nHost: hdr."
-                        + DOMAIN + "\r\nX-Api-Key: forged\r\nCookie: session=stolen\r\n\r\n");
+                        + DOMAIN + "\r\nX-Api-Key: forged\r\nCookie: session=stolen\r\nX-Diglett-User: mallory\r\n\r\n");
                 String seen = new String(response.body(), StandardCharsets.UTF_8);
                 assertTrue(seen.contains("x-api-key=s3cret\n"), seen);
-                assertTrue(!seen.contains("forged") && !seen.contains("cookie"), seen);
+                assertTrue(!seen.contains("forged") && !seen.contains("cookie") && !seen.contains("mallory"), seen);
             }
             Agent raw = fixture.agent(agent(fixture, spec("hdr-raw", port, "request-header X-A: b\n")
                     .withRawPort(true)));
@@ -245,6 +259,51 @@ class PolicyTests {
                     + " a raw port"), refused.getCause().getMessage());
         } finally {
             headers.stop(0);
+        }
+    }
+
+    /** Basic auth: 401 without valid credentials; with them the backend gets the user, never the password. */
+    @Test
+    void basicAuthAsksForAUserAndTheBackendSeesWhoNotThePassword() throws Exception {
+        GatewayConfig config = GatewayConfig.defaults().withIngress(new IngressSettings(DOMAIN,
+                new HostPort("127.0.0.1", 0), null, null, null));
+        com.sun.net.httpserver.HttpServer echo = backendSaying(exchange -> "user="
+                + exchange.getRequestHeaders().getFirst("X-Diglett-User") + " authorization="
+                + exchange.getRequestHeaders().getFirst("Authorization") + " body="
+                + new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+        String alice = "Basic " + java.util.Base64.getEncoder().encodeToString("alice:s3cret".getBytes(
+                StandardCharsets.UTF_8));
+        String wrong = "Basic " + java.util.Base64.getEncoder().encodeToString("alice:guess".getBytes(
+                StandardCharsets.UTF_8));
+        String nobody = "Basic " + java.util.Base64.getEncoder().encodeToString("mallory:s3cret".getBytes(
+                StandardCharsets.UTF_8));
+        try (TunnelFixture fixture = new TunnelFixture(config)) {
+            String line = "basic-auth " + Policy.BasicCredential.hash("alice", "s3cret") + "\n";
+            assertTrue(!line.contains("s3cret"), "the policy carries a hash, never the password");
+            fixture.expose(agent(fixture, spec("locked", echo.getAddress().getPort(), line)));
+            int http = fixture.gateway.httpPort().orElseThrow();
+            HttpTestClient.Response missing = get("127.0.0.2", http, "locked");
+            assertEquals(401, missing.status());
+            assertEquals("Basic realm=\"locked.policy.test\", charset=\"UTF-8\"", missing.headers().get("www-authenticate"));
+            for (String refused : List.of(wrong, nobody, "Basic !!!", "Bearer x")) {
+                try (Socket socket = from("127.0.0.2", http)) {
+                    assertEquals(401, HttpTestClient.exchange(socket, "GET / HTTP/1.1\r\nHost: locked." + DOMAIN
+                            + "\r\nAuthorization: " + refused + "\r\n\r\n").status(), refused);
+                }
+            }
+            try (Socket socket = from("127.0.0.2", http)) {
+                // the first request waits for the password check with its body read: the body arrives whole
+                HttpTestClient.Response first = HttpTestClient.exchange(socket, "POST / HTTP/1.1\r\nHost: locked."
+                        + DOMAIN + "\r\nAuthorization: " + alice + "\r\nX-Diglett-User: mallory\r\n"
+                        + "Content-Length: 5\r\n\r\nhello");
+                assertEquals(200, first.status());
+                assertEquals("user=alice authorization=null body=hello", new String(first.body(), StandardCharsets.UTF_8));
+                HttpTestClient.Response again = HttpTestClient.exchange(socket, "GET / HTTP/1.1\r\nHost: locked."
+                        + DOMAIN + "\r\nAuthorization: " + alice + "\r\n\r\n");
+                assertEquals(200, again.status(), "the same connection, verified once");
+            }
+        } finally {
+            echo.stop(0);
         }
     }
 }

@@ -121,6 +121,18 @@ final class HttpIngress extends IngressBridge {
         }
     }
 
+    /** A first request waiting for its password check: its head, target, name and the body read with it. */
+    private HttpRequest held;
+    private RequestTarget heldTarget;
+    private StreamTarget heldTunnel;
+    private String heldHost;
+    private final java.util.List<HttpContent> heldBody = new java.util.ArrayList<>();
+    /** The basic-auth user the requests of this connection named, once verified. */
+    private String user;
+
+    /** Pieces of a held request's body, at most (reads stop while a password is checked). */
+    static final int MAX_HELD = 64;
+
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         ctx.read();
@@ -129,6 +141,18 @@ final class HttpIngress extends IngressBridge {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (held != null) {
+            // a password check is under way: what was read with the request waits for it
+            if (msg instanceof HttpContent content && heldBody.size() < MAX_HELD) {
+                heldBody.add(content);
+            } else {
+                ReferenceCountUtil.release(msg);
+                if (heldBody.size() >= MAX_HELD) {
+                    ctx.close();
+                }
+            }
+            return;
+        }
         if (msg instanceof HttpRequest request) {
             readingRequest = true;
             onRequest(request);
@@ -148,7 +172,7 @@ final class HttpIngress extends IngressBridge {
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        if (state == State.ROUTING && !answered) {
+        if (state == State.ROUTING && !answered && held == null) {
             ctx.read(); // the request head is not complete yet
         }
         ctx.fireChannelReadComplete();
@@ -226,12 +250,33 @@ final class HttpIngress extends IngressBridge {
                 errorPage(IngressPages.rateLimited(route.host(), route.tunnel().visitors().retryAfterSeconds()));
                 return;
             }
+            if (route.tunnel().visitors().asksLogin()) {
+                VisitorPolicy.Login login = route.tunnel().visitors().login(
+                        request.headers().get(HttpHeaderNames.AUTHORIZATION));
+                if (login.refused()) {
+                    errorPage(IngressPages.unauthorized(route.host()));
+                    return;
+                }
+                if (login.user() == null) {
+                    // the slow check runs on the password thread; this connection reads nothing meanwhile
+                    held = request;
+                    heldTarget = target;
+                    heldTunnel = route.tunnel();
+                    heldHost = route.host();
+                    login.check().whenComplete((who, error) -> ctx.executor().execute(() -> checked(who, error)));
+                    return;
+                }
+                user = login.user();
+            }
             state = State.FORWARDING;
             forwardHead(request, target, true, route.tunnel());
             connect(route.tunnel());
         } else if (java.util.Objects.equals(route.tunnel(), tunnel()) && state == State.FORWARDING
-                && route.tunnel().visitors().admit(ClientAddress.remote(ctx.channel()))
-                        != VisitorPolicy.Decision.ALLOWED) {
+                && (route.tunnel().visitors().admit(ClientAddress.remote(ctx.channel()))
+                        != VisitorPolicy.Decision.ALLOWED || route.tunnel().visitors().asksLogin()
+                        && !java.util.Objects.equals(user, route.tunnel().visitors().verifiedUser(
+                                request.headers().get(HttpHeaderNames.AUTHORIZATION))))) {
+            // (or its credentials are not the verified ones of this connection: it ends, the next one checks them)
             // over the name's rate on a keep-alive connection: the responses before it finish, then the connection
             // ends; the client's next connection is answered 429
             state = State.ENDED;
@@ -299,6 +344,36 @@ final class HttpIngress extends IngressBridge {
      * Upgrade header is dropped, so the backend answers it as a plain request and the bytes after it are still
      * parsed as HTTP.
      */
+    /** The password check of the held request ended: its user ({@code null}: wrong), or {@code error}. */
+    private void checked(String who, Throwable error) {
+        HttpRequest request = held;
+        held = null;
+        java.util.List<HttpContent> body = new java.util.ArrayList<>(heldBody);
+        heldBody.clear();
+        if (!ctx.channel().isActive() || answered) {
+            body.forEach(ReferenceCountUtil::release);
+            return;
+        }
+        if (error != null || who == null) {
+            body.forEach(ReferenceCountUtil::release);
+            errorPage(error != null ? IngressPages.unavailable(heldTunnel.name(), "too many password checks waiting")
+                    : IngressPages.unauthorized(heldHost));
+            return;
+        }
+        user = who;
+        state = State.FORWARDING;
+        forwardHead(request, heldTarget, true, heldTunnel);
+        connect(heldTunnel);
+        body.forEach(this::onContent);
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        heldBody.forEach(ReferenceCountUtil::release);
+        heldBody.clear();
+        super.handlerRemoved(ctx);
+    }
+
     private void forwardHead(HttpRequest request, RequestTarget target, boolean first, StreamTarget to) {
         responses.requestSent(HttpMethod.HEAD.equals(request.method()));
         HttpHeaders headers = request.headers();
@@ -323,6 +398,11 @@ final class HttpIngress extends IngressBridge {
             policy.removeRequestHeaders().forEach(headers::remove);
             policy.setRequestHeaders().forEach(rule -> headers.set(rule.name(), rule.value()));
         }
+        headers.remove(X_DIGLETT_USER); // only the gateway says who logged in
+        if (!policy.basicAuth().isEmpty()) {
+            headers.remove(HttpHeaderNames.AUTHORIZATION); // the password stays at the gateway
+            headers.set(X_DIGLETT_USER, user);
+        }
         ByteBuf head = ctx.alloc().buffer(256 + target.uri().length() + 32 * headers.size());
         head.writeCharSequence(request.method().asciiName(), StandardCharsets.US_ASCII);
         head.writeByte(' ');
@@ -336,6 +416,9 @@ final class HttpIngress extends IngressBridge {
     }
 
     private static final int CRLF = ('\r' << 8) | '\n';
+
+    /** The user a request's basic auth named, set by the gateway for the backend; a client's own never passes. */
+    static final io.netty.util.AsciiString X_DIGLETT_USER = io.netty.util.AsciiString.cached("x-diglett-user");
 
     /** Headers a Connection option never removes: the request's framing and host, which the gateway read too. */
     private static final java.util.Set<String> NEVER_HOP_BY_HOP = java.util.Set.of("host", "content-length",

@@ -37,6 +37,15 @@ final class IngressPages {
                 "Your address has as many connections open to this gateway as it may. Close some, then try again.");
     }
 
+    /** 401 asking for basic auth (the name's visitor policy names its users). */
+    static ByteBuf unauthorized(String host) {
+        String realm = host.replaceAll("[^A-Za-z0-9.-]", "");
+        String body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>401 Unauthorized</title></head>\n"
+                + "<body><h1>Log in</h1>\n<p>" + html(host) + " asks for a user name and password.</p>\n</body></html>\n";
+        return response(401, "Unauthorized", "WWW-Authenticate: Basic realm=\"" + realm + "\", charset=\"UTF-8\"\r\n",
+                body);
+    }
+
     /** 403 for a client the name's visitor policy does not admit (its address rules). */
     static ByteBuf forbidden(String host) {
         return page(403, "Forbidden", "Not allowed", "Your address may not reach " + html(host) + ".");
