@@ -267,8 +267,9 @@ class PolicyTests {
     void basicAuthAsksForAUserAndTheBackendSeesWhoNotThePassword() throws Exception {
         GatewayConfig config = GatewayConfig.defaults().withIngress(new IngressSettings(DOMAIN,
                 new HostPort("127.0.0.1", 0), null, null, null));
-        com.sun.net.httpserver.HttpServer echo = backendSaying(exchange -> "user="
-                + exchange.getRequestHeaders().getFirst("X-Diglett-User") + " authorization="
+        java.util.Queue<String> paths = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        com.sun.net.httpserver.HttpServer echo = backendSaying(exchange -> (paths.add(exchange.getRequestURI()
+                .getPath()) ? "user=" : "") + exchange.getRequestHeaders().getFirst("X-Diglett-User") + " authorization="
                 + exchange.getRequestHeaders().getFirst("Authorization") + " body="
                 + new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
         String alice = "Basic " + java.util.Base64.getEncoder().encodeToString("alice:s3cret".getBytes(
@@ -302,6 +303,27 @@ class PolicyTests {
                         + DOMAIN + "\r\nAuthorization: " + alice + "\r\n\r\n");
                 assertEquals(200, again.status(), "the same connection, verified once");
             }
+            try (Socket socket = from("127.0.0.3", http)) {
+                // a request pipelined behind one whose password is being checked is never taken for its body,
+                // and without credentials of its own it is not forwarded: the connection ends after the first
+                String smuggled = "GET /smuggled HTTP/1.1\r\nHost: locked." + DOMAIN + "\r\nX-Diglett-User: admin\r\n\r\n";
+                socket.getOutputStream().write(("POST / HTTP/1.1\r\nHost: locked." + DOMAIN + "\r\nAuthorization: "
+                        + alice + "\r\nContent-Length: 5\r\n\r\nhello"
+                        + "POST / HTTP/1.1\r\nHost: locked." + DOMAIN + "\r\nContent-Length: " + smuggled.length()
+                        + "\r\n\r\n" + smuggled).getBytes(StandardCharsets.ISO_8859_1));
+                HttpTestClient.Response first = HttpTestClient.read(socket.getInputStream());
+                assertEquals("user=alice authorization=null body=hello", new String(first.body(), StandardCharsets.UTF_8));
+                org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                        () -> HttpTestClient.read(socket.getInputStream()),
+                        "no second response: the connection ended");
+            }
+            // requests reach the backend in the order sent: once a later one arrives, the smuggled one would have
+            try (Socket socket = from("127.0.0.2", http)) {
+                assertEquals(200, HttpTestClient.exchange(socket, "GET /later HTTP/1.1\r\nHost: locked." + DOMAIN
+                        + "\r\nAuthorization: " + alice + "\r\n\r\n").status());
+            }
+            assertTrue(!paths.contains("/smuggled"), "the unchecked request's body, a request itself, never reached"
+                    + " the backend: " + paths);
         } finally {
             echo.stop(0);
         }

@@ -163,7 +163,8 @@ final class AcmeClient {
                 renewal = certificate.getRenewalInfo().getRandomProposal(null);
             }
         } catch (RuntimeException e) { // acme4j loads the renewal information lazily, failing unchecked
-            log.debug("no renewal information for {}: {}", domains.get(0), e.toString());
+            log.debug("no renewal information for {}: {}", domains.get(0), io.diglett.protocol.Printable.of(
+                    io.diglett.protocol.Reasons.of(e)));
         }
         return new Issued(certificate.getCertificateChain(), renewal);
     }

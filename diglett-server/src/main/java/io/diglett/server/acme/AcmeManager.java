@@ -137,7 +137,11 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         for (String result : List.of("issued", "renewed", "failed", "limited")) {
             orders.put(result, new LongAdder());
         }
-        store.onCertificateStored(subject -> worker.execute(() -> storedElsewhere(subject)));
+        store.onCertificateStored(subject -> {
+            if (!worker.isShutdown()) {
+                worker.execute(() -> storedElsewhere(subject));
+            }
+        });
     }
 
     /**
@@ -404,13 +408,14 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         Instant until = null;
         List<Instant> all = issued.stream().map(AcmeStore.Issuance::at).sorted().toList();
         if (all.size() >= settings.weeklyLimit()) {
-            until = all.isEmpty() ? now.plus(WEEK) : all.get(all.size() - settings.weeklyLimit()).plus(WEEK);
+            until = settings.weeklyLimit() == 0 ? now.plus(WEEK)
+                    : all.get(all.size() - settings.weeklyLimit()).plus(WEEK);
         }
         if (subject.kind == Kind.NAME) {
             List<Instant> token = issued.stream().filter(i -> i.token().equals(subject.token))
                     .map(AcmeStore.Issuance::at).sorted().toList();
             if (token.size() >= settings.weeklyPerToken()) {
-                Instant free = token.isEmpty() ? now.plus(WEEK)
+                Instant free = settings.weeklyPerToken() == 0 ? now.plus(WEEK)
                         : token.get(token.size() - settings.weeklyPerToken()).plus(WEEK);
                 until = until == null || free.isAfter(until) ? free : until;
             }
@@ -712,7 +717,7 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
                 }
                 promise.trySuccess(built.getValue());
             } catch (IOException | RuntimeException e) {
-                log.warn("ACME: the validation answer for {} is not usable: {}", host, Reasons.of(e));
+                log.warn("ACME: the validation answer for {} is not usable: {}", Printable.of(host), Reasons.of(e));
                 promise.trySuccess(null);
             }
         });
@@ -721,12 +726,12 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
 
     @Override
     public void close() {
+        store.close(); // first: no more polls that would hand the worker work
         worker.shutdownNow();
         try {
             worker.awaitTermination(5, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        store.close();
     }
 }

@@ -121,16 +121,19 @@ final class HttpIngress extends IngressBridge {
         }
     }
 
-    /** A first request waiting for its password check: its head, target, name and the body read with it. */
-    private HttpRequest held;
-    private RequestTarget heldTarget;
-    private StreamTarget heldTunnel;
-    private String heldHost;
-    private final java.util.List<HttpContent> heldBody = new java.util.ArrayList<>();
+    /**
+     * A first request waiting for its password check: its head, target, name and host, and every message read after
+     * it (its body, and any request pipelined behind it), replayed in order once the check ends.
+     */
+    private record Held(HttpRequest request, RequestTarget target, StreamTarget tunnel, String host,
+                        java.util.List<Object> after) {
+    }
+
+    private Held held;
     /** The basic-auth user the requests of this connection named, once verified. */
     private String user;
 
-    /** Pieces of a held request's body, at most (reads stop while a password is checked). */
+    /** Messages held behind a request whose password is checked, at most (reads stop meanwhile). */
     static final int MAX_HELD = 64;
 
     @Override
@@ -142,14 +145,13 @@ final class HttpIngress extends IngressBridge {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (held != null) {
-            // a password check is under way: what was read with the request waits for it
-            if (msg instanceof HttpContent content && heldBody.size() < MAX_HELD) {
-                heldBody.add(content);
+            // a password check is under way: whatever was read with the request waits for it, in order (a
+            // pipelined request included: it is routed and checked like any other once its turn comes)
+            if (held.after().size() < MAX_HELD) {
+                held.after().add(msg);
             } else {
                 ReferenceCountUtil.release(msg);
-                if (heldBody.size() >= MAX_HELD) {
-                    ctx.close();
-                }
+                ctx.close();
             }
             return;
         }
@@ -259,10 +261,7 @@ final class HttpIngress extends IngressBridge {
                 }
                 if (login.user() == null) {
                     // the slow check runs on the password thread; this connection reads nothing meanwhile
-                    held = request;
-                    heldTarget = target;
-                    heldTunnel = route.tunnel();
-                    heldHost = route.host();
+                    held = new Held(request, target, route.tunnel(), route.host(), new java.util.ArrayList<>());
                     login.check().whenComplete((who, error) -> ctx.executor().execute(() -> checked(who, error)));
                     return;
                 }
@@ -346,31 +345,30 @@ final class HttpIngress extends IngressBridge {
      */
     /** The password check of the held request ended: its user ({@code null}: wrong), or {@code error}. */
     private void checked(String who, Throwable error) {
-        HttpRequest request = held;
+        Held was = held;
         held = null;
-        java.util.List<HttpContent> body = new java.util.ArrayList<>(heldBody);
-        heldBody.clear();
-        if (!ctx.channel().isActive() || answered) {
-            body.forEach(ReferenceCountUtil::release);
-            return;
-        }
-        if (error != null || who == null) {
-            body.forEach(ReferenceCountUtil::release);
-            errorPage(error != null ? IngressPages.unavailable(heldTunnel.name(), "too many password checks waiting")
-                    : IngressPages.unauthorized(heldHost));
+        if (!ctx.channel().isActive() || answered || error != null || who == null) {
+            was.after().forEach(ReferenceCountUtil::release);
+            if (ctx.channel().isActive() && !answered) {
+                errorPage(error != null ? IngressPages.unavailable(was.tunnel().name(),
+                        "too many password checks waiting") : IngressPages.unauthorized(was.host()));
+            }
             return;
         }
         user = who;
         state = State.FORWARDING;
-        forwardHead(request, heldTarget, true, heldTunnel);
-        connect(heldTunnel);
-        body.forEach(this::onContent);
+        forwardHead(was.request(), was.target(), true, was.tunnel());
+        connect(was.tunnel());
+        was.after().forEach(message -> channelRead(ctx, message));
     }
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
-        heldBody.forEach(ReferenceCountUtil::release);
-        heldBody.clear();
+        Held was = held;
+        held = null;
+        if (was != null) {
+            was.after().forEach(ReferenceCountUtil::release);
+        }
         super.handlerRemoved(ctx);
     }
 

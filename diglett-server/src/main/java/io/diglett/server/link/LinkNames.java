@@ -47,8 +47,6 @@ final class LinkNames {
     private String principal;
     /** Policy frames for registrations not registered yet: the policy, or why it is refused. Bounded. */
     private final Map<Integer, Object> policies = new HashMap<>();
-    /** The agent's own policy of a registration being registered, for its tunnel. */
-    private final Map<Integer, Policy> agentPolicies = new HashMap<>();
 
     LinkNames(LinkGroup session, LinkServices services) {
         this.session = session;
@@ -72,7 +70,7 @@ final class LinkNames {
                     + (tunnels.containsKey(frame.id()) ? " after its Register" : " twice"));
         }
         int limit = services.config().get().maxNamesPerAgent();
-        if (policies.size() >= limit && !policies.containsKey(frame.id())) {
+        if (policies.size() >= limit) {
             throw new ProtocolException("more Policy frames than names an agent may register (" + limit + ")");
         }
         Object policy;
@@ -94,7 +92,6 @@ final class LinkNames {
             return refusal;
         }
         Policy agent = sent == null ? Policy.NONE : (Policy) sent;
-        agentPolicies.put(registration, agent);
         Policy effective;
         try {
             effective = agent.narrowedBy(registrations.authenticator().policy(principal));
@@ -121,6 +118,7 @@ final class LinkNames {
         // backend get forwarding headers the gateway set), or the registrar routes a proxy to the port
         boolean raw = request.rawPort() || !services.config().get().ingress().enabled()
                 || registrations.registrar().routesToPorts();
+        Object sent = policies.get(registration); // the agent's own, kept on its tunnel (operator changes re-narrow it)
         Object policy = refusal == null ? effectivePolicy(registration, request, raw) : policies.remove(registration);
         if (refusal == null && policy instanceof String why) {
             services.events().refused("policy");
@@ -133,7 +131,7 @@ final class LinkNames {
             return;
         }
         Tunnel tunnel = new Tunnel(request.name(), registration, session, request.tlsPassthrough(), raw);
-        tunnel.agentPolicy(agentPolicies.remove(registration));
+        tunnel.agentPolicy(sent instanceof Policy own ? own : Policy.NONE);
         if (!((Policy) policy).none()) {
             tunnel.visitors(new VisitorPolicy((Policy) policy, System::nanoTime));
         }

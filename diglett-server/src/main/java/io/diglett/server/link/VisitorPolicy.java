@@ -34,7 +34,7 @@ public final class VisitorPolicy {
 
     private final Policy policy;
     private final LongSupplier nanos;
-    private final Map<InetAddress, Bucket> buckets = new ConcurrentHashMap<>();
+    private final Map<ClientConnections.Source, Bucket> buckets = new ConcurrentHashMap<>();
     private final LongAdder allowed = new LongAdder();
     private final LongAdder denied = new LongAdder();
     private final LongAdder limited = new LongAdder();
@@ -58,7 +58,8 @@ public final class VisitorPolicy {
             denied.increment(); // an address that cannot be told passes no allow rule
             return Decision.DENIED;
         }
-        if (policy.rateLimit() > 0 && address != null && !take(rateKey(address))) {
+        // a client's bucket: its IPv4 address, or its IPv6 /64 (one subscriber's: it cannot hop through it)
+        if (policy.rateLimit() > 0 && address != null && !take(ClientConnections.Source.of(client))) {
             limited.increment();
             return Decision.LIMITED;
         }
@@ -66,32 +67,15 @@ public final class VisitorPolicy {
         return Decision.ALLOWED;
     }
 
-    /** Seconds a limited client should wait (Retry-After): until its bucket has a token again, at least 1. */
-    public long retryAfterSeconds() {
-        return Math.max(1, (long) Math.ceil(1.0 / Math.max(1, policy.rateLimit())));
-    }
-
     /**
-     * Whose bucket a client uses: its IPv4 address (an IPv4-mapped one too), or its IPv6 /64, which one subscriber
-     * usually holds whole: a client must not escape its rate by hopping through its own /64.
+     * Seconds a limited client should wait (Retry-After): its bucket has a token again within 1/rate s, and the
+     * rate is at least 1 a second.
      */
-    static InetAddress rateKey(InetAddress address) {
-        byte[] bytes = address.getAddress();
-        if (bytes.length != 16) {
-            return address;
-        }
-        try {
-            if (io.diglett.protocol.Cidr.isMappedV4(bytes)) {
-                return InetAddress.getByAddress(java.util.Arrays.copyOfRange(bytes, 12, 16));
-            }
-            java.util.Arrays.fill(bytes, 8, 16, (byte) 0);
-            return InetAddress.getByAddress(bytes);
-        } catch (java.net.UnknownHostException e) {
-            throw new IllegalStateException(e); // 4 or 16 bytes
-        }
+    public long retryAfterSeconds() {
+        return 1;
     }
 
-    private boolean take(InetAddress address) {
+    private boolean take(ClientConnections.Source address) {
         long now = nanos.getAsLong();
         Bucket bucket = buckets.get(address);
         if (bucket == null) {

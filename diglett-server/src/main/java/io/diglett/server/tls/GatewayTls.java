@@ -63,20 +63,22 @@ public final class GatewayTls {
     public static final String CERT_FILE = "gateway.crt";
     public static final String KEY_FILE = "gateway.key";
 
-    private volatile SslContext context;
-    private volatile Fingerprint fingerprint;
+    /** A context and the fingerprint of its certificate: swapped together, so no reader sees one without the other. */
+    private record Identity(SslContext context, Fingerprint fingerprint) {
+    }
+
+    private volatile Identity identity;
 
     private GatewayTls(SslContext context, Fingerprint fingerprint) {
-        this.context = context;
-        this.fingerprint = fingerprint;
+        this.identity = new Identity(context, fingerprint);
     }
 
     public SslContext context() {
-        return context;
+        return identity.context();
     }
 
     public Fingerprint fingerprint() {
-        return fingerprint;
+        return identity.fingerprint();
     }
 
     /**
@@ -84,10 +86,11 @@ public final class GatewayTls {
      * ACME for the gateway's host name ({@code --acme-link-name}), which agents verify through its CA.
      */
     public void use(PrivateKey key, List<X509Certificate> chain) throws IOException {
-        context = linkContext(key, chain);
-        fingerprint = Fingerprint.of(chain.get(0));
+        Identity next = new Identity(linkContext(key, chain), Fingerprint.of(chain.get(0)));
+        identity = next;
         log.info("TLS certificate of the agent link now {} (valid until {}), fingerprint {}",
-                chain.get(0).getSubjectX500Principal().getName(), chain.get(0).getNotAfter().toInstant(), fingerprint);
+                chain.get(0).getSubjectX500Principal().getName(), chain.get(0).getNotAfter().toInstant(),
+                next.fingerprint());
     }
 
     private static SslContext linkContext(PrivateKey key, List<X509Certificate> chain) throws IOException {

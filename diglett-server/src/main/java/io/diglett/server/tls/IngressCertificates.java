@@ -99,9 +99,4 @@ public final class IngressCertificates {
     public void putWildcard(SslContext context, Instant notAfter) {
         wildcard = new Served(context, notAfter);
     }
-
-    /** Whether {@code host} is served a certificate of its own. */
-    public boolean has(String host) {
-        return byHost.containsKey(host.toLowerCase(Locale.ROOT));
-    }
 }

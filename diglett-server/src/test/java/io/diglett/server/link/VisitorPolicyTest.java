@@ -67,7 +67,10 @@ class VisitorPolicyTest {
                 "another address of the same /64");
         assertEquals(VisitorPolicy.Decision.ALLOWED,
                 policy.admit(new InetSocketAddress(InetAddress.getByName("2001:db8:1:3::1"), 1)), "another /64");
-        assertEquals(InetAddress.getByName("192.0.2.1"), VisitorPolicy.rateKey(InetAddress.getByName("::ffff:192.0.2.1")));
+        assertEquals(VisitorPolicy.Decision.ALLOWED, policy.admit(new InetSocketAddress(
+                InetAddress.getByName("192.0.2.1"), 1)));
+        assertEquals(VisitorPolicy.Decision.LIMITED, policy.admit(new InetSocketAddress(
+                InetAddress.getByName("::ffff:192.0.2.1"), 1)), "an IPv4-mapped address is its IPv4 address");
     }
 
     @Test
