@@ -5,10 +5,7 @@ import io.diglett.server.registrar.CommandOutput;
 import io.diglett.protocol.Printable;
 import java.io.IOException;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,34 +30,16 @@ final class DnsHook {
 
     /** Runs {@code action} for {@code domain}'s record; throws with the reason when it fails. */
     void run(String action, String domain, String txtName, String txtValue) throws IOException, InterruptedException {
-        ProcessBuilder builder = new ProcessBuilder(List.of("/bin/sh", "-c", command)).redirectErrorStream(true);
-        Map<String, String> env = builder.environment();
-        env.clear();
-        env.put("PATH", "/usr/local/bin:/usr/bin:/bin");
-        env.put("ACTION", action);
-        env.put("DOMAIN", domain);
-        env.put("TXT_NAME", txtName);
-        env.put("TXT_VALUE", txtValue);
-        Process process = builder.start();
-        process.getOutputStream().close();
-        CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> CommandOutput.tail(process.getInputStream()));
-        boolean finished;
-        try {
-            finished = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            process.destroyForcibly();
-            throw e;
-        }
-        if (!finished) {
-            process.destroyForcibly();
+        CommandOutput.Ran ran = CommandOutput.run(command, Map.of("PATH", "/usr/local/bin:/usr/bin:/bin",
+                "ACTION", action, "DOMAIN", domain, "TXT_NAME", txtName, "TXT_VALUE", txtValue), timeout);
+        if (!ran.finished()) {
             throw new IOException("--acme-dns-hook (" + action + " " + txtName + ") did not finish within "
-                    + timeout.toSeconds() + " s: " + Printable.of(CommandOutput.said(output)));
+                    + timeout.toSeconds() + " s: " + Printable.of(ran.said()));
         }
-        String said = CommandOutput.said(output);
-        if (process.exitValue() != 0) {
-            throw new IOException("--acme-dns-hook (" + action + " " + txtName + ") exited with "
-                    + process.exitValue() + ": " + Printable.of(said));
+        if (ran.exitCode() != 0) {
+            throw new IOException("--acme-dns-hook (" + action + " " + txtName + ") exited with " + ran.exitCode()
+                    + ": " + Printable.of(ran.said()));
         }
-        log.debug("--acme-dns-hook ({} {}): {}", action, txtName, Printable.of(said));
+        log.debug("--acme-dns-hook ({} {}): {}", action, txtName, Printable.of(ran.said()));
     }
 }

@@ -6,8 +6,46 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.nio.charset.StandardCharsets;
 
-/** What an operator's command (the exec registrar, the ACME DNS hook) printed: its end, read with a bounded buffer. */
+/**
+ * Runs an operator's command (the exec registrar, the ACME DNS hook) with {@code /bin/sh -c}, the environment it is
+ * given and nothing else, a timeout, and what it printed read with a bounded buffer (its end).
+ */
 public final class CommandOutput {
+
+    /** How a command ended: within its time or not, its exit code, what it printed (its end, not escaped). */
+    public record Ran(boolean finished, int exitCode, String said) {
+        public boolean succeeded() {
+            return finished && exitCode == 0;
+        }
+    }
+
+    /**
+     * Runs {@code command} with exactly {@code env}, stdin closed, stdout and stderr together; waits up to
+     * {@code timeout}, then kills it. Interrupted, it kills it and throws.
+     *
+     * @throws IOException when it cannot be started
+     */
+    public static Ran run(String command, java.util.Map<String, String> env, java.time.Duration timeout)
+            throws IOException, InterruptedException {
+        ProcessBuilder builder = new ProcessBuilder(java.util.List.of("/bin/sh", "-c", command))
+                .redirectErrorStream(true);
+        builder.environment().clear();
+        builder.environment().putAll(env);
+        Process process = builder.start();
+        process.getOutputStream().close();
+        CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> tail(process.getInputStream()));
+        boolean finished;
+        try {
+            finished = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            process.destroyForcibly(); // the caller is closing and cannot wait any longer
+            throw e;
+        }
+        if (!finished) {
+            process.destroyForcibly();
+        }
+        return new Ran(finished, finished ? process.exitValue() : -1, said(output));
+    }
 
     /** Characters kept of a command's output. */
     public static final int OUTPUT_TAIL = 300;

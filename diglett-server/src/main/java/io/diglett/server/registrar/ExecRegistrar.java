@@ -98,40 +98,26 @@ final class ExecRegistrar implements Registrar {
     }
 
     private void run(String action, Exposure exposure) {
-        ProcessBuilder builder = new ProcessBuilder(List.of("/bin/sh", "-c", command)).redirectErrorStream(true);
-        Map<String, String> env = builder.environment();
-        env.clear();
-        env.putAll(environment);
+        Map<String, String> env = new java.util.HashMap<>(environment);
         env.put("ACTION", action);
         env.put("NAME", exposure.name());
         env.put("PORT", Integer.toString(exposure.port()));
         env.put("AGENT", String.valueOf(exposure.agent()));
         try {
-            Process process = builder.start();
-            process.getOutputStream().close();
-            CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> CommandOutput.tail(process.getInputStream()));
-            boolean finished;
-            try {
-                finished = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                process.destroyForcibly(); // the registrar is closing and cannot wait any longer
-                throw e;
-            }
-            if (!finished) {
-                process.destroyForcibly();
+            CommandOutput.Ran ran = CommandOutput.run(command, env, timeout);
+            // what the command printed may be anything (paths, secrets): the log gets it, escaped; the agent not
+            if (!ran.finished()) {
                 log.warn("registrar command ({} '{}') did not finish within {} ms: {}", action, exposure.name(),
-                        timeout.toMillis(), Printable.of(CommandOutput.said(output)));
+                        timeout.toMillis(), Printable.of(ran.said()));
                 throw new RegistrarException("the registrar did not finish in time");
             }
-            if (process.exitValue() != 0) {
-                // what the command printed may be anything (paths, secrets): the log gets it, escaped; the agent not
-                log.warn("registrar command ({} '{}') exited with {}: {}", action, exposure.name(),
-                        process.exitValue(), Printable.of(CommandOutput.said(output)));
+            if (ran.exitCode() != 0) {
+                log.warn("registrar command ({} '{}') exited with {}: {}", action, exposure.name(), ran.exitCode(),
+                        Printable.of(ran.said()));
                 throw new RegistrarException("the registrar refused it");
             }
-            String said = CommandOutput.said(output);
-            if (!said.isEmpty()) {
-                log.debug("registrar command ({} '{}'): {}", action, exposure.name(), Printable.of(said));
+            if (!ran.said().isEmpty()) {
+                log.debug("registrar command ({} '{}'): {}", action, exposure.name(), Printable.of(ran.said()));
             }
         } catch (IOException e) {
             log.warn("cannot run registrar command for '{}': {}", exposure.name(), Reasons.of(e));
