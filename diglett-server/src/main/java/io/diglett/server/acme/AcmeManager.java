@@ -500,6 +500,13 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
         return new AlpnSolver(subject);
     }
 
+    /** {@code authorization}'s challenge of {@code kind} ({@code type}), or an IOException saying it has none. */
+    private static <T extends Challenge> T offered(Authorization authorization, Class<T> kind, String type)
+            throws IOException {
+        return authorization.findChallenge(kind).orElseThrow(() -> new IOException("the ACME server offers no "
+                + type + " challenge for " + authorization.getIdentifier().getDomain()));
+    }
+
     private static final class DnsSolver implements AcmeClient.Solver {
         private final DnsHook hook;
 
@@ -509,9 +516,7 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
 
         @Override
         public Challenge prepare(Authorization authorization) throws IOException, InterruptedException {
-            Dns01Challenge challenge = authorization.findChallenge(Dns01Challenge.class).orElseThrow(
-                    () -> new IOException("the ACME server offers no dns-01 challenge for "
-                            + authorization.getIdentifier().getDomain()));
+            Dns01Challenge challenge = offered(authorization, Dns01Challenge.class, Dns01Challenge.TYPE);
             String domain = authorization.getIdentifier().getDomain();
             hook.run("present", domain, recordName(challenge, authorization), challenge.getDigest());
             return challenge;
@@ -545,9 +550,7 @@ public final class AcmeManager implements ChallengeAnswers, AutoCloseable {
 
         @Override
         public Challenge prepare(Authorization authorization) throws IOException, AcmeException {
-            TlsAlpn01Challenge challenge = authorization.findChallenge(TlsAlpn01Challenge.class).orElseThrow(
-                    () -> new IOException("the ACME server offers no tls-alpn-01 challenge for "
-                            + authorization.getIdentifier().getDomain()));
+            TlsAlpn01Challenge challenge = offered(authorization, TlsAlpn01Challenge.class, TlsAlpn01Challenge.TYPE);
             if (subject.kind == Kind.NAME && !mayOrder(subject)) {
                 throw new IOException(subject.name + " is no longer live or authorized");
             }
