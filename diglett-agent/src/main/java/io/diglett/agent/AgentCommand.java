@@ -135,6 +135,44 @@ public final class AgentCommand implements Callable<Integer> {
                     + " -n web=...,basic-auth=USER:PASSWORD. The backend gets the user in X-Diglett-User.")
     List<String> basicAuth = new ArrayList<>();
 
+    @Option(names = "--response-header", paramLabel = "NAME:VALUE", split = ConfigDefaults.SPLIT,
+            description = "The gateway sets this header on every response its HTTP ingress returns from the names,"
+                    + " replacing the backend's (repeatable). Per name: -n web=...,response-header=NAME:VALUE.")
+    List<String> responseHeaders = new ArrayList<>();
+
+    @Option(names = "--jwt-jwks", paramLabel = "URL",
+            description = "HTTP requests to the names must carry a bearer token (a JWT) signed by a key of this JWK"
+                    + " set, unexpired (401 otherwise). The backend gets the subject in X-Diglett-User. Per name:"
+                    + " -n web=...,jwt-jwks=URL.")
+    String jwtJwks;
+
+    @Option(names = "--jwt-issuer", paramLabel = "ISS", description = "With --jwt-jwks: the token's issuer (iss).")
+    String jwtIssuer;
+
+    @Option(names = "--jwt-audience", paramLabel = "AUD",
+            description = "With --jwt-jwks: an audience (aud) the token must name.")
+    String jwtAudience;
+
+    @Option(names = "--oidc-issuer", paramLabel = "URL",
+            description = "Visitors must log in at this OpenID provider (authorization code with PKCE, on the"
+                    + " name's own host, HTTPS only); the redirect URI to register there is"
+                    + " https://NAME.DOMAIN/.diglett/oidc/callback. The backend gets X-Diglett-User and"
+                    + " X-Diglett-Email. Per name: -n web=...,oidc-issuer=URL.")
+    String oidcIssuer;
+
+    @Option(names = "--oidc-client-id", paramLabel = "ID", description = "With --oidc-issuer: the client's id.")
+    String oidcClientId;
+
+    @Option(names = "--oidc-client-secret", paramLabel = "SECRET",
+            description = "With --oidc-issuer: the client's secret (none for a public client). Prefer the config"
+                    + " file to the command line, which other users of this machine may read.")
+    String oidcClientSecret;
+
+    @Option(names = "--oidc-allow", paramLabel = "EMAIL|@DOMAIN|*", split = ConfigDefaults.SPLIT,
+            description = "With --oidc-issuer: an account that may log in, by its verified address, or every"
+                    + " address of @DOMAIN, or * for any account of the provider (repeatable; at least one).")
+    List<String> oidcAllow = new ArrayList<>();
+
     /** {@code USER:PASSWORD} as the policy line that carries its hash. */
     static String basicAuthLine(String given) {
         int colon = given.indexOf(':');
@@ -157,6 +195,20 @@ public final class AgentCommand implements Callable<Integer> {
         if (rateLimit != null) {
             lines.append("rate-limit ").append(rateLimit).append('\n');
         }
+        responseHeaders.forEach(header -> lines.append("response-header ").append(header).append('\n'));
+        java.util.Map<String, String> single = new java.util.LinkedHashMap<>();
+        single.put("jwt-jwks", jwtJwks);
+        single.put("jwt-issuer", jwtIssuer);
+        single.put("jwt-audience", jwtAudience);
+        single.put("oidc-issuer", oidcIssuer);
+        single.put("oidc-client-id", oidcClientId);
+        single.put("oidc-client-secret", oidcClientSecret);
+        single.forEach((rule, value) -> {
+            if (value != null) {
+                lines.append(rule).append(' ').append(value).append('\n');
+            }
+        });
+        oidcAllow.forEach(account -> lines.append("oidc-allow ").append(account).append('\n'));
         return lines.toString();
     }
 
@@ -251,9 +303,15 @@ public final class AgentCommand implements Callable<Integer> {
             if (tunnels.stream().anyMatch(t -> t.name().equals(arg.name()))) {
                 throw new IllegalArgumentException("name '" + arg.name() + "' is given twice");
             }
+            io.diglett.protocol.Policy policy;
+            try {
+                policy = io.diglett.protocol.Policy.parse(agentWidePolicy() + arg.policy());
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("the visitor policy of '" + arg.name() + "': " + e.getMessage(), e);
+            }
             tunnels.add(new TunnelSpec(arg.name(), target, arg.proxy() != null ? arg.proxy() : proxyProtocol,
                     arg.tlsPassthrough() || tlsPassthrough, arg.rawPort() != null ? arg.rawPort() : rawPort,
-                    io.diglett.protocol.Policy.parse(agentWidePolicy() + arg.policy())));
+                    policy));
         }
         if (backend != null && !positionalUsed) {
             throw new IllegalArgumentException("HOST:PORT " + backend + " is not used: every name has its own backend");
@@ -345,7 +403,8 @@ public final class AgentCommand implements Callable<Integer> {
         @Override
         public NameArg convert(String value) {
             // a usage error never repeats a password given here
-            String shown = value.replaceAll("basic-auth=[^,]*", "basic-auth=USER:...");
+            String shown = value.replaceAll("basic-auth=[^,]*", "basic-auth=USER:...")
+                    .replaceAll("oidc-client-secret=[^,]*", "oidc-client-secret=...");
             String[] parts = value.split(",", -1);
             String head = parts[0];
             int equals = head.indexOf('=');
@@ -376,20 +435,19 @@ public final class AgentCommand implements Callable<Integer> {
                     }
                 } else if (option.startsWith("allow-cidr=") || option.startsWith("deny-cidr=")
                         || option.startsWith("rate-limit=") || option.startsWith("request-header=")
-                        || option.startsWith("remove-request-header=")) {
+                        || option.startsWith("remove-request-header=") || option.startsWith("response-header=")
+                        || option.startsWith("jwt-") || option.startsWith("oidc-")) {
                     policy.append(option.replaceFirst("=", " ")).append('\n');
                 } else {
                     throw new CommandLine.TypeConversionException("'" + shown + "': unknown option '" + option
                             + "' (known: proxy=v1, proxy=v2, tls=passthrough, raw=on, raw=off, allow-cidr=CIDR,"
                             + " deny-cidr=CIDR, rate-limit=N/s, request-header=NAME:VALUE, remove-request-header=NAME,"
-                            + " basic-auth=USER:PASSWORD)");
+                            + " response-header=NAME:VALUE, basic-auth=USER:PASSWORD, jwt-jwks=URL, jwt-issuer=ISS,"
+                            + " jwt-audience=AUD, oidc-issuer=URL, oidc-client-id=ID, oidc-client-secret=SECRET,"
+                            + " oidc-allow=EMAIL|@DOMAIN|*)");
                 }
             }
-            try {
-                io.diglett.protocol.Policy.parse(policy.toString());
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException("'" + shown + "': " + e.getMessage());
-            }
+            // checked with the agent-wide rules (a name may add oidc-allow to an agent-wide oidc-issuer), in tunnels()
             return new NameArg(name, target, proxy, passthrough, raw, policy.toString());
         }
     }

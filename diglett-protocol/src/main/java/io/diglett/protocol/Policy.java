@@ -20,7 +20,16 @@ import java.util.Locale;
  * request-header X-Api-Key: s3cret
  * remove-request-header Cookie
  * basic-auth alice:pbkdf2-sha256:310000:SALT:HASH
+ * response-header X-Frame-Options: DENY
+ * jwt-jwks https://login.example.com/jwks.json
+ * jwt-issuer https://login.example.com/
+ * jwt-audience api
+ * oidc-issuer https://accounts.example.com
+ * oidc-client-id diglett
+ * oidc-client-secret s3cret
+ * oidc-allow @example.com
  * </pre>
+ * A name has at most one way to log in: basic auth, a bearer token (JWT) or an OpenID Connect login.
  * A rule this version does not know is refused by name, so an agent never believes a gateway enforces what it
  * does not. The operator's own policy for a token narrows the agent's ({@link #narrowedBy}).
  *
@@ -31,9 +40,14 @@ import java.util.Locale;
  *                             client's of that name
  * @param removeRequestHeaders headers the gateway removes from every request it forwards (HTTP only), lower case
  * @param basicAuth            users one of whom a request must name with its password (HTTP only); empty: none
+ * @param setResponseHeaders   headers the gateway sets on every response it returns (HTTP only), replacing the
+ *                             backend's of that name
+ * @param jwt                  the bearer tokens a request must carry (HTTP only); {@code null}: none
+ * @param oidc                 the OpenID Connect login a visitor must pass (HTTPS only); {@code null}: none
  */
 public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Header> setRequestHeaders,
-                     List<String> removeRequestHeaders, List<BasicCredential> basicAuth) {
+                     List<String> removeRequestHeaders, List<BasicCredential> basicAuth,
+                     List<Header> setResponseHeaders, Jwt jwt, Oidc oidc) {
 
     /** No rule: everyone, at any rate. */
     public static final Policy NONE = new Policy(List.of(), List.of(), 0, List.of(), List.of(), List.of());
@@ -85,6 +99,12 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         this(allow, deny, rateLimit, List.of(), List.of(), List.of());
     }
 
+    /** Without response headers, bearer tokens or OpenID Connect. */
+    public Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Header> setRequestHeaders,
+                  List<String> removeRequestHeaders, List<BasicCredential> basicAuth) {
+        this(allow, deny, rateLimit, setRequestHeaders, removeRequestHeaders, basicAuth, List.of(), null, null);
+    }
+
     /** Without basic auth. */
     public Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Header> setRequestHeaders,
                   List<String> removeRequestHeaders) {
@@ -113,10 +133,122 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
             throw new IllegalArgumentException("at most " + MAX_USERS + " basic-auth users");
         }
         removeRequestHeaders = removeRequestHeaders.stream().map(Policy::headerName).distinct().toList();
-        if (setRequestHeaders.size() > MAX_HEADERS || removeRequestHeaders.size() > MAX_HEADERS) {
-            throw new IllegalArgumentException("at most " + MAX_HEADERS + " request-header and " + MAX_HEADERS
-                    + " remove-request-header rules");
+        setResponseHeaders = List.copyOf(setResponseHeaders);
+        if (setRequestHeaders.size() > MAX_HEADERS || removeRequestHeaders.size() > MAX_HEADERS
+                || setResponseHeaders.size() > MAX_HEADERS) {
+            throw new IllegalArgumentException("at most " + MAX_HEADERS + " request-header, " + MAX_HEADERS
+                    + " remove-request-header and " + MAX_HEADERS + " response-header rules");
         }
+        int logins = (basicAuth.isEmpty() ? 0 : 1) + (jwt == null ? 0 : 1) + (oidc == null ? 0 : 1);
+        if (logins > 1) {
+            throw new IllegalArgumentException("a name has one way to log in: basic-auth, jwt-jwks or oidc-issuer,"
+                    + " not " + logins + " of them");
+        }
+    }
+
+    /**
+     * Bearer tokens (JSON Web Tokens) a request must carry in {@code Authorization: Bearer}: signed by a key of the
+     * JWK set at {@code jwks}, unexpired, and from {@code issuer} for {@code audience} when those are given.
+     */
+    public record Jwt(String jwks, String issuer, String audience) {
+        public Jwt {
+            jwks = providerUrl("jwt-jwks", jwks);
+            if (issuer != null && (issuer.isEmpty() || issuer.length() > 512 || !visible(issuer))) {
+                throw new IllegalArgumentException("jwt-issuer must be 1-512 visible ASCII characters");
+            }
+            if (audience != null && (audience.isEmpty() || audience.length() > 512 || !visible(audience))) {
+                throw new IllegalArgumentException("jwt-audience must be 1-512 visible ASCII characters");
+            }
+        }
+    }
+
+    /**
+     * An OpenID Connect login (authorization code with PKCE) at the provider {@code issuer}, as the client
+     * {@code clientId} (with {@code clientSecret}; empty for a public client), for the accounts {@code allow} names:
+     * an address ({@code alice@example.com}), a domain ({@code @example.com}) or {@code *} (any account the
+     * provider vouches for).
+     */
+    public record Oidc(String issuer, String clientId, String clientSecret, List<String> allow) {
+        /** Allowed accounts, at most. */
+        public static final int MAX_ALLOW = 64;
+
+        public Oidc {
+            issuer = providerUrl("oidc-issuer", issuer);
+            if (clientId == null || clientId.isEmpty() || clientId.length() > 256 || !visible(clientId)) {
+                throw new IllegalArgumentException("oidc-client-id must be 1-256 visible ASCII characters");
+            }
+            clientSecret = clientSecret == null ? "" : clientSecret;
+            if (clientSecret.length() > 512 || !clientSecret.isEmpty() && !visible(clientSecret)) {
+                throw new IllegalArgumentException("oidc-client-secret must be at most 512 visible ASCII characters");
+            }
+            allow = allow.stream().map(Oidc::account).distinct().toList();
+            if (allow.isEmpty() || allow.size() > MAX_ALLOW) {
+                throw new IllegalArgumentException("oidc-issuer needs 1 to " + MAX_ALLOW + " oidc-allow rules (an"
+                        + " address, @DOMAIN, or * for any account the provider vouches for)");
+            }
+        }
+
+        /** Whether the account with the verified {@code email} ({@code null}: none) is allowed. */
+        public boolean allows(String email) {
+            if (allow.contains("*")) {
+                return true;
+            }
+            if (email == null) {
+                return false;
+            }
+            String address = email.toLowerCase(Locale.ROOT);
+            int at = address.lastIndexOf('@');
+            return allow.contains(address) || at > 0 && allow.contains(address.substring(at));
+        }
+
+        private static String account(String entry) {
+            String value = entry.strip().toLowerCase(Locale.ROOT);
+            int at = value.lastIndexOf('@');
+            boolean ok = value.equals("*") || value.length() <= 254 && at >= 0 && at == value.indexOf('@')
+                    && at < value.length() - 1 && visible(value);
+            if (!ok) {
+                throw new IllegalArgumentException("oidc-allow '" + Printable.of(entry) + "' is not an address, @DOMAIN"
+                        + " or *");
+            }
+            return value;
+        }
+
+        @Override
+        public String toString() { // never the secret
+            return "Oidc[issuer=" + issuer + ", clientId=" + clientId + ", allow=" + allow + "]";
+        }
+    }
+
+    private static boolean visible(String text) {
+        return text.chars().allMatch(c -> c > 0x20 && c < 0x7f);
+    }
+
+    /**
+     * {@code value} as the URL of an identity provider: https, or http to a loopback host (a provider on the
+     * gateway's own machine); no user information or fragment. Never resolved here.
+     */
+    static String providerUrl(String rule, String value) {
+        java.net.URI uri;
+        try {
+            uri = new java.net.URI(value == null ? "" : value);
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalArgumentException(rule + " '" + Printable.of(value) + "' is not a URL");
+        }
+        String host = uri.getHost() == null ? "" : uri.getHost().toLowerCase(Locale.ROOT);
+        boolean loopback = host.equals("localhost") || host.startsWith("127.") || host.equals("[::1]");
+        boolean ok = value.length() <= 512 && uri.isAbsolute() && !host.isEmpty() && uri.getRawUserInfo() == null
+                && uri.getRawFragment() == null && ("https".equalsIgnoreCase(uri.getScheme())
+                        || "http".equalsIgnoreCase(uri.getScheme()) && loopback);
+        if (!ok) {
+            throw new IllegalArgumentException(rule + " '" + Printable.of(value) + "' must be an https URL (http only to"
+                    + " a loopback host) of at most 512 characters, without user or fragment");
+        }
+        return value;
+    }
+
+    /** Whether a visitor must log in (basic auth, a bearer token or OpenID Connect). */
+    public boolean asksLogin() {
+        return !basicAuth.isEmpty() || jwt != null || oidc != null;
     }
 
     /** Whether it has no rule. */
@@ -210,9 +342,10 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         }
     }
 
-    /** Whether it sets or removes request headers, or asks for basic auth: rules only the HTTP ingress can apply. */
+    /** Whether it has header rules or asks for a login: rules only the HTTP ingress can apply. */
     public boolean rewritesHeaders() {
-        return !setRequestHeaders.isEmpty() || !removeRequestHeaders.isEmpty() || !basicAuth.isEmpty();
+        return !setRequestHeaders.isEmpty() || !removeRequestHeaders.isEmpty() || !setResponseHeaders.isEmpty()
+                || asksLogin();
     }
 
     /** Whether {@code client} passes the address rules: not denied, and allowed (or no allow rule). */
@@ -279,15 +412,35 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         }
         List<String> removed = new ArrayList<>(removeRequestHeaders);
         operator.removeRequestHeaders.stream().filter(h -> !removed.contains(h)).forEach(removed::add);
+        List<Header> responseSet = new ArrayList<>(operator.setResponseHeaders);
+        for (Header mine : setResponseHeaders) {
+            if (responseSet.stream().noneMatch(h -> h.name().equalsIgnoreCase(mine.name()))) {
+                responseSet.add(mine);
+            }
+        }
         if (allowed.size() > MAX_BLOCKS || denied.size() > MAX_BLOCKS || set.size() > MAX_HEADERS
-                || removed.size() > MAX_HEADERS) {
+                || removed.size() > MAX_HEADERS || responseSet.size() > MAX_HEADERS) {
             // refused, never cut: a cut deny list would let clients in, a cut allow list keep some out
             throw new IllegalArgumentException("with the operator's rules the policy has more than " + MAX_BLOCKS
                     + " blocks or " + MAX_HEADERS + " header rules of a kind");
         }
-        // basic auth: the operator's users when it names any (the operator decides who logs in), else the agent's
-        return new Policy(allowed, denied, rate, set, removed, operator.basicAuth.isEmpty() ? basicAuth
-                : operator.basicAuth);
+        // the login: the operator's when it asks for one (the operator decides who logs in), else the agent's; an
+        // OpenID login at the operator's provider keeps only the agent's accounts the operator's list admits
+        if (!operator.asksLogin()) {
+            return new Policy(allowed, denied, rate, set, removed, basicAuth, responseSet, jwt, oidc);
+        }
+        Oidc theirs = operator.oidc;
+        Oidc login = theirs;
+        if (theirs != null && oidc != null && oidc.issuer.equals(theirs.issuer) && !oidc.allow.contains("*")) {
+            List<String> both = oidc.allow.stream().filter(a -> theirs.allow.contains("*") || theirs.allow.contains(a)
+                    || a.indexOf('@') > 0 && theirs.allows(a)).toList();
+            if (both.isEmpty()) {
+                throw new IllegalArgumentException("oidc-allow " + oidc.allow + " lies outside the accounts the"
+                        + " operator allows for this token (" + theirs.allow + ")");
+            }
+            login = new Oidc(theirs.issuer, theirs.clientId, theirs.clientSecret, both);
+        }
+        return new Policy(allowed, denied, rate, set, removed, operator.basicAuth, responseSet, operator.jwt, login);
     }
 
     /** The rules as the frame carries them. */
@@ -301,6 +454,24 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         setRequestHeaders.forEach(h -> text.append("request-header ").append(h).append('\n'));
         removeRequestHeaders.forEach(h -> text.append("remove-request-header ").append(h).append('\n'));
         basicAuth.forEach(c -> text.append("basic-auth ").append(c).append('\n'));
+        setResponseHeaders.forEach(h -> text.append("response-header ").append(h).append('\n'));
+        if (jwt != null) {
+            text.append("jwt-jwks ").append(jwt.jwks).append('\n');
+            if (jwt.issuer != null) {
+                text.append("jwt-issuer ").append(jwt.issuer).append('\n');
+            }
+            if (jwt.audience != null) {
+                text.append("jwt-audience ").append(jwt.audience).append('\n');
+            }
+        }
+        if (oidc != null) {
+            text.append("oidc-issuer ").append(oidc.issuer).append('\n');
+            text.append("oidc-client-id ").append(oidc.clientId).append('\n');
+            if (!oidc.clientSecret.isEmpty()) {
+                text.append("oidc-client-secret ").append(oidc.clientSecret).append('\n');
+            }
+            oidc.allow.forEach(a -> text.append("oidc-allow ").append(a).append('\n'));
+        }
         return text.toString();
     }
 
@@ -335,6 +506,9 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         List<Header> set = new ArrayList<>();
         List<String> remove = new ArrayList<>();
         List<BasicCredential> users = new ArrayList<>();
+        List<Header> responseSet = new ArrayList<>();
+        java.util.Map<String, String> single = new java.util.HashMap<>();
+        List<String> accounts = new ArrayList<>();
         int rate = 0;
         for (String line : text.split("\n")) {
             if (line.isBlank()) {
@@ -350,12 +524,39 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
                 case "request-header" -> set.add(header(value));
                 case "remove-request-header" -> remove.add(value);
                 case "basic-auth" -> users.add(BasicCredential.parse(value));
+                case "response-header" -> responseSet.add(header(value));
+                case "oidc-allow" -> {
+                    if (accounts.size() >= Oidc.MAX_ALLOW) {
+                        throw new IllegalArgumentException("at most " + Oidc.MAX_ALLOW + " oidc-allow rules");
+                    }
+                    accounts.add(value);
+                }
+                case "jwt-jwks", "jwt-issuer", "jwt-audience", "oidc-issuer", "oidc-client-id", "oidc-client-secret" -> {
+                    if (single.put(rule.toLowerCase(Locale.ROOT), value) != null) {
+                        throw new IllegalArgumentException("more than one " + rule + " rule");
+                    }
+                }
                 default -> throw new IllegalArgumentException("unknown policy rule '" + Printable.of(rule)
                         + "' (this gateway enforces allow-cidr, deny-cidr, rate-limit, request-header,"
-                        + " remove-request-header and basic-auth): upgrade the gateway");
+                        + " remove-request-header, response-header, basic-auth, jwt-* and oidc-*): upgrade the"
+                        + " gateway");
             }
         }
-        return new Policy(allow, deny, rate, set, remove, users);
+        Jwt jwt = null;
+        if (single.containsKey("jwt-jwks")) {
+            jwt = new Jwt(single.get("jwt-jwks"), single.get("jwt-issuer"), single.get("jwt-audience"));
+        } else if (single.containsKey("jwt-issuer") || single.containsKey("jwt-audience")) {
+            throw new IllegalArgumentException("jwt-issuer and jwt-audience need jwt-jwks");
+        }
+        Oidc oidc = null;
+        if (single.containsKey("oidc-issuer")) {
+            oidc = new Oidc(single.get("oidc-issuer"), single.get("oidc-client-id"), single.get("oidc-client-secret"),
+                    accounts);
+        } else if (single.containsKey("oidc-client-id") || single.containsKey("oidc-client-secret")
+                || !accounts.isEmpty()) {
+            throw new IllegalArgumentException("oidc-client-id, oidc-client-secret and oidc-allow need oidc-issuer");
+        }
+        return new Policy(allow, deny, rate, set, remove, users, responseSet, jwt, oidc);
     }
 
     /** {@code NAME: VALUE} (or {@code NAME:VALUE}). */

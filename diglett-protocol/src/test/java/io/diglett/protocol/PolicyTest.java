@@ -70,8 +70,8 @@ class PolicyTest {
     @Test
     void anUnknownOrWrongRuleIsRefusedByName() {
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
-                () -> policy("oidc-issuer https://id.example.com\n"));
-        assertTrue(unknown.getMessage().startsWith("unknown policy rule 'oidc-issuer'"), unknown.getMessage());
+                () -> policy("saml-metadata https://id.example.com\n"));
+        assertTrue(unknown.getMessage().startsWith("unknown policy rule 'saml-metadata'"), unknown.getMessage());
         assertThrows(IllegalArgumentException.class, () -> policy("allow-cidr example.com\n"), "never a host name");
         assertThrows(IllegalArgumentException.class, () -> policy("allow-cidr 10.0.0.0/33\n"));
         assertThrows(IllegalArgumentException.class, () -> policy("rate-limit 0/s\n"));
@@ -152,5 +152,59 @@ class PolicyTest {
         assertThrows(IllegalArgumentException.class, () -> policy("basic-auth alice:secret\n"), "never a password");
         assertThrows(IllegalArgumentException.class, () -> policy("basic-auth alice:pbkdf2-sha256:1000:AAAA:AAAA\n"),
                 "too few iterations, a short salt");
+    }
+
+    @Test
+    void loginRulesParseRoundTripAndStayOne() {
+        Policy jwt = policy("jwt-jwks https://login.example.com/jwks.json\njwt-issuer https://login.example.com/\n"
+                + "jwt-audience api\nresponse-header X-Frame-Options: DENY\n");
+        assertEquals(new Policy.Jwt("https://login.example.com/jwks.json", "https://login.example.com/", "api"),
+                jwt.jwt());
+        assertEquals(List.of(new Policy.Header("X-Frame-Options", "DENY")), jwt.setResponseHeaders());
+        assertEquals(jwt, Policy.parse(jwt.text()), "round trip");
+        Policy oidc = policy("oidc-issuer https://id.example.com\noidc-client-id web\noidc-client-secret s3cret\n"
+                + "oidc-allow Alice@Example.com\noidc-allow @team.example\n");
+        assertEquals(List.of("alice@example.com", "@team.example"), oidc.oidc().allow());
+        assertTrue(oidc.oidc().allows("ALICE@example.com"));
+        assertTrue(oidc.oidc().allows("bob@team.example"));
+        assertFalse(oidc.oidc().allows("bob@example.com"));
+        assertFalse(oidc.oidc().allows(null), "no verified address: not allowed");
+        assertEquals(oidc, Policy.parse(oidc.text()), "round trip");
+        assertFalse(oidc.oidc().toString().contains("s3cret"), "the secret is never shown");
+        assertTrue(oidc.asksLogin());
+        assertThrows(IllegalArgumentException.class, () -> policy("oidc-issuer https://id.example.com\n"
+                + "oidc-client-id web\n"), "an allow list is required");
+        assertThrows(IllegalArgumentException.class, () -> policy("oidc-issuer http://id.example.com\n"
+                + "oidc-client-id web\noidc-allow *\n"), "http only to a loopback host");
+        assertEquals("http://127.0.0.1:8080/realms/x", policy("oidc-issuer http://127.0.0.1:8080/realms/x\n"
+                + "oidc-client-id web\noidc-allow *\n").oidc().issuer());
+        assertThrows(IllegalArgumentException.class, () -> policy("jwt-audience api\n"), "needs jwt-jwks");
+        assertThrows(IllegalArgumentException.class, () -> policy("jwt-jwks https://a.example/k\n"
+                + "basic-auth " + Policy.BasicCredential.hash("alice", "x") + "\n"), "one way to log in");
+        assertThrows(IllegalArgumentException.class, () -> policy("jwt-jwks https://a.example/k\n"
+                + "jwt-jwks https://b.example/k\n"), "one of each");
+        assertThrows(IllegalArgumentException.class, () -> policy("response-header Content-Length: 0\n"),
+                "never the framing");
+    }
+
+    /** The operator's login replaces the agent's; at the same provider the agent keeps only what both allow. */
+    @Test
+    void theOperatorsLoginWins() {
+        Policy operator = policy("oidc-issuer https://id.example.com\noidc-client-id ops\noidc-client-secret x\n"
+                + "oidc-allow @example.com\n");
+        Policy open = Policy.NONE.narrowedBy(operator);
+        assertEquals(operator.oidc(), open.oidc(), "an agent without a login gets the operator's");
+        Policy basic = policy("basic-auth " + Policy.BasicCredential.hash("alice", "x") + "\n").narrowedBy(operator);
+        assertEquals(List.of(), basic.basicAuth(), "the operator's login replaces the agent's");
+        assertEquals(operator.oidc(), basic.oidc());
+        Policy narrower = policy("oidc-issuer https://id.example.com\noidc-client-id mine\noidc-allow alice@example.com\n"
+                + "oidc-allow @other.example\n").narrowedBy(operator);
+        assertEquals(List.of("alice@example.com"), narrower.oidc().allow(), "only what both allow");
+        assertEquals("ops", narrower.oidc().clientId(), "the operator's client");
+        assertThrows(IllegalArgumentException.class, () -> policy("oidc-issuer https://id.example.com\n"
+                + "oidc-client-id mine\noidc-allow @other.example\n").narrowedBy(operator), "nothing both allow");
+        Policy headers = policy("response-header X-Frame-Options: SAMEORIGIN\n").narrowedBy(
+                policy("response-header X-Frame-Options: DENY\n"));
+        assertEquals(List.of(new Policy.Header("X-Frame-Options", "DENY")), headers.setResponseHeaders());
     }
 }

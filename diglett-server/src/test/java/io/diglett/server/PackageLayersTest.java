@@ -32,6 +32,7 @@ class PackageLayersTest {
             Map.entry("registrar", 2),
             Map.entry("auth", 2),
             Map.entry("tls", 2),
+            Map.entry("visitor", 2),
             Map.entry("config", 1));
 
     private static final Pattern IMPORT = Pattern.compile("^import (?:static )?io\\.diglett\\.server\\.([\\w.]+);",

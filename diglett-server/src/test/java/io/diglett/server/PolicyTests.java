@@ -199,11 +199,11 @@ class PolicyTests {
              RawAgent raw = RawAgent.over(HttpTestClient.connectTls(fixture.address.getPort(), "localhost"))
                      .loggedIn()) {
             raw.send(io.diglett.protocol.FrameKind.POLICY, 1,
-                    "oidc-issuer https://id.example.com\n".getBytes(StandardCharsets.UTF_8));
+                    "saml-metadata https://id.example.com\n".getBytes(StandardCharsets.UTF_8));
             raw.send(io.diglett.protocol.FrameKind.REGISTER, 1, "web");
             RawAgent.RawFrame answer = raw.read();
             assertEquals(io.diglett.protocol.FrameKind.ERROR.code(), answer.kind());
-            assertTrue(answer.text().startsWith("visitor policy refused: unknown policy rule 'oidc-issuer'"),
+            assertTrue(answer.text().startsWith("visitor policy refused: unknown policy rule 'saml-metadata'"),
                     answer.text());
         }
     }

@@ -266,6 +266,12 @@ public final class ServerCommand implements Callable<Integer> {
                     + "for this long. 0: never (default).")
     double tcpIdleTimeout;
 
+    @Option(names = "--allow-private-identity-providers",
+            description = "Let visitor policies name identity providers (oidc-issuer, jwt-jwks) at loopback or "
+                    + "private addresses: on the gateway's own host or network. Off by default, so that an agent "
+                    + "cannot make the gateway call services only the gateway can reach.")
+    boolean allowPrivateIdentityProviders;
+
     @CommandLine.Mixin
     ClusterOptions cluster = new ClusterOptions();
 
@@ -284,6 +290,7 @@ public final class ServerCommand implements Callable<Integer> {
         Logging.configure(debug.verbosity());
         Logger log = LoggerFactory.getLogger(ServerCommand.class);
         ConfigDefaults defaults = ConfigDefaults.of(spec);
+        io.diglett.server.visitor.IdentityCalls.allowPrivateProviders(allowPrivateIdentityProviders);
         if (defaults != null && defaults.file() != null) {
             log.info("options from config file {}", defaults.file());
             defaults.warnings().forEach(log::warn);

@@ -2,6 +2,7 @@ package io.diglett.server.ingress;
 
 import io.diglett.server.link.StreamTarget;
 import io.diglett.server.link.VisitorPolicy;
+import io.diglett.server.visitor.Gate;
 import io.diglett.protocol.Reasons;
 import io.diglett.server.link.ClientAddress;
 import io.diglett.protocol.mux.HandlerNames;
@@ -130,8 +131,10 @@ final class HttpIngress extends IngressBridge {
     }
 
     private Held held;
-    /** The basic-auth user the requests of this connection named, once verified. */
-    private String user;
+    /** The name's response header rules, when it has any. */
+    private ResponseHeaders responseHeaders;
+    /** Who the request being forwarded comes from, as the name's login verified it; {@code null}: no login. */
+    private io.diglett.server.visitor.Identity identity;
 
     /** Messages held behind a request whose password is checked, at most (reads stop meanwhile). */
     static final int MAX_HELD = 64;
@@ -252,36 +255,51 @@ final class HttpIngress extends IngressBridge {
                 errorPage(IngressPages.rateLimited(route.host(), route.tunnel().visitors().retryAfterSeconds()));
                 return;
             }
-            if (route.tunnel().visitors().asksLogin()) {
-                VisitorPolicy.Login login = route.tunnel().visitors().login(
-                        request.headers().get(HttpHeaderNames.AUTHORIZATION));
-                if (login.refused()) {
-                    errorPage(IngressPages.unauthorized(route.host()));
+            io.diglett.server.visitor.VisitorLogin login = route.tunnel().visitors().login();
+            if (login != null) {
+                String authority = target.authority() != null ? target.authority() : hosts.get(0);
+                Gate gate = login.gate(request, target.uri(), route.host(), authority, https);
+                if (gate instanceof Gate.Refuse refuse) {
+                    errorPage(IngressPages.unauthorized(route.host(), refuse.challenge()));
                     return;
                 }
-                if (login.user() == null) {
-                    // the slow check runs on the password thread; this connection reads nothing meanwhile
+                if (gate instanceof Gate.UseHttps) {
+                    errorPage(ingress.httpsRedirect(route.host(), target.uri()));
+                    return;
+                }
+                if (gate instanceof Gate.Check check) {
+                    // the slow check runs off the event loop; this connection reads nothing meanwhile
                     held = new Held(request, target, route.tunnel(), route.host(), new java.util.ArrayList<>());
-                    login.check().whenComplete((who, error) -> ctx.executor().execute(() -> checked(who, error)));
+                    check.check().whenComplete((who, error) -> ctx.executor().execute(
+                            () -> checked(who, error, check.challenge())));
                     return;
                 }
-                user = login.user();
+                if (gate instanceof Gate.Answer answer) {
+                    // the gateway answers (the login's redirects and pages), maybe after asking the provider
+                    held = new Held(request, target, route.tunnel(), route.host(), new java.util.ArrayList<>());
+                    answer.reply().whenComplete((reply, error) -> ctx.executor().execute(() -> answered(reply, error)));
+                    return;
+                }
+                identity = ((Gate.Pass) gate).who();
             }
             state = State.FORWARDING;
             forwardHead(request, target, true, route.tunnel());
             connect(route.tunnel());
-        } else if (java.util.Objects.equals(route.tunnel(), tunnel()) && state == State.FORWARDING
-                && (route.tunnel().visitors().admit(ClientAddress.remote(ctx.channel()))
-                        != VisitorPolicy.Decision.ALLOWED || route.tunnel().visitors().asksLogin()
-                        && !java.util.Objects.equals(user, route.tunnel().visitors().verifiedUser(
-                                request.headers().get(HttpHeaderNames.AUTHORIZATION))))) {
-            // (or its credentials are not the verified ones of this connection: it ends, the next one checks them)
-            // over the name's rate on a keep-alive connection: the responses before it finish, then the connection
-            // ends; the client's next connection is answered 429
-            state = State.ENDED;
-            endInput();
         } else if (java.util.Objects.equals(route.tunnel(), tunnel()) && state == State.FORWARDING) {
-            forwardHead(request, target, false, route.tunnel());
+            io.diglett.server.visitor.VisitorLogin login = route.tunnel().visitors().login();
+            io.diglett.server.visitor.Identity who = login == null ? null
+                    : login.again(request, target.uri(), route.host());
+            if (route.tunnel().visitors().admit(ClientAddress.remote(ctx.channel())) != VisitorPolicy.Decision.ALLOWED
+                    || login != null && who == null) {
+                // over the name's rate on a keep-alive connection, or credentials not verified lately: the
+                // responses before it finish, then the connection ends; the client's next connection is answered
+                // (429, or the login checks them)
+                state = State.ENDED;
+                endInput();
+            } else {
+                identity = who;
+                forwardHead(request, target, false, route.tunnel());
+            }
         } else {
             // another host on a keep-alive connection: never to this tunnel; let the backend finish, then close
             state = State.ENDED;
@@ -343,23 +361,43 @@ final class HttpIngress extends IngressBridge {
      * Upgrade header is dropped, so the backend answers it as a plain request and the bytes after it are still
      * parsed as HTTP.
      */
-    /** The password check of the held request ended: its user ({@code null}: wrong), or {@code error}. */
-    private void checked(String who, Throwable error) {
+    /** The credential check of the held request ended: its identity ({@code null}: refused), or {@code error}. */
+    private void checked(io.diglett.server.visitor.Identity who, Throwable error, String challenge) {
         Held was = held;
         held = null;
         if (!ctx.channel().isActive() || answered || error != null || who == null) {
             was.after().forEach(ReferenceCountUtil::release);
             if (ctx.channel().isActive() && !answered) {
                 errorPage(error != null ? IngressPages.unavailable(was.tunnel().name(),
-                        "too many password checks waiting") : IngressPages.unauthorized(was.host()));
+                        "too many logins being checked") : IngressPages.unauthorized(was.host(), challenge));
             }
             return;
         }
-        user = who;
+        identity = who;
         state = State.FORWARDING;
         forwardHead(was.request(), was.target(), true, was.tunnel());
         connect(was.tunnel());
         was.after().forEach(message -> channelRead(ctx, message));
+    }
+
+    /** The login's own answer to the held request is ready (or its call to the provider failed). */
+    private void answered(Gate.Reply reply, Throwable error) {
+        Held was = held;
+        held = null;
+        was.after().forEach(ReferenceCountUtil::release);
+        if (!ctx.channel().isActive() || answered) {
+            return;
+        }
+        Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                ? error.getCause() : error;
+        if (cause instanceof java.util.concurrent.RejectedExecutionException) {
+            errorPage(IngressPages.unavailable(was.tunnel().name(), "too many logins being checked"));
+        } else if (cause != null) {
+            errorPage(IngressPages.badGateway(was.tunnel().name(), "the identity provider could not be reached or"
+                    + " answered wrongly: " + Reasons.of(cause)));
+        } else {
+            errorPage(IngressPages.reply(reply));
+        }
     }
 
     @Override
@@ -368,6 +406,9 @@ final class HttpIngress extends IngressBridge {
         held = null;
         if (was != null) {
             was.after().forEach(ReferenceCountUtil::release);
+        }
+        if (responseHeaders != null) {
+            responseHeaders.release();
         }
         super.handlerRemoved(ctx);
     }
@@ -392,14 +433,24 @@ final class HttpIngress extends IngressBridge {
         headers.set(Ingress.X_FORWARDED_PROTO, https ? "https" : "http");
         headers.set(Ingress.X_FORWARDED_HOST, headers.get(HttpHeaderNames.HOST));
         io.diglett.protocol.Policy policy = to.visitors().policy();
+        if (first && !policy.setResponseHeaders().isEmpty()) {
+            responseHeaders = new ResponseHeaders(policy.setResponseHeaders(), ctx.alloc());
+        }
         if (policy.rewritesHeaders()) { // the name's header rules: never the framing, Host or X-Forwarded-*
             policy.removeRequestHeaders().forEach(headers::remove);
             policy.setRequestHeaders().forEach(rule -> headers.set(rule.name(), rule.value()));
         }
-        headers.remove(X_DIGLETT_USER); // only the gateway says who logged in
-        if (!policy.basicAuth().isEmpty()) {
-            headers.remove(HttpHeaderNames.AUTHORIZATION); // the password stays at the gateway
-            headers.set(X_DIGLETT_USER, user);
+        // only the gateway says who logged in: every x-diglett-* header of the client's goes
+        java.util.List<String> own = new java.util.ArrayList<>();
+        headers.names().stream().filter(n -> n.regionMatches(true, 0, "x-diglett-", 0, 10)).forEach(own::add);
+        own.forEach(headers::remove);
+        io.diglett.server.visitor.VisitorLogin login = to.visitors().login();
+        if (login != null) {
+            login.strip(request); // a password or a session cookie stays at the gateway
+            headers.set(X_DIGLETT_USER, identity.user());
+            if (identity.email() != null) {
+                headers.set(X_DIGLETT_EMAIL, identity.email());
+            }
         }
         ByteBuf head = ctx.alloc().buffer(256 + target.uri().length() + 32 * headers.size());
         head.writeCharSequence(request.method().asciiName(), StandardCharsets.US_ASCII);
@@ -417,6 +468,8 @@ final class HttpIngress extends IngressBridge {
 
     /** The user a request's basic auth named, set by the gateway for the backend; a client's own never passes. */
     static final io.netty.util.AsciiString X_DIGLETT_USER = io.netty.util.AsciiString.cached("x-diglett-user");
+    /** The verified email address of a visitor who logged in with OpenID Connect (or a token that has one). */
+    static final io.netty.util.AsciiString X_DIGLETT_EMAIL = io.netty.util.AsciiString.cached("x-diglett-email");
 
     /** Headers a Connection option never removes: the request's framing and host, which the gateway read too. */
     private static final java.util.Set<String> NEVER_HOP_BY_HOP = java.util.Set.of("host", "content-length",
@@ -574,6 +627,38 @@ final class HttpIngress extends IngressBridge {
     @Override
     protected void onResponse(ByteBuf bytes) {
         responses.response(bytes);
+        switchedProtocols(bytes);
+    }
+
+    /** With response header rules: each head rewritten as it ends (see {@link ResponseHeaders}). */
+    @Override
+    public void write(ChannelHandlerContext ctx, Object msg, io.netty.channel.ChannelPromise promise) {
+        ResponseHeaders rules = responseHeaders;
+        if (rules == null || !(msg instanceof ByteBuf bytes) || !bytes.isReadable() || answered) {
+            super.write(ctx, msg, promise);
+            return;
+        }
+        responseStarted = true;
+        java.util.List<ByteBuf> pieces;
+        try {
+            pieces = rules.rewrite(bytes, responses);
+        } catch (IllegalStateException e) {
+            promise.tryFailure(e);
+            ctx.close(); // a head too large to rewrite never reaches the client without the name's rules
+            return;
+        }
+        if (pieces.isEmpty()) {
+            promise.trySuccess(); // held: a head not ended yet, at most ResponseHeaders.MAX_HEAD bytes
+            return;
+        }
+        for (int i = 0; i < pieces.size(); i++) {
+            switchedProtocols(pieces.get(i));
+            ctx.write(pieces.get(i), i == pieces.size() - 1 ? promise : ctx.voidPromise());
+        }
+    }
+
+    /** The response to an upgrade request, as it starts: whether the protocol switched (101). */
+    private void switchedProtocols(ByteBuf bytes) {
         if (!upgrade) {
             return; // only the answer to an upgrade request is looked at
         }

@@ -38,12 +38,33 @@ final class IngressPages {
     }
 
     /** 401 asking for basic auth (the name's visitor policy names its users). */
-    static ByteBuf unauthorized(String host) {
-        String realm = host.replaceAll("[^A-Za-z0-9.-]", "");
+    static ByteBuf unauthorized(String host, String challenge) {
         String body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>401 Unauthorized</title></head>\n"
-                + "<body><h1>Log in</h1>\n<p>" + html(host) + " asks for a user name and password.</p>\n</body></html>\n";
-        return response(401, "Unauthorized", "WWW-Authenticate: Basic realm=\"" + realm + "\", charset=\"UTF-8\"\r\n",
+                + "<body><h1>Log in</h1>\n<p>" + html(host) + " asks for "
+                + (challenge.startsWith("Basic") ? "a user name and password" : "a bearer token") + ".</p>\n"
+                + "</body></html>\n";
+        return response(401, "Unauthorized", "WWW-Authenticate: " + challenge.replaceAll("[\\r\\n]", "") + "\r\n",
                 body);
+    }
+
+    /** A reply of a name's login (a redirect to or from the identity provider, or a page), with its cookies. */
+    static ByteBuf reply(io.diglett.server.visitor.Gate.Reply reply) {
+        StringBuilder headers = new StringBuilder();
+        String detail = reply.message() == null ? "" : html(reply.message());
+        if (reply.location() != null) {
+            String location = reply.location().replaceAll("[\\x00-\\x1f\\x7f]", "");
+            headers.append("Location: ").append(location).append("\r\n");
+            detail = "<a href=\"" + html(location) + "\">Continue</a>";
+        }
+        reply.cookies().forEach(c -> headers.append("Set-Cookie: ").append(c.replaceAll("[\\r\\n]", ""))
+                .append("\r\n"));
+        String reason = io.netty.handler.codec.http.HttpResponseStatus.valueOf(reply.status()).reasonPhrase();
+        String title = reply.location() != null ? "Log in" : reply.status() < 300 ? "Done" : reason;
+        String body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + reply.status() + " "
+                + html(title) + "</title></head>\n<body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\">"
+                + "\n<h1>" + html(title) + "</h1>\n<p>" + detail + "</p>\n<p style=\"color:#888\">" + reply.status()
+                + " " + reason + " &middot; diglett gateway</p>\n</body></html>\n";
+        return response(reply.status(), reason, headers.toString(), body);
     }
 
     /** 403 for a client the name's visitor policy does not admit (its address rules). */

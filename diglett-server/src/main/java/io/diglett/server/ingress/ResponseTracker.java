@@ -33,6 +33,10 @@ final class ResponseTracker {
     private boolean otherCoding;
     /** Body or chunk bytes still to come. */
     private long remaining;
+    /** Told where heads are, during {@link #response(ByteBuf, HeadMarks)}. */
+    private HeadMarks marks;
+    /** The index just after the line end being handled. */
+    private int at;
 
     /** A request head went to the backend. */
     void requestSent(boolean head) {
@@ -51,8 +55,23 @@ final class ResponseTracker {
         return state == State.LOST || !owed.isEmpty() || state != State.STATUS || lineBytes > 0;
     }
 
+    /** Where response heads begin and end in the bytes read (for a name's response header rules). */
+    interface HeadMarks {
+        /** A response's status line begins at {@code index}. */
+        void headStart(int index);
+
+        /** A response's head ends just before {@code index} (after its empty line). */
+        void headEnd(int index);
+    }
+
     /** Response bytes on their way to the client; read, not consumed. */
     void response(ByteBuf bytes) {
+        response(bytes, null);
+    }
+
+    /** The same, telling {@code marks} where heads begin and end. */
+    void response(ByteBuf bytes, HeadMarks marks) {
+        this.marks = marks;
         int i = bytes.readerIndex();
         int end = bytes.writerIndex();
         while (i < end && state != State.LOST) {
@@ -71,7 +90,11 @@ final class ResponseTracker {
                 }
                 default -> {
                     byte b = bytes.getByte(i++);
+                    if (marks != null && state == State.STATUS && lineBytes == 0 && b != '\r' && b != '\n') {
+                        marks.headStart(i - 1);
+                    }
                     if (b == '\n') {
+                        at = i;
                         endOfLine();
                     } else {
                         lineBytes++;
@@ -97,6 +120,9 @@ final class ResponseTracker {
             }
             case HEADER -> {
                 if (text.isEmpty()) {
+                    if (marks != null) {
+                        marks.headEnd(at);
+                    }
                     endOfHead();
                 } else {
                     header(text, truncated);

@@ -99,10 +99,14 @@ final class LinkNames {
             return "visitor policy refused: " + e.getMessage();
         }
         if (effective.rewritesHeaders() && (raw || request.tlsPassthrough())) {
-            return "visitor policy refused: request-header and remove-request-header act on the HTTP ingress only,"
-                    + " and '" + request.name() + "' " + (request.tlsPassthrough() ? "passes TLS through to its backend"
+            return "visitor policy refused: header rules and logins (basic-auth, jwt-jwks, oidc-issuer) act on the"
+                    + " HTTP ingress only, and '" + request.name() + "' " + (request.tlsPassthrough() ? "passes TLS through to its backend"
                     : services.config().get().ingress().enabled() ? "also has a raw port (raw=on)"
                     : "is served on a raw port: this gateway has no HTTP ingress");
+        }
+        if (effective.oidc() != null && services.config().get().ingress().https() == null) {
+            return "visitor policy refused: an OpenID Connect login needs the HTTPS ingress (its session cookie is"
+                    + " Secure), and this gateway serves no --https";
         }
         if (!effective.none() && registrations.names().shared()) {
             return "visitor policies are not enforced in cluster mode yet: the other nodes would let every client"

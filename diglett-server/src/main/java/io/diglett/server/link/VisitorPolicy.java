@@ -34,6 +34,7 @@ public final class VisitorPolicy {
 
     private final Policy policy;
     private final LongSupplier nanos;
+    private final io.diglett.server.visitor.VisitorLogin login;
     private final Map<ClientConnections.Source, Bucket> buckets = new ConcurrentHashMap<>();
     private final LongAdder allowed = new LongAdder();
     private final LongAdder denied = new LongAdder();
@@ -42,6 +43,7 @@ public final class VisitorPolicy {
     public VisitorPolicy(Policy policy, LongSupplier nanos) {
         this.policy = policy;
         this.nanos = nanos;
+        this.login = io.diglett.server.visitor.VisitorLogin.of(policy, nanos);
     }
 
     public Policy policy() {
@@ -101,123 +103,9 @@ public final class VisitorPolicy {
         }
     }
 
-    // ---------------------------------------------------------------- basic auth
-
-    /** How long a verified Authorization header is taken without verifying it again. */
-    static final long VERIFIED_NANOS = TimeUnit.MINUTES.toNanos(10);
-    /** Verified headers kept per name. */
-    static final int MAX_VERIFIED = 1_000;
-    /** Password checks waiting for the verifier, over every name: beyond, a request gets 503. */
-    static final int MAX_WAITING_CHECKS = 64;
-    /**
-     * A credential that matches no password: checked for an unknown user, so that both take as long (made on first
-     * use: a slow hash).
-     */
-    private static final class Nobody {
-        static final Policy.BasicCredential CREDENTIAL = Policy.BasicCredential.hash("-", "-");
-    }
-    /**
-     * The slow password checks of every name, on one thread with a bounded queue: at most one core busy with
-     * them, whatever clients send, and never an event loop.
-     */
-    private static final java.util.concurrent.ThreadPoolExecutor CHECKS = new java.util.concurrent.ThreadPoolExecutor(
-            1, 1, 0, TimeUnit.SECONDS, new java.util.concurrent.ArrayBlockingQueue<>(MAX_WAITING_CHECKS), r -> {
-                Thread thread = new Thread(r, "diglett-passwords");
-                thread.setDaemon(true);
-                return thread;
-            });
-
-    /** Authorization headers verified lately (by their SHA-256), the user each names, and until when. */
-    private final java.util.LinkedHashMap<String, Map.Entry<String, Long>> verified =
-            new java.util.LinkedHashMap<>(16, 0.75f, true) {
-                @Override
-                protected boolean removeEldestEntry(Map.Entry<String, Map.Entry<String, Long>> eldest) {
-                    return size() > MAX_VERIFIED;
-                }
-            };
-
-    /** What an Authorization header gets: a user at once, a check under way, or a refusal. */
-    public record Login(String user, java.util.concurrent.CompletableFuture<String> check) {
-        static final Login REFUSED = new Login(null, null);
-
-        public boolean refused() {
-            return user == null && check == null;
-        }
-    }
-
-    /** Whether requests must name a basic-auth user. */
-    public boolean asksLogin() {
-        return !policy.basicAuth().isEmpty();
-    }
-
-    /**
-     * {@code authorization} (a request's Authorization header, or {@code null}) checked against the users: a header
-     * verified in the last minutes gets its user at once; a new one a check on the password thread, completed with
-     * the user or {@code null} (failed with a RejectedExecutionException when too many wait); anything else is
-     * refused.
-     */
-    public Login login(String authorization) {
-        if (authorization == null || !authorization.regionMatches(true, 0, "Basic ", 0, 6)) {
-            return Login.REFUSED;
-        }
-        String key = key(authorization);
-        long now = nanos.getAsLong();
-        synchronized (verified) {
-            Map.Entry<String, Long> known = verified.get(key);
-            if (known != null && now - known.getValue() < 0) {
-                return new Login(known.getKey(), null);
-            }
-        }
-        String pair;
-        try {
-            pair = new String(java.util.Base64.getDecoder().decode(authorization.substring(6).trim()),
-                    java.nio.charset.StandardCharsets.UTF_8);
-        } catch (IllegalArgumentException e) {
-            return Login.REFUSED;
-        }
-        int colon = pair.indexOf(':');
-        if (colon < 0) {
-            return Login.REFUSED;
-        }
-        String user = pair.substring(0, colon);
-        String password = pair.substring(colon + 1);
-        Policy.BasicCredential credential = policy.basicAuth().stream().filter(c -> c.user().equals(user))
-                .findFirst().orElse(null);
-        java.util.concurrent.CompletableFuture<String> check = new java.util.concurrent.CompletableFuture<>();
-        try {
-            CHECKS.execute(() -> {
-                boolean ok = (credential != null ? credential : Nobody.CREDENTIAL).matches(password) && credential != null;
-                if (ok) {
-                    synchronized (verified) {
-                        verified.put(key, Map.entry(user, nanos.getAsLong() + VERIFIED_NANOS));
-                    }
-                }
-                check.complete(ok ? user : null);
-            });
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            check.completeExceptionally(e);
-        }
-        return new Login(null, check);
-    }
-
-    /** The user a header verified lately names, or {@code null} (then it needs a check: a new connection). */
-    public String verifiedUser(String authorization) {
-        if (authorization == null) {
-            return null;
-        }
-        synchronized (verified) {
-            Map.Entry<String, Long> known = verified.get(key(authorization));
-            return known != null && nanos.getAsLong() - known.getValue() < 0 ? known.getKey() : null;
-        }
-    }
-
-    private static String key(String authorization) {
-        try {
-            return java.util.Base64.getEncoder().encodeToString(java.security.MessageDigest.getInstance("SHA-256")
-                    .digest(authorization.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+    /** How visitors log in, or {@code null}: none. */
+    public io.diglett.server.visitor.VisitorLogin login() {
+        return login;
     }
 
     /** Client addresses with a bucket now (the bound is tested). */

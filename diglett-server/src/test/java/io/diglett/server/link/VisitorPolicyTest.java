@@ -78,31 +78,4 @@ class VisitorPolicyTest {
         VisitorPolicy policy = new VisitorPolicy(Policy.parse("allow-cidr 10.0.0.0/8\n"), nanos::get);
         assertEquals(VisitorPolicy.Decision.DENIED, policy.admit(new io.netty.channel.local.LocalAddress("x")));
     }
-
-    /**
-     * Password checks wait in one bounded queue whatever clients send: beyond it a login fails at once (the
-     * ingress answers 503) instead of piling up work.
-     */
-    @Test
-    void passwordChecksWaitInABoundedQueue() throws Exception {
-        // the cheapest hash a policy accepts (100,000 iterations), so that the queue drains in a few seconds
-        Policy.BasicCredential alice = new Policy.BasicCredential("alice", 100_000, new byte[16], new byte[32]);
-        VisitorPolicy policy = new VisitorPolicy(new Policy(java.util.List.of(), java.util.List.of(), 0,
-                java.util.List.of(), java.util.List.of(), java.util.List.of(alice)), nanos::get);
-        java.util.List<java.util.concurrent.CompletableFuture<String>> checks = new java.util.ArrayList<>();
-        int tries = VisitorPolicy.MAX_WAITING_CHECKS * 2;
-        for (int i = 0; i < tries; i++) {
-            String header = "Basic " + java.util.Base64.getEncoder().encodeToString(("alice:guess" + i).getBytes(
-                    java.nio.charset.StandardCharsets.UTF_8));
-            checks.add(policy.login(header).check());
-        }
-        long refused = checks.stream().filter(java.util.concurrent.CompletableFuture::isCompletedExceptionally).count();
-        assertTrue(refused >= tries - VisitorPolicy.MAX_WAITING_CHECKS - 1,
-                "at most one running and " + VisitorPolicy.MAX_WAITING_CHECKS + " waiting: " + refused + " refused");
-        for (var check : checks) {
-            if (!check.isCompletedExceptionally()) {
-                assertEquals(null, check.get(60, TimeUnit.SECONDS), "a wrong password names no user");
-            }
-        }
-    }
 }
