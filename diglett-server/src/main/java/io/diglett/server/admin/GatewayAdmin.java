@@ -87,7 +87,10 @@ public final class GatewayAdmin implements AutoCloseable {
                 .endObject();
     }
 
-    /** {@code "policy": {allow, deny, rateLimit, allowed, denied, limited}}: the rules in force and their decisions. */
+    /**
+     * {@code "policy": {allow, deny, rateLimit, setRequestHeaders, removeRequestHeaders, setResponseHeaders, login,
+     * ..., allowed, denied, limited}}: the rules in force and their decisions.
+     */
     private static void policy(Json json, io.diglett.server.link.VisitorPolicy visitors) {
         io.diglett.protocol.Policy policy = visitors.policy();
         json.name("policy").beginObject().name("allow").beginArray();
@@ -100,8 +103,26 @@ public final class GatewayAdmin implements AutoCloseable {
         policy.setRequestHeaders().forEach(header -> json.value(header.name()));
         json.endArray().name("removeRequestHeaders").beginArray();
         policy.removeRequestHeaders().forEach(json::value);
-        json.endArray()
-                .name("allowed").value(visitors.allowed())
+        json.endArray().name("setResponseHeaders").beginArray();
+        policy.setResponseHeaders().forEach(header -> json.value(header.name()));
+        json.endArray();
+        // how visitors log in, and who may: never a password hash or a client secret
+        if (!policy.basicAuth().isEmpty()) {
+            json.name("login").value("basic").name("users").beginArray();
+            policy.basicAuth().forEach(user -> json.value(user.user()));
+            json.endArray();
+        } else if (policy.jwt() != null) {
+            json.name("login").value("jwt").name("jwks").value(policy.jwt().jwks())
+                    .name("issuer").value(policy.jwt().issuer()).name("audience").value(policy.jwt().audience());
+        } else if (policy.oidc() != null) {
+            json.name("login").value("oidc").name("issuer").value(policy.oidc().issuer())
+                    .name("clientId").value(policy.oidc().clientId()).name("accounts").beginArray();
+            policy.oidc().allow().forEach(json::value);
+            json.endArray();
+        } else {
+            json.name("login").value(null);
+        }
+        json.name("allowed").value(visitors.allowed())
                 .name("denied").value(visitors.denied())
                 .name("limited").value(visitors.limited())
                 .endObject();
