@@ -38,6 +38,14 @@ final class Keycloak implements AutoCloseable {
                     + " Maven (mvn verify), which unpacks org.keycloak:keycloak-quarkus-dist into target/keycloak");
         }
         Path javaHome = java21();
+        Path h2 = Path.of(home, "data", "h2"); // an earlier run's database: the realm is imported anew
+        if (Files.isDirectory(h2)) {
+            try (Stream<Path> files = Files.walk(h2)) {
+                for (Path file : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(file);
+                }
+            }
+        }
         Path imports = Path.of(home, "data", "import");
         Files.createDirectories(imports);
         try (Stream<Path> old = Files.list(imports)) {

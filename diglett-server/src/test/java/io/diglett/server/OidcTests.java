@@ -213,10 +213,19 @@ class OidcTests {
             } finally {
                 other.quit();
             }
-            String tunnels = AcmeTests.adminGet(fixture.gateway.startAdmin(new HostPort("127.0.0.1", 0), null),
-                    "/api/tunnels");
+            InetSocketAddress admin = fixture.gateway.startAdmin(new HostPort("127.0.0.1", 0), null);
+            String tunnels = AcmeTests.adminGet(admin, "/api/tunnels");
             assertTrue(tunnels.contains("\"login\":\"oidc\""), tunnels);
             assertFalse(tunnels.contains("client-secret"), "the client secret is never shown");
+            // the dashboard says who may reach the name
+            WebDriver dashboard = chromium();
+            try {
+                dashboard.get("http://127.0.0.1:" + admin.getPort() + "/");
+                String shown = await(dashboard, By.cssSelector("tr[data-name=app] td.visitors")).getText();
+                assertTrue(shown.matches("OpenID login: @example\\.com \\(\\d+ in, 0 denied, 0 limited\\)"), shown);
+            } finally {
+                dashboard.quit();
+            }
         } finally {
             backend.stop(0);
         }

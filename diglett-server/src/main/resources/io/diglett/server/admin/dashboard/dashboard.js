@@ -86,6 +86,22 @@
       + (elsewhere.length ? ' · on other nodes: ' + elsewhere.join(', ') : '');
   }
 
+  /** Who may reach a name: its visitor policy in a line, and what it decided. */
+  function visitors(p) {
+    if (!p) { return 'anyone'; }
+    var parts = [];
+    if (p.login === 'oidc') { parts.push('OpenID login: ' + (p.accounts || []).join(', ')); }
+    if (p.login === 'jwt') { parts.push('bearer token'); }
+    if (p.login === 'basic') { parts.push('basic auth: ' + (p.users || []).join(', ')); }
+    if ((p.allow || []).length) { parts.push('only ' + p.allow.join(', ')); }
+    if ((p.deny || []).length) { parts.push('not ' + p.deny.join(', ')); }
+    if (p.rateLimit) { parts.push(p.rateLimit + '/s per client'); }
+    if (!parts.length && !(p.setRequestHeaders || []).length && !(p.removeRequestHeaders || []).length
+        && !(p.setResponseHeaders || []).length) { return 'anyone'; }
+    return (parts.length ? parts.join(' · ') : 'anyone, with header rules') + ' (' + p.allowed + ' in, ' + p.denied + ' denied, '
+      + p.limited + ' limited)';
+  }
+
   function render(gateway, tunnels) {
     document.getElementById('summary').textContent = gateway.agents + ' agent(s), ' + gateway.tunnels
       + ' tunnel(s)' + (gateway.domain ? ' · *.' + gateway.domain : '') + ' · up ' + ago(gateway.started)
@@ -123,6 +139,7 @@
       var raw = document.createElement('span'); raw.textContent = 'TCP port ' + t.port; pub.appendChild(raw);
       cell(row, (t.agent || '') + (t.node ? ' on node ' + t.node : ''));
       cell(row, ago(t.since));
+      cell(row, visitors(t.policy), 'visitors');
       cell(row, String(t.streams), 'num streams');
       cell(row, String(t.connections), 'num connections');
       cell(row, bytes(t.bytesIn), 'num bytes-in');
