@@ -2,15 +2,11 @@ package io.diglett.server.visitor;
 
 import com.nimbusds.jose.JOSEException;
 import com.nimbusds.jose.JWSAlgorithm;
-import com.nimbusds.jose.JWSHeader;
-import com.nimbusds.jose.crypto.MACSigner;
-import com.nimbusds.jose.crypto.MACVerifier;
 import com.nimbusds.jose.jwk.source.JWKSourceBuilder;
 import com.nimbusds.jose.proc.JWSVerificationKeySelector;
 import com.nimbusds.jose.proc.SecurityContext;
 import com.nimbusds.jwt.JWT;
 import com.nimbusds.jwt.JWTClaimsSet;
-import com.nimbusds.jwt.SignedJWT;
 import com.nimbusds.oauth2.sdk.AuthorizationCode;
 import com.nimbusds.oauth2.sdk.AuthorizationCodeGrant;
 import com.nimbusds.oauth2.sdk.ResponseType;
@@ -47,22 +43,21 @@ import java.net.URI;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Date;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * An OpenID Connect login on the name's own host (docs/policy.md): a browser without a session is sent to the
- * provider (authorization code flow with PKCE, a state bound to the browser by a cookie, a nonce); the provider
+ * provider (authorization code flow with PKCE, a state and a nonce; the login is kept in the browser, in a cookie the
+ * gateway encrypts, and none of it at the gateway); the provider
  * sends it back to {@value #CALLBACK}, where the gateway exchanges the code, checks the ID token (Nimbus: the
  * provider's keys, issuer, audience, expiry, nonce) and the account against the allowed ones, and sets a session
- * cookie: a JWT the gateway signs (HMAC-SHA256 with a key of this process), HttpOnly, Secure, SameSite=Lax, host-only
+ * cookie: a JWT the gateway signs ({@link SessionKeys}), HttpOnly, Secure, SameSite=Lax, host-only
  * ({@code __Host-}), for this host alone, for 8 h. The backend gets {@code X-Diglett-User} and {@code X-Diglett-Email}
  * and never the cookies. Only over HTTPS.
  */
@@ -76,37 +71,21 @@ public final class OidcLogin implements VisitorLogin {
     static final String LOGIN_COOKIE = "__Host-diglett-login";
     static final long SESSION_SECONDS = TimeUnit.HOURS.toSeconds(8);
     static final long LOGIN_SECONDS = TimeUnit.MINUTES.toSeconds(10);
-    /** Logins started and not finished kept per name: beyond, the oldest is forgotten. */
-    static final int MAX_PENDING = 1_000;
     /** The issuer of the gateway's session tokens. */
     private static final String SESSION_ISSUER = "diglett-gateway";
-    /** The key of every session cookie of this gateway process: a restart asks visitors to log in again. */
-    private static final byte[] SESSION_KEY = Tokens.key(32);
 
     private final Policy.Oidc config;
-    private final LongSupplier nanos;
     /** The provider's metadata and ID token checks, once discovered. */
     private volatile Provider provider;
-    /** Logins under way, by their state. */
-    private final Map<String, Pending> pending = new LinkedHashMap<>(16, 0.75f, false) {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, Pending> eldest) {
-            return size() > MAX_PENDING;
-        }
-    };
-
     private record Provider(OIDCProviderMetadata metadata, IDTokenValidator validator) {
     }
 
     /** A login sent to the provider: what its return must match, and where the visitor was going. */
-    private record Pending(CodeVerifier verifier, Nonce nonce, URI redirect, String returnTo, long until) {
+    private record Pending(State state, CodeVerifier verifier, Nonce nonce, URI redirect, String returnTo) {
     }
 
-    OidcLogin(Policy.Oidc config, LongSupplier nanos) {
+    OidcLogin(Policy.Oidc config) {
         this.config = config;
-        this.nanos = nanos;
     }
 
     @Override
@@ -204,16 +183,21 @@ public final class OidcLogin implements VisitorLogin {
         Nonce nonce = new Nonce(Tokens.random(32));
         CodeVerifier verifier = new CodeVerifier();
         URI redirect = URI.create("https://" + authority + CALLBACK);
-        synchronized (pending) {
-            pending.put(state.getValue(), new Pending(verifier, nonce, redirect, returnTo,
-                    nanos.getAsLong() + TimeUnit.SECONDS.toNanos(LOGIN_SECONDS)));
+        String login;
+        try {
+            login = SessionKeys.current().seal(new JWTClaimsSet.Builder().audience(authority)
+                    .claim("state", state.getValue()).claim("nonce", nonce.getValue())
+                    .claim("verifier", verifier.getValue()).claim("return", returnTo)
+                    .expirationTime(new Date(System.currentTimeMillis() + TimeUnit.SECONDS.toMillis(LOGIN_SECONDS)))
+                    .build());
+        } catch (JOSEException e) {
+            throw new IllegalStateException("cannot seal a login cookie", e);
         }
         URI location = new AuthenticationRequest.Builder(new ResponseType(ResponseType.Value.CODE),
                 new Scope("openid", "email", "profile"), new ClientID(config.clientId()), redirect)
                 .endpointURI(p.metadata().getAuthorizationEndpointURI()).state(state).nonce(nonce)
                 .codeChallenge(verifier, CodeChallengeMethod.S256).build().toURI();
-        return Gate.Reply.redirect(location.toString(), List.of(cookie(LOGIN_COOKIE, state.getValue(),
-                LOGIN_SECONDS)));
+        return Gate.Reply.redirect(location.toString(), List.of(cookie(LOGIN_COOKIE, login, LOGIN_SECONDS)));
     }
 
     /** The provider sent the visitor back: the code exchanged and the ID token checked, a session set. */
@@ -221,16 +205,11 @@ public final class OidcLogin implements VisitorLogin {
                                                    String authority) {
         Map<String, List<String>> query = new QueryStringDecoder(target).parameters();
         String state = first(query, "state");
-        String bound = cookieValue(request, LOGIN_COOKIE);
-        Pending login = null;
-        if (state != null && bound != null && MessageDigest.isEqual(state.getBytes(java.nio.charset.StandardCharsets.UTF_8),
-                bound.getBytes(java.nio.charset.StandardCharsets.UTF_8))) {
-            synchronized (pending) {
-                login = pending.remove(state);
-            }
-        }
+        Pending login = pending(cookieValue(request, LOGIN_COOKIE), authority);
         String again = " Start again at https://" + authority + "/";
-        if (login == null || nanos.getAsLong() - login.until() > 0) {
+        if (login == null || state == null || !MessageDigest.isEqual(state.getBytes(
+                java.nio.charset.StandardCharsets.UTF_8), login.state().getValue().getBytes(
+                java.nio.charset.StandardCharsets.UTF_8))) {
             return done(Gate.Reply.page(400, "This login was not started in this browser, or it expired." + again));
         }
         String error = first(query, "error");
@@ -294,6 +273,30 @@ public final class OidcLogin implements VisitorLogin {
                 SESSION_SECONDS), expired(LOGIN_COOKIE)));
     }
 
+    /**
+     * The login the browser's login cookie holds (sealed by this gateway or, in a cluster, a node of it), if it is
+     * one, for this authority, and unexpired; else {@code null}. Nothing of a login is kept at the gateway: a
+     * flood of unauthenticated requests costs it no memory.
+     */
+    private static Pending pending(String cookie, String authority) {
+        if (cookie == null || cookie.length() > 4096) {
+            return null;
+        }
+        JWTClaimsSet claims = SessionKeys.current().open(cookie);
+        try {
+            if (claims == null || !claims.getAudience().equals(List.of(authority))
+                    || claims.getExpirationTime() == null
+                    || claims.getExpirationTime().getTime() < System.currentTimeMillis()) {
+                return null;
+            }
+            return new Pending(new State(claims.getStringClaim("state")), new CodeVerifier(
+                    claims.getStringClaim("verifier")), new Nonce(claims.getStringClaim("nonce")),
+                    URI.create("https://" + authority + CALLBACK), claims.getStringClaim("return"));
+        } catch (java.text.ParseException | IllegalArgumentException | NullPointerException e) {
+            return null;
+        }
+    }
+
     /** A session token: who, for this host and provider, until when, signed with this gateway's key. */
     private String session(String user, String email, String host) throws JOSEException {
         long now = System.currentTimeMillis();
@@ -303,9 +306,7 @@ public final class OidcLogin implements VisitorLogin {
         if (email != null) {
             claims.claim("email", email);
         }
-        SignedJWT token = new SignedJWT(new JWSHeader(JWSAlgorithm.HS256), claims.build());
-        token.sign(new MACSigner(SESSION_KEY));
-        return token.serialize();
+        return SessionKeys.current().sign(claims.build());
     }
 
     /** Who the request's session cookie names, if it is this gateway's, valid, for this host, and still allowed. */
@@ -315,18 +316,16 @@ public final class OidcLogin implements VisitorLogin {
             return null;
         }
         try {
-            SignedJWT token = SignedJWT.parse(value);
-            if (!JWSAlgorithm.HS256.equals(token.getHeader().getAlgorithm())
-                    || !token.verify(new MACVerifier(SESSION_KEY))) {
+            JWTClaimsSet claims = SessionKeys.current().verify(value);
+            if (claims == null) {
                 return null;
             }
-            JWTClaimsSet claims = token.getJWTClaimsSet();
             String email = claims.getStringClaim("email");
             boolean valid = SESSION_ISSUER.equals(claims.getIssuer()) && claims.getAudience().equals(List.of(host))
                     && config.issuer().equals(claims.getStringClaim("idp")) && claims.getExpirationTime() != null
                     && claims.getExpirationTime().getTime() > System.currentTimeMillis() && config.allows(email);
             return valid ? new Identity(claims.getSubject(), email) : null;
-        } catch (java.text.ParseException | JOSEException e) {
+        } catch (java.text.ParseException e) {
             return null;
         }
     }

@@ -44,7 +44,7 @@ public interface VisitorLogin {
             return new BearerLogin(policy.jwt(), nanos);
         }
         if (policy.oidc() != null) {
-            return new OidcLogin(policy.oidc(), nanos);
+            return new OidcLogin(policy.oidc());
         }
         return null;
     }
