@@ -475,6 +475,21 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         return text.toString();
     }
 
+    /** The rules for a log: as {@link #text}, without password hashes and the client secret. */
+    public String shown() {
+        StringBuilder shown = new StringBuilder();
+        for (String line : text().split("\n")) {
+            if (line.startsWith("oidc-client-secret ")) {
+                shown.append("oidc-client-secret ...\n");
+            } else if (line.startsWith("basic-auth ")) {
+                shown.append(line, 0, line.indexOf(':')).append(":...\n");
+            } else if (!line.isEmpty()) {
+                shown.append(line).append('\n');
+            }
+        }
+        return shown.toString();
+    }
+
     /** The Policy frame for {@code registration}. */
     public Frame encode(ByteBufAllocator alloc, int registration) {
         byte[] bytes = text().getBytes(StandardCharsets.UTF_8);

@@ -171,6 +171,8 @@ class PolicyTest {
         assertFalse(oidc.oidc().allows(null), "no verified address: not allowed");
         assertEquals(oidc, Policy.parse(oidc.text()), "round trip");
         assertFalse(oidc.oidc().toString().contains("s3cret"), "the secret is never shown");
+        assertFalse(oidc.shown().contains("s3cret"), "nor logged");
+        assertTrue(oidc.shown().contains("oidc-client-secret ...\n"), oidc.shown());
         assertTrue(oidc.asksLogin());
         assertThrows(IllegalArgumentException.class, () -> policy("oidc-issuer https://id.example.com\n"
                 + "oidc-client-id web\n"), "an allow list is required");

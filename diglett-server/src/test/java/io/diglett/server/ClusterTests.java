@@ -187,6 +187,66 @@ class ClusterTests {
     }
 
     /**
+     * A name's visitor policy travels in its holder record: a node that does not hold the name enforces it for the
+     * clients it forwards (address rules, basic auth, response headers), as the holder would.
+     */
+    @Test
+    @SuppressWarnings("try")
+    void aNodeThatDoesNotHoldTheNameEnforcesItsVisitorPolicy() throws Exception {
+        com.sun.net.httpserver.HttpServer backend = com.sun.net.httpserver.HttpServer.create(
+                new InetSocketAddress("127.0.0.1", 0), 0);
+        backend.createContext("/", exchange -> {
+            byte[] body = ("user=" + exchange.getRequestHeaders().getFirst("X-Diglett-User"))
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        backend.start();
+        try (Node a = forwardingNode("127.0.0.2", "a");
+             Node b = forwardingNode("127.0.0.3", "b")) {
+            io.diglett.agent.TunnelSpec guarded = spec("guarded", backend.getAddress().getPort()).withPolicy(
+                    io.diglett.protocol.Policy.parse("deny-cidr 127.0.0.9\nbasic-auth "
+                            + io.diglett.protocol.Policy.BasicCredential.hash("alice", "pw")
+                            + "\nresponse-header X-Frame-Options: DENY\n"));
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(agentConfig("guarded-token", List.of(gateway(a)),
+                    guarded));
+            try {
+                agent.start().get(10, TimeUnit.SECONDS);
+                TunnelTests.waitFor(() -> b.gateway.registrations().names().target("guarded").isPresent(),
+                        "node b routes 'guarded' to node a");
+                int http = b.gateway.httpPort().orElseThrow();
+                String request = "GET / HTTP/1.1\r\nHost: guarded.cluster.test\r\n";
+                String alice = "Authorization: Basic " + java.util.Base64.getEncoder().encodeToString(
+                        "alice:pw".getBytes(java.nio.charset.StandardCharsets.UTF_8)) + "\r\n";
+                assertEquals(403, exchangeFrom("127.0.0.9", http, request + alice + "\r\n").status(),
+                        "a denied address, at a node that does not hold the name");
+                HttpTestClient.Response missing = exchangeFrom("127.0.0.10", http, request + "\r\n");
+                assertEquals(401, missing.status());
+                HttpTestClient.Response in = exchangeFrom("127.0.0.10", http, request + alice
+                        + "X-Diglett-User: mallory\r\n\r\n");
+                assertEquals(200, in.status());
+                assertEquals("user=alice", new String(in.body(), java.nio.charset.StandardCharsets.UTF_8));
+                assertEquals("DENY", in.headers().get("x-frame-options"));
+            } finally {
+                agent.close();
+            }
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    /** One HTTP exchange with 127.0.0.3:{@code port} from {@code from}, on a new connection. */
+    private static HttpTestClient.Response exchangeFrom(String from, int port, String request) throws IOException {
+        try (Socket client = new Socket()) {
+            client.bind(new InetSocketAddress(from, 0));
+            client.connect(new InetSocketAddress("127.0.0.3", port), 5_000);
+            client.setSoTimeout(20_000);
+            return HttpTestClient.exchange(client, request);
+        }
+    }
+
+    /**
      * A backend the agent cannot reach: the agent's refusal travels back from the holder over the node link as the
      * stream's reset, with its reason, and the forwarding node's ingress answers its client with an error page
      * that says why, as the holder's own ingress would.

@@ -160,6 +160,8 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
         this.workers = workers;
         String forward = null;
         if (settings.forwarding()) {
+            // any node may answer a visitor of any name: the OpenID login's cookies are the cluster's, not a node's
+            io.diglett.server.visitor.SessionKeys.use(settings.secret());
             forwardListener = ForwardListener.bind(settings.nodeListen(), this, settings.secret(), window, flow,
                     maxStreams, transport, acceptor, workers);
             forwarder = new NodeForwarder(transport, settings.secret(), workers, window, flow);
@@ -797,7 +799,7 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
     /** The holder record of {@code tunnel}'s claim. */
     private ByteSequence value(Tunnel tunnel) {
         return ByteSequence.from(HolderRecord.encode(store.node(), tunnel.ownerTokenDigest(), tunnel.ownerInstance(),
-                tunnel.tlsPassthrough()));
+                tunnel.tlsPassthrough(), tunnel.visitors().policy()));
     }
 
     /** The holder a failed transaction read, or {@code null} when the key went meanwhile or is not ours to read. */

@@ -21,6 +21,11 @@ record RemoteName(String name, RemoteHolder holder, InetSocketAddress address, N
         implements StreamTarget {
 
     @Override
+    public io.diglett.server.link.VisitorPolicy visitors() {
+        return holder.visitors();
+    }
+
+    @Override
     public boolean tlsPassthrough() {
         return holder.tlsPassthrough();
     }

@@ -108,10 +108,6 @@ final class LinkNames {
             return "visitor policy refused: an OpenID Connect login needs the HTTPS ingress (its session cookie is"
                     + " Secure), and this gateway serves no --https";
         }
-        if (!effective.none() && registrations.names().shared()) {
-            return "visitor policies are not enforced in cluster mode yet: the other nodes would let every client"
-                    + " in (docs/policy.md)";
-        }
         return effective;
     }
 
@@ -353,9 +349,15 @@ final class LinkNames {
             } catch (IllegalArgumentException e) {
                 return new Withdrawn("visitor policy of '" + tunnel.name() + "' refused: " + e.getMessage(), false);
             }
+            if (!now.equals(tunnel.visitors().policy()) && registrations.names().shared()) {
+                // the other nodes enforce the policy their copy of the holder record carries: the agent registers
+                // again (at once) so that the new one is written there
+                return new Withdrawn("the visitor policy of '" + tunnel.name() + "' changed (the operator's token"
+                        + " file): register again", true);
+            }
             if (!now.equals(tunnel.visitors().policy())) {
                 log.info("agent {}: the visitor policy of '{}' is now: {}", session.agent(), tunnel.name(),
-                        Printable.of(now.text().strip().replace('\n', ';')));
+                        Printable.of(now.shown().strip().replace('\n', ';')));
                 tunnel.visitors(now.none() ? VisitorPolicy.OPEN : new VisitorPolicy(now, System::nanoTime));
             }
         }

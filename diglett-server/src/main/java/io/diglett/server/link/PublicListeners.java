@@ -260,8 +260,8 @@ public final class PublicListeners implements PublicBinder {
             ch.pipeline().addLast(HandlerNames.IDLE, new StreamIdleTimeout(idle, events));
         }
         StreamTarget to = target.get().orElse(null);
-        if (to == null) {
-            Stream.abort(ch);
+        if (to == null || to.visitors().admit(ClientAddress.remote(ch)) != VisitorPolicy.Decision.ALLOWED) {
+            Stream.abort(ch); // nothing there now, or refused by the name's visitor policy (its holder's record)
             return;
         }
         to.openStream(ch, Stream.TCP, busy -> {

@@ -13,8 +13,16 @@ import java.util.UUID;
  * @param instance    that agent's instance id, or {@code null} for an agent that sends none
  * @param fence       the claim's fencing number (the store's revision that wrote it)
  * @param tlsPassthrough whether the name's HTTPS is its backend's own (the ingress passes TLS through)
+ * @param visitors    the name's visitor policy in force, as its holder wrote it, enforced here for the clients this
+ *                    node forwards (one instance per record: its rate buckets and verified logins live as long)
  */
-public record RemoteHolder(String node, byte[] tokenDigest, UUID instance, long fence, boolean tlsPassthrough) {
+public record RemoteHolder(String node, byte[] tokenDigest, UUID instance, long fence, boolean tlsPassthrough,
+                           VisitorPolicy visitors) {
+
+    /** Without a visitor policy. */
+    public RemoteHolder(String node, byte[] tokenDigest, UUID instance, long fence, boolean tlsPassthrough) {
+        this(node, tokenDigest, instance, fence, tlsPassthrough, VisitorPolicy.OPEN);
+    }
 
     /** Whether that agent logged in with the token whose digest is {@code digest}. */
     public boolean sameToken(byte[] digest) {
@@ -29,7 +37,7 @@ public record RemoteHolder(String node, byte[] tokenDigest, UUID instance, long 
     @Override
     public boolean equals(Object o) {
         return o instanceof RemoteHolder h && h.node.equals(node) && h.fence == fence
-                && h.tlsPassthrough == tlsPassthrough
+                && h.tlsPassthrough == tlsPassthrough && h.visitors.policy().equals(visitors.policy())
                 && Arrays.equals(h.tokenDigest, tokenDigest) && Objects.equals(h.instance, instance);
     }
 

@@ -13,7 +13,10 @@ public interface StreamTarget {
     /** The name. */
     String name();
 
-    /** Who may reach the name (its visitor policy); in cluster mode a forwarded name has none (docs/policy.md). */
+    /**
+     * Who may reach the name (its visitor policy): a local name's, or for a name another node holds, the policy
+     * its holder record carries (docs/policy.md).
+     */
     default VisitorPolicy visitors() {
         return VisitorPolicy.OPEN;
     }

@@ -36,10 +36,10 @@ public final class SessionKeys {
         this.encryption = derive(secret, "diglett visitor login encryption");
     }
 
-    /** Every node of a cluster uses {@code secret} (at least 32 bytes, from the cluster's store). */
+    /** Every node of a cluster uses {@code secret} (at least 16 bytes, the cluster's store). */
     public static void use(byte[] secret) {
-        if (secret.length < 32) {
-            throw new IllegalArgumentException("a session secret of " + secret.length + " bytes; at least 32");
+        if (secret.length < 16) {
+            throw new IllegalArgumentException("a session secret of " + secret.length + " bytes; at least 16");
         }
         current = new SessionKeys(secret);
     }
