@@ -181,6 +181,32 @@ class AgentCommandTests {
                 tunnels("-g", "gw", "--tls-passthrough", "-n", "example", "localhost:9000"));
     }
 
+    /** Login flags agent-wide, and per name in -n (a name adds its accounts to the agent-wide OpenID issuer). */
+    @Test
+    void loginFlagsBecomeEachNamesPolicy() {
+        java.util.List<TunnelSpec> specs = tunnels("-g", "gw", "--oidc-issuer", "https://id.example.com",
+                "--oidc-client-id", "web", "--oidc-client-secret", "s3cret", "--oidc-allow", "@example.com",
+                "--response-header", "X-Frame-Options: DENY",
+                "-n", "web=localhost:8080", "-n", "ops=localhost:9000,oidc-allow=root@ops.example");
+        io.diglett.protocol.Policy web = specs.get(0).policy();
+        assertEquals(java.util.List.of("@example.com"), web.oidc().allow());
+        assertEquals("s3cret", web.oidc().clientSecret());
+        assertEquals("X-Frame-Options", web.setResponseHeaders().get(0).name());
+        assertEquals(java.util.List.of("@example.com", "root@ops.example"), specs.get(1).policy().oidc().allow());
+        io.diglett.protocol.Policy api = tunnels("-g", "gw", "-n",
+                "api=localhost:8080,jwt-jwks=https://id.example.com/jwks,jwt-audience=api").get(0).policy();
+        assertEquals(new io.diglett.protocol.Policy.Jwt("https://id.example.com/jwks", null, "api"), api.jwt());
+        IllegalArgumentException two = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> tunnels("-g", "gw", "--jwt-jwks", "https://id.example.com/jwks", "--basic-auth", "a:b", "-n",
+                        "api", "localhost:1"));
+        assertTrue(two.getMessage().contains("one way to log in"), two.getMessage());
+        CommandLine.ParameterException secret = org.junit.jupiter.api.Assertions.assertThrows(
+                CommandLine.ParameterException.class, () -> tunnels("-g", "gw", "-n",
+                        "api=localhost:1,oidc-client-secret=hunter2,bogus=1"));
+        assertTrue(!secret.getMessage().contains("hunter2"), "a usage error never repeats the secret: "
+                + secret.getMessage());
+    }
+
     @Test
     void rawOnAsksForARawPortPerNameOrForAllWithTheFlag() {
         io.diglett.common.HostPort web = io.diglett.common.HostPort.parse("localhost:8080", -1);
