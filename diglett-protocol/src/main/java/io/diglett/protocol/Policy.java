@@ -475,12 +475,14 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
         return text.toString();
     }
 
-    /** The rules for a log: as {@link #text}, without password hashes and the client secret. */
+    /** The rules for a log: as {@link #text}, without request header values, password hashes and the client secret. */
     public String shown() {
         StringBuilder shown = new StringBuilder();
         for (String line : text().split("\n")) {
             if (line.startsWith("oidc-client-secret ")) {
                 shown.append("oidc-client-secret ...\n");
+            } else if (line.startsWith("request-header ")) {
+                shown.append(line, 0, line.indexOf(':') + 1).append(" ...\n"); // a value may be an API key
             } else if (line.startsWith("basic-auth ")) {
                 shown.append(line, 0, line.indexOf(':')).append(":...\n");
             } else if (!line.isEmpty()) {

@@ -68,8 +68,12 @@ class LoginTests {
                 new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/", exchange -> {
             var headers = exchange.getRequestHeaders();
+            // any header that looks like the gateway's, however spelled, and whether an upgrade reached it
+            java.util.List<String> lookalikes = headers.keySet().stream().filter(n -> n.toLowerCase(java.util.Locale.ROOT)
+                    .replace('_', '-').startsWith("x-diglett-")).map(n -> n + ":" + headers.get(n)).sorted().toList();
             byte[] body = ("user=" + headers.get("X-Diglett-User") + " email=" + headers.get("X-Diglett-Email")
-                    + " bearer=" + (headers.getFirst("Authorization") != null)).getBytes(StandardCharsets.UTF_8);
+                    + " bearer=" + (headers.getFirst("Authorization") != null) + " upgrade=" + headers.get("Upgrade")
+                    + " all=" + lookalikes).getBytes(StandardCharsets.UTF_8);
             exchange.getResponseHeaders().set("X-Frame-Options", "SAMEORIGIN");
             exchange.getResponseHeaders().set("X-Backend", "kept");
             exchange.sendResponseHeaders(200, body.length);
@@ -84,7 +88,8 @@ class LoginTests {
     private static String token(RSAKey key, String audience, Date expires) throws Exception {
         SignedJWT jwt = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.RS256).keyID(key.getKeyID()).build(),
                 new JWTClaimsSet.Builder().issuer("https://issuer.test/").subject("svc-7").audience(audience)
-                        .claim("email", "svc@example.com").expirationTime(expires).build());
+                        .claim("email", "svc@example.com").claim("email_verified", true).expirationTime(expires)
+                        .build());
         jwt.sign(new RSASSASigner(key));
         return jwt.serialize();
     }
@@ -121,10 +126,14 @@ class LoginTests {
             assertEquals("Bearer realm=\"orders.login.test\"", missing.headers().get("www-authenticate"));
 
             HttpTestClient.Response ok = get(http, host, "Authorization: Bearer " + token(key, "api", later)
-                    + "\r\nX-Diglett-User: mallory\r\nX-Diglett-Email: mallory@example.com\r\n");
+                    + "\r\nX-Diglett-User: mallory\r\nX-Diglett-Email: mallory@example.com\r\n"
+                    + "X_Diglett_Email: underscored@example.com\r\nx-diglett-role: admin\r\n"
+                    + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n");
             assertEquals(200, ok.status());
-            assertEquals("user=[svc-7] email=[svc@example.com] bearer=true", new String(ok.body(),
-                    StandardCharsets.UTF_8), "the verified subject, never the client's own identity headers");
+            assertEquals("user=[svc-7] email=[svc@example.com] bearer=true upgrade=null all=[X-diglett-email:"
+                    + "[svc@example.com], X-diglett-user:[svc-7]]", new String(ok.body(), StandardCharsets.UTF_8),
+                    "the verified subject, never the client's own identity headers however spelled, and no h2c"
+                    + " upgrade past the gateway");
             assertEquals("DENY", ok.headers().get("x-frame-options"), "the response header rule replaced the"
                     + " backend's");
             assertEquals("kept", ok.headers().get("x-backend"), "other response headers stay");

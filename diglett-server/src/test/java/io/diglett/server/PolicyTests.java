@@ -14,7 +14,6 @@ import io.diglett.server.config.GatewayConfig;
 import io.diglett.server.config.IngressSettings;
 import io.diglett.server.registrar.Registrar;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
@@ -62,10 +61,9 @@ class PolicyTests {
             return true; // reset before the connect call even returned
         }
         try (Socket socket = connected) {
-            socket.getOutputStream().write('x');
-            InputStream in = socket.getInputStream();
             try {
-                return in.read() < 0;
+                socket.getOutputStream().write('x'); // may already meet the reset
+                return socket.getInputStream().read() < 0;
             } catch (SocketException reset) {
                 return true;
             }

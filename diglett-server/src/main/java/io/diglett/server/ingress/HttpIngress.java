@@ -28,6 +28,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Routes HTTP requests by their Host header to the tunnel named by it, behind Netty's request decoder: the
@@ -135,6 +136,9 @@ final class HttpIngress extends IngressBridge {
     private ResponseHeaders responseHeaders;
     /** Who the request being forwarded comes from, as the name's login verified it; {@code null}: no login. */
     private io.diglett.server.visitor.Identity identity;
+
+    /** How long a request waits for its login's check or answer (a provider's calls included): then 503 or 502. */
+    static final long LOGIN_TIMEOUT_SECONDS = 20;
 
     /** Messages held behind a request whose password is checked, at most (reads stop meanwhile). */
     static final int MAX_HELD = 64;
@@ -270,14 +274,15 @@ final class HttpIngress extends IngressBridge {
                 if (gate instanceof Gate.Check check) {
                     // the slow check runs off the event loop; this connection reads nothing meanwhile
                     held = new Held(request, target, route.tunnel(), route.host(), new java.util.ArrayList<>());
-                    check.check().whenComplete((who, error) -> ctx.executor().execute(
+                    check.check().orTimeout(LOGIN_TIMEOUT_SECONDS, TimeUnit.SECONDS).whenComplete((who, error) -> ctx.executor().execute(
                             () -> checked(who, error, check.challenge())));
                     return;
                 }
                 if (gate instanceof Gate.Answer answer) {
                     // the gateway answers (the login's redirects and pages), maybe after asking the provider
                     held = new Held(request, target, route.tunnel(), route.host(), new java.util.ArrayList<>());
-                    answer.reply().whenComplete((reply, error) -> ctx.executor().execute(() -> answered(reply, error)));
+                    answer.reply().orTimeout(LOGIN_TIMEOUT_SECONDS, TimeUnit.SECONDS).whenComplete((reply, error)
+                            -> ctx.executor().execute(() -> answered(reply, error)));
                     return;
                 }
                 identity = ((Gate.Pass) gate).who();
@@ -368,8 +373,13 @@ final class HttpIngress extends IngressBridge {
         if (!ctx.channel().isActive() || answered || error != null || who == null) {
             was.after().forEach(ReferenceCountUtil::release);
             if (ctx.channel().isActive() && !answered) {
-                errorPage(error != null ? IngressPages.unavailable(was.tunnel().name(),
-                        "too many logins being checked") : IngressPages.unauthorized(was.host(), challenge));
+                Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                        ? error.getCause() : error;
+                errorPage(cause == null ? IngressPages.unauthorized(was.host(), challenge)
+                        : IngressPages.unavailable(was.tunnel().name(), cause instanceof TimeoutException
+                        ? "the login check took longer than " + LOGIN_TIMEOUT_SECONDS + " s"
+                        : cause instanceof java.util.concurrent.RejectedExecutionException
+                        ? "too many logins being checked" : "the login check failed: " + Reasons.of(cause)));
             }
             return;
         }
@@ -392,6 +402,9 @@ final class HttpIngress extends IngressBridge {
                 ? error.getCause() : error;
         if (cause instanceof java.util.concurrent.RejectedExecutionException) {
             errorPage(IngressPages.unavailable(was.tunnel().name(), "too many logins being checked"));
+        } else if (cause instanceof TimeoutException) {
+            errorPage(IngressPages.badGateway(was.tunnel().name(), "the identity provider did not answer within "
+                    + LOGIN_TIMEOUT_SECONDS + " s"));
         } else if (cause != null) {
             errorPage(IngressPages.badGateway(was.tunnel().name(), "the identity provider could not be reached or"
                     + " answered wrongly: " + Reasons.of(cause)));
@@ -419,7 +432,11 @@ final class HttpIngress extends IngressBridge {
         chunked = HttpUtil.isTransferEncodingChunked(request);
         boolean asksUpgrade = headers.contains(HttpHeaderNames.UPGRADE)
                 && headers.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
-        upgrade = asksUpgrade && first;
+        // a name with header rules or a login keeps HTTP/1.1 to its end, except for WebSocket (whose frames carry
+        // no headers): an h2c upgrade would carry later requests the gateway no longer reads, identity headers and
+        // all
+        upgrade = asksUpgrade && first && (!to.visitors().policy().rewritesHeaders()
+                || headers.getAll(HttpHeaderNames.UPGRADE).stream().allMatch(u -> u.strip().equalsIgnoreCase("websocket")));
         statusLine = new byte[0];
         if (target.authority() != null) {
             headers.set(HttpHeaderNames.HOST, target.authority());
@@ -440,16 +457,13 @@ final class HttpIngress extends IngressBridge {
             policy.removeRequestHeaders().forEach(headers::remove);
             policy.setRequestHeaders().forEach(rule -> headers.set(rule.name(), rule.value()));
         }
-        // only the gateway says who logged in: every x-diglett-* header of the client's goes
-        java.util.List<String> own = new java.util.ArrayList<>();
-        headers.names().stream().filter(n -> n.regionMatches(true, 0, "x-diglett-", 0, 10)).forEach(own::add);
-        own.forEach(headers::remove);
+        removeIdentityHeaders(headers); // only the gateway says who logged in
         io.diglett.server.visitor.VisitorLogin login = to.visitors().login();
         if (login != null) {
             login.strip(request); // a password or a session cookie stays at the gateway
-            headers.set(X_DIGLETT_USER, identity.user());
+            headers.set(X_DIGLETT_USER, headerValue(identity.user()));
             if (identity.email() != null) {
-                headers.set(X_DIGLETT_EMAIL, identity.email());
+                headers.set(X_DIGLETT_EMAIL, headerValue(identity.email()));
             }
         }
         ByteBuf head = ctx.alloc().buffer(256 + target.uri().length() + 32 * headers.size());
@@ -465,6 +479,38 @@ final class HttpIngress extends IngressBridge {
     }
 
     private static final int CRLF = ('\r' << 8) | '\n';
+
+    /**
+     * Removes every {@code x-diglett-*} header a client sent, also spelled with underscores (which CGI-style servers
+     * read as the same header): only the gateway's reach the backend.
+     */
+    private static void removeIdentityHeaders(HttpHeaders headers) {
+        java.util.List<String> own = new java.util.ArrayList<>();
+        for (String name : headers.names()) {
+            if (name.replace('_', '-').regionMatches(true, 0, "x-diglett-", 0, 10)) {
+                own.add(name);
+            }
+        }
+        own.forEach(headers::remove);
+    }
+
+    /**
+     * An identity value as a header carries it: visible ASCII and spaces as they are, anything else (a name in
+     * another script) percent-encoded as UTF-8, so that two different values never arrive as the same bytes.
+     */
+    static String headerValue(String value) {
+        StringBuilder out = new StringBuilder(value.length());
+        for (byte b : value.getBytes(StandardCharsets.UTF_8)) {
+            int c = b & 0xff;
+            if (c >= 0x20 && c < 0x7f && c != '%') {
+                out.append((char) c);
+            } else {
+                out.append('%').append(Character.toUpperCase(Character.forDigit(c >> 4, 16)))
+                        .append(Character.toUpperCase(Character.forDigit(c & 15, 16)));
+            }
+        }
+        return out.toString();
+    }
 
     /** The user a request's basic auth named, set by the gateway for the backend; a client's own never passes. */
     static final io.netty.util.AsciiString X_DIGLETT_USER = io.netty.util.AsciiString.cached("x-diglett-user");
@@ -587,6 +633,7 @@ final class HttpIngress extends IngressBridge {
             ByteBuf end = ctx.alloc().buffer(16);
             end.writeByte('0').writeShort(CRLF);
             stripForwardingHeaders(last.trailingHeaders(), true);
+            removeIdentityHeaders(last.trailingHeaders());
             writeHeaders(end, last.trailingHeaders());
             end.writeShort(CRLF);
             out.addComponent(true, end);

@@ -44,13 +44,18 @@ final class ResponseHeaders implements ResponseTracker.HeadMarks {
      * What of {@code bytes} (released here) goes to the client now, in order, with the rules applied to every head
      * that ended in it; a head not ended yet is held.
      *
-     * @throws IllegalStateException when a head is over {@link #MAX_HEAD}
+     * @throws IllegalStateException when a head is over {@link #MAX_HEAD}, or the responses cannot be followed
      */
     List<ByteBuf> rewrite(ByteBuf bytes, ResponseTracker tracker) {
         marks.clear();
         List<ByteBuf> out = new ArrayList<>(2);
         try {
             tracker.response(bytes, this);
+            if (!tracker.following()) {
+                // a head it cannot read, or more requests in flight than it follows: never a response without the
+                // name's rules
+                throw new IllegalStateException("responses the gateway cannot follow");
+            }
             int cursor = bytes.readerIndex();
             for (int mark : marks) {
                 int index = mark >= 0 ? mark : -mark - 1;
@@ -102,22 +107,14 @@ final class ResponseHeaders implements ResponseTracker.HeadMarks {
         String[] lines = text.split("\r?\n", -1);
         StringBuilder out = new StringBuilder(text.length() + 64 * rules.size());
         out.append(lines[0]).append("\r\n");
-        boolean dropping = false;
         for (int i = 1; i < lines.length; i++) {
             String line = lines[i];
             if (line.isEmpty()) {
                 continue; // the end of the head, written below
             }
-            if (line.charAt(0) == ' ' || line.charAt(0) == '\t') {
-                if (!dropping) {
-                    out.append(line).append("\r\n"); // the continuation of a kept header
-                }
-                continue;
-            }
-            int colon = line.indexOf(':');
-            String name = colon < 0 ? line : line.substring(0, colon).strip();
-            dropping = rules.stream().anyMatch(rule -> rule.name().equalsIgnoreCase(name));
-            if (!dropping) {
+            // every line has a colon: the tracker gives up on any other (obsolete line folding included)
+            String name = line.substring(0, line.indexOf(':')).strip();
+            if (rules.stream().noneMatch(rule -> rule.name().equalsIgnoreCase(name))) {
                 out.append(line).append("\r\n");
             }
         }

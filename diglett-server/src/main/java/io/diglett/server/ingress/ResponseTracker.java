@@ -187,9 +187,22 @@ final class ResponseTracker {
         }
     }
 
+    /**
+     * Whether it still follows the responses, or stopped where nothing more is HTTP (after a 101, or in a body that
+     * the connection's end delimits): false when it lost track of responses that go on (a malformed head, too
+     * many requests in flight).
+     */
+    boolean following() {
+        return state != State.LOST || endsWithConnection;
+    }
+
+    /** Lost on purpose: what follows is no longer HTTP, or the last body, up to the connection's end. */
+    private boolean endsWithConnection;
+
     private void endOfHead() {
         boolean head = owed.peek();
         if (status == 101) {
+            endsWithConnection = true;
             state = State.LOST; // the connection switched protocols: no more HTTP to follow
         } else if (status >= 100 && status < 200) {
             state = State.STATUS; // interim: the final response still comes
@@ -198,6 +211,7 @@ final class ResponseTracker {
         } else if (chunked) {
             state = State.CHUNK_SIZE;
         } else if (otherCoding || contentLength < 0) {
+            endsWithConnection = true;
             state = State.LOST; // delimited by the end of the connection
         } else if (contentLength == 0) {
             complete();

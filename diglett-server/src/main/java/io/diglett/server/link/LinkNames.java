@@ -82,6 +82,9 @@ final class LinkNames {
         policies.put(frame.id(), policy);
     }
 
+    /** The largest policy a name may have in cluster mode (its holder record's room). */
+    static final int MAX_SHARED_POLICY = 4096;
+
     /**
      * The visitor policy in force for {@code request}: the agent's (sent before it) narrowed by the operator's for
      * this principal; a String: why it cannot be enforced.
@@ -103,6 +106,12 @@ final class LinkNames {
                     + " HTTP ingress only, and '" + request.name() + "' " + (request.tlsPassthrough() ? "passes TLS through to its backend"
                     : services.config().get().ingress().enabled() ? "also has a raw port (raw=on)"
                     : "is served on a raw port: this gateway has no HTTP ingress");
+        }
+        if (registrations.names().shared()
+                && effective.text().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_SHARED_POLICY) {
+            // the holder record carries it to the other nodes, and has room for this much (HolderRecord)
+            return "visitor policy refused: with the operator's rules it takes more than " + MAX_SHARED_POLICY
+                    + " bytes, more than a cluster's name record holds";
         }
         if (effective.oidc() != null && services.config().get().ingress().https() == null) {
             return "visitor policy refused: an OpenID Connect login needs the HTTPS ingress (its session cookie is"

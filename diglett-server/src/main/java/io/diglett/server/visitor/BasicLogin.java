@@ -30,13 +30,8 @@ public final class BasicLogin implements VisitorLogin {
     /** Password checks waiting for the verifier, over every name: beyond, a request gets 503. */
     static final int MAX_WAITING_CHECKS = 64;
 
-    /**
-     * A credential that matches no password: checked for an unknown user, so that both take as long (made on first
-     * use: a slow hash).
-     */
-    private static final class Nobody {
-        static final Policy.BasicCredential CREDENTIAL = Policy.BasicCredential.hash("-", "-");
-    }
+    /** Password checks of one name waiting or running, at most: one name's flood leaves the queue to the others. */
+    static final int MAX_CHECKS_PER_NAME = 8;
 
     private static final ThreadPoolExecutor CHECKS = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS,
             new ArrayBlockingQueue<>(MAX_WAITING_CHECKS), r -> {
@@ -47,6 +42,13 @@ public final class BasicLogin implements VisitorLogin {
 
     private final List<Policy.BasicCredential> users;
     private final LongSupplier nanos;
+    /** This name's checks waiting or running. */
+    private final java.util.concurrent.atomic.AtomicInteger checks = new java.util.concurrent.atomic.AtomicInteger();
+    /**
+     * A credential that matches no password, of the users' highest iteration count: checked for an unknown user, so
+     * that both take as long. Made on the password thread when first needed (a slow hash).
+     */
+    private Policy.BasicCredential nobody;
     /** Authorization headers verified lately (by their SHA-256), the user each names, and until when. */
     private final Map<String, Map.Entry<String, Long>> verified;
 
@@ -96,21 +98,41 @@ public final class BasicLogin implements VisitorLogin {
         Policy.BasicCredential credential = users.stream().filter(c -> c.user().equals(user)).findFirst()
                 .orElse(null);
         CompletableFuture<Identity> check = new CompletableFuture<>();
+        if (checks.incrementAndGet() > MAX_CHECKS_PER_NAME) {
+            checks.decrementAndGet();
+            check.completeExceptionally(new RejectedExecutionException("more than " + MAX_CHECKS_PER_NAME
+                    + " password checks of this name at once"));
+            return new Gate.Check(check, refuse.challenge());
+        }
         try {
             CHECKS.execute(() -> {
-                boolean ok = (credential != null ? credential : Nobody.CREDENTIAL).matches(password)
-                        && credential != null;
-                if (ok) {
-                    synchronized (verified) {
-                        verified.put(key, Map.entry(user, nanos.getAsLong() + VERIFIED_NANOS));
+                try {
+                    boolean ok = (credential != null ? credential : nobody()).matches(password) && credential != null;
+                    if (ok) {
+                        synchronized (verified) {
+                            verified.put(key, Map.entry(user, nanos.getAsLong() + VERIFIED_NANOS));
+                        }
                     }
+                    check.complete(ok ? new Identity(user, null) : null);
+                } finally {
+                    checks.decrementAndGet();
                 }
-                check.complete(ok ? new Identity(user, null) : null);
             });
         } catch (RejectedExecutionException e) {
+            checks.decrementAndGet();
             check.completeExceptionally(e);
         }
         return new Gate.Check(check, refuse.challenge());
+    }
+
+    /** The credential an unknown user is checked against (on the password thread only). */
+    private Policy.BasicCredential nobody() {
+        if (nobody == null) {
+            int iterations = users.stream().mapToInt(Policy.BasicCredential::iterations).max()
+                    .orElse(Policy.BasicCredential.ITERATIONS);
+            nobody = new Policy.BasicCredential("-", iterations, Tokens.key(16), Tokens.key(32));
+        }
+        return nobody;
     }
 
     @Override

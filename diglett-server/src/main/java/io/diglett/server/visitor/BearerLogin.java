@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  * for an unknown key at most every 30 s), unexpired (60 s of clock skew), and from the issuer and for the audience
  * the policy names. A verified token is then taken at once until it expires, at most 10 min. The token is
  * forwarded (the backend may read its claims); the backend also gets {@code X-Diglett-User} (the subject) and
- * {@code X-Diglett-Email} when the token has one.
+ * {@code X-Diglett-Email} when the token has an address it marks {@code email_verified}.
  */
 public final class BearerLogin implements VisitorLogin {
 
@@ -44,6 +44,8 @@ public final class BearerLogin implements VisitorLogin {
     static final int MAX_TOKEN = 8192;
 
     private final LongSupplier nanos;
+    /** This name's calls on the identity threads. */
+    private final java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
     private final ConfigurableJWTProcessor<SecurityContext> processor = new DefaultJWTProcessor<>();
     /** Tokens verified lately (by their SHA-256), who each names, and until when. */
     private final Map<String, Map.Entry<Identity, Long>> verified = new LinkedHashMap<>(16, 0.75f, true) {
@@ -88,7 +90,7 @@ public final class BearerLogin implements VisitorLogin {
         if (known != null) {
             return new Gate.Pass(known);
         }
-        return new Gate.Check(IdentityCalls.submit(() -> verify(token, key, host)),
+        return new Gate.Check(IdentityCalls.submit(calls, () -> verify(token, key, host)),
                 realm + ", error=\"invalid_token\"");
     }
 
@@ -102,7 +104,8 @@ public final class BearerLogin implements VisitorLogin {
             return null;
         }
         Object email = claims.getClaim("email");
-        Identity who = new Identity(claims.getSubject(), email instanceof String text ? text : null);
+        boolean checked = Boolean.TRUE.equals(claims.getClaim("email_verified"));
+        Identity who = new Identity(claims.getSubject(), checked && email instanceof String text ? text : null);
         long untilExpiry = TimeUnit.MILLISECONDS.toNanos(claims.getExpirationTime().getTime()
                 - System.currentTimeMillis());
         synchronized (verified) {

@@ -1,7 +1,6 @@
 package io.diglett.server.visitor;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -51,18 +50,33 @@ public final class IdentityCalls {
         privateProviders = allowed;
     }
 
-    /** {@code work} on the identity threads; failed with a RejectedExecutionException when too many wait. */
-    static <T> CompletableFuture<T> submit(Callable<T> work) {
+    /** Calls of one name's login under way or waiting, at most: one name cannot take every place in the queue. */
+    static final int MAX_PER_NAME = 8;
+
+    /**
+     * {@code work} on the identity threads, counted in {@code perName} (the calling login's); failed with a
+     * RejectedExecutionException when too many wait, in all or for that name.
+     */
+    static <T> CompletableFuture<T> submit(java.util.concurrent.atomic.AtomicInteger perName, Callable<T> work) {
         CompletableFuture<T> result = new CompletableFuture<>();
+        if (perName.incrementAndGet() > MAX_PER_NAME) {
+            perName.decrementAndGet();
+            result.completeExceptionally(new RejectedExecutionException("more than " + MAX_PER_NAME
+                    + " identity provider calls of this name at once"));
+            return result;
+        }
         try {
             POOL.execute(() -> {
                 try {
                     result.complete(work.call());
                 } catch (Exception | LinkageError e) {
                     result.completeExceptionally(e);
+                } finally {
+                    perName.decrementAndGet();
                 }
             });
         } catch (RejectedExecutionException e) {
+            perName.decrementAndGet();
             result.completeExceptionally(e);
         }
         return result;
@@ -88,29 +102,85 @@ public final class IdentityCalls {
         return send(request);
     }
 
+    /** The whole of a call, its answer's body included, at most: a provider that trickles is cut off. */
+    static final Duration DEADLINE = Duration.ofSeconds(10);
+
     private static Answer send(HttpRequest.Builder request) throws IOException {
         URI uri = request.build().uri();
         checkAddress(uri);
-        HttpResponse<InputStream> response;
+        BoundedBody body = new BoundedBody();
+        CompletableFuture<HttpResponse<byte[]>> call = HTTP.sendAsync(request.build(), info -> body);
         try {
-            response = HTTP.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+            HttpResponse<byte[]> response = call.get(DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
+            return new Answer(response.statusCode(), response.headers().firstValue("Content-Type").orElse(null),
+                    new String(response.body(), java.nio.charset.StandardCharsets.UTF_8));
+        } catch (java.util.concurrent.TimeoutException e) {
+            body.cancel();
+            call.cancel(true);
+            throw new IOException(uri.getHost() + " did not answer in full within " + DEADLINE.toSeconds() + " s");
         } catch (InterruptedException e) {
+            body.cancel();
+            call.cancel(true);
             Thread.currentThread().interrupt();
             throw new IOException("interrupted", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
         }
-        try (InputStream in = response.body()) {
-            byte[] body = in.readNBytes(MAX_BODY + 1);
-            if (body.length > MAX_BODY) {
-                throw new IOException(uri.getHost() + " answered more than " + MAX_BODY + " bytes");
+    }
+
+    /** A response body of at most {@link #MAX_BODY} bytes: more cancels the exchange. */
+    private static final class BoundedBody implements HttpResponse.BodySubscriber<byte[]> {
+        private final CompletableFuture<byte[]> result = new CompletableFuture<>();
+        private final java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        private volatile java.util.concurrent.Flow.Subscription subscription;
+
+        @Override
+        public java.util.concurrent.CompletionStage<byte[]> getBody() {
+            return result;
+        }
+
+        @Override
+        public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+            subscription = s;
+            s.request(Long.MAX_VALUE);
+        }
+
+        @Override
+        public void onNext(java.util.List<java.nio.ByteBuffer> buffers) {
+            for (java.nio.ByteBuffer buffer : buffers) {
+                if (bytes.size() + buffer.remaining() > MAX_BODY) {
+                    cancel();
+                    result.completeExceptionally(new IOException("the provider answered more than " + MAX_BODY
+                            + " bytes"));
+                    return;
+                }
+                byte[] chunk = new byte[buffer.remaining()];
+                buffer.get(chunk);
+                bytes.writeBytes(chunk);
             }
-            return new Answer(response.statusCode(), response.headers().firstValue("Content-Type").orElse(null),
-                    new String(body, java.nio.charset.StandardCharsets.UTF_8));
+        }
+
+        @Override
+        public void onError(Throwable error) {
+            result.completeExceptionally(error);
+        }
+
+        @Override
+        public void onComplete() {
+            result.complete(bytes.toByteArray());
+        }
+
+        void cancel() {
+            java.util.concurrent.Flow.Subscription s = subscription;
+            if (s != null) {
+                s.cancel();
+            }
         }
     }
 
     /**
-     * Refuses a provider whose host resolves to a loopback, private, link-local, unique-local, multicast or
-     * unspecified address, unless those are allowed.
+     * Refuses a provider whose host resolves to a loopback, private, shared (100.64.0.0/10), link-local,
+     * unique-local, NAT64, multicast or unspecified address, unless those are allowed.
      */
     static void checkAddress(URI uri) throws IOException {
         if (privateProviders) {
@@ -119,8 +189,12 @@ public final class IdentityCalls {
         for (InetAddress address : InetAddress.getAllByName(uri.getHost())) {
             byte[] bytes = address.getAddress();
             boolean uniqueLocal = bytes.length == 16 && (bytes[0] & 0xfe) == 0xfc;
+            boolean sharedSpace = bytes.length == 4 && (bytes[0] & 0xff) == 100 && (bytes[1] & 0xc0) == 64;
+            boolean nat64 = bytes.length == 16 && bytes[0] == 0 && bytes[1] == 0x64 && bytes[2] == (byte) 0xff
+                    && bytes[3] == (byte) 0x9b; // 64:ff9b::/96 embeds any IPv4 address, private ones too
             if (address.isLoopbackAddress() || address.isSiteLocalAddress() || address.isLinkLocalAddress()
-                    || address.isAnyLocalAddress() || address.isMulticastAddress() || uniqueLocal) {
+                    || address.isAnyLocalAddress() || address.isMulticastAddress() || uniqueLocal || sharedSpace
+                    || nat64) {
                 throw new IOException("the identity provider " + uri.getHost() + " is at a private address ("
                         + address.getHostAddress() + "); the gateway's operator allows those with"
                         + " --allow-private-identity-providers");

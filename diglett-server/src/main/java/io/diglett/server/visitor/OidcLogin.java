@@ -77,6 +77,13 @@ public final class OidcLogin implements VisitorLogin {
     private final Policy.Oidc config;
     /** The provider's metadata and ID token checks, once discovered. */
     private volatile Provider provider;
+    /** The discovery under way, or the last one that failed (kept for {@link #RETRY_NANOS}). */
+    private CompletableFuture<Provider> discovery;
+    private long discoveryFailedAt;
+    /** A failed discovery is tried again after this long; meanwhile visitors get its error at once. */
+    static final long RETRY_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /** This name's calls on the identity threads. */
+    private final java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
     private record Provider(OIDCProviderMetadata metadata, IDTokenValidator validator) {
     }
 
@@ -89,10 +96,11 @@ public final class OidcLogin implements VisitorLogin {
     }
 
     @Override
-    public Gate gate(HttpRequest request, String target, String host, String authority, boolean https) {
+    public Gate gate(HttpRequest request, String target, String host, String given, boolean https) {
         if (!https) {
             return new Gate.UseHttps();
         }
+        String authority = authority(host, given);
         String path = new QueryStringDecoder(target).path();
         if (path.equals(CALLBACK)) {
             return new Gate.Answer(callback(request, target, host, authority));
@@ -137,17 +145,35 @@ public final class OidcLogin implements VisitorLogin {
         }
     }
 
-    /** The provider's metadata, discovered once (on an identity thread); a failure is tried again next time. */
-    private CompletableFuture<Provider> provider() {
+    /**
+     * The provider's metadata, discovered once (on an identity thread): one discovery at a time for every visitor,
+     * and a failure is answered at once for {@link #RETRY_NANOS} before it is tried again.
+     */
+    private synchronized CompletableFuture<Provider> provider() {
         Provider known = provider;
         if (known != null) {
             return CompletableFuture.completedFuture(known);
         }
-        return IdentityCalls.submit(() -> {
+        if (discovery != null && (!discovery.isCompletedExceptionally()
+                || System.nanoTime() - discoveryFailedAt < RETRY_NANOS)) {
+            return discovery;
+        }
+        CompletableFuture<Provider> started = IdentityCalls.submit(calls, () -> {
             Provider found = discover();
             provider = found;
             return found;
         });
+        started.whenComplete((found, error) -> {
+            if (error != null) {
+                synchronized (this) {
+                    discoveryFailedAt = System.nanoTime();
+                }
+                log.info("OpenID provider {} could not be discovered: {}", config.issuer(), Printable.of(
+                        Reasons.of(error), 256));
+            }
+        });
+        discovery = started;
+        return started;
     }
 
     private Provider discover() throws Exception {
@@ -219,7 +245,8 @@ public final class OidcLogin implements VisitorLogin {
                     + " you in (" + (error == null ? "no code" : Printable.of(error, 64)) + ")." + again));
         }
         Pending started = login;
-        return provider().thenCompose(p -> IdentityCalls.submit(() -> finish(p, started, code, host, authority)));
+        return provider().thenCompose(p -> IdentityCalls.submit(calls, () -> finish(p, started, code, host,
+                authority)));
     }
 
     private Gate.Reply finish(Provider p, Pending login, String code, String host, String authority) throws Exception {
@@ -256,12 +283,9 @@ public final class OidcLogin implements VisitorLogin {
             return new Gate.Reply(403, null, List.of(expired(LOGIN_COOKIE)), "The identity provider's answer could"
                     + " not be verified.");
         }
-        String email = claims.getStringClaim("email");
-        if (Boolean.FALSE.equals(claims.getBooleanClaim("email_verified"))) {
-            email = null; // an address the provider has not verified vouches for no one
-        }
-        String user = claims.getStringClaim("preferred_username");
-        user = user == null ? claims.getSubject().getValue() : user;
+        // an address counts only when the provider says it verified it (a missing or non-boolean claim does not)
+        String email = Boolean.TRUE.equals(claims.getClaim("email_verified")) ? claims.getStringClaim("email") : null;
+        String user = claims.getSubject().getValue(); // the account's stable, unique id at this provider
         if (!config.allows(email)) {
             log.info("OpenID login for {}: {} ({}) is not allowed", Printable.of(host), Printable.of(user, 128),
                     Printable.of(String.valueOf(email), 256));
@@ -328,6 +352,17 @@ public final class OidcLogin implements VisitorLogin {
         } catch (java.text.ParseException e) {
             return null;
         }
+    }
+
+    /**
+     * The authority redirects and cookies are built with: the routed host, and the port the client named if it is a
+     * number (never the rest of a Host header, which the client wrote).
+     */
+    static String authority(String host, String given) {
+        int colon = given.lastIndexOf(':');
+        String port = colon < 0 || given.endsWith("]") ? "" : given.substring(colon + 1);
+        boolean numeric = !port.isEmpty() && port.length() <= 5 && port.chars().allMatch(Character::isDigit);
+        return numeric ? host + ":" + port : host;
     }
 
     private static String cookieValue(HttpRequest request, String name) {

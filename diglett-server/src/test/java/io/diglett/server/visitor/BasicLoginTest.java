@@ -49,15 +49,25 @@ class BasicLoginTest {
      */
     @Test
     void passwordChecksWaitInABoundedQueue() throws Exception {
-        BasicLogin login = new BasicLogin(List.of(alice), nanos::get);
+        // many names, each flooded: at most MAX_CHECKS_PER_NAME of each, and at most the queue in all
         List<CompletableFuture<Identity>> checks = new ArrayList<>();
-        int tries = BasicLogin.MAX_WAITING_CHECKS * 2;
-        for (int i = 0; i < tries; i++) {
-            Gate gate = login.gate(request("alice", "guess" + i), "/", "web.gw.test", "web.gw.test", false);
-            checks.add(assertInstanceOf(Gate.Check.class, gate).check());
+        int names = BasicLogin.MAX_WAITING_CHECKS * 2 / BasicLogin.MAX_CHECKS_PER_NAME;
+        int perName = BasicLogin.MAX_CHECKS_PER_NAME * 2;
+        long refusedOfFirst = 0;
+        for (int n = 0; n < names; n++) {
+            BasicLogin login = new BasicLogin(List.of(alice), nanos::get);
+            for (int i = 0; i < perName; i++) {
+                Gate gate = login.gate(request("alice", "guess" + i), "/", "web.gw.test", "web.gw.test", false);
+                CompletableFuture<Identity> check = assertInstanceOf(Gate.Check.class, gate).check();
+                checks.add(check);
+                refusedOfFirst += n == 0 && check.isCompletedExceptionally() ? 1 : 0;
+            }
         }
+        assertTrue(refusedOfFirst >= perName - BasicLogin.MAX_CHECKS_PER_NAME, "one name holds at most "
+                + BasicLogin.MAX_CHECKS_PER_NAME + " places: " + refusedOfFirst + " of its refused");
+        int tries = names * perName;
         long refused = checks.stream().filter(CompletableFuture::isCompletedExceptionally).count();
-        assertTrue(refused >= tries - BasicLogin.MAX_WAITING_CHECKS - 1,
+        assertTrue(refused >= tries - BasicLogin.MAX_WAITING_CHECKS - names,
                 "at most one running and " + BasicLogin.MAX_WAITING_CHECKS + " waiting: " + refused + " refused");
         for (var check : checks) {
             if (!check.isCompletedExceptionally()) {
