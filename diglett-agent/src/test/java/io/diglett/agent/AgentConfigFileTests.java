@@ -59,6 +59,32 @@ class AgentConfigFileTests {
                 .stream().map(TunnelSpec::name).toList(), "-n on the command line replaces the file's names");
     }
 
+    /** The visitor policy's options in the YAML config, agent-wide and per name. */
+    @Test
+    void loginAndHeaderRulesFromTheFile() throws Exception {
+        String file = CliRun.write(temp.resolve("policy.yaml"), """
+                gateway: gw.example.com
+                name:
+                  - web=localhost:8080
+                  - "ops=localhost:9000,oidc-allow=root@ops.example"
+                oidc-issuer: https://login.example.com
+                oidc-client-id: diglett
+                oidc-client-secret: s3cret
+                oidc-allow: ["@example.com", bob@partner.example]
+                response-header: ["X-Frame-Options: DENY"]
+                allow-cidr: [10.0.0.0/8]
+                """);
+        List<TunnelSpec> tunnels = parse(Map.of(), "--config", file).tunnels();
+        io.diglett.protocol.Policy web = tunnels.get(0).policy();
+        assertEquals("https://login.example.com", web.oidc().issuer());
+        assertEquals("s3cret", web.oidc().clientSecret());
+        assertEquals(List.of("@example.com", "bob@partner.example"), web.oidc().allow());
+        assertEquals("DENY", web.setResponseHeaders().get(0).value());
+        assertEquals("10.0.0.0/8", web.allow().get(0).toString());
+        assertEquals(List.of("@example.com", "bob@partner.example", "root@ops.example"),
+                tunnels.get(1).policy().oidc().allow());
+    }
+
     @Test
     void requiredOptionsMayComeFromTheFileOrTheEnvironment() throws Exception {
         String file = CliRun.write(temp.resolve("agent.yaml"), "name: example\nbackend: localhost:9000\n");

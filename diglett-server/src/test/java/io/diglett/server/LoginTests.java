@@ -146,6 +146,10 @@ class LoginTests {
                         refused.headers().get("www-authenticate"));
             }
             assertTrue(fetched.get() >= 1 && fetched.get() <= 3, "the key set is cached: fetched " + fetched.get());
+            String metrics = AcmeTests.adminGet(fixture.gateway.startAdmin(new HostPort("127.0.0.1", 0), null),
+                    "/metrics");
+            assertTrue(metrics.contains("diglett_policy_decisions_total{name=\"orders\",result=\"unauthenticated\"}"
+                    + " 5.0"), "the missing and the four bad tokens: " + metrics);
 
             // on a keep-alive connection: a verified token passes at once, and the response head of each is
             // rewritten

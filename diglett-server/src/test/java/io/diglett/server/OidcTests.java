@@ -225,7 +225,8 @@ class OidcTests {
             try {
                 dashboard.get("http://127.0.0.1:" + admin.getPort() + "/");
                 String shown = await(dashboard, By.cssSelector("tr[data-name=app] td.visitors")).getText();
-                assertTrue(shown.matches("OpenID login: @example\\.com \\(\\d+ in, 0 denied, 0 limited\\)"), shown);
+                assertTrue(shown.matches("OpenID login: @example\\.com \\(\\d+ in, 0 denied, 0 limited, [1-9]\\d* refused at"
+                        + " login\\)"), "bob's refusal counted: " + shown);
             } finally {
                 dashboard.quit();
             }

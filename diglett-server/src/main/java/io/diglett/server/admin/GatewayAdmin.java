@@ -125,6 +125,7 @@ public final class GatewayAdmin implements AutoCloseable {
         json.name("allowed").value(visitors.allowed())
                 .name("denied").value(visitors.denied())
                 .name("limited").value(visitors.limited())
+                .name("unauthenticated").value(visitors.unauthenticated())
                 .endObject();
     }
 

@@ -93,7 +93,8 @@ public final class GatewayMetrics implements LinkEvents {
                     cb.call(n);
                 }).register(registry);
         CounterWithCallback.builder().name("diglett_policy_decisions")
-                .help("Visitor policy decisions per name with a policy: allowed, denied (address rules), limited (rate)")
+                .help("Visitor policy decisions per name with a policy: allowed, denied (address rules), limited (rate),"
+                        + " unauthenticated (its login refused or could not check a request)")
                 .labelNames("name", "result")
                 .callback(cb -> tunnels.get().forEach(t -> {
                     var visitors = t.visitors();
@@ -101,6 +102,9 @@ public final class GatewayMetrics implements LinkEvents {
                         cb.call(visitors.allowed(), t.name(), "allowed");
                         cb.call(visitors.denied(), t.name(), "denied");
                         cb.call(visitors.limited(), t.name(), "limited");
+                        if (visitors.login() != null) {
+                            cb.call(visitors.unauthenticated(), t.name(), "unauthenticated");
+                        }
                     }
                 })).register(registry);
         CounterWithCallback.builder().name("diglett_tunnel_connections").help("Public connections accepted per name")

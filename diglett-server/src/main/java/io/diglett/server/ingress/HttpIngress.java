@@ -264,6 +264,7 @@ final class HttpIngress extends IngressBridge {
                 String authority = target.authority() != null ? target.authority() : hosts.get(0);
                 Gate gate = login.gate(request, target.uri(), route.host(), authority, https);
                 if (gate instanceof Gate.Refuse refuse) {
+                    route.tunnel().visitors().refusedLogin();
                     errorPage(IngressPages.unauthorized(route.host(), refuse.challenge()));
                     return;
                 }
@@ -372,6 +373,7 @@ final class HttpIngress extends IngressBridge {
         held = null;
         if (!ctx.channel().isActive() || answered || error != null || who == null) {
             was.after().forEach(ReferenceCountUtil::release);
+            was.tunnel().visitors().refusedLogin();
             if (ctx.channel().isActive() && !answered) {
                 Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
                         ? error.getCause() : error;
@@ -409,6 +411,9 @@ final class HttpIngress extends IngressBridge {
             errorPage(IngressPages.badGateway(was.tunnel().name(), "the identity provider could not be reached or"
                     + " answered wrongly: " + Reasons.of(cause)));
         } else {
+            if (reply.status() == 401 || reply.status() == 403) {
+                was.tunnel().visitors().refusedLogin(); // an account OpenID does not allow, a provider's refusal
+            }
             errorPage(IngressPages.reply(reply));
         }
     }

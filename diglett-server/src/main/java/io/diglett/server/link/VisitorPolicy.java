@@ -39,6 +39,7 @@ public final class VisitorPolicy {
     private final LongAdder allowed = new LongAdder();
     private final LongAdder denied = new LongAdder();
     private final LongAdder limited = new LongAdder();
+    private final LongAdder unauthenticated = new LongAdder();
 
     public VisitorPolicy(Policy policy, LongSupplier nanos) {
         this.policy = policy;
@@ -123,6 +124,15 @@ public final class VisitorPolicy {
 
     public long limited() {
         return limited.sum();
+    }
+
+    /** A request its login refused (401, or 403 for an account OpenID does not allow) or could not check. */
+    public void refusedLogin() {
+        unauthenticated.increment();
+    }
+
+    public long unauthenticated() {
+        return unauthenticated.sum();
     }
 
     /** A token bucket: {@code rate} tokens, refilled at {@code rate} a second. */

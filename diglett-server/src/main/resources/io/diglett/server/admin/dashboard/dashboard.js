@@ -99,7 +99,7 @@
     if (!parts.length && !(p.setRequestHeaders || []).length && !(p.removeRequestHeaders || []).length
         && !(p.setResponseHeaders || []).length) { return 'anyone'; }
     return (parts.length ? parts.join(' · ') : 'anyone, with header rules') + ' (' + p.allowed + ' in, ' + p.denied + ' denied, '
-      + p.limited + ' limited)';
+      + p.limited + ' limited' + (p.login ? ', ' + p.unauthenticated + ' refused at login' : '') + ')';
   }
 
   function render(gateway, tunnels) {
