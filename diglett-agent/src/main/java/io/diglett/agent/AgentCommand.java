@@ -31,12 +31,13 @@ import picocli.CommandLine;
 /** {@code diglett}: the agent's command line. */
 @Command(name = "diglett", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         sortOptions = false, usageHelpAutoWidth = true, synopsisSubcommandLabel = "",
-        subcommands = TrustCommand.class,
+        subcommands = {TrustCommand.class, HashPasswordCommand.class},
         description = "Exposes local services through a Diglett gateway: dials the gateway, registers each NAME "
                 + "and carries every public connection to its backend over one multiplexed link.%n"
                 + "Examples: diglett -g gateway.com:20000 -n example localhost:9000%n"
                 + "          diglett -g gateway.com -n web=localhost:8080 -n shop=localhost:9000%n"
-                + "          diglett trust forget gateway.com (after the gateway's certificate really changed)",
+                + "          diglett trust forget gateway.com (after the gateway's certificate really changed)%n"
+                + "          diglett hash-password ops (a basic-auth user for the gateway's token file)",
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:stopped by SIGTERM or Ctrl-C (after telling the gateway)",
             "1:the gateway refused the agent (token, name, identity check); lost links are retried, not fatal",

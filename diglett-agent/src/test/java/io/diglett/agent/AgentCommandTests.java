@@ -181,6 +181,24 @@ class AgentCommandTests {
                 tunnels("-g", "gw", "--tls-passthrough", "-n", "example", "localhost:9000"));
     }
 
+    /** diglett hash-password: the token file's form of a basic-auth user, the password read from standard input. */
+    @Test
+    void hashPasswordPrintsWhatTheTokenFileTakes() throws Exception {
+        HashPasswordCommand command = new HashPasswordCommand();
+        command.console = null;
+        command.input = new java.io.ByteArrayInputStream("correct horse\n".getBytes(StandardCharsets.UTF_8));
+        StringWriter out = new StringWriter();
+        assertEquals(0, new CommandLine(command).setOut(new PrintWriter(out)).execute("ops"));
+        io.diglett.protocol.Policy policy = io.diglett.protocol.Policy.parse("basic-auth " + out.toString().strip());
+        assertEquals("ops", policy.basicAuth().get(0).user());
+        assertTrue(policy.basicAuth().get(0).matches("correct horse"));
+        assertTrue(!out.toString().contains("correct horse"), "never the password");
+        StringWriter help = new StringWriter();
+        assertEquals(0, new CommandLine(new AgentCommand()).setOut(new PrintWriter(help)).execute("hash-password",
+                "--help"));
+        assertTrue(help.toString().contains("token file"), help.toString());
+    }
+
     /** Login flags agent-wide, and per name in -n (a name adds its accounts to the agent-wide OpenID issuer). */
     @Test
     void loginFlagsBecomeEachNamesPolicy() {

@@ -490,13 +490,31 @@ final class HttpIngress extends IngressBridge {
      * read as the same header): only the gateway's reach the backend.
      */
     private static void removeIdentityHeaders(HttpHeaders headers) {
-        java.util.List<String> own = new java.util.ArrayList<>();
-        for (String name : headers.names()) {
-            if (name.replace('_', '-').regionMatches(true, 0, "x-diglett-", 0, 10)) {
+        java.util.List<CharSequence> own = null; // most requests have none: nothing allocated for them
+        for (var it = headers.iteratorCharSequence(); it.hasNext(); ) {
+            CharSequence name = it.next().getKey();
+            if (name.length() >= 10 && identityPrefix(name)) {
+                if (own == null) {
+                    own = new java.util.ArrayList<>(2);
+                }
                 own.add(name);
             }
         }
-        own.forEach(headers::remove);
+        if (own != null) {
+            own.forEach(headers::remove);
+        }
+    }
+
+    /** Whether {@code name} starts with {@code x-diglett-}, in any case, with {@code _} for {@code -}. */
+    private static boolean identityPrefix(CharSequence name) {
+        String prefix = "x-diglett-";
+        for (int i = 0; i < prefix.length(); i++) {
+            char c = Character.toLowerCase(name.charAt(i));
+            if (c != prefix.charAt(i) && !(c == '_' && prefix.charAt(i) == '-')) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
