@@ -227,7 +227,7 @@ public record Policy(List<Cidr> allow, List<Cidr> deny, int rateLimit, List<Head
      * {@code value} as the URL of an identity provider: https, or http to a loopback host (a provider on the
      * gateway's own machine); no user information or fragment. Never resolved here.
      */
-    static String providerUrl(String rule, String value) {
+    public static String providerUrl(String rule, String value) {
         java.net.URI uri;
         try {
             uri = new java.net.URI(value == null ? "" : value);

@@ -188,8 +188,16 @@ public final class OidcLogin implements VisitorLogin {
             throw new IOException("it names itself '" + Printable.of(metadata.getIssuer().getValue(), 200)
                     + "', not the oidc-issuer '" + config.issuer() + "'");
         }
-        if (metadata.getTokenEndpointURI() == null || metadata.getJWKSetURI() == null) {
-            throw new IOException("its discovery document has no token endpoint or no keys");
+        if (metadata.getTokenEndpointURI() == null || metadata.getJWKSetURI() == null
+                || metadata.getAuthorizationEndpointURI() == null) {
+            throw new IOException("its discovery document has no authorization or token endpoint, or no keys");
+        }
+        try { // the endpoints the document names are held to the issuer's rule: https (http only to loopback)
+            Policy.providerUrl("authorization_endpoint", metadata.getAuthorizationEndpointURI().toString());
+            Policy.providerUrl("token_endpoint", metadata.getTokenEndpointURI().toString());
+            Policy.providerUrl("jwks_uri", metadata.getJWKSetURI().toString());
+        } catch (IllegalArgumentException e) {
+            throw new IOException("its discovery document: " + e.getMessage(), e);
         }
         Set<JWSAlgorithm> algorithms = new java.util.HashSet<>(JWSAlgorithm.Family.RSA);
         algorithms.addAll(JWSAlgorithm.Family.EC);
