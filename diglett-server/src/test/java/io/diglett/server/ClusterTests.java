@@ -76,7 +76,12 @@ class ClusterTests {
 
     /** Starts a gateway with {@code config} as a node of {@code cluster}. */
     private static Node start(GatewayConfig config, ClusterSettings cluster) throws Exception {
-        Gateway gateway = new Gateway(config, Authenticator.open(), Registrar.log(),
+        return start(config, cluster, Authenticator.open());
+    }
+
+    private static Node start(GatewayConfig config, ClusterSettings cluster, Authenticator authenticator)
+            throws Exception {
+        Gateway gateway = new Gateway(config, authenticator, Registrar.log(),
                 new EtcdNameRegistry(new EtcdStore(cluster)));
         try {
             return new Node(gateway, gateway.start());
@@ -233,6 +238,58 @@ class ClusterTests {
             }
         } finally {
             backend.stop(0);
+        }
+    }
+
+    /**
+     * The operator's token file changes a live name's policy: its agent registers again at once, the holder record
+     * is rewritten, and the node that does not hold the name enforces the new policy.
+     */
+    @Test
+    @SuppressWarnings("try")
+    void aTokenFileChangeOfALiveNamesPolicyReachesEveryNode(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
+        Path tokens = Files.writeString(dir.resolve("tokens"), "ops-secret ops-*\n");
+        io.diglett.server.auth.Authenticator file = io.diglett.server.auth.FileAuthenticator.start(tokens,
+                Duration.ofSeconds(60));
+        com.sun.net.httpserver.HttpServer backend = com.sun.net.httpserver.HttpServer.create(
+                new InetSocketAddress("127.0.0.1", 0), 0);
+        backend.createContext("/", exchange -> {
+            exchange.sendResponseHeaders(204, -1);
+            exchange.close();
+        });
+        backend.start();
+        GatewayConfig base = GatewayConfig.defaults().withTls(TlsSettings.plain()).withIngress(
+                new io.diglett.server.config.IngressSettings("cluster.test", new HostPort("127.0.0.2", 0), null, null,
+                        null)).withListen(new HostPort("127.0.0.2", 0)).withPublicBind("127.0.0.2");
+        try (Node a = start(base, ClusterSettings.of(List.of(etcd.url()), "a").withForwarding(
+                     new HostPort("127.0.0.2", 0), SECRET), file);
+             Node b = forwardingNode("127.0.0.3", "b")) {
+            io.diglett.agent.Agent agent = new io.diglett.agent.Agent(agentConfig("ops-secret", List.of(gateway(a)),
+                    spec("ops-app", backend.getAddress().getPort())));
+            try {
+                agent.start().get(10, TimeUnit.SECONDS);
+                TunnelTests.waitFor(() -> b.gateway.registrations().names().target("ops-app").isPresent(),
+                        "node b routes 'ops-app' to node a");
+                int http = b.gateway.httpPort().orElseThrow();
+                String request = "GET / HTTP/1.1\r\nHost: ops-app.cluster.test\r\n\r\n";
+                assertEquals(204, exchangeFrom("127.0.0.9", http, request).status(), "open at first");
+                Files.writeString(tokens, "ops-secret ops-* deny-cidr=127.0.0.9\n");
+                file.reload();
+                TunnelTests.waitFor(() -> {
+                    try {
+                        return exchangeFrom("127.0.0.9", http, request).status() == 403;
+                    } catch (IOException e) {
+                        return false; // between the old registration and the new one
+                    }
+                }, "node b enforces the operator's new deny rule");
+                assertEquals(204, exchangeFrom("127.0.0.10", http, request).status(), "others still get in");
+            } finally {
+                agent.close();
+            }
+        } finally {
+            backend.stop(0);
+            file.close();
         }
     }
 

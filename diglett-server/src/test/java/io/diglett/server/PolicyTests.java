@@ -191,6 +191,29 @@ class PolicyTests {
         }
     }
 
+    /**
+     * An operator's login added to a live raw-port name would be skipped by its port (only the HTTP ingress asks for
+     * it): the name is withdrawn with the reason instead of staying open there.
+     */
+    @Test
+    void aLoginTheOperatorAddsToALiveRawNameWithdrawsIt(@TempDir Path dir) throws Exception {
+        Path tokens = Files.writeString(dir.resolve("tokens"), "raw-secret raw-*\n");
+        Authenticator file = FileAuthenticator.start(tokens, Duration.ofSeconds(60));
+        GatewayConfig config = GatewayConfig.defaults().withIngress(new IngressSettings(DOMAIN,
+                new HostPort("127.0.0.1", 0), null, null, null));
+        try (TestServers.Backend echo = new TestServers.Backend(s -> s.getInputStream().transferTo(s.getOutputStream()));
+             TunnelFixture fixture = new TunnelFixture(config, file, Registrar.log())) {
+            int port = fixture.expose(agent(fixture, spec("raw-db", echo.port(), "").withRawPort(true))
+                    .withToken("raw-secret"));
+            assertTrue(!closedAtOnce("127.0.0.2", port), "open before");
+            Files.writeString(tokens, "raw-secret raw-* basic-auth=" + Policy.BasicCredential.hash("ops", "pw") + "\n");
+            file.reload();
+            TunnelTests.waitFor(() -> fixture.gateway.registrations().names().target("raw-db").isEmpty(),
+                    "the name withdrawn");
+            assertTrue(closedAtOnce("127.0.0.2", port), "its raw port no longer lets anyone in");
+        }
+    }
+
     @Test
     void anUnknownRuleIsRefusedWithItsName() throws Exception {
         try (TunnelFixture fixture = new TunnelFixture();

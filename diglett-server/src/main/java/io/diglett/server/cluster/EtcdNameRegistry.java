@@ -312,9 +312,17 @@ public final class EtcdNameRegistry implements NameRegistry, ClusterView {
             seen(kv.getModRevision());
         }
         RemoteHolder holder = null;
-        if (kv != null) {
+        RemoteHolder known = holders.get(name);
+        if (kv != null && known != null && known.fence() == kv.getModRevision()) {
+            holder = known; // the same record again: its policy's rate buckets and verified logins carry on
+        } else if (kv != null) {
             try {
                 holder = HolderRecord.decode(kv.getValue().getBytes(), kv.getModRevision());
+                if (holder.visitors().closedBecause() != null) {
+                    log.warn("cluster: the visitor policy of name '{}' cannot be read here ({}): its clients are"
+                            + " refused on this node; upgrade it", Printable.of(name),
+                            Printable.of(holder.visitors().closedBecause()));
+                }
             } catch (IllegalArgumentException e) {
                 log.warn("cluster: the record of name '{}' in etcd is not a holder record ({})", Printable.of(name),
                         Printable.of(e.getMessage()));

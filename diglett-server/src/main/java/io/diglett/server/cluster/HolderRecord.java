@@ -75,6 +75,7 @@ final class HolderRecord {
         UUID instance = null;
         boolean passthrough = false;
         Policy policy = Policy.NONE;
+        String unreadable = null;
         for (int i = 1; i < lines.length; i++) {
             int eq = lines[i].indexOf('=');
             if (eq < 0) {
@@ -92,18 +93,26 @@ final class HolderRecord {
                 }
                 case "instance" -> instance = UUID.fromString(val);
                 case "tls-passthrough" -> passthrough = "1".equals(val);
-                case "policy" -> policy = Policy.parse(new String(Base64.getDecoder().decode(val),
-                        StandardCharsets.UTF_8));
+                case "policy" -> {
+                    try {
+                        policy = Policy.parse(new String(Base64.getDecoder().decode(val), StandardCharsets.UTF_8));
+                    } catch (IllegalArgumentException e) { // a rule of a later version, say
+                        unreadable = e.getMessage();
+                    }
+                }
                 default -> { } // a field of a later version
             }
         }
         if (node == null) {
             throw new IllegalArgumentException("holder record without a node");
         }
-        if (FIRST_LINE_WITH_POLICY.equals(lines[0]) && policy.none()) {
-            throw new IllegalArgumentException("holder record of version 2 without its policy");
+        if (FIRST_LINE_WITH_POLICY.equals(lines[0]) && policy.none() && unreadable == null) {
+            unreadable = "a version-2 record without its policy";
         }
-        return new RemoteHolder(node, token, instance, revision, passthrough, policy.none() ? VisitorPolicy.OPEN
-                : new VisitorPolicy(policy, System::nanoTime));
+        // a policy this node cannot read closes the name here (its clients are refused), while the rest of the
+        // record still serves the takeover rule
+        VisitorPolicy visitors = unreadable != null ? VisitorPolicy.closed(unreadable)
+                : policy.none() ? VisitorPolicy.OPEN : new VisitorPolicy(policy, System::nanoTime);
+        return new RemoteHolder(node, token, instance, revision, passthrough, visitors);
     }
 }

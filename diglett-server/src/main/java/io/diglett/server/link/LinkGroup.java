@@ -316,6 +316,12 @@ public final class LinkGroup {
                         + " links, this gateway's limit (--max-links-per-agent)"));
             } else {
                 LinkNames.Withdrawn withdrawn = names.withdrawn();
+                if (withdrawn != null && withdrawn.reregister()) {
+                    // not a joining link's business to wait on: the session ends now and the agent registers anew
+                    names.withdraw(withdrawn);
+                    answer.accept(JoinAnswer.later("cannot join now: " + withdrawn.reason()));
+                    return;
+                }
                 if (withdrawn != null && withdrawn.temporary()) {
                     // the authenticator could not decide now: this link tries again later, the session stays
                     log.warn("session of agent {}: link from {} not joined now: {}", agent(), link.agent(),

@@ -101,11 +101,24 @@ final class LinkNames {
         } catch (IllegalArgumentException e) {
             return "visitor policy refused: " + e.getMessage();
         }
-        if (effective.rewritesHeaders() && (raw || request.tlsPassthrough())) {
+        String unenforceable = unenforceable(effective, request.name(), raw, request.tlsPassthrough());
+        if (unenforceable != null) {
+            return unenforceable;
+        }
+        return effective;
+    }
+
+    /**
+     * Why this gateway cannot enforce {@code effective} for the name (a header rule or login where clients bypass
+     * the HTTP ingress, OpenID without HTTPS, too large for the cluster's record), or {@code null}. Asked at
+     * registration and again when the operator's policy changes a live name's.
+     */
+    private String unenforceable(Policy effective, String name, boolean raw, boolean passthrough) {
+        if (effective.rewritesHeaders() && (raw || passthrough)) {
             return "visitor policy refused: header rules and logins (basic-auth, jwt-jwks, oidc-issuer) act on the"
-                    + " HTTP ingress only, and '" + request.name() + "' " + (request.tlsPassthrough() ? "passes TLS through to its backend"
-                    : services.config().get().ingress().enabled() ? "also has a raw port (raw=on)"
-                    : "is served on a raw port: this gateway has no HTTP ingress");
+                    + " HTTP ingress only, and '" + name + "' " + (passthrough ? "passes TLS through to its backend"
+                    : services.config().get().ingress().enabled() ? "also has a raw port (raw=on, or this gateway's"
+                    + " registrar routes to ports)" : "is served on a raw port: this gateway has no HTTP ingress");
         }
         if (registrations.names().shared()
                 && effective.text().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_SHARED_POLICY) {
@@ -117,7 +130,7 @@ final class LinkNames {
             return "visitor policy refused: an OpenID Connect login needs the HTTPS ingress (its session cookie is"
                     + " Secure), and this gateway serves no --https";
         }
-        return effective;
+        return null;
     }
 
     /** A Register frame: refused at once with an Error, or claimed and bound, then answered. */
@@ -358,17 +371,23 @@ final class LinkNames {
             } catch (IllegalArgumentException e) {
                 return new Withdrawn("visitor policy of '" + tunnel.name() + "' refused: " + e.getMessage(), false);
             }
-            if (!now.equals(tunnel.visitors().policy()) && registrations.names().shared()) {
+            if (now.equals(tunnel.visitors().policy())) {
+                continue;
+            }
+            // a login added to a raw or passthrough name would be skipped by its port: the name goes instead
+            String unenforceable = unenforceable(now, tunnel.name(), tunnel.rawPort(), tunnel.tlsPassthrough());
+            if (unenforceable != null) {
+                return new Withdrawn(unenforceable, false);
+            }
+            if (registrations.names().shared()) {
                 // the other nodes enforce the policy their copy of the holder record carries: the agent registers
                 // again (at once) so that the new one is written there
                 return new Withdrawn("the visitor policy of '" + tunnel.name() + "' changed (the operator's token"
-                        + " file): register again", true);
+                        + " file): register again", true, true);
             }
-            if (!now.equals(tunnel.visitors().policy())) {
-                log.info("agent {}: the visitor policy of '{}' is now: {}", session.agent(), tunnel.name(),
-                        Printable.of(now.shown().strip().replace('\n', ';')));
-                tunnel.visitors(now.none() ? VisitorPolicy.OPEN : new VisitorPolicy(now, System::nanoTime));
-            }
+            log.info("agent {}: the visitor policy of '{}' is now: {}", session.agent(), tunnel.name(),
+                    Printable.of(now.shown().strip().replace('\n', ';')));
+            tunnel.visitors(now.none() ? VisitorPolicy.OPEN : new VisitorPolicy(now, System::nanoTime));
         }
         return null;
     }
@@ -387,8 +406,14 @@ final class LinkNames {
         }
     }
 
-    /** A name the authenticator no longer allows: why, and whether it only could not decide now. */
-    record Withdrawn(String reason, boolean temporary) {
+    /**
+     * A name the authenticator no longer allows: why, whether it only could not decide now, and whether the agent
+     * must register again now (its policy changed in cluster mode: the record the other nodes read is rewritten so).
+     */
+    record Withdrawn(String reason, boolean temporary, boolean reregister) {
+        Withdrawn(String reason, boolean temporary) {
+            this(reason, temporary, false);
+        }
     }
 
     /** Stops accepting public connections (the gateway drains). */

@@ -1,6 +1,8 @@
 package io.diglett.server.link;
 
+import io.diglett.protocol.Cidr;
 import io.diglett.protocol.Policy;
+import java.util.List;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -32,6 +34,30 @@ public final class VisitorPolicy {
     /** No rule: everyone at any rate. */
     public static final VisitorPolicy OPEN = new VisitorPolicy(Policy.NONE, System::nanoTime);
 
+    /**
+     * Nobody: for a name whose policy this gateway cannot read ({@code why}), which is refused rather than opened.
+     * Every IPv4 and IPv6 address denied, and an allow rule no client passes for a client without an address.
+     */
+    public static VisitorPolicy closed(String why) {
+        return new VisitorPolicy(new Policy(List.of(Cidr.parse("255.255.255.255/32")), List.of(
+                Cidr.parse("0.0.0.0/0"), Cidr.parse("::/0")), 0), System::nanoTime, why);
+    }
+
+    /** Why a closed policy is closed, or {@code null}. */
+    private final String closedBecause;
+
+    private VisitorPolicy(Policy policy, LongSupplier nanos, String closedBecause) {
+        this.policy = policy;
+        this.nanos = nanos;
+        this.login = null;
+        this.closedBecause = closedBecause;
+    }
+
+    /** Why every client is refused ({@link #closed}), or {@code null}. */
+    public String closedBecause() {
+        return closedBecause;
+    }
+
     private final Policy policy;
     private final LongSupplier nanos;
     private final io.diglett.server.visitor.VisitorLogin login;
@@ -45,6 +71,7 @@ public final class VisitorPolicy {
         this.policy = policy;
         this.nanos = nanos;
         this.login = io.diglett.server.visitor.VisitorLogin.of(policy, nanos);
+        this.closedBecause = null;
     }
 
     public Policy policy() {

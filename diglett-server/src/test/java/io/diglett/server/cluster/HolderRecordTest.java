@@ -31,11 +31,24 @@ class HolderRecordTest {
         assertSame(VisitorPolicy.OPEN, HolderRecord.decode(open, 8).visitors());
 
         byte[] stripped = "diglett-holder 2\nnode=a\n".getBytes(StandardCharsets.US_ASCII);
-        assertThrows(IllegalArgumentException.class, () -> HolderRecord.decode(stripped, 9),
+        assertClosed(HolderRecord.decode(stripped, 9).visitors(),
                 "a second-version record that lost its policy is not taken as an open name");
-        byte[] bad = ("diglett-holder 2\nnode=a\npolicy=" + java.util.Base64.getEncoder().encodeToString(
-                "saml-metadata x\n".getBytes(StandardCharsets.UTF_8)) + "\n").getBytes(StandardCharsets.US_ASCII);
-        assertThrows(IllegalArgumentException.class, () -> HolderRecord.decode(bad, 10),
-                "a rule this node does not know: refused, never ignored");
+        byte[] bad = ("diglett-holder 2\nnode=b\ntoken-sha256=" + "ab".repeat(32) + "\npolicy="
+                + java.util.Base64.getEncoder().encodeToString("saml-metadata x\n".getBytes(StandardCharsets.UTF_8))
+                + "\n").getBytes(StandardCharsets.US_ASCII);
+        RemoteHolder unknown = HolderRecord.decode(bad, 10);
+        assertClosed(unknown.visitors(), "a rule this node does not know: every client refused, never ignored");
+        assertEquals("b", unknown.node(), "the rest still serves the takeover rule");
+        assertTrue(unknown.sameToken(java.util.HexFormat.of().parseHex("ab".repeat(32))));
+        assertThrows(IllegalArgumentException.class, () -> HolderRecord.decode("diglett-holder 3\nnode=a\n"
+                .getBytes(StandardCharsets.US_ASCII), 11));
+    }
+
+    private static void assertClosed(VisitorPolicy visitors, String why) {
+        assertTrue(visitors.closedBecause() != null, why);
+        for (String client : java.util.List.of("127.0.0.1", "10.1.2.3", "::1", "2001:db8::7")) {
+            assertEquals(VisitorPolicy.Decision.DENIED, visitors.admit(new java.net.InetSocketAddress(client, 1)),
+                    client);
+        }
     }
 }
