@@ -275,8 +275,8 @@ final class HttpIngress extends IngressBridge {
                 if (gate instanceof Gate.Check check) {
                     // the slow check runs off the event loop; this connection reads nothing meanwhile
                     held = new Held(request, target, route.tunnel(), route.host(), new java.util.ArrayList<>());
-                    check.check().orTimeout(LOGIN_TIMEOUT_SECONDS, TimeUnit.SECONDS).whenComplete((who, error) -> ctx.executor().execute(
-                            () -> checked(who, error, check.challenge())));
+                    check.check().orTimeout(LOGIN_TIMEOUT_SECONDS, TimeUnit.SECONDS).whenComplete((who, error)
+                            -> ctx.executor().execute(() -> checked(who, error, check.challenge())));
                     return;
                 }
                 if (gate instanceof Gate.Answer answer) {
@@ -359,14 +359,6 @@ final class HttpIngress extends IngressBridge {
         }
     }
 
-    /**
-     * The request line and headers, with the gateway's X-Forwarded-* headers, without the client's hop-by-hop
-     * headers (see {@link #stripHopByHop}), in origin-form with Host set to the target's authority for an
-     * absolute-form target. An Upgrade (WebSocket) is honoured on the first request of a connection only, when
-     * no earlier response can still be on its way (clients open a new connection for it); on a later request the
-     * Upgrade header is dropped, so the backend answers it as a plain request and the bytes after it are still
-     * parsed as HTTP.
-     */
     /** The credential check of the held request ended: its identity ({@code null}: refused), or {@code error}. */
     private void checked(io.diglett.server.visitor.Identity who, Throwable error, String challenge) {
         Held was = held;
@@ -431,6 +423,14 @@ final class HttpIngress extends IngressBridge {
         super.handlerRemoved(ctx);
     }
 
+    /**
+     * The request line and headers, with the gateway's X-Forwarded-* headers, without the client's hop-by-hop
+     * headers (see {@link #stripHopByHop}), in origin-form with Host set to the target's authority for an
+     * absolute-form target. An Upgrade (WebSocket) is honoured on the first request of a connection only, when
+     * no earlier response can still be on its way (clients open a new connection for it); on a later request the
+     * Upgrade header is dropped, so the backend answers it as a plain request and the bytes after it are still
+     * parsed as HTTP.
+     */
     private void forwardHead(HttpRequest request, RequestTarget target, boolean first, StreamTarget to) {
         responses.requestSent(HttpMethod.HEAD.equals(request.method()));
         HttpHeaders headers = request.headers();
@@ -440,8 +440,8 @@ final class HttpIngress extends IngressBridge {
         // a name with header rules or a login keeps HTTP/1.1 to its end, except for WebSocket (whose frames carry
         // no headers): an h2c upgrade would carry later requests the gateway no longer reads, identity headers and
         // all
-        upgrade = asksUpgrade && first && (!to.visitors().policy().rewritesHeaders()
-                || headers.getAll(HttpHeaderNames.UPGRADE).stream().allMatch(u -> u.strip().equalsIgnoreCase("websocket")));
+        upgrade = asksUpgrade && first && (!to.visitors().policy().rewritesHeaders() || headers.getAll(
+                HttpHeaderNames.UPGRADE).stream().allMatch(u -> u.strip().equalsIgnoreCase("websocket")));
         statusLine = new byte[0];
         if (target.authority() != null) {
             headers.set(HttpHeaderNames.HOST, target.authority());

@@ -117,8 +117,9 @@ public final class OidcLogin implements VisitorLogin {
             return new Gate.Answer(CompletableFuture.completedFuture(Gate.Reply.page(403, "Log in with a browser"
                     + " first: open https://" + authority + "/")));
         }
-        String returnTo = target.startsWith("/") && !target.startsWith("//") && !path.startsWith(OWN_PATHS)
-                ? target : "/";
+        // back to a path of this host only: never '//host' or a backslash, which browsers read as another host
+        String returnTo = target.startsWith("/") && !target.startsWith("//") && target.indexOf('\\') < 0
+                && !path.startsWith(OWN_PATHS) ? target : "/";
         return new Gate.Answer(provider().thenApply(p -> start(p, returnTo, authority)));
     }
 
@@ -399,16 +400,5 @@ public final class OidcLogin implements VisitorLogin {
 
     private static <T> CompletableFuture<T> done(T value) {
         return CompletableFuture.completedFuture(value);
-    }
-
-    /** Why a login's call failed, for its page: the provider named, the cause escaped. */
-    static String reason(Throwable error) {
-        Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
-                ? error.getCause() : error;
-        if (cause instanceof java.util.concurrent.RejectedExecutionException) {
-            return "too many logins are being checked; try again in a moment";
-        }
-        return "the identity provider could not be reached or answered wrongly: " + Printable.of(Reasons.of(cause),
-                256);
     }
 }
