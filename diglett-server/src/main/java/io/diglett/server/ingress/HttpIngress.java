@@ -367,8 +367,7 @@ final class HttpIngress extends IngressBridge {
             was.after().forEach(ReferenceCountUtil::release);
             was.tunnel().visitors().refusedLogin();
             if (ctx.channel().isActive() && !answered) {
-                Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
-                        ? error.getCause() : error;
+                Throwable cause = unwrapped(error);
                 errorPage(cause == null ? IngressPages.unauthorized(was.host(), challenge)
                         : IngressPages.unavailable(was.tunnel().name(), cause instanceof TimeoutException
                         ? "the login check took longer than " + LOGIN_TIMEOUT_SECONDS + " s"
@@ -392,8 +391,7 @@ final class HttpIngress extends IngressBridge {
         if (!ctx.channel().isActive() || answered) {
             return;
         }
-        Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
-                ? error.getCause() : error;
+        Throwable cause = unwrapped(error);
         if (cause instanceof java.util.concurrent.RejectedExecutionException) {
             errorPage(IngressPages.unavailable(was.tunnel().name(), "too many logins being checked"));
         } else if (cause instanceof TimeoutException) {
@@ -408,6 +406,12 @@ final class HttpIngress extends IngressBridge {
             }
             errorPage(IngressPages.reply(reply));
         }
+    }
+
+    /** What a login's future failed with, without the CompletionException a dependent stage wraps it in. */
+    private static Throwable unwrapped(Throwable error) {
+        return error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                ? error.getCause() : error;
     }
 
     @Override

@@ -5,13 +5,8 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
@@ -33,15 +28,11 @@ public final class BasicLogin implements VisitorLogin {
     /** Password checks of one name waiting or running, at most: one name's flood leaves the queue to the others. */
     static final int MAX_CHECKS_PER_NAME = 8;
 
-    private static final ThreadPoolExecutor CHECKS = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS,
-            new ArrayBlockingQueue<>(MAX_WAITING_CHECKS), r -> {
-                Thread thread = new Thread(r, "diglett-passwords");
-                thread.setDaemon(true);
-                return thread;
-            });
+    /** One thread: at most one core busy with password hashes, whatever clients send. */
+    private static final Workers CHECKS = new Workers("diglett-passwords", 1, MAX_WAITING_CHECKS,
+            MAX_CHECKS_PER_NAME);
 
     private final List<Policy.BasicCredential> users;
-    private final LongSupplier nanos;
     /** This name's checks waiting or running. */
     private final java.util.concurrent.atomic.AtomicInteger checks = new java.util.concurrent.atomic.AtomicInteger();
     /**
@@ -49,8 +40,8 @@ public final class BasicLogin implements VisitorLogin {
      * that both take as long. Made on the password thread when first needed (a slow hash).
      */
     private Policy.BasicCredential nobody;
-    /** Authorization headers verified lately (by their SHA-256), the user each names, and until when. */
-    private final Map<String, Map.Entry<String, Long>> verified;
+    /** Authorization headers verified lately. */
+    private final Verified verified;
 
     BasicLogin(List<Policy.BasicCredential> users, LongSupplier nanos) {
         this(users, nanos, MAX_VERIFIED);
@@ -59,15 +50,7 @@ public final class BasicLogin implements VisitorLogin {
     /** With at most {@code maxVerified} verified headers kept (the test's bound). */
     BasicLogin(List<Policy.BasicCredential> users, LongSupplier nanos, int maxVerified) {
         this.users = users;
-        this.nanos = nanos;
-        this.verified = new LinkedHashMap<>(16, 0.75f, true) {
-            private static final long serialVersionUID = 1L;
-
-            @Override
-            protected boolean removeEldestEntry(Map.Entry<String, Map.Entry<String, Long>> eldest) {
-                return size() > maxVerified;
-            }
-        };
+        this.verified = new Verified(maxVerified, nanos);
     }
 
     @Override
@@ -79,9 +62,9 @@ public final class BasicLogin implements VisitorLogin {
             return refuse;
         }
         String key = Tokens.digest(authorization);
-        String known = known(key);
+        Identity known = verified.get(key);
         if (known != null) {
-            return new Gate.Pass(new Identity(known, null));
+            return new Gate.Pass(known);
         }
         String pair;
         try {
@@ -97,35 +80,19 @@ public final class BasicLogin implements VisitorLogin {
         String password = pair.substring(colon + 1);
         Policy.BasicCredential credential = users.stream().filter(c -> c.user().equals(user)).findFirst()
                 .orElse(null);
-        CompletableFuture<Identity> check = new CompletableFuture<>();
-        if (checks.incrementAndGet() > MAX_CHECKS_PER_NAME) {
-            checks.decrementAndGet();
-            check.completeExceptionally(new RejectedExecutionException("more than " + MAX_CHECKS_PER_NAME
-                    + " password checks of this name at once"));
-            return new Gate.Check(check, refuse.challenge());
-        }
-        try {
-            CHECKS.execute(() -> {
-                try {
-                    boolean ok = (credential != null ? credential : nobody()).matches(password) && credential != null;
-                    if (ok) {
-                        synchronized (verified) {
-                            verified.put(key, Map.entry(user, nanos.getAsLong() + VERIFIED_NANOS));
-                        }
-                    }
-                    check.complete(ok ? new Identity(user, null) : null);
-                } finally {
-                    checks.decrementAndGet();
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            checks.decrementAndGet();
-            check.completeExceptionally(e);
-        }
+        CompletableFuture<Identity> check = CHECKS.submit(checks, () -> {
+            boolean ok = (credential != null ? credential : nobody()).matches(password) && credential != null;
+            if (!ok) {
+                return null;
+            }
+            Identity who = new Identity(user, null);
+            verified.put(key, who, VERIFIED_NANOS);
+            return who;
+        });
         return new Gate.Check(check, refuse.challenge());
     }
 
-    /** The credential an unknown user is checked against (on the password thread only). */
+    /** The credential an unknown user is checked against (on the password thread only: one thread). */
     private Policy.BasicCredential nobody() {
         if (nobody == null) {
             int iterations = users.stream().mapToInt(Policy.BasicCredential::iterations).max()
@@ -138,8 +105,7 @@ public final class BasicLogin implements VisitorLogin {
     @Override
     public Identity again(HttpRequest request, String target, String host) {
         String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
-        String user = authorization == null ? null : known(Tokens.digest(authorization));
-        return user == null ? null : new Identity(user, null);
+        return authorization == null ? null : verified.get(Tokens.digest(authorization));
     }
 
     @Override
@@ -147,17 +113,8 @@ public final class BasicLogin implements VisitorLogin {
         request.headers().remove(HttpHeaderNames.AUTHORIZATION); // the password stays at the gateway
     }
 
-    private String known(String key) {
-        synchronized (verified) {
-            Map.Entry<String, Long> known = verified.get(key);
-            return known != null && nanos.getAsLong() - known.getValue() < 0 ? known.getKey() : null;
-        }
-    }
-
     /** Verified headers held now (the bound is tested). */
     int verifiedCount() {
-        synchronized (verified) {
-            return verified.size();
-        }
+        return verified.size();
     }
 }

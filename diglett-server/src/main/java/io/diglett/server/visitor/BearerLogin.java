@@ -17,8 +17,6 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpRequest;
 import java.net.MalformedURLException;
 import java.net.URI;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
@@ -43,22 +41,14 @@ public final class BearerLogin implements VisitorLogin {
     /** A token longer than this is refused unread. */
     static final int MAX_TOKEN = 8192;
 
-    private final LongSupplier nanos;
     /** This name's calls on the identity threads. */
     private final java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
     private final ConfigurableJWTProcessor<SecurityContext> processor = new DefaultJWTProcessor<>();
-    /** Tokens verified lately (by their SHA-256), who each names, and until when. */
-    private final Map<String, Map.Entry<Identity, Long>> verified = new LinkedHashMap<>(16, 0.75f, true) {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, Map.Entry<Identity, Long>> eldest) {
-            return size() > MAX_VERIFIED;
-        }
-    };
+    /** Tokens verified lately. */
+    private final Verified verified;
 
     BearerLogin(Policy.Jwt jwt, LongSupplier nanos) {
-        this.nanos = nanos;
+        this.verified = new Verified(MAX_VERIFIED, nanos);
         JWKSource<SecurityContext> keys;
         try {
             keys = JWKSourceBuilder.<SecurityContext>create(URI.create(jwt.jwks()).toURL(), IdentityCalls.retriever())
@@ -86,7 +76,7 @@ public final class BearerLogin implements VisitorLogin {
             return new Gate.Refuse(realm);
         }
         String key = Tokens.digest(token);
-        Identity known = known(key);
+        Identity known = verified.get(key);
         if (known != null) {
             return new Gate.Pass(known);
         }
@@ -108,16 +98,14 @@ public final class BearerLogin implements VisitorLogin {
         Identity who = new Identity(claims.getSubject(), checked && email instanceof String text ? text : null);
         long untilExpiry = TimeUnit.MILLISECONDS.toNanos(claims.getExpirationTime().getTime()
                 - System.currentTimeMillis());
-        synchronized (verified) {
-            verified.put(key, Map.entry(who, nanos.getAsLong() + Math.min(VERIFIED_NANOS, untilExpiry)));
-        }
+        verified.put(key, who, Math.min(VERIFIED_NANOS, untilExpiry));
         return who;
     }
 
     @Override
     public Identity again(HttpRequest request, String target, String host) {
         String token = token(request);
-        return token == null ? null : known(Tokens.digest(token));
+        return token == null ? null : verified.get(Tokens.digest(token));
     }
 
     @Override
@@ -133,12 +121,5 @@ public final class BearerLogin implements VisitorLogin {
         }
         String token = authorization.substring(7).trim();
         return token.isEmpty() ? null : token;
-    }
-
-    private Identity known(String key) {
-        synchronized (verified) {
-            Map.Entry<Identity, Long> known = verified.get(key);
-            return known != null && nanos.getAsLong() - known.getValue() < 0 ? known.getKey() : null;
-        }
     }
 }

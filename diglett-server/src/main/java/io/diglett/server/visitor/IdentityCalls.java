@@ -7,11 +7,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -29,12 +26,9 @@ public final class IdentityCalls {
     static final int MAX_BODY = 256 * 1024;
     static final Duration TIMEOUT = Duration.ofSeconds(5);
 
-    private static final ThreadPoolExecutor POOL = new ThreadPoolExecutor(2, 2, 0, TimeUnit.SECONDS,
-            new ArrayBlockingQueue<>(MAX_WAITING), r -> {
-                Thread thread = new Thread(r, "diglett-identity");
-                thread.setDaemon(true);
-                return thread;
-            });
+    /** Calls of one name's login under way or waiting, at most: one name cannot take every place in the queue. */
+    static final int MAX_PER_NAME = 8;
+    private static final Workers POOL = new Workers("diglett-identity", 2, MAX_WAITING, MAX_PER_NAME);
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(TIMEOUT)
             .followRedirects(HttpClient.Redirect.NEVER).build();
     private static volatile boolean privateProviders;
@@ -50,36 +44,13 @@ public final class IdentityCalls {
         privateProviders = allowed;
     }
 
-    /** Calls of one name's login under way or waiting, at most: one name cannot take every place in the queue. */
-    static final int MAX_PER_NAME = 8;
 
     /**
      * {@code work} on the identity threads, counted in {@code perName} (the calling login's); failed with a
      * RejectedExecutionException when too many wait, in all or for that name.
      */
     static <T> CompletableFuture<T> submit(java.util.concurrent.atomic.AtomicInteger perName, Callable<T> work) {
-        CompletableFuture<T> result = new CompletableFuture<>();
-        if (perName.incrementAndGet() > MAX_PER_NAME) {
-            perName.decrementAndGet();
-            result.completeExceptionally(new RejectedExecutionException("more than " + MAX_PER_NAME
-                    + " identity provider calls of this name at once"));
-            return result;
-        }
-        try {
-            POOL.execute(() -> {
-                try {
-                    result.complete(work.call());
-                } catch (Exception | LinkageError e) {
-                    result.completeExceptionally(e);
-                } finally {
-                    perName.decrementAndGet();
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            perName.decrementAndGet();
-            result.completeExceptionally(e);
-        }
-        return result;
+        return POOL.submit(perName, work);
     }
 
     /** A provider's answer. */
