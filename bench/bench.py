@@ -404,6 +404,7 @@ class Bench:
                                 "openssl", "unshare", "etcd")}
         self.nginx = self.iperf = self.sshd = None
         self.gateway = self.agent = self.ssh = self.caddy = None
+        self.transport = None  # io_uring, epoll or nio: what the gateway logged (start_gateway)
         self.resolve = None  # the command prefix under which HTTPS_HOST resolves to 127.0.0.1 (resolve_prefix)
         self.https_tls = {}  # path -> TLS version and cipher an OpenSSL client negotiated (scenario 7)
         self.ports = {}
@@ -638,6 +639,8 @@ LogLevel INFO
         m = wait_for("the gateway listening", lambda: grep_log(glog, r"listening for agents on \S+:(\d+)", offset),
                      60, self.gateway, glog)
         self.ports["gateway"] = int(m.group(1))
+        t = grep_log(glog, r"listening for agents on \S+ \(([a-z_]+),", offset)
+        self.transport = t.group(1) if t else "unknown"  # the event loops' transport, which the agent picks alike
         m = wait_for("the gateway's HTTPS ingress listening",
                      lambda: grep_log(glog, rf"serving https://NAME\.{re.escape(HTTPS_DOMAIN)} on \S*:(\d+)", offset),
                      10, self.gateway, glog)
@@ -1896,6 +1899,7 @@ def main(argv=None):
                            *o.agent_option],
             "agent_links_default": f"one per two of the machine's cores, at most 8: {max(1, min((os.cpu_count() or 1) // 2, 8))} here",
             "diglett_java_opts": os.environ.get("DIGLETT_JAVA_OPTS") or launcher_java_opts(),
+            "transport": b.transport,
             "quiet_wait_s": o.quiet_wait,
             "open_files_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0],
             "elapsed_s": round(elapsed, 1),

@@ -378,6 +378,7 @@ def markdown(doc, chart_ok, json_path):
       "everyone already has (**ssh -R**: `ssh -tt -R` with a waiting remote command, through an sshd), all on loopback on one machine, measured "
       "interleaved in the same run by `bench/run` (see [bench/README.md](../bench/README.md)). Diglett runs "
       "with its defaults: TLS 1.3 on the agent link, the launchers' JVM options, "
+      + (f"event loops on {s['transport']} (the best transport the kernel offers), " if s.get("transport") else "")
       + (f"the agent's links in one session carrying every connection ({s['agent_links_default']})."
          if s.get("agent_links_default") else "one agent link carrying every connection.")
       + (f" For HTTPS (scenario 7) the peer is the setup people use without Diglett: **{HTTPS_PEER}**, Caddy "

@@ -506,7 +506,11 @@ public final class Agent implements AutoCloseable {
         firstOnline.completeExceptionally(new IOException("agent stopped"));
         for (io.netty.util.concurrent.EventExecutor loop : group) {
             if (loop.inEventLoop()) {
-                group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+                // Not waiting here (this thread is one of the loops), but still after the links have closed: with
+                // io_uring, a loop that stops while a link's close_notify is in flight would leave that write's
+                // buffer unreleased.
+                done.completeOnTimeout(null, 5, TimeUnit.SECONDS)
+                        .whenComplete((v, e) -> group.shutdownGracefully(0, 1, TimeUnit.SECONDS));
                 return;
             }
         }

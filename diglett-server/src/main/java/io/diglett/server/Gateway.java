@@ -281,7 +281,7 @@ public final class Gateway implements AutoCloseable {
         }
         log.info("{} listening for agents on {} ({}, {}, public listeners on {}{})",
                 Version.describe("diglett-server"), new HostPort(config.listen().host(), address.getPort()),
-                transport.name().toLowerCase(), tls == null ? "PLAINTEXT, no TLS"
+                transport.label(), tls == null ? "PLAINTEXT, no TLS"
                         : "TLS 1.3 via " + Tls.describe() + " " + tls.fingerprint(),
                 config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
         warnAboutMemory();

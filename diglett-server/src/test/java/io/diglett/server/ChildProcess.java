@@ -1,5 +1,6 @@
 package io.diglett.server;
 
+import io.diglett.common.transport.Transport;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -48,6 +49,10 @@ final class ChildProcess implements AutoCloseable {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(jvm);
+        String transport = System.getProperty(Transport.PROPERTY); // the epoll pass of the end-to-end tests
+        if (transport != null) {
+            command.add("-D" + Transport.PROPERTY + "=" + transport);
+        }
         command.add("-Xmx128m");
         command.add("-XX:+UseSerialGC");
         command.add("-cp");

@@ -42,7 +42,11 @@ class RawPortTests {
     }
 
     private static int agentPort(ChildProcess gateway) throws InterruptedException {
-        return Integer.parseInt(gateway.await("listening for agents on 127\\.0\\.0\\.1:(\\d+)", 30_000).group(1));
+        java.util.regex.Matcher listening = gateway.await("listening for agents on 127\\.0\\.0\\.1:(\\d+) \\(([a-z_]+),",
+                30_000);
+        // the transport of this pass of the tests: the best here, or the one -Ddiglett.transport asks for
+        assertEquals(io.diglett.common.transport.Transport.best().label(), listening.group(2));
+        return Integer.parseInt(listening.group(1));
     }
 
     private static int httpPort(ChildProcess gateway) throws InterruptedException {

@@ -2,6 +2,7 @@ package io.diglett.common.transport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -11,12 +12,13 @@ class TransportTest {
 
     private static final String LOW_MEMORY = "io.netty.allocator.lowMemory";
     private static final String SAMPLING = "io.netty.leakDetection.samplingInterval";
+    private static final String[] SAVED = {LOW_MEMORY, SAMPLING, Transport.PROPERTY};
 
     private final Map<String, String> saved = new java.util.HashMap<>();
 
     @BeforeEach
     void save() {
-        for (String key : new String[] {LOW_MEMORY, SAMPLING}) {
+        for (String key : SAVED) {
             saved.put(key, System.getProperty(key));
             System.clearProperty(key);
         }
@@ -50,5 +52,20 @@ class TransportTest {
 
         assertEquals("true", System.getProperty(LOW_MEMORY));
         assertEquals("1", System.getProperty(SAMPLING));
+    }
+
+    @Test
+    void theTransportAskedForIsUsedWhereItLoadsAndTheBestOtherwise() {
+        List<Transport> available = Transport.available();
+        assertEquals(Transport.NIO, available.get(available.size() - 1), "NIO loads everywhere, last");
+        assertEquals(available.get(0), Transport.best(), "nothing asked: the best");
+        for (Transport transport : available) {
+            System.setProperty(Transport.PROPERTY, transport.label().toUpperCase(java.util.Locale.ROOT));
+            assertEquals(transport, Transport.best());
+        }
+        System.setProperty(Transport.PROPERTY, "kqueue");
+        assertEquals(available.get(0), Transport.best(), "one that does not load here: the best");
+        assertEquals(List.of("io_uring", "epoll", "nio"),
+                java.util.Arrays.stream(Transport.values()).map(Transport::label).toList());
     }
 }

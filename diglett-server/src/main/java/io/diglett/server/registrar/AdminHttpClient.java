@@ -16,8 +16,6 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
-import io.netty.channel.epoll.EpollDomainSocketChannel;
-import io.netty.channel.socket.nio.NioDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.handler.codec.PrematureChannelClosureException;
 import io.netty.handler.codec.TooLongFrameException;
@@ -48,8 +46,8 @@ import java.util.concurrent.TimeoutException;
  * A small blocking HTTP/1.1 client for a local service's admin API (Caddy's), over TCP or a unix domain socket,
  * built on Netty's HTTP codec: one request per connection ({@code Connection: close}), the answer's body
  * aggregated up to {@link #MAX_BODY} bytes, everything within one deadline. One event-loop thread of its own does
- * the I/O, with the {@link Transport} given: epoll's domain socket channel for a unix socket on Linux, Java NIO's
- * elsewhere. {@link #exchange} blocks until the answer: call it from a worker thread, never from an event loop.
+ * the I/O, with the {@link Transport} given (its own domain socket channel for a unix socket). {@link #exchange}
+ * blocks until the answer: call it from a worker thread, never from an event loop.
  */
 public final class AdminHttpClient implements AutoCloseable {
 
@@ -137,7 +135,8 @@ public final class AdminHttpClient implements AutoCloseable {
         CompletableFuture<Response> answer = new CompletableFuture<>();
         ChannelFuture connect = new Bootstrap()
                 .group(group)
-                .channel(address instanceof UnixDomainSocketAddress ? domainSocketChannel() : transport.socketChannel())
+                .channel(address instanceof UnixDomainSocketAddress ? transport.domainSocketChannel()
+                        : transport.socketChannel())
                 .disableResolver() // resolved above, off the event loop
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()))
                 .handler(new ChannelInitializer<Channel>() {
@@ -185,7 +184,7 @@ public final class AdminHttpClient implements AutoCloseable {
     /** {@code address} as the transport connects to it: a host name resolved (here, never on the event loop). */
     private SocketAddress connectable(SocketAddress address) throws Unreached {
         if (address instanceof UnixDomainSocketAddress unix) {
-            return transport == Transport.EPOLL ? new DomainSocketAddress(unix.getPath().toString()) : unix;
+            return transport.domainAddress(unix);
         }
         InetSocketAddress inet = (InetSocketAddress) address;
         if (inet.isUnresolved()) {
@@ -195,10 +194,6 @@ public final class AdminHttpClient implements AutoCloseable {
             }
         }
         return inet;
-    }
-
-    private Class<? extends Channel> domainSocketChannel() {
-        return transport == Transport.EPOLL ? EpollDomainSocketChannel.class : NioDomainSocketChannel.class;
     }
 
     /**
