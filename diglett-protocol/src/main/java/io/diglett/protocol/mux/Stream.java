@@ -282,7 +282,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
             ReferenceCountUtil.release(msg);
             return;
         }
-        if (StreamReads.isFreshRead(buf)) {
+        if (StreamReads.isFreshRead(ctx.channel(), buf)) {
             roomy = buf;
         }
         unsent.add(buf);

@@ -3,11 +3,11 @@ package io.diglett.protocol.mux;
 import io.diglett.protocol.Protocol;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.Channel;
 import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.ChannelConfig;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.util.UncheckedBooleanSupplier;
-import io.netty.util.concurrent.FastThreadLocal;
 
 /**
  * Read buffers for stream sockets with room for a frame header in front: each read lands at offset
@@ -23,9 +23,11 @@ import io.netty.util.concurrent.FastThreadLocal;
  * (TCP_NODELAY sends it at once): twice the packets, ACKs and wake-ups on the link.
  *
  * <p>Only a buffer that reaches the stream as it was read may use the room: the stream checks that the message
- * is the buffer this thread's last stream-socket read filled ({@link #isFreshRead}), and that nothing was read
- * from it yet. Anything a handler in front of the stream made (the HTTP ingress) does not qualify and gets its
- * header in a buffer of its own, as before.
+ * is the buffer its own socket's last read filled ({@link #isFreshRead}), and that nothing was read from it yet.
+ * Anything a handler in front of the stream made (the HTTP ingress) does not qualify and gets its header in a
+ * buffer of its own, as before. Each socket has its own instance, so the check holds with io_uring too, where a
+ * loop submits the reads of many sockets (each allocating its buffer) before any of them completes; one
+ * "last buffer" per thread, as before, matched only the last of them.
  */
 public final class StreamReads implements RecvByteBufAllocator {
 
@@ -38,37 +40,42 @@ public final class StreamReads implements RecvByteBufAllocator {
     /** Largest read: header plus read make a frame of four TLS records, {@link #FRAME_ON_WIRE} bytes in all. */
     public static final int MAX_READ = FRAME_ON_WIRE - 4 * TLS_RECORD_OVERHEAD - Protocol.HEADER_LENGTH;
 
-    public static final StreamReads INSTANCE = new StreamReads();
+    /** Netty's adaptive sizing, shared: it keeps no state of its own (each handle keeps its socket's). */
+    private static final AdaptiveRecvByteBufAllocator SIZES = new AdaptiveRecvByteBufAllocator(64, 2048, 65_536);
 
-    /** The buffer the last stream-socket read on this event loop allocated; compared by identity only. */
-    private static final FastThreadLocal<ByteBuf> LAST = new FastThreadLocal<>();
-
-    private final AdaptiveRecvByteBufAllocator sizes =
-            new AdaptiveRecvByteBufAllocator(64, 2048, 65_536);
+    /**
+     * The buffer this socket's last read allocated, until the stream has taken it or the read came back empty;
+     * compared by identity only. Touched on the socket's event loop alone.
+     */
+    private ByteBuf last;
 
     private StreamReads() {
     }
 
     /** Uses these read buffers for {@code config}'s channel (its first read must still be to come). */
     static void install(ChannelConfig config) {
-        config.setRecvByteBufAllocator(INSTANCE);
+        config.setRecvByteBufAllocator(new StreamReads());
     }
 
     /**
-     * Whether {@code buf} is the buffer the last stream-socket read of this thread filled, untouched since: its
-     * first {@link Protocol#HEADER_LENGTH} bytes are free for a header.
+     * Whether {@code buf} is the buffer {@code channel}'s last read filled, untouched since: its first
+     * {@link Protocol#HEADER_LENGTH} bytes are free for a header. A buffer qualifies once.
      */
-    static boolean isFreshRead(ByteBuf buf) {
-        return LAST.getIfExists() == buf && buf.readerIndex() == Protocol.HEADER_LENGTH;
+    static boolean isFreshRead(Channel channel, ByteBuf buf) {
+        if (channel.config().getRecvByteBufAllocator() instanceof StreamReads reads && reads.last == buf) {
+            reads.last = null;
+            return buf.readerIndex() == Protocol.HEADER_LENGTH;
+        }
+        return false;
     }
 
     @Override
     public ExtendedHandle newHandle() {
-        return new RoomyHandle((ExtendedHandle) sizes.newHandle());
+        return new RoomyHandle((ExtendedHandle) SIZES.newHandle());
     }
 
     /** Netty's adaptive sizing, with each buffer allocated with room in front. */
-    private static final class RoomyHandle implements ExtendedHandle {
+    private final class RoomyHandle implements ExtendedHandle {
         private final ExtendedHandle delegate;
 
         RoomyHandle(ExtendedHandle delegate) {
@@ -80,7 +87,7 @@ public final class StreamReads implements RecvByteBufAllocator {
             int size = Math.min(delegate.guess(), MAX_READ);
             ByteBuf buf = alloc.ioBuffer(Protocol.HEADER_LENGTH + size, Protocol.HEADER_LENGTH + size);
             buf.setIndex(Protocol.HEADER_LENGTH, Protocol.HEADER_LENGTH);
-            LAST.set(buf);
+            last = buf;
             return buf;
         }
 
@@ -101,6 +108,9 @@ public final class StreamReads implements RecvByteBufAllocator {
 
         @Override
         public void lastBytesRead(int bytes) {
+            if (bytes <= 0) {
+                last = null; // the transport releases an empty read's buffer, which may then be recycled
+            }
             delegate.lastBytesRead(bytes);
         }
 
@@ -132,7 +142,6 @@ public final class StreamReads implements RecvByteBufAllocator {
         @Override
         public void readComplete() {
             delegate.readComplete();
-            LAST.remove();
         }
     }
 }
