@@ -16,13 +16,14 @@ public final class Reasons {
 
     /**
      * io_uring's "io_uring connect(..) failed with error(-111): Connection refused" as epoll says it,
-     * "connect(..) failed: Connection refused": one reason whichever transport the process runs on.
+     * "connect(..) failed with error(-111): Connection refused": one reason whichever transport the process runs
+     * on.
      */
     private static final java.util.regex.Pattern IO_URING =
-            java.util.regex.Pattern.compile("(^|: )io_uring ([a-z_]+\\(\\.\\.\\) failed) with error\\(-?[0-9]+\\): ");
+            java.util.regex.Pattern.compile("(^|: )io_uring ([a-z_]+\\(\\.\\.\\) failed)");
 
     static String sameOnEveryTransport(String reason) {
-        return reason.contains("io_uring ") ? IO_URING.matcher(reason).replaceFirst("$1$2: ") : reason;
+        return reason.contains("io_uring ") ? IO_URING.matcher(reason).replaceFirst("$1$2") : reason;
     }
 
     private static String message(Throwable cause) {

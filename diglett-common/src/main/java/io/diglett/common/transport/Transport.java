@@ -35,13 +35,13 @@ import java.util.Locale;
 /**
  * The event-loop implementation, the best that loads here: Linux's io_uring, else Linux's epoll, else Java NIO.
  * This only picks classes; it opens nothing. {@code -Ddiglett.transport=epoll} (or {@code nio},
- * {@code io_uring}) asks for one; one that does not load here is passed over for the next.
+ * {@code io_uring}) asks for one; one that does not load here is ignored, and the best that loads is used.
  *
  * <p>Why io_uring first: a relay is mostly socket calls (docs/benchmarks.md). With epoll every read and write
  * of every socket is a system call of its own, plus {@code epoll_wait}; with io_uring an event loop submits the
  * reads and writes of all its sockets and waits for their completions in one {@code io_uring_enter}. At 1,000
- * keep-alive connections that took the gateway's and the agent's CPU time per request from about 16-17 µs each
- * to about 11 µs on a two-core machine. A socket with nothing to read holds no buffer either way: without a
+ * keep-alive connections that took about a third off the gateway's and the agent's CPU time per request on a
+ * two-core machine (docs/benchmarks.md). A socket with nothing to read holds no buffer either way: without a
  * buffer ring, Netty's io_uring waits for readability (a poll) before it submits a read.
  */
 public enum Transport {

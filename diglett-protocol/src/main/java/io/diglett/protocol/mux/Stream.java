@@ -3,6 +3,7 @@ package io.diglett.protocol.mux;
 import io.diglett.protocol.Frame;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Reasons;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -316,7 +317,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         log.debug("stream={} {} socket error: {}", id, label, cause.toString());
-        reset(cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage(), true);
+        reset(Reasons.of(cause), true);
     }
 
     /** Sends unsent data as far as credit allows, then the FIN if the socket's input has ended. */
@@ -561,7 +562,7 @@ public final class Stream extends ChannelInboundHandlerAdapter {
         lastProgress = mux.nanoTime();
         if (!f.isSuccess()) {
             log.debug("stream={} {} write failed", id, label, f.cause());
-            reset("write failed: " + f.cause().getMessage(), true);
+            reset("write failed: " + Reasons.of(f.cause()), true);
             return;
         }
         observer.received(n);

@@ -142,6 +142,7 @@ public final class StreamReads implements RecvByteBufAllocator {
         @Override
         public void readComplete() {
             delegate.readComplete();
+            last = null; // after the loop's last read reached the pipeline: nothing of it is to come
         }
     }
 }

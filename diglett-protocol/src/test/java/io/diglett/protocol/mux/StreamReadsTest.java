@@ -62,12 +62,18 @@ class StreamReadsTest {
     }
 
     @Test
-    void anEmptyReadsBufferAndOneReadFromAlreadyDoNotQualify() {
+    void anEmptyReadsBufferOneFromAnEndedReadLoopAndOneReadFromDoNotQualify() {
         ExtendedHandle handle = handle(one);
         ByteBuf empty = handle.allocate(ByteBufAllocator.DEFAULT);
         handle.lastBytesRead(-1); // end of input: the transport releases the buffer, which may be recycled
         assertFalse(StreamReads.isFreshRead(one, empty));
         empty.release();
+
+        ByteBuf delivered = handle.allocate(ByteBufAllocator.DEFAULT);
+        read(handle, delivered, 10);
+        handle.readComplete(); // the read loop is over: whatever it read has passed the pipeline
+        assertFalse(StreamReads.isFreshRead(one, delivered));
+        delivered.release();
 
         ByteBuf consumed = handle.allocate(ByteBufAllocator.DEFAULT);
         try {

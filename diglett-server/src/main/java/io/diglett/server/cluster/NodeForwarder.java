@@ -3,6 +3,7 @@ package io.diglett.server.cluster;
 import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Printable;
 import io.diglett.protocol.ProtocolException;
+import io.diglett.protocol.Reasons;
 import io.diglett.protocol.mux.FlowLimits;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.protocol.mux.Stream;
@@ -249,7 +250,7 @@ public final class NodeForwarder implements AutoCloseable {
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 String reason = "node " + node + " (" + key.address() + ") that holds '" + key.name()
-                        + "' cannot be reached: " + Printable.of(String.valueOf(f.cause().getMessage()));
+                        + "' cannot be reached: " + Printable.of(Reasons.of(f.cause()));
                 NOT_FORWARDED.warn("node link for '{}': {}", key.name(), reason);
                 link.dialFailed(reason);
             }
