@@ -14,7 +14,6 @@ import io.diglett.agent.Registration;
 import io.diglett.agent.TunnelSpec;
 import io.diglett.common.HostPort;
 import io.diglett.server.TestServers.Backend;
-import java.io.IOException;
 import java.net.Socket;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -105,7 +104,7 @@ class AgentEdgeTests {
             TunnelTests.waitFor(() -> fixture.gateway.publicPort("one").isEmpty()
                     && fixture.gateway.publicPort("two").isEmpty(), "both names are released");
             for (Registration registration : registrations) {
-                assertThrows(IOException.class, () -> TestServers.connect(registration.publicPort()).close());
+                TestServers.awaitClosed(registration.publicPort(), "the port of '" + registration.name() + "' is closed");
             }
         }
     }

@@ -150,7 +150,7 @@ class AuthTests {
         String reason = alice.closed().get(10, TimeUnit.SECONDS);
         assertTrue(reason.contains("authorization for 'example' withdrawn"), reason);
         TunnelTests.waitFor(() -> fixture.gateway.publicPort("example").isEmpty(), "the name is released");
-        assertThrows(IOException.class, () -> TestServers.connect(port).close(), "its public port is closed");
+        TestServers.awaitClosed(port, "its public port is closed");
 
         assertServes(fixture.expose(agent("bob-secret", "bob")));
         assertServes(fixture.expose(agent("alice-secret", "team-red")));

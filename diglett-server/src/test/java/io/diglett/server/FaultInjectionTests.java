@@ -139,16 +139,7 @@ class FaultInjectionTests {
             long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
             assertTrue(millis < 1_000, "clients closed after " + millis + " ms");
             TunnelTests.waitFor(() -> fixture.gateway.publicPort("mortal").isEmpty(), "the name is free");
-            // The listener's close completes on its event loop just after the name is freed (with io_uring, once
-            // its pending accept is cancelled): wait for it, within a second.
-            TunnelTests.waitFor(() -> {
-                try {
-                    TestServers.connect(publicPort).close();
-                    return false;
-                } catch (IOException refused) {
-                    return true;
-                }
-            }, "the port is closed", 1_000);
+            TestServers.awaitClosed(publicPort, "the port is closed");
         }
     }
 

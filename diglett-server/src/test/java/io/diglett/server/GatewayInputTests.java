@@ -383,7 +383,7 @@ class GatewayInputTests {
             assertEquals(-1, readOrReset(open), "the open client is cut when its agent leaves");
         }
         TunnelTests.waitFor(() -> fixture.gateway.publicPort("leaving").isEmpty(), "the name is released");
-        assertThrows(IOException.class, () -> TestServers.connect(port).close(), "the public port is closed");
+        TestServers.awaitClosed(port, "the public port is closed");
         assertTrue(fixture.expose("leaving", echo.port()) > 0, "the name can be registered again");
         assertLiveTunnelServes();
     }

@@ -17,7 +17,6 @@ import io.diglett.protocol.Protocol;
 import io.diglett.server.registrar.Registrar.Exposure;
 import io.diglett.server.TestServers.Backend;
 import java.io.IOException;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -81,7 +80,7 @@ class RegistrarTests {
                     "what the command printed stays in the gateway's log");
             assertTrue(agent.closedByPeer());
             TunnelTests.waitFor(() -> fixture.gateway.publicPort("exposed").isEmpty(), "the name is released");
-            assertThrows(IOException.class, () -> new Socket("127.0.0.1", port).close(), "the port is closed");
+            TestServers.awaitClosed(port, "the port is closed");
         }
     }
 

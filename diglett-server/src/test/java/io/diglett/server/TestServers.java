@@ -96,6 +96,22 @@ final class TestServers {
         return socket;
     }
 
+    /**
+     * Waits (up to a second) until nothing listens on {@code port} of the loopback address any more. A released
+     * name's listener closes on its event loop just after the registry frees the name; with io_uring, once its
+     * pending accept is cancelled.
+     */
+    static void awaitClosed(int port, String what) throws InterruptedException {
+        TunnelTests.waitFor(() -> {
+            try {
+                connect(port).close();
+                return false;
+            } catch (IOException refused) {
+                return true;
+            }
+        }, what, 1_000);
+    }
+
     static Socket connect(int port) throws IOException {
         Socket socket = new Socket();
         socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 5_000);
