@@ -137,15 +137,22 @@ public final class PublicListeners implements PublicBinder {
         tunnel.accept(ch);
     }
 
+    /** Without a range, how often a port the system chose is asked for again when another name's grace holds it. */
+    private static final int ANY_PORT_TRIES = 8;
+
     /**
      * The ports to try, in order: the owner's previous one; then, with a range, the ports never used yet from a
      * random start, then those used before, released longest ago first (a port just given up goes to another name
      * last), all skipping those reserved for others, and last those reserved ones, released longest ago first;
-     * without a range, any port the system gives (0).
+     * without a range, any port the system gives (0), asked again (up to {@link #ANY_PORT_TRIES} times) while it
+     * gives one reserved for another name.
      */
     private Iterator<Integer> candidates(PortRange range, PortReservations.Owner owner, int previous) {
         if (range == null) {
-            return (previous != 0 ? List.of(previous, 0) : List.of(0)).iterator();
+            // any port the system gives, again if it gave one reserved for another name (see attempt)
+            List<Integer> any = java.util.Collections.nCopies(ANY_PORT_TRIES, 0);
+            return (previous != 0 ? java.util.stream.Stream.concat(java.util.stream.Stream.of(previous), any.stream())
+                    .toList() : any).iterator();
         }
         int start = ThreadLocalRandom.current().nextInt(range.size());
         boolean previousInRange = previous >= range.low() && previous <= range.high();
@@ -222,6 +229,13 @@ public final class PublicListeners implements PublicBinder {
             }
             Channel listener = bind.channel();
             int port = ((InetSocketAddress) listener.localAddress()).getPort();
+            if (candidate == 0 && candidates.hasNext()
+                    && reservations.reservedForOthers(PortReservations.Owner.of(tunnel)).contains(port)) {
+                // the system's choice is a port in its grace for another name: ask again
+                listener.close();
+                attempt(bootstrap, address, range, candidates, null, promise, tunnel, loop);
+                return;
+            }
             names.claimPort(tunnel, port, listener).whenComplete((granted, error) -> loop.execute(() -> {
                 if (error != null) {
                     listener.close();

@@ -445,14 +445,32 @@ public final class Registrations {
         }
     }
 
-    /** Closes {@code tunnel}'s listener and gives its name back (first step of a link's end). */
+    /**
+     * Closes {@code tunnel}'s listener and, once it is closed, gives its name back (first step of a link's end):
+     * a name is free only when its port no longer listens and its grace reservation is recorded. With io_uring
+     * a listener's close completes a moment later, once its pending accept is cancelled.
+     */
     CompletionStage<Void> release(Tunnel tunnel) {
         Channel listener = tunnel.listener();
-        if (listener != null) {
-            listener.close();
-        }
         NameClaim claim = tunnel.claim();
-        return claim == null ? CompletableFuture.completedFuture(null) : claim.release();
+        if (listener == null) {
+            return claim == null ? CompletableFuture.completedFuture(null) : claim.release();
+        }
+        CompletableFuture<Void> released = new CompletableFuture<>();
+        listener.close().addListener(closed -> {
+            if (claim == null) {
+                released.complete(null);
+            } else {
+                claim.release().whenComplete((v, e) -> {
+                    if (e != null) {
+                        released.completeExceptionally(e);
+                    } else {
+                        released.complete(null);
+                    }
+                });
+            }
+        });
+        return released;
     }
 
     /** Takes {@code tunnel} off the registrar if it was live (second step of a link's end). */
