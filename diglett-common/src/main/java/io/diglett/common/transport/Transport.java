@@ -198,8 +198,12 @@ public enum Transport {
         if (!socket.isOpen()) {
             return;
         }
-        ChannelOption<Long> option = socket instanceof IoUringSocketChannel ? IoUringChannelOption.TCP_NOTSENT_LOWAT
-                : socket instanceof EpollSocketChannel ? EpollChannelOption.TCP_NOTSENT_LOWAT : null;
+        ChannelOption<Long> option = null;
+        for (Transport transport : values()) {
+            if (transport.socketChannel.isInstance(socket)) {
+                option = transport.notSentLowAt();
+            }
+        }
         if (option != null) {
             try {
                 socket.config().setOption(option, (long) bytes);

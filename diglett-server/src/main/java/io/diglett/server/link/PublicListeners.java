@@ -17,6 +17,7 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.BindException;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
@@ -150,9 +151,11 @@ public final class PublicListeners implements PublicBinder {
     private Iterator<Integer> candidates(PortRange range, PortReservations.Owner owner, int previous) {
         if (range == null) {
             // any port the system gives, again if it gave one reserved for another name (see attempt)
-            List<Integer> any = java.util.Collections.nCopies(ANY_PORT_TRIES, 0);
-            return (previous != 0 ? java.util.stream.Stream.concat(java.util.stream.Stream.of(previous), any.stream())
-                    .toList() : any).iterator();
+            List<Integer> ports = new ArrayList<>(java.util.Collections.nCopies(ANY_PORT_TRIES, 0));
+            if (previous != 0) {
+                ports.add(0, previous);
+            }
+            return ports.iterator();
         }
         int start = ThreadLocalRandom.current().nextInt(range.size());
         boolean previousInRange = previous >= range.low() && previous <= range.high();

@@ -456,21 +456,9 @@ public final class Registrations {
         if (listener == null) {
             return claim == null ? CompletableFuture.completedFuture(null) : claim.release();
         }
-        CompletableFuture<Void> released = new CompletableFuture<>();
-        listener.close().addListener(closed -> {
-            if (claim == null) {
-                released.complete(null);
-            } else {
-                claim.release().whenComplete((v, e) -> {
-                    if (e != null) {
-                        released.completeExceptionally(e);
-                    } else {
-                        released.complete(null);
-                    }
-                });
-            }
-        });
-        return released;
+        CompletableFuture<Void> closed = new CompletableFuture<>();
+        listener.close().addListener(f -> closed.complete(null));
+        return claim == null ? closed : closed.thenCompose(v -> claim.release());
     }
 
     /** Takes {@code tunnel} off the registrar if it was live (second step of a link's end). */
