@@ -3,7 +3,9 @@
 on each path (interleaved), repeats, and hands the medians to report.py.
 
 Paths: "direct" (client straight to the backend: the physical limit), "ssh" (ssh -tt -R through a local sshd: with a terminal session, as ssh -R is used at its best)
-and "diglett" (the gateway and agent with default settings, TLS on). In scenario 7 (HTTPS ingress) "direct" is
+and "diglett" (the gateway and agent with default settings, TLS on). In scenarios 2 and 3 a fourth path, "haproxy"
+(HAProxy relaying TCP to nginx: one hop, no encryption, no multiplexing), is the reference relay: the least a relay adds
+on this machine. In scenario 7 (HTTPS ingress) "direct" is
 nginx's own TLS server, "ssh" Caddy in front of the ssh -R port, "diglett" the gateway's HTTPS ingress.
 Standard library only.
 """
@@ -39,6 +41,9 @@ import report  # noqa: E402  (bench/report.py)
 DIGLETT_HOME = os.environ.get("BENCH_DIGLETT_HOME") or ROOT
 LAUNCHED_JARS = ("diglett-server/target/diglett-server-all.jar", "diglett-agent/target/diglett-agent-all.jar")
 PATHS = ("direct", "ssh", "diglett")
+# Scenarios 2 and 3 only: HAProxy (Debian's package, its defaults) relaying TCP from its port to nginx, the least
+# any relay adds (one more hop in user space, nothing else); measured in the same rotation as the other paths.
+REFERENCE = "haproxy"
 SMALL_BYTES = 1024
 LARGE_BYTES = 64 * 1024 * 1024
 BIG_BYTES = 512 * 1024 * 1024  # the hostile scenario's stalled downloads: a sparse file, no disk needed
@@ -401,9 +406,9 @@ class Bench:
         self.procs = Procs(work)
         self.tools = {t: os.environ.get(f"BENCH_{t.upper().replace('-', '_')}") or shutil.which(t) or t
                       for t in ("nginx", "iperf3", "wrk", "sshd", "ssh", "ssh-keygen", "gnuplot", "java", "caddy",
-                                "openssl", "unshare", "etcd")}
+                                "openssl", "unshare", "etcd", "haproxy")}
         self.nginx = self.iperf = self.sshd = None
-        self.gateway = self.agent = self.ssh = self.caddy = None
+        self.gateway = self.agent = self.ssh = self.caddy = self.haproxy = None
         self.transport = None  # io_uring, epoll or nio: what the gateway logged (start_gateway)
         self.resolve = None  # the command prefix under which HTTPS_HOST resolves to 127.0.0.1 (resolve_prefix)
         self.https_tls = {}  # path -> TLS version and cipher an OpenSSL client negotiated (scenario 7)
@@ -621,6 +626,34 @@ LogLevel INFO
                 f"{os_user()}@127.0.0.1"]
 
     # --- the tunnels ----------------------------------------------------------------------------------
+
+    def haproxy_config(self, port):
+        """HAProxy as a plain TCP relay to nginx: its defaults (threads: one per CPU) but the timeouts it asks
+        for and a connection limit that fits the open files limit (HAProxy raises its own to about twice it)."""
+        return f"""global
+    maxconn {self.o.many + 200}
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+listen relay
+    bind 127.0.0.1:{port}
+    server nginx 127.0.0.1:{self.ports['nginx']}
+"""
+
+    def start_haproxy(self):
+        """Scenarios 2 and 3's reference relay, for the whole bench (it holds no state between runs); ready once a
+        request through it answered 200."""
+        conf = self.path("haproxy.cfg")
+
+        def spawn(port):
+            with open(conf, "w") as f:
+                f.write(self.haproxy_config(port))
+            return self.procs.spawn("haproxy", [self.tools["haproxy"], "-db", "-f", conf], self.path("haproxy.log"))
+
+        self.haproxy = self.start_on_free_port("haproxy", spawn, lambda port: http_ok(port, timeout=1.0),
+                                               self.path("haproxy.log"))
 
     def start_gateway(self):
         glog = self.path("gateway.log")
@@ -877,7 +910,7 @@ https://{HTTPS_HOST}:{port} {{
 
     def web_port(self, path):
         return {"direct": self.ports["nginx"], "ssh": self.ports.get("ssh-web"),
-                "diglett": self.ports.get("diglett-web")}[path]
+                "diglett": self.ports.get("diglett-web"), REFERENCE: self.ports.get(REFERENCE)}[path]
 
     def https_port(self, path):
         """Scenario 7: nginx's TLS server, Caddy in front of ssh -R, the gateway's HTTPS ingress."""
@@ -1158,6 +1191,13 @@ def rotated(run_index):
     return PATHS[k:] + PATHS[:k]
 
 
+def with_reference(order, run_index):
+    """Scenarios 2 and 3: the run's order with the reference relay at a place that moves from run to run."""
+    order = list(order)
+    order.insert(run_index % (len(order) + 1), REFERENCE)
+    return order
+
+
 def one_run(b, index):
     o = b.o
     fig = {}
@@ -1216,7 +1256,7 @@ def one_run(b, index):
         put("c32_p99", path, r.get("p99"))
         put("c32_errors", path, r.get("errors"))
 
-    each_path(order, c32, o.smoke)
+    each_path(with_reference(order, index), c32, o.smoke)
     log("     req/s " + fmt_paths(fig["c32_rps"], "") + "; p99 " + fmt_paths(fig["c32_p99"], "ms"))
 
     log(f"  3. HTTP, {o.many} connections; 5. memory at {o.many} connections")
@@ -1234,7 +1274,7 @@ def one_run(b, index):
         if r.get("socket_errors") and r["errors"]:
             put("c1k_error_detail", path, {**r["socket_errors"], "non2xx": r.get("non2xx", 0)})
 
-    each_path(order, many, o.smoke)
+    each_path(with_reference(order, index), many, o.smoke)
     log("     req/s " + fmt_paths(fig["c1k_rps"], "") + "; errors " + fmt_paths(fig["c1k_errors"], ""))
 
     log(f"  4. small requests ({o.conns} connections) while a large download saturates the same tunnel")
@@ -1685,7 +1725,7 @@ def hostile_run(b, index):
 
 def fmt_paths(values, unit):
     parts = []
-    for path in PATHS + tuple(p for p in CLUSTER_PATHS if p not in PATHS):
+    for path in PATHS + (REFERENCE,) + tuple(p for p in CLUSTER_PATHS if p not in PATHS):
         if path in values:
             v = values[path]
             parts.append(f"{path} {'failed' if v is None else report.fmt_num(v)}")
@@ -1754,6 +1794,7 @@ def machine_info(b):
         "wrk": tool_version([b.tools["wrk"], "-v"], r"wrk \S+"),
         "openssh": tool_version([b.tools["ssh"], "-V"], r"OpenSSH_[^,\s]+"),
         "caddy": tool_version([b.tools["caddy"], "version"]),
+        "haproxy": tool_version([b.tools["haproxy"], "-v"], r"HAProxy version \S+"),
         **({"etcd": tool_version([b.tools["etcd"], "--version"], r"etcd Version: \S+")}
            if shutil.which(b.tools["etcd"]) else {}),
         "openssl": tool_version([b.tools["openssl"], "version"], r"OpenSSL \S+"),
@@ -1762,7 +1803,7 @@ def machine_info(b):
     }
 
 
-def median_figures(runs, paths=PATHS):
+def median_figures(runs, paths=PATHS + (REFERENCE,)):
     keys = []
     for fig in runs:
         for key in fig:
@@ -1979,6 +2020,8 @@ def main(argv=None):
         b.start_nginx()
         b.start_iperf()
         b.start_sshd()
+        if o.regular:
+            b.start_haproxy()
         if o.cluster_only:
             os.environ.setdefault("DIGLETT_CDS", "0")  # start-up is not measured here
             for index in range(o.runs):

@@ -4,7 +4,8 @@ import os
 import statistics
 import subprocess
 
-PATH_LABELS = {"direct": "direct", "ssh": "ssh -R", "diglett": "diglett"}
+PATH_LABELS = {"direct": "direct", "ssh": "ssh -R", "diglett": "diglett", "haproxy": "HAProxy, one hop"}
+REFERENCE = "haproxy"  # scenarios 2 and 3's reference relay (bench.py's REFERENCE)
 CLUSTER_PATHS = ("direct", "holder", "forwarding")  # scenario 8's paths (bench.py's CLUSTER_PATHS)
 # Scenario 7 (HTTPS ingress): its peer, filed under the path "ssh", is Caddy in front of the ssh -R port.
 HTTPS_PEER = "Caddy + ssh -R"
@@ -392,9 +393,10 @@ def markdown(doc, chart_ok, json_path):
     for label, key in (("CPU", "cpu"), ("cores", "cores"), ("memory", "memory"), ("OS", "os"),
                        ("kernel", "kernel"), ("Java", "java"), ("Diglett (git)", "diglett"), ("nginx", "nginx"),
                        ("iperf3", "iperf3"), ("wrk", "wrk"), ("OpenSSH", "openssh"), ("Caddy", "caddy"),
+                       ("HAProxy", "haproxy"),
                        ("OpenSSL", "openssl"), ("etcd", "etcd"), ("gnuplot", "gnuplot"),
                        ("other load", "busy_before"), ("load average after", "load_after")):
-        if key in ("caddy", "openssl", "etcd") and key not in m:  # results before scenario 7 or 8
+        if key in ("caddy", "openssl", "etcd", "haproxy") and key not in m:  # results before scenario 7 or 8
             continue
         w(f"| {label} | {m.get(key, '')} |")
     shares = [entry["share"] for entry in doc.get("other_cpu", [])]
@@ -468,6 +470,11 @@ def markdown(doc, chart_ok, json_path):
       + (f", `--links` at its default ({s['agent_links_default']})" if s.get("agent_links_default")
          and not any(a.startswith("--links") for a in s.get("agent_args", [])) else "")
       + f" with trust on first use, JVM options `{s['diglett_java_opts']}`.")
+    if any(REFERENCE in med.get(key, {}) for key in ("c32_rps", "c1k_rps")):
+        w(f"- The reference relay (scenarios 2 and 3): HAProxy (Debian's package) relaying TCP from its port to "
+          "nginx, `mode tcp`, its defaults (one thread per CPU) but timeouts (`connect 5s`, `client` and `server "
+          "60s`) and `maxconn` above the connection count: one hop in user space, no encryption, no "
+          "multiplexing: the least a relay adds. Measured in the same rotation as the other paths.")
     if "https_connections" in s:
         https_settings(doc, w)
     w(f"- Open files limit {s['open_files_limit']:,}. "
@@ -496,6 +503,7 @@ def markdown(doc, chart_ok, json_path):
         label = f"{metric} ({unit})" if unit else metric
         w(f"| {scenario} | {label} | {' | '.join(cells)} | {fmt_ratio(r_direct)} | {fmt_ratio(r_ssh)} |")
     w("")
+    reference_markdown(doc, w)
     detail = [(i + 1, path, fig["c1k_error_detail"][path]) for i, fig in enumerate(doc["runs"])
               for path in fig.get("c1k_error_detail", {})]
     if detail:
@@ -527,7 +535,7 @@ def markdown(doc, chart_ok, json_path):
         w("| figure | path | " + " | ".join(f"run {i + 1}" for i in range(len(doc["runs"]))) + " |")
         w("|---|---|" + "--:|" * len(doc["runs"]))
         for key, scenario, metric, unit, _ in figures(s):
-            for path in ("direct", "ssh", "diglett"):
+            for path in ("direct", "ssh", "diglett", REFERENCE):
                 values = [fig.get(key, {}).get(path, "absent") for fig in doc["runs"]]
                 if all(v == "absent" for v in values):
                     continue
@@ -539,6 +547,39 @@ def markdown(doc, chart_ok, json_path):
         w("")
     hostile_markdown(doc, w)
     return ending()
+
+
+def reference_markdown(doc, w):
+    """Scenarios 2 and 3 beside the reference relay (HAProxy, one hop, no TLS): what a relay costs at the least
+    on this machine, against what diglett's two hops, TLS and multiplexing cost."""
+    med, s = doc["median"], doc["settings"]
+    rows = [("c32_rps", f"2. HTTP, {s['connections']} conns", "requests/s", "req/s"),
+            ("c32_p50", f"2. HTTP, {s['connections']} conns", "p50 latency", "ms"),
+            ("c32_p99", f"2. HTTP, {s['connections']} conns", "p99 latency", "ms"),
+            ("c1k_rps", f"3. HTTP, {s['many_connections']:,} conns", "requests/s", "req/s"),
+            ("c1k_p50", f"3. HTTP, {s['many_connections']:,} conns", "p50 latency", "ms"),
+            ("c1k_p99", f"3. HTTP, {s['many_connections']:,} conns", "p99 latency", "ms"),
+            ("c1k_errors", f"3. HTTP, {s['many_connections']:,} conns", "errors (socket errors + non-2xx)", "")]
+    if not any(REFERENCE in med.get(key, {}) for key, *_ in rows):
+        return
+    w("### Beside a plain relay (scenarios 2 and 3)\n")
+    w("The same wrk runs through **HAProxy** relaying TCP to nginx: one hop, no encryption, no multiplexing, the "
+      "least a relay adds to direct on this machine (its four socket calls per request, and the kernel's TCP work "
+      "for each, share the CPUs with wrk and nginx). Diglett adds two hops (gateway and agent), TLS and a multiplexed "
+      "link. Ratios as above, within each run.\n")
+    w("| scenario | figure | direct | HAProxy | diglett | HAProxy / direct | diglett / direct | diglett / HAProxy |")
+    w("|---|---|--:|--:|--:|--:|--:|--:|")
+    for key, scenario, metric, unit in rows:
+        vals = med.get(key, {})
+        cells = ["—" if path not in vals else fmt_num(vals[path]) for path in ("direct", REFERENCE, "diglett")]
+        if key.endswith("_errors"):
+            ratios = [None, None, None]
+        else:
+            ratios = [per_run_ratio(doc, key, REFERENCE, "direct"), per_run_ratio(doc, key, "diglett", "direct"),
+                      per_run_ratio(doc, key, "diglett", REFERENCE)]
+        label = f"{metric} ({unit})" if unit else metric
+        w(f"| {scenario} | {label} | {' | '.join(cells)} | {' | '.join(fmt_ratio(r) for r in ratios)} |")
+    w("")
 
 
 CLUSTER_LABELS = {"direct": "direct", "holder": "holder node", "forwarding": "forwarding node"}
