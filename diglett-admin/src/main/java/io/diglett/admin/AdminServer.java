@@ -1,6 +1,7 @@
 package io.diglett.admin;
 
 import io.diglett.common.HostPort;
+import io.diglett.common.transport.EventLoops;
 import io.diglett.common.transport.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
@@ -181,7 +182,7 @@ public final class AdminServer implements AutoCloseable {
             listener.close().awaitUninterruptibly(2, TimeUnit.SECONDS);
         }
         if (group != null) {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
+            EventLoops.stop(group, 3, TimeUnit.SECONDS);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.diglett.agent;
 
+import io.diglett.common.transport.EventLoops;
 import io.diglett.common.transport.Transport;
 import io.diglett.protocol.Joining;
 import io.diglett.protocol.Reasons;
@@ -45,6 +46,8 @@ import org.slf4j.LoggerFactory;
 public final class Agent implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(Agent.class);
+    /** How long a stop waits for the event loops before it goes on without them (their threads are daemons). */
+    private static final int LOOPS_STOP_SECONDS = 10;
 
     static final WriteBufferWaterMark LINK_WATER_MARK = new WriteBufferWaterMark(512 * 1024, 1024 * 1024);
 
@@ -124,11 +127,12 @@ public final class Agent implements AutoCloseable {
      * and lost links are retried; the future stays pending meanwhile.
      */
     public CompletableFuture<List<Registration>> start() {
+        Transport.askedButUnavailable().ifPresent(log::warn);
         tcpMemory.onChange(memoryShort -> {
             for (Slot slot : slots) {
                 Channel current = slot.link;
                 if (current != null) {
-                    io.diglett.common.transport.Transport.shortOfMemory(current, memoryShort);
+                    Transport.shortOfMemory(current, memoryShort);
                 }
             }
         });
@@ -237,7 +241,7 @@ public final class Agent implements AutoCloseable {
         }
         slot.target = gateway;
         if (join == null) {
-            log.info("connecting to gateway {}", gateway);
+            log.info("connecting to gateway {} ({})", gateway, transport.label());
             status.gateway(gateway.gateway());
             status.state(onlineLinks() > 0 ? AgentStatus.State.ONLINE : AgentStatus.State.CONNECTING);
         } else {
@@ -519,6 +523,8 @@ public final class Agent implements AutoCloseable {
         } catch (Exception e) {
             log.debug("closing the links took too long: {}", e.toString());
         }
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        if (!EventLoops.stop(group, LOOPS_STOP_SECONDS, TimeUnit.SECONDS)) {
+            log.warn("the event loops did not stop within {} s; stopping without them", LOOPS_STOP_SECONDS);
+        }
     }
 }

@@ -4,6 +4,7 @@ import io.diglett.common.HostPort;
 import io.diglett.common.Version;
 import io.diglett.common.transport.Fingerprint;
 import io.diglett.common.transport.TcpMemory;
+import io.diglett.common.transport.EventLoops;
 import io.diglett.common.transport.Transport;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.common.transport.Tls;
@@ -71,6 +72,8 @@ import org.slf4j.LoggerFactory;
 public final class Gateway implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(Gateway.class);
+    /** How long a stop waits for the event loops before it goes on without them (their threads are daemons). */
+    private static final int LOOPS_STOP_SECONDS = 10;
 
     /** Link write buffer: streams pause reading above the high mark, resume below the low one. */
     static final WriteBufferWaterMark LINK_WATER_MARK = new WriteBufferWaterMark(512 * 1024, 1024 * 1024);
@@ -284,6 +287,7 @@ public final class Gateway implements AutoCloseable {
                 transport.label(), tls == null ? "PLAINTEXT, no TLS"
                         : "TLS 1.3 via " + Tls.describe() + " " + tls.fingerprint(),
                 config.publicBind(), config.portRange() == null ? "" : " ports " + config.portRange());
+        Transport.askedButUnavailable().ifPresent(log::warn);
         warnAboutMemory();
         tcpMemory.onChange(memoryShort -> links.forEach(link -> Transport.shortOfMemory(link, memoryShort)));
         tcpMemory.start(workers.next());
@@ -588,6 +592,8 @@ public final class Gateway implements AutoCloseable {
         registrar().close();
         names.close();
         acceptor.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-        workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        if (!EventLoops.stop(workers, LOOPS_STOP_SECONDS, TimeUnit.SECONDS)) {
+            log.warn("the event loops did not stop within {} s; stopping without them", LOOPS_STOP_SECONDS);
+        }
     }
 }

@@ -31,6 +31,7 @@ import java.net.UnixDomainSocketAddress;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 
 /**
  * The event-loop implementation, the best that loads here: Linux's io_uring, else Linux's epoll, else Java NIO.
@@ -107,6 +108,45 @@ public enum Transport {
             }
         }
         return available().get(0);
+    }
+
+    /**
+     * Why the transport {@value #PROPERTY} asks for is not the one {@link #best()} uses, for the programs' first
+     * lines (a name no transport has, or the reason Netty gives for one that does not load here); empty when
+     * nothing is asked or it loads.
+     */
+    public static Optional<String> askedButUnavailable() {
+        String asked = System.getProperty(PROPERTY);
+        if (asked == null) {
+            return Optional.empty();
+        }
+        Transport best = best();
+        for (Transport transport : values()) {
+            if (transport.label().equalsIgnoreCase(asked.trim())) {
+                return transport == best ? Optional.empty()
+                        : Optional.of(String.format("-D%s=%s: %s does not load here (%s); using %s", PROPERTY, asked,
+                                transport.label(), transport.unavailability(), best.label()));
+            }
+        }
+        return Optional.of(String.format("-D%s=%s: no such transport (io_uring, epoll or nio); using %s", PROPERTY,
+                asked, best.label()));
+    }
+
+    /** Netty's reason this transport does not load here. */
+    private String unavailability() {
+        Throwable cause = switch (this) {
+            case IO_URING -> IoUring.unavailabilityCause();
+            case EPOLL -> Epoll.unavailabilityCause();
+            case NIO -> null;
+        };
+        if (cause == null) {
+            return "no reason given";
+        }
+        while (cause.getCause() != null && cause.getMessage() != null
+                && cause.getMessage().startsWith("failed to load the required native library")) {
+            cause = cause.getCause();
+        }
+        return cause.getMessage() != null ? cause.getMessage() : cause.getClass().getSimpleName();
     }
 
     /** Every transport that loads here, best first (NIO always). */

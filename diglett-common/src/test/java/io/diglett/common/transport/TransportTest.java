@@ -68,4 +68,17 @@ class TransportTest {
         assertEquals(List.of("io_uring", "epoll", "nio"),
                 java.util.Arrays.stream(Transport.values()).map(Transport::label).toList());
     }
+
+    @Test
+    void aTransportAskedForThatIsNotUsedIsSaidOnce() {
+        Transport best = Transport.available().get(0);
+        assertEquals(java.util.Optional.empty(), Transport.askedButUnavailable(), "nothing asked");
+        System.setProperty(Transport.PROPERTY, best.label());
+        assertEquals(java.util.Optional.empty(), Transport.askedButUnavailable(), "asked and used");
+
+        System.setProperty(Transport.PROPERTY, "kqueue");
+
+        assertEquals(java.util.Optional.of("-Ddiglett.transport=kqueue: no such transport (io_uring, epoll or nio); "
+                + "using " + best.label()), Transport.askedButUnavailable());
+    }
 }

@@ -1,6 +1,7 @@
 package io.diglett.server.registrar;
 
 import io.diglett.protocol.Reasons;
+import io.diglett.common.transport.EventLoops;
 import io.diglett.common.transport.Transport;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
@@ -302,6 +303,6 @@ public final class AdminHttpClient implements AutoCloseable {
     /** Closes the connections still open and stops the I/O thread. */
     @Override
     public void close() {
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+        EventLoops.stop(group, 5, TimeUnit.SECONDS);
     }
 }
