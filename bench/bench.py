@@ -5,7 +5,7 @@ on each path (interleaved), repeats, and hands the medians to report.py.
 Paths: "direct" (client straight to the backend: the physical limit), "ssh" (ssh -tt -R through a local sshd: with a terminal session, as ssh -R is used at its best)
 and "diglett" (the gateway and agent with default settings, TLS on). In scenarios 2 and 3 a fourth path, "haproxy"
 (HAProxy relaying TCP to nginx: one hop, no encryption, no multiplexing), is the reference relay: the least a relay adds
-on this machine. In scenario 7 (HTTPS ingress) "direct" is
+on this machine; and a fifth, "haproxy-tls", a tunnel's shape made of HAProxy (two relays, TLS 1.3 between them). In scenario 7 (HTTPS ingress) "direct" is
 nginx's own TLS server, "ssh" Caddy in front of the ssh -R port, "diglett" the gateway's HTTPS ingress.
 Standard library only.
 """
@@ -44,6 +44,9 @@ PATHS = ("direct", "ssh", "diglett")
 # Scenarios 2 and 3 only: HAProxy (Debian's package, its defaults) relaying TCP from its port to nginx, the least
 # any relay adds (one more hop in user space, nothing else); measured in the same rotation as the other paths.
 REFERENCE = "haproxy"
+# Also in scenarios 2 and 3: a tunnel's shape made of HAProxy, two relays (two processes) with TLS between them.
+TUNNEL_SHAPED = "haproxy-tls"
+REFERENCES = (REFERENCE, TUNNEL_SHAPED)
 SMALL_BYTES = 1024
 LARGE_BYTES = 64 * 1024 * 1024
 BIG_BYTES = 512 * 1024 * 1024  # the hostile scenario's stalled downloads: a sparse file, no disk needed
@@ -408,7 +411,7 @@ class Bench:
                       for t in ("nginx", "iperf3", "wrk", "sshd", "ssh", "ssh-keygen", "gnuplot", "java", "caddy",
                                 "openssl", "unshare", "etcd", "haproxy")}
         self.nginx = self.iperf = self.sshd = None
-        self.gateway = self.agent = self.ssh = self.caddy = self.haproxy = None
+        self.gateway = self.agent = self.ssh = self.caddy = self.haproxy = self.haproxy_exit = None
         self.transport = None  # io_uring, epoll or nio: what the gateway logged (start_gateway)
         self.resolve = None  # the command prefix under which HTTPS_HOST resolves to 127.0.0.1 (resolve_prefix)
         self.https_tls = {}  # path -> TLS version and cipher an OpenSSL client negotiated (scenario 7)
@@ -627,33 +630,61 @@ LogLevel INFO
 
     # --- the tunnels ----------------------------------------------------------------------------------
 
-    def haproxy_config(self, port):
-        """HAProxy as a plain TCP relay to nginx: its defaults (threads: one per CPU) but the timeouts it asks
-        for and a connection limit that fits the open files limit (HAProxy raises its own to about twice it)."""
+    def haproxy_config(self, listens):
+        """HAProxy relaying TCP: its defaults (threads: one per CPU) but the timeouts it asks for and a connection
+        limit above the run's (HAProxy raises its open files limit to about twice it). listens: (name, bind
+        options, server options) per `listen` section."""
+        sections = "".join(f"""listen {name}
+    bind 127.0.0.1:{bind}
+    server next 127.0.0.1:{server}
+""" for name, bind, server in listens)
         return f"""global
     maxconn {self.o.many + 200}
+    ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
 defaults
     mode tcp
     timeout connect 5s
     timeout client 60s
     timeout server 60s
-listen relay
-    bind 127.0.0.1:{port}
-    server nginx 127.0.0.1:{self.ports['nginx']}
-"""
+{sections}"""
 
     def start_haproxy(self):
-        """Scenarios 2 and 3's reference relay, for the whole bench (it holds no state between runs); ready once a
-        request through it answered 200."""
-        conf = self.path("haproxy.cfg")
+        """Scenarios 2 and 3's reference relays, for the whole bench (they hold no state between runs), each ready
+        once a request through it answered 200. REFERENCE: one HAProxy relaying to nginx, one hop. TUNNEL_SHAPED:
+        the shape of a tunnel made of HAProxy, two processes (the exit beside nginx, the entry where clients come
+        in) with TLS 1.3 between them, the entry opening one TLS connection to the exit per client connection."""
+        pem = self.path("haproxy.pem")
+        with open(pem, "w") as f:
+            for part in (self.https_cert, self.https_key):
+                with open(part) as src:
+                    f.write(src.read())
+        os.chmod(pem, 0o600)
+        nginx = self.ports["nginx"]
+
+        def spawn_exit(port):
+            conf = self.path("haproxy-exit.cfg")
+            with open(conf, "w") as f:
+                f.write(self.haproxy_config([("exit", f"{port} ssl crt {pem}", nginx)]))
+            return self.procs.spawn("haproxy-exit", [self.tools["haproxy"], "-db", "-f", conf],
+                                    self.path("haproxy-exit.log"))
+
+        self.haproxy_exit = self.start_on_free_port("haproxy-exit", spawn_exit, port_open,
+                                                    self.path("haproxy-exit.log"))
+        entry = {}
 
         def spawn(port):
+            entry["port"] = free_port()
+            conf = self.path("haproxy.cfg")
             with open(conf, "w") as f:
-                f.write(self.haproxy_config(port))
+                f.write(self.haproxy_config([
+                    ("relay", port, nginx),
+                    ("entry", entry["port"], f"{self.ports['haproxy-exit']} ssl verify none")]))
             return self.procs.spawn("haproxy", [self.tools["haproxy"], "-db", "-f", conf], self.path("haproxy.log"))
 
-        self.haproxy = self.start_on_free_port("haproxy", spawn, lambda port: http_ok(port, timeout=1.0),
-                                               self.path("haproxy.log"))
+        self.haproxy = self.start_on_free_port(
+            REFERENCE, spawn, lambda port: http_ok(port, timeout=1.0) and http_ok(entry["port"], timeout=1.0),
+            self.path("haproxy.log"))
+        self.ports[TUNNEL_SHAPED] = entry["port"]
 
     def start_gateway(self):
         glog = self.path("gateway.log")
@@ -910,7 +941,8 @@ https://{HTTPS_HOST}:{port} {{
 
     def web_port(self, path):
         return {"direct": self.ports["nginx"], "ssh": self.ports.get("ssh-web"),
-                "diglett": self.ports.get("diglett-web"), REFERENCE: self.ports.get(REFERENCE)}[path]
+                "diglett": self.ports.get("diglett-web"), REFERENCE: self.ports.get(REFERENCE),
+                TUNNEL_SHAPED: self.ports.get(TUNNEL_SHAPED)}[path]
 
     def https_port(self, path):
         """Scenario 7: nginx's TLS server, Caddy in front of ssh -R, the gateway's HTTPS ingress."""
@@ -1192,9 +1224,10 @@ def rotated(run_index):
 
 
 def with_reference(order, run_index):
-    """Scenarios 2 and 3: the run's order with the reference relay at a place that moves from run to run."""
+    """Scenarios 2 and 3: the run's order with the reference relays at places that move from run to run."""
     order = list(order)
-    order.insert(run_index % (len(order) + 1), REFERENCE)
+    for reference in REFERENCES:
+        order.insert(run_index % (len(order) + 1), reference)
     return order
 
 
@@ -1231,12 +1264,16 @@ def one_run(b, index):
     if o.warmup:
         # The JVM's JIT compiles for the first 20-30 s of traffic: with only a short warm-up, the compiler threads
         # took about 15% of the machine during the first bulk measurement (docs/benchmarks.md). Every bulk variant
-        # runs briefly first, so each measurement sees code compiled for it, as a long-running tunnel does.
+        # runs briefly first, so each measurement sees code compiled for it, as a long-running tunnel does. So does
+        # wrk at the many-connections count: on a fresh gateway and agent, three 10 s runs of 1,000 connections
+        # back to back had p99s of 788, 435 and 173 ms (docs/benchmarks.md, 2026-12-06).
         log("  warm-up")
-        for path in order:
+        for path in with_reference(order, index):
             b.wrk(path, o.conns, o.warmup, name="warmup")
-            for streams, reverse in o.variants:
-                b.iperf3(path, streams, reverse, o.bulk_warmup)
+            b.wrk(path, o.many, o.warmup, name="warmup-many")
+            if path in PATHS:
+                for streams, reverse in o.variants:
+                    b.iperf3(path, streams, reverse, o.bulk_warmup)
 
     log("  1. bulk throughput (iperf3)")
     for streams, reverse in o.variants:
@@ -1725,7 +1762,7 @@ def hostile_run(b, index):
 
 def fmt_paths(values, unit):
     parts = []
-    for path in PATHS + (REFERENCE,) + tuple(p for p in CLUSTER_PATHS if p not in PATHS):
+    for path in PATHS + REFERENCES + tuple(p for p in CLUSTER_PATHS if p not in PATHS):
         if path in values:
             v = values[path]
             parts.append(f"{path} {'failed' if v is None else report.fmt_num(v)}")
@@ -1803,7 +1840,7 @@ def machine_info(b):
     }
 
 
-def median_figures(runs, paths=PATHS + (REFERENCE,)):
+def median_figures(runs, paths=PATHS + REFERENCES):
     keys = []
     for fig in runs:
         for key in fig:
@@ -1914,6 +1951,7 @@ def main(argv=None):
             "duration_s": o.duration,
             "iperf3_omit_s": o.omit,
             "warmup_s": o.warmup,
+            "warmup_many": bool(o.warmup),  # wrk at the many-connections count in the warm-up too
             "bulk_warmup_s": o.bulk_warmup,
             "connections": o.conns,
             "many_connections": o.many,

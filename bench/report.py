@@ -4,8 +4,11 @@ import os
 import statistics
 import subprocess
 
-PATH_LABELS = {"direct": "direct", "ssh": "ssh -R", "diglett": "diglett", "haproxy": "HAProxy, one hop"}
-REFERENCE = "haproxy"  # scenarios 2 and 3's reference relay (bench.py's REFERENCE)
+PATH_LABELS = {"direct": "direct", "ssh": "ssh -R", "diglett": "diglett", "haproxy": "HAProxy, one hop",
+               "haproxy-tls": "HAProxy, two hops with TLS"}
+# Scenarios 2 and 3's reference relays (bench.py's REFERENCE and TUNNEL_SHAPED).
+REFERENCE, TUNNEL_SHAPED = "haproxy", "haproxy-tls"
+REFERENCES = (REFERENCE, TUNNEL_SHAPED)
 CLUSTER_PATHS = ("direct", "holder", "forwarding")  # scenario 8's paths (bench.py's CLUSTER_PATHS)
 # Scenario 7 (HTTPS ingress): its peer, filed under the path "ssh", is Caddy in front of the ssh -R port.
 HTTPS_PEER = "Caddy + ssh -R"
@@ -434,7 +437,9 @@ def markdown(doc, chart_ok, json_path):
        "from run to run")
       + f"; {s['duration_s']} s per measurement"
       + (f", iperf3 omitting its first {omit} s (`-O`)" if omit else "")
-      + (f", after a warm-up of each path ({s['warmup_s']} s of wrk{bulk_warmup})" if s["warmup_s"] else "")
+      + (f", after a warm-up of each path ({s['warmup_s']} s of wrk"
+         + (f" at {s['connections']} and then at {s['many_connections']:,} connections" if s.get("warmup_many")
+            else "") + f"{bulk_warmup})" if s["warmup_s"] else "")
       + ".")
     w(f"- iperf3 `-P 1` and `-P 4`, upload (client to backend) and download (`-R`, backend to client): "
       f"{', '.join(s['variants'])}.")
@@ -471,10 +476,13 @@ def markdown(doc, chart_ok, json_path):
          and not any(a.startswith("--links") for a in s.get("agent_args", [])) else "")
       + f" with trust on first use, JVM options `{s['diglett_java_opts']}`.")
     if any(REFERENCE in med.get(key, {}) for key in ("c32_rps", "c1k_rps")):
-        w(f"- The reference relay (scenarios 2 and 3): HAProxy (Debian's package) relaying TCP from its port to "
-          "nginx, `mode tcp`, its defaults (one thread per CPU) but timeouts (`connect 5s`, `client` and `server "
-          "60s`) and `maxconn` above the connection count: one hop in user space, no encryption, no "
-          "multiplexing: the least a relay adds. Measured in the same rotation as the other paths.")
+        w(f"- The reference relays (scenarios 2 and 3), HAProxy (Debian's package) in `mode tcp` with its defaults "
+          "(one thread per CPU) but timeouts (`connect 5s`, `client` and `server 60s`) and `maxconn` above the "
+          "connection count, measured in the same rotation as the other paths: **one hop**, relaying to nginx (no "
+          "encryption, no multiplexing: the least a relay adds), and **two hops with TLS**, a tunnel's shape: an "
+          "entry HAProxy opens a TLS 1.3 connection (`ssl verify none`, AES-128-GCM first, as diglett's link) to "
+          "an exit HAProxy in a second process (`bind ... ssl crt`, the harness's certificate) for each client "
+          "connection, and the exit relays to nginx.")
     if "https_connections" in s:
         https_settings(doc, w)
     w(f"- Open files limit {s['open_files_limit']:,}. "
@@ -535,7 +543,7 @@ def markdown(doc, chart_ok, json_path):
         w("| figure | path | " + " | ".join(f"run {i + 1}" for i in range(len(doc["runs"]))) + " |")
         w("|---|---|" + "--:|" * len(doc["runs"]))
         for key, scenario, metric, unit, _ in figures(s):
-            for path in ("direct", "ssh", "diglett", REFERENCE):
+            for path in ("direct", "ssh", "diglett") + REFERENCES:
                 values = [fig.get(key, {}).get(path, "absent") for fig in doc["runs"]]
                 if all(v == "absent" for v in values):
                     continue
@@ -550,8 +558,8 @@ def markdown(doc, chart_ok, json_path):
 
 
 def reference_markdown(doc, w):
-    """Scenarios 2 and 3 beside the reference relay (HAProxy, one hop, no TLS): what a relay costs at the least
-    on this machine, against what diglett's two hops, TLS and multiplexing cost."""
+    """Scenarios 2 and 3 beside the reference relays (HAProxy: one hop; two hops with TLS): what a relay costs at
+    the least on this machine, and what a tunnel's shape costs when a mature relay makes it."""
     med, s = doc["median"], doc["settings"]
     rows = [("c32_rps", f"2. HTTP, {s['connections']} conns", "requests/s", "req/s"),
             ("c32_p50", f"2. HTTP, {s['connections']} conns", "p50 latency", "ms"),
@@ -562,23 +570,28 @@ def reference_markdown(doc, w):
             ("c1k_errors", f"3. HTTP, {s['many_connections']:,} conns", "errors (socket errors + non-2xx)", "")]
     if not any(REFERENCE in med.get(key, {}) for key, *_ in rows):
         return
-    w("### Beside a plain relay (scenarios 2 and 3)\n")
-    w("The same wrk runs through **HAProxy** relaying TCP to nginx: one hop, no encryption, no multiplexing, the "
-      "least a relay adds to direct on this machine (its four socket calls per request, and the kernel's TCP work "
-      "for each, share the CPUs with wrk and nginx). Diglett adds two hops (gateway and agent), TLS and a multiplexed "
-      "link. Ratios as above, within each run.\n")
-    w("| scenario | figure | direct | HAProxy | diglett | HAProxy / direct | diglett / direct | diglett / HAProxy |")
-    w("|---|---|--:|--:|--:|--:|--:|--:|")
+    present = tuple(r for r in REFERENCES if any(r in med.get(key, {}) for key, *_ in rows))
+    paths = ("direct",) + present + ("diglett",)
+    ratios = [(r, "direct") for r in present] + [("diglett", "direct")] + [("diglett", present[-1])]
+    short = {"direct": "direct", REFERENCE: "one hop", TUNNEL_SHAPED: "two hops + TLS", "diglett": "diglett"}
+    w("### Beside HAProxy (scenarios 2 and 3)\n")
+    w("The same wrk runs through HAProxy. **One hop**: HAProxy relaying TCP to nginx, no encryption, no "
+      "multiplexing: the least a relay adds to direct on this machine (its four socket calls per request, and the "
+      "kernel's TCP work for each, share the CPUs with wrk and nginx). "
+      + ("**Two hops + TLS**: a tunnel's shape made of HAProxy, an entry and an exit process with TLS 1.3 between "
+         "them, one TLS connection per client connection. Diglett has that shape too (gateway and agent), with "
+         "one multiplexed link. " if TUNNEL_SHAPED in present else
+         "Diglett has two hops (gateway and agent), TLS between them and one multiplexed link. ")
+      + "Ratios as above, within each run.\n")
+    w("| scenario | figure | " + " | ".join(PATH_LABELS[p] for p in paths) + " | "
+      + " | ".join(f"{short[a]} / {short[b]}" for a, b in ratios) + " |")
+    w("|---|---|" + "--:|" * (len(paths) + len(ratios)))
     for key, scenario, metric, unit in rows:
         vals = med.get(key, {})
-        cells = ["—" if path not in vals else fmt_num(vals[path]) for path in ("direct", REFERENCE, "diglett")]
-        if key.endswith("_errors"):
-            ratios = [None, None, None]
-        else:
-            ratios = [per_run_ratio(doc, key, REFERENCE, "direct"), per_run_ratio(doc, key, "diglett", "direct"),
-                      per_run_ratio(doc, key, "diglett", REFERENCE)]
+        cells = ["—" if path not in vals else fmt_num(vals[path]) for path in paths]
+        cells += ["—" if key.endswith("_errors") else fmt_ratio(per_run_ratio(doc, key, a, b)) for a, b in ratios]
         label = f"{metric} ({unit})" if unit else metric
-        w(f"| {scenario} | {label} | {' | '.join(cells)} | {' | '.join(fmt_ratio(r) for r in ratios)} |")
+        w(f"| {scenario} | {label} | {' | '.join(cells)} |")
     w("")
 
 
