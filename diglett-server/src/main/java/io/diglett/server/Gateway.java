@@ -2,9 +2,9 @@ package io.diglett.server;
 
 import io.diglett.common.HostPort;
 import io.diglett.common.Version;
+import io.diglett.common.transport.EventLoops;
 import io.diglett.common.transport.Fingerprint;
 import io.diglett.common.transport.TcpMemory;
-import io.diglett.common.transport.EventLoops;
 import io.diglett.common.transport.Transport;
 import io.diglett.protocol.mux.HandlerNames;
 import io.diglett.common.transport.Tls;

@@ -1,5 +1,6 @@
 package io.diglett.common.transport;
 
+import io.diglett.protocol.Printable;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -124,12 +125,13 @@ public enum Transport {
         for (Transport transport : values()) {
             if (transport.label().equalsIgnoreCase(asked.trim())) {
                 return transport == best ? Optional.empty()
-                        : Optional.of(String.format("-D%s=%s: %s does not load here (%s); using %s", PROPERTY, asked,
-                                transport.label(), transport.unavailability(), best.label()));
+                        : Optional.of(String.format("-D%s=%s: %s does not load here (%s); using %s", PROPERTY,
+                                Printable.of(asked), transport.label(), Printable.of(transport.unavailability()),
+                                best.label()));
             }
         }
         return Optional.of(String.format("-D%s=%s: no such transport (io_uring, epoll or nio); using %s", PROPERTY,
-                asked, best.label()));
+                Printable.of(asked), best.label()));
     }
 
     /** Netty's reason this transport does not load here. */

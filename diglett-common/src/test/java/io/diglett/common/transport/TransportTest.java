@@ -70,7 +70,7 @@ class TransportTest {
     }
 
     @Test
-    void aTransportAskedForThatIsNotUsedIsSaidOnce() {
+    void aTransportAskedForThatIsNotUsedIsNamedWithTheOneUsed() {
         Transport best = Transport.available().get(0);
         assertEquals(java.util.Optional.empty(), Transport.askedButUnavailable(), "nothing asked");
         System.setProperty(Transport.PROPERTY, best.label());
@@ -80,5 +80,10 @@ class TransportTest {
 
         assertEquals(java.util.Optional.of("-Ddiglett.transport=kqueue: no such transport (io_uring, epoll or nio); "
                 + "using " + best.label()), Transport.askedButUnavailable());
+
+        System.setProperty(Transport.PROPERTY, "epoll\nFORGED line");
+
+        assertEquals(java.util.Optional.of("-Ddiglett.transport=epoll\\u000aFORGED line: no such transport (io_uring, "
+                + "epoll or nio); using " + best.label()), Transport.askedButUnavailable(), "escaped for the log");
     }
 }
