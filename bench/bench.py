@@ -2058,7 +2058,7 @@ def main(argv=None):
         b.start_nginx()
         b.start_iperf()
         b.start_sshd()
-        if o.regular:
+        if o.regular and not o.https_only:  # scenarios 2 and 3's references
             b.start_haproxy()
         if o.cluster_only:
             os.environ.setdefault("DIGLETT_CDS", "0")  # start-up is not measured here
