@@ -3,10 +3,10 @@
 on each path (interleaved), repeats, and hands the medians to report.py.
 
 Paths: "direct" (client straight to the backend: the physical limit), "ssh" (ssh -tt -R through a local sshd: with a terminal session, as ssh -R is used at its best)
-and "diglett" (the gateway and agent with default settings, TLS on). In scenarios 2 and 3 a fourth path, "haproxy"
-(HAProxy relaying TCP to nginx: one hop, no encryption, no multiplexing), is the reference relay: the least a relay adds
-on this machine; and a fifth, "haproxy-tls", a tunnel's shape made of HAProxy (two relays, TLS 1.3 between them). In scenario 7 (HTTPS ingress) "direct" is
-nginx's own TLS server, "ssh" Caddy in front of the ssh -R port, "diglett" the gateway's HTTPS ingress.
+and "diglett" (the gateway and agent with default settings, TLS on). Scenarios 2 and 3 add two reference relays
+made of HAProxy: "haproxy" (one hop to nginx, no encryption, no multiplexing: the least a relay adds on this
+machine) and "haproxy-tls" (a tunnel's shape: two relays, TLS 1.3 between them). In scenario 7 (HTTPS ingress)
+"direct" is nginx's own TLS server, "ssh" Caddy in front of the ssh -R port, "diglett" the gateway's HTTPS ingress.
 Standard library only.
 """
 import argparse
