@@ -241,7 +241,7 @@ public final class Agent implements AutoCloseable {
         }
         slot.target = gateway;
         if (join == null) {
-            log.info("connecting to gateway {} ({})", gateway, transport.label());
+            log.info("connecting to gateway {} over {}", gateway, transport.label());
             status.gateway(gateway.gateway());
             status.state(onlineLinks() > 0 ? AgentStatus.State.ONLINE : AgentStatus.State.CONNECTING);
         } else {
