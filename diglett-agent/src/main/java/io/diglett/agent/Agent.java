@@ -46,8 +46,6 @@ import org.slf4j.LoggerFactory;
 public final class Agent implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(Agent.class);
-    /** How long a stop waits for the event loops before it goes on without them (their threads are daemons). */
-    private static final int LOOPS_STOP_SECONDS = 10;
 
     static final WriteBufferWaterMark LINK_WATER_MARK = new WriteBufferWaterMark(512 * 1024, 1024 * 1024);
 
@@ -523,8 +521,6 @@ public final class Agent implements AutoCloseable {
         } catch (Exception e) {
             log.debug("closing the links took too long: {}", e.toString());
         }
-        if (!EventLoops.stop(group, LOOPS_STOP_SECONDS, TimeUnit.SECONDS)) {
-            log.warn("the event loops did not stop within {} s; stopping without them", LOOPS_STOP_SECONDS);
-        }
+        EventLoops.stopProgramLoops(group);
     }
 }

@@ -15,9 +15,8 @@ public final class Reasons {
     }
 
     /**
-     * io_uring's "io_uring connect(..) failed with error(-111): Connection refused" as epoll says it,
-     * "connect(..) failed with error(-111): Connection refused": one reason whichever transport the process runs
-     * on.
+     * io_uring's "io_uring connect(..) failed with error(-111): Connection refused" as epoll says it, without the
+     * "io_uring " prefix: one reason whichever transport the process runs on.
      */
     private static final java.util.regex.Pattern IO_URING =
             java.util.regex.Pattern.compile("(^|: )io_uring ([a-z_]+\\(\\.\\.\\) failed)");

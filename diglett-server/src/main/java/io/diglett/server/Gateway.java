@@ -72,8 +72,6 @@ import org.slf4j.LoggerFactory;
 public final class Gateway implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(Gateway.class);
-    /** How long a stop waits for the event loops before it goes on without them (their threads are daemons). */
-    private static final int LOOPS_STOP_SECONDS = 10;
 
     /** Link write buffer: streams pause reading above the high mark, resume below the low one. */
     static final WriteBufferWaterMark LINK_WATER_MARK = new WriteBufferWaterMark(512 * 1024, 1024 * 1024);
@@ -592,8 +590,6 @@ public final class Gateway implements AutoCloseable {
         registrar().close();
         names.close();
         acceptor.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-        if (!EventLoops.stop(workers, LOOPS_STOP_SECONDS, TimeUnit.SECONDS)) {
-            log.warn("the event loops did not stop within {} s; stopping without them", LOOPS_STOP_SECONDS);
-        }
+        EventLoops.stopProgramLoops(workers);
     }
 }

@@ -18,6 +18,7 @@ import io.netty.util.concurrent.Promise;
 import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
@@ -150,8 +151,7 @@ public final class PublicListeners implements PublicBinder {
      */
     private Iterator<Integer> candidates(PortRange range, PortReservations.Owner owner, int previous) {
         if (range == null) {
-            // any port the system gives, again if it gave one reserved for another name (see attempt)
-            List<Integer> ports = new ArrayList<>(java.util.Collections.nCopies(ANY_PORT_TRIES, 0));
+            List<Integer> ports = new ArrayList<>(Collections.nCopies(ANY_PORT_TRIES, 0));
             if (previous != 0) {
                 ports.add(0, previous);
             }
