@@ -12,7 +12,8 @@ class TransportTest {
 
     private static final String LOW_MEMORY = "io.netty.allocator.lowMemory";
     private static final String SAMPLING = "io.netty.leakDetection.samplingInterval";
-    private static final String[] SAVED = {LOW_MEMORY, SAMPLING, Transport.PROPERTY};
+    private static final String JFR = "io.netty.jfr.enabled";
+    private static final String[] SAVED = {LOW_MEMORY, SAMPLING, JFR, Transport.PROPERTY};
 
     private final Map<String, String> saved = new java.util.HashMap<>();
 
@@ -41,17 +42,20 @@ class TransportTest {
 
         assertEquals("false", System.getProperty(LOW_MEMORY));
         assertEquals("1024", System.getProperty(SAMPLING));
+        assertEquals("false", System.getProperty(JFR));
     }
 
     @Test
     void aValueGivenWithDashDIsKept() {
         System.setProperty(LOW_MEMORY, "true");
         System.setProperty(SAMPLING, "1");
+        System.setProperty(JFR, "true");
 
         Transport.applyNettyDefaults();
 
         assertEquals("true", System.getProperty(LOW_MEMORY));
         assertEquals("1", System.getProperty(SAMPLING));
+        assertEquals("true", System.getProperty(JFR));
     }
 
     @Test
