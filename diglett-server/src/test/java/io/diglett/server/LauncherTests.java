@@ -28,8 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
 class LauncherTests {
 
     private static final Path LAUNCHER = Path.of("..", "bin", "launch.sh").toAbsolutePath().normalize();
-    private static final List<String> UTILITIES = List.of("dirname", "readlink", "find", "awk", "sort", "mktemp",
-            "cat", "rm", "cp", "mv", "stat", "cksum", "cut", "touch", "flock");
+    private static final List<String> UTILITIES = List.of("readlink", "find", "mktemp",
+            "cat", "rm", "cp", "mv", "stat", "touch", "flock");
 
     @TempDir
     Path temp;
