@@ -337,6 +337,36 @@ class RssSampler:
         self._thread.join()
 
 
+QUIET_BUSY = 0.10    # a start is timed once the CPUs are at most this busy ...
+QUIET_WINDOW = 0.2   # ... over this many seconds,
+QUIET_TIMEOUT = 10   # waiting at most this long
+
+
+def cpu_busy(window):
+    """The share of all CPUs' time spent busy over the next window seconds (/proc/stat; iowait counts as idle)."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]
+    total0, idle0 = sample()
+    time.sleep(window)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_quiet():
+    """Waits until the machine is quiet (QUIET_BUSY over QUIET_WINDOW) so that a start-up is timed against a
+    gateway or sshd that is already running and idle, as the scenario says: the gateway has just started (its
+    JIT compilers still busy for a second or so) when the first of the two starts, where sshd has been idle
+    since the harness started it. Returns how busy the CPUs were when it stopped waiting (above QUIET_BUSY when
+    QUIET_TIMEOUT passed first)."""
+    deadline = time.monotonic() + QUIET_TIMEOUT
+    while True:
+        busy = cpu_busy(QUIET_WINDOW)
+        if busy <= QUIET_BUSY or time.monotonic() >= deadline:
+            return busy
+
+
 def wait_for(what, predicate, timeout, proc=None, log_path=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -710,6 +740,13 @@ defaults
                      10, self.gateway, glog)
         self.ports["diglett-https"] = int(m.group(1))
 
+    def settle(self, whose):
+        """wait_quiet before timing whose start; a machine that stayed busy is a warning in the report."""
+        busy = wait_quiet()
+        if busy > QUIET_BUSY:
+            self.warnings.append(f"run {self.run_index + 1}: the CPUs were still {busy:.0%} busy after "
+                                 f"{QUIET_TIMEOUT} s when {whose} start-up was timed")
+
     def start_agent(self):
         """Starts the agent (names web and iperf) and returns the seconds until a request through it
         succeeded (scenario 6)."""
@@ -720,6 +757,7 @@ defaults
                "-n", f"web=127.0.0.1:{self.ports['nginx']}", "-n", f"iperf=127.0.0.1:{self.ports['iperf']}",
                *self.o.agent_option]
         aoffset = log_size(alog)
+        self.settle("the agent's")
         start, start_wall = time.monotonic(), time.time()
         self.agent = self.procs.spawn("agent", cmd, alog, env=dict(os.environ, TZ="UTC"))  # log_time reads UTC
 
@@ -755,6 +793,7 @@ defaults
         offset = log_size(slog)
         web, iperf = self.ports["nginx"], self.ports["iperf"]
         cmd = self.ssh_forward(web, iperf)
+        self.settle("ssh -R's")
         start = time.monotonic()
         self.ssh = self.procs.spawn("ssh", cmd, slog)
 

@@ -456,7 +456,9 @@ def markdown(doc, chart_ok, json_path):
       + (" The gateway has its HTTPS ingress on (for scenario 7): on this machine that added about 4 MB to its "
          "idle RSS (median of 4 starts each, 112 against 108 MB)." if "https_connections" in s else ""))
     w("- Start-up: from starting the agent (`bin/diglett`, a JVM) or `ssh -R` to the first successful request "
-      "through the tunnel, the gateway or sshd already running; the client polls every 10 ms. Before the first "
+      "through the tunnel, the gateway or sshd already running and idle: each start is timed once the CPUs are "
+      "at most 10% busy over 0.2 s (the gateway has just started when the first of the two starts, sshd has "
+      "been idle since the harness started it); the client polls every 10 ms. Before the first "
       "run the harness starts the gateway and the agent once, so that their launchers write the class-data "
       "sharing archive every later start maps (as a user's second start does)"
       + (f"; that very first start took {m['first_start_s']:.2f} s." if m.get("first_start_s") else "."))
