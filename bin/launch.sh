@@ -9,7 +9,8 @@ main=$2
 shift 2
 # Start-up counts (each command this script runs took 7-10 ms on a 2-core virtual machine, 0.13 s in all
 # before a JVM started): what bash can do itself, it does (parameter expansion for dirname, a read loop for
-# the pom, the archive's checksum in arithmetic); what runs on every start is readlink, find, stat.
+# the pom, PATH searched in a loop, the archive's checksum in arithmetic); what runs on every start is readlink,
+# find, stat.
 self=$(readlink -f "${BASH_SOURCE[0]}")
 here=${self%/*}
 root=${here%/*}
@@ -42,7 +43,7 @@ why_build() {  # sets reason: why the jar must be built (the first pom or main s
   fi
   local dirs=("$root/pom.xml" "$root/$module") dep newer
   main_deps
-  for dep in "${deps[@]}"; do
+  for dep in ${deps[@]+"${deps[@]}"}; do
     [ -d "$root/$dep" ] && dirs+=("$root/$dep")
   done
   newer=$(find "${dirs[@]}" \( -name target -o -name '.*' \) -prune -o -type f \( -name pom.xml -o -path '*/src/main/*' \) \
@@ -116,9 +117,13 @@ checksum() {  # sets sum: FNV-1a (32 bits) of $1's characters, in decimal
   done
 }
 java_bin=
-if hash java 2>/dev/null; then
-  java_bin=$(readlink -f "${BASH_CMDS[java]}" 2>/dev/null || true)
-fi
+IFS=: read -r -a path_dirs <<< "$PATH"
+for dir in ${path_dirs[@]+"${path_dirs[@]}"}; do  # `command -v java`, without a subshell
+  if [ -x "${dir:-.}/java" ] && [ ! -d "${dir:-.}/java" ]; then
+    java_bin=$(readlink -f "${dir:-.}/java" 2>/dev/null || true)
+    break
+  fi
+done
 running() { kill -0 "$1" 2>/dev/null || [ -e "/proc/$1" ]; }
 if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$java_bin" ]; then
   quick=0
