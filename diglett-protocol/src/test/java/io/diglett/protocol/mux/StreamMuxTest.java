@@ -206,20 +206,34 @@ class StreamMuxTest {
         byte[] data = bytes(70_000, 1);
 
         receiveLocally(local, data);
-        assertNull(link.readOutbound(), "the link is flushed later, once per event-loop turn");
-
-        assertFalse(link.isWritable(), "70000 unflushed bytes exceed the default high water mark");
-        assertEquals(1, local.reads(), "so no read yet, although everything was sent");
+        assertEquals(2, link.outboundMessages().size(),
+                "70000 bytes reach FLUSH_AT_BYTES: flushed at once, not at the end of the turn");
+        assertTrue(link.isWritable());
+        assertEquals(2, local.reads(), "credit left and nothing held: the next read is requested");
 
         List<Sent> frames = sent();
         assertEquals(List.of(Protocol.MAX_PAYLOAD, 70_000 - Protocol.MAX_PAYLOAD),
                 frames.stream().map(f -> f.payload().length).toList());
         assertArrayEquals(data, payloads(frames));
         assertEquals(BIG_WINDOW - 70_000, local.stream().sendCredit());
+    }
 
-        assertTrue(link.isWritable());
-        mux.linkWritabilityChanged();
-        assertEquals(2, local.reads(), "credit left and nothing held: the next read is requested");
+    @Test
+    void writesWaitForTheTurnsFlushUntilFlushAtBytesOfThemWait() {
+        StreamMux mux = new StreamMux(link, BIG_WINDOW);
+        Local first = attach(mux, 1);
+        first.stream().opened(BIG_WINDOW);
+        Local second = attach(mux, 3);
+        second.stream().opened(BIG_WINDOW);
+        int below = StreamMux.FLUSH_AT_BYTES - 1_000;
+
+        receiveLocally(first, bytes(below, 1));
+        assertNull(link.readOutbound(), "below FLUSH_AT_BYTES the link is flushed at the end of the turn");
+        receiveLocally(second, bytes(1_000, 2));
+        assertEquals(2, link.outboundMessages().size(), "both streams' frames went in one flush, before the turn ended");
+        List<Sent> frames = sent();
+        assertEquals(List.of(1, 3), frames.stream().map(Sent::id).toList());
+        assertEquals(List.of(below, 1_000), frames.stream().map(f -> f.payload().length).toList());
     }
 
     @Test
