@@ -22,8 +22,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The streams of one link, keyed by stream id, and the link-wide parts of flow control: stream frames are
- * dispatched here, writes to the link are flushed once per event-loop turn, and streams resume reading when
- * the link becomes writable again. Confined to the link's event loop.
+ * dispatched here, writes to the link are flushed once per event-loop turn (sooner past {@link #FLUSH_AT_BYTES}),
+ * and streams resume reading when the link becomes writable again. Confined to the link's event loop.
  */
 public final class StreamMux {
 
@@ -414,8 +414,9 @@ public final class StreamMux {
      * can run long at many connections: Netty's io_uring handler goes on handling completions, submitting the
      * operations they queue whenever a pass finds none, for up to 128 passes before it runs a task, and the
      * scheduled flush is a task. A hand A/B at 1,000 connections (docs/benchmarks.md, 2026-12-06, later): p99
-     * 115 ms against 174 ms (median of nine rounds each). Below it, frames of all the streams a turn serves still
-     * share one flush, and their TLS records and writes; a request or a small response never reaches it alone.
+     * 115 ms against 174 ms (median of nine rounds each), and no change beside a download or beside 1,000
+     * stalled readers. Below it, frames of all the streams a turn serves still share one flush, and their TLS
+     * records and writes; a request or a small response never reaches it alone.
      */
     static final int FLUSH_AT_BYTES = 64 * 1024;
 
