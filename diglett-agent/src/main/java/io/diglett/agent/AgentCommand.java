@@ -345,13 +345,8 @@ public final class AgentCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        AgentConfig config;
-        try {
-            config = agentConfig();
-            admin.check();
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
-        }
+        // Logging first: slf4j-simple reads where to write and the levels when the first logger is created,
+        // and building the settings below already creates some (the buffer budget's, say).
         Path logFile = directories().state().resolve("agent.log");
         boolean console = !noConsole && StatusView.usable();
         if (console) {
@@ -362,6 +357,13 @@ public final class AgentCommand implements Callable<Integer> {
             }
         }
         Logging.configure(debug.verbosity());
+        AgentConfig config;
+        try {
+            config = agentConfig();
+            admin.check();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), Reasons.of(e));
+        }
         ConfigDefaults defaults = ConfigDefaults.of(spec);
         if (defaults != null) {
             defaults.warnings().forEach(org.slf4j.LoggerFactory.getLogger(AgentCommand.class)::warn);
