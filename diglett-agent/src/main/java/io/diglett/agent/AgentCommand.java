@@ -15,6 +15,7 @@ import io.diglett.common.cli.VersionProvider;
 import io.diglett.common.cli.WindowOption;
 import io.diglett.common.logging.Logging;
 import io.diglett.common.transport.Fingerprint;
+import io.diglett.common.transport.Preload;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Reasons;
@@ -357,6 +358,7 @@ public final class AgentCommand implements Callable<Integer> {
             }
         }
         Logging.configure(debug.verbosity());
+        Preload.nativeLibraries(!plaintext.enabled()); // while the settings are read and the agent is built
         AgentConfig config;
         try {
             config = agentConfig();
