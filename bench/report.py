@@ -459,8 +459,9 @@ def markdown(doc, chart_ok, json_path):
       "through the tunnel, the gateway or sshd already running and idle: each start is timed once the CPUs are "
       "at most 10% busy over 0.2 s (the gateway has just started when the first of the two starts, sshd has "
       "been idle since the harness started it); the client polls every 10 ms. Before the first "
-      "run the harness starts the gateway and the agent once, so that their launchers write the class-data "
-      "sharing archive every later start maps (as a user's second start does)"
+      "run the harness starts the gateway and the agent twice, so that their launchers make the class-data "
+      "sharing archives: the first start leaves a dynamic archive and its class list, the second maps it and "
+      "makes from the list the static archive every later start maps (as a user's third start does)"
       + (f"; that very first start took {m['first_start_s']:.2f} s." if m.get("first_start_s") else "."))
     w(f"- ssh: OpenSSH defaults (cipher `{s['ssh_cipher']}`), `-tt -R 127.0.0.1:0:127.0.0.1:PORT HOST 'exec sleep ...'`: "
       "with a terminal session sshd sets TCP_NODELAY on the connection, as for anyone who runs `ssh -R` and gets a "

@@ -29,7 +29,7 @@ class LauncherTests {
 
     private static final Path LAUNCHER = Path.of("..", "bin", "launch.sh").toAbsolutePath().normalize();
     private static final List<String> UTILITIES = List.of("readlink", "find", "mktemp",
-            "cat", "rm", "cp", "mv", "stat", "touch", "flock");
+            "cat", "rm", "cp", "mv", "stat", "touch", "flock", "nice");
 
     @TempDir
     Path temp;
@@ -91,12 +91,16 @@ class LauncherTests {
                 + "[ -e '" + root.resolve("mvn-fails") + "' ] && { echo 'COMPILATION ERROR'; exit 1; }\n"
                 + "[ -f '" + jar + "' ] || echo built > '" + jar + "'\n");
         // java records its arguments, and whether it inherited the launcher's build lock (fd 9); asked for a
-        // class-data archive, it writes one "at exit", and creates the marker when WORKING is set (a run that
-        // got to work, as the programs do once listening or online)
+        // class-data archive, it writes one "at exit" and its class list, and creates the marker when WORKING is
+        // set (a run that got to work, as the programs do once listening or online); with -Xshare:dump it
+        // writes the static archive asked for
         script(tools.resolve("java"), "echo \"java $*\" >> '" + calls + "'\n"
                 + "[ -e /proc/$$/fd/9 ] && echo 'java-holds-the-build-lock' >> '" + calls + "'\n"
+                + "dump=; for a in \"$@\"; do [ \"$a\" = -Xshare:dump ] && dump=1; done\n"
                 + "for a in \"$@\"; do case \"$a\" in\n"
                 + "  -XX:ArchiveClassesAtExit=*) echo archive > \"${a#*=}\" ;;\n"
+                + "  -XX:DumpLoadedClassList=*) echo classes > \"${a#*=}\" ;;\n"
+                + "  -XX:SharedArchiveFile=*) [ -n \"$dump\" ] && echo static > \"${a#*=}\" ;;\n"
                 + "  -Ddiglett.cds.marker=*) [ -n \"$WORKING\" ] && : > \"${a#*=}\" ;;\n"
                 + "esac; done\n"
                 + "exit 0\n");
@@ -207,10 +211,67 @@ class LauncherTests {
         String archive = partial.replaceAll("\\.\\d+\\.partial$", "");
         assertEquals(archive, option(javaLine(1), "-XX:SharedArchiveFile="), second.output);
         assertTrue(Files.exists(Path.of(archive)));
+        // this start also made the static archive in the background (the next test): its files are gone once
+        TunnelTests.waitFor(() -> Files.exists(Path.of(archive.replaceAll("\\.jsa$", ".static.jsa"))),
+                "the static archive is made");
         try (var left = Files.list(jar.getParent())) {
             assertEquals(List.of(), left.filter(f -> f.toString().matches(".*\\.(partial|ok)$")).toList(),
                     "the partial archive and its marker are gone");
         }
+    }
+
+    /**
+     * The start that first maps the dynamic archive makes a static one from the first run's class list, in the
+     * background; the starts after it map that one, and the dynamic archive is removed.
+     */
+    @Test
+    void theSecondStartMakesAStaticArchiveTheStartsAfterItMap() throws Exception {
+        launch(Map.of("WORKING", "1"));
+        String first = javaLine(0);
+        String classes = option(first, "-XX:DumpLoadedClassList=");
+        assertEquals(option(first, "-XX:ArchiveClassesAtExit=").replaceAll("\\.partial$", ".classes"), classes);
+        String archive = classes.replaceAll("\\.\\d+\\.classes$", "");
+        Path staticArchive = Path.of(archive.replaceAll("\\.jsa$", ".static.jsa"));
+
+        Result second = launch(Map.of());
+        assertEquals(archive, option(javaLine(1), "-XX:SharedArchiveFile="), second.output);
+        TunnelTests.waitFor(() -> Files.exists(staticArchive), "the static archive is made");
+        String dump = dumpLine();
+        assertTrue(option(dump, "-XX:SharedClassListFile=").endsWith(".classes"), dump);
+        assertTrue(option(dump, "-XX:SharedArchiveFile=").startsWith(staticArchive + "."), dump);
+        assertTrue(dump.contains("-cp " + jar), dump);
+
+        Result third = launch(Map.of());
+        assertEquals(staticArchive.toString(), option(javaLine(2), "-XX:SharedArchiveFile="), third.output);
+        assertFalse(Files.exists(Path.of(archive)), "the dynamic archive is gone");
+        try (var left = Files.list(jar.getParent())) {
+            assertEquals(List.of(), left.filter(f -> f.toString().matches(".*\\.(partial|ok|classes)$")).toList(),
+                    "no partial archive, marker or class list is left");
+        }
+        assertEquals(1, Files.readAllLines(calls).stream().filter(l -> l.contains("-Xshare:dump")).count(),
+                "one static archive is made");
+    }
+
+    /** A maker killed before it finished (its pid gone) leaves its class list for the next start to retry. */
+    @Test
+    void aStaticArchiveMakerThatWasKilledIsRetriedByTheNextStart() throws Exception {
+        launch(Map.of("WORKING", "1"));
+        String classes = option(javaLine(0), "-XX:DumpLoadedClassList=");
+        String archive = classes.replaceAll("\\.\\d+\\.classes$", "");
+        Path staticArchive = Path.of(archive.replaceAll("\\.jsa$", ".static.jsa"));
+        // the state a killed maker leaves: its claimed class list and a partial archive, under a pid that is gone
+        Process exited = new ProcessBuilder(tools.resolve("cat").toString(), "/dev/null").start();
+        assertEquals(0, exited.waitFor());
+        long gone = exited.pid();
+        Path dead = Path.of(staticArchive + "." + gone);
+        Files.move(Path.of(classes), Path.of(dead + ".classes"));
+        Files.writeString(Path.of(dead + ".partial"), "half");
+        Files.move(Path.of(option(javaLine(0), "-XX:ArchiveClassesAtExit=")), Path.of(archive));
+
+        launch(Map.of());
+        TunnelTests.waitFor(() -> Files.exists(staticArchive), "the static archive is made");
+        assertFalse(Files.exists(Path.of(dead + ".partial")), "the killed maker's partial archive is removed");
+        assertTrue(option(dumpLine(), "-XX:SharedClassListFile=").endsWith(".classes"), dumpLine());
     }
 
     @Test
@@ -238,8 +299,16 @@ class LauncherTests {
         assertFalse(javaLine(0).contains("Archive"), javaLine(0));
     }
 
+    /** The index-th recorded program start (a static archive's making is not one). */
     private String javaLine(int index) throws IOException {
-        return Files.readAllLines(calls).stream().filter(line -> line.startsWith("java ")).toList().get(index);
+        return Files.readAllLines(calls).stream()
+                .filter(line -> line.startsWith("java ") && !line.contains("-Xshare:dump")).toList().get(index);
+    }
+
+    /** The recorded making of a static archive. */
+    private String dumpLine() throws IOException {
+        return Files.readAllLines(calls).stream().filter(line -> line.contains("-Xshare:dump")).findFirst()
+                .orElseThrow(() -> new AssertionError("no java -Xshare:dump"));
     }
 
     /** The value of {@code prefix} among a recorded command line's words. */
