@@ -15,7 +15,6 @@ import io.diglett.common.cli.VersionProvider;
 import io.diglett.common.cli.WindowOption;
 import io.diglett.common.logging.Logging;
 import io.diglett.common.transport.Fingerprint;
-import io.diglett.common.transport.Preload;
 import io.diglett.protocol.Names;
 import io.diglett.protocol.Protocol;
 import io.diglett.protocol.Reasons;
@@ -358,7 +357,6 @@ public final class AgentCommand implements Callable<Integer> {
             }
         }
         Logging.configure(debug.verbosity());
-        Preload.nativeLibraries(!plaintext.enabled()); // while the settings are read and the agent is built
         AgentConfig config;
         try {
             config = agentConfig();

@@ -30,7 +30,6 @@ import io.diglett.common.cli.VersionProvider;
 import io.diglett.common.cli.WindowOption;
 import io.diglett.common.logging.Logging;
 import io.diglett.common.transport.BufferSettings;
-import io.diglett.common.transport.Preload;
 import io.diglett.protocol.Reasons;
 import io.diglett.server.config.GatewayConfig.Limits;
 import java.io.IOException;
@@ -289,8 +288,6 @@ public final class ServerCommand implements Callable<Integer> {
     @Override
     public Integer call() throws InterruptedException {
         Logging.configure(debug.verbosity());
-        // OpenSSL even with --plaintext on the agent link: the HTTPS ingress uses it
-        Preload.nativeLibraries(true);
         Logger log = LoggerFactory.getLogger(ServerCommand.class);
         ConfigDefaults defaults = ConfigDefaults.of(spec);
         io.diglett.server.visitor.IdentityCalls.allowPrivateProviders(allowPrivateIdentityProviders);
