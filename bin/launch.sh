@@ -155,8 +155,9 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$jav
       if [ -f "$run.partial" ] && [ -f "$run.ok" ] && [ "$run.partial" -nt "$jar" ]; then usable=1; fi
       if [ "${run%.*}" = "$jsa" ]; then
         if [ "$usable" = 1 ] && ! fresh "$jsa"; then
-          mv -f "$run.partial" "$jsa" 2>/dev/null || true
+          # the class list first: a start running beside this one that finds the archive moved removes the rest
           mv -f "$run.classes" "$jsa.classes" 2>/dev/null || true
+          mv -f "$run.partial" "$jsa" 2>/dev/null || true
         fi
         rm -f "$run.partial" "$run.ok" "$run.classes" 2>/dev/null || true
       elif [ "${run%.*}" = "$static" ]; then  # killed while making the static archive: the next start retries
@@ -171,27 +172,32 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$jav
   fi
   if fresh "$static"; then
     cds=(-XX:SharedArchiveFile="$static" -Xlog:cds=off -Xlog:cds+dynamic=off)
-    [ -w "${jar%/*}" ] && rm -f "$jsa" "$jsa.classes" 2>/dev/null  # no longer mapped by new starts
+    if [ -w "${jar%/*}" ]; then rm -f "$jsa" "$jsa.classes" 2>/dev/null || true; fi  # no longer mapped by new starts
   elif fresh "$jsa"; then
     cds=(-XX:SharedArchiveFile="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
     # The static archive, once: the first start to claim the class list (mv is atomic) makes it, in a
     # subshell of its own process group (set -m) that outlives this start's Ctrl-C and hangup and holds no
-    # lock or terminal; its pid names its files, so a later start leaves them alone while it runs, and if it
-    # was killed, puts the class list back for the next start to try again.
+    # lock or terminal, forked twice so that init reaps it, not the JVM this start becomes; its pid names its
+    # files, so a later start leaves them alone while it runs, and if it was killed, puts the class list back
+    # for the next start to try again. A jar rebuilt meanwhile gets no archive made from the old one.
     if [ "$quick" = 0 ] && [ -w "${jar%/*}" ] && [ -f "$jsa.classes" ]; then
       set -m
-      (
+      ( (
         trap '' INT HUP
         exec 9>&- </dev/null >/dev/null 2>&1
         part="$static.$BASHPID"
         if mv "$jsa.classes" "$part.classes"; then
+          made_from=$(stat -c '%i %Y %s' "$jar")
           if nice -n 19 java $opts -Xshare:dump -XX:SharedClassListFile="$part.classes" \
-              -XX:SharedArchiveFile="$part.partial" -Xlog:cds=off -Xlog:cds+dynamic=off -cp "$jar"; then
+              -XX:SharedArchiveFile="$part.partial" -Xlog:cds=off -Xlog:cds+dynamic=off -cp "$jar" &&
+              [ "$(stat -c '%i %Y %s' "$jar")" = "$made_from" ]; then
+            rm -f "$part.classes"  # before the archive appears: whoever sees it finds no list left
             mv -f "$part.partial" "$static"
           fi
           rm -f "$part.partial" "$part.classes"
         fi
-      ) &
+      ) & ) &
+      wait "$!" || true
       set +m
     fi
   elif [ "$quick" = 0 ] && [ -w "${jar%/*}" ]; then

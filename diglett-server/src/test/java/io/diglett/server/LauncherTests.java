@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -29,7 +30,7 @@ class LauncherTests {
 
     private static final Path LAUNCHER = Path.of("..", "bin", "launch.sh").toAbsolutePath().normalize();
     private static final List<String> UTILITIES = List.of("readlink", "find", "mktemp",
-            "cat", "rm", "cp", "mv", "stat", "touch", "flock", "nice");
+            "cat", "rm", "cp", "mv", "stat", "touch", "flock", "nice", "sleep");
 
     @TempDir
     Path temp;
@@ -97,6 +98,10 @@ class LauncherTests {
         script(tools.resolve("java"), "echo \"java $*\" >> '" + calls + "'\n"
                 + "[ -e /proc/$$/fd/9 ] && echo 'java-holds-the-build-lock' >> '" + calls + "'\n"
                 + "dump=; for a in \"$@\"; do [ \"$a\" = -Xshare:dump ] && dump=1; done\n"
+                + "if [ -n \"$dump\" ] && [ -n \"$DUMP_UNTIL\" ]; then\n"  // a dump that lasts until told
+                + "  : > \"$DUMP_UNTIL.started\"\n"
+                + "  while ! [ -e \"$DUMP_UNTIL\" ]; do sleep 0.05; done\n"
+                + "fi\n"
                 + "for a in \"$@\"; do case \"$a\" in\n"
                 + "  -XX:ArchiveClassesAtExit=*) echo archive > \"${a#*=}\" ;;\n"
                 + "  -XX:DumpLoadedClassList=*) echo classes > \"${a#*=}\" ;;\n"
@@ -272,6 +277,37 @@ class LauncherTests {
         TunnelTests.waitFor(() -> Files.exists(staticArchive), "the static archive is made");
         assertFalse(Files.exists(Path.of(dead + ".partial")), "the killed maker's partial archive is removed");
         assertTrue(option(dumpLine(), "-XX:SharedClassListFile=").endsWith(".classes"), dumpLine());
+    }
+
+    /**
+     * The start returns while the static archive is being made (the maker holds none of its output), and a jar
+     * rebuilt meanwhile gets no archive made from the old one.
+     */
+    @Test
+    @Timeout(60)
+    void aJarRebuiltWhileItsStaticArchiveIsMadeGetsNoneFromTheOldJar() throws Exception {
+        launch(Map.of("WORKING", "1"));
+        String archive = option(javaLine(0), "-XX:DumpLoadedClassList=").replaceAll("\\.\\d+\\.classes$", "");
+        Path staticArchive = Path.of(archive.replaceAll("\\.jsa$", ".static.jsa"));
+        Path release = root.resolve("dump-may-end");
+
+        Result second = launch(Map.of("DUMP_UNTIL", release.toString()));
+        assertEquals(0, second.exit, second.output);
+        TunnelTests.waitFor(() -> Files.exists(Path.of(release + ".started")), "the dump has started");
+        Files.writeString(jar, "rebuilt");
+        Files.writeString(release, "");
+
+        TunnelTests.waitFor(() -> makerFiles().isEmpty(), "the maker is done");
+        assertFalse(Files.exists(staticArchive), "no static archive of the old jar");
+    }
+
+    /** The files of a static archive being made: its claimed class list, its partial archive. */
+    private List<Path> makerFiles() {
+        try (var files = Files.list(jar.getParent())) {
+            return files.filter(f -> f.getFileName().toString().matches(".*\\.static\\.jsa\\.\\d+\\..*")).toList();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Test
