@@ -22,7 +22,6 @@ import io.netty.handler.ssl.SslProtocols;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
-import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -142,7 +141,7 @@ public final class Agent implements AutoCloseable {
                     .endpointIdentificationAlgorithm("HTTPS")
                     .trustManager(new GatewayTrustManager(config.trust(), config.gateway().toString()))
                     .build();
-        } catch (GeneralSecurityException | SSLException e) {
+        } catch (SSLException e) {
             stop("cannot set up TLS: " + Reasons.of(e), e);
             return firstOnline;
         }

@@ -28,6 +28,9 @@ import org.slf4j.LoggerFactory;
  *       said loudly.</li>
  * </ol>
  * Only {@code diglett trust forget} (or editing the file) changes a record.
+ *
+ * <p>The system trust store is read (about 0.05 s on a small machine, on the agent's start-up path) only when a
+ * decision needs it: not for a pinned certificate, nor for a recorded fingerprint that matches.
  */
 final class GatewayTrustManager extends X509ExtendedTrustManager {
 
@@ -35,17 +38,28 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
 
     private final TrustSettings settings;
     private final String gateway;
-    private final X509ExtendedTrustManager system;
     private final KnownGateways known;
+    private final SystemTrust systemTrust;
+    private X509ExtendedTrustManager system; // read on first use, under this object's lock (links may handshake at once)
 
-    GatewayTrustManager(TrustSettings settings, String gateway) throws GeneralSecurityException {
+    /** Where the system trust store comes from: the JDK's default, or a test's stand-in. */
+    @FunctionalInterface
+    interface SystemTrust {
+        X509ExtendedTrustManager load() throws GeneralSecurityException;
+    }
+
+    GatewayTrustManager(TrustSettings settings, String gateway) {
+        this(settings, gateway, GatewayTrustManager::defaultTrustManager);
+    }
+
+    GatewayTrustManager(TrustSettings settings, String gateway, SystemTrust systemTrust) {
         this.settings = settings;
         this.gateway = gateway;
-        this.system = systemTrustManager();
+        this.systemTrust = systemTrust;
         this.known = settings.knownGateways() == null ? null : new KnownGateways(settings.knownGateways());
     }
 
-    private static X509ExtendedTrustManager systemTrustManager() throws GeneralSecurityException {
+    private static X509ExtendedTrustManager defaultTrustManager() throws GeneralSecurityException {
         TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
         factory.init((KeyStore) null);
         for (TrustManager manager : factory.getTrustManagers()) {
@@ -54,6 +68,17 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
             }
         }
         throw new GeneralSecurityException("no X509ExtendedTrustManager in the system trust store");
+    }
+
+    private synchronized X509ExtendedTrustManager system() throws CertificateException {
+        if (system == null) {
+            try {
+                system = systemTrust.load();
+            } catch (GeneralSecurityException e) {
+                throw new CertificateException("cannot read the system trust store: " + Reasons.of(e), e);
+            }
+        }
+        return system;
     }
 
     @Override
@@ -75,12 +100,12 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
             return;
         }
         String entry = recorded();
-        CertificateException notCaVerified = caVerified(chain, authType, engine);
+        CaCheck ca = new CaCheck(chain, authType, engine);
         if (entry == null) {
-            entry = firstConnection(presented, notCaVerified);
+            entry = firstConnection(presented, ca.failure());
         }
         if (entry != null) {
-            enforce(entry, presented, notCaVerified);
+            enforce(entry, presented, ca);
         }
     }
 
@@ -93,13 +118,31 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
         }
     }
 
-    /** {@code null} if the chain is trusted by the system trust store for the host, else why not. */
-    private CertificateException caVerified(X509Certificate[] chain, String authType, SSLEngine engine) {
-        try {
-            system.checkServerTrusted(chain, authType, engine);
-            return null;
-        } catch (CertificateException e) {
-            return e;
+    /** Whether the system trust store vouches for the chain and the host, asked at most once, when needed. */
+    private final class CaCheck {
+        private final X509Certificate[] chain;
+        private final String authType;
+        private final SSLEngine engine;
+        private boolean done;
+        private CertificateException failure;
+
+        CaCheck(X509Certificate[] chain, String authType, SSLEngine engine) {
+            this.chain = chain;
+            this.authType = authType;
+            this.engine = engine;
+        }
+
+        /** {@code null} if the chain is trusted by the system trust store for the host, else why not. */
+        CertificateException failure() {
+            if (!done) {
+                done = true;
+                try {
+                    system().checkServerTrusted(chain, authType, engine);
+                } catch (CertificateException e) {
+                    failure = e;
+                }
+            }
+            return failure;
         }
     }
 
@@ -139,9 +182,9 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
      * What the file records holds: {@code ca}, a certificate that chains to the trust store; a fingerprint, that
      * certificate, whatever else vouches for another (a certificate authority too).
      */
-    private void enforce(String entry, Fingerprint presented, CertificateException notCaVerified)
-            throws CertificateException {
+    private void enforce(String entry, Fingerprint presented, CaCheck ca) throws CertificateException {
         if (KnownGateways.CA.equals(entry)) {
+            CertificateException notCaVerified = ca.failure();
             if (notCaVerified != null) {
                 throw new CertificateException("GATEWAY IDENTITY CHANGED: " + gateway + " was verified by a"
                         + " certificate authority before, but now presents " + presented + ", which is not trusted ("
@@ -159,7 +202,7 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
         }
         if (!recorded.matches(presented)) {
             throw new CertificateException("GATEWAY IDENTITY CHANGED: " + gateway + " presented certificate "
-                    + presented + (notCaVerified == null ? " (signed by a certificate authority this machine trusts)"
+                    + presented + (ca.failure() == null ? " (signed by a certificate authority this machine trusts)"
                     : "") + " but " + known.file() + " records " + recorded + ". Someone may be intercepting the"
                     + " connection. " + howToForget());
         }
@@ -202,6 +245,11 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
 
     @Override
     public X509Certificate[] getAcceptedIssuers() {
-        return system.getAcceptedIssuers();
+        try {
+            return system().getAcceptedIssuers();
+        } catch (CertificateException e) {
+            log.warn("{}", e.getMessage());
+            return new X509Certificate[0];
+        }
     }
 }
