@@ -652,10 +652,10 @@ LogLevel INFO
         m = re.search(r"kex: server->client cipher: (\S+)", out.stderr)
         self.ssh_cipher = m.group(1) if m else "unknown"
 
-    def ssh_base(self):
+    def ssh_base(self, known_hosts=None):
         return [self.tools["ssh"], "-F", "/dev/null", "-p", str(self.ports["sshd"]), "-i", self.path("client_key"),
                 "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", f"UserKnownHostsFile={self.path('known_hosts')}", "-o", "IdentitiesOnly=yes",
+                "-o", f"UserKnownHostsFile={known_hosts or self.path('known_hosts')}", "-o", "IdentitiesOnly=yes",
                 f"{os_user()}@127.0.0.1"]
 
     # --- the tunnels ----------------------------------------------------------------------------------
@@ -725,14 +725,29 @@ defaults
         # The built-in HTTPS ingress serves https://NAME.HTTPS_DOMAIN (scenario 7) with the harness's certificate;
         # with it on, a name gets a raw port only when its agent asks (start_agent's --raw-port): the other
         # scenarios use the raw port.
-        cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett-server"), "-l", "127.0.0.1:0", "--bind", "127.0.0.1",
-               "--state-dir", self.path("gateway-state"), "--max-connections-per-ip", "0",
-               "--domain", HTTPS_DOMAIN, "--https", "127.0.0.1:0", "--https-cert", self.https_cert,
-               "--https-key", self.https_key]
-        self.gateway = self.procs.spawn("gateway", cmd, glog, env=dict(os.environ, TZ="UTC"))
-        m = wait_for("the gateway listening", lambda: grep_log(glog, r"listening for agents on \S+:(\d+)", offset),
-                     60, self.gateway, glog)
-        self.ports["gateway"] = int(m.group(1))
+        # Agents dial one port for the whole harness, as ssh dials sshd's: the known-gateways file records a gateway
+        # by host and port, so every timed start is an agent that has connected to this gateway before, as every
+        # timed ssh -R is a client with sshd's key in known_hosts (since start_sshd's first login). A port outside
+        # the ephemeral range, which the clients' own connections could take while the gateway is down between
+        # runs; if it is taken all the same, another one (and that start is a first connection: a warning).
+        for attempt in range(2):
+            if "gateway" not in self.ports:
+                self.ports["gateway"] = free_port_range(1, ["127.0.0.1"])
+            cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett-server"), "-l", f"127.0.0.1:{self.ports['gateway']}",
+                   "--bind", "127.0.0.1", "--state-dir", self.path("gateway-state"), "--max-connections-per-ip", "0",
+                   "--domain", HTTPS_DOMAIN, "--https", "127.0.0.1:0", "--https-cert", self.https_cert,
+                   "--https-key", self.https_key]
+            self.gateway = self.procs.spawn("gateway", cmd, glog, env=dict(os.environ, TZ="UTC"))
+            try:
+                wait_for("the gateway listening",
+                         lambda: grep_log(glog, r"listening for agents on \S+:(\d+)", offset), 60, self.gateway, glog)
+                break
+            except HarnessError:
+                self.procs.stop(self.gateway)
+                if attempt == 1:
+                    raise
+                self.warnings.append(f"the gateway could not listen on 127.0.0.1:{self.ports.pop('gateway')} again; "
+                                     "the next agent start is a first connection to it")
         t = grep_log(glog, r"listening for agents on \S+ \(([a-z_]+),", offset)
         self.transport = t.group(1) if t else "unknown"  # the event loops' transport, which the agent picks alike
         m = wait_for("the gateway's HTTPS ingress listening",
@@ -775,16 +790,17 @@ defaults
         self.ports["diglett-iperf"] = int(m.group(1))
         return elapsed
 
-    def ssh_forward(self, *forwards):
+    def ssh_forward(self, *forwards, known_hosts=None):
         """The ssh -R command at its best: with a terminal session (-tt, a remote command that waits), sshd sets
         TCP_NODELAY on the connection, as for anyone who runs `ssh -R ... host` and gets a shell. With `-N` (no
         session) only the client side has it, and Nagle on sshd's side held small responses for the client's
         delayed ACK: `ssh -N -R` served 6k req/s at 32 connections with p99 44 ms, the same with a terminal
         session 46k req/s with p99 1.2 ms (1 KiB file, this machine)."""
-        cmd = self.ssh_base()[:-1] + ["-tt", "-o", "ExitOnForwardFailure=yes"]
+        base = self.ssh_base(known_hosts)
+        cmd = base[:-1] + ["-tt", "-o", "ExitOnForwardFailure=yes"]
         for target in forwards:
             cmd += ["-R", f"127.0.0.1:0:127.0.0.1:{target}"]
-        return cmd + [self.ssh_base()[-1], "exec sleep 2147483647"]
+        return cmd + [base[-1], "exec sleep 2147483647"]
 
     def start_ssh(self):
         """ssh -R with a remote forward each for nginx and iperf3 (ssh_forward); sshd picks the remote ports (0)
@@ -921,19 +937,19 @@ https://{HTTPS_HOST}:{port} {{
                 startup["diglett"] = self.start_agent()
         return startup
 
-    def start_late_agent(self, deadline):
+    def start_late_agent(self, deadline, name="late", known_gateways=None):
         """A second agent (name late, to nginx) on the running gateway: the seconds from starting it to the first
         request through its tunnel, or None if that did not happen within deadline seconds."""
-        glog, alog = self.path("gateway.log"), self.path("agent-late.log")
+        glog, alog = self.path("gateway.log"), self.path(f"agent-{name}.log")
         offset = log_size(glog)
         cmd = [os.path.join(DIGLETT_HOME, "bin", "diglett"), "-g", f"127.0.0.1:{self.ports['gateway']}",
-               "--known-gateways", self.path("known_gateways"), "--raw-port",
-               "-n", f"late=127.0.0.1:{self.ports['nginx']}"]
+               "--known-gateways", known_gateways or self.path("known_gateways"), "--raw-port",
+               "-n", f"{name}=127.0.0.1:{self.ports['nginx']}"]
         start = time.monotonic()
-        proc = self.procs.spawn("agent-late", cmd, alog, env=dict(os.environ, TZ="UTC"))
+        proc = self.procs.spawn(f"agent-{name}", cmd, alog, env=dict(os.environ, TZ="UTC"))
 
         def ready():
-            m = grep_log(glog, r"register domain 'late' -> '(\d+)'", offset)
+            m = grep_log(glog, rf"register domain '{name}' -> '(\d+)'", offset)
             return m is not None and http_ok(int(m.group(1)), timeout=1.0)
 
         try:
@@ -942,12 +958,12 @@ https://{HTTPS_HOST}:{port} {{
         finally:
             self.procs.stop(proc, grace=15.0)
 
-    def start_late_ssh(self, deadline):
+    def start_late_ssh(self, deadline, known_hosts=None):
         """A second ssh -R (to nginx) on the running sshd, started again at once whenever it exits (as a
         supervisor like autossh would, at its quickest): the seconds from the first start to the first request
         through its forward, or None if that did not happen within deadline seconds."""
         slog = self.path("ssh-late.log")
-        cmd = self.ssh_forward(self.ports["nginx"])
+        cmd = self.ssh_forward(self.ports["nginx"], known_hosts=known_hosts)
         start = time.monotonic()
         while time.monotonic() - start < deadline:
             offset = log_size(slog)
@@ -964,6 +980,20 @@ https://{HTTPS_HOST}:{port} {{
                 self.procs.stop(proc)
             time.sleep(0.1)
         return None
+
+    def start_first_connection(self, path):
+        """Scenario 6's second figure: a client that has never connected to this gateway or sshd, its
+        known-gateways or known_hosts file new: the agent reads the system trust store and records the gateway's
+        certificate (trust on first use), ssh records sshd's key (StrictHostKeyChecking=no, as in every login of
+        the harness). A second client on the running gateway or sshd, beside the tunnel; the seconds from its
+        start to the first request through it, None if none within 30 s."""
+        fresh = self.path(f"{'known_gateways' if path == 'diglett' else 'known_hosts'}-first-{self.run_index + 1}")
+        if os.path.exists(fresh):
+            os.remove(fresh)
+        self.settle(f"{path}'s first-connection")
+        if path == "diglett":
+            return self.start_late_agent(30, name="first", known_gateways=fresh)
+        return self.start_late_ssh(30, known_hosts=fresh)
 
     def check_tunnels(self, case):
         """A warning for every tunnel process (gateway, agent, ssh) that exited during case: its figures after that
@@ -1299,6 +1329,12 @@ def one_run(b, index):
     phases = fig.get("startup_phases", {})
     log(f"  first request after {fig['startup']['ssh']:.3f} s (ssh -R), {fig['startup']['diglett']:.3f} s (diglett; "
         f"its log: dialing at {phases.get('dialing')} s, online at {phases.get('online')} s)")
+    for path in (p for p in order if p in ("ssh", "diglett")):  # 6. the same, a client that never connected
+        with b.slot("startup_first", path):
+            put("startup_first", path, b.start_first_connection(path))
+    first = fig["startup_first"]
+    log(f"  first connection: first request after {first['ssh'] or 0:.3f} s (ssh -R), "
+        f"{first['diglett'] or 0:.3f} s (diglett)")
     time.sleep(o.settle)
     if o.https_only:
         https_scenario(b, fig, order)
@@ -2017,7 +2053,10 @@ def main(argv=None):
             "https_nginx": "listen 127.0.0.1:PORT ssl; ssl_protocols TLSv1.3;",
             "caddy_config": b.caddy_config("CADDY_PORT", "SSH_R_PORT").replace(b.work, "$WORK"),
             "https_cert": f"self-signed, EC P-256, *.{HTTPS_DOMAIN} and {HTTPS_DOMAIN} (openssl req -x509)",
-            "gateway_args": ["-l", "127.0.0.1:0", "--bind", "127.0.0.1", "--max-connections-per-ip", "0",
+            # One agent port for the whole harness (start_gateway): every timed agent start is a returning agent,
+            # as every timed ssh is; scenario 6's startup_first is a client with nothing recorded.
+            "startup_first": True,
+            "gateway_args": ["-l", "127.0.0.1:PORT", "--bind", "127.0.0.1", "--max-connections-per-ip", "0",
                              "--domain", HTTPS_DOMAIN, "--https", "127.0.0.1:0", "--https-cert", "FILE",
                              "--https-key", "FILE"],
             "agent_args": ["--raw-port", "-n", "web=127.0.0.1:NGINX_PORT", "-n", "iperf=127.0.0.1:IPERF_PORT",
