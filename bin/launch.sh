@@ -179,7 +179,10 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$jav
   fi
   if fresh "$static"; then
     cds=(-XX:SharedArchiveFile="$static" -Xlog:cds=off -Xlog:cds+dynamic=off)
-    if [ -w "${jar%/*}" ]; then rm -f "$jsa" "$jsa.classes" 2>/dev/null || true; fi  # no longer mapped by new starts
+    # no longer mapped by new starts (tested first: an rm on every start cost 8 ms)
+    if [ -w "${jar%/*}" ] && { [ -e "$jsa" ] || [ -e "$jsa.classes" ]; }; then
+      rm -f "$jsa" "$jsa.classes" 2>/dev/null || true
+    fi
   elif fresh "$jsa"; then
     cds=(-XX:SharedArchiveFile="$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
     # The static archive, once: the first start to claim the class list (mv is atomic) makes it, in a
