@@ -132,17 +132,31 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
             this.engine = engine;
         }
 
-        /** {@code null} if the chain is trusted by the system trust store for the host, else why not. */
-        CertificateException failure() {
+        /**
+         * {@code null} if the chain is trusted by the system trust store for the host, else why not. Throws if the
+         * store cannot be read: that is no answer, and must not pass for "not signed by a certificate authority"
+         * (a first connection would then record a CA-signed gateway's fingerprint instead of {@code ca}).
+         */
+        CertificateException failure() throws CertificateException {
             if (!done) {
+                X509ExtendedTrustManager store = system();
                 done = true;
                 try {
-                    system().checkServerTrusted(chain, authType, engine);
+                    store.checkServerTrusted(chain, authType, engine);
                 } catch (CertificateException e) {
                     failure = e;
                 }
             }
             return failure;
+        }
+
+        /** Whether a certificate authority is known to vouch for the chain: false when the store cannot say. */
+        boolean vouchedFor() {
+            try {
+                return failure() == null;
+            } catch (CertificateException unreadable) {
+                return false;
+            }
         }
     }
 
@@ -202,7 +216,7 @@ final class GatewayTrustManager extends X509ExtendedTrustManager {
         }
         if (!recorded.matches(presented)) {
             throw new CertificateException("GATEWAY IDENTITY CHANGED: " + gateway + " presented certificate "
-                    + presented + (ca.failure() == null ? " (signed by a certificate authority this machine trusts)"
+                    + presented + (ca.vouchedFor() ? " (signed by a certificate authority this machine trusts)"
                     : "") + " but " + known.file() + " records " + recorded + ". Someone may be intercepting the"
                     + " connection. " + howToForget());
         }

@@ -1,6 +1,7 @@
 package io.diglett.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,6 +9,7 @@ import io.diglett.common.transport.Fingerprint;
 import java.io.InputStream;
 import java.net.Socket;
 import java.nio.file.Path;
+import java.security.KeyStoreException;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
@@ -132,6 +134,26 @@ class GatewayTrustManagerTest {
         trust.checkServerTrusted(gatewayChain, "ECDHE_ECDSA", (SSLEngine) null);
         assertEquals(1, checks.get());
         assertEquals(Fingerprint.of(gatewayChain[0]).toString(), new KnownGateways(file).get(GATEWAY));
+    }
+
+    @Test
+    void anUnreadableTrustStoreRefusesAFirstConnectionAndRecordsNothing() throws Exception {
+        Path file = temp.resolve("known_gateways");
+        GatewayTrustManager trust = new GatewayTrustManager(TrustSettings.tofu(file), GATEWAY, () -> {
+            loads.incrementAndGet();
+            throw new KeyStoreException("problem accessing trust store");
+        });
+        CertificateException refused = assertThrows(CertificateException.class,
+                () -> trust.checkServerTrusted(gatewayChain, "ECDHE_ECDSA", (SSLEngine) null));
+        assertTrue(refused.getMessage().startsWith("cannot read the system trust store: "), refused.getMessage());
+        assertNull(new KnownGateways(file).get(GATEWAY), "a gateway was recorded without the trust store's answer");
+        // A recorded fingerprint that matches does not need the store; one that does not is still refused.
+        new KnownGateways(file).add(GATEWAY, Fingerprint.of(gatewayChain[0]).toString());
+        trust.checkServerTrusted(gatewayChain, "ECDHE_ECDSA", (SSLEngine) null);
+        refused = assertThrows(CertificateException.class,
+                () -> trust.checkServerTrusted(otherChain, "ECDHE_ECDSA", (SSLEngine) null));
+        assertTrue(refused.getMessage().startsWith("GATEWAY IDENTITY CHANGED: " + GATEWAY + " presented certificate "
+                + Fingerprint.of(otherChain[0]) + " but "), refused.getMessage());
     }
 
     @Test
