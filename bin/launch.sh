@@ -95,14 +95,7 @@ fi
 # ignore it), and glibc keeps two malloc arenas instead of one per thread: freed native memory goes back to
 # the system (resident memory at 1,000 connections after a bulk transfer, gateway and agent: 8-10 MB less at
 # the peak, 13-22 MB less afterwards).
-# The agent starts with a young generation of 20 MB instead of a third of the 32 MB heap: its start allocates
-# about 12 MB, which in a 9 MB young generation took two collections of about 22 ms each (most of it the first
-# touch of the pages survivors were copied to) before the first request; with 20 MB, none (median start 0.789
-# -> 0.763 s to the first request; resident memory idle the same, 4-10 MB more at the peak of 1,000
-# connections). The gateway's start is not on a user's path and keeps the default.
-young=
-[ "$module" != diglett-agent ] || young=" -XX:NewSize=20m"
-opts=${DIGLETT_JAVA_OPTS:--Xms32m$young -Xmx256m -XX:+UseSerialGC -XX:+IgnoreUnrecognizedVMOptions -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=2000}
+opts=${DIGLETT_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:+IgnoreUnrecognizedVMOptions -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=2000}
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 # Class-data sharing for start-up: a run that gets to work (the gateway listening, the agent online) leaves an
 # archive of the classes it loaded next to the jar, and later starts map it instead of loading and verifying
