@@ -2248,21 +2248,12 @@ def main(argv=None):
 
 
 def launcher_java_opts():
-    """bin/launch.sh's default JVM options, with the agent's young generation ($young) spelled out."""
     try:
         with open(os.path.join(DIGLETT_HOME, "bin", "launch.sh")) as f:
-            text = f.read()
+            m = re.search(r"DIGLETT_JAVA_OPTS:-([^}]*)\}", f.read())
+            return (m.group(1) + " (bin/launch.sh's defaults)") if m else "bin/launch.sh's defaults"
     except OSError:
         return "unknown"
-    m = re.search(r"DIGLETT_JAVA_OPTS:-([^}]*)\}", text)
-    if not m:
-        return "bin/launch.sh's defaults"
-    opts = m.group(1)
-    if "$young" in opts:
-        y = re.search(r'young="\s*([^"]*)"', text)
-        young = y.group(1) if y else "?"
-        opts = opts.replace("$young", "") + f" (the agent also {young})"
-    return opts + " (bin/launch.sh's defaults)"
 
 
 if __name__ == "__main__":
