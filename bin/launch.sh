@@ -9,11 +9,25 @@ main=$2
 shift 2
 # Start-up counts (each command this script runs took 7-10 ms on a 2-core virtual machine, 0.13 s in all
 # before a JVM started): what bash can do itself, it does (parameter expansion for dirname, a read loop for
-# the pom, PATH searched in a loop, the archive's checksum in arithmetic); what runs on every start is readlink,
-# find, stat.
-self=$(readlink -f "${BASH_SOURCE[0]}")
+# the pom, PATH searched in a loop, the JDK found by comparing files, its version read from its release file,
+# the archive's checksum in arithmetic; bin/diglett and bin/diglett-server source this file instead of starting
+# a second bash); what runs on every start is find (in a checkout with sources).
+# The checkout is the directory above this script's: taken from the path it was run by when that path is plain
+# (absolute or made so, no "." or ".." parts, neither the script nor its directory a symbolic link, the module
+# there), else from readlink -f.
+self=${BASH_SOURCE[0]}
+case $self in /*) ;; *) self=$PWD/$self ;; esac
 here=${self%/*}
 root=${here%/*}
+case $self in
+  */./*|*/../*|*//*) plain=0 ;;
+  *) plain=1; if [ -L "$self" ] || [ -L "$here" ] || ! [ -d "$root/$module" ]; then plain=0; fi ;;
+esac
+if [ "$plain" = 0 ]; then
+  self=$(readlink -f "${BASH_SOURCE[0]}")
+  here=${self%/*}
+  root=${here%/*}
+fi
 jar="$root/$module/target/$module-all.jar"
 # The jar is built on first use, and again when a source or pom it is made from (the module's, or one of
 # the diglett modules its pom depends on outside test scope) is newer than it: after a git pull or an edit, a
@@ -121,14 +135,40 @@ checksum() {  # sets sum: FNV-1a (32 bits) of $1's characters, in decimal
     sum=$(( ((sum ^ c) * 16777619) & 0xFFFFFFFF ))
   done
 }
+# The java that runs (`command -v java`, without a subshell), and the JDK it belongs to: one of the JDKs in
+# /usr/lib/jvm when it is the same file (Debian's alternatives link /usr/bin/java to one of them), else
+# wherever readlink -f says it is.
 java_bin=
 IFS=: read -r -a path_dirs <<< "$PATH"
-for dir in ${path_dirs[@]+"${path_dirs[@]}"}; do  # `command -v java`, without a subshell
+for dir in ${path_dirs[@]+"${path_dirs[@]}"}; do
+  [ "${DIGLETT_CDS:-1}" != 0 ] || break  # only the archive's name needs it
   if [ -x "${dir:-.}/java" ] && [ ! -d "${dir:-.}/java" ]; then
-    java_bin=$(readlink -f "${dir:-.}/java" 2>/dev/null || true)
+    for candidate in /usr/lib/jvm/*/bin/java; do
+      if [ "${dir:-.}/java" -ef "$candidate" ]; then
+        java_bin=$candidate
+        break
+      fi
+    done
+    [ -n "$java_bin" ] || java_bin=$(readlink -f "${dir:-.}/java" 2>/dev/null || true)
     break
   fi
 done
+# The JDK's build, which the JVM checks an archive against: its release file's JAVA_RUNTIME_VERSION (Debian's
+# carries the package's revision), or without one the modification time of its libjvm.so.
+jdk_build() {  # sets build
+  local line
+  build=
+  if [ -f "${java_bin%/*}/../release" ]; then
+    while IFS= read -r line || [ -n "$line" ]; do
+      case "$line" in JAVA_RUNTIME_VERSION=*) build=${line#*=} ;; esac
+    done < "${java_bin%/*}/../release"
+  fi
+  if [ -z "$build" ]; then
+    local libjvm="${java_bin%/*}/../lib/server/libjvm.so"
+    [ -f "$libjvm" ] || libjvm=$java_bin
+    build="modified $(stat -c %Y "$libjvm" 2>/dev/null || echo unknown)"
+  fi
+}
 running() { kill -0 "$1" 2>/dev/null || [ -e "/proc/$1" ]; }
 if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$java_bin" ]; then
   quick=0
@@ -137,9 +177,8 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$jav
   done
   # The JVM refuses to write an archive with a JVMTI agent loaded (a profiler, say): run without one.
   case " $opts " in *" -agentpath:"*|*" -agentlib:"*|*" -javaagent:"*) quick=1 ;; esac
-  libjvm="${java_bin%/*}/../lib/server/libjvm.so"
-  [ -f "$libjvm" ] || libjvm=$java_bin
-  checksum "jar=$jar java=$java_bin jvm-modified=$(stat -c %Y "$libjvm" 2>/dev/null || echo unknown) opts=$opts"
+  jdk_build
+  checksum "jar=$jar java=$java_bin jvm=$build opts=$opts"
   jsa="$jar.$sum.jsa"
   static="$jar.$sum.static.jsa"
   fresh() { [ -f "$1" ] && [ "$1" -nt "$jar" ]; }

@@ -84,7 +84,11 @@ class LauncherTests {
                     .filter(Files::isExecutable).findFirst()
                     .orElseThrow(() -> new IllegalStateException("no " + utility + " in /usr/bin or /bin"));
             Files.createDirectories(tools);
-            Files.createSymbolicLink(tools.resolve(utility), real);
+            if (utility.equals("readlink")) {  // records its calls too: plain paths need none
+                script(tools.resolve(utility), "echo \"readlink $*\" >> '" + calls + "'\nexec " + real + " \"$@\"\n");
+            } else {
+                Files.createSymbolicLink(tools.resolve(utility), real);
+            }
         }
         // mvn records its arguments and makes a missing jar; like the shade plugin, it leaves an existing jar
         // untouched when the output did not change. It fails while the file "mvn-fails" exists.
@@ -117,6 +121,49 @@ class LauncherTests {
 
         assertEquals(0, result.exit, result.output);
         assertEquals(List.of("java"), commands());
+    }
+
+    @Test
+    void theCheckoutIsFoundFromAPlainPathWithoutReadlinkAndThroughLinksAndRelativePathsWithIt() throws Exception {
+        // bin/diglett as it is, for this checkout's module: it sources launch.sh
+        String wrapper = Files.readString(LAUNCHER.resolveSibling("diglett"))
+                .replace("diglett-agent io.diglett.agent.AgentCommand", "diglett-app io.example.Main");
+        assertTrue(wrapper.contains("diglett-app io.example.Main"), wrapper);
+        script(root.resolve("bin/app"), wrapper.substring(wrapper.indexOf('\n') + 1));
+        Path elsewhere = Files.createDirectories(temp.resolve("elsewhere"));
+        Files.createSymbolicLink(elsewhere.resolve("app"), root.resolve("bin/app"));  // as in /usr/local/bin
+        Files.createSymbolicLink(elsewhere.resolve("bin"), root.resolve("bin"));  // a linked bin directory
+        Path outside = Files.createDirectories(temp.resolve("outside"));
+
+        assertFound(launchFrom(root, root.resolve("bin/launch.sh").toString()), false);
+        assertFound(launchFrom(root, root.resolve("bin/app").toString()), false);
+        assertFound(launchFrom(root, "bin/launch.sh"), false);
+        assertFound(launchFrom(outside, "../bin/launch.sh"), true);
+        assertFound(launchFrom(root, "./bin/app"), true);
+        assertFound(launchFrom(outside, elsewhere.resolve("app").toString()), true);
+        assertFound(launchFrom(outside, elsewhere.resolve("bin/launch.sh").toString()), true);
+        assertFound(launchFrom(outside, elsewhere.resolve("bin/app").toString()), true);
+    }
+
+    private Result launchFrom(Path directory, String script) throws Exception {
+        Files.deleteIfExists(calls);
+        List<String> command = script.endsWith("launch.sh")
+                ? List.of("/bin/bash", script, "diglett-app", "io.example.Main", "--flag")
+                : List.of("/bin/bash", script, "--flag");
+        ProcessBuilder builder = new ProcessBuilder(command).directory(directory.toFile()).redirectErrorStream(true);
+        builder.environment().put("PATH", tools.toString());
+        builder.environment().put("DIGLETT_CDS", "0");
+        Process process = builder.start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(process.waitFor(30, TimeUnit.SECONDS), "launcher did not finish");
+        return new Result(process.exitValue(), script + ": " + output);
+    }
+
+    private void assertFound(Result result, boolean readlink) throws IOException {
+        assertEquals(0, result.exit, result.output);
+        assertEquals(List.of("java"), commands(), result.output);
+        assertEquals(readlink, Files.readAllLines(calls).stream().anyMatch(line -> line.startsWith("readlink ")),
+                result.output + Files.readAllLines(calls));
     }
 
     @Test
@@ -392,7 +439,7 @@ class LauncherTests {
             }
             assertFalse(line.contains("java-holds-the-build-lock"), "the JVM inherited the launcher's lock");
         }
-        return lines.stream().map(line -> line.split(" ", 2)[0]).toList();
+        return lines.stream().map(line -> line.split(" ", 2)[0]).filter(tool -> !tool.equals("readlink")).toList();
     }
 
     private static void write(Path file, String text) throws IOException {
