@@ -9,6 +9,7 @@ import io.diglett.common.cli.Converters;
 import io.diglett.common.cli.ConfigOption;
 import io.diglett.common.cli.DebugOption;
 import io.diglett.common.cli.HeartbeatOption;
+import io.diglett.common.cli.JdkWarmUp;
 import io.diglett.common.cli.PlaintextOption;
 import io.diglett.common.cli.ShutdownHook;
 import io.diglett.common.cli.VersionProvider;
@@ -321,6 +322,7 @@ public final class AgentCommand implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
+        JdkWarmUp.start();
         CommandLines.run(AgentCommand::new, args);
     }
 
