@@ -459,8 +459,10 @@ def markdown(doc, chart_ok, json_path):
          "idle RSS (median of 4 starts each, 112 against 108 MB)." if "https_connections" in s else ""))
     w("- Start-up: from starting the agent (`bin/diglett`, a JVM) or `ssh -R` to the first successful request "
       "through the tunnel, the gateway or sshd already running and idle: each start is timed once the CPUs are "
-      "at most 10% busy over 0.2 s (the gateway has just started when the first of the two starts, sshd has "
-      "been idle since the harness started it); the client polls every 10 ms. Before the first "
+      "at most 10% busy over 0.2 s ("
+      + ("the gateway has just started when a run's first start, a first connection, is timed"
+         if s.get("startup_first_before") else "the gateway has just started when the first of the two starts")
+      + ", sshd has been idle since the harness started it); the client polls every 10 ms. Before the first "
       "run the harness starts the gateway and the agent twice, so that their launchers make the class-data "
       "sharing archives: the first start leaves a dynamic archive and its class list, the second maps it and "
       "makes from the list the static archive every later start maps (as a user's third start does)"
@@ -470,6 +472,10 @@ def markdown(doc, chart_ok, json_path):
          "file holds its certificate's fingerprint from the starts before (without that the agent reads the "
          "system trust store first). The second start-up figure is a client that has never connected: a new "
          "known_hosts or known-gateways file, a second ssh -R or agent on the running sshd or gateway."
+         + (" It is timed first in each run, so the agent is also the first agent of a gateway that has just "
+            "started (its code for the handshake, login and registration not yet compiled; sshd forks a process "
+            "per connection and has no such state); the returning start after it is an agent on a gateway that "
+            "has served one, as a restart on a running gateway is." if s.get("startup_first_before") else "")
          if s.get("startup_first") else ""))
     w(f"- ssh: OpenSSH defaults (cipher `{s['ssh_cipher']}`), `-tt -R 127.0.0.1:0:127.0.0.1:PORT HOST 'exec sleep ...'`: "
       "with a terminal session sshd sets TCP_NODELAY on the connection, as for anyone who runs `ssh -R` and gets a "
