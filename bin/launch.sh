@@ -13,10 +13,10 @@ shift 2
 # the archive's checksum in arithmetic; bin/diglett and bin/diglett-server source this file instead of starting
 # a second bash); what runs on every start is find (in a checkout with sources).
 # The checkout is the directory above this script's: taken from the path it was run by when that path is plain
-# (absolute or made so, no "." or ".." parts, neither the script nor its directory a symbolic link, the module
-# there), else from readlink -f.
+# (absolute or made so, a leading ./ dropped, no "." or ".." parts, neither the script nor its directory a
+# symbolic link, the module there), else from readlink -f.
 self=${BASH_SOURCE[0]}
-case $self in /*) ;; *) self=$PWD/$self ;; esac
+case $self in /*) ;; *) self=$PWD/${self#./} ;; esac
 here=${self%/*}
 root=${here%/*}
 case $self in
@@ -136,7 +136,8 @@ checksum() {  # sets sum: FNV-1a (32 bits) of $1's characters, in decimal
   done
 }
 # The java that runs (`command -v java`, without a subshell), and the JDK it belongs to: one of the JDKs in
-# /usr/lib/jvm when it is the same file (Debian's alternatives link /usr/bin/java to one of them), else
+# /usr/lib/jvm when it is the same file (Debian's alternatives link /usr/bin/java to one of them; a directory
+# there that is a symbolic link, such as java-1.17.0-openjdk-amd64, is another name for one of the others), else
 # wherever readlink -f says it is.
 java_bin=
 IFS=: read -r -a path_dirs <<< "$PATH"
@@ -144,6 +145,7 @@ for dir in ${path_dirs[@]+"${path_dirs[@]}"}; do
   [ "${DIGLETT_CDS:-1}" != 0 ] || break  # only the archive's name needs it
   if [ -x "${dir:-.}/java" ] && [ ! -d "${dir:-.}/java" ]; then
     for candidate in /usr/lib/jvm/*/bin/java; do
+      [ ! -L "${candidate%/bin/java}" ] || continue
       if [ "${dir:-.}/java" -ef "$candidate" ]; then
         java_bin=$candidate
         break
@@ -153,19 +155,22 @@ for dir in ${path_dirs[@]+"${path_dirs[@]}"}; do
     break
   fi
 done
-# The JDK's build, which the JVM checks an archive against: its release file's JAVA_RUNTIME_VERSION (Debian's
-# carries the package's revision), or without one the modification time of its libjvm.so.
-jdk_build() {  # sets build
+# The JDK's build, which the JVM checks an archive against: its release file (versions, vendor, build; Debian's
+# JAVA_RUNTIME_VERSION carries the package's revision) but for its long list of modules, or without one the
+# modification time of its libjvm.so. A JDK rebuilt without a new version shows in libjvm.so being newer than an
+# archive (fresh, below), unless its package kept an older time.
+libjvm=
+jdk_build() {  # sets build and libjvm
   local line
   build=
+  libjvm="${java_bin%/*}/../lib/server/libjvm.so"
+  [ -f "$libjvm" ] || libjvm=$java_bin
   if [ -f "${java_bin%/*}/../release" ]; then
     while IFS= read -r line || [ -n "$line" ]; do
-      case "$line" in JAVA_RUNTIME_VERSION=*) build=${line#*=} ;; esac
+      case "$line" in MODULES=*) ;; *) build+="$line;" ;; esac
     done < "${java_bin%/*}/../release"
   fi
   if [ -z "$build" ]; then
-    local libjvm="${java_bin%/*}/../lib/server/libjvm.so"
-    [ -f "$libjvm" ] || libjvm=$java_bin
     build="modified $(stat -c %Y "$libjvm" 2>/dev/null || echo unknown)"
   fi
 }
@@ -181,7 +186,7 @@ if [ "${DIGLETT_CDS:-1}" != 0 ] && [ -z "${DIGLETT_CLASSPATH:-}" ] && [ -n "$jav
   checksum "jar=$jar java=$java_bin jvm=$build opts=$opts"
   jsa="$jar.$sum.jsa"
   static="$jar.$sum.static.jsa"
-  fresh() { [ -f "$1" ] && [ "$1" -nt "$jar" ]; }
+  fresh() { [ -f "$1" ] && [ "$1" -nt "$jar" ] && ! [ "$libjvm" -nt "$1" ]; }
   # What runs that have exited left (RUN.partial, RUN.ok, RUN.classes; RUN is JAR.CHECKSUM.jsa.PID, or
   # JAR.CHECKSUM.static.jsa.PID for a static archive being made): this configuration's partial archive and its
   # class list go into place if its run got to work and the jar has not changed since; the rest is removed,

@@ -139,7 +139,8 @@ class LauncherTests {
         assertFound(launchFrom(root, root.resolve("bin/app").toString()), false);
         assertFound(launchFrom(root, "bin/launch.sh"), false);
         assertFound(launchFrom(outside, "../bin/launch.sh"), true);
-        assertFound(launchFrom(root, "./bin/app"), true);
+        assertFound(launchFrom(root, "./bin/app"), false);
+        assertFound(launchFrom(root, "bin/../bin/app"), true);
         assertFound(launchFrom(outside, elsewhere.resolve("app").toString()), true);
         assertFound(launchFrom(outside, elsewhere.resolve("bin/launch.sh").toString()), true);
         assertFound(launchFrom(outside, elsewhere.resolve("bin/app").toString()), true);
