@@ -154,7 +154,11 @@ def targets_16(doc):
     r = per_run_ratio(doc, "c32_rps", "diglett", "direct")
     rows.append((f"{s['connections']} conns: req/s ≥ 0.65× direct", fmt_ratio(r), r is not None and r >= 0.65))
     v = med.get("startup", {}).get("diglett")
-    rows.append(("first request within 0.8 s of starting the agent", f"{fmt_num(v)} s", v is not None and v <= 0.8))
+    first = med.get("startup_first", {}).get("diglett")
+    measured = f"{fmt_num(v)} s" + (
+        f" (an agent restarted on a gateway that has served one; a new agent on a gateway just started: "
+        f"{fmt_num(first)} s)" if s.get("startup_first_before") and first is not None else "")
+    rows.append(("first request within 0.8 s of starting the agent", measured, v is not None and v <= 0.8))
     return rows
 
 
