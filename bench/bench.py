@@ -358,8 +358,8 @@ def wait_quiet():
     """Waits until the machine is quiet (QUIET_BUSY over QUIET_WINDOW) so that a start-up is timed against a
     gateway or sshd that is already running and idle, as the scenario says: the gateway has just started (its
     JIT compilers still busy for a second or so) when the first start of a run (a first connection) is timed,
-    where sshd has been idle since the harness started it. Returns how busy the CPUs were when it stopped waiting (above QUIET_BUSY when
-    QUIET_TIMEOUT passed first)."""
+    where sshd has been idle since the harness started it. Returns how busy the CPUs were when it stopped
+    waiting (above QUIET_BUSY when QUIET_TIMEOUT passed first)."""
     deadline = time.monotonic() + QUIET_TIMEOUT
     while True:
         busy = cpu_busy(QUIET_WINDOW)
